@@ -1,0 +1,3 @@
+"""chatserver: self-hosted, embeddable live chat for online shops."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,219 @@
+"""The Starlette application: HTTP routes and the WebSocket adapter.
+
+The WebSocket endpoint only moves bytes: it feeds every message to the
+connection's sans-I/O ``protocol.Connection``, hands validated frames to the
+hub, and drains the session's outbox to the socket from a writer task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from . import __version__
+from .backends import build
+from .config import Config
+from .errors import CloseCode, ConnectionClosing, FrameError
+from .hub import Hub
+from .protocol import Codec, Connection, error_frame
+from .security import Signer, Throttle, load_secret, verify_password
+from .session import Session
+
+log = logging.getLogger("chatserver.app")
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+class CachedStatic(StaticFiles):
+    """Static files with a ``Cache-Control`` header.
+
+    Files under ``immutable/`` have content-hashed names and are cached for a
+    year; everything else for five minutes, revalidated by ETag.
+    """
+
+    def file_response(
+        self, full_path: Any, stat_result: Any, scope: Scope, status_code: int = 200
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        path = scope.get("path", "")
+        if "/immutable/" in path:
+            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        else:
+            response.headers["Cache-Control"] = "public, max-age=300, must-revalidate"
+        return response
+
+
+async def _writer(ws: WebSocket, session: Session) -> None:
+    """Drain the outbox to the socket; close when the session asks to."""
+    while True:
+        await session.wake.wait()
+        session.wake.clear()
+        while session.outbox:
+            data = session.outbox.popleft()
+            session.outbox_bytes -= len(data)
+            if isinstance(data, bytes):
+                await ws.send({"type": "websocket.send", "bytes": data})
+            else:
+                await ws.send({"type": "websocket.send", "text": data})
+        if session.close_code is not None:
+            await ws.close(int(session.close_code), session.close_reason)
+            return
+
+
+async def _receive(ws: WebSocket) -> bytes | str:
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    data = message.get("bytes")
+    if data is None:
+        data = message.get("text") or ""
+    return data
+
+
+async def websocket_endpoint(ws: WebSocket) -> None:
+    hub: Hub = ws.app.state.hub
+    limits = hub.limits
+    codec = Codec.negotiate(list(ws.scope.get("subprotocols", [])))
+    await ws.accept(subprotocol=codec.value if codec else None)
+    conn = Connection(codec or Codec.MSGPACK, limits, time.monotonic())
+    client = ws.client
+    session = Session(conn, limits.max_outbox_bytes, f"{client.host}" if client else "")
+    writer: asyncio.Task[None] | None = None
+    try:
+        try:
+            first = await asyncio.wait_for(_receive(ws), limits.hello_timeout)
+        except TimeoutError:
+            raise ConnectionClosing(CloseCode.HELLO_TIMEOUT, "no hello in time") from None
+        hello = conn.receive(first, time.monotonic())
+        writer = asyncio.ensure_future(_writer(ws, session))
+        await hub.hello(session, hello, ws.headers.get("origin"))
+        while session.close_code is None:
+            data = await _receive(ws)
+            try:
+                frame = conn.receive(data, time.monotonic())
+                await hub.handle(session, frame)
+            except FrameError as exc:
+                session.send(error_frame(exc.code, exc.message, exc.rid))
+    except ConnectionClosing as exc:
+        session.close(exc.code, exc.reason)
+        if writer is None:
+            await ws.close(int(exc.code), exc.reason)
+    except WebSocketDisconnect:
+        pass
+    except Exception:
+        log.exception("connection failed")
+        session.close(CloseCode.INTERNAL, "internal error")
+    finally:
+        await hub.disconnect(session)
+        if writer is not None:
+            if session.close_code is not None and not writer.done():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(writer, 2.0)
+            writer.cancel()
+            with contextlib.suppress(BaseException):
+                await writer
+        conn.closed()
+
+
+async def healthz(request: Request) -> Response:
+    hub: Hub = request.app.state.hub
+    return JSONResponse(
+        {
+            "status": "ok",
+            "version": __version__,
+            "backend": request.app.state.config.backend,
+            **hub.stats(),
+        }
+    )
+
+
+async def login(request: Request) -> Response:
+    """Exchange an agent's email and password for a WebSocket token."""
+    hub: Hub = request.app.state.hub
+    throttle: Throttle = request.app.state.login_throttle
+    try:
+        body = await request.json()
+        email, password = str(body["email"]), str(body["password"])
+    except (ValueError, KeyError, TypeError):
+        return JSONResponse({"error": "send JSON with 'email' and 'password'"}, status_code=400)
+    keys = (f"ip:{request.client.host if request.client else ''}", f"email:{email.lower()}")
+    wait = throttle.blocked(keys)
+    if wait:
+        return JSONResponse(
+            {"error": "too many attempts"},
+            status_code=429,
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
+    agent = await hub.store.agent_by_email(email)
+    # Hash even for an unknown email so response time does not reveal which exist.
+    ok = verify_password(password, agent.password_hash if agent else _DUMMY_HASH)
+    if agent is None or not ok or agent.disabled:
+        throttle.failed(keys)
+        return JSONResponse({"error": "wrong email or password"}, status_code=401)
+    throttle.succeeded(keys)
+    return JSONResponse(
+        {
+            "token": hub.agent_token(agent),
+            "agent": {"id": agent.id, "name": agent.name, "role": agent.role.value},
+        }
+    )
+
+
+_DUMMY_HASH = (
+    "scrypt$16384$8$1$00000000000000000000000000000000$"
+    "0000000000000000000000000000000000000000000000000000000000000000"
+)
+
+
+async def index(request: Request) -> Response:
+    return RedirectResponse("/demo/")
+
+
+def create_app(config: Config) -> Starlette:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    store, broker, router = build(config)
+    signer = Signer(load_secret(config.data_dir))
+    hub = Hub(store, broker, router, signer, config.limits, grace=config.grace)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await store.start()
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.close()
+            await store.close()
+
+    routes = [
+        Route("/", index),
+        Route("/healthz", healthz),
+        Route("/api/login", login, methods=["POST"]),
+        WebSocketRoute("/ws", websocket_endpoint),
+        Mount("/static", CachedStatic(directory=STATIC_DIR), name="static"),
+        Mount("/demo", CachedStatic(directory=STATIC_DIR / "demo", html=True), name="demo"),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(GZipMiddleware, minimum_size=512)],
+        lifespan=lifespan,
+    )
+    app.state.config = config
+    app.state.hub = hub
+    app.state.login_throttle = Throttle(limit=10, window=300.0)
+    return app

@@ -1,0 +1,43 @@
+"""The Broker seam: fan-out of events between server processes.
+
+The local ``Hub`` owns this process's connections; the broker carries events
+between processes and calls back into the hub (``handler``) for every event
+on a channel this process subscribed to.
+
+Semantics every implementation keeps:
+
+* **Delivery** is at most once: an event published while a process is not
+  subscribed, or lost in a broker outage, is not delivered later.  Nothing
+  relies on the broker for durability; the Store is the record and clients
+  recover from it by offset (see ``docs/protocol.md``, "Recovery").
+* **Ordering**: events published to one channel by one process are handed to
+  every subscriber in publish order.  No order holds across channels.
+* **Handler**: called on the event loop, never concurrently with itself; it
+  must not block (it only queues bytes for local connections).
+* ``subscribe`` returns once events published afterwards will be delivered.
+* Events are JSON-like maps; the handler must not mutate them (the memory
+  broker hands the same object to every subscriber).
+
+Channels are ``conv:<id>``, ``visitor:<id>``, ``agent:<id>`` and ``site:<id>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from .types import JSON
+
+Handler = Callable[[str, JSON], None]
+
+
+class Broker(Protocol):
+    async def start(self, handler: Handler) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def subscribe(self, channel: str) -> None: ...
+
+    async def unsubscribe(self, channel: str) -> None: ...
+
+    async def publish(self, channel: str, event: JSON) -> None: ...

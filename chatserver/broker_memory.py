@@ -1,0 +1,31 @@
+"""The in-process Broker of the embedded backend: a set and a direct call."""
+
+from __future__ import annotations
+
+from .broker import Handler
+from .types import JSON
+
+
+class MemoryBroker:
+    """``Broker`` for one process: publish calls the handler synchronously."""
+
+    def __init__(self) -> None:
+        self._handler: Handler | None = None
+        self._channels: set[str] = set()
+
+    async def start(self, handler: Handler) -> None:
+        self._handler = handler
+
+    async def close(self) -> None:
+        self._channels.clear()
+        self._handler = None
+
+    async def subscribe(self, channel: str) -> None:
+        self._channels.add(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        self._channels.discard(channel)
+
+    async def publish(self, channel: str, event: JSON) -> None:
+        if self._handler is not None and channel in self._channels:
+            self._handler(channel, event)

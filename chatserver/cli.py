@@ -1,0 +1,316 @@
+"""The ``chatserver`` command.
+
+Every option has help text and a ``CHATSERVER_*`` environment twin; the
+command line wins over the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from .config import Config
+from .errors import ChatError
+from .security import hash_password
+from .store import Store
+from .store_sqlite import SQLiteStore
+from .types import Role, Site, SiteSettings
+
+T = TypeVar("T")
+
+DEMO_SITE = "Demo shop"
+DEMO_EMAIL = "agent@demo.shop"
+DEMO_ADMIN_EMAIL = "admin@demo.shop"
+DEMO_DEPARTMENTS = ("sales", "support")
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"CHATSERVER_{name}", default)
+
+
+def _add_server_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--host",
+        default=_env("HOST", "127.0.0.1"),
+        help="interface to listen on (CHATSERVER_HOST, default 127.0.0.1)",
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=int(_env("PORT", "8000") or 8000),
+        help="TCP port (CHATSERVER_PORT, default 8000)",
+    )
+    p.add_argument(
+        "--redis",
+        default=_env("REDIS_URL"),
+        metavar="URL",
+        help="use the Redis backend at URL instead of the embedded one (CHATSERVER_REDIS_URL)",
+    )
+    p.add_argument(
+        "--sqlite-sync",
+        choices=("full", "normal"),
+        default=_env("SQLITE_SYNC", "full"),
+        help="SQLite synchronous mode: 'full' survives power loss, 'normal' only process "
+        "crashes (CHATSERVER_SQLITE_SYNC, default full)",
+    )
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=float(_env("GRACE", "30") or 30),
+        help="seconds an agent who dropped keeps their chats before they are requeued "
+        "(CHATSERVER_GRACE, default 30)",
+    )
+    p.add_argument(
+        "--log-level",
+        default=_env("LOG_LEVEL", "info"),
+        choices=("critical", "error", "warning", "info", "debug"),
+        help="log level (CHATSERVER_LOG_LEVEL, default info)",
+    )
+
+
+def _add_data_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=Path(_env("DATA", "data") or "data"),
+        help="data directory: SQLite file and server secret (CHATSERVER_DATA, default ./data)",
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="chatserver", description="Self-hosted live chat for online shops."
+    )
+    sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the server")
+    _add_server_options(serve)
+    _add_data_option(serve)
+
+    demo = sub.add_parser(
+        "demo", help="create the demo site and agents if missing, print the logins, then serve"
+    )
+    _add_server_options(demo)
+    _add_data_option(demo)
+
+    site = sub.add_parser("site", help="manage sites").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    site_add = site.add_parser("add", help="add a site and print its key")
+    site_add.add_argument("name", help="the shop's name, shown to visitors")
+    site_add.add_argument(
+        "--origin",
+        action="append",
+        default=[],
+        help="allowed page origin such as https://shop.example (repeatable; none allows all)",
+    )
+    site_add.add_argument(
+        "--department", action="append", default=[], help="a department name (repeatable)"
+    )
+    site_add.add_argument(
+        "--no-typing-preview",
+        action="store_true",
+        help="never stream visitors' drafts to agents (privacy)",
+    )
+    _add_data_option(site_add)
+    site_list = site.add_parser("list", help="list sites and their keys")
+    _add_data_option(site_list)
+
+    agent = sub.add_parser("agent", help="manage agents").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    agent_add = agent.add_parser(
+        "add", help="add an agent; the password is read from a prompt, or stdin when piped"
+    )
+    agent_add.add_argument("--site", required=True, help="site key or site id")
+    agent_add.add_argument("--email", required=True, help="login email")
+    agent_add.add_argument("--name", required=True, help="name shown to visitors")
+    agent_add.add_argument("--admin", action="store_true", help="give the admin role")
+    agent_add.add_argument("--capacity", type=int, default=5, help="concurrent chats (default 5)")
+    agent_add.add_argument(
+        "--department", action="append", default=[], help="a department served (repeatable)"
+    )
+    _add_data_option(agent_add)
+    return root
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return Config(
+        host=args.host,
+        port=args.port,
+        data_dir=args.data,
+        redis_url=args.redis or None,
+        sqlite_sync=args.sqlite_sync,
+        grace=args.grace,
+        log_level=args.log_level,
+    )
+
+
+async def _with_store(data: Path, work: Callable[[Store], Awaitable[T]]) -> T:
+    store = SQLiteStore(data / "chatserver.db")
+    await store.start()
+    try:
+        return await work(store)
+    finally:
+        await store.close()
+
+
+async def _find_site(store: Store, ref: str) -> Site:
+    site = await store.site_by_key(ref) or await store.get_site(ref)
+    if site is None:
+        raise ChatError(f"no site with key or id {ref!r}")
+    return site
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Repeat: "):
+            raise ChatError("passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if len(password) < 8:
+        raise ChatError("a password needs at least 8 characters")
+    return password
+
+
+def cmd_site_add(args: argparse.Namespace) -> None:
+    async def work(store: Store) -> Site:
+        settings = SiteSettings(typing_preview=not args.no_typing_preview)
+        return await store.create_site(args.name, args.origin, settings, args.department)
+
+    site = asyncio.run(_with_store(args.data, work))
+    print(f"site {site.name!r} id {site.id}")
+    print(f"site key: {site.key}")
+
+
+def cmd_site_list(args: argparse.Namespace) -> None:
+    async def work(store: Store) -> list[Site]:
+        return await store.list_sites()
+
+    sites = asyncio.run(_with_store(args.data, work))
+    for site in sites:
+        origins = ", ".join(site.allowed_origins) or "any origin"
+        print(f"{site.key}  {site.id}  {site.name}  ({origins})")
+
+
+def cmd_agent_add(args: argparse.Namespace) -> None:
+    password = _read_password()
+
+    async def work(store: Store) -> None:
+        site = await _find_site(store, args.site)
+        unknown = set(args.department) - set(site.departments)
+        if unknown:
+            raise ChatError(f"unknown departments for this site: {', '.join(sorted(unknown))}")
+        agent = await store.create_agent(
+            site.id,
+            args.email,
+            args.name,
+            hash_password(password),
+            Role.ADMIN if args.admin else Role.AGENT,
+            args.capacity,
+            args.department,
+        )
+        print(f"agent {agent.email} ({agent.role.value}) added to {site.name} as {agent.id}")
+
+    asyncio.run(_with_store(args.data, work))
+
+
+async def ensure_demo(data: Path) -> tuple[Site, dict[str, str]]:
+    """Create the demo site and agents once; return the site and the logins."""
+    logins_file = data / "demo-logins.txt"
+
+    async def work(store: Store) -> tuple[Site, dict[str, str]]:
+        sites = [s for s in await store.list_sites() if s.name == DEMO_SITE]
+        site = (
+            sites[0]
+            if sites
+            else await store.create_site(
+                DEMO_SITE, (), SiteSettings(greeting="Hi! How can we help?"), DEMO_DEPARTMENTS
+            )
+        )
+        logins: dict[str, str] = {}
+        if logins_file.exists():
+            for line in logins_file.read_text().splitlines():
+                email, _, password = line.partition(" ")
+                logins[email] = password
+        for email, name, role in (
+            (DEMO_EMAIL, "Anna (demo agent)", Role.AGENT),
+            (DEMO_ADMIN_EMAIL, "Marc (demo admin)", Role.ADMIN),
+        ):
+            if await store.agent_by_email(email) is None:
+                password = secrets.token_urlsafe(9)
+                await store.create_agent(
+                    site.id, email, name, hash_password(password), role, 5, DEMO_DEPARTMENTS
+                )
+                logins[email] = password
+        fd = os.open(logins_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.writelines(f"{e} {p}\n" for e, p in logins.items())
+        return site, logins
+
+    data.mkdir(parents=True, exist_ok=True)
+    return await _with_store(data, work)
+
+
+def serve(config: Config) -> None:
+    import uvicorn
+
+    from .app import create_app
+
+    logging.basicConfig(
+        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    uvicorn.run(
+        create_app(config),
+        host=config.host,
+        port=config.port,
+        log_level=config.log_level,
+        ws_per_message_deflate=False,
+        ws_max_size=1024 * 1024,
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        lifespan="on",
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    config = _config(args)
+    site, logins = asyncio.run(ensure_demo(config.data_dir))
+    host = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host
+    base = f"http://{host}:{config.port}"
+    print(f"demo shop:      {base}/demo/   (site key {site.key})", flush=True)
+    print(f"agent protocol: POST {base}/api/login, then {base.replace('http', 'ws')}/ws")
+    for email, password in logins.items():
+        print(f"login:          {email} / {password}")
+    print(f"(logins are kept in {config.data_dir / 'demo-logins.txt'})", flush=True)
+    serve(config)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            serve(_config(args))
+        elif args.command == "demo":
+            cmd_demo(args)
+        elif args.command == "site":
+            {"add": cmd_site_add, "list": cmd_site_list}[args.action](args)
+        elif args.command == "agent":
+            cmd_agent_add(args)
+    except ChatError as exc:
+        print(f"chatserver: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""One ``Config`` object; the CLI and environment variables fill it in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .frames import Limits
+
+
+@dataclass(slots=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("data")
+    redis_url: str | None = None
+    sqlite_sync: str = "full"
+    grace: float = 30.0
+    log_level: str = "info"
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def backend(self) -> str:
+        return "redis" if self.redis_url else "embedded"

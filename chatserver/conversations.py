@@ -1,0 +1,255 @@
+"""Conversation lifecycle: open, post, assign, transfer, join, leave, close.
+
+Each operation writes the Store first, then publishes events through the
+Broker, so a client that sees an event can always find its cause in the
+store.  Operations that change who is in a conversation run under a
+per-conversation lock so that, in this process, they apply one at a time.
+
+Events are envelopes ``{"op": "frame", "aud": ..., "frame": {...}}`` (a
+frame for clients; ``aud`` is ``all``, ``agents`` or ``visitors``) or
+``{"op": "follow" | "unfollow", "conv": id}`` on a visitor or agent channel
+(the sessions of that visitor or agent start or stop following a
+conversation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from .broker import Broker
+from .errors import ErrorCode, FrameError
+from .routing import Router
+from .store import Store
+from .types import (
+    JSON,
+    Agent,
+    AgentId,
+    AuthorKind,
+    Conversation,
+    ConversationId,
+    ConvState,
+    DepartmentId,
+    Entry,
+    EntryKind,
+    Site,
+    SiteId,
+    now,
+)
+
+log = logging.getLogger("chatserver.conversations")
+
+
+def frame_event(frame: JSON, aud: str = "all") -> JSON:
+    return {"op": "frame", "aud": aud, "frame": frame}
+
+
+def conv_channel(conv_id: ConversationId) -> str:
+    return f"conv:{conv_id}"
+
+
+def agent_channel(agent_id: AgentId) -> str:
+    return f"agent:{agent_id}"
+
+
+def site_channel(site_id: SiteId) -> str:
+    return f"site:{site_id}"
+
+
+def visitor_channel(visitor_id: str) -> str:
+    return f"visitor:{visitor_id}"
+
+
+class Conversations:
+    def __init__(self, store: Store, broker: Broker, router: Router) -> None:
+        self.store = store
+        self.broker = broker
+        self.router = router
+        self._locks: dict[ConversationId, asyncio.Lock] = {}
+        self._agents: dict[AgentId, Agent] = {}
+        self._positions: dict[ConversationId, int] = {}
+
+    # -- helpers ---------------------------------------------------------
+
+    @asynccontextmanager
+    async def locked(self, conv_id: ConversationId) -> AsyncIterator[None]:
+        lock = self._locks.get(conv_id)
+        if lock is None:
+            lock = self._locks[conv_id] = asyncio.Lock()
+        try:
+            async with lock:
+                yield
+        finally:
+            if not lock.locked() and not lock._waiters:
+                self._locks.pop(conv_id, None)
+
+    def remember(self, agent: Agent) -> None:
+        """Cache an agent's record (names in events; refreshed on every hello)."""
+        self._agents[agent.id] = agent
+
+    async def agent(self, agent_id: AgentId) -> Agent | None:
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            agent = await self.store.get_agent(agent_id)
+            if agent is not None:
+                self._agents[agent_id] = agent
+        return agent
+
+    async def describe(self, conv: Conversation) -> JSON:
+        """The ``conv`` frame body: the summary with agents' public records."""
+        data = conv.summary()
+        agents = []
+        for agent_id in conv.agents:
+            agent = await self.agent(agent_id)
+            agents.append(agent.public() if agent else {"id": agent_id, "name": ""})
+        data["agents"] = agents
+        position = self._positions.get(conv.id)
+        if conv.state is ConvState.QUEUED and position is not None:
+            data["position"] = position
+        return data
+
+    async def publish_entry(self, entry: Entry) -> None:
+        aud = "agents" if entry.agents_only else "all"
+        frame = entry.to_wire()
+        frame["t"] = "msg"
+        await self.broker.publish(conv_channel(entry.conversation_id), frame_event(frame, aud))
+
+    async def publish_conv(self, conv_id: ConversationId) -> None:
+        """Publish the conversation's current record to its channel and its site's."""
+        conv = await self.store.get_conversation(conv_id)
+        if conv is None:
+            return
+        frame = {"t": "conv", "conv": await self.describe(conv)}
+        await self.broker.publish(conv_channel(conv.id), frame_event(frame))
+        await self.broker.publish(site_channel(conv.site_id), frame_event(frame))
+
+    async def _event(self, conv_id: ConversationId, event: str, **data: object) -> None:
+        entry, _ = await self.store.append(
+            conv_id, EntryKind.EVENT, AuthorKind.SYSTEM, "", "", "", data={"event": event, **data}
+        )
+        await self.publish_entry(entry)
+
+    async def _public(self, agent_id: AgentId) -> JSON:
+        agent = await self.agent(agent_id)
+        return agent.public() if agent else {"id": agent_id, "name": ""}
+
+    async def _follow(self, agent_id: AgentId, conv_id: ConversationId, follow: bool) -> None:
+        op = "follow" if follow else "unfollow"
+        await self.broker.publish(agent_channel(agent_id), {"op": op, "conv": conv_id})
+
+    # -- operations ------------------------------------------------------
+
+    async def route(self, site: Site) -> None:
+        """Assign what the site's queue can give to free agents; tell the rest their place."""
+        if site.settings.routing == "auto":
+            for conv_id, agent_id in await self.router.drain(site.id, now()):
+                try:
+                    await self._assigned(conv_id, agent_id)
+                except Exception:
+                    log.exception("assigning %s to %s failed; requeueing", conv_id, agent_id)
+                    await self.router.detach(conv_id, agent_id)
+        await self.announce_queue(site.id)
+
+    async def announce_queue(self, site_id: SiteId) -> None:
+        """Send ``queue`` frames to waiting conversations whose position changed."""
+        queue = await self.router.queue(site_id)
+        online = await self.router.available_agents(site_id)
+        for position, conv_id in enumerate(queue, 1):
+            if self._positions.get(conv_id) == position:
+                continue
+            self._positions[conv_id] = position
+            frame = {"t": "queue", "conv": conv_id, "position": position, "agents_online": online}
+            await self.broker.publish(conv_channel(conv_id), frame_event(frame))
+
+    async def _assigned(self, conv_id: ConversationId, agent_id: AgentId) -> None:
+        async with self.locked(conv_id):
+            conv = await self.store.get_conversation(conv_id)
+            if conv is None or conv.state is ConvState.CLOSED:
+                await self.router.remove(conv_id)
+                return
+            agents = conv.agents if agent_id in conv.agents else (*conv.agents, agent_id)
+            conv = await self.store.update_conversation(
+                conv_id, state=ConvState.ACTIVE, agents=agents
+            )
+            self._positions.pop(conv_id, None)
+            await self.store.set_last_agent(conv.visitor_id, agent_id)
+            await self._event(conv_id, "joined", agent=await self._public(agent_id))
+            await self._follow(agent_id, conv_id, True)
+            await self.publish_conv(conv_id)
+
+    async def requeue(
+        self, site: Site, conv_id: ConversationId, without: Sequence[AgentId]
+    ) -> None:
+        """Take agents off a conversation; with nobody left it waits in the queue."""
+        async with self.locked(conv_id):
+            conv = await self.store.get_conversation(conv_id)
+            if conv is None or conv.state is ConvState.CLOSED:
+                return
+            agents = tuple(a for a in conv.agents if a not in without)
+            for agent_id in without:
+                if agent_id in conv.agents:
+                    await self.router.detach(conv_id, agent_id)
+                    await self._follow(agent_id, conv_id, False)
+                    await self._event(conv_id, "left", agent=await self._public(agent_id))
+            state = ConvState.ACTIVE if agents else ConvState.QUEUED
+            conv = await self.store.update_conversation(conv_id, state=state, agents=agents)
+            if not agents:
+                await self.router.submit(conv, None)
+            await self.publish_conv(conv_id)
+        await self.route(site)
+
+    async def join(self, site: Site, conv: Conversation, agent: Agent) -> Conversation:
+        """Add ``agent`` to ``conv`` (taking it from the queue if it waits)."""
+        if conv.state is ConvState.CLOSED:
+            raise FrameError(ErrorCode.CONFLICT, "conversation is closed")
+        if agent.id in conv.agents:
+            return conv
+        if not await self.router.attach(conv.id, agent.id, now()):
+            raise FrameError(ErrorCode.CONFLICT, "you are offline or at capacity")
+        await self._assigned(conv.id, agent.id)
+        await self.announce_queue(site.id)
+        return conv
+
+    async def transfer(
+        self,
+        site: Site,
+        conv: Conversation,
+        by: Agent,
+        to_agent: AgentId | None,
+        to_dept: DepartmentId | None,
+    ) -> None:
+        if conv.state is ConvState.CLOSED:
+            raise FrameError(ErrorCode.CONFLICT, "conversation is closed")
+        if to_agent is not None:
+            target = await self.agent(to_agent)
+            if target is None or target.site_id != site.id or target.disabled:
+                raise FrameError(ErrorCode.NOT_FOUND, "no such agent")
+            if target.id in conv.agents:
+                raise FrameError(ErrorCode.CONFLICT, "that agent is already in the conversation")
+            if not await self.router.attach(conv.id, target.id, now()):
+                raise FrameError(ErrorCode.CONFLICT, "that agent is offline or at capacity")
+            await self._event(conv.id, "transferred", by=by.public(), to=target.public())
+            await self._assigned(conv.id, target.id)
+            await self.requeue(site, conv.id, [by.id])
+            return
+        if to_dept is None:
+            raise FrameError(ErrorCode.INVALID_FIELD, "transfer needs 'agent' or 'dept'")
+        if to_dept not in site.departments:
+            raise FrameError(ErrorCode.NOT_FOUND, "no such department")
+        await self.store.update_conversation(conv.id, department=to_dept)
+        await self._event(conv.id, "transferred", by=by.public(), department=to_dept)
+        await self.requeue(site, conv.id, conv.agents)
+
+    async def close(self, site: Site, conv_id: ConversationId, by: JSON) -> None:
+        async with self.locked(conv_id):
+            conv = await self.store.get_conversation(conv_id)
+            if conv is None or conv.state is ConvState.CLOSED:
+                return
+            conv = await self.store.update_conversation(conv_id, state=ConvState.CLOSED)
+            await self.router.remove(conv_id)
+            self._positions.pop(conv_id, None)
+            await self._event(conv_id, "closed", by=by)
+            await self.publish_conv(conv_id)
+        await self.route(site)

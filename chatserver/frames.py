@@ -1,0 +1,208 @@
+"""Client frame schemas and their validation (pure code, no I/O).
+
+A frame is a map with a type ``t``, an optional request id ``id`` (echoed as
+``re`` in the reply or error) and the fields of its type.  Each client kind
+(visitor, agent) has its own table of frame types; a frame type that the
+kind may not send is ``unknown_type`` for it.  Unknown extra fields are
+ignored so that newer clients can talk to older servers.
+
+``docs/protocol.md`` is the reader's version of the tables below; a test
+checks that every type named here is documented there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ErrorCode, FrameError
+from .types import ClientKind
+
+PROTOCOL_VERSION = 1
+
+# Wire limits, fixed by the protocol version (docs/protocol.md, "Limits").
+MAX_FRAME_BYTES = 64 * 1024
+MAX_MESSAGE_CHARS = 4000
+MAX_PREVIEW_CHARS = 2000
+MAX_ID_CHARS = 64
+MAX_HISTORY = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Tunable per-connection limits; every default is documented in docs/protocol.md."""
+
+    max_frame_bytes: int = MAX_FRAME_BYTES
+    recovery_window: int = 500
+    rate_per_second: float = 20.0
+    rate_burst: float = 60.0
+    max_errors: int = 50
+    hello_timeout: float = 10.0
+    preview_interval: float = 0.1
+    max_outbox_bytes: int = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    name: str
+    kind: type | tuple[type, ...]
+    required: bool = True
+    max_len: int | None = None
+    min: int | None = None
+    max: int | None = None
+    choices: frozenset[str] | None = None
+    truncate: bool = False  # cut an over-long string instead of refusing it
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A validated client frame."""
+
+    type: str
+    rid: int | None
+    data: dict[str, Any]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.data.get(name, default)
+
+
+def _id(name: str, required: bool = True) -> Field:
+    return Field(name, str, required, max_len=MAX_ID_CHARS)
+
+
+_CONV = _id("conv")
+_PAGE = Field("page", dict, False)
+
+_COMMON: dict[str, tuple[Field, ...]] = {
+    "ping": (),
+    "read": (_CONV, Field("offset", int, min=0)),
+    "history": (
+        _CONV,
+        Field("since", int, False, min=0),
+        _id("epoch", False),
+        Field("before", int, False, min=1),
+        Field("limit", int, False, min=1, max=MAX_HISTORY),
+    ),
+}
+
+VISITOR_FRAMES: dict[str, tuple[Field, ...]] = {
+    "hello": (
+        Field("v", int),
+        Field("kind", str, choices=frozenset({"visitor"})),
+        _id("site"),
+        Field("token", str, False, max_len=512),
+        _id("dept", False),
+        _PAGE,
+    ),
+    **_COMMON,
+    "send": (
+        _id("cid"),
+        Field("body", str, max_len=MAX_MESSAGE_CHARS),
+        _id("conv", False),
+        _id("dept", False),
+    ),
+    "typing": (Field("draft", str, max_len=MAX_PREVIEW_CHARS, truncate=True),),
+    "close": (_id("conv", False),),
+}
+
+AGENT_FRAMES: dict[str, tuple[Field, ...]] = {
+    "hello": (
+        Field("v", int),
+        Field("kind", str, choices=frozenset({"agent"})),
+        Field("token", str, max_len=512),
+        Field("status", str, False, choices=frozenset({"online", "away", "offline"})),
+    ),
+    **_COMMON,
+    "send": (
+        _CONV,
+        _id("cid"),
+        Field("body", str, max_len=MAX_MESSAGE_CHARS),
+        Field("note", bool, False),
+    ),
+    "typing": (_CONV, Field("on", bool)),
+    "status": (Field("status", str, choices=frozenset({"online", "away", "offline"})),),
+    "join": (_CONV,),
+    "leave": (_CONV,),
+    "watch": (_CONV,),
+    "unwatch": (_CONV,),
+    "transfer": (_CONV, _id("agent", False), _id("dept", False)),
+    "close": (_CONV,),
+}
+
+FRAMES: dict[ClientKind, dict[str, tuple[Field, ...]]] = {
+    ClientKind.VISITOR: VISITOR_FRAMES,
+    ClientKind.AGENT: AGENT_FRAMES,
+}
+
+_MAX_RID = 2**31 - 1
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "string", int: "integer", bool: "boolean", dict: "map", list: "array"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _check_field(spec: Field, value: Any, rid: int | None) -> Any:
+    def fail(code: ErrorCode, why: str) -> FrameError:
+        return FrameError(code, f"field {spec.name!r}: {why}", rid=rid)
+
+    # bool is an int in Python; on the wire they are different things.
+    if isinstance(value, bool) and spec.kind is not bool:
+        raise fail(ErrorCode.INVALID_FIELD, f"expected {_type_name(spec.kind)}, got boolean")
+    if not isinstance(value, spec.kind):
+        raise fail(
+            ErrorCode.INVALID_FIELD,
+            f"expected {_type_name(spec.kind)}, got {type(value).__name__}",
+        )
+    if isinstance(value, str):
+        if spec.max_len is not None and len(value) > spec.max_len:
+            if spec.truncate:
+                value = value[: spec.max_len]
+            else:
+                code = ErrorCode.TOO_LONG if spec.name == "body" else ErrorCode.INVALID_FIELD
+                raise fail(code, f"longer than {spec.max_len} characters")
+        if spec.choices is not None and value not in spec.choices:
+            raise fail(ErrorCode.INVALID_FIELD, f"must be one of {sorted(spec.choices)}")
+    if isinstance(value, int) and not isinstance(value, bool):
+        if spec.min is not None and value < spec.min:
+            raise fail(ErrorCode.INVALID_FIELD, f"must be >= {spec.min}")
+        if spec.max is not None and value > spec.max:
+            raise fail(ErrorCode.INVALID_FIELD, f"must be <= {spec.max}")
+    return value
+
+
+def validate(kind: ClientKind, raw: Any) -> Frame:
+    """Check a decoded frame against the table of ``kind``; return a ``Frame``.
+
+    Raises ``FrameError`` with a code naming what is wrong and, when the frame
+    had a usable request id, that id so the client can match the error.
+    """
+    if not isinstance(raw, dict):
+        raise FrameError(ErrorCode.BAD_FRAME, "a frame must be a map")
+    rid = raw.get("id")
+    if rid is not None and (
+        isinstance(rid, bool) or not isinstance(rid, int) or not 0 <= rid <= _MAX_RID
+    ):
+        raise FrameError(ErrorCode.BAD_FRAME, "'id' must be an integer from 0 to 2**31-1")
+    ftype = raw.get("t")
+    if not isinstance(ftype, str):
+        raise FrameError(ErrorCode.BAD_FRAME, "a frame needs a string type 't'", rid=rid)
+    fields = FRAMES[kind].get(ftype)
+    if fields is None:
+        raise FrameError(
+            ErrorCode.UNKNOWN_TYPE, f"unknown frame type {ftype[:32]!r} for a {kind.value}", rid=rid
+        )
+    data: dict[str, Any] = {}
+    for spec in fields:
+        value = raw.get(spec.name)
+        if value is None:
+            if spec.required:
+                raise FrameError(
+                    ErrorCode.INVALID_FIELD, f"field {spec.name!r} is required", rid=rid
+                )
+            continue
+        data[spec.name] = _check_field(spec, value, rid)
+    if ftype == "send" and not data["body"].strip():
+        raise FrameError(ErrorCode.INVALID_FIELD, "field 'body' is empty", rid=rid)
+    return Frame(ftype, rid, data)

@@ -1,0 +1,730 @@
+"""The local hub: this process's connections, their channels and their frames.
+
+The hub is separate from the broker (which carries events between processes)
+in the way centrifuge separates them: the hub subscribes a channel on the
+broker when its first local session needs it and unsubscribes after the
+last one leaves; the broker calls ``_on_event`` and the hub hands the event
+to its local sessions, encoding each frame once per codec.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .broker import Broker
+from .conversations import (
+    Conversations,
+    agent_channel,
+    conv_channel,
+    frame_event,
+    site_channel,
+    visitor_channel,
+)
+from .errors import CloseCode, ConnectionClosing, ErrorCode, FrameError, StoreError
+from .frames import PROTOCOL_VERSION, Frame, Limits
+from .protocol import Codec, encode
+from .routing import Router
+from .security import Signer
+from .session import Follow, Session
+from .store import Store
+from .types import (
+    JSON,
+    Agent,
+    AgentStatus,
+    AuthorKind,
+    ClientKind,
+    Conversation,
+    ConversationId,
+    ConvState,
+    Entry,
+    EntryKind,
+    Site,
+)
+
+log = logging.getLogger("chatserver.hub")
+
+AGENT_TOKEN_TTL = 12 * 3600.0
+
+Handler = Callable[[Session, Frame], Awaitable[None]]
+
+
+class _Preview:
+    """Typing-preview coalescer of one visitor connection."""
+
+    __slots__ = ("conv_id", "handle", "last_sent", "text")
+
+    def __init__(self) -> None:
+        self.last_sent = -1e9
+        self.text: str | None = None
+        self.conv_id: ConversationId | None = None
+        self.handle: asyncio.TimerHandle | None = None
+
+    def cancel(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+        self.text = None
+
+
+class Hub:
+    def __init__(
+        self,
+        store: Store,
+        broker: Broker,
+        router: Router,
+        signer: Signer,
+        limits: Limits | None = None,
+        grace: float = 30.0,
+    ) -> None:
+        self.store = store
+        self.broker = broker
+        self.router = router
+        self.signer = signer
+        self.limits = limits or Limits()
+        self.grace = grace
+        self.convs = Conversations(store, broker, router)
+        self._local: dict[str, set[Session]] = {}
+        self._agent_sessions: dict[str, set[Session]] = {}
+        self._agent_status: dict[str, AgentStatus] = {}
+        self._grace: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._sites: dict[str, Site] = {}
+        self._handlers: dict[ClientKind, dict[str, Handler]] = {
+            ClientKind.VISITOR: {
+                "ping": self._ping,
+                "send": self._visitor_send,
+                "typing": self._visitor_typing,
+                "read": self._read,
+                "history": self._history,
+                "close": self._visitor_close,
+            },
+            ClientKind.AGENT: {
+                "ping": self._ping,
+                "send": self._agent_send,
+                "typing": self._agent_typing,
+                "read": self._read,
+                "history": self._history,
+                "status": self._status,
+                "join": self._join,
+                "leave": self._leave,
+                "watch": self._watch,
+                "unwatch": self._unwatch,
+                "transfer": self._transfer,
+                "close": self._agent_close,
+            },
+        }
+
+    # -- lifecycle -------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the broker and rebuild routing state from the store."""
+        await self.broker.start(self._on_event)
+        for site in await self.store.list_sites():
+            for agent in await self.store.list_agents(site.id):
+                self.convs.remember(agent)
+                track = getattr(self.router, "track", None)
+                if track is not None:
+                    track(agent)
+            holders: set[str] = set()
+            for conv in await self.store.list_conversations(
+                site.id, [ConvState.QUEUED, ConvState.ACTIVE], limit=100_000
+            ):
+                await self.router.restore(conv)
+                holders.update(conv.agents)
+            # Nobody is connected yet: the agents holding chats get their grace period.
+            for agent_id in holders:
+                self._start_grace(agent_id, site.id)
+
+    async def close(self) -> None:
+        for handle in self._grace.values():
+            handle.cancel()
+        self._grace.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        await self.broker.close()
+
+    def spawn(self, coro: Awaitable[Any]) -> None:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+
+    async def site(self, site_id: str) -> Site:
+        site = self._sites.get(site_id)
+        if site is None:
+            found = await self.store.get_site(site_id)
+            if found is None:
+                raise FrameError(ErrorCode.NOT_FOUND, "site is gone")
+            site = self._sites[site_id] = found
+        return site
+
+    def forget_site(self, site_id: str) -> None:
+        """Drop the cached site record (after an admin changed it)."""
+        self._sites.pop(site_id, None)
+
+    # -- channels and fan-out -------------------------------------------
+
+    async def _subscribe(self, session: Session, channel: str) -> None:
+        sessions = self._local.get(channel)
+        if sessions is None:
+            sessions = self._local[channel] = set()
+            sessions.add(session)
+            session.channels.add(channel)
+            await self.broker.subscribe(channel)
+        else:
+            sessions.add(session)
+            session.channels.add(channel)
+
+    async def _unsubscribe(self, session: Session, channel: str) -> None:
+        session.channels.discard(channel)
+        sessions = self._local.get(channel)
+        if sessions is None:
+            return
+        sessions.discard(session)
+        if not sessions:
+            del self._local[channel]
+            await self.broker.unsubscribe(channel)
+
+    def _on_event(self, channel: str, event: JSON) -> None:
+        sessions = self._local.get(channel)
+        if not sessions:
+            return
+        op = event.get("op")
+        if op == "frame":
+            self._fan_out(sessions, event["aud"], event["frame"])
+        elif op in ("follow", "unfollow"):
+            conv_id = event["conv"]
+            for session in list(sessions):
+                if op == "follow":
+                    self.spawn(self._follow(session, conv_id))
+                else:
+                    self.spawn(self._unfollow(session, conv_id))
+        elif op == "status":
+            for session in sessions:
+                session.send({"t": "status", "status": event["status"]})
+
+    def _fan_out(self, sessions: set[Session], aud: str, frame: JSON) -> None:
+        encoded: dict[Codec, bytes | str] = {}
+        conv_id = frame.get("conv") if frame["t"] == "msg" else None
+        offset = frame.get("offset", 0)
+        for session in sessions:
+            if aud == "agents" and session.kind is not ClientKind.AGENT:
+                continue
+            if aud == "visitors" and session.kind is not ClientKind.VISITOR:
+                continue
+            if conv_id is not None and not session.deliver(conv_id, offset, frame):
+                continue
+            codec = session.conn.codec
+            data = encoded.get(codec)
+            if data is None:
+                data = encoded[codec] = encode(codec, frame)
+            session.push(data)
+        if frame["t"] == "conv" and frame["conv"]["state"] == "closed":
+            for session in sessions:
+                if session.conv_id == frame["conv"]["id"]:
+                    session.conv_id = None
+
+    async def _follow(self, session: Session, conv_id: ConversationId) -> None:
+        """Start delivering a conversation's live entries to ``session``.
+
+        Subscribes first, then reads the position, so that every entry past
+        the position is delivered live exactly once.  The client gets a
+        ``conv`` frame carrying that position and asks for ``history`` when
+        it lacks entries before it.
+        """
+        if session.close_code is not None or conv_id in session.follows:
+            return
+        follow = session.follows[conv_id] = Follow()
+        await self._subscribe(session, conv_channel(conv_id))
+        conv = await self.store.get_conversation(conv_id)
+        if conv is None:
+            session.follows.pop(conv_id, None)
+            await self._unsubscribe(session, conv_channel(conv_id))
+            return
+        if session.kind is ClientKind.VISITOR and conv.state is not ConvState.CLOSED:
+            session.conv_id = conv.id
+        session.send({"t": "conv", "conv": await self.convs.describe(conv)})
+        self._flush(session, follow, conv.last_offset)
+
+    def _flush(self, session: Session, follow: Follow, position: int) -> None:
+        buffered, follow.buffer = follow.buffer or [], None
+        follow.last = max(follow.last, position)
+        for offset, frame in buffered:
+            if offset > follow.last:
+                follow.last = offset
+                session.send(frame)
+
+    async def _unfollow(self, session: Session, conv_id: ConversationId) -> None:
+        if session.follows.pop(conv_id, None) is not None:
+            await self._unsubscribe(session, conv_channel(conv_id))
+
+    # -- connections -----------------------------------------------------
+
+    async def hello(self, session: Session, frame: Frame, origin: str | None) -> None:
+        """Authenticate a hello, send ``welcome`` and set up subscriptions."""
+        if frame.get("kind") == "visitor":
+            await self._visitor_hello(session, frame, origin)
+        else:
+            await self._agent_hello(session, frame)
+
+    async def _visitor_hello(self, session: Session, frame: Frame, origin: str | None) -> None:
+        site = await self.store.site_by_key(frame.get("site"))
+        if site is None:
+            raise ConnectionClosing(CloseCode.UNKNOWN_SITE, "unknown site key")
+        if not site.origin_allowed(origin):
+            raise ConnectionClosing(CloseCode.ORIGIN_NOT_ALLOWED, "origin not allowed for site")
+        self._sites[site.id] = site
+        visitor = None
+        token = frame.get("token")
+        if token:
+            fields = self.signer.verify("visitor", token)
+            if fields and fields[0] == site.id:
+                visitor = await self.store.get_visitor(fields[1])
+        if visitor is None:
+            visitor = await self.store.create_visitor(site.id)
+            token = self.signer.sign("visitor", site.id, visitor.id)
+        session.conn.accept(ClientKind.VISITOR)
+        session.kind = ClientKind.VISITOR
+        session.site = site
+        session.visitor_id = visitor.id
+        session.preview = _Preview()
+        conv = await self.store.current_conversation(visitor.id)
+        session.send(
+            {
+                "t": "welcome",
+                "v": PROTOCOL_VERSION,
+                "re": frame.rid,
+                "visitor": visitor.id,
+                "token": token,
+                "site": {"name": site.name, "settings": site.settings.to_json()},
+                "agents_online": await self.router.available_agents(site.id),
+                "conv": conv.id if conv else None,
+                "limits": self._limits_json(),
+            }
+        )
+        await self._subscribe(session, visitor_channel(visitor.id))
+        if conv is not None:
+            await self._follow(session, conv.id)
+
+    def _limits_json(self) -> JSON:
+        from . import frames
+
+        return {
+            "max_frame_bytes": self.limits.max_frame_bytes,
+            "max_message_chars": frames.MAX_MESSAGE_CHARS,
+            "max_preview_chars": frames.MAX_PREVIEW_CHARS,
+            "preview_interval": self.limits.preview_interval,
+            "rate_per_second": self.limits.rate_per_second,
+            "rate_burst": self.limits.rate_burst,
+        }
+
+    def agent_token(self, agent: Agent) -> str:
+        return self.signer.sign("agent", agent.id, str(int(time.time() + AGENT_TOKEN_TTL)))
+
+    async def agent_from_token(self, token: str) -> Agent | None:
+        fields = self.signer.verify("agent", token)
+        if not fields or len(fields) != 2 or not fields[1].isdigit():
+            return None
+        if int(fields[1]) < time.time():
+            return None
+        return await self.store.get_agent(fields[0])
+
+    async def _agent_hello(self, session: Session, frame: Frame) -> None:
+        agent = await self.agent_from_token(frame.get("token"))
+        if agent is None:
+            raise ConnectionClosing(CloseCode.UNAUTHORIZED, "invalid or expired agent token")
+        if agent.disabled:
+            raise ConnectionClosing(CloseCode.ACCOUNT_DISABLED, "agent account is disabled")
+        site = await self.site(agent.site_id)
+        session.conn.accept(ClientKind.AGENT)
+        session.kind = ClientKind.AGENT
+        session.site = site
+        session.agent = agent
+        self.convs.remember(agent)
+        status = AgentStatus(frame.get("status") or self._agent_status.get(agent.id, "online"))
+        self._agent_status[agent.id] = status
+        self._agent_sessions.setdefault(agent.id, set()).add(session)
+        grace = self._grace.pop(agent.id, None)
+        if grace is not None:
+            grace.cancel()
+        await self.router.agent_connected(agent, status)
+        open_convs = await self.store.list_conversations(
+            site.id, [ConvState.QUEUED, ConvState.ACTIVE]
+        )
+        session.send(
+            {
+                "t": "welcome",
+                "v": PROTOCOL_VERSION,
+                "re": frame.rid,
+                "agent": {
+                    "id": agent.id,
+                    "name": agent.name,
+                    "email": agent.email,
+                    "role": agent.role.value,
+                    "capacity": agent.capacity,
+                    "departments": list(agent.departments),
+                },
+                "status": status.value,
+                "site": {
+                    "id": site.id,
+                    "name": site.name,
+                    "departments": list(site.departments),
+                    "settings": site.settings.to_json(),
+                },
+                "conversations": [await self.convs.describe(c) for c in open_convs],
+                "queue": await self.router.queue(site.id),
+                "limits": self._limits_json(),
+            }
+        )
+        await self._subscribe(session, agent_channel(agent.id))
+        await self._subscribe(session, site_channel(site.id))
+        for conv in open_convs:
+            if agent.id in conv.agents:
+                await self._follow(session, conv.id)
+        await self.convs.route(site)
+
+    async def disconnect(self, session: Session) -> None:
+        """Forget a closed connection; an agent's last one starts the grace period."""
+        if isinstance(session.preview, _Preview):
+            session.preview.cancel()
+        for channel in list(session.channels):
+            await self._unsubscribe(session, channel)
+        session.follows.clear()
+        agent = session.agent
+        if agent is None:
+            return
+        sessions = self._agent_sessions.get(agent.id)
+        if sessions is None:
+            return
+        sessions.discard(session)
+        if not sessions:
+            del self._agent_sessions[agent.id]
+            await self.router.agent_disconnected(agent.id)
+            self._start_grace(agent.id, agent.site_id)
+
+    def _start_grace(self, agent_id: str, site_id: str) -> None:
+        if agent_id in self._grace:
+            return
+        loop = asyncio.get_running_loop()
+        self._grace[agent_id] = loop.call_later(
+            self.grace, lambda: self.spawn(self._grace_over(agent_id, site_id))
+        )
+
+    async def _grace_over(self, agent_id: str, site_id: str) -> None:
+        self._grace.pop(agent_id, None)
+        if agent_id in self._agent_sessions:
+            return
+        self._agent_status.pop(agent_id, None)
+        convs = await self.router.agent_gone(agent_id)
+        site = await self.site(site_id)
+        for conv_id in convs:
+            await self.convs.requeue(site, conv_id, [agent_id])
+        await self.convs.route(site)
+
+    async def handle(self, session: Session, frame: Frame) -> None:
+        """Run one validated frame; raises ``FrameError`` for the client."""
+        assert session.kind is not None
+        handler = self._handlers[session.kind][frame.type]
+        try:
+            await handler(session, frame)
+        except FrameError as exc:
+            if exc.rid is None:
+                exc.rid = frame.rid
+            raise
+        except StoreError as exc:
+            log.exception("store failed on %s", frame.type)
+            raise FrameError(ErrorCode.UNAVAILABLE, "storage unavailable", rid=frame.rid) from exc
+
+    # -- shared handlers ---------------------------------------------------
+
+    async def _ping(self, session: Session, frame: Frame) -> None:
+        session.send({"t": "pong", "re": frame.rid})
+
+    async def _conversation(self, session: Session, conv_id: ConversationId) -> Conversation:
+        """The conversation if ``session`` may see it, else ``NOT_FOUND``.
+
+        Visitors see only their own conversations and agents only their
+        site's; the error does not tell whether the id exists elsewhere.
+        """
+        conv = await self.store.get_conversation(conv_id)
+        if conv is None:
+            raise FrameError(ErrorCode.NOT_FOUND, "no such conversation")
+        if session.kind is ClientKind.VISITOR:
+            if conv.visitor_id != session.visitor_id:
+                raise FrameError(ErrorCode.NOT_FOUND, "no such conversation")
+        else:
+            assert session.site is not None
+            if conv.site_id != session.site.id:
+                raise FrameError(ErrorCode.NOT_FOUND, "no such conversation")
+        return conv
+
+    async def _read(self, session: Session, frame: Frame) -> None:
+        conv = await self._conversation(session, frame.get("conv"))
+        offset = min(frame.get("offset"), conv.last_offset)
+        assert session.kind is not None
+        marker = await self.store.set_read(
+            conv.id, f"{session.kind.value}:{session.author_id}", offset
+        )
+        by = {"kind": session.kind.value, "id": session.author_id}
+        event = {"t": "read", "conv": conv.id, "by": by, "offset": marker}
+        await self.broker.publish(conv_channel(conv.id), frame_event(event))
+
+    async def _history(self, session: Session, frame: Frame) -> None:
+        """Recovery (``since``) or paging (``before``) of a conversation's entries."""
+        conv = await self._conversation(session, frame.get("conv"))
+        notes = session.kind is ClientKind.AGENT
+        reply: JSON = {"t": "history", "re": frame.rid, "conv": conv.id, "epoch": conv.epoch}
+        follow = session.follows.get(conv.id)
+        owned = follow is not None and follow.buffer is None
+        if follow is not None and owned:
+            follow.buffer = []  # hold live entries until the reply is out
+        try:
+            since = frame.get("since")
+            window = self.limits.recovery_window
+            epoch = frame.get("epoch")
+            if since is not None and (epoch is None or epoch == conv.epoch):
+                upto = follow.last if follow is not None else conv.last_offset
+                entries = await self.store.entries(
+                    conv.id, after=since, limit=window + 1, include_notes=notes
+                )
+                entries = [e for e in entries if e.offset <= upto]
+                if len(entries) <= window:
+                    reply.update(messages=[e.to_wire() for e in entries], complete=True, more=False)
+                    session.send(reply)
+                    return
+            limit = frame.get("limit") or 50
+            entries = await self.store.entries(
+                conv.id, before=frame.get("before"), limit=limit + 1, include_notes=notes
+            )
+            more = len(entries) > limit
+            entries = entries[-limit:]
+            reply.update(
+                messages=[e.to_wire() for e in entries],
+                # paging is always "complete"; a failed recovery is not
+                complete=since is None,
+                more=more,
+            )
+            session.send(reply)
+        finally:
+            if owned and follow is not None and session.follows.get(conv.id) is follow:
+                self._flush(session, follow, 0)
+
+    # -- visitor handlers --------------------------------------------------
+
+    async def _visitor_send(self, session: Session, frame: Frame) -> None:
+        assert session.site is not None and session.visitor_id is not None
+        site = await self.site(session.site.id)
+        conv_id = frame.get("conv") or session.conv_id
+        created = False
+        if conv_id is not None:
+            conv = await self._conversation(session, conv_id)
+            if conv.state is ConvState.CLOSED:
+                if frame.get("conv"):
+                    raise FrameError(ErrorCode.CONFLICT, "conversation is closed")
+                conv_id = None
+        if conv_id is None:
+            online = await self.router.available_agents(site.id)
+            conv, created = await self.store.open_conversation(
+                site.id, session.visitor_id, frame.get("dept"), offline=online == 0
+            )
+            conv_id = conv.id
+            await self._follow(session, conv_id)
+            if created:
+                await self.broker.publish(
+                    visitor_channel(session.visitor_id), {"op": "follow", "conv": conv_id}
+                )
+        preview = session.preview
+        if isinstance(preview, _Preview):
+            preview.cancel()
+        entry, duplicate = await self.store.append(
+            conv_id,
+            EntryKind.TEXT,
+            AuthorKind.VISITOR,
+            session.visitor_id,
+            "",
+            frame.get("body"),
+            frame.get("cid"),
+        )
+        self._ack(session, frame, entry, duplicate)
+        await self._after_visitor_send(session, site, entry, duplicate, conv if created else None)
+
+    def _ack(self, session: Session, frame: Frame, entry: Entry, duplicate: bool) -> None:
+        """Acknowledge a stored message (before the entry is published)."""
+        session.send(
+            {
+                "t": "ack",
+                "re": frame.rid,
+                "cid": entry.cid,
+                "conv": entry.conversation_id,
+                "offset": entry.offset,
+                "ts": entry.ts,
+                "duplicate": duplicate,
+            }
+        )
+
+    async def _after_visitor_send(
+        self, session: Session, site: Site, entry: Entry, duplicate: bool, conv: Conversation | None
+    ) -> None:
+        if not duplicate:
+            await self.convs.publish_entry(entry)
+        if conv is not None:
+            assert session.visitor_id is not None
+            visitor = await self.store.get_visitor(session.visitor_id)
+            await self.router.submit(conv, visitor.last_agent_id if visitor else None)
+            await self.convs.publish_conv(conv.id)
+            await self.convs.route(site)
+
+    async def _visitor_typing(self, session: Session, frame: Frame) -> None:
+        preview = session.preview
+        if not isinstance(preview, _Preview) or session.conv_id is None:
+            return
+        if preview.conv_id != session.conv_id:
+            preview.cancel()
+            preview.conv_id = session.conv_id
+        preview.text = frame.get("draft")
+        if preview.handle is not None:
+            return  # a flush is scheduled and will send the newest draft
+        loop = asyncio.get_running_loop()
+        wait = preview.last_sent + self.limits.preview_interval - loop.time()
+        if wait <= 0:
+            self._flush_preview(session)
+        else:
+            preview.handle = loop.call_later(wait, self._flush_preview, session)
+
+    def _flush_preview(self, session: Session) -> None:
+        preview = session.preview
+        assert isinstance(preview, _Preview)
+        preview.handle = None
+        text, preview.text = preview.text, None
+        if text is None or preview.conv_id is None or session.site is None:
+            return
+        preview.last_sent = asyncio.get_running_loop().time()
+        site = self._sites.get(session.site.id, session.site)
+        if site.settings.typing_preview:
+            frame: JSON = {"t": "preview", "conv": preview.conv_id, "text": text}
+        else:
+            frame = {
+                "t": "typing",
+                "conv": preview.conv_id,
+                "from": {"kind": "visitor", "id": session.visitor_id, "name": ""},
+                "on": bool(text),
+            }
+        self.spawn(self.broker.publish(conv_channel(preview.conv_id), frame_event(frame, "agents")))
+
+    async def _visitor_close(self, session: Session, frame: Frame) -> None:
+        conv_id = frame.get("conv") or session.conv_id
+        if conv_id is None:
+            raise FrameError(ErrorCode.NOT_FOUND, "no open conversation")
+        conv = await self._conversation(session, conv_id)
+        assert session.site is not None
+        by = {"kind": "visitor", "id": session.visitor_id}
+        await self.convs.close(await self.site(conv.site_id), conv.id, by)
+        session.send({"t": "ok", "re": frame.rid})
+
+    # -- agent handlers ----------------------------------------------------
+
+    def _agent(self, session: Session) -> Agent:
+        assert session.agent is not None
+        return session.agent
+
+    async def _agent_send(self, session: Session, frame: Frame) -> None:
+        agent = self._agent(session)
+        conv = await self._conversation(session, frame.get("conv"))
+        if agent.id not in conv.agents:
+            raise FrameError(ErrorCode.FORBIDDEN, "join the conversation before writing in it")
+        if conv.state is ConvState.CLOSED:
+            raise FrameError(ErrorCode.CONFLICT, "conversation is closed")
+        kind = EntryKind.NOTE if frame.get("note") else EntryKind.TEXT
+        entry, duplicate = await self.store.append(
+            conv.id,
+            kind,
+            AuthorKind.AGENT,
+            agent.id,
+            agent.name,
+            frame.get("body"),
+            frame.get("cid"),
+        )
+        self._ack(session, frame, entry, duplicate)
+        if not duplicate:
+            await self.convs.publish_entry(entry)
+
+    async def _agent_typing(self, session: Session, frame: Frame) -> None:
+        agent = self._agent(session)
+        conv_id = frame.get("conv")
+        if conv_id not in session.follows:
+            await self._conversation(session, conv_id)
+        event = {
+            "t": "typing",
+            "conv": conv_id,
+            "from": {"kind": "agent", "id": agent.id, "name": agent.name},
+            "on": frame.get("on"),
+        }
+        await self.broker.publish(conv_channel(conv_id), frame_event(event))
+
+    async def _status(self, session: Session, frame: Frame) -> None:
+        agent = self._agent(session)
+        status = AgentStatus(frame.get("status"))
+        self._agent_status[agent.id] = status
+        await self.router.set_status(agent.id, status)
+        await self.broker.publish(agent_channel(agent.id), {"op": "status", "status": status.value})
+        session.send({"t": "ok", "re": frame.rid})
+        await self.convs.route(await self.site(agent.site_id))
+
+    async def _join(self, session: Session, frame: Frame) -> None:
+        agent = self._agent(session)
+        conv = await self._conversation(session, frame.get("conv"))
+        await self.convs.join(await self.site(conv.site_id), conv, agent)
+        session.send({"t": "ok", "re": frame.rid})
+
+    async def _leave(self, session: Session, frame: Frame) -> None:
+        agent = self._agent(session)
+        conv = await self._conversation(session, frame.get("conv"))
+        if agent.id not in conv.agents:
+            raise FrameError(ErrorCode.CONFLICT, "you are not in this conversation")
+        await self.convs.requeue(await self.site(conv.site_id), conv.id, [agent.id])
+        session.send({"t": "ok", "re": frame.rid})
+
+    async def _watch(self, session: Session, frame: Frame) -> None:
+        conv = await self._conversation(session, frame.get("conv"))
+        await self._follow(session, conv.id)
+        session.send({"t": "ok", "re": frame.rid})
+
+    async def _unwatch(self, session: Session, frame: Frame) -> None:
+        conv = await self._conversation(session, frame.get("conv"))
+        if self._agent(session).id not in conv.agents:
+            await self._unfollow(session, conv.id)
+        session.send({"t": "ok", "re": frame.rid})
+
+    async def _transfer(self, session: Session, frame: Frame) -> None:
+        agent = self._agent(session)
+        conv = await self._conversation(session, frame.get("conv"))
+        if frame.get("agent") and frame.get("dept"):
+            raise FrameError(ErrorCode.INVALID_FIELD, "give 'agent' or 'dept', not both")
+        site = await self.site(conv.site_id)
+        await self.convs.transfer(site, conv, agent, frame.get("agent"), frame.get("dept"))
+        session.send({"t": "ok", "re": frame.rid})
+
+    async def _agent_close(self, session: Session, frame: Frame) -> None:
+        agent = self._agent(session)
+        conv = await self._conversation(session, frame.get("conv"))
+        await self.convs.close(
+            await self.site(conv.site_id), conv.id, {"kind": "agent", **agent.public()}
+        )
+        session.send({"t": "ok", "re": frame.rid})
+
+    # -- introspection -------------------------------------------------------
+
+    def stats(self) -> JSON:
+        return {
+            "connections": len({s for group in self._local.values() for s in group}),
+            "channels": len(self._local),
+            "agents_connected": len(self._agent_sessions),
+        }

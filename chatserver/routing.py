@@ -1,0 +1,133 @@
+"""Routing: which agent gets which conversation, and the waiting queue.
+
+The ``Router`` seam holds the routing state (agents' status, capacity and
+load; each site's FIFO queue) and makes every decision atomically: two
+processes asking at once can never push an agent past their capacity.  The
+hub turns decisions into store writes and events.
+
+Policy (``pick``): among agents who are connected, online, below capacity and
+serve the conversation's department, prefer the visitor's previous agent,
+then the least loaded, then the one who waited longest since an assignment.
+A conversation with no department can go to any agent; an agent serves a
+department when it is in their list.
+
+Queue: one FIFO per site ordered by ``queued_at``.  ``drain`` walks it in
+order and gives each conversation to the best free agent who serves it, so a
+conversation another agent cannot serve does not block the ones behind it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .types import (
+    Agent,
+    AgentId,
+    AgentStatus,
+    Conversation,
+    ConversationId,
+    DepartmentId,
+    SiteId,
+)
+
+
+@dataclass(slots=True)
+class AgentSlot:
+    """What routing knows of one agent."""
+
+    id: AgentId
+    site_id: SiteId
+    capacity: int
+    departments: frozenset[DepartmentId]
+    status: AgentStatus = AgentStatus.OFFLINE
+    connected: bool = False
+    convs: set[ConversationId] = field(default_factory=set)
+    last_assigned: float = 0.0
+
+    @property
+    def available(self) -> bool:
+        return self.connected and self.status is AgentStatus.ONLINE
+
+    @property
+    def has_room(self) -> bool:
+        return len(self.convs) < self.capacity
+
+    def serves(self, department: DepartmentId | None) -> bool:
+        return department is None or department in self.departments
+
+
+@dataclass(slots=True)
+class Waiting:
+    """A queued conversation."""
+
+    conv_id: ConversationId
+    site_id: SiteId
+    queued_at: float
+    department: DepartmentId | None = None
+    preferred: AgentId | None = None
+
+
+def pick(
+    slots: Iterable[AgentSlot], department: DepartmentId | None, preferred: AgentId | None
+) -> AgentSlot | None:
+    """The best agent for a conversation, or ``None`` when nobody is free."""
+    best: AgentSlot | None = None
+    for slot in slots:
+        if not (slot.available and slot.has_room and slot.serves(department)):
+            continue
+        if slot.id == preferred:
+            return slot
+        if best is None or (len(slot.convs), slot.last_assigned) < (
+            len(best.convs),
+            best.last_assigned,
+        ):
+            best = slot
+    return best
+
+
+class Router(Protocol):
+    """Routing state; every method is atomic with respect to the others."""
+
+    async def agent_connected(self, agent: Agent, status: AgentStatus) -> None:
+        """The agent has at least one live connection, with ``status``."""
+
+    async def agent_disconnected(self, agent_id: AgentId) -> None:
+        """The agent's last connection dropped: keep their chats, assign no more."""
+
+    async def agent_gone(self, agent_id: AgentId) -> list[ConversationId]:
+        """Grace period over: forget the agent's chats and return them."""
+
+    async def set_status(self, agent_id: AgentId, status: AgentStatus) -> None: ...
+
+    async def update_agent(self, agent: Agent) -> None:
+        """Capacity or departments changed."""
+
+    async def restore(self, conv: Conversation) -> None:
+        """Rebuild state from a stored open conversation (at start-up)."""
+
+    async def submit(self, conv: Conversation, preferred: AgentId | None) -> None:
+        """Put ``conv`` in its site's queue (out of any agent's load); ``drain`` assigns."""
+
+    async def drain(self, site_id: SiteId, now: float) -> list[tuple[ConversationId, AgentId]]:
+        """Assign queued conversations while agents have room, in FIFO order."""
+
+    async def attach(self, conv_id: ConversationId, agent_id: AgentId, now: float) -> bool:
+        """Add the agent to a conversation if they are available with room.
+
+        Takes the conversation out of the queue when it was waiting.
+        """
+
+    async def detach(self, conv_id: ConversationId, agent_id: AgentId) -> None: ...
+
+    async def remove(self, conv_id: ConversationId) -> None:
+        """The conversation closed: out of the queue and every agent's load."""
+
+    async def queue(self, site_id: SiteId) -> list[ConversationId]:
+        """The site's queue, first in line first."""
+
+    async def available_agents(self, site_id: SiteId) -> int:
+        """How many agents of the site are connected and online."""
+
+    async def load(self, agent_id: AgentId) -> int: ...

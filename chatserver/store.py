@@ -1,0 +1,173 @@
+"""The Store seam: durable state of sites, agents, visitors and conversations.
+
+Contract every implementation keeps (the contract tests in
+``tests/test_store_contract.py`` check it for each backend):
+
+* **Durability.** When an awaited method that writes returns, the write is
+  durable: it survives a kill -9 of the server process, and with the default
+  settings a power cut too.  Nothing is acknowledged to a client before that.
+* **Ordering.** Entries of one conversation get offsets 1, 2, 3... with no
+  gap, in the order ``append`` calls complete.  Offsets are never reused.
+* **Idempotency.** ``append`` with a ``cid`` already used by the same author in
+  the same conversation stores nothing and returns the first entry with
+  ``duplicate=True``.
+* **Atomicity.** ``open_conversation`` returns the visitor's open
+  (queued or active) conversation, or creates one; two concurrent calls for
+  one visitor never create two.
+* Records are returned as frozen dataclasses from ``types``; ``None`` means
+  "no such row".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from .types import (
+    JSON,
+    KEEP,
+    Agent,
+    AgentId,
+    AuthorKind,
+    Conversation,
+    ConversationId,
+    ConvState,
+    DepartmentId,
+    Entry,
+    EntryKind,
+    Keep,
+    Role,
+    Site,
+    SiteId,
+    SiteSettings,
+    Visitor,
+    VisitorId,
+)
+
+
+class Store(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    # -- sites -----------------------------------------------------------
+    async def create_site(
+        self,
+        name: str,
+        allowed_origins: Sequence[str] = (),
+        settings: SiteSettings | None = None,
+        departments: Sequence[DepartmentId] = (),
+    ) -> Site: ...
+
+    async def get_site(self, site_id: SiteId) -> Site | None: ...
+
+    async def site_by_key(self, key: str) -> Site | None: ...
+
+    async def save_site(self, site: Site) -> None:
+        """Overwrite name, origins, settings and departments of ``site.id``."""
+
+    async def list_sites(self) -> list[Site]: ...
+
+    # -- agents ----------------------------------------------------------
+    async def create_agent(
+        self,
+        site_id: SiteId,
+        email: str,
+        name: str,
+        password_hash: str,
+        role: Role = Role.AGENT,
+        capacity: int = 5,
+        departments: Sequence[DepartmentId] = (),
+    ) -> Agent:
+        """Raises ``StoreError`` when the email (case-insensitive) is taken."""
+
+    async def get_agent(self, agent_id: AgentId) -> Agent | None: ...
+
+    async def agent_by_email(self, email: str) -> Agent | None: ...
+
+    async def save_agent(self, agent: Agent) -> None:
+        """Overwrite every field of ``agent.id`` but its id and site."""
+
+    async def list_agents(self, site_id: SiteId) -> list[Agent]: ...
+
+    # -- visitors --------------------------------------------------------
+    async def create_visitor(self, site_id: SiteId) -> Visitor: ...
+
+    async def get_visitor(self, visitor_id: VisitorId) -> Visitor | None: ...
+
+    async def set_last_agent(self, visitor_id: VisitorId, agent_id: AgentId) -> None: ...
+
+    # -- conversations ---------------------------------------------------
+    async def open_conversation(
+        self,
+        site_id: SiteId,
+        visitor_id: VisitorId,
+        department: DepartmentId | None = None,
+        offline: bool = False,
+    ) -> tuple[Conversation, bool]:
+        """The visitor's open conversation, or a new queued one; ``True`` if new."""
+
+    async def current_conversation(self, visitor_id: VisitorId) -> Conversation | None:
+        """The visitor's open (queued or active) conversation, if any."""
+
+    async def get_conversation(self, conv_id: ConversationId) -> Conversation | None: ...
+
+    async def update_conversation(
+        self,
+        conv_id: ConversationId,
+        *,
+        state: ConvState | None = None,
+        agents: Sequence[AgentId] | None = None,
+        department: DepartmentId | Keep | None = KEEP,
+        queued_at: float | None = None,
+    ) -> Conversation:
+        """Change the given fields (``department=None`` clears it); return the row.
+
+        Closing sets ``closed_at``.  Raises ``NotFound`` for an unknown id.
+        """
+
+    async def list_conversations(
+        self, site_id: SiteId, states: Sequence[ConvState], limit: int = 500
+    ) -> list[Conversation]:
+        """Conversations of a site in the given states, oldest ``queued_at`` first."""
+
+    async def visitor_conversations(
+        self, visitor_id: VisitorId, limit: int = 20
+    ) -> list[Conversation]:
+        """A visitor's conversations, newest first."""
+
+    # -- entries ---------------------------------------------------------
+    async def append(
+        self,
+        conv_id: ConversationId,
+        kind: EntryKind,
+        author_kind: AuthorKind,
+        author_id: str,
+        author_name: str,
+        body: str,
+        cid: str | None = None,
+        data: JSON | None = None,
+    ) -> tuple[Entry, bool]:
+        """Store an entry at the next offset; ``(entry, duplicate)``.
+
+        Raises ``NotFound`` for an unknown conversation.
+        """
+
+    async def entries(
+        self,
+        conv_id: ConversationId,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int = 100,
+        include_notes: bool = True,
+    ) -> list[Entry]:
+        """Entries in offset order.
+
+        ``after``: the first ``limit`` entries with a larger offset.  Otherwise
+        the last ``limit`` entries below ``before`` (or the newest).  With
+        ``include_notes=False`` notes are left out (what visitors get).
+        """
+
+    async def set_read(self, conv_id: ConversationId, reader: str, offset: int) -> int:
+        """Raise the reader's read marker to ``offset``; return the marker."""

@@ -1,0 +1,679 @@
+"""The embedded Store: one SQLite file in WAL mode, written by one thread.
+
+Every operation is a function of a ``sqlite3.Connection`` run on a dedicated
+thread.  The thread takes whatever operations are waiting, runs them in one
+transaction (each in its own savepoint, so one failure does not undo the
+others), commits once and only then resolves the callers' futures: group
+commit, one fsync for many messages.  With ``synchronous=FULL`` (default) a
+resolved write survives a power cut; ``normal`` survives a kill -9 only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .errors import NotFound, StoreError
+from .types import (
+    JSON,
+    KEEP,
+    Agent,
+    AgentId,
+    AuthorKind,
+    Conversation,
+    ConversationId,
+    ConvState,
+    DepartmentId,
+    Entry,
+    EntryKind,
+    Keep,
+    Role,
+    Site,
+    SiteId,
+    SiteSettings,
+    Visitor,
+    VisitorId,
+    new_id,
+    now,
+)
+
+T = TypeVar("T")
+Op = Callable[[sqlite3.Connection], Any]
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sites (
+    id TEXT PRIMARY KEY, key TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+    origins TEXT NOT NULL, settings TEXT NOT NULL, departments TEXT NOT NULL,
+    created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS agents (
+    id TEXT PRIMARY KEY, site_id TEXT NOT NULL, email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    name TEXT NOT NULL, password_hash TEXT NOT NULL, role TEXT NOT NULL,
+    capacity INTEGER NOT NULL, departments TEXT NOT NULL, disabled INTEGER NOT NULL,
+    created_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS agents_site ON agents (site_id);
+CREATE TABLE IF NOT EXISTS visitors (
+    id TEXT PRIMARY KEY, site_id TEXT NOT NULL, created_at REAL NOT NULL,
+    name TEXT NOT NULL DEFAULT '', email TEXT NOT NULL DEFAULT '',
+    attributes TEXT NOT NULL DEFAULT '{}', last_agent_id TEXT);
+CREATE TABLE IF NOT EXISTS conversations (
+    id TEXT PRIMARY KEY, site_id TEXT NOT NULL, visitor_id TEXT NOT NULL,
+    epoch TEXT NOT NULL, state TEXT NOT NULL, created_at REAL NOT NULL,
+    queued_at REAL NOT NULL, department TEXT, agents TEXT NOT NULL,
+    last_offset INTEGER NOT NULL, offline INTEGER NOT NULL, closed_at REAL);
+CREATE INDEX IF NOT EXISTS conv_visitor ON conversations (visitor_id, created_at);
+CREATE INDEX IF NOT EXISTS conv_site_state ON conversations (site_id, state, queued_at);
+CREATE UNIQUE INDEX IF NOT EXISTS conv_one_open
+    ON conversations (visitor_id) WHERE state != 'closed';
+CREATE TABLE IF NOT EXISTS entries (
+    conv_id TEXT NOT NULL, offset INTEGER NOT NULL, kind TEXT NOT NULL,
+    author_kind TEXT NOT NULL, author_id TEXT NOT NULL, author_name TEXT NOT NULL,
+    body TEXT NOT NULL, ts REAL NOT NULL, cid TEXT, data TEXT,
+    PRIMARY KEY (conv_id, offset)) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS entries_cid
+    ON entries (conv_id, author_id, cid) WHERE cid IS NOT NULL;
+CREATE TABLE IF NOT EXISTS reads (
+    conv_id TEXT NOT NULL, reader TEXT NOT NULL, offset INTEGER NOT NULL,
+    PRIMARY KEY (conv_id, reader)) WITHOUT ROWID;
+"""
+
+_SITE_COLS = "id, key, name, origins, settings, departments, created_at"
+_AGENT_COLS = (
+    "id, site_id, email, name, password_hash, role, capacity, departments, disabled, created_at"
+)
+_CONV_COLS = (
+    "id, site_id, visitor_id, epoch, state, created_at, queued_at, department, agents, "
+    "last_offset, offline, closed_at"
+)
+_ENTRY_COLS = "conv_id, offset, kind, author_kind, author_id, author_name, body, ts, cid, data"
+
+
+def _site(row: sqlite3.Row) -> Site:
+    return Site(
+        id=row[0],
+        key=row[1],
+        name=row[2],
+        allowed_origins=tuple(json.loads(row[3])),
+        settings=SiteSettings.from_json(json.loads(row[4])),
+        departments=tuple(json.loads(row[5])),
+        created_at=row[6],
+    )
+
+
+def _agent(row: sqlite3.Row) -> Agent:
+    return Agent(
+        id=row[0],
+        site_id=row[1],
+        email=row[2],
+        name=row[3],
+        password_hash=row[4],
+        role=Role(row[5]),
+        capacity=row[6],
+        departments=tuple(json.loads(row[7])),
+        disabled=bool(row[8]),
+        created_at=row[9],
+    )
+
+
+def _conv(row: sqlite3.Row) -> Conversation:
+    return Conversation(
+        id=row[0],
+        site_id=row[1],
+        visitor_id=row[2],
+        epoch=row[3],
+        state=ConvState(row[4]),
+        created_at=row[5],
+        queued_at=row[6],
+        department=row[7],
+        agents=tuple(json.loads(row[8])),
+        last_offset=row[9],
+        offline=bool(row[10]),
+        closed_at=row[11],
+    )
+
+
+def _entry(row: sqlite3.Row) -> Entry:
+    return Entry(
+        conversation_id=row[0],
+        offset=row[1],
+        kind=EntryKind(row[2]),
+        author_kind=AuthorKind(row[3]),
+        author_id=row[4],
+        author_name=row[5],
+        body=row[6],
+        ts=row[7],
+        cid=row[8],
+        data=json.loads(row[9]) if row[9] else {},
+    )
+
+
+class SQLiteStore:
+    """``Store`` on a SQLite file (see module docstring for the threading)."""
+
+    def __init__(self, path: Path | str, *, synchronous: str = "full") -> None:
+        if synchronous.lower() not in ("full", "normal"):
+            raise ValueError("synchronous must be 'full' or 'normal'")
+        self.path = Path(path)
+        self.synchronous = synchronous.upper()
+        self._ops: queue.SimpleQueue[tuple[Op, asyncio.Future[Any]] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- lifecycle -------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = self._loop.create_future()
+        self._thread = threading.Thread(
+            target=self._writer, args=(ready,), name="chatserver-sqlite", daemon=True
+        )
+        self._thread.start()
+        await ready
+
+    async def close(self) -> None:
+        if self._thread is None:
+            return
+        self._ops.put(None)
+        await asyncio.to_thread(self._thread.join)
+        self._thread = None
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={self.synchronous}")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA busy_timeout=5000")
+        db.executescript(_SCHEMA)
+        db.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+            (str(SCHEMA_VERSION),),
+        )
+        return db
+
+    def _writer(self, ready: asyncio.Future[None]) -> None:
+        assert self._loop is not None
+        loop = self._loop
+        try:
+            db = self._connect()
+        except Exception as exc:  # report the failure to start()
+            loop.call_soon_threadsafe(ready.set_exception, exc)
+            return
+        loop.call_soon_threadsafe(ready.set_result, None)
+        stop = False
+        while not stop:
+            item = self._ops.get()
+            batch: list[tuple[Op, asyncio.Future[Any]]] = []
+            while item is not None:
+                batch.append(item)
+                if len(batch) >= 256:
+                    break
+                try:
+                    item = self._ops.get_nowait()
+                except queue.Empty:
+                    break
+            else:
+                stop = True
+            if batch:
+                loop.call_soon_threadsafe(_resolve, self._run_batch(db, batch))
+        db.close()
+
+    @staticmethod
+    def _run_batch(
+        db: sqlite3.Connection, batch: list[tuple[Op, asyncio.Future[Any]]]
+    ) -> list[tuple[asyncio.Future[Any], Any, BaseException | None]]:
+        results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for op, fut in batch:
+                db.execute("SAVEPOINT op")
+                try:
+                    results.append((fut, op(db), None))
+                    db.execute("RELEASE op")
+                except Exception as exc:
+                    db.execute("ROLLBACK TO op")
+                    db.execute("RELEASE op")
+                    results.append((fut, None, exc))
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:  # the commit itself failed: nothing is durable
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            err = StoreError(f"sqlite: {exc}")
+            return [(fut, None, err) for _, fut in batch]
+        return results
+
+    async def _run(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        if self._loop is None or self._thread is None:
+            raise StoreError("store is not started")
+        fut: asyncio.Future[T] = self._loop.create_future()
+        self._ops.put((op, fut))
+        return await fut
+
+    # -- sites -----------------------------------------------------------
+
+    async def create_site(
+        self,
+        name: str,
+        allowed_origins: Sequence[str] = (),
+        settings: SiteSettings | None = None,
+        departments: Sequence[DepartmentId] = (),
+    ) -> Site:
+        site = Site(
+            id=new_id("s"),
+            key=new_id("pk").replace("_", "")[:24],
+            name=name,
+            allowed_origins=tuple(allowed_origins),
+            settings=settings or SiteSettings(),
+            departments=tuple(departments),
+            created_at=now(),
+        )
+
+        def op(db: sqlite3.Connection) -> Site:
+            db.execute(
+                f"INSERT INTO sites ({_SITE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    site.id,
+                    site.key,
+                    site.name,
+                    json.dumps(site.allowed_origins),
+                    json.dumps(site.settings.to_json()),
+                    json.dumps(site.departments),
+                    site.created_at,
+                ),
+            )
+            return site
+
+        return await self._run(op)
+
+    async def _one(self, sql: str, args: tuple[Any, ...]) -> Any:
+        return await self._run(lambda db: db.execute(sql, args).fetchone())
+
+    async def _all(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+        return await self._run(lambda db: db.execute(sql, args).fetchall())
+
+    async def get_site(self, site_id: SiteId) -> Site | None:
+        row = await self._one(f"SELECT {_SITE_COLS} FROM sites WHERE id = ?", (site_id,))
+        return _site(row) if row else None
+
+    async def site_by_key(self, key: str) -> Site | None:
+        row = await self._one(f"SELECT {_SITE_COLS} FROM sites WHERE key = ?", (key,))
+        return _site(row) if row else None
+
+    async def save_site(self, site: Site) -> None:
+        def op(db: sqlite3.Connection) -> None:
+            cur = db.execute(
+                "UPDATE sites SET name = ?, origins = ?, settings = ?, departments = ?"
+                " WHERE id = ?",
+                (
+                    site.name,
+                    json.dumps(site.allowed_origins),
+                    json.dumps(site.settings.to_json()),
+                    json.dumps(site.departments),
+                    site.id,
+                ),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"site {site.id}")
+
+        await self._run(op)
+
+    async def list_sites(self) -> list[Site]:
+        return [_site(r) for r in await self._all(f"SELECT {_SITE_COLS} FROM sites", ())]
+
+    # -- agents ----------------------------------------------------------
+
+    async def create_agent(
+        self,
+        site_id: SiteId,
+        email: str,
+        name: str,
+        password_hash: str,
+        role: Role = Role.AGENT,
+        capacity: int = 5,
+        departments: Sequence[DepartmentId] = (),
+    ) -> Agent:
+        agent = Agent(
+            id=new_id("a"),
+            site_id=site_id,
+            email=email.strip(),
+            name=name,
+            password_hash=password_hash,
+            role=role,
+            capacity=capacity,
+            departments=tuple(departments),
+            created_at=now(),
+        )
+
+        def op(db: sqlite3.Connection) -> Agent:
+            try:
+                db.execute(
+                    f"INSERT INTO agents ({_AGENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+                    (
+                        agent.id,
+                        agent.site_id,
+                        agent.email,
+                        agent.name,
+                        agent.password_hash,
+                        agent.role.value,
+                        agent.capacity,
+                        json.dumps(agent.departments),
+                        agent.created_at,
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise StoreError(f"an agent with email {agent.email!r} exists") from exc
+            return agent
+
+        return await self._run(op)
+
+    async def get_agent(self, agent_id: AgentId) -> Agent | None:
+        row = await self._one(f"SELECT {_AGENT_COLS} FROM agents WHERE id = ?", (agent_id,))
+        return _agent(row) if row else None
+
+    async def agent_by_email(self, email: str) -> Agent | None:
+        row = await self._one(f"SELECT {_AGENT_COLS} FROM agents WHERE email = ?", (email.strip(),))
+        return _agent(row) if row else None
+
+    async def save_agent(self, agent: Agent) -> None:
+        def op(db: sqlite3.Connection) -> None:
+            cur = db.execute(
+                "UPDATE agents SET email = ?, name = ?, password_hash = ?, role = ?,"
+                " capacity = ?, departments = ?, disabled = ? WHERE id = ?",
+                (
+                    agent.email,
+                    agent.name,
+                    agent.password_hash,
+                    agent.role.value,
+                    agent.capacity,
+                    json.dumps(agent.departments),
+                    int(agent.disabled),
+                    agent.id,
+                ),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"agent {agent.id}")
+
+        await self._run(op)
+
+    async def list_agents(self, site_id: SiteId) -> list[Agent]:
+        rows = await self._all(
+            f"SELECT {_AGENT_COLS} FROM agents WHERE site_id = ? ORDER BY created_at", (site_id,)
+        )
+        return [_agent(r) for r in rows]
+
+    # -- visitors --------------------------------------------------------
+
+    async def create_visitor(self, site_id: SiteId) -> Visitor:
+        visitor = Visitor(id=new_id("v"), site_id=site_id, created_at=now())
+
+        def op(db: sqlite3.Connection) -> Visitor:
+            db.execute(
+                "INSERT INTO visitors (id, site_id, created_at) VALUES (?, ?, ?)",
+                (visitor.id, visitor.site_id, visitor.created_at),
+            )
+            return visitor
+
+        return await self._run(op)
+
+    async def get_visitor(self, visitor_id: VisitorId) -> Visitor | None:
+        row = await self._one(
+            "SELECT id, site_id, created_at, name, email, attributes, last_agent_id"
+            " FROM visitors WHERE id = ?",
+            (visitor_id,),
+        )
+        if row is None:
+            return None
+        return Visitor(
+            id=row[0],
+            site_id=row[1],
+            created_at=row[2],
+            name=row[3],
+            email=row[4],
+            attributes=json.loads(row[5]),
+            last_agent_id=row[6],
+        )
+
+    async def set_last_agent(self, visitor_id: VisitorId, agent_id: AgentId) -> None:
+        await self._run(
+            lambda db: db.execute(
+                "UPDATE visitors SET last_agent_id = ? WHERE id = ?", (agent_id, visitor_id)
+            )
+        )
+
+    # -- conversations ---------------------------------------------------
+
+    @staticmethod
+    def _open_of(db: sqlite3.Connection, visitor_id: VisitorId) -> Conversation | None:
+        row = db.execute(
+            f"SELECT {_CONV_COLS} FROM conversations WHERE visitor_id = ? AND state != 'closed'",
+            (visitor_id,),
+        ).fetchone()
+        return _conv(row) if row else None
+
+    async def open_conversation(
+        self,
+        site_id: SiteId,
+        visitor_id: VisitorId,
+        department: DepartmentId | None = None,
+        offline: bool = False,
+    ) -> tuple[Conversation, bool]:
+        def op(db: sqlite3.Connection) -> tuple[Conversation, bool]:
+            existing = self._open_of(db, visitor_id)
+            if existing is not None:
+                return existing, False
+            t = now()
+            conv = Conversation(
+                id=new_id("c"),
+                site_id=site_id,
+                visitor_id=visitor_id,
+                epoch=new_id("e")[2:14],
+                state=ConvState.QUEUED,
+                created_at=t,
+                queued_at=t,
+                department=department,
+                offline=offline,
+            )
+            db.execute(
+                f"INSERT INTO conversations ({_CONV_COLS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, '[]', 0, ?, NULL)",
+                (
+                    conv.id,
+                    site_id,
+                    visitor_id,
+                    conv.epoch,
+                    conv.state.value,
+                    t,
+                    t,
+                    department,
+                    int(offline),
+                ),
+            )
+            return conv, True
+
+        return await self._run(op)
+
+    async def current_conversation(self, visitor_id: VisitorId) -> Conversation | None:
+        return await self._run(lambda db: self._open_of(db, visitor_id))
+
+    async def get_conversation(self, conv_id: ConversationId) -> Conversation | None:
+        row = await self._one(f"SELECT {_CONV_COLS} FROM conversations WHERE id = ?", (conv_id,))
+        return _conv(row) if row else None
+
+    async def update_conversation(
+        self,
+        conv_id: ConversationId,
+        *,
+        state: ConvState | None = None,
+        agents: Sequence[AgentId] | None = None,
+        department: DepartmentId | Keep | None = KEEP,
+        queued_at: float | None = None,
+    ) -> Conversation:
+        sets: list[str] = []
+        args: list[Any] = []
+        if state is not None:
+            sets.append("state = ?")
+            args.append(state.value)
+            sets.append("closed_at = ?")
+            args.append(now() if state is ConvState.CLOSED else None)
+        if agents is not None:
+            sets.append("agents = ?")
+            args.append(json.dumps(list(agents)))
+        if department is not KEEP:
+            sets.append("department = ?")
+            args.append(department)
+        if queued_at is not None:
+            sets.append("queued_at = ?")
+            args.append(queued_at)
+
+        def op(db: sqlite3.Connection) -> Conversation:
+            if sets:
+                db.execute(
+                    f"UPDATE conversations SET {', '.join(sets)} WHERE id = ?", (*args, conv_id)
+                )
+            row = db.execute(
+                f"SELECT {_CONV_COLS} FROM conversations WHERE id = ?", (conv_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"conversation {conv_id}")
+            return _conv(row)
+
+        return await self._run(op)
+
+    async def list_conversations(
+        self, site_id: SiteId, states: Sequence[ConvState], limit: int = 500
+    ) -> list[Conversation]:
+        marks = ", ".join("?" for _ in states)
+        rows = await self._all(
+            f"SELECT {_CONV_COLS} FROM conversations WHERE site_id = ? AND state IN ({marks})"
+            " ORDER BY queued_at LIMIT ?",
+            (site_id, *(s.value for s in states), limit),
+        )
+        return [_conv(r) for r in rows]
+
+    async def visitor_conversations(
+        self, visitor_id: VisitorId, limit: int = 20
+    ) -> list[Conversation]:
+        rows = await self._all(
+            f"SELECT {_CONV_COLS} FROM conversations WHERE visitor_id = ?"
+            " ORDER BY created_at DESC LIMIT ?",
+            (visitor_id, limit),
+        )
+        return [_conv(r) for r in rows]
+
+    # -- entries ---------------------------------------------------------
+
+    async def append(
+        self,
+        conv_id: ConversationId,
+        kind: EntryKind,
+        author_kind: AuthorKind,
+        author_id: str,
+        author_name: str,
+        body: str,
+        cid: str | None = None,
+        data: JSON | None = None,
+    ) -> tuple[Entry, bool]:
+        ts = now()
+        data_text = json.dumps(data) if data else None
+
+        def op(db: sqlite3.Connection) -> tuple[Entry, bool]:
+            if cid is not None:
+                row = db.execute(
+                    f"SELECT {_ENTRY_COLS} FROM entries"
+                    " WHERE conv_id = ? AND author_id = ? AND cid = ?",
+                    (conv_id, author_id, cid),
+                ).fetchone()
+                if row is not None:
+                    return _entry(row), True
+            row = db.execute(
+                "UPDATE conversations SET last_offset = last_offset + 1 WHERE id = ?"
+                " RETURNING last_offset",
+                (conv_id,),
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"conversation {conv_id}")
+            entry = Entry(
+                conv_id,
+                row[0],
+                kind,
+                author_kind,
+                author_id,
+                author_name,
+                body,
+                ts,
+                cid,
+                data or {},
+            )
+            db.execute(
+                f"INSERT INTO entries ({_ENTRY_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    conv_id,
+                    entry.offset,
+                    kind.value,
+                    author_kind.value,
+                    author_id,
+                    author_name,
+                    body,
+                    ts,
+                    cid,
+                    data_text,
+                ),
+            )
+            return entry, False
+
+        return await self._run(op)
+
+    async def entries(
+        self,
+        conv_id: ConversationId,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int = 100,
+        include_notes: bool = True,
+    ) -> list[Entry]:
+        notes = "" if include_notes else " AND kind != 'note'"
+        if after is not None:
+            rows = await self._all(
+                f"SELECT {_ENTRY_COLS} FROM entries WHERE conv_id = ? AND offset > ?{notes}"
+                " ORDER BY offset LIMIT ?",
+                (conv_id, after, limit),
+            )
+        else:
+            upper = before if before is not None else 2**62
+            rows = await self._all(
+                f"SELECT {_ENTRY_COLS} FROM entries WHERE conv_id = ? AND offset < ?{notes}"
+                " ORDER BY offset DESC LIMIT ?",
+                (conv_id, upper, limit),
+            )
+            rows.reverse()
+        return [_entry(r) for r in rows]
+
+    async def set_read(self, conv_id: ConversationId, reader: str, offset: int) -> int:
+        def op(db: sqlite3.Connection) -> int:
+            row = db.execute(
+                "INSERT INTO reads (conv_id, reader, offset) VALUES (?, ?, ?)"
+                " ON CONFLICT (conv_id, reader) DO UPDATE SET offset = max(offset, excluded.offset)"
+                " RETURNING offset",
+                (conv_id, reader, offset),
+            ).fetchone()
+            return int(row[0])
+
+        return await self._run(op)
+
+
+def _resolve(results: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for fut, value, exc in results:
+        if fut.done():  # the caller was cancelled; the write still happened
+            continue
+        if exc is not None:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(value)

@@ -1,0 +1,238 @@
+"""The shared vocabulary: identifiers, lifecycle enums and the durable records.
+
+Every other module speaks in these names.  Records are frozen dataclasses;
+changing one means building a new one (``dataclasses.replace``), so a record
+handed to another task can never change under it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+SiteId = str
+AgentId = str
+VisitorId = str
+ConversationId = str
+DepartmentId = str
+
+JSON = dict[str, Any]
+
+
+class Keep(Enum):
+    """Sentinel for "leave this field as it is" where ``None`` is a value."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+
+
+def new_id(prefix: str) -> str:
+    """A random, URL-safe identifier with a readable prefix (``c_9fQ...``)."""
+    return f"{prefix}_{secrets.token_urlsafe(12)}"
+
+
+def now() -> float:
+    """Wall-clock seconds; the one clock that ends up in stored rows."""
+    return time.time()
+
+
+class ConnState(Enum):
+    """Lifecycle of one client connection (see ``protocol.Connection``)."""
+
+    AWAITING_HELLO = "awaiting_hello"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class ClientKind(Enum):
+    VISITOR = "visitor"
+    AGENT = "agent"
+
+
+class ConvState(Enum):
+    """Lifecycle of a conversation: queued -> active -> closed (active <-> queued)."""
+
+    QUEUED = "queued"
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+class AgentStatus(Enum):
+    ONLINE = "online"
+    AWAY = "away"
+    OFFLINE = "offline"
+
+
+class Role(Enum):
+    AGENT = "agent"
+    ADMIN = "admin"
+
+
+class EntryKind(Enum):
+    """What a conversation entry is.
+
+    ``text`` is a chat message, ``note`` an internal note that only agents
+    receive, ``event`` a lifecycle change (assigned, joined, transferred...).
+    """
+
+    TEXT = "text"
+    NOTE = "note"
+    EVENT = "event"
+
+
+class AuthorKind(Enum):
+    VISITOR = "visitor"
+    AGENT = "agent"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class SiteSettings:
+    """Per-site behaviour switches; new ones get a default so old rows load."""
+
+    typing_preview: bool = True
+    routing: str = "auto"  # "auto": least-loaded assignment; "manual": agents take chats
+    greeting: str = ""
+    language: str = "en"
+    color: str = "#2563eb"
+
+    def to_json(self) -> JSON:
+        return {
+            "typing_preview": self.typing_preview,
+            "routing": self.routing,
+            "greeting": self.greeting,
+            "language": self.language,
+            "color": self.color,
+        }
+
+    @classmethod
+    def from_json(cls, data: JSON) -> SiteSettings:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    id: SiteId
+    key: str
+    name: str
+    allowed_origins: tuple[str, ...] = ()
+    settings: SiteSettings = field(default_factory=SiteSettings)
+    departments: tuple[DepartmentId, ...] = ()
+    created_at: float = 0.0
+
+    def origin_allowed(self, origin: str | None) -> bool:
+        """True when a browser page at ``origin`` may open a visitor socket.
+
+        An empty list allows every origin (handy on a first install; the
+        admin page says so); ``*`` does the same explicitly.  A missing
+        Origin header (a non-browser client) is allowed: origins protect
+        browsers' users, not the server.
+        """
+        if not self.allowed_origins or origin is None:
+            return True
+        origin = origin.rstrip("/").lower()
+        return any(o == "*" or o.rstrip("/").lower() == origin for o in self.allowed_origins)
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    id: AgentId
+    site_id: SiteId
+    email: str
+    name: str
+    password_hash: str
+    role: Role = Role.AGENT
+    capacity: int = 5
+    departments: tuple[DepartmentId, ...] = ()
+    disabled: bool = False
+    created_at: float = 0.0
+
+    def public(self) -> JSON:
+        """What visitors and colleagues may see of an agent."""
+        return {"id": self.id, "name": self.name}
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    id: VisitorId
+    site_id: SiteId
+    created_at: float
+    name: str = ""
+    email: str = ""
+    attributes: JSON = field(default_factory=dict)
+    last_agent_id: AgentId | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: ConversationId
+    site_id: SiteId
+    visitor_id: VisitorId
+    epoch: str
+    state: ConvState
+    created_at: float
+    queued_at: float
+    department: DepartmentId | None = None
+    agents: tuple[AgentId, ...] = ()
+    last_offset: int = 0
+    offline: bool = False
+    closed_at: float | None = None
+
+    def summary(self) -> JSON:
+        return {
+            "id": self.id,
+            "visitor": self.visitor_id,
+            "state": self.state.value,
+            "epoch": self.epoch,
+            "offset": self.last_offset,
+            "department": self.department,
+            "agents": list(self.agents),
+            "created_at": self.created_at,
+            "offline": self.offline,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One item of a conversation's history, numbered by ``offset`` (1, 2, ...)."""
+
+    conversation_id: ConversationId
+    offset: int
+    kind: EntryKind
+    author_kind: AuthorKind
+    author_id: str
+    author_name: str
+    body: str
+    ts: float
+    cid: str | None = None
+    data: JSON = field(default_factory=dict)
+
+    @property
+    def agents_only(self) -> bool:
+        return self.kind is EntryKind.NOTE
+
+    def to_wire(self) -> JSON:
+        frame: JSON = {
+            "conv": self.conversation_id,
+            "offset": self.offset,
+            "kind": self.kind.value,
+            "from": {
+                "kind": self.author_kind.value,
+                "id": self.author_id,
+                "name": self.author_name,
+            },
+            "body": self.body,
+            "ts": self.ts,
+        }
+        if self.cid is not None:
+            frame["cid"] = self.cid
+        if self.data:
+            frame["data"] = self.data
+        return frame
