@@ -25,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from . import __version__
+from . import __version__, demo
 from .backends import build
 from .config import Config
 from .errors import CloseCode, ConnectionClosing, FrameError
@@ -206,7 +206,8 @@ def create_app(config: Config) -> Starlette:
         Route("/api/login", login, methods=["POST"]),
         WebSocketRoute("/ws", websocket_endpoint),
         Mount("/static", CachedStatic(directory=STATIC_DIR), name="static"),
-        Mount("/demo", CachedStatic(directory=STATIC_DIR / "demo", html=True), name="demo"),
+        *demo.routes,
+        Route("/console", demo.console, name="console"),
     ]
     app = Starlette(
         routes=routes,

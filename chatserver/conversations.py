@@ -58,6 +58,10 @@ def site_channel(site_id: SiteId) -> str:
     return f"site:{site_id}"
 
 
+def site_visitors_channel(site_id: SiteId) -> str:
+    return f"site:{site_id}:visitors"
+
+
 def visitor_channel(visitor_id: str) -> str:
     return f"visitor:{visitor_id}"
 
@@ -122,8 +126,9 @@ class Conversations:
         if conv is None:
             return
         frame = {"t": "conv", "conv": await self.describe(conv)}
-        await self.broker.publish(conv_channel(conv.id), frame_event(frame))
-        await self.broker.publish(site_channel(conv.site_id), frame_event(frame))
+        # Every agent session of the site is on the site channel.
+        await self.broker.publish(conv_channel(conv.id), frame_event(frame, "visitors"))
+        await self.broker.publish(site_channel(conv.site_id), frame_event(frame, "agents"))
 
     async def _event(self, conv_id: ConversationId, event: str, **data: object) -> None:
         entry, _ = await self.store.append(
@@ -196,7 +201,7 @@ class Conversations:
             state = ConvState.ACTIVE if agents else ConvState.QUEUED
             conv = await self.store.update_conversation(conv_id, state=state, agents=agents)
             if not agents:
-                await self.router.submit(conv, None)
+                await self.router.submit(conv, None, frozenset(without))
             await self.publish_conv(conv_id)
         await self.route(site)
 

@@ -56,12 +56,10 @@ class CloseCode(IntEnum):
     """WebSocket close codes used by the hub (RFC 6455 application range)."""
 
     # 4000-4099: reconnect with backoff
-    SHUTDOWN = 4000
     INTERNAL = 4001
     HELLO_TIMEOUT = 4002
     SLOW_CONSUMER = 4003
     TOO_MANY_ERRORS = 4004
-    REPLACED = 4005
     # 4100-4199: terminal
     PROTOCOL_VIOLATION = 4100
     UNSUPPORTED_VERSION = 4101
@@ -73,6 +71,14 @@ class CloseCode(IntEnum):
     @property
     def reconnect(self) -> bool:
         return 4000 <= self.value < 4100
+
+
+def short_reason(reason: str, limit: int = 120) -> str:
+    """Cut a close reason to fit a WebSocket close frame (123 bytes at most)."""
+    data = reason.encode()
+    if len(data) <= limit:
+        return reason
+    return data[: limit - 3].decode(errors="ignore") + "..."
 
 
 class ChatError(Exception):
@@ -95,7 +101,7 @@ class ConnectionClosing(ChatError):
     def __init__(self, code: CloseCode, reason: str) -> None:
         super().__init__(reason)
         self.code = code
-        self.reason = reason
+        self.reason = short_reason(reason)
 
 
 class StoreError(ChatError):

@@ -26,6 +26,7 @@ MAX_MESSAGE_CHARS = 4000
 MAX_PREVIEW_CHARS = 2000
 MAX_ID_CHARS = 64
 MAX_HISTORY = 200
+MAX_INT = 2**53  # integers beyond this are refused (JavaScript's safe range)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +157,11 @@ def _check_field(spec: Field, value: Any, rid: int | None) -> Any:
             f"expected {_type_name(spec.kind)}, got {type(value).__name__}",
         )
     if isinstance(value, str):
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise fail(ErrorCode.INVALID_FIELD, "not valid Unicode text") from None
         if spec.max_len is not None and len(value) > spec.max_len:
             if spec.truncate:
                 value = value[: spec.max_len]
@@ -167,8 +173,9 @@ def _check_field(spec: Field, value: Any, rid: int | None) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         if spec.min is not None and value < spec.min:
             raise fail(ErrorCode.INVALID_FIELD, f"must be >= {spec.min}")
-        if spec.max is not None and value > spec.max:
-            raise fail(ErrorCode.INVALID_FIELD, f"must be <= {spec.max}")
+        upper = MAX_INT if spec.max is None else spec.max
+        if value > upper:
+            raise fail(ErrorCode.INVALID_FIELD, f"must be <= {upper}")
     return value
 
 

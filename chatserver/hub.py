@@ -22,6 +22,7 @@ from .conversations import (
     conv_channel,
     frame_event,
     site_channel,
+    site_visitors_channel,
     visitor_channel,
 )
 from .errors import CloseCode, ConnectionClosing, ErrorCode, FrameError, StoreError
@@ -42,6 +43,7 @@ from .types import (
     ConvState,
     Entry,
     EntryKind,
+    Role,
     Site,
 )
 
@@ -93,6 +95,7 @@ class Hub:
         self._grace: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sites: dict[str, Site] = {}
+        self._online: dict[str, int] = {}  # site -> agents online, as last announced
         self._handlers: dict[ClientKind, dict[str, Handler]] = {
             ClientKind.VISITOR: {
                 "ping": self._ping,
@@ -215,6 +218,7 @@ class Hub:
         encoded: dict[Codec, bytes | str] = {}
         conv_id = frame.get("conv") if frame["t"] == "msg" else None
         offset = frame.get("offset", 0)
+        typing_from = frame["from"]["id"] if frame["t"] == "typing" else None
         for session in sessions:
             if aud == "agents" and session.kind is not ClientKind.AGENT:
                 continue
@@ -222,6 +226,8 @@ class Hub:
                 continue
             if conv_id is not None and not session.deliver(conv_id, offset, frame):
                 continue
+            if typing_from is not None and session.agent and session.agent.id == typing_from:
+                continue  # an agent's own typing indicator is not echoed
             codec = session.conn.codec
             data = encoded.get(codec)
             if data is None:
@@ -296,6 +302,9 @@ class Hub:
         session.site = site
         session.visitor_id = visitor.id
         session.preview = _Preview()
+        dept = frame.get("dept")
+        if dept in site.departments:
+            session.dept = dept
         conv = await self.store.current_conversation(visitor.id)
         session.send(
             {
@@ -311,6 +320,7 @@ class Hub:
             }
         )
         await self._subscribe(session, visitor_channel(visitor.id))
+        await self._subscribe(session, site_visitors_channel(site.id))
         if conv is not None:
             await self._follow(session, conv.id)
 
@@ -389,7 +399,16 @@ class Hub:
         for conv in open_convs:
             if agent.id in conv.agents:
                 await self._follow(session, conv.id)
+        await self._agents_changed(site)
+
+    async def _agents_changed(self, site: Site) -> None:
+        """Routing after agents came, went or changed status; tell visitors the count."""
         await self.convs.route(site)
+        online = await self.router.available_agents(site.id)
+        if self._online.get(site.id) != online:
+            self._online[site.id] = online
+            frame = {"t": "agents", "online": online}
+            await self.broker.publish(site_visitors_channel(site.id), frame_event(frame))
 
     async def disconnect(self, session: Session) -> None:
         """Forget a closed connection; an agent's last one starts the grace period."""
@@ -409,6 +428,8 @@ class Hub:
             del self._agent_sessions[agent.id]
             await self.router.agent_disconnected(agent.id)
             self._start_grace(agent.id, agent.site_id)
+            if session.site is not None:
+                await self._agents_changed(await self.site(session.site.id))
 
     def _start_grace(self, agent_id: str, site_id: str) -> None:
         if agent_id in self._grace:
@@ -427,7 +448,7 @@ class Hub:
         site = await self.site(site_id)
         for conv_id in convs:
             await self.convs.requeue(site, conv_id, [agent_id])
-        await self.convs.route(site)
+        await self._agents_changed(site)
 
     async def handle(self, session: Session, frame: Frame) -> None:
         """Run one validated frame; raises ``FrameError`` for the client."""
@@ -442,6 +463,11 @@ class Hub:
         except StoreError as exc:
             log.exception("store failed on %s", frame.type)
             raise FrameError(ErrorCode.UNAVAILABLE, "storage unavailable", rid=frame.rid) from exc
+        except (ConnectionClosing, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            log.exception("handler of %s failed", frame.type)
+            raise FrameError(ErrorCode.INTERNAL, "internal error", rid=frame.rid) from exc
 
     # -- shared handlers ---------------------------------------------------
 
@@ -531,9 +557,12 @@ class Hub:
                     raise FrameError(ErrorCode.CONFLICT, "conversation is closed")
                 conv_id = None
         if conv_id is None:
+            dept = frame.get("dept") or session.dept
+            if dept is not None and dept not in site.departments:
+                raise FrameError(ErrorCode.NOT_FOUND, "no such department")
             online = await self.router.available_agents(site.id)
             conv, created = await self.store.open_conversation(
-                site.id, session.visitor_id, frame.get("dept"), offline=online == 0
+                site.id, session.visitor_id, dept, offline=online == 0
             )
             conv_id = conv.id
             await self._follow(session, conv_id)
@@ -656,11 +685,17 @@ class Hub:
         if not duplicate:
             await self.convs.publish_entry(entry)
 
+    def _member(self, agent: Agent, conv: Conversation) -> None:
+        """Only agents in a conversation (or admins) may act on it."""
+        if agent.id not in conv.agents and agent.role is not Role.ADMIN:
+            raise FrameError(ErrorCode.FORBIDDEN, "join the conversation first")
+
     async def _agent_typing(self, session: Session, frame: Frame) -> None:
         agent = self._agent(session)
-        conv_id = frame.get("conv")
-        if conv_id not in session.follows:
-            await self._conversation(session, conv_id)
+        conv = await self._conversation(session, frame.get("conv"))
+        if agent.id not in conv.agents:
+            raise FrameError(ErrorCode.FORBIDDEN, "join the conversation first")
+        conv_id = conv.id
         event = {
             "t": "typing",
             "conv": conv_id,
@@ -676,7 +711,7 @@ class Hub:
         await self.router.set_status(agent.id, status)
         await self.broker.publish(agent_channel(agent.id), {"op": "status", "status": status.value})
         session.send({"t": "ok", "re": frame.rid})
-        await self.convs.route(await self.site(agent.site_id))
+        await self._agents_changed(await self.site(agent.site_id))
 
     async def _join(self, session: Session, frame: Frame) -> None:
         agent = self._agent(session)
@@ -706,6 +741,7 @@ class Hub:
     async def _transfer(self, session: Session, frame: Frame) -> None:
         agent = self._agent(session)
         conv = await self._conversation(session, frame.get("conv"))
+        self._member(agent, conv)
         if frame.get("agent") and frame.get("dept"):
             raise FrameError(ErrorCode.INVALID_FIELD, "give 'agent' or 'dept', not both")
         site = await self.site(conv.site_id)
@@ -715,6 +751,7 @@ class Hub:
     async def _agent_close(self, session: Session, frame: Frame) -> None:
         agent = self._agent(session)
         conv = await self._conversation(session, frame.get("conv"))
+        self._member(agent, conv)
         await self.convs.close(
             await self.site(conv.site_id), conv.id, {"kind": "agent", **agent.public()}
         )

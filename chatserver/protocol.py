@@ -50,7 +50,6 @@ class Codec(Enum):
 
 
 _UNPACK_LIMITS: dict[str, int] = {
-    "max_buffer_size": MAX_FRAME_BYTES,
     "max_str_len": MAX_FRAME_BYTES,
     "max_bin_len": 0,
     "max_ext_len": 0,
@@ -74,6 +73,17 @@ def encode(codec: Codec, frame: JSON) -> bytes | str:
     if codec is Codec.MSGPACK:
         return msgpack.packb(frame, use_bin_type=True)  # type: ignore[no-any-return]
     return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+
+
+def frame_size(data: bytes | str, limit: int) -> int:
+    """Size in bytes of a WebSocket message (text is measured as UTF-8).
+
+    Text of at most ``limit // 4`` characters cannot exceed ``limit`` bytes,
+    so most frames are measured without encoding them.
+    """
+    if isinstance(data, bytes) or len(data) * 4 <= limit:
+        return len(data)
+    return len(data.encode("utf-8", "surrogatepass"))
 
 
 def error_frame(code: ErrorCode, message: str, rid: int | None = None) -> JSON:
@@ -141,7 +151,7 @@ class Connection:
                     ErrorCode.RATE_LIMITED,
                     f"rate limited, retry in {self._bucket.retry_after():.2f}s",
                 )
-            if len(data) > self.limits.max_frame_bytes:
+            if frame_size(data, self.limits.max_frame_bytes) > self.limits.max_frame_bytes:
                 raise FrameError(
                     ErrorCode.FRAME_TOO_LARGE,
                     f"frame larger than {self.limits.max_frame_bytes} bytes",
@@ -163,7 +173,7 @@ class Connection:
             raise ConnectionClosing(CloseCode.TOO_MANY_ERRORS, "too many bad frames")
 
     def _receive_hello(self, data: bytes | str) -> Frame:
-        if len(data) > self.limits.max_frame_bytes:
+        if frame_size(data, self.limits.max_frame_bytes) > self.limits.max_frame_bytes:
             raise self._violation("hello frame too large")
         try:
             raw = decode(data)

@@ -67,15 +67,21 @@ class Waiting:
     queued_at: float
     department: DepartmentId | None = None
     preferred: AgentId | None = None
+    exclude: frozenset[AgentId] = frozenset()
 
 
 def pick(
-    slots: Iterable[AgentSlot], department: DepartmentId | None, preferred: AgentId | None
+    slots: Iterable[AgentSlot],
+    department: DepartmentId | None,
+    preferred: AgentId | None,
+    exclude: frozenset[AgentId] = frozenset(),
 ) -> AgentSlot | None:
     """The best agent for a conversation, or ``None`` when nobody is free."""
     best: AgentSlot | None = None
     for slot in slots:
         if not (slot.available and slot.has_room and slot.serves(department)):
+            continue
+        if slot.id in exclude:
             continue
         if slot.id == preferred:
             return slot
@@ -107,8 +113,17 @@ class Router(Protocol):
     async def restore(self, conv: Conversation) -> None:
         """Rebuild state from a stored open conversation (at start-up)."""
 
-    async def submit(self, conv: Conversation, preferred: AgentId | None) -> None:
-        """Put ``conv`` in its site's queue (out of any agent's load); ``drain`` assigns."""
+    async def submit(
+        self,
+        conv: Conversation,
+        preferred: AgentId | None,
+        exclude: frozenset[AgentId] = frozenset(),
+    ) -> None:
+        """Put ``conv`` in its site's queue (out of any agent's load); ``drain`` assigns.
+
+        Agents in ``exclude`` (who just left or transferred it) are not given
+        it again while it waits.
+        """
 
     async def drain(self, site_id: SiteId, now: float) -> list[tuple[ConversationId, AgentId]]:
         """Assign queued conversations while agents have room, in FIFO order."""

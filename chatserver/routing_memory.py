@@ -103,11 +103,18 @@ class MemoryRouter:
         """Know an agent before it connects (start-up restore of loads)."""
         self._slot(agent)
 
-    async def submit(self, conv: Conversation, preferred: AgentId | None) -> None:
+    async def submit(
+        self,
+        conv: Conversation,
+        preferred: AgentId | None,
+        exclude: frozenset[AgentId] = frozenset(),
+    ) -> None:
         for slot in self._agents.values():
             slot.convs.discard(conv.id)
         self._dequeue(conv.id)
-        self._enqueue(Waiting(conv.id, conv.site_id, conv.queued_at, conv.department, preferred))
+        self._enqueue(
+            Waiting(conv.id, conv.site_id, conv.queued_at, conv.department, preferred, exclude)
+        )
 
     async def drain(self, site_id: SiteId, now: float) -> list[tuple[ConversationId, AgentId]]:
         done: list[tuple[ConversationId, AgentId]] = []
@@ -115,7 +122,7 @@ class MemoryRouter:
         if not any(s.available and s.has_room for s in slots):
             return done
         for waiting in list(self._queues.get(site_id, ())):
-            slot = pick(slots, waiting.department, waiting.preferred)
+            slot = pick(slots, waiting.department, waiting.preferred, waiting.exclude)
             if slot is None:
                 continue
             self._dequeue(waiting.conv_id)

@@ -12,7 +12,7 @@ import asyncio
 from collections import deque
 from typing import Any
 
-from .errors import CloseCode
+from .errors import CloseCode, short_reason
 from .protocol import Connection
 from .types import JSON, Agent, ClientKind, ConversationId, Site
 
@@ -42,6 +42,7 @@ class Session:
         "close_reason",
         "conn",
         "conv_id",
+        "dept",
         "follows",
         "kind",
         "max_outbox",
@@ -61,6 +62,7 @@ class Session:
         self.agent: Agent | None = None
         self.visitor_id: str | None = None
         self.conv_id: ConversationId | None = None  # a visitor's open conversation
+        self.dept: str | None = None  # a visitor's department from hello
         self.follows: dict[ConversationId, Follow] = {}
         self.channels: set[str] = set()
         self.outbox: deque[bytes | str] = deque()
@@ -98,7 +100,7 @@ class Session:
         """Ask the writer to flush what is queued and close with ``code``."""
         if self.close_code is None:
             self.close_code = code
-            self.close_reason = reason
+            self.close_reason = short_reason(reason)
             self.conn.close()
             self.wake.set()
 

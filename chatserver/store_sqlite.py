@@ -383,20 +383,23 @@ class SQLiteStore:
 
     async def save_agent(self, agent: Agent) -> None:
         def op(db: sqlite3.Connection) -> None:
-            cur = db.execute(
-                "UPDATE agents SET email = ?, name = ?, password_hash = ?, role = ?,"
-                " capacity = ?, departments = ?, disabled = ? WHERE id = ?",
-                (
-                    agent.email,
-                    agent.name,
-                    agent.password_hash,
-                    agent.role.value,
-                    agent.capacity,
-                    json.dumps(agent.departments),
-                    int(agent.disabled),
-                    agent.id,
-                ),
-            )
+            try:
+                cur = db.execute(
+                    "UPDATE agents SET email = ?, name = ?, password_hash = ?, role = ?,"
+                    " capacity = ?, departments = ?, disabled = ? WHERE id = ?",
+                    (
+                        agent.email,
+                        agent.name,
+                        agent.password_hash,
+                        agent.role.value,
+                        agent.capacity,
+                        json.dumps(agent.departments),
+                        int(agent.disabled),
+                        agent.id,
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise StoreError(f"an agent with email {agent.email!r} exists") from exc
             if cur.rowcount == 0:
                 raise NotFound(f"agent {agent.id}")
 

@@ -1,0 +1,94 @@
+"""The first-run demo: a tiny shop at ``/demo/`` and a minimal agent page at ``/console``.
+
+Both are stand-ins: the shop shows the chat embedded exactly as a shop owner
+would embed it, and ``/console`` is the smallest agent page that can answer
+it, until the real agent console exists.  The demo site's key is looked up at
+request time, so the shop works as soon as ``chatserver demo`` created it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from starlette.templating import Jinja2Templates
+
+from .cli import DEMO_SITE
+from .hub import Hub
+
+TEMPLATES = Jinja2Templates(
+    env=jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    slug: str
+    name: str
+    price_cents: int
+    color: str
+    blurb: str
+
+    @property
+    def price(self) -> str:
+        return f"€{self.price_cents // 100}.{self.price_cents % 100:02d}"
+
+
+PRODUCTS = (
+    Product("linen-shirt", "Linen shirt", 4900, "#e8d8c3", "Light, breathable, made in Portugal."),
+    Product(
+        "canvas-bag", "Canvas tote bag", 2500, "#c9d6c1", "Heavy cotton canvas; fits a laptop."
+    ),
+    Product("wool-beanie", "Merino beanie", 1900, "#c7cfe0", "Soft merino wool, one size."),
+)
+_BY_SLUG = {p.slug: p for p in PRODUCTS}
+
+
+async def _site_key(request: Request) -> str | None:
+    hub: Hub = request.app.state.hub
+    for site in await hub.store.list_sites():
+        if site.name == DEMO_SITE:
+            return site.key
+    return None
+
+
+async def _page(request: Request, template: str, **context: object) -> Response:
+    key = await _site_key(request)
+    if key is None:
+        return TEMPLATES.TemplateResponse(request, "demo/missing.html", status_code=404)
+    return TEMPLATES.TemplateResponse(request, template, {"site_key": key, **context})
+
+
+async def home(request: Request) -> Response:
+    return await _page(request, "demo/home.html", products=PRODUCTS)
+
+
+async def product(request: Request) -> Response:
+    item = _BY_SLUG.get(request.path_params["slug"])
+    if item is None:
+        return TEMPLATES.TemplateResponse(request, "demo/not_found.html", status_code=404)
+    return await _page(request, "demo/product.html", product=item)
+
+
+async def checkout(request: Request) -> Response:
+    return await _page(request, "demo/checkout.html", products=PRODUCTS)
+
+
+async def console(request: Request) -> Response:
+    """The minimal agent page (the full agent console replaces it later)."""
+    return TEMPLATES.TemplateResponse(request, "console.html")
+
+
+routes: list[BaseRoute] = [
+    Route("/demo/", home, name="demo_home"),
+    Route("/demo/product/{slug}", product, name="demo_product"),
+    Route("/demo/checkout", checkout, name="demo_checkout"),
+]

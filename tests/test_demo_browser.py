@@ -1,0 +1,152 @@
+"""The first-run demo in a real browser: a visitor on the demo shop chats with an agent.
+
+Two Chromium contexts (two people): the agent logs into ``/console``, the
+visitor opens ``/demo/`` and the embedded ``devchat.js``.  Checks the typing
+preview, that message text is never parsed as HTML, the agent's reply, the
+history after a reload, and that neither page logs an error.
+
+Set ``CHATSERVER_SCREENSHOTS=DIR`` to save a screenshot of each page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, expect, sync_playwright
+
+from chatserver.cli import DEMO_EMAIL, ensure_demo
+
+from .conftest import Server
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+XSS = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[tuple[Server, dict[str, str]]]:
+    """A server whose data directory holds the demo site, and the demo logins."""
+    data = tmp_path / "data"
+    _site, logins = asyncio.run(ensure_demo(data))
+    server = Server(data).start()
+    yield server, logins
+    server.stop()
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def watch(page: Page, name: str, problems: list[str]) -> Page:
+    """Record console errors, uncaught exceptions and dialogs of ``page``."""
+
+    def console(m: ConsoleMessage) -> None:
+        if m.type == "error":
+            problems.append(f"{name}: {m.text}")
+
+    def dialog(d: Dialog) -> None:
+        problems.append(f"{name}: dialog {d.message!r}")
+        d.dismiss()
+
+    page.on("console", console)
+    page.on("pageerror", lambda e: problems.append(f"{name}: uncaught {e}"))
+    page.on("dialog", dialog)
+    return page
+
+
+def test_visitor_chats_with_agent(demo: tuple[Server, dict[str, str]], browser: Browser) -> None:
+    server, logins = demo
+    expect.set_options(timeout=5000)
+    problems: list[str] = []
+    agent = watch(browser.new_context().new_page(), "agent", problems)
+    visitor = watch(browser.new_context().new_page(), "visitor", problems)
+
+    # The agent logs in.
+    agent.goto(f"{server.url}/console")
+    expect(agent.locator("header")).to_contain_text("Minimal agent page")
+    agent.fill("input[name=email]", DEMO_EMAIL)
+    agent.fill("input[name=password]", logins[DEMO_EMAIL])
+    agent.click("#login button[type=submit]")
+    expect(agent.locator("#me")).to_contain_text("Anna")
+
+    # The visitor shops a little, then opens the chat and writes.
+    visitor.goto(f"{server.url}/demo/")
+    expect(visitor.locator(".card")).to_have_count(3)
+    visitor.click("[data-add=canvas-bag]")
+    expect(visitor.locator("#cart-count")).to_have_text("1")
+    visitor.click("#devchat-button")
+    box = visitor.locator("#devchat-input")
+    box.fill("Hello, do you ship to Belgium?")
+    box.press("Enter")
+    mine = visitor.locator(".devchat-msg.me")
+    expect(mine).to_have_text(["Hello, do you ship to Belgium?"])
+    expect(visitor.locator(".devchat-sys", has_text="Anna (demo agent) joined")).to_be_visible()
+
+    # The chat was routed to Anna: she opens it.
+    agent.locator("#convs button", has_text="active").click()
+    messages = agent.locator("#messages .msg.visitor")
+    expect(messages).to_have_count(1)
+    expect(messages.first).to_contain_text("Hello, do you ship to Belgium?")
+
+    # The agent sees the draft before it is sent, as text.
+    draft = f"Is this {XSS} safe?"
+    box.fill(draft)
+    expect(agent.locator("#preview")).to_have_text(f"Visitor is typing: {draft}")
+    box.press("Enter")
+    expect(messages).to_have_count(2)
+    expect(messages.nth(1)).to_contain_text(draft)
+    expect(agent.locator("#preview")).to_be_hidden()
+    expect(mine.nth(1)).to_have_text(draft)
+    expect(mine.nth(1)).not_to_have_class("pending")
+
+    # The agent replies; the visitor sees them typing, then the reply.
+    reply = agent.locator("#reply-input")
+    reply.fill("Yes, in 2-3 days. And that image tag is just text here.")
+    expect(visitor.locator(".devchat-typing")).to_have_text("Anna (demo agent) is typing…")
+    reply.press("Enter")
+    theirs = visitor.locator(".devchat-msg.them")
+    expect(theirs).to_have_count(1)
+    expect(theirs.first).to_contain_text("Yes, in 2-3 days.")
+    expect(visitor.locator(".devchat-typing")).to_have_text("")
+    expect(agent.locator("#messages .msg.agent")).to_have_count(1)
+
+    # After a reload the conversation is still there (token in localStorage, history).
+    visitor.reload()
+    expect(visitor.locator("#cart-count")).to_have_text("1")
+    visitor.click("#devchat-button")
+    expect(visitor.locator(".devchat-msg")).to_have_text(
+        [
+            "Hello, do you ship to Belgium?",
+            draft,
+            "Anna (demo agent)Yes, in 2-3 days. And that image tag is just text here.",
+        ]
+    )
+    expect(visitor.locator(".devchat-sys", has_text="joined")).to_have_count(1)
+
+    # No markup from messages ever became elements, and nothing went wrong.
+    expect(visitor.locator("#devchat img")).to_have_count(0)
+    expect(agent.locator("#messages img, #preview img")).to_have_count(0)
+    shots = os.environ.get("CHATSERVER_SCREENSHOTS")
+    if shots:
+        visitor.screenshot(path=f"{shots}/demo-shop.png")
+        agent.screenshot(path=f"{shots}/console.png")
+    assert problems == []

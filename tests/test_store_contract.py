@@ -1,0 +1,747 @@
+"""The ``Store`` contract (see the docstring of ``chatserver/store.py``), for every backend.
+
+Add a backend by adding a factory to ``FACTORIES``: it gets the test's
+``tmp_path`` and returns a new, unstarted store; two stores built from the same
+path must see the same data (the durability tests reopen the store that way).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatserver.errors import NotFound, StoreError
+from chatserver.store import Store
+from chatserver.store_sqlite import SQLiteStore
+from chatserver.types import (
+    AuthorKind,
+    Conversation,
+    ConvState,
+    Entry,
+    EntryKind,
+    Role,
+    Site,
+    SiteSettings,
+    Visitor,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+FACTORIES: dict[str, Callable[[Path], Store]] = {
+    "sqlite": lambda path: SQLiteStore(path / "chat.db"),
+}
+
+
+@pytest.fixture(params=sorted(FACTORIES))
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Store]:
+    """Build a new (unstarted) store on this test's storage."""
+    factory = FACTORIES[request.param]
+    return lambda: factory(tmp_path)
+
+
+@pytest.fixture
+async def store(make_store: Callable[[], Store]) -> AsyncIterator[Store]:
+    s = make_store()
+    await s.start()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+
+
+async def site_and_visitor(store: Store) -> tuple[Site, Visitor]:
+    site = await store.create_site("Shop")
+    return site, await store.create_visitor(site.id)
+
+
+async def new_conv(store: Store, **kwargs: Any) -> Conversation:
+    site, visitor = await site_and_visitor(store)
+    conv, created = await store.open_conversation(site.id, visitor.id, **kwargs)
+    assert created
+    return conv
+
+
+async def say(
+    store: Store,
+    conv_id: str,
+    body: str,
+    *,
+    kind: EntryKind = EntryKind.TEXT,
+    author: str = "v_1",
+    cid: str | None = None,
+) -> tuple[Entry, bool]:
+    author_kind = AuthorKind.AGENT if author.startswith("a") else AuthorKind.VISITOR
+    return await store.append(conv_id, kind, author_kind, author, author.upper(), body, cid=cid)
+
+
+# ---------------------------------------------------------------------------
+# sites
+# ---------------------------------------------------------------------------
+
+
+async def test_create_and_get_site(store: Store) -> None:
+    before = time.time()
+    settings = SiteSettings(typing_preview=False, routing="manual", greeting="Hi!", language="de")
+    site = await store.create_site(
+        "Shop", ["https://shop.example"], settings, departments=["sales", "support"]
+    )
+    assert site.id and site.key and site.id != site.key
+    assert site.name == "Shop"
+    assert site.allowed_origins == ("https://shop.example",)
+    assert site.settings == settings
+    assert site.departments == ("sales", "support")
+    assert before <= site.created_at <= time.time()
+    assert await store.get_site(site.id) == site
+    assert await store.site_by_key(site.key) == site
+
+
+async def test_site_defaults(store: Store) -> None:
+    site = await store.create_site("Plain")
+    assert site.allowed_origins == ()
+    assert site.settings == SiteSettings()
+    assert site.departments == ()
+    assert await store.get_site(site.id) == site
+
+
+async def test_unknown_site(store: Store) -> None:
+    site = await store.create_site("Shop")
+    assert await store.get_site("s_nope") is None
+    assert await store.site_by_key("nope") is None
+    assert await store.get_site(site.key) is None  # a key is not an id
+    assert await store.site_by_key(site.id) is None  # and the other way round
+
+
+async def test_sites_get_distinct_ids_and_keys(store: Store) -> None:
+    sites = [await store.create_site(f"Shop {i}") for i in range(5)]
+    assert len({s.id for s in sites}) == 5
+    assert len({s.key for s in sites}) == 5
+
+
+async def test_save_site(store: Store) -> None:
+    site = await store.create_site("Shop", ["https://a.example"])
+    changed = dataclasses.replace(
+        site,
+        name="Renamed",
+        allowed_origins=("https://b.example", "*"),
+        settings=SiteSettings(color="#000000", greeting="Moin"),
+        departments=("vip",),
+    )
+    await store.save_site(changed)
+    assert await store.get_site(site.id) == changed
+    assert await store.site_by_key(site.key) == changed
+
+
+async def test_save_unknown_site_is_not_found(store: Store) -> None:
+    site = await store.create_site("Shop")
+    with pytest.raises(NotFound):
+        await store.save_site(dataclasses.replace(site, id="s_ghost"))
+
+
+async def test_list_sites(store: Store) -> None:
+    assert await store.list_sites() == []
+    a = await store.create_site("A")
+    b = await store.create_site("B")
+    assert sorted(await store.list_sites(), key=lambda s: s.name) == [a, b]
+
+
+async def test_records_are_frozen(store: Store) -> None:
+    site = await store.create_site("Shop")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        site.name = "x"  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------------------
+# agents
+# ---------------------------------------------------------------------------
+
+
+async def test_create_and_get_agent(store: Store) -> None:
+    site = await store.create_site("Shop")
+    agent = await store.create_agent(
+        site.id, "ann@example.com", "Ann", "hash1", Role.ADMIN, capacity=7, departments=["sales"]
+    )
+    assert agent.id
+    assert (agent.site_id, agent.email, agent.name, agent.password_hash) == (
+        site.id,
+        "ann@example.com",
+        "Ann",
+        "hash1",
+    )
+    assert (agent.role, agent.capacity, agent.departments, agent.disabled) == (
+        Role.ADMIN,
+        7,
+        ("sales",),
+        False,
+    )
+    assert await store.get_agent(agent.id) == agent
+    assert await store.agent_by_email("ann@example.com") == agent
+
+
+async def test_agent_defaults(store: Store) -> None:
+    site = await store.create_site("Shop")
+    agent = await store.create_agent(site.id, "bob@example.com", "Bob", "h")
+    assert (agent.role, agent.capacity, agent.departments) == (Role.AGENT, 5, ())
+    assert await store.get_agent(agent.id) == agent
+
+
+async def test_agent_by_email_is_case_insensitive(store: Store) -> None:
+    site = await store.create_site("Shop")
+    agent = await store.create_agent(site.id, "Ann.Lee@Example.com", "Ann", "h")
+    for spelling in ("ann.lee@example.com", "ANN.LEE@EXAMPLE.COM", "Ann.Lee@Example.com"):
+        assert await store.agent_by_email(spelling) == agent
+    assert await store.agent_by_email("ann@example.com") is None
+
+
+async def test_unknown_agent(store: Store) -> None:
+    assert await store.get_agent("a_nope") is None
+    assert await store.agent_by_email("nobody@example.com") is None
+
+
+@pytest.mark.parametrize("taken", ["ann@example.com", "ANN@example.com", "Ann@Example.COM"])
+async def test_duplicate_email_raises_store_error(store: Store, taken: str) -> None:
+    site = await store.create_site("Shop")
+    other_site = await store.create_site("Other")
+    first = await store.create_agent(site.id, "ann@example.com", "Ann", "h")
+    for site_id in (site.id, other_site.id):
+        with pytest.raises(StoreError):
+            await store.create_agent(site_id, taken, "Impostor", "h2")
+    assert await store.list_agents(site.id) == [first]
+    assert await store.list_agents(other_site.id) == []
+    assert await store.agent_by_email(taken) == first
+
+
+async def test_save_agent_overwrites_all_but_id_and_site(store: Store) -> None:
+    site = await store.create_site("Shop")
+    other = await store.create_site("Other")
+    agent = await store.create_agent(site.id, "ann@example.com", "Ann", "h")
+    changed = dataclasses.replace(
+        agent,
+        email="ann.new@example.com",
+        name="Ann Lee",
+        password_hash="h2",
+        role=Role.ADMIN,
+        capacity=1,
+        departments=("sales", "vip"),
+        disabled=True,
+    )
+    await store.save_agent(dataclasses.replace(changed, site_id=other.id))
+    assert await store.get_agent(agent.id) == changed  # site unchanged
+    assert await store.agent_by_email("ann.new@example.com") == changed
+    assert await store.agent_by_email("ann@example.com") is None
+    assert await store.list_agents(other.id) == []
+
+
+async def test_save_agent_frees_old_email(store: Store) -> None:
+    site = await store.create_site("Shop")
+    agent = await store.create_agent(site.id, "ann@example.com", "Ann", "h")
+    await store.save_agent(dataclasses.replace(agent, email="ann2@example.com"))
+    again = await store.create_agent(site.id, "ann@example.com", "Another Ann", "h")
+    assert await store.agent_by_email("ANN@example.com") == again
+
+
+async def test_save_agent_to_a_taken_email_raises_store_error(store: Store) -> None:
+    site = await store.create_site("Shop")
+    ann = await store.create_agent(site.id, "ann@example.com", "Ann", "h")
+    bob = await store.create_agent(site.id, "bob@example.com", "Bob", "h")
+    with pytest.raises(StoreError):
+        await store.save_agent(dataclasses.replace(bob, email="ANN@example.com"))
+    assert await store.get_agent(bob.id) == bob
+    assert await store.agent_by_email("ann@example.com") == ann
+
+
+async def test_list_agents_per_site(store: Store) -> None:
+    site = await store.create_site("Shop")
+    other = await store.create_site("Other")
+    assert await store.list_agents(site.id) == []
+    mine = [await store.create_agent(site.id, f"a{i}@example.com", f"A{i}", "h") for i in range(3)]
+    theirs = await store.create_agent(other.id, "x@example.com", "X", "h")
+    assert sorted(await store.list_agents(site.id), key=lambda a: a.id) == sorted(
+        mine, key=lambda a: a.id
+    )
+    assert await store.list_agents(other.id) == [theirs]
+
+
+# ---------------------------------------------------------------------------
+# visitors
+# ---------------------------------------------------------------------------
+
+
+async def test_visitors(store: Store) -> None:
+    site = await store.create_site("Shop")
+    before = time.time()
+    visitor = await store.create_visitor(site.id)
+    other = await store.create_visitor(site.id)
+    assert visitor.id != other.id
+    assert visitor.site_id == site.id
+    assert before <= visitor.created_at <= time.time()
+    assert (visitor.name, visitor.email, visitor.attributes, visitor.last_agent_id) == (
+        "",
+        "",
+        {},
+        None,
+    )
+    assert await store.get_visitor(visitor.id) == visitor
+    assert await store.get_visitor("v_nope") is None
+
+
+async def test_set_last_agent(store: Store) -> None:
+    site = await store.create_site("Shop")
+    visitor = await store.create_visitor(site.id)
+    agent = await store.create_agent(site.id, "ann@example.com", "Ann", "h")
+    await store.set_last_agent(visitor.id, agent.id)
+    assert await store.get_visitor(visitor.id) == dataclasses.replace(
+        visitor, last_agent_id=agent.id
+    )
+    await store.set_last_agent(visitor.id, "a_other")
+    got = await store.get_visitor(visitor.id)
+    assert got is not None
+    assert got.last_agent_id == "a_other"
+
+
+# ---------------------------------------------------------------------------
+# conversations
+# ---------------------------------------------------------------------------
+
+
+async def test_open_conversation_creates_a_queued_one(store: Store) -> None:
+    site, visitor = await site_and_visitor(store)
+    before = time.time()
+    conv, created = await store.open_conversation(site.id, visitor.id, "sales", offline=True)
+    assert created
+    assert (conv.site_id, conv.visitor_id, conv.state) == (site.id, visitor.id, ConvState.QUEUED)
+    assert (conv.department, conv.offline, conv.agents, conv.last_offset) == (
+        "sales",
+        True,
+        (),
+        0,
+    )
+    assert conv.epoch
+    assert conv.closed_at is None
+    assert before <= conv.created_at <= time.time()
+    assert conv.queued_at == conv.created_at
+    assert await store.get_conversation(conv.id) == conv
+    assert await store.current_conversation(visitor.id) == conv
+
+
+async def test_open_conversation_returns_the_open_one(store: Store) -> None:
+    site, visitor = await site_and_visitor(store)
+    conv, _ = await store.open_conversation(site.id, visitor.id)
+    again, created = await store.open_conversation(site.id, visitor.id, "other-dept")
+    assert not created
+    assert again == conv
+    # also once it is active
+    active = await store.update_conversation(conv.id, state=ConvState.ACTIVE, agents=["a_1"])
+    again, created = await store.open_conversation(site.id, visitor.id)
+    assert (again, created) == (active, False)
+
+
+async def test_open_conversation_is_atomic_under_concurrency(store: Store) -> None:
+    site, visitor = await site_and_visitor(store)
+    other = await store.create_visitor(site.id)
+    results = await asyncio.gather(
+        *(store.open_conversation(site.id, visitor.id) for _ in range(50)),
+        *(store.open_conversation(site.id, other.id) for _ in range(10)),
+    )
+    mine, theirs = results[:50], results[50:]
+    assert len({conv.id for conv, _ in mine}) == 1
+    assert sum(created for _, created in mine) == 1
+    assert len({conv.id for conv, _ in theirs}) == 1
+    assert sum(created for _, created in theirs) == 1
+    assert mine[0][0].id != theirs[0][0].id
+    assert len(await store.visitor_conversations(visitor.id)) == 1
+
+
+async def test_new_conversation_after_close(store: Store) -> None:
+    site, visitor = await site_and_visitor(store)
+    first, _ = await store.open_conversation(site.id, visitor.id)
+    await store.update_conversation(first.id, state=ConvState.CLOSED)
+    assert await store.current_conversation(visitor.id) is None
+    second, created = await store.open_conversation(site.id, visitor.id)
+    assert created
+    assert second.id != first.id
+    assert second.state is ConvState.QUEUED
+    assert second.last_offset == 0
+    closed = await store.get_conversation(first.id)
+    assert closed is not None
+    assert closed.state is ConvState.CLOSED
+
+
+async def test_concurrent_open_after_close(store: Store) -> None:
+    site, visitor = await site_and_visitor(store)
+    first, _ = await store.open_conversation(site.id, visitor.id)
+    await store.update_conversation(first.id, state=ConvState.CLOSED)
+    results = await asyncio.gather(
+        *(store.open_conversation(site.id, visitor.id) for _ in range(20))
+    )
+    assert len({c.id for c, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+
+
+async def test_current_conversation_of_unknown_visitor(store: Store) -> None:
+    assert await store.current_conversation("v_nope") is None
+    assert await store.get_conversation("c_nope") is None
+
+
+async def test_update_conversation_fields(store: Store) -> None:
+    conv = await new_conv(store, department="sales")
+    updated = await store.update_conversation(conv.id, state=ConvState.ACTIVE, agents=["a1", "a2"])
+    assert updated == dataclasses.replace(conv, state=ConvState.ACTIVE, agents=("a1", "a2"))
+    assert await store.get_conversation(conv.id) == updated
+    # nothing given: nothing changes
+    assert await store.update_conversation(conv.id) == updated
+    # department: KEEP (the default) vs a value vs None
+    assert (await store.update_conversation(conv.id, agents=["a2"])).department == "sales"
+    assert (await store.update_conversation(conv.id, department="vip")).department == "vip"
+    cleared = await store.update_conversation(conv.id, department=None)
+    assert cleared.department is None
+    assert cleared.agents == ("a2",)
+    requeued = await store.update_conversation(
+        conv.id, state=ConvState.QUEUED, agents=[], queued_at=conv.queued_at + 60
+    )
+    assert (requeued.state, requeued.agents, requeued.queued_at) == (
+        ConvState.QUEUED,
+        (),
+        conv.queued_at + 60,
+    )
+    assert requeued.created_at == conv.created_at
+    assert await store.get_conversation(conv.id) == requeued
+
+
+async def test_closing_sets_closed_at(store: Store) -> None:
+    conv = await new_conv(store)
+    active = await store.update_conversation(conv.id, state=ConvState.ACTIVE, agents=["a1"])
+    assert active.closed_at is None
+    before = time.time()
+    closed = await store.update_conversation(conv.id, state=ConvState.CLOSED)
+    assert closed.state is ConvState.CLOSED
+    assert closed.closed_at is not None
+    assert before <= closed.closed_at <= time.time()
+    assert await store.get_conversation(conv.id) == closed
+
+
+async def test_update_unknown_conversation_is_not_found(store: Store) -> None:
+    with pytest.raises(NotFound):
+        await store.update_conversation("c_nope", state=ConvState.CLOSED)
+    with pytest.raises(NotFound):
+        await store.update_conversation("c_nope")
+    assert issubclass(NotFound, StoreError)
+
+
+async def test_list_conversations_order_and_filter(store: Store) -> None:
+    site = await store.create_site("Shop")
+    other_site = await store.create_site("Other")
+    convs = []
+    for _ in range(4):
+        visitor = await store.create_visitor(site.id)
+        convs.append((await store.open_conversation(site.id, visitor.id))[0])
+    stranger = await store.create_visitor(other_site.id)
+    await store.open_conversation(other_site.id, stranger.id)
+    c0, c1, c2, c3 = convs
+    base = c0.queued_at
+    # make queued_at disagree with creation order
+    await store.update_conversation(c0.id, queued_at=base + 30)
+    await store.update_conversation(c1.id, queued_at=base + 10, state=ConvState.ACTIVE)
+    await store.update_conversation(c2.id, queued_at=base + 20)
+    await store.update_conversation(c3.id, state=ConvState.CLOSED)
+
+    def names(cs: list[Conversation]) -> list[str]:
+        return [c.id for c in cs]
+
+    assert names(await store.list_conversations(site.id, [ConvState.QUEUED])) == [c2.id, c0.id]
+    assert names(await store.list_conversations(site.id, [ConvState.ACTIVE])) == [c1.id]
+    assert names(await store.list_conversations(site.id, [ConvState.CLOSED])) == [c3.id]
+    both = await store.list_conversations(site.id, [ConvState.QUEUED, ConvState.ACTIVE])
+    assert names(both) == [c1.id, c2.id, c0.id]
+    every = await store.list_conversations(site.id, list(ConvState))
+    assert [c.queued_at for c in every] == sorted(c.queued_at for c in every)
+    assert len(every) == 4
+    assert names(await store.list_conversations(site.id, list(ConvState), limit=2)) == names(
+        every[:2]
+    )
+    assert await store.list_conversations(site.id, []) == []
+    assert len(await store.list_conversations(other_site.id, list(ConvState))) == 1
+    assert await store.list_conversations("s_nope", list(ConvState)) == []
+
+
+async def test_visitor_conversations_newest_first(store: Store) -> None:
+    site, visitor = await site_and_visitor(store)
+    ids = []
+    for _ in range(4):
+        conv, _ = await store.open_conversation(site.id, visitor.id)
+        await store.update_conversation(conv.id, state=ConvState.CLOSED)
+        ids.append(conv.id)
+    current, _ = await store.open_conversation(site.id, visitor.id)
+    ids.append(current.id)
+    listed = await store.visitor_conversations(visitor.id)
+    assert [c.id for c in listed] == ids[::-1]
+    assert listed[0] == current
+    assert [c.id for c in await store.visitor_conversations(visitor.id, limit=2)] == ids[:2:-1]
+    assert await store.visitor_conversations("v_nope") == []
+
+
+# ---------------------------------------------------------------------------
+# entries
+# ---------------------------------------------------------------------------
+
+
+async def test_append_numbers_entries_from_one(store: Store) -> None:
+    conv = await new_conv(store)
+    before = time.time()
+    entry, dup = await store.append(
+        conv.id,
+        EntryKind.TEXT,
+        AuthorKind.VISITOR,
+        conv.visitor_id,
+        "Visitor",
+        "hello",
+        cid="m1",
+        data={"page": "/cart"},
+    )
+    assert not dup
+    assert entry.conversation_id == conv.id
+    assert entry.offset == 1
+    assert (entry.kind, entry.author_kind, entry.author_id, entry.author_name) == (
+        EntryKind.TEXT,
+        AuthorKind.VISITOR,
+        conv.visitor_id,
+        "Visitor",
+    )
+    assert (entry.body, entry.cid, entry.data) == ("hello", "m1", {"page": "/cart"})
+    assert before <= entry.ts <= time.time()
+    second, _ = await say(store, conv.id, "second")
+    event, _ = await store.append(
+        conv.id, EntryKind.EVENT, AuthorKind.SYSTEM, "system", "", "", data={"event": "joined"}
+    )
+    assert (second.offset, event.offset) == (2, 3)
+    assert (second.cid, second.data) == (None, {})
+    assert await store.entries(conv.id) == [entry, second, event]
+    stored = await store.get_conversation(conv.id)
+    assert stored is not None
+    assert stored.last_offset == 3
+
+
+async def test_concurrent_appends_are_gapless(store: Store) -> None:
+    conv = await new_conv(store)
+    other = await new_conv(store)
+    results = await asyncio.gather(
+        *(say(store, conv.id, f"m{i}", cid=f"c{i}") for i in range(200)),
+        *(say(store, other.id, f"o{i}") for i in range(20)),
+    )
+    offsets = sorted(e.offset for e, dup in results[:200] if not dup)
+    assert offsets == list(range(1, 201))
+    assert sorted(e.offset for e, _ in results[200:]) == list(range(1, 21))
+    stored = await store.entries(conv.id, limit=500)
+    assert [e.offset for e in stored] == list(range(1, 201))
+    # each entry is stored at the offset its append returned
+    assert {e.offset: e.body for e, _ in results[:200]} == {e.offset: e.body for e in stored}
+    got = await store.get_conversation(conv.id)
+    assert got is not None
+    assert got.last_offset == 200
+
+
+async def test_append_is_idempotent_per_author_and_cid(store: Store) -> None:
+    conv = await new_conv(store)
+    first, dup = await say(store, conv.id, "hello", cid="m1")
+    assert not dup
+    again, dup = await say(store, conv.id, "hello (resent)", cid="m1")
+    assert dup
+    assert again == first  # the first entry, as stored
+    # same cid, another author: another entry
+    theirs, dup = await say(store, conv.id, "hi", author="a_9", cid="m1")
+    assert not dup
+    assert theirs.offset == 2
+    # no cid: never deduplicated
+    e1, d1 = await say(store, conv.id, "same")
+    e2, d2 = await say(store, conv.id, "same")
+    assert (d1, d2) == (False, False)
+    assert (e1.offset, e2.offset) == (3, 4)
+    assert [e.offset for e in await store.entries(conv.id)] == [1, 2, 3, 4]
+    stored = await store.get_conversation(conv.id)
+    assert stored is not None
+    assert stored.last_offset == 4
+
+
+async def test_same_cid_in_another_conversation_is_a_new_entry(store: Store) -> None:
+    conv = await new_conv(store)
+    other = await new_conv(store)
+    await say(store, conv.id, "x", cid="m1")
+    entry, dup = await say(store, other.id, "x", cid="m1")
+    assert not dup
+    assert (entry.conversation_id, entry.offset) == (other.id, 1)
+
+
+async def test_concurrent_duplicates_store_once(store: Store) -> None:
+    conv = await new_conv(store)
+    results = await asyncio.gather(*(say(store, conv.id, "retry", cid="m1") for _ in range(20)))
+    assert sum(not dup for _, dup in results) == 1
+    assert all(entry == results[0][0] for entry, _ in results)
+    assert len(await store.entries(conv.id)) == 1
+
+
+async def test_append_to_unknown_conversation_is_not_found(store: Store) -> None:
+    with pytest.raises(NotFound):
+        await say(store, "c_nope", "hello")
+    with pytest.raises(NotFound):
+        await say(store, "c_nope", "hello", cid="m1")
+    assert await store.entries("c_nope") == []
+
+
+async def test_entries_paging(store: Store) -> None:
+    conv = await new_conv(store)
+    for i in range(1, 11):
+        await say(store, conv.id, f"m{i}")
+
+    async def offsets(**kwargs: Any) -> list[int]:
+        return [e.offset for e in await store.entries(conv.id, **kwargs)]
+
+    assert await offsets() == list(range(1, 11))
+    assert await offsets(limit=3) == [8, 9, 10]  # the newest
+    assert await offsets(after=0, limit=3) == [1, 2, 3]  # the first after
+    assert await offsets(after=4, limit=3) == [5, 6, 7]
+    assert await offsets(after=8, limit=5) == [9, 10]
+    assert await offsets(after=10) == []
+    assert await offsets(after=99) == []
+    assert await offsets(before=5, limit=3) == [2, 3, 4]  # the last below, in order
+    assert await offsets(before=3, limit=5) == [1, 2]
+    assert await offsets(before=1) == []
+    assert await offsets(before=99, limit=2) == [9, 10]
+
+
+async def test_entries_of_empty_conversation(store: Store) -> None:
+    conv = await new_conv(store)
+    assert await store.entries(conv.id) == []
+    assert await store.entries(conv.id, after=0) == []
+    assert await store.entries(conv.id, before=5) == []
+
+
+async def test_entries_can_hide_notes(store: Store) -> None:
+    conv = await new_conv(store)
+    kinds = [EntryKind.TEXT, EntryKind.NOTE, EntryKind.TEXT, EntryKind.EVENT, EntryKind.NOTE]
+    for i, kind in enumerate(kinds, start=1):
+        await say(store, conv.id, f"e{i}", kind=kind, author="a_1")
+
+    async def offsets(**kwargs: Any) -> list[int]:
+        return [e.offset for e in await store.entries(conv.id, **kwargs)]
+
+    assert await offsets() == [1, 2, 3, 4, 5]
+    assert await offsets(include_notes=False) == [1, 3, 4]
+    assert await offsets(include_notes=False, after=1) == [3, 4]
+    assert await offsets(include_notes=False, after=0, limit=2) == [1, 3]
+    assert await offsets(include_notes=False, before=5, limit=2) == [3, 4]
+    assert await offsets(include_notes=False, limit=1) == [4]
+    assert all(e.agents_only for e in await store.entries(conv.id) if e.offset in (2, 5))
+
+
+async def test_set_read_only_moves_forward(store: Store) -> None:
+    conv = await new_conv(store)
+    assert await store.set_read(conv.id, "visitor", 3) == 3
+    assert await store.set_read(conv.id, "visitor", 1) == 3
+    assert await store.set_read(conv.id, "visitor", 3) == 3
+    assert await store.set_read(conv.id, "visitor", 7) == 7
+    # markers are per reader and per conversation
+    assert await store.set_read(conv.id, "a_1", 2) == 2
+    assert await store.set_read(conv.id, "visitor", 0) == 7
+    other = await new_conv(store)
+    assert await store.set_read(other.id, "visitor", 0) == 0
+
+
+async def test_concurrent_set_read_keeps_the_highest(store: Store) -> None:
+    conv = await new_conv(store)
+    marks = [5, 2, 9, 1, 7, 9, 3]
+    await asyncio.gather(*(store.set_read(conv.id, "a_1", m) for m in marks))
+    assert await store.set_read(conv.id, "a_1", 0) == 9
+
+
+# ---------------------------------------------------------------------------
+# durability
+# ---------------------------------------------------------------------------
+
+
+async def test_everything_survives_a_restart(make_store: Callable[[], Store]) -> None:
+    store = make_store()
+    await store.start()
+    try:
+        site = await store.create_site(
+            "Shop", ["https://shop.example"], SiteSettings(greeting="Hallo"), ["sales"]
+        )
+        agent = await store.create_agent(site.id, "Ann@example.com", "Ann", "h", capacity=2)
+        await store.save_agent(dataclasses.replace(agent, disabled=True))
+        visitor = await store.create_visitor(site.id)
+        await store.set_last_agent(visitor.id, agent.id)
+        old, _ = await store.open_conversation(site.id, visitor.id)
+        await say(store, old.id, "old")
+        old = await store.update_conversation(old.id, state=ConvState.CLOSED)
+        conv, _ = await store.open_conversation(site.id, visitor.id, "sales", offline=True)
+        written = [
+            (await say(store, conv.id, f"m{i}", cid=f"c{i}", kind=kind))[0]
+            for i, kind in enumerate([EntryKind.TEXT, EntryKind.NOTE, EntryKind.TEXT])
+        ]
+        conv = await store.update_conversation(conv.id, state=ConvState.ACTIVE, agents=[agent.id])
+        await store.set_read(conv.id, "visitor", 2)
+        saved_agent = await store.get_agent(agent.id)
+        saved_visitor = await store.get_visitor(visitor.id)
+    finally:
+        await store.close()
+
+    reopened = make_store()
+    await reopened.start()
+    try:
+        assert await reopened.get_site(site.id) == site
+        assert await reopened.site_by_key(site.key) == site
+        assert await reopened.list_sites() == [site]
+        assert await reopened.get_agent(agent.id) == saved_agent
+        assert await reopened.agent_by_email("ann@EXAMPLE.com") == saved_agent
+        assert await reopened.list_agents(site.id) == [saved_agent]
+        assert await reopened.get_visitor(visitor.id) == saved_visitor
+        assert await reopened.get_conversation(old.id) == old
+        assert await reopened.get_conversation(conv.id) == conv
+        assert await reopened.current_conversation(visitor.id) == conv
+        assert [c.id for c in await reopened.visitor_conversations(visitor.id)] == [
+            conv.id,
+            old.id,
+        ]
+        assert await reopened.entries(conv.id) == written
+        assert await reopened.set_read(conv.id, "visitor", 0) == 2
+        # still one open conversation per visitor, and no reused offsets or cids
+        assert await reopened.open_conversation(site.id, visitor.id) == (conv, False)
+        entry, dup = await say(reopened, conv.id, "again", cid="c0")
+        assert (entry, dup) == (written[0], True)
+        entry, dup = await say(reopened, conv.id, "next", cid="c9")
+        assert (entry.offset, dup) == (4, False)
+        with pytest.raises(StoreError):
+            await reopened.create_agent(site.id, "ANN@example.com", "Again", "h")
+    finally:
+        await reopened.close()
+
+
+async def test_writes_acknowledged_before_close_are_durable(
+    make_store: Callable[[], Store],
+) -> None:
+    store = make_store()
+    await store.start()
+    conv = await new_conv(store)
+    await asyncio.gather(*(say(store, conv.id, f"m{i}") for i in range(50)))
+    await store.close()
+    reopened = make_store()
+    await reopened.start()
+    try:
+        assert [e.offset for e in await reopened.entries(conv.id, limit=100)] == list(range(1, 51))
+    finally:
+        await reopened.close()
