@@ -288,7 +288,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
     host = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host
     base = f"http://{host}:{config.port}"
     print(f"demo shop:      {base}/demo/   (site key {site.key})", flush=True)
-    print(f"agent protocol: POST {base}/api/login, then {base.replace('http', 'ws')}/ws")
+    print(f"agent page:     {base}/console")
+    print(f"protocol:       POST {base}/api/login, then {base.replace('http', 'ws')}/ws")
     for email, password in logins.items():
         print(f"login:          {email} / {password}")
     print(f"(logins are kept in {config.data_dir / 'demo-logins.txt'})", flush=True)

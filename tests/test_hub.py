@@ -557,3 +557,82 @@ async def test_kill_9_and_restart_lose_no_acknowledged_message(own_server: Serve
     assert not missing, sorted(missing)[:10]
     # The restarted server still routes: the chat is the agent's again.
     assert any(c["id"] == conv for c in agent2.welcome["conversations"])
+
+
+async def test_visitors_learn_when_agents_come_and_go(server: Server) -> None:
+    shop = await seed(server.data)
+    visitor = await Client.visitor(server, shop.key)
+    assert visitor.welcome["agents_online"] == 0
+    (email,) = shop.agents
+    agent = await Client.agent(server, email)
+    assert (await visitor.expect("agents"))["online"] == 1
+    await agent.request({"t": "status", "status": "away"})
+    await visitor.expect("agents", lambda f: f["online"] == 0)
+    mark = len(visitor.frames)
+    await agent.request({"t": "status", "status": "online"})
+    await visitor.expect("agents", lambda f: f["online"] == 1, after=mark)
+
+
+async def test_leaving_agent_does_not_get_the_chat_back(server: Server) -> None:
+    shop, (a0, a1) = await chat(server, agents=2)
+    visitor = await Client.visitor(server, shop.key)
+    conv = (await first_message(visitor))["conv"]
+    holder, other = (a0, a1) if await _holds(a0, conv) else (a1, a0)
+    await other.request({"t": "status", "status": "away"})
+    mark = len(visitor.frames)
+    assert (await holder.request({"t": "leave", "conv": conv}))["t"] == "ok"
+    await visitor.expect("conv", lambda f: f["conv"]["state"] == "queued", after=mark)
+    await asyncio.sleep(0.3)
+    assert not [
+        f for f in visitor.frames[mark:] if f["t"] == "conv" and f["conv"]["state"] == "active"
+    ], "the agent who left got the chat straight back"
+    await other.request({"t": "status", "status": "online"})
+    taken = await visitor.expect(
+        "conv",
+        lambda f: (
+            f["conv"]["state"] == "active"
+            and f["conv"]["agents"][0]["id"] == other.welcome["agent"]["id"]
+        ),
+        after=mark,
+    )
+    assert taken
+
+
+async def test_departments_are_checked(server: Server) -> None:
+    shop, (agent,) = await chat(server, departments=("sales",))
+    visitor = await Client.visitor(server, shop.key)
+    bad = await visitor.request({"t": "send", "cid": "d", "body": "hi", "dept": "nope"})
+    assert bad["t"] == "error" and bad["code"] == 205
+    via_hello = await Client.visitor(server, shop.key, dept="sales")
+    conv = (await first_message(via_hello))["conv"]
+    state = await agent.expect("conv", lambda f: f["conv"]["id"] == conv)
+    assert state["conv"]["department"] == "sales"
+
+
+async def test_only_members_act_on_a_conversation(server: Server) -> None:
+    shop, (a0, a1) = await chat(server, agents=2)
+    visitor = await Client.visitor(server, shop.key)
+    conv = (await first_message(visitor))["conv"]
+    _, outsider = (a0, a1) if await _holds(a0, conv) else (a1, a0)
+    for frame in (
+        {"t": "close", "conv": conv},
+        {"t": "transfer", "conv": conv, "agent": outsider.welcome["agent"]["id"]},
+        {"t": "typing", "conv": conv, "on": True},
+    ):
+        reply = await outsider.request(frame)
+        assert reply["t"] == "error" and reply["code"] == 206, (frame, reply)
+    # Watching is allowed and shows the conversation live without joining it.
+    assert (await outsider.request({"t": "watch", "conv": conv}))["t"] == "ok"
+    await visitor.request({"t": "send", "cid": "w", "body": "seen by the watcher"})
+    await outsider.expect("msg", lambda f: f["body"] == "seen by the watcher")
+
+
+async def test_agent_typing_is_not_echoed_to_its_sender(server: Server) -> None:
+    shop, (agent,) = await chat(server)
+    visitor = await Client.visitor(server, shop.key)
+    conv = (await first_message(visitor))["conv"]
+    await agent.expect("conv", lambda f: f["conv"]["state"] == "active")
+    await agent.send({"t": "typing", "conv": conv, "on": True})
+    await visitor.expect("typing")
+    await agent.quiet(0.2)
+    assert not agent.of("typing")
