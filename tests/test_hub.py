@@ -636,3 +636,12 @@ async def test_agent_typing_is_not_echoed_to_its_sender(server: Server) -> None:
     await visitor.expect("typing")
     await agent.quiet(0.2)
     assert not agent.of("typing")
+
+
+async def test_permessage_deflate_is_not_negotiated(server: Server) -> None:
+    import websockets
+
+    # A client that asks for compression (the websockets default) gets none.
+    async with websockets.connect(server.ws_url, subprotocols=["chatserver.json"]) as ws:
+        assert ws.protocol.extensions == []
+        assert "permessage-deflate" not in str(ws.response.headers.get("Sec-WebSocket-Extensions"))
