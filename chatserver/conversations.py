@@ -231,13 +231,14 @@ class Conversations:
             target = await self.agent(to_agent)
             if target is None or target.site_id != site.id or target.disabled:
                 raise FrameError(ErrorCode.NOT_FOUND, "no such agent")
-            if target.id in conv.agents:
+            if target.id in conv.agents or target.id == by.id:
                 raise FrameError(ErrorCode.CONFLICT, "that agent is already in the conversation")
             if not await self.router.attach(conv.id, target.id, now()):
                 raise FrameError(ErrorCode.CONFLICT, "that agent is offline or at capacity")
             await self._event(conv.id, "transferred", by=by.public(), to=target.public())
             await self._assigned(conv.id, target.id)
-            await self.requeue(site, conv.id, [by.id])
+            if by.id in conv.agents:
+                await self.requeue(site, conv.id, [by.id])
             return
         if to_dept is None:
             raise FrameError(ErrorCode.INVALID_FIELD, "transfer needs 'agent' or 'dept'")

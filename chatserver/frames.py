@@ -26,7 +26,7 @@ MAX_MESSAGE_CHARS = 4000
 MAX_PREVIEW_CHARS = 2000
 MAX_ID_CHARS = 64
 MAX_HISTORY = 200
-MAX_INT = 2**53  # integers beyond this are refused (JavaScript's safe range)
+MAX_INT = 2**53 - 1  # larger integers are refused (JavaScript's safe range)
 
 
 @dataclass(frozen=True, slots=True)

@@ -695,6 +695,8 @@ class Hub:
         conv = await self._conversation(session, frame.get("conv"))
         if agent.id not in conv.agents:
             raise FrameError(ErrorCode.FORBIDDEN, "join the conversation first")
+        if conv.state is ConvState.CLOSED:
+            raise FrameError(ErrorCode.CONFLICT, "conversation is closed")
         conv_id = conv.id
         event = {
             "t": "typing",
