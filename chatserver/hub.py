@@ -26,11 +26,11 @@ from .conversations import (
     visitor_channel,
 )
 from .errors import CloseCode, ConnectionClosing, ErrorCode, FrameError, StoreError
-from .frames import PROTOCOL_VERSION, Frame, Limits
+from .frames import MAX_HISTORY, PROTOCOL_VERSION, Frame, Limits
 from .protocol import Codec, encode
 from .routing import Router
 from .security import Signer
-from .session import Follow, Session
+from .session import Follow, Session, Verdict
 from .store import Store
 from .types import (
     JSON,
@@ -220,11 +220,17 @@ class Hub:
         offset = frame.get("offset", 0)
         typing_from = frame["from"]["id"] if frame["t"] == "typing" else None
         for session in sessions:
-            if aud == "agents" and session.kind is not ClientKind.AGENT:
-                continue
-            if aud == "visitors" and session.kind is not ClientKind.VISITOR:
-                continue
-            if conv_id is not None and not session.deliver(conv_id, offset, frame):
+            visible = not (
+                (aud == "agents" and session.kind is not ClientKind.AGENT)
+                or (aud == "visitors" and session.kind is not ClientKind.VISITOR)
+            )
+            if conv_id is not None:
+                verdict = session.deliver(conv_id, offset, frame, visible)
+                if verdict is Verdict.GAP:
+                    self.spawn(self._fill_gap(session, conv_id))
+                if verdict is not Verdict.SEND:
+                    continue
+            elif not visible:
                 continue
             if typing_from is not None and session.agent and session.agent.id == typing_from:
                 continue  # an agent's own typing indicator is not echoed
@@ -263,10 +269,38 @@ class Hub:
     def _flush(self, session: Session, follow: Follow, position: int) -> None:
         buffered, follow.buffer = follow.buffer or [], None
         follow.last = max(follow.last, position)
-        for offset, frame in buffered:
+        for offset, frame, visible in buffered:
             if offset > follow.last:
                 follow.last = offset
-                session.send(frame)
+                if visible:
+                    session.send(frame)
+
+    async def _fill_gap(self, session: Session, conv_id: ConversationId) -> None:
+        """Send the entries between ``last`` and the first held one, from the store."""
+        follow = session.follows.get(conv_id)
+        if follow is None or not follow.buffer:
+            return
+        target = follow.buffer[0][0]
+        notes = session.kind is ClientKind.AGENT
+        try:
+            while follow.last < target - 1:
+                entries = await self.store.entries(
+                    conv_id, after=follow.last, limit=MAX_HISTORY, include_notes=True
+                )
+                entries = [e for e in entries if e.offset < target]
+                if not entries:
+                    break
+                for entry in entries:
+                    follow.last = entry.offset
+                    if notes or not entry.agents_only:
+                        frame = entry.to_wire()
+                        frame["t"] = "msg"
+                        session.send(frame)
+        except StoreError:
+            log.exception("filling a gap in %s failed", conv_id)
+        finally:
+            if session.follows.get(conv_id) is follow:
+                self._flush(session, follow, 0)
 
     async def _unfollow(self, session: Session, conv_id: ConversationId) -> None:
         if session.follows.pop(conv_id, None) is not None:

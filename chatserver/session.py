@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from enum import Enum
 from typing import Any
 
 from .errors import CloseCode, short_reason
@@ -30,7 +31,7 @@ class Follow:
 
     def __init__(self) -> None:
         self.last = 0
-        self.buffer: list[tuple[int, JSON]] | None = []
+        self.buffer: list[tuple[int, JSON, bool]] | None = []
 
 
 class Session:
@@ -104,15 +105,31 @@ class Session:
             self.conn.close()
             self.wake.set()
 
-    def deliver(self, conv_id: ConversationId, offset: int, data: JSON) -> bool:
-        """Whether a live entry at ``offset`` should go out now (see ``Follow``)."""
+    def deliver(self, conv_id: ConversationId, offset: int, frame: JSON, visible: bool) -> Verdict:
+        """What to do with a live entry at ``offset`` (see ``Follow``).
+
+        ``visible`` says whether this session may see the entry at all (a
+        visitor never sees notes); invisible entries still advance ``last``
+        so they are not taken for gaps.
+        """
         follow = self.follows.get(conv_id)
         if follow is None:
-            return True
+            return Verdict.SEND if visible else Verdict.SKIP
         if follow.buffer is not None:
-            follow.buffer.append((offset, data))
-            return False
+            follow.buffer.append((offset, frame, visible))
+            return Verdict.SKIP
         if offset <= follow.last:
-            return False
+            return Verdict.SKIP
+        if offset > follow.last + 1:
+            # Entries are missing (lost or reordered between processes): hold
+            # this one; the hub reads the hole from the store, then flushes.
+            follow.buffer = [(offset, frame, visible)]
+            return Verdict.GAP
         follow.last = offset
-        return True
+        return Verdict.SEND if visible else Verdict.SKIP
+
+
+class Verdict(Enum):
+    SEND = "send"
+    SKIP = "skip"
+    GAP = "gap"

@@ -321,3 +321,6 @@ def own_server(tmp_path: Path) -> Iterator[Server]:
     srv = Server(tmp_path / "server")
     yield srv
     srv.stop()
+
+
+from .redis_server import redis_prefix, redis_server  # noqa: E402, F401  (fixtures)

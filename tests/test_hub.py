@@ -645,3 +645,29 @@ async def test_permessage_deflate_is_not_negotiated(server: Server) -> None:
     async with websockets.connect(server.ws_url, subprotocols=["chatserver.json"]) as ws:
         assert ws.protocol.extensions == []
         assert "permessage-deflate" not in str(ws.response.headers.get("Sec-WebSocket-Extensions"))
+
+
+async def test_lost_live_entries_are_filled_from_the_store(server: Server) -> None:
+    shop, (agent,) = await chat(server)
+    visitor = await Client.visitor(server, shop.key)
+    conv = (await first_message(visitor))["conv"]
+    await agent.expect("conv", lambda f: f["conv"]["state"] == "active")
+    await visitor.expect("msg", lambda f: f["kind"] == "event")
+    # Entries that were stored but whose live events never arrived (what a
+    # pub/sub outage between processes does): written to the store directly.
+    store = SQLiteStore(server.data / "chatserver.db")
+    await store.start()
+    for i in range(3):
+        await store.append(
+            conv, EntryKind.TEXT, AuthorKind.AGENT, "a", "A", f"lost {i}", cid=f"l{i}"
+        )
+    await store.append(conv, EntryKind.NOTE, AuthorKind.AGENT, "a", "A", "secret note", cid="n")
+    await store.close()
+    await agent.request({"t": "send", "conv": conv, "cid": "live", "body": "live one"})
+    await visitor.expect("msg", lambda f: f["body"] == "live one")
+    texts = visitor.texts(conv)
+    assert texts[-4:] == ["lost 0", "lost 1", "lost 2", "live one"], texts
+    offsets = [f["offset"] for f in visitor.of("msg", conv)]
+    assert offsets == sorted(set(offsets))
+    assert "secret note" not in str(visitor.frames)
+    await agent.expect("msg", lambda f: f["body"] == "secret note")

@@ -1,0 +1,162 @@
+"""The Redis Broker: fan-out between server processes over Redis pub/sub.
+
+Each process holds one pub/sub connection subscribed to exactly the channels
+its local sessions need (never one global channel every process decodes),
+and publishes through a shared connection pool.  Events are msgpack maps.
+
+* ``subscribe`` waits for Redis to confirm the subscription, so an event
+  published after it returns is delivered.
+* If the pub/sub connection breaks, the listener reconnects with backoff and
+  subscribes again to every channel it held.  Events published meanwhile are
+  lost (at most once, as the Broker contract says); the hub notices the
+  offset gap on the next entry and reads the missing entries from the Store.
+* Order: one process's sequential publishes to a channel reach every
+  subscriber in that order (Redis delivers a channel's messages in the order
+  it executed the PUBLISH commands).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from typing import Any
+
+import msgpack
+import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
+
+from .broker import Handler
+from .errors import StoreError
+from .types import JSON, new_id
+
+log = logging.getLogger("chatserver.broker_redis")
+
+
+class RedisBroker:
+    def __init__(self, url: str, prefix: str = "chat:") -> None:
+        self.url = url
+        self.prefix = prefix
+        self.node = new_id("n")
+        self._redis: aioredis.Redis | None = None
+        self._pubsub: PubSub | None = None
+        self._handler: Handler | None = None
+        self._channels: set[str] = set()
+        self._pending: dict[str, asyncio.Future[None]] = {}
+        self._listener: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+
+    # -- lifecycle -------------------------------------------------------
+
+    async def start(self, handler: Handler) -> None:
+        self._handler = handler
+        self._redis = aioredis.from_url(self.url, socket_timeout=5, socket_connect_timeout=5)
+        try:
+            await self._redis.ping()
+        except RedisError as exc:
+            raise StoreError(f"cannot reach Redis at {self.url}: {exc}") from exc
+        # The node channel gives the pub/sub connection something to hold
+        # from the start (and is where node-addressed events will go).
+        self._channels.add(f"node:{self.node}")
+        await self._connect()
+        self._listener = asyncio.create_task(self._listen(), name="chatserver-redis-broker")
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(BaseException):
+                await self._listener
+            self._listener = None
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            self._pubsub = None
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+    async def _connect(self) -> None:
+        """A fresh pub/sub connection subscribed to every channel we hold."""
+        assert self._redis is not None
+        old, self._pubsub = self._pubsub, self._redis.pubsub()
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.aclose()  # type: ignore[no-untyped-call]
+        await self._pubsub.subscribe(*(self.prefix + c for c in self._channels))
+        self._connected.set()
+
+    async def _listen(self) -> None:
+        backoff = 0.05
+        while True:
+            try:
+                assert self._pubsub is not None
+                message = await self._pubsub.get_message(timeout=1.0)
+                backoff = 0.05
+                if message is not None:
+                    self._dispatch(message)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError, RuntimeError) as exc:
+                self._connected.clear()
+                log.warning("redis pub/sub lost (%s); reconnecting", exc)
+                await asyncio.sleep(backoff * (1 + random.random()))
+                backoff = min(backoff * 2, 2.0)
+                with contextlib.suppress(RedisError, OSError):
+                    await self._connect()
+                    log.info("redis pub/sub reconnected to %d channels", len(self._channels))
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        channel = message["channel"].decode()[len(self.prefix) :]
+        if kind == "subscribe":
+            fut = self._pending.pop(channel, None)
+            if fut is not None and not fut.done():
+                fut.set_result(None)
+            return
+        if kind != "message" or self._handler is None:
+            return
+        try:
+            event = msgpack.unpackb(message["data"], raw=False)
+        except (ValueError, msgpack.UnpackException):
+            log.error("undecodable event on %s", channel)
+            return
+        try:
+            self._handler(channel, event)
+        except Exception:
+            log.exception("event handler failed on %s", channel)
+
+    # -- Broker ----------------------------------------------------------
+
+    async def subscribe(self, channel: str) -> None:
+        if channel in self._channels:
+            return
+        self._channels.add(channel)
+        fut = self._pending[channel] = asyncio.get_running_loop().create_future()
+        try:
+            await self._connected.wait()
+            assert self._pubsub is not None
+            await self._pubsub.subscribe(self.prefix + channel)
+            await asyncio.wait_for(asyncio.shield(fut), 5.0)
+        except (RedisError, OSError, TimeoutError) as exc:
+            # Still in _channels: the reconnect subscribes it again.
+            self._pending.pop(channel, None)
+            raise StoreError(f"redis subscribe failed: {exc}") from exc
+
+    async def unsubscribe(self, channel: str) -> None:
+        if channel not in self._channels:
+            return
+        self._channels.discard(channel)
+        self._pending.pop(channel, None)
+        with contextlib.suppress(RedisError, OSError):
+            if self._pubsub is not None:
+                await self._pubsub.unsubscribe(self.prefix + channel)
+
+    async def publish(self, channel: str, event: JSON) -> None:
+        assert self._redis is not None
+        data = msgpack.packb(event, use_bin_type=True)
+        try:
+            await self._redis.publish(self.prefix + channel, data)
+        except RedisError as exc:
+            raise StoreError(f"redis publish failed: {exc}") from exc

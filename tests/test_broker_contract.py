@@ -1,0 +1,142 @@
+"""The Broker contract (``chatserver/broker.py``) for every backend.
+
+The memory broker is one process; the Redis broker is checked across two
+broker instances (two "processes") on a real redis-server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatserver.broker import Broker
+from chatserver.broker_memory import MemoryBroker
+from chatserver.broker_redis import RedisBroker
+from chatserver.errors import StoreError
+
+from .redis_server import RedisServer
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.changed = asyncio.Event()
+
+    def __call__(self, channel: str, event: dict[str, Any]) -> None:
+        self.events.append((channel, event))
+        self.changed.set()
+
+    async def wait_for(self, count: int, timeout: float = 5.0) -> None:
+        async def enough() -> None:
+            while len(self.events) < count:
+                self.changed.clear()
+                await self.changed.wait()
+
+        await asyncio.wait_for(enough(), timeout)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def make_pair(
+    request: pytest.FixtureRequest,
+) -> Callable[[], tuple[Broker, Broker]]:
+    """Two brokers: a publisher and a subscriber (the same one for memory)."""
+    if request.param == "memory":
+
+        def memory() -> tuple[Broker, Broker]:
+            broker = MemoryBroker()
+            return broker, broker
+
+        return memory
+    server = request.getfixturevalue("redis_server")
+    prefix = request.getfixturevalue("redis_prefix")
+    return lambda: (RedisBroker(server.url, prefix), RedisBroker(server.url, prefix))
+
+
+@pytest.fixture
+async def pair(
+    make_pair: Callable[[], tuple[Broker, Broker]],
+) -> AsyncIterator[tuple[Broker, Broker, Inbox]]:
+    pub, sub = make_pair()
+    inbox = Inbox()
+    await sub.start(inbox)
+    if pub is not sub:
+        await pub.start(Inbox())
+    yield pub, sub, inbox
+    await sub.close()
+    if pub is not sub:
+        await pub.close()
+
+
+async def test_subscribed_channel_gets_events_in_order(pair: Any) -> None:
+    pub, sub, inbox = pair
+    await sub.subscribe("conv:1")
+    for i in range(100):
+        await pub.publish("conv:1", {"op": "frame", "i": i, "text": "héllo"})
+    await inbox.wait_for(100)
+    assert [e["i"] for _, e in inbox.events] == list(range(100))
+    assert {c for c, _ in inbox.events} == {"conv:1"}
+    assert inbox.events[0][1]["text"] == "héllo"
+
+
+async def test_unsubscribed_channels_get_nothing(pair: Any) -> None:
+    pub, sub, inbox = pair
+    await sub.subscribe("conv:a")
+    await pub.publish("conv:b", {"n": 1})
+    await sub.unsubscribe("conv:a")
+    await pub.publish("conv:a", {"n": 2})
+    await sub.subscribe("conv:c")
+    await pub.publish("conv:c", {"n": 3})
+    await inbox.wait_for(1)
+    await asyncio.sleep(0.1)
+    assert [e["n"] for _, e in inbox.events] == [3]
+
+
+async def test_subscribe_then_publish_is_never_missed(pair: Any) -> None:
+    pub, sub, inbox = pair
+    for i in range(50):
+        await sub.subscribe(f"visitor:{i}")
+        await pub.publish(f"visitor:{i}", {"i": i})
+    await inbox.wait_for(50)
+    assert sorted(e["i"] for _, e in inbox.events) == list(range(50))
+
+
+async def test_redis_broker_resubscribes_after_redis_restart(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis").start()
+    inbox = Inbox()
+    sub, pub = RedisBroker(server.url), RedisBroker(server.url)
+    try:
+        await sub.start(inbox)
+        await pub.start(Inbox())
+        await sub.subscribe("site:1")
+        await pub.publish("site:1", {"n": 1})
+        await inbox.wait_for(1)
+        server.kill()
+        with pytest.raises(StoreError):
+            await pub.publish("site:1", {"n": "lost"})
+        server.start()
+        deadline = asyncio.get_running_loop().time() + 10
+        n = 2
+        while len(inbox.events) < 2:
+            assert asyncio.get_running_loop().time() < deadline, "never resubscribed"
+            try:
+                await pub.publish("site:1", {"n": n})
+            except StoreError:
+                pass
+            n += 1
+            await asyncio.sleep(0.1)
+        assert inbox.events[0][1]["n"] == 1 and inbox.events[1][1]["n"] != "lost"
+    finally:
+        await sub.close()
+        await pub.close()
+        server.stop()
