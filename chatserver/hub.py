@@ -126,6 +126,7 @@ class Hub:
     async def start(self) -> None:
         """Start the broker and rebuild routing state from the store."""
         await self.broker.start(self._on_event)
+        await self.router.start(self._expired)
         for site in await self.store.list_sites():
             for agent in await self.store.list_agents(site.id):
                 self.convs.remember(agent)
@@ -148,6 +149,7 @@ class Hub:
         self._grace.clear()
         for task in list(self._tasks):
             task.cancel()
+        await self.router.close()
         await self.broker.close()
 
     def spawn(self, coro: Awaitable[Any]) -> None:
@@ -481,6 +483,13 @@ class Hub:
         convs = await self.router.agent_gone(agent_id)
         site = await self.site(site_id)
         for conv_id in convs:
+            await self.convs.requeue(site, conv_id, [agent_id])
+        await self._agents_changed(site)
+
+    async def _expired(self, site_id: str, pairs: list[tuple[str, ConversationId]]) -> None:
+        """Requeue chats a shared router took from agents whose processes died."""
+        site = await self.site(site_id)
+        for agent_id, conv_id in pairs:
             await self.convs.requeue(site, conv_id, [agent_id])
         await self._agents_changed(site)
 

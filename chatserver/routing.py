@@ -18,7 +18,7 @@ conversation another agent cannot serve does not block the ones behind it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -93,8 +93,22 @@ def pick(
     return best
 
 
+Expired = Callable[[SiteId, list[tuple[AgentId, ConversationId]]], Awaitable[None]]
+
+
 class Router(Protocol):
     """Routing state; every method is atomic with respect to the others."""
+
+    async def start(self, on_expired: Expired | None = None) -> None:
+        """Begin; ``on_expired`` gets chats of agents whose processes died.
+
+        A shared router calls it (from one task per process) with the
+        ``(agent, conversation)`` pairs it took from agents silent for longer
+        than the grace period, for the hub to requeue.  A process-local
+        router never calls it: its own disconnects run the grace timer.
+        """
+
+    async def close(self) -> None: ...
 
     async def agent_connected(self, agent: Agent, status: AgentStatus) -> None:
         """The agent has at least one live connection, with ``status``."""

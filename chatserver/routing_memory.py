@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 
-from .routing import AgentSlot, Waiting, pick
+from .routing import AgentSlot, Expired, Waiting, pick
 from .types import (
     Agent,
     AgentId,
@@ -25,6 +25,12 @@ class MemoryRouter:
         self._agents: dict[AgentId, AgentSlot] = {}
         self._queues: dict[SiteId, list[Waiting]] = {}
         self._waiting: dict[ConversationId, Waiting] = {}
+
+    async def start(self, on_expired: Expired | None = None) -> None:
+        """Nothing to start: this process sees every disconnect itself."""
+
+    async def close(self) -> None:
+        pass
 
     # -- agents ----------------------------------------------------------
 
