@@ -31,7 +31,7 @@ from .config import Config
 from .errors import CloseCode, ConnectionClosing, FrameError
 from .hub import Hub
 from .protocol import Codec, Connection, error_frame
-from .security import Signer, Throttle, load_secret, verify_password
+from .security import Signer, Throttle, load_secret, load_secret_redis, verify_password
 from .session import Session
 
 log = logging.getLogger("chatserver.app")
@@ -187,7 +187,10 @@ async def index(request: Request) -> Response:
 def create_app(config: Config) -> Starlette:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store, broker, router = build(config)
-    signer = Signer(load_secret(config.data_dir))
+    if config.redis_url:
+        signer = Signer(load_secret_redis(config.redis_url))
+    else:
+        signer = Signer(load_secret(config.data_dir))
     hub = Hub(store, broker, router, signer, config.limits, grace=config.grace)
 
     @contextlib.asynccontextmanager

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from .broker import Broker
 from .broker_memory import MemoryBroker
 from .config import Config
-from .errors import ChatError
 from .routing import Router
 from .routing_memory import MemoryRouter
 from .store import Store
@@ -22,10 +21,13 @@ def _embedded(config: Config) -> Parts:
 
 
 def _redis(config: Config) -> Parts:
-    raise ChatError(
-        "the Redis backend (--redis) is not implemented yet; run without --redis "
-        "for the embedded backend"
-    )
+    from .broker_redis import RedisBroker
+    from .routing_redis import RedisRouter
+    from .store_redis import RedisStore
+
+    assert config.redis_url is not None
+    url = config.redis_url
+    return RedisStore(url), RedisBroker(url), RedisRouter(url, grace=config.grace)
 
 
 BACKENDS: dict[str, Callable[[Config], Parts]] = {"embedded": _embedded, "redis": _redis}

@@ -76,13 +76,21 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_data_option(p: argparse.ArgumentParser) -> None:
+def _add_data_option(p: argparse.ArgumentParser, redis: bool = True) -> None:
     p.add_argument(
         "--data",
         type=Path,
         default=Path(_env("DATA", "data") or "data"),
         help="data directory: SQLite file and server secret (CHATSERVER_DATA, default ./data)",
     )
+    if redis:
+        p.add_argument(
+            "--redis",
+            default=_env("REDIS_URL"),
+            metavar="URL",
+            help="manage the Redis backend at URL instead of the SQLite file "
+            "(CHATSERVER_REDIS_URL)",
+        )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -93,13 +101,13 @@ def parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the server")
     _add_server_options(serve)
-    _add_data_option(serve)
+    _add_data_option(serve, redis=False)
 
     demo = sub.add_parser(
         "demo", help="create the demo site and agents if missing, print the logins, then serve"
     )
     _add_server_options(demo)
-    _add_data_option(demo)
+    _add_data_option(demo, redis=False)
 
     site = sub.add_parser("site", help="manage sites").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -154,8 +162,16 @@ def _config(args: argparse.Namespace) -> Config:
     )
 
 
-async def _with_store(data: Path, work: Callable[[Store], Awaitable[T]]) -> T:
-    store = SQLiteStore(data / "chatserver.db")
+async def _with_store(
+    data: Path, work: Callable[[Store], Awaitable[T]], redis_url: str | None = None
+) -> T:
+    store: Store
+    if redis_url:
+        from .store_redis import RedisStore
+
+        store = RedisStore(redis_url)
+    else:
+        store = SQLiteStore(data / "chatserver.db")
     await store.start()
     try:
         return await work(store)
@@ -187,7 +203,7 @@ def cmd_site_add(args: argparse.Namespace) -> None:
         settings = SiteSettings(typing_preview=not args.no_typing_preview)
         return await store.create_site(args.name, args.origin, settings, args.department)
 
-    site = asyncio.run(_with_store(args.data, work))
+    site = asyncio.run(_with_store(args.data, work, args.redis))
     print(f"site {site.name!r} id {site.id}")
     print(f"site key: {site.key}")
 
@@ -196,7 +212,7 @@ def cmd_site_list(args: argparse.Namespace) -> None:
     async def work(store: Store) -> list[Site]:
         return await store.list_sites()
 
-    sites = asyncio.run(_with_store(args.data, work))
+    sites = asyncio.run(_with_store(args.data, work, args.redis))
     for site in sites:
         origins = ", ".join(site.allowed_origins) or "any origin"
         print(f"{site.key}  {site.id}  {site.name}  ({origins})")
@@ -221,10 +237,10 @@ def cmd_agent_add(args: argparse.Namespace) -> None:
         )
         print(f"agent {agent.email} ({agent.role.value}) added to {site.name} as {agent.id}")
 
-    asyncio.run(_with_store(args.data, work))
+    asyncio.run(_with_store(args.data, work, args.redis))
 
 
-async def ensure_demo(data: Path) -> tuple[Site, dict[str, str]]:
+async def ensure_demo(data: Path, redis_url: str | None = None) -> tuple[Site, dict[str, str]]:
     """Create the demo site and agents once; return the site and the logins."""
     logins_file = data / "demo-logins.txt"
 
@@ -258,11 +274,26 @@ async def ensure_demo(data: Path) -> tuple[Site, dict[str, str]]:
         return site, logins
 
     data.mkdir(parents=True, exist_ok=True)
-    return await _with_store(data, work)
+    return await _with_store(data, work, redis_url)
+
+
+def _check_redis(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise ChatError(f"cannot reach Redis at {url}: {exc}") from exc
+    finally:
+        client.close()
 
 
 def serve(config: Config) -> None:
     import uvicorn
+
+    if config.redis_url:
+        _check_redis(config.redis_url)
 
     from .app import create_app
 
@@ -284,7 +315,7 @@ def serve(config: Config) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> None:
     config = _config(args)
-    site, logins = asyncio.run(ensure_demo(config.data_dir))
+    site, logins = asyncio.run(ensure_demo(config.data_dir, config.redis_url))
     host = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host
     base = f"http://{host}:{config.port}"
     print(f"demo shop:      {base}/demo/   (site key {site.key})", flush=True)

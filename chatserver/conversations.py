@@ -161,12 +161,15 @@ class Conversations:
         """Send ``queue`` frames to waiting conversations whose position changed."""
         queue = await self.router.queue(site_id)
         online = await self.router.available_agents(site_id)
+        changed = []
         for position, conv_id in enumerate(queue, 1):
             if self._positions.get(conv_id) == position:
                 continue
             self._positions[conv_id] = position
             frame = {"t": "queue", "conv": conv_id, "position": position, "agents_online": online}
-            await self.broker.publish(conv_channel(conv_id), frame_event(frame))
+            changed.append(self.broker.publish(conv_channel(conv_id), frame_event(frame)))
+        # Everyone behind a served chat moves up: send the updates side by side.
+        await asyncio.gather(*changed)
 
     async def _assigned(self, conv_id: ConversationId, agent_id: AgentId) -> None:
         async with self.locked(conv_id):

@@ -62,9 +62,16 @@ class RedisRouter:
     # -- lifecycle -------------------------------------------------------
 
     async def start(self, on_expired: Expired | None = None) -> None:
-        self._redis = aioredis.from_url(
-            self.url, socket_timeout=5, socket_connect_timeout=5, decode_responses=True
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self.url,
+            max_connections=16,
+            timeout=5,
+            socket_timeout=5,
+            socket_connect_timeout=5,
+            health_check_interval=1,
+            decode_responses=True,
         )
+        self._redis = aioredis.Redis.from_pool(pool)  # the client owns and closes the pool
         self._script = self._redis.register_script(_SCRIPT)
         self._on_expired = on_expired
         try:

@@ -121,3 +121,21 @@ class Throttle:
 
     def succeeded(self, keys: tuple[str, ...]) -> None:
         self._failures.pop(keys[-1], None)
+
+
+def load_secret_redis(url: str, key: str = "chat:secret") -> bytes:
+    """The server secret shared by every process of a Redis deployment.
+
+    The first process to start creates it (``SET NX``); the others read it, so
+    a token signed by one process verifies on all of them.
+    """
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        client.set(key, secrets.token_bytes(32).hex(), nx=True)
+        value = client.get(key)
+    finally:
+        client.close()
+    assert isinstance(value, bytes)
+    return bytes.fromhex(value.decode())

@@ -537,9 +537,13 @@ class SQLiteStore:
 
         def op(db: sqlite3.Connection) -> Conversation:
             if sets:
-                db.execute(
-                    f"UPDATE conversations SET {', '.join(sets)} WHERE id = ?", (*args, conv_id)
-                )
+                try:
+                    db.execute(
+                        f"UPDATE conversations SET {', '.join(sets)} WHERE id = ?",
+                        (*args, conv_id),
+                    )
+                except sqlite3.IntegrityError as exc:
+                    raise StoreError("the visitor has another open conversation") from exc
             row = db.execute(
                 f"SELECT {_CONV_COLS} FROM conversations WHERE id = ?", (conv_id,)
             ).fetchone()

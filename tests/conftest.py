@@ -29,6 +29,7 @@ import pytest
 import websockets
 
 from chatserver.security import hash_password
+from chatserver.store import Store
 from chatserver.store_sqlite import SQLiteStore
 from chatserver.types import Role, Site, SiteSettings
 
@@ -137,9 +138,19 @@ async def seed(
     departments: tuple[str, ...] = (),
     agent_departments: dict[int, tuple[str, ...]] | None = None,
     origins: tuple[str, ...] = (),
+    redis_url: str | None = None,
 ) -> Shop:
-    """Create a site and ``agents`` agents directly in the data directory's store."""
-    store = SQLiteStore(data / "chatserver.db")
+    """Create a site and ``agents`` agents directly in the server's store.
+
+    That is the SQLite file in ``data``, or the Redis at ``redis_url``.
+    """
+    store: Store
+    if redis_url is not None:
+        from chatserver.store_redis import RedisStore
+
+        store = RedisStore(redis_url)
+    else:
+        store = SQLiteStore(data / "chatserver.db")
     await store.start()
     try:
         site = await store.create_site("Test shop", origins, settings, departments)

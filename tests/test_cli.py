@@ -159,9 +159,9 @@ def test_environment_twin_is_used(tmp_path: Path) -> None:
     assert (data / "chatserver.db").exists()
 
 
-def test_redis_backend_is_refused_clearly_until_it_exists(tmp_path: Path) -> None:
+def test_unreachable_redis_is_reported_clearly(tmp_path: Path) -> None:
     out = run("serve", "--redis", "redis://127.0.0.1:1", "--port", "1", data=tmp_path)
-    assert out.returncode == 2 and "Redis backend" in out.stderr
+    assert out.returncode == 2 and "cannot reach Redis" in out.stderr
 
 
 def test_demo_setup_is_idempotent(tmp_path: Path) -> None:
@@ -189,14 +189,14 @@ def test_healthz(demo_server: Server) -> None:
 
 
 def test_static_assets_are_cached_and_compressed(demo_server: Server) -> None:
-    r = httpx.get(f"{demo_server.url}/static/devchat.js", headers={"Accept-Encoding": "gzip"})
+    r = httpx.get(f"{demo_server.url}/static/console.js", headers={"Accept-Encoding": "gzip"})
     assert r.status_code == 200
     assert r.headers["content-encoding"] == "gzip"
     assert "max-age" in r.headers["cache-control"]
     assert r.headers.get("etag")
     assert "javascript" in r.headers["content-type"]
     again = httpx.get(
-        f"{demo_server.url}/static/devchat.js", headers={"If-None-Match": r.headers["etag"]}
+        f"{demo_server.url}/static/console.js", headers={"If-None-Match": r.headers["etag"]}
     )
     assert again.status_code == 304
 

@@ -1,8 +1,10 @@
 """The ``Store`` contract (see the docstring of ``chatserver/store.py``), for every backend.
 
 Add a backend by adding a factory to ``FACTORIES``: it gets the test's
-``tmp_path`` and returns a new, unstarted store; two stores built from the same
-path must see the same data (the durability tests reopen the store that way).
+``tmp_path`` and the pytest request (for fixtures such as the Redis server)
+and returns a new, unstarted store; two stores built from the same path must
+see the same data (the durability tests reopen the store that way; for Redis
+the "path" is the server's URL and the test's key prefix).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pytest
 
 from chatserver.errors import NotFound, StoreError
 from chatserver.store import Store
+from chatserver.store_redis import RedisStore
 from chatserver.store_sqlite import SQLiteStore
 from chatserver.types import (
     AuthorKind,
@@ -31,6 +34,8 @@ from chatserver.types import (
     Visitor,
 )
 
+from .redis_server import RedisServer
+
 pytestmark = pytest.mark.anyio
 
 
@@ -39,8 +44,14 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-FACTORIES: dict[str, Callable[[Path], Store]] = {
-    "sqlite": lambda path: SQLiteStore(path / "chat.db"),
+def _redis_store(path: Path, request: pytest.FixtureRequest) -> Store:
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return RedisStore(server.url, prefix=request.getfixturevalue("redis_prefix"))
+
+
+FACTORIES: dict[str, Callable[[Path, pytest.FixtureRequest], Store]] = {
+    "sqlite": lambda path, request: SQLiteStore(path / "chat.db"),
+    "redis": _redis_store,
 }
 
 
@@ -48,7 +59,7 @@ FACTORIES: dict[str, Callable[[Path], Store]] = {
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Store]:
     """Build a new (unstarted) store on this test's storage."""
     factory = FACTORIES[request.param]
-    return lambda: factory(tmp_path)
+    return lambda: factory(tmp_path, request)
 
 
 @pytest.fixture

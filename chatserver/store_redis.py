@@ -1,0 +1,788 @@
+"""The Redis Store: Redis is the system of record.
+
+Keys (every key starts with the store's ``prefix``, ``chat:`` by default;
+``*`` marks JSON values, ``[x]`` a field that is absent when the value is
+``None``)::
+
+    site:<id>                hash    id key name origins* settings* departments* created_at
+    site-key:<key>           string  site id: the unique index of site keys
+    sites                    set     every site id
+    agent:<id>               hash    id site_id email email_key name password_hash role
+                                     capacity departments* disabled created_at
+    agent-email:<email key>  string  agent id: the unique index of emails
+    agents:<site>            set     the site's agent ids
+    visitor:<id>             hash    id site_id created_at name email attributes* [last_agent_id]
+    open:<visitor>           string  id of the visitor's open (queued or active) conversation
+    visitor-convs:<visitor>  zset    the visitor's conversation ids, scored by created_at
+    convs:<state>:<site>     zset    the site's conversations in <state>, scored by queued_at
+    conv:<id>                hash    id site_id visitor_id epoch state created_at queued_at
+                                     [department] agents* last_offset offline [closed_at]
+                                     [epoch_base]
+    entries:<conv>           stream  entry <offset> has the ID ``<offset>-0``: kind
+                                     author_kind author_id author_name body ts [cid] [data*]
+    cids:<conv>              hash    ``<len(author)>:<author>:<cid>`` -> offset
+    reads:<conv>             hash    reader -> read marker
+
+The email key is the email stripped and lower-cased.  Each kind of key has a
+first segment of its own and the caller-given part last, so no id can turn
+one kind's key into another's.  Floats are stored as ``repr`` strings and
+round-trip exactly.
+
+Everything that reads before it writes is one Lua script in ``lua/``, so it
+is atomic: ``append.lua`` (conversation check, cid deduplication, the next
+offset, XADD), ``open_conversation.lua`` (at most one open conversation per
+visitor, through ``open:<visitor>``), ``update_conversation.lua`` (fields and
+the ``convs:<state>:<site>`` and ``open:<visitor>`` indexes),
+``set_read.lua`` (markers only move forward), ``create_site.lua`` and
+``put_agent.lua`` (the unique indexes) and ``update_existing.lua`` (an
+update that never creates a row).  Some scripts derive keys from the prefix
+(an existing conversation, an agent's old email), so the store needs one
+Redis server or a primary with replicas, not Redis Cluster.
+
+**Epoch.**  A conversation's epoch is set when it is created and stored in
+its hash.  It changes when the history is found lost: entries are never
+trimmed, so the stream holds exactly the entries ``epoch_base + 1`` to
+``last_offset`` (``epoch_base``, absent for 0, is the offset before the
+current epoch's first entry), and an append that finds otherwise (the stream
+was deleted or replaced, e.g. restored from another backup than the hash)
+starts a new epoch with its entry.  Offsets go on after the highest one ever
+handed out, never reused; a client resuming with the old epoch gets the
+history from the store again instead of a silent gap.
+
+**Durability.**  A write is acknowledged when Redis has replied.  With
+``appendonly yes`` and ``appendfsync always`` (recommended, and what the
+contract needs) Redis writes and fsyncs its AOF before it replies, so
+acknowledged writes survive a restart, a kill -9 of redis-server and a power
+cut.  With ``appendfsync everysec`` they survive a clean restart, but a crash
+of redis-server or the machine can lose up to a second of them (Redis delays
+AOF writes, not replies, while the disk lags), and offsets of lost entries
+are handed out again.  Without AOF a restart loses everything since the last
+snapshot.  ``start`` logs a warning when the server reports either setting.
+
+**Errors.**  Every failure of Redis (refused connection, timeout, an error
+reply) is raised as ``StoreError``, never as a redis-py exception; the hub
+turns it into a retryable error frame.  The store never retries a command
+itself: a write whose reply was lost may or may not have happened, and only
+the caller knows whether it is safe to send again (``append`` with a cid is).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from importlib import resources
+from typing import Any, ParamSpec, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError, ResponseError
+
+from .errors import NotFound, StoreError
+from .types import (
+    JSON,
+    KEEP,
+    Agent,
+    AgentId,
+    AuthorKind,
+    Conversation,
+    ConversationId,
+    ConvState,
+    DepartmentId,
+    Entry,
+    EntryKind,
+    Keep,
+    Role,
+    Site,
+    SiteId,
+    SiteSettings,
+    Visitor,
+    VisitorId,
+    new_id,
+    now,
+)
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_SCRIPTS = (
+    "append",
+    "open_conversation",
+    "update_conversation",
+    "set_read",
+    "create_site",
+    "put_agent",
+    "update_existing",
+)
+_BATCH = 200  # stream entries per read when notes are filtered out
+
+
+def _redis_errors(method: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """Raise every Redis failure of ``method`` as ``StoreError``."""
+
+    @functools.wraps(method)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except (RedisError, OSError) as exc:
+            raise StoreError(f"redis: {exc}") from exc
+
+    return call
+
+
+# -- encoding ------------------------------------------------------------------
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _fields(raw: object) -> dict[str, str]:
+    """A hash as HGETALL returns it (a dict) or a script does (a flat list)."""
+    if isinstance(raw, dict):
+        return {_text(k): _text(v) for k, v in raw.items()}
+    if isinstance(raw, list):
+        return {_text(k): _text(v) for k, v in zip(raw[::2], raw[1::2], strict=True)}
+    raise StoreError(f"redis: unexpected reply {raw!r}")
+
+
+def _flat(fields: Mapping[str, str]) -> list[str]:
+    return [part for pair in fields.items() for part in pair]
+
+
+def _status(reply: object) -> tuple[str, list[object]]:
+    """A script's ``{status, ...}`` reply."""
+    if isinstance(reply, list) and reply:
+        return _text(reply[0]), reply[1:]
+    raise StoreError(f"redis: unexpected reply {reply!r}")
+
+
+def _email_key(email: str) -> str:
+    return email.strip().lower()
+
+
+def _cid_field(author_id: str, cid: str) -> str:
+    return f"{len(author_id)}:{author_id}:{cid}"
+
+
+def _limit(limit: int) -> int | None:
+    """SQL's LIMIT: a negative limit is no limit."""
+    return None if limit < 0 else limit
+
+
+def _site_fields(site: Site) -> dict[str, str]:
+    return {
+        "name": site.name,
+        "origins": json.dumps(list(site.allowed_origins)),
+        "settings": json.dumps(site.settings.to_json()),
+        "departments": json.dumps(list(site.departments)),
+    }
+
+
+def _site(h: Mapping[str, str]) -> Site:
+    return Site(
+        id=h["id"],
+        key=h["key"],
+        name=h["name"],
+        allowed_origins=tuple(json.loads(h["origins"])),
+        settings=SiteSettings.from_json(json.loads(h["settings"])),
+        departments=tuple(json.loads(h["departments"])),
+        created_at=float(h["created_at"]),
+    )
+
+
+def _agent_fields(agent: Agent) -> dict[str, str]:
+    """The fields ``save_agent`` overwrites (all but id, site and creation time)."""
+    return {
+        "email": agent.email,
+        "email_key": _email_key(agent.email),
+        "name": agent.name,
+        "password_hash": agent.password_hash,
+        "role": agent.role.value,
+        "capacity": str(agent.capacity),
+        "departments": json.dumps(list(agent.departments)),
+        "disabled": "1" if agent.disabled else "0",
+    }
+
+
+def _agent(h: Mapping[str, str]) -> Agent:
+    return Agent(
+        id=h["id"],
+        site_id=h["site_id"],
+        email=h["email"],
+        name=h["name"],
+        password_hash=h["password_hash"],
+        role=Role(h["role"]),
+        capacity=int(h["capacity"]),
+        departments=tuple(json.loads(h["departments"])),
+        disabled=h["disabled"] == "1",
+        created_at=float(h["created_at"]),
+    )
+
+
+def _visitor(h: Mapping[str, str]) -> Visitor:
+    return Visitor(
+        id=h["id"],
+        site_id=h["site_id"],
+        created_at=float(h["created_at"]),
+        name=h.get("name", ""),
+        email=h.get("email", ""),
+        attributes=json.loads(h.get("attributes", "{}")),
+        last_agent_id=h.get("last_agent_id"),
+    )
+
+
+def _conv(h: Mapping[str, str]) -> Conversation:
+    closed_at = h.get("closed_at")
+    return Conversation(
+        id=h["id"],
+        site_id=h["site_id"],
+        visitor_id=h["visitor_id"],
+        epoch=h["epoch"],
+        state=ConvState(h["state"]),
+        created_at=float(h["created_at"]),
+        queued_at=float(h["queued_at"]),
+        department=h.get("department"),
+        agents=tuple(json.loads(h["agents"])),
+        last_offset=int(h["last_offset"]),
+        offline=h["offline"] == "1",
+        closed_at=float(closed_at) if closed_at is not None else None,
+    )
+
+
+def _entry(conv_id: ConversationId, offset: int, h: Mapping[str, str]) -> Entry:
+    data = h.get("data")
+    return Entry(
+        conversation_id=conv_id,
+        offset=offset,
+        kind=EntryKind(h["kind"]),
+        author_kind=AuthorKind(h["author_kind"]),
+        author_id=h["author_id"],
+        author_name=h["author_name"],
+        body=h["body"],
+        ts=float(h["ts"]),
+        cid=h.get("cid"),
+        data=json.loads(data) if data else {},
+    )
+
+
+def _offset(stream_id: object) -> int:
+    """The offset of the stream entry ``<offset>-0``."""
+    return int(_text(stream_id).partition("-")[0])
+
+
+def _stream_entries(conv_id: ConversationId, rows: Iterable[tuple[object, object]]) -> list[Entry]:
+    """Entries from XRANGE rows ``(id, fields)``."""
+    return [_entry(conv_id, _offset(sid), _fields(fields)) for sid, fields in rows]
+
+
+def _safe_url(url: str) -> str:
+    """The URL without user, password and query (which may hold a password)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
+
+# -- the store -----------------------------------------------------------------
+
+
+class RedisStore:
+    """``Store`` on Redis (see the module docstring for keys and guarantees).
+
+    ``url`` is a redis-py URL (``redis://[[user]:password@]host[:port][/db]``,
+    ``rediss://``, ``unix://``); ``prefix`` starts every key, so other data
+    (or other tests) can share the database.  ``timeout`` bounds, in
+    seconds, connecting, each reply and the wait for one of the
+    ``max_connections`` pooled connections; past it a call raises
+    ``StoreError``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "chat:",
+        *,
+        timeout: float = 5.0,
+        max_connections: int = 32,
+    ) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.timeout = timeout
+        self.max_connections = max_connections
+        self._client: Redis | None = None
+        self._scripts: dict[str, AsyncScript] = {}
+
+    # -- lifecycle -------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._client is not None:
+            return
+        pool = BlockingConnectionPool.from_url(
+            self.url,
+            max_connections=self.max_connections,
+            timeout=self.timeout,
+            socket_timeout=self.timeout,
+            socket_connect_timeout=self.timeout,
+            # A connection idle for a second is checked before use, so one
+            # left over from before a Redis restart is replaced, not failed on.
+            health_check_interval=1,
+            decode_responses=True,
+            retry=Retry(NoBackoff(), 0),
+        )
+        client = Redis.from_pool(pool)
+        try:
+            await client.ping()
+            await self._check_durability(client)
+        except (RedisError, OSError) as exc:
+            await client.aclose()
+            raise StoreError(f"cannot reach Redis at {_safe_url(self.url)}: {exc}") from exc
+        lua = resources.files(__package__) / "lua"
+        self._scripts = {
+            name: client.register_script((lua / f"{name}.lua").read_text()) for name in _SCRIPTS
+        }
+        self._client = client
+
+    @staticmethod
+    async def _check_durability(client: Redis) -> None:
+        try:
+            config = _fields(await client.config_get("append*"))
+        except ResponseError:  # CONFIG is disabled on some managed servers
+            return
+        if config.get("appendonly") == "no":
+            log.warning(
+                "Redis runs without AOF (appendonly no): acknowledged chat messages "
+                "are lost when redis-server restarts; set appendonly yes, appendfsync always"
+            )
+        elif config.get("appendfsync", "always") != "always":
+            log.warning(
+                "Redis runs with appendfsync %s: a crash of redis-server can lose "
+                "acknowledged chat messages; set appendfsync always",
+                config["appendfsync"],
+            )
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    @property
+    def _redis(self) -> Redis:
+        if self._client is None:
+            raise StoreError("store is not started")
+        return self._client
+
+    def _k(self, kind: str, *parts: str) -> str:
+        return ":".join((f"{self.prefix}{kind}", *parts))
+
+    async def _script(self, name: str, keys: Sequence[str], args: Sequence[str]) -> object:
+        script = self._scripts.get(name)
+        if script is None or self._client is None:
+            raise StoreError("store is not started")
+        result: object = await script(keys=keys, args=args)
+        return result
+
+    async def _hashes(self, keys: Iterable[str]) -> list[dict[str, str]]:
+        """The non-empty hashes among ``keys``, in order, in one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hgetall(key)
+            replies = await pipe.execute()
+        return [h for h in map(_fields, replies) if h]
+
+    async def _hash(self, key: str) -> dict[str, str]:
+        return _fields(await self._redis.hgetall(key))
+
+    # -- sites -----------------------------------------------------------
+
+    @_redis_errors
+    async def create_site(
+        self,
+        name: str,
+        allowed_origins: Sequence[str] = (),
+        settings: SiteSettings | None = None,
+        departments: Sequence[DepartmentId] = (),
+    ) -> Site:
+        for _ in range(5):  # a new key when one is taken (never seen in practice)
+            site = Site(
+                id=new_id("s"),
+                key=new_id("pk").replace("_", "")[:24],
+                name=name,
+                allowed_origins=tuple(allowed_origins),
+                settings=settings or SiteSettings(),
+                departments=tuple(departments),
+                created_at=now(),
+            )
+            fields = {
+                "id": site.id,
+                "key": site.key,
+                "created_at": repr(site.created_at),
+                **_site_fields(site),
+            }
+            created = await self._script(
+                "create_site",
+                [self._k("site-key", site.key), self._k("site", site.id), self._k("sites")],
+                [site.id, *_flat(fields)],
+            )
+            if created == 1:
+                return site
+        raise StoreError("could not find a free site key")
+
+    @_redis_errors
+    async def get_site(self, site_id: SiteId) -> Site | None:
+        h = await self._hash(self._k("site", site_id))
+        return _site(h) if h else None
+
+    @_redis_errors
+    async def site_by_key(self, key: str) -> Site | None:
+        site_id = await self._redis.get(self._k("site-key", key))
+        return await self.get_site(_text(site_id)) if site_id is not None else None
+
+    @_redis_errors
+    async def save_site(self, site: Site) -> None:
+        saved = await self._script(
+            "update_existing", [self._k("site", site.id)], _flat(_site_fields(site))
+        )
+        if saved != 1:
+            raise NotFound(f"site {site.id}")
+
+    @_redis_errors
+    async def list_sites(self) -> list[Site]:
+        ids = await self._redis.smembers(self._k("sites"))
+        sites = [_site(h) for h in await self._hashes(self._k("site", _text(i)) for i in ids)]
+        return sorted(sites, key=lambda s: (s.created_at, s.id))
+
+    # -- agents ----------------------------------------------------------
+
+    async def _put_agent(self, mode: str, agent: Agent, fields: dict[str, str]) -> None:
+        email_key = _email_key(agent.email)
+        keys = [self._k("agent", agent.id), self._k("agent-email", email_key)]
+        if mode == "create":
+            keys.append(self._k("agents", agent.site_id))
+        result = _text(
+            await self._script(
+                "put_agent",
+                keys,
+                [mode, agent.id, self._k("agent-email", ""), email_key, *_flat(fields)],
+            )
+        )
+        if result == "taken":
+            raise StoreError(f"an agent with email {agent.email!r} exists")
+        if result == "missing":
+            raise NotFound(f"agent {agent.id}")
+
+    @_redis_errors
+    async def create_agent(
+        self,
+        site_id: SiteId,
+        email: str,
+        name: str,
+        password_hash: str,
+        role: Role = Role.AGENT,
+        capacity: int = 5,
+        departments: Sequence[DepartmentId] = (),
+    ) -> Agent:
+        agent = Agent(
+            id=new_id("a"),
+            site_id=site_id,
+            email=email.strip(),
+            name=name,
+            password_hash=password_hash,
+            role=role,
+            capacity=capacity,
+            departments=tuple(departments),
+            created_at=now(),
+        )
+        fields = {
+            "id": agent.id,
+            "site_id": agent.site_id,
+            "created_at": repr(agent.created_at),
+            **_agent_fields(agent),
+        }
+        await self._put_agent("create", agent, fields)
+        return agent
+
+    @_redis_errors
+    async def get_agent(self, agent_id: AgentId) -> Agent | None:
+        h = await self._hash(self._k("agent", agent_id))
+        return _agent(h) if h else None
+
+    @_redis_errors
+    async def agent_by_email(self, email: str) -> Agent | None:
+        agent_id = await self._redis.get(self._k("agent-email", _email_key(email)))
+        return await self.get_agent(_text(agent_id)) if agent_id is not None else None
+
+    @_redis_errors
+    async def save_agent(self, agent: Agent) -> None:
+        await self._put_agent("save", agent, _agent_fields(agent))
+
+    @_redis_errors
+    async def list_agents(self, site_id: SiteId) -> list[Agent]:
+        ids = await self._redis.smembers(self._k("agents", site_id))
+        agents = [_agent(h) for h in await self._hashes(self._k("agent", _text(i)) for i in ids)]
+        return sorted(agents, key=lambda a: (a.created_at, a.id))
+
+    # -- visitors --------------------------------------------------------
+
+    @_redis_errors
+    async def create_visitor(self, site_id: SiteId) -> Visitor:
+        visitor = Visitor(id=new_id("v"), site_id=site_id, created_at=now())
+        fields = {
+            "id": visitor.id,
+            "site_id": site_id,
+            "created_at": repr(visitor.created_at),
+            "name": visitor.name,
+            "email": visitor.email,
+            "attributes": json.dumps(visitor.attributes),
+        }
+        await self._redis.hset(self._k("visitor", visitor.id), items=_flat(fields))
+        return visitor
+
+    @_redis_errors
+    async def get_visitor(self, visitor_id: VisitorId) -> Visitor | None:
+        h = await self._hash(self._k("visitor", visitor_id))
+        return _visitor(h) if h else None
+
+    @_redis_errors
+    async def set_last_agent(self, visitor_id: VisitorId, agent_id: AgentId) -> None:
+        # like an SQL UPDATE: nothing happens for an unknown visitor
+        await self._script(
+            "update_existing", [self._k("visitor", visitor_id)], ["last_agent_id", agent_id]
+        )
+
+    # -- conversations ---------------------------------------------------
+
+    @_redis_errors
+    async def open_conversation(
+        self,
+        site_id: SiteId,
+        visitor_id: VisitorId,
+        department: DepartmentId | None = None,
+        offline: bool = False,
+    ) -> tuple[Conversation, bool]:
+        conv_id = new_id("c")
+        t = repr(now())
+        fields = {
+            "id": conv_id,
+            "site_id": site_id,
+            "visitor_id": visitor_id,
+            "epoch": new_id("e")[2:14],
+            "state": ConvState.QUEUED.value,
+            "created_at": t,
+            "queued_at": t,
+            "agents": "[]",
+            "last_offset": "0",
+            "offline": "1" if offline else "0",
+        }
+        if department is not None:
+            fields["department"] = department
+        reply = await self._script(
+            "open_conversation",
+            [
+                self._k("open", visitor_id),
+                self._k("conv", conv_id),
+                self._k("visitor-convs", visitor_id),
+                self._k("convs", ConvState.QUEUED.value, site_id),
+            ],
+            [self._k("conv", ""), conv_id, t, *_flat(fields)],
+        )
+        if not (isinstance(reply, list) and len(reply) == 2):
+            raise StoreError(f"redis: unexpected reply {reply!r}")
+        return _conv(_fields(reply[1])), reply[0] == 1
+
+    @_redis_errors
+    async def current_conversation(self, visitor_id: VisitorId) -> Conversation | None:
+        conv_id = await self._redis.get(self._k("open", visitor_id))
+        if conv_id is None:
+            return None
+        h = await self._hash(self._k("conv", _text(conv_id)))
+        if not h or h["state"] == ConvState.CLOSED.value:
+            return None
+        return _conv(h)
+
+    @_redis_errors
+    async def get_conversation(self, conv_id: ConversationId) -> Conversation | None:
+        h = await self._hash(self._k("conv", conv_id))
+        return _conv(h) if h else None
+
+    @_redis_errors
+    async def update_conversation(
+        self,
+        conv_id: ConversationId,
+        *,
+        state: ConvState | None = None,
+        agents: Sequence[AgentId] | None = None,
+        department: DepartmentId | Keep | None = KEEP,
+        queued_at: float | None = None,
+    ) -> Conversation:
+        closed_at = repr(now()) if state is ConvState.CLOSED else ""
+        if department is KEEP:
+            dept_mode, dept = "keep", ""
+        elif department is None:
+            dept_mode, dept = "clear", ""
+        else:
+            dept_mode, dept = "set", department
+        status, rest = _status(
+            await self._script(
+                "update_conversation",
+                [self._k("conv", conv_id)],
+                [
+                    self.prefix,
+                    state.value if state is not None else "",
+                    closed_at,
+                    json.dumps(list(agents)) if agents is not None else "",
+                    dept_mode,
+                    dept,
+                    repr(float(queued_at)) if queued_at is not None else "",
+                ],
+            )
+        )
+        if status == "missing":
+            raise NotFound(f"conversation {conv_id}")
+        if status == "conflict":
+            raise StoreError(
+                f"visitor of {conv_id} has another open conversation, {_text(rest[0])}"
+            )
+        return _conv(_fields(rest[0]))
+
+    @_redis_errors
+    async def list_conversations(
+        self, site_id: SiteId, states: Sequence[ConvState], limit: int = 500
+    ) -> list[Conversation]:
+        wanted = {s.value for s in states}
+        count = _limit(limit)
+        if not wanted or count == 0:
+            return []
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for state in sorted(wanted):
+                pipe.zrange(self._k("convs", state, site_id), 0, -1 if count is None else count - 1)
+            replies = await pipe.execute()
+        ids = [_text(i) for reply in replies for i in reply]
+        convs = [_conv(h) for h in await self._hashes(self._k("conv", i) for i in ids)]
+        # a conversation may have moved between the two round trips
+        convs = [c for c in convs if c.state.value in wanted and c.site_id == site_id]
+        convs.sort(key=lambda c: (c.queued_at, c.id))
+        return convs[:count]
+
+    @_redis_errors
+    async def visitor_conversations(
+        self, visitor_id: VisitorId, limit: int = 20
+    ) -> list[Conversation]:
+        count = _limit(limit)
+        if count == 0:
+            return []
+        stop = -1 if count is None else count - 1
+        ids = await self._redis.zrange(self._k("visitor-convs", visitor_id), 0, stop, desc=True)
+        return [_conv(h) for h in await self._hashes(self._k("conv", _text(i)) for i in ids)]
+
+    # -- entries ---------------------------------------------------------
+
+    @_redis_errors
+    async def append(
+        self,
+        conv_id: ConversationId,
+        kind: EntryKind,
+        author_kind: AuthorKind,
+        author_id: str,
+        author_name: str,
+        body: str,
+        cid: str | None = None,
+        data: JSON | None = None,
+    ) -> tuple[Entry, bool]:
+        ts = now()
+        fields = {
+            "kind": kind.value,
+            "author_kind": author_kind.value,
+            "author_id": author_id,
+            "author_name": author_name,
+            "body": body,
+            "ts": repr(ts),
+        }
+        if cid is not None:
+            fields["cid"] = cid
+        if data:
+            fields["data"] = json.dumps(data)
+        status, rest = _status(
+            await self._script(
+                "append",
+                [self._k("conv", conv_id), self._k("entries", conv_id), self._k("cids", conv_id)],
+                [
+                    _cid_field(author_id, cid) if cid is not None else "",
+                    new_id("e")[2:14],
+                    *_flat(fields),
+                ],
+            )
+        )
+        if status == "missing":
+            raise NotFound(f"conversation {conv_id}")
+        offset = int(_text(rest[0]))
+        if status == "duplicate":
+            return _entry(conv_id, offset, _fields(rest[1])), True
+        entry = Entry(
+            conv_id, offset, kind, author_kind, author_id, author_name, body, ts, cid, data or {}
+        )
+        return entry, False
+
+    @_redis_errors
+    async def entries(
+        self,
+        conv_id: ConversationId,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int = 100,
+        include_notes: bool = True,
+    ) -> list[Entry]:
+        count = _limit(limit)
+        if count == 0:
+            return []
+        if after is not None:
+            if after >= 2**63 - 1:
+                return []
+            found = await self._scan(conv_id, max(after + 1, 0), True, count, include_notes)
+            return found
+        if before is not None and before <= 1:
+            return []
+        top = None if before is None or before > 2**63 else before - 1
+        found = await self._scan(conv_id, top, False, count, include_notes)
+        found.reverse()
+        return found
+
+    async def _scan(
+        self,
+        conv_id: ConversationId,
+        start: int | None,
+        forward: bool,
+        count: int | None,
+        include_notes: bool,
+    ) -> list[Entry]:
+        """Up to ``count`` entries from offset ``start`` (None: the end) on, either way."""
+        key = self._k("entries", conv_id)
+        batch = count if include_notes and count is not None else _BATCH
+        found: list[Entry] = []
+        while True:
+            if forward:
+                rows = await self._redis.xrange(key, f"{start}-0", "+", count=batch) or []
+            else:
+                top = "+" if start is None else f"{start}-0"
+                rows = await self._redis.xrevrange(key, top, "-", count=batch) or []
+            for entry in _stream_entries(conv_id, rows):
+                if include_notes or entry.kind is not EntryKind.NOTE:
+                    found.append(entry)
+                    if len(found) == count:
+                        return found
+            if len(rows) < batch:
+                return found
+            last = _offset(rows[-1][0])
+            start = last + 1 if forward else last - 1
+            if start < 1:
+                return found
+
+    @_redis_errors
+    async def set_read(self, conv_id: ConversationId, reader: str, offset: int) -> int:
+        marker = await self._script("set_read", [self._k("reads", conv_id)], [reader, str(offset)])
+        return int(_text(marker))
