@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
@@ -37,6 +37,15 @@ from .session import Session
 log = logging.getLogger("chatserver.app")
 
 STATIC_DIR = Path(__file__).parent / "static"
+# The widget's build (widget/ in the repository, built by scripts/setup with
+# `npm run build`): this file is chatserver/app.py, so two levels up is the
+# checkout. Works for the checkout and its editable install (`pip install -e`,
+# which scripts/setup does); a copy of the package elsewhere has no build.
+WIDGET_BUILD = Path(__file__).resolve().parent.parent / "widget" / "build"
+_WIDGET_MISSING = (
+    "%s is missing, so /widget.js answers 404: run scripts/setup "
+    "(or: cd widget && npm ci && npm run build)"
+)
 
 
 class CachedStatic(StaticFiles):
@@ -56,6 +65,45 @@ class CachedStatic(StaticFiles):
         else:
             response.headers["Cache-Control"] = "public, max-age=300, must-revalidate"
         return response
+
+
+class WidgetFiles(StaticFiles):
+    """The widget build: ``widget.js`` (the loader) cached five minutes, the
+    content-hashed chat bundles (``chat.<hash>.js``) for a year, immutable.
+
+    A missing build folder is not an error at startup: every file answers 404.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory=directory, check_dir=False)
+
+    async def check_config(self) -> None:
+        """Accept a missing directory (the widget may not be built yet)."""
+
+    def file_response(
+        self, full_path: Any, stat_result: Any, scope: Scope, status_code: int = 200
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        if Path(str(full_path)).name == "widget.js":
+            response.headers["Cache-Control"] = "public, max-age=300, must-revalidate"
+        else:
+            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        return response
+
+
+_widget_missing_logged = False
+
+
+async def widget_loader(request: Request) -> Response:
+    """``/widget.js``: the script tag shops paste (from the widget build)."""
+    global _widget_missing_logged
+    files: WidgetFiles = request.app.state.widget_files
+    if not (WIDGET_BUILD / "widget.js").is_file():
+        if not _widget_missing_logged:
+            log.error(_WIDGET_MISSING, WIDGET_BUILD / "widget.js")
+            _widget_missing_logged = True
+        return PlainTextResponse("widget not built: run scripts/setup\n", status_code=404)
+    return await files.get_response("widget.js", request.scope)
 
 
 async def _writer(ws: WebSocket, session: Session) -> None:
@@ -203,12 +251,15 @@ def create_app(config: Config) -> Starlette:
             await hub.close()
             await store.close()
 
+    widget_files = WidgetFiles(WIDGET_BUILD)
     routes = [
         Route("/", index),
         Route("/healthz", healthz),
         Route("/api/login", login, methods=["POST"]),
         WebSocketRoute("/ws", websocket_endpoint),
         Mount("/static", CachedStatic(directory=STATIC_DIR), name="static"),
+        Route("/widget.js", widget_loader, name="widget_loader"),
+        Mount("/widget", widget_files, name="widget"),
         *demo.routes,
         Route("/console", demo.console, name="console"),
     ]
@@ -219,5 +270,6 @@ def create_app(config: Config) -> Starlette:
     )
     app.state.config = config
     app.state.hub = hub
+    app.state.widget_files = widget_files
     app.state.login_throttle = Throttle(limit=10, window=300.0)
     return app

@@ -265,7 +265,9 @@ class Hub:
             return
         if session.kind is ClientKind.VISITOR and conv.state is not ConvState.CLOSED:
             session.conv_id = conv.id
-        session.send({"t": "conv", "conv": await self.convs.describe(conv)})
+        # ``follow: true`` marks the position frame: from here on this
+        # connection gets the conversation's entries live.
+        session.send({"t": "conv", "conv": await self.convs.describe(conv), "follow": True})
         self._flush(session, follow, conv.last_offset)
 
     def _flush(self, session: Session, follow: Follow, position: int) -> None:

@@ -203,6 +203,6 @@ def test_static_assets_are_cached_and_compressed(demo_server: Server) -> None:
 
 def test_demo_shop_pages(demo_server: Server) -> None:
     home = httpx.get(f"{demo_server.url}/demo/")
-    assert home.status_code == 200 and "/static/devchat.js" in home.text
+    assert home.status_code == 200 and '<script src="/widget.js" data-site="pk' in home.text
     assert httpx.get(f"{demo_server.url}/", follow_redirects=False).status_code in (302, 307)
     assert httpx.get(f"{demo_server.url}/console").status_code == 200

@@ -1,7 +1,8 @@
 """The first-run demo in a real browser: a visitor on the demo shop chats with an agent.
 
 Two Chromium contexts (two people): the agent logs into ``/console``, the
-visitor opens ``/demo/`` and the embedded ``devchat.js``.  Checks the typing
+visitor opens ``/demo/`` and the embedded widget (``/widget.js``, built from
+``widget/`` by ``scripts/setup``).  Checks the typing
 preview, that message text is never parsed as HTML, the agent's reply, the
 history after a reload, and that neither page logs an error.
 
@@ -93,13 +94,13 @@ def test_visitor_chats_with_agent(demo: tuple[Server, dict[str, str]], browser: 
     expect(visitor.locator(".card")).to_have_count(3)
     visitor.click("[data-add=canvas-bag]")
     expect(visitor.locator("#cart-count")).to_have_text("1")
-    visitor.click("#devchat-button")
-    box = visitor.locator("#devchat-input")
+    visitor.click("chatserver-chat .bubble")
+    box = visitor.locator("#chatserver-input")
     box.fill("Hello, do you ship to Belgium?")
     box.press("Enter")
-    mine = visitor.locator(".devchat-msg.me")
+    mine = visitor.locator(".msg.me .b")
     expect(mine).to_have_text(["Hello, do you ship to Belgium?"])
-    expect(visitor.locator(".devchat-sys", has_text="Anna (demo agent) joined")).to_be_visible()
+    expect(visitor.locator(".sys", has_text="Anna (demo agent) joined")).to_be_visible()
 
     # The chat was routed to Anna: she opens it.
     agent.locator("#convs button", has_text="active").click()
@@ -116,34 +117,36 @@ def test_visitor_chats_with_agent(demo: tuple[Server, dict[str, str]], browser: 
     expect(messages.nth(1)).to_contain_text(draft)
     expect(agent.locator("#preview")).to_be_hidden()
     expect(mine.nth(1)).to_have_text(draft)
-    expect(mine.nth(1)).not_to_have_class("pending")
+    expect(visitor.locator(".msg.me").nth(1)).not_to_have_class("pending")
 
     # The agent replies; the visitor sees them typing, then the reply.
     reply = agent.locator("#reply-input")
     reply.fill("Yes, in 2-3 days. And that image tag is just text here.")
-    expect(visitor.locator(".devchat-typing")).to_have_text("Anna (demo agent) is typing…")
+    expect(visitor.locator(".typing")).to_have_text("Anna (demo agent) is typing…")
     reply.press("Enter")
-    theirs = visitor.locator(".devchat-msg.them")
+    theirs = visitor.locator(".msg.them .b")
     expect(theirs).to_have_count(1)
     expect(theirs.first).to_contain_text("Yes, in 2-3 days.")
-    expect(visitor.locator(".devchat-typing")).to_have_text("")
+    expect(visitor.locator(".typing")).to_have_text("")
     expect(agent.locator("#messages .msg.agent")).to_have_count(1)
 
-    # After a reload the conversation is still there (token in localStorage, history).
+    # After a reload the conversation is still there (token in localStorage, history),
+    # and the chat window stays open (this tab's sessionStorage).
     visitor.reload()
     expect(visitor.locator("#cart-count")).to_have_text("1")
-    visitor.click("#devchat-button")
-    expect(visitor.locator(".devchat-msg")).to_have_text(
+    expect(visitor.locator("#chatserver-panel")).to_be_visible()
+    expect(visitor.locator(".msg .b")).to_have_text(
         [
             "Hello, do you ship to Belgium?",
             draft,
-            "Anna (demo agent)Yes, in 2-3 days. And that image tag is just text here.",
+            "Yes, in 2-3 days. And that image tag is just text here.",
         ]
     )
-    expect(visitor.locator(".devchat-sys", has_text="joined")).to_have_count(1)
+    expect(visitor.locator(".msg.them .meta")).to_contain_text("Anna (demo agent)")
+    expect(visitor.locator(".sys", has_text="joined")).to_have_count(1)
 
     # No markup from messages ever became elements, and nothing went wrong.
-    expect(visitor.locator("#devchat img")).to_have_count(0)
+    expect(visitor.locator("chatserver-chat img")).to_have_count(0)
     expect(agent.locator("#messages img, #preview img")).to_have_count(0)
     shots = os.environ.get("CHATSERVER_SCREENSHOTS")
     if shots:

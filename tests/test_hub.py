@@ -671,3 +671,14 @@ async def test_lost_live_entries_are_filled_from_the_store(server: Server) -> No
     assert offsets == sorted(set(offsets))
     assert "secret note" not in str(visitor.frames)
     await agent.expect("msg", lambda f: f["body"] == "secret note")
+
+
+async def test_follow_start_is_marked(server: Server) -> None:
+    shop, (agent,) = await chat(server)
+    visitor = await Client.visitor(server, shop.key)
+    conv = (await first_message(visitor))["conv"]
+    started = await agent.expect("conv", lambda f: f.get("follow") is True)
+    assert started["conv"]["id"] == conv
+    feed = [f for f in agent.of("conv") if not f.get("follow")]
+    assert feed, "the site feed's snapshots carry no follow mark"
+    assert (await visitor.expect("conv", lambda f: f.get("follow") is True))["conv"]["id"] == conv

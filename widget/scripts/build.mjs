@@ -1,0 +1,50 @@
+// Build the widget into build/: the content-hashed chat bundle first, then the
+// loader (widget.js) with the bundle's file name baked in. Both minified,
+// IIFE scripts (classic scripts: no CORS needed when the shop's origin differs
+// from the chat server's). Run: npm run build.
+
+import { rm, mkdir, readdir, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as esbuild from "esbuild";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const out = join(root, "build");
+// ES2020 syntax: every browser with shadow DOM and constructable-free fallbacks.
+const target = ["es2020"];
+
+await rm(out, { recursive: true, force: true });
+await mkdir(out, { recursive: true });
+
+const chat = await esbuild.build({
+  entryPoints: { chat: join(root, "src/chat.js") },
+  bundle: true,
+  minify: true,
+  format: "iife",
+  target,
+  outdir: out,
+  entryNames: "[name].[hash]",
+  metafile: true,
+  legalComments: "none",
+  logLevel: "warning",
+});
+const bundle = Object.keys(chat.metafile.outputs)
+  .map((path) => path.split("/").pop())
+  .find((name) => name && /^chat\.[A-Z0-9]+\.js$/.test(name));
+if (!bundle) throw new Error("build: no chat bundle in the output");
+
+await esbuild.build({
+  entryPoints: [join(root, "src/loader.js")],
+  bundle: true,
+  minify: true,
+  format: "iife",
+  target,
+  outfile: join(out, "widget.js"),
+  define: { __CHAT_BUNDLE__: JSON.stringify(`widget/${bundle}`) },
+  legalComments: "none",
+  logLevel: "warning",
+});
+
+for (const name of (await readdir(out)).sort()) {
+  console.log(`build/${name}  ${(await stat(join(out, name))).size} bytes`);
+}

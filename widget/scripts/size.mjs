@@ -1,0 +1,37 @@
+// The size budget: fails (exit 1) when the built loader is over 2 KB gzip or
+// the chat bundle over 20 KB gzip. Run after the build: npm run size.
+
+import { readFile, readdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+
+const build = join(dirname(fileURLToPath(import.meta.url)), "..", "build");
+const KB = 1024;
+const budgets = [
+  { label: "loader", match: (/** @type {string} */ n) => n === "widget.js", limit: 2 * KB },
+  { label: "chat bundle", match: (/** @type {string} */ n) => /^chat\.[A-Z0-9]+\.js$/.test(n), limit: 20 * KB },
+];
+
+let names;
+try {
+  names = await readdir(build);
+} catch {
+  console.error("size: no build/ folder; run `npm run build` first");
+  process.exit(1);
+}
+let failed = false;
+for (const { label, match, limit } of budgets) {
+  const files = names.filter(match);
+  if (files.length !== 1) {
+    console.error(`size: expected one ${label} in build/, found ${files.length}`);
+    failed = true;
+    continue;
+  }
+  const raw = await readFile(join(build, files[0]));
+  const gz = gzipSync(raw, { level: 9 }).length;
+  const ok = gz <= limit;
+  failed ||= !ok;
+  console.log(`${ok ? "ok  " : "OVER"} ${label.padEnd(12)} ${files[0].padEnd(22)} ${raw.length} B, ${gz} B gzip (budget ${limit} B)`);
+}
+process.exit(failed ? 1 : 0);

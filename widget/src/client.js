@@ -1,0 +1,322 @@
+// The visitor side of the protocol (docs/protocol.md) over a Connection:
+// hello with the stored token, recovery of the conversation from the last
+// offset held (§7), idempotent sends with an outbox that survives drops and
+// reloads (§7.4), throttled draft previews (§8.1) and read receipts (§8.3).
+// It turns frames into store updates; it renders nothing.
+
+import { createConnection } from "./connection.js";
+import { guard } from "./guard.js";
+import { createOutbox } from "./outbox.js";
+
+/** @typedef {import("./types.js").Entry} Entry */
+/** @typedef {import("./types.js").Conversation} Conversation */
+/** @typedef {import("./store.js").Store} Store */
+/** @typedef {import("./storage.js").KeyValue} KeyValue */
+
+const TYPING_HIDE_AFTER = 8000; // the server never times agent typing out (§5.8)
+
+/**
+ * Insert entries into a list sorted by time then offset, skipping those held.
+ * @param {Entry[]} list
+ * @param {Entry[]} more
+ * @returns {Entry[]}
+ */
+export function mergeEntries(list, more) {
+  const held = new Set(list.map((e) => `${e.conv}:${e.offset}`));
+  const fresh = more.filter((e) => !held.has(`${e.conv}:${e.offset}`) && e.kind !== "note");
+  if (!fresh.length) return list;
+  return [...list, ...fresh].sort((a, b) => a.ts - b.ts || a.offset - b.offset);
+}
+
+/**
+ * @typedef {{
+ *   url: string,
+ *   site: string,
+ *   dept?: string,
+ *   store: Store,
+ *   local: KeyValue,
+ *   session: KeyValue,
+ *   onReady: () => void,
+ *   onMessage: (entry: Entry) => void,
+ *   onDisabled: (code: number, reason: string) => void,
+ * }} ClientOptions
+ */
+
+/** @param {ClientOptions} options */
+export function createClient({ url, site, dept, store, local, session, onReady, onMessage, onDisabled }) {
+  let rid = 0;
+  let ready = false;
+  /** @type {Map<number, {t: string, cid?: string, conv?: string, upTo?: number}>} */
+  const requests = new Map();
+  /** What this page holds of each conversation: epoch, `last` (complete up to), and
+   * the highest live offset seen while a recovery is in flight (§7.1, §7.2).
+   * @type {Map<string, {epoch: string, last: number, live: number, syncing: boolean}>} */
+  const held = new Map();
+  let sentDraft = "";
+  let draftNow = "";
+  let lastDraftAt = 0;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let draftTimer;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let typingTimer;
+  /** The read receipt sent last (per conversation: offsets start at 1 in each). */
+  let readSent = { conv: "", offset: 0 };
+  let previewInterval = 100;
+
+  const sendDraft = () => {
+    draftTimer = undefined;
+    lastDraftAt = Date.now();
+    if (draftNow === sentDraft) return;
+    if (conn.send({ t: "typing", draft: draftNow })) sentDraft = draftNow;
+  };
+
+  /** @param {Record<string, unknown>} frame @returns {number | null} the request id, if sent */
+  const request = (frame, note = {}) => {
+    const id = ++rid;
+    if (!conn.send({ ...frame, id })) return null;
+    requests.set(id, { t: String(frame.t), ...note });
+    return id;
+  };
+
+  /** @param {import("./types.js").Outgoing} item */
+  const transmit = (item) => request({ t: "send", cid: item.cid, body: item.body }, { cid: item.cid });
+  const outbox = createOutbox({ store, session, transmit });
+
+  /** @param {string} conv @param {number} upTo */
+  const recover = (conv, upTo) => {
+    const h = held.get(conv);
+    if (!h) return;
+    h.syncing = true;
+    request({ t: "history", conv, since: h.last, epoch: h.epoch || undefined }, { conv, upTo });
+  };
+
+  /** @param {string} conv */
+  const forget = (conv) =>
+    store.set((s) => ({ entries: s.entries.filter((e) => e.conv !== conv) }));
+
+  /** @param {Record<string, any>} f */
+  const welcome = (f) => {
+    local.set("token", f.token);
+    previewInterval = Math.max(50, (f.limits?.preview_interval ?? 0.1) * 1000);
+    const current = store.get().conv;
+    // Our conversation was closed while we were away: fetch its end (§7.3 step 2).
+    if (current && current.id !== f.conv && current.state !== "closed") {
+      store.set({ conv: { ...current, state: "closed" } });
+      recover(current.id, current.offset);
+    }
+    store.set({
+      link: "online",
+      site: f.site,
+      agentsOnline: f.agents_online,
+      maxChars: f.limits?.max_message_chars ?? 4000,
+    });
+    conn.healthy();
+    outbox.flush();
+    if (!ready) {
+      ready = true;
+      onReady();
+    }
+  };
+
+  /** @param {Conversation} c */
+  const conversation = (c) => {
+    let h = held.get(c.id);
+    if (h && h.epoch && h.epoch !== c.epoch) {
+      forget(c.id);
+      h = undefined;
+    }
+    if (!h) held.set(c.id, (h = { epoch: c.epoch, last: 0, live: 0, syncing: false }));
+    h.epoch = c.epoch;
+    const prev = store.get().conv;
+    const position = c.state === "queued" ? c.position ?? (prev?.id === c.id ? prev.position : undefined) : undefined;
+    store.set({ conv: { ...c, position }, ...(prev?.id !== c.id ? { agentRead: 0, seen: seenOf(c.id) } : {}) });
+    if (c.offset > h.last && !h.syncing) recover(c.id, c.offset);
+  };
+
+  /** @param {string} conv */
+  const seenOf = (conv) => {
+    const seen = /** @type {{conv?: string, offset?: number} | null} */ (local.get("seen"));
+    return seen && seen.conv === conv ? Number(seen.offset) || 0 : 0;
+  };
+
+  /** @param {Record<string, any>} f */
+  const history = (f, /** @type {{conv?: string, upTo?: number}} */ req) => {
+    const h = held.get(f.conv) || { epoch: f.epoch, last: 0, live: 0, syncing: false };
+    held.set(f.conv, h);
+    if (!f.complete) forget(f.conv);
+    /** @type {Entry[]} */
+    const messages = f.messages || [];
+    const top = messages.reduce((m, e) => Math.max(m, e.offset), 0);
+    h.epoch = f.epoch;
+    // complete: everything after `since`; else the latest page replaces our copy.
+    h.last = Math.max(f.complete ? h.last : 0, req.upTo || 0, top, h.live);
+    h.live = 0;
+    h.syncing = false;
+    store.set((s) => ({ entries: mergeEntries(s.entries, messages) }));
+    outbox.settle(messages);
+    // The conversation moved on meanwhile (a conv frame we did not act on).
+    const conv = store.get().conv;
+    if (conv && conv.id === f.conv && conv.offset > h.last) recover(f.conv, conv.offset);
+  };
+
+  /** @param {Entry} e */
+  const live = (e) => {
+    if (e.kind === "note") return;
+    const h = held.get(e.conv);
+    if (h) {
+      if (h.syncing) h.live = Math.max(h.live, e.offset);
+      else h.last = Math.max(h.last, e.offset);
+    }
+    const before = store.get().entries;
+    const entries = mergeEntries(before, [e]);
+    if (entries === before) return;
+    const patch = /** @type {Partial<import("./types.js").State>} */ ({ entries });
+    if (e.from.kind === "agent") {
+      clearTimeout(typingTimer);
+      patch.typing = null;
+    }
+    const conv = store.get().conv;
+    if (conv && conv.id === e.conv && e.offset > conv.offset) patch.conv = { ...conv, offset: e.offset };
+    store.set(patch);
+    outbox.settle([e]);
+    if (e.kind === "text") onMessage(e);
+  };
+
+  /** @param {Record<string, any>} f @param {{t: string, cid?: string, conv?: string} | undefined} req */
+  const refused = (f, req) => {
+    if (req?.t === "send" && req.cid) {
+      if (f.code < 200) outbox.later(2000); // 1xx: retry later
+      else outbox.failed(req.cid); // 2xx: the same frame would fail again
+    } else if (req?.t === "history" && req.conv) {
+      const h = held.get(req.conv);
+      if (h) h.syncing = false;
+    } else if (f.re == null && f.code === 102) {
+      // Rate limited: the dropped frame is unknown (no `re`); sends are idempotent.
+      outbox.later(1500);
+    }
+  };
+
+  /** @param {Record<string, any>} f */
+  const onFrame = (f) => {
+    const req = f.re != null ? requests.get(f.re) : undefined;
+    if (f.re != null) requests.delete(f.re);
+    switch (f.t) {
+      case "welcome":
+        return welcome(f);
+      case "conv":
+        return conversation(f.conv);
+      case "history":
+        return history(f, req || {});
+      case "msg":
+        return live(/** @type {Entry} */ (f));
+      case "ack":
+        outbox.acked(f.cid);
+        return outbox.settle(store.get().entries); // a duplicate's entry may be here already
+      case "queue": {
+        const conv = store.get().conv;
+        store.set({
+          agentsOnline: f.agents_online,
+          ...(conv && conv.id === f.conv ? { conv: { ...conv, position: f.position } } : {}),
+        });
+        return;
+      }
+      case "agents":
+        return store.set({ agentsOnline: f.online });
+      case "typing":
+        if (f.from?.kind !== "agent") return;
+        clearTimeout(typingTimer);
+        if (f.on) typingTimer = setTimeout(guard(() => store.set({ typing: null })), TYPING_HIDE_AFTER);
+        return store.set({ typing: f.on ? f.from.name || "" : null });
+      case "read": {
+        const conv = store.get().conv;
+        if (!conv || conv.id !== f.conv) return;
+        if (f.by?.kind === "agent") return store.set((s) => ({ agentRead: Math.max(s.agentRead, f.offset) }));
+        if (f.by?.kind === "visitor") {
+          if (readSent.conv !== f.conv || readSent.offset < f.offset) readSent = { conv: f.conv, offset: f.offset };
+          markSeen(f.offset);
+        }
+        return;
+      }
+      case "error":
+        return refused(f, req);
+    }
+  };
+
+  /** @param {number} offset */
+  const markSeen = (offset) => {
+    const conv = store.get().conv;
+    if (!conv || offset <= store.get().seen) return;
+    local.set("seen", { conv: conv.id, offset });
+    store.set({ seen: offset });
+  };
+
+  const token = /** @type {string | null} */ (local.get("token"));
+  const conn = createConnection({
+    url,
+    onOpen() {
+      requests.clear();
+      for (const h of held.values()) h.syncing = false;
+      conn.send({ t: "hello", id: ++rid, v: 1, kind: "visitor", site, token: local.get("token") || token || undefined, dept: dept || undefined });
+    },
+    onFrame,
+    onDown() {
+      clearTimeout(typingTimer);
+      store.set((s) => ({ link: s.link === "connecting" ? "connecting" : "offline", typing: null }));
+    },
+    onTerminal(code, reason) {
+      store.set({ link: "disabled" });
+      onDisabled(code, reason);
+    },
+  });
+
+  const api = {
+    start: () => conn.start(),
+    stop() {
+      clearTimeout(draftTimer);
+      clearTimeout(typingTimer);
+      outbox.stop();
+      conn.stop();
+    },
+    /** Queue a message (sent now when online, else on reconnect). @param {string} text */
+    send(text) {
+      const body = String(text).trim().slice(0, store.get().maxChars);
+      if (!body) return;
+      const item = outbox.add(body);
+      clearTimeout(draftTimer);
+      draftTimer = undefined;
+      sentDraft = draftNow = "";
+      if (store.get().link === "online") transmit(item);
+    },
+    /** The composer changed. Sends the draft (site preview on) or only whether
+     * something is being typed (preview off: the text never leaves the page),
+     * at most once per preview interval, and only in an open conversation (§8.1).
+     * @param {string} draft */
+    draft(draft) {
+      const { conv, site, link } = store.get();
+      if (!conv || conv.state === "closed" || link !== "online") return;
+      const limit = 2000;
+      draftNow = site?.settings.typing_preview ? draft.slice(0, limit) : draft.trim() ? "…" : "";
+      if (draftTimer !== undefined) return;
+      const wait = lastDraftAt + previewInterval - Date.now();
+      if (wait <= 0) sendDraft();
+      else draftTimer = setTimeout(guard(sendDraft), wait);
+    },
+    /** The visitor has seen everything shown: send a read receipt. */
+    read() {
+      const { conv, entries } = store.get();
+      if (!conv) return;
+      const top = entries.reduce((m, e) => (e.conv === conv.id ? Math.max(m, e.offset) : m), 0);
+      markSeen(top);
+      const already = readSent.conv === conv.id ? readSent.offset : 0;
+      if (top > already && conn.send({ t: "read", conv: conv.id, offset: top })) readSent = { conv: conv.id, offset: top };
+    },
+    /** Try a failed message again (new cid: the old one was refused). @param {string} cid */
+    retry(cid) {
+      const item = outbox.take(cid);
+      if (item) api.send(item.body);
+    },
+  };
+  return api;
+}
+
+/** @typedef {ReturnType<typeof createClient>} Client */

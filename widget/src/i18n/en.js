@@ -1,0 +1,38 @@
+// English strings: the reference set. Every other language has the same keys
+// (checked by tsc through the `Strings` type). `{name}` and `{n}` are filled
+// in; keys ending in `_one` / `_other` are plural forms (Intl.PluralRules).
+
+export default {
+  open: "Open chat",
+  close: "Close chat",
+  minimize: "Minimize chat",
+  title: "Chat with us",
+  unread_one: "{n} unread message",
+  unread_other: "{n} unread messages",
+  messages: "Messages",
+  message: "Message",
+  placeholder: "Write a message…",
+  send: "Send",
+  connecting: "Connecting…",
+  reconnecting: "Connection lost. Reconnecting…",
+  away: "We are away right now. Leave a message and we will reply here.",
+  replying: "We usually reply in a few minutes.",
+  queue: "You are number {n} in line. An agent will be with you shortly.",
+  agent: "Agent",
+  you: "You",
+  typing: "{name} is typing…",
+  someone: "Someone",
+  joined: "{name} joined the chat",
+  left: "{name} left the chat",
+  transferred: "{name} will help you from here",
+  transferred_team: "Your chat was passed to another team",
+  ended: "The chat has ended",
+  closed_hint: "This chat has ended. Write a message to start a new one.",
+  sending: "Sending…",
+  sent: "Sent",
+  read: "Read",
+  failed: "Not sent.",
+  retry: "Try again",
+  new_message: "New message from {name}: {text}",
+  link: "(opens in a new tab)",
+};

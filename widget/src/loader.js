@@ -1,0 +1,47 @@
+// widget.js, the one script a shop pastes:
+//   <script src="https://HOST/widget.js" data-site="SITE_KEY" async></script>
+// It only makes sure `window.$chat` exists (the API queue) and, once the page
+// has loaded and the browser is idle, adds the content-hashed chat bundle from
+// the same place it was itself loaded from. It never throws into the page.
+// Budget: 2 KB gzip (scripts/size.mjs).
+
+(() => {
+  try {
+    const w = /** @type {Record<string, any>} */ (/** @type {unknown} */ (window));
+    w.$chat = w.$chat || [];
+    const script = /** @type {HTMLScriptElement | null} */ (document.currentScript);
+    const site = script && script.getAttribute("data-site");
+    if (!script || !site) {
+      console.warn("chatserver: the widget.js script tag needs data-site=\"SITE_KEY\"");
+      return;
+    }
+    const add = () => {
+      try {
+        const chat = document.createElement("script");
+        chat.async = true;
+        chat.src = new URL(__CHAT_BUNDLE__, script.src).href;
+        chat.setAttribute("data-site", site);
+        chat.setAttribute("data-base", script.src);
+        const dept = script.getAttribute("data-dept");
+        if (dept) chat.setAttribute("data-dept", dept);
+        chat.onerror = () => console.warn("chatserver: could not load the chat from", chat.src);
+        (document.head || document.documentElement).appendChild(chat);
+      } catch (err) {
+        console.warn("chatserver:", err);
+      }
+    };
+    const idle = () => {
+      const ric = w.requestIdleCallback;
+      if (typeof ric === "function") ric(add, { timeout: 1500 });
+      else setTimeout(add, 1);
+    };
+    if (document.readyState === "complete") idle();
+    else addEventListener("load", idle, { once: true });
+  } catch (err) {
+    try {
+      console.warn("chatserver:", err);
+    } catch {
+      // nothing to report to
+    }
+  }
+})();

@@ -1,0 +1,73 @@
+// The message box: Enter sends, Shift+Enter makes a new line; every change
+// goes to `draft` (the client decides what, if anything, leaves the page).
+
+import { h, listen } from "./dom.js";
+import { icon, ICONS } from "./context.js";
+
+/**
+ * @param {HTMLElement} parent
+ * @param {import("./context.js").Context} ctx
+ * @returns {{focus(): void, teardown(): void}}
+ */
+export function mountComposer(parent, ctx) {
+  const input = h("textarea", { rows: "1", id: "chatserver-input" });
+  const button = h("button", { type: "submit" }, icon(ICONS.send));
+  const form = h("form", {}, input, button);
+  parent.append(form);
+
+  const fit = () => {
+    input.style.height = "auto";
+    input.style.height = `${Math.min(input.scrollHeight + 2, 140)}px`;
+  };
+  const submit = () => {
+    const text = input.value;
+    if (!text.trim()) return;
+    input.value = "";
+    fit();
+    ctx.actions.send(text);
+  };
+  /** @param {import("../types.js").State} s */
+  const render = (s) => {
+    input.setAttribute("aria-label", ctx.t("message"));
+    input.setAttribute("placeholder", ctx.t("placeholder"));
+    input.maxLength = s.maxChars;
+    button.setAttribute("aria-label", ctx.t("send"));
+  };
+  render(ctx.store.get());
+
+  const stops = [
+    ctx.store.subscribe((s, prev) => {
+      if (s.locale !== prev.locale || s.maxChars !== prev.maxChars) render(s);
+    }),
+    listen(form, "submit", (event) => {
+      event.preventDefault();
+      submit();
+    }),
+    listen(input, "keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        submit();
+      }
+    }),
+    listen(input, "input", () => {
+      fit();
+      ctx.actions.draft(input.value);
+    }),
+  ];
+  return {
+    focus() {
+      // After the panel is shown; a hidden element cannot take focus.
+      setTimeout(() => {
+        try {
+          input.focus({ preventScroll: true });
+        } catch {
+          // detached meanwhile
+        }
+      }, 0);
+    },
+    teardown() {
+      stops.forEach((stop) => stop());
+      form.remove();
+    },
+  };
+}

@@ -1,0 +1,54 @@
+// What every view gets: the store, the current translator and the actions.
+
+/**
+ * @typedef {{
+ *   store: import("../store.js").Store,
+ *   t: import("../i18n/index.js").Translate,
+ *   actions: {
+ *     open(): void,
+ *     close(): void,
+ *     toggle(): void,
+ *     send(text: string): void,
+ *     draft(text: string): void,
+ *     retry(cid: string): void,
+ *   },
+ * }} Context
+ *
+ * `t` is a getter: it always answers in the current language.
+ */
+
+/** Unread agent messages in the current conversation.
+ * @param {import("../types.js").State} s */
+export function unreadCount(s) {
+  const conv = s.conv;
+  if (!conv) return 0;
+  return s.entries.filter(
+    (e) => e.conv === conv.id && e.kind === "text" && e.from.kind === "agent" && e.offset > s.seen,
+  ).length;
+}
+
+/** Initials for an avatar ("Anna (demo agent)" → "A", "Marc Vidal" → "MV").
+ * @param {string} name */
+export function initials(name) {
+  const words = name.replace(/\(.*?\)/g, " ").trim().split(/\s+/).filter(Boolean);
+  return words.slice(0, 2).map((w) => [...w][0].toUpperCase()).join("") || "?";
+}
+
+/** @param {string} d */
+export const icon = (d) => {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("focusable", "false");
+  const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+  path.setAttribute("d", d);
+  svg.append(path);
+  return svg;
+};
+
+export const ICONS = {
+  chat: "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2zm3 6v2h2v-2H7zm4 0v2h2v-2h-2zm4 0v2h2v-2h-2z",
+  close: "M6.4 5 5 6.4 10.6 12 5 17.6 6.4 19l5.6-5.6 5.6 5.6 1.4-1.4-5.6-5.6L19 6.4 17.6 5 12 10.6z",
+  down: "M7.4 8.6 12 13.2l4.6-4.6L18 10l-6 6-6-6z",
+  send: "M3 20.5 21 12 3 3.5v6.6l12 1.9-12 1.9z",
+};

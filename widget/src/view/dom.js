@@ -1,0 +1,50 @@
+// Building DOM without HTML strings: text goes in as text nodes, never through
+// innerHTML, so nothing a visitor, an agent or a shop string contains can
+// become markup.
+
+import { guard } from "../guard.js";
+
+/**
+ * An element with attributes (`class`, `aria-*`, `data-*`, ...) and children.
+ * `false`/`null` attributes are left out; strings become text nodes.
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {Record<string, string | boolean | null | undefined>} [attrs]
+ * @param {(Node | string | null | undefined | false)[]} children
+ * @returns {HTMLElementTagNameMap[K]}
+ */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === false || value == null) continue;
+    el.setAttribute(name, value === true ? "" : value);
+  }
+  for (const child of children) {
+    if (child == null || child === false) continue;
+    el.append(typeof child === "string" ? document.createTextNode(child) : child);
+  }
+  return el;
+}
+
+/** Set an element's text only when it changed (keeps screen readers calm).
+ * @param {Element} el @param {string} text */
+export function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}
+
+/** Set or remove an attribute. @param {Element} el @param {string} name @param {string | null} value */
+export function setAttr(el, name, value) {
+  if (value == null) el.removeAttribute(name);
+  else if (el.getAttribute(name) !== value) el.setAttribute(name, value);
+}
+
+/**
+ * Add a guarded event listener and return its removal.
+ * @param {EventTarget} target @param {string} type @param {(event: any) => void} fn
+ * @returns {() => void}
+ */
+export function listen(target, type, fn) {
+  const safe = guard(fn);
+  target.addEventListener(type, safe);
+  return () => target.removeEventListener(type, safe);
+}

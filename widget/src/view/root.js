@@ -1,0 +1,43 @@
+// The widget's own corner of the page: one custom element with an open
+// shadow root holding the styles and the UI. Returns the container and the
+// teardown that removes it all.
+//
+// Key events typed in the widget stop at its root: out there they would look
+// like keys pressed on the page (retargeted to the host element), and the
+// shop's keyboard shortcuts would fire while the visitor writes.
+
+import { palette } from "./colors.js";
+import { CSS } from "./styles.js";
+
+/**
+ * @param {string | undefined} color the site's colour
+ * @returns {{box: HTMLElement, teardown: () => void}}
+ */
+export function mountRoot(color) {
+  const host = document.createElement("chatserver-chat");
+  const shadow = host.attachShadow({ mode: "open" });
+  let styled = false;
+  try {
+    // A constructed sheet also works under a CSP without 'unsafe-inline' styles.
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync(CSS);
+    shadow.adoptedStyleSheets = [sheet];
+    styled = true;
+  } catch {
+    // older engines: a <style> element below
+  }
+  if (!styled) {
+    const style = document.createElement("style");
+    style.textContent = CSS;
+    shadow.append(style);
+  }
+  const box = document.createElement("div");
+  box.className = "w";
+  const { brand, text } = palette(color);
+  box.style.setProperty("--c", brand);
+  box.style.setProperty("--on", text);
+  shadow.append(box);
+  for (const type of ["keydown", "keypress", "keyup"]) box.addEventListener(type, (e) => e.stopPropagation());
+  (document.body || document.documentElement).append(host);
+  return { box, teardown: () => host.remove() };
+}

@@ -1,0 +1,50 @@
+// The widget's CSS. It lives in the shadow root, so the shop's CSS cannot
+// reach inside and ours cannot leak out; `:host` resets the one element the
+// shop's CSS can see (with !important, which beats the page's own !important
+// rules for the host, per the shadow-DOM cascade). Colours: body text
+// #1f2937 on #fff (14.7:1), secondary #4b5563 on #fff (7.6:1); the brand
+// colour's text colour is computed for contrast (colors.js).
+
+export const CSS = `
+:host{all:initial!important;display:block!important;position:static!important;visibility:visible!important;opacity:1!important;pointer-events:none!important;contain:none!important}
+*{box-sizing:border-box;margin:0;padding:0}
+[hidden]{display:none!important}
+.w{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:#1f2937;pointer-events:none;-webkit-text-size-adjust:100%}
+.w button,.w textarea{font:inherit;color:inherit}
+button{cursor:pointer;background:none;border:0}
+.bubble,.panel{pointer-events:auto;position:fixed;z-index:2147483000}
+.bubble{right:20px;bottom:20px;width:60px;height:60px;border-radius:50%;background:var(--c);color:var(--on);display:flex;align-items:center;justify-content:center;box-shadow:0 4px 16px rgba(0,0,0,.25)}
+.bubble svg{width:28px;height:28px;fill:currentColor}
+.badge{position:absolute;top:-3px;right:-3px;min-width:22px;height:22px;padding:0 6px;border-radius:11px;background:#b91c1c;color:#fff;font-size:12px;font-weight:700;line-height:22px;text-align:center;box-shadow:0 0 0 2px #fff}
+.panel{right:20px;bottom:92px;width:380px;height:600px;max-height:calc(100vh - 112px);display:flex;flex-direction:column;background:#fff;border-radius:16px;box-shadow:0 12px 40px rgba(0,0,0,.28);overflow:hidden}
+.head{display:flex;align-items:center;gap:10px;padding:14px 12px 14px 16px;background:var(--c);color:var(--on)}
+.head .who{flex:1;min-width:0}
+.head h2{font-size:16px;font-weight:600;line-height:1.3;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.head p{font-size:13px}
+.head button{width:36px;height:36px;border-radius:8px;display:flex;align-items:center;justify-content:center;color:inherit;flex:none}
+.head button svg{width:20px;height:20px;fill:currentColor}
+.avatar{flex:none;width:38px;height:38px;border-radius:50%;display:flex;align-items:center;justify-content:center;font-weight:700;font-size:15px;background:#fff;color:#1f2937}
+.log{flex:1;overflow-y:auto;padding:14px;display:flex;flex-direction:column;gap:8px;background:#f9fafb;list-style:none;overscroll-behavior:contain}
+.msg{max-width:82%;align-self:flex-start;display:flex;flex-direction:column;gap:2px}
+.msg .b{padding:8px 12px;border-radius:14px;border-bottom-left-radius:4px;background:#e5e7eb;color:#111827;white-space:pre-wrap;overflow-wrap:anywhere}
+.msg.me{align-self:flex-end;align-items:flex-end}
+.msg.me .b{background:var(--c);color:var(--on);border-radius:14px;border-bottom-right-radius:4px}
+.msg .b a{color:#1e40af;text-decoration:underline}
+.msg.me .b a{color:inherit}
+.msg .meta{font-size:12px;color:#4b5563;padding:0 4px}
+.msg.pending .b{outline:2px dashed #6b7280;outline-offset:1px}
+.msg.failed .b{box-shadow:0 0 0 2px #b91c1c}
+.msg .meta button{text-decoration:underline;color:#b91c1c;padding:0 2px}
+.sys{align-self:center;text-align:center;font-size:13px;color:#4b5563;padding:2px 8px}
+.greet .b{background:#fff;border:1px solid #e5e7eb}
+.status{padding:6px 14px;font-size:13px;color:#4b5563;background:#fff;border-top:1px solid #e5e7eb}
+.typing{padding:4px 14px 0;font-size:13px;font-style:italic;color:#4b5563;min-height:0;background:#f9fafb}
+form{display:flex;align-items:flex-end;gap:8px;padding:10px;border-top:1px solid #e5e7eb;background:#fff}
+textarea{flex:1;resize:none;min-height:42px;max-height:140px;border:1px solid #6b7280;border-radius:10px;padding:10px;line-height:1.4;background:#fff}
+form button{flex:none;width:42px;height:42px;border-radius:10px;background:var(--c);color:var(--on);display:flex;align-items:center;justify-content:center}
+form button svg{width:20px;height:20px;fill:currentColor}
+.bubble:focus-visible,.head button:focus-visible,form button:focus-visible,textarea:focus-visible,a:focus-visible,.meta button:focus-visible{outline:3px solid #111827;outline-offset:2px;box-shadow:0 0 0 5px #fff}
+.sr{position:absolute!important;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);clip-path:inset(50%);white-space:nowrap}
+@media (max-width:520px),(max-height:520px){.panel{inset:0;width:auto;height:auto;max-height:none;border-radius:0}.w.open .bubble{display:none}}
+@media (prefers-reduced-motion:no-preference){.panel{transition:opacity .15s}}
+`;

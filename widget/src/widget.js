@@ -1,0 +1,197 @@
+// The chat, put together: storage, store, client, language, the JS API and
+// the views. `start` returns the teardown that undoes all of it.
+//
+// Nothing is shown until the server has welcomed us: a wrong site key or a
+// refused origin leaves the page exactly as it was, with one console warning.
+
+import { takeOver } from "./api.js";
+import { createClient } from "./client.js";
+import { createEmitter } from "./emitter.js";
+import { guard, warn } from "./guard.js";
+import { BUILT_IN, pageLanguages, pickLocale, translator } from "./i18n/index.js";
+import { storage } from "./storage.js";
+import { createStore } from "./store.js";
+import { mountAnnouncer } from "./view/announcer.js";
+import { mountBubble } from "./view/bubble.js";
+import { unreadCount } from "./view/context.js";
+import { listen } from "./view/dom.js";
+import { mountPanel } from "./view/panel.js";
+import { mountRoot } from "./view/root.js";
+
+/** @typedef {import("./types.js").Entry} Entry */
+
+/** Calls the server cannot take yet (they need new frames); kept, not sent. */
+const NOT_WIRED = ["identify", "set", "track"];
+
+/** Why the server refused us, for the one console warning. @param {number} code @param {string} site */
+function refusal(code, site) {
+  if (code === 4103) return `unknown site key "${site}" (check data-site on the script tag); the chat is off on this page`;
+  if (code === 4104) return "this page's origin is not allowed for the site; the chat is off on this page";
+  return `the server refused the chat (close code ${code}); the chat is off on this page`;
+}
+
+/** The public shape of a message for `on("message")`. @param {Entry} e */
+const publicMessage = (e) => ({
+  conversation: e.conv,
+  offset: e.offset,
+  text: e.body,
+  from: { kind: e.from.kind, name: e.from.name },
+  time: new Date(e.ts * 1000),
+});
+
+/**
+ * @param {{site: string, base: string, dept?: string, global?: string}} config
+ *   `base`: the loader's URL; the WebSocket is `ws` next to it.
+ * @returns {() => void} teardown
+ */
+export function start({ site, base, dept, global = "$chat" }) {
+  const ws = new URL("ws", base);
+  ws.protocol = ws.protocol === "https:" ? "wss:" : "ws:";
+  const local = storage("localStorage", `chatserver:${site}:`);
+  const session = storage("sessionStorage", `chatserver:${site}:`);
+  const events = createEmitter();
+  /** @type {Record<string, Record<string, string>>} */
+  const overrides = {};
+  /** @type {string | null} */
+  let wanted = null;
+  let ready = false;
+  let disabled = false;
+  /** @type {unknown[][]} */
+  const later = [];
+  /** @type {(() => void)[]} */
+  let ui = [];
+  /** @type {{say(text: string): void} | null} */
+  let announcer = null;
+
+  const store = createStore({
+    link: "connecting", site: null, agentsOnline: 0, conv: null, entries: [], outbox: [], typing: null,
+    agentRead: 0, seen: 0, open: session.get("open") === true, locale: "en", maxChars: 4000,
+  });
+  let t = translator("en", overrides);
+  const relocale = () => {
+    const setting = store.get().site?.settings.language;
+    const locale = pickLocale([wanted, ...pageLanguages(), setting], Object.keys(BUILT_IN));
+    t = translator(locale, overrides);
+    store.set({ locale });
+  };
+
+  const unmount = () => {
+    ui.forEach((teardown) => guard(teardown)());
+    ui = [];
+    announcer = null;
+  };
+
+  const client = createClient({
+    url: ws.href,
+    site,
+    dept,
+    store,
+    local,
+    session,
+    onReady() {
+      relocale();
+      mount();
+      ready = true;
+      events.emit("ready");
+      if (store.get().open) events.emit("open");
+    },
+    onMessage(e) {
+      events.emit("message", publicMessage(e));
+      if (e.from.kind === "agent") announcer?.say(t("new_message", { name: e.from.name || t("agent"), text: e.body }));
+    },
+    onDisabled(code) {
+      if (disabled) return;
+      disabled = true;
+      unmount();
+      warn(refusal(code, site));
+    },
+  });
+
+  /** @param {boolean} open */
+  const setOpen = (open) => {
+    if (disabled || store.get().open === open) return;
+    session.set("open", open);
+    store.set({ open });
+  };
+  const actions = {
+    open: () => setOpen(true),
+    close: () => setOpen(false),
+    toggle: () => setOpen(!store.get().open),
+    /** @param {string} text */
+    send: (text) => client.send(text),
+    /** @param {string} text */
+    draft: (text) => client.draft(text),
+    /** @param {string} cid */
+    retry: (cid) => client.retry(cid),
+  };
+
+  const viewing = () => store.get().open && document.visibilityState !== "hidden";
+  const mount = () => {
+    const root = mountRoot(store.get().site?.settings.color);
+    const ctx = { store, actions, get t() { return t; } };
+    const live = mountAnnouncer(root.box);
+    announcer = live;
+    ui = [mountPanel(root.box, ctx), mountBubble(root.box, ctx), live.teardown, root.teardown];
+  };
+
+  let unread = 0;
+  const stopWatching = store.subscribe((s, prev) => {
+    if (ready && s.open !== prev.open) events.emit(s.open ? "open" : "close");
+    if (viewing() && (s.entries !== prev.entries || s.open !== prev.open || s.conv !== prev.conv)) client.read();
+    const n = unreadCount(s);
+    if (n !== unread) {
+      unread = n;
+      events.emit("unread", n);
+    }
+  });
+  const stopVisibility = listen(document, "visibilitychange", () => viewing() && client.read());
+
+  /** The API's commands. @param {string} name @param {any[]} args */
+  const run = (name, args) => {
+    switch (name) {
+      case "open":
+      case "close":
+      case "toggle":
+        return actions[name]();
+      case "send":
+        return typeof args[0] === "string" ? client.send(args[0]) : undefined;
+      case "on":
+        events.on(args[0], args[1]);
+        if (args[0] === "ready" && ready) events.emit("ready"); // late listeners still hear it
+        return;
+      case "off":
+        return events.off(args[0], args[1]);
+      case "locale":
+        wanted = typeof args[0] === "string" ? args[0] : null;
+        return relocale();
+      case "strings": {
+        const [lang, table] = typeof args[0] === "string" ? args : [null, args[0]];
+        if (!table || typeof table !== "object") return;
+        for (const l of lang ? [String(lang).toLowerCase()] : Object.keys(BUILT_IN)) {
+          overrides[l] = { ...overrides[l], ...table };
+        }
+        return relocale();
+      }
+      case "destroy":
+        return teardown();
+      default:
+        if (NOT_WIRED.includes(name)) {
+          later.push([name, ...args]);
+          return;
+        }
+        warn(`unknown command "${name}"`);
+    }
+  };
+  const release = takeOver(global, run);
+
+  const teardown = () => {
+    release();
+    stopWatching();
+    stopVisibility();
+    client.stop();
+    unmount();
+    events.clear();
+  };
+  client.start();
+  return teardown;
+}
