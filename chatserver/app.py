@@ -234,12 +234,12 @@ async def index(request: Request) -> Response:
 
 def create_app(config: Config) -> Starlette:
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    store, broker, router = build(config)
+    store, broker, router, presence = build(config)
     if config.redis_url:
         signer = Signer(load_secret_redis(config.redis_url))
     else:
         signer = Signer(load_secret(config.data_dir))
-    hub = Hub(store, broker, router, signer, config.limits, grace=config.grace)
+    hub = Hub(store, broker, router, signer, config.limits, grace=config.grace, presence=presence)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

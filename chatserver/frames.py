@@ -127,6 +127,7 @@ AGENT_FRAMES: dict[str, tuple[Field, ...]] = {
     "watch": (_CONV,),
     "unwatch": (_CONV,),
     "transfer": (_CONV, _id("agent", False), _id("dept", False)),
+    "visitors": (),
     "close": (_CONV,),
 }
 

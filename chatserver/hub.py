@@ -10,6 +10,7 @@ to its local sessions, encoding each frame once per codec.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -27,6 +28,8 @@ from .conversations import (
 )
 from .errors import CloseCode, ConnectionClosing, ErrorCode, FrameError, StoreError
 from .frames import MAX_HISTORY, PROTOCOL_VERSION, Frame, Limits
+from .presence import Presence
+from .presence_memory import MemoryPresence
 from .protocol import Codec, encode
 from .routing import Router
 from .security import Signer
@@ -50,6 +53,24 @@ from .types import (
 log = logging.getLogger("chatserver.hub")
 
 AGENT_TOKEN_TTL = 12 * 3600.0
+MAX_VISITORS_LISTED = 500
+
+
+def visitors_key(site_id: str) -> str:
+    """The presence key of a site's connected visitors."""
+    return f"site:{site_id}:visitors"
+
+
+def _page_info(page: Any) -> JSON:
+    """What presence keeps of a visitor: since when, and the page from hello."""
+    info: JSON = {"since": time.time()}
+    if isinstance(page, dict):
+        for field in ("url", "title"):
+            value = page.get(field)
+            if isinstance(value, str):
+                info[field] = value[:500]
+    return info
+
 
 Handler = Callable[[Session, Frame], Awaitable[None]]
 
@@ -81,6 +102,7 @@ class Hub:
         signer: Signer,
         limits: Limits | None = None,
         grace: float = 30.0,
+        presence: Presence | None = None,
     ) -> None:
         self.store = store
         self.broker = broker
@@ -88,6 +110,7 @@ class Hub:
         self.signer = signer
         self.limits = limits or Limits()
         self.grace = grace
+        self.presence: Presence = presence or MemoryPresence()
         self.convs = Conversations(store, broker, router)
         self._local: dict[str, set[Session]] = {}
         self._agent_sessions: dict[str, set[Session]] = {}
@@ -117,6 +140,7 @@ class Hub:
                 "watch": self._watch,
                 "unwatch": self._unwatch,
                 "transfer": self._transfer,
+                "visitors": self._visitors,
                 "close": self._agent_close,
             },
         }
@@ -127,6 +151,7 @@ class Hub:
         """Start the broker and rebuild routing state from the store."""
         await self.broker.start(self._on_event)
         await self.router.start(self._expired)
+        await self.presence.start()
         for site in await self.store.list_sites():
             for agent in await self.store.list_agents(site.id):
                 self.convs.remember(agent)
@@ -149,6 +174,7 @@ class Hub:
         self._grace.clear()
         for task in list(self._tasks):
             task.cancel()
+        await self.presence.close()
         await self.router.close()
         await self.broker.close()
 
@@ -344,6 +370,9 @@ class Hub:
         if dept in site.departments:
             session.dept = dept
         conv = await self.store.current_conversation(visitor.id)
+        # Present before welcomed: once a client has its welcome, agents see it.
+        await self.presence.add(visitors_key(site.id), visitor.id, _page_info(frame.get("page")))
+        session.present = True
         session.send(
             {
                 "t": "welcome",
@@ -359,6 +388,7 @@ class Hub:
         )
         await self._subscribe(session, visitor_channel(visitor.id))
         await self._subscribe(session, site_visitors_channel(site.id))
+
         if conv is not None:
             await self._follow(session, conv.id)
 
@@ -455,6 +485,10 @@ class Hub:
         for channel in list(session.channels):
             await self._unsubscribe(session, channel)
         session.follows.clear()
+        if session.present and session.site is not None and session.visitor_id is not None:
+            session.present = False
+            with contextlib.suppress(StoreError):
+                await self.presence.remove(visitors_key(session.site.id), session.visitor_id)
         agent = session.agent
         if agent is None:
             return
@@ -794,6 +828,20 @@ class Hub:
         site = await self.site(conv.site_id)
         await self.convs.transfer(site, conv, agent, frame.get("agent"), frame.get("dept"))
         session.send({"t": "ok", "re": frame.rid})
+
+    async def _visitors(self, session: Session, frame: Frame) -> None:
+        """The site's visitors connected right now (any process), newest first."""
+        assert session.site is not None
+        members = await self.presence.members(visitors_key(session.site.id))
+        listed = sorted(members.items(), key=lambda m: -float(m[1].get("since", 0)))
+        session.send(
+            {
+                "t": "visitors",
+                "re": frame.rid,
+                "count": len(members),
+                "visitors": [{"id": v, **info} for v, info in listed[:MAX_VISITORS_LISTED]],
+            }
+        )
 
     async def _agent_close(self, session: Session, frame: Frame) -> None:
         agent = self._agent(session)

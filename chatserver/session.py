@@ -49,6 +49,7 @@ class Session:
         "max_outbox",
         "outbox",
         "outbox_bytes",
+        "present",
         "preview",
         "remote",
         "site",
@@ -73,6 +74,7 @@ class Session:
         self.close_code: CloseCode | None = None
         self.close_reason = ""
         self.preview: Any = None  # the hub's typing-preview coalescer state
+        self.present = False  # registered in the site's visitor presence
         self.remote = remote
 
     @property

@@ -682,3 +682,31 @@ async def test_follow_start_is_marked(server: Server) -> None:
     feed = [f for f in agent.of("conv") if not f.get("follow")]
     assert feed, "the site feed's snapshots carry no follow mark"
     assert (await visitor.expect("conv", lambda f: f.get("follow") is True))["conv"]["id"] == conv
+
+
+async def test_agents_list_the_visitors_online(server: Server) -> None:
+    shop, (agent,) = await chat(server)
+    v1 = await Client.visitor(
+        server, shop.key, page={"url": "https://shop/checkout", "title": "Pay"}
+    )
+    v2 = await Client.visitor(server, shop.key)
+    reply = await agent.request({"t": "visitors"})
+    assert reply["count"] == 2
+    pages = {v["id"]: v.get("url") for v in reply["visitors"]}
+    assert pages[v1.welcome["visitor"]] == "https://shop/checkout"
+    # The newest tab's page is the visitor's current page.
+    tab = await Client.visitor(
+        server, shop.key, token=v1.welcome["token"], page={"url": "https://shop/p/1"}
+    )
+    reply = await agent.request({"t": "visitors"})
+    assert {v["id"]: v.get("url") for v in reply["visitors"]}[v1.welcome["visitor"]] == (
+        "https://shop/p/1"
+    )
+    await tab.close()
+    assert (await agent.request({"t": "visitors"}))["count"] == 2  # v1 still has a tab
+    await v1.close()
+    await v2.close()
+    await asyncio.sleep(0.2)
+    assert (await agent.request({"t": "visitors"}))["count"] == 0
+    not_for_visitors = await (await Client.visitor(server, shop.key)).request({"t": "visitors"})
+    assert not_for_visitors["code"] == 202

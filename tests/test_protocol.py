@@ -124,6 +124,7 @@ FULL_EXAMPLES: dict[ClientKind, dict[str, dict[str, Any]]] = {
         "watch": {"t": "watch", **CONV},
         "unwatch": {"t": "unwatch", **CONV},
         "transfer": {"t": "transfer", **CONV, "agent": "a_2", "dept": "sales"},
+        "visitors": {"t": "visitors"},
         "close": {"t": "close", **CONV},
     },
 }
@@ -151,6 +152,7 @@ MINIMAL_EXAMPLES: dict[ClientKind, dict[str, dict[str, Any]]] = {
         "watch": {"t": "watch", **CONV},
         "unwatch": {"t": "unwatch", **CONV},
         "transfer": {"t": "transfer", **CONV},
+        "visitors": {"t": "visitors"},
         "close": {"t": "close", **CONV},
     },
 }

@@ -56,6 +56,8 @@ async def test_visitor_and_agent_on_different_processes(cluster: Cluster) -> Non
     agent = await Client.agent(b, email, codec="msgpack")
     visitor = await Client.visitor(a, shop.key)
     assert visitor.welcome["agents_online"] == 1
+    online = await agent.request({"t": "visitors"})  # presence spans processes
+    assert [v["id"] for v in online["visitors"]] == [visitor.welcome["visitor"]]
     ack = await visitor.request({"t": "send", "cid": "1", "body": "hello from A"})
     conv = ack["conv"]
     await agent.expect("conv", lambda f: f["conv"]["id"] == conv and f["conv"]["state"] == "active")

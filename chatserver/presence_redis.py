@@ -1,0 +1,148 @@
+"""Presence shared by every process, in Redis.
+
+Per presence key two Redis keys:
+
+* ``presence:<key>`` a sorted set of ``"<member> <node>"`` scored by the
+  entry's expiry (this process's clock + ``ttl``): one entry per process
+  holding the member, so a member with tabs on two processes stays present
+  until both let go;
+* ``presence:<key>:info:<member>`` the member's JSON info (last writer
+  wins), expiring with the member so nothing outlives its presence.
+
+One heartbeat task per process re-scores all of its entries every
+``ttl / 3`` seconds and drops expired entries of the keys it touches, so a
+killed process's members vanish at most ``ttl`` seconds later.  Clocks of
+machines must agree to well within ``ttl`` (15 s by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from .errors import StoreError
+from .types import JSON, new_id
+
+log = logging.getLogger("chatserver.presence_redis")
+
+
+class RedisPresence:
+    def __init__(self, url: str, prefix: str = "chat:", ttl: float = 15.0) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.ttl = ttl
+        self.node = new_id("n")
+        self._redis: aioredis.Redis | None = None
+        self._local: dict[str, dict[str, int]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self.url,
+            max_connections=8,
+            timeout=5,
+            socket_timeout=5,
+            socket_connect_timeout=5,
+            health_check_interval=1,
+            decode_responses=True,
+        )
+        self._redis = aioredis.Redis.from_pool(pool)
+        self._task = asyncio.create_task(self._heartbeat(), name="chatserver-redis-presence")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+        if self._redis is not None:
+            with contextlib.suppress(RedisError, OSError):
+                for key, members in self._local.items():
+                    if members:
+                        await self._redis.zrem(self._zset(key), *(self._entry(m) for m in members))
+            await self._redis.aclose()
+            self._redis = None
+        self._local.clear()
+
+    def _zset(self, key: str) -> str:
+        return f"{self.prefix}presence:{key}"
+
+    def _info(self, key: str, member: str) -> str:
+        return f"{self.prefix}presence:{key}:info:{member}"
+
+    def _entry(self, member: str) -> str:
+        return f"{member} {self.node}"
+
+    def _client(self) -> aioredis.Redis:
+        if self._redis is None:
+            raise StoreError("presence is not started")
+        return self._redis
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.ttl / 3)
+            try:
+                await self.beat()
+            except (RedisError, OSError) as exc:
+                log.warning("presence heartbeat failed: %s", exc)
+
+    async def beat(self) -> None:
+        """Refresh this process's entries; drop expired ones of its keys."""
+        now = time.time()
+        async with self._client().pipeline(transaction=False) as pipe:
+            for key, members in self._local.items():
+                if members:
+                    pipe.zadd(self._zset(key), {self._entry(m): now + self.ttl for m in members})
+                    for m in members:
+                        pipe.expire(self._info(key, m), int(self.ttl) + 1)
+                pipe.zremrangebyscore(self._zset(key), "-inf", now)
+            await pipe.execute()
+
+    async def add(self, key: str, member: str, info: JSON) -> None:
+        members = self._local.setdefault(key, {})
+        members[member] = members.get(member, 0) + 1
+        try:
+            async with self._client().pipeline(transaction=False) as pipe:
+                pipe.zadd(self._zset(key), {self._entry(member): time.time() + self.ttl})
+                pipe.set(self._info(key, member), json.dumps(info), ex=int(self.ttl) + 1)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise StoreError(f"redis presence failed: {exc}") from exc
+
+    async def remove(self, key: str, member: str) -> None:
+        members = self._local.get(key)
+        if members is None or member not in members:
+            return
+        members[member] -= 1
+        if members[member] > 0:
+            return
+        del members[member]
+        try:
+            await self._client().zrem(self._zset(key), self._entry(member))
+        except (RedisError, OSError) as exc:
+            raise StoreError(f"redis presence failed: {exc}") from exc
+
+    async def _present(self, key: str) -> list[str]:
+        try:
+            entries = await self._client().zrangebyscore(self._zset(key), time.time(), "+inf")
+        except (RedisError, OSError) as exc:
+            raise StoreError(f"redis presence failed: {exc}") from exc
+        return sorted({str(e).rsplit(" ", 1)[0] for e in entries})
+
+    async def members(self, key: str) -> dict[str, JSON]:
+        present = await self._present(key)
+        if not present:
+            return {}
+        try:
+            infos = await self._client().mget([self._info(key, m) for m in present])
+        except (RedisError, OSError) as exc:
+            raise StoreError(f"redis presence failed: {exc}") from exc
+        return {m: json.loads(i) if i else {} for m, i in zip(present, infos, strict=True)}
+
+    async def count(self, key: str) -> int:
+        return len(await self._present(key))

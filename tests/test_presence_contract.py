@@ -1,0 +1,78 @@
+"""The Presence contract (``chatserver/presence.py``) for every backend."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from chatserver.presence import Presence
+from chatserver.presence_memory import MemoryPresence
+from chatserver.presence_redis import RedisPresence
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(params=["memory", "redis"])
+def make(request: pytest.FixtureRequest) -> Callable[[], Presence]:
+    if request.param == "memory":
+        return MemoryPresence
+    server = request.getfixturevalue("redis_server")
+    prefix = request.getfixturevalue("redis_prefix")
+    return lambda: RedisPresence(server.url, prefix, ttl=0.6)
+
+
+@pytest.fixture
+async def presence(make: Callable[[], Presence]) -> AsyncIterator[Presence]:
+    p = make()
+    await p.start()
+    yield p
+    await p.close()
+
+
+async def test_add_remove_nest_and_info(presence: Presence) -> None:
+    await presence.add("site:1:visitors", "v1", {"url": "/a"})
+    await presence.add("site:1:visitors", "v1", {"url": "/b"})  # a second tab
+    await presence.add("site:1:visitors", "v2", {})
+    await presence.add("site:2:visitors", "v9", {})
+    assert await presence.members("site:1:visitors") == {"v1": {"url": "/b"}, "v2": {}}
+    assert await presence.count("site:1:visitors") == 2
+    await presence.remove("site:1:visitors", "v1")
+    assert await presence.count("site:1:visitors") == 2  # one tab left
+    await presence.remove("site:1:visitors", "v1")
+    await presence.remove("site:1:visitors", "unknown")
+    assert list(await presence.members("site:1:visitors")) == ["v2"]
+    assert await presence.count("site:2:visitors") == 1
+
+
+async def test_redis_members_span_processes_and_expire_with_a_dead_one(
+    redis_server: Any, redis_prefix: str
+) -> None:
+    a = RedisPresence(redis_server.url, redis_prefix, ttl=0.6)
+    b = RedisPresence(redis_server.url, redis_prefix, ttl=0.6)
+    await a.start()
+    await b.start()
+    try:
+        await a.add("k", "v1", {"on": "a"})
+        await b.add("k", "v1", {"on": "b"})
+        await b.add("k", "v2", {})
+        assert await a.count("k") == 2
+        await a.remove("k", "v1")
+        assert sorted(await a.members("k")) == ["v1", "v2"]  # still on b
+        await asyncio.sleep(1.0)
+        assert await a.count("k") == 2  # b's heartbeat keeps them
+        assert b._task is not None
+        b._task.cancel()  # b dies without a word
+        await asyncio.sleep(1.0)
+        assert await a.count("k") == 0
+    finally:
+        b._local.clear()
+        await a.close()
+        await b.close()
