@@ -26,13 +26,11 @@ from typing import Any
 import msgpack
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from .broker import Handler
 from .errors import StoreError
+from .redis_client import open_client
 from .types import JSON, new_id
 
 log = logging.getLogger("chatserver.broker_redis")
@@ -55,21 +53,11 @@ class RedisBroker:
 
     async def start(self, handler: Handler) -> None:
         self._handler = handler
-        # A blocking pool: a burst of publishes waits for a connection
-        # instead of failing with "too many connections".
         # Publishing twice is harmless (receivers drop duplicate offsets), so a
-        # publish on a connection that died with a Redis restart is retried once.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            self.url,
-            max_connections=32,
-            timeout=5,
-            socket_timeout=5,
-            socket_connect_timeout=5,
-            health_check_interval=1,
-            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
-            retry_on_error=[RedisConnectionError],
+        # publish on a connection that died with a Redis restart is retried.
+        self._redis = open_client(
+            self.url, max_connections=32, decode_responses=False, retry_connection_errors=True
         )
-        self._redis = aioredis.Redis.from_pool(pool)  # the client owns and closes the pool
         try:
             await self._redis.ping()
         except RedisError as exc:

@@ -27,6 +27,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from .errors import StoreError
+from .redis_client import open_client
 from .types import JSON, new_id
 
 log = logging.getLogger("chatserver.presence_redis")
@@ -43,16 +44,7 @@ class RedisPresence:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        pool = aioredis.BlockingConnectionPool.from_url(
-            self.url,
-            max_connections=8,
-            timeout=5,
-            socket_timeout=5,
-            socket_connect_timeout=5,
-            health_check_interval=1,
-            decode_responses=True,
-        )
-        self._redis = aioredis.Redis.from_pool(pool)
+        self._redis = open_client(self.url, max_connections=8)
         self._task = asyncio.create_task(self._heartbeat(), name="chatserver-redis-presence")
 
     async def close(self) -> None:

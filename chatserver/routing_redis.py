@@ -27,6 +27,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from .errors import StoreError
+from .redis_client import open_client
 from .routing import Expired
 from .types import (
     Agent,
@@ -62,16 +63,7 @@ class RedisRouter:
     # -- lifecycle -------------------------------------------------------
 
     async def start(self, on_expired: Expired | None = None) -> None:
-        pool = aioredis.BlockingConnectionPool.from_url(
-            self.url,
-            max_connections=16,
-            timeout=5,
-            socket_timeout=5,
-            socket_connect_timeout=5,
-            health_check_interval=1,
-            decode_responses=True,
-        )
-        self._redis = aioredis.Redis.from_pool(pool)  # the client owns and closes the pool
+        self._redis = open_client(self.url, max_connections=16)
         self._script = self._redis.register_script(_SCRIPT)
         self._on_expired = on_expired
         try:

@@ -76,13 +76,12 @@ from importlib import resources
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, ResponseError
 
 from .errors import NotFound, StoreError
+from .redis_client import open_client
 from .types import (
     JSON,
     KEEP,
@@ -322,19 +321,9 @@ class RedisStore:
     async def start(self) -> None:
         if self._client is not None:
             return
-        pool = BlockingConnectionPool.from_url(
-            self.url,
-            max_connections=self.max_connections,
-            timeout=self.timeout,
-            socket_timeout=self.timeout,
-            socket_connect_timeout=self.timeout,
-            # A connection idle for a second is checked before use, so one
-            # left over from before a Redis restart is replaced, not failed on.
-            health_check_interval=1,
-            decode_responses=True,
-            retry=Retry(NoBackoff(), 0),
-        )
-        client = Redis.from_pool(pool)
+        # No automatic retries: a retried append whose reply was lost could
+        # be stored twice; callers retry (with a cid, safely) instead.
+        client = open_client(self.url, max_connections=self.max_connections, timeout=self.timeout)
         try:
             await client.ping()
             await self._check_durability(client)

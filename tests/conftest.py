@@ -14,7 +14,6 @@ import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,8 @@ from chatserver.store import Store
 from chatserver.store_sqlite import SQLiteStore
 from chatserver.types import Role, Site, SiteSettings
 
+from .redis_server import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
 _PASSWORD_HASH = hash_password(PASSWORD)
@@ -41,12 +42,6 @@ _PASSWORD_HASH = hash_password(PASSWORD)
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Server:

@@ -21,7 +21,8 @@ import pytest
 import redis
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -31,7 +32,7 @@ class RedisServer:
     def __init__(self, workdir: Path, fsync: str = "always") -> None:
         self.dir = workdir
         self.fsync = fsync
-        self.port = _free_port()
+        self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
