@@ -16,18 +16,16 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from . import agents, visitors
 from .broker import Broker
 from .conversations import (
     Conversations,
-    agent_channel,
     conv_channel,
     frame_event,
-    site_channel,
     site_visitors_channel,
-    visitor_channel,
 )
-from .errors import CloseCode, ConnectionClosing, ErrorCode, FrameError, StoreError
-from .frames import MAX_HISTORY, PROTOCOL_VERSION, Frame, Limits
+from .errors import ConnectionClosing, ErrorCode, FrameError, StoreError
+from .frames import MAX_HISTORY, Frame, Limits
 from .presence import Presence
 from .presence_memory import MemoryPresence
 from .protocol import Codec, encode
@@ -39,58 +37,20 @@ from .types import (
     JSON,
     Agent,
     AgentStatus,
-    AuthorKind,
     ClientKind,
     Conversation,
     ConversationId,
     ConvState,
     Entry,
-    EntryKind,
-    Role,
     Site,
 )
+from .visitors import visitors_key
 
 log = logging.getLogger("chatserver.hub")
 
 AGENT_TOKEN_TTL = 12 * 3600.0
-MAX_VISITORS_LISTED = 500
 
-
-def visitors_key(site_id: str) -> str:
-    """The presence key of a site's connected visitors."""
-    return f"site:{site_id}:visitors"
-
-
-def _page_info(page: Any) -> JSON:
-    """What presence keeps of a visitor: since when, and the page from hello."""
-    info: JSON = {"since": time.time()}
-    if isinstance(page, dict):
-        for field in ("url", "title"):
-            value = page.get(field)
-            if isinstance(value, str):
-                info[field] = value[:500]
-    return info
-
-
-Handler = Callable[[Session, Frame], Awaitable[None]]
-
-
-class _Preview:
-    """Typing-preview coalescer of one visitor connection."""
-
-    __slots__ = ("conv_id", "handle", "last_sent", "text")
-
-    def __init__(self) -> None:
-        self.last_sent = -1e9
-        self.text: str | None = None
-        self.conv_id: ConversationId | None = None
-        self.handle: asyncio.TimerHandle | None = None
-
-    def cancel(self) -> None:
-        if self.handle is not None:
-            self.handle.cancel()
-            self.handle = None
-        self.text = None
+Handler = Callable[["Hub", Session, Frame], Awaitable[None]]
 
 
 class Hub:
@@ -114,35 +74,19 @@ class Hub:
         self.convs = Conversations(store, broker, router)
         self._local: dict[str, set[Session]] = {}
         self._agent_sessions: dict[str, set[Session]] = {}
-        self._agent_status: dict[str, AgentStatus] = {}
+        self.agent_status: dict[str, AgentStatus] = {}
         self._grace: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._sites: dict[str, Site] = {}
+        self.sites: dict[str, Site] = {}
         self._online: dict[str, int] = {}  # site -> agents online, as last announced
+        shared: dict[str, Handler] = {
+            "ping": Hub._ping,
+            "read": Hub._read,
+            "history": Hub._history,
+        }
         self._handlers: dict[ClientKind, dict[str, Handler]] = {
-            ClientKind.VISITOR: {
-                "ping": self._ping,
-                "send": self._visitor_send,
-                "typing": self._visitor_typing,
-                "read": self._read,
-                "history": self._history,
-                "close": self._visitor_close,
-            },
-            ClientKind.AGENT: {
-                "ping": self._ping,
-                "send": self._agent_send,
-                "typing": self._agent_typing,
-                "read": self._read,
-                "history": self._history,
-                "status": self._status,
-                "join": self._join,
-                "leave": self._leave,
-                "watch": self._watch,
-                "unwatch": self._unwatch,
-                "transfer": self._transfer,
-                "visitors": self._visitors,
-                "close": self._agent_close,
-            },
+            ClientKind.VISITOR: {**shared, **visitors.HANDLERS},
+            ClientKind.AGENT: {**shared, **agents.HANDLERS},
         }
 
     # -- lifecycle -------------------------------------------------------
@@ -189,21 +133,21 @@ class Hub:
             log.error("background task failed", exc_info=task.exception())
 
     async def site(self, site_id: str) -> Site:
-        site = self._sites.get(site_id)
+        site = self.sites.get(site_id)
         if site is None:
             found = await self.store.get_site(site_id)
             if found is None:
                 raise FrameError(ErrorCode.NOT_FOUND, "site is gone")
-            site = self._sites[site_id] = found
+            site = self.sites[site_id] = found
         return site
 
     def forget_site(self, site_id: str) -> None:
         """Drop the cached site record (after an admin changed it)."""
-        self._sites.pop(site_id, None)
+        self.sites.pop(site_id, None)
 
     # -- channels and fan-out -------------------------------------------
 
-    async def _subscribe(self, session: Session, channel: str) -> None:
+    async def subscribe(self, session: Session, channel: str) -> None:
         sessions = self._local.get(channel)
         if sessions is None:
             sessions = self._local[channel] = set()
@@ -235,9 +179,9 @@ class Hub:
             conv_id = event["conv"]
             for session in list(sessions):
                 if op == "follow":
-                    self.spawn(self._follow(session, conv_id))
+                    self.spawn(self.follow(session, conv_id))
                 else:
-                    self.spawn(self._unfollow(session, conv_id))
+                    self.spawn(self.unfollow(session, conv_id))
         elif op == "status":
             for session in sessions:
                 session.send({"t": "status", "status": event["status"]})
@@ -272,7 +216,7 @@ class Hub:
                 if session.conv_id == frame["conv"]["id"]:
                     session.conv_id = None
 
-    async def _follow(self, session: Session, conv_id: ConversationId) -> None:
+    async def follow(self, session: Session, conv_id: ConversationId) -> None:
         """Start delivering a conversation's live entries to ``session``.
 
         Subscribes first, then reads the position, so that every entry past
@@ -283,7 +227,7 @@ class Hub:
         if session.close_code is not None or conv_id in session.follows:
             return
         follow = session.follows[conv_id] = Follow()
-        await self._subscribe(session, conv_channel(conv_id))
+        await self.subscribe(session, conv_channel(conv_id))
         conv = await self.store.get_conversation(conv_id)
         if conv is None:
             session.follows.pop(conv_id, None)
@@ -332,7 +276,7 @@ class Hub:
             if session.follows.get(conv_id) is follow:
                 self._flush(session, follow, 0)
 
-    async def _unfollow(self, session: Session, conv_id: ConversationId) -> None:
+    async def unfollow(self, session: Session, conv_id: ConversationId) -> None:
         if session.follows.pop(conv_id, None) is not None:
             await self._unsubscribe(session, conv_channel(conv_id))
 
@@ -341,58 +285,11 @@ class Hub:
     async def hello(self, session: Session, frame: Frame, origin: str | None) -> None:
         """Authenticate a hello, send ``welcome`` and set up subscriptions."""
         if frame.get("kind") == "visitor":
-            await self._visitor_hello(session, frame, origin)
+            await visitors.hello(self, session, frame, origin)
         else:
-            await self._agent_hello(session, frame)
+            await agents.hello(self, session, frame)
 
-    async def _visitor_hello(self, session: Session, frame: Frame, origin: str | None) -> None:
-        site = await self.store.site_by_key(frame.get("site"))
-        if site is None:
-            raise ConnectionClosing(CloseCode.UNKNOWN_SITE, "unknown site key")
-        if not site.origin_allowed(origin):
-            raise ConnectionClosing(CloseCode.ORIGIN_NOT_ALLOWED, "origin not allowed for site")
-        self._sites[site.id] = site
-        visitor = None
-        token = frame.get("token")
-        if token:
-            fields = self.signer.verify("visitor", token)
-            if fields and fields[0] == site.id:
-                visitor = await self.store.get_visitor(fields[1])
-        if visitor is None:
-            visitor = await self.store.create_visitor(site.id)
-            token = self.signer.sign("visitor", site.id, visitor.id)
-        session.conn.accept(ClientKind.VISITOR)
-        session.kind = ClientKind.VISITOR
-        session.site = site
-        session.visitor_id = visitor.id
-        session.preview = _Preview()
-        dept = frame.get("dept")
-        if dept in site.departments:
-            session.dept = dept
-        conv = await self.store.current_conversation(visitor.id)
-        # Present before welcomed: once a client has its welcome, agents see it.
-        await self.presence.add(visitors_key(site.id), visitor.id, _page_info(frame.get("page")))
-        session.present = True
-        session.send(
-            {
-                "t": "welcome",
-                "v": PROTOCOL_VERSION,
-                "re": frame.rid,
-                "visitor": visitor.id,
-                "token": token,
-                "site": {"name": site.name, "settings": site.settings.to_json()},
-                "agents_online": await self.router.available_agents(site.id),
-                "conv": conv.id if conv else None,
-                "limits": self._limits_json(),
-            }
-        )
-        await self._subscribe(session, visitor_channel(visitor.id))
-        await self._subscribe(session, site_visitors_channel(site.id))
-
-        if conv is not None:
-            await self._follow(session, conv.id)
-
-    def _limits_json(self) -> JSON:
+    def limits_json(self) -> JSON:
         from . import frames
 
         return {
@@ -415,61 +312,14 @@ class Hub:
             return None
         return await self.store.get_agent(fields[0])
 
-    async def _agent_hello(self, session: Session, frame: Frame) -> None:
-        agent = await self.agent_from_token(frame.get("token"))
-        if agent is None:
-            raise ConnectionClosing(CloseCode.UNAUTHORIZED, "invalid or expired agent token")
-        if agent.disabled:
-            raise ConnectionClosing(CloseCode.ACCOUNT_DISABLED, "agent account is disabled")
-        site = await self.site(agent.site_id)
-        session.conn.accept(ClientKind.AGENT)
-        session.kind = ClientKind.AGENT
-        session.site = site
-        session.agent = agent
-        self.convs.remember(agent)
-        status = AgentStatus(frame.get("status") or self._agent_status.get(agent.id, "online"))
-        self._agent_status[agent.id] = status
-        self._agent_sessions.setdefault(agent.id, set()).add(session)
-        grace = self._grace.pop(agent.id, None)
+    def agent_connected(self, agent_id: str, session: Session) -> None:
+        """One more live connection of an agent: any grace period is over."""
+        self._agent_sessions.setdefault(agent_id, set()).add(session)
+        grace = self._grace.pop(agent_id, None)
         if grace is not None:
             grace.cancel()
-        await self.router.agent_connected(agent, status)
-        open_convs = await self.store.list_conversations(
-            site.id, [ConvState.QUEUED, ConvState.ACTIVE]
-        )
-        session.send(
-            {
-                "t": "welcome",
-                "v": PROTOCOL_VERSION,
-                "re": frame.rid,
-                "agent": {
-                    "id": agent.id,
-                    "name": agent.name,
-                    "email": agent.email,
-                    "role": agent.role.value,
-                    "capacity": agent.capacity,
-                    "departments": list(agent.departments),
-                },
-                "status": status.value,
-                "site": {
-                    "id": site.id,
-                    "name": site.name,
-                    "departments": list(site.departments),
-                    "settings": site.settings.to_json(),
-                },
-                "conversations": [await self.convs.describe(c) for c in open_convs],
-                "queue": await self.router.queue(site.id),
-                "limits": self._limits_json(),
-            }
-        )
-        await self._subscribe(session, agent_channel(agent.id))
-        await self._subscribe(session, site_channel(site.id))
-        for conv in open_convs:
-            if agent.id in conv.agents:
-                await self._follow(session, conv.id)
-        await self._agents_changed(site)
 
-    async def _agents_changed(self, site: Site) -> None:
+    async def agents_changed(self, site: Site) -> None:
         """Routing after agents came, went or changed status; tell visitors the count."""
         await self.convs.route(site)
         online = await self.router.available_agents(site.id)
@@ -480,7 +330,7 @@ class Hub:
 
     async def disconnect(self, session: Session) -> None:
         """Forget a closed connection; an agent's last one starts the grace period."""
-        if isinstance(session.preview, _Preview):
+        if session.preview is not None:
             session.preview.cancel()
         for channel in list(session.channels):
             await self._unsubscribe(session, channel)
@@ -501,7 +351,7 @@ class Hub:
             await self.router.agent_disconnected(agent.id)
             self._start_grace(agent.id, agent.site_id)
             if session.site is not None:
-                await self._agents_changed(await self.site(session.site.id))
+                await self.agents_changed(await self.site(session.site.id))
 
     def _start_grace(self, agent_id: str, site_id: str) -> None:
         if agent_id in self._grace:
@@ -515,26 +365,26 @@ class Hub:
         self._grace.pop(agent_id, None)
         if agent_id in self._agent_sessions:
             return
-        self._agent_status.pop(agent_id, None)
+        self.agent_status.pop(agent_id, None)
         convs = await self.router.agent_gone(agent_id)
         site = await self.site(site_id)
         for conv_id in convs:
             await self.convs.requeue(site, conv_id, [agent_id])
-        await self._agents_changed(site)
+        await self.agents_changed(site)
 
     async def _expired(self, site_id: str, pairs: list[tuple[str, ConversationId]]) -> None:
         """Requeue chats a shared router took from agents whose processes died."""
         site = await self.site(site_id)
         for agent_id, conv_id in pairs:
             await self.convs.requeue(site, conv_id, [agent_id])
-        await self._agents_changed(site)
+        await self.agents_changed(site)
 
     async def handle(self, session: Session, frame: Frame) -> None:
         """Run one validated frame; raises ``FrameError`` for the client."""
         assert session.kind is not None
         handler = self._handlers[session.kind][frame.type]
         try:
-            await handler(session, frame)
+            await handler(self, session, frame)
         except FrameError as exc:
             if exc.rid is None:
                 exc.rid = frame.rid
@@ -553,7 +403,7 @@ class Hub:
     async def _ping(self, session: Session, frame: Frame) -> None:
         session.send({"t": "pong", "re": frame.rid})
 
-    async def _conversation(self, session: Session, conv_id: ConversationId) -> Conversation:
+    async def conversation(self, session: Session, conv_id: ConversationId) -> Conversation:
         """The conversation if ``session`` may see it, else ``NOT_FOUND``.
 
         Visitors see only their own conversations and agents only their
@@ -572,7 +422,7 @@ class Hub:
         return conv
 
     async def _read(self, session: Session, frame: Frame) -> None:
-        conv = await self._conversation(session, frame.get("conv"))
+        conv = await self.conversation(session, frame.get("conv"))
         offset = min(frame.get("offset"), conv.last_offset)
         assert session.kind is not None
         marker = await self.store.set_read(
@@ -584,7 +434,7 @@ class Hub:
 
     async def _history(self, session: Session, frame: Frame) -> None:
         """Recovery (``since``) or paging (``before``) of a conversation's entries."""
-        conv = await self._conversation(session, frame.get("conv"))
+        conv = await self.conversation(session, frame.get("conv"))
         notes = session.kind is ClientKind.AGENT
         reply: JSON = {"t": "history", "re": frame.rid, "conv": conv.id, "epoch": conv.epoch}
         follow = session.follows.get(conv.id)
@@ -622,49 +472,7 @@ class Hub:
             if owned and follow is not None and session.follows.get(conv.id) is follow:
                 self._flush(session, follow, 0)
 
-    # -- visitor handlers --------------------------------------------------
-
-    async def _visitor_send(self, session: Session, frame: Frame) -> None:
-        assert session.site is not None and session.visitor_id is not None
-        site = await self.site(session.site.id)
-        conv_id = frame.get("conv") or session.conv_id
-        created = False
-        if conv_id is not None:
-            conv = await self._conversation(session, conv_id)
-            if conv.state is ConvState.CLOSED:
-                if frame.get("conv"):
-                    raise FrameError(ErrorCode.CONFLICT, "conversation is closed")
-                conv_id = None
-        if conv_id is None:
-            dept = frame.get("dept") or session.dept
-            if dept is not None and dept not in site.departments:
-                raise FrameError(ErrorCode.NOT_FOUND, "no such department")
-            online = await self.router.available_agents(site.id)
-            conv, created = await self.store.open_conversation(
-                site.id, session.visitor_id, dept, offline=online == 0
-            )
-            conv_id = conv.id
-            await self._follow(session, conv_id)
-            if created:
-                await self.broker.publish(
-                    visitor_channel(session.visitor_id), {"op": "follow", "conv": conv_id}
-                )
-        preview = session.preview
-        if isinstance(preview, _Preview):
-            preview.cancel()
-        entry, duplicate = await self.store.append(
-            conv_id,
-            EntryKind.TEXT,
-            AuthorKind.VISITOR,
-            session.visitor_id,
-            "",
-            frame.get("body"),
-            frame.get("cid"),
-        )
-        self._ack(session, frame, entry, duplicate)
-        await self._after_visitor_send(session, site, entry, duplicate, conv if created else None)
-
-    def _ack(self, session: Session, frame: Frame, entry: Entry, duplicate: bool) -> None:
+    def ack(self, session: Session, frame: Frame, entry: Entry, duplicate: bool) -> None:
         """Acknowledge a stored message (before the entry is published)."""
         session.send(
             {
@@ -677,180 +485,6 @@ class Hub:
                 "duplicate": duplicate,
             }
         )
-
-    async def _after_visitor_send(
-        self, session: Session, site: Site, entry: Entry, duplicate: bool, conv: Conversation | None
-    ) -> None:
-        if not duplicate:
-            await self.convs.publish_entry(entry)
-        if conv is not None:
-            assert session.visitor_id is not None
-            visitor = await self.store.get_visitor(session.visitor_id)
-            await self.router.submit(conv, visitor.last_agent_id if visitor else None)
-            await self.convs.publish_conv(conv.id)
-            await self.convs.route(site)
-
-    async def _visitor_typing(self, session: Session, frame: Frame) -> None:
-        preview = session.preview
-        if not isinstance(preview, _Preview) or session.conv_id is None:
-            return
-        if preview.conv_id != session.conv_id:
-            preview.cancel()
-            preview.conv_id = session.conv_id
-        preview.text = frame.get("draft")
-        if preview.handle is not None:
-            return  # a flush is scheduled and will send the newest draft
-        loop = asyncio.get_running_loop()
-        wait = preview.last_sent + self.limits.preview_interval - loop.time()
-        if wait <= 0:
-            self._flush_preview(session)
-        else:
-            preview.handle = loop.call_later(wait, self._flush_preview, session)
-
-    def _flush_preview(self, session: Session) -> None:
-        preview = session.preview
-        assert isinstance(preview, _Preview)
-        preview.handle = None
-        text, preview.text = preview.text, None
-        if text is None or preview.conv_id is None or session.site is None:
-            return
-        preview.last_sent = asyncio.get_running_loop().time()
-        site = self._sites.get(session.site.id, session.site)
-        if site.settings.typing_preview:
-            frame: JSON = {"t": "preview", "conv": preview.conv_id, "text": text}
-        else:
-            frame = {
-                "t": "typing",
-                "conv": preview.conv_id,
-                "from": {"kind": "visitor", "id": session.visitor_id, "name": ""},
-                "on": bool(text),
-            }
-        self.spawn(self.broker.publish(conv_channel(preview.conv_id), frame_event(frame, "agents")))
-
-    async def _visitor_close(self, session: Session, frame: Frame) -> None:
-        conv_id = frame.get("conv") or session.conv_id
-        if conv_id is None:
-            raise FrameError(ErrorCode.NOT_FOUND, "no open conversation")
-        conv = await self._conversation(session, conv_id)
-        assert session.site is not None
-        by = {"kind": "visitor", "id": session.visitor_id}
-        await self.convs.close(await self.site(conv.site_id), conv.id, by)
-        session.send({"t": "ok", "re": frame.rid})
-
-    # -- agent handlers ----------------------------------------------------
-
-    def _agent(self, session: Session) -> Agent:
-        assert session.agent is not None
-        return session.agent
-
-    async def _agent_send(self, session: Session, frame: Frame) -> None:
-        agent = self._agent(session)
-        conv = await self._conversation(session, frame.get("conv"))
-        if agent.id not in conv.agents:
-            raise FrameError(ErrorCode.FORBIDDEN, "join the conversation before writing in it")
-        if conv.state is ConvState.CLOSED:
-            raise FrameError(ErrorCode.CONFLICT, "conversation is closed")
-        kind = EntryKind.NOTE if frame.get("note") else EntryKind.TEXT
-        entry, duplicate = await self.store.append(
-            conv.id,
-            kind,
-            AuthorKind.AGENT,
-            agent.id,
-            agent.name,
-            frame.get("body"),
-            frame.get("cid"),
-        )
-        self._ack(session, frame, entry, duplicate)
-        if not duplicate:
-            await self.convs.publish_entry(entry)
-
-    def _member(self, agent: Agent, conv: Conversation) -> None:
-        """Only agents in a conversation (or admins) may act on it."""
-        if agent.id not in conv.agents and agent.role is not Role.ADMIN:
-            raise FrameError(ErrorCode.FORBIDDEN, "join the conversation first")
-
-    async def _agent_typing(self, session: Session, frame: Frame) -> None:
-        agent = self._agent(session)
-        conv = await self._conversation(session, frame.get("conv"))
-        if agent.id not in conv.agents:
-            raise FrameError(ErrorCode.FORBIDDEN, "join the conversation first")
-        if conv.state is ConvState.CLOSED:
-            raise FrameError(ErrorCode.CONFLICT, "conversation is closed")
-        conv_id = conv.id
-        event = {
-            "t": "typing",
-            "conv": conv_id,
-            "from": {"kind": "agent", "id": agent.id, "name": agent.name},
-            "on": frame.get("on"),
-        }
-        await self.broker.publish(conv_channel(conv_id), frame_event(event))
-
-    async def _status(self, session: Session, frame: Frame) -> None:
-        agent = self._agent(session)
-        status = AgentStatus(frame.get("status"))
-        self._agent_status[agent.id] = status
-        await self.router.set_status(agent.id, status)
-        await self.broker.publish(agent_channel(agent.id), {"op": "status", "status": status.value})
-        session.send({"t": "ok", "re": frame.rid})
-        await self._agents_changed(await self.site(agent.site_id))
-
-    async def _join(self, session: Session, frame: Frame) -> None:
-        agent = self._agent(session)
-        conv = await self._conversation(session, frame.get("conv"))
-        await self.convs.join(await self.site(conv.site_id), conv, agent)
-        session.send({"t": "ok", "re": frame.rid})
-
-    async def _leave(self, session: Session, frame: Frame) -> None:
-        agent = self._agent(session)
-        conv = await self._conversation(session, frame.get("conv"))
-        if agent.id not in conv.agents:
-            raise FrameError(ErrorCode.CONFLICT, "you are not in this conversation")
-        await self.convs.requeue(await self.site(conv.site_id), conv.id, [agent.id])
-        session.send({"t": "ok", "re": frame.rid})
-
-    async def _watch(self, session: Session, frame: Frame) -> None:
-        conv = await self._conversation(session, frame.get("conv"))
-        await self._follow(session, conv.id)
-        session.send({"t": "ok", "re": frame.rid})
-
-    async def _unwatch(self, session: Session, frame: Frame) -> None:
-        conv = await self._conversation(session, frame.get("conv"))
-        if self._agent(session).id not in conv.agents:
-            await self._unfollow(session, conv.id)
-        session.send({"t": "ok", "re": frame.rid})
-
-    async def _transfer(self, session: Session, frame: Frame) -> None:
-        agent = self._agent(session)
-        conv = await self._conversation(session, frame.get("conv"))
-        self._member(agent, conv)
-        if frame.get("agent") and frame.get("dept"):
-            raise FrameError(ErrorCode.INVALID_FIELD, "give 'agent' or 'dept', not both")
-        site = await self.site(conv.site_id)
-        await self.convs.transfer(site, conv, agent, frame.get("agent"), frame.get("dept"))
-        session.send({"t": "ok", "re": frame.rid})
-
-    async def _visitors(self, session: Session, frame: Frame) -> None:
-        """The site's visitors connected right now (any process), newest first."""
-        assert session.site is not None
-        members = await self.presence.members(visitors_key(session.site.id))
-        listed = sorted(members.items(), key=lambda m: -float(m[1].get("since", 0)))
-        session.send(
-            {
-                "t": "visitors",
-                "re": frame.rid,
-                "count": len(members),
-                "visitors": [{"id": v, **info} for v, info in listed[:MAX_VISITORS_LISTED]],
-            }
-        )
-
-    async def _agent_close(self, session: Session, frame: Frame) -> None:
-        agent = self._agent(session)
-        conv = await self._conversation(session, frame.get("conv"))
-        self._member(agent, conv)
-        await self.convs.close(
-            await self.site(conv.site_id), conv.id, {"kind": "agent", **agent.public()}
-        )
-        session.send({"t": "ok", "re": frame.rid})
 
     # -- introspection -------------------------------------------------------
 

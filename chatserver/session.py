@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from enum import Enum
-from typing import Any
 
 from .errors import CloseCode, short_reason
+from .preview import Preview
 from .protocol import Connection
 from .types import JSON, Agent, ClientKind, ConversationId, Site
 
@@ -73,7 +73,7 @@ class Session:
         self.wake = asyncio.Event()
         self.close_code: CloseCode | None = None
         self.close_reason = ""
-        self.preview: Any = None  # the hub's typing-preview coalescer state
+        self.preview: Preview | None = None  # a visitor's typing-preview coalescer
         self.present = False  # registered in the site's visitor presence
         self.remote = remote
 

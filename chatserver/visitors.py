@@ -1,0 +1,188 @@
+"""The visitor side of the hub: hello, and the frames only visitors send.
+
+Handlers are functions of the hub, the session and the frame; ``HANDLERS``
+maps frame types to them (the shared ones live in ``hub.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from .conversations import (
+    conv_channel,
+    frame_event,
+    site_visitors_channel,
+    visitor_channel,
+)
+from .errors import CloseCode, ConnectionClosing, ErrorCode, FrameError
+from .frames import PROTOCOL_VERSION, Frame
+from .preview import Preview
+from .session import Session
+from .types import (
+    JSON,
+    AuthorKind,
+    ClientKind,
+    Conversation,
+    ConversationId,
+    ConvState,
+    Entry,
+    EntryKind,
+    Site,
+)
+
+if TYPE_CHECKING:
+    from .hub import Handler, Hub
+
+
+def visitors_key(site_id: str) -> str:
+    """The presence key of a site's connected visitors."""
+    return f"site:{site_id}:visitors"
+
+
+def _page_info(page: Any) -> JSON:
+    """What presence keeps of a visitor: since when, and the page from hello."""
+    info: JSON = {"since": time.time()}
+    if isinstance(page, dict):
+        for field in ("url", "title"):
+            value = page.get(field)
+            if isinstance(value, str):
+                info[field] = value[:500]
+    return info
+
+
+async def hello(hub: Hub, session: Session, frame: Frame, origin: str | None) -> None:
+    site = await hub.store.site_by_key(frame.get("site"))
+    if site is None:
+        raise ConnectionClosing(CloseCode.UNKNOWN_SITE, "unknown site key")
+    if not site.origin_allowed(origin):
+        raise ConnectionClosing(CloseCode.ORIGIN_NOT_ALLOWED, "origin not allowed for site")
+    hub.sites[site.id] = site
+    visitor = None
+    token = frame.get("token")
+    if token:
+        fields = hub.signer.verify("visitor", token)
+        if fields and fields[0] == site.id:
+            visitor = await hub.store.get_visitor(fields[1])
+    if visitor is None:
+        visitor = await hub.store.create_visitor(site.id)
+        token = hub.signer.sign("visitor", site.id, visitor.id)
+    session.conn.accept(ClientKind.VISITOR)
+    session.kind = ClientKind.VISITOR
+    session.site = site
+    session.visitor_id = visitor.id
+    session.preview = Preview(
+        hub.limits.preview_interval, lambda conv, text: _publish_preview(hub, session, conv, text)
+    )
+    dept = frame.get("dept")
+    if dept in site.departments:
+        session.dept = dept
+    conv = await hub.store.current_conversation(visitor.id)
+    # Present before welcomed: once a client has its welcome, agents see it.
+    await hub.presence.add(visitors_key(site.id), visitor.id, _page_info(frame.get("page")))
+    session.present = True
+    session.send(
+        {
+            "t": "welcome",
+            "v": PROTOCOL_VERSION,
+            "re": frame.rid,
+            "visitor": visitor.id,
+            "token": token,
+            "site": {"name": site.name, "settings": site.settings.to_json()},
+            "agents_online": await hub.router.available_agents(site.id),
+            "conv": conv.id if conv else None,
+            "limits": hub.limits_json(),
+        }
+    )
+    await hub.subscribe(session, visitor_channel(visitor.id))
+    await hub.subscribe(session, site_visitors_channel(site.id))
+    if conv is not None:
+        await hub.follow(session, conv.id)
+
+
+async def send(hub: Hub, session: Session, frame: Frame) -> None:
+    assert session.site is not None and session.visitor_id is not None
+    site = await hub.site(session.site.id)
+    conv_id = frame.get("conv") or session.conv_id
+    created = False
+    if conv_id is not None:
+        conv = await hub.conversation(session, conv_id)
+        if conv.state is ConvState.CLOSED:
+            if frame.get("conv"):
+                raise FrameError(ErrorCode.CONFLICT, "conversation is closed")
+            conv_id = None
+    if conv_id is None:
+        dept = frame.get("dept") or session.dept
+        if dept is not None and dept not in site.departments:
+            raise FrameError(ErrorCode.NOT_FOUND, "no such department")
+        online = await hub.router.available_agents(site.id)
+        conv, created = await hub.store.open_conversation(
+            site.id, session.visitor_id, dept, offline=online == 0
+        )
+        conv_id = conv.id
+        await hub.follow(session, conv_id)
+        if created:
+            await hub.broker.publish(
+                visitor_channel(session.visitor_id), {"op": "follow", "conv": conv_id}
+            )
+    if session.preview is not None:
+        session.preview.cancel()  # the draft became this message
+    entry, duplicate = await hub.store.append(
+        conv_id,
+        EntryKind.TEXT,
+        AuthorKind.VISITOR,
+        session.visitor_id,
+        "",
+        frame.get("body"),
+        frame.get("cid"),
+    )
+    hub.ack(session, frame, entry, duplicate)
+    await _after_send(hub, session, site, entry, duplicate, conv if created else None)
+
+
+async def _after_send(
+    hub: Hub, session: Session, site: Site, entry: Entry, duplicate: bool, new: Conversation | None
+) -> None:
+    """Publish the message; a new conversation is queued and routed."""
+    if not duplicate:
+        await hub.convs.publish_entry(entry)
+    if new is not None:
+        assert session.visitor_id is not None
+        visitor = await hub.store.get_visitor(session.visitor_id)
+        await hub.router.submit(new, visitor.last_agent_id if visitor else None)
+        await hub.convs.publish_conv(new.id)
+        await hub.convs.route(site)
+
+
+async def typing(hub: Hub, session: Session, frame: Frame) -> None:
+    if session.preview is not None and session.conv_id is not None:
+        session.preview.typed(session.conv_id, frame.get("draft"))
+
+
+def _publish_preview(hub: Hub, session: Session, conv_id: ConversationId, text: str) -> None:
+    """Agents get the draft, or with the site's preview off only "typing"."""
+    assert session.site is not None
+    site = hub.sites.get(session.site.id, session.site)
+    if site.settings.typing_preview:
+        frame: JSON = {"t": "preview", "conv": conv_id, "text": text}
+    else:
+        frame = {
+            "t": "typing",
+            "conv": conv_id,
+            "from": {"kind": "visitor", "id": session.visitor_id, "name": ""},
+            "on": bool(text),
+        }
+    hub.spawn(hub.broker.publish(conv_channel(conv_id), frame_event(frame, "agents")))
+
+
+async def close(hub: Hub, session: Session, frame: Frame) -> None:
+    conv_id = frame.get("conv") or session.conv_id
+    if conv_id is None:
+        raise FrameError(ErrorCode.NOT_FOUND, "no open conversation")
+    conv = await hub.conversation(session, conv_id)
+    by = {"kind": "visitor", "id": session.visitor_id}
+    await hub.convs.close(await hub.site(conv.site_id), conv.id, by)
+    session.send({"t": "ok", "re": frame.rid})
+
+
+HANDLERS: dict[str, Handler] = {"send": send, "typing": typing, "close": close}
