@@ -24,12 +24,13 @@ from .types import (
     EntryKind,
     Role,
 )
-from .visitors import visitors_key
+from .visitors import visitor_record, visitors_key
 
 if TYPE_CHECKING:
     from .hub import Handler, Hub
 
 MAX_VISITORS_LISTED = 500
+MAX_PAGES_LISTED = 50
 
 
 def _agent(session: Session) -> Agent:
@@ -197,6 +198,23 @@ async def visitors(hub: Hub, session: Session, frame: Frame) -> None:
     )
 
 
+async def visitor(hub: Hub, session: Session, frame: Frame) -> None:
+    """A visitor of the agent's site: the record and its last page views."""
+    assert session.site is not None
+    record = await hub.store.get_visitor(frame.get("visitor"))
+    if record is None or record.site_id != session.site.id:
+        raise FrameError(ErrorCode.NOT_FOUND, "no such visitor")
+    views = await hub.store.page_views(record.id, limit=MAX_PAGES_LISTED)
+    session.send(
+        {
+            "t": "visitor",
+            "re": frame.rid,
+            "visitor": visitor_record(record, views[0] if views else None),
+            "pages": [v.to_wire() for v in views],
+        }
+    )
+
+
 HANDLERS: dict[str, Handler] = {
     "send": send,
     "typing": typing,
@@ -208,4 +226,5 @@ HANDLERS: dict[str, Handler] = {
     "transfer": transfer,
     "close": close,
     "visitors": visitors,
+    "visitor": visitor,
 }

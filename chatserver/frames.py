@@ -12,6 +12,8 @@ checks that every type named here is documented there.
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +29,14 @@ MAX_PREVIEW_CHARS = 2000
 MAX_ID_CHARS = 64
 MAX_HISTORY = 200
 MAX_INT = 2**53 - 1  # larger integers are refused (JavaScript's safe range)
+MAX_URL_CHARS = 2000  # page url and referrer
+MAX_TITLE_CHARS = 500  # page title
+MAX_NAME_CHARS = 200  # identify name
+MAX_EMAIL_CHARS = 320  # identify email
+MAX_ATTRS = 50  # keys per attrs map (and per nested map)
+MAX_ATTR_KEY_CHARS = 64
+MAX_ATTR_VALUE_CHARS = 500
+MAX_ATTRS_BYTES = 8 * 1024  # the attrs map encoded as compact JSON
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +114,16 @@ VISITOR_FRAMES: dict[str, tuple[Field, ...]] = {
     ),
     "typing": (Field("draft", str, max_len=MAX_PREVIEW_CHARS, truncate=True),),
     "close": (_id("conv", False),),
+    "page": (
+        Field("url", str, max_len=MAX_URL_CHARS),
+        Field("title", str, False, max_len=MAX_TITLE_CHARS),
+        Field("referrer", str, False, max_len=MAX_URL_CHARS),
+    ),
+    "identify": (
+        Field("name", str, False, max_len=MAX_NAME_CHARS),
+        Field("email", str, False, max_len=MAX_EMAIL_CHARS),
+    ),
+    "attrs": (Field("set", dict),),
 }
 
 AGENT_FRAMES: dict[str, tuple[Field, ...]] = {
@@ -128,6 +148,7 @@ AGENT_FRAMES: dict[str, tuple[Field, ...]] = {
     "unwatch": (_CONV,),
     "transfer": (_CONV, _id("agent", False), _id("dept", False)),
     "visitors": (),
+    "visitor": (_id("visitor"),),
     "close": (_CONV,),
 }
 
@@ -213,4 +234,66 @@ def validate(kind: ClientKind, raw: Any) -> Frame:
         data[spec.name] = _check_field(spec, value, rid)
     if ftype == "send" and not data["body"].strip():
         raise FrameError(ErrorCode.INVALID_FIELD, "field 'body' is empty", rid=rid)
+    if ftype == "attrs" and kind is ClientKind.VISITOR:
+        why = attrs_problem(data["set"])
+        if why is not None:
+            raise FrameError(ErrorCode.INVALID_FIELD, f"field 'set': {why}", rid=rid)
     return Frame(ftype, rid, data)
+
+
+def _scalar_problem(value: Any) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):
+            return "numbers must be finite"
+        if isinstance(value, int) and abs(value) > MAX_INT:
+            return f"integers must be within +-{MAX_INT}"
+        return None
+    if isinstance(value, str):
+        if len(value) > MAX_ATTR_VALUE_CHARS:
+            return f"a value is longer than {MAX_ATTR_VALUE_CHARS} characters"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "a value is not valid Unicode text"
+        return None
+    return f"a value of type {_type_name(type(value))} is not allowed"
+
+
+def _map_problem(attrs: dict[str, Any], nested: bool) -> str | None:
+    if len(attrs) > MAX_ATTRS:
+        return f"more than {MAX_ATTRS} keys"
+    for key, value in attrs.items():
+        if not isinstance(key, str) or not key or len(key) > MAX_ATTR_KEY_CHARS:
+            return f"keys must be 1 to {MAX_ATTR_KEY_CHARS} characters"
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:
+            return "a key is not valid Unicode text"
+        if isinstance(value, dict):
+            if nested:
+                return "maps nest one level at most"
+            why = _map_problem(value, nested=True)
+        else:
+            why = _scalar_problem(value)
+        if why is not None:
+            return f"{key[:MAX_ATTR_KEY_CHARS]!r}: {why}"
+    return None
+
+
+def attrs_problem(attrs: dict[str, Any]) -> str | None:
+    """Why a visitor's ``attrs.set`` map is refused, or ``None`` when it is fine.
+
+    At most ``MAX_ATTRS`` keys of 1..``MAX_ATTR_KEY_CHARS`` characters; values
+    are strings up to ``MAX_ATTR_VALUE_CHARS``, numbers, booleans, null (which
+    deletes the key) or one level of nested map with the same rules; the whole
+    map encodes to at most ``MAX_ATTRS_BYTES`` of compact JSON.
+    """
+    why = _map_problem(attrs, nested=False)
+    if why is not None:
+        return why
+    size = len(json.dumps(attrs, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    if size > MAX_ATTRS_BYTES:
+        return f"encodes to {size} bytes, more than {MAX_ATTRS_BYTES}"
+    return None

@@ -7,6 +7,8 @@ Semantics every implementation keeps:
   a member added twice by one process (two tabs) stays until removed twice.
 * ``remove(key, member)`` undoes one ``add`` of this process.  The member
   stays present while any process still has it.
+* ``update(key, member, info)`` replaces the info of a member this process
+  holds, leaving the counts as they are (a visitor moved to another page).
 * ``members(key)`` maps every present member to its info; ``count(key)`` is
   its size.  Reads may lag writes of other processes by one heartbeat.
 * Entries of a process that stops (even by kill -9) disappear at most
@@ -29,6 +31,8 @@ class Presence(Protocol):
     async def add(self, key: str, member: str, info: JSON) -> None: ...
 
     async def remove(self, key: str, member: str) -> None: ...
+
+    async def update(self, key: str, member: str, info: JSON) -> None: ...
 
     async def members(self, key: str) -> dict[str, JSON]: ...
 

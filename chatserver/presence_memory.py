@@ -32,6 +32,11 @@ class MemoryPresence:
         if not entries:
             del self._keys[key]
 
+    async def update(self, key: str, member: str, info: JSON) -> None:
+        entries = self._keys.get(key)
+        if entries is not None and member in entries:
+            entries[member] = (entries[member][0], info)
+
     async def members(self, key: str) -> dict[str, JSON]:
         return {m: info for m, (_, info) in self._keys.get(key, {}).items()}
 

@@ -119,6 +119,16 @@ class RedisPresence:
         except (RedisError, OSError) as exc:
             raise StoreError(f"redis presence failed: {exc}") from exc
 
+    async def update(self, key: str, member: str, info: JSON) -> None:
+        if member not in self._local.get(key, {}):
+            return
+        try:
+            await self._client().set(
+                self._info(key, member), json.dumps(info), ex=int(self.ttl) + 1
+            )
+        except (RedisError, OSError) as exc:
+            raise StoreError(f"redis presence failed: {exc}") from exc
+
     async def _present(self, key: str) -> list[str]:
         try:
             entries = await self._client().zrangebyscore(self._zset(key), time.time(), "+inf")

@@ -49,6 +49,7 @@ class Session:
         "max_outbox",
         "outbox",
         "outbox_bytes",
+        "presence_info",
         "present",
         "preview",
         "remote",
@@ -75,6 +76,7 @@ class Session:
         self.close_reason = ""
         self.preview: Preview | None = None  # a visitor's typing-preview coalescer
         self.present = False  # registered in the site's visitor presence
+        self.presence_info: JSON = {}  # what presence shows of this visitor (since, page)
         self.remote = remote
 
     @property

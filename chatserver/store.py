@@ -14,6 +14,10 @@ Contract every implementation keeps (the contract tests in
 * **Atomicity.** ``open_conversation`` returns the visitor's open
   (queued or active) conversation, or creates one; two concurrent calls for
   one visitor never create two.
+* **Page history.** ``add_page_view`` numbers visits: a view more than
+  ``VISIT_GAP`` seconds after the visitor's previous one (or the first view)
+  starts a new visit and raises ``Visitor.visits`` by one.  At most
+  ``MAX_PAGE_VIEWS`` views are kept per visitor; older ones are dropped.
 * Records are returned as frozen dataclasses from ``types``; ``None`` means
   "no such row".
 """
@@ -36,6 +40,7 @@ from .types import (
     Entry,
     EntryKind,
     Keep,
+    PageView,
     Role,
     Site,
     SiteId,
@@ -43,6 +48,20 @@ from .types import (
     Visitor,
     VisitorId,
 )
+
+VISIT_GAP = 30 * 60  # seconds between page views that start a new visit
+MAX_PAGE_VIEWS = 200  # page views kept per visitor
+
+
+def merge_attributes(current: JSON, patch: JSON) -> JSON:
+    """``current`` with ``patch`` merged in: a ``None`` value deletes its key."""
+    merged = dict(current)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
 
 
 class Store(Protocol):
@@ -96,6 +115,40 @@ class Store(Protocol):
     async def get_visitor(self, visitor_id: VisitorId) -> Visitor | None: ...
 
     async def set_last_agent(self, visitor_id: VisitorId, agent_id: AgentId) -> None: ...
+
+    async def update_visitor(
+        self,
+        visitor_id: VisitorId,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        attributes: JSON | None = None,
+    ) -> Visitor:
+        """Set the given name/email; merge ``attributes`` (``None`` values delete keys).
+
+        A merge is atomic: concurrent merges of different keys all land.
+        Returns the updated row; raises ``NotFound`` for an unknown visitor.
+        """
+
+    async def add_page_view(
+        self,
+        visitor_id: VisitorId,
+        url: str,
+        title: str = "",
+        referrer: str = "",
+        *,
+        ts: float | None = None,
+    ) -> PageView:
+        """Record a page view (at ``ts``, default now) and count visits.
+
+        The view belongs to the current visit unless it comes more than
+        ``VISIT_GAP`` seconds after the previous view (or is the first), which
+        starts a new one.  Keeps the newest ``MAX_PAGE_VIEWS`` views.  Raises
+        ``NotFound`` for an unknown visitor.
+        """
+
+    async def page_views(self, visitor_id: VisitorId, limit: int = 50) -> list[PageView]:
+        """The visitor's newest ``limit`` page views, newest first."""
 
     # -- conversations ---------------------------------------------------
     async def open_conversation(

@@ -12,6 +12,9 @@ Keys (every key starts with the store's ``prefix``, ``chat:`` by default;
     agent-email:<email key>  string  agent id: the unique index of emails
     agents:<site>            set     the site's agent ids
     visitor:<id>             hash    id site_id created_at name email attributes* [last_agent_id]
+                                     [visits] [last_view]
+    pages:<visitor>          list    the visitor's newest page views (at most
+                                     MAX_PAGE_VIEWS), ``<visit> <view*>``, newest first
     open:<visitor>           string  id of the visitor's open (queued or active) conversation
     visitor-convs:<visitor>  zset    the visitor's conversation ids, scored by created_at
     convs:<state>:<site>     zset    the site's conversations in <state>, scored by queued_at
@@ -78,10 +81,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError, ResponseError, WatchError
 
 from .errors import NotFound, StoreError
 from .redis_client import open_client
+from .store import MAX_PAGE_VIEWS, VISIT_GAP, merge_attributes
 from .types import (
     JSON,
     KEEP,
@@ -95,6 +99,7 @@ from .types import (
     Entry,
     EntryKind,
     Keep,
+    PageView,
     Role,
     Site,
     SiteId,
@@ -118,6 +123,7 @@ _SCRIPTS = (
     "create_site",
     "put_agent",
     "update_existing",
+    "add_page_view",
 )
 _BATCH = 200  # stream entries per read when notes are filtered out
 
@@ -234,6 +240,7 @@ def _visitor(h: Mapping[str, str]) -> Visitor:
         email=h.get("email", ""),
         attributes=json.loads(h.get("attributes", "{}")),
         last_agent_id=h.get("last_agent_id"),
+        visits=int(h.get("visits", "0")),
     )
 
 
@@ -542,6 +549,78 @@ class RedisStore:
         await self._script(
             "update_existing", [self._k("visitor", visitor_id)], ["last_agent_id", agent_id]
         )
+
+    @_redis_errors
+    async def update_visitor(
+        self,
+        visitor_id: VisitorId,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        attributes: JSON | None = None,
+    ) -> Visitor:
+        key = self._k("visitor", visitor_id)
+        # optimistic: re-read and retry when another writer changed the hash
+        while True:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(key)
+                    h = _fields(await pipe.hgetall(key))
+                    if not h:
+                        raise NotFound(f"no visitor {visitor_id}")
+                    if name is not None:
+                        h["name"] = name
+                    if email is not None:
+                        h["email"] = email
+                    if attributes:
+                        current = json.loads(h.get("attributes", "{}"))
+                        h["attributes"] = json.dumps(merge_attributes(current, attributes))
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.hset(
+                        key,
+                        mapping={f: h[f] for f in ("name", "email", "attributes") if f in h},
+                    )
+                    await pipe.execute()
+                    return _visitor(h)
+                except WatchError:
+                    continue
+
+    @_redis_errors
+    async def add_page_view(
+        self,
+        visitor_id: VisitorId,
+        url: str,
+        title: str = "",
+        referrer: str = "",
+        *,
+        ts: float | None = None,
+    ) -> PageView:
+        at = now() if ts is None else ts
+        view = json.dumps({"url": url, "title": title, "referrer": referrer, "ts": repr(at)})
+        visit = await self._script(
+            "add_page_view",
+            [self._k("visitor", visitor_id), self._k("pages", visitor_id)],
+            [repr(at), str(VISIT_GAP), str(MAX_PAGE_VIEWS), view],
+        )
+        if not visit:
+            raise NotFound(f"no visitor {visitor_id}")
+        return PageView(visitor_id, url, title, referrer, at, int(_text(visit)))
+
+    @_redis_errors
+    async def page_views(self, visitor_id: VisitorId, limit: int = 50) -> list[PageView]:
+        if limit <= 0:
+            return []
+        rows = await self._redis.lrange(self._k("pages", visitor_id), 0, limit - 1)
+        views = []
+        for row in rows:
+            visit, data = _text(row).split(" ", 1)
+            v = json.loads(data)
+            views.append(
+                PageView(
+                    visitor_id, v["url"], v["title"], v["referrer"], float(v["ts"]), int(visit)
+                )
+            )
+        return views
 
     # -- conversations ---------------------------------------------------
 

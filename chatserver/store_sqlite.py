@@ -16,10 +16,12 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import NotFound, StoreError
+from .store import MAX_PAGE_VIEWS, VISIT_GAP, merge_attributes
 from .types import (
     JSON,
     KEEP,
@@ -33,6 +35,7 @@ from .types import (
     Entry,
     EntryKind,
     Keep,
+    PageView,
     Role,
     Site,
     SiteId,
@@ -62,7 +65,12 @@ CREATE INDEX IF NOT EXISTS agents_site ON agents (site_id);
 CREATE TABLE IF NOT EXISTS visitors (
     id TEXT PRIMARY KEY, site_id TEXT NOT NULL, created_at REAL NOT NULL,
     name TEXT NOT NULL DEFAULT '', email TEXT NOT NULL DEFAULT '',
-    attributes TEXT NOT NULL DEFAULT '{}', last_agent_id TEXT);
+    attributes TEXT NOT NULL DEFAULT '{}', last_agent_id TEXT,
+    visits INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS page_views (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, visitor_id TEXT NOT NULL, url TEXT NOT NULL,
+    title TEXT NOT NULL, referrer TEXT NOT NULL, ts REAL NOT NULL, visit INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS page_views_visitor ON page_views (visitor_id, id);
 CREATE TABLE IF NOT EXISTS conversations (
     id TEXT PRIMARY KEY, site_id TEXT NOT NULL, visitor_id TEXT NOT NULL,
     epoch TEXT NOT NULL, state TEXT NOT NULL, created_at REAL NOT NULL,
@@ -93,6 +101,36 @@ _CONV_COLS = (
     "last_offset, offline, closed_at"
 )
 _ENTRY_COLS = "conv_id, offset, kind, author_kind, author_id, author_name, body, ts, cid, data"
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a file made by an older version up to the current schema."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(visitors)")}
+    if "visits" not in columns:
+        db.execute("ALTER TABLE visitors ADD COLUMN visits INTEGER NOT NULL DEFAULT 0")
+
+
+_VISITOR_COLS = "id, site_id, created_at, name, email, attributes, last_agent_id, visits"
+
+
+def _visitor(row: sqlite3.Row) -> Visitor:
+    return Visitor(
+        id=row[0],
+        site_id=row[1],
+        created_at=row[2],
+        name=row[3],
+        email=row[4],
+        attributes=json.loads(row[5]),
+        last_agent_id=row[6],
+        visits=row[7],
+    )
+
+
+def _visitor_of(db: sqlite3.Connection, visitor_id: VisitorId) -> Visitor:
+    row = db.execute(f"SELECT {_VISITOR_COLS} FROM visitors WHERE id = ?", (visitor_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no visitor {visitor_id}")
+    return _visitor(row)
 
 
 def _site(row: sqlite3.Row) -> Site:
@@ -192,6 +230,7 @@ class SQLiteStore:
         db.execute("PRAGMA foreign_keys=ON")
         db.execute("PRAGMA busy_timeout=5000")
         db.executescript(_SCHEMA)
+        _migrate(db)
         db.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
             (str(SCHEMA_VERSION),),
@@ -427,21 +466,10 @@ class SQLiteStore:
 
     async def get_visitor(self, visitor_id: VisitorId) -> Visitor | None:
         row = await self._one(
-            "SELECT id, site_id, created_at, name, email, attributes, last_agent_id"
-            " FROM visitors WHERE id = ?",
+            f"SELECT {_VISITOR_COLS} FROM visitors WHERE id = ?",
             (visitor_id,),
         )
-        if row is None:
-            return None
-        return Visitor(
-            id=row[0],
-            site_id=row[1],
-            created_at=row[2],
-            name=row[3],
-            email=row[4],
-            attributes=json.loads(row[5]),
-            last_agent_id=row[6],
-        )
+        return None if row is None else _visitor(row)
 
     async def set_last_agent(self, visitor_id: VisitorId, agent_id: AgentId) -> None:
         await self._run(
@@ -449,6 +477,75 @@ class SQLiteStore:
                 "UPDATE visitors SET last_agent_id = ? WHERE id = ?", (agent_id, visitor_id)
             )
         )
+
+    async def update_visitor(
+        self,
+        visitor_id: VisitorId,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        attributes: JSON | None = None,
+    ) -> Visitor:
+        def op(db: sqlite3.Connection) -> Visitor:
+            visitor = _visitor_of(db, visitor_id)
+            changed = replace(
+                visitor,
+                name=visitor.name if name is None else name,
+                email=visitor.email if email is None else email,
+                attributes=merge_attributes(visitor.attributes, attributes or {}),
+            )
+            db.execute(
+                "UPDATE visitors SET name = ?, email = ?, attributes = ? WHERE id = ?",
+                (changed.name, changed.email, json.dumps(changed.attributes), visitor_id),
+            )
+            return changed
+
+        return await self._run(op)
+
+    async def add_page_view(
+        self,
+        visitor_id: VisitorId,
+        url: str,
+        title: str = "",
+        referrer: str = "",
+        *,
+        ts: float | None = None,
+    ) -> PageView:
+        at = now() if ts is None else ts
+
+        def op(db: sqlite3.Connection) -> PageView:
+            visitor = _visitor_of(db, visitor_id)
+            last = db.execute(
+                "SELECT ts FROM page_views WHERE visitor_id = ? ORDER BY id DESC LIMIT 1",
+                (visitor_id,),
+            ).fetchone()
+            visits = visitor.visits
+            if visits == 0 or last is None or at - last[0] > VISIT_GAP:
+                visits += 1
+                db.execute("UPDATE visitors SET visits = ? WHERE id = ?", (visits, visitor_id))
+            view = PageView(visitor_id, url, title, referrer, at, visits)
+            db.execute(
+                "INSERT INTO page_views (visitor_id, url, title, referrer, ts, visit)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (visitor_id, url, title, referrer, at, visits),
+            )
+            db.execute(
+                "DELETE FROM page_views WHERE visitor_id = ? AND id <= ("
+                "SELECT id FROM page_views WHERE visitor_id = ? ORDER BY id DESC"
+                " LIMIT 1 OFFSET ?)",
+                (visitor_id, visitor_id, MAX_PAGE_VIEWS),
+            )
+            return view
+
+        return await self._run(op)
+
+    async def page_views(self, visitor_id: VisitorId, limit: int = 50) -> list[PageView]:
+        rows = await self._all(
+            "SELECT visitor_id, url, title, referrer, ts, visit FROM page_views"
+            " WHERE visitor_id = ? ORDER BY id DESC LIMIT ?",
+            (visitor_id, max(0, limit)),
+        )
+        return [PageView(*r) for r in rows]
 
     # -- conversations ---------------------------------------------------
 

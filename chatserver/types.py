@@ -168,6 +168,38 @@ class Visitor:
     email: str = ""
     attributes: JSON = field(default_factory=dict)
     last_agent_id: AgentId | None = None
+    visits: int = 0
+
+    def to_wire(self) -> JSON:
+        """What agents see of a visitor record."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "email": self.email,
+            "attributes": self.attributes,
+            "visits": self.visits,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PageView:
+    """One page a visitor saw; ``visit`` numbers the visit it belongs to (1, 2, ...)."""
+
+    visitor_id: VisitorId
+    url: str
+    title: str
+    referrer: str
+    ts: float
+    visit: int
+
+    def to_wire(self) -> JSON:
+        return {
+            "url": self.url,
+            "title": self.title,
+            "referrer": self.referrer,
+            "ts": self.ts,
+            "visit": self.visit,
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .conversations import (
     conv_channel,
     frame_event,
+    site_channel,
     site_visitors_channel,
     visitor_channel,
 )
@@ -28,7 +29,9 @@ from .types import (
     ConvState,
     Entry,
     EntryKind,
+    PageView,
     Site,
+    Visitor,
 )
 
 if TYPE_CHECKING:
@@ -79,7 +82,8 @@ async def hello(hub: Hub, session: Session, frame: Frame, origin: str | None) ->
         session.dept = dept
     conv = await hub.store.current_conversation(visitor.id)
     # Present before welcomed: once a client has its welcome, agents see it.
-    await hub.presence.add(visitors_key(site.id), visitor.id, _page_info(frame.get("page")))
+    session.presence_info = _page_info(frame.get("page"))
+    await hub.presence.add(visitors_key(site.id), visitor.id, session.presence_info)
     session.present = True
     session.send(
         {
@@ -185,4 +189,60 @@ async def close(hub: Hub, session: Session, frame: Frame) -> None:
     session.send({"t": "ok", "re": frame.rid})
 
 
-HANDLERS: dict[str, Handler] = {"send": send, "typing": typing, "close": close}
+def visitor_record(visitor: Visitor, page: PageView | None) -> JSON:
+    """A visitor as agents see it: the record and its latest page (or null)."""
+    return {**visitor.to_wire(), "page": page.to_wire() if page else None}
+
+
+async def _publish_visitor(
+    hub: Hub, session: Session, visitor: Visitor, page: PageView | None
+) -> None:
+    """Tell the site's agents what changed about a visitor."""
+    assert session.site is not None
+    if page is None:
+        views = await hub.store.page_views(visitor.id, limit=1)
+        page = views[0] if views else None
+    frame = {"t": "visitor", "visitor": visitor_record(visitor, page)}
+    await hub.broker.publish(site_channel(session.site.id), frame_event(frame, "agents"))
+
+
+async def page(hub: Hub, session: Session, frame: Frame) -> None:
+    assert session.site is not None and session.visitor_id is not None
+    view = await hub.store.add_page_view(
+        session.visitor_id, frame.get("url"), frame.get("title", ""), frame.get("referrer", "")
+    )
+    if session.present:
+        # The page becomes the visitor's presence info (last writer wins).
+        info = {**session.presence_info, "url": view.url[:500], "title": view.title[:500]}
+        session.presence_info = info
+        await hub.presence.update(visitors_key(session.site.id), session.visitor_id, info)
+    session.send({"t": "ok", "re": frame.rid})
+    visitor = await hub.store.get_visitor(session.visitor_id)
+    if visitor is not None:
+        await _publish_visitor(hub, session, visitor, view)
+
+
+async def identify(hub: Hub, session: Session, frame: Frame) -> None:
+    assert session.visitor_id is not None
+    visitor = await hub.store.update_visitor(
+        session.visitor_id, name=frame.get("name"), email=frame.get("email")
+    )
+    session.send({"t": "ok", "re": frame.rid})
+    await _publish_visitor(hub, session, visitor, None)
+
+
+async def attrs(hub: Hub, session: Session, frame: Frame) -> None:
+    assert session.visitor_id is not None
+    visitor = await hub.store.update_visitor(session.visitor_id, attributes=frame.get("set"))
+    session.send({"t": "ok", "re": frame.rid})
+    await _publish_visitor(hub, session, visitor, None)
+
+
+HANDLERS: dict[str, Handler] = {
+    "send": send,
+    "typing": typing,
+    "close": close,
+    "page": page,
+    "identify": identify,
+    "attrs": attrs,
+}

@@ -119,6 +119,14 @@ WIRE_LIMITS = [
     "MAX_PREVIEW_CHARS",
     "MAX_ID_CHARS",
     "MAX_HISTORY",
+    "MAX_URL_CHARS",
+    "MAX_TITLE_CHARS",
+    "MAX_NAME_CHARS",
+    "MAX_EMAIL_CHARS",
+    "MAX_ATTRS",
+    "MAX_ATTR_KEY_CHARS",
+    "MAX_ATTR_VALUE_CHARS",
+    "MAX_ATTRS_BYTES",
 ]
 # Every default of Limits(), not only the listed ones: a new limit needs docs too.
 LIMIT_DEFAULTS = {

@@ -76,3 +76,15 @@ async def test_redis_members_span_processes_and_expire_with_a_dead_one(
         b._local.clear()
         await a.close()
         await b.close()
+
+
+async def test_update_replaces_info_and_keeps_counts(presence: Presence) -> None:
+    await presence.add("k", "v1", {"url": "/a"})
+    await presence.add("k", "v1", {"url": "/a"})
+    await presence.update("k", "v1", {"url": "/b"})
+    await presence.update("k", "not-held", {"url": "/x"})
+    assert await presence.members("k") == {"v1": {"url": "/b"}}
+    await presence.remove("k", "v1")
+    assert await presence.count("k") == 1
+    await presence.remove("k", "v1")
+    assert await presence.count("k") == 0

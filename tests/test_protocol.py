@@ -18,11 +18,18 @@ from chatserver.errors import CloseCode, ConnectionClosing, ErrorCode, FrameErro
 from chatserver.frames import (
     AGENT_FRAMES,
     FRAMES,
+    MAX_ATTR_KEY_CHARS,
+    MAX_ATTR_VALUE_CHARS,
+    MAX_ATTRS,
+    MAX_EMAIL_CHARS,
     MAX_FRAME_BYTES,
     MAX_HISTORY,
     MAX_ID_CHARS,
     MAX_MESSAGE_CHARS,
+    MAX_NAME_CHARS,
     MAX_PREVIEW_CHARS,
+    MAX_TITLE_CHARS,
+    MAX_URL_CHARS,
     PROTOCOL_VERSION,
     VISITOR_FRAMES,
     Frame,
@@ -109,6 +116,23 @@ FULL_EXAMPLES: dict[ClientKind, dict[str, dict[str, Any]]] = {
         "send": {"t": "send", "cid": "m1", "body": "hello there", **CONV, "dept": "sales"},
         "typing": {"t": "typing", "draft": "hel"},
         "close": {"t": "close", **CONV},
+        "page": {
+            "t": "page",
+            "url": "https://shop.example/cart",
+            "title": "Cart",
+            "referrer": "https://search.example/?q=shoes",
+        },
+        "identify": {"t": "identify", "name": "Ann", "email": "ann@example.com"},
+        "attrs": {
+            "t": "attrs",
+            "set": {
+                "plan": "pro",
+                "vip": True,
+                "age": 41,
+                "old": None,
+                "cart": {"items": 2, "total": 59.9, "currency": "EUR", "coupon": None},
+            },
+        },
     },
     AGENT: {
         "hello": {"t": "hello", "v": PROTOCOL_VERSION, "kind": "agent", "token": "tok"}
@@ -125,6 +149,7 @@ FULL_EXAMPLES: dict[ClientKind, dict[str, dict[str, Any]]] = {
         "unwatch": {"t": "unwatch", **CONV},
         "transfer": {"t": "transfer", **CONV, "agent": "a_2", "dept": "sales"},
         "visitors": {"t": "visitors"},
+        "visitor": {"t": "visitor", "visitor": "v_1"},
         "close": {"t": "close", **CONV},
     },
 }
@@ -138,6 +163,9 @@ MINIMAL_EXAMPLES: dict[ClientKind, dict[str, dict[str, Any]]] = {
         "send": {"t": "send", "cid": "m1", "body": "x"},
         "typing": {"t": "typing", "draft": ""},
         "close": {"t": "close"},
+        "page": {"t": "page", "url": "/"},
+        "identify": {"t": "identify"},
+        "attrs": {"t": "attrs", "set": {}},
     },
     AGENT: {
         "hello": {"t": "hello", "v": PROTOCOL_VERSION, "kind": "agent", "token": "tok"},
@@ -153,6 +181,7 @@ MINIMAL_EXAMPLES: dict[ClientKind, dict[str, dict[str, Any]]] = {
         "unwatch": {"t": "unwatch", **CONV},
         "transfer": {"t": "transfer", **CONV},
         "visitors": {"t": "visitors"},
+        "visitor": {"t": "visitor", "visitor": "v_1"},
         "close": {"t": "close", **CONV},
     },
 }
@@ -280,6 +309,29 @@ INVALID_CASES: list[Any] = [
         case(f"visitor-sends-{t}", V, FULL_EXAMPLES[A][t], UNKNOWN_TYPE)
         for t in sorted(set(AGENT_FRAMES) - set(VISITOR_FRAMES))
     ),
+    # page, identify, attrs
+    case("page-no-url", V, {"t": "page"}),
+    case("page-url-long", V, {"t": "page", "url": "u" * (MAX_URL_CHARS + 1)}),
+    case("page-title-long", V, {"t": "page", "url": "/", "title": "t" * (MAX_TITLE_CHARS + 1)}),
+    case("page-ref-long", V, {"t": "page", "url": "/", "referrer": "r" * (MAX_URL_CHARS + 1)}),
+    case("identify-name-long", V, {"t": "identify", "name": "n" * (MAX_NAME_CHARS + 1)}),
+    case("identify-email-long", V, {"t": "identify", "email": "e" * (MAX_EMAIL_CHARS + 1)}),
+    case("identify-int-name", V, {"t": "identify", "name": 5}),
+    case("attrs-no-set", V, {"t": "attrs"}),
+    case("attrs-list", V, {"t": "attrs", "set": [1]}),
+    case("attrs-many", V, {"t": "attrs", "set": {f"k{i}": i for i in range(MAX_ATTRS + 1)}}),
+    case("attrs-key-long", V, {"t": "attrs", "set": {"k" * (MAX_ATTR_KEY_CHARS + 1): 1}}),
+    case("attrs-key-empty", V, {"t": "attrs", "set": {"": 1}}),
+    case("attrs-value-long", V, {"t": "attrs", "set": {"k": "v" * (MAX_ATTR_VALUE_CHARS + 1)}}),
+    case("attrs-array", V, {"t": "attrs", "set": {"k": [1]}}),
+    case("attrs-deep", V, {"t": "attrs", "set": {"a": {"b": {"c": 1}}}}),
+    case("attrs-nested-many", V, {"t": "attrs", "set": {"a": {f"k{i}": i for i in range(51)}}}),
+    case("attrs-nested-long", V, {"t": "attrs", "set": {"a": {"b": "v" * 501}}}),
+    case("attrs-big-int", V, {"t": "attrs", "set": {"a": 2**53}}),
+    case("attrs-nan", V, {"t": "attrs", "set": {"a": float("nan")}}),
+    case("attrs-bytes", V, {"t": "attrs", "set": {f"k{i}": "x" * 490 for i in range(17)}}),
+    case("visitor-no-id", A, {"t": "visitor"}),
+    case("visitor-id-long", A, {"t": "visitor", "visitor": _S}),
     # no usable type
     case("no-type", V, {"conv": "c"}, BAD_FRAME),
     case("int-type", V, {"t": 1}, BAD_FRAME),

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from chatserver.errors import NotFound, StoreError
-from chatserver.store import Store
+from chatserver.store import MAX_PAGE_VIEWS, VISIT_GAP, Store
 from chatserver.store_redis import RedisStore
 from chatserver.store_sqlite import SQLiteStore
 from chatserver.types import (
@@ -324,6 +324,99 @@ async def test_set_last_agent(store: Store) -> None:
     got = await store.get_visitor(visitor.id)
     assert got is not None
     assert got.last_agent_id == "a_other"
+
+
+async def test_update_visitor_sets_name_and_email(store: Store) -> None:
+    site = await store.create_site("Shop")
+    visitor = await store.create_visitor(site.id)
+    updated = await store.update_visitor(visitor.id, name="Ann", email="ann@example.com")
+    assert updated == dataclasses.replace(visitor, name="Ann", email="ann@example.com")
+    assert await store.get_visitor(visitor.id) == updated
+    # fields left out (None) keep their value
+    again = await store.update_visitor(visitor.id, email="a@example.com")
+    assert (again.name, again.email) == ("Ann", "a@example.com")
+    assert await store.get_visitor(visitor.id) == again
+
+
+async def test_update_visitor_merges_attributes(store: Store) -> None:
+    site = await store.create_site("Shop")
+    visitor = await store.create_visitor(site.id)
+    cart = {"items": 2, "total": 19.5, "currency": "EUR"}
+    await store.update_visitor(visitor.id, attributes={"plan": "pro", "vip": True, "cart": cart})
+    got = await store.update_visitor(visitor.id, attributes={"vip": None, "age": 41})
+    assert got.attributes == {"plan": "pro", "cart": cart, "age": 41}
+    stored = await store.get_visitor(visitor.id)
+    assert stored is not None and stored.attributes == got.attributes
+    # deleting a key that is not there is no error
+    got = await store.update_visitor(visitor.id, attributes={"nope": None})
+    assert got.attributes == {"plan": "pro", "cart": cart, "age": 41}
+
+
+async def test_concurrent_attribute_merges_all_land(store: Store) -> None:
+    site = await store.create_site("Shop")
+    visitor = await store.create_visitor(site.id)
+    await asyncio.gather(
+        *(store.update_visitor(visitor.id, attributes={f"k{i}": i}) for i in range(10))
+    )
+    got = await store.get_visitor(visitor.id)
+    assert got is not None and got.attributes == {f"k{i}": i for i in range(10)}
+
+
+async def test_update_unknown_visitor_is_not_found(store: Store) -> None:
+    with pytest.raises(NotFound):
+        await store.update_visitor("v_nope", name="x")
+    with pytest.raises(NotFound):
+        await store.add_page_view("v_nope", "https://shop.test/")
+
+
+async def test_page_views_newest_first(store: Store) -> None:
+    site = await store.create_site("Shop")
+    visitor = await store.create_visitor(site.id)
+    assert visitor.visits == 0
+    assert await store.page_views(visitor.id) == []
+    before = time.time()
+    first = await store.add_page_view(visitor.id, "https://shop.test/", "Home", "https://x.test/")
+    assert before <= first.ts <= time.time()
+    assert (first.visitor_id, first.url, first.title, first.referrer, first.visit) == (
+        visitor.id,
+        "https://shop.test/",
+        "Home",
+        "https://x.test/",
+        1,
+    )
+    second = await store.add_page_view(visitor.id, "https://shop.test/cart", "Cart", "")
+    assert second.visit == 1
+    assert await store.page_views(visitor.id) == [second, first]
+    assert await store.page_views(visitor.id, limit=1) == [second]
+    got = await store.get_visitor(visitor.id)
+    assert got is not None and got.visits == 1
+
+
+async def test_page_view_after_the_gap_starts_a_visit(store: Store) -> None:
+    site = await store.create_site("Shop")
+    visitor = await store.create_visitor(site.id)
+    t = 1_700_000_000.25
+    a = await store.add_page_view(visitor.id, "/a", ts=t)
+    b = await store.add_page_view(visitor.id, "/b", ts=t + VISIT_GAP)  # not more than the gap
+    c = await store.add_page_view(visitor.id, "/c", ts=t + 2 * VISIT_GAP + 1)
+    d = await store.add_page_view(visitor.id, "/d", ts=t + 2 * VISIT_GAP + 2)
+    assert [v.visit for v in (a, b, c, d)] == [1, 1, 2, 2]
+    assert [v.ts for v in await store.page_views(visitor.id)] == [d.ts, c.ts, b.ts, a.ts]
+    got = await store.get_visitor(visitor.id)
+    assert got is not None and got.visits == 2
+    other = await store.create_visitor(site.id)
+    assert await store.page_views(other.id) == []
+
+
+async def test_page_history_is_bounded(store: Store) -> None:
+    site = await store.create_site("Shop")
+    visitor = await store.create_visitor(site.id)
+    for i in range(MAX_PAGE_VIEWS + 5):
+        await store.add_page_view(visitor.id, f"/p{i}")
+    views = await store.page_views(visitor.id, limit=MAX_PAGE_VIEWS + 100)
+    assert len(views) == MAX_PAGE_VIEWS
+    assert views[0].url == f"/p{MAX_PAGE_VIEWS + 4}"
+    assert views[-1].url == "/p5"
 
 
 # ---------------------------------------------------------------------------
@@ -756,3 +849,30 @@ async def test_writes_acknowledged_before_close_are_durable(
         assert [e.offset for e in await reopened.entries(conv.id, limit=100)] == list(range(1, 51))
     finally:
         await reopened.close()
+
+
+async def test_sqlite_migrates_an_old_file(tmp_path: Path) -> None:
+    """A file made before page tracking gains ``visits`` and ``page_views``."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE visitors (id TEXT PRIMARY KEY, site_id TEXT NOT NULL,"
+        " created_at REAL NOT NULL, name TEXT NOT NULL DEFAULT '',"
+        " email TEXT NOT NULL DEFAULT '', attributes TEXT NOT NULL DEFAULT '{}',"
+        " last_agent_id TEXT);"
+        "INSERT INTO visitors (id, site_id, created_at, name) VALUES ('v_old', 's_1', 1.0, 'Old');"
+    )
+    db.commit()
+    db.close()
+    for run in range(2):  # and a second start finds nothing to do
+        store = SQLiteStore(path)
+        await store.start()
+        try:
+            got = await store.get_visitor("v_old")
+            assert got is not None and (got.name, got.visits) == ("Old", run)
+            view = await store.add_page_view("v_old", "/", ts=10.0 + run)
+            assert view.visit == 1
+        finally:
+            await store.close()

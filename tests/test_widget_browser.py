@@ -48,8 +48,8 @@ XSS = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
 class Agent:
     """An agent on the real protocol, frames collected by a reader thread."""
 
-    def __init__(self, server: Server, email: str) -> None:
-        r = httpx.post(f"{server.url}/api/login", json={"email": email, "password": PASSWORD})
+    def __init__(self, server: Server, email: str, password: str = PASSWORD) -> None:
+        r = httpx.post(f"{server.url}/api/login", json={"email": email, "password": password})
         r.raise_for_status()
         self._stack = ExitStack()
         self.ws: ClientConnection = self._stack.enter_context(

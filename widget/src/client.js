@@ -5,7 +5,7 @@
 // It turns frames into store updates; it renders nothing.
 
 import { createConnection } from "./connection.js";
-import { guard } from "./guard.js";
+import { guard, warn } from "./guard.js";
 import { createOutbox } from "./outbox.js";
 
 /** @typedef {import("./types.js").Entry} Entry */
@@ -14,6 +14,10 @@ import { createOutbox } from "./outbox.js";
 /** @typedef {import("./storage.js").KeyValue} KeyValue */
 
 const TYPING_HIDE_AFTER = 8000; // the server never times agent typing out (§5.8)
+const PAGES_WAITING = 20; // page views kept while offline (the oldest are dropped)
+
+/** @param {unknown} s @param {number} n */
+const cut = (s, n) => (typeof s === "string" ? s.slice(0, n) : "");
 
 /**
  * Insert entries into a list sorted by time then offset, skipping those held.
@@ -62,6 +66,14 @@ export function createClient({ url, site, dept, store, local, session, onReady, 
   /** The read receipt sent last (per conversation: offsets start at 1 in each). */
   let readSent = { conv: "", offset: 0 };
   let previewInterval = 100;
+  // Tracking (§4.2 page, identify, attrs): what waits for a connection.
+  let pageSent = "";
+  /** @type {{url: string, title: string, referrer: string}[]} */
+  let pages = [];
+  /** @type {Record<string, string>} */
+  let profile = {};
+  /** @type {Record<string, unknown> | null} */
+  let attrs = null;
 
   const sendDraft = () => {
     draftTimer = undefined;
@@ -94,6 +106,14 @@ export function createClient({ url, site, dept, store, local, session, onReady, 
   const forget = (conv) =>
     store.set((s) => ({ entries: s.entries.filter((e) => e.conv !== conv) }));
 
+  /** Send what tracking calls are waiting, when online. */
+  const flushTracking = () => {
+    if (store.get().link !== "online") return;
+    while (pages.length && request({ t: "page", ...pages[0] }) !== null) pages.shift();
+    if (Object.keys(profile).length && request({ t: "identify", ...profile }) !== null) profile = {};
+    if (attrs && request({ t: "attrs", set: attrs }) !== null) attrs = null;
+  };
+
   /** @param {Record<string, any>} f */
   const welcome = (f) => {
     local.set("token", f.token);
@@ -112,6 +132,7 @@ export function createClient({ url, site, dept, store, local, session, onReady, 
     });
     conn.healthy();
     outbox.flush();
+    flushTracking();
     if (!ready) {
       ready = true;
       onReady();
@@ -190,6 +211,8 @@ export function createClient({ url, site, dept, store, local, session, onReady, 
     } else if (req?.t === "history" && req.conv) {
       const h = held.get(req.conv);
       if (h) h.syncing = false;
+    } else if (req && ["page", "identify", "attrs"].includes(req.t)) {
+      warn(`${req.t === "attrs" ? "set" : req.t} refused: ${f.message}`);
     } else if (f.re == null && f.code === 102) {
       // Rate limited: the dropped frame is unknown (no `re`); sends are idempotent.
       outbox.later(1500);
@@ -256,7 +279,8 @@ export function createClient({ url, site, dept, store, local, session, onReady, 
     onOpen() {
       requests.clear();
       for (const h of held.values()) h.syncing = false;
-      conn.send({ t: "hello", id: ++rid, v: 1, kind: "visitor", site, token: local.get("token") || token || undefined, dept: dept || undefined });
+      const page = { url: cut(location.href, 2000), title: cut(document.title, 500) };
+      conn.send({ t: "hello", id: ++rid, v: 1, kind: "visitor", site, token: local.get("token") || token || undefined, dept: dept || undefined, page });
     },
     onFrame,
     onDown() {
@@ -309,6 +333,31 @@ export function createClient({ url, site, dept, store, local, session, onReady, 
       markSeen(top);
       const already = readSent.conv === conv.id ? readSent.offset : 0;
       if (top > already && conn.send({ t: "read", conv: conv.id, offset: top })) readSent = { conv: conv.id, offset: top };
+    },
+    /** Report the current page (at start and after a route change); the same URL
+     * twice in a row counts once. Kept until connected. */
+    page() {
+      const url = cut(location.href, 2000);
+      if (!url || url === pageSent) return;
+      const referrer = cut(pageSent || document.referrer, 2000);
+      pageSent = url;
+      pages = [...pages, { url, title: cut(document.title, 500), referrer }].slice(-PAGES_WAITING);
+      flushTracking();
+    },
+    /** `["identify", {name, email}]`: set who the visitor is. @param {any} who */
+    identify(who) {
+      if (!who || typeof who !== "object") return warn('identify takes {name, email}');
+      const next = { ...profile };
+      if (typeof who.name === "string") next.name = cut(who.name, 200);
+      if (typeof who.email === "string") next.email = cut(who.email, 320);
+      profile = next;
+      flushTracking();
+    },
+    /** `["set", {key: value}]`: merge custom attributes (null deletes a key). @param {any} more */
+    set(more) {
+      if (!more || typeof more !== "object" || Array.isArray(more)) return warn("set takes {key: value}");
+      attrs = { ...attrs, ...more };
+      flushTracking();
     },
     /** Try a failed message again (new cid: the old one was refused). @param {string} cid */
     retry(cid) {

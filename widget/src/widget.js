@@ -17,11 +17,12 @@ import { unreadCount } from "./view/context.js";
 import { listen } from "./view/dom.js";
 import { mountPanel } from "./view/panel.js";
 import { mountRoot } from "./view/root.js";
+import { watchRoutes } from "./routes.js";
 
 /** @typedef {import("./types.js").Entry} Entry */
 
 /** Calls the server cannot take yet (they need new frames); kept, not sent. */
-const NOT_WIRED = ["identify", "set", "track"];
+const NOT_WIRED = ["track"];
 
 /** Why the server refused us, for the one console warning. @param {number} code @param {string} site */
 function refusal(code, site) {
@@ -172,6 +173,10 @@ export function start({ site, base, dept, global = "$chat" }) {
         }
         return relocale();
       }
+      case "identify":
+        return client.identify(args[0]);
+      case "set":
+        return client.set(args[0]);
       case "destroy":
         return teardown();
       default:
@@ -184,14 +189,18 @@ export function start({ site, base, dept, global = "$chat" }) {
   };
   const release = takeOver(global, run);
 
+  const stopRoutes = watchRoutes(() => client.page());
+
   const teardown = () => {
     release();
+    stopRoutes();
     stopWatching();
     stopVisibility();
     client.stop();
     unmount();
     events.clear();
   };
+  client.page();
   client.start();
   return teardown;
 }

@@ -16,6 +16,10 @@ function load() {
 function save(cart) {
   localStorage.setItem(KEY, JSON.stringify(cart));
   render();
+  // The chat's JS API (widget/README.md): agents see the cart as an attribute.
+  const w = /** @type {any} */ (window);
+  const items = Object.values(cart).reduce((a, b) => a + b, 0);
+  (w.$chat = w.$chat || []).push(["set", { cart: { items } }]);
 }
 
 /** Update the header count and, on the checkout page, the cart table. */
