@@ -1,0 +1,315 @@
+"""Result tables (Markdown, printed and pasted into docs/performance.md) and target checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# The issue's targets (2 cores, loopback).
+IDLE_KB_MAX = 20.0
+RELAY_P99_MS_MAX = 10.0
+RELAY_AT_CHATS = 1000
+SOCKETIO_RATIO_MIN = 3.0
+RELAY_RATIO_MIN = 0.5
+
+
+def _fmt(v: Any, digits: int = 1) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def _table(head: list[str], rows: list[list[Any]]) -> list[str]:
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    out += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def _validity(r: dict[str, Any]) -> str:
+    notes = []
+    gen = r.get("generator") or {}
+    if gen and not gen.get("valid", True):
+        notes.append("INVALID: " + "; ".join(gen.get("reasons", [])))
+    machine = r.get("machine") or {}
+    if machine.get("contended"):
+        notes.append(f"contended ({machine['foreign_cores']} foreign cores)")
+    return ", ".join(notes) or "ok"
+
+
+def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets, each with the measured value and pass / fail / not measured."""
+    sc = results.get("scenarios", {})
+    out: list[dict[str, Any]] = []
+
+    idle = sc.get("idle", {}).get("chatserver")
+    if idle and idle.get("levels"):
+        worst = max(lv["per_connection_kb"] for lv in idle["levels"])
+        n = max(lv["connections"] for lv in idle["levels"])
+        out.append(
+            {
+                "target": f"idle visitor connection < {IDLE_KB_MAX:.0f} KB server memory",
+                "measured": f"{worst:.1f} KB (worst level, up to {n} connections)",
+                "status": "pass" if worst < IDLE_KB_MAX else "FAIL",
+            }
+        )
+
+    pairs = sc.get("pairs", {}).get("chatserver")
+    if pairs:
+        chats = pairs.get("config", {}).get("chats", 0)
+        p99 = pairs.get("latency_ms", {}).get("p99")
+        status = "pass" if p99 is not None and p99 < RELAY_P99_MS_MAX else "FAIL"
+        if chats < RELAY_AT_CHATS:
+            status = f"not measured at {RELAY_AT_CHATS} chats (run without --quick)"
+        if not pairs.get("generator", {}).get("valid", True):
+            status += " (run invalid)"
+        out.append(
+            {
+                "target": f"relay p99 < {RELAY_P99_MS_MAX:.0f} ms at {RELAY_AT_CHATS} active chats",
+                "measured": f"{_fmt(p99, 2)} ms at {chats} chats",
+                "status": status,
+            }
+        )
+
+    tp = sc.get("throughput", {})
+    mine = tp.get("chatserver", {})
+    for other, need, label in (
+        ("socketio", SOCKETIO_RATIO_MIN, "python-socketio throughput"),
+        ("ws-relay", RELAY_RATIO_MIN, "bare websockets relay throughput"),
+    ):
+        theirs = tp.get(other)
+        if not mine or not theirs or "error" in mine or "error" in theirs:
+            continue
+        a, b = mine.get("max_msgs_per_s", 0.0), theirs.get("max_msgs_per_s", 0.0)
+        ratio = a / b if b else None
+        # A server not driven to its limit did at least what was measured:
+        # chatserver unsaturated → the true ratio is higher; the baseline
+        # unsaturated → the true ratio is lower.
+        mine_exact = mine.get("limited_by") == "server"
+        theirs_exact = theirs.get("limited_by") == "server"
+        if ratio is None:
+            status, bound = "not measured", ""
+        elif mine_exact and theirs_exact:
+            status, bound = ("pass" if ratio >= need else "FAIL"), ""
+        elif not theirs_exact and mine_exact:
+            bound = f" (at most: {other} limited by the {theirs.get('limited_by')})"
+            status = "FAIL" if ratio < need else "inconclusive"
+        elif theirs_exact and not mine_exact:
+            bound = f" (at least: chatserver limited by the {mine.get('limited_by')})"
+            status = "pass" if ratio >= need else "inconclusive"
+        else:
+            bound, status = " (neither server reached its limit)", "inconclusive"
+        out.append(
+            {
+                "target": f">= {need:g}x {label}",
+                "measured": f"{_fmt(ratio, 2)}x ({a:.0f} vs {b:.0f} msg/s){bound}",
+                "status": status,
+            }
+        )
+    return out
+
+
+def render(results: dict[str, Any]) -> str:
+    sc = results.get("scenarios", {})
+    meta = results.get("meta", {})
+    lines = [f"### {meta.get('plan', '?')} run, {meta.get('started', '')}", ""]
+    lines.append(
+        f"Machine: {meta.get('cpu', '?')}, {meta.get('cores', '?')} cores, "
+        f"Python {meta.get('python', '?')}, {meta.get('pinning', '')}. "
+        f"Idle timer jitter p99 {meta.get('timer_jitter', {}).get('p99_ms', '?')} ms."
+    )
+    lines.append("")
+
+    if "pairs" in sc or "fanout" in sc:
+        lines.append("**Relay latency** (message sent → received by the other side; open-loop)")
+        lines.append("")
+        rows = []
+        for name in ("pairs", "fanout"):
+            for target, r in sc.get(name, {}).items():
+                if "error" in r:
+                    rows.append([name, target] + ["-"] * 10 + [r["error"]])
+                    continue
+                cfg = r.get("config", {})
+                lat, prev = r.get("latency_ms", {}), r.get("preview_latency_ms", {})
+                rows.append(
+                    [
+                        name,
+                        target,
+                        f"{cfg.get('chats')}x{cfg.get('fanout', 1)}",
+                        r.get("messages_per_s"),
+                        f"{r.get('deliveries')}/{r.get('deliveries_expected')}",
+                        lat.get("p50"),
+                        lat.get("p99"),
+                        lat.get("p999"),
+                        prev.get("p99"),
+                        r.get("ack_latency_ms", {}).get("p99"),
+                        r.get("server_cpu"),
+                        r.get("generator", {}).get("late_p99_ms"),
+                        _validity(r),
+                    ]
+                )
+        lines += _table(
+            [
+                "scenario",
+                "server",
+                "chatsxagents",
+                "msg/s",
+                "delivered/sent",
+                "p50 ms",
+                "p99 ms",
+                "p99.9 ms",
+                "preview p99 ms",
+                "ack p99 ms",
+                "server CPU",
+                "generator late p99 ms",
+                "run",
+            ],
+            rows,
+        )
+        lines.append("")
+
+    if "throughput" in sc:
+        lines.append(
+            "**Throughput** (highest offered visitor message rate delivered ≥ 99.9 % with "
+            "p99 under the SLO)"
+        )
+        lines.append("")
+        rows = []
+        for target, r in sc["throughput"].items():
+            if "error" in r:
+                rows.append([target, "-", "-", "-", r["error"]])
+                continue
+            best = r.get("best") or next(
+                (
+                    s
+                    for s in sorted(r["steps"], key=lambda s: -s["offered_msgs_per_s"])
+                    if s["passed"] and s["generator"]["valid"]
+                ),
+                {},
+            )
+            rows.append(
+                [
+                    target,
+                    r.get("max_msgs_per_s"),
+                    best.get("p99_ms"),
+                    best.get("server_cpu"),
+                    f"{r.get('limited_by')} (SLO p99 {r.get('slo_p99_ms')} ms)",
+                ]
+            )
+        lines += _table(["server", "max msg/s", "p99 ms there", "server CPU", "limited by"], rows)
+        mine = sc["throughput"].get("chatserver", {}).get("max_msgs_per_s")
+        for other in ("socketio", "ws-relay"):
+            theirs = sc["throughput"].get(other, {}).get("max_msgs_per_s")
+            if mine and theirs:
+                lines.append(f"\nchatserver / {other}: **{mine / theirs:.2f}x**")
+        lines.append("")
+
+    if "idle" in sc:
+        lines.append("**Idle visitor connections** (server RSS growth ÷ connections)")
+        lines.append("")
+        rows = []
+        for target, r in sc["idle"].items():
+            if "error" in r:
+                rows.append([target, "-", "-", "-", r["error"]])
+                continue
+            for lv in r["levels"]:
+                rows.append(
+                    [
+                        target,
+                        lv["connections"],
+                        lv["rss_mb"],
+                        lv["per_connection_kb"],
+                        f"base {r['base_rss_mb']} MB",
+                    ]
+                )
+        lines += _table(["server", "connections", "RSS MB", "KB / connection", ""], rows)
+        lines.append("")
+
+    if "storm" in sc:
+        lines.append(
+            "**Reconnect storm** (every connection dropped at once, reconnect with jitter)"
+        )
+        lines.append("")
+        rows = []
+        for target, r in sc["storm"].items():
+            if "error" in r:
+                rows.append([target] + ["-"] * 8 + [r["error"]])
+                continue
+            rows.append(
+                [
+                    target,
+                    r["clients"],
+                    f"{r['reconnected']}/{r['clients']}",
+                    r["reconnect_s"].get("p99"),
+                    r["recovered_s"].get("p99"),
+                    r["gaps"],
+                    r["duplicates"],
+                    r["lost"],
+                    f"{r['deliveries']}/{r['deliveries_expected']}",
+                    _validity(r),
+                ]
+            )
+        lines += _table(
+            [
+                "server",
+                "clients",
+                "reconnected",
+                "reconnect p99 s",
+                "recovered p99 s",
+                "gaps",
+                "duplicates",
+                "lost",
+                "delivered/sent",
+                "run",
+            ],
+            rows,
+        )
+        lines.append("")
+
+    if "slow" in sc:
+        lines.append("**Slow consumer** (one agent stops reading)")
+        lines.append("")
+        rows = []
+        for target, r in sc["slow"].items():
+            if "error" in r:
+                rows.append([target] + ["-"] * 6 + [r["error"]])
+                continue
+            st = r.get("stalled_connection", {})
+            rows.append(
+                [
+                    target,
+                    f"{_fmt(r['p99_before_ms'])} → {_fmt(r['p99_during_ms'])}",
+                    f"{_fmt(r.get('preview_p99_before_ms'))} → "
+                    f"{_fmt(r.get('preview_p99_during_ms'))}",
+                    r["before"]["latency_ms"].get("n", 0) + r["during"]["latency_ms"].get("n", 0),
+                    r["delivered_ratio_others"],
+                    r["rss_growth_mb"],
+                    f"close {st.get('close_code')}" if st.get("close_code") else "still open",
+                    _validity(r),
+                ]
+            )
+        lines += _table(
+            [
+                "server",
+                "others' message p99 ms, before → during",
+                "preview p99 ms, before → during",
+                "message samples",
+                "others delivered",
+                "RSS growth MB",
+                "stalled agent",
+                "run",
+            ],
+            rows,
+        )
+        lines.append("")
+
+    found = checks(results)
+    if found:
+        lines.append("**Targets**")
+        lines.append("")
+        lines += _table(
+            ["target", "measured", "status"],
+            [[c["target"], c["measured"], c["status"]] for c in found],
+        )
+        lines.append("")
+    return "\n".join(lines)

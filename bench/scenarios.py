@@ -1,0 +1,618 @@
+"""The scenarios: what each one sets up, drives and reports.
+
+Every scenario starts a fresh server (fresh data directory) for each target,
+so runs do not influence each other.
+
+``idle``        visitors that connect, say ``hello`` and stay silent; server
+                RSS growth divided by connections at each level.
+``pairs``       N visitor/agent pairs exchanging messages and typing previews
+                at fixed open-loop rates; latency percentiles, delivered/sent.
+``fanout``      conversations with K agents each (K-1 of them ``join``).
+``throughput``  pairs with visitor messages only, stepping the offered rate
+                up until the server stops keeping up; the highest step where
+                ≥ 99.9 % arrived with p99 under the SLO is the throughput.
+``storm``       pairs running; every connection dropped at once (TCP abort),
+                each client reconnects after a random delay and recovers as
+                ``docs/protocol.md`` §7 says; gaps and duplicates counted.
+``slow``        pairs running; one agent stops reading; everyone else's p99
+                before and during the stall, and the server's memory.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .generator import Generator
+from .seed import login_all, seed
+from .servers import Cores, ServerProcess, Target
+from .stats import FOREIGN_CPU_MAX, Samples, generator_check, summary_ms, system_busy_seconds
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class Env:
+    cores: Cores
+    workers: int
+    tmp: Path
+    log: Log
+    seed: int = 1
+    jitter_p99_ms: float = 0.0  # the machine's idle timer jitter (stats.calibrate_jitter)
+
+
+@dataclass
+class Traffic:
+    """One traffic workload (see the module docstring)."""
+
+    chats: int
+    capacity: int = 20  # conversations per agent
+    agents_per_site: int = 10
+    fanout: int = 1  # agents per conversation
+    visitor_msg: float = 0.5  # messages per second per visitor
+    visitor_typing: float = 2.0  # typing previews per second per visitor
+    agent_msg: float = 0.5  # messages per second per conversation, from its agents
+    warmup: float = 2.0
+    measure: float = 10.0
+    drain: float = 5.0
+    pad: int = 40  # characters of padding in each body and draft
+    storm: dict[str, float] | None = None  # {"at": s, "jitter": s}
+    stall: dict[str, float] | None = None  # {"at": s}
+    verify: bool = False
+
+
+@dataclass
+class Group:
+    agents: int
+    capacity: int
+    visitors: int
+    fanout: int
+
+
+def plan_groups(t: Traffic) -> list[Group]:
+    """Split the chats into sites ("pair groups")."""
+    groups = []
+    if t.fanout > 1:
+        # Each group: `fanout` agents who are all in each of its conversations.
+        per = max(1, t.capacity)
+        left = t.chats
+        while left > 0:
+            n = min(per, left)
+            groups.append(Group(t.fanout, per, n, t.fanout))
+            left -= n
+        return groups
+    agents = math.ceil(t.chats / t.capacity)
+    left = t.chats
+    while agents > 0:
+        a = min(t.agents_per_site, agents)
+        v = min(left, a * t.capacity)
+        groups.append(Group(a, t.capacity, v, 1))
+        agents -= a
+        left -= v
+    return groups
+
+
+class ServerMonitor:
+    """Samples the server's RSS and CPU time in the background."""
+
+    def __init__(self, server: ServerProcess, every: float = 0.25) -> None:
+        self.server = server
+        self.every = every
+        self.samples: list[tuple[float, int, float, float]] = []  # t, rss, cpu, machine busy
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                s = (
+                    time.monotonic(),
+                    self.server.rss(),
+                    self.server.cpu_seconds(),
+                    system_busy_seconds(),
+                )
+            except (OSError, ValueError, IndexError):
+                return
+            self.samples.append(s)
+            self._stop.wait(self.every)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+    def between(self, a: float, b: float) -> list[tuple[float, int, float, float]]:
+        return [s for s in self.samples if a <= s[0] <= b]
+
+    def cpu(self, a: float, b: float) -> float | None:
+        inside = self.between(a, b)
+        if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+            return None
+        return round((inside[-1][2] - inside[0][2]) / (inside[-1][0] - inside[0][0]), 3)
+
+    def machine_busy(self, a: float, b: float) -> float | None:
+        """Cores the whole machine kept busy on average in ``[a, b]``."""
+        inside = self.between(a, b)
+        if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+            return None
+        return (inside[-1][3] - inside[0][3]) / (inside[-1][0] - inside[0][0])
+
+    def rss_mb(self, a: float, b: float) -> dict[str, float] | None:
+        inside = self.between(a, b)
+        if not inside:
+            return None
+        return {
+            "first": round(inside[0][1] / 2**20, 1),
+            "max": round(max(s[1] for s in inside) / 2**20, 1),
+            "last": round(inside[-1][1] / 2**20, 1),
+        }
+
+
+class Stage:
+    """A target's server plus the generator connected to it, for one scenario."""
+
+    def __init__(self, env: Env, target: Target, name: str, t: Traffic | None) -> None:
+        self.env = env
+        self.target = target
+        self.name = name
+        self.traffic = t
+        self.data = env.tmp / f"{target.name}-{name}"
+        shutil.rmtree(self.data, ignore_errors=True)
+        self.server: ServerProcess | None = None
+        self.gen: Generator | None = None
+        self.monitor: ServerMonitor | None = None
+        self.groups: list[dict[str, Any]] = []
+        self.idle_site = "idle"
+        self.stall_agent: str | None = None
+
+    def start(self) -> Stage:
+        env, target, t = self.env, self.target, self.traffic
+        plan = plan_groups(t) if t else []
+        seeded = []
+        if target.name == "chatserver":
+            sites = [(g.agents, g.capacity) for g in plan] or [(0, 1)]
+            seeded = seed(self.data, sites)
+            if not plan:
+                self.idle_site = seeded[0].key
+        self.server = ServerProcess(target, self.data, env.cores).start()
+        tokens: dict[str, str] = {}
+        if seeded and plan:
+            t_login = time.monotonic()
+            tokens = login_all(self.server.http, [e for s in seeded for e in s.agents])
+            env.log(f"    {len(tokens)} agent logins in {time.monotonic() - t_login:.1f}s")
+        for i, g in enumerate(plan):
+            site = seeded[i].key if seeded else f"site{i}"
+            emails = seeded[i].agents if seeded else [None] * g.agents
+            self.groups.append(
+                {
+                    "site": site,
+                    "agents": [
+                        {"tag": f"a{i}.{j}", "token": tokens.get(e or ""), "capacity": g.capacity}
+                        for j, e in enumerate(emails)
+                    ],
+                    "visitors": [f"v{i}.{j}" for j in range(g.visitors)],
+                    "fanout": g.fanout,
+                }
+            )
+        spec: dict[str, Any] = {
+            "target": {
+                "url": self.server.url,
+                "wire": target.wire,
+                "subprotocol": target.subprotocol(),
+            },
+            "idle_site": self.idle_site,
+            "seed": env.seed,
+        }
+        if t is not None:
+            spec.update(
+                warmup=t.warmup,
+                measure=t.measure,
+                drain=t.drain,
+                pad=t.pad,
+                rates={
+                    "visitor_msg": t.visitor_msg,
+                    "visitor_typing": t.visitor_typing,
+                    "agent_msg": t.agent_msg,
+                },
+                storm=t.storm,
+            )
+            if t.stall is not None and self.groups:
+                self.stall_agent = self.groups[0]["agents"][0]["tag"]
+                spec["stall"] = {**t.stall, "agent": self.stall_agent}
+        workers = env.workers if self.groups else 1
+        self.gen = Generator(spec, self.groups, workers, env.cores.generator)
+        self.monitor = ServerMonitor(self.server)
+        return self
+
+    def setup(self) -> dict[str, Any]:
+        assert self.gen is not None
+        t = time.monotonic()
+        replies = self.gen.command({"op": "setup"}, 180)
+        return {
+            "ready_s": round(time.monotonic() - t, 2),
+            "connect_retries": sum(r["connect_retries"] for r in replies),
+        }
+
+    def run(self, override: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], float]:
+        assert self.gen is not None
+        t0 = time.monotonic() + 0.5
+        cmd: dict[str, Any] = {"op": "run", "t0": t0}
+        if override:
+            cmd["override"] = override
+        return self.gen.command(cmd, 600), t0
+
+    def close(self) -> None:
+        if self.monitor is not None:
+            self.monitor.stop()
+        if self.gen is not None:
+            self.gen.close()
+        if self.server is not None:
+            self.server.stop()
+        shutil.rmtree(self.data, ignore_errors=True)
+
+
+def _machine(stage: Stage, replies: list[dict[str, Any]], a: float, b: float) -> dict[str, Any]:
+    """How busy the machine was, and how much of that was neither server nor generator."""
+    assert stage.monitor is not None
+    busy = stage.monitor.machine_busy(a, b)
+    server = stage.monitor.cpu(a, b) or 0.0
+    gen = 0.0
+    for r in replies:
+        c = r.get("cpu", {})
+        if "start" in c and "end" in c and c["end_t"] > c["start_t"]:
+            gen += (c["end"] - c["start"]) / (c["end_t"] - c["start_t"])
+    if busy is None:
+        return {"busy_cores": None, "foreign_cores": None, "contended": False}
+    foreign = max(0.0, busy - server - gen)
+    return {
+        "busy_cores": round(busy, 2),
+        "foreign_cores": round(foreign, 2),
+        "contended": foreign > FOREIGN_CPU_MAX,
+    }
+
+
+def _window_result(
+    stage: Stage, t: Traffic, replies: list[dict[str, Any]], t0: float
+) -> dict[str, Any]:
+    a, b = t0 + t.warmup, t0 + t.warmup + t.measure
+    samples = Samples([r["rec"] for r in replies])
+    window = samples.window(a, b)
+    assert stage.monitor is not None
+    return {
+        **window,
+        "generator": generator_check(replies, window, stage.env.jitter_p99_ms),
+        "machine": _machine(stage, replies, a, b),
+        "server_cpu": stage.monitor.cpu(a, b),
+        "server_rss_mb": stage.monitor.rss_mb(a, b),
+        "drained": all(r["drained"] for r in replies),
+        "errors": samples.errors,
+        "unexpected_closes": samples.closes,
+        "counts": samples.counts,
+    }
+
+
+# -- scenarios -----------------------------------------------------------------
+
+
+def idle(env: Env, target: Target, levels: list[int], warm: int = 100) -> dict[str, Any]:
+    """Server memory per idle visitor connection."""
+    stage = Stage(env, target, "idle", None)
+    try:
+        stage.start()
+        assert stage.gen is not None and stage.server is not None
+        stage.gen.command({"op": "idle", "n": warm}, 120)
+        time.sleep(0.5)
+        base = stage.server.rss()
+        out = []
+        for n in levels:
+            t = time.monotonic()
+            reply = stage.gen.command({"op": "idle", "n": n}, 600)[0]
+            took = time.monotonic() - t
+            time.sleep(1.0)
+            rss = stage.server.rss()
+            per = (rss - base) / max(1, n - warm)
+            out.append(
+                {
+                    "connections": reply["connected"],
+                    "rss_mb": round(rss / 2**20, 1),
+                    "per_connection_kb": round(per / 1024, 2),
+                    "connect_s": round(took, 1),
+                }
+            )
+            env.log(
+                f"    {target.name}: {reply['connected']} idle visitors, RSS {rss / 2**20:.0f} MB, "
+                f"{per / 1024:.1f} KB each"
+            )
+        return {"base_rss_mb": round(base / 2**20, 1), "warm_connections": warm, "levels": out}
+    finally:
+        stage.close()
+
+
+def traffic(env: Env, target: Target, name: str, t: Traffic) -> dict[str, Any]:
+    """Pairs or fan-out at fixed rates."""
+    stage = Stage(env, target, name, t)
+    try:
+        stage.start()
+        setup = stage.setup()
+        replies, t0 = stage.run()
+        result = _window_result(stage, t, replies, t0)
+        if t.verify and target.name == "chatserver":
+            assert stage.gen is not None
+            v = stage.gen.command({"op": "verify"}, 120)
+            result["verify"] = _sum_dicts([r["verify"] for r in v])
+        result["setup"] = setup
+        result["config"] = asdict(t)
+        return result
+    finally:
+        stage.close()
+
+
+def throughput(
+    env: Env,
+    target: Target,
+    t: Traffic,
+    steps: list[float],
+    slo_p99_ms: float,
+    bisect: int = 2,
+    retries: int = 2,
+) -> dict[str, Any]:
+    """Step the offered visitor message rate up until the server stops keeping up.
+
+    Doubling steps find the first rate that fails (delivered < 99.9 % or p99
+    over the SLO), then ``bisect`` steps narrow the gap between the last pass
+    and that failure.  A step that was contended (other processes busy) or
+    where the generator was the bottleneck is repeated up to ``retries``
+    times; a step still invalid ends the ramp with "limited by generator".
+    """
+    stage = Stage(env, target, "throughput", t)
+    out: list[dict[str, Any]] = []
+    best: dict[str, Any] | None = None
+    limited_by = "steps exhausted"
+
+    def cool_down() -> None:
+        """After an overload, wait for the server to go quiet before the next step."""
+        assert stage.monitor is not None
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            now = time.monotonic()
+            cpu = stage.monitor.cpu(now - 1.0, now)
+            if cpu is not None and cpu < 0.1:
+                return
+
+    def attempt(total: float) -> dict[str, Any]:
+        tried: list[dict[str, Any]] = []
+        for _ in range(retries + 1):
+            per_visitor = total / t.chats
+            override = {
+                "rates": {"visitor_msg": per_visitor, "visitor_typing": 0.0, "agent_msg": 0.0}
+            }
+            replies, t0 = stage.run(override)
+            r = _window_result(stage, t, replies, t0)
+            lat = r["latency_ms"]
+            ok_delivery = (r["delivered_ratio"] or 0) >= 0.999 and not r["errors"]
+            ok_latency = lat.get("p99", math.inf) <= slo_p99_ms
+            step = {
+                "offered_msgs_per_s": total,
+                "messages_per_s": r["messages_per_s"],
+                "deliveries_per_s": r["deliveries_per_s"],
+                "delivered_ratio": r["delivered_ratio"],
+                "p50_ms": lat.get("p50"),
+                "p99_ms": lat.get("p99"),
+                "server_cpu": r["server_cpu"],
+                "generator": r["generator"],
+                "machine": r["machine"],
+                "errors": r["errors"],
+                "passed": ok_delivery and ok_latency,
+            }
+            env.log(
+                f"    {target.name}: offered {total:.0f}/s → {r['deliveries_per_s']:.0f}/s "
+                f"delivered ({r['delivered_ratio']}), p99 {lat.get('p99')} ms, server CPU "
+                f"{r['server_cpu']}, generator "
+                f"{'ok' if r['generator']['valid'] else 'SATURATED'}"
+                f"{', contended' if r['machine']['contended'] else ''}"
+            )
+            if not step["passed"]:
+                cool_down()
+            tried.append(step)
+            if r["generator"]["valid"] and not r["machine"]["contended"]:
+                break
+        # Judge the step by its cleanest try: valid and quiet, else valid, else the last.
+        step = next(
+            (s for s in tried if s["generator"]["valid"] and not s["machine"]["contended"]),
+            next((s for s in tried if s["generator"]["valid"]), tried[-1]),
+        )
+        step["tries"] = len(tried)
+        out.append(step)
+        return step
+
+    try:
+        stage.start()
+        setup = stage.setup()
+        lo: float | None = None
+        hi: float | None = None
+        for total in steps:
+            step = attempt(total)
+            if not step["generator"]["valid"]:
+                limited_by = "generator"
+                break
+            if not step["passed"]:
+                hi = total
+                limited_by = "server"
+                break
+            lo, best = total, step
+        for _ in range(bisect if hi is not None else 0):
+            mid = round(((lo or 0) + hi) / 2 / 10) * 10
+            if mid in (lo, hi) or mid <= 0:
+                break
+            step = attempt(mid)
+            if not step["generator"]["valid"]:
+                break
+            if step["passed"]:
+                lo, best = mid, step
+            else:
+                hi = mid
+        return {
+            "steps": out,
+            "max_msgs_per_s": best["messages_per_s"] if best else 0.0,
+            "best": best,
+            "first_failing_offered": hi,
+            "limited_by": limited_by,
+            "contended": bool(best and best["machine"]["contended"]),
+            "slo_p99_ms": slo_p99_ms,
+            "setup": setup,
+            "config": asdict(t),
+        }
+    finally:
+        stage.close()
+
+
+def storm(env: Env, target: Target, t: Traffic) -> dict[str, Any]:
+    """Every connection dropped at once; reconnect with jitter; count gaps and duplicates."""
+    assert t.storm is not None
+    stage = Stage(env, target, "storm", t)
+    try:
+        stage.start()
+        setup = stage.setup()
+        replies, t0 = stage.run()
+        samples = Samples([r["rec"] for r in replies])
+        a, b = t0 + t.warmup, t0 + t.warmup + t.measure
+        assert stage.gen is not None
+        v = _sum_dicts([r["verify"] for r in stage.gen.command({"op": "verify"}, 120)])
+        whole = samples.window(a, b)
+        c = samples.counts
+        gaps = v.get("gaps", 0) + c.get("live_gaps", 0)
+        dups = v.get("stored_duplicates", 0) + c.get("stored_duplicates", 0)
+        dups += c.get("live_duplicates", 0)
+        return {
+            "clients": sum(r["participants"] for r in replies),
+            "reconnected": len(samples.reconnect),
+            "reconnect_s": summary_s(samples.reconnect),
+            "recovered": len(samples.recovered),
+            "recovered_s": summary_s(samples.recovered),
+            "gaps": gaps,
+            "duplicates": dups,
+            "lost": v.get("lost", 0),
+            "messages_sent": whole["messages_sent"],
+            "deliveries_expected": whole["deliveries_expected"],
+            "deliveries": whole["deliveries"],
+            "delivered_ratio": whole["delivered_ratio"],
+            "delivered_by_history": c.get("delivered_by_history", 0),
+            "resent": c.get("resent", 0),
+            "duplicate_acks": c.get("duplicate_acks", 0),
+            "recovery_incomplete": c.get("recovery_incomplete", 0),
+            "reconnect_failures": c.get("reconnect_failures", 0),
+            "pending_unacked": c.get("pending_unacked", 0),
+            "verify": v,
+            "counts": c,
+            "errors": samples.errors,
+            "unexpected_closes": samples.closes,
+            "generator": generator_check(replies, whole, env.jitter_p99_ms),
+            "machine": _machine(stage, replies, a, b),
+            "setup": setup,
+            "config": asdict(t),
+        }
+    finally:
+        stage.close()
+
+
+def slow(env: Env, target: Target, t: Traffic) -> dict[str, Any]:
+    """One agent stops reading: everyone else's p99 before/during, and server memory."""
+    assert t.stall is not None
+    stage = Stage(env, target, "slow", t)
+    try:
+        stage.start()
+        setup = stage.setup()
+        replies, t0 = stage.run()
+        samples = Samples([r["rec"] for r in replies])
+        stall_at = t0 + t.stall["at"]
+        end = t0 + t.warmup + t.measure
+        before = samples.window(t0 + t.warmup, stall_at - 0.5)
+        during = samples.window(stall_at + 1.0, end)
+        assert stage.monitor is not None
+        rss_before = stage.monitor.rss_mb(t0 + t.warmup, stall_at)
+        rss_during = stage.monitor.rss_mb(stall_at, end)
+        stall = next((r["stall"] for r in replies if "stall" in r), {})
+        b99 = before["latency_ms"].get("p99")
+        d99 = during["latency_ms"].get("p99")
+        growth = (
+            round(rss_during["max"] - rss_before["last"], 1) if rss_before and rss_during else None
+        )
+        pb99 = before["preview_latency_ms"].get("p99")
+        pd99 = during["preview_latency_ms"].get("p99")
+        return {
+            "stalled_agent_conversations": samples.counts.get("stalled_agent_conversations"),
+            "p99_before_ms": b99,
+            "p99_during_ms": d99,
+            "p99_ratio": round(d99 / b99, 2) if b99 and d99 else None,
+            "preview_p99_before_ms": pb99,
+            "preview_p99_during_ms": pd99,
+            "preview_p99_ratio": round(pd99 / pb99, 2) if pb99 and pd99 else None,
+            "delivered_ratio_others": during["delivered_ratio"],
+            "rss_before_mb": rss_before,
+            "rss_during_mb": rss_during,
+            "rss_growth_mb": growth,
+            "stalled_connection": stall,
+            "before": before,
+            "during": during,
+            "generator": _both(
+                generator_check(replies, before, env.jitter_p99_ms),
+                generator_check(replies, during, env.jitter_p99_ms),
+            ),
+            "machine": _machine(stage, replies, t0 + t.warmup, end),
+            "server_cpu": stage.monitor.cpu(stall_at, end),
+            "errors": samples.errors,
+            "unexpected_closes": samples.closes,
+            "setup": setup,
+            "config": asdict(t),
+        }
+    finally:
+        stage.close()
+
+
+def _both(before: dict[str, Any], during: dict[str, Any]) -> dict[str, Any]:
+    """One generator verdict for two windows: valid only if both were."""
+    return {
+        **during,
+        "valid": before["valid"] and during["valid"],
+        "reasons": [f"before: {r}" for r in before["reasons"]]
+        + [f"during: {r}" for r in during["reasons"]],
+        "before": before,
+    }
+
+
+def summary_s(values: list[float]) -> dict[str, Any]:
+    s = summary_ms(values)
+    return {k: (round(v / 1000, 3) if k != "n" else v) for k, v in s.items()}
+
+
+def _sum_dicts(ds: list[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for d in ds:
+        for k, v in d.items():
+            total[k] = total.get(k, 0) + v
+    return total
+
+
+@dataclass
+class Plan:
+    """Which scenarios and sizes one invocation runs."""
+
+    name: str
+    idle_levels: list[int]
+    pairs: Traffic
+    fanout: Traffic | None
+    throughput: Traffic | None
+    throughput_steps: list[float] = field(default_factory=list)
+    throughput_bisect: int = 2
+    throughput_retries: int = 2  # repeats of a contended or generator-limited step
+    storm: Traffic | None = None
+    slow: Traffic | None = None
+    slo_p99_ms: float = 50.0
+    fanout_targets: list[str] | None = None  # None: every target

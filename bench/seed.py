@@ -1,0 +1,76 @@
+"""Seed chatserver's SQLite file directly, before the server starts.
+
+Our own copy of the tests' ``seed`` helper (``bench`` does not import
+``tests``): sites and agents are written through ``SQLiteStore`` so that the
+run does not pay for hundreds of ``agent add`` commands.  Every agent gets
+the same password; its hash is computed once (scrypt is deliberately slow).
+Agents then log in over HTTP once each (``login_all``), as the console does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from chatserver.security import hash_password
+from chatserver.store_sqlite import SQLiteStore
+from chatserver.types import Role, SiteSettings
+
+PASSWORD = "bench password, not secret"
+_hash: str | None = None
+
+
+def password_hash() -> str:
+    global _hash
+    if _hash is None:
+        _hash = hash_password(PASSWORD)
+    return _hash
+
+
+@dataclass
+class SeededSite:
+    key: str
+    agents: list[str] = field(default_factory=list)  # e-mails
+
+
+async def _seed(db: Path, sites: list[tuple[int, int]], routing: str) -> list[SeededSite]:
+    store = SQLiteStore(db)
+    await store.start()
+    made: list[SeededSite] = []
+    try:
+        for n, (agents, capacity) in enumerate(sites):
+            site = await store.create_site(f"Bench shop {n}", (), SiteSettings(routing=routing))
+            seeded = SeededSite(site.key)
+            for i in range(agents):
+                email = f"agent{i}-{site.id}@bench.test"
+                await store.create_agent(
+                    site.id, email, f"Agent {n}.{i}", password_hash(), Role.AGENT, capacity, ()
+                )
+                seeded.agents.append(email)
+            made.append(seeded)
+    finally:
+        await store.close()
+    return made
+
+
+def seed(data: Path, sites: list[tuple[int, int]], routing: str = "auto") -> list[SeededSite]:
+    """Create one site per ``(agents, capacity)`` pair in ``data/chatserver.db``."""
+    data.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(_seed(data / "chatserver.db", sites, routing))
+
+
+def login_all(base_url: str, emails: list[str], threads: int = 4) -> dict[str, str]:
+    """``POST /api/login`` once per agent; return e-mail → token."""
+
+    def one(email: str) -> tuple[str, str]:
+        with httpx.Client(timeout=60) as http:
+            r = http.post(f"{base_url}/api/login", json={"email": email, "password": PASSWORD})
+            r.raise_for_status()
+            return email, str(r.json()["token"])
+
+    with ThreadPoolExecutor(threads) as pool:
+        return dict(pool.map(one, emails))

@@ -1,0 +1,186 @@
+"""The servers under test: start one as a subprocess on its own core, watch it, stop it.
+
+Three targets speak the benchmark's frames (``bench.pairing`` explains the
+baselines' subset):
+
+``chatserver``   ``python -m chatserver.cli serve`` (SQLite seeded first)
+``ws-relay``     ``python -m bench.baseline_ws`` (bare websockets relay)
+``socketio``     ``python -m bench.baseline_sio`` (python-socketio + uvicorn)
+
+``ServerProcess`` pins the server with ``taskset -c CORE`` when taskset and a
+second core exist, and reads its memory (RSS) and CPU time from ``/proc``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    wire: str  # "msgpack" or "socketio"
+    label: str
+
+    def command(self, port: int, data: Path) -> list[str]:
+        if self.name == "chatserver":
+            args = ["-m", "chatserver.cli", "serve", "--port", str(port), "--data", str(data)]
+            return [sys.executable, *args, "--log-level", "warning"]
+        module = {"ws-relay": "bench.baseline_ws", "socketio": "bench.baseline_sio"}[self.name]
+        return [sys.executable, "-m", module, "--port", str(port)]
+
+    def url(self, port: int) -> str:
+        if self.name == "chatserver":
+            return f"ws://127.0.0.1:{port}/ws"
+        if self.name == "ws-relay":
+            return f"ws://127.0.0.1:{port}/"
+        return f"ws://127.0.0.1:{port}"
+
+    def subprotocol(self) -> str | None:
+        return "chatserver.msgpack" if self.name == "chatserver" else None
+
+
+TARGETS = {
+    "chatserver": Target("chatserver", "msgpack", "chatserver"),
+    "ws-relay": Target("ws-relay", "msgpack", "bare websockets relay"),
+    "socketio": Target("socketio", "socketio", "python-socketio + uvicorn"),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Cores:
+    """Which cores the server and the generator get."""
+
+    server: list[int] | None
+    generator: list[int] | None
+    taskset: bool
+
+    @classmethod
+    def plan(cls) -> Cores:
+        try:
+            cores = sorted(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            return cls(None, None, False)
+        if len(cores) < 2:
+            return cls(None, None, False)
+        return cls([cores[0]], cores[1:], shutil.which("taskset") is not None)
+
+    def describe(self) -> str:
+        if self.server is None:
+            return "not pinned (one core, or no affinity support): results share a core"
+        how = "taskset" if self.taskset else "sched_setaffinity"
+        return f"server on core {self.server}, generator on cores {self.generator} ({how})"
+
+
+class ServerProcess:
+    def __init__(self, target: Target, data: Path, cores: Cores) -> None:
+        self.target = target
+        self.data = data
+        self.cores = cores
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = data / f"{target.name}.log"
+
+    @property
+    def url(self) -> str:
+        return self.target.url(self.port)
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ServerProcess:
+        self.data.mkdir(parents=True, exist_ok=True)
+        cmd = self.target.command(self.port, self.data)
+        preexec = None
+        if self.cores.server is not None:
+            if self.cores.taskset:
+                cmd = ["taskset", "-c", ",".join(map(str, self.cores.server)), *cmd]
+            else:
+                server_cores = set(self.cores.server)
+
+                def preexec() -> None:
+                    os.sched_setaffinity(0, server_cores)
+
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                env=env,
+                preexec_fn=preexec,
+                start_new_session=True,
+            )
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.target.name} exited: {self.log.read_text()[-2000:]}")
+            try:
+                if self.target.name == "chatserver":
+                    if httpx.get(f"{self.http}/healthz", timeout=1).status_code == 200:
+                        return
+                else:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                        return
+            except (httpx.HTTPError, OSError):
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.target.name} did not come up")
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def rss(self) -> int:
+        """Resident memory in bytes (VmRSS)."""
+        with open(f"/proc/{self.pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the process (all its threads)."""
+        with open(f"/proc/{self.pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
