@@ -8,7 +8,8 @@ Exception tree::
     │   turned into an ``error`` frame; the connection stays open)
     ├── ConnectionClosing     the connection must close; carries a CloseCode
     └── StoreError            the durable store refused or failed an operation
-        └── NotFound          a row the caller named does not exist
+        ├── NotFound          a row the caller named does not exist
+        └── Closed            the conversation is closed (``append(open_only=True)``)
 
 Client-facing failures are values, never tracebacks.  ``ErrorCode`` values are
 sent in ``error`` frames and split into ranges:
@@ -110,3 +111,7 @@ class StoreError(ChatError):
 
 class NotFound(StoreError):
     """The named row does not exist."""
+
+
+class Closed(StoreError):
+    """The conversation is closed and the write needs an open one."""

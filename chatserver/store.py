@@ -200,10 +200,13 @@ class Store(Protocol):
         body: str,
         cid: str | None = None,
         data: JSON | None = None,
+        open_only: bool = False,
     ) -> tuple[Entry, bool]:
         """Store an entry at the next offset; ``(entry, duplicate)``.
 
-        Raises ``NotFound`` for an unknown conversation.
+        Raises ``NotFound`` for an unknown conversation.  With ``open_only``,
+        raises ``Closed`` when the conversation is closed, in the same atomic
+        step as the write (a used ``cid`` still returns its first entry).
         """
 
     async def entries(

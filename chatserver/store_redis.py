@@ -83,7 +83,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, ResponseError, WatchError
 
-from .errors import NotFound, StoreError
+from .errors import Closed, NotFound, StoreError
 from .redis_client import open_client
 from .store import MAX_PAGE_VIEWS, VISIT_GAP, merge_attributes
 from .types import (
@@ -760,6 +760,7 @@ class RedisStore:
         body: str,
         cid: str | None = None,
         data: JSON | None = None,
+        open_only: bool = False,
     ) -> tuple[Entry, bool]:
         ts = now()
         fields = {
@@ -781,12 +782,15 @@ class RedisStore:
                 [
                     _cid_field(author_id, cid) if cid is not None else "",
                     new_id("e")[2:14],
+                    "1" if open_only else "",
                     *_flat(fields),
                 ],
             )
         )
         if status == "missing":
             raise NotFound(f"conversation {conv_id}")
+        if status == "closed":
+            raise Closed(f"conversation {conv_id} is closed")
         offset = int(_text(rest[0]))
         if status == "duplicate":
             return _entry(conv_id, offset, _fields(rest[1])), True

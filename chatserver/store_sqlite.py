@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import NotFound, StoreError
+from .errors import Closed, NotFound, StoreError
 from .store import MAX_PAGE_VIEWS, VISIT_GAP, merge_attributes
 from .types import (
     JSON,
@@ -683,6 +683,7 @@ class SQLiteStore:
         body: str,
         cid: str | None = None,
         data: JSON | None = None,
+        open_only: bool = False,
     ) -> tuple[Entry, bool]:
         ts = now()
         data_text = json.dumps(data) if data else None
@@ -697,11 +698,18 @@ class SQLiteStore:
                 if row is not None:
                     return _entry(row), True
             row = db.execute(
-                "UPDATE conversations SET last_offset = last_offset + 1 WHERE id = ?"
-                " RETURNING last_offset",
-                (conv_id,),
+                "UPDATE conversations SET last_offset = last_offset + 1"
+                " WHERE id = ? AND (? = 0 OR state != 'closed') RETURNING last_offset",
+                (conv_id, int(open_only)),
             ).fetchone()
             if row is None:
+                if (
+                    open_only
+                    and db.execute(
+                        "SELECT 1 FROM conversations WHERE id = ?", (conv_id,)
+                    ).fetchone()
+                ):
+                    raise Closed(f"conversation {conv_id} is closed")
                 raise NotFound(f"conversation {conv_id}")
             entry = Entry(
                 conv_id,

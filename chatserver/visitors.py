@@ -16,7 +16,7 @@ from .conversations import (
     site_visitors_channel,
     visitor_channel,
 )
-from .errors import CloseCode, ConnectionClosing, ErrorCode, FrameError
+from .errors import CloseCode, Closed, ConnectionClosing, ErrorCode, FrameError
 from .frames import PROTOCOL_VERSION, Frame
 from .preview import Preview
 from .session import Session
@@ -26,7 +26,6 @@ from .types import (
     ClientKind,
     Conversation,
     ConversationId,
-    ConvState,
     Entry,
     EntryKind,
     PageView,
@@ -105,33 +104,40 @@ async def hello(hub: Hub, session: Session, frame: Frame, origin: str | None) ->
 
 
 async def send(hub: Hub, session: Session, frame: Frame) -> None:
+    """Store a visitor's message in their open conversation, opening one if needed.
+
+    One store round trip on the common path: a visitor follows only their own
+    conversations, so a followed id needs no ownership read, and whether the
+    conversation is still open is decided by the append itself.
+    """
     assert session.site is not None and session.visitor_id is not None
     site = await hub.site(session.site.id)
-    conv_id = frame.get("conv") or session.conv_id
-    created = False
-    if conv_id is not None:
-        conv = await hub.conversation(session, conv_id)
-        if conv.state is ConvState.CLOSED:
-            if frame.get("conv"):
-                raise FrameError(ErrorCode.CONFLICT, "conversation is closed")
-            conv_id = None
+    explicit = frame.get("conv")
+    if explicit is not None and explicit not in session.follows:
+        await hub.conversation(session, explicit)  # not theirs: 205
+    conv_id = explicit or session.conv_id
+    new: Conversation | None = None
     if conv_id is None:
-        dept = frame.get("dept") or session.dept
-        if dept is not None and dept not in site.departments:
-            raise FrameError(ErrorCode.NOT_FOUND, "no such department")
-        online = await hub.router.available_agents(site.id)
-        conv, created = await hub.store.open_conversation(
-            site.id, session.visitor_id, dept, offline=online == 0
-        )
-        conv_id = conv.id
-        await hub.follow(session, conv_id)
-        if created:
-            await hub.broker.publish(
-                visitor_channel(session.visitor_id), {"op": "follow", "conv": conv_id}
-            )
+        conv_id, new = await _open(hub, session, site, frame)
     if session.preview is not None:
         session.preview.cancel()  # the draft became this message
-    entry, duplicate = await hub.store.append(
+    try:
+        entry, duplicate = await _append(hub, session, conv_id, frame)
+    except Closed:
+        if explicit is not None:
+            raise FrameError(ErrorCode.CONFLICT, "conversation is closed") from None
+        session.conv_id = None  # closed under us: the message starts a new one
+        conv_id, new = await _open(hub, session, site, frame)
+        entry, duplicate = await _append(hub, session, conv_id, frame)
+    hub.ack(session, frame, entry, duplicate)
+    await _after_send(hub, session, site, entry, duplicate, new)
+
+
+async def _append(
+    hub: Hub, session: Session, conv_id: ConversationId, frame: Frame
+) -> tuple[Entry, bool]:
+    assert session.visitor_id is not None
+    return await hub.store.append(
         conv_id,
         EntryKind.TEXT,
         AuthorKind.VISITOR,
@@ -139,9 +145,28 @@ async def send(hub: Hub, session: Session, frame: Frame) -> None:
         "",
         frame.get("body"),
         frame.get("cid"),
+        open_only=True,
     )
-    hub.ack(session, frame, entry, duplicate)
-    await _after_send(hub, session, site, entry, duplicate, conv if created else None)
+
+
+async def _open(
+    hub: Hub, session: Session, site: Site, frame: Frame
+) -> tuple[ConversationId, Conversation | None]:
+    """The visitor's open conversation, created if needed (then also returned)."""
+    assert session.visitor_id is not None
+    dept = frame.get("dept") or session.dept
+    if dept is not None and dept not in site.departments:
+        raise FrameError(ErrorCode.NOT_FOUND, "no such department")
+    online = await hub.router.available_agents(site.id)
+    conv, created = await hub.store.open_conversation(
+        site.id, session.visitor_id, dept, offline=online == 0
+    )
+    await hub.follow(session, conv.id)
+    if created:
+        await hub.broker.publish(
+            visitor_channel(session.visitor_id), {"op": "follow", "conv": conv.id}
+        )
+    return conv.id, conv if created else None
 
 
 async def _after_send(

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from chatserver.errors import NotFound, StoreError
+from chatserver.errors import Closed, NotFound, StoreError
 from chatserver.store import MAX_PAGE_VIEWS, VISIT_GAP, Store
 from chatserver.store_redis import RedisStore
 from chatserver.store_sqlite import SQLiteStore
@@ -876,3 +876,37 @@ async def test_sqlite_migrates_an_old_file(tmp_path: Path) -> None:
             assert view.visit == 1
         finally:
             await store.close()
+
+
+async def test_append_open_only_refuses_a_closed_conversation(store: Store) -> None:
+    site = await store.create_site("s")
+    visitor = await store.create_visitor(site.id)
+    conv, _ = await store.open_conversation(site.id, visitor.id)
+    first, _ = await store.append(
+        conv.id, EntryKind.TEXT, AuthorKind.VISITOR, visitor.id, "", "hi", cid="c1", open_only=True
+    )
+    await store.update_conversation(conv.id, state=ConvState.CLOSED)
+    with pytest.raises(Closed):
+        await store.append(
+            conv.id,
+            EntryKind.TEXT,
+            AuthorKind.VISITOR,
+            visitor.id,
+            "",
+            "late",
+            cid="c2",
+            open_only=True,
+        )
+    # A resend of an acknowledged message still gets its first entry back.
+    again, duplicate = await store.append(
+        conv.id, EntryKind.TEXT, AuthorKind.VISITOR, visitor.id, "", "hi", cid="c1", open_only=True
+    )
+    assert duplicate and again.offset == first.offset
+    # Events (like "closed" itself) and writes without open_only still go in.
+    event, _ = await store.append(conv.id, EntryKind.EVENT, AuthorKind.SYSTEM, "", "", "")
+    assert event.offset == first.offset + 1
+    assert (await store.get_conversation(conv.id)).last_offset == event.offset  # type: ignore[union-attr]
+    with pytest.raises(NotFound):
+        await store.append(
+            "c_missing", EntryKind.TEXT, AuthorKind.VISITOR, "v", "", "x", open_only=True
+        )

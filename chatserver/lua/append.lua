@@ -5,9 +5,11 @@
 -- KEYS[3]  cids:<id>     "<len(author)>:<author>:<cid>" -> offset
 -- ARGV[1]  the cid field, or "" for an entry without cid
 -- ARGV[2]  a fresh epoch, used only if the history turns out to be lost
--- ARGV[3..] the entry's field/value pairs, as XADD takes them
+-- ARGV[3]  "1" to refuse a closed conversation, "" to write regardless
+-- ARGV[4..] the entry's field/value pairs, as XADD takes them
 --
 -- Returns {"missing"}                         no such conversation
+--         {"closed"}                          closed, and ARGV[3] asked for open
 --         {"duplicate", offset, fields}       the cid was used: the first entry
 --         {"added", offset}                   stored at offset
 --
@@ -34,6 +36,10 @@ if ARGV[1] ~= "" then
   end
 end
 
+if ARGV[3] == "1" and redis.call("HGET", KEYS[1], "state") == "closed" then
+  return {"closed"}
+end
+
 local row = redis.call("HMGET", KEYS[1], "last_offset", "epoch_base")
 local last = tonumber(row[1])
 local base = tonumber(row[2]) or 0
@@ -50,7 +56,7 @@ if held ~= last - base then
 end
 
 local offset = last + 1
-redis.call("XADD", KEYS[2], string.format("%d-0", offset), unpack(ARGV, 3))
+redis.call("XADD", KEYS[2], string.format("%d-0", offset), unpack(ARGV, 4))
 redis.call("HSET", KEYS[1], "last_offset", offset)
 if ARGV[1] ~= "" then
   redis.call("HSET", KEYS[3], ARGV[1], offset)
