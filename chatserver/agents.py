@@ -51,6 +51,8 @@ async def hello(hub: Hub, session: Session, frame: Frame) -> None:
         raise ConnectionClosing(CloseCode.UNAUTHORIZED, "invalid or expired agent token")
     if agent.disabled:
         raise ConnectionClosing(CloseCode.ACCOUNT_DISABLED, "agent account is disabled")
+    if agent.role is Role.ANALYST:
+        raise ConnectionClosing(CloseCode.UNAUTHORIZED, "analysts take no chats")
     site = await hub.site(agent.site_id)
     session.conn.accept(ClientKind.AGENT)
     session.kind = ClientKind.AGENT

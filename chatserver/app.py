@@ -27,6 +27,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from . import __version__, demo
 from .backends import build
+from .blobs import DirectoryBlobs
 from .config import Config
 from .errors import CloseCode, ConnectionClosing, FrameError
 from .hub import Hub
@@ -239,7 +240,17 @@ def create_app(config: Config) -> Starlette:
         signer = Signer(load_secret_redis(config.redis_url))
     else:
         signer = Signer(load_secret(config.data_dir))
-    hub = Hub(store, broker, router, signer, config.limits, grace=config.grace, presence=presence)
+    blobs = DirectoryBlobs(config.blobs)
+    hub = Hub(
+        store,
+        broker,
+        router,
+        signer,
+        config.limits,
+        grace=config.grace,
+        presence=presence,
+        blobs=blobs,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -271,5 +282,6 @@ def create_app(config: Config) -> Starlette:
     app.state.config = config
     app.state.hub = hub
     app.state.widget_files = widget_files
+    app.state.blobs = blobs
     app.state.login_throttle = Throttle(limit=10, window=300.0)
     return app

@@ -69,6 +69,14 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         "(CHATSERVER_GRACE, default 30)",
     )
     p.add_argument(
+        "--blobs",
+        type=Path,
+        default=Path(b) if (b := _env("BLOBS")) else None,
+        metavar="DIR",
+        help="directory for attachments and recordings (CHATSERVER_BLOBS, default DATA/blobs; "
+        "with Redis and several machines, a shared volume)",
+    )
+    p.add_argument(
         "--log-level",
         default=_env("LOG_LEVEL", "info"),
         choices=("critical", "error", "warning", "info", "debug"),
@@ -159,6 +167,7 @@ def _config(args: argparse.Namespace) -> Config:
         sqlite_sync=args.sqlite_sync,
         grace=args.grace,
         log_level=args.log_level,
+        blob_dir=args.blobs,
     )
 
 

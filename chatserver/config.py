@@ -18,6 +18,11 @@ class Config:
     grace: float = 30.0
     log_level: str = "info"
     limits: Limits = field(default_factory=Limits)
+    blob_dir: Path | None = None  # attachments and recordings; default data_dir / "blobs"
+
+    @property
+    def blobs(self) -> Path:
+        return self.blob_dir if self.blob_dir is not None else self.data_dir / "blobs"
 
     @property
     def backend(self) -> str:

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import agents, visitors
+from .blobs import BlobStore
 from .broker import Broker
 from .conversations import (
     Conversations,
@@ -63,8 +64,10 @@ class Hub:
         limits: Limits | None = None,
         grace: float = 30.0,
         presence: Presence | None = None,
+        blobs: BlobStore | None = None,
     ) -> None:
         self.store = store
+        self.blobs = blobs  # attachments and recording segments (None: features off)
         self.broker = broker
         self.router = router
         self.signer = signer

@@ -70,8 +70,12 @@ class AgentStatus(Enum):
 
 
 class Role(Enum):
+    """What a console user may do: ``agent`` chats; ``admin`` chats and runs the
+    site; ``analyst`` reads recordings and reports and takes no chats."""
+
     AGENT = "agent"
     ADMIN = "admin"
+    ANALYST = "analyst"
 
 
 class EntryKind(Enum):
