@@ -18,6 +18,10 @@ Contract every implementation keeps (the contract tests in
   ``VISIT_GAP`` seconds after the visitor's previous one (or the first view)
   starts a new visit and raises ``Visitor.visits`` by one.  At most
   ``MAX_PAGE_VIEWS`` views are kept per visitor; older ones are dropped.
+* **Site documents.** ``put_doc`` creates or replaces one document of a
+  site's ``kind`` (keeping its ``created_at``); ``list_docs`` returns a
+  kind's documents oldest first.  Kinds and ids are ids (at most 64
+  characters); what a document means is the caller's business.
 * Records are returned as frozen dataclasses from ``types``; ``None`` means
   "no such row".
 """
@@ -37,6 +41,7 @@ from .types import (
     ConversationId,
     ConvState,
     DepartmentId,
+    Doc,
     Entry,
     EntryKind,
     Keep,
@@ -227,3 +232,15 @@ class Store(Protocol):
 
     async def set_read(self, conv_id: ConversationId, reader: str, offset: int) -> int:
         """Raise the reader's read marker to ``offset``; return the marker."""
+
+    # -- site documents (canned responses, triggers, ...) ---------------------
+    async def put_doc(self, site_id: SiteId, kind: str, doc_id: str, data: JSON) -> Doc:
+        """Create or replace a document; ``created_at`` survives a replace."""
+
+    async def get_doc(self, site_id: SiteId, kind: str, doc_id: str) -> Doc | None: ...
+
+    async def list_docs(self, site_id: SiteId, kind: str) -> list[Doc]:
+        """The site's documents of ``kind``, oldest ``created_at`` first."""
+
+    async def delete_doc(self, site_id: SiteId, kind: str, doc_id: str) -> bool:
+        """Remove a document; ``True`` if it existed."""

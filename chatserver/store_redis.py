@@ -25,6 +25,7 @@ Keys (every key starts with the store's ``prefix``, ``chat:`` by default;
                                      author_kind author_id author_name body ts [cid] [data*]
     cids:<conv>              hash    ``<len(author)>:<author>:<cid>`` -> offset
     reads:<conv>             hash    reader -> read marker
+    docs:<site>:<kind>       hash    document id -> ``{"data", "created_at", "updated_at"}``*
 
 The email key is the email stripped and lower-cased.  Each kind of key has a
 first segment of its own and the caller-given part last, so no id can turn
@@ -96,6 +97,7 @@ from .types import (
     ConversationId,
     ConvState,
     DepartmentId,
+    Doc,
     Entry,
     EntryKind,
     Keep,
@@ -858,3 +860,49 @@ class RedisStore:
     async def set_read(self, conv_id: ConversationId, reader: str, offset: int) -> int:
         marker = await self._script("set_read", [self._k("reads", conv_id)], [reader, str(offset)])
         return int(_text(marker))
+
+    # -- site documents ----------------------------------------------------
+
+    @_redis_errors
+    async def put_doc(self, site_id: SiteId, kind: str, doc_id: str, data: JSON) -> Doc:
+        key = self._k("docs", site_id, kind)
+        stamp = now()
+        # A replace keeps created_at: read-modify-write under WATCH, retried on a race.
+        async with self._redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    old = await pipe.hget(key, doc_id)
+                    created = json.loads(_text(old))["created_at"] if old else stamp
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.hset(
+                        key,
+                        doc_id,
+                        json.dumps({"data": data, "created_at": created, "updated_at": stamp}),
+                    )
+                    await pipe.execute()
+                    break
+                except WatchError:
+                    continue
+        return Doc(site_id, kind, doc_id, json.loads(json.dumps(data)), created, stamp)
+
+    @_redis_errors
+    async def get_doc(self, site_id: SiteId, kind: str, doc_id: str) -> Doc | None:
+        raw = await self._redis.hget(self._k("docs", site_id, kind), doc_id)
+        return _doc(site_id, kind, doc_id, raw) if raw else None
+
+    @_redis_errors
+    async def list_docs(self, site_id: SiteId, kind: str) -> list[Doc]:
+        raw = await self._redis.hgetall(self._k("docs", site_id, kind))
+        docs = [_doc(site_id, kind, _text(k), v) for k, v in raw.items()]
+        docs.sort(key=lambda d: (d.created_at, d.id))
+        return docs
+
+    @_redis_errors
+    async def delete_doc(self, site_id: SiteId, kind: str, doc_id: str) -> bool:
+        return bool(await self._redis.hdel(self._k("docs", site_id, kind), doc_id))
+
+
+def _doc(site_id: SiteId, kind: str, doc_id: str, raw: object) -> Doc:
+    value = json.loads(_text(raw))
+    return Doc(site_id, kind, doc_id, value["data"], value["created_at"], value["updated_at"])

@@ -32,6 +32,7 @@ from .types import (
     ConversationId,
     ConvState,
     DepartmentId,
+    Doc,
     Entry,
     EntryKind,
     Keep,
@@ -90,6 +91,13 @@ CREATE UNIQUE INDEX IF NOT EXISTS entries_cid
 CREATE TABLE IF NOT EXISTS reads (
     conv_id TEXT NOT NULL, reader TEXT NOT NULL, offset INTEGER NOT NULL,
     PRIMARY KEY (conv_id, reader)) WITHOUT ROWID;
+"""
+
+_SCHEMA_DOCS = """
+CREATE TABLE IF NOT EXISTS docs (
+    site_id TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL,
+    PRIMARY KEY (site_id, kind, id)) WITHOUT ROWID;
 """
 
 _SITE_COLS = "id, key, name, origins, settings, departments, created_at"
@@ -230,6 +238,7 @@ class SQLiteStore:
         db.execute("PRAGMA foreign_keys=ON")
         db.execute("PRAGMA busy_timeout=5000")
         db.executescript(_SCHEMA)
+        db.executescript(_SCHEMA_DOCS)
         _migrate(db)
         db.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
@@ -779,6 +788,54 @@ class SQLiteStore:
             return int(row[0])
 
         return await self._run(op)
+
+    # -- site documents ----------------------------------------------------
+
+    async def put_doc(self, site_id: SiteId, kind: str, doc_id: str, data: JSON) -> Doc:
+        stamp = now()
+        body = json.dumps(data)
+
+        def op(db: sqlite3.Connection) -> Doc:
+            row = db.execute(
+                "INSERT INTO docs (site_id, kind, id, data, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (site_id, kind, id) DO UPDATE"
+                " SET data = excluded.data, updated_at = excluded.updated_at"
+                " RETURNING created_at",
+                (site_id, kind, doc_id, body, stamp, stamp),
+            ).fetchone()
+            return Doc(site_id, kind, doc_id, json.loads(body), row[0], stamp)
+
+        return await self._run(op)
+
+    async def get_doc(self, site_id: SiteId, kind: str, doc_id: str) -> Doc | None:
+        row = await self._one(
+            "SELECT site_id, kind, id, data, created_at, updated_at FROM docs"
+            " WHERE site_id = ? AND kind = ? AND id = ?",
+            (site_id, kind, doc_id),
+        )
+        return _doc(row) if row else None
+
+    async def list_docs(self, site_id: SiteId, kind: str) -> list[Doc]:
+        rows = await self._all(
+            "SELECT site_id, kind, id, data, created_at, updated_at FROM docs"
+            " WHERE site_id = ? AND kind = ? ORDER BY created_at, id",
+            (site_id, kind),
+        )
+        return [_doc(r) for r in rows]
+
+    async def delete_doc(self, site_id: SiteId, kind: str, doc_id: str) -> bool:
+        def op(db: sqlite3.Connection) -> bool:
+            cur = db.execute(
+                "DELETE FROM docs WHERE site_id = ? AND kind = ? AND id = ?",
+                (site_id, kind, doc_id),
+            )
+            return cur.rowcount > 0
+
+        return await self._run(op)
+
+
+def _doc(row: sqlite3.Row) -> Doc:
+    return Doc(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5])
 
 
 def _resolve(results: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:

@@ -272,3 +272,16 @@ class Entry:
         if self.data:
             frame["data"] = self.data
         return frame
+
+
+@dataclass(frozen=True, slots=True)
+class Doc:
+    """A small JSON document a site keeps of one ``kind``: a canned response,
+    a trigger rule...  The store keeps them; their meaning is the feature's."""
+
+    site_id: SiteId
+    kind: str
+    id: str
+    data: JSON
+    created_at: float
+    updated_at: float

@@ -910,3 +910,55 @@ async def test_append_open_only_refuses_a_closed_conversation(store: Store) -> N
         await store.append(
             "c_missing", EntryKind.TEXT, AuthorKind.VISITOR, "v", "", "x", open_only=True
         )
+
+
+# ---------------------------------------------------------------------------
+# site documents
+# ---------------------------------------------------------------------------
+
+
+async def test_docs_put_get_list_delete(store: Store) -> None:
+    site = await store.create_site("Docs")
+    other = await store.create_site("Other")
+    first = await store.put_doc(site.id, "canned", "hi", {"text": "Hello!", "n": [1, 2]})
+    assert first.data == {"text": "Hello!", "n": [1, 2]}
+    await asyncio.sleep(0.002)
+    await store.put_doc(site.id, "canned", "bye", {"text": "Bye"})
+    await store.put_doc(site.id, "trigger", "t1", {"on": True})
+    await store.put_doc(other.id, "canned", "hi", {"text": "other site"})
+
+    got = await store.get_doc(site.id, "canned", "hi")
+    assert got is not None and got.data["text"] == "Hello!" and got.kind == "canned"
+    assert [d.id for d in await store.list_docs(site.id, "canned")] == ["hi", "bye"]
+    assert [d.id for d in await store.list_docs(site.id, "trigger")] == ["t1"]
+    assert await store.get_doc(site.id, "canned", "missing") is None
+    assert await store.list_docs(site.id, "nothing") == []
+
+    await asyncio.sleep(0.002)
+    replaced = await store.put_doc(site.id, "canned", "hi", {"text": "Hi again"})
+    assert replaced.created_at == first.created_at
+    assert replaced.updated_at > first.updated_at
+    listed = await store.list_docs(site.id, "canned")
+    assert [d.id for d in listed] == ["hi", "bye"]  # a replace keeps its place
+    assert listed[0].data == {"text": "Hi again"}
+
+    assert await store.delete_doc(site.id, "canned", "hi")
+    assert not await store.delete_doc(site.id, "canned", "hi")
+    assert [d.id for d in await store.list_docs(site.id, "canned")] == ["bye"]
+    other_doc = await store.get_doc(other.id, "canned", "hi")
+    assert other_doc is not None and other_doc.data == {"text": "other site"}
+
+
+async def test_docs_survive_reopen(make_store: Callable[[], Store]) -> None:
+    store = make_store()
+    await store.start()
+    site = await store.create_site("Docs")
+    await store.put_doc(site.id, "canned", "x", {"text": "kept"})
+    await store.close()
+    again = make_store()
+    await again.start()
+    try:
+        doc = await again.get_doc(site.id, "canned", "x")
+        assert doc is not None and doc.data == {"text": "kept"}
+    finally:
+        await again.close()
