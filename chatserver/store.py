@@ -194,6 +194,18 @@ class Store(Protocol):
     ) -> list[Conversation]:
         """A visitor's conversations, newest first."""
 
+    async def set_tags(
+        self,
+        conv_id: ConversationId,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+    ) -> Conversation:
+        """Add and remove tags of a conversation atomically; return the row.
+
+        Tags are kept sorted and unique; concurrent calls for different tags
+        all land.  Raises ``NotFound`` for an unknown id.
+        """
+
     # -- entries ---------------------------------------------------------
     async def append(
         self,

@@ -20,7 +20,7 @@ Keys (every key starts with the store's ``prefix``, ``chat:`` by default;
     convs:<state>:<site>     zset    the site's conversations in <state>, scored by queued_at
     conv:<id>                hash    id site_id visitor_id epoch state created_at queued_at
                                      [department] agents* last_offset offline [closed_at]
-                                     [epoch_base]
+                                     [epoch_base] [tags*]
     entries:<conv>           stream  entry <offset> has the ID ``<offset>-0``: kind
                                      author_kind author_id author_name body ts [cid] [data*]
     cids:<conv>              hash    ``<len(author)>:<author>:<cid>`` -> offset
@@ -261,6 +261,7 @@ def _conv(h: Mapping[str, str]) -> Conversation:
         last_offset=int(h["last_offset"]),
         offline=h["offline"] == "1",
         closed_at=float(closed_at) if closed_at is not None else None,
+        tags=tuple(json.loads(h.get("tags", "[]"))),
     )
 
 
@@ -860,6 +861,30 @@ class RedisStore:
     async def set_read(self, conv_id: ConversationId, reader: str, offset: int) -> int:
         marker = await self._script("set_read", [self._k("reads", conv_id)], [reader, str(offset)])
         return int(_text(marker))
+
+    @_redis_errors
+    async def set_tags(
+        self,
+        conv_id: ConversationId,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+    ) -> Conversation:
+        key = self._k("conv", conv_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    h = _fields(await pipe.hgetall(key))
+                    if not h:
+                        raise NotFound(f"no conversation {conv_id}")
+                    current = set(json.loads(h.get("tags", "[]")))
+                    h["tags"] = json.dumps(sorted((current | set(add)) - set(remove)))
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.hset(key, "tags", h["tags"])
+                    await pipe.execute()
+                    return _conv(h)
+                except WatchError:
+                    continue
 
     # -- site documents ----------------------------------------------------
 

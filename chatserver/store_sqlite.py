@@ -108,6 +108,8 @@ _CONV_COLS = (
     "id, site_id, visitor_id, epoch, state, created_at, queued_at, department, agents, "
     "last_offset, offline, closed_at"
 )
+# Columns added after the first schema have defaults, so INSERTs may leave them out.
+_CONV_SELECT = _CONV_COLS + ", tags"
 _ENTRY_COLS = "conv_id, offset, kind, author_kind, author_id, author_name, body, ts, cid, data"
 
 
@@ -116,6 +118,9 @@ def _migrate(db: sqlite3.Connection) -> None:
     columns = {row[1] for row in db.execute("PRAGMA table_info(visitors)")}
     if "visits" not in columns:
         db.execute("ALTER TABLE visitors ADD COLUMN visits INTEGER NOT NULL DEFAULT 0")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(conversations)")}
+    if "tags" not in columns:
+        db.execute("ALTER TABLE conversations ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'")
 
 
 _VISITOR_COLS = "id, site_id, created_at, name, email, attributes, last_agent_id, visits"
@@ -182,6 +187,7 @@ def _conv(row: sqlite3.Row) -> Conversation:
         last_offset=row[9],
         offline=bool(row[10]),
         closed_at=row[11],
+        tags=tuple(json.loads(row[12])),
     )
 
 
@@ -561,7 +567,7 @@ class SQLiteStore:
     @staticmethod
     def _open_of(db: sqlite3.Connection, visitor_id: VisitorId) -> Conversation | None:
         row = db.execute(
-            f"SELECT {_CONV_COLS} FROM conversations WHERE visitor_id = ? AND state != 'closed'",
+            f"SELECT {_CONV_SELECT} FROM conversations WHERE visitor_id = ? AND state != 'closed'",
             (visitor_id,),
         ).fetchone()
         return _conv(row) if row else None
@@ -612,7 +618,7 @@ class SQLiteStore:
         return await self._run(lambda db: self._open_of(db, visitor_id))
 
     async def get_conversation(self, conv_id: ConversationId) -> Conversation | None:
-        row = await self._one(f"SELECT {_CONV_COLS} FROM conversations WHERE id = ?", (conv_id,))
+        row = await self._one(f"SELECT {_CONV_SELECT} FROM conversations WHERE id = ?", (conv_id,))
         return _conv(row) if row else None
 
     async def update_conversation(
@@ -651,7 +657,7 @@ class SQLiteStore:
                 except sqlite3.IntegrityError as exc:
                     raise StoreError("the visitor has another open conversation") from exc
             row = db.execute(
-                f"SELECT {_CONV_COLS} FROM conversations WHERE id = ?", (conv_id,)
+                f"SELECT {_CONV_SELECT} FROM conversations WHERE id = ?", (conv_id,)
             ).fetchone()
             if row is None:
                 raise NotFound(f"conversation {conv_id}")
@@ -664,7 +670,7 @@ class SQLiteStore:
     ) -> list[Conversation]:
         marks = ", ".join("?" for _ in states)
         rows = await self._all(
-            f"SELECT {_CONV_COLS} FROM conversations WHERE site_id = ? AND state IN ({marks})"
+            f"SELECT {_CONV_SELECT} FROM conversations WHERE site_id = ? AND state IN ({marks})"
             " ORDER BY queued_at LIMIT ?",
             (site_id, *(s.value for s in states), limit),
         )
@@ -674,7 +680,7 @@ class SQLiteStore:
         self, visitor_id: VisitorId, limit: int = 20
     ) -> list[Conversation]:
         rows = await self._all(
-            f"SELECT {_CONV_COLS} FROM conversations WHERE visitor_id = ?"
+            f"SELECT {_CONV_SELECT} FROM conversations WHERE visitor_id = ?"
             " ORDER BY created_at DESC LIMIT ?",
             (visitor_id, limit),
         )
@@ -786,6 +792,27 @@ class SQLiteStore:
                 (conv_id, reader, offset),
             ).fetchone()
             return int(row[0])
+
+        return await self._run(op)
+
+    async def set_tags(
+        self,
+        conv_id: ConversationId,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+    ) -> Conversation:
+        def op(db: sqlite3.Connection) -> Conversation:
+            row = db.execute(
+                f"SELECT {_CONV_SELECT} FROM conversations WHERE id = ?", (conv_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no conversation {conv_id}")
+            conv = _conv(row)
+            tags = tuple(sorted((set(conv.tags) | set(add)) - set(remove)))
+            db.execute(
+                "UPDATE conversations SET tags = ? WHERE id = ?", (json.dumps(tags), conv_id)
+            )
+            return replace(conv, tags=tags)
 
         return await self._run(op)
 

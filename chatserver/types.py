@@ -220,6 +220,7 @@ class Conversation:
     last_offset: int = 0
     offline: bool = False
     closed_at: float | None = None
+    tags: tuple[str, ...] = ()
 
     def summary(self) -> JSON:
         return {
@@ -232,6 +233,7 @@ class Conversation:
             "agents": list(self.agents),
             "created_at": self.created_at,
             "offline": self.offline,
+            "tags": list(self.tags),
         }
 
 

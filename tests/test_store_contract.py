@@ -962,3 +962,19 @@ async def test_docs_survive_reopen(make_store: Callable[[], Store]) -> None:
         assert doc is not None and doc.data == {"text": "kept"}
     finally:
         await again.close()
+
+
+async def test_tags(store: Store) -> None:
+    site, visitor = await site_and_visitor(store)
+    conv, _ = await store.open_conversation(site.id, visitor.id)
+    assert conv.tags == ()
+    tagged = await store.set_tags(conv.id, add=["vip", "billing"])
+    assert tagged.tags == ("billing", "vip")
+    await asyncio.gather(*(store.set_tags(conv.id, add=[f"t{i}"]) for i in range(10)))
+    again = await store.set_tags(conv.id, add=["vip"], remove=["billing", "t3"])
+    assert again.tags == tuple(sorted({"vip"} | {f"t{i}" for i in range(10)} - {"t3"}))
+    got = await store.get_conversation(conv.id)
+    assert got is not None and got.tags == again.tags
+    assert got.summary()["tags"] == list(again.tags)
+    with pytest.raises(NotFound):
+        await store.set_tags("c_missing", add=["x"])
