@@ -6,9 +6,10 @@ needs once (routing) and publish a control event on ``CONTROL_CHANNEL``,
 which every process subscribes to when its hub starts; ``apply`` runs in each
 process (the publisher's too) on what that process holds:
 
-* ``{"op": "site", "site": id}``: the cached site record is dropped, so the
-  next connection and the next routing decision read the new one (typing
-  preview on/off applies to live visitors at once, as it is read per draft).
+* ``{"op": "site", "site": id}``: the cached site record is dropped and read
+  again, so the next connection and the next routing decision get the new
+  one (typing preview on/off applies to live visitors at once: it is read
+  from the cache per draft).
 * ``{"op": "agent", "agent": id}``: the agent's record is read again and
   handed to its live sessions and the name cache; when the agent was
   disabled their sockets close with ``4105 account_disabled``, when they
@@ -26,7 +27,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from .errors import CloseCode
+from .errors import ChatError, CloseCode
 from .types import JSON, Agent, AgentStatus, ConvState, Role, SiteId
 
 if TYPE_CHECKING:
@@ -78,10 +79,19 @@ def apply(hub: Hub, event: JSON) -> None:
     op = event.get("op")
     if op == "site" and isinstance(event.get("site"), str):
         hub.forget_site(event["site"])
+        hub.spawn(_reload_site(hub, event["site"]))
     elif op == "agent" and isinstance(event.get("agent"), str):
         hub.spawn(_refresh_agent(hub, event["agent"]))
     else:
         log.warning("unknown control event %r", op)
+
+
+async def _reload_site(hub: Hub, site_id: SiteId) -> None:
+    """Cache the new record at once: live visitors' drafts read it (no await there)."""
+    try:
+        await hub.site(site_id)
+    except ChatError as exc:
+        log.warning("reloading site %s failed: %s", site_id, exc)
 
 
 async def _refresh_agent(hub: Hub, agent_id: str) -> None:
