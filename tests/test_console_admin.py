@@ -449,6 +449,7 @@ async def test_departments_add_rename_remove(server: Server) -> None:
         agent = await Client.agent(server, agent_email, status="away")
         visitor = await Client.visitor(server, shop.key, dept="sales")
         ack = await visitor.request({"t": "send", "cid": "1", "body": "a question on sales"})
+        later = await Client.visitor(server, shop.key, dept="sales")  # writes after the rename
         r = await admin.post(
             "/console/admin/departments/rename", {"department": "sales", "name": "SUPPORT"}
         )
@@ -463,6 +464,12 @@ async def test_departments_add_rename_remove(server: Server) -> None:
         async with store_of(server) as store:
             moved = await store.get_conversation(ack["conv"])
         assert moved is not None and moved.department == "Ventas"
+        # A visitor whose page named "sales" before can still start a chat (in no department).
+        ack2 = await later.request({"t": "send", "cid": "1", "body": "me too"})
+        assert ack2["t"] == "ack"
+        async with store_of(server) as store:
+            theirs = await store.get_conversation(ack2["conv"])
+        assert theirs is not None and theirs.department is None
         # Routing knows the new name: the agent comes back and gets the chat.
         await agent.request({"t": "status", "status": "online"})
         await agent.expect(
