@@ -204,6 +204,7 @@ def _agent_ctx(site: Site, form: Form, **more: Any) -> dict[str, Any]:
         "roles": list(Role),
         "limits": forms,
         "is_me": False,
+        "new": "agent" not in more,
         **more,
     }
 
