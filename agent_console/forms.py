@@ -112,7 +112,10 @@ def agent_form(data: Mapping[str, Any], departments: Collection[str], *, new: bo
         form.errors["role"] = "Choose a role."
     capacity = fields.text("capacity").strip()
     form.values["capacity"] = capacity
-    if not capacity.isdigit() or not MIN_CAPACITY <= int(capacity) <= MAX_CAPACITY:
+    if (
+        not (capacity.isascii() and capacity.isdigit())
+        or not MIN_CAPACITY <= int(capacity) <= MAX_CAPACITY
+    ):
         form.errors["capacity"] = f"A whole number from {MIN_CAPACITY} to {MAX_CAPACITY}."
     else:
         form.clean["capacity"] = int(capacity)
