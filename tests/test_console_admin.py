@@ -18,7 +18,9 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.routing import Route
 
+from agent_console.admin import routes as admin_routes
 from chatserver.cli import DEMO_ADMIN_EMAIL, DEMO_EMAIL, ensure_demo
 from chatserver.store_sqlite import SQLiteStore
 from chatserver.types import Agent, Doc, Role, Site
@@ -188,6 +190,13 @@ async def test_only_admins_reach_the_admin_pages(server: Server) -> None:
         pages, posts = routes(shop.agents[agent_email], doc_id)
         for path in pages:
             assert (await admin.get(path)).status_code == 200, path
+    # The lists above name every admin route there is (a new one must join them).
+    for route in admin_routes:
+        assert isinstance(route, Route)
+        path = "/console" + route.path.format(agent_id=shop.agents[agent_email], doc_id=doc_id)
+        assert route.methods is not None
+        assert ("GET" in route.methods) == (path in pages), path
+        assert ("POST" in route.methods) == (path in [p for p, _ in posts]), path
     before = await snapshot(server, shop)
     for email in (agent_email, analyst_email):
         async with console(server, email) as user:
