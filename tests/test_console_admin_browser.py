@@ -40,7 +40,7 @@ def people(chromium: Browser) -> Iterator[tuple[NewPage, list[str]]]:  # noqa: F
     """``open(name)``: a page in a browser context of its own; the problems seen."""
     contexts: list[BrowserContext] = []
     problems = Problems()
-    expect.set_options(timeout=5000)
+    expect.set_options(timeout=15_000)  # generous: the machine may be busy
 
     def open_page(name: str) -> Page:
         ctx = chromium.new_context()
