@@ -249,18 +249,22 @@ def cmd_agent_add(args: argparse.Namespace) -> None:
     asyncio.run(_with_store(args.data, work, args.redis))
 
 
+async def demo_site(store: Store) -> Site | None:
+    """The demo site: the demo agents' site (an admin may have renamed it), else by name."""
+    for email in (DEMO_ADMIN_EMAIL, DEMO_EMAIL):
+        agent = await store.agent_by_email(email)
+        if agent is not None:
+            return await store.get_site(agent.site_id)
+    return next((s for s in await store.list_sites() if s.name == DEMO_SITE), None)
+
+
 async def ensure_demo(data: Path, redis_url: str | None = None) -> tuple[Site, dict[str, str]]:
     """Create the demo site and agents once; return the site and the logins."""
     logins_file = data / "demo-logins.txt"
 
     async def work(store: Store) -> tuple[Site, dict[str, str]]:
-        sites = [s for s in await store.list_sites() if s.name == DEMO_SITE]
-        site = (
-            sites[0]
-            if sites
-            else await store.create_site(
-                DEMO_SITE, (), SiteSettings(greeting="Hi! How can we help?"), DEMO_DEPARTMENTS
-            )
+        site = await demo_site(store) or await store.create_site(
+            DEMO_SITE, (), SiteSettings(greeting="Hi! How can we help?"), DEMO_DEPARTMENTS
         )
         logins: dict[str, str] = {}
         if logins_file.exists():

@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import agents, visitors
+from . import agents, control, visitors
 from .blobs import BlobStore
 from .broker import Broker
 from .conversations import (
@@ -97,6 +97,7 @@ class Hub:
     async def start(self) -> None:
         """Start the broker and rebuild routing state from the store."""
         await self.broker.start(self._on_event)
+        await self.broker.subscribe(control.CONTROL_CHANNEL)
         await self.router.start(self._expired)
         await self.presence.start()
         for site in await self.store.list_sites():
@@ -145,7 +146,7 @@ class Hub:
         return site
 
     def forget_site(self, site_id: str) -> None:
-        """Drop the cached site record (after an admin changed it)."""
+        """Drop the cached site record (after an admin changed it: ``control``)."""
         self.sites.pop(site_id, None)
 
     # -- channels and fan-out -------------------------------------------
@@ -172,6 +173,9 @@ class Hub:
             await self.broker.unsubscribe(channel)
 
     def _on_event(self, channel: str, event: JSON) -> None:
+        if channel == control.CONTROL_CHANNEL:
+            control.apply(self, event)
+            return
         sessions = self._local.get(channel)
         if not sessions:
             return
@@ -321,6 +325,10 @@ class Hub:
         grace = self._grace.pop(agent_id, None)
         if grace is not None:
             grace.cancel()
+
+    def agent_sessions(self, agent_id: str) -> list[Session]:
+        """This process's live connections of an agent."""
+        return list(self._agent_sessions.get(agent_id, ()))
 
     async def agents_changed(self, site: Site) -> None:
         """Routing after agents came, went or changed status; tell visitors the count."""
