@@ -920,7 +920,7 @@ class RedisStore:
             "size": str(size),
             "created_at": repr(att.created_at),
         }
-        await self._redis.hset(self._k("attachment", att.id), mapping=fields)
+        await self._redis.hset(self._k("attachment", att.id), items=_flat(fields))
         return att
 
     @_redis_errors
