@@ -25,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from . import __version__, demo
+from . import __version__, attachments, demo
 from .backends import build
 from .blobs import DirectoryBlobs
 from .config import Config
@@ -272,6 +272,7 @@ def create_app(config: Config) -> Starlette:
         Route("/widget.js", widget_loader, name="widget_loader"),
         Mount("/widget", widget_files, name="widget"),
         *demo.routes,
+        *attachments.routes,
         Route("/console", demo.console, name="console"),
     ]
     app = Starlette(
