@@ -27,7 +27,7 @@ from chatserver.security import Signer, load_secret
 from chatserver.store_sqlite import SQLiteStore
 from chatserver.types import Conversation, SiteSettings
 
-from .conftest import Server
+from .conftest import PASSWORD, Server
 from .test_demo_browser import watch
 from .test_widget_browser import (  # noqa: F401  (fixtures)
     Agent,
@@ -277,7 +277,7 @@ def test_image_and_pdf_round_trip(
     # The agent's own file reaches the visitor.
     token = httpx.post(
         f"{server.url}/api/login",
-        json={"email": next(iter(shop.agents)), "password": "correct horse battery"},
+        json={"email": next(iter(shop.agents)), "password": PASSWORD},
     ).json()["token"]
     up = httpx.post(
         f"{server.url}/api/attachments?name=label.png",
@@ -287,6 +287,19 @@ def test_image_and_pdf_round_trip(
     reply = agent.request({"t": "attach", "conv": conv, "cid": "a-f1", "attachment": up["id"]})
     assert reply["t"] == "ack", reply
     expect(page.locator(".msg.them a.img img")).to_have_attribute("alt", "label.png")
+
+    # The minimal agent page shows the files as links.
+    console = watch(context.new_page(), "console", problems)
+    console.goto(f"{server.url}/console")
+    console.fill("input[name=email]", next(iter(shop.agents)))
+    console.fill("input[name=password]", PASSWORD)
+    console.click("#login button[type=submit]")
+    console.locator("#convs button").first.click()
+    links = console.locator("#messages a.file")
+    expect(links).to_have_count(3)
+    expect(links.first).to_contain_text("part.png (image/png")
+    href = links.first.get_attribute("href")
+    assert href and href.startswith(f"{server.url}/attachments/{got_png['id']}?")
     agent.close()
     assert problems == []
 
