@@ -160,7 +160,11 @@ export function mountMessages(parent, ctx) {
       if (el === cursor) cursor = cursor.nextSibling;
       else list.insertBefore(el, cursor);
     }
-    if (nearBottom || s.outbox.length) list.scrollTop = list.scrollHeight;
+    if (nearBottom || s.outbox.length) {
+      list.scrollTop = list.scrollHeight;
+      // again once the other views have rendered: the rating box may take room
+      setTimeout(() => (list.scrollTop = list.scrollHeight), 0);
+    }
   };
   render(ctx.store.get());
   const stop = ctx.store.subscribe((s, prev) => {

@@ -48,8 +48,8 @@ button:focus-visible,textarea:focus-visible,input:focus-visible,a:focus-visible{
 .offline,.csat{flex:none;max-height:70%;overflow-y:auto;display:flex;flex-direction:column;gap:8px;padding:12px 14px;border-top:1px solid #e5e7eb;background:#fff}
 .f label,.more label{display:block;font-size:13px;font-weight:600;margin-bottom:2px}
 .err{color:#b91c1c;font-size:13px}
-.primary{align-self:flex-start;background:var(--c);color:var(--on);border-radius:10px;padding:9px 14px;font-weight:600}
-.primary:disabled{opacity:.6;cursor:default}
+.w .primary{align-self:flex-start;background:var(--c);color:var(--on);border-radius:10px;padding:9px 14px;font-weight:600}
+.w .primary:disabled{opacity:.6;cursor:default}
 .q{font-weight:600}
 .opts{display:flex;flex-wrap:wrap;gap:6px}
 .opt{border:1px solid #6b7280;border-radius:18px;padding:6px 12px}
