@@ -14,6 +14,7 @@ import os
 import secrets
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -136,9 +137,38 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="never stream visitors' drafts to agents (privacy)",
     )
+    site_add.add_argument(
+        "--require-identity",
+        action="store_true",
+        help="refuse identify calls with an id but without a valid hash (docs/widget.md)",
+    )
     _add_data_option(site_add)
     site_list = site.add_parser("list", help="list sites and their keys")
     _add_data_option(site_list)
+    site_secret = site.add_parser(
+        "secret",
+        help="print a site's identity secret (for identify hashes); rotate it, require it",
+    )
+    site_secret.add_argument("site", help="site key or site id")
+    site_secret.add_argument(
+        "--rotate", action="store_true", help="replace the secret (old hashes stop verifying)"
+    )
+    required = site_secret.add_mutually_exclusive_group()
+    required.add_argument(
+        "--require",
+        dest="require",
+        action="store_const",
+        const=True,
+        help="refuse identify calls with an id but without a valid hash",
+    )
+    required.add_argument(
+        "--optional",
+        dest="require",
+        action="store_const",
+        const=False,
+        help="accept them, marked unverified (the default)",
+    )
+    _add_data_option(site_secret)
 
     agent = sub.add_parser("agent", help="manage agents").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -209,7 +239,9 @@ def _read_password() -> str:
 
 def cmd_site_add(args: argparse.Namespace) -> None:
     async def work(store: Store) -> Site:
-        settings = SiteSettings(typing_preview=not args.no_typing_preview)
+        settings = SiteSettings(
+            typing_preview=not args.no_typing_preview, require_identity=args.require_identity
+        )
         return await store.create_site(args.name, args.origin, settings, args.department)
 
     site = asyncio.run(_with_store(args.data, work, args.redis))
@@ -225,6 +257,21 @@ def cmd_site_list(args: argparse.Namespace) -> None:
     for site in sites:
         origins = ", ".join(site.allowed_origins) or "any origin"
         print(f"{site.key}  {site.id}  {site.name}  ({origins})")
+
+
+def cmd_site_secret(args: argparse.Namespace) -> None:
+    async def work(store: Store) -> tuple[Site, str]:
+        site = await _find_site(store, args.site)
+        if args.require is not None:
+            settings = replace(site.settings, require_identity=args.require)
+            site = replace(site, settings=settings)
+            await store.save_site(site)
+        return site, await store.identity_secret(site.id, rotate=args.rotate)
+
+    site, secret = asyncio.run(_with_store(args.data, work, args.redis))
+    state = "required" if site.settings.require_identity else "optional"
+    print(f"identity secret of {site.name!r} ({site.key}): {secret}")
+    print(f"identity verification: {state}; keep the secret on the shop's server only")
 
 
 def cmd_agent_add(args: argparse.Namespace) -> None:
@@ -348,7 +395,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "demo":
             cmd_demo(args)
         elif args.command == "site":
-            {"add": cmd_site_add, "list": cmd_site_list}[args.action](args)
+            {"add": cmd_site_add, "list": cmd_site_list, "secret": cmd_site_secret}[args.action](
+                args
+            )
         elif args.command == "agent":
             cmd_agent_add(args)
     except ChatError as exc:

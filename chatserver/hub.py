@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import agents, control, visitors
+from . import agents, attachments, control, features, visitors
 from .blobs import BlobStore
 from .broker import Broker
 from .conversations import (
@@ -75,6 +75,7 @@ class Hub:
         self.grace = grace
         self.presence: Presence = presence or MemoryPresence()
         self.convs = Conversations(store, broker, router)
+        self.convs.wire = self.entry_wire
         self._local: dict[str, set[Session]] = {}
         self._agent_sessions: dict[str, set[Session]] = {}
         self.agent_status: dict[str, AgentStatus] = {}
@@ -88,8 +89,8 @@ class Hub:
             "history": Hub._history,
         }
         self._handlers: dict[ClientKind, dict[str, Handler]] = {
-            ClientKind.VISITOR: {**shared, **visitors.HANDLERS},
-            ClientKind.AGENT: {**shared, **agents.HANDLERS},
+            ClientKind.VISITOR: {**shared, **visitors.HANDLERS, **features.VISITOR_HANDLERS},
+            ClientKind.AGENT: {**shared, **agents.HANDLERS, **features.AGENT_HANDLERS},
         }
 
     # -- lifecycle -------------------------------------------------------
@@ -274,7 +275,7 @@ class Hub:
                 for entry in entries:
                     follow.last = entry.offset
                     if notes or not entry.agents_only:
-                        frame = entry.to_wire()
+                        frame = self.entry_wire(entry)
                         frame["t"] = "msg"
                         session.send(frame)
         except StoreError:
@@ -463,7 +464,9 @@ class Hub:
                 )
                 entries = [e for e in entries if e.offset <= upto]
                 if len(entries) <= window:
-                    reply.update(messages=[e.to_wire() for e in entries], complete=True, more=False)
+                    reply.update(
+                        messages=[self.entry_wire(e) for e in entries], complete=True, more=False
+                    )
                     session.send(reply)
                     return
             limit = frame.get("limit") or 50
@@ -473,7 +476,7 @@ class Hub:
             more = len(entries) > limit
             entries = entries[-limit:]
             reply.update(
-                messages=[e.to_wire() for e in entries],
+                messages=[self.entry_wire(e) for e in entries],
                 # paging is always "complete"; a failed recovery is not
                 complete=since is None,
                 more=more,
@@ -482,6 +485,10 @@ class Hub:
         finally:
             if owned and follow is not None and session.follows.get(conv.id) is follow:
                 self._flush(session, follow, 0)
+
+    def entry_wire(self, entry: Entry) -> JSON:
+        """An entry as clients get it: an attachment gets a freshly signed URL."""
+        return attachments.with_url(entry.to_wire(), self.signer)
 
     def ack(self, session: Session, frame: Frame, entry: Entry, duplicate: bool) -> None:
         """Acknowledge a stored message (before the entry is published)."""

@@ -249,15 +249,6 @@ async def page(hub: Hub, session: Session, frame: Frame) -> None:
         await _publish_visitor(hub, session, visitor, view)
 
 
-async def identify(hub: Hub, session: Session, frame: Frame) -> None:
-    assert session.visitor_id is not None
-    visitor = await hub.store.update_visitor(
-        session.visitor_id, name=frame.get("name"), email=frame.get("email")
-    )
-    session.send({"t": "ok", "re": frame.rid})
-    await _publish_visitor(hub, session, visitor, None)
-
-
 async def attrs(hub: Hub, session: Session, frame: Frame) -> None:
     assert session.visitor_id is not None
     visitor = await hub.store.update_visitor(session.visitor_id, attributes=frame.get("set"))
@@ -270,6 +261,5 @@ HANDLERS: dict[str, Handler] = {
     "typing": typing,
     "close": close,
     "page": page,
-    "identify": identify,
     "attrs": attrs,
 }
