@@ -37,6 +37,10 @@ MAX_ATTRS = 50  # keys per attrs map (and per nested map)
 MAX_ATTR_KEY_CHARS = 64
 MAX_ATTR_VALUE_CHARS = 500
 MAX_ATTRS_BYTES = 8 * 1024  # the attrs map encoded as compact JSON
+MAX_TAG_CHARS = 32  # one conversation tag
+MAX_TAGS_PER_FRAME = 20  # tags in one ``tag`` frame's ``add`` (and in its ``remove``)
+MAX_TAGS = 50  # tags a conversation may carry
+MAX_VIEWING = 20  # conversations one agent connection may announce as viewed
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,8 @@ class Field:
     max: int | None = None
     choices: frozenset[str] | None = None
     truncate: bool = False  # cut an over-long string instead of refusing it
+    item: Field | None = None  # arrays: the rule every element must pass
+    max_items: int | None = None  # arrays: most elements
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +89,7 @@ def _id(name: str, required: bool = True) -> Field:
 
 _CONV = _id("conv")
 _PAGE = Field("page", dict, False)
+_TAG = Field("tag", str, max_len=MAX_TAG_CHARS)
 
 _COMMON: dict[str, tuple[Field, ...]] = {
     "ping": (),
@@ -140,7 +147,7 @@ AGENT_FRAMES: dict[str, tuple[Field, ...]] = {
         Field("body", str, max_len=MAX_MESSAGE_CHARS),
         Field("note", bool, False),
     ),
-    "typing": (_CONV, Field("on", bool)),
+    "typing": (_CONV, Field("on", bool), Field("note", bool, False)),
     "status": (Field("status", str, choices=frozenset({"online", "away", "offline"})),),
     "join": (_CONV,),
     "leave": (_CONV,),
@@ -150,6 +157,14 @@ AGENT_FRAMES: dict[str, tuple[Field, ...]] = {
     "visitors": (),
     "visitor": (_id("visitor"),),
     "close": (_CONV,),
+    # The agent console: tags, inviting a colleague, collision detection.
+    "tag": (
+        _CONV,
+        Field("add", list, False, item=_TAG, max_items=MAX_TAGS_PER_FRAME),
+        Field("remove", list, False, item=_TAG, max_items=MAX_TAGS_PER_FRAME),
+    ),
+    "invite": (_CONV, _id("agent")),
+    "view": (_CONV, Field("on", bool)),
 }
 
 FRAMES: dict[ClientKind, dict[str, tuple[Field, ...]]] = {
@@ -198,6 +213,10 @@ def _check_field(spec: Field, value: Any, rid: int | None) -> Any:
         upper = MAX_INT if spec.max is None else spec.max
         if value > upper:
             raise fail(ErrorCode.INVALID_FIELD, f"must be <= {upper}")
+    if isinstance(value, list) and spec.item is not None:
+        if spec.max_items is not None and len(value) > spec.max_items:
+            raise fail(ErrorCode.INVALID_FIELD, f"more than {spec.max_items} elements")
+        value = [_check_field(spec.item, element, rid) for element in value]
     return value
 
 

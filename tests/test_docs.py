@@ -127,6 +127,10 @@ WIRE_LIMITS = [
     "MAX_ATTR_KEY_CHARS",
     "MAX_ATTR_VALUE_CHARS",
     "MAX_ATTRS_BYTES",
+    "MAX_TAG_CHARS",
+    "MAX_TAGS_PER_FRAME",
+    "MAX_TAGS",
+    "MAX_VIEWING",
 ]
 # Every default of Limits(), not only the listed ones: a new limit needs docs too.
 LIMIT_DEFAULTS = {
