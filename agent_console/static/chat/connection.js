@@ -11,6 +11,7 @@ const BACKOFF_MAX = 30000;
 const PING_EVERY = 25000; // an application ping finds dead sockets the browser keeps
 const PONG_WITHIN = 10000;
 const REQUEST_TIMEOUT = 15000;
+const WELCOME_WITHIN = 10000; // a socket that opens but never welcomes is a dead network
 
 /**
  * @typedef {Record<string, any>} Frame
@@ -88,6 +89,8 @@ export class Connection {
     this.ws = ws;
     this.state = "connecting";
     this.options.onState("connecting", {});
+    clearTimeout(this.pongTimer);
+    this.pongTimer = window.setTimeout(() => this.dead(ws), WELCOME_WITHIN);
     ws.onopen = () => {
       const hello = { t: "hello", id: ++this.rid, v: 1, kind: "agent", token: this.token, status: this.options.status?.() };
       ws.send(JSON.stringify(hello));
@@ -111,6 +114,7 @@ export class Connection {
   /** @param {Frame} frame */
   received(frame) {
     if (frame.t === "welcome") {
+      clearTimeout(this.pongTimer);
       this.attempt = 0;
       const limits = frame.limits || {};
       this.rate = 0.9 * (limits.rate_per_second || 20);
@@ -169,14 +173,16 @@ export class Connection {
       if (!ws || this.state !== "online") return;
       this.send({ t: "ping" });
       clearTimeout(this.pongTimer);
-      this.pongTimer = window.setTimeout(() => {
-        if (this.ws === ws) {
-          this.ws = null;
-          ws.close(4000);
-          this.dropped(1006);
-        }
-      }, PONG_WITHIN);
+      this.pongTimer = window.setTimeout(() => this.dead(ws), PONG_WITHIN);
     }, PING_EVERY);
+  }
+
+  /** No answer in time: give the socket up and reconnect. @param {WebSocket} ws */
+  dead(ws) {
+    if (this.ws !== ws) return;
+    this.ws = null;
+    ws.close(4000);
+    this.dropped(1006);
   }
 
   /** @param {string} why */
@@ -238,10 +244,5 @@ export class Connection {
         this.pump();
       }, Math.ceil(1000 / this.rate));
     }
-  }
-
-  /** Close the socket as if the network dropped (the console reconnects). */
-  drop() {
-    this.ws?.close(4000);
   }
 }

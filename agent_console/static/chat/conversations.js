@@ -258,13 +258,21 @@ export class Store {
   /** @param {Conv} conv */
   snapshot(conv) {
     const known = this.records.get(conv.id);
+    const wasMine = !!known && this.isMine(known);
     const rec = this.upsert(conv);
     if (conv.state === "queued") {
       if (!this.queue.includes(conv.id)) this.queue.push(conv.id);
     } else {
       this.queue = this.queue.filter((id) => id !== conv.id);
     }
-    if (rec.following && !this.isMine(rec) && !rec.watching) rec.following = false;
+    if (wasMine && !this.isMine(rec)) {
+      // Transferred away or left: the server stopped our follow; a tab still shows it.
+      rec.following = false;
+      if (rec.watching) {
+        rec.watching = false;
+        this.watch(rec);
+      }
+    }
     if (this.welcomed && (!known || known.conv.state === "closed") && conv.state === "queued") {
       this.emit("notify", conv.id, { kind: "chat" });
     }

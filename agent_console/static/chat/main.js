@@ -66,7 +66,7 @@ async function colleagues() {
 
 const list = new ConversationList(store, { queued: byId("list-queued"), mine: byId("list-mine"), others: byId("list-others") }, (id) => openTab(id));
 const panel = new VisitorPanel(store, byId("visitor-panel"), (conv) => {
-  store.upsert(conv);
+  if (!store.get(conv.id)) store.upsert(conv);
   openTab(conv.id);
 });
 
@@ -126,6 +126,22 @@ function closeTab(id) {
 function layout() {
   const split = root.classList.contains("split") && matchMedia("(min-width: 1300px)").matches;
   const shown = new Set([active, split ? second : null].filter(Boolean));
+  renderTabs();
+  for (const [id, pane] of panes) {
+    pane.el.hidden = !shown.has(id);
+    pane.el.classList.toggle("second", id === second && id !== active);
+  }
+  emptyNote.hidden = tabs.length > 0;
+  list.current = active;
+  list.update();
+  panel.show(active ? store.get(active)?.conv || null : null);
+  announceViews(shown);
+  markVisibleRead();
+  sessionStorage.setItem(TABS_KEY, JSON.stringify({ tabs, active }));
+}
+
+/** The tab bar: one tab per open conversation, with its unread count. */
+function renderTabs() {
   fill(
     tabBar,
     ...tabs.map((id, i) => {
@@ -153,17 +169,6 @@ function layout() {
       );
     }),
   );
-  for (const [id, pane] of panes) {
-    pane.el.hidden = !shown.has(id);
-    pane.el.classList.toggle("second", id === second && id !== active);
-  }
-  emptyNote.hidden = tabs.length > 0;
-  list.current = active;
-  list.update();
-  panel.show(active ? store.get(active)?.conv || null : null);
-  announceViews(shown);
-  markVisibleRead();
-  sessionStorage.setItem(TABS_KEY, JSON.stringify({ tabs, active }));
 }
 
 /** Tell colleagues what is on screen (collision detection). @param {Set<string | null>} shown */
@@ -327,6 +332,7 @@ store.on((change, id, detail) => {
     case "entries":
       if (id) panes.get(id)?.entries();
       if (id && viewing.has(id)) markVisibleRead();
+      if (id && tabs.includes(id)) renderTabs();
       list.update();
       updateBadge();
       break;

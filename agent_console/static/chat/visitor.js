@@ -43,9 +43,15 @@ export class VisitorPanel {
 
   /** Show the visitor of a conversation (null: nothing open). @param {Conv | null} conv */
   show(conv) {
-    this.convId = conv ? conv.id : null;
+    const convId = conv ? conv.id : null;
     const id = conv ? conv.visitor : null;
-    if (id === this.visitorId) return this.render();
+    if (id === this.visitorId && convId === this.convId) return this.render();
+    this.convId = convId;
+    if (id === this.visitorId && id) {
+      this.render();
+      this.load(); // another of the visitor's conversations: past ones changed
+      return;
+    }
     this.visitorId = id;
     this.record = null;
     this.pages = [];
