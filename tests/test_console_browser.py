@@ -10,14 +10,18 @@ agent's socket does not move their chats.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, WebSocketRoute, expect
+from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
 from chatserver.store_sqlite import SQLiteStore
 from chatserver.types import SiteSettings
@@ -530,3 +534,42 @@ def test_messages_sent_while_the_socket_is_cut_appear_without_a_reload(
     expect(pane.locator(".entry.visitor .body").last).to_have_text("After the cut")
     visitor.reload()
     expect(visitor.locator(".msg.them .b")).to_have_text(["Written while cut off"])
+
+
+def test_long_history_is_paged_in_when_scrolled_up(
+    server: Server,
+    chromium: Browser,  # noqa: F811
+    contexts: list[BrowserContext],
+    problems: list[str],
+) -> None:
+    shop = make_shop(server, agents=1)
+    protocol = [Subprotocol("chatserver.json")]
+    with connect(server.ws_url, subprotocols=protocol, compression=None) as ws:
+        ws.send(json.dumps({"t": "hello", "v": 1, "kind": "visitor", "site": shop.key}))
+        for i in range(1, 71):  # paced under the server's rate limit
+            ws.send(json.dumps({"t": "send", "id": i, "cid": f"m{i}", "body": f"message {i:02d}"}))
+            time.sleep(0.06)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            frame = json.loads(ws.recv(timeout=5))
+            if frame.get("t") == "ack" and frame["cid"] == "m70":
+                break
+        else:
+            raise AssertionError("the visitor's messages were not all stored")
+
+        # The agent comes online and gets the chat: only the newest page of 50
+        # entries is loaded (the joined event, 71, and messages 22 to 70).
+        agent = sign_in(new(contexts, chromium), server, emails(shop)[0], problems)
+        agent.locator("#list-mine .conv-item").click()
+        pane = agent.locator(SHOWN)
+        bodies = pane.locator(".entry.visitor .body")
+        expect(bodies).to_have_count(49)
+        expect(bodies.first).to_have_text("message 22")
+        expect(bodies.last).to_have_text("message 70")
+        expect(pane.locator("button.older")).to_be_attached()
+        # Scrolled to the top, the older entries come by themselves.
+        pane.locator(".scroll").evaluate("e => { e.scrollTop = 0; }")
+        expect(bodies).to_have_count(70)
+        expect(bodies.first).to_have_text("message 01")
+        expect(pane.locator("button.older")).to_be_hidden()
+        expect(pane.locator(".entry.event")).to_contain_text(["Agent 0 joined"])

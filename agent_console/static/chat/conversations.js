@@ -306,20 +306,30 @@ export class Store {
     this.emit("conv", rec.id);
   }
 
-  /** @param {ConvRecord} rec @param {number} at the follow start's offset */
+  /**
+   * The one history request of a follow start. With a copy, ask for what
+   * came after it (§7.3); without one, only the newest page: older entries
+   * are paged in when the agent scrolls up (§7.5).
+   * @param {ConvRecord} rec @param {number} at the follow start's offset
+   */
   async recover(rec, at) {
     rec.recovering = true;
     rec.liveMax = 0;
-    const since = rec.loaded ? rec.last : 0;
+    const fresh = !rec.loaded;
     try {
-      const reply = await this.conn.request({ t: "history", conv: rec.id, since, epoch: rec.epoch });
+      const reply = await this.conn.request(
+        fresh ? { t: "history", conv: rec.id, limit: PAGE } : { t: "history", conv: rec.id, since: rec.last, epoch: rec.epoch },
+      );
       /** @type {Entry[]} */
       const messages = reply.messages;
       const top = messages.reduce((m, e) => Math.max(m, e.offset), 0);
-      if (reply.complete) {
+      if (fresh) {
+        for (const e of messages) this.add(rec, e);
+        rec.last = Math.max(at, top, rec.liveMax);
+        rec.older = reply.more;
+      } else if (reply.complete) {
         for (const e of messages) this.add(rec, e);
         rec.last = Math.max(at, top, rec.liveMax, rec.last);
-        if (since === 0) rec.older = false;
       } else {
         rec.entries.clear();
         for (const e of messages) this.add(rec, e);
