@@ -325,12 +325,16 @@ def test_take_a_queued_chat_then_transfer_it(
     expect(anna.locator("#list-mine .conv-item")).to_have_count(1)
     expect(visitor.locator(".head h2")).to_have_text("Agent 0")
 
-    # Marc sees it among colleagues' chats; Anna hands it to him.
+    # Marc sees it among colleagues' chats and goes away (no new chats, but
+    # transfers still reach him); Anna hands it to him.
     expect(marc.locator("#list-others .conv-item")).to_contain_text("with Agent 0")
+    marc.select_option("#status", "away")
+    expect(marc.locator("#workspace")).to_have_attribute("data-status", "away")
     pane.locator(".menu.transfer summary").click()
     select = pane.locator(".menu.transfer select")
-    expect(select.locator("option", has_text="Agent 1 (online)")).to_have_count(1)
-    select.select_option(label="Agent 1 (online)")
+    expect(select.locator("option", has_text="Agent 1 (away)")).to_have_count(1)
+    expect(select.locator("optgroup[label=Departments] option")).to_have_count(0)
+    select.select_option(label="Agent 1 (away)")
     pane.locator(".menu.transfer button[type=submit]").click()
     expect(pane.locator(".read-only")).to_contain_text("join it to reply")
     expect(pane.locator(".entry.event").last).to_contain_text("Agent 0 left")
