@@ -19,7 +19,7 @@ const WELCOME_WITHIN = 10000; // a socket that opens but never welcomes is a dea
  * @typedef {{
  *   url: string,
  *   token: string,
- *   refreshToken: () => Promise<string | null>,
+ *   refreshToken: () => Promise<string | null>,  // null: signed out; throws when unreachable
  *   onFrame: (frame: Frame) => void,
  *   onState: (state: LinkState, detail: {retryIn?: number, code?: number}) => void,
  *   status?: () => string | undefined,
@@ -146,14 +146,20 @@ export class Connection {
     if (this.state === "stopped") return;
     if (code === 4102) {
       // The token expired (12 h): the session cookie gets a fresh one.
-      const token = await this.options.refreshToken();
-      if (token) {
-        this.token = token;
-        this.attempt = 0;
-      } else {
+      let token;
+      try {
+        token = await this.options.refreshToken();
+      } catch {
+        token = undefined; // unreachable now: retry later with backoff
+      }
+      if (token === null) {
         this.state = "stopped";
         this.options.onState("stopped", { code });
         return;
+      }
+      if (token) {
+        this.token = token;
+        this.attempt = 0;
       }
     } else if (code >= 4100 && code < 4200) {
       this.state = "stopped";

@@ -79,7 +79,8 @@ export class ConversationList {
     const store = this.store;
     const me = store.me?.id || "";
     const { conv } = rec;
-    const unread = rec.loaded ? rec.unreadAfter(me) : 0;
+    // Unread counts are for the agent's own chats and the queue, not colleagues'.
+    const unread = rec.loaded && (conv.state === "queued" || store.isMine(rec)) ? rec.unreadAfter(me) : 0;
     const others = rec.viewers.filter((v) => v.id !== me);
     let meta = "";
     let urgent = false;
@@ -120,7 +121,7 @@ export class ConversationList {
         "span",
         { class: "row" },
         el("span", { class: "who", text: visitorLabel(store, conv.visitor) }),
-        others.length ? el("span", { class: "eyes", title: `Also viewing: ${others.map((v) => v.name).join(", ")}`, text: `👁 ${others.length}` }) : null,
+        others.length ? el("span", { class: "eyes", title: `Also viewing: ${others.map((v) => v.name).join(", ")}`, text: `${others.length} viewing` }) : null,
         unread ? el("span", { class: "unread", "aria-label": `${unread} unread`, text: String(unread) }) : null,
       ),
       el("span", { class: urgent ? "meta urgent" : "meta", text: meta }),

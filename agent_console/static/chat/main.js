@@ -27,16 +27,16 @@ const MAX_WATCHED_QUEUE = 20; // queued chats followed live (drafts, last messag
 const root = byId("workspace");
 const csrf = byId("main").dataset.csrf || "";
 
-/** @returns {Promise<string | null>} */
+/**
+ * A fresh WebSocket token from the session cookie; null when the session is
+ * over (the page goes to the login form); throws when the server is unreachable.
+ * @returns {Promise<string | null>}
+ */
 async function refreshToken() {
-  try {
-    const r = await fetch("/console/api/token", { method: "POST", headers: { "X-CSRF-Token": csrf, Accept: "application/json" }, credentials: "same-origin" });
-    if (r.ok) return (await r.json()).token;
-    if (r.status === 401 || r.status === 403) location.assign("/console/login?next=/console/");
-  } catch {
-    // offline: the reconnect after this one tries again
-  }
-  return null;
+  const r = await fetch("/console/api/token", { method: "POST", headers: { "X-CSRF-Token": csrf, Accept: "application/json" }, credentials: "same-origin" });
+  if (r.ok) return (await r.json()).token;
+  if (r.status === 401 || r.status === 403) return null;
+  throw new Error(`token refresh failed (${r.status})`);
 }
 
 let chosenStatus = /** @type {string | undefined} */ (undefined);
@@ -235,9 +235,11 @@ function link(state, detail) {
   if (state === "online") text.textContent = "Connected";
   else if (state === "connecting") text.textContent = "Connecting…";
   else if (state === "offline") text.textContent = `Reconnecting in ${Math.ceil((detail.retryIn || 0) / 1000)} s…`;
-  else {
+  else if (detail.code === 4105 || detail.code === 4102) {
     text.textContent = "Signed out";
-    if (detail.code === 4105 || detail.code === 4102) location.assign("/console/login?next=/console/");
+    location.assign("/console/login?next=/console/");
+  } else {
+    text.textContent = `Disconnected (${detail.code})`;
   }
   if (state !== "online") viewing.clear(); // the server forgets views with the connection
 }

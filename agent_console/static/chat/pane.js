@@ -348,7 +348,7 @@ export class Pane {
       rec.preview ? el("span", { class: "preview-text", text: rec.preview }) : null,
     );
     const others = rec.viewers.filter((v) => v.id !== me);
-    this.viewers.textContent = others.length ? `👁 Also viewing: ${others.map((v) => v.name).join(", ")}` : "";
+    this.viewers.textContent = others.length ? `Also viewing: ${others.map((v) => v.name).join(", ")}` : "";
     const now = Date.now();
     /** @type {Map<string, string>} */
     const typing = new Map();
