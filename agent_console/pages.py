@@ -1,25 +1,96 @@
-"""The console's pages.  The chat workspace is ``home``."""
+"""The chat workspace (``home``) and the small JSON endpoints its JS modules use.
+
+The workspace talks to the hub over the WebSocket protocol (docs/protocol.md)
+with an agent token the page carries; these endpoints serve what is not part
+of the protocol:
+
+* ``POST /console/api/token``: a fresh agent token for the WebSocket, so a
+  workspace open for longer than a token lives reconnects without a reload
+  (a state-changing method, so it needs the session's CSRF token);
+* ``GET /console/api/canned``: the site's canned responses,
+  ``[{shortcut, text}]`` sorted by shortcut;
+* ``GET /console/api/agents``: the site's agents who take chats, with their
+  status from presence (``offline`` when not connected), for transfers and
+  invitations.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from chatserver.agents import agents_key
 from chatserver.hub import Hub
+from chatserver.types import Role
 
 from .auth import guard
-from .web import CHAT_ROLES, render
+from .web import CHAT_ROLES, render, security_headers
+
+CANNED_KIND = "canned"
+
+
+def _hub(request: Request) -> Hub:
+    hub: Hub = request.app.state.hub
+    return hub
+
+
+def _json(data: Any) -> Response:
+    return security_headers(JSONResponse(data))
 
 
 @guard(*CHAT_ROLES)
 async def home(request: Request) -> Response:
-    hub: Hub = request.app.state.hub
+    hub = _hub(request)
     agent = request.state.login.agent
     site = await hub.store.get_site(agent.site_id)
     return render(request, "home.html", {"site": site, "ws_token": hub.agent_token(agent)})
 
 
+@guard(*CHAT_ROLES)
+async def token(request: Request) -> Response:
+    return _json({"token": _hub(request).agent_token(request.state.login.agent)})
+
+
+@guard(*CHAT_ROLES)
+async def canned(request: Request) -> Response:
+    """Canned responses of the agent's site; malformed documents are skipped."""
+    agent = request.state.login.agent
+    found = []
+    for doc in await _hub(request).store.list_docs(agent.site_id, CANNED_KIND):
+        shortcut, text = doc.data.get("shortcut"), doc.data.get("text")
+        if isinstance(shortcut, str) and isinstance(text, str) and shortcut and text:
+            found.append({"shortcut": shortcut, "text": text})
+    found.sort(key=lambda c: c["shortcut"].lower())
+    return _json(found)
+
+
+@guard(*CHAT_ROLES)
+async def agents(request: Request) -> Response:
+    """The site's agents who take chats, with ``status`` from presence."""
+    hub = _hub(request)
+    me = request.state.login.agent
+    online = await hub.presence.members(agents_key(me.site_id))
+    listed = [
+        {
+            "id": a.id,
+            "name": a.name,
+            "role": a.role.value,
+            "departments": list(a.departments),
+            "status": str(online[a.id].get("status", "online")) if a.id in online else "offline",
+        }
+        for a in await hub.store.list_agents(me.site_id)
+        if not a.disabled and a.role is not Role.ANALYST
+    ]
+    listed.sort(key=lambda a: a["name"].lower())
+    return _json(listed)
+
+
 routes: list[BaseRoute] = [
     Route("/", home, name="console_home"),
+    Route("/api/token", token, methods=["POST"], name="console_api_token"),
+    Route("/api/canned", canned, name="console_api_canned"),
+    Route("/api/agents", agents, name="console_api_agents"),
 ]

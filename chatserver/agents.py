@@ -3,26 +3,37 @@
 Handlers are functions of the hub, the session and the frame; ``HANDLERS``
 maps frame types to them (the shared ones live in ``hub.py``).  Agents see
 only their own site; acting on a conversation (writing, typing, transfer,
-close) needs membership, or the admin role for transfer and close.
+close, tags, invitations) needs membership, or the admin role for transfer,
+close, tags and invitations.
+
+Who is connected and who views which conversation live in the Presence seam
+(so every process sees them): ``agents_key(site)`` holds the site's connected
+agents with their status, ``viewers_key(conv)`` the agents viewing a
+conversation with whether they type in it (collision detection).  A
+connection's entries go when it closes (``forget``).
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 from .conversations import agent_channel, conv_channel, frame_event, site_channel
-from .errors import CloseCode, ConnectionClosing, ErrorCode, FrameError
-from .frames import PROTOCOL_VERSION, Frame
+from .errors import CloseCode, ConnectionClosing, ErrorCode, FrameError, StoreError
+from .frames import MAX_TAGS, MAX_VIEWING, PROTOCOL_VERSION, Frame
 from .session import Session
 from .types import (
+    JSON,
     Agent,
     AgentStatus,
     AuthorKind,
     ClientKind,
     Conversation,
+    ConversationId,
     ConvState,
     EntryKind,
     Role,
+    SiteId,
 )
 from .visitors import visitor_record, visitors_key
 
@@ -32,6 +43,17 @@ if TYPE_CHECKING:
 MAX_VISITORS_LISTED = 500
 MAX_PAGES_LISTED = 50
 MAX_EVENTS_LISTED = 50
+MAX_PAST_CONVERSATIONS = 20
+
+
+def agents_key(site_id: SiteId) -> str:
+    """The presence key of a site's connected agents (info: name, status)."""
+    return f"site:{site_id}:agents"
+
+
+def viewers_key(conv_id: ConversationId) -> str:
+    """The presence key of the agents viewing a conversation (info: name, typing)."""
+    return f"conv:{conv_id}:viewers"
 
 
 def _agent(session: Session) -> Agent:
@@ -92,6 +114,8 @@ async def hello(hub: Hub, session: Session, frame: Frame) -> None:
     )
     await hub.subscribe(session, agent_channel(agent.id))
     await hub.subscribe(session, site_channel(site.id))
+    await hub.presence.add(agents_key(site.id), agent.id, _agent_info(agent, status))
+    session.present = True
     for conv in open_convs:
         if agent.id in conv.agents:
             await hub.follow(session, conv.id)
@@ -119,13 +143,25 @@ async def typing(hub: Hub, session: Session, frame: Frame) -> None:
     _member(agent, conv, admin_ok=False)
     if conv.state is ConvState.CLOSED:
         raise FrameError(ErrorCode.CONFLICT, "conversation is closed")
-    event = {
+    on: bool = frame.get("on")
+    event: JSON = {
         "t": "typing",
         "conv": conv.id,
         "from": {"kind": "agent", "id": agent.id, "name": agent.name},
-        "on": frame.get("on"),
+        "on": on,
     }
-    await hub.broker.publish(conv_channel(conv.id), frame_event(event))
+    if frame.get("note"):
+        # Typing a note: colleagues may know, the visitor must not.
+        event["note"] = True
+        await hub.broker.publish(conv_channel(conv.id), frame_event(event, "agents"))
+    else:
+        await hub.broker.publish(conv_channel(conv.id), frame_event(event))
+    if session.viewing.get(conv.id, on) != on:
+        session.viewing[conv.id] = on
+        await hub.presence.update(
+            viewers_key(conv.id), agent.id, {"name": agent.name, "typing": on}
+        )
+        await _publish_viewers(hub, conv.site_id, conv.id)
 
 
 async def status(hub: Hub, session: Session, frame: Frame) -> None:
@@ -133,6 +169,8 @@ async def status(hub: Hub, session: Session, frame: Frame) -> None:
     new = AgentStatus(frame.get("status"))
     hub.agent_status[agent.id] = new
     await hub.router.set_status(agent.id, new)
+    if session.present:
+        await hub.presence.update(agents_key(agent.site_id), agent.id, _agent_info(agent, new))
     await hub.broker.publish(agent_channel(agent.id), {"op": "status", "status": new.value})
     session.send({"t": "ok", "re": frame.rid})
     await hub.agents_changed(await hub.site(agent.site_id))
@@ -209,6 +247,8 @@ async def visitor(hub: Hub, session: Session, frame: Frame) -> None:
         raise FrameError(ErrorCode.NOT_FOUND, "no such visitor")
     views = await hub.store.page_views(record.id, limit=MAX_PAGES_LISTED)
     events = await hub.store.visitor_events(record.id, limit=MAX_EVENTS_LISTED)
+    past = await hub.store.visitor_conversations(record.id, limit=MAX_PAST_CONVERSATIONS)
+    present = await hub.presence.members(visitors_key(session.site.id))
     session.send(
         {
             "t": "visitor",
@@ -216,8 +256,111 @@ async def visitor(hub: Hub, session: Session, frame: Frame) -> None:
             "visitor": visitor_record(record, views[0] if views else None),
             "pages": [v.to_wire() for v in views],
             "events": [e.to_wire() for e in events],
+            "conversations": [await hub.convs.describe(c) for c in past],
+            "online": present.get(record.id),
         }
     )
+
+
+# -- the agent console: tags, invitations, collision detection -------------
+
+
+def _agent_info(agent: Agent, status: AgentStatus) -> JSON:
+    return {"name": agent.name, "status": status.value}
+
+
+def _tags(values: list[str]) -> list[str]:
+    tags = [v.strip() for v in values]
+    if any(not t or not t.isprintable() for t in tags):
+        raise FrameError(ErrorCode.INVALID_FIELD, "a tag is empty or holds control characters")
+    return tags
+
+
+async def tag(hub: Hub, session: Session, frame: Frame) -> None:
+    """Add and remove tags of a conversation; the site's agents get a ``conv`` snapshot."""
+    agent = _agent(session)
+    conv = await hub.conversation(session, frame.get("conv"))
+    _member(agent, conv)
+    add = _tags(frame.get("add") or [])
+    remove = _tags(frame.get("remove") or [])
+    if not add and not remove:
+        raise FrameError(ErrorCode.INVALID_FIELD, "give 'add' or 'remove'")
+    if len((set(conv.tags) | set(add)) - set(remove)) > MAX_TAGS:
+        raise FrameError(ErrorCode.CONFLICT, f"a conversation carries at most {MAX_TAGS} tags")
+    await hub.store.set_tags(conv.id, add, remove)
+    await hub.convs.publish_conv(conv.id)
+    session.send({"t": "ok", "re": frame.rid})
+
+
+async def invite(hub: Hub, session: Session, frame: Frame) -> None:
+    """Ask a connected colleague to join; they accept with ``join``."""
+    agent = _agent(session)
+    conv = await hub.conversation(session, frame.get("conv"))
+    _member(agent, conv)
+    if conv.state is ConvState.CLOSED:
+        raise FrameError(ErrorCode.CONFLICT, "conversation is closed")
+    target = await hub.convs.agent(frame.get("agent"))
+    if (
+        target is None
+        or target.site_id != conv.site_id
+        or target.disabled
+        or target.role is Role.ANALYST
+    ):
+        raise FrameError(ErrorCode.NOT_FOUND, "no such agent")
+    if target.id == agent.id or target.id in conv.agents:
+        raise FrameError(ErrorCode.CONFLICT, "that agent is already in the conversation")
+    online = await hub.presence.members(agents_key(conv.site_id))
+    if target.id not in online:
+        raise FrameError(ErrorCode.CONFLICT, "that agent is not connected")
+    event = {"t": "invite", "conv": await hub.convs.describe(conv), "by": agent.public()}
+    await hub.broker.publish(agent_channel(target.id), frame_event(event, "agents"))
+    session.send({"t": "ok", "re": frame.rid})
+
+
+async def view(hub: Hub, session: Session, frame: Frame) -> None:
+    """Announce (``on``) or stop announcing that this connection shows a conversation."""
+    agent = _agent(session)
+    conv = await hub.conversation(session, frame.get("conv"))
+    key = viewers_key(conv.id)
+    if frame.get("on"):
+        if conv.id not in session.viewing:
+            if len(session.viewing) >= MAX_VIEWING:
+                raise FrameError(
+                    ErrorCode.CONFLICT, f"one connection views at most {MAX_VIEWING} conversations"
+                )
+            session.viewing[conv.id] = False
+            await hub.presence.add(key, agent.id, {"name": agent.name, "typing": False})
+    elif session.viewing.pop(conv.id, None) is not None:
+        await hub.presence.remove(key, agent.id)
+    session.send({"t": "ok", "re": frame.rid})
+    await _publish_viewers(hub, conv.site_id, conv.id)
+
+
+async def _publish_viewers(hub: Hub, site_id: SiteId, conv_id: ConversationId) -> None:
+    """Tell the site's agents who views the conversation now (the whole list)."""
+    members = await hub.presence.members(viewers_key(conv_id))
+    agents = [
+        {"id": a, "name": str(info.get("name", "")), "typing": bool(info.get("typing"))}
+        for a, info in sorted(members.items())
+    ]
+    frame = {"t": "viewers", "conv": conv_id, "agents": agents}
+    await hub.broker.publish(site_channel(site_id), frame_event(frame, "agents"))
+
+
+async def forget(hub: Hub, session: Session) -> None:
+    """A closed agent connection: out of the site's agents and of what it viewed."""
+    agent = session.agent
+    if agent is None:
+        return
+    viewing, session.viewing = session.viewing, {}
+    if session.present:
+        session.present = False
+        with contextlib.suppress(StoreError):
+            await hub.presence.remove(agents_key(agent.site_id), agent.id)
+    for conv_id in viewing:
+        with contextlib.suppress(StoreError):
+            await hub.presence.remove(viewers_key(conv_id), agent.id)
+            await _publish_viewers(hub, agent.site_id, conv_id)
 
 
 HANDLERS: dict[str, Handler] = {
@@ -232,4 +375,7 @@ HANDLERS: dict[str, Handler] = {
     "close": close,
     "visitors": visitors,
     "visitor": visitor,
+    "tag": tag,
+    "invite": invite,
+    "view": view,
 }

@@ -235,6 +235,11 @@ async def index(request: Request) -> Response:
     return RedirectResponse("/demo/")
 
 
+async def console_redirect(request: Request) -> Response:
+    """``/console`` (the address printed by ``chatserver demo``) is the workspace's."""
+    return RedirectResponse("/console/")
+
+
 def create_app(config: Config) -> Starlette:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store, broker, router, presence = build(config)
@@ -275,7 +280,7 @@ def create_app(config: Config) -> Starlette:
         Mount("/widget", widget_files, name="widget"),
         *demo.routes,
         *attachments.routes,
-        Route("/console", demo.console, name="console"),
+        Route("/console", console_redirect, name="console"),
         Mount("/console", routes=agent_console.routes),
     ]
     app = Starlette(

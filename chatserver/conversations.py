@@ -66,6 +66,15 @@ def visitor_channel(visitor_id: str) -> str:
     return f"visitor:{visitor_id}"
 
 
+# Fields of a conversation object that only agents see (labels agents set).
+AGENTS_ONLY_FIELDS = ("tags",)
+
+
+def for_visitors(conv: JSON) -> JSON:
+    """A conversation object as its visitor may see it: without agents' labels."""
+    return {k: v for k, v in conv.items() if k not in AGENTS_ONLY_FIELDS}
+
+
 class Conversations:
     def __init__(self, store: Store, broker: Broker, router: Router) -> None:
         self.store = store
@@ -127,9 +136,11 @@ class Conversations:
         conv = await self.store.get_conversation(conv_id)
         if conv is None:
             return
-        frame = {"t": "conv", "conv": await self.describe(conv)}
+        data = await self.describe(conv)
+        frame = {"t": "conv", "conv": data}
+        shown = {"t": "conv", "conv": for_visitors(data)}
         # Every agent session of the site is on the site channel.
-        await self.broker.publish(conv_channel(conv.id), frame_event(frame, "visitors"))
+        await self.broker.publish(conv_channel(conv.id), frame_event(shown, "visitors"))
         await self.broker.publish(site_channel(conv.site_id), frame_event(frame, "agents"))
 
     async def _event(self, conv_id: ConversationId, event: str, **data: object) -> None:

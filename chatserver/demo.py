@@ -1,9 +1,9 @@
-"""The first-run demo: a tiny shop at ``/demo/`` and a minimal agent page at ``/console``.
+"""The first-run demo: a tiny shop at ``/demo/``.
 
-Both are stand-ins: the shop shows the chat embedded exactly as a shop owner
-would embed it, and ``/console`` is the smallest agent page that can answer
-it, until the real agent console exists.  The demo site's key is looked up at
-request time, so the shop works as soon as ``chatserver demo`` created it.
+The shop shows the chat embedded exactly as a shop owner would embed it;
+agents answer it in the console (``/console/``, the ``agent_console``
+package).  The demo site's key is looked up at request time, so the shop
+works as soon as ``chatserver demo`` created it.
 """
 
 from __future__ import annotations
@@ -78,11 +78,6 @@ async def product(request: Request) -> Response:
 
 async def checkout(request: Request) -> Response:
     return await _page(request, "demo/checkout.html", products=PRODUCTS)
-
-
-async def console(request: Request) -> Response:
-    """The minimal agent page (the full agent console replaces it later)."""
-    return TEMPLATES.TemplateResponse(request, "console.html")
 
 
 routes: list[BaseRoute] = [

@@ -44,6 +44,10 @@ MAX_COMMENT_CHARS = 1000  # rate comment
 MAX_EVENT_NAME_CHARS = 64  # track name
 # An e-mail address as the offline form checks it: something@domain.tld, no spaces.
 EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+MAX_TAG_CHARS = 32  # one conversation tag
+MAX_TAGS_PER_FRAME = 20  # tags in one ``tag`` frame's ``add`` (and in its ``remove``)
+MAX_TAGS = 50  # tags a conversation may carry
+MAX_VIEWING = 20  # conversations one agent connection may announce as viewed
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,8 @@ class Field:
     max: int | None = None
     choices: frozenset[str] | None = None
     truncate: bool = False  # cut an over-long string instead of refusing it
+    item: Field | None = None  # arrays: the rule every element must pass
+    max_items: int | None = None  # arrays: most elements
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +96,7 @@ def _id(name: str, required: bool = True) -> Field:
 
 _CONV = _id("conv")
 _PAGE = Field("page", dict, False)
+_TAG = Field("tag", str, max_len=MAX_TAG_CHARS)
 
 _COMMON: dict[str, tuple[Field, ...]] = {
     "ping": (),
@@ -163,7 +170,7 @@ AGENT_FRAMES: dict[str, tuple[Field, ...]] = {
         Field("body", str, max_len=MAX_MESSAGE_CHARS),
         Field("note", bool, False),
     ),
-    "typing": (_CONV, Field("on", bool)),
+    "typing": (_CONV, Field("on", bool), Field("note", bool, False)),
     "status": (Field("status", str, choices=frozenset({"online", "away", "offline"})),),
     "join": (_CONV,),
     "leave": (_CONV,),
@@ -174,6 +181,14 @@ AGENT_FRAMES: dict[str, tuple[Field, ...]] = {
     "visitor": (_id("visitor"),),
     "close": (_CONV,),
     "attach": (_CONV, _id("cid"), _id("attachment")),
+    # The agent console: tags, inviting a colleague, collision detection.
+    "tag": (
+        _CONV,
+        Field("add", list, False, item=_TAG, max_items=MAX_TAGS_PER_FRAME),
+        Field("remove", list, False, item=_TAG, max_items=MAX_TAGS_PER_FRAME),
+    ),
+    "invite": (_CONV, _id("agent")),
+    "view": (_CONV, Field("on", bool)),
 }
 
 FRAMES: dict[ClientKind, dict[str, tuple[Field, ...]]] = {
@@ -222,6 +237,10 @@ def _check_field(spec: Field, value: Any, rid: int | None) -> Any:
         upper = MAX_INT if spec.max is None else spec.max
         if value > upper:
             raise fail(ErrorCode.INVALID_FIELD, f"must be <= {upper}")
+    if isinstance(value, list) and spec.item is not None:
+        if spec.max_items is not None and len(value) > spec.max_items:
+            raise fail(ErrorCode.INVALID_FIELD, f"more than {spec.max_items} elements")
+        value = [_check_field(spec.item, element, rid) for element in value]
     return value
 
 

@@ -22,6 +22,7 @@ from .broker import Broker
 from .conversations import (
     Conversations,
     conv_channel,
+    for_visitors,
     frame_event,
     site_visitors_channel,
 )
@@ -245,7 +246,10 @@ class Hub:
             session.conv_id = conv.id
         # ``follow: true`` marks the position frame: from here on this
         # connection gets the conversation's entries live.
-        session.send({"t": "conv", "conv": await self.convs.describe(conv), "follow": True})
+        data = await self.convs.describe(conv)
+        if session.kind is ClientKind.VISITOR:
+            data = for_visitors(data)
+        session.send({"t": "conv", "conv": data, "follow": True})
         self._flush(session, follow, conv.last_offset)
 
     def _flush(self, session: Session, follow: Follow, position: int) -> None:
@@ -354,6 +358,7 @@ class Hub:
         agent = session.agent
         if agent is None:
             return
+        await agents.forget(self, session)
         sessions = self._agent_sessions.get(agent.id)
         if sessions is None:
             return

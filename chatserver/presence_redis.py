@@ -114,8 +114,15 @@ class RedisPresence:
         if members[member] > 0:
             return
         del members[member]
+        if not members:
+            # Forget the key so the heartbeat does not touch it forever (keys
+            # such as a conversation's viewers come and go); sweep it once now.
+            del self._local[key]
         try:
-            await self._client().zrem(self._zset(key), self._entry(member))
+            async with self._client().pipeline(transaction=False) as pipe:
+                pipe.zrem(self._zset(key), self._entry(member))
+                pipe.zremrangebyscore(self._zset(key), "-inf", time.time())
+                await pipe.execute()
         except (RedisError, OSError) as exc:
             raise StoreError(f"redis presence failed: {exc}") from exc
 

@@ -54,6 +54,7 @@ class Session:
         "preview",
         "remote",
         "site",
+        "viewing",
         "visitor_id",
         "wake",
     )
@@ -75,7 +76,8 @@ class Session:
         self.close_code: CloseCode | None = None
         self.close_reason = ""
         self.preview: Preview | None = None  # a visitor's typing-preview coalescer
-        self.present = False  # registered in the site's visitor presence
+        self.present = False  # registered in the site's visitor (or agent) presence
+        self.viewing: dict[ConversationId, bool] = {}  # an agent's viewed conversations: typing?
         self.presence_info: JSON = {}  # what presence shows of this visitor (since, page)
         self.remote = remote
 

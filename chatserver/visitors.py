@@ -6,6 +6,7 @@ maps frame types to them (the shared ones live in ``hub.py``).
 
 from __future__ import annotations
 
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -42,14 +43,21 @@ def visitors_key(site_id: str) -> str:
     return f"site:{site_id}:visitors"
 
 
+# An IANA time zone name such as "Europe/Madrid" or "America/Argentina/Buenos_Aires".
+_TZ = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}")
+
+
 def _page_info(page: Any) -> JSON:
-    """What presence keeps of a visitor: since when, and the page from hello."""
+    """What presence keeps of a visitor: since when, the page from hello, its time zone."""
     info: JSON = {"since": time.time()}
     if isinstance(page, dict):
         for field in ("url", "title"):
             value = page.get(field)
             if isinstance(value, str):
                 info[field] = value[:500]
+        tz = page.get("tz")
+        if isinstance(tz, str) and len(tz) <= 64 and _TZ.fullmatch(tz):
+            info["tz"] = tz
     return info
 
 

@@ -189,14 +189,14 @@ def test_healthz(demo_server: Server) -> None:
 
 
 def test_static_assets_are_cached_and_compressed(demo_server: Server) -> None:
-    r = httpx.get(f"{demo_server.url}/static/console.js", headers={"Accept-Encoding": "gzip"})
+    r = httpx.get(f"{demo_server.url}/static/demo/shop.js", headers={"Accept-Encoding": "gzip"})
     assert r.status_code == 200
     assert r.headers["content-encoding"] == "gzip"
     assert "max-age" in r.headers["cache-control"]
     assert r.headers.get("etag")
     assert "javascript" in r.headers["content-type"]
     again = httpx.get(
-        f"{demo_server.url}/static/console.js", headers={"If-None-Match": r.headers["etag"]}
+        f"{demo_server.url}/static/demo/shop.js", headers={"If-None-Match": r.headers["etag"]}
     )
     assert again.status_code == 304
 
@@ -205,4 +205,5 @@ def test_demo_shop_pages(demo_server: Server) -> None:
     home = httpx.get(f"{demo_server.url}/demo/")
     assert home.status_code == 200 and '<script src="/widget.js" data-site="pk' in home.text
     assert httpx.get(f"{demo_server.url}/", follow_redirects=False).status_code in (302, 307)
-    assert httpx.get(f"{demo_server.url}/console").status_code == 200
+    console = httpx.get(f"{demo_server.url}/console")
+    assert console.status_code == 307 and console.headers["location"] == "/console/"

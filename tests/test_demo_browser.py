@@ -1,10 +1,11 @@
 """The first-run demo in a real browser: a visitor on the demo shop chats with an agent.
 
-Two Chromium contexts (two people): the agent logs into ``/console``, the
-visitor opens ``/demo/`` and the embedded widget (``/widget.js``, built from
-``widget/`` by ``scripts/setup``).  Checks the typing
-preview, that message text is never parsed as HTML, the agent's reply, the
-history after a reload, and that neither page logs an error.
+Two Chromium contexts (two people): the agent signs into the console at
+``/console`` (the address ``chatserver demo`` prints), the visitor opens
+``/demo/`` and the embedded widget (``/widget.js``, built from ``widget/`` by
+``scripts/setup``).  Checks the typing preview, that message text is never
+parsed as HTML, the agent's reply, the history after a reload of either
+page, and that neither page logs an error.
 
 Set ``CHATSERVER_SCREENSHOTS=DIR`` to save a screenshot of each page.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,13 +83,14 @@ def test_visitor_chats_with_agent(demo: tuple[Server, dict[str, str]], browser: 
     agent = watch(browser.new_context().new_page(), "agent", problems)
     visitor = watch(browser.new_context().new_page(), "visitor", problems)
 
-    # The agent logs in.
+    # The agent opens the address `chatserver demo` prints and signs in.
     agent.goto(f"{server.url}/console")
-    expect(agent.locator("header")).to_contain_text("Minimal agent page")
+    expect(agent).to_have_url(re.compile(r"/console/login"))
     agent.fill("input[name=email]", DEMO_EMAIL)
     agent.fill("input[name=password]", logins[DEMO_EMAIL])
-    agent.click("#login button[type=submit]")
-    expect(agent.locator("#me")).to_contain_text("Anna")
+    agent.click("form.login button[type=submit]")
+    expect(agent.locator("header.top .who")).to_contain_text("Anna")
+    expect(agent.locator("#link")).to_have_attribute("data-state", "online")
 
     # The visitor shops a little, then opens the chat and writes.
     visitor.goto(f"{server.url}/demo/")
@@ -102,25 +105,26 @@ def test_visitor_chats_with_agent(demo: tuple[Server, dict[str, str]], browser: 
     expect(mine).to_have_text(["Hello, do you ship to Belgium?"])
     expect(visitor.locator(".sys", has_text="Anna (demo agent) joined")).to_be_visible()
 
-    # The chat was routed to Anna: she opens it.
-    agent.locator("#convs button", has_text="active").click()
-    messages = agent.locator("#messages .msg.visitor")
-    expect(messages).to_have_count(1)
-    expect(messages.first).to_contain_text("Hello, do you ship to Belgium?")
+    # The chat was routed to Anna: she opens it and sees the cart.
+    agent.locator("#list-mine .conv-item").click()
+    pane = agent.locator(".pane:not([hidden])")
+    messages = pane.locator(".entry.visitor .body")
+    expect(messages).to_have_text(["Hello, do you ship to Belgium?"])
+    expect(agent.locator("#visitor-panel .v-cart")).to_contain_text("1 item")
 
     # The agent sees the draft before it is sent, as text.
     draft = f"Is this {XSS} safe?"
     box.fill(draft)
-    expect(agent.locator("#preview")).to_have_text(f"Visitor is typing: {draft}")
+    expect(pane.locator(".preview-text")).to_have_text(draft)
     box.press("Enter")
     expect(messages).to_have_count(2)
-    expect(messages.nth(1)).to_contain_text(draft)
-    expect(agent.locator("#preview")).to_be_hidden()
+    expect(messages.nth(1)).to_have_text(draft)
+    expect(pane.locator(".preview")).to_be_hidden()
     expect(mine.nth(1)).to_have_text(draft)
     expect(visitor.locator(".msg.me").nth(1)).not_to_have_class("pending")
 
     # The agent replies; the visitor sees them typing, then the reply.
-    reply = agent.locator("#reply-input")
+    reply = pane.locator("textarea.reply")
     reply.fill("Yes, in 2-3 days. And that image tag is just text here.")
     expect(visitor.locator(".typing")).to_have_text("Anna (demo agent) is typing…")
     reply.press("Enter")
@@ -128,7 +132,7 @@ def test_visitor_chats_with_agent(demo: tuple[Server, dict[str, str]], browser: 
     expect(theirs).to_have_count(1)
     expect(theirs.first).to_contain_text("Yes, in 2-3 days.")
     expect(visitor.locator(".typing")).to_have_text("")
-    expect(agent.locator("#messages .msg.agent")).to_have_count(1)
+    expect(pane.locator(".entry.agent.mine")).to_have_count(1)
 
     # After a reload the conversation is still there (token in localStorage, history),
     # and the chat window stays open (this tab's sessionStorage).
@@ -145,9 +149,16 @@ def test_visitor_chats_with_agent(demo: tuple[Server, dict[str, str]], browser: 
     expect(visitor.locator(".msg.them .meta")).to_contain_text("Anna (demo agent)")
     expect(visitor.locator(".sys", has_text="joined")).to_have_count(1)
 
+    # The agent's page reloaded: the open tab comes back with its history.
+    agent.reload()
+    expect(agent.locator(".tab-open")).to_have_count(1)
+    expect(pane.locator(".entry.visitor .body")).to_have_text(
+        ["Hello, do you ship to Belgium?", draft]
+    )
+
     # No markup from messages ever became elements, and nothing went wrong.
     expect(visitor.locator("chatserver-chat img")).to_have_count(0)
-    expect(agent.locator("#messages img, #preview img")).to_have_count(0)
+    expect(agent.locator(".workspace img")).to_have_count(0)
     shots = os.environ.get("CHATSERVER_SCREENSHOTS")
     if shots:
         visitor.screenshot(path=f"{shots}/demo-shop.png")

@@ -131,6 +131,10 @@ WIRE_LIMITS = [
     "MAX_HASH_CHARS",
     "MAX_COMMENT_CHARS",
     "MAX_EVENT_NAME_CHARS",
+    "MAX_TAG_CHARS",
+    "MAX_TAGS_PER_FRAME",
+    "MAX_TAGS",
+    "MAX_VIEWING",
 ]
 # Every default of Limits(), not only the listed ones: a new limit needs docs too.
 LIMIT_DEFAULTS = {

@@ -28,6 +28,8 @@ from chatserver.frames import (
     MAX_MESSAGE_CHARS,
     MAX_NAME_CHARS,
     MAX_PREVIEW_CHARS,
+    MAX_TAG_CHARS,
+    MAX_TAGS_PER_FRAME,
     MAX_TITLE_CHARS,
     MAX_URL_CHARS,
     PROTOCOL_VERSION,
@@ -158,7 +160,7 @@ FULL_EXAMPLES: dict[ClientKind, dict[str, dict[str, Any]]] = {
         "read": {"t": "read", **CONV, "offset": 0},
         "history": {"t": "history", **CONV, "since": 2, "epoch": "e1", "before": 1, "limit": 1},
         "send": {"t": "send", **CONV, "cid": "m1", "body": "hi", "note": True},
-        "typing": {"t": "typing", **CONV, "on": False},
+        "typing": {"t": "typing", **CONV, "on": False, "note": True},
         "status": {"t": "status", "status": "offline"},
         "join": {"t": "join", **CONV},
         "leave": {"t": "leave", **CONV},
@@ -169,6 +171,9 @@ FULL_EXAMPLES: dict[ClientKind, dict[str, dict[str, Any]]] = {
         "visitor": {"t": "visitor", "visitor": "v_1"},
         "close": {"t": "close", **CONV},
         "attach": {"t": "attach", **CONV, "cid": "f1", "attachment": "f_1"},
+        "tag": {"t": "tag", **CONV, "add": ["vip", "t" * MAX_TAG_CHARS], "remove": ["billing"]},
+        "invite": {"t": "invite", **CONV, "agent": "a_2"},
+        "view": {"t": "view", **CONV, "on": True},
     },
 }
 
@@ -206,6 +211,9 @@ MINIMAL_EXAMPLES: dict[ClientKind, dict[str, dict[str, Any]]] = {
         "visitor": {"t": "visitor", "visitor": "v_1"},
         "close": {"t": "close", **CONV},
         "attach": {"t": "attach", **CONV, "cid": "f1", "attachment": "f_1"},
+        "tag": {"t": "tag", **CONV},
+        "invite": {"t": "invite", **CONV, "agent": "a_2"},
+        "view": {"t": "view", **CONV, "on": False},
     },
 }
 
@@ -332,6 +340,18 @@ INVALID_CASES: list[Any] = [
         case(f"visitor-sends-{t}", V, FULL_EXAMPLES[A][t], UNKNOWN_TYPE)
         for t in sorted(set(AGENT_FRAMES) - set(VISITOR_FRAMES))
     ),
+    # the console's frames: tag, invite, view
+    case("tag-no-conv", A, {"t": "tag", "add": ["x"]}),
+    case("tag-str-add", A, {"t": "tag", **CONV, "add": "vip"}),
+    case("tag-int-tag", A, {"t": "tag", **CONV, "add": [1]}),
+    case("tag-long", A, {"t": "tag", **CONV, "remove": ["t" * (MAX_TAG_CHARS + 1)]}),
+    case("tag-many", A, {"t": "tag", **CONV, "add": ["t"] * (MAX_TAGS_PER_FRAME + 1)}),
+    case("tag-map", A, {"t": "tag", **CONV, "add": [{"x": 1}]}),
+    case("invite-no-agent", A, {"t": "invite", **CONV}),
+    case("invite-agent-long", A, {"t": "invite", **CONV, "agent": _S}),
+    case("view-no-on", A, {"t": "view", **CONV}),
+    case("view-int-on", A, {"t": "view", **CONV, "on": 1}),
+    case("typing-str-note", A, {"t": "typing", **CONV, "on": True, "note": "yes"}),
     # page, identify, attrs
     case("page-no-url", V, {"t": "page"}),
     case("page-url-long", V, {"t": "page", "url": "u" * (MAX_URL_CHARS + 1)}),

@@ -24,6 +24,8 @@ const FILE_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp", "appli
 
 /** @param {unknown} s @param {number} n */
 const cut = (s, n) => (typeof s === "string" ? s.slice(0, n) : "");
+/** The visitor's IANA time zone, for the agent's "local time" (undefined if unknown). */
+const timeZone = () => { try { return Intl.DateTimeFormat().resolvedOptions().timeZone || undefined; } catch { return undefined; } };
 
 /**
  * Insert entries into a list sorted by time then offset, skipping those held.
@@ -339,7 +341,7 @@ export function createClient({ url, base, site, dept, store, local, session, onR
     onOpen() {
       requests.clear();
       for (const h of held.values()) h.syncing = false;
-      const page = { url: cut(location.href, 2000), title: cut(document.title, 500) };
+      const page = { url: cut(location.href, 2000), title: cut(document.title, 500), tz: timeZone() };
       conn.send({ t: "hello", id: ++rid, v: 1, kind: "visitor", site, token: local.get("token") || token || undefined, dept: dept || undefined, page });
     },
     onFrame,

@@ -1,0 +1,56 @@
+// How people and events are named in the workspace (plain text, no markup).
+
+/**
+ * @typedef {import("./conversations.js").Store} Store
+ * @typedef {import("./conversations.js").Entry} Entry
+ */
+
+/**
+ * A visitor's name as agents see it: name, else email, else a short id.
+ * @param {Store} store @param {string} visitorId
+ */
+export function visitorLabel(store, visitorId) {
+  const v = store.visitors.get(visitorId);
+  if (v && typeof v.name === "string" && v.name) return v.name;
+  if (v && typeof v.email === "string" && v.email) return v.email;
+  return `Visitor ${visitorId.replace(/^v_/, "").slice(0, 4)}`;
+}
+
+/** The line shown for a lifecycle event. @param {Entry} e */
+export function eventText(e) {
+  const d = e.data || {};
+  switch (d.event) {
+    case "joined":
+      return `${d.agent?.name || "An agent"} joined`;
+    case "left":
+      return `${d.agent?.name || "An agent"} left`;
+    case "transferred":
+      return d.to
+        ? `${d.by?.name || "An agent"} transferred the chat to ${d.to.name}`
+        : `${d.by?.name || "An agent"} transferred the chat to ${d.department}`;
+    case "closed":
+      return d.by?.kind === "visitor" ? "The visitor closed the chat" : `${d.by?.name || "An agent"} closed the chat`;
+    default:
+      return String(d.event || "event");
+  }
+}
+
+/**
+ * A CSAT rating in whatever shape the server gives it: a number, a word, or
+ * a map with `score`/`value`/`rating` and maybe `comment`.
+ * @param {unknown} rating
+ * @returns {string | null}
+ */
+export function ratingText(rating) {
+  if (rating === null || rating === undefined) return null;
+  if (typeof rating === "number" || typeof rating === "string") return `Rating: ${rating}`;
+  if (typeof rating === "object") {
+    const r = /** @type {Record<string, unknown>} */ (rating);
+    const score = r.score ?? r.value ?? r.rating;
+    const scale = typeof r.scale === "number" ? `/${r.scale}` : typeof score === "number" && score <= 5 ? "/5" : "";
+    const comment = typeof r.comment === "string" && r.comment ? ` “${r.comment}”` : "";
+    if (score !== undefined) return `Rating: ${String(score)}${scale}${comment}`;
+    if (comment) return `Rating:${comment}`;
+  }
+  return null;
+}

@@ -1,0 +1,132 @@
+// The conversation list: the queue, mine, and colleagues' chats, with unread
+// counts, waiting times, the last message (or the visitor's draft) and who
+// else is looking.
+
+import { ago, el, fill } from "./dom.js";
+import { visitorLabel } from "./labels.js";
+
+/**
+ * @typedef {import("./conversations.js").Store} Store
+ * @typedef {import("./conversations.js").ConvRecord} Rec
+ */
+
+export class ConversationList {
+  /**
+   * @param {Store} store
+   * @param {{queued: HTMLElement, mine: HTMLElement, others: HTMLElement}} lists
+   * @param {(id: string) => void} open
+   */
+  constructor(store, lists, open) {
+    this.store = store;
+    this.lists = lists;
+    this.open = open;
+    /** @type {string | null} */
+    this.current = null;
+    /** @type {number | null} */
+    this.frame = null;
+  }
+
+  /** Redraw on the next animation frame (many changes come in bursts). */
+  update() {
+    if (this.frame !== null) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = null;
+      this.render();
+    });
+  }
+
+  /** The conversations in the order they are shown (for Alt+Up/Down). */
+  ordered() {
+    const { queued, mine, others } = this.groups();
+    return [...queued, ...mine, ...others];
+  }
+
+  groups() {
+    const store = this.store;
+    const all = [...store.records.values()];
+    const queued = all
+      .filter((r) => r.conv.state === "queued")
+      .sort((a, b) => (a.conv.position ?? 1e9) - (b.conv.position ?? 1e9) || a.conv.created_at - b.conv.created_at);
+    const active = all.filter((r) => r.conv.state === "active");
+    const waiting = (/** @type {Rec} */ r) => r.waitingSince || Infinity;
+    const mine = active
+      .filter((r) => store.isMine(r))
+      .sort((a, b) => waiting(a) - waiting(b) || a.conv.created_at - b.conv.created_at);
+    const others = active.filter((r) => !store.isMine(r)).sort((a, b) => a.conv.created_at - b.conv.created_at);
+    return { queued, mine, others };
+  }
+
+  render() {
+    const { queued, mine, others } = this.groups();
+    this.section(this.lists.queued, queued, "Nobody is waiting.");
+    this.section(this.lists.mine, mine, "No chats assigned to you.");
+    this.section(this.lists.others, others, "No chats with colleagues.");
+  }
+
+  /** @param {HTMLElement} list @param {Rec[]} recs @param {string} empty */
+  section(list, recs, empty) {
+    const count = list.parentElement?.querySelector(".count");
+    if (count) count.textContent = recs.length ? String(recs.length) : "";
+    if (!recs.length) {
+      fill(list, el("li", { class: "empty", text: empty }));
+      return;
+    }
+    fill(list, ...recs.map((r) => this.item(r)));
+  }
+
+  /** @param {Rec} rec */
+  item(rec) {
+    const store = this.store;
+    const me = store.me?.id || "";
+    const { conv } = rec;
+    // Unread counts are for the agent's own chats and the queue, not colleagues'.
+    const unread = rec.loaded && (conv.state === "queued" || store.isMine(rec)) ? rec.unreadAfter(me) : 0;
+    const others = rec.viewers.filter((v) => v.id !== me);
+    let meta = "";
+    let urgent = false;
+    if (conv.state === "queued") {
+      meta = `waiting ${ago(conv.created_at)}${conv.position ? ` · #${conv.position} in line` : ""}`;
+      urgent = true;
+    } else if (store.isMine(rec)) {
+      const since = rec.waitingSince;
+      meta = since ? `waiting ${ago(since)} for you` : `open ${ago(conv.created_at)}`;
+      urgent = !!since;
+    } else {
+      meta = `with ${conv.agents.map((a) => a.name).join(", ") || "nobody"} · ${ago(conv.created_at)}`;
+    }
+    if (conv.department) meta += ` · ${conv.department}`;
+    const last = rec.lastText;
+    let line = "";
+    let lineClass = "last";
+    if (rec.preview) {
+      line = `typing: ${rec.preview}`;
+      lineClass = "last draft";
+    } else if (rec.visitorTyping) {
+      line = "typing…";
+      lineClass = "last draft";
+    } else if (last) {
+      line = `${last.kind === "note" ? "Note: " : last.from.kind === "agent" ? "You: " : ""}${last.body}`;
+      if (last.from.kind === "agent" && last.from.id !== me && last.kind !== "note") line = `${last.from.name}: ${last.body}`;
+    }
+    const button = el(
+      "button",
+      {
+        type: "button",
+        class: "conv-item",
+        "data-conv": rec.id,
+        "aria-current": this.current === rec.id ? "true" : "false",
+        onclick: () => this.open(rec.id),
+      },
+      el(
+        "span",
+        { class: "row" },
+        el("span", { class: "who", text: visitorLabel(store, conv.visitor) }),
+        others.length ? el("span", { class: "eyes", title: `Also viewing: ${others.map((v) => v.name).join(", ")}`, text: `${others.length} viewing` }) : null,
+        unread ? el("span", { class: "unread", "aria-label": `${unread} unread`, text: String(unread) }) : null,
+      ),
+      el("span", { class: urgent ? "meta urgent" : "meta", text: meta }),
+      line ? el("span", { class: lineClass, text: line }) : null,
+    );
+    return el("li", {}, button);
+  }
+}

@@ -1,0 +1,275 @@
+// The visitor panel: who the visitor of the shown conversation is, where they
+// are now (updated live from `visitor` frames), the pages they saw with the
+// time on each, the cart and other attributes, their browser and local time,
+// and their past conversations.
+
+import { clock, duration, el, fill, safeHref, when } from "./dom.js";
+import { ratingText, visitorLabel } from "./labels.js";
+
+/**
+ * @typedef {import("./conversations.js").Store} Store
+ * @typedef {import("./conversations.js").Conv} Conv
+ * @typedef {{url: string, title: string, referrer: string, ts: number, visit: number}} PageView
+ * @typedef {{id: string, name: string, email: string, attributes: Record<string, any>, visits: number,
+ *   page: PageView | null, verified?: boolean}} VisitorRecord
+ * @typedef {{since?: number, url?: string, title?: string, tz?: string, browser?: string, os?: string,
+ *   device?: string, lang?: string}} Online
+ */
+
+export class VisitorPanel {
+  /**
+   * @param {Store} store @param {HTMLElement} root
+   * @param {(conv: Conv) => void} openConv
+   */
+  constructor(store, root, openConv) {
+    this.store = store;
+    this.root = root;
+    this.openConv = openConv;
+    /** @type {string | null} */
+    this.visitorId = null;
+    /** @type {string | null} the conversation shown next to the panel */
+    this.convId = null;
+    /** @type {VisitorRecord | null} */
+    this.record = null;
+    /** @type {PageView[]} */
+    this.pages = [];
+    /** @type {Conv[]} */
+    this.past = [];
+    /** @type {Online | null} */
+    this.online = null;
+    this.loading = 0;
+    setInterval(() => this.visitorId && this.render(), 20000); // local time, time on page
+  }
+
+  /** Show the visitor of a conversation (null: nothing open). @param {Conv | null} conv */
+  show(conv) {
+    const convId = conv ? conv.id : null;
+    const id = conv ? conv.visitor : null;
+    if (id === this.visitorId && convId === this.convId) return this.render();
+    this.convId = convId;
+    if (id === this.visitorId && id) {
+      this.render();
+      this.load(); // another of the visitor's conversations: past ones changed
+      return;
+    }
+    this.visitorId = id;
+    this.record = null;
+    this.pages = [];
+    this.past = [];
+    this.online = null;
+    this.render();
+    if (id) this.load();
+  }
+
+  /** Ask the server for the record, page views, past conversations and presence. */
+  async load() {
+    const id = this.visitorId;
+    if (!id || this.store.conn.state !== "online") return;
+    const ticket = ++this.loading;
+    try {
+      const reply = await this.store.conn.request({ t: "visitor", visitor: id });
+      if (ticket !== this.loading || id !== this.visitorId) return;
+      this.record = reply.visitor;
+      this.store.visitors.set(id, reply.visitor);
+      this.pages = reply.pages || [];
+      this.past = reply.conversations || [];
+      this.online = reply.online || null;
+      this.render();
+      this.store.emit("visitor", id);
+    } catch {
+      // shown as "loading" until the next welcome reloads it
+    }
+  }
+
+  /** A live `visitor` frame: a page view, identify or attributes. @param {{visitor: VisitorRecord}} frame */
+  live(frame) {
+    const v = frame.visitor;
+    if (v.id !== this.visitorId) return;
+    this.record = v;
+    const page = v.page;
+    if (page && !(this.pages[0] && this.pages[0].ts >= page.ts)) {
+      this.pages = [page, ...this.pages].slice(0, 50);
+      if (this.online) this.online = { ...this.online, url: page.url, title: page.title };
+    }
+    this.render();
+  }
+
+  render() {
+    const v = this.record;
+    if (!this.visitorId) {
+      fill(this.root, el("p", { class: "muted", text: "Open a conversation to see its visitor." }));
+      return;
+    }
+    if (!v) {
+      fill(this.root, el("p", { class: "muted", text: "Loading the visitor…" }));
+      return;
+    }
+    const online = this.online;
+    fill(
+      this.root,
+      this.identity(v, online),
+      this.facts(v, online),
+      this.now(online),
+      this.cart(v.attributes || {}),
+      this.attributes(v.attributes || {}),
+      this.history(online),
+      this.conversations(),
+    );
+  }
+
+  /** @param {VisitorRecord} v @param {Online | null} online */
+  identity(v, online) {
+    const verified =
+      typeof v.verified === "boolean"
+        ? el("span", { class: v.verified ? "badge ok" : "badge", text: v.verified ? "verified" : "unverified" })
+        : null;
+    return el(
+      "section",
+      { class: "v-identity" },
+      el("h2", { class: "v-name", text: visitorLabel(this.store, v.id) }),
+      v.email ? el("p", { class: "v-email" }, el("span", { text: v.email }), " ", verified) : null,
+      el("p", { class: online ? "v-presence on" : "v-presence", text: online ? `Online since ${clock(Number(online.since) || 0)}` : "Not on the site now" }),
+    );
+  }
+
+  /** @param {VisitorRecord} v @param {Online | null} online */
+  facts(v, online) {
+    /** @type {[string, string][]} */
+    const rows = [];
+    const tz = online?.tz;
+    if (tz) {
+      try {
+        const local = new Intl.DateTimeFormat(undefined, { timeZone: tz, hour: "2-digit", minute: "2-digit", weekday: "short" }).format(new Date());
+        rows.push(["Local time", `${local} (${tz})`]);
+      } catch {
+        rows.push(["Time zone", tz]);
+      }
+    }
+    const device = [online?.browser, online?.os, online?.device].filter(Boolean).join(" · ");
+    if (device) rows.push(["Browser", device]);
+    if (online?.lang) rows.push(["Language", online.lang]);
+    rows.push(["Visits", String(v.visits || 0)]);
+    const referrer = this.referrer();
+    if (referrer) rows.push(["Referrer", referrer]);
+    return el("dl", { class: "v-facts" }, ...rows.flatMap(([k, value]) => [el("dt", { text: k }), el("dd", { text: value })]));
+  }
+
+  /** The external referrer of the current visit (its first page's). */
+  referrer() {
+    if (!this.pages.length) return "";
+    const visit = this.pages[0].visit;
+    const first = [...this.pages].reverse().find((p) => p.visit === visit);
+    return first?.referrer || "";
+  }
+
+  /** @param {Online | null} online */
+  now(online) {
+    const page = this.pages[0];
+    const url = online?.url || page?.url;
+    if (!url) return null;
+    const title = (online?.url ? online.title : page?.title) || url;
+    return el("section", { class: "v-now" }, el("h3", { text: online ? "Now on" : "Last seen on" }), link(url, title), el("p", { class: "url", text: url }));
+  }
+
+  /** @param {Record<string, any>} attrs */
+  cart(attrs) {
+    const cart = attrs.cart;
+    if (!cart || typeof cart !== "object") return null;
+    const items = typeof cart.items === "number" ? `${cart.items} item${cart.items === 1 ? "" : "s"}` : null;
+    let total = null;
+    if (typeof cart.total === "number") {
+      try {
+        total = new Intl.NumberFormat(undefined, { style: "currency", currency: String(cart.currency || "EUR") }).format(cart.total);
+      } catch {
+        total = `${cart.total} ${cart.currency || ""}`.trim();
+      }
+    }
+    const rest = Object.entries(cart).filter(([k]) => !["items", "total", "currency"].includes(k));
+    return el(
+      "section",
+      { class: "v-cart" },
+      el("h3", { text: "Cart" }),
+      el("p", { class: "cart-line" }, items ? el("span", { class: "cart-items", text: items }) : null, items && total ? " · " : null, total ? el("strong", { class: "cart-total", text: total }) : null),
+      rest.length ? el("dl", {}, ...rest.flatMap(([k, value]) => [el("dt", { text: k }), el("dd", { text: show(value) })])) : null,
+    );
+  }
+
+  /** @param {Record<string, any>} attrs */
+  attributes(attrs) {
+    const rest = Object.entries(attrs).filter(([k]) => k !== "cart");
+    if (!rest.length) return null;
+    return el(
+      "section",
+      { class: "v-attrs" },
+      el("h3", { text: "Attributes" }),
+      el("dl", {}, ...rest.flatMap(([k, value]) => [el("dt", { text: k }), el("dd", { text: show(value) })])),
+    );
+  }
+
+  /** Page views, newest first, with the time spent on each. @param {Online | null} online */
+  history(online) {
+    if (!this.pages.length) return null;
+    const items = [];
+    let visit = -1;
+    for (let i = 0; i < this.pages.length; i++) {
+      const p = this.pages[i];
+      if (p.visit !== visit) {
+        visit = p.visit;
+        items.push(el("li", { class: "visit", text: `Visit ${p.visit} · ${when(p.ts)}` }));
+      }
+      const newer = this.pages[i - 1];
+      let spent = "";
+      if (newer && newer.visit === p.visit) spent = duration(newer.ts - p.ts);
+      else if (i === 0 && online) spent = `${duration(Date.now() / 1000 - p.ts)} so far`;
+      items.push(
+        el("li", { class: "page-view" }, link(p.url, p.title || p.url), el("span", { class: "spent", text: spent ? `${clock(p.ts)} · ${spent}` : clock(p.ts) })),
+      );
+    }
+    return el("section", { class: "v-pages" }, el("h3", { text: "Pages" }), el("ol", {}, ...items));
+  }
+
+  conversations() {
+    const past = this.past.filter((c) => c.id !== this.convId);
+    if (!past.length) return null;
+    return el(
+      "section",
+      { class: "v-past" },
+      el("h3", { text: "Past conversations" }),
+      el(
+        "ul",
+        {},
+        ...past.map((c) =>
+          el(
+            "li",
+            {},
+            el(
+              "button",
+              { type: "button", class: "linkish", onclick: () => this.openConv(c) },
+              `${when(c.created_at)} · ${c.state}`,
+              c.agents.length ? ` · ${c.agents.map((a) => a.name).join(", ")}` : "",
+            ),
+            c.tags?.length ? el("span", { class: "muted", text: ` ${c.tags.join(", ")}` }) : null,
+            ratingText(c.rating) ? el("span", { class: "muted", text: ` · ${ratingText(c.rating)}` }) : null,
+          ),
+        ),
+      ),
+    );
+  }
+}
+
+/** A link to a visitor's page (http(s) only), opened in a new tab. @param {string} url @param {string} text */
+function link(url, text) {
+  const href = safeHref(url);
+  if (!href) return el("span", { class: "page-title", text });
+  return el("a", { class: "page-title", href, target: "_blank", rel: "noopener noreferrer", text });
+}
+
+/** An attribute value as text (a nested map as "k: v, ..."). @param {unknown} value */
+function show(value) {
+  if (value && typeof value === "object") {
+    return Object.entries(value)
+      .map(([k, v]) => `${k}: ${String(v)}`)
+      .join(", ");
+  }
+  return String(value);
+}
