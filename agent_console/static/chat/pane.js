@@ -313,7 +313,8 @@ export class Pane {
         e.kind === "note" ? el("span", { class: "note-tag", text: "Internal note · not sent to the visitor" }) : null,
         el("time", { text: clock(e.ts) }),
       ),
-      el("div", { class: "body", text: e.body }),
+      attachmentView(e) || el("div", { class: "body", text: e.body }),
+      offlineView(e),
     );
   }
 
@@ -360,4 +361,40 @@ export class Pane {
     this.typers.textContent = names.length ? `✎ ${names.join(", ")} ${names.length > 1 ? "are" : "is"} typing…` : "";
     this.collision.classList.toggle("busy", names.length > 0);
   }
+}
+
+/**
+ * A file posted in the conversation (`data.attachment`): a thumbnail for an
+ * image, a link for a PDF. The URL is signed by the server and relative to it.
+ * @param {Entry} e
+ */
+function attachmentView(e) {
+  const file = /** @type {{name?: string, type?: string, size?: number, url?: string} | undefined} */ (
+    /** @type {any} */ (e).data?.attachment
+  );
+  if (!file || typeof file.url !== "string") return null;
+  const href = `/${file.url.replace(/^\/+/, "")}`;
+  const name = String(file.name || "file");
+  const size = typeof file.size === "number" ? ` · ${Math.max(1, Math.round(file.size / 1024))} KB` : "";
+  const isImage = String(file.type || "").startsWith("image/");
+  return el(
+    "div",
+    { class: "body attachment" },
+    el(
+      "a",
+      { href, target: "_blank", rel: "noopener noreferrer", download: isImage ? undefined : name },
+      isImage ? el("img", { src: href, alt: name, class: "thumb", loading: "lazy" }) : null,
+      el("span", { text: `${isImage ? "" : "📎 "}${name}${size}` }),
+    ),
+  );
+}
+
+/**
+ * Who left an offline message (`data.offline`: the form's name and email).
+ * @param {Entry} e
+ */
+function offlineView(e) {
+  const who = /** @type {{name?: string, email?: string} | undefined} */ (/** @type {any} */ (e).data?.offline);
+  if (!who) return null;
+  return el("div", { class: "offline-from", text: `Left offline by ${who.name || "a visitor"} <${who.email || "?"}>` });
 }
