@@ -24,7 +24,7 @@ Channels are ``conv:<id>``, ``visitor:<id>``, ``agent:<id>``, ``site:<id>`` and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from .types import JSON
@@ -42,3 +42,7 @@ class Broker(Protocol):
     async def unsubscribe(self, channel: str) -> None: ...
 
     async def publish(self, channel: str, event: JSON) -> None: ...
+
+    async def publish_many(self, items: Sequence[tuple[str, JSON]]) -> None:
+        """Publish several ``(channel, event)`` pairs, in order, in one go
+        (one round trip on Redis): for updates that go out side by side."""

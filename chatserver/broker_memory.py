@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .broker import Handler
 from .types import JSON
 
@@ -29,3 +31,7 @@ class MemoryBroker:
     async def publish(self, channel: str, event: JSON) -> None:
         if self._handler is not None and channel in self._channels:
             self._handler(channel, event)
+
+    async def publish_many(self, items: Sequence[tuple[str, JSON]]) -> None:
+        for channel, event in items:
+            await self.publish(channel, event)

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Sequence
 from typing import Any
 
 import msgpack
@@ -163,5 +164,18 @@ class RedisBroker:
         data = msgpack.packb(event, use_bin_type=True)
         try:
             await self._redis.publish(self.prefix + channel, data)
+        except RedisError as exc:
+            raise StoreError(f"redis publish failed: {exc}") from exc
+
+    async def publish_many(self, items: Sequence[tuple[str, JSON]]) -> None:
+        """One pipelined round trip (and one pooled connection) for all of them."""
+        assert self._redis is not None
+        if not items:
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for channel, event in items:
+                    pipe.publish(self.prefix + channel, msgpack.packb(event, use_bin_type=True))
+                await pipe.execute()
         except RedisError as exc:
             raise StoreError(f"redis publish failed: {exc}") from exc

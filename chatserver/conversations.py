@@ -180,9 +180,9 @@ class Conversations:
                 continue
             self._positions[conv_id] = position
             frame = {"t": "queue", "conv": conv_id, "position": position, "agents_online": online}
-            changed.append(self.broker.publish(conv_channel(conv_id), frame_event(frame)))
-        # Everyone behind a served chat moves up: send the updates side by side.
-        await asyncio.gather(*changed)
+            changed.append((conv_channel(conv_id), frame_event(frame)))
+        # Everyone behind a served chat moves up: send the updates in one go.
+        await self.broker.publish_many(changed)
 
     async def _assigned(self, conv_id: ConversationId, agent_id: AgentId) -> None:
         async with self.locked(conv_id):

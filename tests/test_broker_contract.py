@@ -139,3 +139,15 @@ async def test_redis_broker_resubscribes_after_redis_restart(tmp_path: Path) -> 
         await sub.close()
         await pub.close()
         server.stop()
+
+
+async def test_publish_many_delivers_in_order(pair: Any) -> None:
+    pub, sub, inbox = pair
+    await sub.subscribe("conv:x")
+    await sub.subscribe("conv:y")
+    await pub.publish_many([("conv:x", {"i": 0}), ("conv:z", {"i": -1}), ("conv:y", {"i": 1})])
+    await pub.publish_many([])
+    await pub.publish_many([("conv:x", {"i": i}) for i in range(2, 60)])
+    await inbox.wait_for(60)
+    assert [e["i"] for _, e in inbox.events] == list(range(60))
+    assert [c for c, _ in inbox.events][:2] == ["conv:x", "conv:y"]
