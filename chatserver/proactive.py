@@ -36,9 +36,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from .conversations import frame_event, visitor_channel
@@ -46,17 +47,7 @@ from .errors import Closed, StoreError
 from .hours import HOURS_DOC, BusinessHours, HoursError, next_change, open_at
 from .session import Session
 from .store import MAX_PAGE_VIEWS, VISIT_GAP
-from .triggers import (
-    SHOP,
-    Facts,
-    Frequency,
-    Rule,
-    RuleError,
-    matches,
-    ordered,
-    parse_rule,
-    wake_at,
-)
+from .triggers import SHOP, Facts, Frequency, Plan, Rule, RuleError, ordered, parse_rule, plan
 from .types import (
     AuthorKind,
     Conversation,
@@ -99,6 +90,24 @@ class SiteRules:
     signature: tuple[tuple[str, float], ...] = ()
     departments: frozenset[str] = frozenset()  # asked by agent_online conditions
     uses_hours: bool = False
+    plans: list[tuple[Rule, Plan]] = field(default_factory=list)
+    # Business hours, known until the next boundary (open_at/next_change once per change).
+    open_now: bool = True
+    open_from: float = math.inf
+    open_until: float = -math.inf
+    hours_next: float | None = None
+
+    def __post_init__(self) -> None:
+        self.plans = [(r, plan(r)) for r in self.rules]
+
+    def open_at(self, now: float) -> bool:
+        """Whether the site is within business hours at ``now`` (cached to the next change)."""
+        if not self.open_from <= now < self.open_until:
+            self.open_from = now
+            self.open_now = open_at(self.hours, now)
+            self.hours_next = next_change(self.hours, now)
+            self.open_until = math.inf if self.hours_next is None else self.hours_next
+        return self.open_now
 
 
 class Watch:
@@ -256,8 +265,8 @@ class Proactive:
                 *((d.id, d.updated_at) for d in docs),
                 ("hours", stored.updated_at if stored else 0.0),
             ),
-            departments=frozenset(d for r in rules for d in r.departments()),
-            uses_hours=any(r.hours for r in rules),
+            departments=frozenset(d for r in rules for d in plan(r).departments),
+            uses_hours=any(plan(r).hours for r in rules),
         )
 
     def invalidate(self, site_id: SiteId) -> None:
@@ -468,7 +477,7 @@ class Proactive:
             device=w.device,
             lang=w.lang,
             has_chat=any(s.conv_id is not None for s in w.sessions),
-            open=open_at(site.hours, now) if site.uses_hours else True,
+            open=site.open_at(now) if site.uses_hours else True,
             online=online,
         )
 
@@ -481,19 +490,37 @@ class Proactive:
         online = {d: await self._agents_online(w.site_id, d) for d in site.departments}
         facts = self.facts(w, site, now, online)
         wake: float | None = None
-        for rule in site.rules:
-            allowed = self.allowed_from(w, rule)
-            hit = matches(rule, facts)
+        fired, visit, page_fired = w.fired, w.visit, w.page_fired
+        for rule, steps in site.plans:
+            # allowed_from, inlined (this loop runs for every rule on every event)
+            last = fired.get(rule.id)
+            frequency = rule.frequency
+            allowed: float | None
+            if last is None:
+                allowed = 0.0
+            elif frequency is Frequency.VISIT:
+                allowed = None if last.visit >= visit else 0.0
+            elif frequency is Frequency.ALWAYS:
+                allowed = None if rule.id in page_fired else last.at + rule.gap
+            else:
+                allowed = None
+            if allowed is None and not rule.stop:
+                continue  # never again for this visitor (visit, page view), stops nothing
+            hit = steps.matches(facts)
             if hit and allowed is not None and allowed <= now:
                 await self._fire(w, rule, now)
-                if any(a.type == "message" for a in rule.actions):
+                if steps.sends:
                     facts.has_chat = True
             elif allowed is not None:
-                wake = _earliest(wake, allowed if allowed > now else None)
-                if not hit:
-                    wake = _earliest(wake, wake_at(rule, facts))
-                    if rule.hours:
-                        wake = _earliest(wake, next_change(site.hours, now))
+                if allowed > now:
+                    wake = allowed if wake is None or allowed < wake else wake
+                if not hit and steps.timed:
+                    at = steps.wake_at(facts)
+                    if at is not None and (wake is None or at < wake):
+                        wake = at
+                if not hit and steps.hours:
+                    site.open_at(now)
+                    wake = _earliest(wake, site.hours_next)
             if hit and rule.stop:
                 break
         if self.watches.get(w.visitor_id) is w:

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import importlib
 import math
+import operator
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -162,6 +163,7 @@ class Rule:
     stop: bool = False
     conditions: tuple[Condition, ...] = ()
     actions: tuple[Action, ...] = ()
+    plan: Plan | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> JSON:
         """The stored and exported form (without the id, which names the document)."""
@@ -176,18 +178,6 @@ class Rule:
             "conditions": [c.to_json() for c in self.conditions],
             "actions": [a.to_json() for a in self.actions],
         }
-
-    @property
-    def timed(self) -> bool:
-        return any(c.kind in TIME_KINDS for c in self.conditions)
-
-    @property
-    def hours(self) -> bool:
-        return any(c.kind == "business_hours" for c in self.conditions)
-
-    def departments(self) -> set[str]:
-        """Departments whose agents' availability the rule asks about (``""``: any)."""
-        return {str(c.value) for c in self.conditions if c.kind == "agent_online"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -500,6 +490,7 @@ def parse_rule(data: Any, ctx: RuleContext | None, rule_id: str = "") -> Rule:
         stop=flags["stop"],
         conditions=tuple(conditions),
         actions=tuple(actions),
+        plan=Plan(conditions, match, actions),
     )
 
 
@@ -515,7 +506,7 @@ class Facts:
     views of this visit.  ``online`` maps a department (``""``: any) to
     whether an agent serving it is online; ``open`` says whether the site is
     within business hours.  Both are filled by the caller for the rules that
-    ask (``Rule.departments``, ``Rule.hours``).
+    ask (``Plan.departments``, ``Plan.hours``).
     """
 
     now: float = 0.0
@@ -532,33 +523,52 @@ class Facts:
     has_chat: bool = False
     open: bool = True
     online: Mapping[str, bool] = field(default_factory=dict)
+    # The texts case-folded once per evaluation, not once per condition.
+    url_cf: str = field(default="", init=False)
+    title_cf: str = field(default="", init=False)
+    referrer_cf: str = field(default="", init=False)
+
+    def __post_init__(self) -> None:
+        self.url_cf = self.url.casefold()
+        self.title_cf = self.title.casefold()
+        self.referrer_cf = self.referrer.casefold()
 
 
-def _compare(op: str, left: float, right: float) -> bool:
-    if op == ">=":
-        return left >= right
-    if op == ">":
-        return left > right
-    if op == "<=":
-        return left <= right
-    if op == "<":
-        return left < right
-    if op == "==":
-        return left == right
-    return left != right  # "!="
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+Test = Callable[[Facts], bool]
 
 
-def _text_op(cond: Condition, text: str) -> bool:
+def _text_test(cond: Condition, raw: str, folded: str) -> Test:
+    """A URL, title or referrer condition; ``raw``/``folded`` name the Facts fields."""
     if cond.op == "regex":
-        assert cond.pattern is not None
-        return cond.pattern.search(text[:REGEX_INPUT_CHARS]) is not None
+        pattern = cond.pattern or check_regex(str(cond.value))
+        search = pattern.search
+        return lambda f: search(getattr(f, raw)[:REGEX_INPUT_CHARS]) is not None
+    want = str(cond.value).casefold()
+    if cond.op == "contains":
+        return lambda f: want in getattr(f, folded)
+    if cond.op == "not_contains":
+        return lambda f: want not in getattr(f, folded)
+    if cond.op == "equals":
+        return lambda f: getattr(f, folded) == want
+    return lambda f: getattr(f, folded).startswith(want)  # "starts_with"
+
+
+def _string_op(cond: Condition, text: str) -> bool:
+    if cond.op == "regex":
+        pattern = cond.pattern or check_regex(str(cond.value))
+        return pattern.search(text[:REGEX_INPUT_CHARS]) is not None
     text, want = text.casefold(), str(cond.value).casefold()
     if cond.op == "contains":
         return want in text
-    if cond.op == "not_contains":
-        return want not in text
-    if cond.op == "equals":
-        return text == want
     return text.startswith(want)  # "starts_with"
 
 
@@ -591,9 +601,9 @@ def _attribute(cond: Condition, attributes: JSON) -> bool:
         return value is _MISSING
     if value is _MISSING or isinstance(value, dict):
         return op == "not_equals"
-    if op in NUMERIC_OPS:
+    if op in _COMPARE:
         number = _number(value)
-        return number is not None and _compare(op, number, float(cond.value))
+        return number is not None and _COMPARE[op](number, float(cond.value))
     if op in ("equals", "not_equals"):
         want = cond.value
         if isinstance(want, bool) or isinstance(value, bool):
@@ -604,50 +614,131 @@ def _attribute(cond: Condition, attributes: JSON) -> bool:
             number = _number(value) if not isinstance(value, str) else None
             same = number is not None and number == float(want)
         return same if op == "equals" else not same
-    if not isinstance(value, str):
-        value = str(value)
-    return _text_op(cond, value)
+    return _string_op(cond, value if isinstance(value, str) else str(value))
+
+
+def compile_condition(cond: Condition) -> Test:
+    """The condition as a function of ``Facts`` (the dispatch on kind and op done once)."""
+    kind, op, value = cond.kind, cond.op, cond.value
+    if kind in ("time_on_page", "time_on_site"):
+        limit = float(value)
+        if kind == "time_on_page":
+            return (
+                (lambda f: f.now - f.page_since >= limit)
+                if op == ">="
+                else (lambda f: f.now - f.page_since < limit)
+            )
+        return (
+            (lambda f: f.now - f.visit_since >= limit)
+            if op == ">="
+            else (lambda f: f.now - f.visit_since < limit)
+        )
+    if kind in ("url", "title", "referrer"):
+        return _text_test(cond, kind, f"{kind}_cf")
+    if kind in ("visits", "pages"):
+        compare, number = _COMPARE[op], float(value)
+        if kind == "visits":
+            return lambda f: compare(f.visits, number)
+        return lambda f: compare(f.pages, number)
+    if kind == "attribute":
+        return lambda f: _attribute(cond, f.attributes)
+    wanted = op == "is"
+    if kind == "device":
+        return lambda f: (f.device == value) is wanted
+    if kind == "language":
+        prefix = f"{value}-"
+        return lambda f: (f.lang == value or f.lang.startswith(prefix)) is wanted
+    if kind == "business_hours":
+        return lambda f: f.open is value
+    if kind == "agent_online":
+        dept = str(value)
+        return lambda f: f.online.get(dept, False) is wanted
+    if kind == "has_chat":
+        return lambda f: f.has_chat is value
+    return lambda f: False
 
 
 def holds(cond: Condition, facts: Facts) -> bool:
     """Whether one condition is true of ``facts``."""
-    kind = cond.kind
-    if kind == "time_on_page":
-        return _compare(cond.op, facts.now - facts.page_since, float(cond.value))
-    if kind == "time_on_site":
-        return _compare(cond.op, facts.now - facts.visit_since, float(cond.value))
-    if kind == "url":
-        return _text_op(cond, facts.url)
-    if kind == "title":
-        return _text_op(cond, facts.title)
-    if kind == "referrer":
-        return _text_op(cond, facts.referrer)
-    if kind == "visits":
-        return _compare(cond.op, facts.visits, float(cond.value))
-    if kind == "pages":
-        return _compare(cond.op, facts.pages, float(cond.value))
-    if kind == "attribute":
-        return _attribute(cond, facts.attributes)
-    if kind == "device":
-        return bool(facts.device == cond.value) == (cond.op == "is")
-    if kind == "language":
-        lang = facts.lang
-        same = lang == cond.value or lang.startswith(f"{cond.value}-")
-        return same == (cond.op == "is")
-    if kind == "business_hours":
-        return facts.open is cond.value
-    if kind == "agent_online":
-        return facts.online.get(str(cond.value), False) == (cond.op == "is")
-    if kind == "has_chat":
-        return facts.has_chat is cond.value
-    return False
+    return compile_condition(cond)(facts)
+
+
+def _cost(cond: Condition) -> int:
+    """Cheap checks first: evaluation order does not change an all/any result."""
+    if cond.op == "regex":
+        return 3
+    if cond.kind in ("url", "title", "referrer"):
+        return 2
+    if cond.kind == "attribute":
+        return 1
+    return 0
+
+
+class Plan:
+    """A rule made ready to evaluate many times: conditions compiled, cheap ones
+    first, and what the engine asks of a rule computed once."""
+
+    __slots__ = (
+        "departments",
+        "hours",
+        "match_all",
+        "page_waits",
+        "sends",
+        "site_waits",
+        "tests",
+        "timed",
+    )
+
+    def __init__(
+        self, conditions: Sequence[Condition], match: Match, actions: Sequence[Action]
+    ) -> None:
+        self.tests = tuple(compile_condition(c) for c in sorted(conditions, key=_cost))
+        self.match_all = match is Match.ALL
+        self.page_waits = tuple(
+            float(c.value) for c in conditions if c.kind == "time_on_page" and c.op == ">="
+        )
+        self.site_waits = tuple(
+            float(c.value) for c in conditions if c.kind == "time_on_site" and c.op == ">="
+        )
+        self.timed = bool(self.page_waits or self.site_waits)
+        self.hours = any(c.kind == "business_hours" for c in conditions)
+        self.departments = frozenset(str(c.value) for c in conditions if c.kind == "agent_online")
+        self.sends = any(a.type == "message" for a in actions)
+
+    def matches(self, facts: Facts) -> bool:
+        # Plain loops rather than all()/any(): no generator per call on the hot path.
+        if self.match_all:
+            for test in self.tests:  # noqa: SIM110
+                if not test(facts):
+                    return False
+            return True
+        for test in self.tests:  # noqa: SIM110
+            if test(facts):
+                return True
+        return False
+
+    def wake_at(self, facts: Facts) -> float | None:
+        best: float | None = None
+        now = facts.now
+        for wait in self.page_waits:
+            at = facts.page_since + wait
+            if at > now and (best is None or at < best):
+                best = at
+        for wait in self.site_waits:
+            at = facts.visit_since + wait
+            if at > now and (best is None or at < best):
+                best = at
+        return best
+
+
+def plan(rule: Rule) -> Plan:
+    """The rule's evaluation plan (made by ``parse_rule``; built here for other rules)."""
+    return rule.plan or Plan(rule.conditions, rule.match, rule.actions)
 
 
 def matches(rule: Rule, facts: Facts) -> bool:
     """Whether the rule's conditions hold (all of them, or any, per ``rule.match``)."""
-    if rule.match is Match.ALL:
-        return all(holds(c, facts) for c in rule.conditions)
-    return any(holds(c, facts) for c in rule.conditions)
+    return plan(rule).matches(facts)
 
 
 def wake_at(rule: Rule, facts: Facts) -> float | None:
@@ -659,19 +750,7 @@ def wake_at(rule: Rule, facts: Facts) -> float | None:
     only at such an instant (or at a business-hours boundary, which the
     caller adds), so waking the visitor then is enough.
     """
-    best: float | None = None
-    for cond in rule.conditions:
-        if cond.op != ">=":
-            continue
-        if cond.kind == "time_on_page":
-            at = facts.page_since + float(cond.value)
-        elif cond.kind == "time_on_site":
-            at = facts.visit_since + float(cond.value)
-        else:
-            continue
-        if at > facts.now and (best is None or at < best):
-            best = at
-    return best
+    return plan(rule).wake_at(facts)
 
 
 def ordered(rules: Sequence[Rule]) -> list[Rule]:

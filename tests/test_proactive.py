@@ -365,3 +365,12 @@ async def test_sweep_closes_unanswered_greetings_of_gone_visitors(world: World) 
     assert kept is not None and kept.state is ConvState.QUEUED
     closing = (await world.hub.store.entries(gone[0].id, after=0))[-1]
     assert closing.author_kind is AuthorKind.SYSTEM and closing.data["event"] == "closed"
+
+
+def test_the_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m bench.triggers`` at a small size (its figures are in docs/triggers.md)."""
+    from bench import triggers as bench
+
+    assert bench.main(["--visitors", "300", "--rules", "20", "--events", "600"]) == 0
+    out = capsys.readouterr().out
+    assert "evaluation per visitor event" in out and "scheduler memory per visitor" in out
