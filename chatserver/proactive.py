@@ -305,6 +305,7 @@ class Proactive:
                 # The page frame that follows is this same view: counted now.
                 w.url = url[:2000]
                 w.title = title[:500] if isinstance(title, str) else ""
+                w.referrer = ""
                 w.page_since = self.clock()
                 w.pending_url = w.url
                 w.pages += 1
@@ -506,6 +507,8 @@ class Proactive:
                 allowed = None
             if allowed is None and not rule.stop:
                 continue  # never again for this visitor (visit, page view), stops nothing
+            if steps.referrer and w.pending_url is not None:
+                continue  # the referrer comes with the page frame that follows hello
             hit = steps.matches(facts)
             if hit and allowed is not None and allowed <= now:
                 await self._fire(w, rule, now)
@@ -691,12 +694,12 @@ class Proactive:
         """Close proactive conversations nobody answered whose visitor is gone."""
         store = self.hub.store
         now = self.clock()
+        known = set(self._waiting)  # marked before the listing: forget those now gone
+        listed: set[ConversationId] = set()
         for site in await store.list_sites():
-            stale = [
-                d
-                for d in await store.list_docs(site.id, WAIT_KIND)
-                if now - float(d.data.get("at", 0.0)) > WAIT_LIMIT
-            ]
+            docs = await store.list_docs(site.id, WAIT_KIND)
+            listed.update(d.id for d in docs)
+            stale = [d for d in docs if now - float(d.data.get("at", 0.0)) > WAIT_LIMIT]
             if not stale:
                 continue
             present = await self.hub.presence.members(visitors_key(site.id))
@@ -710,6 +713,7 @@ class Proactive:
                 if conv is not None and _unanswered(conv):
                     with contextlib.suppress(StoreError):
                         await self.hub.convs.close(site, conv.id, {"kind": "system"})
+        self._waiting -= known - listed
 
 
 def _unanswered(conv: Conversation) -> bool:

@@ -683,6 +683,7 @@ class Plan:
         "hours",
         "match_all",
         "page_waits",
+        "referrer",
         "sends",
         "site_waits",
         "tests",
@@ -702,6 +703,7 @@ class Plan:
         )
         self.timed = bool(self.page_waits or self.site_waits)
         self.hours = any(c.kind == "business_hours" for c in conditions)
+        self.referrer = any(c.kind == "referrer" for c in conditions)
         self.departments = frozenset(str(c.value) for c in conditions if c.kind == "agent_online")
         self.sends = any(a.type == "message" for a in actions)
 

@@ -362,6 +362,7 @@ async def test_sweep_closes_unanswered_greetings_of_gone_visitors(world: World) 
     gone = await world.hub.store.visitor_conversations(leaves.visitor_id or "")
     kept = await world.hub.store.current_conversation(stays.visitor_id or "")
     assert gone[0].state is ConvState.CLOSED
+    assert gone[0].id not in world.engine._waiting
     assert kept is not None and kept.state is ConvState.QUEUED
     closing = (await world.hub.store.entries(gone[0].id, after=0))[-1]
     assert closing.author_kind is AuthorKind.SYSTEM and closing.data["event"] == "closed"
@@ -374,3 +375,33 @@ def test_the_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert bench.main(["--visitors", "300", "--rules", "20", "--events", "600"]) == 0
     out = capsys.readouterr().out
     assert "evaluation per visitor event" in out and "scheduler memory per visitor" in out
+
+
+async def test_referrer_rules_wait_for_the_page_frame(world: World) -> None:
+    """hello carries no referrer: rules about it are judged on the page frame."""
+    rule = {
+        "name": "Not from Google",
+        "conditions": [
+            {"kind": "url", "op": "contains", "value": "/checkout"},
+            {"kind": "referrer", "op": "not_contains", "value": "google"},
+        ],
+        "actions": [{"type": "message", "body": "Welcome!"}],
+    }
+    await world.rule("t_ref", rule)
+    conn = Connection(Codec.JSON, world.hub.limits, time.monotonic())
+    tab = Session(conn, 1 << 20)
+    hello = {
+        "t": "hello",
+        "v": 1,
+        "kind": "visitor",
+        "site": world.site.key,
+        "page": {"url": CHECKOUT},
+    }
+    await world.hub.hello(tab, conn.receive(json.dumps(hello), time.monotonic()), None, {})
+    assert await world.texts(tab) == []  # not judged yet
+    page = {"t": "page", "url": CHECKOUT, "referrer": "https://www.google.com/"}
+    await world.frame(tab, page)
+    await world.later(1)
+    assert await world.texts(tab) == []  # from Google: no
+    await world.frame(tab, {"t": "page", "url": CHECKOUT + "?2", "referrer": CHECKOUT})
+    assert len(await world.texts(tab)) == 1
