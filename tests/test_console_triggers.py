@@ -273,3 +273,29 @@ def test_form_values_read_back_as_stored(kind: str, op: str, value: Any) -> None
     """What the form shows of a stored value is read back as the same value and type."""
     back = _value(kind, op, _shown(value, kind, op))
     assert back == value and type(back) is type(value)
+
+
+async def test_visitor_browser_and_language_reach_the_agents(
+    server: Server, shop: Shop, close_clients: None
+) -> None:
+    """The WebSocket request's User-Agent and Accept-Language, read at hello."""
+    ua = (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
+    )
+    visitor = await Client.connect(
+        server, user_agent_header=ua, additional_headers={"Accept-Language": "ca-ES,ca;q=0.9"}
+    )
+    await visitor.send({"t": "hello", "v": 1, "kind": "visitor", "site": shop.key})
+    vid = (await visitor.expect("welcome"))["visitor"]
+    script = await Client.visitor(server, shop.key)  # websockets' own User-Agent
+    agent = await Client.agent(server, list(shop.agents)[1])
+    listed = {v["id"]: v for v in (await agent.request({"t": "visitors"}))["visitors"]}
+    phone = listed[vid]
+    assert (phone["browser"], phone["os"], phone["device"], phone["lang"]) == (
+        "Safari",
+        "iOS",
+        "mobile",
+        "ca-es",
+    )
+    assert listed[script.welcome["visitor"]]["device"] == "bot"
