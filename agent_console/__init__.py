@@ -11,7 +11,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import admin, auth, pages
+from . import admin, auth, pages, triggers
 from .web import STATIC_DIR
 
 routes: list[BaseRoute] = [
@@ -19,5 +19,6 @@ routes: list[BaseRoute] = [
     Route("/logout", auth.logout, methods=["POST"], name="console_logout"),
     *pages.routes,
     *admin.routes,
+    *triggers.routes,
     Mount("/static", StaticFiles(directory=STATIC_DIR), name="console_static"),
 ]

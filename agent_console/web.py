@@ -48,6 +48,7 @@ class NavItem:
 NAV: list[NavItem] = [
     NavItem("Chats", "/console/", CHAT_ROLES),
     NavItem("Admin", "/console/admin", frozenset({Role.ADMIN})),
+    NavItem("Triggers", "/console/triggers", frozenset({Role.ADMIN})),
 ]
 
 DEFAULT_CSP = (

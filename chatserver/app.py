@@ -152,7 +152,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
             raise ConnectionClosing(CloseCode.HELLO_TIMEOUT, "no hello in time") from None
         hello = conn.receive(first, time.monotonic())
         writer = asyncio.ensure_future(_writer(ws, session))
-        await hub.hello(session, hello, ws.headers.get("origin"))
+        await hub.hello(session, hello, ws.headers.get("origin"), ws.headers)
         while session.close_code is None:
             data = await _receive(ws)
             try:

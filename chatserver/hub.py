@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from . import agents, attachments, control, features, visitors
@@ -30,6 +30,7 @@ from .errors import ConnectionClosing, ErrorCode, FrameError, StoreError
 from .frames import MAX_HISTORY, Frame, Limits
 from .presence import Presence
 from .presence_memory import MemoryPresence
+from .proactive import Proactive
 from .protocol import Codec, encode
 from .routing import Router
 from .security import Signer
@@ -77,6 +78,7 @@ class Hub:
         self.presence: Presence = presence or MemoryPresence()
         self.convs = Conversations(store, broker, router)
         self.convs.wire = self.entry_wire
+        self.triggers = Proactive(self)  # proactive triggers (docs/triggers.md)
         self._local: dict[str, set[Session]] = {}
         self._agent_sessions: dict[str, set[Session]] = {}
         self.agent_status: dict[str, AgentStatus] = {}
@@ -117,6 +119,7 @@ class Hub:
             # Nobody is connected yet: the agents holding chats get their grace period.
             for agent_id in holders:
                 self._start_grace(agent_id, site.id)
+        await self.triggers.start()
 
     async def close(self) -> None:
         for handle in self._grace.values():
@@ -124,6 +127,7 @@ class Hub:
         self._grace.clear()
         for task in list(self._tasks):
             task.cancel()
+        await self.triggers.close()
         await self.presence.close()
         await self.router.close()
         await self.broker.close()
@@ -294,10 +298,20 @@ class Hub:
 
     # -- connections -----------------------------------------------------
 
-    async def hello(self, session: Session, frame: Frame, origin: str | None) -> None:
-        """Authenticate a hello, send ``welcome`` and set up subscriptions."""
+    async def hello(
+        self,
+        session: Session,
+        frame: Frame,
+        origin: str | None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Authenticate a hello, send ``welcome`` and set up subscriptions.
+
+        ``headers`` are the WebSocket request's (a visitor's User-Agent and
+        Accept-Language go into its presence info).
+        """
         if frame.get("kind") == "visitor":
-            await visitors.hello(self, session, frame, origin)
+            await visitors.hello(self, session, frame, origin, headers or {})
         else:
             await agents.hello(self, session, frame)
 
@@ -351,6 +365,7 @@ class Hub:
         for channel in list(session.channels):
             await self._unsubscribe(session, channel)
         session.follows.clear()
+        self.triggers.disconnect(session)
         if session.present and session.site is not None and session.visitor_id is not None:
             session.present = False
             with contextlib.suppress(StoreError):

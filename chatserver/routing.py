@@ -156,7 +156,12 @@ class Router(Protocol):
     async def queue(self, site_id: SiteId) -> list[ConversationId]:
         """The site's queue, first in line first."""
 
-    async def available_agents(self, site_id: SiteId) -> int:
-        """How many agents of the site are connected and online."""
+    async def available_agents(
+        self, site_id: SiteId, department: DepartmentId | None = None
+    ) -> int:
+        """How many agents of the site are connected and online.
+
+        With ``department``, only those who serve it (have it in their list).
+        """
 
     async def load(self, agent_id: AgentId) -> int: ...

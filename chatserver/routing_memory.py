@@ -16,6 +16,7 @@ from .types import (
     Conversation,
     ConversationId,
     ConvState,
+    DepartmentId,
     SiteId,
 )
 
@@ -163,5 +164,11 @@ class MemoryRouter:
     async def queue(self, site_id: SiteId) -> list[ConversationId]:
         return [w.conv_id for w in self._queues.get(site_id, ())]
 
-    async def available_agents(self, site_id: SiteId) -> int:
-        return sum(1 for s in self._site_slots(site_id) if s.available)
+    async def available_agents(
+        self, site_id: SiteId, department: DepartmentId | None = None
+    ) -> int:
+        return sum(
+            1
+            for s in self._site_slots(site_id)
+            if s.available and (department is None or s.serves(department))
+        )

@@ -36,6 +36,7 @@ from .types import (
     Conversation,
     ConversationId,
     ConvState,
+    DepartmentId,
     SiteId,
     new_id,
 )
@@ -237,5 +238,9 @@ class RedisRouter:
     async def queue(self, site_id: SiteId) -> list[ConversationId]:
         return [str(c) for c in await self._run(site_id, "queue")]
 
-    async def available_agents(self, site_id: SiteId) -> int:
-        return int(await self._run(site_id, "available"))
+    async def available_agents(
+        self, site_id: SiteId, department: DepartmentId | None = None
+    ) -> int:
+        if department is None:
+            return int(await self._run(site_id, "available"))
+        return int(await self._run(site_id, "available", department))

@@ -29,6 +29,11 @@ Contract every implementation keeps (the contract tests in
   atomically); ``visitor_by_identity`` answers the holder.
   ``identity_secret`` creates a site's secret on first use, atomically (two
   concurrent first calls return the same secret).
+* **Trigger firings.** ``claim_firing`` decides and records in one atomic
+  step whether a trigger may fire for a visitor (its frequency against the
+  last firing), so that processes racing for one visitor fire it once;
+  ``claim_follow`` marks a firing as followed by a chat exactly once;
+  ``add_counter`` adds atomically.
 * Records are returned as frozen dataclasses from ``types``; ``None`` means
   "no such row".
 """
@@ -52,6 +57,7 @@ from .types import (
     Doc,
     Entry,
     EntryKind,
+    Firing,
     Keep,
     PageView,
     Role,
@@ -311,3 +317,42 @@ class Store(Protocol):
 
     async def visitor_by_identity(self, site_id: SiteId, user_id: str) -> Visitor | None:
         """The visitor holding the verified identity ``user_id`` on the site."""
+
+    # -- proactive triggers: firings and counters --------------------------------
+    async def claim_firing(
+        self,
+        visitor_id: VisitorId,
+        trigger_id: str,
+        *,
+        visit: int,
+        frequency: str,
+        gap: float,
+        now: float,
+    ) -> bool:
+        """Record that ``trigger_id`` fires for the visitor now, if its frequency allows.
+
+        Allowed when the trigger never fired for the visitor, or, by
+        ``frequency``: ``"visit"`` when it last fired in a visit numbered below
+        ``visit``; ``"always"`` when it last fired at least ``gap`` seconds
+        before ``now``; ``"visitor"`` never again.  On success the firing
+        ``(visit, now, followed=False)`` replaces the previous one and the
+        answer is ``True``; otherwise nothing changes.  The check and the
+        write are one atomic step: of concurrent claims that the rule allows
+        only once, exactly one succeeds.
+        """
+
+    async def trigger_firings(self, visitor_id: VisitorId) -> dict[str, Firing]:
+        """The visitor's last firing of every trigger that fired for it, by trigger id."""
+
+    async def claim_follow(self, visitor_id: VisitorId, trigger_id: str, fired_at: float) -> bool:
+        """Mark the visitor's firing of ``trigger_id`` at ``fired_at`` as followed by a chat.
+
+        ``True`` only the first time for that firing (atomically); ``False``
+        when it was marked already, or the trigger's last firing is another.
+        """
+
+    async def add_counter(self, site_id: SiteId, group: str, name: str, by: int = 1) -> int:
+        """Add ``by`` to the site's counter ``name`` of ``group`` (from 0); return the new value."""
+
+    async def counters(self, site_id: SiteId, group: str) -> dict[str, int]:
+        """Every counter of the site's ``group``, by name."""

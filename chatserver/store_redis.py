@@ -26,6 +26,8 @@ Keys (every key starts with the store's ``prefix``, ``chat:`` by default;
     cids:<conv>              hash    ``<len(author)>:<author>:<cid>`` -> offset
     reads:<conv>             hash    reader -> read marker
     docs:<site>:<kind>       hash    document id -> ``{"data", "created_at", "updated_at"}``*
+    firings:<visitor>        hash    trigger id -> ``<visit> <at> <followed 0|1>`` (the last firing)
+    counters:<site>:<group>  hash    counter name -> integer
 
 Widget features add (site hashes get ``identity_secret``, conversation
 hashes ``[rating] [rating_comment] [rated_at]``, visitor hashes
@@ -48,7 +50,8 @@ offset, XADD), ``open_conversation.lua`` (at most one open conversation per
 visitor, through ``open:<visitor>``), ``update_conversation.lua`` (fields and
 the ``convs:<state>:<site>`` and ``open:<visitor>`` indexes),
 ``set_read.lua`` (markers only move forward), ``create_site.lua`` and
-``put_agent.lua`` (the unique indexes) and ``update_existing.lua`` (an
+``put_agent.lua`` (the unique indexes), ``claim_firing.lua`` and
+``claim_follow.lua`` (a trigger's frequency) and ``update_existing.lua`` (an
 update that never creates a row).  Some scripts derive keys from the prefix
 (an existing conversation, an agent's old email), so the store needs one
 Redis server or a primary with replicas, not Redis Cluster.
@@ -112,6 +115,7 @@ from .types import (
     Doc,
     Entry,
     EntryKind,
+    Firing,
     Keep,
     PageView,
     Role,
@@ -142,6 +146,8 @@ _SCRIPTS = (
     "bind_attachment",
     "identity_secret",
     "set_identity",
+    "claim_firing",
+    "claim_follow",
 )
 _BATCH = 200  # stream entries per read when notes are filtered out
 
@@ -1062,6 +1068,52 @@ class RedisStore:
     async def visitor_by_identity(self, site_id: SiteId, user_id: str) -> Visitor | None:
         visitor_id = await self._redis.get(self._k("identity", site_id, user_id))
         return await self.get_visitor(_text(visitor_id)) if visitor_id is not None else None
+
+    # -- proactive triggers: firings and counters --------------------------------
+
+    @_redis_errors
+    async def claim_firing(
+        self,
+        visitor_id: VisitorId,
+        trigger_id: str,
+        *,
+        visit: int,
+        frequency: str,
+        gap: float,
+        now: float,
+    ) -> bool:
+        reply = await self._script(
+            "claim_firing",
+            [self._k("firings", visitor_id)],
+            [trigger_id, str(visit), frequency, repr(float(gap)), repr(float(now))],
+        )
+        return bool(reply)
+
+    @_redis_errors
+    async def trigger_firings(self, visitor_id: VisitorId) -> dict[str, Firing]:
+        found: dict[str, Firing] = {}
+        for trigger_id, raw in _fields(
+            await self._redis.hgetall(self._k("firings", visitor_id))
+        ).items():
+            visit, at, followed = raw.split(" ")
+            found[trigger_id] = Firing(int(visit), float(at), followed == "1")
+        return found
+
+    @_redis_errors
+    async def claim_follow(self, visitor_id: VisitorId, trigger_id: str, fired_at: float) -> bool:
+        reply = await self._script(
+            "claim_follow", [self._k("firings", visitor_id)], [trigger_id, repr(float(fired_at))]
+        )
+        return bool(reply)
+
+    @_redis_errors
+    async def add_counter(self, site_id: SiteId, group: str, name: str, by: int = 1) -> int:
+        return int(await self._redis.hincrby(self._k("counters", site_id, group), name, by))
+
+    @_redis_errors
+    async def counters(self, site_id: SiteId, group: str) -> dict[str, int]:
+        raw = _fields(await self._redis.hgetall(self._k("counters", site_id, group)))
+        return {name: int(value) for name, value in raw.items()}
 
 
 def _doc(site_id: SiteId, kind: str, doc_id: str, raw: object) -> Doc:

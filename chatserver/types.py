@@ -344,3 +344,13 @@ class Doc:
     data: JSON
     created_at: float
     updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Firing:
+    """The last time a trigger fired for a visitor: in which visit, when, and
+    whether a chat followed it (counted once, see ``Store.claim_follow``)."""
+
+    visit: int
+    at: float
+    followed: bool = False

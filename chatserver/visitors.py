@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .conversations import (
@@ -33,6 +34,7 @@ from .types import (
     Site,
     Visitor,
 )
+from .useragent import client_info
 
 if TYPE_CHECKING:
     from .hub import Handler, Hub
@@ -61,7 +63,13 @@ def _page_info(page: Any) -> JSON:
     return info
 
 
-async def hello(hub: Hub, session: Session, frame: Frame, origin: str | None) -> None:
+async def hello(
+    hub: Hub,
+    session: Session,
+    frame: Frame,
+    origin: str | None,
+    headers: Mapping[str, str] | None = None,
+) -> None:
     site = await hub.store.site_by_key(frame.get("site"))
     if site is None:
         raise ConnectionClosing(CloseCode.UNKNOWN_SITE, "unknown site key")
@@ -90,6 +98,10 @@ async def hello(hub: Hub, session: Session, frame: Frame, origin: str | None) ->
     conv = await hub.store.current_conversation(visitor.id)
     # Present before welcomed: once a client has its welcome, agents see it.
     session.presence_info = _page_info(frame.get("page"))
+    if headers is not None:  # browser, os, device and lang of the visitor
+        session.presence_info.update(
+            client_info(headers.get("user-agent", ""), headers.get("accept-language", ""))
+        )
     await hub.presence.add(visitors_key(site.id), visitor.id, session.presence_info)
     session.present = True
     session.send(
@@ -109,6 +121,7 @@ async def hello(hub: Hub, session: Session, frame: Frame, origin: str | None) ->
     await hub.subscribe(session, site_visitors_channel(site.id))
     if conv is not None:
         await hub.follow(session, conv.id)
+    await hub.triggers.hello(session, visitor, conv, frame.get("page"))
 
 
 async def send(hub: Hub, session: Session, frame: Frame) -> None:
@@ -139,6 +152,7 @@ async def send(hub: Hub, session: Session, frame: Frame) -> None:
         entry, duplicate = await _append(hub, session, conv_id, frame)
     hub.ack(session, frame, entry, duplicate)
     await _after_send(hub, session, site, entry, duplicate, new)
+    await hub.triggers.sent(session, entry, duplicate)
 
 
 async def _append(
@@ -255,6 +269,7 @@ async def page(hub: Hub, session: Session, frame: Frame) -> None:
     visitor = await hub.store.get_visitor(session.visitor_id)
     if visitor is not None:
         await _publish_visitor(hub, session, visitor, view)
+    await hub.triggers.page(session, view)
 
 
 async def attrs(hub: Hub, session: Session, frame: Frame) -> None:
@@ -262,6 +277,7 @@ async def attrs(hub: Hub, session: Session, frame: Frame) -> None:
     visitor = await hub.store.update_visitor(session.visitor_id, attributes=frame.get("set"))
     session.send({"t": "ok", "re": frame.rid})
     await _publish_visitor(hub, session, visitor, None)
+    await hub.triggers.attributes(session, visitor)
 
 
 HANDLERS: dict[str, Handler] = {

@@ -95,7 +95,11 @@ async def test_departments_exclusion_and_status(routers: list[Router]) -> None:
     # The support chat waits for an online support agent without blocking sales.
     assert await r.drain(SITE, 0.0) == [("c002", "a1")]
     assert await r.available_agents(SITE) == 1
+    assert await r.available_agents(SITE, "sales") == 1
+    assert await r.available_agents(SITE, "support") == 0  # a2 is away
+    assert await r.available_agents(SITE, "billing") == 0
     await r.set_status("a2", AgentStatus.ONLINE)
+    assert await r.available_agents(SITE, "support") == 1
     assert await r.drain(SITE, 0.0) == [("c001", "a2")]
     await r.submit(conv(1, dept="support"), None, frozenset({"a2"}))
     assert await r.drain(SITE, 0.0) == []

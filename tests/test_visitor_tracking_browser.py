@@ -55,7 +55,8 @@ def test_demo_shop_pages_reach_the_agent(
 
     # the demo shop tells the chat what is in the cart (["set", ...])
     visitor.click("[data-add=linen-shirt]")
-    agent.expect("visitor", lambda f: f["visitor"]["attributes"] == {"cart": {"items": 1}})
+    cart = {"cart": {"items": 1, "total": 49, "currency": "EUR"}}
+    agent.expect("visitor", lambda f: f["visitor"]["attributes"] == cart)
 
     reply = agent.request({"t": "visitor", "visitor": vid})
     assert reply["t"] == "visitor", reply

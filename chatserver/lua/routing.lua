@@ -268,9 +268,12 @@ elseif op == 'queue' then
   return out
 
 elseif op == 'available' then
+  -- ARGV[2], optional: count only agents serving this department
+  local dept = ARGV[2]
   local n = 0
   for id, _ in pairs(st.agents) do
-    if available(agent(id)) then n = n + 1 end
+    local a = agent(id)
+    if available(a) and (dept == nil or serves(a, dept)) then n = n + 1 end
   end
   return n
 

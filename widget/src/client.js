@@ -51,12 +51,13 @@ export function mergeEntries(list, more) {
  *   session: KeyValue,
  *   onReady: () => void,
  *   onMessage: (entry: Entry) => void,
+ *   onServer?: (frame: Record<string, any>) => void,
  *   onDisabled: (code: number, reason: string) => void,
  * }} ClientOptions
  */
 
 /** @param {ClientOptions} options */
-export function createClient({ url, base, site, dept, store, local, session, onReady, onMessage, onDisabled }) {
+export function createClient({ url, base, site, dept, store, local, session, onReady, onMessage, onServer, onDisabled }) {
   let rid = 0;
   let ready = false;
   /** @type {Map<number, {t: string, cid?: string, conv?: string, upTo?: number}>} */
@@ -324,6 +325,8 @@ export function createClient({ url, base, site, dept, store, local, session, onR
       }
       case "error":
         return refused(f, req);
+      case "open": // a proactive trigger (protocol §5.17)
+        return onServer?.(f);
     }
   };
 

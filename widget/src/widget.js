@@ -17,6 +17,7 @@ import { unreadCount } from "./view/context.js";
 import { listen } from "./view/dom.js";
 import { mountPanel } from "./view/panel.js";
 import { mountRoot } from "./view/root.js";
+import { mountTeaser } from "./view/teaser.js";
 import { watchRoutes } from "./routes.js";
 
 /** @typedef {import("./types.js").Entry} Entry */
@@ -97,6 +98,9 @@ export function start({ site, base, dept, global = "$chat" }) {
       events.emit("message", publicMessage(e));
       if (e.from.kind === "agent") announcer?.say(t("new_message", { name: e.from.name || t("agent"), text: e.body }));
     },
+    onServer(frame) {
+      if (frame.t === "open") setOpen(true); // a proactive trigger's "open the widget"
+    },
     onDisabled(code) {
       if (disabled) return;
       disabled = true;
@@ -137,7 +141,7 @@ export function start({ site, base, dept, global = "$chat" }) {
     const ctx = { store, actions, get t() { return t; } };
     const live = mountAnnouncer(root.box);
     announcer = live;
-    ui = [mountPanel(root.box, ctx), mountBubble(root.box, ctx), live.teardown, root.teardown];
+    ui = [mountPanel(root.box, ctx), mountBubble(root.box, ctx), mountTeaser(root.box, ctx, session), live.teardown, root.teardown];
   };
 
   let unread = 0;

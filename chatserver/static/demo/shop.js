@@ -1,6 +1,7 @@
 // The demo shop's cart: kept in localStorage, no server involved.
 
 const KEY = "demo-shop-cart";
+const PRICES = "demo-shop-prices"; // product slug -> price in cents, learnt from the buttons
 
 /** @returns {Record<string, number>} product slug -> quantity */
 function load() {
@@ -12,14 +13,26 @@ function load() {
   }
 }
 
+/** @returns {Record<string, number>} */
+function prices() {
+  try {
+    return JSON.parse(localStorage.getItem(PRICES) || "{}") || {};
+  } catch {
+    return {};
+  }
+}
+
 /** @param {Record<string, number>} cart */
 function save(cart) {
   localStorage.setItem(KEY, JSON.stringify(cart));
   render();
-  // The chat's JS API (widget/README.md): agents see the cart as an attribute.
+  // The chat's JS API (widget/README.md): agents see the cart as an attribute,
+  // and proactive triggers can look at it ("cart.total at least 50").
   const w = /** @type {any} */ (window);
+  const price = prices();
   const items = Object.values(cart).reduce((a, b) => a + b, 0);
-  (w.$chat = w.$chat || []).push(["set", { cart: { items } }]);
+  const cents = Object.entries(cart).reduce((sum, [slug, qty]) => sum + qty * (price[slug] || 0), 0);
+  (w.$chat = w.$chat || []).push(["set", { cart: { items, total: cents / 100, currency: "EUR" } }]);
 }
 
 /** Update the header count and, on the checkout page, the cart table. */
@@ -51,6 +64,9 @@ document.addEventListener("click", (event) => {
   const target = /** @type {HTMLElement} */ (event.target);
   const add = target.closest("[data-add]");
   if (add instanceof HTMLElement && add.dataset.add) {
+    if (add.dataset.cents) {
+      localStorage.setItem(PRICES, JSON.stringify({ ...prices(), [add.dataset.add]: Number(add.dataset.cents) }));
+    }
     const cart = load();
     cart[add.dataset.add] = (cart[add.dataset.add] || 0) + 1;
     save(cart);

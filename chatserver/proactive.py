@@ -1,0 +1,729 @@
+"""Proactive triggers at run time: what each visitor is doing, one timer, the actions.
+
+The hub calls in on a visitor's ``hello``, ``page``, ``attrs`` and ``send``
+and when a connection closes.  For every visitor of a site that has rules
+this process keeps a small ``Watch`` (the page and since when, the visit,
+attributes, device, language, the rules already fired) and evaluates the
+site's rules (``triggers.matches``) on each event.  Time conditions
+("3 seconds on the page") are served by **one** ``TimerHeap`` for the whole
+process and one ``loop.call_at`` for its earliest instant: each visitor has
+at most one pending wake-up, the next instant a time condition (or a
+business-hours boundary, or a frequency gap) could turn a rule true.
+
+Firing is decided by the store (``Store.claim_firing``), atomically, so a
+visitor whose reload lands on another process never gets a rule twice; the
+firings are read back at ``hello``.  Counters (``triggers`` group: ``<id>.fired``
+and ``<id>.chats``) are atomic store counters.
+
+**A triggered message does not occupy an agent.**  Like a greeting in
+Zendesk or LiveChat, it opens the visitor's conversation (tagged
+``proactive``) without routing it: it has no place in the queue and no agent
+is assigned until the visitor answers; then it is routed like any new
+conversation.  Until then it is marked by a site document
+``("trigger-wait", <conversation id>)``; claiming it with ``delete_doc`` makes
+exactly one process route it.  Agents see it in their list (queued, tagged
+``proactive``) and may join it at any time.  One the visitor never answers
+is closed by the periodic sweep once the visitor is gone and
+``WAIT_LIMIT`` has passed.
+
+Rules are read from the store (site documents of kind ``trigger``) and
+cached for ``RULES_TTL`` seconds; the console calls ``invalidate`` after a
+change, so this process applies it at once and others within the TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from .conversations import frame_event, visitor_channel
+from .errors import Closed, StoreError
+from .hours import HOURS_DOC, BusinessHours, HoursError, next_change, open_at
+from .session import Session
+from .store import MAX_PAGE_VIEWS, VISIT_GAP
+from .triggers import SHOP, Facts, Frequency, Plan, Rule, RuleError, ordered, parse_rule, plan
+from .types import (
+    AuthorKind,
+    Conversation,
+    ConversationId,
+    ConvState,
+    Entry,
+    EntryKind,
+    Firing,
+    PageView,
+    SiteId,
+    Visitor,
+    VisitorId,
+)
+from .visitors import visitors_key
+
+if TYPE_CHECKING:
+    from .hub import Hub
+
+log = logging.getLogger("chatserver.proactive")
+
+TRIGGER_KIND = "trigger"  # site documents holding the rules
+WAIT_KIND = "trigger-wait"  # site documents marking unrouted proactive conversations
+PROACTIVE_TAG = "proactive"
+COUNTERS = "triggers"  # the store counter group: "<rule id>.fired", "<rule id>.chats"
+FOLLOW_WINDOW = 600.0  # a visitor message this soon after a firing counts as a chat that followed
+RULES_TTL = 5.0  # seconds a process keeps a site's rules before reading them again
+ONLINE_TTL = 2.0  # seconds an "agent online in department" answer is reused
+SWEEP_EVERY = 300.0
+WAIT_LIMIT = float(VISIT_GAP)  # an unanswered proactive chat is closed after this, visitor gone
+_SWEEP = ""  # the sweep's key in the timer heap (visitor ids are never empty)
+
+
+@dataclass(slots=True)
+class SiteRules:
+    """A site's enabled rules in evaluation order, and what evaluating them needs."""
+
+    rules: list[Rule]
+    hours: BusinessHours | None
+    loaded: float  # time.monotonic() of the read
+    signature: tuple[tuple[str, float], ...] = ()
+    departments: frozenset[str] = frozenset()  # asked by agent_online conditions
+    uses_hours: bool = False
+    plans: list[tuple[Rule, Plan]] = field(default_factory=list)
+    # Business hours, known until the next boundary (open_at/next_change once per change).
+    open_now: bool = True
+    open_from: float = math.inf
+    open_until: float = -math.inf
+    hours_next: float | None = None
+
+    def __post_init__(self) -> None:
+        self.plans = [(r, plan(r)) for r in self.rules]
+
+    def open_at(self, now: float) -> bool:
+        """Whether the site is within business hours at ``now`` (cached to the next change)."""
+        if not self.open_from <= now < self.open_until:
+            self.open_from = now
+            self.open_now = open_at(self.hours, now)
+            self.hours_next = next_change(self.hours, now)
+            self.open_until = math.inf if self.hours_next is None else self.hours_next
+        return self.open_now
+
+
+class Watch:
+    """What this process knows of one connected visitor, for its site's rules."""
+
+    __slots__ = (
+        "again",
+        "attributes",
+        "busy",
+        "device",
+        "fired",
+        "lang",
+        "page_fired",
+        "page_since",
+        "pages",
+        "pending_url",
+        "referrer",
+        "sessions",
+        "site_id",
+        "title",
+        "url",
+        "visit",
+        "visit_since",
+        "visitor_id",
+        "visits",
+    )
+
+    def __init__(self, visitor: Visitor) -> None:
+        self.visitor_id = visitor.id
+        self.site_id = visitor.site_id
+        self.sessions: set[Session] = set()
+        self.url = ""
+        self.title = ""
+        self.referrer = ""
+        self.page_since = 0.0
+        self.pending_url: str | None = None  # the page hello announced, before its page frame
+        self.visit = 0
+        self.visit_since = 0.0
+        self.visits = visitor.visits
+        self.pages = 0
+        self.attributes = visitor.attributes
+        self.device = "desktop"
+        self.lang = ""
+        self.fired: dict[str, Firing] = {}
+        self.page_fired: set[str] = set()  # "always" rules fired during this page view
+        self.busy = False
+        self.again = False
+
+
+@dataclass(slots=True)
+class _Online:
+    at: float
+    value: bool
+
+
+@dataclass(slots=True)
+class Stats:
+    evaluations: int = 0
+    fired: int = 0
+    wakeups: int = 0
+
+
+class Proactive:
+    """The trigger engine of one process (``hub.triggers``).
+
+    ``clock`` gives wall-clock seconds (page views carry wall-clock times);
+    with ``timer=False`` nothing is scheduled on the event loop and the
+    caller runs ``run_due`` itself (deterministic tests and the benchmark).
+    """
+
+    def __init__(
+        self, hub: Hub, clock: Callable[[], float] = time.time, timer: bool = True
+    ) -> None:
+        from .scheduler import TimerHeap
+
+        self.hub = hub
+        self.clock = clock
+        self.timer = timer
+        self.watches: dict[VisitorId, Watch] = {}
+        self.timers: TimerHeap[str] = TimerHeap()
+        self.stats = Stats()
+        self._handle: asyncio.TimerHandle | None = None
+        self._armed: float | None = None
+        self._sites: dict[SiteId, SiteRules] = {}
+        self._site_locks: dict[SiteId, asyncio.Lock] = {}
+        self._online: dict[tuple[SiteId, str], _Online] = {}
+        self._waiting: set[ConversationId] = set()
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Take unanswered proactive conversations out of the restored queue; plan the sweep."""
+        store, router = self.hub.store, self.hub.router
+        for site in await store.list_sites():
+            for doc in await store.list_docs(site.id, WAIT_KIND):
+                self._waiting.add(doc.id)
+                await router.remove(doc.id)
+                if await store.get_doc(site.id, WAIT_KIND, doc.id) is None:
+                    # Answered on another process meanwhile: it belongs in the queue.
+                    conv = await store.get_conversation(doc.id)
+                    if conv is not None and conv.state is ConvState.QUEUED and not conv.agents:
+                        await router.submit(conv, None)
+        self.timers.set(_SWEEP, self.clock() + SWEEP_EVERY)
+        self._arm()
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self.watches.clear()
+
+    # -- rules -------------------------------------------------------------------
+
+    async def site_rules(self, site_id: SiteId) -> SiteRules:
+        """The site's enabled rules (cached ``RULES_TTL`` seconds)."""
+        cached = self._sites.get(site_id)
+        if cached is not None and time.monotonic() - cached.loaded < RULES_TTL:
+            return cached
+        lock = self._site_locks.setdefault(site_id, asyncio.Lock())
+        async with lock:
+            cached = self._sites.get(site_id)
+            if cached is not None and time.monotonic() - cached.loaded < RULES_TTL:
+                return cached
+            fresh = await self._load_rules(site_id)
+            self._sites[site_id] = fresh
+        if cached is not None and cached.signature != fresh.signature:
+            self._reevaluate_site(site_id)  # changed on another process
+        return fresh
+
+    async def _load_rules(self, site_id: SiteId) -> SiteRules:
+        docs = await self.hub.store.list_docs(site_id, TRIGGER_KIND)
+        rules: list[Rule] = []
+        for doc in docs:
+            try:
+                rule = parse_rule(doc.data, None, doc.id)
+            except RuleError as exc:  # only if written around the console: skip it
+                log.warning("trigger %s of site %s is invalid, skipped: %s", doc.id, site_id, exc)
+                continue
+            if rule.enabled:
+                rules.append(rule)
+        hours = None
+        stored = await self.hub.store.get_doc(site_id, *HOURS_DOC)
+        if stored is not None:
+            try:
+                hours = BusinessHours.from_json(stored.data)
+            except HoursError as exc:
+                log.warning("business hours of site %s are invalid, ignored: %s", site_id, exc)
+        return SiteRules(
+            rules=ordered(rules),
+            hours=hours,
+            loaded=time.monotonic(),
+            signature=(
+                *((d.id, d.updated_at) for d in docs),
+                ("hours", stored.updated_at if stored else 0.0),
+            ),
+            departments=frozenset(d for r in rules for d in plan(r).departments),
+            uses_hours=any(plan(r).hours for r in rules),
+        )
+
+    def invalidate(self, site_id: SiteId) -> None:
+        """The site's rules or hours changed (console): reload and re-evaluate its visitors."""
+        self._sites.pop(site_id, None)
+        self._reevaluate_site(site_id)
+
+    def _reevaluate_site(self, site_id: SiteId) -> None:
+        watches = [w for w in self.watches.values() if w.site_id == site_id]
+        if watches:
+            self.hub.spawn(self._evaluate_all(watches))
+
+    async def _evaluate_all(self, watches: list[Watch]) -> None:
+        for w in watches:
+            await self._guarded(w)
+
+    # -- visitor events (called by visitors.py) ----------------------------------
+
+    async def hello(
+        self, session: Session, visitor: Visitor, conv: Conversation | None, page: Any
+    ) -> None:
+        """A visitor connection said hello (``page``: the hello's page map, if any)."""
+        try:
+            if conv is not None and _unanswered(conv):
+                self._waiting.add(conv.id)
+            site = await self.site_rules(visitor.site_id)
+            w = self.watches.get(visitor.id)
+            if w is None:
+                if not site.rules:
+                    return  # a site without rules costs nothing more
+                w = await self._watch(session, visitor)
+            w.sessions.add(session)
+            url = page.get("url") if isinstance(page, dict) else None
+            if isinstance(url, str):
+                title = page.get("title")
+                # The page frame that follows is this same view: counted now.
+                w.url = url[:2000]
+                w.title = title[:500] if isinstance(title, str) else ""
+                w.referrer = ""
+                w.page_since = self.clock()
+                w.pending_url = w.url
+                w.pages += 1
+                w.page_fired = set()
+            await self._run(w)
+        except Exception:
+            log.exception("trigger evaluation at hello failed")
+
+    async def page(self, session: Session, view: PageView) -> None:
+        """The visitor reported a page view."""
+        try:
+            fresh = session.visitor_id not in self.watches
+            w = await self._watch_of(session)
+            if w is None:
+                return
+            now = self.clock()  # the view's time, on the engine's clock
+            if fresh:  # built from the store, which holds this view already
+                pass
+            elif view.visit != w.visit:  # a new visit
+                w.visit, w.visit_since, w.pages = view.visit, now, 1
+                w.visits = max(w.visits, view.visit)
+                w.page_fired = set()
+            elif w.pending_url != view.url:  # not the page hello already counted
+                w.pages += 1
+                w.page_fired = set()
+            if w.pending_url != view.url:
+                w.page_since = now
+            w.pending_url = None
+            w.url, w.title, w.referrer = view.url, view.title, view.referrer
+            await self._run(w)
+        except Exception:
+            log.exception("trigger evaluation of a page view failed")
+
+    async def attributes(self, session: Session, visitor: Visitor) -> None:
+        """The visitor's attributes changed."""
+        try:
+            w = await self._watch_of(session, visitor)
+            if w is None:
+                return
+            w.attributes = visitor.attributes
+            await self._run(w)
+        except Exception:
+            log.exception("trigger evaluation of attributes failed")
+
+    async def sent(self, session: Session, entry: Entry, duplicate: bool) -> None:
+        """The visitor wrote: count chats that followed firings; route an answered greeting."""
+        if duplicate or session.site is None or session.visitor_id is None:
+            return
+        store = self.hub.store
+        site_id = session.site.id
+        try:
+            w = self.watches.get(session.visitor_id)
+            now = self.clock()
+            if w is not None:
+                for rule_id, firing in list(w.fired.items()):
+                    if firing.followed or not 0 <= now - firing.at <= FOLLOW_WINDOW:
+                        continue
+                    w.fired[rule_id] = replace(firing, followed=True)
+                    if await store.claim_follow(w.visitor_id, rule_id, firing.at):
+                        await store.add_counter(site_id, COUNTERS, f"{rule_id}.chats")
+            conv_id = entry.conversation_id
+            if conv_id in self._waiting:
+                self._waiting.discard(conv_id)
+                if await store.delete_doc(site_id, WAIT_KIND, conv_id):
+                    await self._route(site_id, conv_id)
+        except Exception:
+            log.exception("trigger bookkeeping of a visitor message failed")
+
+    def disconnect(self, session: Session) -> None:
+        """A connection closed; the visitor's last one drops its watch and timer."""
+        if session.visitor_id is None:
+            return
+        w = self.watches.get(session.visitor_id)
+        if w is None:
+            return
+        w.sessions.discard(session)
+        if not w.sessions:
+            del self.watches[w.visitor_id]
+            self.timers.cancel(w.visitor_id)
+            self._arm()
+
+    # -- watches -----------------------------------------------------------------
+
+    async def _watch_of(self, session: Session, visitor: Visitor | None = None) -> Watch | None:
+        """The session's watch, made now if the site has rules (they may be new)."""
+        if session.visitor_id is None or session.site is None:
+            return None
+        w = self.watches.get(session.visitor_id)
+        if w is not None:
+            w.sessions.add(session)
+            return w
+        if not (await self.site_rules(session.site.id)).rules:
+            return None
+        if visitor is None:
+            visitor = await self.hub.store.get_visitor(session.visitor_id)
+            if visitor is None:
+                return None
+        w = await self._watch(session, visitor)
+        w.sessions.add(session)
+        return w
+
+    async def _watch(self, session: Session, visitor: Visitor) -> Watch:
+        """Build a visitor's watch from the store: visits, pages of this visit, firings."""
+        views = await self.hub.store.page_views(visitor.id, limit=MAX_PAGE_VIEWS)
+        fired = await self.hub.store.trigger_firings(visitor.id)
+        existing = self.watches.get(visitor.id)
+        if existing is not None:  # built meanwhile by another event
+            return existing
+        now = self.clock()
+        w = Watch(visitor)
+        w.fired = fired
+        info = session.presence_info
+        w.device = str(info.get("device") or "desktop")
+        w.lang = str(info.get("lang") or "")
+        if views and now - views[0].ts <= VISIT_GAP:
+            w.visit = views[0].visit
+            this_visit = [v for v in views if v.visit == w.visit]
+            w.visit_since = this_visit[-1].ts
+            w.pages = len(this_visit)
+            newest = views[0]
+            w.url, w.title, w.referrer, w.page_since = (
+                newest.url,
+                newest.title,
+                newest.referrer,
+                newest.ts,
+            )
+        else:
+            # The next page view starts a visit; count it from now.
+            w.visit = max(visitor.visits, views[0].visit if views else 0) + 1
+            w.visits = w.visit
+            w.visit_since = now
+            w.page_since = now
+        self.watches[visitor.id] = w
+        return w
+
+    # -- evaluation ----------------------------------------------------------------
+
+    async def _run(self, w: Watch) -> None:
+        """Evaluate ``w`` now; events arriving meanwhile make it go round once more."""
+        if w.busy:
+            w.again = True
+            return
+        w.busy = True
+        try:
+            while True:
+                w.again = False
+                await self._evaluate(w)
+                if not w.again or self.watches.get(w.visitor_id) is not w:
+                    break
+        finally:
+            w.busy = False
+
+    async def _guarded(self, w: Watch) -> None:
+        try:
+            await self._run(w)
+        except Exception:
+            log.exception("trigger evaluation failed")
+
+    def facts(self, w: Watch, site: SiteRules, now: float, online: Mapping[str, bool]) -> Facts:
+        return Facts(
+            now=now,
+            url=w.url,
+            title=w.title,
+            referrer=w.referrer,
+            page_since=w.page_since,
+            visit_since=w.visit_since,
+            visits=w.visits,
+            pages=w.pages,
+            attributes=w.attributes,
+            device=w.device,
+            lang=w.lang,
+            has_chat=any(s.conv_id is not None for s in w.sessions),
+            open=site.open_at(now) if site.uses_hours else True,
+            online=online,
+        )
+
+    async def _evaluate(self, w: Watch) -> None:
+        site = await self.site_rules(w.site_id)
+        if self.watches.get(w.visitor_id) is not w:
+            return
+        self.stats.evaluations += 1
+        now = self.clock()
+        online = {d: await self._agents_online(w.site_id, d) for d in site.departments}
+        facts = self.facts(w, site, now, online)
+        wake: float | None = None
+        fired, visit, page_fired = w.fired, w.visit, w.page_fired
+        for rule, steps in site.plans:
+            # allowed_from, inlined (this loop runs for every rule on every event)
+            last = fired.get(rule.id)
+            frequency = rule.frequency
+            allowed: float | None
+            if last is None:
+                allowed = 0.0
+            elif frequency is Frequency.VISIT:
+                allowed = None if last.visit >= visit else 0.0
+            elif frequency is Frequency.ALWAYS:
+                allowed = None if rule.id in page_fired else last.at + rule.gap
+            else:
+                allowed = None
+            if allowed is None and not rule.stop:
+                continue  # never again for this visitor (visit, page view), stops nothing
+            if steps.referrer and w.pending_url is not None:
+                continue  # the referrer comes with the page frame that follows hello
+            hit = steps.matches(facts)
+            if hit and allowed is not None and allowed <= now:
+                await self._fire(w, rule, now)
+                if steps.sends:
+                    facts.has_chat = True
+            elif allowed is not None:
+                if allowed > now:
+                    wake = allowed if wake is None or allowed < wake else wake
+                if not hit and steps.timed:
+                    at = steps.wake_at(facts)
+                    if at is not None and (wake is None or at < wake):
+                        wake = at
+                if not hit and steps.hours:
+                    site.open_at(now)
+                    wake = _earliest(wake, site.hours_next)
+            if hit and rule.stop:
+                break
+        if self.watches.get(w.visitor_id) is w:
+            self.timers.set(w.visitor_id, wake)
+            self._arm()
+
+    def allowed_from(self, w: Watch, rule: Rule) -> float | None:
+        """When the rule's frequency next lets it fire for ``w`` (``None``: not again)."""
+        last = w.fired.get(rule.id)
+        if rule.frequency is Frequency.VISITOR:
+            return None if last is not None else 0.0
+        if rule.frequency is Frequency.VISIT:
+            return None if last is not None and last.visit >= w.visit else 0.0
+        if rule.id in w.page_fired:
+            return None
+        return last.at + rule.gap if last is not None else 0.0
+
+    async def _agents_online(self, site_id: SiteId, dept: str) -> bool:
+        key = (site_id, dept)
+        now = time.monotonic()
+        cached = self._online.get(key)
+        if cached is None or now - cached.at > ONLINE_TTL:
+            count = await self.hub.router.available_agents(site_id, dept or None)
+            cached = self._online[key] = _Online(now, count > 0)
+        return cached.value
+
+    # -- the one timer -------------------------------------------------------------
+
+    def _arm(self) -> None:
+        if not self.timer or self._closed:
+            return
+        when = self.timers.next()
+        if when == self._armed:
+            return
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._armed = when
+        if when is None:
+            return
+        loop = asyncio.get_running_loop()
+        # A hair late rather than early: the condition must hold when we look.
+        delay = max(0.0, when - self.clock()) + 0.01
+        self._handle = loop.call_later(delay, self._tick)
+
+    def _tick(self) -> None:
+        self._handle = None
+        self._armed = None
+        self.hub.spawn(self.run_due())
+
+    async def run_due(self) -> None:
+        """Evaluate every visitor whose instant has come (and run the sweep when due)."""
+        for key in self.timers.pop_due(self.clock()):
+            if key == _SWEEP:
+                try:
+                    await self.sweep()
+                except Exception:
+                    log.exception("sweep of unanswered proactive chats failed")
+                self.timers.set(_SWEEP, self.clock() + SWEEP_EVERY)
+                continue
+            w = self.watches.get(key)
+            if w is not None:
+                self.stats.wakeups += 1
+                await self._guarded(w)
+        self._arm()
+
+    # -- firing and actions ---------------------------------------------------------
+
+    async def _fire(self, w: Watch, rule: Rule, now: float) -> None:
+        store = self.hub.store
+        won = await store.claim_firing(
+            w.visitor_id,
+            rule.id,
+            visit=w.visit,
+            frequency=rule.frequency.value,
+            gap=float(rule.gap),
+            now=now,
+        )
+        if rule.frequency is Frequency.ALWAYS:
+            w.page_fired.add(rule.id)
+        if not won:  # fired already (another process, another tab): learn when
+            w.fired.update(await store.trigger_firings(w.visitor_id))
+            w.fired.setdefault(rule.id, Firing(w.visit, now))
+            return
+        w.fired[rule.id] = Firing(w.visit, now)
+        self.stats.fired += 1
+        await store.add_counter(w.site_id, COUNTERS, f"{rule.id}.fired")
+        try:
+            await self._act(w, rule, now)
+        except Closed:
+            log.info("trigger %s: the conversation closed meanwhile", rule.id)
+        except StoreError:
+            log.exception("trigger %s fired but its actions failed", rule.id)
+
+    async def _act(self, w: Watch, rule: Rule, now: float) -> None:
+        hub = self.hub
+        store = hub.store
+        site = await hub.site(w.site_id)
+        dept = next((a.dept for a in rule.actions if a.type == "route"), None)
+        tags = [a.tag for a in rule.actions if a.type == "tag"]
+        message = next((a for a in rule.actions if a.type == "message"), None)
+        conv: Conversation | None = None
+        if message is not None:
+            conv = await store.current_conversation(w.visitor_id)
+            if conv is None:
+                online = await hub.router.available_agents(site.id)
+                conv, created = await store.open_conversation(
+                    site.id, w.visitor_id, dept, offline=online == 0
+                )
+                if created:
+                    # Marked before anyone can see it, so no process routes it.
+                    await store.put_doc(
+                        site.id, WAIT_KIND, conv.id, {"visitor": w.visitor_id, "at": now}
+                    )
+                    self._waiting.add(conv.id)
+                    conv = await store.set_tags(conv.id, add=[PROACTIVE_TAG, *tags])
+                    tags = []
+                    # Every tab of the visitor follows it (recovering the message
+                    # below from the store if it is published before they follow).
+                    await hub.broker.publish(
+                        visitor_channel(w.visitor_id), {"op": "follow", "conv": conv.id}
+                    )
+            kind, author_id, name = AuthorKind.SYSTEM, "", site.name
+            if message.sender != SHOP:
+                agent = await hub.convs.agent(message.sender)
+                if agent is not None and agent.site_id == site.id and not agent.disabled:
+                    kind, author_id, name = AuthorKind.AGENT, agent.id, agent.name
+            entry, duplicate = await store.append(
+                conv.id,
+                EntryKind.TEXT,
+                kind,
+                author_id,
+                name,
+                message.body,
+                f"trigger:{rule.id}:{now!r}",
+                data={"auto": {"trigger": rule.id, "name": rule.name}},
+                open_only=True,
+            )
+            if not duplicate:
+                await hub.convs.publish_entry(entry)
+        elif dept is not None:
+            for session in w.sessions:
+                session.dept = dept  # the visitor's next conversation goes there
+        if tags:
+            conv = conv or await store.current_conversation(w.visitor_id)
+            if conv is not None:
+                conv = await store.set_tags(conv.id, add=tags)
+        if conv is not None:
+            await hub.convs.publish_conv(conv.id)
+        if any(a.type == "open" for a in rule.actions):
+            frame = {"t": "open", "trigger": rule.id}
+            await hub.broker.publish(visitor_channel(w.visitor_id), frame_event(frame, "visitors"))
+
+    async def _route(self, site_id: SiteId, conv_id: ConversationId) -> None:
+        """The visitor answered a greeting: route its conversation like a new one."""
+        hub = self.hub
+        conv = await hub.store.get_conversation(conv_id)
+        if conv is None or conv.state is not ConvState.QUEUED or conv.agents:
+            return  # closed, or an agent took it already
+        visitor = await hub.store.get_visitor(conv.visitor_id)
+        await hub.router.submit(conv, visitor.last_agent_id if visitor else None)
+        await hub.convs.publish_conv(conv_id)
+        await hub.convs.route(await hub.site(site_id))
+
+    # -- the sweep ---------------------------------------------------------------------
+
+    async def sweep(self) -> None:
+        """Close proactive conversations nobody answered whose visitor is gone."""
+        store = self.hub.store
+        now = self.clock()
+        known = set(self._waiting)  # marked before the listing: forget those now gone
+        listed: set[ConversationId] = set()
+        for site in await store.list_sites():
+            docs = await store.list_docs(site.id, WAIT_KIND)
+            listed.update(d.id for d in docs)
+            stale = [d for d in docs if now - float(d.data.get("at", 0.0)) > WAIT_LIMIT]
+            if not stale:
+                continue
+            present = await self.hub.presence.members(visitors_key(site.id))
+            for doc in stale:
+                if doc.data.get("visitor") in present:
+                    continue
+                if not await store.delete_doc(site.id, WAIT_KIND, doc.id):
+                    continue  # answered or swept by another process
+                self._waiting.discard(doc.id)
+                conv = await store.get_conversation(doc.id)
+                if conv is not None and _unanswered(conv):
+                    with contextlib.suppress(StoreError):
+                        await self.hub.convs.close(site, conv.id, {"kind": "system"})
+        self._waiting -= known - listed
+
+
+def _unanswered(conv: Conversation) -> bool:
+    """A proactive conversation that may still wait for the visitor's answer."""
+    return PROACTIVE_TAG in conv.tags and conv.state is ConvState.QUEUED and not conv.agents
+
+
+def _earliest(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)

@@ -1,0 +1,124 @@
+"""Proactive triggers across several chatserver processes sharing one redis-server.
+
+A visitor's reload may land on another process, and two tabs may be on two
+processes at once: the firing is claimed in the store, so the greeting is
+sent once; the answer routes the conversation from whichever process gets it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatserver.proactive import COUNTERS, TRIGGER_KIND
+from chatserver.store_redis import RedisStore
+from chatserver.triggers import parse_rule
+
+from .conftest import Client, Server, Shop, seed
+from .redis_server import RedisServer
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.usefixtures("close_clients")]
+
+CHECKOUT = {"url": "https://shop.example/checkout", "title": "Cart"}
+RULE = {
+    "name": "Checkout help",
+    "conditions": [
+        {"kind": "url", "op": "contains", "value": "/checkout"},
+        {"kind": "time_on_page", "op": ">=", "value": 1},
+        {"kind": "attribute", "path": "cart.total", "op": ">=", "value": 50},
+    ],
+    "actions": [{"type": "message", "body": "Free shipping today!"}],
+}
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def setup(tmp_path: Path, redis: RedisServer) -> AsyncIterator[tuple[Shop, list[Server]]]:
+    shop = await seed(tmp_path, agents=1, redis_url=redis.url)
+    store = RedisStore(redis.url)
+    await store.start()
+    try:
+        stored = parse_rule(RULE, None, "t_checkout").to_json()
+        await store.put_doc(shop.site.id, TRIGGER_KIND, "t_checkout", stored)
+    finally:
+        await store.close()
+    procs = [Server(tmp_path / f"p{i}", "--redis", redis.url, grace=1.0) for i in range(3)]
+    for p in procs:
+        p.start()
+    yield shop, procs
+    for p in procs:
+        p.stop()
+
+
+async def counters(redis: RedisServer, shop: Shop) -> dict[str, int]:
+    store = RedisStore(redis.url)
+    await store.start()
+    try:
+        return await store.counters(shop.site.id, COUNTERS)
+    finally:
+        await store.close()
+
+
+async def on_checkout(server: Server, shop: Shop, token: str | None = None) -> Client:
+    visitor = await Client.visitor(server, shop.key, token=token, page=CHECKOUT)
+    assert (await visitor.request({"t": "page", **CHECKOUT}))["t"] == "ok"
+    reply = await visitor.request({"t": "attrs", "set": {"cart": {"items": 1, "total": 60}}})
+    assert reply["t"] == "ok"
+    return visitor
+
+
+async def greetings(client: Client, conv: str) -> list[dict[str, Any]]:
+    page = await client.request({"t": "history", "conv": conv, "since": 0})
+    return [m for m in page["messages"] if m.get("data", {}).get("auto")]
+
+
+async def test_reload_on_another_process_gets_no_second_greeting(
+    setup: tuple[Shop, list[Server]], redis: RedisServer
+) -> None:
+    shop, (a, b, c) = setup
+    first = await on_checkout(a, shop)
+    follow = await first.expect("conv", lambda f: bool(f.get("follow")), timeout=10)
+    conv = follow["conv"]["id"]
+    assert len(await greetings(first, conv)) == 1
+    await first.close()
+
+    again = await on_checkout(b, shop, token=first.welcome["token"])
+    assert again.welcome["conv"] == conv
+    await asyncio.sleep(2.5)  # past the rule's second on the page, on process B
+    assert len(await greetings(again, conv)) == 1
+    assert await counters(redis, shop) == {"t_checkout.fired": 1}
+
+    # The visitor answers on B; an agent on C gets the chat; a chat followed.
+    agent = await Client.agent(c, next(iter(shop.agents)))
+    await again.request({"t": "send", "cid": "m1", "body": "Great, thanks"})
+    await agent.expect(
+        "conv", lambda f: f["conv"]["id"] == conv and f["conv"]["state"] == "active", timeout=10
+    )
+    for _ in range(50):
+        if await counters(redis, shop) == {"t_checkout.fired": 1, "t_checkout.chats": 1}:
+            break
+        await asyncio.sleep(0.1)
+    assert await counters(redis, shop) == {"t_checkout.fired": 1, "t_checkout.chats": 1}
+
+
+async def test_two_tabs_on_two_processes_fire_once(
+    setup: tuple[Shop, list[Server]], redis: RedisServer
+) -> None:
+    shop, (a, b, _) = setup
+    first = await on_checkout(a, shop)
+    second = await on_checkout(b, shop, token=first.welcome["token"])
+    follow = await first.expect("conv", lambda f: bool(f.get("follow")), timeout=10)
+    await second.expect("conv", lambda f: bool(f.get("follow")), timeout=10)
+    await asyncio.sleep(1.5)  # both processes' timers have run
+    assert len(await greetings(second, follow["conv"]["id"])) == 1
+    assert await counters(redis, shop) == {"t_checkout.fired": 1}
