@@ -29,7 +29,11 @@ export function eventText(e) {
         ? `${d.by?.name || "An agent"} transferred the chat to ${d.to.name}`
         : `${d.by?.name || "An agent"} transferred the chat to ${d.department}`;
     case "closed":
-      return d.by?.kind === "visitor" ? "The visitor closed the chat" : `${d.by?.name || "An agent"} closed the chat`;
+      if (d.by?.kind === "visitor") return "The visitor closed the chat";
+      if (d.by?.kind === "system") return "Closed: the visitor never answered the automatic message";
+      return `${d.by?.name || "An agent"} closed the chat`;
+    case "rated":
+      return `The visitor rated the chat: ${String(d.rating || "")}${d.comment ? ` (“${String(d.comment)}”)` : ""}`;
     default:
       return String(d.event || "event");
   }
