@@ -25,6 +25,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+import agent_console
+
 from . import __version__, demo
 from .backends import build
 from .blobs import DirectoryBlobs
@@ -273,6 +275,7 @@ def create_app(config: Config) -> Starlette:
         Mount("/widget", widget_files, name="widget"),
         *demo.routes,
         Route("/console", demo.console, name="console"),
+        Mount("/console", routes=agent_console.routes),
     ]
     app = Starlette(
         routes=routes,

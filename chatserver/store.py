@@ -22,6 +22,10 @@ Contract every implementation keeps (the contract tests in
   and visitor that claimed it first; ``add_recording_batch`` applies a batch
   once (a ``seq`` at or below ``last_seq`` changes nothing and reports a
   duplicate), atomically with its marks.
+* **Site documents.** ``put_doc`` creates or replaces one document of a
+  site's ``kind`` (keeping its ``created_at``); ``list_docs`` returns a
+  kind's documents oldest first.  Kinds and ids are ids (at most 64
+  characters); what a document means is the caller's business.
 * Records are returned as frozen dataclasses from ``types``; ``None`` means
   "no such row".
 """
@@ -42,6 +46,7 @@ from .types import (
     ConversationId,
     ConvState,
     DepartmentId,
+    Doc,
     Entry,
     EntryKind,
     Keep,
@@ -226,6 +231,18 @@ class Store(Protocol):
     ) -> list[Conversation]:
         """A visitor's conversations, newest first."""
 
+    async def set_tags(
+        self,
+        conv_id: ConversationId,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+    ) -> Conversation:
+        """Add and remove tags of a conversation atomically; return the row.
+
+        Tags are kept sorted and unique; concurrent calls for different tags
+        all land.  Raises ``NotFound`` for an unknown id.
+        """
+
     # -- entries ---------------------------------------------------------
     async def append(
         self,
@@ -264,6 +281,18 @@ class Store(Protocol):
 
     async def set_read(self, conv_id: ConversationId, reader: str, offset: int) -> int:
         """Raise the reader's read marker to ``offset``; return the marker."""
+
+    # -- site documents (canned responses, triggers, ...) ---------------------
+    async def put_doc(self, site_id: SiteId, kind: str, doc_id: str, data: JSON) -> Doc:
+        """Create or replace a document; ``created_at`` survives a replace."""
+
+    async def get_doc(self, site_id: SiteId, kind: str, doc_id: str) -> Doc | None: ...
+
+    async def list_docs(self, site_id: SiteId, kind: str) -> list[Doc]:
+        """The site's documents of ``kind``, oldest ``created_at`` first."""
+
+    async def delete_doc(self, site_id: SiteId, kind: str, doc_id: str) -> bool:
+        """Remove a document; ``True`` if it existed."""
 
     # -- recordings --------------------------------------------------------
     async def claim_recording(

@@ -20,7 +20,7 @@ Keys (every key starts with the store's ``prefix``, ``chat:`` by default;
     convs:<state>:<site>     zset    the site's conversations in <state>, scored by queued_at
     conv:<id>                hash    id site_id visitor_id epoch state created_at queued_at
                                      [department] agents* last_offset offline [closed_at]
-                                     [epoch_base]
+                                     [epoch_base] [tags*]
     entries:<conv>           stream  entry <offset> has the ID ``<offset>-0``: kind
                                      author_kind author_id author_name body ts [cid] [data*]
     cids:<conv>              hash    ``<len(author)>:<author>:<cid>`` -> offset
@@ -31,6 +31,7 @@ Keys (every key starts with the store's ``prefix``, ``chat:`` by default;
     recs:<site>              zset    the site's recordings with events, scored by started
     recs-ended:<site>        zset    every recording of the site, scored by ended
     visitor-recs:<visitor>   set     the visitor's recording ids
+    docs:<site>:<kind>       hash    document id -> ``{"data", "created_at", "updated_at"}``*
 
 The email key is the email stripped and lower-cased.  Each kind of key has a
 first segment of its own and the caller-given part last, so no id can turn
@@ -102,6 +103,7 @@ from .types import (
     ConversationId,
     ConvState,
     DepartmentId,
+    Doc,
     Entry,
     EntryKind,
     Keep,
@@ -269,6 +271,7 @@ def _conv(h: Mapping[str, str]) -> Conversation:
         last_offset=int(h["last_offset"]),
         offline=h["offline"] == "1",
         closed_at=float(closed_at) if closed_at is not None else None,
+        tags=tuple(json.loads(h.get("tags", "[]"))),
     )
 
 
@@ -1108,3 +1111,73 @@ class RedisStore:
                 await pipe.execute()
             count += 1
         return count
+
+    @_redis_errors
+    async def set_tags(
+        self,
+        conv_id: ConversationId,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+    ) -> Conversation:
+        key = self._k("conv", conv_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    h = _fields(await pipe.hgetall(key))
+                    if not h:
+                        raise NotFound(f"no conversation {conv_id}")
+                    current = set(json.loads(h.get("tags", "[]")))
+                    h["tags"] = json.dumps(sorted((current | set(add)) - set(remove)))
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.hset(key, "tags", h["tags"])
+                    await pipe.execute()
+                    return _conv(h)
+                except WatchError:
+                    continue
+
+    # -- site documents ----------------------------------------------------
+
+    @_redis_errors
+    async def put_doc(self, site_id: SiteId, kind: str, doc_id: str, data: JSON) -> Doc:
+        key = self._k("docs", site_id, kind)
+        stamp = now()
+        # A replace keeps created_at: read-modify-write under WATCH, retried on a race.
+        async with self._redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    old = await pipe.hget(key, doc_id)
+                    created = json.loads(_text(old))["created_at"] if old else stamp
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.hset(
+                        key,
+                        doc_id,
+                        json.dumps({"data": data, "created_at": created, "updated_at": stamp}),
+                    )
+                    await pipe.execute()
+                    break
+                except WatchError:
+                    continue
+        return Doc(site_id, kind, doc_id, json.loads(json.dumps(data)), created, stamp)
+
+    @_redis_errors
+    async def get_doc(self, site_id: SiteId, kind: str, doc_id: str) -> Doc | None:
+        raw = await self._redis.hget(self._k("docs", site_id, kind), doc_id)
+        return _doc(site_id, kind, doc_id, raw) if raw else None
+
+    @_redis_errors
+    async def list_docs(self, site_id: SiteId, kind: str) -> list[Doc]:
+        raw = await self._redis.hgetall(self._k("docs", site_id, kind))
+        docs = [_doc(site_id, kind, _text(k), v) for k, v in raw.items()]
+        docs.sort(key=lambda d: (d.created_at, d.id))
+        return docs
+
+    @_redis_errors
+    async def delete_doc(self, site_id: SiteId, kind: str, doc_id: str) -> bool:
+        return bool(await self._redis.hdel(self._k("docs", site_id, kind), doc_id))
+
+
+def _doc(site_id: SiteId, kind: str, doc_id: str, raw: object) -> Doc:
+    value = json.loads(_text(raw))
+    return Doc(site_id, kind, doc_id, value["data"], value["created_at"], value["updated_at"])

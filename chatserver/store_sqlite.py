@@ -32,6 +32,7 @@ from .types import (
     ConversationId,
     ConvState,
     DepartmentId,
+    Doc,
     Entry,
     EntryKind,
     Keep,
@@ -96,6 +97,13 @@ CREATE TABLE IF NOT EXISTS reads (
     PRIMARY KEY (conv_id, reader)) WITHOUT ROWID;
 """
 
+_SCHEMA_DOCS = """
+CREATE TABLE IF NOT EXISTS docs (
+    site_id TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL,
+    PRIMARY KEY (site_id, kind, id)) WITHOUT ROWID;
+"""
+
 # Session recordings' index (recordings/): one row per recording, its marks apart.
 _SCHEMA_RECORDINGS = """
 CREATE TABLE IF NOT EXISTS recordings (
@@ -126,6 +134,8 @@ _CONV_COLS = (
     "id, site_id, visitor_id, epoch, state, created_at, queued_at, department, agents, "
     "last_offset, offline, closed_at"
 )
+# Columns added after the first schema have defaults, so INSERTs may leave them out.
+_CONV_SELECT = _CONV_COLS + ", tags"
 _ENTRY_COLS = "conv_id, offset, kind, author_kind, author_id, author_name, body, ts, cid, data"
 
 
@@ -134,6 +144,9 @@ def _migrate(db: sqlite3.Connection) -> None:
     columns = {row[1] for row in db.execute("PRAGMA table_info(visitors)")}
     if "visits" not in columns:
         db.execute("ALTER TABLE visitors ADD COLUMN visits INTEGER NOT NULL DEFAULT 0")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(conversations)")}
+    if "tags" not in columns:
+        db.execute("ALTER TABLE conversations ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'")
 
 
 _VISITOR_COLS = "id, site_id, created_at, name, email, attributes, last_agent_id, visits"
@@ -200,6 +213,7 @@ def _conv(row: sqlite3.Row) -> Conversation:
         last_offset=row[9],
         offline=bool(row[10]),
         closed_at=row[11],
+        tags=tuple(json.loads(row[12])),
     )
 
 
@@ -256,6 +270,7 @@ class SQLiteStore:
         db.execute("PRAGMA foreign_keys=ON")
         db.execute("PRAGMA busy_timeout=5000")
         db.executescript(_SCHEMA)
+        db.executescript(_SCHEMA_DOCS)
         db.executescript(_SCHEMA_RECORDINGS)
         _migrate(db)
         db.execute(
@@ -579,7 +594,7 @@ class SQLiteStore:
     @staticmethod
     def _open_of(db: sqlite3.Connection, visitor_id: VisitorId) -> Conversation | None:
         row = db.execute(
-            f"SELECT {_CONV_COLS} FROM conversations WHERE visitor_id = ? AND state != 'closed'",
+            f"SELECT {_CONV_SELECT} FROM conversations WHERE visitor_id = ? AND state != 'closed'",
             (visitor_id,),
         ).fetchone()
         return _conv(row) if row else None
@@ -630,7 +645,7 @@ class SQLiteStore:
         return await self._run(lambda db: self._open_of(db, visitor_id))
 
     async def get_conversation(self, conv_id: ConversationId) -> Conversation | None:
-        row = await self._one(f"SELECT {_CONV_COLS} FROM conversations WHERE id = ?", (conv_id,))
+        row = await self._one(f"SELECT {_CONV_SELECT} FROM conversations WHERE id = ?", (conv_id,))
         return _conv(row) if row else None
 
     async def update_conversation(
@@ -669,7 +684,7 @@ class SQLiteStore:
                 except sqlite3.IntegrityError as exc:
                     raise StoreError("the visitor has another open conversation") from exc
             row = db.execute(
-                f"SELECT {_CONV_COLS} FROM conversations WHERE id = ?", (conv_id,)
+                f"SELECT {_CONV_SELECT} FROM conversations WHERE id = ?", (conv_id,)
             ).fetchone()
             if row is None:
                 raise NotFound(f"conversation {conv_id}")
@@ -682,7 +697,7 @@ class SQLiteStore:
     ) -> list[Conversation]:
         marks = ", ".join("?" for _ in states)
         rows = await self._all(
-            f"SELECT {_CONV_COLS} FROM conversations WHERE site_id = ? AND state IN ({marks})"
+            f"SELECT {_CONV_SELECT} FROM conversations WHERE site_id = ? AND state IN ({marks})"
             " ORDER BY queued_at LIMIT ?",
             (site_id, *(s.value for s in states), limit),
         )
@@ -692,7 +707,7 @@ class SQLiteStore:
         self, visitor_id: VisitorId, limit: int = 20
     ) -> list[Conversation]:
         rows = await self._all(
-            f"SELECT {_CONV_COLS} FROM conversations WHERE visitor_id = ?"
+            f"SELECT {_CONV_SELECT} FROM conversations WHERE visitor_id = ?"
             " ORDER BY created_at DESC LIMIT ?",
             (visitor_id, limit),
         )
@@ -804,6 +819,71 @@ class SQLiteStore:
                 (conv_id, reader, offset),
             ).fetchone()
             return int(row[0])
+
+        return await self._run(op)
+
+    async def set_tags(
+        self,
+        conv_id: ConversationId,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+    ) -> Conversation:
+        def op(db: sqlite3.Connection) -> Conversation:
+            row = db.execute(
+                f"SELECT {_CONV_SELECT} FROM conversations WHERE id = ?", (conv_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no conversation {conv_id}")
+            conv = _conv(row)
+            tags = tuple(sorted((set(conv.tags) | set(add)) - set(remove)))
+            db.execute(
+                "UPDATE conversations SET tags = ? WHERE id = ?", (json.dumps(tags), conv_id)
+            )
+            return replace(conv, tags=tags)
+
+        return await self._run(op)
+
+    # -- site documents ----------------------------------------------------
+
+    async def put_doc(self, site_id: SiteId, kind: str, doc_id: str, data: JSON) -> Doc:
+        stamp = now()
+        body = json.dumps(data)
+
+        def op(db: sqlite3.Connection) -> Doc:
+            row = db.execute(
+                "INSERT INTO docs (site_id, kind, id, data, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (site_id, kind, id) DO UPDATE"
+                " SET data = excluded.data, updated_at = excluded.updated_at"
+                " RETURNING created_at",
+                (site_id, kind, doc_id, body, stamp, stamp),
+            ).fetchone()
+            return Doc(site_id, kind, doc_id, json.loads(body), row[0], stamp)
+
+        return await self._run(op)
+
+    async def get_doc(self, site_id: SiteId, kind: str, doc_id: str) -> Doc | None:
+        row = await self._one(
+            "SELECT site_id, kind, id, data, created_at, updated_at FROM docs"
+            " WHERE site_id = ? AND kind = ? AND id = ?",
+            (site_id, kind, doc_id),
+        )
+        return _doc(row) if row else None
+
+    async def list_docs(self, site_id: SiteId, kind: str) -> list[Doc]:
+        rows = await self._all(
+            "SELECT site_id, kind, id, data, created_at, updated_at FROM docs"
+            " WHERE site_id = ? AND kind = ? ORDER BY created_at, id",
+            (site_id, kind),
+        )
+        return [_doc(r) for r in rows]
+
+    async def delete_doc(self, site_id: SiteId, kind: str, doc_id: str) -> bool:
+        def op(db: sqlite3.Connection) -> bool:
+            cur = db.execute(
+                "DELETE FROM docs WHERE site_id = ? AND kind = ? AND id = ?",
+                (site_id, kind, doc_id),
+            )
+            return cur.rowcount > 0
 
         return await self._run(op)
 
@@ -982,6 +1062,10 @@ def _rec_values(rec: Recording) -> tuple[Any, ...]:
 def _recording_of(db: sqlite3.Connection, rec_id: RecordingId) -> Recording | None:
     row = db.execute(f"SELECT {_REC_COLS} FROM recordings WHERE id = ?", (rec_id,)).fetchone()
     return None if row is None else _recording(row)
+
+
+def _doc(row: sqlite3.Row) -> Doc:
+    return Doc(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5])
 
 
 def _resolve(results: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:

@@ -232,6 +232,7 @@ class Conversation:
     last_offset: int = 0
     offline: bool = False
     closed_at: float | None = None
+    tags: tuple[str, ...] = ()
 
     def summary(self) -> JSON:
         return {
@@ -244,6 +245,7 @@ class Conversation:
             "agents": list(self.agents),
             "created_at": self.created_at,
             "offline": self.offline,
+            "tags": list(self.tags),
         }
 
 
@@ -284,6 +286,19 @@ class Entry:
         if self.data:
             frame["data"] = self.data
         return frame
+
+
+@dataclass(frozen=True, slots=True)
+class Doc:
+    """A small JSON document a site keeps of one ``kind``: a canned response,
+    a trigger rule...  The store keeps them; their meaning is the feature's."""
+
+    site_id: SiteId
+    kind: str
+    id: str
+    data: JSON
+    created_at: float
+    updated_at: float
 
 
 # -- session recordings (recordings/, docs/recordings.md) -------------------------

@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -134,10 +135,12 @@ async def seed(
     agent_departments: dict[int, tuple[str, ...]] | None = None,
     origins: tuple[str, ...] = (),
     redis_url: str | None = None,
+    roles: dict[int, Role] | None = None,
 ) -> Shop:
     """Create a site and ``agents`` agents directly in the server's store.
 
     That is the SQLite file in ``data``, or the Redis at ``redis_url``.
+    ``roles`` gives agent ``i`` another role than ``agent``.
     """
     store: Store
     if redis_url is not None:
@@ -154,7 +157,13 @@ async def seed(
             email = f"agent{i}-{site.id}@test.shop"
             depts = (agent_departments or {}).get(i, departments)
             agent = await store.create_agent(
-                site.id, email, f"Agent {i}", _PASSWORD_HASH, Role.AGENT, capacity, depts
+                site.id,
+                email,
+                f"Agent {i}",
+                _PASSWORD_HASH,
+                (roles or {}).get(i, Role.AGENT),
+                capacity,
+                depts,
             )
             made[email] = agent.id
         return Shop(site, made)
@@ -311,6 +320,28 @@ async def agent_token(server: Server, email: str) -> str:
         r = await http.post(f"{server.url}/api/login", json={"email": email, "password": PASSWORD})
         r.raise_for_status()
         return str(r.json()["token"])
+
+
+_CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token a console page carries in its forms."""
+    found = _CSRF_FIELD.search(html)
+    assert found, "no csrf field in the page"
+    return found.group(1)
+
+
+async def console_login(
+    http: httpx.AsyncClient, email: str, password: str = PASSWORD
+) -> httpx.Response:
+    """Sign ``http`` (with ``base_url`` set to the server) into the console like a browser."""
+    page = await http.get("/console/login")
+    return await http.post(
+        "/console/login",
+        data={"email": email, "password": password, "csrf": csrf_of(page.text)},
+        headers={"Origin": str(http.base_url).rstrip("/")},
+    )
 
 
 @pytest.fixture(scope="module")

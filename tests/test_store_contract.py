@@ -915,6 +915,74 @@ async def test_append_open_only_refuses_a_closed_conversation(store: Store) -> N
 
 
 # ---------------------------------------------------------------------------
+# site documents
+# ---------------------------------------------------------------------------
+
+
+async def test_docs_put_get_list_delete(store: Store) -> None:
+    site = await store.create_site("Docs")
+    other = await store.create_site("Other")
+    first = await store.put_doc(site.id, "canned", "hi", {"text": "Hello!", "n": [1, 2]})
+    assert first.data == {"text": "Hello!", "n": [1, 2]}
+    await asyncio.sleep(0.002)
+    await store.put_doc(site.id, "canned", "bye", {"text": "Bye"})
+    await store.put_doc(site.id, "trigger", "t1", {"on": True})
+    await store.put_doc(other.id, "canned", "hi", {"text": "other site"})
+
+    got = await store.get_doc(site.id, "canned", "hi")
+    assert got is not None and got.data["text"] == "Hello!" and got.kind == "canned"
+    assert [d.id for d in await store.list_docs(site.id, "canned")] == ["hi", "bye"]
+    assert [d.id for d in await store.list_docs(site.id, "trigger")] == ["t1"]
+    assert await store.get_doc(site.id, "canned", "missing") is None
+    assert await store.list_docs(site.id, "nothing") == []
+
+    await asyncio.sleep(0.002)
+    replaced = await store.put_doc(site.id, "canned", "hi", {"text": "Hi again"})
+    assert replaced.created_at == first.created_at
+    assert replaced.updated_at > first.updated_at
+    listed = await store.list_docs(site.id, "canned")
+    assert [d.id for d in listed] == ["hi", "bye"]  # a replace keeps its place
+    assert listed[0].data == {"text": "Hi again"}
+
+    assert await store.delete_doc(site.id, "canned", "hi")
+    assert not await store.delete_doc(site.id, "canned", "hi")
+    assert [d.id for d in await store.list_docs(site.id, "canned")] == ["bye"]
+    other_doc = await store.get_doc(other.id, "canned", "hi")
+    assert other_doc is not None and other_doc.data == {"text": "other site"}
+
+
+async def test_docs_survive_reopen(make_store: Callable[[], Store]) -> None:
+    store = make_store()
+    await store.start()
+    site = await store.create_site("Docs")
+    await store.put_doc(site.id, "canned", "x", {"text": "kept"})
+    await store.close()
+    again = make_store()
+    await again.start()
+    try:
+        doc = await again.get_doc(site.id, "canned", "x")
+        assert doc is not None and doc.data == {"text": "kept"}
+    finally:
+        await again.close()
+
+
+async def test_tags(store: Store) -> None:
+    site, visitor = await site_and_visitor(store)
+    conv, _ = await store.open_conversation(site.id, visitor.id)
+    assert conv.tags == ()
+    tagged = await store.set_tags(conv.id, add=["vip", "billing"])
+    assert tagged.tags == ("billing", "vip")
+    await asyncio.gather(*(store.set_tags(conv.id, add=[f"t{i}"]) for i in range(10)))
+    again = await store.set_tags(conv.id, add=["vip"], remove=["billing", "t3"])
+    assert again.tags == tuple(sorted({"vip"} | {f"t{i}" for i in range(10)} - {"t3"}))
+    got = await store.get_conversation(conv.id)
+    assert got is not None and got.tags == again.tags
+    assert got.summary()["tags"] == list(again.tags)
+    with pytest.raises(NotFound):
+        await store.set_tags("c_missing", add=["x"])
+
+
+# ---------------------------------------------------------------------------
 # recordings (recordings/): the index of recorded sessions
 # ---------------------------------------------------------------------------
 

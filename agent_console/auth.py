@@ -1,0 +1,270 @@
+"""Console access: login, the session cookie, CSRF and the role guard.
+
+* **Session cookie** ``chat_session``: a token signed with the server secret
+  (``security.Signer``), ``console.<agent>.<expiry>.<nonce>.<pwtag>``.  It is
+  HttpOnly, SameSite=Lax, Path=/ and Secure when the console is served over
+  HTTPS.  It is stateless, so every process of a Redis deployment accepts
+  it; it stops working when it expires (12 h), when the agent is disabled,
+  and when the agent's password changes (``pwtag`` is a digest of the hash).
+* **CSRF**: every state-changing request (any method but GET, HEAD,
+  OPTIONS) must carry the session's token, as the form field ``csrf`` or the
+  header ``X-CSRF-Token``; the token is an HMAC of the session's nonce, so it
+  cannot be computed without the server secret and dies with the session.
+  A request whose ``Origin`` is another site is refused as well.  The login
+  form has its own token, bound to a pre-session cookie (login CSRF).
+* **Login attempts** are throttled per client address and per email (the
+  same ``Throttle`` as ``POST /api/login``).
+* **Roles**: ``guard(...)`` names the roles a page admits; others get 403.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from chatserver.hub import Hub
+from chatserver.security import Throttle, verify_password
+from chatserver.types import Agent, Role
+
+from .web import ALL_ROLES, render, security_headers
+
+SESSION_COOKIE = "chat_session"
+LOGIN_COOKIE = "chat_login"
+SESSION_TTL = 12 * 3600
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_DUMMY_HASH = (
+    "scrypt$16384$8$1$00000000000000000000000000000000$"
+    "0000000000000000000000000000000000000000000000000000000000000000"
+)
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """The signed-in agent of a request, with the session's CSRF token."""
+
+    agent: Agent
+    nonce: str
+    csrf: str
+
+
+def _hub(request: Request) -> Hub:
+    hub: Hub = request.app.state.hub
+    return hub
+
+
+def _pwtag(agent: Agent) -> str:
+    return hashlib.sha256(agent.password_hash.encode()).hexdigest()[:12]
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def session_token(hub: Hub, agent: Agent, nonce: str | None = None) -> str:
+    nonce = nonce or secrets.token_hex(8)
+    expiry = str(int(time.time() + SESSION_TTL))
+    return hub.signer.sign("console", agent.id, expiry, nonce, _pwtag(agent))
+
+
+async def current_login(request: Request) -> Login | None:
+    """The agent whose valid session cookie came with ``request``, if any."""
+    hub = _hub(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    fields = hub.signer.verify("console", token)
+    if not fields or len(fields) != 4 or not fields[1].isdigit():
+        return None
+    agent_id, expiry, nonce, pwtag = fields
+    if int(expiry) < time.time():
+        return None
+    agent = await hub.store.get_agent(agent_id)
+    if agent is None or agent.disabled or not hmac.compare_digest(pwtag, _pwtag(agent)):
+        return None
+    return Login(agent, nonce, hub.signer.sign("csrf", nonce))
+
+
+def csrf_ok(request: Request, login: Login, submitted: str | None) -> bool:
+    """Whether ``submitted`` is this session's CSRF token."""
+    if not submitted:
+        return False
+    fields = _hub(request).signer.verify("csrf", submitted)
+    return fields is not None and fields == [login.nonce]
+
+
+def same_origin(request: Request) -> bool:
+    """False when the browser says the request comes from another site."""
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    here = urlsplit(str(request.url))
+    there = urlsplit(origin)
+    return (there.scheme, there.netloc) == (here.scheme, here.netloc)
+
+
+def _wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "") or request.url.path.startswith(
+        "/console/api/"
+    )
+
+
+def _refuse(request: Request, status: int, message: str) -> Response:
+    if _wants_json(request):
+        return security_headers(JSONResponse({"error": message}, status_code=status))
+    return render(request, "error.html", {"message": message}, status_code=status)
+
+
+def guard(*roles: Role) -> Callable[[Endpoint], Endpoint]:
+    """Admit signed-in agents with one of ``roles`` (all roles when none given).
+
+    A visitor without a session is sent to the login page (JSON requests get
+    401); a wrong role gets 403; an unsafe method without this session's
+    CSRF token, or from another origin, gets 403.  The endpoint finds the
+    ``Login`` in ``request.state.login``.
+    """
+    admitted = frozenset(roles) or ALL_ROLES
+
+    def wrap(endpoint: Endpoint) -> Endpoint:
+        @functools.wraps(endpoint)
+        async def guarded(request: Request) -> Response:
+            login = await current_login(request)
+            if login is None:
+                if _wants_json(request) or request.method not in SAFE_METHODS:
+                    return _refuse(request, 401, "sign in first")
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                return RedirectResponse(f"/console/login?next={quote(target)}", status_code=303)
+            request.state.login = login
+            if login.agent.role not in admitted:
+                return _refuse(request, 403, "your role may not open this page")
+            if request.method not in SAFE_METHODS:
+                submitted = request.headers.get("x-csrf-token")
+                if submitted is None and request.headers.get("content-type", "").startswith(
+                    ("application/x-www-form-urlencoded", "multipart/form-data")
+                ):
+                    form = await request.form()
+                    value = form.get("csrf")
+                    submitted = value if isinstance(value, str) else None
+                if not same_origin(request) or not csrf_ok(request, login, submitted):
+                    return _refuse(request, 403, "missing or wrong CSRF token: reload the page")
+            return await endpoint(request)
+
+        return guarded
+
+    return wrap
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a path on this server (never ``//host`` or a scheme) may follow login."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/console/"
+    return value
+
+
+def _home_for(agent: Agent) -> str:
+    return "/console/sessions" if agent.role is Role.ANALYST else "/console/"
+
+
+async def login_page(request: Request) -> Response:
+    """``GET`` shows the form; ``POST`` checks it and sets the session cookie."""
+    hub = _hub(request)
+    nonce = request.cookies.get(LOGIN_COOKIE) or secrets.token_hex(8)
+    token = hub.signer.sign("login", nonce)
+    next_path = _safe_next(request.query_params.get("next"))
+    if request.method == "GET":
+        if (
+            login := await current_login(request)
+        ) is not None and "next" not in request.query_params:
+            return RedirectResponse(_home_for(login.agent), status_code=303)
+        return _login_form(request, token, nonce, next_path, "", "")
+
+    form = await request.form()
+    email = str(form.get("email") or "").strip()
+    password = str(form.get("password") or "")
+    next_path = _safe_next(str(form.get("next") or ""))
+    submitted = str(form.get("csrf") or "")
+    fields = hub.signer.verify("login", submitted)
+    if fields != [request.cookies.get(LOGIN_COOKIE)] or not same_origin(request):
+        return _login_form(
+            request, token, nonce, next_path, email, "The form expired: please try again.", 403
+        )
+    throttle: Throttle = request.app.state.login_throttle
+    keys = (f"ip:{request.client.host if request.client else ''}", f"email:{email.lower()}")
+    wait = throttle.blocked(keys)
+    if wait:
+        response = _login_form(
+            request,
+            token,
+            nonce,
+            next_path,
+            email,
+            f"Too many attempts: try again in {int(wait) + 1} seconds.",
+            429,
+        )
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
+    agent = await hub.store.agent_by_email(email) if email else None
+    # Hash even for an unknown email so the response time does not tell which exist.
+    ok = verify_password(password, agent.password_hash if agent else _DUMMY_HASH)
+    if agent is None or not ok or agent.disabled:
+        throttle.failed(keys)
+        return _login_form(request, token, nonce, next_path, email, "Wrong email or password.", 401)
+    throttle.succeeded(keys)
+    if next_path == "/console/":
+        next_path = _home_for(agent)
+    response = RedirectResponse(next_path, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_token(hub, agent),
+        max_age=SESSION_TTL,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+    )
+    response.delete_cookie(LOGIN_COOKIE, path="/console/login")
+    return security_headers(response)
+
+
+def _login_form(
+    request: Request,
+    token: str,
+    nonce: str,
+    next_path: str,
+    email: str,
+    error: str,
+    status_code: int = 200,
+) -> Response:
+    response = render(
+        request,
+        "login.html",
+        {"login_csrf": token, "next": next_path, "email": email, "error": error},
+        status_code=status_code,
+    )
+    response.set_cookie(
+        LOGIN_COOKIE,
+        nonce,
+        max_age=3600,
+        path="/console/login",
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+    )
+    return response
+
+
+@guard()
+async def logout(request: Request) -> Response:
+    response = RedirectResponse("/console/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return security_headers(response)

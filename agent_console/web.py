@@ -1,0 +1,91 @@
+"""Templates, navigation and page rendering shared by every console page.
+
+Every page is rendered through ``render``, which adds what the layout needs
+(the signed-in agent, the CSRF token, the navigation for the agent's role)
+and the security headers: a Content-Security-Policy that allows no inline
+script (pages load their JS modules from ``/console/static``), no framing,
+no referrer leaks and no MIME sniffing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+
+from chatserver.types import Role
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+# Recordings' analyst pages keep their templates next to their code.
+_RECORDINGS_TEMPLATES = HERE.parent / "recordings" / "templates"
+
+TEMPLATES = Jinja2Templates(
+    env=jinja2.Environment(
+        loader=jinja2.FileSystemLoader([HERE / "templates", _RECORDINGS_TEMPLATES]),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+)
+
+ALL_ROLES = frozenset(Role)
+CHAT_ROLES = frozenset({Role.AGENT, Role.ADMIN})
+
+
+@dataclass(frozen=True, slots=True)
+class NavItem:
+    label: str
+    path: str
+    roles: frozenset[Role]
+
+
+# The layout's navigation; a page that wants a tab adds a line here.
+NAV: list[NavItem] = [
+    NavItem("Chats", "/console/", CHAT_ROLES),
+]
+
+DEFAULT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'"
+)
+
+
+def security_headers(response: Response, csp: str = DEFAULT_CSP) -> Response:
+    response.headers["Content-Security-Policy"] = csp
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    csp: str = DEFAULT_CSP,
+) -> Response:
+    """Render ``template`` in the console layout for the signed-in agent.
+
+    ``csp`` replaces the default policy for a page that needs more (the
+    replay page shows the shop's images and styles).
+    """
+    login = getattr(request.state, "login", None)
+    role = login.agent.role if login else None
+    ctx: dict[str, Any] = {
+        "me": login.agent if login else None,
+        "csrf": login.csrf if login else "",
+        "nav": [item for item in NAV if role in item.roles],
+        "path": request.url.path,
+        **(context or {}),
+    }
+    response = TEMPLATES.TemplateResponse(request, template, ctx, status_code=status_code)
+    return security_headers(response, csp)
