@@ -155,6 +155,10 @@ def parser() -> argparse.ArgumentParser:
         "--department", action="append", default=[], help="a department served (repeatable)"
     )
     _add_data_option(agent_add)
+
+    from recordings import cli as recordings_cli  # here: it imports this module
+
+    recordings_cli.add_commands(sub)
     return root
 
 
@@ -347,6 +351,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             {"add": cmd_site_add, "list": cmd_site_list}[args.action](args)
         elif args.command == "agent":
             cmd_agent_add(args)
+        elif args.command == "recordings":
+            from recordings import cli as recordings_cli
+
+            recordings_cli.run(args)
     except ChatError as exc:
         print(f"chatserver: {exc}", file=sys.stderr)
         return 2
