@@ -26,10 +26,14 @@ import asyncio
 import os
 import re
 import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from .errors import NotFound
+
+T = TypeVar("T")
 
 MAX_KEY_CHARS = 300
 _PART = re.compile(r"[A-Za-z0-9_.\-]+")
@@ -76,14 +80,21 @@ def _fsync_dir(path: Path) -> None:
 class DirectoryBlobs:
     """``BlobStore`` on a local directory, one file per key.
 
-    File work runs in the default thread pool so the event loop never waits
-    on a disk; appends to one key take a per-key lock.
+    File work runs on the store's own threads (``threads``) so the event
+    loop never waits on a disk; appends to one key take a per-key lock.
     """
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, threads: int = 32) -> None:
         self.root = Path(root)
         # Striped locks: bounded memory, and appends to one key never overlap.
         self._locks = [asyncio.Lock() for _ in range(64)]
+        # File work has threads of its own: appends wait on fsync, and many
+        # fsyncs in flight at once let the filesystem commit them together
+        # (recordings append thousands of batches a second).
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="blobs")
+
+    async def _io(self, fn: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*check_key(key))
@@ -100,7 +111,7 @@ class DirectoryBlobs:
 
     async def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        await asyncio.to_thread(self._put, path, data)
+        await self._io(self._put, path, data)
 
     def _append(self, path: Path, data: bytes) -> int:
         new = not path.exists()
@@ -118,7 +129,7 @@ class DirectoryBlobs:
     async def append(self, key: str, data: bytes) -> int:
         path = self._path(key)
         async with self._locks[hash(key) % len(self._locks)]:
-            return await asyncio.to_thread(self._append, path, data)
+            return await self._io(self._append, path, data)
 
     @staticmethod
     def _read(path: Path, start: int, length: int | None) -> bytes:
@@ -132,12 +143,12 @@ class DirectoryBlobs:
     async def read(self, key: str, start: int = 0, length: int | None = None) -> bytes:
         if start < 0 or (length is not None and length < 0):
             raise ValueError("start and length must not be negative")
-        return await asyncio.to_thread(self._read, self._path(key), start, length)
+        return await self._io(self._read, self._path(key), start, length)
 
     async def size(self, key: str) -> int | None:
         path = self._path(key)
         try:
-            stat = await asyncio.to_thread(path.stat)
+            stat = await self._io(path.stat)
         except FileNotFoundError:
             return None
         return stat.st_size if path.is_file() else None
@@ -151,7 +162,7 @@ class DirectoryBlobs:
         return True
 
     async def delete(self, key: str) -> bool:
-        return await asyncio.to_thread(self._delete, self._path(key))
+        return await self._io(self._delete, self._path(key))
 
     @staticmethod
     def _delete_tree(path: Path) -> int:
@@ -162,4 +173,4 @@ class DirectoryBlobs:
         return count
 
     async def delete_prefix(self, prefix: str) -> int:
-        return await asyncio.to_thread(self._delete_tree, self._path(prefix.rstrip("/")))
+        return await self._io(self._delete_tree, self._path(prefix.rstrip("/")))
