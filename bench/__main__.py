@@ -121,6 +121,8 @@ def run_plan(plan: Plan, only: set[str], targets: list[str], env: Env) -> dict[s
     # Session recording ingest: a chatserver feature, no baseline.
     if "ingest" in only and plan.ingest is not None and "chatserver" in targets:
         attempt("ingest", "chatserver", ingest, plan.ingest)
+        if plan.ingest_dense is not None:
+            attempt("ingest_dense", "chatserver", ingest, plan.ingest_dense)
     return results
 
 

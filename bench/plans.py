@@ -75,6 +75,7 @@ def quick() -> Plan:
             stall={"at": 4.0},
         ),
         ingest=Ingest(connections=200, warmup=1.0, measure=5.0),
+        ingest_dense=Ingest(connections=100, warmup=1.0, measure=5.0, dense=True),
     )
 
 
@@ -112,4 +113,5 @@ def full() -> Plan:
             stall={"at": 7.0},
         ),
         ingest=Ingest(connections=600, warmup=2.0, measure=15.0),
+        ingest_dense=Ingest(connections=200, warmup=2.0, measure=15.0, dense=True),
     )

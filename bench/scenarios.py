@@ -618,3 +618,4 @@ class Plan:
     slo_p99_ms: float = 50.0
     fanout_targets: list[str] | None = None  # None: every target
     ingest: Ingest | None = None  # session recording batches (bench/ingest.py)
+    ingest_dense: Ingest | None = None  # the same with a busy visitor's full batches
