@@ -133,6 +133,16 @@ FULL_EXAMPLES: dict[ClientKind, dict[str, dict[str, Any]]] = {
                 "cart": {"items": 2, "total": 59.9, "currency": "EUR", "coupon": None},
             },
         },
+        "rec": {
+            "t": "rec",
+            "session": "r_session1",
+            "seq": 3,
+            "events": [{"type": 3, "data": {"source": 1}, "timestamp": 1.5e12}],
+            "part": 0,
+            "parts": 1,
+            "data": "[]",
+            "now": 1.5e12,
+        },
     },
     AGENT: {
         "hello": {"t": "hello", "v": PROTOCOL_VERSION, "kind": "agent", "token": "tok"}
@@ -166,6 +176,7 @@ MINIMAL_EXAMPLES: dict[ClientKind, dict[str, dict[str, Any]]] = {
         "page": {"t": "page", "url": "/"},
         "identify": {"t": "identify"},
         "attrs": {"t": "attrs", "set": {}},
+        "rec": {"t": "rec", "session": "r_session1", "seq": 0},
     },
     AGENT: {
         "hello": {"t": "hello", "v": PROTOCOL_VERSION, "kind": "agent", "token": "tok"},
