@@ -20,6 +20,8 @@ import dataclasses
 import gzip
 import json
 import os
+import re
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +29,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, WebSocketRoute, expect
 
 from chatserver.cli import ensure_demo
 from chatserver.security import hash_password
@@ -76,15 +78,23 @@ def _api(server: Server) -> httpx.Client:
     )
 
 
-def _wait_for(api: httpx.Client, ok: Any, timeout: float = 30.0) -> dict[str, Any]:
+def _wait_for(
+    api: httpx.Client, ok: Any, timeout: float = 30.0, page: Page | None = None
+) -> dict[str, Any]:
+    """The newest recording once ``ok`` says so; waits on ``page`` when given (its
+    routed sockets are served only while Playwright's calls run)."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
         last = api.get("/").json()["recordings"]
         if last and ok(last[0]):
             return dict(last[0])
-        time.sleep(0.5)
-    raise AssertionError(f"the index never got there: {last}")
+        if page is not None:
+            page.wait_for_timeout(500)
+        else:
+            time.sleep(0.5)
+    root = str(api.base_url).split("/console/")[0]
+    raise AssertionError(f"the index never got there: {last}; {httpx.get(f'{root}/healthz').text}")
 
 
 def test_a_visit_is_recorded_indexed_and_masked(
@@ -147,3 +157,54 @@ def test_a_visit_is_recorded_indexed_and_masked(
     fixture = os.environ.get("CHATSERVER_RECORDING_FIXTURE")
     if fixture:
         Path(fixture).write_bytes(gzip.compress(json.dumps(batches).encode(), mtime=0))
+
+
+def test_a_lost_acknowledgement_and_a_drop_store_every_batch_once(
+    recorded_demo: Server,
+    browser: Browser,  # noqa: F811
+) -> None:
+    """The first ``recorded`` reply is lost and the socket drops right after it: the
+    recorder sends that batch again after reconnecting (the server answers
+    ``duplicate``), and what the visitor did while the socket was down arrives
+    once it is back. Every batch is in the segment exactly once."""
+    server = recorded_demo
+    dropped = threading.Event()
+    routes: list[WebSocketRoute] = []
+
+    def route(ws: WebSocketRoute) -> None:
+        routes.append(ws)
+        upstream = ws.connect_to_server()
+
+        def down(message: str | bytes) -> None:
+            text = message if isinstance(message, str) else message.decode()
+            if not dropped.is_set() and '"t":"recorded"' in text:
+                dropped.set()  # lost on the way: the page never sees it
+                return
+            ws.send(message)
+
+        upstream.on_message(down)
+
+    problems: list[str] = []
+    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    context.route_web_socket(re.compile(r"/ws$"), route)
+    page = watch(context.new_page(), "visitor", problems)
+    page.goto(f"{server.url}/demo/")
+    page.wait_for_function("() => !!window.__chatserverRecorder", timeout=15000)
+    deadline = time.monotonic() + 20
+    while not dropped.is_set() and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert dropped.is_set(), "no batch was acknowledged"
+    routes[-1].close(code=1001, reason="test: network down")
+    for slug in ("linen-shirt", "wool-beanie", "canvas-bag"):  # while reconnecting
+        page.locator(f"button[data-add={slug}]").click()
+    with _api(server) as api:
+        rec = _wait_for(api, lambda r: r["clicks"] >= 3 and r["pages"] == 1, page=page)
+    health = httpx.get(f"{server.url}/healthz").json()["recordings"]
+    assert health["duplicates"] >= 1 and health.get("refused_malformed", 0) == 0
+    context.close()
+
+    segment = next((server.data / "blobs").rglob("*.seg")).read_bytes()
+    seqs = [f.seq for f in fmt.scan(segment)]
+    assert seqs == sorted(set(seqs)) and seqs[0] == 0, seqs
+    assert sum(f.events for f in fmt.scan(segment)) == rec["events"]
+    assert len(routes) >= 2 and problems == []

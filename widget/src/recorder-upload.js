@@ -29,7 +29,7 @@ const VISIT_GAP = 30 * 60 * 1000; // a tab quiet this long starts a new recordin
  * @typedef {{send(build: (id: number) => string): number | null, online(): boolean}} Transport
  *   `send` sends the JSON text `build(id)` as a request with id `id`; null when offline.
  * @typedef {import("./storage.js").KeyValue} KeyValue
- * @typedef {{seq: number, text: string, count: number}} Batch
+ * @typedef {{session: string, seq: number, text: string, count: number}} Batch
  * @typedef {{id: string, seq: number, last: number}} State
  */
 
@@ -57,6 +57,7 @@ export function createUploader({ transport, storage, onRestart, onGap, onStop })
   let queue = /** @type {Batch[]} */ (storage.get("rec-pending")) || [];
   storage.remove("rec-pending");
   if (!Array.isArray(queue)) queue = [];
+  queue = queue.filter((b) => b && typeof b.session === "string" && typeof b.text === "string");
   /** @type {{batch: Batch, rid: number, part: number, parts: number} | null} */
   let inflight = null;
   let dropped = 0;
@@ -74,7 +75,7 @@ export function createUploader({ transport, storage, onRestart, onGap, onStop })
 
   const cut = () => {
     if (!buffer.length) return;
-    queue.push({ seq: state.seq++, text: `[${buffer.join(",")}]`, count: buffer.length });
+    queue.push({ session: state.id, seq: state.seq++, text: `[${buffer.join(",")}]`, count: buffer.length });
     buffer = [];
     bufferChars = 0;
     state.last = Date.now();
@@ -91,16 +92,15 @@ export function createUploader({ transport, storage, onRestart, onGap, onStop })
     snapshotDue = true;
   };
 
-  const head = () => `{"t":"rec","session":${JSON.stringify(state.id)}`;
-
   /** @param {Batch} batch @param {number} part */
   const transmit = (batch, part) => {
+    const head = `{"t":"rec","session":${JSON.stringify(batch.session)}`;
     const whole = part === 0 && (batch.text.length <= WHOLE_CHARS || utf8(batch.text) <= FRAME_BYTES - 200);
     const parts = whole ? 1 : Math.ceil(batch.text.length / PART_CHARS);
     const rid = transport.send((id) =>
       whole
-        ? `${head()},"id":${id},"seq":${batch.seq},"now":${Date.now()},"events":${batch.text}}`
-        : `${head()},"id":${id},"seq":${batch.seq},"now":${Date.now()},"part":${part},"parts":${parts},` +
+        ? `${head},"id":${id},"seq":${batch.seq},"now":${Date.now()},"events":${batch.text}}`
+        : `${head},"id":${id},"seq":${batch.seq},"now":${Date.now()},"part":${part},"parts":${parts},` +
           `"data":${JSON.stringify(batch.text.slice(part * PART_CHARS, (part + 1) * PART_CHARS))}}`,
     );
     if (rid === null) return;
