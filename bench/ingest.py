@@ -3,10 +3,11 @@
 Workload: the batches of a real recorded visit of the demo shop
 (``fixtures/demo_session.json.gz``, made by ``python -m bench.record_demo``),
 sent by many visitor connections as the widget sends them: a ``rec`` frame
-(JSON text) per batch, one at a time per connection, each waiting for its
-``recorded`` reply (stored, fsynced and indexed), at most ``per_conn_rate``
-batches a second per connection (under the protocol's 20 frames/s).  Each
-connection replays the visit over and over, each time as a new recording.
+(JSON text, the batch's own JSON in ``data``) per batch, one at a time per
+connection, each waiting for its ``recorded`` reply (stored, fsynced and
+indexed), at most ``per_conn_rate`` batches a second per connection (under
+the protocol's 20 frames/s).  Each connection replays the visit over and
+over, each time as a new recording.
 
 Reported: events and batches acknowledged per second, the server's CPU, and
 what storage costs: stored bytes per event and per minute of the recorded
@@ -162,8 +163,9 @@ async def _connection(
                     await asyncio.sleep(nxt - now)
                 nxt = max(nxt + gap, time.monotonic() - gap)
                 rid += 1
-                await ws.send(
-                    f'{{"t":"rec","id":{rid},"session":"{session}","seq":{seq},"events":{text}}}'
+                await ws.send(  # as the widget sends it: the batch's JSON text in `data`
+                    f'{{"t":"rec","id":{rid},"session":"{session}","seq":{seq},'
+                    f'"part":0,"parts":1,"data":{text}}}'
                 )
                 while True:
                     reply = json.loads(await ws.recv())
@@ -189,7 +191,7 @@ def _worker(
     batches = load_batches()
     if conf.dense:
         batches = dense_batches(batches)
-    frames = [(json.dumps(b, separators=(",", ":")), len(b)) for b in batches]
+    frames = [(json.dumps(json.dumps(b, separators=(",", ":"))), len(b)) for b in batches]
     start = time.process_time()
 
     async def run() -> list[dict[str, float]]:

@@ -11,11 +11,13 @@ first was indexed is answered ``duplicate: true`` and not written at all.
 A recording belongs to the visitor that first wrote to it (the id is the
 client's, random, one per tab and visit); any other visitor gets ``206``.
 
-A batch too big for one frame (a full snapshot of a large page) comes in
-parts: the JSON text of its events cut in ``parts`` pieces sent in order
-(``part`` 0, 1, ...), each answered ``ok`` until the last, which is handled
-as a whole batch.  Parts wait in the connection's memory, bounded per batch
-and for the whole process.
+A batch comes as ``events`` (an array) or as the JSON text of that array in
+``data`` (what the widget sends: the server checks it and stores the text as
+it is, without encoding the events again).  A batch too big for one frame
+(a full snapshot of a large page) comes in parts: that text cut in
+``parts`` pieces sent in order (``part`` 0, 1, ...), each answered ``ok``
+until the last, which is handled as a whole batch.  Parts wait in the
+connection's memory, bounded per batch and for the whole process.
 """
 
 from __future__ import annotations
@@ -111,27 +113,35 @@ class Ingest:
                 ErrorCode.INVALID_FIELD,
                 "field 'session': 8 to 64 of A-Z a-z 0-9 _ -",
             )
-        events = await self._events(session, frame, rec_id)
-        if events is None:
+        got = self._events(session, frame, rec_id)
+        if got is None:
             session.send({"t": "ok", "re": frame.rid})
             return
-        reply = await self.store_batch(session, rec_id, frame.get("seq"), events, frame.get("now"))
+        events, raw = got
+        reply = await self.store_batch(
+            session, rec_id, frame.get("seq"), events, frame.get("now"), raw
+        )
         reply["re"] = frame.rid
         session.send(reply)
 
-    async def _events(self, session: Session, frame: Frame, rec_id: str) -> list[Any] | None:
-        """The batch's events, or ``None`` when a part was kept and more must come."""
+    def _events(
+        self, session: Session, frame: Frame, rec_id: str
+    ) -> tuple[list[Any], bytes | None] | None:
+        """The batch's events and, when they came as text, that text; ``None``
+        when a part was kept and more must come."""
         part = frame.get("part")
         if part is None:
             events = frame.get("events")
             if events is None:
                 raise self._bad(session, "field 'events' is required (or 'part', 'parts', 'data')")
-            return list(events)
+            return list(events), None
         parts, data = frame.get("parts"), frame.get("data")
         if parts is None or data is None:
             raise self._bad(session, "a part needs 'parts' and 'data'")
         if part >= parts:
             raise self._bad(session, "'part' must be below 'parts'")
+        if parts == 1:  # a whole batch as text: nothing to hold
+            return self._parse(session, data)
         if parts > self.limits.parts:
             raise self._bad(session, f"more than {self.limits.parts} parts")
         held = self._parts.get(session)
@@ -166,13 +176,20 @@ class Ingest:
             return None
         text = "".join(held.chunks)
         self._drop(held)
+        return self._parse(session, text)
+
+    def _parse(self, session: Session, text: str) -> tuple[list[Any], bytes]:
+        """A batch sent as JSON text: its events, and the text to store as it is
+        (checked here, so the server need not encode the events again)."""
         try:
             events = json.loads(text)
         except (ValueError, RecursionError):
-            raise self._bad(session, "the parts do not join into JSON") from None
+            raise self._bad(
+                session, "'data' is not JSON (or the parts do not join into JSON)"
+            ) from None
         if not isinstance(events, list):
-            raise self._bad(session, "the parts must join into a JSON array of events")
-        return events
+            raise self._bad(session, "'data' must be a JSON array of events")
+        return events, text.encode("utf-8")
 
     def _drop(self, held: _Parts) -> None:
         self._partial -= held.size
@@ -187,8 +204,13 @@ class Ingest:
         seq: int,
         events: list[Any],
         now_ms: Any = None,
+        raw: bytes | None = None,
     ) -> JSON:
-        """Check, store durably and index one batch; the ``recorded`` reply."""
+        """Check, store durably and index one batch; the ``recorded`` reply.
+
+        ``raw`` is the batch's JSON as the client sent it (``data``), stored as
+        it is; without it the events are encoded as compact JSON.
+        """
         assert session.site is not None and session.visitor_id is not None
         limits = self.limits
         if not events:
@@ -199,7 +221,11 @@ class Ingest:
             summary = summarize(events)
         except BadEvents as exc:
             raise self._bad(session, str(exc)) from None
-        raw = json.dumps(events, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        if raw is None:
+            try:
+                raw = json.dumps(events, separators=(",", ":"), ensure_ascii=False).encode()
+            except UnicodeEncodeError:  # a lone surrogate from a JSON escape
+                raise self._bad(session, "events hold text that is not valid Unicode") from None
         if len(raw) > limits.batch_bytes:
             raise self._refuse(
                 session,

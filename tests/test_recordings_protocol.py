@@ -249,3 +249,28 @@ async def test_the_api_needs_an_analyst_of_the_site(
         assert (await http.get("/", headers=headers)).json()["recordings"] == []
     assert (await api.get("/", params={"since": "yesterday"})).status_code == 400
     assert (await api.get("/", params={"cursor": "nope"})).status_code == 400
+
+
+async def test_a_batch_sent_as_text_is_stored_as_sent(
+    server: Server, shop: Shop, api: httpx.AsyncClient, close_clients: None
+) -> None:
+    """The widget's way: the batch's JSON in ``data`` (one part); the server checks
+    it and keeps that very text, without encoding the events again."""
+    from recordings import format as fmt
+
+    v = await Client.visitor(server, shop.key)
+    batch = events(6)
+    text = json.dumps(batch, indent=1, ensure_ascii=False)  # not how the server would write it
+    reply = await v.request(
+        {"t": "rec", "session": "rec_proto_text", "seq": 0, "part": 0, "parts": 1, "data": text}
+    )
+    assert reply["t"] == "recorded" and reply["duplicate"] is False
+    got = (await api.get("/rec_proto_text/events")).json()
+    assert got["events"] == batch
+    segment = next((server.data / "blobs").rglob("rec_proto_text.seg")).read_bytes()
+    frames = list(fmt.scan(segment))
+    assert len(frames) == 1 and fmt.payload(segment, frames[0]) == text.encode()
+    bad = await v.request(
+        {"t": "rec", "session": "rec_proto_text", "seq": 1, "part": 0, "parts": 1, "data": "{}"}
+    )
+    assert bad["t"] == "error" and bad["code"] == 203

@@ -19,8 +19,8 @@ const BATCH_CHARS = 32 * 1024;
 const BATCH_EVENTS = 500;
 const BUFFER_CAP = 512 * 1024; // characters of events and batches waiting
 const KEEP_ON_LEAVE = 256 * 1024; // characters of unsent batches carried to the next page
-const PART_CHARS = 30000; // JSON text per part
-const WHOLE_CHARS = 20000; // a batch this short always fits one frame
+const PART_CHARS = 32000; // JSON text per part (escaped, it stays under the frame limit)
+const WHOLE_CHARS = 16000; // a batch this short always fits one frame
 const FRAME_BYTES = 60000; // under the server's 65536
 const REPLY_TIMEOUT = 15000;
 const VISIT_GAP = 30 * 60 * 1000; // a tab quiet this long starts a new recording
@@ -95,13 +95,15 @@ export function createUploader({ transport, storage, onRestart, onGap, onStop })
   /** @param {Batch} batch @param {number} part */
   const transmit = (batch, part) => {
     const head = `{"t":"rec","session":${JSON.stringify(batch.session)}`;
-    const whole = part === 0 && (batch.text.length <= WHOLE_CHARS || utf8(batch.text) <= FRAME_BYTES - 200);
+    // The batch's JSON text goes as a string (`data`): the server checks it and
+    // stores it as it is. Escaped, it may grow; a big batch goes in parts.
+    const whole = batch.text.length <= WHOLE_CHARS || utf8(JSON.stringify(batch.text)) <= FRAME_BYTES - 200;
     const parts = whole ? 1 : Math.ceil(batch.text.length / PART_CHARS);
-    const rid = transport.send((id) =>
-      whole
-        ? `${head},"id":${id},"seq":${batch.seq},"now":${Date.now()},"events":${batch.text}}`
-        : `${head},"id":${id},"seq":${batch.seq},"now":${Date.now()},"part":${part},"parts":${parts},` +
-          `"data":${JSON.stringify(batch.text.slice(part * PART_CHARS, (part + 1) * PART_CHARS))}}`,
+    const data = whole ? batch.text : batch.text.slice(part * PART_CHARS, (part + 1) * PART_CHARS);
+    const body = JSON.stringify(data);
+    if (!whole && utf8(body) > FRAME_BYTES) return refused(batch); // text that escapes badly
+    const rid = transport.send(
+      (id) => `${head},"id":${id},"seq":${batch.seq},"now":${Date.now()},"part":${part},"parts":${parts},"data":${body}}`,
     );
     if (rid === null) return;
     inflight = { batch, rid, part, parts };
@@ -137,6 +139,14 @@ export function createUploader({ transport, storage, onRestart, onGap, onStop })
     onRestart();
   };
 
+  /** A batch that can never be stored: drop it, note the loss, snapshot afresh. @param {Batch} batch */
+  const refused = (batch) => {
+    if (queue[0] === batch) queue.shift();
+    dropped += batch.count;
+    snapshotDue = true;
+    pump();
+  };
+
   const tick = setInterval(guard(cut), BATCH_EVERY);
 
   return {
@@ -167,11 +177,7 @@ export function createUploader({ transport, storage, onRestart, onGap, onStop })
         stopped = true;
         return onStop(f.message || String(f.code));
       }
-      // refused for good (too big, malformed): drop it, note the loss
-      if (queue[0] === batch) queue.shift();
-      dropped += batch.count;
-      snapshotDue = true;
-      pump();
+      refused(batch); // for good (too big, malformed)
     },
     /** The socket is up (welcome): send what waits. */
     online: () => pump(),
