@@ -2,7 +2,8 @@
 
 ``routes`` is mounted at ``/console`` by ``chatserver.app``.  ``auth`` holds
 login, the session cookie, CSRF and the role guard every page goes through;
-``web`` the template environment, the layout's navigation and ``render``.
+``web`` the template environment, the layout's navigation and ``render``;
+``admin`` the admin pages (``forms`` validates their input).
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import auth, pages
+from . import admin, auth, pages
 from .web import STATIC_DIR
 
 routes: list[BaseRoute] = [
     Route("/login", auth.login_page, methods=["GET", "POST"], name="console_login"),
     Route("/logout", auth.logout, methods=["POST"], name="console_logout"),
     *pages.routes,
+    *admin.routes,
     Mount("/static", StaticFiles(directory=STATIC_DIR), name="console_static"),
 ]

@@ -77,6 +77,23 @@ def session_token(hub: Hub, agent: Agent, nonce: str | None = None) -> str:
     return hub.signer.sign("console", agent.id, expiry, nonce, _pwtag(agent))
 
 
+def set_session(response: Response, request: Request, agent: Agent) -> None:
+    """Sign ``agent`` in on ``response``: a new session cookie (new nonce and CSRF token).
+
+    Also how a session survives the agent's own password change, which ends
+    every other session of theirs.
+    """
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_token(_hub(request), agent),
+        max_age=SESSION_TTL,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+    )
+
+
 async def current_login(request: Request) -> Login | None:
     """The agent whose valid session cookie came with ``request``, if any."""
     hub = _hub(request)
@@ -223,15 +240,7 @@ async def login_page(request: Request) -> Response:
     if next_path == "/console/":
         next_path = _home_for(agent)
     response = RedirectResponse(next_path, status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        session_token(hub, agent),
-        max_age=SESSION_TTL,
-        path="/",
-        httponly=True,
-        samesite="lax",
-        secure=_secure(request),
-    )
+    set_session(response, request, agent)
     response.delete_cookie(LOGIN_COOKIE, path="/console/login")
     return security_headers(response)
 

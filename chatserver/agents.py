@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 MAX_VISITORS_LISTED = 500
 MAX_PAGES_LISTED = 50
+MAX_EVENTS_LISTED = 50
 
 
 def _agent(session: Session) -> Agent:
@@ -207,12 +208,14 @@ async def visitor(hub: Hub, session: Session, frame: Frame) -> None:
     if record is None or record.site_id != session.site.id:
         raise FrameError(ErrorCode.NOT_FOUND, "no such visitor")
     views = await hub.store.page_views(record.id, limit=MAX_PAGES_LISTED)
+    events = await hub.store.visitor_events(record.id, limit=MAX_EVENTS_LISTED)
     session.send(
         {
             "t": "visitor",
             "re": frame.rid,
             "visitor": visitor_record(record, views[0] if views else None),
             "pages": [v.to_wire() for v in views],
+            "events": [e.to_wire() for e in events],
         }
     )
 

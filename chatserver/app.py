@@ -28,7 +28,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 import agent_console
 import recordings
 
-from . import __version__, demo
+from . import __version__, attachments, demo
 from .backends import build
 from .blobs import DirectoryBlobs
 from .config import Config
@@ -280,6 +280,7 @@ def create_app(config: Config) -> Starlette:
         Route("/widget.js", widget_loader, name="widget_loader"),
         Mount("/widget", widget_files, name="widget"),
         *demo.routes,
+        *attachments.routes,
         Route("/console", demo.console, name="console"),
         recorder.mount(),  # /console/api/recordings: the replay API
         Mount("/console", routes=agent_console.routes),

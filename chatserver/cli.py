@@ -14,6 +14,7 @@ import os
 import secrets
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -136,9 +137,38 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="never stream visitors' drafts to agents (privacy)",
     )
+    site_add.add_argument(
+        "--require-identity",
+        action="store_true",
+        help="refuse identify calls with an id but without a valid hash (docs/widget.md)",
+    )
     _add_data_option(site_add)
     site_list = site.add_parser("list", help="list sites and their keys")
     _add_data_option(site_list)
+    site_secret = site.add_parser(
+        "secret",
+        help="print a site's identity secret (for identify hashes); rotate it, require it",
+    )
+    site_secret.add_argument("site", help="site key or site id")
+    site_secret.add_argument(
+        "--rotate", action="store_true", help="replace the secret (old hashes stop verifying)"
+    )
+    required = site_secret.add_mutually_exclusive_group()
+    required.add_argument(
+        "--require",
+        dest="require",
+        action="store_const",
+        const=True,
+        help="refuse identify calls with an id but without a valid hash",
+    )
+    required.add_argument(
+        "--optional",
+        dest="require",
+        action="store_const",
+        const=False,
+        help="accept them, marked unverified (the default)",
+    )
+    _add_data_option(site_secret)
 
     agent = sub.add_parser("agent", help="manage agents").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -213,7 +243,9 @@ def _read_password() -> str:
 
 def cmd_site_add(args: argparse.Namespace) -> None:
     async def work(store: Store) -> Site:
-        settings = SiteSettings(typing_preview=not args.no_typing_preview)
+        settings = SiteSettings(
+            typing_preview=not args.no_typing_preview, require_identity=args.require_identity
+        )
         return await store.create_site(args.name, args.origin, settings, args.department)
 
     site = asyncio.run(_with_store(args.data, work, args.redis))
@@ -229,6 +261,21 @@ def cmd_site_list(args: argparse.Namespace) -> None:
     for site in sites:
         origins = ", ".join(site.allowed_origins) or "any origin"
         print(f"{site.key}  {site.id}  {site.name}  ({origins})")
+
+
+def cmd_site_secret(args: argparse.Namespace) -> None:
+    async def work(store: Store) -> tuple[Site, str]:
+        site = await _find_site(store, args.site)
+        if args.require is not None:
+            settings = replace(site.settings, require_identity=args.require)
+            site = replace(site, settings=settings)
+            await store.save_site(site)
+        return site, await store.identity_secret(site.id, rotate=args.rotate)
+
+    site, secret = asyncio.run(_with_store(args.data, work, args.redis))
+    state = "required" if site.settings.require_identity else "optional"
+    print(f"identity secret of {site.name!r} ({site.key}): {secret}")
+    print(f"identity verification: {state}; keep the secret on the shop's server only")
 
 
 def cmd_agent_add(args: argparse.Namespace) -> None:
@@ -253,18 +300,22 @@ def cmd_agent_add(args: argparse.Namespace) -> None:
     asyncio.run(_with_store(args.data, work, args.redis))
 
 
+async def demo_site(store: Store) -> Site | None:
+    """The demo site: the demo agents' site (an admin may have renamed it), else by name."""
+    for email in (DEMO_ADMIN_EMAIL, DEMO_EMAIL):
+        agent = await store.agent_by_email(email)
+        if agent is not None:
+            return await store.get_site(agent.site_id)
+    return next((s for s in await store.list_sites() if s.name == DEMO_SITE), None)
+
+
 async def ensure_demo(data: Path, redis_url: str | None = None) -> tuple[Site, dict[str, str]]:
     """Create the demo site and agents once; return the site and the logins."""
     logins_file = data / "demo-logins.txt"
 
     async def work(store: Store) -> tuple[Site, dict[str, str]]:
-        sites = [s for s in await store.list_sites() if s.name == DEMO_SITE]
-        site = (
-            sites[0]
-            if sites
-            else await store.create_site(
-                DEMO_SITE, (), SiteSettings(greeting="Hi! How can we help?"), DEMO_DEPARTMENTS
-            )
+        site = await demo_site(store) or await store.create_site(
+            DEMO_SITE, (), SiteSettings(greeting="Hi! How can we help?"), DEMO_DEPARTMENTS
         )
         logins: dict[str, str] = {}
         if logins_file.exists():
@@ -348,7 +399,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "demo":
             cmd_demo(args)
         elif args.command == "site":
-            {"add": cmd_site_add, "list": cmd_site_list}[args.action](args)
+            {"add": cmd_site_add, "list": cmd_site_list, "secret": cmd_site_secret}[args.action](
+                args
+            )
         elif args.command == "agent":
             cmd_agent_add(args)
         elif args.command == "recordings":

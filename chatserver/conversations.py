@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from .broker import Broker
@@ -74,6 +74,8 @@ class Conversations:
         self._locks: dict[ConversationId, asyncio.Lock] = {}
         self._agents: dict[AgentId, Agent] = {}
         self._positions: dict[ConversationId, int] = {}
+        # an entry's wire form (the hub adds signed attachment URLs)
+        self.wire: Callable[[Entry], JSON] = Entry.to_wire
 
     # -- helpers ---------------------------------------------------------
 
@@ -116,7 +118,7 @@ class Conversations:
 
     async def publish_entry(self, entry: Entry) -> None:
         aud = "agents" if entry.agents_only else "all"
-        frame = entry.to_wire()
+        frame = self.wire(entry)
         frame["t"] = "msg"
         await self.broker.publish(conv_channel(entry.conversation_id), frame_event(frame, aud))
 

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 
-from .cli import DEMO_SITE
+from .cli import demo_site
 from .hub import Hub
 
 TEMPLATES = Jinja2Templates(
@@ -54,10 +54,8 @@ _BY_SLUG = {p.slug: p for p in PRODUCTS}
 
 async def _site_key(request: Request) -> str | None:
     hub: Hub = request.app.state.hub
-    for site in await hub.store.list_sites():
-        if site.name == DEMO_SITE:
-            return site.key
-    return None
+    site = await demo_site(hub.store)
+    return site.key if site else None
 
 
 async def _page(request: Request, template: str, **context: object) -> Response:

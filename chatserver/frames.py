@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import ErrorCode, FrameError
-from .types import ClientKind
+from .types import RATINGS, ClientKind
 
 PROTOCOL_VERSION = 1
 
@@ -37,6 +38,12 @@ MAX_ATTRS = 50  # keys per attrs map (and per nested map)
 MAX_ATTR_KEY_CHARS = 64
 MAX_ATTR_VALUE_CHARS = 500
 MAX_ATTRS_BYTES = 8 * 1024  # the attrs map encoded as compact JSON
+MAX_USER_ID_CHARS = 200  # identify user_id (the shop's customer id)
+MAX_HASH_CHARS = 128  # identify hash (64 hex digits for HMAC-SHA256)
+MAX_COMMENT_CHARS = 1000  # rate comment
+MAX_EVENT_NAME_CHARS = 64  # track name
+# An e-mail address as the offline form checks it: something@domain.tld, no spaces.
+EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +129,8 @@ VISITOR_FRAMES: dict[str, tuple[Field, ...]] = {
     "identify": (
         Field("name", str, False, max_len=MAX_NAME_CHARS),
         Field("email", str, False, max_len=MAX_EMAIL_CHARS),
+        Field("user_id", str, False, max_len=MAX_USER_ID_CHARS),
+        Field("hash", str, False, max_len=MAX_HASH_CHARS),
     ),
     "attrs": (Field("set", dict),),
     # Session recording (recordings/ingest.py): a batch of rrweb events, whole
@@ -135,6 +144,20 @@ VISITOR_FRAMES: dict[str, tuple[Field, ...]] = {
         Field("data", str, False),
         Field("now", (int, float), False),
     ),
+    "offline": (
+        _id("cid"),
+        Field("email", str, max_len=MAX_EMAIL_CHARS),
+        Field("body", str, max_len=MAX_MESSAGE_CHARS),
+        Field("name", str, False, max_len=MAX_NAME_CHARS),
+        _id("dept", False),
+    ),
+    "rate": (
+        _CONV,
+        Field("rating", str, choices=frozenset(RATINGS)),
+        Field("comment", str, False, max_len=MAX_COMMENT_CHARS),
+    ),
+    "attach": (_id("cid"), _id("attachment"), _id("conv", False)),
+    "track": (Field("name", str, max_len=MAX_EVENT_NAME_CHARS), Field("props", dict, False)),
 }
 
 AGENT_FRAMES: dict[str, tuple[Field, ...]] = {
@@ -161,6 +184,7 @@ AGENT_FRAMES: dict[str, tuple[Field, ...]] = {
     "visitors": (),
     "visitor": (_id("visitor"),),
     "close": (_CONV,),
+    "attach": (_CONV, _id("cid"), _id("attachment")),
 }
 
 FRAMES: dict[ClientKind, dict[str, tuple[Field, ...]]] = {
@@ -249,7 +273,39 @@ def validate(kind: ClientKind, raw: Any) -> Frame:
         why = attrs_problem(data["set"])
         if why is not None:
             raise FrameError(ErrorCode.INVALID_FIELD, f"field 'set': {why}", rid=rid)
+    if kind is ClientKind.VISITOR and ftype in _VISITOR_CHECKS:
+        why = _VISITOR_CHECKS[ftype](data)
+        if why is not None:
+            raise FrameError(ErrorCode.INVALID_FIELD, why, rid=rid)
     return Frame(ftype, rid, data)
+
+
+def _offline_problem(data: dict[str, Any]) -> str | None:
+    if not data["body"].strip():
+        return "field 'body' is empty"
+    if not EMAIL.fullmatch(data["email"].strip()):
+        return "field 'email' is not an e-mail address"
+    return None
+
+
+def _track_problem(data: dict[str, Any]) -> str | None:
+    if not data["name"].strip():
+        return "field 'name' is empty"
+    why = attrs_problem(data.get("props") or {})
+    return None if why is None else f"field 'props': {why}"
+
+
+def _identify_problem(data: dict[str, Any]) -> str | None:
+    if "user_id" in data and not data["user_id"]:
+        return "field 'user_id' is empty"
+    return None
+
+
+_VISITOR_CHECKS = {
+    "offline": _offline_problem,
+    "track": _track_problem,
+    "identify": _identify_problem,
+}
 
 
 def _scalar_problem(value: Any) -> str | None:

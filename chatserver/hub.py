@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import agents, visitors
+from . import agents, attachments, control, features, visitors
 from .blobs import BlobStore
 from .broker import Broker
 from .conversations import (
@@ -75,6 +75,7 @@ class Hub:
         self.grace = grace
         self.presence: Presence = presence or MemoryPresence()
         self.convs = Conversations(store, broker, router)
+        self.convs.wire = self.entry_wire
         self._local: dict[str, set[Session]] = {}
         self._agent_sessions: dict[str, set[Session]] = {}
         self.agent_status: dict[str, AgentStatus] = {}
@@ -88,8 +89,8 @@ class Hub:
             "history": Hub._history,
         }
         self._handlers: dict[ClientKind, dict[str, Handler]] = {
-            ClientKind.VISITOR: {**shared, **visitors.HANDLERS},
-            ClientKind.AGENT: {**shared, **agents.HANDLERS},
+            ClientKind.VISITOR: {**shared, **visitors.HANDLERS, **features.VISITOR_HANDLERS},
+            ClientKind.AGENT: {**shared, **agents.HANDLERS, **features.AGENT_HANDLERS},
         }
 
     def add_handler(self, kind: ClientKind, frame_type: str, handler: Handler) -> None:
@@ -102,6 +103,7 @@ class Hub:
     async def start(self) -> None:
         """Start the broker and rebuild routing state from the store."""
         await self.broker.start(self._on_event)
+        await self.broker.subscribe(control.CONTROL_CHANNEL)
         await self.router.start(self._expired)
         await self.presence.start()
         for site in await self.store.list_sites():
@@ -150,7 +152,7 @@ class Hub:
         return site
 
     def forget_site(self, site_id: str) -> None:
-        """Drop the cached site record (after an admin changed it)."""
+        """Drop the cached site record (after an admin changed it: ``control``)."""
         self.sites.pop(site_id, None)
 
     # -- channels and fan-out -------------------------------------------
@@ -177,6 +179,9 @@ class Hub:
             await self.broker.unsubscribe(channel)
 
     def _on_event(self, channel: str, event: JSON) -> None:
+        if channel == control.CONTROL_CHANNEL:
+            control.apply(self, event)
+            return
         sessions = self._local.get(channel)
         if not sessions:
             return
@@ -275,7 +280,7 @@ class Hub:
                 for entry in entries:
                     follow.last = entry.offset
                     if notes or not entry.agents_only:
-                        frame = entry.to_wire()
+                        frame = self.entry_wire(entry)
                         frame["t"] = "msg"
                         session.send(frame)
         except StoreError:
@@ -326,6 +331,10 @@ class Hub:
         grace = self._grace.pop(agent_id, None)
         if grace is not None:
             grace.cancel()
+
+    def agent_sessions(self, agent_id: str) -> list[Session]:
+        """This process's live connections of an agent."""
+        return list(self._agent_sessions.get(agent_id, ()))
 
     async def agents_changed(self, site: Site) -> None:
         """Routing after agents came, went or changed status; tell visitors the count."""
@@ -464,7 +473,9 @@ class Hub:
                 )
                 entries = [e for e in entries if e.offset <= upto]
                 if len(entries) <= window:
-                    reply.update(messages=[e.to_wire() for e in entries], complete=True, more=False)
+                    reply.update(
+                        messages=[self.entry_wire(e) for e in entries], complete=True, more=False
+                    )
                     session.send(reply)
                     return
             limit = frame.get("limit") or 50
@@ -474,7 +485,7 @@ class Hub:
             more = len(entries) > limit
             entries = entries[-limit:]
             reply.update(
-                messages=[e.to_wire() for e in entries],
+                messages=[self.entry_wire(e) for e in entries],
                 # paging is always "complete"; a failed recovery is not
                 complete=since is None,
                 more=more,
@@ -483,6 +494,10 @@ class Hub:
         finally:
             if owned and follow is not None and session.follows.get(conv.id) is follow:
                 self._flush(session, follow, 0)
+
+    def entry_wire(self, entry: Entry) -> JSON:
+        """An entry as clients get it: an attachment gets a freshly signed URL."""
+        return attachments.with_url(entry.to_wire(), self.signer)
 
     def ack(self, session: Session, frame: Frame, entry: Entry, duplicate: bool) -> None:
         """Acknowledge a stored message (before the entry is published)."""

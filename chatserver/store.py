@@ -26,6 +26,13 @@ Contract every implementation keeps (the contract tests in
   site's ``kind`` (keeping its ``created_at``); ``list_docs`` returns a
   kind's documents oldest first.  Kinds and ids are ids (at most 64
   characters); what a document means is the caller's business.
+* **Widget features.** ``add_visitor_event`` keeps the newest
+  ``MAX_VISITOR_EVENTS`` events per visitor.  ``set_identity`` with
+  ``verified=True`` claims the site's ``(site, user_id)`` identity for the
+  visitor only when no other visitor holds it (first verified visitor wins,
+  atomically); ``visitor_by_identity`` answers the holder.
+  ``identity_secret`` creates a site's secret on first use, atomically (two
+  concurrent first calls return the same secret).
 * Records are returned as frozen dataclasses from ``types``; ``None`` means
   "no such row".
 """
@@ -41,6 +48,7 @@ from .types import (
     KEEP,
     Agent,
     AgentId,
+    Attachment,
     AuthorKind,
     Conversation,
     ConversationId,
@@ -60,11 +68,13 @@ from .types import (
     SiteId,
     SiteSettings,
     Visitor,
+    VisitorEvent,
     VisitorId,
 )
 
 VISIT_GAP = 30 * 60  # seconds between page views that start a new visit
 MAX_PAGE_VIEWS = 200  # page views kept per visitor
+MAX_VISITOR_EVENTS = 200  # tracked custom events kept per visitor
 
 
 def merge_attributes(current: JSON, patch: JSON) -> JSON:
@@ -358,3 +368,48 @@ class Store(Protocol):
 
     async def delete_recordings(self, rec_ids: Sequence[RecordingId]) -> int:
         """Delete the index rows and marks; how many rows existed."""
+
+    # -- widget features: ratings, attachments, events, identity ---------
+    async def rate_conversation(
+        self, conv_id: ConversationId, rating: str, comment: str = ""
+    ) -> Conversation:
+        """Store the visitor's rating (replacing an earlier one) with ``rated_at`` now.
+
+        The caller checks who may rate and when.  Raises ``NotFound`` for an
+        unknown conversation.
+        """
+
+    async def create_attachment(
+        self, site_id: SiteId, uploader: str, name: str, content_type: str, size: int
+    ) -> Attachment:
+        """Record an uploaded file (its bytes are already in the BlobStore)."""
+
+    async def get_attachment(self, attachment_id: str) -> Attachment | None: ...
+
+    async def bind_attachment(self, attachment_id: str, conv_id: ConversationId) -> Attachment:
+        """Set the attachment's conversation if it has none; return the record.
+
+        An attachment already bound keeps its conversation (compare the
+        returned ``conv_id``).  Raises ``NotFound`` for an unknown id.
+        """
+
+    async def add_visitor_event(
+        self, visitor_id: VisitorId, name: str, props: JSON, *, ts: float | None = None
+    ) -> VisitorEvent:
+        """Record a tracked event (at ``ts``, default now); keep the newest
+        ``MAX_VISITOR_EVENTS``.  Raises ``NotFound`` for an unknown visitor."""
+
+    async def visitor_events(self, visitor_id: VisitorId, limit: int = 50) -> list[VisitorEvent]:
+        """The visitor's newest ``limit`` events, newest first."""
+
+    async def identity_secret(self, site_id: SiteId, *, rotate: bool = False) -> str:
+        """The site's identity secret (hex), created on first use or replaced
+        with ``rotate``.  Raises ``NotFound`` for an unknown site."""
+
+    async def set_identity(self, visitor_id: VisitorId, user_id: str, verified: bool) -> Visitor:
+        """Set the visitor's ``user_id`` and ``verified``; a verified id also
+        claims the site's identity index when it is free.  Raises ``NotFound``
+        for an unknown visitor."""
+
+    async def visitor_by_identity(self, site_id: SiteId, user_id: str) -> Visitor | None:
+        """The visitor holding the verified identity ``user_id`` on the site."""

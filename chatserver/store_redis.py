@@ -33,6 +33,16 @@ Keys (every key starts with the store's ``prefix``, ``chat:`` by default;
     visitor-recs:<visitor>   set     the visitor's recording ids
     docs:<site>:<kind>       hash    document id -> ``{"data", "created_at", "updated_at"}``*
 
+Widget features add (site hashes get ``identity_secret``, conversation
+hashes ``[rating] [rating_comment] [rated_at]``, visitor hashes
+``[user_id] [verified]``)::
+
+    attachment:<id>          hash    id site_id uploader name content_type size created_at
+                                     [conv_id]
+    events:<visitor>         list    the visitor's newest tracked events (at most
+                                     MAX_VISITOR_EVENTS), ``<event*>``, newest first
+    identity:<site>:<user>   string  the visitor holding the verified identity <user>
+
 The email key is the email stripped and lower-cased.  Each kind of key has a
 first segment of its own and the caller-given part last, so no id can turn
 one kind's key into another's.  Floats are stored as ``repr`` strings and
@@ -81,6 +91,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from importlib import resources
 from typing import Any, ParamSpec, TypeVar
@@ -92,12 +103,13 @@ from redis.exceptions import RedisError, ResponseError, WatchError
 
 from .errors import Closed, NotFound, StoreError
 from .redis_client import open_client
-from .store import MAX_PAGE_VIEWS, VISIT_GAP, apply_batch, merge_attributes
+from .store import MAX_PAGE_VIEWS, MAX_VISITOR_EVENTS, VISIT_GAP, apply_batch, merge_attributes
 from .types import (
     JSON,
     KEEP,
     Agent,
     AgentId,
+    Attachment,
     AuthorKind,
     Conversation,
     ConversationId,
@@ -117,6 +129,7 @@ from .types import (
     SiteId,
     SiteSettings,
     Visitor,
+    VisitorEvent,
     VisitorId,
     new_id,
     now,
@@ -136,6 +149,9 @@ _SCRIPTS = (
     "put_agent",
     "update_existing",
     "add_page_view",
+    "bind_attachment",
+    "identity_secret",
+    "set_identity",
 )
 _BATCH = 200  # stream entries per read when notes are filtered out
 
@@ -253,11 +269,14 @@ def _visitor(h: Mapping[str, str]) -> Visitor:
         attributes=json.loads(h.get("attributes", "{}")),
         last_agent_id=h.get("last_agent_id"),
         visits=int(h.get("visits", "0")),
+        user_id=h.get("user_id", ""),
+        verified=h.get("verified") == "1",
     )
 
 
 def _conv(h: Mapping[str, str]) -> Conversation:
     closed_at = h.get("closed_at")
+    rated_at = h.get("rated_at")
     return Conversation(
         id=h["id"],
         site_id=h["site_id"],
@@ -272,6 +291,22 @@ def _conv(h: Mapping[str, str]) -> Conversation:
         offline=h["offline"] == "1",
         closed_at=float(closed_at) if closed_at is not None else None,
         tags=tuple(json.loads(h.get("tags", "[]"))),
+        rating=h.get("rating"),
+        rating_comment=h.get("rating_comment", ""),
+        rated_at=float(rated_at) if rated_at is not None else None,
+    )
+
+
+def _attachment(h: Mapping[str, str]) -> Attachment:
+    return Attachment(
+        id=h["id"],
+        site_id=h["site_id"],
+        uploader=h["uploader"],
+        name=h["name"],
+        content_type=h["content_type"],
+        size=int(h["size"]),
+        created_at=float(h["created_at"]),
+        conv_id=h.get("conv_id"),
     )
 
 
@@ -493,6 +528,7 @@ class RedisStore:
                 "id": site.id,
                 "key": site.key,
                 "created_at": repr(site.created_at),
+                "identity_secret": secrets.token_hex(32),
                 **_site_fields(site),
             }
             created = await self._script(
@@ -1176,6 +1212,106 @@ class RedisStore:
     @_redis_errors
     async def delete_doc(self, site_id: SiteId, kind: str, doc_id: str) -> bool:
         return bool(await self._redis.hdel(self._k("docs", site_id, kind), doc_id))
+
+    # -- widget features: ratings, attachments, events, identity ---------
+
+    @_redis_errors
+    async def rate_conversation(
+        self, conv_id: ConversationId, rating: str, comment: str = ""
+    ) -> Conversation:
+        fields = ["rating", rating, "rating_comment", comment, "rated_at", repr(now())]
+        if await self._script("update_existing", [self._k("conv", conv_id)], fields) != 1:
+            raise NotFound(f"conversation {conv_id}")
+        return _conv(await self._hash(self._k("conv", conv_id)))
+
+    @_redis_errors
+    async def create_attachment(
+        self, site_id: SiteId, uploader: str, name: str, content_type: str, size: int
+    ) -> Attachment:
+        att = Attachment(new_id("f"), site_id, uploader, name, content_type, size, now())
+        fields = {
+            "id": att.id,
+            "site_id": site_id,
+            "uploader": uploader,
+            "name": name,
+            "content_type": content_type,
+            "size": str(size),
+            "created_at": repr(att.created_at),
+        }
+        await self._redis.hset(self._k("attachment", att.id), items=_flat(fields))
+        return att
+
+    @_redis_errors
+    async def get_attachment(self, attachment_id: str) -> Attachment | None:
+        h = await self._hash(self._k("attachment", attachment_id))
+        return _attachment(h) if h else None
+
+    @_redis_errors
+    async def bind_attachment(self, attachment_id: str, conv_id: ConversationId) -> Attachment:
+        reply = await self._script(
+            "bind_attachment", [self._k("attachment", attachment_id)], [conv_id]
+        )
+        h = _fields(reply)
+        if not h:
+            raise NotFound(f"attachment {attachment_id}")
+        return _attachment(h)
+
+    @_redis_errors
+    async def add_visitor_event(
+        self, visitor_id: VisitorId, name: str, props: JSON, *, ts: float | None = None
+    ) -> VisitorEvent:
+        event = VisitorEvent(visitor_id, name, props, now() if ts is None else ts)
+        if not await self._redis.exists(self._k("visitor", visitor_id)):
+            raise NotFound(f"no visitor {visitor_id}")
+        key = self._k("events", visitor_id)
+        row = json.dumps({"name": name, "props": props, "ts": repr(event.ts)})
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.lpush(key, row)
+            pipe.ltrim(key, 0, MAX_VISITOR_EVENTS - 1)
+            await pipe.execute()
+        return event
+
+    @_redis_errors
+    async def visitor_events(self, visitor_id: VisitorId, limit: int = 50) -> list[VisitorEvent]:
+        if limit <= 0:
+            return []
+        rows = await self._redis.lrange(self._k("events", visitor_id), 0, limit - 1)
+        events = []
+        for row in rows:
+            e = json.loads(_text(row))
+            events.append(VisitorEvent(visitor_id, e["name"], e["props"], float(e["ts"])))
+        return events
+
+    @_redis_errors
+    async def identity_secret(self, site_id: SiteId, *, rotate: bool = False) -> str:
+        reply = await self._script(
+            "identity_secret",
+            [self._k("site", site_id)],
+            [secrets.token_hex(32), "1" if rotate else "0"],
+        )
+        if not reply:
+            raise NotFound(f"site {site_id}")
+        return _text(reply)
+
+    @_redis_errors
+    async def set_identity(self, visitor_id: VisitorId, user_id: str, verified: bool) -> Visitor:
+        site_id = await self._redis.hget(self._k("visitor", visitor_id), "site_id")
+        if site_id is None:
+            raise NotFound(f"no visitor {visitor_id}")
+        reply = await self._script(
+            "set_identity",
+            [self._k("visitor", visitor_id), self._k("identity", _text(site_id), user_id)],
+            [visitor_id, user_id, "1" if verified else "0"],
+        )
+        h = _fields(reply)
+        if not h:
+            raise NotFound(f"no visitor {visitor_id}")
+        return _visitor(h)
+
+    @_redis_errors
+    async def visitor_by_identity(self, site_id: SiteId, user_id: str) -> Visitor | None:
+        visitor_id = await self._redis.get(self._k("identity", site_id, user_id))
+        return await self.get_visitor(_text(visitor_id)) if visitor_id is not None else None
 
 
 def _doc(site_id: SiteId, kind: str, doc_id: str, raw: object) -> Doc:

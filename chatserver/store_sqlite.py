@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import queue
+import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -21,12 +22,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import Closed, NotFound, StoreError
-from .store import MAX_PAGE_VIEWS, VISIT_GAP, apply_batch, merge_attributes
+from .store import MAX_PAGE_VIEWS, MAX_VISITOR_EVENTS, VISIT_GAP, apply_batch, merge_attributes
 from .types import (
     JSON,
     KEEP,
     Agent,
     AgentId,
+    Attachment,
     AuthorKind,
     Conversation,
     ConversationId,
@@ -46,6 +48,7 @@ from .types import (
     SiteId,
     SiteSettings,
     Visitor,
+    VisitorEvent,
     VisitorId,
     new_id,
     now,
@@ -130,12 +133,13 @@ _SITE_COLS = "id, key, name, origins, settings, departments, created_at"
 _AGENT_COLS = (
     "id, site_id, email, name, password_hash, role, capacity, departments, disabled, created_at"
 )
-_CONV_COLS = (
+_CONV_INSERT_COLS = (
     "id, site_id, visitor_id, epoch, state, created_at, queued_at, department, agents, "
     "last_offset, offline, closed_at"
 )
-# Columns added after the first schema have defaults, so INSERTs may leave them out.
-_CONV_SELECT = _CONV_COLS + ", tags"
+# Columns added after the first schema have defaults, so INSERTs leave them out.
+_CONV_COLS = f"{_CONV_INSERT_COLS}, rating, rating_comment, rated_at, tags"
+_ATTACHMENT_COLS = "id, site_id, uploader, name, content_type, size, created_at, conv_id"
 _ENTRY_COLS = "conv_id, offset, kind, author_kind, author_id, author_name, body, ts, cid, data"
 
 
@@ -149,7 +153,41 @@ def _migrate(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE conversations ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'")
 
 
-_VISITOR_COLS = "id, site_id, created_at, name, email, attributes, last_agent_id, visits"
+# Widget features: ratings, attachments, tracked events, verified identities.
+_SCHEMA_WIDGET = """
+CREATE TABLE IF NOT EXISTS attachments (
+    id TEXT PRIMARY KEY, site_id TEXT NOT NULL, uploader TEXT NOT NULL, name TEXT NOT NULL,
+    content_type TEXT NOT NULL, size INTEGER NOT NULL, created_at REAL NOT NULL, conv_id TEXT);
+CREATE TABLE IF NOT EXISTS visitor_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, visitor_id TEXT NOT NULL, name TEXT NOT NULL,
+    props TEXT NOT NULL, ts REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS visitor_events_visitor ON visitor_events (visitor_id, id);
+CREATE TABLE IF NOT EXISTS identities (
+    site_id TEXT NOT NULL, user_id TEXT NOT NULL, visitor_id TEXT NOT NULL,
+    PRIMARY KEY (site_id, user_id)) WITHOUT ROWID;
+"""
+# (table, column, definition) added to files made before the widget features
+_WIDGET_COLUMNS = (
+    ("sites", "identity_secret", "TEXT NOT NULL DEFAULT ''"),
+    ("conversations", "rating", "TEXT"),
+    ("conversations", "rating_comment", "TEXT NOT NULL DEFAULT ''"),
+    ("conversations", "rated_at", "REAL"),
+    ("visitors", "user_id", "TEXT NOT NULL DEFAULT ''"),
+    ("visitors", "verified", "INTEGER NOT NULL DEFAULT 0"),
+)
+
+
+def _migrate_widget(db: sqlite3.Connection) -> None:
+    db.executescript(_SCHEMA_WIDGET)
+    for table, column, definition in _WIDGET_COLUMNS:
+        columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in columns:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+
+
+_VISITOR_COLS = (
+    "id, site_id, created_at, name, email, attributes, last_agent_id, visits, user_id, verified"
+)
 
 
 def _visitor(row: sqlite3.Row) -> Visitor:
@@ -162,6 +200,8 @@ def _visitor(row: sqlite3.Row) -> Visitor:
         attributes=json.loads(row[5]),
         last_agent_id=row[6],
         visits=row[7],
+        user_id=row[8],
+        verified=bool(row[9]),
     )
 
 
@@ -213,7 +253,10 @@ def _conv(row: sqlite3.Row) -> Conversation:
         last_offset=row[9],
         offline=bool(row[10]),
         closed_at=row[11],
-        tags=tuple(json.loads(row[12])),
+        rating=row[12],
+        rating_comment=row[13],
+        rated_at=row[14],
+        tags=tuple(json.loads(row[15])),
     )
 
 
@@ -273,6 +316,7 @@ class SQLiteStore:
         db.executescript(_SCHEMA_DOCS)
         db.executescript(_SCHEMA_RECORDINGS)
         _migrate(db)
+        _migrate_widget(db)
         db.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
             (str(SCHEMA_VERSION),),
@@ -368,6 +412,10 @@ class SQLiteStore:
                     json.dumps(site.departments),
                     site.created_at,
                 ),
+            )
+            db.execute(
+                "UPDATE sites SET identity_secret = ? WHERE id = ?",
+                (secrets.token_hex(32), site.id),
             )
             return site
 
@@ -594,7 +642,7 @@ class SQLiteStore:
     @staticmethod
     def _open_of(db: sqlite3.Connection, visitor_id: VisitorId) -> Conversation | None:
         row = db.execute(
-            f"SELECT {_CONV_SELECT} FROM conversations WHERE visitor_id = ? AND state != 'closed'",
+            f"SELECT {_CONV_COLS} FROM conversations WHERE visitor_id = ? AND state != 'closed'",
             (visitor_id,),
         ).fetchone()
         return _conv(row) if row else None
@@ -623,7 +671,7 @@ class SQLiteStore:
                 offline=offline,
             )
             db.execute(
-                f"INSERT INTO conversations ({_CONV_COLS})"
+                f"INSERT INTO conversations ({_CONV_INSERT_COLS})"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, '[]', 0, ?, NULL)",
                 (
                     conv.id,
@@ -645,7 +693,7 @@ class SQLiteStore:
         return await self._run(lambda db: self._open_of(db, visitor_id))
 
     async def get_conversation(self, conv_id: ConversationId) -> Conversation | None:
-        row = await self._one(f"SELECT {_CONV_SELECT} FROM conversations WHERE id = ?", (conv_id,))
+        row = await self._one(f"SELECT {_CONV_COLS} FROM conversations WHERE id = ?", (conv_id,))
         return _conv(row) if row else None
 
     async def update_conversation(
@@ -684,7 +732,7 @@ class SQLiteStore:
                 except sqlite3.IntegrityError as exc:
                     raise StoreError("the visitor has another open conversation") from exc
             row = db.execute(
-                f"SELECT {_CONV_SELECT} FROM conversations WHERE id = ?", (conv_id,)
+                f"SELECT {_CONV_COLS} FROM conversations WHERE id = ?", (conv_id,)
             ).fetchone()
             if row is None:
                 raise NotFound(f"conversation {conv_id}")
@@ -697,7 +745,7 @@ class SQLiteStore:
     ) -> list[Conversation]:
         marks = ", ".join("?" for _ in states)
         rows = await self._all(
-            f"SELECT {_CONV_SELECT} FROM conversations WHERE site_id = ? AND state IN ({marks})"
+            f"SELECT {_CONV_COLS} FROM conversations WHERE site_id = ? AND state IN ({marks})"
             " ORDER BY queued_at LIMIT ?",
             (site_id, *(s.value for s in states), limit),
         )
@@ -707,7 +755,7 @@ class SQLiteStore:
         self, visitor_id: VisitorId, limit: int = 20
     ) -> list[Conversation]:
         rows = await self._all(
-            f"SELECT {_CONV_SELECT} FROM conversations WHERE visitor_id = ?"
+            f"SELECT {_CONV_COLS} FROM conversations WHERE visitor_id = ?"
             " ORDER BY created_at DESC LIMIT ?",
             (visitor_id, limit),
         )
@@ -830,7 +878,7 @@ class SQLiteStore:
     ) -> Conversation:
         def op(db: sqlite3.Connection) -> Conversation:
             row = db.execute(
-                f"SELECT {_CONV_SELECT} FROM conversations WHERE id = ?", (conv_id,)
+                f"SELECT {_CONV_COLS} FROM conversations WHERE id = ?", (conv_id,)
             ).fetchone()
             if row is None:
                 raise NotFound(f"no conversation {conv_id}")
@@ -886,6 +934,134 @@ class SQLiteStore:
             return cur.rowcount > 0
 
         return await self._run(op)
+
+    # -- widget features: ratings, attachments, events, identity ---------
+
+    async def rate_conversation(
+        self, conv_id: ConversationId, rating: str, comment: str = ""
+    ) -> Conversation:
+        at = now()
+
+        def op(db: sqlite3.Connection) -> Conversation:
+            db.execute(
+                "UPDATE conversations SET rating = ?, rating_comment = ?, rated_at = ?"
+                " WHERE id = ?",
+                (rating, comment, at, conv_id),
+            )
+            row = db.execute(
+                f"SELECT {_CONV_COLS} FROM conversations WHERE id = ?", (conv_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"conversation {conv_id}")
+            return _conv(row)
+
+        return await self._run(op)
+
+    async def create_attachment(
+        self, site_id: SiteId, uploader: str, name: str, content_type: str, size: int
+    ) -> Attachment:
+        att = Attachment(new_id("f"), site_id, uploader, name, content_type, size, now())
+
+        def op(db: sqlite3.Connection) -> Attachment:
+            db.execute(
+                f"INSERT INTO attachments ({_ATTACHMENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+                (att.id, site_id, uploader, name, content_type, size, att.created_at),
+            )
+            return att
+
+        return await self._run(op)
+
+    async def get_attachment(self, attachment_id: str) -> Attachment | None:
+        row = await self._one(
+            f"SELECT {_ATTACHMENT_COLS} FROM attachments WHERE id = ?", (attachment_id,)
+        )
+        return Attachment(*row) if row else None
+
+    async def bind_attachment(self, attachment_id: str, conv_id: ConversationId) -> Attachment:
+        def op(db: sqlite3.Connection) -> Attachment:
+            db.execute(
+                "UPDATE attachments SET conv_id = ? WHERE id = ? AND conv_id IS NULL",
+                (conv_id, attachment_id),
+            )
+            row = db.execute(
+                f"SELECT {_ATTACHMENT_COLS} FROM attachments WHERE id = ?", (attachment_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"attachment {attachment_id}")
+            return Attachment(*row)
+
+        return await self._run(op)
+
+    async def add_visitor_event(
+        self, visitor_id: VisitorId, name: str, props: JSON, *, ts: float | None = None
+    ) -> VisitorEvent:
+        event = VisitorEvent(visitor_id, name, props, now() if ts is None else ts)
+
+        def op(db: sqlite3.Connection) -> VisitorEvent:
+            _visitor_of(db, visitor_id)
+            db.execute(
+                "INSERT INTO visitor_events (visitor_id, name, props, ts) VALUES (?, ?, ?, ?)",
+                (visitor_id, name, json.dumps(props), event.ts),
+            )
+            db.execute(
+                "DELETE FROM visitor_events WHERE visitor_id = ? AND id <= ("
+                "SELECT id FROM visitor_events WHERE visitor_id = ? ORDER BY id DESC"
+                " LIMIT 1 OFFSET ?)",
+                (visitor_id, visitor_id, MAX_VISITOR_EVENTS),
+            )
+            return event
+
+        return await self._run(op)
+
+    async def visitor_events(self, visitor_id: VisitorId, limit: int = 50) -> list[VisitorEvent]:
+        rows = await self._all(
+            "SELECT visitor_id, name, props, ts FROM visitor_events"
+            " WHERE visitor_id = ? ORDER BY id DESC LIMIT ?",
+            (visitor_id, max(0, limit)),
+        )
+        return [VisitorEvent(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
+
+    async def identity_secret(self, site_id: SiteId, *, rotate: bool = False) -> str:
+        fresh = secrets.token_hex(32)
+
+        def op(db: sqlite3.Connection) -> str:
+            db.execute(
+                "UPDATE sites SET identity_secret = ? WHERE id = ? AND (? OR identity_secret = '')",
+                (fresh, site_id, int(rotate)),
+            )
+            row = db.execute(
+                "SELECT identity_secret FROM sites WHERE id = ?", (site_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"site {site_id}")
+            return str(row[0])
+
+        return await self._run(op)
+
+    async def set_identity(self, visitor_id: VisitorId, user_id: str, verified: bool) -> Visitor:
+        def op(db: sqlite3.Connection) -> Visitor:
+            visitor = _visitor_of(db, visitor_id)
+            db.execute(
+                "UPDATE visitors SET user_id = ?, verified = ? WHERE id = ?",
+                (user_id, int(verified), visitor_id),
+            )
+            if verified:
+                db.execute(
+                    "INSERT OR IGNORE INTO identities (site_id, user_id, visitor_id)"
+                    " VALUES (?, ?, ?)",
+                    (visitor.site_id, user_id, visitor_id),
+                )
+            return replace(visitor, user_id=user_id, verified=verified)
+
+        return await self._run(op)
+
+    async def visitor_by_identity(self, site_id: SiteId, user_id: str) -> Visitor | None:
+        row = await self._one(
+            f"SELECT {_VISITOR_COLS} FROM visitors WHERE id = ("
+            "SELECT visitor_id FROM identities WHERE site_id = ? AND user_id = ?)",
+            (site_id, user_id),
+        )
+        return None if row is None else _visitor(row)
 
     # -- recordings (recordings/) --------------------------------------------
 
@@ -1064,10 +1240,6 @@ def _recording_of(db: sqlite3.Connection, rec_id: RecordingId) -> Recording | No
     return None if row is None else _recording(row)
 
 
-def _doc(row: sqlite3.Row) -> Doc:
-    return Doc(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5])
-
-
 def _resolve(results: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
     for fut, value, exc in results:
         if fut.done():  # the caller was cancelled; the write still happened
@@ -1076,3 +1248,7 @@ def _resolve(results: list[tuple[asyncio.Future[Any], Any, BaseException | None]
             fut.set_exception(exc)
         else:
             fut.set_result(value)
+
+
+def _doc(row: sqlite3.Row) -> Doc:
+    return Doc(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5])

@@ -105,6 +105,8 @@ class SiteSettings:
     greeting: str = ""
     language: str = "en"
     color: str = "#2563eb"
+    # an ``identify`` with an ``id`` must carry a valid ``hash`` (docs/widget.md)
+    require_identity: bool = False
     # Session recording (recordings/, docs/recordings.md): off unless enabled;
     # ``recording_sample`` is the share of visits recorded (0..1);
     # ``recording_consent`` waits for the page's ``$chat.push(["consent", true])``;
@@ -121,6 +123,7 @@ class SiteSettings:
             "greeting": self.greeting,
             "language": self.language,
             "color": self.color,
+            "require_identity": self.require_identity,
             "recording": self.recording,
             "recording_sample": self.recording_sample,
             "recording_consent": self.recording_consent,
@@ -185,6 +188,8 @@ class Visitor:
     attributes: JSON = field(default_factory=dict)
     last_agent_id: AgentId | None = None
     visits: int = 0
+    user_id: str = ""  # the shop's customer id from ``identify`` ("" = none)
+    verified: bool = False  # ``user_id`` came with a valid identity hash
 
     def to_wire(self) -> JSON:
         """What agents see of a visitor record."""
@@ -194,6 +199,8 @@ class Visitor:
             "email": self.email,
             "attributes": self.attributes,
             "visits": self.visits,
+            "user_id": self.user_id,
+            "verified": self.verified,
         }
 
 
@@ -219,6 +226,48 @@ class PageView:
 
 
 @dataclass(frozen=True, slots=True)
+class VisitorEvent:
+    """A custom event the shop tracked for a visitor (``track``)."""
+
+    visitor_id: VisitorId
+    name: str
+    props: JSON
+    ts: float
+
+    def to_wire(self) -> JSON:
+        return {"name": self.name, "props": self.props, "ts": self.ts}
+
+
+RATINGS = ("great", "okay", "poor")  # satisfaction ratings, best first
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """An uploaded file: the bytes are in the BlobStore under ``blob_key``.
+
+    ``uploader`` is ``visitor:<id>`` or ``agent:<id>``; ``conv_id`` is the
+    conversation it was first posted into (``None`` until then).
+    """
+
+    id: str
+    site_id: SiteId
+    uploader: str
+    name: str
+    content_type: str
+    size: int
+    created_at: float
+    conv_id: ConversationId | None = None
+
+    @property
+    def blob_key(self) -> str:
+        return f"attachments/{self.site_id}/{self.id}"
+
+    def to_wire(self) -> JSON:
+        """``data.attachment`` of an entry (the URL is added on delivery)."""
+        return {"id": self.id, "name": self.name, "type": self.content_type, "size": self.size}
+
+
+@dataclass(frozen=True, slots=True)
 class Conversation:
     id: ConversationId
     site_id: SiteId
@@ -233,6 +282,9 @@ class Conversation:
     offline: bool = False
     closed_at: float | None = None
     tags: tuple[str, ...] = ()
+    rating: str | None = None  # the visitor's satisfaction rating (``RATINGS``)
+    rating_comment: str = ""
+    rated_at: float | None = None
 
     def summary(self) -> JSON:
         return {
@@ -246,6 +298,11 @@ class Conversation:
             "created_at": self.created_at,
             "offline": self.offline,
             "tags": list(self.tags),
+            "rating": (
+                None
+                if self.rating is None
+                else {"value": self.rating, "comment": self.rating_comment, "ts": self.rated_at}
+            ),
         }
 
 

@@ -154,9 +154,11 @@ async def _open(
 ) -> tuple[ConversationId, Conversation | None]:
     """The visitor's open conversation, created if needed (then also returned)."""
     assert session.visitor_id is not None
-    dept = frame.get("dept") or session.dept
+    dept = frame.get("dept")
     if dept is not None and dept not in site.departments:
         raise FrameError(ErrorCode.NOT_FOUND, "no such department")
+    if dept is None and session.dept in site.departments:
+        dept = session.dept  # the hello's default, unless an admin removed it since
     online = await hub.router.available_agents(site.id)
     conv, created = await hub.store.open_conversation(
         site.id, session.visitor_id, dept, offline=online == 0
@@ -247,15 +249,6 @@ async def page(hub: Hub, session: Session, frame: Frame) -> None:
         await _publish_visitor(hub, session, visitor, view)
 
 
-async def identify(hub: Hub, session: Session, frame: Frame) -> None:
-    assert session.visitor_id is not None
-    visitor = await hub.store.update_visitor(
-        session.visitor_id, name=frame.get("name"), email=frame.get("email")
-    )
-    session.send({"t": "ok", "re": frame.rid})
-    await _publish_visitor(hub, session, visitor, None)
-
-
 async def attrs(hub: Hub, session: Session, frame: Frame) -> None:
     assert session.visitor_id is not None
     visitor = await hub.store.update_visitor(session.visitor_id, attributes=frame.get("set"))
@@ -268,6 +261,5 @@ HANDLERS: dict[str, Handler] = {
     "typing": typing,
     "close": close,
     "page": page,
-    "identify": identify,
     "attrs": attrs,
 }

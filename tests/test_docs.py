@@ -127,6 +127,10 @@ WIRE_LIMITS = [
     "MAX_ATTR_KEY_CHARS",
     "MAX_ATTR_VALUE_CHARS",
     "MAX_ATTRS_BYTES",
+    "MAX_USER_ID_CHARS",
+    "MAX_HASH_CHARS",
+    "MAX_COMMENT_CHARS",
+    "MAX_EVENT_NAME_CHARS",
 ]
 # Every default of Limits(), not only the listed ones: a new limit needs docs too.
 LIMIT_DEFAULTS = {

@@ -122,7 +122,13 @@ FULL_EXAMPLES: dict[ClientKind, dict[str, dict[str, Any]]] = {
             "title": "Cart",
             "referrer": "https://search.example/?q=shoes",
         },
-        "identify": {"t": "identify", "name": "Ann", "email": "ann@example.com"},
+        "identify": {
+            "t": "identify",
+            "name": "Ann",
+            "email": "ann@example.com",
+            "user_id": "cust-1",
+            "hash": "ab" * 32,
+        },
         "attrs": {
             "t": "attrs",
             "set": {
@@ -143,6 +149,17 @@ FULL_EXAMPLES: dict[ClientKind, dict[str, dict[str, Any]]] = {
             "data": "[]",
             "now": 1.5e12,
         },
+        "offline": {
+            "t": "offline",
+            "cid": "o1",
+            "email": "ann@example.com",
+            "body": "Do you ship to Andorra?",
+            "name": "Ann",
+            "dept": "sales",
+        },
+        "rate": {"t": "rate", **CONV, "rating": "okay", "comment": "quick"},
+        "attach": {"t": "attach", "cid": "f1", "attachment": "f_1", **CONV},
+        "track": {"t": "track", "name": "added_to_cart", "props": {"sku": "B1", "qty": 2}},
     },
     AGENT: {
         "hello": {"t": "hello", "v": PROTOCOL_VERSION, "kind": "agent", "token": "tok"}
@@ -161,6 +178,7 @@ FULL_EXAMPLES: dict[ClientKind, dict[str, dict[str, Any]]] = {
         "visitors": {"t": "visitors"},
         "visitor": {"t": "visitor", "visitor": "v_1"},
         "close": {"t": "close", **CONV},
+        "attach": {"t": "attach", **CONV, "cid": "f1", "attachment": "f_1"},
     },
 }
 
@@ -177,6 +195,10 @@ MINIMAL_EXAMPLES: dict[ClientKind, dict[str, dict[str, Any]]] = {
         "identify": {"t": "identify"},
         "attrs": {"t": "attrs", "set": {}},
         "rec": {"t": "rec", "session": "r_session1", "seq": 0},
+        "offline": {"t": "offline", "cid": "o1", "email": "a@b.co", "body": "x"},
+        "rate": {"t": "rate", **CONV, "rating": "poor"},
+        "attach": {"t": "attach", "cid": "f1", "attachment": "f_1"},
+        "track": {"t": "track", "name": "e"},
     },
     AGENT: {
         "hello": {"t": "hello", "v": PROTOCOL_VERSION, "kind": "agent", "token": "tok"},
@@ -194,6 +216,7 @@ MINIMAL_EXAMPLES: dict[ClientKind, dict[str, dict[str, Any]]] = {
         "visitors": {"t": "visitors"},
         "visitor": {"t": "visitor", "visitor": "v_1"},
         "close": {"t": "close", **CONV},
+        "attach": {"t": "attach", **CONV, "cid": "f1", "attachment": "f_1"},
     },
 }
 
@@ -1155,3 +1178,51 @@ def test_fuzz_first_frame_raises_only_connection_closing(seed: int) -> None:
             assert conn.state is ConnState.AWAITING_HELLO
             hellos += 1
     assert hellos > 10
+
+
+# ---------------------------------------------------------------------------
+# validate(): the widget features' frames
+# ---------------------------------------------------------------------------
+
+_OFFLINE = MINIMAL_EXAMPLES[V]["offline"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "raw", "code"),
+    [
+        (V, {**_OFFLINE, "email": "no-at-sign"}, INVALID_FIELD),
+        (V, {**_OFFLINE, "email": "a@b"}, INVALID_FIELD),
+        (V, {**_OFFLINE, "email": "a@b."}, INVALID_FIELD),
+        (V, {**_OFFLINE, "email": "a@@b.co"}, INVALID_FIELD),
+        (V, {**_OFFLINE, "email": "a b@c.co"}, INVALID_FIELD),
+        (V, {**_OFFLINE, "body": " \n "}, INVALID_FIELD),
+        (V, {**_OFFLINE, "body": _LONG_BODY}, TOO_LONG),
+        (V, {**_OFFLINE, "cid": _S}, INVALID_FIELD),
+        (V, {"t": "rate", "conv": "c_1", "rating": "bad"}, INVALID_FIELD),
+        (V, {"t": "rate", "conv": "c_1", "rating": "great", "comment": "c" * 1001}, INVALID_FIELD),
+        (V, {"t": "rate", "rating": "great"}, INVALID_FIELD),
+        (V, {"t": "attach", "cid": "f1"}, INVALID_FIELD),
+        (V, {"t": "attach", "cid": "f1", "attachment": _S}, INVALID_FIELD),
+        (A, {"t": "attach", "cid": "f1", "attachment": "f_1"}, INVALID_FIELD),
+        (V, {"t": "track", "name": ""}, INVALID_FIELD),
+        (V, {"t": "track", "name": "n" * 65}, INVALID_FIELD),
+        (V, {"t": "track", "name": "x", "props": {"a": [1]}}, INVALID_FIELD),
+        (V, {"t": "track", "name": "x", "props": "no"}, INVALID_FIELD),
+        (V, {"t": "identify", "user_id": ""}, INVALID_FIELD),
+        (V, {"t": "identify", "user_id": "u" * 201}, INVALID_FIELD),
+        (V, {"t": "identify", "user_id": "u", "hash": "h" * 129}, INVALID_FIELD),
+        (A, {"t": "rate", "conv": "c_1", "rating": "great"}, UNKNOWN_TYPE),
+        (A, {"t": "track", "name": "x"}, UNKNOWN_TYPE),
+        (A, {"t": "offline", **{k: v for k, v in _OFFLINE.items() if k != "t"}}, UNKNOWN_TYPE),
+    ],
+)
+def test_widget_feature_frames_refused(kind: ClientKind, raw: dict[str, Any], code: int) -> None:
+    with pytest.raises(FrameError) as err:
+        validate(kind, {**raw, "id": 7})
+    assert err.value.code == code
+    assert err.value.rid == 7
+
+
+def test_offline_accepts_ordinary_addresses() -> None:
+    for email in ("ann@example.com", "a.b+shop@mail.example.co.uk", " ann@example.com "):
+        assert validate(V, {**_OFFLINE, "email": email}).get("email") == email

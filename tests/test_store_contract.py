@@ -982,6 +982,228 @@ async def test_tags(store: Store) -> None:
         await store.set_tags("c_missing", add=["x"])
 
 
+# widget features: ratings, attachments, tracked events, identity
+# ---------------------------------------------------------------------------
+
+
+async def test_rate_conversation(store: Store) -> None:
+    conv = await new_conv(store)
+    assert conv.rating is None and conv.rated_at is None
+    assert conv.summary()["rating"] is None
+    closed = await store.update_conversation(conv.id, state=ConvState.CLOSED)
+    before = time.time()
+    rated = await store.rate_conversation(conv.id, "okay", "slow at first")
+    assert rated == dataclasses.replace(
+        closed, rating="okay", rating_comment="slow at first", rated_at=rated.rated_at
+    )
+    assert rated.rated_at is not None and before <= rated.rated_at <= time.time()
+    assert await store.get_conversation(conv.id) == rated
+    assert rated.summary()["rating"] == {
+        "value": "okay",
+        "comment": "slow at first",
+        "ts": rated.rated_at,
+    }
+    # a later rating replaces the earlier one
+    again = await store.rate_conversation(conv.id, "great")
+    assert (again.rating, again.rating_comment) == ("great", "")
+    assert await store.get_conversation(conv.id) == again
+    # other fields keep living their lives
+    listed = await store.list_conversations(conv.site_id, [ConvState.CLOSED])
+    assert listed == [again]
+    with pytest.raises(NotFound):
+        await store.rate_conversation("c_nope", "great")
+
+
+async def test_attachments(store: Store) -> None:
+    site = await store.create_site("Shop")
+    before = time.time()
+    att = await store.create_attachment(site.id, "visitor:v_1", "cat.png", "image/png", 1234)
+    assert att.id.startswith("f_") and att.site_id == site.id
+    assert (att.uploader, att.name, att.content_type, att.size, att.conv_id) == (
+        "visitor:v_1",
+        "cat.png",
+        "image/png",
+        1234,
+        None,
+    )
+    assert before <= att.created_at <= time.time()
+    assert await store.get_attachment(att.id) == att
+    assert await store.get_attachment("f_nope") is None
+    other = await store.create_attachment(site.id, "agent:a_1", "x.pdf", "application/pdf", 9)
+    assert other.id != att.id
+
+    bound = await store.bind_attachment(att.id, "c_1")
+    assert bound == dataclasses.replace(att, conv_id="c_1")
+    # the first conversation stays
+    assert await store.bind_attachment(att.id, "c_2") == bound
+    assert await store.get_attachment(att.id) == bound
+    with pytest.raises(NotFound):
+        await store.bind_attachment("f_nope", "c_1")
+    assert await store.get_attachment("f_nope") is None  # not created by the failed bind
+
+
+async def test_concurrent_binds_keep_one_conversation(store: Store) -> None:
+    site = await store.create_site("Shop")
+    att = await store.create_attachment(site.id, "visitor:v_1", "a.gif", "image/gif", 1)
+    results = await asyncio.gather(*(store.bind_attachment(att.id, f"c_{i}") for i in range(8)))
+    assert len({r.conv_id for r in results}) == 1
+
+
+async def test_visitor_events_newest_first_and_bounded(store: Store) -> None:
+    from chatserver.store import MAX_VISITOR_EVENTS
+
+    site = await store.create_site("Shop")
+    visitor = await store.create_visitor(site.id)
+    assert await store.visitor_events(visitor.id) == []
+    before = time.time()
+    first = await store.add_visitor_event(visitor.id, "signup", {"plan": "pro", "n": 2})
+    assert before <= first.ts <= time.time()
+    assert (first.visitor_id, first.name, first.props) == (
+        visitor.id,
+        "signup",
+        {"plan": "pro", "n": 2},
+    )
+    second = await store.add_visitor_event(visitor.id, "cart", {}, ts=1_700_000_000.5)
+    assert second.ts == 1_700_000_000.5
+    assert await store.visitor_events(visitor.id) == [second, first]
+    assert await store.visitor_events(visitor.id, limit=1) == [second]
+    assert await store.visitor_events(visitor.id, limit=0) == []
+    for i in range(MAX_VISITOR_EVENTS + 3):
+        await store.add_visitor_event(visitor.id, f"e{i}", {"i": i})
+    events = await store.visitor_events(visitor.id, limit=MAX_VISITOR_EVENTS + 50)
+    assert len(events) == MAX_VISITOR_EVENTS
+    assert events[0].name == f"e{MAX_VISITOR_EVENTS + 2}"
+    assert events[-1].name == "e3"
+    other = await store.create_visitor(site.id)
+    assert await store.visitor_events(other.id) == []
+    with pytest.raises(NotFound):
+        await store.add_visitor_event("v_nope", "x", {})
+
+
+async def test_identity_secret(store: Store) -> None:
+    site = await store.create_site("Shop")
+    secret = await store.identity_secret(site.id)
+    assert len(secret) == 64 and int(secret, 16) >= 0
+    assert await store.identity_secret(site.id) == secret  # stable
+    other = await store.create_site("Other")
+    assert await store.identity_secret(other.id) != secret
+    rotated = await store.identity_secret(site.id, rotate=True)
+    assert rotated != secret and len(rotated) == 64
+    assert await store.identity_secret(site.id) == rotated
+    with pytest.raises(NotFound):
+        await store.identity_secret("s_nope")
+    # the secret is no part of the site record, and saving a site keeps it
+    got = await store.get_site(site.id)
+    assert got is not None and rotated not in repr(got)
+    await store.save_site(dataclasses.replace(got, name="Renamed"))
+    assert await store.identity_secret(site.id) == rotated
+
+
+async def test_identity_secret_is_created_once_under_concurrency(store: Store) -> None:
+    site = await store.create_site("Shop")
+    secrets = await asyncio.gather(*(store.identity_secret(site.id) for _ in range(8)))
+    assert len(set(secrets)) == 1
+
+
+async def test_set_identity_and_lookup(store: Store) -> None:
+    site = await store.create_site("Shop")
+    first = await store.create_visitor(site.id)
+    second = await store.create_visitor(site.id)
+    assert (first.user_id, first.verified) == ("", False)
+
+    unverified = await store.set_identity(first.id, "cust-1", False)
+    assert unverified == dataclasses.replace(first, user_id="cust-1")
+    assert await store.get_visitor(first.id) == unverified
+    assert await store.visitor_by_identity(site.id, "cust-1") is None  # only verified ones
+
+    verified = await store.set_identity(second.id, "cust-1", True)
+    assert (verified.user_id, verified.verified) == ("cust-1", True)
+    assert await store.visitor_by_identity(site.id, "cust-1") == verified
+    # the first verified holder keeps the identity
+    await store.set_identity(first.id, "cust-1", True)
+    holder = await store.visitor_by_identity(site.id, "cust-1")
+    assert holder is not None and holder.id == second.id
+    # per site
+    other_site = await store.create_site("Other")
+    assert await store.visitor_by_identity(other_site.id, "cust-1") is None
+    with pytest.raises(NotFound):
+        await store.set_identity("v_nope", "x", True)
+
+
+async def test_concurrent_verified_identities_have_one_holder(store: Store) -> None:
+    site = await store.create_site("Shop")
+    visitors = [await store.create_visitor(site.id) for _ in range(6)]
+    await asyncio.gather(*(store.set_identity(v.id, "cust-9", True) for v in visitors))
+    holder = await store.visitor_by_identity(site.id, "cust-9")
+    assert holder is not None and holder.id in {v.id for v in visitors}
+
+
+async def test_widget_features_survive_a_restart(make_store: Callable[[], Store]) -> None:
+    store = make_store()
+    await store.start()
+    try:
+        conv = await new_conv(store)
+        await store.update_conversation(conv.id, state=ConvState.CLOSED)
+        rated = await store.rate_conversation(conv.id, "poor", "no answer")
+        att = await store.bind_attachment(
+            (await store.create_attachment(conv.site_id, "x", "a.pdf", "application/pdf", 3)).id,
+            conv.id,
+        )
+        visitor = await store.set_identity(conv.visitor_id, "u1", True)
+        event = await store.add_visitor_event(conv.visitor_id, "paid", {"total": 9.5})
+        secret = await store.identity_secret(conv.site_id)
+    finally:
+        await store.close()
+    reopened = make_store()
+    await reopened.start()
+    try:
+        assert await reopened.get_conversation(conv.id) == rated
+        assert await reopened.get_attachment(att.id) == att
+        assert await reopened.get_visitor(visitor.id) == visitor
+        assert await reopened.visitor_by_identity(conv.site_id, "u1") == visitor
+        assert await reopened.visitor_events(visitor.id) == [event]
+        assert await reopened.identity_secret(conv.site_id) == secret
+    finally:
+        await reopened.close()
+
+
+async def test_sqlite_migrates_a_file_from_before_the_widget_features(tmp_path: Path) -> None:
+    """Old rows gain empty ratings and identities, and a secret on first use."""
+    path = tmp_path / "old.db"
+    store = SQLiteStore(path)
+    await store.start()
+    site = await store.create_site("Old")
+    conv = await new_conv(store)
+    await store.close()
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    for table, column in [
+        ("sites", "identity_secret"),
+        ("conversations", "rating"),
+        ("conversations", "rating_comment"),
+        ("conversations", "rated_at"),
+        ("visitors", "user_id"),
+        ("visitors", "verified"),
+    ]:
+        db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    db.executescript("DROP TABLE attachments; DROP TABLE visitor_events; DROP TABLE identities;")
+    db.commit()
+    db.close()
+    store = SQLiteStore(path)
+    await store.start()
+    try:
+        got = await store.get_conversation(conv.id)
+        assert got is not None and got.rating is None and got.rating_comment == ""
+        visitor = await store.get_visitor(conv.visitor_id)
+        assert visitor is not None and (visitor.user_id, visitor.verified) == ("", False)
+        secret = await store.identity_secret(site.id)
+        assert len(secret) == 64 and await store.identity_secret(site.id) == secret
+        assert await store.visitor_events(conv.visitor_id) == []
+    finally:
+        await store.close()
+
+
 # ---------------------------------------------------------------------------
 # recordings (recordings/): the index of recorded sessions
 # ---------------------------------------------------------------------------

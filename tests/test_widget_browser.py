@@ -305,7 +305,9 @@ def test_api_calls_queued_before_the_loader(
     expect(page.locator("#chatserver-input")).to_have_attribute(
         "placeholder", "¿En qué te ayudamos?"
     )
-    expect(page.locator("chatserver-chat form button")).to_have_attribute("aria-label", "Enviar")
+    expect(page.locator("chatserver-chat .cf button[type=submit]")).to_have_attribute(
+        "aria-label", "Enviar"
+    )
     expect(page.locator(".msg.me .b")).to_have_text(["Hola desde la API"])
     conv = agent.assigned()
     assert agent.texts(conv) == ["Hola desde la API"]
@@ -338,6 +340,7 @@ def test_hostile_page_css_leaves_the_widget_intact(
     server: Server, shops: ShopServer, context: BrowserContext
 ) -> None:
     shop = make_shop(server, agents=1)
+    agent = Agent(server, next(iter(shop.agents)))  # online: the composer, not the offline form
     head = "<style>* { all: unset } div { display: none !important }</style>"
     problems: list[str] = []
     url = shops.add("hostile", shop_page(server, shop.key, head=head, lang="ca-ES"))
@@ -371,6 +374,7 @@ def test_hostile_page_css_leaves_the_widget_intact(
     expect(bubble).to_be_hidden()
     page.locator("chatserver-chat .head button").click()
     expect(bubble).to_be_visible()
+    agent.close()
     assert problems == []
 
 

@@ -107,10 +107,20 @@ function entryElement(e) {
     const d = e.data || {};
     const name = d.agent?.name || d.to?.name || d.by?.name || d.by?.kind || "";
     return make("div", "sys", { joined: `${name} joined`, left: `${name} left`, closed: `Closed by ${name}`,
-      transferred: `Transferred by ${d.by?.name || ""}` }[/** @type {string} */ (d.event)] || d.event);
+      transferred: `Transferred by ${d.by?.name || ""}`,
+      rated: `Rated ${d.rating}${d.comment ? `: ${d.comment}` : ""}` }[/** @type {string} */ (d.event)] || d.event);
   }
   const el = make("div", `msg ${e.from.kind}${e.kind === "note" ? " note" : ""}`);
-  el.append(make("span", "author", e.from.kind === "visitor" ? "Visitor" : e.from.name), e.body);
+  el.append(make("span", "author", e.from.kind === "visitor" ? "Visitor" : e.from.name));
+  const file = e.data?.attachment;
+  if (file && file.url) { // a file: a link (signed URL, relative to the server)
+    const link = make("a", "file", `${file.name} (${file.type}, ${Math.ceil(file.size / 1024)} KB)`);
+    Object.assign(link, { href: new URL(file.url, location.href).href, target: "_blank", rel: "noopener noreferrer" });
+    el.append(link);
+  } else {
+    el.append(e.body);
+  }
+  if (e.data?.offline) el.append(make("span", "author", `Left offline; reply by email to ${e.data.offline.email}`));
   return el;
 }
 

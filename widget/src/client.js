@@ -1,11 +1,14 @@
 // The visitor side of the protocol (docs/protocol.md) over a Connection:
 // hello with the stored token, recovery of the conversation from the last
 // offset held (§7), idempotent sends with an outbox that survives drops and
-// reloads (§7.4), throttled draft previews (§8.1) and read receipts (§8.3).
+// reloads (§7.4), throttled draft previews (§8.1) and read receipts (§8.3);
+// the widget features: offline form, ratings, file uploads (HTTP, then an
+// `attach` frame), tracked events and identify with its record switch.
 // It turns frames into store updates; it renders nothing.
 
 import { createConnection } from "./connection.js";
 import { guard, warn } from "./guard.js";
+import { randomId } from "./ids.js";
 import { createOutbox } from "./outbox.js";
 
 /** @typedef {import("./types.js").Entry} Entry */
@@ -16,6 +19,9 @@ import { createOutbox } from "./outbox.js";
 
 const TYPING_HIDE_AFTER = 8000; // the server never times agent typing out (§5.8)
 const PAGES_WAITING = 20; // page views kept while offline (the oldest are dropped)
+const EVENTS_WAITING = 20; // tracked events kept while offline
+const MAX_FILE = 10 * 1024 * 1024; // the server's limit (docs/widget.md)
+const FILE_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"];
 
 /** @param {unknown} s @param {number} n */
 const cut = (s, n) => (typeof s === "string" ? s.slice(0, n) : "");
@@ -36,6 +42,7 @@ export function mergeEntries(list, more) {
 /**
  * @typedef {{
  *   url: string,
+ *   base: string,
  *   site: string,
  *   dept?: string,
  *   store: Store,
@@ -48,7 +55,7 @@ export function mergeEntries(list, more) {
  */
 
 /** @param {ClientOptions} options */
-export function createClient({ url, site, dept, store, local, session, onReady, onMessage, onDisabled }) {
+export function createClient({ url, base, site, dept, store, local, session, onReady, onMessage, onDisabled }) {
   let rid = 0;
   let ready = false;
   /** @type {Map<number, {t: string, cid?: string, conv?: string, upTo?: number}>} */
@@ -78,6 +85,8 @@ export function createClient({ url, site, dept, store, local, session, onReady, 
   /** Session recording (recording.js): its `rec` replies and the link go to it.
    * @type {RecorderHooks | null} */
   let recorder = null;
+  /** @type {{name: string, props?: Record<string, unknown>}[]} */
+  let events = [];
 
   const sendDraft = () => {
     draftTimer = undefined;
@@ -106,6 +115,41 @@ export function createClient({ url, site, dept, store, local, session, onReady, 
     request({ t: "history", conv, since: h.last, epoch: h.epoch || undefined }, { conv, upTo });
   };
 
+  /** An entry with its attachment's URL made absolute (it comes relative to the server).
+   * @param {Entry} e @returns {Entry} */
+  const absolute = (e) => {
+    const att = e.data?.attachment;
+    if (!att || typeof att.url !== "string") return e;
+    return { ...e, data: { ...e.data, attachment: { ...att, url: new URL(att.url, base).href } } };
+  };
+
+  /** @param {string} cid @param {Partial<import("./types.js").Upload> | null} patch (null: drop) */
+  const setUpload = (cid, patch) =>
+    store.set((s) => ({
+      uploads: patch ? s.uploads.map((u) => (u.cid === cid ? { ...u, ...patch } : u)) : s.uploads.filter((u) => u.cid !== cid),
+    }));
+  /** Post an uploaded file (again, same cid) with an `attach` frame. @param {string} cid */
+  const post = (cid) => {
+    const u = store.get().uploads.find((x) => x.cid === cid);
+    if (u && u.state === "posting" && u.id) request({ t: "attach", cid, attachment: u.id }, { cid });
+  };
+  /** Uploads whose entries arrived are done. @param {Entry[]} entries */
+  const settleUploads = (entries) => {
+    const done = new Set(entries.filter((e) => e.cid && e.from.kind === "visitor").map((e) => e.cid));
+    if (store.get().uploads.some((u) => done.has(u.cid))) store.set((s) => ({ uploads: s.uploads.filter((u) => !done.has(u.cid)) }));
+  };
+
+  /** `identify` proved us to be a customer whose record is another: move onto it. @param {string} next */
+  const switchTo = (next) => {
+    token = next;
+    local.set("token", next);
+    local.remove("seen");
+    held.clear();
+    readSent = { conv: "", offset: 0 };
+    store.set({ link: "connecting", conv: null, entries: [], agentRead: 0, seen: 0 });
+    conn.restart();
+  };
+
   /** @param {string} conv */
   const forget = (conv) =>
     store.set((s) => ({ entries: s.entries.filter((e) => e.conv !== conv) }));
@@ -116,10 +160,12 @@ export function createClient({ url, site, dept, store, local, session, onReady, 
     while (pages.length && request({ t: "page", ...pages[0] }) !== null) pages.shift();
     if (Object.keys(profile).length && request({ t: "identify", ...profile }) !== null) profile = {};
     if (attrs && request({ t: "attrs", set: attrs }) !== null) attrs = null;
+    while (events.length && request({ t: "track", ...events[0] }) !== null) events.shift();
   };
 
   /** @param {Record<string, any>} f */
   const welcome = (f) => {
+    token = f.token;
     local.set("token", f.token);
     previewInterval = Math.max(50, (f.limits?.preview_interval ?? 0.1) * 1000);
     const current = store.get().conv;
@@ -136,6 +182,7 @@ export function createClient({ url, site, dept, store, local, session, onReady, 
     });
     conn.healthy();
     outbox.flush();
+    for (const u of store.get().uploads) post(u.cid);
     flushTracking();
     recorder?.online();
     if (!ready) {
@@ -171,7 +218,7 @@ export function createClient({ url, site, dept, store, local, session, onReady, 
     held.set(f.conv, h);
     if (!f.complete) forget(f.conv);
     /** @type {Entry[]} */
-    const messages = f.messages || [];
+    const messages = (f.messages || []).map(absolute);
     const top = messages.reduce((m, e) => Math.max(m, e.offset), 0);
     h.epoch = f.epoch;
     // complete: everything after `since`; else the latest page replaces our copy.
@@ -180,14 +227,16 @@ export function createClient({ url, site, dept, store, local, session, onReady, 
     h.syncing = false;
     store.set((s) => ({ entries: mergeEntries(s.entries, messages) }));
     outbox.settle(messages);
+    settleUploads(messages);
     // The conversation moved on meanwhile (a conv frame we did not act on).
     const conv = store.get().conv;
     if (conv && conv.id === f.conv && conv.offset > h.last) recover(f.conv, conv.offset);
   };
 
-  /** @param {Entry} e */
-  const live = (e) => {
-    if (e.kind === "note") return;
+  /** @param {Entry} raw */
+  const live = (raw) => {
+    if (raw.kind === "note") return;
+    const e = absolute(raw);
     const h = held.get(e.conv);
     if (h) {
       if (h.syncing) h.live = Math.max(h.live, e.offset);
@@ -205,18 +254,25 @@ export function createClient({ url, site, dept, store, local, session, onReady, 
     if (conv && conv.id === e.conv && e.offset > conv.offset) patch.conv = { ...conv, offset: e.offset };
     store.set(patch);
     outbox.settle([e]);
+    settleUploads([e]);
     if (e.kind === "text") onMessage(e);
   };
 
   /** @param {Record<string, any>} f @param {{t: string, cid?: string, conv?: string} | undefined} req */
   const refused = (f, req) => {
-    if (req?.t === "send" && req.cid) {
+    if (req?.t === "attach" && req.cid) {
+      const cid = req.cid;
+      if (f.code < 200) setTimeout(guard(() => post(cid)), 2000);
+      else setUpload(cid, { state: "failed", error: "upload_failed" });
+    } else if (req?.t === "offline") {
+      store.set({ form: "error" });
+    } else if (req?.t === "send" && req.cid) {
       if (f.code < 200) outbox.later(2000); // 1xx: retry later
       else outbox.failed(req.cid); // 2xx: the same frame would fail again
     } else if (req?.t === "history" && req.conv) {
       const h = held.get(req.conv);
       if (h) h.syncing = false;
-    } else if (req && ["page", "identify", "attrs"].includes(req.t)) {
+    } else if (req && ["page", "identify", "attrs", "track", "rate"].includes(req.t)) {
       warn(`${req.t === "attrs" ? "set" : req.t} refused: ${f.message}`);
     } else if (f.re == null && f.code === 102) {
       // Rate limited: the dropped frame is unknown (no `re`); sends are idempotent.
@@ -238,7 +294,11 @@ export function createClient({ url, site, dept, store, local, session, onReady, 
         return history(f, req || {});
       case "msg":
         return live(/** @type {Entry} */ (f));
+      case "ok":
+        if (req?.t === "identify" && typeof f.token === "string") switchTo(f.token);
+        return;
       case "ack":
+        if (req?.t === "offline") store.set({ form: "idle" });
         outbox.acked(f.cid);
         return outbox.settle(store.get().entries); // a duplicate's entry may be here already
       case "queue": {
@@ -279,7 +339,7 @@ export function createClient({ url, site, dept, store, local, session, onReady, 
     store.set({ seen: offset });
   };
 
-  const token = /** @type {string | null} */ (local.get("token"));
+  let token = /** @type {string | null} */ (local.get("token"));
   const conn = createConnection({
     url,
     onOpen() {
@@ -292,7 +352,11 @@ export function createClient({ url, site, dept, store, local, session, onReady, 
     onDown() {
       recorder?.offline();
       clearTimeout(typingTimer);
-      store.set((s) => ({ link: s.link === "connecting" ? "connecting" : "offline", typing: null }));
+      store.set((s) => ({
+        link: s.link === "connecting" ? "connecting" : "offline",
+        typing: null,
+        form: s.form === "sending" ? "error" : s.form,
+      }));
     },
     onTerminal(code, reason) {
       store.set({ link: "disabled" });
@@ -351,12 +415,15 @@ export function createClient({ url, site, dept, store, local, session, onReady, 
       pages = [...pages, { url, title: cut(document.title, 500), referrer }].slice(-PAGES_WAITING);
       flushTracking();
     },
-    /** `["identify", {name, email}]`: set who the visitor is. @param {any} who */
+    /** `["identify", {id, name, email, hash}]`: set who the visitor is; `hash`
+     * (from the shop's server) proves `id`. @param {any} who */
     identify(who) {
-      if (!who || typeof who !== "object") return warn('identify takes {name, email}');
+      if (!who || typeof who !== "object") return warn("identify takes {id, name, email, hash}");
       const next = { ...profile };
       if (typeof who.name === "string") next.name = cut(who.name, 200);
       if (typeof who.email === "string") next.email = cut(who.email, 320);
+      if ((typeof who.id === "string" && who.id) || typeof who.id === "number") next.user_id = cut(String(who.id), 200);
+      if (typeof who.hash === "string") next.hash = cut(who.hash, 128);
       profile = next;
       flushTracking();
     },
@@ -382,6 +449,48 @@ export function createClient({ url, site, dept, store, local, session, onReady, 
       },
       online: () => store.get().link === "online",
     },
+    /** `["track", name, props]`: a custom event for the agents. @param {unknown} name @param {unknown} props */
+    track(name, props) {
+      if (typeof name !== "string" || !name.trim()) return warn('track takes ["track", "name", {props}]');
+      const ok = props && typeof props === "object" && !Array.isArray(props);
+      events = [...events, { name: cut(name, 64), ...(ok ? { props: /** @type {Record<string, unknown>} */ (props) } : {}) }].slice(-EVENTS_WAITING);
+      flushTracking();
+    },
+    /** The offline form: name, e-mail and message (stored once, answered by e-mail).
+     * @param {{name: string, email: string, body: string}} form */
+    offline(form) {
+      const body = form.body.trim().slice(0, store.get().maxChars);
+      const frame = { t: "offline", cid: randomId(), name: cut(form.name.trim(), 200), email: cut(form.email.trim(), 320), body };
+      store.set({ form: request(frame) === null ? "error" : "sending" });
+    },
+    /** Rate the (closed) current conversation. @param {string} rating @param {string} comment */
+    rate(rating, comment) {
+      const conv = store.get().conv;
+      if (!conv || conv.state !== "closed") return;
+      request({ t: "rate", conv: conv.id, rating, comment: cut(comment.trim(), 1000) || undefined });
+      store.set({ conv: { ...conv, rating: { value: rating, comment } } });
+    },
+    /** Send a file: checked here (type, size), uploaded over HTTP, then posted. @param {File} file */
+    attach(file) {
+      const u = { cid: randomId(), name: cut(file.name || "file", 200), ts: Date.now() / 1000 };
+      const error = file.size > MAX_FILE ? "too_big" : !FILE_TYPES.includes(file.type) ? "wrong_type" : "";
+      store.set((s) => ({ uploads: [...s.uploads, error ? { ...u, state: "failed", error } : { ...u, state: "uploading" }] }));
+      if (error) return;
+      const target = new URL("api/attachments", base);
+      target.searchParams.set("name", u.name);
+      fetch(target.href, { method: "POST", body: file, headers: { Authorization: `Bearer ${local.get("token") || token}` } })
+        .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
+        .then((att) => {
+          setUpload(u.cid, { state: "posting", id: String(att.id) });
+          post(u.cid);
+        })
+        .catch((status) => setUpload(u.cid, {
+          state: "failed", error: status === 413 ? "too_big" : status === 415 ? "wrong_type" : "upload_failed",
+        }))
+        .catch(warn);
+    },
+    /** Forget a failed upload. @param {string} cid */
+    dismiss: (/** @type {string} */ cid) => setUpload(cid, null),
     /** Try a failed message again (new cid: the old one was refused). @param {string} cid */
     retry(cid) {
       const item = outbox.take(cid);

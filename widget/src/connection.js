@@ -139,6 +139,13 @@ export function createConnection({ url, onOpen, onFrame, onDown, onTerminal }) {
     healthy() {
       attempt = 0;
     },
+    /** Drop this connection and open a new one now (a new hello). */
+    restart() {
+      if (stopped) return;
+      detach();
+      attempt = 0;
+      connect();
+    },
     /** Close and stay closed. */
     stop() {
       stopped = true;

@@ -4,6 +4,9 @@
 /**
  * @typedef {{kind: "visitor" | "agent" | "system", id?: string, name: string}} Author
  *
+ * A file in an entry (`data.attachment`); `url` is absolute once received.
+ * @typedef {{id: string, name: string, type: string, size: number, url: string}} FileInfo
+ *
  * One conversation entry (protocol §5.1). Visitors never get notes.
  * @typedef {{conv: string, offset: number, kind: "text" | "event" | "note", from: Author,
  *   body: string, ts: number, cid?: string, data?: Record<string, any>}} Entry
@@ -11,17 +14,23 @@
  * A conversation snapshot (protocol §5.3).
  * @typedef {{id: string, state: "queued" | "active" | "closed", epoch: string, offset: number,
  *   department: string | null, agents: {id: string, name: string}[], created_at: number,
- *   offline: boolean, position?: number}} Conversation
+ *   offline: boolean, position?: number, rating?: {value: string, comment: string} | null}} Conversation
  *
  * A message the visitor wrote that the server has not stored yet (or refused).
  * `state`: "pending" until the ack, "sent" once stored (until its entry arrives),
  * "failed" when refused for good.
  * @typedef {{cid: string, body: string, ts: number, state: "pending" | "sent" | "failed"}} Outgoing
  *
+ * A file the visitor is sending: uploaded over HTTP ("uploading"), then posted
+ * with an `attach` frame ("posting") until its entry arrives, or "failed" with
+ * `error` (an i18n key).
+ * @typedef {{cid: string, name: string, ts: number, state: "uploading" | "posting" | "failed",
+ *   id?: string, error?: string}} Upload
+ *
  * Site name and settings from `welcome` (protocol §5.5).
  * @typedef {{name: string, settings: {typing_preview: boolean, routing: string, greeting: string,
- *   language: string, color: string, recording?: boolean, recording_sample?: number,
- *   recording_consent?: boolean}}} SiteInfo
+ *   language: string, color: string, require_identity?: boolean, recording?: boolean,
+ *   recording_sample?: number, recording_consent?: boolean}}} SiteInfo
  *
  * Connection: "connecting" until the first welcome, "online" with a welcome,
  * "offline" while reconnecting, "disabled" after a terminal close.
@@ -34,6 +43,8 @@
  *   conv: Conversation | null,
  *   entries: Entry[],
  *   outbox: Outgoing[],
+ *   uploads: Upload[],
+ *   form: "idle" | "sending" | "error",
  *   typing: string | null,
  *   agentRead: number,
  *   seen: number,
@@ -47,6 +58,7 @@
  * `typing`: the name of the agent typing, or null.
  * `agentRead`: the highest offset of `conv` an agent has read.
  * `seen`: the highest offset of `conv` the visitor has seen (unread badge).
+ * `form`: the offline form's state (its message is stored once acknowledged).
  */
 
 export {};

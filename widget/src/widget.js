@@ -22,9 +22,6 @@ import { watchRoutes } from "./routes.js";
 
 /** @typedef {import("./types.js").Entry} Entry */
 
-/** Calls the server cannot take yet (they need new frames); kept, not sent. */
-const NOT_WIRED = ["track"];
-
 /** Why the server refused us, for the one console warning. @param {number} code @param {string} site */
 function refusal(code, site) {
   if (code === 4103) return `unknown site key "${site}" (check data-site on the script tag); the chat is off on this page`;
@@ -39,6 +36,7 @@ const publicMessage = (e) => ({
   text: e.body,
   from: { kind: e.from.kind, name: e.from.name },
   time: new Date(e.ts * 1000),
+  ...(e.data?.attachment ? { attachment: { ...e.data.attachment } } : {}),
 });
 
 /**
@@ -58,15 +56,13 @@ export function start({ site, base, dept, global = "$chat" }) {
   let wanted = null;
   let ready = false;
   let disabled = false;
-  /** @type {unknown[][]} */
-  const later = [];
   /** @type {(() => void)[]} */
   let ui = [];
   /** @type {{say(text: string): void} | null} */
   let announcer = null;
 
   const store = createStore({
-    link: "connecting", site: null, agentsOnline: 0, conv: null, entries: [], outbox: [], typing: null,
+    link: "connecting", site: null, agentsOnline: 0, conv: null, entries: [], outbox: [], uploads: [], form: "idle", typing: null,
     agentRead: 0, seen: 0, open: session.get("open") === true, locale: "en", maxChars: 4000,
   });
   let t = translator("en", overrides);
@@ -85,6 +81,7 @@ export function start({ site, base, dept, global = "$chat" }) {
 
   const client = createClient({
     url: ws.href,
+    base,
     site,
     dept,
     store,
@@ -133,6 +130,14 @@ export function start({ site, base, dept, global = "$chat" }) {
     draft: (text) => client.draft(text),
     /** @param {string} cid */
     retry: (cid) => client.retry(cid),
+    /** @param {{name: string, email: string, body: string}} form */
+    offline: (form) => client.offline(form),
+    /** @param {string} rating @param {string} comment */
+    rate: (rating, comment) => client.rate(rating, comment),
+    /** @param {File} file */
+    attach: (file) => client.attach(file),
+    /** @param {string} cid */
+    dismiss: (cid) => client.dismiss(cid),
   };
 
   const viewing = () => store.get().open && document.visibilityState !== "hidden";
@@ -188,13 +193,11 @@ export function start({ site, base, dept, global = "$chat" }) {
         return client.set(args[0]);
       case "consent":
         return recording.consent(args[0]);
+      case "track":
+        return client.track(args[0], args[1]);
       case "destroy":
         return teardown();
       default:
-        if (NOT_WIRED.includes(name)) {
-          later.push([name, ...args]);
-          return;
-        }
         warn(`unknown command "${name}"`);
     }
   };

@@ -1,8 +1,10 @@
 // The message box: Enter sends, Shift+Enter makes a new line; every change
 // goes to `draft` (the client decides what, if anything, leaves the page).
+// The paperclip button picks files to send (images and PDF). Hidden while the
+// offline form stands in for it.
 
 import { h, listen } from "./dom.js";
-import { icon, ICONS } from "./context.js";
+import { icon, ICONS, showForm } from "./context.js";
 
 /**
  * @param {HTMLElement} parent
@@ -12,7 +14,9 @@ import { icon, ICONS } from "./context.js";
 export function mountComposer(parent, ctx) {
   const input = h("textarea", { rows: "1", id: "chatserver-input" });
   const button = h("button", { type: "submit" }, icon(ICONS.send));
-  const form = h("form", {}, input, button);
+  const files = h("input", { type: "file", accept: "image/png,image/jpeg,image/gif,image/webp,application/pdf", multiple: true, hidden: true, tabindex: "-1" });
+  const attach = h("button", { type: "button", class: "clip" }, icon(ICONS.clip));
+  const form = h("form", { class: "cf" }, attach, files, input, button);
   parent.append(form);
 
   const fit = () => {
@@ -32,12 +36,20 @@ export function mountComposer(parent, ctx) {
     input.setAttribute("placeholder", ctx.t("placeholder"));
     input.maxLength = s.maxChars;
     button.setAttribute("aria-label", ctx.t("send"));
+    attach.setAttribute("aria-label", ctx.t("attach"));
+    attach.title = ctx.t("attach");
+    form.hidden = showForm(s);
   };
   render(ctx.store.get());
 
   const stops = [
     ctx.store.subscribe((s, prev) => {
-      if (s.locale !== prev.locale || s.maxChars !== prev.maxChars) render(s);
+      if (s.locale !== prev.locale || s.maxChars !== prev.maxChars || showForm(s) !== showForm(prev)) render(s);
+    }),
+    listen(attach, "click", () => files.click()),
+    listen(files, "change", () => {
+      for (const file of files.files || []) ctx.actions.attach(file);
+      files.value = "";
     }),
     listen(form, "submit", (event) => {
       event.preventDefault();

@@ -10,8 +10,10 @@ import { linkify } from "./linkify.js";
 /** @typedef {import("../i18n/index.js").Translate} Translate */
 
 /**
+ * `fix`: what the button of a failed item does (send again, or forget an upload).
  * @typedef {{key: string, kind: "text", mine: boolean, body: string, ts: number, name: string,
- *   status: string, cid?: string, failed: boolean, pending: boolean}
+ *   status: string, cid?: string, failed: boolean, pending: boolean,
+ *   file?: import("../types.js").FileInfo, fix?: "retry" | "dismiss"}
  *   | {key: string, kind: "line", text: string, ts?: number}
  *   | {key: string, kind: "greet", text: string}} Item
  */
@@ -46,8 +48,11 @@ export function items(s, t) {
     if (e.kind === "text") {
       const me = e.from.kind === "visitor";
       const status = e === lastMine ? t(s.agentRead >= e.offset ? "read" : "sent") : "";
+      const file = e.data?.attachment;
       out.push({ key: me && e.cid ? `me:${e.cid}` : `${e.conv}:${e.offset}`, kind: "text", mine: me, body: e.body, ts: e.ts,
-        name: me ? t("you") : e.from.name || t("agent"), status, failed: false, pending: false });
+        name: me ? t("you") : e.from.name || t("agent"), status, failed: false, pending: false, file: file?.url ? file : undefined });
+      const left = e.data?.offline;
+      if (me && left) out.push({ key: `${e.conv}:${e.offset}:sent`, kind: "line", text: t("offline_thanks", { email: left.email }) });
     } else if (e.kind === "event") {
       const text = eventText(e, t);
       if (text) out.push({ key: `${e.conv}:${e.offset}`, kind: "line", text, ts: e.ts });
@@ -58,11 +63,29 @@ export function items(s, t) {
     if (stored.has(o.cid)) continue;
     out.push({ key: `me:${o.cid}`, kind: "text", mine: true, body: o.body, ts: o.ts, name: t("you"), cid: o.cid,
       status: o.state === "failed" ? t("failed") : o.state === "sent" ? t("sent") : t("sending"),
-      failed: o.state === "failed", pending: o.state === "pending" });
+      failed: o.state === "failed", pending: o.state === "pending", fix: "retry" });
+  }
+  for (const u of s.uploads) {
+    const failed = u.state === "failed";
+    out.push({ key: `up:${u.cid}`, kind: "text", mine: true, body: u.name, ts: u.ts, name: t("you"), cid: u.cid,
+      status: failed ? t(u.error || "upload_failed") : t("uploading"), failed, pending: !failed, fix: "dismiss" });
   }
   const greeting = s.site?.settings.greeting;
   if (greeting && !out.length) out.push({ key: "greet", kind: "greet", text: greeting });
   return out;
+}
+
+/** "120 KB", "2.5 MB". @param {number} n */
+const bytes = (n) => (n < 1048576 ? `${Math.max(1, Math.round(n / 1024))} KB` : `${(n / 1048576).toFixed(1)} MB`);
+
+/** A file in a message: an image as a thumbnail that opens the full image, a PDF as a link.
+ * @param {import("../types.js").FileInfo} f @param {Translate} t */
+function fileNode(f, t) {
+  const attrs = { href: f.url, target: "_blank", rel: "noopener noreferrer" };
+  if (f.type.startsWith("image/")) {
+    return h("a", { ...attrs, class: "img", "aria-label": t("image", { name: f.name }) }, h("img", { src: f.url, alt: f.name }));
+  }
+  return h("a", { ...attrs, class: "doc" }, `${f.name} (PDF, ${bytes(f.size)})`, h("span", { class: "sr" }, ` ${t("link")}`));
 }
 
 /** "14:03", or "12 Mar, 14:03" when not today. @param {number} ts @param {string} locale */
@@ -95,7 +118,7 @@ export function mountMessages(parent, ctx) {
     const time = h("time", { datetime: new Date(item.ts * 1000).toISOString() }, when(item.ts, locale));
     const who = h("span", { class: "sr" }, `${item.name}: `);
     return h("li", { class: item.mine ? "msg me" : "msg them" }, who,
-      h("div", { class: "b" }, ...linkify(item.body, ctx.t("link"))),
+      h("div", { class: "b" }, ...(item.file ? [fileNode(item.file, ctx.t)] : linkify(item.body, ctx.t("link")))),
       h("div", { class: "meta" }, item.mine ? "" : `${item.name} · `, time, h("span", { class: "st" })));
   };
 
@@ -109,8 +132,9 @@ export function mountMessages(parent, ctx) {
     const retry = el.querySelector("button");
     if (item.failed && !retry && item.cid) {
       const cid = item.cid;
-      const b = h("button", { type: "button" }, ctx.t("retry"));
-      listen(b, "click", () => ctx.actions.retry(cid));
+      const fix = item.fix || "retry";
+      const b = h("button", { type: "button" }, ctx.t(fix));
+      listen(b, "click", () => ctx.actions[fix](cid));
       st.after(b);
     } else if (!item.failed && retry) retry.remove();
   };
@@ -136,11 +160,15 @@ export function mountMessages(parent, ctx) {
       if (el === cursor) cursor = cursor.nextSibling;
       else list.insertBefore(el, cursor);
     }
-    if (nearBottom || s.outbox.length) list.scrollTop = list.scrollHeight;
+    if (nearBottom || s.outbox.length) {
+      list.scrollTop = list.scrollHeight;
+      // again once the other views have rendered: the rating box may take room
+      setTimeout(() => (list.scrollTop = list.scrollHeight), 0);
+    }
   };
   render(ctx.store.get());
   const stop = ctx.store.subscribe((s, prev) => {
-    if (s.entries !== prev.entries || s.outbox !== prev.outbox || s.agentRead !== prev.agentRead || s.site !== prev.site || s.conv !== prev.conv) {
+    if (s.entries !== prev.entries || s.outbox !== prev.outbox || s.uploads !== prev.uploads || s.agentRead !== prev.agentRead || s.site !== prev.site || s.conv !== prev.conv) {
       render(s);
     }
     if (s.locale !== prev.locale) {

@@ -1,11 +1,25 @@
 // The chat window: a header (agent name and avatar, or the site's name, and
-// what happens next), the messages, the agent's typing line, the connection
-// status and the composer. Escape closes it and focus returns to the bubble.
+// what happens next), the messages, the satisfaction prompt of a closed chat,
+// the agent's typing line, the connection status and the composer, or the
+// offline form when nobody is online. Escape closes it and focus returns to
+// the bubble; in the full-screen layout (narrow screens) Tab and Shift+Tab
+// stay inside it.
 
 import { h, listen, setText } from "./dom.js";
-import { icon, ICONS, initials } from "./context.js";
+import { icon, ICONS, initials, showForm } from "./context.js";
 import { mountComposer } from "./composer.js";
 import { mountMessages } from "./messages.js";
+import { mountOffline } from "./offline.js";
+import { mountRating } from "./rating.js";
+
+/** The layout where the window fills the screen (styles.js has the same query). */
+export const FULL_SCREEN = "(max-width:520px),(max-height:520px)";
+
+/** What Tab can reach in `root`, in order. @param {HTMLElement} root */
+const tabbable = (root) =>
+  /** @type {HTMLElement[]} */ ([...root.querySelectorAll("button,textarea,input,a[href],[tabindex='0']")]).filter(
+    (el) => !(/** @type {HTMLButtonElement} */ (el).disabled) && el.getClientRects().length > 0,
+  );
 
 /** @typedef {import("../types.js").State} State */
 
@@ -17,6 +31,7 @@ function subtitle(s, t) {
   const conv = s.conv;
   if (conv && conv.state === "active" && conv.agents.length) return s.site?.name || t("title");
   if (conv && conv.state === "queued" && s.agentsOnline > 0 && conv.position) return t("queue", { n: conv.position });
+  if (showForm(s)) return "";
   return s.agentsOnline > 0 ? t("replying") : t("away");
 }
 
@@ -24,7 +39,7 @@ function subtitle(s, t) {
 function status(s, t) {
   if (s.link === "offline") return t("reconnecting");
   if (s.link === "connecting") return t("connecting");
-  if (s.conv && s.conv.state === "closed") return t("closed_hint");
+  if (s.conv && s.conv.state === "closed" && !showForm(s)) return t("closed_hint");
   return "";
 }
 
@@ -47,8 +62,10 @@ export function mountPanel(parent, ctx) {
   );
   parent.append(panel);
   const stopMessages = mountMessages(panel, ctx);
+  const stopRating = mountRating(panel, ctx);
   panel.append(typing, statusLine);
   const composer = mountComposer(panel, ctx);
+  const form = mountOffline(panel, ctx);
 
   /** @param {State} s @param {State | null} prev */
   const render = (s, prev) => {
@@ -67,7 +84,7 @@ export function mountPanel(parent, ctx) {
     statusLine.hidden = !line;
     panel.hidden = !s.open;
     parent.classList.toggle("open", s.open);
-    if (s.open && prev && !prev.open) composer.focus(); // not on page load: never steal focus
+    if (s.open && prev && !prev.open) (showForm(s) ? form : composer).focus(); // not on page load: never steal focus
   };
   render(ctx.store.get(), null);
 
@@ -82,13 +99,24 @@ export function mountPanel(parent, ctx) {
       if (event.key === "Escape") {
         event.stopPropagation();
         minimize();
+      } else if (event.key === "Tab" && matchMedia(FULL_SCREEN).matches) {
+        // Full screen: the page behind is covered, so focus must not go there.
+        const items = tabbable(panel);
+        const at = items.indexOf(/** @type {HTMLElement} */ (/** @type {ShadowRoot} */ (panel.getRootNode()).activeElement));
+        const edge = event.shiftKey ? at <= 0 : at === items.length - 1 || at < 0;
+        if (edge && items.length) {
+          event.preventDefault();
+          items[event.shiftKey ? items.length - 1 : 0].focus();
+        }
       }
     }),
   ];
   return () => {
     stops.forEach((stop) => stop());
     stopMessages();
+    stopRating();
     composer.teardown();
+    form.teardown();
     panel.remove();
   };
 }

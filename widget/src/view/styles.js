@@ -10,7 +10,7 @@ export const CSS = `
 *{box-sizing:border-box;margin:0;padding:0}
 [hidden]{display:none!important}
 .w{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:#1f2937;pointer-events:none;-webkit-text-size-adjust:100%}
-.w button,.w textarea{font:inherit;color:inherit}
+.w button,.w textarea,.w input{font:inherit;color:inherit}
 button{cursor:pointer;background:none;border:0}
 .bubble,.panel{pointer-events:auto;position:fixed;z-index:2147483000}
 .bubble{right:20px;bottom:20px;width:60px;height:60px;border-radius:50%;background:var(--c);color:var(--on);display:flex;align-items:center;justify-content:center;box-shadow:0 4px 16px rgba(0,0,0,.25)}
@@ -39,11 +39,26 @@ button{cursor:pointer;background:none;border:0}
 .greet .b{background:#fff;border:1px solid #e5e7eb}
 .status{padding:6px 14px;font-size:13px;color:#4b5563;background:#fff;border-top:1px solid #e5e7eb}
 .typing{padding:4px 14px 0;font-size:13px;font-style:italic;color:#4b5563;min-height:0;background:#f9fafb}
-form{display:flex;align-items:flex-end;gap:8px;padding:10px;border-top:1px solid #e5e7eb;background:#fff}
-textarea{flex:1;resize:none;min-height:42px;max-height:140px;border:1px solid #6b7280;border-radius:10px;padding:10px;line-height:1.4;background:#fff}
-form button{flex:none;width:42px;height:42px;border-radius:10px;background:var(--c);color:var(--on);display:flex;align-items:center;justify-content:center}
-form button svg{width:20px;height:20px;fill:currentColor}
-.bubble:focus-visible,.head button:focus-visible,form button:focus-visible,textarea:focus-visible,a:focus-visible,.meta button:focus-visible{outline:3px solid #111827;outline-offset:2px;box-shadow:0 0 0 5px #fff}
+.cf{display:flex;align-items:flex-end;gap:8px;padding:10px;border-top:1px solid #e5e7eb;background:#fff}
+textarea,input{flex:1;resize:none;min-height:42px;max-height:140px;border:1px solid #6b7280;border-radius:10px;padding:10px;line-height:1.4;background:#fff;width:100%}
+.cf button{flex:none;width:42px;height:42px;border-radius:10px;background:var(--c);color:var(--on);display:flex;align-items:center;justify-content:center}
+.cf .clip{width:32px;background:none;color:#374151}
+.cf button svg{width:20px;height:20px;fill:currentColor}
+button:focus-visible,textarea:focus-visible,input:focus-visible,a:focus-visible{outline:3px solid #111827;outline-offset:2px;box-shadow:0 0 0 5px #fff}
+.offline,.csat{flex:none;max-height:70%;overflow-y:auto;display:flex;flex-direction:column;gap:8px;padding:12px 14px;border-top:1px solid #e5e7eb;background:#fff}
+.f label,.more label{display:block;font-size:13px;font-weight:600;margin-bottom:2px}
+.err{color:#b91c1c;font-size:13px}
+.w .primary{align-self:flex-start;background:var(--c);color:var(--on);border-radius:10px;padding:9px 14px;font-weight:600}
+.w .primary:disabled{opacity:.6;cursor:default}
+.q{font-weight:600}
+.opts{display:flex;flex-wrap:wrap;gap:6px}
+.opt{border:1px solid #6b7280;border-radius:18px;padding:6px 12px}
+.opt[aria-pressed=true]{background:var(--c);color:var(--on);border-color:var(--c)}
+.more{display:flex;flex-direction:column;gap:6px}
+.thanks{color:#166534;font-size:14px}
+.thanks:empty{display:none}
+.msg .b a.img{display:block}
+.msg .b img{display:block;max-width:220px;max-height:200px;border-radius:8px;background:#fff}
 .sr{position:absolute!important;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);clip-path:inset(50%);white-space:nowrap}
 @media (max-width:520px),(max-height:520px){.panel{inset:0;width:auto;height:auto;max-height:none;border-radius:0}.w.open .bubble{display:none}}
 @media (prefers-reduced-motion:no-preference){.panel{transition:opacity .15s}}

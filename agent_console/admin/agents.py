@@ -1,0 +1,222 @@
+"""Agents: list, add, edit, reset a password, disable and enable."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from chatserver import control
+from chatserver.errors import StoreError
+from chatserver.security import hash_password
+from chatserver.types import Agent, Role, Site
+
+from .. import forms
+from ..auth import guard, set_session
+from ..forms import Form
+from .common import BASE, GET_POST, done, form_data, hub_of, me, missing, own_site, page
+
+
+async def _site_agent(request: Request) -> tuple[Site, Agent | None]:
+    site = await own_site(request)
+    agent = await hub_of(request).store.get_agent(request.path_params["agent_id"])
+    return site, agent if agent is not None and agent.site_id == site.id else None
+
+
+@guard(Role.ADMIN)
+async def agents(request: Request) -> Response:
+    site = await own_site(request)
+    listed = sorted(
+        await hub_of(request).store.list_agents(site.id),
+        key=lambda a: (a.disabled, a.name.lower()),
+    )
+    return page(request, "admin/agents.html", {"section": "agents", "agents": listed})
+
+
+@guard(Role.ADMIN)
+async def agent_new(request: Request) -> Response:
+    hub, site = hub_of(request), await own_site(request)
+    if request.method == "GET":
+        form = Form(values={"role": Role.AGENT.value, "capacity": "5", "departments": []})
+        return page(request, "admin/agent_new.html", _agent_ctx(site, form))
+    form = forms.agent_form(await form_data(request), site.departments, new=True)
+    if form.ok and await hub.store.agent_by_email(form.clean["email"]) is not None:
+        form.errors["email"] = "This email is already in use."
+    if form.ok:
+        password_hash = await asyncio.to_thread(hash_password, form.clean["password"])
+        try:
+            agent = await hub.store.create_agent(
+                site.id,
+                form.clean["email"],
+                form.clean["name"],
+                password_hash,
+                form.clean["role"],
+                form.clean["capacity"],
+                form.clean["departments"],
+            )
+        except StoreError:
+            form.errors["email"] = "This email is already in use."
+        else:
+            return done(
+                request,
+                f"{BASE}/agents",
+                f"Added {agent.name}: they sign in at /console/login as {agent.email}.",
+            )
+    return page(request, "admin/agent_new.html", _agent_ctx(site, form), 422)
+
+
+def _agent_ctx(site: Site, form: Form, **more: Any) -> dict[str, Any]:
+    return {
+        "section": "agents",
+        "form": form,
+        "departments": site.departments,
+        "roles": list(Role),
+        "limits": forms,
+        "is_me": False,
+        "new": "agent" not in more,
+        **more,
+    }
+
+
+def _agent_values(agent: Agent) -> Form:
+    return Form(
+        values={
+            "name": agent.name,
+            "role": agent.role.value,
+            "capacity": str(agent.capacity),
+            "departments": list(agent.departments),
+        }
+    )
+
+
+def _edit_page(
+    request: Request,
+    site: Site,
+    agent: Agent,
+    form: Form | None = None,
+    password: Form | None = None,
+    status_error: str = "",
+    status_code: int = 200,
+) -> Response:
+    ctx = _agent_ctx(
+        site,
+        form or _agent_values(agent),
+        agent=agent,
+        password=password or Form(),
+        status_error=status_error,
+        is_me=agent.id == me(request).id,
+    )
+    return page(request, "admin/agent_edit.html", ctx, status_code)
+
+
+async def _keeps_an_admin(request: Request, agent: Agent, role: Role, disabled: bool) -> str:
+    """Why ``agent`` may not become ``role``/``disabled`` (empty when it may).
+
+    An admin never demotes or disables themselves, so the site always keeps
+    the admin doing it; the count below also holds when two admins act at once.
+    """
+    if agent.role is not Role.ADMIN or agent.disabled or (role is Role.ADMIN and not disabled):
+        return ""
+    if agent.id == me(request).id:
+        return (
+            "You cannot disable your own account."
+            if disabled
+            else "You cannot change your own role: ask another admin."
+        )
+    others = [
+        a
+        for a in await hub_of(request).store.list_agents(agent.site_id)
+        if a.role is Role.ADMIN and not a.disabled and a.id != agent.id
+    ]
+    return "" if others else "The site needs at least one admin."
+
+
+@guard(Role.ADMIN)
+async def agent_edit(request: Request) -> Response:
+    hub = hub_of(request)
+    site, agent = await _site_agent(request)
+    if agent is None:
+        return missing(request, "agent")
+    if request.method == "GET":
+        return _edit_page(request, site, agent)
+    form = forms.agent_form(await form_data(request), site.departments, new=False)
+    if form.ok and (why := await _keeps_an_admin(request, agent, form.clean["role"], False)):
+        form.errors["role"] = why
+    if not form.ok:
+        return _edit_page(request, site, agent, form=form, status_code=422)
+    saved = replace(
+        agent,
+        name=form.clean["name"],
+        role=form.clean["role"],
+        capacity=form.clean["capacity"],
+        departments=form.clean["departments"],
+    )
+    await hub.store.save_agent(saved)
+    await control.agent_saved(hub, saved)
+    return done(request, f"{BASE}/agents", f"Saved {saved.name}.")
+
+
+@guard(Role.ADMIN)
+async def agent_password(request: Request) -> Response:
+    hub = hub_of(request)
+    site, agent = await _site_agent(request)
+    if agent is None:
+        return missing(request, "agent")
+    password = forms.password_form(await form_data(request))
+    if not password.ok:
+        return _edit_page(request, site, agent, password=password, status_code=422)
+    password_hash = await asyncio.to_thread(hash_password, password.clean["password"])
+    saved = replace(agent, password_hash=password_hash)
+    await hub.store.save_agent(saved)
+    response = done(
+        request,
+        f"{BASE}/agents/{agent.id}",
+        f"New password set for {agent.name}; their other console sessions are signed out.",
+    )
+    if agent.id == me(request).id:
+        set_session(response, request, saved)  # this session lives on
+    return response
+
+
+async def _set_disabled(request: Request, disabled: bool) -> Response:
+    hub = hub_of(request)
+    site, agent = await _site_agent(request)
+    if agent is None:
+        return missing(request, "agent")
+    why = await _keeps_an_admin(request, agent, agent.role, disabled)
+    if why:
+        return _edit_page(request, site, agent, status_error=why, status_code=409)
+    if agent.disabled != disabled:
+        agent = replace(agent, disabled=disabled)
+        await hub.store.save_agent(agent)
+        await control.agent_saved(hub, agent)
+    message = (
+        f"Disabled {agent.name}: signed out everywhere, their chats went back to the queue."
+        if disabled
+        else f"Enabled {agent.name}: they can sign in again."
+    )
+    return done(request, f"{BASE}/agents", message)
+
+
+@guard(Role.ADMIN)
+async def agent_disable(request: Request) -> Response:
+    return await _set_disabled(request, True)
+
+
+@guard(Role.ADMIN)
+async def agent_enable(request: Request) -> Response:
+    return await _set_disabled(request, False)
+
+
+routes: list[BaseRoute] = [
+    Route("/admin/agents", agents, name="admin_agents"),
+    Route("/admin/agents/new", agent_new, methods=GET_POST, name="admin_agent_new"),
+    Route("/admin/agents/{agent_id}", agent_edit, methods=GET_POST, name="admin_agent"),
+    Route("/admin/agents/{agent_id}/password", agent_password, methods=["POST"]),
+    Route("/admin/agents/{agent_id}/disable", agent_disable, methods=["POST"]),
+    Route("/admin/agents/{agent_id}/enable", agent_enable, methods=["POST"]),
+]

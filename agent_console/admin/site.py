@@ -1,0 +1,96 @@
+"""The admin home and the site's settings, with the script tag to copy."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from chatserver import control
+from chatserver.types import Role, Site
+
+from .. import forms
+from ..auth import guard
+from ..forms import Form
+from .canned import CANNED
+from .common import BASE, GET_POST, done, form_data, hub_of, own_site, page, script_tag
+
+
+@guard(Role.ADMIN)
+async def home(request: Request) -> Response:
+    hub, site = hub_of(request), await own_site(request)
+    agents = await hub.store.list_agents(site.id)
+    canned = await hub.store.list_docs(site.id, CANNED)
+    return page(
+        request,
+        "admin/home.html",
+        {
+            "section": "home",
+            "site": site,
+            "agents": [a for a in agents if not a.disabled],
+            "disabled": [a for a in agents if a.disabled],
+            "canned_count": len(canned),
+            "script_tag": script_tag(request, site),
+        },
+    )
+
+
+def _site_values(site: Site) -> Form:
+    s = site.settings
+    return Form(
+        values={
+            "name": site.name,
+            "origins": "\n".join(site.allowed_origins),
+            "typing_preview": s.typing_preview,
+            "routing": s.routing,
+            "color": s.color,
+            "greeting": s.greeting,
+            "language": s.language,
+        }
+    )
+
+
+@guard(Role.ADMIN)
+async def site_settings(request: Request) -> Response:
+    hub, site = hub_of(request), await own_site(request)
+    form = (
+        _site_values(site) if request.method == "GET" else forms.site_form(await form_data(request))
+    )
+    if request.method == "POST" and form.ok:
+        clean = form.clean
+        saved = replace(
+            site,
+            name=clean["name"],
+            allowed_origins=clean["origins"],
+            settings=replace(
+                site.settings,
+                typing_preview=clean["typing_preview"],
+                routing=clean["routing"],
+                color=clean["color"],
+                greeting=clean["greeting"],
+                language=clean["language"],
+            ),
+        )
+        await hub.store.save_site(saved)
+        await control.site_saved(hub, site.id)
+        return done(
+            request, f"{BASE}/site", "Saved. New chat windows and agent connections use it now."
+        )
+    ctx = {
+        "section": "site",
+        "site": site,
+        "form": form,
+        "script_tag": script_tag(request, site),
+        "languages": forms.LANGUAGES,
+        "routing": forms.ROUTING,
+        "limits": forms,
+    }
+    return page(request, "admin/site.html", ctx, 200 if form.ok else 422)
+
+
+routes: list[BaseRoute] = [
+    Route("/admin", home, name="admin_home"),
+    Route("/admin/site", site_settings, methods=GET_POST, name="admin_site"),
+]

@@ -1,0 +1,266 @@
+"""Validation of the admin pages' forms (pure functions, no I/O).
+
+Each ``*_form`` function takes the submitted fields and returns a ``Form``:
+``values`` holds what the page puts back in the inputs (as entered, so a
+mistake is fixed rather than retyped, or the cleaned value once valid) and
+``errors`` maps a field name to the message shown next to it.  A form is
+valid when ``errors`` is empty; its ``clean`` values are then ready for the
+Store.  Checks that need the Store (a taken email or shortcut, the last
+admin) are made by the page, which adds to ``errors``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from chatserver.types import Role
+
+MIN_PASSWORD = 8
+MAX_PASSWORD = 1024
+MAX_NAME = 100  # an agent's or a site's name
+MAX_EMAIL = 254
+MIN_CAPACITY, MAX_CAPACITY = 1, 50
+MAX_DEPARTMENT = 64  # a department name is an id on the wire
+MAX_SHORTCUT = 32
+MAX_CANNED_TEXT = 4000
+MAX_GREETING = 500
+MAX_ORIGINS = 50
+LANGUAGES = {"en": "English", "ca": "Català", "es": "Español"}
+ROUTING = {"auto": "Automatic (least-loaded agent)", "manual": "Manual (agents take chats)"}
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_DEPARTMENT = re.compile(r"^\w[\w \-]*$")
+_SHORTCUT = re.compile(r"^[a-z0-9_-]+$")
+_COLOR = re.compile(r"^#(?:[0-9a-f]{3}|[0-9a-f]{6})$")
+_HOST_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+_HOST = re.compile(rf"^{_HOST_LABEL}(?:\.{_HOST_LABEL})*$")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(slots=True)
+class Form:
+    values: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    clean: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class Fields:
+    """Read access to submitted fields (a Starlette ``FormData`` or a plain dict)."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self._data = data
+
+    def text(self, name: str) -> str:
+        value = self._data.get(name)
+        return value if isinstance(value, str) else ""
+
+    def texts(self, name: str) -> list[str]:
+        getlist = getattr(self._data, "getlist", None)
+        values = getlist(name) if getlist else [self._data.get(name)]
+        return [v for v in values if isinstance(v, str)]
+
+    def checked(self, name: str) -> bool:
+        return self.text(name) not in ("", "0", "off", "false")
+
+
+def _name(form: Form, fields: Fields, name: str = "name", what: str = "A name") -> None:
+    value = " ".join(fields.text(name).split())
+    form.values[name] = fields.text(name)
+    if not value:
+        form.errors[name] = f"{what} is required."
+    elif len(value) > MAX_NAME:
+        form.errors[name] = f"At most {MAX_NAME} characters."
+    else:
+        form.clean[name] = value
+
+
+def _password(form: Form, fields: Fields) -> None:
+    value = fields.text("password")  # never put back in the page
+    if len(value) < MIN_PASSWORD:
+        form.errors["password"] = f"At least {MIN_PASSWORD} characters."
+    elif len(value) > MAX_PASSWORD:
+        form.errors["password"] = f"At most {MAX_PASSWORD} characters."
+    else:
+        form.clean["password"] = value
+
+
+def agent_form(data: Mapping[str, Any], departments: Collection[str], *, new: bool) -> Form:
+    """Add (``new``: with email and password) or edit an agent."""
+    fields, form = Fields(data), Form()
+    _name(form, fields)
+    if new:
+        email = fields.text("email").strip()
+        form.values["email"] = email
+        if not _EMAIL.match(email) or len(email) > MAX_EMAIL:
+            form.errors["email"] = "An email address like ana@shop.example."
+        else:
+            form.clean["email"] = email
+        _password(form, fields)
+    role = fields.text("role")
+    form.values["role"] = role
+    try:
+        form.clean["role"] = Role(role)
+    except ValueError:
+        form.errors["role"] = "Choose a role."
+    capacity = fields.text("capacity").strip()
+    form.values["capacity"] = capacity
+    if (
+        not (capacity.isascii() and capacity.isdigit())
+        or not MIN_CAPACITY <= int(capacity) <= MAX_CAPACITY
+    ):
+        form.errors["capacity"] = f"A whole number from {MIN_CAPACITY} to {MAX_CAPACITY}."
+    else:
+        form.clean["capacity"] = int(capacity)
+    chosen = fields.texts("departments")
+    form.values["departments"] = chosen
+    unknown = [d for d in chosen if d not in departments]
+    if unknown:
+        form.errors["departments"] = f"Unknown department: {', '.join(unknown)}."
+    else:
+        form.clean["departments"] = tuple(d for d in departments if d in chosen)
+    return form
+
+
+def password_form(data: Mapping[str, Any]) -> Form:
+    form = Form()
+    _password(form, Fields(data))
+    return form
+
+
+def department_name(value: str, existing: Collection[str], current: str | None = None) -> Form:
+    """A new department name (or ``current`` renamed), unique ignoring case."""
+    form = Form(values={"name": value})
+    name = " ".join(value.split())
+    taken = {d.lower() for d in existing if d != current}
+    if not name:
+        form.errors["name"] = "A name is required."
+    elif len(name) > MAX_DEPARTMENT:
+        form.errors["name"] = f"At most {MAX_DEPARTMENT} characters."
+    elif not _DEPARTMENT.match(name):
+        form.errors["name"] = "Letters, digits, spaces, '-' and '_' only."
+    elif name.lower() in taken:
+        form.errors["name"] = "There is a department with this name already."
+    else:
+        form.clean["name"] = name
+    return form
+
+
+def canned_form(data: Mapping[str, Any]) -> Form:
+    """A canned response: a shortcut (``/`` and case are forgiven) and its text."""
+    fields, form = Fields(data), Form()
+    raw = fields.text("shortcut")
+    form.values["shortcut"] = raw
+    shortcut = raw.strip().lstrip("/").lower()
+    if not shortcut:
+        form.errors["shortcut"] = "A shortcut is required."
+    elif len(shortcut) > MAX_SHORTCUT:
+        form.errors["shortcut"] = f"At most {MAX_SHORTCUT} characters."
+    elif not _SHORTCUT.match(shortcut):
+        form.errors["shortcut"] = "Lowercase letters, digits, '-' and '_' only."
+    else:
+        form.clean["shortcut"] = shortcut
+    text = fields.text("text").replace("\r\n", "\n")
+    form.values["text"] = text
+    if not text.strip():
+        form.errors["text"] = "The text is required."
+    elif len(text) > MAX_CANNED_TEXT:
+        form.errors["text"] = f"At most {MAX_CANNED_TEXT} characters (this has {len(text)})."
+    else:
+        form.clean["text"] = text.strip()
+    return form
+
+
+def parse_origin(line: str) -> str | None:
+    """``scheme://host[:port]`` normalised (lowercase, no default port), else ``None``."""
+    try:
+        parts = urlsplit(line.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    host = parts.hostname or ""
+    if (
+        parts.scheme not in _DEFAULT_PORTS
+        or parts.username is not None
+        or parts.password is not None
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or "?" in line
+        or "#" in line
+    ):
+        return None
+    if host.startswith("[") or ":" in host:
+        netloc = f"[{host}]"  # an IPv6 literal; urlsplit checked it
+    elif _HOST.match(host):
+        netloc = host
+    else:
+        return None
+    if port == 0:
+        return None
+    if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
+        netloc += f":{port}"
+    return f"{parts.scheme}://{netloc}"
+
+
+def site_form(data: Mapping[str, Any]) -> Form:
+    fields, form = Fields(data), Form()
+    _name(form, fields, what="The shop's name")
+
+    text = fields.text("origins")
+    form.values["origins"] = text
+    origins: list[str] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        origin = parse_origin(line)
+        if origin is None:
+            form.errors["origins"] = (
+                f"Line {number}: “{line.strip()[:80]}” is not an origin like "
+                "https://shop.example or http://localhost:8080 (no path)."
+            )
+            break
+        if origin not in origins:
+            origins.append(origin)
+    else:
+        if len(origins) > MAX_ORIGINS:
+            form.errors["origins"] = f"At most {MAX_ORIGINS} origins."
+        else:
+            form.clean["origins"] = tuple(origins)
+
+    form.values["typing_preview"] = form.clean["typing_preview"] = fields.checked("typing_preview")
+    routing = fields.text("routing")
+    form.values["routing"] = routing
+    if routing in ROUTING:
+        form.clean["routing"] = routing
+    else:
+        form.errors["routing"] = "Choose how chats are routed."
+
+    color = fields.text("color").strip().lower()
+    form.values["color"] = fields.text("color")
+    if _COLOR.match(color):
+        form.clean["color"] = color
+    else:
+        form.errors["color"] = "A hex colour such as #2563eb or #25e."
+
+    greeting = fields.text("greeting").replace("\r\n", "\n")
+    form.values["greeting"] = greeting
+    if len(greeting.strip()) > MAX_GREETING:
+        form.errors["greeting"] = f"At most {MAX_GREETING} characters."
+    else:
+        form.clean["greeting"] = greeting.strip()
+
+    language = fields.text("language")
+    form.values["language"] = language
+    if language in LANGUAGES:
+        form.clean["language"] = language
+    else:
+        form.errors["language"] = "Choose a language."
+    return form

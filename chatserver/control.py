@@ -1,0 +1,107 @@
+"""Control events: admin changes every process applies at once.
+
+The console's admin pages write sites and agents to the Store, then call
+``site_saved`` or ``agent_saved`` here.  Those apply what the shared state
+needs once (routing) and publish a control event on ``CONTROL_CHANNEL``,
+which every process subscribes to when its hub starts; ``apply`` runs in each
+process (the publisher's too) on what that process holds:
+
+* ``{"op": "site", "site": id}``: the cached site record is dropped and read
+  again, so the next connection and the next routing decision get the new
+  one (typing preview on/off applies to live visitors at once: it is read
+  from the cache per draft).
+* ``{"op": "agent", "agent": id}``: the agent's record is read again and
+  handed to its live sessions and the name cache; when the agent was
+  disabled their sockets close with ``4105 account_disabled``, when they
+  became an analyst (who takes no chats) with ``4102 unauthorized``.
+
+Delivery is the broker's: at most once.  Nothing depends on it for safety:
+a disabled agent's hello, token login and console session are refused from
+the Store anyway, and visitors' hellos read the site from the Store.  A
+process that missed a site event (a Redis pub/sub outage) serves the old
+settings to agents' hellos and routing until the next change or a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from .errors import ChatError, CloseCode
+from .types import JSON, Agent, AgentStatus, ConvState, Role, SiteId
+
+if TYPE_CHECKING:
+    from .hub import Hub
+
+log = logging.getLogger("chatserver.control")
+
+CONTROL_CHANNEL = "control"
+
+
+def takes_chats(agent: Agent) -> bool:
+    return not agent.disabled and agent.role is not Role.ANALYST
+
+
+async def site_saved(hub: Hub, site_id: SiteId) -> None:
+    """A site's record changed: every process forgets its copy; routing reruns.
+
+    Switching routing from manual to auto assigns the waiting chats now.
+    """
+    hub.forget_site(site_id)
+    await hub.broker.publish(CONTROL_CHANNEL, {"op": "site", "site": site_id})
+    await hub.agents_changed(await hub.site(site_id))
+
+
+async def agent_saved(hub: Hub, agent: Agent) -> None:
+    """An agent's record changed (already saved): routing and live sessions follow.
+
+    Capacity and departments go to the router.  An agent who no longer takes
+    chats (disabled, or now an analyst) is set offline in the router at once,
+    so no chat is assigned to them from here on, their live sockets are
+    closed in every process, and the chats they hold go back to the queue
+    (or stay with the colleagues also in them) without a grace period.
+    """
+    await hub.router.update_agent(agent)
+    out = not takes_chats(agent)
+    if out:
+        await hub.router.set_status(agent.id, AgentStatus.OFFLINE)
+    await hub.broker.publish(CONTROL_CHANNEL, {"op": "agent", "agent": agent.id})
+    site = await hub.site(agent.site_id)
+    if out:
+        for conv in await hub.store.list_conversations(site.id, [ConvState.ACTIVE], limit=100_000):
+            if agent.id in conv.agents:
+                await hub.convs.requeue(site, conv.id, [agent.id])
+    await hub.agents_changed(site)
+
+
+def apply(hub: Hub, event: JSON) -> None:
+    """Apply a control event in this process (called by the broker's handler)."""
+    op = event.get("op")
+    if op == "site" and isinstance(event.get("site"), str):
+        hub.forget_site(event["site"])
+        hub.spawn(_reload_site(hub, event["site"]))
+    elif op == "agent" and isinstance(event.get("agent"), str):
+        hub.spawn(_refresh_agent(hub, event["agent"]))
+    else:
+        log.warning("unknown control event %r", op)
+
+
+async def _reload_site(hub: Hub, site_id: SiteId) -> None:
+    """Cache the new record at once: live visitors' drafts read it (no await there)."""
+    try:
+        await hub.site(site_id)
+    except ChatError as exc:
+        log.warning("reloading site %s failed: %s", site_id, exc)
+
+
+async def _refresh_agent(hub: Hub, agent_id: str) -> None:
+    agent = await hub.store.get_agent(agent_id)
+    if agent is None:
+        return
+    hub.convs.remember(agent)
+    for session in hub.agent_sessions(agent_id):
+        session.agent = agent
+        if agent.disabled:
+            session.close(CloseCode.ACCOUNT_DISABLED, "agent account is disabled")
+        elif agent.role is Role.ANALYST:
+            session.close(CloseCode.UNAUTHORIZED, "analysts take no chats")
