@@ -77,6 +77,11 @@ class _Parts:
         self.size = 0
 
 
+def _no_constant(name: str) -> Any:
+    """``NaN`` and ``Infinity`` are not JSON: browsers could not read them back."""
+    raise ValueError(f"{name} is not JSON")
+
+
 def segment_key(site_id: str, rec_id: str, at: float) -> str:
     """The BlobStore key of a recording's segment (by day, for humans and tools)."""
     day = time.strftime("%Y%m%d", time.gmtime(at))
@@ -182,7 +187,7 @@ class Ingest:
         """A batch sent as JSON text: its events, and the text to store as it is
         (checked here, so the server need not encode the events again)."""
         try:
-            events = json.loads(text)
+            events = json.loads(text, parse_constant=_no_constant)
         except (ValueError, RecursionError):
             raise self._bad(
                 session, "'data' is not JSON (or the parts do not join into JSON)"
@@ -223,9 +228,11 @@ class Ingest:
             raise self._bad(session, str(exc)) from None
         if raw is None:
             try:
-                raw = json.dumps(events, separators=(",", ":"), ensure_ascii=False).encode()
-            except UnicodeEncodeError:  # a lone surrogate from a JSON escape
-                raise self._bad(session, "events hold text that is not valid Unicode") from None
+                raw = json.dumps(
+                    events, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+                ).encode()
+            except (UnicodeEncodeError, ValueError):  # a lone surrogate, NaN or Infinity
+                raise self._bad(session, "events hold values that are not plain JSON") from None
         if len(raw) > limits.batch_bytes:
             raise self._refuse(
                 session,

@@ -385,3 +385,22 @@ async def test_delete_visitor(world: World) -> None:
     assert err.value.code is ErrorCode.NOT_FOUND
     assert await world.blobs.size(alice_recs[0].blob) is None
     await world.send(alice, "rec_alice_2", 0, visit()[0])
+
+
+async def test_values_json_cannot_carry_are_refused(world: World) -> None:
+    """NaN and Infinity (which Python's JSON reads) would break every replay."""
+    session = await world.session()
+    events = [
+        *page_load(T0, "https://shop.example/"),
+        {**move(T0 + 5), "data": {"x": float("nan")}},
+    ]
+    with pytest.raises(FrameError) as err:
+        await world.send(session, "rec_nan_1", 0, events)
+    assert err.value.code is ErrorCode.INVALID_FIELD
+    text = (
+        json.dumps(page_load(T0, "u"))[:-1]
+        + ', {"type": 3, "data": {"x": Infinity}, "timestamp": 1}]'
+    )
+    with pytest.raises(FrameError):
+        world.recordings.ingest._parse(session, text)
+    assert await world.store.get_recording("rec_nan_1") is None
