@@ -78,10 +78,10 @@ def _visit(page: Page, base: str, seconds: float) -> None:
     page.get_by_role("link", name="Cart").click()
     page.wait_for_function("() => !!window.__chatserverRecorder", timeout=20000)
     _wander(page, rng, per / 2)
-    page.get_by_label("Name").press_sequentially("Ada Lovelace", delay=90)
-    page.get_by_label("Email").press_sequentially("ada@example.com", delay=80)
-    page.get_by_label("Card number").press_sequentially("4111111111111111", delay=70)
-    page.get_by_label("Gift note").press_sequentially("Happy birthday!", delay=90)
+    page.locator("#delivery [name=name]").press_sequentially("Ada Lovelace", delay=90)
+    page.locator("#delivery [name=email]").press_sequentially("ada@example.com", delay=80)
+    page.locator("#delivery [name=card]").press_sequentially("4111111111111111", delay=70)
+    page.locator("#delivery [name=note]").press_sequentially("Happy birthday!", delay=90)
     _wander(page, rng, per / 2)
     page.wait_for_timeout(4000)  # the last batch goes out
 

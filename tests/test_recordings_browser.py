@@ -112,10 +112,10 @@ def test_a_visit_is_recorded_indexed_and_masked(
     page.get_by_role("link", name="Cart").click()
     page.wait_for_url("**/demo/checkout")
     page.wait_for_function("() => !!window.__chatserverRecorder", timeout=15000)
-    page.get_by_label("Name").click()
-    page.get_by_label("Name").press_sequentially(SECRET, delay=20)
-    page.get_by_label("Card number").fill(CARD)
-    page.get_by_label("Gift note").fill(f"{SECRET} in the note")
+    page.locator("#delivery [name=name]").click()
+    page.locator("#delivery [name=name]").press_sequentially(SECRET, delay=20)
+    page.locator("#delivery [name=card]").fill(CARD)
+    page.locator("#delivery [name=note]").fill(f"{SECRET} in the note")
     page.get_by_role("heading", name="Your cart").click()
 
     with _api(server) as api:
