@@ -26,13 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from . import plans
+from .ingest import ingest
 from .report import checks, render
 from .scenarios import Env, Plan, idle, slow, storm, throughput, traffic
 from .servers import ROOT, TARGETS, Cores
 from .stats import calibrate_jitter
 from .worker import raise_nofile
 
-SCENARIOS = ("idle", "pairs", "fanout", "throughput", "storm", "slow")
+SCENARIOS = ("idle", "pairs", "fanout", "throughput", "storm", "slow", "ingest")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -117,6 +118,11 @@ def run_plan(plan: Plan, only: set[str], targets: list[str], env: Env) -> dict[s
         attempt("storm", "chatserver", storm, plan.storm)
     if "slow" in only and plan.slow is not None and "chatserver" in targets:
         attempt("slow", "chatserver", slow, plan.slow)
+    # Session recording ingest: a chatserver feature, no baseline.
+    if "ingest" in only and plan.ingest is not None and "chatserver" in targets:
+        attempt("ingest", "chatserver", ingest, plan.ingest)
+        if plan.ingest_dense is not None:
+            attempt("ingest_dense", "chatserver", ingest, plan.ingest_dense)
     return results
 
 

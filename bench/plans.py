@@ -11,6 +11,7 @@ that the stalled agent's 20 conversations push ~300 KB/s at it.
 
 from __future__ import annotations
 
+from .ingest import Ingest
 from .scenarios import Plan, Traffic
 
 ACTIVE = {"visitor_msg": 0.1, "agent_msg": 0.1, "visitor_typing": 1.0}
@@ -73,6 +74,8 @@ def quick() -> Plan:
             drain=3.0,
             stall={"at": 4.0},
         ),
+        ingest=Ingest(connections=200, warmup=1.0, measure=5.0),
+        ingest_dense=Ingest(connections=100, warmup=1.0, measure=5.0, dense=True),
     )
 
 
@@ -109,4 +112,6 @@ def full() -> Plan:
             drain=5.0,
             stall={"at": 7.0},
         ),
+        ingest=Ingest(connections=600, warmup=2.0, measure=15.0),
+        ingest_dense=Ingest(connections=200, warmup=2.0, measure=15.0, dense=True),
     )

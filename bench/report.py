@@ -312,4 +312,21 @@ def render(results: dict[str, Any]) -> str:
             [[c["target"], c["measured"], c["status"]] for c in found],
         )
         lines.append("")
+    for name in ("ingest", "ingest_dense"):
+        r = sc.get(name, {}).get("chatserver")
+        if not r:
+            continue
+        if "error" in r:
+            lines += [f"**{name}**: {r['error']}", ""]
+            continue
+        c = r.get("config", {})
+        lines.append(
+            f"**Recording {name}** ({c.get('connections')} visitors, "
+            f"{'busy visitors' if c.get('dense') else 'batches as recorded'}): "
+            f"{r['events_per_s']} events/s ({r['batches_per_s']} batches/s), server CPU "
+            f"{r['server_cpu']} ({r.get('events_per_cpu_s')} events per CPU second), "
+            f"{r['stored_bytes_per_event']} B stored per event ({r['raw_bytes_per_event']} B raw), "
+            f"load average {r.get('load_average')}"
+        )
+        lines.append("")
     return "\n".join(lines)

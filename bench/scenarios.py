@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .generator import Generator
+from .ingest import Ingest
 from .seed import login_all, seed
 from .servers import Cores, ServerProcess, Target
 from .stats import FOREIGN_CPU_MAX, Samples, generator_check, summary_ms, system_busy_seconds
@@ -616,3 +617,5 @@ class Plan:
     slow: Traffic | None = None
     slo_p99_ms: float = 50.0
     fanout_targets: list[str] | None = None  # None: every target
+    ingest: Ingest | None = None  # session recording batches (bench/ingest.py)
+    ingest_dense: Ingest | None = None  # the same with a busy visitor's full batches

@@ -26,6 +26,7 @@ from starlette.types import Scope
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 import agent_console
+import recordings
 
 from . import __version__, attachments, demo
 from .backends import build
@@ -189,6 +190,7 @@ async def healthz(request: Request) -> Response:
             "version": __version__,
             "backend": request.app.state.config.backend,
             **hub.stats(),
+            "recordings": request.app.state.recordings.stats(),
         }
     )
 
@@ -258,14 +260,18 @@ def create_app(config: Config) -> Starlette:
         presence=presence,
         blobs=blobs,
     )
+    recorder = recordings.Recordings(store, blobs)
+    recorder.install(hub)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.start()
         await hub.start()
+        await recorder.start()
         try:
             yield
         finally:
+            await recorder.close()
             await hub.close()
             await store.close()
 
@@ -281,6 +287,7 @@ def create_app(config: Config) -> Starlette:
         *demo.routes,
         *attachments.routes,
         Route("/console", console_redirect, name="console"),
+        recorder.mount(),  # /console/api/recordings: the replay API
         Mount("/console", routes=agent_console.routes),
     ]
     app = Starlette(
@@ -292,5 +299,6 @@ def create_app(config: Config) -> Starlette:
     app.state.hub = hub
     app.state.widget_files = widget_files
     app.state.blobs = blobs
+    app.state.recordings = recorder
     app.state.login_throttle = Throttle(limit=10, window=300.0)
     return app

@@ -185,6 +185,10 @@ def parser() -> argparse.ArgumentParser:
         "--department", action="append", default=[], help="a department served (repeatable)"
     )
     _add_data_option(agent_add)
+
+    from recordings import cli as recordings_cli  # here: it imports this module
+
+    recordings_cli.add_commands(sub)
     return root
 
 
@@ -400,6 +404,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         elif args.command == "agent":
             cmd_agent_add(args)
+        elif args.command == "recordings":
+            from recordings import cli as recordings_cli
+
+            recordings_cli.run(args)
     except ChatError as exc:
         print(f"chatserver: {exc}", file=sys.stderr)
         return 2

@@ -140,6 +140,17 @@ VISITOR_FRAMES: dict[str, tuple[Field, ...]] = {
         Field("hash", str, False, max_len=MAX_HASH_CHARS),
     ),
     "attrs": (Field("set", dict),),
+    # Session recording (recordings/ingest.py): a batch of rrweb events, whole
+    # in ``events`` or, too big for one frame, cut in ``parts`` of JSON text.
+    "rec": (
+        Field("session", str, max_len=MAX_ID_CHARS),
+        Field("seq", int, min=0),
+        Field("events", list, False),
+        Field("part", int, False, min=0),
+        Field("parts", int, False, min=1),
+        Field("data", str, False),
+        Field("now", (int, float), False),
+    ),
     "offline": (
         _id("cid"),
         Field("email", str, max_len=MAX_EMAIL_CHARS),

@@ -96,6 +96,11 @@ class Hub:
             ClientKind.AGENT: {**shared, **agents.HANDLERS, **features.AGENT_HANDLERS},
         }
 
+    def add_handler(self, kind: ClientKind, frame_type: str, handler: Handler) -> None:
+        """Serve ``frame_type`` frames of ``kind`` clients (validated by ``frames.FRAMES``)
+        with ``handler``; how features outside the hub (recordings/) hook in."""
+        self._handlers[kind][frame_type] = handler
+
     # -- lifecycle -------------------------------------------------------
 
     async def start(self) -> None:
@@ -414,7 +419,11 @@ class Hub:
     async def handle(self, session: Session, frame: Frame) -> None:
         """Run one validated frame; raises ``FrameError`` for the client."""
         assert session.kind is not None
-        handler = self._handlers[session.kind][frame.type]
+        handler = self._handlers[session.kind].get(frame.type)
+        if handler is None:  # a feature's frame type, and the feature is not installed
+            raise FrameError(
+                ErrorCode.NOT_ALLOWED, f"{frame.type} is not served here", rid=frame.rid
+            )
         try:
             await handler(self, session, frame)
         except FrameError as exc:

@@ -18,6 +18,10 @@ Contract every implementation keeps (the contract tests in
   ``VISIT_GAP`` seconds after the visitor's previous one (or the first view)
   starts a new visit and raises ``Visitor.visits`` by one.  At most
   ``MAX_PAGE_VIEWS`` views are kept per visitor; older ones are dropped.
+* **Recordings** (``claim_recording`` ...): a recording belongs to the site
+  and visitor that claimed it first; ``add_recording_batch`` applies a batch
+  once (a ``seq`` at or below ``last_seq`` changes nothing and reports a
+  duplicate), atomically with its marks.
 * **Site documents.** ``put_doc`` creates or replaces one document of a
   site's ``kind`` (keeping its ``created_at``); ``list_docs`` returns a
   kind's documents oldest first.  Kinds and ids are ids (at most 64
@@ -41,6 +45,7 @@ Contract every implementation keeps (the contract tests in
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Protocol
 
 from .types import (
@@ -60,6 +65,10 @@ from .types import (
     Firing,
     Keep,
     PageView,
+    Recording,
+    RecordingBatch,
+    RecordingId,
+    RecordingMark,
     Role,
     Site,
     SiteId,
@@ -83,6 +92,34 @@ def merge_attributes(current: JSON, patch: JSON) -> JSON:
         else:
             merged[key] = value
     return merged
+
+
+def apply_batch(rec: Recording, batch: RecordingBatch) -> Recording:
+    """``rec`` after ``batch`` (the backends share this arithmetic).
+
+    The first batch with events fixes ``first_ts``; ``started`` and ``ended``
+    follow the event times shifted by the recording's clock skew.
+    """
+    empty = rec.events == 0
+    first = batch.first_ts if empty else min(rec.first_ts, batch.first_ts)
+    last = batch.last_ts if empty else max(rec.last_ts, batch.last_ts)
+    pages = sum(1 for m in batch.marks if m.kind == "page")
+    return replace(
+        rec,
+        first_ts=first,
+        last_ts=last,
+        started=(first + rec.skew_ms) / 1000.0,
+        ended=(last + rec.skew_ms) / 1000.0,
+        last_seq=batch.seq,
+        events=rec.events + batch.events,
+        bytes=rec.bytes + batch.bytes,
+        raw_bytes=rec.raw_bytes + batch.raw_bytes,
+        clicks=rec.clicks + batch.clicks,
+        inputs=rec.inputs + batch.inputs,
+        pages=rec.pages + pages,
+        marks=rec.marks + len(batch.marks),
+        conv_id=rec.conv_id or batch.conv_id,
+    )
 
 
 class Store(Protocol):
@@ -272,6 +309,71 @@ class Store(Protocol):
 
     async def delete_doc(self, site_id: SiteId, kind: str, doc_id: str) -> bool:
         """Remove a document; ``True`` if it existed."""
+
+    # -- recordings --------------------------------------------------------
+    async def claim_recording(
+        self,
+        rec_id: RecordingId,
+        site_id: SiteId,
+        visitor_id: VisitorId,
+        blob: str,
+        skew_ms: float,
+    ) -> Recording:
+        """The recording ``rec_id``, created empty (``last_seq`` -1) if new.
+
+        Atomic: of concurrent claims one creates the row and all return it.
+        An existing row is returned as it is, whoever owns it: the caller
+        compares ``site_id`` and ``visitor_id`` before writing anything.
+        """
+
+    async def get_recording(self, rec_id: RecordingId) -> Recording | None: ...
+
+    async def add_recording_batch(
+        self, rec_id: RecordingId, batch: RecordingBatch
+    ) -> tuple[Recording, bool]:
+        """Apply a stored batch (``apply_batch``) and append its marks; ``(row, duplicate)``.
+
+        A ``batch.seq`` at or below ``last_seq`` changes nothing and returns
+        the row with ``True``.  Raises ``NotFound`` when the row is gone.
+        """
+
+    async def recording_marks(
+        self, rec_id: RecordingId, kinds: Sequence[str] | None = None
+    ) -> list[RecordingMark]:
+        """The recording's marks (of ``kinds``, default all) in the order they were added."""
+
+    async def list_recordings(
+        self,
+        site_id: SiteId,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        url: str | None = None,
+        min_duration: float | None = None,
+        had_chat: bool | None = None,
+        visitor_id: VisitorId | None = None,
+        before: tuple[float, RecordingId] | None = None,
+        limit: int = 50,
+    ) -> list[Recording]:
+        """A site's recordings with at least one event, newest ``started`` first.
+
+        Filters: ``since <= started < until``; ``url`` is a substring of a
+        page the recording visited; ``duration >= min_duration``;
+        ``had_chat`` whether a conversation is linked; one visitor.  Paging:
+        ``before`` is the ``(started, id)`` of the last row of the previous
+        page; rows come in ``(started, id)`` descending order.
+        """
+
+    async def expired_recordings(
+        self, site_id: SiteId, ended_before: float, limit: int = 500
+    ) -> list[Recording]:
+        """Recordings of a site (empty ones too) that ended before ``ended_before``."""
+
+    async def visitor_recordings(self, visitor_id: VisitorId) -> list[Recording]:
+        """Every recording of a visitor, empty ones too, newest first."""
+
+    async def delete_recordings(self, rec_ids: Sequence[RecordingId]) -> int:
+        """Delete the index rows and marks; how many rows existed."""
 
     # -- widget features: ratings, attachments, events, identity ---------
     async def rate_conversation(

@@ -107,6 +107,14 @@ class SiteSettings:
     color: str = "#2563eb"
     # an ``identify`` with an ``id`` must carry a valid ``hash`` (docs/widget.md)
     require_identity: bool = False
+    # Session recording (recordings/, docs/recordings.md): off unless enabled;
+    # ``recording_sample`` is the share of visits recorded (0..1);
+    # ``recording_consent`` waits for the page's ``$chat.push(["consent", true])``;
+    # recordings older than ``recording_retention_days`` are deleted.
+    recording: bool = False
+    recording_sample: float = 1.0
+    recording_consent: bool = False
+    recording_retention_days: int = 30
 
     def to_json(self) -> JSON:
         return {
@@ -116,6 +124,10 @@ class SiteSettings:
             "language": self.language,
             "color": self.color,
             "require_identity": self.require_identity,
+            "recording": self.recording,
+            "recording_sample": self.recording_sample,
+            "recording_consent": self.recording_consent,
+            "recording_retention_days": self.recording_retention_days,
         }
 
     @classmethod
@@ -354,3 +366,99 @@ class Firing:
     visit: int
     at: float
     followed: bool = False
+
+
+# -- session recordings (recordings/, docs/recordings.md) -------------------------
+
+RecordingId = str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingMark:
+    """A point on a recording's timeline that the index keeps.
+
+    ``kind`` is ``page`` (``data``: ``url``, ``title``), ``click``
+    (``selector``, ``text``), ``snapshot`` (a full snapshot: ``offset`` of its
+    frame in the segment, ``seq`` of the batch, ``index`` of the first event
+    to replay from in that batch) or ``gap`` (``dropped`` events the recorder
+    could not keep).  ``ts`` is in milliseconds on the recording's own clock
+    (the browser's, like every rrweb event timestamp).
+    """
+
+    kind: str
+    ts: float
+    data: JSON = field(default_factory=dict)
+
+    def to_wire(self) -> JSON:
+        return {"kind": self.kind, "ts": self.ts, **self.data}
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingBatch:
+    """What one stored batch adds to its recording's index."""
+
+    seq: int
+    first_ts: float  # ms, the batch's earliest event
+    last_ts: float  # ms, its latest event
+    events: int
+    bytes: int  # stored bytes (the compressed frame, header included)
+    raw_bytes: int  # the batch as compact JSON
+    clicks: int = 0
+    inputs: int = 0
+    marks: tuple[RecordingMark, ...] = ()
+    conv_id: ConversationId | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """The index row of one recorded session (one browser tab's visit).
+
+    ``started``/``ended`` are server seconds (the browser clock shifted by
+    ``skew_ms``, measured when the recording began); ``first_ts``/``last_ts``
+    are the browser's milliseconds, the clock of the events and marks.
+    ``last_seq`` is the highest batch stored (``-1``: none yet).
+    """
+
+    id: RecordingId
+    site_id: SiteId
+    visitor_id: VisitorId
+    blob: str  # the segment's BlobStore key
+    created_at: float
+    skew_ms: float
+    started: float = 0.0
+    ended: float = 0.0
+    first_ts: float = 0.0
+    last_ts: float = 0.0
+    last_seq: int = -1
+    events: int = 0
+    bytes: int = 0
+    raw_bytes: int = 0
+    clicks: int = 0
+    inputs: int = 0
+    pages: int = 0
+    marks: int = 0
+    conv_id: ConversationId | None = None
+
+    @property
+    def duration(self) -> float:
+        """Seconds between the first and the last event."""
+        return max(0.0, (self.last_ts - self.first_ts) / 1000.0)
+
+    def to_wire(self) -> JSON:
+        return {
+            "id": self.id,
+            "site": self.site_id,
+            "visitor": self.visitor_id,
+            "started": self.started,
+            "ended": self.ended,
+            "duration": round(self.duration, 3),
+            "first_ts": self.first_ts,
+            "last_ts": self.last_ts,
+            "events": self.events,
+            "bytes": self.bytes,
+            "raw_bytes": self.raw_bytes,
+            "clicks": self.clicks,
+            "inputs": self.inputs,
+            "pages": self.pages,
+            "conv": self.conv_id,
+        }

@@ -16,8 +16,10 @@ const target = ["es2020"];
 await rm(out, { recursive: true, force: true });
 await mkdir(out, { recursive: true });
 
-const chat = await esbuild.build({
-  entryPoints: { chat: join(root, "src/chat.js") },
+// The recorder (rrweb and our uploads) first: its own bundle, loaded by the
+// chat bundle only in tabs that record.
+const recorder = await esbuild.build({
+  entryPoints: { recorder: join(root, "src/recorder.js") },
   bundle: true,
   minify: true,
   format: "iife",
@@ -28,6 +30,27 @@ const chat = await esbuild.build({
   legalComments: "none",
   logLevel: "warning",
 });
+const recorderBundle = Object.keys(recorder.metafile.outputs)
+  .map((path) => path.split("/").pop())
+  .find((name) => name && /^recorder\.[A-Z0-9]+\.js$/.test(name));
+if (!recorderBundle) throw new Error("build: no recorder bundle in the output");
+
+const chat = await esbuild.build({
+  entryPoints: { chat: join(root, "src/chat.js") },
+  bundle: true,
+  minify: true,
+  format: "iife",
+  target,
+  outdir: out,
+  entryNames: "[name].[hash]",
+  metafile: true,
+  define: { __RECORDER_BUNDLE__: JSON.stringify(`widget/${recorderBundle}`) },
+  legalComments: "none",
+  logLevel: "warning",
+});
+if (Object.keys(chat.metafile.inputs).some((path) => path.includes("rrweb"))) {
+  throw new Error("build: rrweb ended up in the chat bundle");
+}
 const bundle = Object.keys(chat.metafile.outputs)
   .map((path) => path.split("/").pop())
   .find((name) => name && /^chat\.[A-Z0-9]+\.js$/.test(name));

@@ -15,6 +15,7 @@ import { createOutbox } from "./outbox.js";
 /** @typedef {import("./types.js").Conversation} Conversation */
 /** @typedef {import("./store.js").Store} Store */
 /** @typedef {import("./storage.js").KeyValue} KeyValue */
+/** @typedef {{reply(f: Record<string, any>): void, online(): void, offline(): void}} RecorderHooks */
 
 const TYPING_HIDE_AFTER = 8000; // the server never times agent typing out (§5.8)
 const PAGES_WAITING = 20; // page views kept while offline (the oldest are dropped)
@@ -84,6 +85,9 @@ export function createClient({ url, base, site, dept, store, local, session, onR
   let profile = {};
   /** @type {Record<string, unknown> | null} */
   let attrs = null;
+  /** Session recording (recording.js): its `rec` replies and the link go to it.
+   * @type {RecorderHooks | null} */
+  let recorder = null;
   /** @type {{name: string, props?: Record<string, unknown>}[]} */
   let events = [];
 
@@ -183,6 +187,7 @@ export function createClient({ url, base, site, dept, store, local, session, onR
     outbox.flush();
     for (const u of store.get().uploads) post(u.cid);
     flushTracking();
+    recorder?.online();
     if (!ready) {
       ready = true;
       onReady();
@@ -282,6 +287,7 @@ export function createClient({ url, base, site, dept, store, local, session, onR
   const onFrame = (f) => {
     const req = f.re != null ? requests.get(f.re) : undefined;
     if (f.re != null) requests.delete(f.re);
+    if (req?.t === "rec") return recorder?.reply(f);
     switch (f.t) {
       case "welcome":
         return welcome(f);
@@ -349,6 +355,7 @@ export function createClient({ url, base, site, dept, store, local, session, onR
     },
     onFrame,
     onDown() {
+      recorder?.offline();
       clearTimeout(typingTimer);
       store.set((s) => ({
         link: s.link === "connecting" ? "connecting" : "offline",
@@ -430,6 +437,22 @@ export function createClient({ url, base, site, dept, store, local, session, onR
       if (!more || typeof more !== "object" || Array.isArray(more)) return warn("set takes {key: value}");
       attrs = { ...attrs, ...more };
       flushTracking();
+    },
+    /** The recorder's way out: raw `rec` frames (built with the request id) and
+     * whether we are online; `attach` routes the replies to it. */
+    recording: {
+      /** @param {RecorderHooks | null} r */
+      attach(r) {
+        recorder = r;
+      },
+      /** @param {(id: number) => string} build @returns {number | null} */
+      send(build) {
+        const id = ++rid;
+        if (!conn.sendText(build(id))) return null;
+        requests.set(id, { t: "rec" });
+        return id;
+      },
+      online: () => store.get().link === "online",
     },
     /** `["track", name, props]`: a custom event for the agents. @param {unknown} name @param {unknown} props */
     track(name, props) {

@@ -117,12 +117,14 @@ export function createConnection({ url, onOpen, onFrame, onDown, onTerminal }) {
     }
   });
 
-  /** @param {Record<string, unknown>} frame @returns {boolean} whether it was sent */
-  const send = (frame) => {
+  /** @param {string} text a frame already in JSON @returns {boolean} whether it was sent */
+  const sendText = (text) => {
     if (!ws || !open) return false;
-    ws.send(JSON.stringify(frame));
+    ws.send(text);
     return true;
   };
+  /** @param {Record<string, unknown>} frame @returns {boolean} whether it was sent */
+  const send = (frame) => sendText(JSON.stringify(frame));
 
   return {
     start() {
@@ -132,6 +134,7 @@ export function createConnection({ url, onOpen, onFrame, onDown, onTerminal }) {
       connect();
     },
     send,
+    sendText,
     /** The server accepted us (welcome): the next drop starts the backoff afresh. */
     healthy() {
       attempt = 0;

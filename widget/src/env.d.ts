@@ -2,3 +2,6 @@
 
 /** The file name of the content-hashed chat bundle, e.g. `chat.3FJ2KQ.js`. */
 declare const __CHAT_BUNDLE__: string;
+
+/** The file name of the content-hashed recorder bundle, e.g. `widget/recorder.7QX2LM.js`. */
+declare const __RECORDER_BUNDLE__: string;

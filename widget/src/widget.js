@@ -7,6 +7,7 @@
 import { takeOver } from "./api.js";
 import { createClient } from "./client.js";
 import { createEmitter } from "./emitter.js";
+import { createRecording } from "./recording.js";
 import { guard, warn } from "./guard.js";
 import { BUILT_IN, pageLanguages, pickLocale, translator } from "./i18n/index.js";
 import { storage } from "./storage.js";
@@ -88,6 +89,7 @@ export function start({ site, base, dept, global = "$chat" }) {
     local,
     session,
     onReady() {
+      recording.ready(store.get().site?.settings || {});
       relocale();
       mount();
       ready = true;
@@ -107,6 +109,13 @@ export function start({ site, base, dept, global = "$chat" }) {
       unmount();
       warn(refusal(code, site));
     },
+  });
+
+  const recording = createRecording({
+    bundle: new URL(__RECORDER_BUNDLE__, base).href,
+    session,
+    transport: client.recording,
+    attach: (r) => client.recording.attach(r),
   });
 
   /** @param {boolean} open */
@@ -186,6 +195,8 @@ export function start({ site, base, dept, global = "$chat" }) {
         return client.identify(args[0]);
       case "set":
         return client.set(args[0]);
+      case "consent":
+        return recording.consent(args[0]);
       case "track":
         return client.track(args[0], args[1]);
       case "destroy":
@@ -203,6 +214,7 @@ export function start({ site, base, dept, global = "$chat" }) {
     stopRoutes();
     stopWatching();
     stopVisibility();
+    recording.stop();
     client.stop();
     unmount();
     events.clear();

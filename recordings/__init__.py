@@ -1,0 +1,91 @@
+"""Session recording and replay: ingest of rrweb batches, storage, index, replay API.
+
+``Recordings`` puts the parts together for the app (``chatserver/app.py``):
+
+* ``ingest``     the ``rec`` frame of visitor connections (``ingest.py``);
+* segments       one append-only BlobStore blob per recording, one
+                 compressed frame per batch (``format.py``);
+* the index      rows and marks in the Store (``store.py``, "recordings");
+* ``reader``     events by time range from the nearest full snapshot;
+* ``api``        the HTTP replay API for analysts (``api.py``, ``auth.py``);
+* retention      a periodic purge by each site's retention, and deletion of
+                 one visitor's recordings (``retention.py``, ``chatserver
+                 recordings purge|delete-visitor``).
+
+``docs/recordings.md`` is the reader's guide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from starlette.routing import Mount
+
+from chatserver.blobs import BlobStore
+from chatserver.hub import Hub
+from chatserver.store import Store
+from chatserver.types import JSON, ClientKind, VisitorId
+
+from . import api, retention
+from .ingest import Ingest, RecordingLimits
+
+__all__ = ["Ingest", "RecordingLimits", "Recordings"]
+
+log = logging.getLogger("recordings")
+
+PURGE_EVERY = 3600.0  # seconds between retention runs
+PURGE_FIRST = 60.0  # seconds after start before the first
+
+
+class Recordings:
+    """The recordings feature of one server process."""
+
+    def __init__(self, store: Store, blobs: BlobStore, limits: RecordingLimits | None = None):
+        self.store = store
+        self.blobs = blobs
+        self.ingest = Ingest(store, blobs, limits)
+        self._purger: asyncio.Task[None] | None = None
+
+    def install(self, hub: Hub) -> None:
+        """Serve visitors' ``rec`` frames on ``hub``."""
+        hub.add_handler(ClientKind.VISITOR, "rec", self.ingest.handle)
+
+    def mount(self, path: str = "/console/api/recordings") -> Mount:
+        """The replay API's routes (the app sets ``app.state.recordings`` to this)."""
+        return Mount(path, routes=api.routes)
+
+    async def start(self, every: float = PURGE_EVERY, first: float = PURGE_FIRST) -> None:
+        """Run the retention purge now and then (``every`` seconds; 0: never)."""
+        if every > 0:
+            self._purger = asyncio.ensure_future(self._purge_loop(every, first))
+
+    async def close(self) -> None:
+        if self._purger is not None:
+            self._purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._purger
+            self._purger = None
+
+    async def _purge_loop(self, every: float, first: float) -> None:
+        await asyncio.sleep(first)
+        while True:
+            try:
+                await self.purge()
+            except Exception:
+                log.exception("retention purge failed; trying again later")
+            await asyncio.sleep(every)
+
+    async def purge(self, now: float | None = None) -> int:
+        """Delete what is past each site's retention (see ``retention.purge``)."""
+        return await retention.purge(self.store, self.blobs, now, self.ingest.forget)
+
+    async def delete_visitor(self, visitor_id: VisitorId) -> int:
+        """Delete one visitor's recordings; the console calls this on request."""
+        return await retention.delete_visitor(
+            self.store, self.blobs, visitor_id, self.ingest.forget
+        )
+
+    def stats(self) -> JSON:
+        return self.ingest.stats()

@@ -1,0 +1,112 @@
+"""``chatserver recordings ...``: settings, retention purge, deletion on request.
+
+The commands work on the same store and blob directory as the server
+(``--data``, ``--redis``, ``--blobs``, with their ``CHATSERVER_*`` twins), and
+may run while it serves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+from chatserver.blobs import DirectoryBlobs
+from chatserver.cli import _add_data_option, _find_site, _with_store
+from chatserver.errors import ChatError
+from chatserver.store import Store
+
+from . import retention
+
+
+def _blobs_option(p: argparse.ArgumentParser) -> None:
+    env = os.environ.get("CHATSERVER_BLOBS")
+    p.add_argument(
+        "--blobs",
+        type=Path,
+        default=Path(env) if env else None,
+        metavar="DIR",
+        help="blob directory (CHATSERVER_BLOBS, default DATA/blobs)",
+    )
+
+
+def add_commands(sub: Any) -> None:
+    """Add ``recordings`` and its actions to the ``chatserver`` parser."""
+    rec = sub.add_parser("recordings", help="session recordings").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    settings = rec.add_parser("settings", help="show or change a site's recording settings")
+    settings.add_argument("site", help="site key or site id")
+    on = settings.add_mutually_exclusive_group()
+    on.add_argument("--on", dest="recording", action="store_true", default=None)
+    on.add_argument("--off", dest="recording", action="store_false")
+    settings.add_argument("--sample", type=float, help="share of visits recorded, 0 to 1")
+    consent = settings.add_mutually_exclusive_group()
+    consent.add_argument(
+        "--consent",
+        dest="consent",
+        action="store_true",
+        default=None,
+        help='record only after the page calls $chat.push(["consent", true])',
+    )
+    consent.add_argument("--no-consent", dest="consent", action="store_false")
+    settings.add_argument(
+        "--retention-days", type=int, help="delete recordings older than this (0: keep)"
+    )
+    _add_data_option(settings)
+    purge = rec.add_parser("purge", help="delete recordings past each site's retention now")
+    _add_data_option(purge)
+    _blobs_option(purge)
+    forget = rec.add_parser("delete-visitor", help="delete every recording of one visitor")
+    forget.add_argument("visitor", help="the visitor id (v_...)")
+    _add_data_option(forget)
+    _blobs_option(forget)
+
+
+def _blobs(args: argparse.Namespace) -> DirectoryBlobs:
+    return DirectoryBlobs(args.blobs if args.blobs is not None else args.data / "blobs")
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.action == "settings":
+        asyncio.run(_with_store(args.data, lambda s: _settings(s, args), args.redis))
+    elif args.action == "purge":
+
+        async def purge(store: Store) -> int:
+            return await retention.purge(store, _blobs(args))
+
+        print(f"deleted {asyncio.run(_with_store(args.data, purge, args.redis))} recordings")
+    elif args.action == "delete-visitor":
+
+        async def forget(store: Store) -> int:
+            return await retention.delete_visitor(store, _blobs(args), args.visitor)
+
+        count = asyncio.run(_with_store(args.data, forget, args.redis))
+        print(f"deleted {count} recordings of {args.visitor}")
+
+
+async def _settings(store: Store, args: argparse.Namespace) -> None:
+    site = await _find_site(store, args.site)
+    changes: dict[str, Any] = {}
+    if args.recording is not None:
+        changes["recording"] = args.recording
+    if args.sample is not None:
+        if not 0.0 <= args.sample <= 1.0:
+            raise ChatError("--sample is a share from 0 to 1")
+        changes["recording_sample"] = args.sample
+    if args.consent is not None:
+        changes["recording_consent"] = args.consent
+    if args.retention_days is not None:
+        changes["recording_retention_days"] = args.retention_days
+    if changes:
+        site = dataclasses.replace(site, settings=dataclasses.replace(site.settings, **changes))
+        await store.save_site(site)
+    s = site.settings
+    print(
+        f"{site.name}: recording {'on' if s.recording else 'off'}, sample {s.recording_sample:g}, "
+        f"consent {'required' if s.recording_consent else 'not required'}, "
+        f"retention {s.recording_retention_days} days"
+    )

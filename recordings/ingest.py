@@ -1,0 +1,372 @@
+"""The ``rec`` frame: a visitor's recorder hands over a batch of rrweb events.
+
+A batch is stored once and durably before it is acknowledged: its events
+are checked (``events.summarize``), compressed into one segment frame
+(``format``), appended to the recording's segment in the BlobStore (which
+fsyncs), and only then indexed in the Store and answered with ``recorded``.
+The index write is idempotent by ``seq``, so a batch the client sends again
+after a lost acknowledgement is stored once: a copy that arrives after the
+first was indexed is answered ``duplicate: true`` and not written at all.
+
+A recording belongs to the visitor that first wrote to it (the id is the
+client's, random, one per tab and visit); any other visitor gets ``206``.
+
+A batch comes as ``events`` (an array) or as the JSON text of that array in
+``data`` (what the widget sends: the server checks it and stores the text as
+it is, without encoding the events again).  A batch too big for one frame
+(a full snapshot of a large page) comes in parts: that text cut in
+``parts`` pieces sent in order (``part`` 0, 1, ...), each answered ``ok``
+until the last, which is handled as a whole batch.  Parts wait in the
+connection's memory, bounded per batch and for the whole process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import re
+import time
+import weakref
+from collections import Counter, OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from chatserver.blobs import BlobStore
+from chatserver.errors import ErrorCode, FrameError, NotFound
+from chatserver.frames import Frame
+from chatserver.session import Session
+from chatserver.store import Store
+from chatserver.types import JSON, Recording, RecordingBatch, RecordingMark
+
+from .events import BadEvents, summarize
+from .format import Codec, encode_frame
+
+if TYPE_CHECKING:
+    from chatserver.hub import Hub
+
+log = logging.getLogger("recordings.ingest")
+
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingLimits:
+    """Caps on what a recorder may send (docs/protocol.md, "Limits")."""
+
+    batch_events: int = 1000  # events in one batch
+    batch_bytes: int = 2 * 1024 * 1024  # one batch's events as JSON (parts joined)
+    parts: int = 64  # parts of one batch
+    session_events: int = 100_000  # events in one recording
+    session_seconds: float = 4 * 3600.0  # from its first to its last event
+    session_bytes: int = 64 * 1024 * 1024  # stored (compressed) bytes of one recording
+    marks: int = 10_000  # click marks kept per recording (clicks are still counted)
+    partial_bytes: int = 64 * 1024 * 1024  # parts held in memory by the whole process
+    codec: Codec = Codec.ZSTD
+
+
+class _Parts:
+    """A connection's batch in the making (its parts so far)."""
+
+    __slots__ = ("chunks", "key", "size")
+
+    def __init__(self) -> None:
+        self.key: tuple[str, int, int] | None = None  # (session, seq, parts)
+        self.chunks: list[str] = []
+        self.size = 0
+
+
+def _no_constant(name: str) -> Any:
+    """``NaN`` and ``Infinity`` are not JSON: browsers could not read them back."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def segment_key(site_id: str, rec_id: str, at: float) -> str:
+    """The BlobStore key of a recording's segment (by day, for humans and tools)."""
+    day = time.strftime("%Y%m%d", time.gmtime(at))
+    return f"rec/{site_id}/{day}/{rec_id}.seg"
+
+
+class Ingest:
+    """Stores ``rec`` batches of every visitor connection of this process."""
+
+    CACHE = 10_000  # recordings whose index row this process keeps in memory
+
+    def __init__(self, store: Store, blobs: BlobStore, limits: RecordingLimits | None = None):
+        self.store = store
+        self.blobs = blobs
+        self.limits = limits or RecordingLimits()
+        self.counts: Counter[str] = Counter()
+        self._recs: OrderedDict[str, Recording] = OrderedDict()
+        self._locks = [asyncio.Lock() for _ in range(64)]
+        self._parts: weakref.WeakKeyDictionary[Session, _Parts] = weakref.WeakKeyDictionary()
+        self._partial = 0  # bytes of parts held, whole process
+
+    # -- the frame ---------------------------------------------------------
+
+    async def handle(self, hub: Hub, session: Session, frame: Frame) -> None:
+        assert session.site is not None and session.visitor_id is not None
+        site = hub.sites.get(session.site.id, session.site)
+        if not site.settings.recording:
+            raise self._refuse(session, "off", ErrorCode.NOT_ALLOWED, "recording is off for site")
+        rec_id: str = frame.get("session")
+        if not SESSION_ID.fullmatch(rec_id):
+            raise self._refuse(
+                session,
+                "bad_session",
+                ErrorCode.INVALID_FIELD,
+                "field 'session': 8 to 64 of A-Z a-z 0-9 _ -",
+            )
+        got = self._events(session, frame, rec_id)
+        if got is None:
+            session.send({"t": "ok", "re": frame.rid})
+            return
+        events, raw = got
+        reply = await self.store_batch(
+            session, rec_id, frame.get("seq"), events, frame.get("now"), raw
+        )
+        reply["re"] = frame.rid
+        session.send(reply)
+
+    def _events(
+        self, session: Session, frame: Frame, rec_id: str
+    ) -> tuple[list[Any], bytes | None] | None:
+        """The batch's events and, when they came as text, that text; ``None``
+        when a part was kept and more must come."""
+        part = frame.get("part")
+        if part is None:
+            events = frame.get("events")
+            if events is None:
+                raise self._bad(session, "field 'events' is required (or 'part', 'parts', 'data')")
+            return list(events), None
+        parts, data = frame.get("parts"), frame.get("data")
+        if parts is None or data is None:
+            raise self._bad(session, "a part needs 'parts' and 'data'")
+        if part >= parts:
+            raise self._bad(session, "'part' must be below 'parts'")
+        if parts == 1:  # a whole batch as text: nothing to hold
+            return self._parse(session, data)
+        if parts > self.limits.parts:
+            raise self._bad(session, f"more than {self.limits.parts} parts")
+        held = self._parts.get(session)
+        if held is None:
+            held = self._parts[session] = _Parts()
+            # A closed connection's parts are released when its session goes.
+            weakref.finalize(session, self._drop, held)
+        key = (rec_id, frame.get("seq"), parts)
+        if part == 0:
+            self._drop(held)
+            held.key = key
+        elif held.key != key or len(held.chunks) != part:
+            self._drop(held)
+            raise self._bad(session, "parts must come in order, 0 first, with the same seq")
+        size = len(data.encode("utf-8")) if not data.isascii() else len(data)
+        if held.size + size > self.limits.batch_bytes:
+            self._drop(held)
+            raise self._refuse(
+                session,
+                "too_large",
+                ErrorCode.FRAME_TOO_LARGE,
+                f"batch larger than {self.limits.batch_bytes} bytes",
+            )
+        if self._partial + size > self.limits.partial_bytes:
+            self._drop(held)
+            self.counts["refused_busy"] += 1
+            raise FrameError(ErrorCode.UNAVAILABLE, "too many batches in parts, retry later")
+        held.chunks.append(data)
+        held.size += size
+        self._partial += size
+        if part + 1 < parts:
+            return None
+        text = "".join(held.chunks)
+        self._drop(held)
+        return self._parse(session, text)
+
+    def _parse(self, session: Session, text: str) -> tuple[list[Any], bytes]:
+        """A batch sent as JSON text: its events, and the text to store as it is
+        (checked here, so the server need not encode the events again)."""
+        try:
+            events = json.loads(text, parse_constant=_no_constant)
+        except (ValueError, RecursionError):
+            raise self._bad(
+                session, "'data' is not JSON (or the parts do not join into JSON)"
+            ) from None
+        if not isinstance(events, list):
+            raise self._bad(session, "'data' must be a JSON array of events")
+        return events, text.encode("utf-8")
+
+    def _drop(self, held: _Parts) -> None:
+        self._partial -= held.size
+        held.key, held.chunks, held.size = None, [], 0
+
+    # -- storing -------------------------------------------------------------
+
+    async def store_batch(
+        self,
+        session: Session,
+        rec_id: str,
+        seq: int,
+        events: list[Any],
+        now_ms: Any = None,
+        raw: bytes | None = None,
+    ) -> JSON:
+        """Check, store durably and index one batch; the ``recorded`` reply.
+
+        ``raw`` is the batch's JSON as the client sent it (``data``), stored as
+        it is; without it the events are encoded as compact JSON.
+        """
+        assert session.site is not None and session.visitor_id is not None
+        limits = self.limits
+        if not events:
+            raise self._bad(session, "field 'events' is empty")
+        if len(events) > limits.batch_events:
+            raise self._bad(session, f"more than {limits.batch_events} events in one batch")
+        try:
+            summary = summarize(events)
+        except BadEvents as exc:
+            raise self._bad(session, str(exc)) from None
+        if raw is None:
+            try:
+                raw = json.dumps(
+                    events, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+                ).encode()
+            except (UnicodeEncodeError, ValueError):  # a lone surrogate, NaN or Infinity
+                raise self._bad(session, "events hold values that are not plain JSON") from None
+        if len(raw) > limits.batch_bytes:
+            raise self._refuse(
+                session,
+                "too_large",
+                ErrorCode.FRAME_TOO_LARGE,
+                f"batch larger than {limits.batch_bytes} bytes",
+            )
+        async with self._locks[hash(rec_id) % len(self._locks)]:
+            rec = await self._recording(
+                session, rec_id, summary.last_ts, now_ms, bool(summary.snapshots)
+            )
+            if seq <= rec.last_seq:
+                self.counts["duplicates"] += 1
+                return {"t": "recorded", "session": rec_id, "seq": seq, "duplicate": True}
+            self._check_caps(session, rec, summary.events, summary.first_ts, summary.last_ts)
+            data = encode_frame(
+                raw,
+                seq=seq,
+                events=summary.events,
+                first_ts=summary.first_ts,
+                last_ts=summary.last_ts,
+                codec=limits.codec,
+            )
+            offset = await self.blobs.append(rec.blob, data)
+            marks = [
+                RecordingMark("snapshot", ts, {"offset": offset, "seq": seq, "index": index})
+                for index, ts in summary.snapshots
+            ]
+            room = max(0, limits.marks - rec.marks)
+            for mark in summary.marks:
+                if mark.kind != "click" or room > 0:
+                    marks.append(mark)
+                    room -= mark.kind == "click"
+            batch = RecordingBatch(
+                seq=seq,
+                first_ts=summary.first_ts,
+                last_ts=summary.last_ts,
+                events=summary.events,
+                bytes=len(data),
+                raw_bytes=len(raw),
+                clicks=summary.clicks,
+                inputs=summary.inputs,
+                marks=tuple(sorted(marks, key=lambda m: m.ts)),
+                conv_id=session.conv_id,
+            )
+            try:
+                rec, duplicate = await self.store.add_recording_batch(rec_id, batch)
+            except NotFound:
+                # Deleted (retention, or the visitor's data on request) meanwhile:
+                # take back what was just written; the recorder starts afresh.
+                self._recs.pop(rec_id, None)
+                await self.blobs.delete(rec.blob)
+                raise FrameError(
+                    ErrorCode.NOT_FOUND, "recording was deleted, start a new one"
+                ) from None
+            self._remember(rec)
+        self.counts["duplicates" if duplicate else "batches"] += 1
+        if not duplicate:
+            self.counts["events"] += summary.events
+            self.counts["raw_bytes"] += len(raw)
+            self.counts["stored_bytes"] += len(data)
+        return {"t": "recorded", "session": rec_id, "seq": seq, "duplicate": duplicate}
+
+    async def _recording(
+        self, session: Session, rec_id: str, last_ts: float, now_ms: Any, snapshot: bool
+    ) -> Recording:
+        """The recording's row (claimed for this visitor if new), if it is theirs.
+
+        Only a batch with a full snapshot starts a recording: a batch for an
+        unknown id without one (the recording was deleted meanwhile, or its
+        start was lost) could never be replayed, so it gets ``205`` and the
+        recorder starts a new recording with a new snapshot.
+        """
+        assert session.site is not None and session.visitor_id is not None
+        rec = self._recs.get(rec_id) or await self.store.get_recording(rec_id)
+        if rec is None and not snapshot:
+            self.counts["refused_unknown"] += 1
+            raise FrameError(ErrorCode.NOT_FOUND, "no such recording: start one with a snapshot")
+        if rec is None:
+            clock = time.time()
+            sent = now_ms if isinstance(now_ms, int | float) and math.isfinite(now_ms) else last_ts
+            rec = await self.store.claim_recording(
+                rec_id,
+                session.site.id,
+                session.visitor_id,
+                segment_key(session.site.id, rec_id, clock),
+                clock * 1000.0 - float(sent),
+            )
+        if rec.site_id != session.site.id or rec.visitor_id != session.visitor_id:
+            raise self._refuse(
+                session, "not_yours", ErrorCode.FORBIDDEN, "recording belongs to another visitor"
+            )
+        self._remember(rec)
+        return rec
+
+    def _check_caps(
+        self, session: Session, rec: Recording, events: int, first: float, last: float
+    ) -> None:
+        limits = self.limits
+        why = None
+        if rec.events + events > limits.session_events:
+            why = f"more than {limits.session_events} events"
+        elif rec.bytes >= limits.session_bytes:
+            why = f"more than {limits.session_bytes} bytes"
+        elif rec.events:
+            span = max(rec.last_ts, last) - min(rec.first_ts, first)
+            if span > limits.session_seconds * 1000.0:
+                why = f"longer than {limits.session_seconds:.0f} s"
+        elif last - first > limits.session_seconds * 1000.0:
+            why = f"longer than {limits.session_seconds:.0f} s"
+        if why is not None:
+            raise self._refuse(session, "full", ErrorCode.CONFLICT, f"recording full: {why}")
+
+    def _remember(self, rec: Recording) -> None:
+        self._recs[rec.id] = rec
+        self._recs.move_to_end(rec.id)
+        while len(self._recs) > self.CACHE:
+            self._recs.popitem(last=False)
+
+    def forget(self, rec_ids: list[str]) -> None:
+        """Drop cached rows of deleted recordings."""
+        for rec_id in rec_ids:
+            self._recs.pop(rec_id, None)
+
+    # -- refusals ---------------------------------------------------------------
+
+    def _refuse(self, session: Session, reason: str, code: ErrorCode, message: str) -> FrameError:
+        """Count a refused batch (and the client's mistake) and build its error."""
+        self.counts[f"refused_{reason}"] += 1
+        session.conn.count_error()
+        return FrameError(code, message)
+
+    def _bad(self, session: Session, message: str) -> FrameError:
+        return self._refuse(session, "malformed", ErrorCode.INVALID_FIELD, message)
+
+    def stats(self) -> JSON:
+        return {**self.counts, "partial_bytes": self._partial}
