@@ -189,8 +189,8 @@ def test_checkout_greeting_once_per_visit(
 
     # The visitor answers: now the chat is routed (an agent online takes it).
     assert agent.request({"t": "status", "status": "online"})["t"] == "ok"
-    page.locator("chatserver-chat textarea").fill("Do you ship to Spain?")
-    page.locator("chatserver-chat textarea").press("Enter")
+    page.locator("#chatserver-input").fill("Do you ship to Spain?")
+    page.locator("#chatserver-input").press("Enter")
     agent.expect("conv", lambda f: f["conv"]["id"] == conv["id"] and f["conv"]["agents"] != [])
     deadline = time.monotonic() + 5
     while console.counters() != [("Checkout help", 1, 1)] and time.monotonic() < deadline:

@@ -288,20 +288,21 @@ def test_image_and_pdf_round_trip(
     assert reply["t"] == "ack", reply
     expect(page.locator(".msg.them a.img img")).to_have_attribute("alt", "label.png")
 
-    # The minimal agent page shows the files as links.
+    # The agent console shows the image as a thumbnail and the PDF as a link.
     console = watch(context.new_page(), "console", problems)
-    console.goto(f"{server.url}/console")
+    console.goto(f"{server.url}/console/login")
     console.fill("input[name=email]", next(iter(shop.agents)))
     console.fill("input[name=password]", PASSWORD)
-    console.click("#login button[type=submit]")
-    console.locator("#convs button").first.click()
-    links = console.locator("#messages a.file")
+    console.click("form.login button[type=submit]")
+    console.locator("#list-mine .conv-item").first.click()
+    links = console.locator(".entry .attachment a")
     expect(links).to_have_count(3)  # the two files were uploaded side by side: any order
-    part = links.filter(has_text="part.png (image/png")
+    part = links.filter(has_text="part.png")
     expect(part).to_have_count(1)
-    expect(links.filter(has_text="invoice.pdf (application/pdf")).to_have_count(1)
+    expect(links.filter(has_text="invoice.pdf")).to_have_count(1)
+    expect(part.locator("img.thumb")).to_have_count(1)
     href = part.get_attribute("href")
-    assert href and href.startswith(f"{server.url}/attachments/{got_png['id']}?")
+    assert href and href.startswith(f"/attachments/{got_png['id']}?")
     agent.close()
     assert problems == []
 
