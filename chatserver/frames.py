@@ -37,6 +37,13 @@ MAX_ATTRS = 50  # keys per attrs map (and per nested map)
 MAX_ATTR_KEY_CHARS = 64
 MAX_ATTR_VALUE_CHARS = 500
 MAX_ATTRS_BYTES = 8 * 1024  # the attrs map encoded as compact JSON
+# Co-browsing (chatserver/cobrowse.py, docs/cobrowse.md).
+MAX_COBROWSE_EVENTS = 500  # rrweb events in one cobrowse_events frame
+MAX_COBROWSE_PARTS = 256  # parts of one event batch too big for a frame
+MAX_COORD = 1_000_000  # pointer coordinates, CSS pixels of the visitor's document
+MAX_SELECTOR_CHARS = 300  # a highlight's CSS selector
+# Frames of a running co-browse: rate limited by their own token bucket.
+STREAM_FRAMES = frozenset({"cobrowse_events", "cobrowse_pointer"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +58,9 @@ class Limits:
     hello_timeout: float = 10.0
     preview_interval: float = 0.1
     max_outbox_bytes: int = 1024 * 1024
+    # co-browse stream frames (STREAM_FRAMES) draw on a bucket of their own
+    stream_rate_per_second: float = 40.0
+    stream_rate_burst: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +145,20 @@ VISITOR_FRAMES: dict[str, tuple[Field, ...]] = {
         Field("data", str, False),
         Field("now", (int, float), False),
     ),
+    # Co-browsing (chatserver/cobrowse.py): the visitor's answer and its stream.
+    "cobrowse": (
+        _CONV,
+        Field("action", str, choices=frozenset({"accept", "decline", "stop", "resume"})),
+        Field("offset", int, False, min=1),
+    ),
+    "cobrowse_events": (
+        _CONV,
+        Field("seq", int, min=0),
+        Field("events", list, False),
+        Field("part", int, False, min=0),
+        Field("parts", int, False, min=1, max=MAX_COBROWSE_PARTS),
+        Field("data", str, False),
+    ),
 }
 
 AGENT_FRAMES: dict[str, tuple[Field, ...]] = {
@@ -161,6 +185,21 @@ AGENT_FRAMES: dict[str, tuple[Field, ...]] = {
     "visitors": (),
     "visitor": (_id("visitor"),),
     "close": (_CONV,),
+    # Co-browsing (chatserver/cobrowse.py): ask, view, point.
+    "cobrowse": (
+        _CONV,
+        Field("action", str, choices=frozenset({"request", "stop", "view", "unview", "snapshot"})),
+    ),
+    "cobrowse_pointer": (
+        _CONV,
+        Field("x", int, False, min=0, max=MAX_COORD),
+        Field("y", int, False, min=0, max=MAX_COORD),
+    ),
+    "cobrowse_highlight": (
+        _CONV,
+        Field("node", int, False, min=1),
+        Field("selector", str, False, max_len=MAX_SELECTOR_CHARS),
+    ),
 }
 
 FRAMES: dict[ClientKind, dict[str, tuple[Field, ...]]] = {

@@ -133,6 +133,16 @@ FULL_EXAMPLES: dict[ClientKind, dict[str, dict[str, Any]]] = {
                 "cart": {"items": 2, "total": 59.9, "currency": "EUR", "coupon": None},
             },
         },
+        "cobrowse": {"t": "cobrowse", **CONV, "action": "accept", "offset": 7},
+        "cobrowse_events": {
+            "t": "cobrowse_events",
+            **CONV,
+            "seq": 3,
+            "events": [{"type": 3, "timestamp": 1.5, "data": {}}],
+            "part": 0,
+            "parts": 2,
+            "data": "[",
+        },
     },
     AGENT: {
         "hello": {"t": "hello", "v": PROTOCOL_VERSION, "kind": "agent", "token": "tok"}
@@ -151,6 +161,9 @@ FULL_EXAMPLES: dict[ClientKind, dict[str, dict[str, Any]]] = {
         "visitors": {"t": "visitors"},
         "visitor": {"t": "visitor", "visitor": "v_1"},
         "close": {"t": "close", **CONV},
+        "cobrowse": {"t": "cobrowse", **CONV, "action": "request"},
+        "cobrowse_pointer": {"t": "cobrowse_pointer", **CONV, "x": 10, "y": 2000},
+        "cobrowse_highlight": {"t": "cobrowse_highlight", **CONV, "node": 42, "selector": "a.b"},
     },
 }
 
@@ -166,6 +179,8 @@ MINIMAL_EXAMPLES: dict[ClientKind, dict[str, dict[str, Any]]] = {
         "page": {"t": "page", "url": "/"},
         "identify": {"t": "identify"},
         "attrs": {"t": "attrs", "set": {}},
+        "cobrowse": {"t": "cobrowse", **CONV, "action": "stop"},
+        "cobrowse_events": {"t": "cobrowse_events", **CONV, "seq": 0},
     },
     AGENT: {
         "hello": {"t": "hello", "v": PROTOCOL_VERSION, "kind": "agent", "token": "tok"},
@@ -183,6 +198,9 @@ MINIMAL_EXAMPLES: dict[ClientKind, dict[str, dict[str, Any]]] = {
         "visitors": {"t": "visitors"},
         "visitor": {"t": "visitor", "visitor": "v_1"},
         "close": {"t": "close", **CONV},
+        "cobrowse": {"t": "cobrowse", **CONV, "action": "view"},
+        "cobrowse_pointer": {"t": "cobrowse_pointer", **CONV},
+        "cobrowse_highlight": {"t": "cobrowse_highlight", **CONV},
     },
 }
 
