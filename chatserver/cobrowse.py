@@ -65,7 +65,6 @@ NONE = "none"
 END_OP = "cobrowse_end"
 SCAN_PAGES = 5  # history pages read back to find the state (MAX_HISTORY entries each)
 RECHECK = 5.0  # seconds a viewer's membership is trusted before it is read again
-SNAPSHOT_EVERY = 0.5  # seconds between snapshot requests a viewer may cause
 MAX_BATCH_CHARS = 4 * 1024 * 1024  # the joined parts of one batch
 MAX_RRWEB_TYPE = 6
 
@@ -131,7 +130,6 @@ class Cobrowse:
         self._viewers: weakref.WeakKeyDictionary[Session, dict[ConversationId, float]] = (
             weakref.WeakKeyDictionary()
         )
-        self._snapshot_asked: dict[ConversationId, float] = {}
 
     def install(self, hub: Hub) -> None:
         hub.add_handler(ClientKind.VISITOR, "cobrowse", self.visitor_action)
@@ -186,7 +184,6 @@ class Cobrowse:
             if viewing is not None:
                 viewing.pop(str(conv_id), None)
             hub.spawn(hub.unsubscribe(session, chan))
-        self._snapshot_asked.pop(str(conv_id), None)
 
     @staticmethod
     def _reply(session: Session, frame: Frame, body: JSON, **extra: Any) -> None:
@@ -347,11 +344,11 @@ class Cobrowse:
         await hub.unsubscribe(session, channel(conv_id))
 
     async def _ask_snapshot(self, hub: Hub, conv_id: ConversationId) -> None:
-        """Ask the visitor's tab for a fresh full snapshot (for a viewer that joined)."""
-        now = time.monotonic()
-        if now - self._snapshot_asked.get(conv_id, -math.inf) < SNAPSHOT_EVERY:
-            return
-        self._snapshot_asked[conv_id] = now
+        """Ask the visitor's tab for a fresh full snapshot (for a viewer that joined).
+
+        Not throttled here (the agent's rate limit bounds it); the widget takes
+        at most one snapshot a second and folds the requests in between.
+        """
         frame = {"t": "cobrowse_snapshot", "conv": conv_id}
         await hub.broker.publish(channel(conv_id), frame_event(frame, "visitors"))
 
