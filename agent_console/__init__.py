@@ -10,12 +10,13 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import auth, pages
+from . import auth, cobrowse, pages
 from .web import STATIC_DIR
 
 routes: list[BaseRoute] = [
     Route("/login", auth.login_page, methods=["GET", "POST"], name="console_login"),
     Route("/logout", auth.logout, methods=["POST"], name="console_logout"),
     *pages.routes,
+    *cobrowse.routes,
     Mount("/static", StaticFiles(directory=STATIC_DIR), name="console_static"),
 ]
