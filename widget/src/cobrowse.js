@@ -68,6 +68,7 @@ export function createCobrowse({ store, link, session, live }) {
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   let snapshotTimer;
   let agentName = "";
+  let promptFor = 0; // the offset of the request the prompt answers
 
   const consent = () => /** @type {Consent | null} */ (session.get("cobrowse"));
 
@@ -164,11 +165,14 @@ export function createCobrowse({ store, link, session, live }) {
       end();
     }
     if (entry && state === "requested" && !answered.has(entry.offset) && Date.now() / 1000 - entry.ts < REQUEST_FRESH) {
+      if (promptFor !== entry.offset) view?.hidePrompt(); // asked again: answer the new request
+      promptFor = entry.offset;
       view?.prompt(name, (yes) => {
         answered.add(entry.offset);
         link.request({ t: "cobrowse", conv: conv.id, action: yes ? "accept" : "decline", offset: entry.offset });
       });
     } else {
+      promptFor = 0;
       view?.hidePrompt();
     }
   };
