@@ -18,7 +18,8 @@ Semantics every implementation keeps:
 * Events are JSON-like maps; the handler must not mutate them (the memory
   broker hands the same object to every subscriber).
 
-Channels are ``conv:<id>``, ``visitor:<id>``, ``agent:<id>`` and ``site:<id>``.
+Channels are ``conv:<id>``, ``visitor:<id>``, ``agent:<id>``, ``site:<id>`` and
+``cobrowse:<conv id>`` (a co-browse's live stream, ``cobrowse.py``).
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ protocol client (so the chat is assigned to them) and signs into the console
 in the agent's browser, where ``/console/cobrowse/<conv>`` shows the
 visitor's page live. Every frame the console page's socket receives is kept,
 to prove what never reached the agent.
+
+Set ``CHATSERVER_SCREENSHOTS=DIR`` to save screenshots of both sides.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -69,6 +72,13 @@ def wait_for(check: Callable[[], bool], timeout: float = 8.0, what: str = "condi
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def shoot(page: Page, name: str) -> None:
+    shots = os.environ.get("CHATSERVER_SCREENSHOTS")
+    if shots:
+        Path(shots).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(shots) / f"cobrowse-{name}.png"))
 
 
 def replay_frame(agent_page: Page) -> Frame:
@@ -166,6 +176,7 @@ def test_consent_live_view_pointing_and_stop(
         # Declining streams nothing, and the recorder is not even loaded.
         people.ask()
         expect(visitor.locator("chatserver-chat .cb-prompt")).to_be_focused()
+        shoot(visitor, "visitor-prompt")
         visitor.keyboard.press("Tab")
         visitor.keyboard.press("Enter")  # the focused "Decline" button
         expect(agent_page.locator(".cobrowse-state")).to_contain_text("declined")
@@ -213,6 +224,8 @@ def test_consent_live_view_pointing_and_stop(
         )
         outline = visitor.locator("chatserver-chat .cb-hl")
         expect(outline).to_be_visible()
+        shoot(visitor, "visitor-pointer-highlight")
+        shoot(agent_page, "agent-view")
         shown = outline.bounding_box()
         real = visitor.locator("[data-add=linen-shirt]").bounding_box()
         assert shown and real
