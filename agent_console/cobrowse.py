@@ -39,7 +39,7 @@ def replay_csp(site: Site | None) -> str:
         "default-src 'self'; script-src 'self'; "
         f"style-src 'self' 'unsafe-inline' {shop}; img-src 'self' data: blob: {shop}; "
         f"font-src 'self' data: {shop}; media-src 'self' blob: {shop}; "
-        "connect-src 'self' ws: wss:; frame-src 'self' about:; "
+        "connect-src 'self' ws: wss:; frame-src 'self'; "
         "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     )
 

@@ -15,14 +15,16 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from agent_console.cobrowse import replay_csp
 from chatserver.errors import ErrorCode
 from chatserver.frames import Limits
 from chatserver.protocol import Codec, Connection
-from chatserver.types import ClientKind, Role
+from chatserver.types import ClientKind, Role, Site
 
-from .conftest import Client, Server, seed
+from .conftest import Client, Server, console_login, seed
 from .redis_server import RedisServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("close_clients")]
@@ -352,3 +354,33 @@ async def test_across_processes_on_redis(two: tuple[Server, Server], redis: Redi
     await asyncio.sleep(0.3)  # the end op reaches process b
     reply = await agent.request({"t": "cobrowse_pointer", "conv": conv, "x": 1, "y": 1})
     assert reply["code"] == ErrorCode.NOT_ALLOWED
+
+
+async def test_console_page_is_for_the_conversations_agents(server: Server) -> None:
+    _visitor, (agent, _other), conv = await chatting(server, agents=2)
+    emails = [f"agent{i}-{agent.welcome['site']['id']}@test.shop" for i in range(2)]
+    async with httpx.AsyncClient(base_url=server.url) as anon:
+        page = await anon.get(f"/console/cobrowse/{conv}")
+        assert page.status_code == 303 and "/console/login" in page.headers["location"]
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        await console_login(http, emails[0])
+        page = await http.get(f"/console/cobrowse/{conv}")
+        assert page.status_code == 200
+        assert f'data-conv="{conv}"' in page.text and 'src="/widget/replay.' in page.text
+        csp = page.headers["content-security-policy"]
+        assert "script-src 'self';" in csp and "img-src 'self' data: blob: http: https:" in csp
+        assert "frame-ancestors 'none'" in csp
+        missing = await http.get("/console/cobrowse/c_nope")
+        assert missing.status_code == 404
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        await console_login(http, emails[1])  # of the site, not in the conversation
+        page = await http.get(f"/console/cobrowse/{conv}")
+        assert page.status_code == 403
+
+
+async def test_replay_csp_names_the_sites_origins() -> None:
+    site = Site("s_1", "pk", "Shop", allowed_origins=("https://shop.example", "http://old.example"))
+    csp = replay_csp(site)
+    assert "img-src 'self' data: blob: https://shop.example http://old.example;" in csp
+    assert "script-src 'self';" in csp and "http: https:" not in csp
+    assert "img-src 'self' data: blob: http: https:;" in replay_csp(Site("s_2", "pk2", "Any"))
