@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Frame, Page, WebSocket, expect
 
 from chatserver.cli import DEMO_EMAIL, ensure_demo
+from chatserver.store_sqlite import SQLiteStore
 
 from .conftest import Server
 from .redis_server import RedisServer
@@ -66,12 +68,23 @@ def real_problems(problems: list[str]) -> list[str]:
     return [p for p in problems if not (p.startswith("agent: Blocked script") and note in p)]
 
 
-def wait_for(check: Callable[[], bool], timeout: float = 8.0, what: str = "condition") -> None:
+def wait_for(
+    check: Callable[[], bool],
+    timeout: float = 8.0,
+    what: str = "condition",
+    pump: Page | None = None,
+) -> None:
+    """Poll ``check``. Playwright's sync API hands over page events (socket
+    frames) only during its own calls, so polling goes through ``pump``'s
+    ``wait_for_timeout`` when the check reads such events."""
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+        if pump is not None:
+            pump.wait_for_timeout(50)
+        else:
+            time.sleep(0.05)
 
 
 def shoot(page: Page, name: str) -> None:
@@ -182,7 +195,7 @@ def test_consent_live_view_pointing_and_stop(
         expect(agent_page.locator(".cobrowse-state")).to_contain_text("declined")
         expect(visitor.locator("chatserver-chat .cb-prompt")).to_have_count(0)
         visitor.click("[data-add=linen-shirt]")
-        time.sleep(0.5)
+        agent_page.wait_for_timeout(800)  # and hand over the frames meanwhile
         assert people.frames.of("cobrowse_events") == []
         assert not any("/widget/recorder." in url for url in people.visitor_requests)
         assert visitor.evaluate("typeof window.__chatserverRecorder") == "undefined"
@@ -256,7 +269,7 @@ def test_consent_live_view_pointing_and_stop(
             ),
             what="the masked value",
         )
-        time.sleep(0.5)
+        agent_page.wait_for_timeout(500)
         assert SECRET not in agent_page.content()
         assert SECRET not in replay_frame(agent_page).content()
         assert not [raw for raw in people.frames.raw if SECRET in raw]
@@ -267,7 +280,7 @@ def test_consent_live_view_pointing_and_stop(
         expect(agent_page.locator(".cobrowse-state")).to_contain_text("ended")
         sent = len(people.frames.of("cobrowse_events"))
         visitor.click("[data-add=linen-shirt]")
-        time.sleep(0.6)
+        agent_page.wait_for_timeout(800)
         assert len(people.frames.of("cobrowse_events")) == sent
 
         # The agent stops: both sides end as well.
@@ -276,15 +289,15 @@ def test_consent_live_view_pointing_and_stop(
         agent_page.click("[data-action=stop]")
         expect(agent_page.locator(".cobrowse-state")).to_contain_text("ended")
         expect(visitor.locator("chatserver-chat .cb-banner")).to_have_count(0)
-        time.sleep(0.3)
+        agent_page.wait_for_timeout(300)
         sent = len(people.frames.of("cobrowse_events"))
         visitor.click("[data-add=linen-shirt]")
-        time.sleep(0.6)
+        agent_page.wait_for_timeout(800)
         assert len(people.frames.of("cobrowse_events")) == sent
         # and the visitor's next page does not resume it
         visitor.reload()
         expect(visitor.locator("chatserver-chat .bubble")).to_be_visible()
-        time.sleep(0.5)
+        visitor.wait_for_timeout(500)
         expect(visitor.locator("chatserver-chat .cb-banner")).to_have_count(0)
         assert visitor.evaluate(
             "sessionStorage.length === 0 || !Object.keys(sessionStorage)"
@@ -294,6 +307,63 @@ def test_consent_live_view_pointing_and_stop(
     finally:
         people.close()
         agent.close()
+
+
+async def _recording_demo(data: Path) -> dict[str, str]:
+    """The demo site, with session recording on."""
+    site, logins = await ensure_demo(data)
+    store = SQLiteStore(data / "chatserver.db")
+    await store.start()
+    try:
+        await store.save_site(replace(site, settings=replace(site.settings, recording=True)))
+    finally:
+        await store.close()
+    return logins
+
+
+def test_a_recorded_visit_shares_its_recorder(
+    tmp_path: Path,
+    browser: Browser,  # noqa: F811
+) -> None:
+    """On a site that records, co-browsing uses the running recorder: one rrweb,
+    one recorder bundle, the recording goes on and the agent sees the page."""
+    with ThreadPoolExecutor(1) as pool:
+        logins = pool.submit(lambda: asyncio.run(_recording_demo(tmp_path / "d"))).result()
+    server = Server(tmp_path / "d").start()
+    expect.set_options(timeout=8000)
+    agent = Agent(server, DEMO_EMAIL, logins[DEMO_EMAIL])
+    people = People(browser, f"{server.url}/demo/", server.url, logins[DEMO_EMAIL])
+    recs: list[str] = []
+    people.visitor.on(
+        "websocket",
+        lambda ws: ws.on(
+            "framesent",
+            lambda p: recs.append(p) if isinstance(p, str) and p.startswith('{"t":"rec"') else None,
+        ),
+    )
+    try:
+        people.open_chat()
+        conv = agent.assigned()
+        wait_for(lambda: bool(recs), 20, "the recording's first batch", pump=people.visitor)
+        people.console(conv)
+        people.ask()
+        people.allow()
+        wait_for(lambda: replay_text(people.agent_page, "h1") == "New this season")
+        people.visitor.click("[data-add=canvas-bag]")
+        wanted = people.visitor.locator("#cart-count").text_content()
+        wait_for(lambda: replay_text(people.agent_page, "#cart-count") == wanted, what="the cart")
+        loaded = [u for u in people.visitor_requests if "/widget/recorder." in u]
+        assert len(loaded) == 1, loaded
+        before = len(recs)
+        people.agent_page.click("[data-action=stop]")
+        expect(people.visitor.locator("chatserver-chat .cb-banner")).to_have_count(0)
+        people.visitor.click("[data-add=canvas-bag]")
+        wait_for(lambda: len(recs) > before, 20, "the recording going on", pump=people.visitor)
+        assert real_problems(people.problems) == []
+    finally:
+        people.close()
+        agent.close()
+        server.stop()
 
 
 @pytest.fixture
