@@ -47,6 +47,7 @@ class NavItem:
 # The layout's navigation; a page that wants a tab adds a line here.
 NAV: list[NavItem] = [
     NavItem("Chats", "/console/", CHAT_ROLES),
+    NavItem("Sessions", "/console/sessions", frozenset({Role.ADMIN, Role.ANALYST})),
 ]
 
 DEFAULT_CSP = (

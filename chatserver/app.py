@@ -288,7 +288,8 @@ def create_app(config: Config) -> Starlette:
         *demo.routes,
         Route("/console", demo.console, name="console"),
         recorder.mount(),  # /console/api/recordings: the replay API
-        Mount("/console", routes=agent_console.routes),
+        # The analysts' pages (recordings/pages.py) share the console's mount.
+        Mount("/console", routes=[*recordings.pages.routes, *agent_console.routes]),
     ]
     app = Starlette(
         routes=routes,
