@@ -128,6 +128,7 @@ async def test_list_filters_and_pages(server: Server, shop: Shop, close_clients:
         assert sorted(rows(by_visitor)) == sorted(mine)
         assert "Delete all recordings" not in by_visitor  # analysts do not delete
         assert rows((await http.get("/console/sessions", params={"had_chat": "yes"})).text) == []
+        assert len(rows((await http.get("/console/sessions?had_chat=no")).text)) == 4
         today = time.strftime("%Y-%m-%d", time.gmtime())
         assert len(rows((await http.get(f"/console/sessions?since={today}")).text)) == 4
         assert rows((await http.get("/console/sessions?until=2001-01-01")).text) == []
@@ -153,6 +154,19 @@ async def test_list_filters_and_pages(server: Server, shop: Shop, close_clients:
         assert set(rows(filtered)) == {more[1], *more[10:20]}
         broken = await http.get("/console/sessions?cursor=nonsense")
         assert broken.status_code == 400
+
+
+async def test_had_a_chat(server: Server, shop: Shop, close_clients: None) -> None:
+    chatty = await Client.visitor(server, shop.key)
+    ack = await chatty.request({"t": "send", "cid": "m1", "body": "can you help me?"})
+    assert ack["t"] != "error", ack
+    talked, _ = await record(server, shop, ["https://shop.example/help"], client=chatty)
+    quiet, _ = await record(server, shop, ["https://shop.example/help"])
+    async with signed_in(server, shop, 1) as http:
+        page = (await http.get("/console/sessions?had_chat=yes")).text
+        assert rows(page) == [talked]
+        assert re.search(r"<td>yes</td>\s*</tr>", page)
+        assert rows((await http.get("/console/sessions?had_chat=no")).text) == [quiet]
 
 
 async def test_another_sites_recording_is_404(
