@@ -4,13 +4,15 @@ the session list and the replay page (recordings/pages.py, static/replay.js).
 The visitor's tab records for real (the widget's recorder, its ``rec``
 frames, the server's ingest); the analyst signs into the console in another
 browser context.  ``test_first_frame_of_a_ten_minute_session`` measures the
-figure in docs/recordings.md (run with ``-s`` to see it).
+figure in docs/recordings.md (run with ``-s`` to see it).  Set
+``CHATSERVER_SCREENSHOTS=DIR`` to save screenshots of the list and the replay.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import secrets
 import time
@@ -68,6 +70,14 @@ def sign_in(page: Page, server: Server) -> None:
     page.wait_for_url(re.compile(r"/console/sessions$"))
 
 
+def shoot(page: Page, name: str) -> None:
+    """A screenshot in ``$CHATSERVER_SCREENSHOTS``, when set."""
+    shots = os.environ.get("CHATSERVER_SCREENSHOTS")
+    if shots:
+        Path(shots).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(shots) / f"replay-{name}.png"))
+
+
 def replay_body(page: Page) -> str:
     handle = page.query_selector("[data-view] iframe")
     frame = handle.content_frame() if handle else None
@@ -116,6 +126,7 @@ def test_list_and_replay_of_a_recorded_visit(
 
         wait_for(listed, 40, "the session listed with 2 pages and 2 clicks", pump=visitor)
         cells = analyst.locator("table.sessions tbody tr").first.locator("td").all_text_contents()
+        shoot(analyst, "list")
         assert cells[5] == "no"
         analyst.locator("table.sessions tbody tr").first.locator("a").first.click()
         expect(analyst.locator("#replay[data-ready]")).to_have_count(1)
@@ -128,6 +139,7 @@ def test_list_and_replay_of_a_recorded_visit(
         analyst.locator(".replay-mark.page").nth(1).click()
         expect(analyst.locator("[data-url]")).to_have_text(f"{server.url}/demo/product/canvas-bag")
         wait_for(lambda: "Canvas tote bag" in replay_body(analyst), 10, "the product page")
+        shoot(analyst, "replay")
         analyst.select_option("[data-speed]", "8")
         analyst.click("[data-action=play]")
         expect(analyst.locator("[data-state]")).to_have_text(re.compile("Playing|Finished"))
