@@ -11,7 +11,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import admin, auth, pages, triggers
+from . import admin, auth, cobrowse, pages, triggers
 from .web import STATIC_DIR
 
 routes: list[BaseRoute] = [
@@ -20,5 +20,6 @@ routes: list[BaseRoute] = [
     *pages.routes,
     *admin.routes,
     *triggers.routes,
+    *cobrowse.routes,
     Mount("/static", StaticFiles(directory=STATIC_DIR), name="console_static"),
 ]

@@ -49,6 +49,7 @@ NAV: list[NavItem] = [
     NavItem("Chats", "/console/", CHAT_ROLES),
     NavItem("Admin", "/console/admin", frozenset({Role.ADMIN})),
     NavItem("Triggers", "/console/triggers", frozenset({Role.ADMIN})),
+    NavItem("Sessions", "/console/sessions", frozenset({Role.ADMIN, Role.ANALYST})),
 ]
 
 DEFAULT_CSP = (

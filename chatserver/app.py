@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -71,9 +72,14 @@ class CachedStatic(StaticFiles):
         return response
 
 
+_HASHED = re.compile(r"^[a-z]+\.[A-Z0-9]{8,}\.js$")
+
+
 class WidgetFiles(StaticFiles):
-    """The widget build: ``widget.js`` (the loader) cached five minutes, the
-    content-hashed chat bundles (``chat.<hash>.js``) for a year, immutable.
+    """The widget build: content-hashed bundles (``chat.<hash>.js``,
+    ``recorder.<hash>.js``, ``replay.<hash>.js``) cached for a year, immutable;
+    everything else (``widget.js``, the loader; ``replay.js``;
+    ``manifest.json``) five minutes.
 
     A missing build folder is not an error at startup: every file answers 404.
     """
@@ -88,7 +94,7 @@ class WidgetFiles(StaticFiles):
         self, full_path: Any, stat_result: Any, scope: Scope, status_code: int = 200
     ) -> Response:
         response = super().file_response(full_path, stat_result, scope, status_code)
-        if Path(str(full_path)).name == "widget.js":
+        if not _HASHED.match(Path(str(full_path)).name):
             response.headers["Cache-Control"] = "public, max-age=300, must-revalidate"
         else:
             response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
@@ -288,7 +294,8 @@ def create_app(config: Config) -> Starlette:
         *attachments.routes,
         Route("/console", console_redirect, name="console"),
         recorder.mount(),  # /console/api/recordings: the replay API
-        Mount("/console", routes=agent_console.routes),
+        # The analysts' pages (recordings/pages.py) share the console's mount.
+        Mount("/console", routes=[*recordings.pages.routes, *agent_console.routes]),
     ]
     app = Starlette(
         routes=routes,

@@ -20,6 +20,7 @@ Semantics every implementation keeps:
 
 Channels are ``conv:<id>``, ``visitor:<id>``, ``agent:<id>``, ``site:<id>`` and
 ``control`` (admin changes every process applies: ``chatserver.control``).
+``cobrowse:<conv id>`` (a co-browse's live stream, ``cobrowse.py``).
 """
 
 from __future__ import annotations

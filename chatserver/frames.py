@@ -48,6 +48,13 @@ MAX_TAG_CHARS = 32  # one conversation tag
 MAX_TAGS_PER_FRAME = 20  # tags in one ``tag`` frame's ``add`` (and in its ``remove``)
 MAX_TAGS = 50  # tags a conversation may carry
 MAX_VIEWING = 20  # conversations one agent connection may announce as viewed
+# Co-browsing (chatserver/cobrowse.py, docs/cobrowse.md).
+MAX_COBROWSE_EVENTS = 500  # rrweb events in one cobrowse_events frame
+MAX_COBROWSE_PARTS = 256  # parts of one event batch too big for a frame
+MAX_COORD = 1_000_000  # pointer coordinates, CSS pixels of the visitor's document
+MAX_SELECTOR_CHARS = 300  # a highlight's CSS selector
+# Frames of a running co-browse: rate limited by their own token bucket.
+STREAM_FRAMES = frozenset({"cobrowse_events", "cobrowse_pointer"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +69,9 @@ class Limits:
     hello_timeout: float = 10.0
     preview_interval: float = 0.1
     max_outbox_bytes: int = 1024 * 1024
+    # co-browse stream frames (STREAM_FRAMES) draw on a bucket of their own
+    stream_rate_per_second: float = 40.0
+    stream_rate_burst: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +175,20 @@ VISITOR_FRAMES: dict[str, tuple[Field, ...]] = {
     ),
     "attach": (_id("cid"), _id("attachment"), _id("conv", False)),
     "track": (Field("name", str, max_len=MAX_EVENT_NAME_CHARS), Field("props", dict, False)),
+    # Co-browsing (chatserver/cobrowse.py): the visitor's answer and its stream.
+    "cobrowse": (
+        _CONV,
+        Field("action", str, choices=frozenset({"accept", "decline", "stop", "resume"})),
+        Field("offset", int, False, min=1),
+    ),
+    "cobrowse_events": (
+        _CONV,
+        Field("seq", int, min=0),
+        Field("events", list, False),
+        Field("part", int, False, min=0),
+        Field("parts", int, False, min=1, max=MAX_COBROWSE_PARTS),
+        Field("data", str, False),
+    ),
 }
 
 AGENT_FRAMES: dict[str, tuple[Field, ...]] = {
@@ -200,6 +224,21 @@ AGENT_FRAMES: dict[str, tuple[Field, ...]] = {
     ),
     "invite": (_CONV, _id("agent")),
     "view": (_CONV, Field("on", bool)),
+    # Co-browsing (chatserver/cobrowse.py): ask, view, point.
+    "cobrowse": (
+        _CONV,
+        Field("action", str, choices=frozenset({"request", "stop", "view", "unview", "snapshot"})),
+    ),
+    "cobrowse_pointer": (
+        _CONV,
+        Field("x", int, False, min=0, max=MAX_COORD),
+        Field("y", int, False, min=0, max=MAX_COORD),
+    ),
+    "cobrowse_highlight": (
+        _CONV,
+        Field("node", int, False, min=1),
+        Field("selector", str, False, max_len=MAX_SELECTOR_CHARS),
+    ),
 }
 
 FRAMES: dict[ClientKind, dict[str, tuple[Field, ...]]] = {

@@ -19,6 +19,7 @@ from typing import Any
 from . import agents, attachments, control, features, visitors
 from .blobs import BlobStore
 from .broker import Broker
+from .cobrowse import Cobrowse
 from .conversations import (
     Conversations,
     conv_channel,
@@ -54,6 +55,8 @@ log = logging.getLogger("chatserver.hub")
 AGENT_TOKEN_TTL = 12 * 3600.0
 
 Handler = Callable[["Hub", Session, Frame], Awaitable[None]]
+# A feature's broker event: the hub, the channel, the event, this process's sessions on it.
+OpHandler = Callable[["Hub", str, JSON, set[Session]], None]
 
 
 class Hub:
@@ -95,11 +98,19 @@ class Hub:
             ClientKind.VISITOR: {**shared, **visitors.HANDLERS, **features.VISITOR_HANDLERS},
             ClientKind.AGENT: {**shared, **agents.HANDLERS, **features.AGENT_HANDLERS},
         }
+        self._ops: dict[str, OpHandler] = {}
+        self.cobrowse = Cobrowse()
+        self.cobrowse.install(self)
 
     def add_handler(self, kind: ClientKind, frame_type: str, handler: Handler) -> None:
         """Serve ``frame_type`` frames of ``kind`` clients (validated by ``frames.FRAMES``)
         with ``handler``; how features outside the hub (recordings/) hook in."""
         self._handlers[kind][frame_type] = handler
+
+    def add_op(self, op: str, handler: OpHandler) -> None:
+        """Hand broker events ``{"op": op, ...}`` to ``handler`` (with this process's
+        sessions on the event's channel); it runs on the event loop and must not block."""
+        self._ops[op] = handler
 
     # -- lifecycle -------------------------------------------------------
 
@@ -173,6 +184,10 @@ class Hub:
             sessions.add(session)
             session.channels.add(channel)
 
+    async def unsubscribe(self, session: Session, channel: str) -> None:
+        """Stop delivering ``channel`` to ``session`` (the broker lets go after the last)."""
+        await self._unsubscribe(session, channel)
+
     async def _unsubscribe(self, session: Session, channel: str) -> None:
         session.channels.discard(channel)
         sessions = self._local.get(channel)
@@ -203,6 +218,8 @@ class Hub:
         elif op == "status":
             for session in sessions:
                 session.send({"t": "status", "status": event["status"]})
+        elif op in self._ops:
+            self._ops[op](self, channel, event, sessions)
 
     def _fan_out(self, sessions: set[Session], aud: str, frame: JSON) -> None:
         encoded: dict[Codec, bytes | str] = {}

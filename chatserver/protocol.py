@@ -28,7 +28,7 @@ from typing import Any
 import msgpack
 
 from .errors import CloseCode, ConnectionClosing, ErrorCode, FrameError
-from .frames import MAX_FRAME_BYTES, PROTOCOL_VERSION, Frame, Limits, validate
+from .frames import MAX_FRAME_BYTES, PROTOCOL_VERSION, STREAM_FRAMES, Frame, Limits, validate
 from .types import JSON, ClientKind, ConnState
 
 
@@ -121,7 +121,7 @@ class TokenBucket:
 class Connection:
     """Protocol state of one client connection."""
 
-    __slots__ = ("_bucket", "codec", "errors", "kind", "limits", "state")
+    __slots__ = ("_bucket", "_stream_bucket", "codec", "errors", "kind", "limits", "state")
 
     def __init__(self, codec: Codec, limits: Limits, now: float) -> None:
         self.codec = codec
@@ -130,6 +130,9 @@ class Connection:
         self.kind: ClientKind | None = None
         self.errors = 0
         self._bucket = TokenBucket(limits.rate_per_second, limits.rate_burst, now)
+        self._stream_bucket = TokenBucket(
+            limits.stream_rate_per_second, limits.stream_rate_burst, now
+        )
 
     # -- inbound ---------------------------------------------------------
 
@@ -146,18 +149,34 @@ class Connection:
         if self.state is ConnState.AWAITING_HELLO:
             return self._receive_hello(data)
         try:
-            if not self._bucket.take(now):
+            # Every frame takes a token, bad ones too; co-browse stream frames
+            # (``STREAM_FRAMES``) from a bucket of their own, so a running
+            # co-browse neither starves the chat nor is starved by it.
+            fits = frame_size(data, self.limits.max_frame_bytes) <= self.limits.max_frame_bytes
+            raw: Any = None
+            bad: FrameError | None = None
+            if fits:
+                try:
+                    raw = decode(data)
+                except FrameError as exc:
+                    bad = exc
+            kind = raw.get("t") if isinstance(raw, dict) else None
+            stream = isinstance(kind, str) and kind in STREAM_FRAMES
+            bucket = self._stream_bucket if stream else self._bucket
+            if not bucket.take(now):
                 raise FrameError(
                     ErrorCode.RATE_LIMITED,
-                    f"rate limited, retry in {self._bucket.retry_after():.2f}s",
+                    f"rate limited, retry in {bucket.retry_after():.2f}s",
                 )
-            if frame_size(data, self.limits.max_frame_bytes) > self.limits.max_frame_bytes:
+            if not fits:
                 raise FrameError(
                     ErrorCode.FRAME_TOO_LARGE,
                     f"frame larger than {self.limits.max_frame_bytes} bytes",
                 )
+            if bad is not None:
+                raise bad
             assert self.kind is not None
-            frame = validate(self.kind, decode(data))
+            frame = validate(self.kind, raw)
             if frame.type == "hello":
                 raise FrameError(ErrorCode.NOT_ALLOWED, "already said hello", rid=frame.rid)
             return frame

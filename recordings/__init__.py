@@ -8,6 +8,8 @@
 * the index      rows and marks in the Store (``store.py``, "recordings");
 * ``reader``     events by time range from the nearest full snapshot;
 * ``api``        the HTTP replay API for analysts (``api.py``, ``auth.py``);
+* ``pages``      the analysts' console pages: session list and replay
+                 (``pages.py``, ``templates/``, ``agent_console/static/replay.js``);
 * retention      a periodic purge by each site's retention, and deletion of
                  one visitor's recordings (``retention.py``, ``chatserver
                  recordings purge|delete-visitor``).
@@ -28,10 +30,10 @@ from chatserver.hub import Hub
 from chatserver.store import Store
 from chatserver.types import JSON, ClientKind, VisitorId
 
-from . import api, retention
+from . import api, pages, retention
 from .ingest import Ingest, RecordingLimits
 
-__all__ = ["Ingest", "RecordingLimits", "Recordings"]
+__all__ = ["Ingest", "RecordingLimits", "Recordings", "pages"]
 
 log = logging.getLogger("recordings")
 

@@ -162,6 +162,16 @@ FULL_EXAMPLES: dict[ClientKind, dict[str, dict[str, Any]]] = {
         "rate": {"t": "rate", **CONV, "rating": "okay", "comment": "quick"},
         "attach": {"t": "attach", "cid": "f1", "attachment": "f_1", **CONV},
         "track": {"t": "track", "name": "added_to_cart", "props": {"sku": "B1", "qty": 2}},
+        "cobrowse": {"t": "cobrowse", **CONV, "action": "accept", "offset": 7},
+        "cobrowse_events": {
+            "t": "cobrowse_events",
+            **CONV,
+            "seq": 3,
+            "events": [{"type": 3, "timestamp": 1.5, "data": {}}],
+            "part": 0,
+            "parts": 2,
+            "data": "[",
+        },
     },
     AGENT: {
         "hello": {"t": "hello", "v": PROTOCOL_VERSION, "kind": "agent", "token": "tok"}
@@ -184,6 +194,9 @@ FULL_EXAMPLES: dict[ClientKind, dict[str, dict[str, Any]]] = {
         "tag": {"t": "tag", **CONV, "add": ["vip", "t" * MAX_TAG_CHARS], "remove": ["billing"]},
         "invite": {"t": "invite", **CONV, "agent": "a_2"},
         "view": {"t": "view", **CONV, "on": True},
+        "cobrowse": {"t": "cobrowse", **CONV, "action": "request"},
+        "cobrowse_pointer": {"t": "cobrowse_pointer", **CONV, "x": 10, "y": 2000},
+        "cobrowse_highlight": {"t": "cobrowse_highlight", **CONV, "node": 42, "selector": "a.b"},
     },
 }
 
@@ -204,6 +217,8 @@ MINIMAL_EXAMPLES: dict[ClientKind, dict[str, dict[str, Any]]] = {
         "rate": {"t": "rate", **CONV, "rating": "poor"},
         "attach": {"t": "attach", "cid": "f1", "attachment": "f_1"},
         "track": {"t": "track", "name": "e"},
+        "cobrowse": {"t": "cobrowse", **CONV, "action": "stop"},
+        "cobrowse_events": {"t": "cobrowse_events", **CONV, "seq": 0},
     },
     AGENT: {
         "hello": {"t": "hello", "v": PROTOCOL_VERSION, "kind": "agent", "token": "tok"},
@@ -225,6 +240,9 @@ MINIMAL_EXAMPLES: dict[ClientKind, dict[str, dict[str, Any]]] = {
         "tag": {"t": "tag", **CONV},
         "invite": {"t": "invite", **CONV, "agent": "a_2"},
         "view": {"t": "view", **CONV, "on": False},
+        "cobrowse": {"t": "cobrowse", **CONV, "action": "view"},
+        "cobrowse_pointer": {"t": "cobrowse_pointer", **CONV},
+        "cobrowse_highlight": {"t": "cobrowse_highlight", **CONV},
     },
 }
 

@@ -3,7 +3,7 @@
 // IIFE scripts (classic scripts: no CORS needed when the shop's origin differs
 // from the chat server's). Run: npm run build.
 
-import { rm, mkdir, readdir, stat } from "node:fs/promises";
+import { copyFile, mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
@@ -34,6 +34,28 @@ const recorderBundle = Object.keys(recorder.metafile.outputs)
   .map((path) => path.split("/").pop())
   .find((name) => name && /^recorder\.[A-Z0-9]+\.js$/.test(name));
 if (!recorderBundle) throw new Error("build: no recorder bundle in the output");
+
+// The replay view (rrweb's replayer; replayer.js) for the console: its own
+// bundle, never loaded by shops' pages.
+const replay = await esbuild.build({
+  entryPoints: { replay: join(root, "src/replay.js") },
+  bundle: true,
+  minify: true,
+  format: "iife",
+  target,
+  outdir: out,
+  entryNames: "[name].[hash]",
+  metafile: true,
+  loader: { ".css": "text" },
+  legalComments: "none",
+  logLevel: "warning",
+});
+const replayBundle = Object.keys(replay.metafile.outputs)
+  .map((path) => path.split("/").pop())
+  .find((name) => name && /^replay\.[A-Z0-9]+\.js$/.test(name));
+if (!replayBundle) throw new Error("build: no replay bundle in the output");
+// A stable name too, for pages that cannot read the manifest (cached briefly).
+await copyFile(join(out, replayBundle), join(out, "replay.js"));
 
 const chat = await esbuild.build({
   entryPoints: { chat: join(root, "src/chat.js") },
@@ -67,6 +89,10 @@ await esbuild.build({
   legalComments: "none",
   logLevel: "warning",
 });
+
+// Which content-hashed file is which, for the server's pages (chatserver/widget_assets.py).
+const manifest = { chat: bundle, recorder: recorderBundle, replay: replayBundle };
+await writeFile(join(out, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
 
 for (const name of (await readdir(out)).sort()) {
   console.log(`build/${name}  ${(await stat(join(out, name))).size} bytes`);

@@ -16,6 +16,7 @@ import { createOutbox } from "./outbox.js";
 /** @typedef {import("./store.js").Store} Store */
 /** @typedef {import("./storage.js").KeyValue} KeyValue */
 /** @typedef {{reply(f: Record<string, any>): void, online(): void, offline(): void}} RecorderHooks */
+/** @typedef {{frame(f: Record<string, any>): void, online(): void, offline(): void}} CobrowseHooks */
 
 const TYPING_HIDE_AFTER = 8000; // the server never times agent typing out (§5.8)
 const PAGES_WAITING = 20; // page views kept while offline (the oldest are dropped)
@@ -90,6 +91,9 @@ export function createClient({ url, base, site, dept, store, local, session, onR
   let recorder = null;
   /** @type {{name: string, props?: Record<string, unknown>}[]} */
   let events = [];
+  /** Co-browsing (cobrowse.js): its replies, its server frames and the link go to it.
+   * @type {CobrowseHooks | null} */
+  let cobrowse = null;
 
   const sendDraft = () => {
     draftTimer = undefined;
@@ -188,6 +192,7 @@ export function createClient({ url, base, site, dept, store, local, session, onR
     for (const u of store.get().uploads) post(u.cid);
     flushTracking();
     recorder?.online();
+    cobrowse?.online();
     if (!ready) {
       ready = true;
       onReady();
@@ -288,6 +293,7 @@ export function createClient({ url, base, site, dept, store, local, session, onR
     const req = f.re != null ? requests.get(f.re) : undefined;
     if (f.re != null) requests.delete(f.re);
     if (req?.t === "rec") return recorder?.reply(f);
+    if (req?.t === "cobrowse" || f.t.startsWith("cobrowse_")) return cobrowse?.frame(f);
     switch (f.t) {
       case "welcome":
         return welcome(f);
@@ -356,6 +362,7 @@ export function createClient({ url, base, site, dept, store, local, session, onR
     onFrame,
     onDown() {
       recorder?.offline();
+      cobrowse?.offline();
       clearTimeout(typingTimer);
       store.set((s) => ({
         link: s.link === "connecting" ? "connecting" : "offline",
@@ -496,6 +503,18 @@ export function createClient({ url, base, site, dept, store, local, session, onR
     },
     /** Forget a failed upload. @param {string} cid */
     dismiss: (/** @type {string} */ cid) => setUpload(cid, null),
+    /** Co-browsing's way out: `cobrowse` requests (replies go to the attached
+     * hooks, as do the server's `cobrowse_*` frames) and raw stream frames. */
+    cobrowse: {
+      /** @param {CobrowseHooks | null} h */
+      attach(h) {
+        cobrowse = h;
+      },
+      /** @param {Record<string, unknown>} frame @returns {boolean} whether it was sent */
+      request: (frame) => request(frame) !== null,
+      /** @param {string} text a frame already in JSON @returns {boolean} */
+      sendText: (text) => store.get().link === "online" && conn.sendText(text),
+    },
     /** Try a failed message again (new cid: the old one was refused). @param {string} cid */
     retry(cid) {
       const item = outbox.take(cid);

@@ -29,11 +29,26 @@ function clicks(fn) {
   return () => document.removeEventListener("click", safe, options);
 }
 
+/** Live use only (co-browsing on a site that does not record): nothing is kept or sent. */
+const NO_UPLOAD = {
+  session: "",
+  add() {},
+  reply() {},
+  online() {},
+  offline() {},
+  leave() {},
+  stop() {},
+};
+
 /**
  * Start recording this page.
- * @param {{transport: Transport, storage: KeyValue, onStop?: (why: string) => void}} options
+ *
+ * `upload: false` records for the `on` listeners only (co-browsing's live
+ * mode): no uploader, no `rec` frames, nothing kept; `transport` and
+ * `storage` are then not used. The privacy defaults are the same.
+ * @param {{transport?: Transport, storage?: KeyValue, onStop?: (why: string) => void, upload?: boolean}} options
  */
-export function createRecorder({ transport, storage, onStop }) {
+export function createRecorder({ transport, storage, onStop, upload = true }) {
   /** @type {Set<Listener>} */
   const listeners = new Set();
   /** @type {(() => void) | undefined} */
@@ -45,7 +60,7 @@ export function createRecorder({ transport, storage, onStop }) {
   };
   const page = () => custom("page", { url: location.href.slice(0, 2000), title: document.title.slice(0, 300) });
 
-  const uploader = createUploader({
+  const uploader = !upload || !transport || !storage ? NO_UPLOAD : createUploader({
     transport,
     storage,
     onRestart: () => {
@@ -64,7 +79,7 @@ export function createRecorder({ transport, storage, onStop }) {
   stopRecord = record({
     emit: guard((/** @type {any} */ event) => {
       if (!live) return;
-      uploader.add(JSON.stringify(event));
+      if (uploader !== NO_UPLOAD) uploader.add(JSON.stringify(event));
       for (const fn of listeners) guard(fn)(event);
     }),
     maskAllInputs: true,
@@ -102,6 +117,10 @@ export function createRecorder({ transport, storage, onStop }) {
     /** A fresh full snapshot now (for a viewer that joins late). */
     snapshot() {
       if (live && stopRecord) record.takeFullSnapshot(true);
+    },
+    /** The page's node of an rrweb node id (what a viewer points at), if it is there. @param {number} id */
+    node(id) {
+      return live && stopRecord ? record.mirror.getNode(id) : null;
     },
     /** Every event as it is made, until the returned function is called. @param {Listener} fn */
     on(fn) {

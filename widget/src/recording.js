@@ -46,36 +46,67 @@ export function createRecording({ bundle, session, transport, attach }) {
   const wanted = () =>
     !!settings?.recording && (!settings.recording_consent || consent) && sampled();
 
+  // Co-browsing's use of the recorder (`live` below): who wants events, and
+  // the live-only recorder made for it when this tab does not record.
+  /** @type {((r: Recorder | null) => void) | null} */
+  let liveUser = null;
+  /** @type {Recorder | null} */
+  let liveOnly = null;
+  const maker = () => /** @type {any} */ (window).__chatserverRecorder?.createRecorder;
+
   const begin = () => {
     if (recorder || !wanted()) return;
-    const make = /** @type {any} */ (window).__chatserverRecorder?.createRecorder;
+    const make = maker();
     if (!make) return;
+    // One rrweb recorder per page: a live-only one gives way to the recording.
+    liveOnly?.stop();
+    liveOnly = null;
     recorder = make({ transport, storage: session, onStop: () => end() });
     attach(recorder);
     if (transport.online()) recorder?.online();
+    liveUser?.(recorder);
   };
   const end = () => {
+    const was = recorder;
     recorder?.stop();
     recorder = null;
     attach(null);
+    if (was && liveUser) startLive();
+  };
+  const startLive = () => {
+    if (!liveUser || recorder || liveOnly) return;
+    const make = maker();
+    if (!make) return;
+    liveOnly = make({ upload: false });
+    liveUser(liveOnly);
   };
 
-  const maybeStart = () => {
-    if (recorder || loading || !wanted()) return;
-    if (/** @type {any} */ (window).__chatserverRecorder) return begin();
+  /** @type {(() => void)[]} */
+  const waiting = [];
+  /** Load the recorder bundle once, then call `then`. @param {() => void} then */
+  const load = (then) => {
+    if (maker()) return then();
+    waiting.push(then);
+    if (loading) return;
     loading = true;
     const script = document.createElement("script");
     script.async = true;
     script.src = bundle;
     script.onload = guard(() => {
       loading = false;
-      begin();
+      waiting.splice(0).forEach((fn) => guard(fn)());
     });
     script.onerror = () => {
       loading = false;
+      waiting.length = 0;
       warn("could not load the recorder from", bundle);
     };
     (document.head || document.documentElement).appendChild(script);
+  };
+
+  const maybeStart = () => {
+    if (recorder || !wanted()) return;
+    load(begin);
   };
 
   return {
@@ -94,6 +125,31 @@ export function createRecording({ bundle, session, transport, attach }) {
     get recorder() {
       return recorder;
     },
-    stop: end,
+    /**
+     * Co-browsing's recorder (cobrowse.js): the recording's when this tab
+     * records, else a live-only one (`upload: false`) loaded for it. `use` gets
+     * it now or once loaded, and again when it changes (a recording that starts
+     * later takes over); `null` when none is left. Returns the release, which
+     * stops a live-only recorder.
+     * @param {(r: Recorder | null) => void} use
+     */
+    live(use) {
+      liveUser = use;
+      if (recorder) use(recorder);
+      else load(startLive);
+      return () => {
+        if (liveUser !== use) return;
+        liveUser = null;
+        liveOnly?.stop();
+        liveOnly = null;
+      };
+    },
+    stop() {
+      end();
+      liveUser?.(null);
+      liveUser = null;
+      liveOnly?.stop();
+      liveOnly = null;
+    },
   };
 }

@@ -6,6 +6,7 @@
 
 import { takeOver } from "./api.js";
 import { createClient } from "./client.js";
+import { createCobrowse } from "./cobrowse.js";
 import { createEmitter } from "./emitter.js";
 import { createRecording } from "./recording.js";
 import { guard, warn } from "./guard.js";
@@ -14,6 +15,7 @@ import { storage } from "./storage.js";
 import { createStore } from "./store.js";
 import { mountAnnouncer } from "./view/announcer.js";
 import { mountBubble } from "./view/bubble.js";
+import { mountCobrowseView } from "./view/cobrowse.js";
 import { unreadCount } from "./view/context.js";
 import { listen } from "./view/dom.js";
 import { mountPanel } from "./view/panel.js";
@@ -78,7 +80,10 @@ export function start({ site, base, dept, global = "$chat" }) {
     ui.forEach((teardown) => guard(teardown)());
     ui = [];
     announcer = null;
+    cobrowse?.unmount();
   };
+  /** @type {ReturnType<typeof createCobrowse> | null} */
+  let cobrowse = null;
 
   const client = createClient({
     url: ws.href,
@@ -117,6 +122,7 @@ export function start({ site, base, dept, global = "$chat" }) {
     transport: client.recording,
     attach: (r) => client.recording.attach(r),
   });
+  cobrowse = createCobrowse({ store, link: client.cobrowse, session, live: recording.live });
 
   /** @param {boolean} open */
   const setOpen = (open) => {
@@ -151,6 +157,7 @@ export function start({ site, base, dept, global = "$chat" }) {
     const live = mountAnnouncer(root.box);
     announcer = live;
     ui = [mountPanel(root.box, ctx), mountBubble(root.box, ctx), mountTeaser(root.box, ctx, session), live.teardown, root.teardown];
+    cobrowse?.mount(mountCobrowseView(root.box, ctx));
   };
 
   let unread = 0;
@@ -214,6 +221,7 @@ export function start({ site, base, dept, global = "$chat" }) {
     stopRoutes();
     stopWatching();
     stopVisibility();
+    cobrowse?.stop();
     recording.stop();
     client.stop();
     unmount();

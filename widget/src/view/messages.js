@@ -31,6 +31,10 @@ export function eventText(e, t) {
       return d.to ? t("transferred", { name: d.to.name || someone }) : t("transferred_team");
     case "closed":
       return t("ended");
+    case "cobrowse": {
+      const key = { requested: "cb_requested", active: "cb_started", declined: "cb_declined", ended: "cb_ended" }[String(d.state)];
+      return key ? t(key, { name: d.agent?.name || someone }) : "";
+    }
     default:
       return "";
   }

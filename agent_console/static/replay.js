@@ -1,0 +1,220 @@
+// The replay page (recordings/templates/replay.html, docs/recordings.md): one
+// recorded session played with the replay bundle's `createReplayer`
+// (/widget/replay.<hash>.js, `window.chatserverReplay`, loaded first). An ES
+// module with no build step; every text goes in through textContent.
+//
+// Events come lazily from the replay API (/console/api/recordings/<id>):
+// first `from=<t>&to=<t+WINDOW>` (the server starts at the full snapshot at or
+// before t), then `after_seq=<last>` slices while playback comes within AHEAD
+// of the end of what is loaded. A jump inside what is loaded seeks the
+// replayer; a jump outside it starts a new replayer from the server's nearest
+// snapshot. Times are milliseconds on the recording's clock (rrweb's).
+
+const WINDOW = 60_000; // ms of recording asked for at a time
+const AHEAD = 15_000; // ms of recording (times the speed) kept loaded ahead of playback
+const TICK = 200; // ms between updates of the clock, the URL and loading
+
+/** @param {number} ms */
+function clock(ms) {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  const h = Math.floor(s / 3600);
+  const mm = String(Math.floor((s % 3600) / 60));
+  const ss = String(s % 60).padStart(2, "0");
+  return h ? `${h}:${mm.padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
+}
+
+/**
+ * Mount the replay of recording `id` in `section` (the markup of replay.html).
+ * @param {HTMLElement} section
+ * @param {string} id
+ */
+export async function mountReplay(section, id) {
+  const api = `/console/api/recordings/${encodeURIComponent(id)}`;
+  const $ = (/** @type {string} */ sel) => /** @type {HTMLElement} */ (section.querySelector(sel));
+  const view = $("[data-view]");
+  const playButton = /** @type {HTMLButtonElement} */ ($("[data-action=play]"));
+  const speedSelect = /** @type {HTMLSelectElement} */ ($("[data-speed]"));
+  const skipBox = /** @type {HTMLInputElement} */ ($("[data-skip]"));
+  const clockLine = $("[data-clock]");
+  const stateLine = $("[data-state]");
+  const urlLine = $("[data-url]");
+  const timeline = $("[data-timeline]");
+  const progress = $("[data-progress]");
+  const { createReplayer } = /** @type {any} */ (window).chatserverReplay;
+
+  const get = async (/** @type {string} */ url) => {
+    const r = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (!r.ok) throw new Error(`${r.status} ${url}`);
+    return r.json();
+  };
+  const say = (/** @type {string} */ text) => {
+    stateLine.textContent = text;
+  };
+
+  const info = await get(api);
+  const rec = info.recording;
+  const first = Number(rec.first_ts);
+  const last = Math.max(Number(rec.last_ts), first + 1);
+  /** @type {{kind: string, ts: number, url?: string, text?: string, selector?: string}[]} */
+  const marks = info.marks.filter((/** @type {any} */ m) => m.kind === "page" || m.kind === "click");
+  const pages = marks.filter((m) => m.kind === "page").sort((a, b) => a.ts - b.ts);
+
+  /** @type {any} */
+  let view_ = null; // createReplayer's object
+  let base = first; // recording time of the replayer's first event
+  let loadedUntil = first; // recording time up to which events are loaded
+  let lastSeq = -1;
+  let more = true;
+  let loading = false;
+  let playing = false;
+  let generation = 0; // bumps on every rebuild: late slices of an old replayer are dropped
+
+  const now = () => {
+    const r = view_?.replayer;
+    return r ? base + r.getCurrentTime() : base;
+  };
+  const configure = () => {
+    view_?.replayer?.setConfig({ speed: Number(speedSelect.value), skipInactive: skipBox.checked });
+  };
+
+  /** Start a replayer at recording time `at` (from the server's nearest snapshot). @param {number} at */
+  const rebuild = async (at) => {
+    const mine = ++generation;
+    loading = true;
+    say("Loading…");
+    try {
+      const slice = await get(`${api}/events?from=${at}&to=${at + WINDOW}`);
+      if (mine !== generation) return;
+      if (!slice.events.length) {
+        say("This part of the recording is gone.");
+        return;
+      }
+      view_?.destroy();
+      base = Number(slice.start_ts);
+      loadedUntil = Number(slice.end_ts);
+      lastSeq = slice.last_seq;
+      more = slice.more;
+      view_ = createReplayer(view, { live: false, events: slice.events });
+      const r = view_.replayer;
+      r.on("fullsnapshot-rebuilded", () => section.setAttribute("data-ready", ""));
+      r.on("finish", () => {
+        if (!more) {
+          playing = false;
+          playButton.textContent = "Play";
+          say("Finished.");
+        }
+      });
+      configure();
+      const offset = Math.max(0, at - base);
+      if (playing) r.play(offset);
+      else r.pause(offset);
+      say(playing ? "Playing." : "Paused.");
+    } finally {
+      if (mine === generation) loading = false;
+    }
+  };
+
+  /** Load the next slice when playback comes near the end of what is loaded. */
+  const loadAhead = async () => {
+    if (loading || !more || !view_) return;
+    const speed = Number(speedSelect.value);
+    if (now() + AHEAD * speed < loadedUntil) return;
+    const mine = generation;
+    loading = true;
+    try {
+      const slice = await get(`${api}/events?after_seq=${lastSeq}&to=${loadedUntil + WINDOW}`);
+      if (mine !== generation) return;
+      const r = view_.replayer;
+      const stalled = playing && r.service?.state?.matches?.("paused");
+      for (const event of slice.events) view_.add(event);
+      if (slice.last_seq !== null) lastSeq = slice.last_seq;
+      if (slice.end_ts !== null) loadedUntil = Math.max(loadedUntil, Number(slice.end_ts));
+      more = slice.more;
+      if (stalled) r.play(now() - base); // it ran out of events before these came
+    } finally {
+      if (mine === generation) loading = false;
+    }
+  };
+
+  /** Jump to recording time `at`. @param {number} at */
+  const seek = (at) => {
+    const t = Math.min(Math.max(at, first), last);
+    if (view_ && t >= base && t <= loadedUntil) {
+      const r = view_.replayer;
+      if (playing) r.play(t - base);
+      else r.pause(t - base);
+      update();
+    } else {
+      rebuild(t).then(update, (e) => say(`Could not load the recording (${e.message}).`));
+    }
+  };
+
+  const update = () => {
+    const t = Math.min(now(), last);
+    clockLine.textContent = `${clock(t - first)} / ${clock(last - first)}`;
+    progress.style.width = `${((t - first) / (last - first)) * 100}%`;
+    let page = pages[0];
+    for (const p of pages) if (p.ts <= t + 1) page = p;
+    const url = page?.url ?? "";
+    if (urlLine.textContent !== url) urlLine.textContent = url;
+  };
+
+  // The timeline: a marker per page view, click and chat message.
+  const marker = (/** @type {string} */ kind, /** @type {number} */ ts, /** @type {string} */ label) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = `replay-mark ${kind}`;
+    b.dataset.kind = kind;
+    b.dataset.ts = String(ts);
+    b.style.left = `${(Math.min(Math.max(ts, first), last) - first) / (last - first) * 100}%`;
+    b.title = `${clock(ts - first)} ${label}`;
+    b.setAttribute("aria-label", b.title);
+    b.addEventListener("click", (e) => {
+      e.stopPropagation();
+      seek(ts);
+    });
+    timeline.append(b);
+  };
+  for (const m of marks) {
+    marker(m.kind, m.ts, m.kind === "page" ? `Page: ${m.url ?? ""}` : `Click: ${m.text || m.selector || ""}`);
+  }
+  for (const c of info.chat) marker("chat", c.ts, `Chat (${c.from?.name || c.from?.kind || ""}): ${c.body}`);
+  timeline.addEventListener("click", (e) => {
+    const rect = timeline.getBoundingClientRect();
+    seek(first + ((e.clientX - rect.left) / rect.width) * (last - first));
+  });
+
+  playButton.addEventListener("click", () => {
+    if (!view_) return;
+    const r = view_.replayer;
+    playing = !playing;
+    playButton.textContent = playing ? "Pause" : "Play";
+    const at = now() >= Math.min(loadedUntil, last) && !more ? 0 : now() - base;
+    if (playing) {
+      if (at === 0 && base !== first) {
+        seek(first);
+        return;
+      }
+      r.play(at);
+    } else r.pause();
+    say(playing ? "Playing." : "Paused.");
+  });
+  speedSelect.addEventListener("change", configure);
+  skipBox.addEventListener("change", configure);
+
+  await rebuild(first);
+  playButton.disabled = false;
+  update();
+  setInterval(() => {
+    update();
+    loadAhead().catch((e) => say(`Could not load the recording (${e.message}).`));
+  }, TICK);
+}
+
+const section = document.getElementById("replay");
+if (section?.dataset.rec) {
+  mountReplay(section, section.dataset.rec).catch((e) => {
+    const state = section.querySelector("[data-state]");
+    if (state) state.textContent = `Could not load the recording (${e.message}).`;
+  });
+}

@@ -1,0 +1,197 @@
+"""The analysts' pages: the session list and the replay page (docs/recordings.md).
+
+``routes`` is mounted under ``/console`` next to the console's own pages
+(``chatserver/app.py``); every page goes through the console's role guard:
+
+``GET  /console/sessions``              the site's recordings, newest first,
+                                        filtered (a GET form) and paged with
+                                        the replay API's cursor
+``POST /console/sessions/delete``       delete one visitor's recordings
+                                        (admins, CSRF; from the list filtered
+                                        by that visitor)
+``GET  /console/sessions/{id}``         the replay page; its JS module
+                                        (``static/replay.js``) reads the replay
+                                        API for marks and events
+
+The list reads the Store directly; a recording of another site, or one with
+no events yet, is answered 404 like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from agent_console.assets import widget_asset
+from agent_console.auth import guard
+from agent_console.cobrowse import replay_csp
+from agent_console.web import render, security_headers
+from chatserver.hub import Hub
+from chatserver.types import Recording, Role
+
+from .api import _cursor, _parse_cursor
+
+if TYPE_CHECKING:
+    from . import Recordings
+
+PAGE_SIZE = 50
+FILTERS = ("since", "until", "url", "min_duration", "had_chat", "visitor")
+
+
+def _service(request: Request) -> Recordings:
+    service: Recordings = request.app.state.recordings
+    return service
+
+
+def _date(raw: str, end_of_day: bool) -> float:
+    """A date (``YYYY-MM-DD``, the form's date input) or ISO time, UTC if unzoned."""
+    when = datetime.fromisoformat(raw)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    if end_of_day and len(raw) == 10:
+        return when.timestamp() + 86400.0
+    return when.timestamp()
+
+
+class Filters:
+    """The list's filters as the form sent them, checked; ``errors`` says what was not."""
+
+    def __init__(self, request: Request) -> None:
+        q = request.query_params
+        self.values: dict[str, str] = {name: (q.get(name) or "").strip() for name in FILTERS}
+        self.errors: list[str] = []
+        self.since = self._time("since", "From", end_of_day=False)
+        self.until = self._time("until", "To", end_of_day=True)
+        self.url = self.values["url"] or None
+        self.visitor = self.values["visitor"] or None
+        self.min_duration: float | None = None
+        if self.values["min_duration"]:
+            try:
+                self.min_duration = max(0.0, float(self.values["min_duration"]))
+            except ValueError:
+                self.errors.append("Minimum duration must be a number of seconds.")
+        chat = self.values["had_chat"]
+        self.had_chat = {"yes": True, "no": False}.get(chat)
+        if chat and self.had_chat is None:
+            self.errors.append("Had a chat must be yes or no.")
+
+    def _time(self, name: str, label: str, *, end_of_day: bool) -> float | None:
+        raw = self.values[name]
+        if not raw:
+            return None
+        try:
+            return _date(raw, end_of_day)
+        except ValueError:
+            self.errors.append(f"{label} must be a date (YYYY-MM-DD).")
+            return None
+
+    def query(self, **extra: str) -> str:
+        """The filters (those set) and ``extra`` as a query string."""
+        pairs = {k: v for k, v in self.values.items() if v}
+        return urlencode({**pairs, **extra})
+
+
+def _duration(seconds: float) -> str:
+    s = round(seconds)
+    if s < 3600:
+        return f"{s // 60}:{s % 60:02d}"
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _row(rec: Recording) -> dict[str, Any]:
+    return {
+        "id": rec.id,
+        "start": datetime.fromtimestamp(rec.started, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        "duration": _duration(rec.duration),
+        "pages": rec.pages,
+        "clicks": rec.clicks,
+        "visitor": rec.visitor_id,
+        "chat": rec.conv_id is not None,
+    }
+
+
+@guard(Role.ADMIN, Role.ANALYST)
+async def session_list(request: Request) -> Response:
+    agent = request.state.login.agent
+    filters = Filters(request)
+    rows: list[Recording] = []
+    more = False
+    cursor_raw = request.query_params.get("cursor")
+    try:
+        cursor = _parse_cursor(cursor_raw)
+    except HTTPException:
+        filters.errors.append("That page link is broken: start from the first page.")
+        cursor = None
+    if not filters.errors:
+        rows = await _service(request).store.list_recordings(
+            agent.site_id,
+            since=filters.since,
+            until=filters.until,
+            url=filters.url,
+            min_duration=filters.min_duration,
+            had_chat=filters.had_chat,
+            visitor_id=filters.visitor,
+            before=cursor,
+            limit=PAGE_SIZE + 1,
+        )
+        more = len(rows) > PAGE_SIZE
+        rows = rows[:PAGE_SIZE]
+    return render(
+        request,
+        "sessions.html",
+        {
+            "filters": filters.values,
+            "errors": filters.errors,
+            "rows": [_row(r) for r in rows],
+            "next_query": filters.query(cursor=_cursor(rows[-1])) if more and rows else None,
+            "first_query": filters.query() if cursor_raw else None,
+            "can_delete": agent.role is Role.ADMIN and bool(filters.visitor),
+            "deleted": request.query_params.get("deleted"),
+        },
+        status_code=400 if filters.errors else 200,
+    )
+
+
+@guard(Role.ADMIN)
+async def delete_visitor(request: Request) -> Response:
+    """Delete every recording of one visitor of the admin's site; back to the list."""
+    agent = request.state.login.agent
+    form = await request.form()
+    visitor_id = str(form.get("visitor") or "")
+    hub: Hub = request.app.state.hub
+    visitor = await hub.store.get_visitor(visitor_id) if visitor_id else None
+    if visitor is None or visitor.site_id != agent.site_id:
+        return render(request, "error.html", {"message": "No such visitor."}, status_code=404)
+    count = await _service(request).delete_visitor(visitor.id)
+    target = "/console/sessions?" + urlencode({"visitor": visitor.id, "deleted": str(count)})
+    return security_headers(RedirectResponse(target, status_code=303))
+
+
+@guard(Role.ADMIN, Role.ANALYST)
+async def replay_page(request: Request) -> Response:
+    agent = request.state.login.agent
+    service = _service(request)
+    rec = await service.store.get_recording(request.path_params["rec_id"])
+    if rec is None or rec.site_id != agent.site_id or rec.events == 0:
+        return render(request, "error.html", {"message": "No such recording."}, status_code=404)
+    hub: Hub = request.app.state.hub
+    site = await hub.store.get_site(agent.site_id)
+    return render(
+        request,
+        "replay.html",
+        {"rec": _row(rec), "replay_url": widget_asset("replay")},
+        csp=replay_csp(site),
+    )
+
+
+routes: list[BaseRoute] = [
+    Route("/sessions", session_list, name="console_sessions"),
+    Route("/sessions/delete", delete_visitor, methods=["POST"], name="console_sessions_delete"),
+    Route("/sessions/{rec_id:str}", replay_page, name="console_replay"),
+]
