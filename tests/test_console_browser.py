@@ -24,7 +24,7 @@ from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
 from chatserver.store_sqlite import SQLiteStore
-from chatserver.types import SiteSettings
+from chatserver.types import Role, SiteSettings
 
 from .conftest import PASSWORD, Server, Shop
 from .test_demo_browser import watch
@@ -577,3 +577,30 @@ def test_long_history_is_paged_in_when_scrolled_up(
         expect(bodies.first).to_have_text("message 01")
         expect(pane.locator("button.older")).to_be_hidden()
         expect(pane.locator(".entry.event")).to_contain_text(["Agent 0 joined"])
+
+
+def test_pane_links_to_cobrowse_and_recordings(
+    server: Server,
+    shops: ShopServer,  # noqa: F811
+    chromium: Browser,  # noqa: F811
+    contexts: list[BrowserContext],
+) -> None:
+    """The agent who has the chat gets a Co-browse link to its live view; an
+    admin also gets the visitor's recordings."""
+    problems: list[str] = []
+    shop = make_shop(server, agents=1, roles={0: Role.ADMIN})
+    agent = sign_in(new(contexts, chromium), server, emails(shop)[0], problems)
+    url = shops.add(f"links-{shop.site.id}", shop_page(server, shop.key))
+    visitor_writes(new(contexts, chromium), url, "Can you show me?", problems)
+    item = agent.locator("#list-mine .conv-item")
+    expect(item).to_have_count(1)
+    item.click()
+    pane = agent.locator(SHOWN)
+    cobrowse = pane.locator("a.cobrowse-link")
+    expect(cobrowse).to_be_visible()
+    href = cobrowse.get_attribute("href") or ""
+    assert href.startswith("/console/cobrowse/c_")
+    recordings = pane.locator("a.recordings-link")
+    expect(recordings).to_be_visible()
+    assert (recordings.get_attribute("href") or "").startswith("/console/sessions?visitor=v_")
+    assert problems == []

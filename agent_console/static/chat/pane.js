@@ -39,7 +39,19 @@ export class Pane {
     this.closeButton = el("button", { type: "button", class: "danger close-chat", text: "Close chat", onclick: () => this.closeChat() });
     this.transferMenu = this.menu("Transfer", "transfer", (select) => this.fillTransfer(select), (value) => this.transfer(value));
     this.inviteMenu = this.menu("Invite", "invite", (select) => this.fillInvite(select), (value) => this.invite(value));
-    this.actions = el("div", { class: "actions" }, this.joinButton, this.transferMenu, this.inviteMenu, this.closeButton);
+    // Co-browsing opens beside the chat (docs/cobrowse.md); recordings are for admins.
+    this.cobrowseLink = el("a", { class: "secondary cobrowse-link", target: "_blank", rel: "noopener", text: "Co-browse" });
+    this.recordingsLink = el("a", { class: "secondary recordings-link", target: "_blank", rel: "noopener", text: "Recordings" });
+    this.actions = el(
+      "div",
+      { class: "actions" },
+      this.joinButton,
+      this.transferMenu,
+      this.inviteMenu,
+      this.cobrowseLink,
+      this.recordingsLink,
+      this.closeButton,
+    );
     this.tagList = el("ul", { class: "tag-list", "aria-label": "Tags" });
     this.tagInput = el("input", { type: "text", class: "tag-input", maxlength: 32, placeholder: "Add tag", "aria-label": "Add a tag" });
     this.tagInput.addEventListener("keydown", (event) => {
@@ -229,6 +241,10 @@ export class Pane {
     this.transferMenu.hidden = closed || !(mine || admin);
     this.inviteMenu.hidden = closed || !(mine || admin);
     this.closeButton.hidden = closed || !(mine || admin);
+    this.cobrowseLink.hidden = closed || !mine;
+    this.cobrowseLink.setAttribute("href", `/console/cobrowse/${encodeURIComponent(conv.id)}`);
+    this.recordingsLink.hidden = !admin;
+    this.recordingsLink.setAttribute("href", `/console/sessions?visitor=${encodeURIComponent(conv.visitor)}`);
     const mayTag = mine || admin;
     this.tagInput.hidden = !mayTag;
     const tags = conv.tags || [];
