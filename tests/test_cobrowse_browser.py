@@ -134,7 +134,7 @@ class People:
         """The visitor opens the shop and writes; the chat goes to the demo agent."""
         self.visitor.goto(self.visitor_url)
         self.visitor.locator("chatserver-chat .bubble").click()
-        self.visitor.locator("chatserver-chat textarea").fill("Can you help me find a shirt?")
+        self.visitor.locator("#chatserver-input").fill("Can you help me find a shirt?")
         self.visitor.keyboard.press("Enter")
 
     def console(self, conv: str) -> None:
