@@ -45,6 +45,8 @@ class Env:
     log: Log
     seed: int = 1
     jitter_p99_ms: float = 0.0  # the machine's idle timer jitter (stats.calibrate_jitter)
+    server_root: Path | None = None  # run chatserver from this checkout (bench.probe)
+    instrument: dict[str, str] | None = None  # run it under bench.instrument
 
 
 @dataclass
@@ -180,7 +182,9 @@ class Stage:
             seeded = seed(self.data, sites)
             if not plan:
                 self.idle_site = seeded[0].key
-        self.server = ServerProcess(target, self.data, env.cores).start()
+        self.server = ServerProcess(
+            target, self.data, env.cores, env.server_root, env.instrument
+        ).start()
         tokens: dict[str, str] = {}
         if seeded and plan:
             t_login = time.monotonic()

@@ -92,10 +92,27 @@ class Cores:
 
 
 class ServerProcess:
-    def __init__(self, target: Target, data: Path, cores: Cores) -> None:
+    """One server under test.
+
+    ``root`` is the directory the server runs from (``chatserver`` is imported
+    from there: ``bench.probe`` points it at another checkout for A/B runs);
+    ``instrument`` runs it under ``bench.instrument`` with these environment
+    variables.
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        data: Path,
+        cores: Cores,
+        root: Path | None = None,
+        instrument: dict[str, str] | None = None,
+    ) -> None:
         self.target = target
         self.data = data
         self.cores = cores
+        self.root = root or ROOT
+        self.instrument = instrument
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data / f"{target.name}.log"
@@ -111,6 +128,13 @@ class ServerProcess:
     def start(self) -> ServerProcess:
         self.data.mkdir(parents=True, exist_ok=True)
         cmd = self.target.command(self.port, self.data)
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        if self.instrument is not None:
+            assert cmd[1] == "-m"
+            cmd = [cmd[0], "-m", "bench.instrument", *cmd[2:]]
+            env.update(self.instrument)
+        if self.root != ROOT:  # bench itself still comes from this checkout
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         preexec = None
         if self.cores.server is not None:
             if self.cores.taskset:
@@ -121,13 +145,12 @@ class ServerProcess:
                 def preexec() -> None:
                     os.sched_setaffinity(0, server_cores)
 
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 cmd,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                cwd=ROOT,
+                cwd=self.root,
                 env=env,
                 preexec_fn=preexec,
                 start_new_session=True,
