@@ -243,6 +243,10 @@ def probe_gc(env: Env, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _spoiled(r: dict[str, Any]) -> bool:
+    return bool(r.get("contended")) or r.get("generator_valid") is False
+
+
 def _print_breakdown(b: dict[str, Any]) -> None:
     print(f"    tracemalloc: {b['bytes_per_connection']} bytes per connection")
     for title in ("by_layer", "by_package", "by_line"):
@@ -306,12 +310,16 @@ def main(argv: list[str] | None = None) -> int:
                 log("  " + json.dumps({k: v for k, v in r.items() if k != "breakdown"}))
                 results.setdefault(label, []).append(r)
     key = HEADLINE[args.probe]
-    print(f"\n{args.probe}: {key} (median of {args.rounds})")
+    print(f"\n{args.probe}: {key} (median of the clean runs; * contended or generator-limited)")
     medians = {}
     for label, rs in results.items():
-        values = [r[key] for r in rs if r.get(key) is not None]
+        # Runs where other processes were busy, or the generator lagged, are
+        # shown (marked *) but left out of the median unless all were.
+        clean = [r for r in rs if not _spoiled(r)] or rs
+        values = [r[key] for r in clean if r.get(key) is not None]
         medians[label] = statistics.median(values) if values else None
-        print(f"  {label:>24}: {medians[label]}   runs: {values}")
+        shown = [f"{r.get(key)}{'*' if _spoiled(r) else ''}" for r in rs]
+        print(f"  {label:>24}: {medians[label]}   runs: {', '.join(shown)}")
         for r in rs:
             if "breakdown" in r:
                 _print_breakdown(r["breakdown"])

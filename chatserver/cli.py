@@ -305,6 +305,7 @@ def serve(config: Config) -> None:
         _check_redis(config.redis_url)
 
     from .app import create_app
+    from .uvicorn_ws import ChatWebSocketProtocol
 
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -314,6 +315,7 @@ def serve(config: Config) -> None:
         host=config.host,
         port=config.port,
         log_level=config.log_level,
+        ws=ChatWebSocketProtocol,
         ws_per_message_deflate=False,
         ws_max_size=1024 * 1024,
         ws_ping_interval=20.0,
