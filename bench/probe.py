@@ -15,8 +15,9 @@ alternately (A, B, A, B, ...) on the same machine in the same minutes:
             GC pause in the window, by generation
 
 ``--base REV`` (a git revision) runs the same probe on that revision's
-``chatserver/`` too and prints both with their ratio; the base copy is made
-with ``git archive`` in a temporary directory.  Examples::
+``chatserver/`` too and prints both with their ratio (``--work REV`` measures
+a revision instead of the working tree); the copies are made with ``git
+archive`` in a temporary directory.  Examples::
 
     python -m bench.probe memory --connections 2000 --breakdown
     python -m bench.probe cpu --base HEAD~1 --rate 1200 --rounds 3
@@ -277,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.probe", description=__doc__.split("\n")[0])
     p.add_argument("probe", choices=sorted(PROBES))
     p.add_argument("--base", help="git revision to compare with (run alternately)")
+    p.add_argument("--work", help="git revision to measure instead of the working tree")
     p.add_argument("--rounds", type=int, default=1, help="runs per checkout (default 1)")
     p.add_argument("--connections", type=int, default=2000, help="memory: idle visitors")
     p.add_argument("--breakdown", action="store_true", help="memory: tracemalloc breakdown")
@@ -299,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="chatprobe-") as tmp_name:
         tmp = Path(tmp_name)
         trees: list[tuple[str, Path | None]] = [("work", None)]
+        if args.work:
+            trees = [(f"work {args.work}", checkout(args.work, tmp / "work"))]
         if args.base:
             trees.insert(0, (f"base {args.base}", checkout(args.base, tmp / "base")))
         for round_ in range(args.rounds):
