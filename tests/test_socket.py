@@ -204,3 +204,41 @@ async def test_agent_that_stops_reading_is_closed_4003(server: Server) -> None:
     # Everything the agent did get before the close was in order and whole.
     offsets = [f["offset"] for f in agent.of("msg")]
     assert offsets == sorted(offsets)
+
+
+@pytest.mark.usefixtures("close_clients")
+async def test_healthz_counts_connections_past_hello(own_server: Server) -> None:
+    server = own_server
+    shop = await seed(server.data)
+    server.start()
+
+    async def stats() -> dict[str, Any]:
+        async with httpx.AsyncClient() as http:
+            return dict((await http.get(f"{server.url}/healthz")).json())
+
+    async def until(connections: int, agents: int) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + 10
+        while True:
+            s = await stats()
+            if (s["connections"], s["agents_connected"]) == (connections, agents):
+                return s
+            assert asyncio.get_running_loop().time() < deadline, s
+            await asyncio.sleep(0.05)
+
+    assert (await stats())["connections"] == 0
+    (email,) = shop.agents
+    agent = await Client.agent(server, email)
+    v1 = await Client.visitor(server, shop.key)
+    v2 = await Client.visitor(server, shop.key)
+    silent = await Client.connect(server)  # no hello yet: not counted
+    await until(3, 1)
+    await v1.request({"t": "send", "cid": "c1", "body": "hi"})  # follows a conversation
+    s = await until(3, 1)
+    assert s["channels"] > 0
+    await v1.close()
+    await until(2, 1)
+    await agent.close()
+    await v2.close()
+    await silent.close()
+    s = await until(0, 0)
+    assert s["channels"] == 0
