@@ -13,6 +13,9 @@ alternately (A, B, A, B, ...) on the same machine in the same minutes:
             CPU time per message (all threads), with p50 / p99 for reference
 ``gc``      the 1000-chat pairs workload (previews and replies): every cyclic
             GC pause in the window, by generation
+``instructions``  the ``cpu`` workload at a low rate with the server under
+            ``valgrind --tool=callgrind``: instructions per message, exact
+            and immune to other load (a run takes a few minutes)
 
 ``--base REV`` (a git revision) runs the same probe on that revision's
 ``chatserver/`` too and prints both with their ratio (``--work REV`` measures
@@ -22,6 +25,7 @@ archive`` in a temporary directory.  Examples::
     python -m bench.probe memory --connections 2000 --breakdown
     python -m bench.probe cpu --base HEAD~1 --rate 1200 --rounds 3
     python -m bench.probe gc --chats 1000
+    python -m bench.probe instructions --base HEAD~1 --chats 10 --rate 20
 """
 
 from __future__ import annotations
@@ -256,11 +260,78 @@ def _print_breakdown(b: dict[str, Any]) -> None:
             print(f"      {size:8.1f}  {name}")
 
 
-PROBES = {"memory": probe_memory, "cpu": probe_cpu, "gc": probe_gc}
+def _callgrind(pid: int, command: str) -> None:
+    subprocess.run(["callgrind_control", command, str(pid)], capture_output=True, check=True)
+
+
+def probe_instructions(env: Env, args: argparse.Namespace) -> dict[str, Any]:
+    """Instructions per visitor message (all threads), counted by callgrind.
+
+    The server runs under ``valgrind --tool=callgrind`` (about 50 times
+    slower), so the rate is low; the counters are zeroed at the start of the
+    window and dumped at its end.  The count is exact for the code run, so
+    it does not depend on what else the machine does.
+    """
+    out = env.tmp / "callgrind"
+    out.mkdir(parents=True, exist_ok=True)
+    env.server_prefix = [
+        "valgrind",
+        "--tool=callgrind",
+        f"--callgrind-out-file={out}/cg.%p",
+        "--dump-line=no",
+    ]
+    rate = min(args.rate, 40.0)
+    t = Traffic(chats=args.chats, warmup=2.0, measure=args.seconds, drain=30.0)
+    stage = Stage(env, TARGETS["chatserver"], "probe-ir", t)
+    try:
+        stage.start()
+        stage.setup()
+        assert stage.server is not None and stage.gen is not None
+        pid = stage.server.pid
+        t0 = time.monotonic() + 0.5
+        a, b = t0 + t.warmup, t0 + t.warmup + t.measure
+        timers = [
+            threading.Timer(a - time.monotonic(), _callgrind, (pid, "-z")),
+            threading.Timer(b - time.monotonic(), _callgrind, (pid, "-d")),
+        ]
+        for timer in timers:
+            timer.start()
+        override = {
+            "rates": {"visitor_msg": rate / t.chats, "visitor_typing": 0.0, "agent_msg": 0.0}
+        }
+        replies = stage.gen.command({"op": "run", "t0": t0, "override": override}, 900)
+        for timer in timers:
+            timer.join()
+        r = _window_result(stage, t, replies, t0)
+        dumps = sorted(out.glob(f"cg.{pid}.*"))
+        assert dumps, "callgrind wrote no dump"
+        ir = next(
+            int(line.split()[1])
+            for line in dumps[-1].read_text().splitlines()
+            if line.startswith("summary:")
+        )
+    finally:
+        stage.close()
+    sent = r["messages_sent"]
+    return {
+        "messages": sent,
+        "delivered_ratio": r["delivered_ratio"],
+        "instructions": ir,
+        "instructions_per_message": round(ir / max(1, sent)),
+    }
+
+
+PROBES = {
+    "memory": probe_memory,
+    "cpu": probe_cpu,
+    "gc": probe_gc,
+    "instructions": probe_instructions,
+}
 HEADLINE = {
     "memory": "rss_kb_per_connection",
     "cpu": "cpu_us_per_message",
     "gc": "paused_ms_per_s",
+    "instructions": "instructions_per_message",
 }
 
 
@@ -282,7 +353,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=1, help="runs per checkout (default 1)")
     p.add_argument("--connections", type=int, default=2000, help="memory: idle visitors")
     p.add_argument("--breakdown", action="store_true", help="memory: tracemalloc breakdown")
-    p.add_argument("--rate", type=float, default=1000.0, help="cpu: visitor messages per s")
+    p.add_argument(
+        "--rate", type=float, default=1000.0, help="cpu: visitor messages/s (instructions: <= 40)"
+    )
     p.add_argument("--chats", type=int, default=200, help="cpu / gc: conversations")
     p.add_argument("--seconds", type=float, default=8.0, help="cpu / gc: measured seconds")
     p.add_argument("--out", type=Path, help="write every result as JSON here")

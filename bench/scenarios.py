@@ -47,6 +47,7 @@ class Env:
     jitter_p99_ms: float = 0.0  # the machine's idle timer jitter (stats.calibrate_jitter)
     server_root: Path | None = None  # run chatserver from this checkout (bench.probe)
     instrument: dict[str, str] | None = None  # run it under bench.instrument
+    server_prefix: list[str] | None = None  # run it under this command (valgrind)
 
 
 @dataclass
@@ -183,7 +184,7 @@ class Stage:
             if not plan:
                 self.idle_site = seeded[0].key
         self.server = ServerProcess(
-            target, self.data, env.cores, env.server_root, env.instrument
+            target, self.data, env.cores, env.server_root, env.instrument, env.server_prefix
         ).start()
         tokens: dict[str, str] = {}
         if seeded and plan:

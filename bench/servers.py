@@ -97,7 +97,7 @@ class ServerProcess:
     ``root`` is the directory the server runs from (``chatserver`` is imported
     from there: ``bench.probe`` points it at another checkout for A/B runs);
     ``instrument`` runs it under ``bench.instrument`` with these environment
-    variables.
+    variables; ``prefix`` under another command (``bench.probe`` uses valgrind).
     """
 
     def __init__(
@@ -107,12 +107,14 @@ class ServerProcess:
         cores: Cores,
         root: Path | None = None,
         instrument: dict[str, str] | None = None,
+        prefix: list[str] | None = None,
     ) -> None:
         self.target = target
         self.data = data
         self.cores = cores
         self.root = root or ROOT
         self.instrument = instrument
+        self.prefix = prefix or []  # a command the server runs under (valgrind)
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data / f"{target.name}.log"
@@ -135,6 +137,7 @@ class ServerProcess:
             env.update(self.instrument)
         if self.root != ROOT:  # bench itself still comes from this checkout
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        cmd = [*self.prefix, *cmd]
         preexec = None
         if self.cores.server is not None:
             if self.cores.taskset:
@@ -160,7 +163,7 @@ class ServerProcess:
 
     def _wait_ready(self) -> None:
         assert self.proc is not None
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + (600 if self.prefix else 30)
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.target.name} exited: {self.log.read_text()[-2000:]}")
