@@ -7,6 +7,9 @@ changing it.  Configured by environment variables:
 ``CHATBENCH_TRACEMALLOC``  frames per traceback; when set, ``tracemalloc`` runs
                            and each report also dumps a snapshot to
                            ``<report>.<n>.snap``
+``CHATBENCH_GC=off``       no cyclic GC at all (``gc.disable()``), for counting
+                           the instructions of a code path without the
+                           collector's, which come at arbitrary moments
 
 On ``SIGUSR1`` (and nothing else) the launcher writes: every cyclic GC pause
 since the last ``SIGUSR2`` (generation, milliseconds, objects collected),
@@ -43,7 +46,9 @@ def _on_gc(phase: str, info: dict[str, Any]) -> None:
 
 
 def _report(signum: int, frame: FrameType | None) -> None:
-    path = os.environ["CHATBENCH_REPORT"]
+    path = os.environ.get("CHATBENCH_REPORT")
+    if not path:
+        return
     n = _reports[0] = _reports[0] + 1
     out: dict[str, Any] = {
         "n": n,
@@ -71,6 +76,8 @@ def main() -> None:
     frames = os.environ.get("CHATBENCH_TRACEMALLOC")
     if frames:
         tracemalloc.start(int(frames))
+    if os.environ.get("CHATBENCH_GC") == "off":
+        gc.disable()
     gc.callbacks.append(_on_gc)
     signal.signal(signal.SIGUSR1, _report)
     signal.signal(signal.SIGUSR2, _reset)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -147,6 +148,7 @@ def probe_memory(env: Env, args: argparse.Namespace) -> dict[str, Any]:
         stage.gen.command({"op": "idle", "n": warm}, 120)
         time.sleep(0.5)
         first = _report(stage, report, 1)
+        os.kill(stage.server.pid, signal.SIGUSR2)  # GC pauses from here on
         rss0 = stage.server.rss()
         reply = stage.gen.command({"op": "idle", "n": warm + n}, 600)[0]
         time.sleep(1.0)
@@ -158,6 +160,9 @@ def probe_memory(env: Env, args: argparse.Namespace) -> dict[str, Any]:
         "connections": reply["connected"] - warm,
         "rss_kb_per_connection": round((rss1 - rss0) / n / 1024, 2),
         "gc_objects_per_connection": round((second["gc_tracked"] - first["gc_tracked"]) / n, 1),
+        "gc_tracked_at_start": first["gc_tracked"],
+        "gc_frozen": first["gc_frozen"],
+        "gc_while_connecting": _pauses(second["gc_pauses"]),
     }
     if args.breakdown:
         out["note"] = "RSS includes tracemalloc's own overhead in this run"
@@ -221,19 +226,7 @@ def probe_gc(env: Env, args: argparse.Namespace) -> dict[str, Any]:
         data = _wait_report(report, 1)
     finally:
         stage.close()
-    gens: dict[str, Any] = {}
-    for g in (0, 1, 2):
-        ms = sorted(p[1] for p in data["gc_pauses"] if p[0] == g)
-        gens[f"gen{g}"] = (
-            {
-                "count": len(ms),
-                "p50_ms": round(ms[len(ms) // 2], 2),
-                "max_ms": round(ms[-1], 2),
-                "total_ms": round(sum(ms), 1),
-            }
-            if ms
-            else {"count": 0}
-        )
+    gens = _pauses(data["gc_pauses"])
     return {
         "window_s": t.measure,
         "gc_tracked_objects": data["gc_tracked"],
@@ -260,6 +253,24 @@ def _print_breakdown(b: dict[str, Any]) -> None:
             print(f"      {size:8.1f}  {name}")
 
 
+def _pauses(pauses: list[list[float]]) -> dict[str, Any]:
+    """GC pauses by generation: count, median, max and total milliseconds."""
+    gens: dict[str, Any] = {}
+    for g in (0, 1, 2):
+        ms = sorted(p[1] for p in pauses if p[0] == g)
+        gens[f"gen{g}"] = (
+            {
+                "count": len(ms),
+                "p50_ms": round(ms[len(ms) // 2], 2),
+                "max_ms": round(ms[-1], 2),
+                "total_ms": round(sum(ms), 1),
+            }
+            if ms
+            else {"count": 0}
+        )
+    return gens
+
+
 def _callgrind(pid: int, command: str) -> None:
     subprocess.run(["callgrind_control", command, str(pid)], capture_output=True, check=True)
 
@@ -269,16 +280,18 @@ def probe_instructions(env: Env, args: argparse.Namespace) -> dict[str, Any]:
 
     The server runs under ``valgrind --tool=callgrind`` (about 50 times
     slower), so the rate is low; the counters are zeroed at the start of the
-    window and dumped at its end.  The count is exact for the code run, so
-    it does not depend on what else the machine does.
+    window and dumped at its end.  The cyclic GC is off (its pauses come at
+    arbitrary moments and are measured by the ``gc`` probe).  The count does
+    not depend on what else the machine does.
     """
     out = env.tmp / "callgrind"
     out.mkdir(parents=True, exist_ok=True)
+    env.instrument = {"CHATBENCH_GC": "off"}  # the collector's work is measured by ``gc``
     env.server_prefix = [
         "valgrind",
         "--tool=callgrind",
         f"--callgrind-out-file={out}/cg.%p",
-        "--dump-line=no",
+        "--separate-threads=yes",
     ]
     rate = min(args.rate, 40.0)
     t = Traffic(chats=args.chats, warmup=2.0, measure=args.seconds, drain=30.0)
@@ -303,21 +316,30 @@ def probe_instructions(env: Env, args: argparse.Namespace) -> dict[str, Any]:
         for timer in timers:
             timer.join()
         r = _window_result(stage, t, replies, t0)
-        dumps = sorted(out.glob(f"cg.{pid}.*"))
+        # One dump (``-d``) with a file per thread: cg.<pid>.1-01, -02, ...
+        dumps = sorted(out.glob(f"cg.{pid}.1*"))
         assert dumps, "callgrind wrote no dump"
-        ir = next(
-            int(line.split()[1])
-            for line in dumps[-1].read_text().splitlines()
-            if line.startswith("summary:")
-        )
+        threads = [
+            next(
+                int(line.split()[1])
+                for line in dump.read_text().splitlines()
+                if line.startswith("summary:")
+            )
+            for dump in dumps
+        ]
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            for dump in dumps:
+                shutil.copy(dump, args.keep / f"{env.tmp.name}-{dump.name}")
     finally:
         stage.close()
     sent = r["messages_sent"]
     return {
         "messages": sent,
         "delivered_ratio": r["delivered_ratio"],
-        "instructions": ir,
-        "instructions_per_message": round(ir / max(1, sent)),
+        "instructions": sum(threads),
+        "instructions_per_message": round(sum(threads) / max(1, sent)),
+        "per_thread": [round(n / max(1, sent)) for n in threads],
     }
 
 
@@ -359,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chats", type=int, default=200, help="cpu / gc: conversations")
     p.add_argument("--seconds", type=float, default=8.0, help="cpu / gc: measured seconds")
     p.add_argument("--out", type=Path, help="write every result as JSON here")
+    p.add_argument("--keep", type=Path, help="instructions: copy callgrind's dumps here")
     args = p.parse_args(argv)
 
     cores = Cores.plan()
@@ -380,7 +403,13 @@ def main(argv: list[str] | None = None) -> int:
             trees.insert(0, (f"base {args.base}", checkout(args.base, tmp / "base")))
         for round_ in range(args.rounds):
             for label, root in trees:
-                env = Env(cores, 1, tmp / f"run{round_}", log, jitter_p99_ms=jitter["p99_ms"])
+                env = Env(
+                    cores,
+                    1,
+                    tmp / f"{label.split()[0]}{round_}",
+                    log,
+                    jitter_p99_ms=jitter["p99_ms"],
+                )
                 env.server_root = root
                 log(f"{args.probe} {label} round {round_ + 1}/{args.rounds}")
                 r = PROBES[args.probe](env, args)
