@@ -10,6 +10,9 @@ changing it.  Configured by environment variables:
 ``CHATBENCH_GC=off``       no cyclic GC at all (``gc.disable()``), for counting
                            the instructions of a code path without the
                            collector's, which come at arbitrary moments
+``CHATBENCH_GC=A,B,C``     ``gc.set_threshold(A, B, C)`` before the server starts
+``CHATBENCH_GARBAGE=1``    each report runs a full collection and lists what it
+                           freed, by type (cyclic garbage)
 
 On ``SIGUSR1`` (and nothing else) the launcher writes: every cyclic GC pause
 since the last ``SIGUSR2`` (generation, milliseconds, objects collected),
@@ -28,6 +31,7 @@ import signal
 import sys
 import time
 import tracemalloc
+from collections import Counter
 from types import FrameType
 from typing import Any
 
@@ -58,6 +62,14 @@ def _report(signum: int, frame: FrameType | None) -> None:
         "gc_stats": gc.get_stats(),
         "gc_threshold": gc.get_threshold(),
     }
+    if os.environ.get("CHATBENCH_GARBAGE"):
+        # What a full collection would free, by type (then freed for real).
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        gc.set_debug(0)
+        kinds = Counter(type(o).__qualname__ for o in gc.garbage)
+        gc.garbage.clear()
+        out["garbage"] = kinds.most_common(40)
     if tracemalloc.is_tracing():
         snap = f"{path}.{n}.snap"
         tracemalloc.take_snapshot().dump(snap)
@@ -76,8 +88,11 @@ def main() -> None:
     frames = os.environ.get("CHATBENCH_TRACEMALLOC")
     if frames:
         tracemalloc.start(int(frames))
-    if os.environ.get("CHATBENCH_GC") == "off":
+    setting = os.environ.get("CHATBENCH_GC")
+    if setting == "off":
         gc.disable()
+    elif setting:
+        gc.set_threshold(*(int(n) for n in setting.split(",")))
     gc.callbacks.append(_on_gc)
     signal.signal(signal.SIGUSR1, _report)
     signal.signal(signal.SIGUSR2, _reset)

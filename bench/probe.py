@@ -139,6 +139,10 @@ def probe_memory(env: Env, args: argparse.Namespace) -> dict[str, Any]:
     warm, n = 100, args.connections
     report = env.tmp / "report.json"
     env.instrument = {"CHATBENCH_REPORT": str(report)}
+    if args.gc:
+        env.instrument["CHATBENCH_GC"] = args.gc
+    if args.garbage:
+        env.instrument["CHATBENCH_GARBAGE"] = "1"
     if args.breakdown:
         env.instrument["CHATBENCH_TRACEMALLOC"] = "25"
     stage = Stage(env, TARGETS["chatserver"], "probe-memory", None)
@@ -154,6 +158,14 @@ def probe_memory(env: Env, args: argparse.Namespace) -> dict[str, Any]:
         time.sleep(1.0)
         second = _report(stage, report, 2)
         rss1 = stage.server.rss()
+        # Every client leaves: what do the closed connections leave behind
+        # (cyclic garbage waits for a collection of its generation)?
+        stage.gen.close()
+        stage.gen = None
+        time.sleep(2.0)
+        third = _report(stage, report, 3)
+        if args.garbage:
+            env.log(f"    cyclic garbage of {n} closed connections: {third['garbage']}")
     finally:
         stage.close()
     out: dict[str, Any] = {
@@ -163,6 +175,9 @@ def probe_memory(env: Env, args: argparse.Namespace) -> dict[str, Any]:
         "gc_tracked_at_start": first["gc_tracked"],
         "gc_frozen": first["gc_frozen"],
         "gc_while_connecting": _pauses(second["gc_pauses"]),
+        "gc_objects_left_per_closed_connection": round(
+            (third["gc_tracked"] - first["gc_tracked"]) / n, 1
+        ),
     }
     if args.breakdown:
         out["note"] = "RSS includes tracemalloc's own overhead in this run"
@@ -204,6 +219,8 @@ def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
 def probe_gc(env: Env, args: argparse.Namespace) -> dict[str, Any]:
     report = env.tmp / "report.json"
     env.instrument = {"CHATBENCH_REPORT": str(report)}
+    if args.gc:
+        env.instrument["CHATBENCH_GC"] = args.gc
     t = Traffic(chats=args.chats, warmup=2.0, measure=args.seconds, drain=5.0, **ACTIVE)
     stage = Stage(env, TARGETS["chatserver"], "probe-gc", t)
     try:
@@ -382,6 +399,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=8.0, help="cpu / gc: measured seconds")
     p.add_argument("--out", type=Path, help="write every result as JSON here")
     p.add_argument("--keep", type=Path, help="instructions: copy callgrind's dumps here")
+    p.add_argument("--gc", help="memory / gc: the server's gc thresholds, e.g. 700,10,50")
+    p.add_argument(
+        "--garbage", action="store_true", help="memory: list the cyclic garbage left by clients"
+    )
     args = p.parse_args(argv)
 
     cores = Cores.plan()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -199,6 +200,7 @@ async def websocket_endpoint(hub: Hub, scope: Scope, receive: Receive, send: Sen
             drain.cancel()
             with contextlib.suppress(BaseException):
                 await drain
+        session.detach()
         conn.closed()
 
 
@@ -295,6 +297,10 @@ def create_app(config: Config) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.start()
         await hub.start()
+        # What start-up made lives as long as the process: keep it out of every
+        # later full collection (docs/performance.md, "What the profiles changed").
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

@@ -341,6 +341,7 @@ class Hub:
         """Forget a closed connection; an agent's last one starts the grace period."""
         if session.preview is not None:
             session.preview.cancel()
+            session.preview = None  # its callback refers to the session: a cycle
         for channel in list(session.channels):
             await self._unsubscribe(session, channel)
         session.follows.clear()

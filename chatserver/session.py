@@ -129,6 +129,15 @@ class Session:
                 self.draining = True
                 self.flush()
 
+    def detach(self) -> None:
+        """The connection is gone: drop the owner's ``write`` and ``flush``.
+
+        They refer back to this session; without them a closed session is
+        freed by reference counting instead of waiting for a full collection.
+        """
+        self.write = None
+        self.flush = _no_flush
+
     def deliver(self, conv_id: ConversationId, offset: int, frame: JSON, visible: bool) -> Verdict:
         """What to do with a live entry at ``offset`` (see ``Follow``).
 

@@ -118,6 +118,13 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         if scope is not None:
             scope["extensions"][WRITE_EXTENSION] = self.write_now
 
+    async def run_asgi(self) -> None:
+        try:
+            await super().run_asgi()
+        finally:
+            # The extension is a bound method: scope -> self -> scope.
+            self.scope["extensions"].pop(WRITE_EXTENSION, None)
+
     def send_receive_event_to_app(self) -> None:
         data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
         self.frames = []
