@@ -185,12 +185,31 @@ def probe_memory(env: Env, args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _switches(pid: int) -> dict[str, int]:
+    """Context switches of every thread of ``pid``: voluntary, and preemptions."""
+    total = {"voluntary": 0, "preempted": 0}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            text = (task / "status").read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if line.startswith("voluntary_ctxt_switches:"):
+                total["voluntary"] += int(line.split()[1])
+            elif line.startswith("nonvoluntary_ctxt_switches:"):
+                total["preempted"] += int(line.split()[1])
+    return total
+
+
 def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
     t = Traffic(chats=args.chats, warmup=1.0, measure=args.seconds, drain=3.0)
     stage = Stage(env, TARGETS["chatserver"], "probe-cpu", t)
+    marks: list[dict[str, int]] = []
     try:
         stage.start()
         stage.setup()
+        assert stage.server is not None and stage.gen is not None
+        pid = stage.server.pid
         override = {
             "rates": {
                 "visitor_msg": args.rate / args.chats,
@@ -198,13 +217,26 @@ def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
                 "agent_msg": 0.0,
             }
         }
-        replies, t0 = stage.run(override)
+        t0 = time.monotonic() + 0.5
+        a, b = t0 + t.warmup, t0 + t.warmup + t.measure
+        timers = [
+            threading.Timer(at - time.monotonic(), lambda: marks.append(_switches(pid)))
+            for at in (a, b)
+        ]
+        for timer in timers:
+            timer.start()
+        replies = stage.gen.command({"op": "run", "t0": t0, "override": override}, 600)
+        for timer in timers:
+            timer.join()
         r = _window_result(stage, t, replies, t0)
     finally:
         stage.close()
     cpu = r["server_cpu"] or 0.0
     rate = r["messages_per_s"] or 1.0
+    sent = max(1, r["messages_sent"])
+    switches = {k: round((marks[1][k] - marks[0][k]) / sent, 2) for k in marks[0]}
     return {
+        "switches_per_message": switches,
         "messages_per_s": rate,
         "delivered_ratio": r["delivered_ratio"],
         "server_cpu": cpu,
