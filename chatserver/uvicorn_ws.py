@@ -20,15 +20,18 @@ websockets' ``ServerProtocol``) with three changes measured in
   write buffer is above the transport's high-water mark, or the connection
   is closing); the application then queues the message and sends it with the
   ordinary, awaitable ASGI ``send``.  Applications that ignore the extension
-  see an ordinary ASGI WebSocket.
+  see an ordinary ASGI WebSocket.  The data frames it writes are built by
+  ``frame`` (control frames and the handshake still come from websockets).
 """
 
 from __future__ import annotations
 
 import asyncio
+import struct
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import OPEN
 
 MAX_QUEUED = 16  # messages waiting for the application before reading pauses
 WRITE_EXTENSION = "chatserver.write"
@@ -157,12 +160,40 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
             or self.disconnected
             or not self.handshake_complete
             or self.initial_response is not None
+            or self.conn.state is not OPEN
             or self.transport.is_closing()
         ):
             return False
-        if isinstance(data, bytes):
-            self.conn.send_binary(data)
-        else:
-            self.conn.send_text(data.encode())
-        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.transport.write(frame(data))
         return True
+
+
+_last: tuple[object, bytes] = (object(), b"")
+
+
+def frame(data: bytes | str) -> bytes:
+    """One unfragmented server-to-client WebSocket frame (RFC 6455 §5.2).
+
+    ``bytes`` become a binary frame and ``str`` a text frame, unmasked (a
+    server never masks) and without extensions (permessage-deflate is off).
+    websockets' ``send_binary`` builds the same bytes through a ``Frame``
+    object and a buffer, the largest cost of a fan-out; here it is a header
+    and a concatenation, and a fan-out that pushes the same message to many
+    connections frames it once (the last message framed is remembered).
+    """
+    global _last
+    if _last[0] is data:
+        return _last[1]
+    if isinstance(data, str):
+        payload, head = data.encode(), 0x81  # FIN | text
+    else:
+        payload, head = data, 0x82  # FIN | binary
+    n = len(payload)
+    if n < 126:
+        out = bytes((head, n)) + payload
+    elif n < 65536:
+        out = struct.pack("!BBH", head, 126, n) + payload
+    else:
+        out = struct.pack("!BBQ", head, 127, n) + payload
+    _last = (data, out)
+    return out

@@ -21,7 +21,7 @@ from chatserver.frames import Limits
 from chatserver.protocol import Codec, Connection
 from chatserver.session import Session
 from chatserver.types import ClientKind
-from chatserver.uvicorn_ws import Gate, Inbox
+from chatserver.uvicorn_ws import Gate, Inbox, frame
 
 from .conftest import Client, Server, seed
 
@@ -154,6 +154,17 @@ async def test_inbox_and_gate() -> None:
     assert await asyncio.gather(*waiters) == [True, True]
     gate.clear()
     assert not gate.is_set()
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
+def test_frames_match_websockets_serialization(size: int) -> None:
+    from websockets.frames import Frame, Opcode
+
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    assert frame(data) == Frame(Opcode.BINARY, data).serialize(mask=False)
+    text = ("é" * size)[: max(0, size // 2)]
+    assert frame(text) == Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+    assert frame(text) is frame(text)  # a fan-out frames a message once
 
 
 # -- a real server -------------------------------------------------------------
