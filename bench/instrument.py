@@ -13,6 +13,7 @@ changing it.  Configured by environment variables:
 ``CHATBENCH_GC=A,B,C``     ``gc.set_threshold(A, B, C)`` before the server starts
 ``CHATBENCH_GARBAGE=1``    each report runs a full collection and lists what it
                            freed, by type (cyclic garbage)
+``CHATBENCH_CENSUS=1``     each report counts the objects the GC tracks, by type
 
 On ``SIGUSR1`` (and nothing else) the launcher writes: every cyclic GC pause
 since the last ``SIGUSR2`` (generation, milliseconds, objects collected),
@@ -62,6 +63,8 @@ def _report(signum: int, frame: FrameType | None) -> None:
         "gc_stats": gc.get_stats(),
         "gc_threshold": gc.get_threshold(),
     }
+    if os.environ.get("CHATBENCH_CENSUS"):
+        out["census"] = Counter(type(o).__qualname__ for o in gc.get_objects())
     if os.environ.get("CHATBENCH_GARBAGE"):
         # What a full collection would free, by type (then freed for real).
         gc.set_debug(gc.DEBUG_SAVEALL)

@@ -42,7 +42,7 @@ import tempfile
 import threading
 import time
 import tracemalloc
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +143,7 @@ def probe_memory(env: Env, args: argparse.Namespace) -> dict[str, Any]:
         env.instrument["CHATBENCH_GC"] = args.gc
     if args.garbage:
         env.instrument["CHATBENCH_GARBAGE"] = "1"
+        env.instrument["CHATBENCH_CENSUS"] = "1"
     if args.breakdown:
         env.instrument["CHATBENCH_TRACEMALLOC"] = "25"
     stage = Stage(env, TARGETS["chatserver"], "probe-memory", None)
@@ -165,6 +166,10 @@ def probe_memory(env: Env, args: argparse.Namespace) -> dict[str, Any]:
         time.sleep(2.0)
         third = _report(stage, report, 3)
         if args.garbage:
+            census = Counter(second["census"])
+            census.subtract(first["census"])
+            per = [(k, round(v / n, 2)) for k, v in census.most_common(25)]
+            env.log(f"    GC-tracked objects per open connection, by type: {per}")
             env.log(f"    cyclic garbage of {n} closed connections: {third['garbage']}")
     finally:
         stage.close()
@@ -433,7 +438,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", type=Path, help="instructions: copy callgrind's dumps here")
     p.add_argument("--gc", help="memory / gc: the server's gc thresholds, e.g. 700,10,50")
     p.add_argument(
-        "--garbage", action="store_true", help="memory: list the cyclic garbage left by clients"
+        "--garbage",
+        action="store_true",
+        help="memory: GC-tracked objects per connection by type, and the cyclic garbage left",
     )
     args = p.parse_args(argv)
 

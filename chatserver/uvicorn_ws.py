@@ -121,12 +121,11 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         if scope is not None:
             scope["extensions"][WRITE_EXTENSION] = self.write_now
 
-    async def run_asgi(self) -> None:
-        try:
-            await super().run_asgi()
-        finally:
-            # The extension is a bound method: scope -> self -> scope.
-            self.scope["extensions"].pop(WRITE_EXTENSION, None)
+    def on_task_complete(self, task: asyncio.Task[None]) -> None:
+        super().on_task_complete(task)
+        # The application is done; the extension is a bound method, and
+        # scope -> self -> scope a cycle only a full collection would free.
+        self.scope["extensions"].pop(WRITE_EXTENSION, None)
 
     def send_receive_event_to_app(self) -> None:
         data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
