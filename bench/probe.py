@@ -10,7 +10,9 @@ alternately (A, B, A, B, ...) on the same machine in the same minutes:
             ``--breakdown`` where the bytes are (``tracemalloc``, by package
             and by line)
 ``cpu``     a fixed visitor message rate (no previews or replies): server
-            CPU time per message (all threads), with p50 / p99 for reference
+            CPU time per message (all threads) and context switches per
+            message, with p50 / p99 for reference; ``--strace`` also counts
+            syscalls per message (exact, but the CPU figure of that run is not)
 ``gc``      the 1000-chat pairs workload (previews and replies): every cyclic
             GC pause in the window, by generation
 ``instructions``  the ``cpu`` workload at a low rate with the server under
@@ -206,6 +208,25 @@ def _switches(pid: int) -> dict[str, int]:
     return total
 
 
+def _strace(pid: int, seconds: float = 4.0) -> str:
+    proc = subprocess.run(
+        ["timeout", str(seconds), "strace", "-c", "-f", "-p", str(pid)],
+        capture_output=True,
+        text=True,
+    )
+    return proc.stderr
+
+
+def _syscalls(report: str) -> dict[str, int]:
+    """``strace -c`` summary → calls per syscall."""
+    calls = {}
+    for line in report.splitlines():
+        parts = line.split()
+        if len(parts) >= 5 and parts[0].replace(".", "").isdigit() and parts[-1] != "total":
+            calls[parts[-1]] = int(parts[3])
+    return calls
+
+
 def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
     t = Traffic(chats=args.chats, warmup=1.0, measure=args.seconds, drain=3.0)
     stage = Stage(env, TARGETS["chatserver"], "probe-cpu", t)
@@ -228,6 +249,13 @@ def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
             threading.Timer(at - time.monotonic(), lambda: marks.append(_switches(pid)))
             for at in (a, b)
         ]
+        traced: list[str] = []
+        if args.strace:
+            # Syscalls in the middle of the window (strace slows the server:
+            # the CPU figures of such a run are not comparable, the counts are).
+            timers.append(
+                threading.Timer(a + 1.0 - time.monotonic(), lambda: traced.append(_strace(pid)))
+            )
         for timer in timers:
             timer.start()
         replies = stage.gen.command({"op": "run", "t0": t0, "override": override}, 600)
@@ -240,7 +268,15 @@ def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
     rate = r["messages_per_s"] or 1.0
     sent = max(1, r["messages_sent"])
     switches = {k: round((marks[1][k] - marks[0][k]) / sent, 2) for k in marks[0]}
+    out: dict[str, Any] = {}
+    if traced:
+        calls = _syscalls(traced[0])
+        received = calls.get("recvfrom", 0) or 1  # one read per message at this rate
+        out["syscalls_per_message"] = {
+            k: round(v / received, 2) for k, v in sorted(calls.items(), key=lambda kv: -kv[1])
+        }
     return {
+        **out,
         "switches_per_message": switches,
         "messages_per_s": rate,
         "delivered_ratio": r["delivered_ratio"],
@@ -436,6 +472,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=8.0, help="cpu / gc: measured seconds")
     p.add_argument("--out", type=Path, help="write every result as JSON here")
     p.add_argument("--keep", type=Path, help="instructions: copy callgrind's dumps here")
+    p.add_argument(
+        "--strace", action="store_true", help="cpu: count syscalls per message (strace -c)"
+    )
     p.add_argument("--gc", help="memory / gc: the server's gc thresholds, e.g. 700,10,50")
     p.add_argument(
         "--garbage",
