@@ -46,6 +46,9 @@ class Env:
     log: Log
     seed: int = 1
     jitter_p99_ms: float = 0.0  # the machine's idle timer jitter (stats.calibrate_jitter)
+    server_root: Path | None = None  # run chatserver from this checkout (bench.probe)
+    instrument: dict[str, str] | None = None  # run it under bench.instrument
+    server_prefix: list[str] | None = None  # run it under this command (valgrind)
 
 
 @dataclass
@@ -181,7 +184,9 @@ class Stage:
             seeded = seed(self.data, sites)
             if not plan:
                 self.idle_site = seeded[0].key
-        self.server = ServerProcess(target, self.data, env.cores).start()
+        self.server = ServerProcess(
+            target, self.data, env.cores, env.server_root, env.instrument, env.server_prefix
+        ).start()
         tokens: dict[str, str] = {}
         if seeded and plan:
             t_login = time.monotonic()

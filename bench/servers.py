@@ -92,10 +92,29 @@ class Cores:
 
 
 class ServerProcess:
-    def __init__(self, target: Target, data: Path, cores: Cores) -> None:
+    """One server under test.
+
+    ``root`` is the directory the server runs from (``chatserver`` is imported
+    from there: ``bench.probe`` points it at another checkout for A/B runs);
+    ``instrument`` runs it under ``bench.instrument`` with these environment
+    variables; ``prefix`` under another command (``bench.probe`` uses valgrind).
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        data: Path,
+        cores: Cores,
+        root: Path | None = None,
+        instrument: dict[str, str] | None = None,
+        prefix: list[str] | None = None,
+    ) -> None:
         self.target = target
         self.data = data
         self.cores = cores
+        self.root = root or ROOT
+        self.instrument = instrument
+        self.prefix = prefix or []  # a command the server runs under (valgrind)
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data / f"{target.name}.log"
@@ -111,6 +130,14 @@ class ServerProcess:
     def start(self) -> ServerProcess:
         self.data.mkdir(parents=True, exist_ok=True)
         cmd = self.target.command(self.port, self.data)
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        if self.instrument is not None:
+            assert cmd[1] == "-m"
+            cmd = [cmd[0], "-m", "bench.instrument", *cmd[2:]]
+            env.update(self.instrument)
+        if self.root != ROOT:  # bench itself still comes from this checkout
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        cmd = [*self.prefix, *cmd]
         preexec = None
         if self.cores.server is not None:
             if self.cores.taskset:
@@ -121,13 +148,12 @@ class ServerProcess:
                 def preexec() -> None:
                     os.sched_setaffinity(0, server_cores)
 
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 cmd,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                cwd=ROOT,
+                cwd=self.root,
                 env=env,
                 preexec_fn=preexec,
                 start_new_session=True,
@@ -137,7 +163,7 @@ class ServerProcess:
 
     def _wait_ready(self) -> None:
         assert self.proc is not None
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + (600 if self.prefix else 30)
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.target.name} exited: {self.log.read_text()[-2000:]}")

@@ -19,7 +19,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from .conversations import agent_channel, conv_channel, frame_event, site_channel
-from .errors import CloseCode, ConnectionClosing, ErrorCode, FrameError, StoreError
+from .errors import CloseCode, Closed, ConnectionClosing, ErrorCode, FrameError, StoreError
 from .frames import MAX_TAGS, MAX_VIEWING, PROTOCOL_VERSION, Frame
 from .session import Session
 from .types import (
@@ -129,9 +129,19 @@ async def send(hub: Hub, session: Session, frame: Frame) -> None:
     if conv.state is ConvState.CLOSED:
         raise FrameError(ErrorCode.CONFLICT, "conversation is closed")
     kind = EntryKind.NOTE if frame.get("note") else EntryKind.TEXT
-    entry, duplicate = await hub.store.append(
-        conv.id, kind, AuthorKind.AGENT, agent.id, agent.name, frame.get("body"), frame.get("cid")
-    )
+    try:
+        entry, duplicate = await hub.store.append(
+            conv.id,
+            kind,
+            AuthorKind.AGENT,
+            agent.id,
+            agent.name,
+            frame.get("body"),
+            frame.get("cid"),
+            open_only=True,  # closed since the read above: refused atomically
+        )
+    except Closed:
+        raise FrameError(ErrorCode.CONFLICT, "conversation is closed") from None
     hub.ack(session, frame, entry, duplicate)
     if not duplicate:
         await hub.convs.publish_entry(entry)

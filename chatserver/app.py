@@ -2,13 +2,14 @@
 
 The WebSocket endpoint only moves bytes: it feeds every message to the
 connection's sans-I/O ``protocol.Connection``, hands validated frames to the
-hub, and drains the session's outbox to the socket from a writer task.
+hub, and lets the session write frames to the socket (see ``Session.push``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import re
 import time
@@ -17,14 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocketDisconnect
 
 import agent_console
 import recordings
@@ -38,6 +40,7 @@ from .hub import Hub
 from .protocol import Codec, Connection, error_frame
 from .security import Signer, Throttle, load_secret, load_secret_redis, verify_password
 from .session import Session
+from .uvicorn_ws import WRITE_EXTENSION
 
 log = logging.getLogger("chatserver.app")
 
@@ -116,25 +119,25 @@ async def widget_loader(request: Request) -> Response:
     return await files.get_response("widget.js", request.scope)
 
 
-async def _writer(ws: WebSocket, session: Session) -> None:
-    """Drain the outbox to the socket; close when the session asks to."""
-    while True:
-        await session.wake.wait()
-        session.wake.clear()
-        while session.outbox:
-            data = session.outbox.popleft()
-            session.outbox_bytes -= len(data)
-            if isinstance(data, bytes):
-                await ws.send({"type": "websocket.send", "bytes": data})
-            else:
-                await ws.send({"type": "websocket.send", "text": data})
-        if session.close_code is not None:
-            await ws.close(int(session.close_code), session.close_reason)
-            return
+async def _drain(send: Send, session: Session) -> None:
+    """Send the session's outbox (it had a backlog); then close if it asked to."""
+    outbox = session.outbox
+    while outbox:
+        data = outbox.popleft()
+        session.outbox_bytes -= len(data)
+        if isinstance(data, bytes):
+            await send({"type": "websocket.send", "bytes": data})
+        else:
+            await send({"type": "websocket.send", "text": data})
+    session.draining = False
+    if session.close_code is not None:
+        session.draining = True  # nothing more to send after the close frame
+        code, reason = int(session.close_code), session.close_reason
+        await send({"type": "websocket.close", "code": code, "reason": reason})
 
 
-async def _receive(ws: WebSocket) -> bytes | str:
-    message = await ws.receive()
+async def _receive(receive: Receive) -> bytes | str:
+    message = await receive()
     if message["type"] == "websocket.disconnect":
         raise WebSocketDisconnect(message.get("code", 1000))
     data = message.get("bytes")
@@ -143,25 +146,54 @@ async def _receive(ws: WebSocket) -> bytes | str:
     return data
 
 
-async def websocket_endpoint(ws: WebSocket) -> None:
-    hub: Hub = ws.app.state.hub
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers") or ():
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+async def websocket_endpoint(hub: Hub, scope: Scope, receive: Receive, send: Send) -> None:
+    """The chat WebSocket as a plain ASGI app (see ``ChatApp``).
+
+    Frames go out through ``Session.push``: straight to the socket when the
+    server offers the ``chatserver.write`` extension (``uvicorn_ws``) and the
+    socket can take them, otherwise through a task that drains the outbox
+    with the ASGI ``send`` and exists only while there is a backlog.
+    """
+    if (await receive())["type"] != "websocket.connect":
+        return
     limits = hub.limits
-    codec = Codec.negotiate(list(ws.scope.get("subprotocols", [])))
-    await ws.accept(subprotocol=codec.value if codec else None)
+    codec = Codec.negotiate(list(scope.get("subprotocols") or ()))
+    try:
+        await send({"type": "websocket.accept", "subprotocol": codec.value if codec else None})
+    except OSError:  # the client left during the handshake
+        return
     conn = Connection(codec or Codec.MSGPACK, limits, time.monotonic())
-    client = ws.client
-    session = Session(conn, limits.max_outbox_bytes, f"{client.host}" if client else "")
-    writer: asyncio.Task[None] | None = None
+    client = scope.get("client")
+    session = Session(conn, limits.max_outbox_bytes, f"{client[0]}" if client else "")
+    session.write = (scope.get("extensions") or {}).get(WRITE_EXTENSION)
+    drain: asyncio.Task[None] | None = None
+
+    def flush() -> None:
+        nonlocal drain
+        drain = asyncio.ensure_future(_drain(send, session))
+
+    session.flush = flush
     try:
         try:
-            first = await asyncio.wait_for(_receive(ws), limits.hello_timeout)
+            first = await asyncio.wait_for(_receive(receive), limits.hello_timeout)
         except TimeoutError:
             raise ConnectionClosing(CloseCode.HELLO_TIMEOUT, "no hello in time") from None
         hello = conn.receive(first, time.monotonic())
-        writer = asyncio.ensure_future(_writer(ws, session))
-        await hub.hello(session, hello, ws.headers.get("origin"), ws.headers)
+        await hub.hello(session, hello, _header(scope, b"origin"), Headers(scope=scope))
         while session.close_code is None:
-            data = await _receive(ws)
+            message = await receive()  # not _receive(): one coroutine less per idle connection
+            if message["type"] == "websocket.disconnect":
+                break
+            data = message.get("bytes")
+            if data is None:
+                data = message.get("text") or ""
             try:
                 frame = conn.receive(data, time.monotonic())
                 await hub.handle(session, frame)
@@ -169,8 +201,6 @@ async def websocket_endpoint(ws: WebSocket) -> None:
                 session.send(error_frame(exc.code, exc.message, exc.rid))
     except ConnectionClosing as exc:
         session.close(exc.code, exc.reason)
-        if writer is None:
-            await ws.close(int(exc.code), exc.reason)
     except WebSocketDisconnect:
         pass
     except Exception:
@@ -178,14 +208,31 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         session.close(CloseCode.INTERNAL, "internal error")
     finally:
         await hub.disconnect(session)
-        if writer is not None:
-            if session.close_code is not None and not writer.done():
+        if drain is not None:
+            if session.close_code is not None and not drain.done():
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(writer, 2.0)
-            writer.cancel()
+                    await asyncio.wait_for(drain, 2.0)
+            drain.cancel()
             with contextlib.suppress(BaseException):
-                await writer
+                await drain
+        session.detach()
         conn.closed()
+
+
+class ChatApp(Starlette):
+    """Starlette for the HTTP routes; the chat WebSocket (``/ws``) ahead of them.
+
+    The socket bypasses the middleware stack and the router: none of them
+    applies to it, and each would keep coroutine frames alive for as long as
+    the connection lives (about 5 KB per connection, see docs/performance.md).
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "websocket" and path in ("/ws", scope.get("root_path", "") + "/ws"):
+            await websocket_endpoint(self.state.hub, scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 async def healthz(request: Request) -> Response:
@@ -274,6 +321,10 @@ def create_app(config: Config) -> Starlette:
         await store.start()
         await hub.start()
         await recorder.start()
+        # What start-up made lives as long as the process: keep it out of every
+        # later full collection (docs/performance.md, "What the profiles changed").
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
@@ -286,7 +337,6 @@ def create_app(config: Config) -> Starlette:
         Route("/", index),
         Route("/healthz", healthz),
         Route("/api/login", login, methods=["POST"]),
-        WebSocketRoute("/ws", websocket_endpoint),
         Mount("/static", CachedStatic(directory=STATIC_DIR), name="static"),
         Route("/widget.js", widget_loader, name="widget_loader"),
         Mount("/widget", widget_files, name="widget"),
@@ -297,7 +347,7 @@ def create_app(config: Config) -> Starlette:
         # The analysts' pages (recordings/pages.py) share the console's mount.
         Mount("/console", routes=[*recordings.pages.routes, *agent_console.routes]),
     ]
-    app = Starlette(
+    app = ChatApp(
         routes=routes,
         middleware=[Middleware(GZipMiddleware, minimum_size=512)],
         lifespan=lifespan,

@@ -83,6 +83,7 @@ class Hub:
         self.convs.wire = self.entry_wire
         self.triggers = Proactive(self)  # proactive triggers (docs/triggers.md)
         self._local: dict[str, set[Session]] = {}
+        self._connections = 0  # sessions with at least one channel (see stats)
         self._agent_sessions: dict[str, set[Session]] = {}
         self.agent_status: dict[str, AgentStatus] = {}
         self._grace: dict[str, asyncio.TimerHandle] = {}
@@ -174,6 +175,8 @@ class Hub:
     # -- channels and fan-out -------------------------------------------
 
     async def subscribe(self, session: Session, channel: str) -> None:
+        if not session.channels:
+            self._connections += 1  # its first channel: counted in stats()
         sessions = self._local.get(channel)
         if sessions is None:
             sessions = self._local[channel] = set()
@@ -189,7 +192,10 @@ class Hub:
         await self._unsubscribe(session, channel)
 
     async def _unsubscribe(self, session: Session, channel: str) -> None:
-        session.channels.discard(channel)
+        if channel in session.channels:
+            session.channels.discard(channel)
+            if not session.channels:
+                self._connections -= 1
         sessions = self._local.get(channel)
         if sessions is None:
             return
@@ -384,6 +390,7 @@ class Hub:
         """Forget a closed connection; an agent's last one starts the grace period."""
         if session.preview is not None:
             session.preview.cancel()
+            session.preview = None  # its callback refers to the session: a cycle
         for channel in list(session.channels):
             await self._unsubscribe(session, channel)
         session.follows.clear()
@@ -553,8 +560,13 @@ class Hub:
     # -- introspection -------------------------------------------------------
 
     def stats(self) -> JSON:
+        """Counts for ``/healthz``, in constant time.
+
+        ``connections`` are the sessions past ``hello`` (subscribed to at least
+        one channel), ``channels`` the channels with a local subscriber.
+        """
         return {
-            "connections": len({s for group in self._local.values() for s in group}),
+            "connections": self._connections,
             "channels": len(self._local),
             "agents_connected": len(self._agent_sessions),
         }

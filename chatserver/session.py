@@ -1,15 +1,18 @@
 """One client connection as the hub sees it: identity, outbox, subscriptions.
 
-The outbox is bounded in bytes: a client that stops reading is closed with
-``SLOW_CONSUMER`` instead of growing the server's memory.  ``push`` never
-blocks and never raises, so fan-out to thousands of sessions is a loop of
-cheap appends.
+``push`` never blocks and never raises, so fan-out to thousands of sessions
+is a loop of cheap calls.  A frame goes straight to the socket through
+``write`` when nothing is queued and the socket can take it (the common
+case); otherwise it waits in the outbox and ``flush`` asks the connection's
+owner (``app.py``) to drain it.  The outbox is bounded in bytes: a client
+that stops reading is closed with ``SLOW_CONSUMER`` instead of growing the
+server's memory.  It is created on first use, so an idle connection has none.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
+from collections.abc import Callable
 from enum import Enum
 
 from .errors import CloseCode, short_reason
@@ -44,6 +47,8 @@ class Session:
         "conn",
         "conv_id",
         "dept",
+        "draining",
+        "flush",
         "follows",
         "kind",
         "max_outbox",
@@ -56,7 +61,7 @@ class Session:
         "site",
         "viewing",
         "visitor_id",
-        "wake",
+        "write",
     )
 
     def __init__(self, conn: Connection, max_outbox: int, remote: str = "") -> None:
@@ -69,10 +74,16 @@ class Session:
         self.dept: str | None = None  # a visitor's department from hello
         self.follows: dict[ConversationId, Follow] = {}
         self.channels: set[str] = set()
-        self.outbox: deque[bytes | str] = deque()
+        self.outbox: deque[bytes | str] | None = None  # created on first backlog
         self.outbox_bytes = 0
         self.max_outbox = max_outbox
-        self.wake = asyncio.Event()
+        # Set by the connection's owner: ``write(data)`` sends now or returns
+        # False (socket busy); ``flush()`` starts draining the outbox and, once
+        # ``close_code`` is set, closing.  ``draining`` is True from ``flush()``
+        # until the owner has emptied the outbox.
+        self.write: Callable[[bytes | str], bool] | None = None
+        self.flush: Callable[[], None] = _no_flush
+        self.draining = False
         self.close_code: CloseCode | None = None
         self.close_reason = ""
         self.preview: Preview | None = None  # a visitor's typing-preview coalescer
@@ -94,22 +105,40 @@ class Session:
     def push(self, data: bytes | str) -> None:
         if self.close_code is not None:
             return
+        if not self.draining and self.write is not None and self.write(data):
+            return  # nothing queued before it, and the socket took it
         self.outbox_bytes += len(data)
         if self.outbox_bytes > self.max_outbox:
-            self.outbox.clear()
+            if self.outbox is not None:
+                self.outbox.clear()
             self.outbox_bytes = 0
             self.close(CloseCode.SLOW_CONSUMER, "client is not reading")
             return
+        if self.outbox is None:
+            self.outbox = deque()
         self.outbox.append(data)
-        self.wake.set()
+        if not self.draining:
+            self.draining = True
+            self.flush()
 
     def close(self, code: CloseCode, reason: str) -> None:
-        """Ask the writer to flush what is queued and close with ``code``."""
+        """Ask the owner to send what is queued and close with ``code``."""
         if self.close_code is None:
             self.close_code = code
             self.close_reason = short_reason(reason)
             self.conn.close()
-            self.wake.set()
+            if not self.draining:
+                self.draining = True
+                self.flush()
+
+    def detach(self) -> None:
+        """The connection is gone: drop the owner's ``write`` and ``flush``.
+
+        They refer back to this session; without them a closed session is
+        freed by reference counting instead of waiting for a full collection.
+        """
+        self.write = None
+        self.flush = _no_flush
 
     def deliver(self, conv_id: ConversationId, offset: int, frame: JSON, visible: bool) -> Verdict:
         """What to do with a live entry at ``offset`` (see ``Follow``).
@@ -133,6 +162,10 @@ class Session:
             return Verdict.GAP
         follow.last = offset
         return Verdict.SEND if visible else Verdict.SKIP
+
+
+def _no_flush() -> None:
+    """A session nobody drains (tests, or before the owner set ``flush``)."""
 
 
 class Verdict(Enum):

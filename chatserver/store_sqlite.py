@@ -1,17 +1,26 @@
 """The embedded Store: one SQLite file in WAL mode, written by one thread.
 
 Every operation is a function of a ``sqlite3.Connection`` run on a dedicated
-thread.  The thread takes whatever operations are waiting, runs them in one
-transaction (each in its own savepoint, so one failure does not undo the
+thread.  The writer thread takes whatever operations are waiting, runs them in
+one transaction (each in its own savepoint, so one failure does not undo the
 others), commits once and only then resolves the callers' futures: group
 commit, one fsync for many messages.  With ``synchronous=FULL`` (default) a
 resolved write survives a power cut; ``normal`` survives a kill -9 only.
+
+Plain reads (``_read_one``, ``_read_all``, ``_read``) run on a second thread
+with a read-only connection, so they never wait behind a commit's fsync.  WAL
+readers see every transaction committed before the read starts, and a write's
+future resolves only after its commit, so a read issued after an awaited write
+sees it.  Operations submitted during one event-loop iteration reach their
+thread with one wake-up and come back with one (``_Lane``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import queue
 import secrets
 import sqlite3
@@ -57,6 +66,9 @@ from .types import (
 
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], Any]
+Job = tuple[Op, "asyncio.Future[Any]"]
+Results = list[tuple["asyncio.Future[Any]", Any, BaseException | None]]
+MAX_BATCH = 256  # operations per transaction
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -293,27 +305,27 @@ class SQLiteStore:
             raise ValueError("synchronous must be 'full' or 'normal'")
         self.path = Path(path)
         self.synchronous = synchronous.upper()
-        self._ops: queue.SimpleQueue[tuple[Op, asyncio.Future[Any]] | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._writer: _Lane | None = None
+        self._reader: _Lane | None = None
 
     # -- lifecycle -------------------------------------------------------
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        ready: asyncio.Future[None] = self._loop.create_future()
-        self._thread = threading.Thread(
-            target=self._writer, args=(ready,), name="chatserver-sqlite", daemon=True
-        )
-        self._thread.start()
-        await ready
+        writer = _Lane("chatserver-sqlite", self._connect, self._run_batch)
+        await writer.start()  # creates or upgrades the schema first
+        reader = _Lane("chatserver-sqlite-read", self._connect_reader, _run_reads)
+        try:
+            await reader.start()
+        except BaseException:
+            await writer.close()
+            raise
+        self._writer, self._reader = writer, reader
 
     async def close(self) -> None:
-        if self._thread is None:
-            return
-        self._ops.put(None)
-        await asyncio.to_thread(self._thread.join)
-        self._thread = None
+        lanes = [lane for lane in (self._reader, self._writer) if lane is not None]
+        self._writer = self._reader = None
+        for lane in lanes:
+            await lane.close()
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -334,38 +346,16 @@ class SQLiteStore:
         )
         return db
 
-    def _writer(self, ready: asyncio.Future[None]) -> None:
-        assert self._loop is not None
-        loop = self._loop
-        try:
-            db = self._connect()
-        except Exception as exc:  # report the failure to start()
-            loop.call_soon_threadsafe(ready.set_exception, exc)
-            return
-        loop.call_soon_threadsafe(ready.set_result, None)
-        stop = False
-        while not stop:
-            item = self._ops.get()
-            batch: list[tuple[Op, asyncio.Future[Any]]] = []
-            while item is not None:
-                batch.append(item)
-                if len(batch) >= 256:
-                    break
-                try:
-                    item = self._ops.get_nowait()
-                except queue.Empty:
-                    break
-            else:
-                stop = True
-            if batch:
-                loop.call_soon_threadsafe(_resolve, self._run_batch(db, batch))
-        db.close()
+    def _connect_reader(self) -> sqlite3.Connection:
+        uri = self.path.resolve().as_uri() + "?mode=ro"
+        db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout=5000")
+        db.execute("PRAGMA query_only=ON")
+        return db
 
     @staticmethod
-    def _run_batch(
-        db: sqlite3.Connection, batch: list[tuple[Op, asyncio.Future[Any]]]
-    ) -> list[tuple[asyncio.Future[Any], Any, BaseException | None]]:
-        results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+    def _run_batch(db: sqlite3.Connection, batch: list[Job]) -> Results:
+        results: Results = []
         try:
             db.execute("BEGIN IMMEDIATE")
             for op, fut in batch:
@@ -386,11 +376,16 @@ class SQLiteStore:
         return results
 
     async def _run(self, op: Callable[[sqlite3.Connection], T]) -> T:
-        if self._loop is None or self._thread is None:
+        """Run ``op`` on the writer, in a transaction; resolves after the commit."""
+        if self._writer is None:
             raise StoreError("store is not started")
-        fut: asyncio.Future[T] = self._loop.create_future()
-        self._ops.put((op, fut))
-        return await fut
+        return await self._writer.submit(op)  # type: ignore[no-any-return]
+
+    async def _read(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``op`` on the read-only connection (it must not write)."""
+        if self._reader is None:
+            raise StoreError("store is not started")
+        return await self._reader.submit(op)  # type: ignore[no-any-return]
 
     # -- sites -----------------------------------------------------------
 
@@ -438,12 +433,18 @@ class SQLiteStore:
     async def _all(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
         return await self._run(lambda db: db.execute(sql, args).fetchall())
 
+    async def _read_one(self, sql: str, args: tuple[Any, ...]) -> Any:
+        return await self._read(lambda db: db.execute(sql, args).fetchone())
+
+    async def _read_all(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+        return await self._read(lambda db: db.execute(sql, args).fetchall())
+
     async def get_site(self, site_id: SiteId) -> Site | None:
-        row = await self._one(f"SELECT {_SITE_COLS} FROM sites WHERE id = ?", (site_id,))
+        row = await self._read_one(f"SELECT {_SITE_COLS} FROM sites WHERE id = ?", (site_id,))
         return _site(row) if row else None
 
     async def site_by_key(self, key: str) -> Site | None:
-        row = await self._one(f"SELECT {_SITE_COLS} FROM sites WHERE key = ?", (key,))
+        row = await self._read_one(f"SELECT {_SITE_COLS} FROM sites WHERE key = ?", (key,))
         return _site(row) if row else None
 
     async def save_site(self, site: Site) -> None:
@@ -465,7 +466,7 @@ class SQLiteStore:
         await self._run(op)
 
     async def list_sites(self) -> list[Site]:
-        return [_site(r) for r in await self._all(f"SELECT {_SITE_COLS} FROM sites", ())]
+        return [_site(r) for r in await self._read_all(f"SELECT {_SITE_COLS} FROM sites", ())]
 
     # -- agents ----------------------------------------------------------
 
@@ -514,11 +515,13 @@ class SQLiteStore:
         return await self._run(op)
 
     async def get_agent(self, agent_id: AgentId) -> Agent | None:
-        row = await self._one(f"SELECT {_AGENT_COLS} FROM agents WHERE id = ?", (agent_id,))
+        row = await self._read_one(f"SELECT {_AGENT_COLS} FROM agents WHERE id = ?", (agent_id,))
         return _agent(row) if row else None
 
     async def agent_by_email(self, email: str) -> Agent | None:
-        row = await self._one(f"SELECT {_AGENT_COLS} FROM agents WHERE email = ?", (email.strip(),))
+        row = await self._read_one(
+            f"SELECT {_AGENT_COLS} FROM agents WHERE email = ?", (email.strip(),)
+        )
         return _agent(row) if row else None
 
     async def save_agent(self, agent: Agent) -> None:
@@ -546,7 +549,7 @@ class SQLiteStore:
         await self._run(op)
 
     async def list_agents(self, site_id: SiteId) -> list[Agent]:
-        rows = await self._all(
+        rows = await self._read_all(
             f"SELECT {_AGENT_COLS} FROM agents WHERE site_id = ? ORDER BY created_at", (site_id,)
         )
         return [_agent(r) for r in rows]
@@ -566,7 +569,7 @@ class SQLiteStore:
         return await self._run(op)
 
     async def get_visitor(self, visitor_id: VisitorId) -> Visitor | None:
-        row = await self._one(
+        row = await self._read_one(
             f"SELECT {_VISITOR_COLS} FROM visitors WHERE id = ?",
             (visitor_id,),
         )
@@ -641,7 +644,7 @@ class SQLiteStore:
         return await self._run(op)
 
     async def page_views(self, visitor_id: VisitorId, limit: int = 50) -> list[PageView]:
-        rows = await self._all(
+        rows = await self._read_all(
             "SELECT visitor_id, url, title, referrer, ts, visit FROM page_views"
             " WHERE visitor_id = ? ORDER BY id DESC LIMIT ?",
             (visitor_id, max(0, limit)),
@@ -701,10 +704,12 @@ class SQLiteStore:
         return await self._run(op)
 
     async def current_conversation(self, visitor_id: VisitorId) -> Conversation | None:
-        return await self._run(lambda db: self._open_of(db, visitor_id))
+        return await self._read(lambda db: self._open_of(db, visitor_id))
 
     async def get_conversation(self, conv_id: ConversationId) -> Conversation | None:
-        row = await self._one(f"SELECT {_CONV_COLS} FROM conversations WHERE id = ?", (conv_id,))
+        row = await self._read_one(
+            f"SELECT {_CONV_COLS} FROM conversations WHERE id = ?", (conv_id,)
+        )
         return _conv(row) if row else None
 
     async def update_conversation(
@@ -755,7 +760,7 @@ class SQLiteStore:
         self, site_id: SiteId, states: Sequence[ConvState], limit: int = 500
     ) -> list[Conversation]:
         marks = ", ".join("?" for _ in states)
-        rows = await self._all(
+        rows = await self._read_all(
             f"SELECT {_CONV_COLS} FROM conversations WHERE site_id = ? AND state IN ({marks})"
             " ORDER BY queued_at LIMIT ?",
             (site_id, *(s.value for s in states), limit),
@@ -765,7 +770,7 @@ class SQLiteStore:
     async def visitor_conversations(
         self, visitor_id: VisitorId, limit: int = 20
     ) -> list[Conversation]:
-        rows = await self._all(
+        rows = await self._read_all(
             f"SELECT {_CONV_COLS} FROM conversations WHERE visitor_id = ?"
             " ORDER BY created_at DESC LIMIT ?",
             (visitor_id, limit),
@@ -854,14 +859,14 @@ class SQLiteStore:
     ) -> list[Entry]:
         notes = "" if include_notes else " AND kind != 'note'"
         if after is not None:
-            rows = await self._all(
+            rows = await self._read_all(
                 f"SELECT {_ENTRY_COLS} FROM entries WHERE conv_id = ? AND offset > ?{notes}"
                 " ORDER BY offset LIMIT ?",
                 (conv_id, after, limit),
             )
         else:
             upper = before if before is not None else 2**62
-            rows = await self._all(
+            rows = await self._read_all(
                 f"SELECT {_ENTRY_COLS} FROM entries WHERE conv_id = ? AND offset < ?{notes}"
                 " ORDER BY offset DESC LIMIT ?",
                 (conv_id, upper, limit),
@@ -1314,7 +1319,105 @@ def _recording_of(db: sqlite3.Connection, rec_id: RecordingId) -> Recording | No
     return None if row is None else _recording(row)
 
 
-def _resolve(results: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+def _run_reads(db: sqlite3.Connection, batch: list[Job]) -> Results:
+    results: Results = []
+    for op, fut in batch:
+        try:
+            results.append((fut, op(db), None))
+        except Exception as exc:
+            results.append((fut, None, exc))
+    return results
+
+
+class _Lane:
+    """A thread with its own SQLite connection, running operations in batches.
+
+    ``submit`` collects the operations of one event-loop iteration and hands
+    them to the thread together (one queue put, one wake-up); the thread runs
+    them with ``run`` in chunks of ``MAX_BATCH`` and resolves each chunk's
+    futures with one ``call_soon_threadsafe``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        connect: Callable[[], sqlite3.Connection],
+        run: Callable[[sqlite3.Connection, list[Job]], Results],
+    ) -> None:
+        self.name = name
+        self._connect = connect
+        self._run = run
+        self._queue: queue.SimpleQueue[list[Job] | None] = queue.SimpleQueue()
+        self._pending: list[Job] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = self._loop.create_future()
+        self._thread = threading.Thread(
+            target=self._main, args=(ready,), name=self.name, daemon=True
+        )
+        self._thread.start()
+        await ready
+
+    async def close(self) -> None:
+        if self._thread is None:
+            return
+        self._kick()
+        self._queue.put(None)
+        await asyncio.to_thread(self._thread.join)
+        self._thread = None
+
+    def submit(self, op: Op) -> asyncio.Future[Any]:
+        assert self._loop is not None
+        fut = self._loop.create_future()
+        self._pending.append((op, fut))
+        if len(self._pending) == 1:
+            self._loop.call_soon(self._kick)
+        return fut
+
+    def _kick(self) -> None:
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self._queue.put(batch)
+
+    def _main(self, ready: asyncio.Future[None]) -> None:
+        assert self._loop is not None
+        loop = self._loop
+        # Woken by a submission, this thread would preempt the event loop's
+        # thread while it holds the GIL when both share a core, only to wait
+        # for the GIL: two context switches per batch.  SCHED_BATCH keeps its
+        # fair share of the CPU but does not preempt on wake-up (Linux).
+        if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_BATCH"):
+            with contextlib.suppress(OSError):
+                os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+        try:
+            db = self._connect()
+        except Exception as exc:  # report the failure to start()
+            loop.call_soon_threadsafe(ready.set_exception, exc)
+            return
+        loop.call_soon_threadsafe(ready.set_result, None)
+        stop = False
+        while not stop:
+            jobs = self._queue.get()
+            if jobs is None:
+                break
+            while len(jobs) < MAX_BATCH:  # more may have arrived meanwhile
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                jobs.extend(more)
+            for i in range(0, len(jobs), MAX_BATCH):
+                loop.call_soon_threadsafe(_resolve, self._run(db, jobs[i : i + MAX_BATCH]))
+        db.close()
+
+
+def _resolve(results: Results) -> None:
     for fut, value, exc in results:
         if fut.done():  # the caller was cancelled; the write still happened
             continue

@@ -1,0 +1,540 @@
+"""``python -m bench.probe``: measurements that a busy machine does not spoil.
+
+The main suite measures latency and throughput, which need a quiet machine.
+These probes measure what changes in the server move, with figures that other
+processes on the machine barely touch, and compare two checkouts run
+alternately (A, B, A, B, ...) on the same machine in the same minutes:
+
+``memory``  idle visitor connections: server RSS growth per connection,
+            objects the cyclic GC tracks per connection, and with
+            ``--breakdown`` where the bytes are (``tracemalloc``, by package
+            and by line)
+``cpu``     a fixed visitor message rate (no previews or replies): server
+            CPU time per message (all threads) and context switches per
+            message, with p50 / p99 for reference; ``--strace`` also counts
+            syscalls per message (exact, but the CPU figure of that run is not)
+``gc``      the 1000-chat pairs workload (previews and replies): every cyclic
+            GC pause in the window, by generation
+``instructions``  the ``cpu`` workload at a low rate with the server under
+            ``valgrind --tool=callgrind``: instructions per message, exact
+            and immune to other load (a run takes a few minutes)
+
+``--base REV`` (a git revision) runs the same probe on that revision's
+``chatserver/`` too and prints both with their ratio (``--work REV`` measures
+a revision instead of the working tree); the copies are made with ``git
+archive`` in a temporary directory.  Examples::
+
+    python -m bench.probe memory --connections 2000 --breakdown
+    python -m bench.probe cpu --base HEAD~1 --rate 1200 --rounds 3
+    python -m bench.probe gc --chats 1000
+    python -m bench.probe instructions --base HEAD~1 --chats 10 --rate 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from .plans import ACTIVE
+from .scenarios import Env, Stage, Traffic, _window_result
+from .servers import ROOT, TARGETS, Cores
+from .stats import calibrate_jitter
+from .worker import raise_nofile
+
+# -- the server's own report (bench.instrument) ---------------------------------
+
+
+def _report(stage: Stage, path: Path, n: int) -> dict[str, Any]:
+    """Ask the instrumented server for report number ``n`` and wait for it."""
+    assert stage.server is not None
+    os.kill(stage.server.pid, signal.SIGUSR1)
+    return _wait_report(path, n)
+
+
+def _wait_report(path: Path, n: int) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            data: dict[str, Any] = json.loads(path.read_text())
+            if data["n"] == n:
+                return data
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.05)
+    raise TimeoutError("the server wrote no report")
+
+
+def _owner(filename: str) -> str:
+    """The package a source file belongs to (``chatserver``, ``asyncio``, ...)."""
+    parts = Path(filename).parts
+    for marker in ("site-packages", "python3.11"):
+        if marker in parts:
+            rest = parts[parts.index(marker) + 1 :]
+            if rest:
+                name = rest[0]
+                return name[:-3] if name.endswith(".py") else name
+    for name in ("chatserver", "bench"):
+        if name in parts:
+            return name
+    return Path(filename).name
+
+
+_LAYERS = ("chatserver", "starlette", "uvicorn", "websockets")
+
+
+def breakdown(before: str, after: str, per: int, top: int = 40) -> dict[str, Any]:
+    """Bytes per connection allocated between two snapshots, by package and line.
+
+    ``by_package`` charges each block to the package of the line that
+    allocated it; ``by_layer`` to the innermost of our framework layers on its
+    traceback (so an ``asyncio.Queue`` made by uvicorn counts as uvicorn's).
+    """
+    a = tracemalloc.Snapshot.load(before)
+    b = tracemalloc.Snapshot.load(after)
+    stats = b.compare_to(a, "traceback")
+    package: dict[str, float] = defaultdict(float)
+    layer: dict[str, float] = defaultdict(float)
+    lines: dict[str, float] = defaultdict(float)
+    for s in stats:
+        frames = list(reversed(s.traceback))  # innermost first
+        if not frames:
+            continue
+        inner = frames[0]
+        package[_owner(inner.filename)] += s.size_diff
+        owner = next(
+            (o for f in frames if (o := _owner(f.filename)) in _LAYERS), _owner(inner.filename)
+        )
+        layer[owner] += s.size_diff
+        where = f"{_owner(inner.filename)}:{Path(inner.filename).name}:{inner.lineno}"
+        lines[where] += s.size_diff
+
+    def table(d: dict[str, float], n: int) -> list[tuple[str, float]]:
+        items = sorted(d.items(), key=lambda kv: -kv[1])[:n]
+        return [(k, round(v / per, 1)) for k, v in items if abs(v / per) >= 1]
+
+    total = sum(s.size_diff for s in stats)
+    return {
+        "bytes_per_connection": round(total / per, 1),
+        "by_layer": table(layer, top),
+        "by_package": table(package, top),
+        "by_line": table(lines, top),
+    }
+
+
+# -- probes ---------------------------------------------------------------------
+
+
+def probe_memory(env: Env, args: argparse.Namespace) -> dict[str, Any]:
+    warm, n = 100, args.connections
+    report = env.tmp / "report.json"
+    env.instrument = {"CHATBENCH_REPORT": str(report)}
+    if args.gc:
+        env.instrument["CHATBENCH_GC"] = args.gc
+    if args.garbage:
+        env.instrument["CHATBENCH_GARBAGE"] = "1"
+        env.instrument["CHATBENCH_CENSUS"] = "1"
+    if args.breakdown:
+        env.instrument["CHATBENCH_TRACEMALLOC"] = "25"
+    stage = Stage(env, TARGETS["chatserver"], "probe-memory", None)
+    try:
+        stage.start()
+        assert stage.gen is not None and stage.server is not None
+        stage.gen.command({"op": "idle", "n": warm}, 120)
+        time.sleep(0.5)
+        first = _report(stage, report, 1)
+        os.kill(stage.server.pid, signal.SIGUSR2)  # GC pauses from here on
+        rss0 = stage.server.rss()
+        reply = stage.gen.command({"op": "idle", "n": warm + n}, 600)[0]
+        time.sleep(1.0)
+        second = _report(stage, report, 2)
+        rss1 = stage.server.rss()
+        # Every client leaves: what do the closed connections leave behind
+        # (cyclic garbage waits for a collection of its generation)?
+        stage.gen.close()
+        stage.gen = None
+        time.sleep(2.0)
+        third = _report(stage, report, 3)
+        if args.garbage:
+            census = Counter(second["census"])
+            census.subtract(first["census"])
+            per = [(k, round(v / n, 2)) for k, v in census.most_common(25)]
+            env.log(f"    GC-tracked objects per open connection, by type: {per}")
+            env.log(f"    cyclic garbage of {n} closed connections: {third['garbage']}")
+    finally:
+        stage.close()
+    out: dict[str, Any] = {
+        "connections": reply["connected"] - warm,
+        "rss_kb_per_connection": round((rss1 - rss0) / n / 1024, 2),
+        "gc_objects_per_connection": round((second["gc_tracked"] - first["gc_tracked"]) / n, 1),
+        "gc_tracked_at_start": first["gc_tracked"],
+        "gc_frozen": first["gc_frozen"],
+        "gc_while_connecting": _pauses(second["gc_pauses"]),
+        "gc_objects_left_per_closed_connection": round(
+            (third["gc_tracked"] - first["gc_tracked"]) / n, 1
+        ),
+    }
+    if args.breakdown:
+        out["note"] = "RSS includes tracemalloc's own overhead in this run"
+        out["breakdown"] = breakdown(first["snapshot"], second["snapshot"], n)
+    return out
+
+
+def _switches(pid: int) -> dict[str, int]:
+    """Context switches of every thread of ``pid``: voluntary, and preemptions."""
+    total = {"voluntary": 0, "preempted": 0}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            text = (task / "status").read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if line.startswith("voluntary_ctxt_switches:"):
+                total["voluntary"] += int(line.split()[1])
+            elif line.startswith("nonvoluntary_ctxt_switches:"):
+                total["preempted"] += int(line.split()[1])
+    return total
+
+
+def _strace(pid: int, seconds: float = 4.0) -> str:
+    proc = subprocess.run(
+        ["timeout", str(seconds), "strace", "-c", "-f", "-p", str(pid)],
+        capture_output=True,
+        text=True,
+    )
+    return proc.stderr
+
+
+def _syscalls(report: str) -> dict[str, int]:
+    """``strace -c`` summary → calls per syscall."""
+    calls = {}
+    for line in report.splitlines():
+        parts = line.split()
+        if len(parts) >= 5 and parts[0].replace(".", "").isdigit() and parts[-1] != "total":
+            calls[parts[-1]] = int(parts[3])
+    return calls
+
+
+def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
+    t = Traffic(chats=args.chats, warmup=1.0, measure=args.seconds, drain=3.0)
+    stage = Stage(env, TARGETS["chatserver"], "probe-cpu", t)
+    marks: list[dict[str, int]] = []
+    try:
+        stage.start()
+        stage.setup()
+        assert stage.server is not None and stage.gen is not None
+        pid = stage.server.pid
+        override = {
+            "rates": {
+                "visitor_msg": args.rate / args.chats,
+                "visitor_typing": 0.0,
+                "agent_msg": 0.0,
+            }
+        }
+        t0 = time.monotonic() + 0.5
+        a, b = t0 + t.warmup, t0 + t.warmup + t.measure
+        timers = [
+            threading.Timer(at - time.monotonic(), lambda: marks.append(_switches(pid)))
+            for at in (a, b)
+        ]
+        traced: list[str] = []
+        if args.strace:
+            # Syscalls in the middle of the window (strace slows the server:
+            # the CPU figures of such a run are not comparable, the counts are).
+            timers.append(
+                threading.Timer(a + 1.0 - time.monotonic(), lambda: traced.append(_strace(pid)))
+            )
+        for timer in timers:
+            timer.start()
+        replies = stage.gen.command({"op": "run", "t0": t0, "override": override}, 600)
+        for timer in timers:
+            timer.join()
+        r = _window_result(stage, t, replies, t0)
+    finally:
+        stage.close()
+    cpu = r["server_cpu"] or 0.0
+    rate = r["messages_per_s"] or 1.0
+    sent = max(1, r["messages_sent"])
+    switches = {k: round((marks[1][k] - marks[0][k]) / sent, 2) for k in marks[0]}
+    out: dict[str, Any] = {}
+    if traced:
+        calls = _syscalls(traced[0])
+        received = calls.get("recvfrom", 0) or 1  # one read per message at this rate
+        out["syscalls_per_message"] = {
+            k: round(v / received, 2) for k, v in sorted(calls.items(), key=lambda kv: -kv[1])
+        }
+    return {
+        **out,
+        "switches_per_message": switches,
+        "messages_per_s": rate,
+        "delivered_ratio": r["delivered_ratio"],
+        "server_cpu": cpu,
+        "cpu_us_per_message": round(cpu / rate * 1e6, 1),
+        "p50_ms": r["latency_ms"].get("p50"),
+        "p99_ms": r["latency_ms"].get("p99"),
+        "contended": r["machine"]["contended"],
+        "generator_valid": r["generator"]["valid"],
+    }
+
+
+def probe_gc(env: Env, args: argparse.Namespace) -> dict[str, Any]:
+    report = env.tmp / "report.json"
+    env.instrument = {"CHATBENCH_REPORT": str(report)}
+    if args.gc:
+        env.instrument["CHATBENCH_GC"] = args.gc
+    t = Traffic(chats=args.chats, warmup=2.0, measure=args.seconds, drain=5.0, **ACTIVE)
+    stage = Stage(env, TARGETS["chatserver"], "probe-gc", t)
+    try:
+        stage.start()
+        stage.setup()
+        assert stage.server is not None and stage.gen is not None
+        pid = stage.server.pid
+        t0 = time.monotonic() + 0.5
+        a, b = t0 + t.warmup, t0 + t.warmup + t.measure
+        timers = [
+            threading.Timer(a - time.monotonic(), os.kill, (pid, signal.SIGUSR2)),
+            threading.Timer(b - time.monotonic(), os.kill, (pid, signal.SIGUSR1)),
+        ]
+        for timer in timers:
+            timer.start()
+        replies = stage.gen.command({"op": "run", "t0": t0}, 600)
+        for timer in timers:
+            timer.join()
+        r = _window_result(stage, t, replies, t0)
+        data = _wait_report(report, 1)
+    finally:
+        stage.close()
+    gens = _pauses(data["gc_pauses"])
+    return {
+        "window_s": t.measure,
+        "gc_tracked_objects": data["gc_tracked"],
+        "gc_threshold": data["gc_threshold"],
+        **gens,
+        "paused_ms_per_s": round(sum(p[1] for p in data["gc_pauses"]) / t.measure, 2),
+        "server_cpu": r["server_cpu"],
+        "p50_ms": r["latency_ms"].get("p50"),
+        "p99_ms": r["latency_ms"].get("p99"),
+        "p999_ms": r["latency_ms"].get("p999"),
+        "contended": r["machine"]["contended"],
+    }
+
+
+def _spoiled(r: dict[str, Any]) -> bool:
+    return bool(r.get("contended")) or r.get("generator_valid") is False
+
+
+def _print_breakdown(b: dict[str, Any]) -> None:
+    print(f"    tracemalloc: {b['bytes_per_connection']} bytes per connection")
+    for title in ("by_layer", "by_package", "by_line"):
+        print(f"    {title.replace('_', ' ')}:")
+        for name, size in b[title]:
+            print(f"      {size:8.1f}  {name}")
+
+
+def _pauses(pauses: list[list[float]]) -> dict[str, Any]:
+    """GC pauses by generation: count, median, max and total milliseconds."""
+    gens: dict[str, Any] = {}
+    for g in (0, 1, 2):
+        ms = sorted(p[1] for p in pauses if p[0] == g)
+        gens[f"gen{g}"] = (
+            {
+                "count": len(ms),
+                "p50_ms": round(ms[len(ms) // 2], 2),
+                "max_ms": round(ms[-1], 2),
+                "total_ms": round(sum(ms), 1),
+            }
+            if ms
+            else {"count": 0}
+        )
+    return gens
+
+
+def _callgrind(pid: int, command: str) -> None:
+    subprocess.run(["callgrind_control", command, str(pid)], capture_output=True, check=True)
+
+
+def probe_instructions(env: Env, args: argparse.Namespace) -> dict[str, Any]:
+    """Instructions per visitor message (all threads), counted by callgrind.
+
+    The server runs under ``valgrind --tool=callgrind`` (about 50 times
+    slower), so the rate is low; the counters are zeroed at the start of the
+    window and dumped at its end.  The cyclic GC is off (its pauses come at
+    arbitrary moments and are measured by the ``gc`` probe).  The count does
+    not depend on what else the machine does.
+    """
+    out = env.tmp / "callgrind"
+    out.mkdir(parents=True, exist_ok=True)
+    env.instrument = {"CHATBENCH_GC": "off"}  # the collector's work is measured by ``gc``
+    env.server_prefix = [
+        "valgrind",
+        "--tool=callgrind",
+        f"--callgrind-out-file={out}/cg.%p",
+        "--separate-threads=yes",
+    ]
+    rate = min(args.rate, 40.0)
+    t = Traffic(chats=args.chats, warmup=2.0, measure=args.seconds, drain=30.0)
+    stage = Stage(env, TARGETS["chatserver"], "probe-ir", t)
+    try:
+        stage.start()
+        stage.setup()
+        assert stage.server is not None and stage.gen is not None
+        pid = stage.server.pid
+        t0 = time.monotonic() + 0.5
+        a, b = t0 + t.warmup, t0 + t.warmup + t.measure
+        timers = [
+            threading.Timer(a - time.monotonic(), _callgrind, (pid, "-z")),
+            threading.Timer(b - time.monotonic(), _callgrind, (pid, "-d")),
+        ]
+        for timer in timers:
+            timer.start()
+        override = {
+            "rates": {"visitor_msg": rate / t.chats, "visitor_typing": 0.0, "agent_msg": 0.0}
+        }
+        replies = stage.gen.command({"op": "run", "t0": t0, "override": override}, 900)
+        for timer in timers:
+            timer.join()
+        r = _window_result(stage, t, replies, t0)
+        # One dump (``-d``) with a file per thread: cg.<pid>.1-01, -02, ...
+        dumps = sorted(out.glob(f"cg.{pid}.1*"))
+        assert dumps, "callgrind wrote no dump"
+        threads = [
+            next(
+                int(line.split()[1])
+                for line in dump.read_text().splitlines()
+                if line.startswith("summary:")
+            )
+            for dump in dumps
+        ]
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            for dump in dumps:
+                shutil.copy(dump, args.keep / f"{env.tmp.name}-{dump.name}")
+    finally:
+        stage.close()
+    sent = r["messages_sent"]
+    return {
+        "messages": sent,
+        "delivered_ratio": r["delivered_ratio"],
+        "instructions": sum(threads),
+        "instructions_per_message": round(sum(threads) / max(1, sent)),
+        "per_thread": [round(n / max(1, sent)) for n in threads],
+    }
+
+
+PROBES = {
+    "memory": probe_memory,
+    "cpu": probe_cpu,
+    "gc": probe_gc,
+    "instructions": probe_instructions,
+}
+HEADLINE = {
+    "memory": "rss_kb_per_connection",
+    "cpu": "cpu_us_per_message",
+    "gc": "paused_ms_per_s",
+    "instructions": "instructions_per_message",
+}
+
+
+def checkout(rev: str, into: Path) -> Path:
+    """``chatserver/`` of git revision ``rev`` in a directory of its own."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "archive", rev, "chatserver"], cwd=ROOT, capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.probe", description=__doc__.split("\n")[0])
+    p.add_argument("probe", choices=sorted(PROBES))
+    p.add_argument("--base", help="git revision to compare with (run alternately)")
+    p.add_argument("--work", help="git revision to measure instead of the working tree")
+    p.add_argument("--rounds", type=int, default=1, help="runs per checkout (default 1)")
+    p.add_argument("--connections", type=int, default=2000, help="memory: idle visitors")
+    p.add_argument("--breakdown", action="store_true", help="memory: tracemalloc breakdown")
+    p.add_argument(
+        "--rate", type=float, default=1000.0, help="cpu: visitor messages/s (instructions: <= 40)"
+    )
+    p.add_argument("--chats", type=int, default=200, help="cpu / gc: conversations")
+    p.add_argument("--seconds", type=float, default=8.0, help="cpu / gc: measured seconds")
+    p.add_argument("--out", type=Path, help="write every result as JSON here")
+    p.add_argument("--keep", type=Path, help="instructions: copy callgrind's dumps here")
+    p.add_argument(
+        "--strace", action="store_true", help="cpu: count syscalls per message (strace -c)"
+    )
+    p.add_argument("--gc", help="memory / gc: the server's gc thresholds, e.g. 700,10,50")
+    p.add_argument(
+        "--garbage",
+        action="store_true",
+        help="memory: GC-tracked objects per connection by type, and the cyclic garbage left",
+    )
+    args = p.parse_args(argv)
+
+    cores = Cores.plan()
+    raise_nofile()
+    if cores.generator and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, cores.generator)
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    jitter = calibrate_jitter()
+    results: dict[str, list[dict[str, Any]]] = {}
+    with tempfile.TemporaryDirectory(prefix="chatprobe-") as tmp_name:
+        tmp = Path(tmp_name)
+        trees: list[tuple[str, Path | None]] = [("work", None)]
+        if args.work:
+            trees = [(f"work {args.work}", checkout(args.work, tmp / "work"))]
+        if args.base:
+            trees.insert(0, (f"base {args.base}", checkout(args.base, tmp / "base")))
+        for round_ in range(args.rounds):
+            for label, root in trees:
+                env = Env(
+                    cores,
+                    1,
+                    tmp / f"{label.split()[0]}{round_}",
+                    log,
+                    jitter_p99_ms=jitter["p99_ms"],
+                )
+                env.server_root = root
+                log(f"{args.probe} {label} round {round_ + 1}/{args.rounds}")
+                r = PROBES[args.probe](env, args)
+                log("  " + json.dumps({k: v for k, v in r.items() if k != "breakdown"}))
+                results.setdefault(label, []).append(r)
+    key = HEADLINE[args.probe]
+    print(f"\n{args.probe}: {key} (median of the clean runs; * contended or generator-limited)")
+    medians = {}
+    for label, rs in results.items():
+        # Runs where other processes were busy, or the generator lagged, are
+        # shown (marked *) but left out of the median unless all were.
+        clean = [r for r in rs if not _spoiled(r)] or rs
+        values = [r[key] for r in clean if r.get(key) is not None]
+        medians[label] = statistics.median(values) if values else None
+        shown = [f"{r.get(key)}{'*' if _spoiled(r) else ''}" for r in rs]
+        print(f"  {label:>24}: {medians[label]}   runs: {', '.join(shown)}")
+        for r in rs:
+            if "breakdown" in r:
+                _print_breakdown(r["breakdown"])
+    if args.base and all(medians.values()):
+        base, work = medians.values()
+        print(f"  work / base: {work / base:.3f}")
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""The WebSocket protocol chatserver runs under uvicorn (``uvicorn.run(ws=...)``).
+
+uvicorn's sans-I/O WebSocket protocol (``websockets-sansio``, built on
+websockets' ``ServerProtocol``) with three changes measured in
+``docs/performance.md``:
+
+* **Reading pauses only under a backlog.**  uvicorn pauses the socket after
+  every message and resumes it when the application asks for the next one:
+  two ``epoll_ctl`` calls per message.  Here reading pauses when
+  ``MAX_QUEUED`` messages wait for the application, and resumes when it has
+  taken them all, so a client that floods still meets backpressure.
+* **Lean per-connection state.**  The receive queue and the "writable" flag
+  are small objects that allocate only when something waits, instead of an
+  ``asyncio.Queue`` (three deques) and an ``asyncio.Event`` (one); the
+  handshake response is dropped once sent.
+* **A synchronous send for the application.**  The ASGI scope carries the
+  extension ``chatserver.write``: ``write(data) -> bool`` sends one message
+  (``bytes`` as binary, ``str`` as text) right away and returns ``True``, or
+  returns ``False`` without sending when the socket cannot take it now (its
+  write buffer is above the transport's high-water mark, or the connection
+  is closing); the application then queues the message and sends it with the
+  ordinary, awaitable ASGI ``send``.  Applications that ignore the extension
+  see an ordinary ASGI WebSocket.  The data frames it writes are built by
+  ``frame`` (control frames and the handshake still come from websockets).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import OPEN
+
+MAX_QUEUED = 16  # messages waiting for the application before reading pauses
+WRITE_EXTENSION = "chatserver.write"
+
+
+class Inbox:
+    """The part of ``asyncio.Queue`` uvicorn uses, for one consumer.
+
+    No allocation while empty except a list; a future only while the
+    consumer waits.
+    """
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> Any:
+        while not self._items:
+            if self._waiter is not None:
+                raise RuntimeError("Inbox.get() is already awaited")
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+
+class Gate:
+    """The part of ``asyncio.Event`` uvicorn uses for "the socket is writable"."""
+
+    __slots__ = ("_open", "_waiters")
+
+    def __init__(self) -> None:
+        self._open = False
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self._open
+
+    def set(self) -> None:
+        self._open = True
+        waiters, self._waiters = self._waiters, None
+        for fut in waiters or ():
+            if not fut.done():
+                fut.set_result(None)
+
+    def clear(self) -> None:
+        self._open = False
+
+    async def wait(self) -> bool:
+        while not self._open:
+            fut = asyncio.get_running_loop().create_future()
+            if self._waiters is None:
+                self._waiters = []
+            self._waiters.append(fut)
+            await fut
+        return True
+
+
+class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's ``websockets-sansio`` protocol with the changes above."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = Inbox()  # type: ignore[assignment]
+        self.writable = Gate()  # type: ignore[assignment]
+        self.writable.set()
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = self.__dict__.get("scope")
+        if scope is not None:
+            scope["extensions"][WRITE_EXTENSION] = self.write_now
+
+    def on_task_complete(self, task: asyncio.Task[None]) -> None:
+        super().on_task_complete(task)
+        # The application is done; the extension is a bound method, and
+        # scope -> self -> scope a cycle only a full collection would free.
+        self.scope["extensions"].pop(WRITE_EXTENSION, None)
+
+    def send_receive_event_to_app(self) -> None:
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if self.close_sent:
+            return  # past websocket.close: keep reading until the peer's close
+        if self.curr_msg_data_type == "text":
+            try:
+                self.queue.put_nowait({"type": "websocket.receive", "text": data.decode()})
+            except UnicodeDecodeError:
+                self.logger.exception("Invalid UTF-8 sequence received from client.")
+                self.conn.send_close(1007)
+                self.handle_parser_exception()
+                return
+        else:
+            self.queue.put_nowait({"type": "websocket.receive", "bytes": data})
+        if not self.read_paused and self.queue.qsize() >= MAX_QUEUED:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept":
+            self.__dict__.pop("response", None)  # the handshake is sent
+
+    def write_now(self, data: bytes | str) -> bool:
+        """Send one message now if the socket can take it (see module docstring)."""
+        if (
+            not self.writable.is_set()
+            or self.close_sent
+            or self.disconnected
+            or not self.handshake_complete
+            or self.initial_response is not None
+            or self.conn.state is not OPEN
+            or self.transport.is_closing()
+        ):
+            return False
+        self.transport.write(frame(data))
+        return True
+
+
+_last: tuple[object, bytes] = (object(), b"")
+
+
+def frame(data: bytes | str) -> bytes:
+    """One unfragmented server-to-client WebSocket frame (RFC 6455 §5.2).
+
+    ``bytes`` become a binary frame and ``str`` a text frame, unmasked (a
+    server never masks) and without extensions (permessage-deflate is off).
+    websockets' ``send_binary`` builds the same bytes through a ``Frame``
+    object and a buffer, the largest cost of a fan-out; here it is a header
+    and a concatenation, and a fan-out that pushes the same message to many
+    connections frames it once (the last message framed is remembered).
+    """
+    global _last
+    if _last[0] is data:
+        return _last[1]
+    if isinstance(data, str):
+        payload, head = data.encode(), 0x81  # FIN | text
+    else:
+        payload, head = data, 0x82  # FIN | binary
+    n = len(payload)
+    if n < 126:
+        out = bytes((head, n)) + payload
+    elif n < 65536:
+        out = struct.pack("!BBH", head, 126, n) + payload
+    else:
+        out = struct.pack("!BBQ", head, 127, n) + payload
+    _last = (data, out)
+    return out
