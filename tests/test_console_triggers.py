@@ -231,8 +231,15 @@ async def test_a_rule_from_the_form_fires_and_counts(
     conv = follow["conv"]["id"]
     assert "tags" not in follow["conv"]  # tags (here "proactive") are for agents only
     # The greeting: live, or from the history the follow-start frame calls for.
-    history = await visitor.request({"t": "history", "conv": conv, "since": 0})
-    (greeting,) = [m for m in history["messages"] if m["kind"] == "text"]
+    # The conversation is announced before the greeting is appended: ask until it is there.
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        history = await visitor.request({"t": "history", "conv": conv, "since": 0})
+        texts = [m for m in history["messages"] if m["kind"] == "text"]
+        if texts or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    (greeting,) = texts
     assert greeting["body"] == "Free shipping over 50 today!"
     assert greeting["data"]["auto"]["trigger"] == rule_id
     await visitor.expect("open")
