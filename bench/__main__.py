@@ -28,7 +28,7 @@ from typing import Any
 from . import plans
 from .ingest import ingest
 from .report import checks, render
-from .scenarios import Env, Plan, idle, slow, storm, throughput, traffic
+from .scenarios import Env, Plan, idle, median_run, slow, storm, throughput, traffic
 from .servers import ROOT, TARGETS, Cores
 from .stats import calibrate_jitter
 from .worker import raise_nofile
@@ -78,24 +78,31 @@ def run_plan(plan: Plan, only: set[str], targets: list[str], env: Env) -> dict[s
     log = env.log
     results: dict[str, Any] = {}
 
-    def attempt(scenario: str, target: str, fn: Any, *args: Any) -> None:
+    def attempt(scenario: str, target: str, fn: Any, *args: Any) -> dict[str, Any]:
         log(f"  {scenario} / {target}")
         t = time.monotonic()
         try:
-            r = fn(env, TARGETS[target], *args)
+            r: dict[str, Any] = fn(env, TARGETS[target], *args)
         except Exception as exc:
             log(f"    failed: {type(exc).__name__}: {exc}")
             traceback.print_exc(file=sys.stderr)
             r = {"error": f"{type(exc).__name__}: {exc}"}
         r["elapsed_s"] = round(time.monotonic() - t, 1)
         results.setdefault(scenario, {})[target] = r
+        return r
 
     if "idle" in only and plan.idle_levels:
         for target in targets:
             attempt("idle", target, idle, plan.idle_levels)
     if "pairs" in only:
-        for target in targets:
-            attempt("pairs", target, traffic, "pairs", plan.pairs)
+        runs: dict[str, list[dict[str, Any]]] = {t: [] for t in targets}
+        for i in range(plan.pairs_repeats):
+            if plan.pairs_repeats > 1:
+                log(f"  pairs: run {i + 1} of {plan.pairs_repeats}")
+            for target in targets:
+                runs[target].append(attempt("pairs", target, traffic, "pairs", plan.pairs))
+        if plan.pairs_repeats > 1:
+            results["pairs"] = {t: median_run(rs) for t, rs in runs.items()}
     if "fanout" in only and plan.fanout is not None:
         for target in targets:
             if plan.fanout_targets is None or target in plan.fanout_targets:

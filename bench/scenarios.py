@@ -359,6 +359,38 @@ def traffic(env: Env, target: Target, name: str, t: Traffic) -> dict[str, Any]:
         stage.close()
 
 
+def repeat_summary(r: dict[str, Any]) -> dict[str, Any]:
+    """What one run of a repeated scenario adds to the list of runs."""
+    gen, machine = r.get("generator") or {}, r.get("machine") or {}
+    return {
+        "p50": r.get("latency_ms", {}).get("p50"),
+        "p99": r.get("latency_ms", {}).get("p99"),
+        "p999": r.get("latency_ms", {}).get("p999"),
+        "preview_p99": r.get("preview_latency_ms", {}).get("p99"),
+        "ack_p99": r.get("ack_latency_ms", {}).get("p99"),
+        "server_cpu": r.get("server_cpu"),
+        "valid": gen.get("valid", True),
+        "contended": machine.get("contended", False),
+    }
+
+
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run whose message p99 is the median of ``runs``, with every run's summary.
+
+    Runs that failed or were INVALID (the generator was the bottleneck) are
+    left out when any valid run exists; with an even number the higher of
+    the two middle runs is taken.
+    """
+    ok = [r for r in runs if "error" not in r]
+    if not ok:
+        return runs[-1]
+    valid = [r for r in ok if (r.get("generator") or {}).get("valid", True)] or ok
+    ordered = sorted(valid, key=lambda r: r.get("latency_ms", {}).get("p99") or float("inf"))
+    chosen = dict(ordered[len(ordered) // 2])
+    chosen["repeats"] = [repeat_summary(r) if "error" not in r else r for r in runs]
+    return chosen
+
+
 def throughput(
     env: Env,
     target: Target,
@@ -624,3 +656,7 @@ class Plan:
     fanout_targets: list[str] | None = None  # None: every target
     ingest: Ingest | None = None  # session recording batches (bench/ingest.py)
     ingest_dense: Ingest | None = None  # the same with a busy visitor's full batches
+    # Runs of the pairs scenario per server, interleaved across servers (A, B, C,
+    # A, B, C, ...): one run's p99 swings with whatever else the machine (a VM)
+    # does for a second; the median of several, each shown, does much less.
+    pairs_repeats: int = 1
