@@ -19,7 +19,16 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from .conversations import agent_channel, conv_channel, frame_event, site_channel
-from .errors import CloseCode, Closed, ConnectionClosing, ErrorCode, FrameError, StoreError
+from .errors import (
+    CloseCode,
+    Closed,
+    ConnectionClosing,
+    ErrorCode,
+    FrameError,
+    NotFound,
+    NotMember,
+    StoreError,
+)
 from .frames import MAX_TAGS, MAX_VIEWING, PROTOCOL_VERSION, Frame
 from .session import Session
 from .types import (
@@ -124,22 +133,28 @@ async def hello(hub: Hub, session: Session, frame: Frame) -> None:
 
 async def send(hub: Hub, session: Session, frame: Frame) -> None:
     agent = _agent(session)
-    conv = await hub.conversation(session, frame.get("conv"))
-    _member(agent, conv, admin_ok=False)
-    if conv.state is ConvState.CLOSED:
-        raise FrameError(ErrorCode.CONFLICT, "conversation is closed")
+    assert session.site is not None
     kind = EntryKind.NOTE if frame.get("note") else EntryKind.TEXT
+    # One store round trip: membership and "still open" are checked in the
+    # same atomic step as the write, instead of reading the conversation first.
     try:
         entry, duplicate = await hub.store.append(
-            conv.id,
+            frame.get("conv"),
             kind,
             AuthorKind.AGENT,
             agent.id,
             agent.name,
             frame.get("body"),
             frame.get("cid"),
-            open_only=True,  # closed since the read above: refused atomically
+            open_only=True,
+            member=agent.id,
         )
+    except NotFound:
+        raise FrameError(ErrorCode.NOT_FOUND, "no such conversation") from None
+    except NotMember as exc:
+        if exc.site_id != session.site.id:  # another site's: as if it did not exist
+            raise FrameError(ErrorCode.NOT_FOUND, "no such conversation") from None
+        raise FrameError(ErrorCode.FORBIDDEN, "join the conversation first") from None
     except Closed:
         raise FrameError(ErrorCode.CONFLICT, "conversation is closed") from None
     hub.ack(session, frame, entry, duplicate)

@@ -115,3 +115,15 @@ class NotFound(StoreError):
 
 class Closed(StoreError):
     """The conversation is closed and the write needs an open one."""
+
+
+class NotMember(StoreError):
+    """The writer is not one of the conversation's agents (``Store.append(member=...)``).
+
+    ``site_id`` is the conversation's site, so that a caller can answer a
+    stranger from another site as if the conversation did not exist.
+    """
+
+    def __init__(self, message: str, site_id: str) -> None:
+        super().__init__(message)
+        self.site_id = site_id

@@ -271,12 +271,16 @@ class Store(Protocol):
         cid: str | None = None,
         data: JSON | None = None,
         open_only: bool = False,
+        member: str | None = None,
     ) -> tuple[Entry, bool]:
         """Store an entry at the next offset; ``(entry, duplicate)``.
 
-        Raises ``NotFound`` for an unknown conversation.  With ``open_only``,
-        raises ``Closed`` when the conversation is closed, in the same atomic
-        step as the write (a used ``cid`` still returns its first entry).
+        Raises ``NotFound`` for an unknown conversation.  With ``member`` (an
+        agent id), raises ``NotMember`` unless that agent is one of the
+        conversation's agents, checked first and in the same atomic step as
+        the write.  With ``open_only``, raises ``Closed`` when the
+        conversation is closed, also atomically (a used ``cid`` still returns
+        its first entry).
         """
 
     async def entries(

@@ -104,7 +104,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, ResponseError, WatchError
 
-from .errors import Closed, NotFound, StoreError
+from .errors import Closed, NotFound, NotMember, StoreError
 from .redis_client import open_client
 from .store import MAX_PAGE_VIEWS, MAX_VISITOR_EVENTS, VISIT_GAP, apply_batch, merge_attributes
 from .types import (
@@ -879,6 +879,7 @@ class RedisStore:
         cid: str | None = None,
         data: JSON | None = None,
         open_only: bool = False,
+        member: str | None = None,
     ) -> tuple[Entry, bool]:
         ts = now()
         fields = {
@@ -901,12 +902,15 @@ class RedisStore:
                     _cid_field(author_id, cid) if cid is not None else "",
                     new_id("e")[2:14],
                     "1" if open_only else "",
+                    member or "",
                     *_flat(fields),
                 ],
             )
         )
         if status == "missing":
             raise NotFound(f"conversation {conv_id}")
+        if status == "stranger":
+            raise NotMember(f"{member} is not in conversation {conv_id}", _text(rest[0]))
         if status == "closed":
             raise Closed(f"conversation {conv_id} is closed")
         offset = int(_text(rest[0]))

@@ -30,7 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import Closed, NotFound, StoreError
+from .errors import Closed, NotFound, NotMember, StoreError
 from .store import MAX_PAGE_VIEWS, MAX_VISITOR_EVENTS, VISIT_GAP, apply_batch, merge_attributes
 from .types import (
     JSON,
@@ -790,11 +790,20 @@ class SQLiteStore:
         cid: str | None = None,
         data: JSON | None = None,
         open_only: bool = False,
+        member: str | None = None,
     ) -> tuple[Entry, bool]:
         ts = now()
         data_text = json.dumps(data) if data else None
 
         def op(db: sqlite3.Connection) -> tuple[Entry, bool]:
+            if member is not None:
+                found = db.execute(
+                    "SELECT site_id, agents FROM conversations WHERE id = ?", (conv_id,)
+                ).fetchone()
+                if found is None:
+                    raise NotFound(f"conversation {conv_id}")
+                if member not in json.loads(found[1]):
+                    raise NotMember(f"{member} is not in conversation {conv_id}", found[0])
             if cid is not None:
                 row = db.execute(
                     f"SELECT {_ENTRY_COLS} FROM entries"

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from chatserver.errors import Closed, NotFound, StoreError
+from chatserver.errors import Closed, NotFound, NotMember, StoreError
 from chatserver.store import MAX_PAGE_VIEWS, VISIT_GAP, Store
 from chatserver.store_redis import RedisStore
 from chatserver.store_sqlite import SQLiteStore
@@ -912,6 +912,36 @@ async def test_append_open_only_refuses_a_closed_conversation(store: Store) -> N
     with pytest.raises(NotFound):
         await store.append(
             "c_missing", EntryKind.TEXT, AuthorKind.VISITOR, "v", "", "x", open_only=True
+        )
+
+
+async def test_append_with_member_refuses_a_stranger_atomically(store: Store) -> None:
+    site = await store.create_site("s")
+    visitor = await store.create_visitor(site.id)
+    conv, _ = await store.open_conversation(site.id, visitor.id)
+    await store.update_conversation(conv.id, agents=["a_in"])
+
+    def say(author: str, cid: str, **kw: Any) -> Any:
+        return store.append(
+            conv.id, EntryKind.TEXT, AuthorKind.AGENT, author, "", "x", cid=cid, **kw
+        )
+
+    entry, duplicate = await say("a_in", "c1", member="a_in", open_only=True)
+    assert not duplicate and entry.offset == 1
+    with pytest.raises(NotMember) as refused:
+        await say("a_out", "c2", member="a_out")
+    assert refused.value.site_id == site.id  # the caller can hide other sites' conversations
+    # Checked before the cid: a stranger cannot read an entry back by replaying its cid.
+    with pytest.raises(NotMember):
+        await say("a_in", "c1", member="a_out")
+    # Transferred away: the former agent's next message is refused.
+    await store.update_conversation(conv.id, agents=["a_other"])
+    with pytest.raises(NotMember):
+        await say("a_in", "c3", member="a_in")
+    assert (await store.get_conversation(conv.id)).last_offset == 1  # type: ignore[union-attr]
+    with pytest.raises(NotFound):
+        await store.append(
+            "c_missing", EntryKind.TEXT, AuthorKind.AGENT, "a_in", "", "x", member="a_in"
         )
 
 

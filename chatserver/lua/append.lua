@@ -6,9 +6,11 @@
 -- ARGV[1]  the cid field, or "" for an entry without cid
 -- ARGV[2]  a fresh epoch, used only if the history turns out to be lost
 -- ARGV[3]  "1" to refuse a closed conversation, "" to write regardless
--- ARGV[4..] the entry's field/value pairs, as XADD takes them
+-- ARGV[4]  an agent id that must be among the conversation's agents, or ""
+-- ARGV[5..] the entry's field/value pairs, as XADD takes them
 --
 -- Returns {"missing"}                         no such conversation
+--         {"stranger", site}                  ARGV[4] is not one of its agents
 --         {"closed"}                          closed, and ARGV[3] asked for open
 --         {"duplicate", offset, fields}       the cid was used: the first entry
 --         {"added", offset}                   stored at offset
@@ -22,6 +24,20 @@
 
 if redis.call("EXISTS", KEYS[1]) == 0 then
   return {"missing"}
+end
+
+if ARGV[4] ~= "" then
+  local conv = redis.call("HMGET", KEYS[1], "agents", "site_id")
+  local member = false
+  for _, id in ipairs(cjson.decode(conv[1] or "[]")) do
+    if id == ARGV[4] then
+      member = true
+      break
+    end
+  end
+  if not member then
+    return {"stranger", conv[2]}
+  end
 end
 
 if ARGV[1] ~= "" then
@@ -56,7 +72,7 @@ if held ~= last - base then
 end
 
 local offset = last + 1
-redis.call("XADD", KEYS[2], string.format("%d-0", offset), unpack(ARGV, 4))
+redis.call("XADD", KEYS[2], string.format("%d-0", offset), unpack(ARGV, 5))
 redis.call("HSET", KEYS[1], "last_offset", offset)
 if ARGV[1] ~= "" then
   redis.call("HSET", KEYS[3], ARGV[1], offset)
