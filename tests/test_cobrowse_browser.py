@@ -397,8 +397,16 @@ def test_visitor_and_agent_on_two_processes(
         people.open_chat()
         conv = agent.assigned()
         people.console(conv)
-        people.ask()
-        people.allow()
+        # In Catalan: the prompt's and banner's strings come with the co-browse bundle.
+        people.visitor.evaluate("""$chat.push(["locale", "ca"])""")
+        people.agent_page.click("[data-action=request]")
+        prompt = people.visitor.locator("chatserver-chat .cb-prompt")
+        expect(prompt).to_contain_text("Anna (demo agent) voldria veure aquesta pàgina")
+        expect(prompt.locator(".cb-yes")).to_have_text("Permet")
+        prompt.locator(".cb-yes").click()
+        expect(people.visitor.locator("chatserver-chat .cb-banner")).to_contain_text(
+            "Anna (demo agent) està veient aquesta pàgina"
+        )
         wait_for(lambda: replay_text(people.agent_page, "h1") == "New this season", what="the view")
         people.visitor.click("[data-add=linen-shirt]")
         wanted = people.visitor.locator("#cart-count").text_content()

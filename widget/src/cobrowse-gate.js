@@ -34,6 +34,7 @@ export const askable = (entry) =>
  *   link: ReturnType<import("./client.js").createClient>["cobrowse"],
  *   session: import("./storage.js").KeyValue,
  *   live: (use: (r: import("./recorder-core.js").Recorder | null) => void) => () => void,
+ *   addStrings: (tables: Record<string, Record<string, string>>) => void,
  * }} options `bundle`: the co-browse bundle's URL; the rest is for cobrowse.js
  */
 export function createCobrowseGate(options) {

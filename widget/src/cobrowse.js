@@ -17,6 +17,7 @@
 
 import { askable, latest } from "./cobrowse-gate.js";
 import { guard } from "./guard.js";
+import STRINGS from "./i18n/cobrowse.js";
 import { mountCobrowseView } from "./view/cobrowse.js";
 
 const FLUSH_EVERY = 50; // ms between stream frames
@@ -38,9 +39,12 @@ const SNAPSHOT_EVERY = 1000; // ms: snapshot requests in between are folded
  *   link: ReturnType<import("./client.js").createClient>["cobrowse"],
  *   session: import("./storage.js").KeyValue,
  *   live: (use: (r: Recorder | null) => void) => () => void,
- * }} options `live`: the recording's `live` (recording.js)
+ *   addStrings: (tables: Record<string, Record<string, string>>) => void,
+ * }} options `live`: the recording's `live` (recording.js); `addStrings`: adds
+ *   the prompt's and banner's strings (i18n/cobrowse.js) to the widget's languages
  */
-export function createCobrowse({ store, link, session, live }) {
+export function createCobrowse({ store, link, session, live, addStrings }) {
+  addStrings(STRINGS);
   /** @type {View | null} */
   let view = null;
   /** Offsets of requests this page answered (or dismissed). */

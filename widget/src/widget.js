@@ -54,6 +54,8 @@ export function start({ site, base, dept, global = "$chat" }) {
   const events = createEmitter();
   /** @type {Record<string, Record<string, string>>} */
   const overrides = {};
+  /** Strings the co-browse bundle brought, by language. @type {Record<string, Record<string, string>>} */
+  const bundled = {};
   /** @type {string | null} */
   let wanted = null;
   let ready = false;
@@ -71,7 +73,7 @@ export function start({ site, base, dept, global = "$chat" }) {
   const relocale = () => {
     const setting = store.get().site?.settings.language;
     const locale = pickLocale([wanted, ...pageLanguages(), setting], Object.keys(BUILT_IN));
-    t = translator(locale, overrides);
+    t = translator(locale, overrides, bundled);
     store.set({ locale });
   };
 
@@ -127,6 +129,10 @@ export function start({ site, base, dept, global = "$chat" }) {
     link: client.cobrowse,
     session,
     live: recording.live,
+    addStrings(tables) {
+      Object.assign(bundled, tables);
+      relocale();
+    },
   });
 
   /** @param {boolean} open */
