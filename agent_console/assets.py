@@ -1,7 +1,7 @@
 """The widget build's bundles as console pages link them (``widget/build/manifest.json``).
 
 ``scripts/build.mjs`` writes the manifest: which content-hashed file holds
-the chat, the recorder and the replay view.  Pages link the hashed file
+the chat, co-browsing, the recorder and the replay view.  Pages link the hashed file
 (cached for a year); without a manifest (an old build) the stable
 ``/widget/replay.js`` is used.
 """
@@ -36,7 +36,7 @@ def _manifest(build: Path) -> dict[str, str]:
 
 
 def widget_asset(name: str, build: Path = WIDGET_BUILD) -> str:
-    """The URL path of bundle ``name`` (``chat``, ``recorder``, ``replay``)."""
+    """The URL path of bundle ``name`` (``chat``, ``cobrowse``, ``recorder``, ``replay``)."""
     found = _manifest(build).get(name)
     if found and "/" not in found:
         return f"/widget/{found}"

@@ -80,9 +80,9 @@ _HASHED = re.compile(r"^[a-z]+\.[A-Z0-9]{8,}\.js$")
 
 class WidgetFiles(StaticFiles):
     """The widget build: content-hashed bundles (``chat.<hash>.js``,
-    ``recorder.<hash>.js``, ``replay.<hash>.js``) cached for a year, immutable;
-    everything else (``widget.js``, the loader; ``replay.js``;
-    ``manifest.json``) five minutes.
+    ``cobrowse.<hash>.js``, ``recorder.<hash>.js``, ``replay.<hash>.js``)
+    cached for a year, immutable; everything else (``widget.js``, the loader;
+    ``replay.js``; ``manifest.json``) five minutes.
 
     A missing build folder is not an error at startup: every file answers 404.
     """

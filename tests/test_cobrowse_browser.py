@@ -186,6 +186,10 @@ def test_consent_live_view_pointing_and_stop(
         people.console(conv)
         visitor, agent_page = people.visitor, people.agent_page
 
+        # Co-browsing's own bundle is loaded only once an agent asks.
+        visitor.wait_for_timeout(300)
+        assert not any("/widget/cobrowse." in url for url in people.visitor_requests)
+
         # Declining streams nothing, and the recorder is not even loaded.
         people.ask()
         expect(visitor.locator("chatserver-chat .cb-prompt")).to_be_focused()
@@ -199,6 +203,7 @@ def test_consent_live_view_pointing_and_stop(
         assert people.frames.of("cobrowse_events") == []
         assert not any("/widget/recorder." in url for url in people.visitor_requests)
         assert visitor.evaluate("typeof window.__chatserverRecorder") == "undefined"
+        assert len([u for u in people.visitor_requests if "/widget/cobrowse." in u]) == 1
 
         # Allowed: the visitor's page appears, and their change shows in it.
         people.ask()
@@ -392,8 +397,16 @@ def test_visitor_and_agent_on_two_processes(
         people.open_chat()
         conv = agent.assigned()
         people.console(conv)
-        people.ask()
-        people.allow()
+        # In Catalan: the prompt's and banner's strings come with the co-browse bundle.
+        people.visitor.evaluate("""$chat.push(["locale", "ca"])""")
+        people.agent_page.click("[data-action=request]")
+        prompt = people.visitor.locator("chatserver-chat .cb-prompt")
+        expect(prompt).to_contain_text("Anna (demo agent) voldria veure aquesta pàgina")
+        expect(prompt.locator(".cb-yes")).to_have_text("Permet")
+        prompt.locator(".cb-yes").click()
+        expect(people.visitor.locator("chatserver-chat .cb-banner")).to_contain_text(
+            "Anna (demo agent) està veient aquesta pàgina"
+        )
         wait_for(lambda: replay_text(people.agent_page, "h1") == "New this season", what="the view")
         people.visitor.click("[data-add=linen-shirt]")
         wanted = people.visitor.locator("#cart-count").text_content()

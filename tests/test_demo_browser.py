@@ -156,6 +156,18 @@ def test_visitor_chats_with_agent(demo: tuple[Server, dict[str, str]], browser: 
         ["Hello, do you ship to Belgium?", draft]
     )
 
+    # The checkout page shows the cart; emptied, its buttons go (`hidden` wins
+    # over the row's `display: flex`) and the empty-cart line comes back.
+    visitor.goto(f"{server.url}/demo/checkout")
+    expect(visitor.locator("#cart-table")).to_be_visible()
+    expect(visitor.locator("#cart-empty")).to_be_hidden()
+    expect(visitor.locator("#cart-order")).to_be_visible()
+    visitor.click("#cart-clear")
+    expect(visitor.locator("#cart-count")).to_have_text("0")
+    expect(visitor.locator("#cart-empty")).to_be_visible()
+    for hidden in ("#cart-table", "#cart-actions", "#cart-clear", "#cart-order"):
+        expect(visitor.locator(hidden)).to_be_hidden()
+
     # No markup from messages ever became elements, and nothing went wrong.
     expect(visitor.locator("chatserver-chat img")).to_have_count(0)
     expect(agent.locator(".workspace img")).to_have_count(0)

@@ -1,7 +1,9 @@
-// Build the widget into build/: the content-hashed chat bundle first, then the
-// loader (widget.js) with the bundle's file name baked in. Both minified,
-// IIFE scripts (classic scripts: no CORS needed when the shop's origin differs
-// from the chat server's). Run: npm run build.
+// Build the widget into build/: the content-hashed bundles first (the
+// recorder, the replay view, co-browsing, then the chat bundle with the
+// names of the first three baked in), then the loader (widget.js) with the
+// chat bundle's name baked in. All minified IIFE scripts (classic scripts: no
+// CORS needed when the shop's origin differs from the chat server's).
+// Run: npm run build.
 
 import { copyFile, mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -16,67 +18,66 @@ const target = ["es2020"];
 await rm(out, { recursive: true, force: true });
 await mkdir(out, { recursive: true });
 
-// The recorder (rrweb and our uploads) first: its own bundle, loaded by the
-// chat bundle only in tabs that record.
-const recorder = await esbuild.build({
-  entryPoints: { recorder: join(root, "src/recorder.js") },
-  bundle: true,
-  minify: true,
-  format: "iife",
-  target,
-  outdir: out,
-  entryNames: "[name].[hash]",
-  metafile: true,
-  legalComments: "none",
-  logLevel: "warning",
-});
-const recorderBundle = Object.keys(recorder.metafile.outputs)
-  .map((path) => path.split("/").pop())
-  .find((name) => name && /^recorder\.[A-Z0-9]+\.js$/.test(name));
-if (!recorderBundle) throw new Error("build: no recorder bundle in the output");
-
-// The replay view (rrweb's replayer; replayer.js) for the console: its own
-// bundle, never loaded by shops' pages.
-const replay = await esbuild.build({
-  entryPoints: { replay: join(root, "src/replay.js") },
-  bundle: true,
-  minify: true,
-  format: "iife",
-  target,
-  outdir: out,
-  entryNames: "[name].[hash]",
-  metafile: true,
-  loader: { ".css": "text" },
-  legalComments: "none",
-  logLevel: "warning",
-});
-const replayBundle = Object.keys(replay.metafile.outputs)
-  .map((path) => path.split("/").pop())
-  .find((name) => name && /^replay\.[A-Z0-9]+\.js$/.test(name));
-if (!replayBundle) throw new Error("build: no replay bundle in the output");
-// A stable name too, for pages that cannot read the manifest (cached briefly).
-await copyFile(join(out, replayBundle), join(out, "replay.js"));
-
-const chat = await esbuild.build({
-  entryPoints: { chat: join(root, "src/chat.js") },
-  bundle: true,
-  minify: true,
-  format: "iife",
-  target,
-  outdir: out,
-  entryNames: "[name].[hash]",
-  metafile: true,
-  define: { __RECORDER_BUNDLE__: JSON.stringify(`widget/${recorderBundle}`) },
-  legalComments: "none",
-  logLevel: "warning",
-});
-if (Object.keys(chat.metafile.inputs).some((path) => path.includes("rrweb"))) {
-  throw new Error("build: rrweb ended up in the chat bundle");
+/**
+ * Build the content-hashed bundle `name` (`name.<hash>.js`) from `entry`.
+ * @param {string} name @param {string} entry @param {import("esbuild").BuildOptions} [more]
+ * @returns {Promise<{file: string, inputs: string[]}>} its file name and source files
+ */
+async function hashed(name, entry, more = {}) {
+  const result = await esbuild.build({
+    entryPoints: { [name]: join(root, entry) },
+    bundle: true,
+    minify: true,
+    format: "iife",
+    target,
+    outdir: out,
+    entryNames: "[name].[hash]",
+    metafile: true,
+    legalComments: "none",
+    logLevel: "warning",
+    ...more,
+  });
+  const pattern = new RegExp(`^${name}\\.[A-Z0-9]+\\.js$`);
+  const file = Object.keys(result.metafile.outputs)
+    .map((path) => path.split("/").pop())
+    .find((n) => n && pattern.test(n));
+  if (!file) throw new Error(`build: no ${name} bundle in the output`);
+  return { file, inputs: Object.keys(result.metafile.inputs) };
 }
-const bundle = Object.keys(chat.metafile.outputs)
-  .map((path) => path.split("/").pop())
-  .find((name) => name && /^chat\.[A-Z0-9]+\.js$/.test(name));
-if (!bundle) throw new Error("build: no chat bundle in the output");
+
+// The recorder (rrweb and our uploads): loaded by the chat bundle only in
+// tabs that record, or that co-browse once the visitor allowed it.
+const recorder = await hashed("recorder", "src/recorder.js");
+
+// The replay view (rrweb's replayer; replayer.js) for the console: never
+// loaded by shops' pages.
+const replay = await hashed("replay", "src/replay.js", { loader: { ".css": "text" } });
+// A stable name too, for pages that cannot read the manifest (cached briefly).
+await copyFile(join(out, replay.file), join(out, "replay.js"));
+
+// Co-browsing, the visitor's side (prompt, stream, banner, pointer): loaded
+// by the chat bundle only when an agent asks, or to resume in a tab that
+// allowed it. No rrweb: that comes with the recorder, after consent.
+const cobrowse = await hashed("cobrowse", "src/cobrowse-bundle.js");
+if (cobrowse.inputs.some((path) => path.includes("rrweb"))) {
+  throw new Error("build: rrweb ended up in the co-browse bundle");
+}
+
+const chat = await hashed("chat", "src/chat.js", {
+  define: {
+    __RECORDER_BUNDLE__: JSON.stringify(`widget/${recorder.file}`),
+    __COBROWSE_BUNDLE__: JSON.stringify(`widget/${cobrowse.file}`),
+  },
+});
+for (const [path, why] of [
+  ["rrweb", "rrweb"],
+  ["src/cobrowse.js", "co-browsing"],
+  ["src/view/cobrowse.js", "co-browsing's view"],
+]) {
+  if (chat.inputs.some((input) => input.includes(path))) {
+    throw new Error(`build: ${why} ended up in the chat bundle`);
+  }
+}
 
 await esbuild.build({
   entryPoints: [join(root, "src/loader.js")],
@@ -85,13 +86,13 @@ await esbuild.build({
   format: "iife",
   target,
   outfile: join(out, "widget.js"),
-  define: { __CHAT_BUNDLE__: JSON.stringify(`widget/${bundle}`) },
+  define: { __CHAT_BUNDLE__: JSON.stringify(`widget/${chat.file}`) },
   legalComments: "none",
   logLevel: "warning",
 });
 
-// Which content-hashed file is which, for the server's pages (chatserver/widget_assets.py).
-const manifest = { chat: bundle, recorder: recorderBundle, replay: replayBundle };
+// Which content-hashed file is which, for the server's pages (agent_console/assets.py).
+const manifest = { chat: chat.file, recorder: recorder.file, replay: replay.file, cobrowse: cobrowse.file };
 await writeFile(join(out, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
 
 for (const name of (await readdir(out)).sort()) {

@@ -10,10 +10,16 @@
 // next page of the same tab resumes (the server checks that the co-browse
 // is still the one allowed) with a fresh full snapshot, and a closed tab
 // forgets it. Stop (here or by the agent) or a closed conversation ends it.
+//
+// This is the co-browse bundle (cobrowse-bundle.js), which the chat bundle
+// adds once a request or an earlier page's consent needs it
+// (cobrowse-gate.js), so it may start after the connection is up.
 
+import { askable, latest } from "./cobrowse-gate.js";
 import { guard } from "./guard.js";
+import STRINGS from "./i18n/cobrowse.js";
+import { mountCobrowseView } from "./view/cobrowse.js";
 
-const REQUEST_FRESH = 10 * 60; // s: an older unanswered request is not shown
 const FLUSH_EVERY = 50; // ms between stream frames
 const WHOLE_BYTES = 60000; // a batch this small goes in one frame
 const PART_CHARS = 16000; // else parts of this much JSON text (≤ 48 KB encoded)
@@ -23,17 +29,9 @@ const SNAPSHOT_EVERY = 1000; // ms: snapshot requests in between are folded
  * @typedef {import("./types.js").Entry} Entry
  * @typedef {import("./recorder-core.js").Recorder} Recorder
  * @typedef {import("./view/cobrowse.js").CobrowseView} View
+ * @typedef {{t: import("./i18n/index.js").Translate}} Ctx
  * @typedef {{conv: string, offset: number}} Consent
  */
-
-/** The latest co-browse entry of `conv` among `entries`. @param {Entry[]} entries @param {string} conv */
-export function latest(entries, conv) {
-  for (let i = entries.length - 1; i >= 0; i--) {
-    const e = entries[i];
-    if (e.conv === conv && e.kind === "event" && e.data?.event === "cobrowse") return e;
-  }
-  return null;
-}
 
 /**
  * @param {{
@@ -41,9 +39,12 @@ export function latest(entries, conv) {
  *   link: ReturnType<import("./client.js").createClient>["cobrowse"],
  *   session: import("./storage.js").KeyValue,
  *   live: (use: (r: Recorder | null) => void) => () => void,
- * }} options `live`: the recording's `live` (recording.js)
+ *   addStrings: (tables: Record<string, Record<string, string>>) => void,
+ * }} options `live`: the recording's `live` (recording.js); `addStrings`: adds
+ *   the prompt's and banner's strings (i18n/cobrowse.js) to the widget's languages
  */
-export function createCobrowse({ store, link, session, live }) {
+export function createCobrowse({ store, link, session, live, addStrings }) {
+  addStrings(STRINGS);
   /** @type {View | null} */
   let view = null;
   /** Offsets of requests this page answered (or dismissed). */
@@ -164,7 +165,7 @@ export function createCobrowse({ store, link, session, live }) {
     if (streaming && (streaming.conv !== conv.id || (entry && entry.offset > streaming.offset) || conv.state === "closed")) {
       end();
     }
-    if (entry && state === "requested" && !answered.has(entry.offset) && Date.now() / 1000 - entry.ts < REQUEST_FRESH) {
+    if (entry && state === "requested" && askable(entry) && !answered.has(entry.offset)) {
       if (promptFor !== entry.offset) view?.hidePrompt(); // asked again: answer the new request
       promptFor = entry.offset;
       view?.prompt(name, (yes) => {
@@ -221,29 +222,34 @@ export function createCobrowse({ store, link, session, live }) {
     }
   };
 
+  /** A (new) connection is up: the server must hear again that this tab streams. */
+  const online = () => {
+    resumed = false;
+    if (streaming) {
+      resumed = true;
+      link.request({ t: "cobrowse", conv: streaming.conv, action: "resume", offset: streaming.offset });
+    } else resume();
+  };
+
   const stopWatching = store.subscribe((s, prev) => {
     if (s.entries !== prev.entries || s.conv !== prev.conv) update();
   });
   link.attach({
     frame: guard(frame),
-    online: guard(() => {
-      resumed = false;
-      if (streaming) {
-        // a new connection: the server must hear again that this tab streams
-        resumed = true;
-        link.request({ t: "cobrowse", conv: streaming.conv, action: "resume", offset: streaming.offset });
-      } else resume();
-    }),
+    online: guard(online),
     offline: guard(() => {
       pending = [];
       pendingChars = 0;
     }),
   });
 
+  if (store.get().link === "online") online(); // loaded after the welcome
+
   return {
-    /** The widget's UI is up (after welcome): show what the state asks for. @param {View} v */
-    mount(v) {
-      view = v;
+    /** The widget's UI is up (after welcome): show what the state asks for.
+     * @param {HTMLElement} box the widget's box in its shadow root @param {Ctx} ctx */
+    mount(box, ctx) {
+      view = mountCobrowseView(box, ctx);
       if (streaming) view.banner(agentName, stopByVisitor);
       update();
     },
@@ -262,3 +268,5 @@ export function createCobrowse({ store, link, session, live }) {
     },
   };
 }
+
+/** @typedef {ReturnType<typeof createCobrowse>} Cobrowse */

@@ -6,6 +6,9 @@ declare const __CHAT_BUNDLE__: string;
 /** The file name of the content-hashed recorder bundle, e.g. `widget/recorder.7QX2LM.js`. */
 declare const __RECORDER_BUNDLE__: string;
 
+/** The file name of the content-hashed co-browse bundle, e.g. `widget/cobrowse.5KD9QW.js`. */
+declare const __COBROWSE_BUNDLE__: string;
+
 /** CSS imported as text (the replay bundle's rrweb styles; esbuild's `text` loader). */
 declare module "*.css" {
   const text: string;

@@ -9,6 +9,7 @@
 // from the consent banner's callback); `["consent", false]` stops at once.
 
 import { guard, warn } from "./guard.js";
+import { loadScript } from "./script.js";
 
 /**
  * @typedef {import("./storage.js").KeyValue} KeyValue
@@ -29,7 +30,6 @@ export function createRecording({ bundle, session, transport, attach }) {
   /** @type {Settings | null} */
   let settings = null;
   let consent = false;
-  let loading = false;
   /** @type {Recorder | null} */
   let recorder = null;
 
@@ -81,27 +81,10 @@ export function createRecording({ bundle, session, transport, attach }) {
     liveUser(liveOnly);
   };
 
-  /** @type {(() => void)[]} */
-  const waiting = [];
-  /** Load the recorder bundle once, then call `then`. @param {() => void} then */
+  /** Load the recorder bundle (once), then call `then`. @param {() => void} then */
   const load = (then) => {
     if (maker()) return then();
-    waiting.push(then);
-    if (loading) return;
-    loading = true;
-    const script = document.createElement("script");
-    script.async = true;
-    script.src = bundle;
-    script.onload = guard(() => {
-      loading = false;
-      waiting.splice(0).forEach((fn) => guard(fn)());
-    });
-    script.onerror = () => {
-      loading = false;
-      waiting.length = 0;
-      warn("could not load the recorder from", bundle);
-    };
-    (document.head || document.documentElement).appendChild(script);
+    loadScript(bundle).then(guard(then), () => warn("could not load the recorder from", bundle));
   };
 
   const maybeStart = () => {

@@ -6,7 +6,7 @@
 
 import { takeOver } from "./api.js";
 import { createClient } from "./client.js";
-import { createCobrowse } from "./cobrowse.js";
+import { createCobrowseGate } from "./cobrowse-gate.js";
 import { createEmitter } from "./emitter.js";
 import { createRecording } from "./recording.js";
 import { guard, warn } from "./guard.js";
@@ -15,7 +15,6 @@ import { storage } from "./storage.js";
 import { createStore } from "./store.js";
 import { mountAnnouncer } from "./view/announcer.js";
 import { mountBubble } from "./view/bubble.js";
-import { mountCobrowseView } from "./view/cobrowse.js";
 import { unreadCount } from "./view/context.js";
 import { listen } from "./view/dom.js";
 import { mountPanel } from "./view/panel.js";
@@ -55,6 +54,8 @@ export function start({ site, base, dept, global = "$chat" }) {
   const events = createEmitter();
   /** @type {Record<string, Record<string, string>>} */
   const overrides = {};
+  /** Strings the co-browse bundle brought, by language. @type {Record<string, Record<string, string>>} */
+  const bundled = {};
   /** @type {string | null} */
   let wanted = null;
   let ready = false;
@@ -72,7 +73,7 @@ export function start({ site, base, dept, global = "$chat" }) {
   const relocale = () => {
     const setting = store.get().site?.settings.language;
     const locale = pickLocale([wanted, ...pageLanguages(), setting], Object.keys(BUILT_IN));
-    t = translator(locale, overrides);
+    t = translator(locale, overrides, bundled);
     store.set({ locale });
   };
 
@@ -82,7 +83,7 @@ export function start({ site, base, dept, global = "$chat" }) {
     announcer = null;
     cobrowse?.unmount();
   };
-  /** @type {ReturnType<typeof createCobrowse> | null} */
+  /** @type {ReturnType<typeof createCobrowseGate> | null} */
   let cobrowse = null;
 
   const client = createClient({
@@ -122,7 +123,17 @@ export function start({ site, base, dept, global = "$chat" }) {
     transport: client.recording,
     attach: (r) => client.recording.attach(r),
   });
-  cobrowse = createCobrowse({ store, link: client.cobrowse, session, live: recording.live });
+  cobrowse = createCobrowseGate({
+    bundle: new URL(__COBROWSE_BUNDLE__, base).href,
+    store,
+    link: client.cobrowse,
+    session,
+    live: recording.live,
+    addStrings(tables) {
+      Object.assign(bundled, tables);
+      relocale();
+    },
+  });
 
   /** @param {boolean} open */
   const setOpen = (open) => {
@@ -157,7 +168,7 @@ export function start({ site, base, dept, global = "$chat" }) {
     const live = mountAnnouncer(root.box);
     announcer = live;
     ui = [mountPanel(root.box, ctx), mountBubble(root.box, ctx), mountTeaser(root.box, ctx, session), live.teardown, root.teardown];
-    cobrowse?.mount(mountCobrowseView(root.box, ctx));
+    cobrowse?.mount(root.box, ctx);
   };
 
   let unread = 0;

@@ -48,9 +48,11 @@ export function pageLanguages() {
  * A translator for `locale` with the shop's overrides.
  * @param {string} locale
  * @param {Record<string, Partial<Record<string, string>>>} overrides by language
+ * @param {Record<string, Record<string, string>>} [bundled] by language: strings
+ *   a lazily loaded bundle brought (i18n/cobrowse.js), under the overrides
  */
-export function translator(locale, overrides) {
-  const table = { ...en, ...BUILT_IN[locale], ...overrides[locale] };
+export function translator(locale, overrides, bundled = {}) {
+  const table = { ...en, ...bundled.en, ...BUILT_IN[locale], ...bundled[locale], ...overrides[locale] };
   let plurals = /** @type {Intl.PluralRules | null} */ (null);
   try {
     plurals = new Intl.PluralRules(locale);

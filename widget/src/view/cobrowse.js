@@ -3,17 +3,43 @@
 // the agent's labelled pointer and the outline of a highlighted element. The
 // pointer and the outline are fixed-position layers that never take a click
 // (pointer-events: none, like the widget's root); the recorder blocks the
-// whole widget, so none of this reaches the agent's view.
+// whole widget, so none of this reaches the agent's view. All of it is in
+// the co-browse bundle (cobrowse.<hash>.js), styles included: they join the
+// chat's own in its shadow root when the view is mounted.
 
-import { h, listen } from "./dom.js";
+import { addStyles, h, listen } from "./dom.js";
 
 const HIGHLIGHT_FOR = 4000; // ms an outline stays (it fades out at the end)
+
+// Colours as in styles.js: the chat's text colours on white, the site's
+// colour (--c) and its contrasting text colour (--on) from the widget's box.
+const CSS = `
+.cb-prompt,.cb-banner{pointer-events:auto;position:fixed;z-index:2147483001;background:#fff;color:#1f2937;box-shadow:0 8px 30px rgba(0,0,0,.3);border-radius:12px}
+.cb-prompt{right:20px;bottom:92px;width:340px;max-width:calc(100vw - 40px);padding:16px;border-top:4px solid var(--c)}
+.cb-prompt:focus{outline:3px solid #111827;outline-offset:2px}
+.cb-t{font-weight:600;margin-bottom:6px}
+.cb-prompt p{font-size:14px}
+.cb-actions{display:flex;justify-content:flex-end;gap:8px;margin-top:12px}
+.cb-actions button,.cb-banner button{border-radius:8px;padding:8px 14px;font-weight:600}
+.cb-yes{background:var(--c);color:var(--on)}
+.cb-no,.cb-banner button{border:1px solid #6b7280!important}
+.cb-actions button:focus-visible,.cb-banner button:focus-visible{outline:3px solid #111827;outline-offset:2px}
+.cb-banner{top:12px;left:50%;transform:translateX(-50%);display:flex;align-items:center;gap:10px;padding:8px 10px 8px 14px;font-size:14px;max-width:calc(100vw - 24px)}
+.cb-banner button{padding:4px 10px}
+.cb-dot{width:10px;height:10px;border-radius:50%;background:#b91c1c;flex:none}
+.cb-cursor{position:fixed;left:0;top:0;z-index:2147483002;pointer-events:none;display:flex;align-items:flex-start}
+.cb-cursor svg{width:20px;height:20px;fill:var(--c);stroke:#fff;stroke-width:1.2;filter:drop-shadow(0 1px 2px rgba(0,0,0,.4))}
+.cb-cursor span{margin:14px 0 0 -4px;padding:2px 8px;border-radius:10px;background:var(--c);color:var(--on);font-size:12px;font-weight:600;white-space:nowrap}
+.cb-hl{position:fixed;z-index:2147483002;pointer-events:none;border:3px solid var(--c);border-radius:8px;box-shadow:0 0 12px var(--c)}
+@media (prefers-reduced-motion:no-preference){.cb-cursor{transition:transform .05s linear}.cb-hl.cb-fade{animation:cbfade 4s ease-in forwards}@keyframes cbfade{0%,70%{opacity:1}100%{opacity:0}}}
+`;
 
 /**
  * @param {HTMLElement} parent the widget's box in its shadow root
  * @param {{t: import("../i18n/index.js").Translate}} ctx
  */
 export function mountCobrowseView(parent, ctx) {
+  const unstyle = addStyles(parent, CSS);
   /** @type {(() => void)[]} */
   let promptUndo = [];
   /** @type {HTMLElement | null} */
@@ -145,6 +171,7 @@ export function mountCobrowseView(parent, ctx) {
       stops.forEach((stop) => stop());
       cursor.remove();
       outline.remove();
+      unstyle();
     },
   };
 }

@@ -48,3 +48,27 @@ export function listen(target, type, fn) {
   target.addEventListener(type, safe);
   return () => target.removeEventListener(type, safe);
 }
+
+/**
+ * Add `css` to the styles of the shadow root `node` is in (or is) and return
+ * its removal: a constructed sheet, which needs nothing of a CSP (no
+ * 'unsafe-inline' styles), or in engines without those a <style> element
+ * appended to `node`.
+ * @param {ShadowRoot | HTMLElement} node @param {string} css
+ * @returns {() => void}
+ */
+export function addStyles(node, css) {
+  const root = /** @type {ShadowRoot} */ (node.getRootNode());
+  try {
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync(css);
+    root.adoptedStyleSheets = [...root.adoptedStyleSheets, sheet];
+    return () => {
+      root.adoptedStyleSheets = root.adoptedStyleSheets.filter((s) => s !== sheet);
+    };
+  } catch {
+    const style = h("style", {}, css);
+    node.append(style);
+    return () => style.remove();
+  }
+}

@@ -7,6 +7,7 @@
 // shop's keyboard shortcuts would fire while the visitor writes.
 
 import { palette } from "./colors.js";
+import { addStyles } from "./dom.js";
 import { CSS } from "./styles.js";
 
 /**
@@ -16,21 +17,7 @@ import { CSS } from "./styles.js";
 export function mountRoot(color) {
   const host = document.createElement("chatserver-chat");
   const shadow = host.attachShadow({ mode: "open" });
-  let styled = false;
-  try {
-    // A constructed sheet also works under a CSP without 'unsafe-inline' styles.
-    const sheet = new CSSStyleSheet();
-    sheet.replaceSync(CSS);
-    shadow.adoptedStyleSheets = [sheet];
-    styled = true;
-  } catch {
-    // older engines: a <style> element below
-  }
-  if (!styled) {
-    const style = document.createElement("style");
-    style.textContent = CSS;
-    shadow.append(style);
-  }
+  addStyles(shadow, CSS);
   const box = document.createElement("div");
   box.className = "w";
   const { brand, text } = palette(color);

@@ -60,24 +60,6 @@ button:focus-visible,textarea:focus-visible,input:focus-visible,a:focus-visible{
 .msg .b a.img{display:block}
 .msg .b img{display:block;max-width:220px;max-height:200px;border-radius:8px;background:#fff}
 .sr{position:absolute!important;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);clip-path:inset(50%);white-space:nowrap}
-.cb-prompt,.cb-banner{pointer-events:auto;position:fixed;z-index:2147483001;background:#fff;color:#1f2937;box-shadow:0 8px 30px rgba(0,0,0,.3);border-radius:12px}
-.cb-prompt{right:20px;bottom:92px;width:340px;max-width:calc(100vw - 40px);padding:16px;border-top:4px solid var(--c)}
-.cb-prompt:focus{outline:3px solid #111827;outline-offset:2px}
-.cb-t{font-weight:600;margin-bottom:6px}
-.cb-prompt p{font-size:14px}
-.cb-actions{display:flex;justify-content:flex-end;gap:8px;margin-top:12px}
-.cb-actions button,.cb-banner button{border-radius:8px;padding:8px 14px;font-weight:600}
-.cb-yes{background:var(--c);color:var(--on)}
-.cb-no,.cb-banner button{border:1px solid #6b7280!important}
-.cb-actions button:focus-visible,.cb-banner button:focus-visible{outline:3px solid #111827;outline-offset:2px}
-.cb-banner{top:12px;left:50%;transform:translateX(-50%);display:flex;align-items:center;gap:10px;padding:8px 10px 8px 14px;font-size:14px;max-width:calc(100vw - 24px)}
-.cb-banner button{padding:4px 10px}
-.cb-dot{width:10px;height:10px;border-radius:50%;background:#b91c1c;flex:none}
-.cb-cursor{position:fixed;left:0;top:0;z-index:2147483002;pointer-events:none;display:flex;align-items:flex-start}
-.cb-cursor svg{width:20px;height:20px;fill:var(--c);stroke:#fff;stroke-width:1.2;filter:drop-shadow(0 1px 2px rgba(0,0,0,.4))}
-.cb-cursor span{margin:14px 0 0 -4px;padding:2px 8px;border-radius:10px;background:var(--c);color:var(--on);font-size:12px;font-weight:600;white-space:nowrap}
-.cb-hl{position:fixed;z-index:2147483002;pointer-events:none;border:3px solid var(--c);border-radius:8px;box-shadow:0 0 12px var(--c)}
-@media (prefers-reduced-motion:no-preference){.cb-cursor{transition:transform .05s linear}.cb-hl.cb-fade{animation:cbfade 4s ease-in forwards}@keyframes cbfade{0%,70%{opacity:1}100%{opacity:0}}}
 @media (max-width:520px),(max-height:520px){.panel{inset:0;width:auto;height:auto;max-height:none;border-radius:0}.w.open .bubble{display:none}}
 @media (prefers-reduced-motion:no-preference){.panel{transition:opacity .15s}}
 `;

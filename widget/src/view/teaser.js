@@ -4,7 +4,7 @@
 // × dismisses it for this tab. The `open` frame of a trigger opens the
 // window itself (widget.js). Text goes in as text, never as markup.
 
-import { h, listen, setAttr, setText } from "./dom.js";
+import { addStyles, h, listen, setAttr, setText } from "./dom.js";
 
 /** @typedef {import("../types.js").State} State */
 /** @typedef {import("../types.js").Entry} Entry */
@@ -30,24 +30,6 @@ export function unseenProactive(s) {
   return null;
 }
 
-/** Add our rules to the shadow root's styles (a constructed sheet: no CSP trouble).
- * @param {HTMLElement} parent */
-function style(parent) {
-  const root = /** @type {ShadowRoot | Document} */ (parent.getRootNode());
-  try {
-    const sheet = new CSSStyleSheet();
-    sheet.replaceSync(CSS);
-    root.adoptedStyleSheets = [...root.adoptedStyleSheets, sheet];
-    return () => {
-      root.adoptedStyleSheets = root.adoptedStyleSheets.filter((s) => s !== sheet);
-    };
-  } catch {
-    const el = h("style", {}, CSS);
-    parent.append(el);
-    return () => el.remove();
-  }
-}
-
 /**
  * @param {HTMLElement} parent the widget's box (in its shadow root)
  * @param {import("./context.js").Context} ctx
@@ -55,7 +37,7 @@ function style(parent) {
  * @returns {() => void} teardown
  */
 export function mountTeaser(parent, ctx, session) {
-  const unstyle = style(parent);
+  const unstyle = addStyles(parent, CSS);
   const name = h("span", { class: "n" });
   const text = h("span", { class: "x" });
   const close = h("button", { type: "button", class: "c" }, "×");
