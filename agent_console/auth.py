@@ -72,14 +72,18 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-async def set_session(response: Response, request: Request, agent: Agent) -> None:
-    """Sign ``agent`` in on ``response``: a new sign-in (session id, CSRF token) and its cookie.
+async def set_session(
+    response: Response, request: Request, agent: Agent, keep: Login | None = None
+) -> None:
+    """Sign ``agent`` in on ``response``: a new sign-in and its cookie.
 
-    Also how the admin's own session survives their own password reset, which
-    ends every session of theirs before it.
+    With ``keep`` (the request's own login), the session id and so the CSRF
+    token carry over to the current generation: how the admin's browser
+    survives their own password reset, which ends every session before it
+    (its open pages keep working; their sockets reconnect with a new token).
     """
     hub = _hub(request)
-    grant = await logins.grant(hub.store, agent)
+    grant = await logins.grant(hub.store, agent, keep.grant.session if keep else None)
     response.set_cookie(
         SESSION_COOKIE,
         hub.signer.sign("console", *grant.fields()),

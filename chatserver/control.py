@@ -17,9 +17,12 @@ process (the publisher's too) on what that process holds:
 * ``{"op": "session", "agent": id, "session": sid}``: one sign-in ended
   (sign out, ``logins.py``): the agent's sockets opened with it close with
   ``4106 session_ended``.
-* ``{"op": "sessions", "agent": id, "generation": n}``: every sign-in of the
-  agent before generation ``n`` ended (sign out everywhere, a password
-  change): their sockets opened with an older one close with ``4106``.
+* ``{"op": "sessions", "agent": id, "generation": n, "spare": sid}``: every
+  sign-in of the agent before generation ``n`` ended (sign out everywhere, a
+  password change): their sockets opened with an older one close with
+  ``4106``, but those of session ``spare`` (optional: the browser that did it
+  and stays signed in, whose page holds its cookie only once the response
+  arrives).
 
 Delivery is the broker's: at most once.  Nothing depends on it for safety:
 a disabled agent's hello, token login and console session, and an ended
@@ -89,13 +92,15 @@ async def session_ended(hub: Hub, grant: Grant) -> None:
     await hub.broker.publish(CONTROL_CHANNEL, event)
 
 
-async def sessions_ended(hub: Hub, agent_id: AgentId) -> int:
+async def sessions_ended(hub: Hub, agent_id: AgentId, spare: str = "") -> int:
     """Every sign-in of the agent so far ended for good; their sockets closed everywhere.
 
-    Returns the agent's new session generation (sign-ins made from now on get it).
+    Sockets of the session id ``spare`` stay open (the caller signs that
+    browser in again with it); their token is void all the same.  Returns the
+    agent's new session generation (sign-ins made from now on get it).
     """
     generation = await hub.store.end_sessions(agent_id)
-    event = {"op": "sessions", "agent": agent_id, "generation": generation}
+    event = {"op": "sessions", "agent": agent_id, "generation": generation, "spare": spare}
     await hub.broker.publish(CONTROL_CHANNEL, event)
     return generation
 
@@ -112,8 +117,10 @@ def apply(hub: Hub, event: JSON) -> None:
         sid = event["session"]
         _close_grants(hub, agent_id, lambda grant: grant.session == sid)
     elif op == "sessions" and isinstance(agent_id, str) and type(event.get("generation")) is int:
-        generation = event["generation"]
-        _close_grants(hub, agent_id, lambda grant: grant.generation < generation)
+        generation, spare = event["generation"], event.get("spare") or None
+        _close_grants(
+            hub, agent_id, lambda grant: grant.generation < generation and grant.session != spare
+        )
     else:
         log.warning("unknown control event %r", op)
 

@@ -67,11 +67,16 @@ class Grant:
         return cls(agent_id, session, int(generation), int(expiry))
 
 
-async def grant(store: Store, agent: Agent) -> Grant:
-    """A new sign-in of ``agent`` (a new session id, the current generation)."""
+async def grant(store: Store, agent: Agent, session: str | None = None) -> Grant:
+    """A new sign-in of ``agent`` at the current generation, 12 hours long.
+
+    ``session`` carries a session id over (the browser that ended the
+    agent's other sessions stays signed in with the same CSRF token); by
+    default a new one is drawn.
+    """
     return Grant(
         agent.id,
-        secrets.token_hex(12),
+        session or secrets.token_hex(12),
         await store.session_generation(agent.id),
         int(time.time() + SESSION_TTL),
     )

@@ -17,7 +17,7 @@ import pytest
 
 from chatserver.types import Role
 
-from .conftest import Client, Server, agent_token, csrf_of, seed
+from .conftest import Client, Server, agent_token, seed
 from .redis_server import RedisServer
 from .test_console_admin import Console, console, flash, shop_with_admin
 
@@ -144,16 +144,21 @@ async def test_a_password_reset_closes_the_open_sockets(server: Server) -> None:
         assert not admin_socket.closed.done()
         assert (await admin.get("/console/admin")).status_code == 200
 
-        # The admin's own reset: their old socket closes, this browser stays
-        # signed in and gets a token that works (the workspace reconnects so).
-        r = await admin.post(
-            f"/console/admin/agents/{admin_id}/password", {"password": "my own new one"}
-        )
-        assert r.status_code == 303
-        assert await closed_with(admin_socket) == SESSION_ENDED
-        page = await admin.get("/console/")
-        assert page.status_code == 200
-        admin.csrf = csrf_of(page.text)
+        # The admin's own reset: this browser stays signed in (same session id,
+        # same CSRF token) and its socket stays open, but the admin's other
+        # sessions end, and tokens from before the reset are refused.
+        old_token = await console_token(admin)
+        async with console(server, admin_email) as elsewhere:
+            other_socket = await hello(server, await console_token(elsewhere))
+            r = await admin.post(
+                f"/console/admin/agents/{admin_id}/password", {"password": "my own new one"}
+            )
+            assert r.status_code == 303
+            assert await closed_with(other_socket) == SESSION_ENDED
+            assert (await elsewhere.get("/console/admin")).status_code == 303
+        assert (await admin.get("/console/admin")).status_code == 200
+        assert (await admin_socket.request({"t": "ping"}))["t"] == "pong"
+        assert await refused(server, old_token) == SESSION_ENDED
         assert (await hello(server, await console_token(admin))).welcome
 
 

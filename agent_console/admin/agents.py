@@ -176,28 +176,37 @@ async def agent_password(request: Request) -> Response:
     password_hash = await asyncio.to_thread(hash_password, password.clean["password"])
     saved = replace(agent, password_hash=password_hash)
     await hub.store.save_agent(saved)
-    await control.sessions_ended(hub, agent.id)
     response = done(
         request,
         f"{BASE}/agents/{agent.id}",
         f"New password set for {agent.name}; their other sessions are signed out.",
     )
-    if agent.id == me(request).id:
-        await set_session(response, request, saved)  # this browser stays signed in
-    return response
+    return await _end_sessions(request, saved, response)
 
 
 @guard(Role.ADMIN)
 async def agent_sign_out(request: Request) -> Response:
     """End every session of the agent, on every device; their chat sockets close."""
-    hub = hub_of(request)
     _site, agent = await _site_agent(request)
     if agent is None:
         return missing(request, "agent")
-    await control.sessions_ended(hub, agent.id)
     response = done(request, f"{BASE}/agents/{agent.id}", f"Signed {agent.name} out everywhere.")
-    if agent.id == me(request).id:
-        await set_session(response, request, agent)  # except in this browser
+    return await _end_sessions(request, agent, response)
+
+
+async def _end_sessions(request: Request, agent: Agent, response: Response) -> Response:
+    """End every session of ``agent`` (their sockets close everywhere).
+
+    An admin doing it to themselves keeps this browser: its session id goes
+    on at the new generation (same CSRF token for its open pages), and its
+    sockets stay open (their next hello gets a fresh token from the cookie).
+    """
+    login = request.state.login
+    own = agent.id == login.agent.id
+    spare = login.grant.session if own else ""
+    await control.sessions_ended(hub_of(request), agent.id, spare=spare)
+    if own:
+        await set_session(response, request, agent, keep=login)
     return response
 
 
