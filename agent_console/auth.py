@@ -1,14 +1,19 @@
 """Console access: login, the session cookie, CSRF and the role guard.
 
-* **Session cookie** ``chat_session``: a token signed with the server secret
-  (``security.Signer``), ``console.<agent>.<expiry>.<nonce>.<pwtag>``.  It is
-  HttpOnly, SameSite=Lax, Path=/ and Secure when the console is served over
-  HTTPS.  It is stateless, so every process of a Redis deployment accepts
-  it; it stops working when it expires (12 h), when the agent is disabled,
-  and when the agent's password changes (``pwtag`` is a digest of the hash).
+* **Session cookie** ``chat_session``: a sign-in (``chatserver.logins.Grant``)
+  signed with the server secret (``security.Signer``),
+  ``console.<agent>.<expiry>.<session id>.<generation>``.  It is HttpOnly,
+  SameSite=Lax, Path=/ and Secure when the console is served over HTTPS.
+  Every request checks it against the Store, so every process of a Redis
+  deployment agrees: it stops working when it expires (12 h), when the agent
+  is disabled, when it is signed out (its session id is revoked, copies of
+  the cookie included) and when all the agent's sessions are ended (sign out
+  everywhere, a password change, disabling: the agent's session generation
+  goes up, for good).  Agent tokens for the WebSocket handed out by a page
+  carry the same sign-in and end with it.
 * **CSRF**: every state-changing request (any method but GET, HEAD,
   OPTIONS) must carry the session's token, as the form field ``csrf`` or the
-  header ``X-CSRF-Token``; the token is an HMAC of the session's nonce, so it
+  header ``X-CSRF-Token``; the token is an HMAC of the session id, so it
   cannot be computed without the server secret and dies with the session.
   A request whose ``Origin`` is another site is refused as well.  The login
   form has its own token, bound to a pre-session cookie (login CSRF).
@@ -20,8 +25,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -31,7 +34,9 @@ from urllib.parse import quote, urlsplit
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from chatserver import control, logins
 from chatserver.hub import Hub
+from chatserver.logins import Grant
 from chatserver.security import Throttle, verify_password
 from chatserver.types import Agent, Role
 
@@ -39,7 +44,7 @@ from .web import ALL_ROLES, render, security_headers
 
 SESSION_COOKIE = "chat_session"
 LOGIN_COOKIE = "chat_login"
-SESSION_TTL = 12 * 3600
+SESSION_TTL = logins.SESSION_TTL
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _DUMMY_HASH = (
     "scrypt$16384$8$1$00000000000000000000000000000000$"
@@ -51,10 +56,10 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 @dataclass(frozen=True, slots=True)
 class Login:
-    """The signed-in agent of a request, with the session's CSRF token."""
+    """The signed-in agent of a request, their sign-in and the session's CSRF token."""
 
     agent: Agent
-    nonce: str
+    grant: Grant
     csrf: str
 
 
@@ -63,30 +68,26 @@ def _hub(request: Request) -> Hub:
     return hub
 
 
-def _pwtag(agent: Agent) -> str:
-    return hashlib.sha256(agent.password_hash.encode()).hexdigest()[:12]
-
-
 def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def session_token(hub: Hub, agent: Agent, nonce: str | None = None) -> str:
-    nonce = nonce or secrets.token_hex(8)
-    expiry = str(int(time.time() + SESSION_TTL))
-    return hub.signer.sign("console", agent.id, expiry, nonce, _pwtag(agent))
+async def set_session(
+    response: Response, request: Request, agent: Agent, keep: Login | None = None
+) -> None:
+    """Sign ``agent`` in on ``response``: a new sign-in and its cookie.
 
-
-def set_session(response: Response, request: Request, agent: Agent) -> None:
-    """Sign ``agent`` in on ``response``: a new session cookie (new nonce and CSRF token).
-
-    Also how a session survives the agent's own password change, which ends
-    every other session of theirs.
+    With ``keep`` (the request's own login), the session id and so the CSRF
+    token carry over to the current generation: how the admin's browser
+    survives their own password reset, which ends every session before it
+    (its open pages keep working; their sockets reconnect with a new token).
     """
+    hub = _hub(request)
+    grant = await logins.grant(hub.store, agent, keep.grant.session if keep else None)
     response.set_cookie(
         SESSION_COOKIE,
-        session_token(_hub(request), agent),
-        max_age=SESSION_TTL,
+        hub.signer.sign("console", *grant.fields()),
+        max_age=max(0, grant.expiry - int(time.time())),
         path="/",
         httponly=True,
         samesite="lax",
@@ -100,16 +101,13 @@ async def current_login(request: Request) -> Login | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    fields = hub.signer.verify("console", token)
-    if not fields or len(fields) != 4 or not fields[1].isdigit():
+    grant = Grant.parse(hub.signer.verify("console", token))
+    if grant is None:
         return None
-    agent_id, expiry, nonce, pwtag = fields
-    if int(expiry) < time.time():
+    agent = await hub.store.get_agent(grant.agent_id)
+    if agent is None or agent.disabled or await logins.ended(hub.store, grant):
         return None
-    agent = await hub.store.get_agent(agent_id)
-    if agent is None or agent.disabled or not hmac.compare_digest(pwtag, _pwtag(agent)):
-        return None
-    return Login(agent, nonce, hub.signer.sign("csrf", nonce))
+    return Login(agent, grant, hub.signer.sign("csrf", grant.session))
 
 
 def csrf_ok(request: Request, login: Login, submitted: str | None) -> bool:
@@ -117,7 +115,7 @@ def csrf_ok(request: Request, login: Login, submitted: str | None) -> bool:
     if not submitted:
         return False
     fields = _hub(request).signer.verify("csrf", submitted)
-    return fields is not None and fields == [login.nonce]
+    return fields is not None and fields == [login.grant.session]
 
 
 def same_origin(request: Request) -> bool:
@@ -240,7 +238,7 @@ async def login_page(request: Request) -> Response:
     if next_path == "/console/":
         next_path = _home_for(agent)
     response = RedirectResponse(next_path, status_code=303)
-    set_session(response, request, agent)
+    await set_session(response, request, agent)
     response.delete_cookie(LOGIN_COOKIE, path="/console/login")
     return security_headers(response)
 
@@ -274,6 +272,17 @@ def _login_form(
 
 @guard()
 async def logout(request: Request) -> Response:
+    """Sign out: this session ends on every process (its cookie, copies of it, its tokens).
+
+    With the form field ``everywhere`` every session of the agent ends,
+    on every device, and their chat connections close.
+    """
+    hub, login = _hub(request), request.state.login
+    form = await request.form()
+    if form.get("everywhere"):
+        await control.sessions_ended(hub, login.agent.id)
+    else:
+        await control.session_ended(hub, login.grant)
     response = RedirectResponse("/console/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return security_headers(response)

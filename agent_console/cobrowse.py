@@ -66,7 +66,7 @@ async def cobrowse_page(request: Request) -> Response:
         {
             "conv": conv,
             "visitor_name": (visitor.name if visitor and visitor.name else "the visitor"),
-            "ws_token": hub.agent_token(agent),
+            "ws_token": hub.agent_token(request.state.login.grant),
             "replay_url": widget_asset("replay"),
         },
         csp=replay_csp(site),

@@ -46,12 +46,14 @@ async def home(request: Request) -> Response:
     hub = _hub(request)
     agent = request.state.login.agent
     site = await hub.store.get_site(agent.site_id)
-    return render(request, "home.html", {"site": site, "ws_token": hub.agent_token(agent)})
+    return render(
+        request, "home.html", {"site": site, "ws_token": hub.agent_token(request.state.login.grant)}
+    )
 
 
 @guard(*CHAT_ROLES)
 async def token(request: Request) -> Response:
-    return _json({"token": _hub(request).agent_token(request.state.login.agent)})
+    return _json({"token": _hub(request).agent_token(request.state.login.grant)})
 
 
 @guard(*CHAT_ROLES)

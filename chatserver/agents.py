@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
+from . import logins
 from .conversations import agent_channel, conv_channel, frame_event, site_channel
 from .errors import (
     CloseCode,
@@ -78,11 +79,14 @@ def _member(agent: Agent, conv: Conversation, admin_ok: bool = True) -> None:
 
 
 async def hello(hub: Hub, session: Session, frame: Frame) -> None:
-    agent = await hub.agent_from_token(frame.get("token"))
-    if agent is None:
+    grant = logins.from_token(hub.signer, frame.get("token"))
+    agent = None if grant is None else await hub.store.get_agent(grant.agent_id)
+    if grant is None or agent is None:
         raise ConnectionClosing(CloseCode.UNAUTHORIZED, "invalid or expired agent token")
     if agent.disabled:
         raise ConnectionClosing(CloseCode.ACCOUNT_DISABLED, "agent account is disabled")
+    if await logins.ended(hub.store, grant):
+        raise ConnectionClosing(CloseCode.SESSION_ENDED, "signed out: sign in again")
     if agent.role is Role.ANALYST:
         raise ConnectionClosing(CloseCode.UNAUTHORIZED, "analysts take no chats")
     site = await hub.site(agent.site_id)
@@ -90,6 +94,7 @@ async def hello(hub: Hub, session: Session, frame: Frame) -> None:
     session.kind = ClientKind.AGENT
     session.site = site
     session.agent = agent
+    session.grant = grant
     hub.convs.remember(agent)
     status = AgentStatus(frame.get("status") or hub.agent_status.get(agent.id, "online"))
     hub.agent_status[agent.id] = status

@@ -31,7 +31,7 @@ from starlette.websockets import WebSocketDisconnect
 import agent_console
 import recordings
 
-from . import __version__, attachments, demo
+from . import __version__, attachments, demo, logins
 from .backends import build
 from .blobs import DirectoryBlobs
 from .config import Config
@@ -249,7 +249,7 @@ async def healthz(request: Request) -> Response:
 
 
 async def login(request: Request) -> Response:
-    """Exchange an agent's email and password for a WebSocket token."""
+    """Exchange an agent's email and password for a WebSocket token (a new sign-in)."""
     hub: Hub = request.app.state.hub
     throttle: Throttle = request.app.state.login_throttle
     try:
@@ -274,7 +274,7 @@ async def login(request: Request) -> Response:
     throttle.succeeded(keys)
     return JSONResponse(
         {
-            "token": hub.agent_token(agent),
+            "token": hub.agent_token(await logins.grant(hub.store, agent)),
             "agent": {"id": agent.id, "name": agent.name, "role": agent.role.value},
         }
     )

@@ -14,10 +14,19 @@ process (the publisher's too) on what that process holds:
   handed to its live sessions and the name cache; when the agent was
   disabled their sockets close with ``4105 account_disabled``, when they
   became an analyst (who takes no chats) with ``4102 unauthorized``.
+* ``{"op": "session", "agent": id, "session": sid}``: one sign-in ended
+  (sign out, ``logins.py``): the agent's sockets opened with it close with
+  ``4106 session_ended``.
+* ``{"op": "sessions", "agent": id, "generation": n, "spare": sid}``: every
+  sign-in of the agent before generation ``n`` ended (sign out everywhere, a
+  password change): their sockets opened with an older one close with
+  ``4106``, but those of session ``spare`` (optional: the browser that did it
+  and stays signed in, whose page holds its cookie only once the response
+  arrives).
 
 Delivery is the broker's: at most once.  Nothing depends on it for safety:
-a disabled agent's hello, token login and console session are refused from
-the Store anyway, and visitors' hellos read the site from the Store.  A
+a disabled agent's hello, token login and console session, and an ended
+sign-in's, are refused from the Store anyway, and visitors' hellos read the site from the Store.  A
 process that missed a site event (a Redis pub/sub outage) serves the old
 settings to agents' hellos and routing until the next change or a restart.
 """
@@ -25,10 +34,12 @@ settings to agents' hellos and routing until the next change or a restart.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .errors import ChatError, CloseCode
-from .types import JSON, Agent, AgentStatus, ConvState, Role, SiteId
+from .logins import Grant
+from .types import JSON, Agent, AgentId, AgentStatus, ConvState, Role, SiteId
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -74,16 +85,50 @@ async def agent_saved(hub: Hub, agent: Agent) -> None:
     await hub.agents_changed(site)
 
 
+async def session_ended(hub: Hub, grant: Grant) -> None:
+    """One sign-in ended (sign out): revoked until it expires, its sockets closed everywhere."""
+    await hub.store.revoke_session(grant.session, grant.expiry)
+    event = {"op": "session", "agent": grant.agent_id, "session": grant.session}
+    await hub.broker.publish(CONTROL_CHANNEL, event)
+
+
+async def sessions_ended(hub: Hub, agent_id: AgentId, spare: str = "") -> int:
+    """Every sign-in of the agent so far ended for good; their sockets closed everywhere.
+
+    Sockets of the session id ``spare`` stay open (the caller signs that
+    browser in again with it); their token is void all the same.  Returns the
+    agent's new session generation (sign-ins made from now on get it).
+    """
+    generation = await hub.store.end_sessions(agent_id)
+    event = {"op": "sessions", "agent": agent_id, "generation": generation, "spare": spare}
+    await hub.broker.publish(CONTROL_CHANNEL, event)
+    return generation
+
+
 def apply(hub: Hub, event: JSON) -> None:
     """Apply a control event in this process (called by the broker's handler)."""
-    op = event.get("op")
+    op, agent_id = event.get("op"), event.get("agent")
     if op == "site" and isinstance(event.get("site"), str):
         hub.forget_site(event["site"])
         hub.spawn(_reload_site(hub, event["site"]))
-    elif op == "agent" and isinstance(event.get("agent"), str):
-        hub.spawn(_refresh_agent(hub, event["agent"]))
+    elif op == "agent" and isinstance(agent_id, str):
+        hub.spawn(_refresh_agent(hub, agent_id))
+    elif op == "session" and isinstance(agent_id, str) and isinstance(event.get("session"), str):
+        sid = event["session"]
+        _close_grants(hub, agent_id, lambda grant: grant.session == sid)
+    elif op == "sessions" and isinstance(agent_id, str) and type(event.get("generation")) is int:
+        generation, spare = event["generation"], event.get("spare") or None
+        _close_grants(
+            hub, agent_id, lambda grant: grant.generation < generation and grant.session != spare
+        )
     else:
         log.warning("unknown control event %r", op)
+
+
+def _close_grants(hub: Hub, agent_id: str, ended: Callable[[Grant], bool]) -> None:
+    for session in hub.agent_sessions(agent_id):
+        if session.grant is not None and ended(session.grant):
+            session.close(CloseCode.SESSION_ENDED, "signed out: sign in again")
 
 
 async def _reload_site(hub: Hub, site_id: SiteId) -> None:

@@ -68,6 +68,7 @@ class CloseCode(IntEnum):
     UNKNOWN_SITE = 4103
     ORIGIN_NOT_ALLOWED = 4104
     ACCOUNT_DISABLED = 4105
+    SESSION_ENDED = 4106
 
     @property
     def reconnect(self) -> bool:

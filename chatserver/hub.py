@@ -12,11 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from . import agents, attachments, control, features, visitors
+from . import agents, attachments, control, features, logins, visitors
 from .blobs import BlobStore
 from .broker import Broker
 from .cobrowse import Cobrowse
@@ -29,6 +28,7 @@ from .conversations import (
 )
 from .errors import ConnectionClosing, ErrorCode, FrameError, StoreError
 from .frames import MAX_HISTORY, Frame, Limits
+from .logins import Grant
 from .presence import Presence
 from .presence_memory import MemoryPresence
 from .proactive import Proactive
@@ -51,8 +51,6 @@ from .types import (
 from .visitors import visitors_key
 
 log = logging.getLogger("chatserver.hub")
-
-AGENT_TOKEN_TTL = 12 * 3600.0
 
 Handler = Callable[["Hub", Session, Frame], Awaitable[None]]
 # A feature's broker event: the hub, the channel, the event, this process's sessions on it.
@@ -355,16 +353,19 @@ class Hub:
             "rate_burst": self.limits.rate_burst,
         }
 
-    def agent_token(self, agent: Agent) -> str:
-        return self.signer.sign("agent", agent.id, str(int(time.time() + AGENT_TOKEN_TTL)))
+    def agent_token(self, grant: Grant) -> str:
+        """A token for an agent's ``hello``, valid as long as the sign-in ``grant``."""
+        return logins.token(self.signer, grant)
 
     async def agent_from_token(self, token: str) -> Agent | None:
-        fields = self.signer.verify("agent", token)
-        if not fields or len(fields) != 2 or not fields[1].isdigit():
+        """The agent of a valid token: signed, unexpired, its sign-in not ended, not disabled."""
+        grant = logins.from_token(self.signer, token)
+        if grant is None:
             return None
-        if int(fields[1]) < time.time():
+        agent = await self.store.get_agent(grant.agent_id)
+        if agent is None or agent.disabled or await logins.ended(self.store, grant):
             return None
-        return await self.store.get_agent(fields[0])
+        return agent
 
     def agent_connected(self, agent_id: str, session: Session) -> None:
         """One more live connection of an agent: any grace period is over."""

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from enum import Enum
 
 from .errors import CloseCode, short_reason
+from .logins import Grant
 from .preview import Preview
 from .protocol import Connection
 from .types import JSON, Agent, ClientKind, ConversationId, Site
@@ -50,6 +51,7 @@ class Session:
         "draining",
         "flush",
         "follows",
+        "grant",
         "kind",
         "max_outbox",
         "outbox",
@@ -69,6 +71,7 @@ class Session:
         self.kind: ClientKind | None = None
         self.site: Site | None = None
         self.agent: Agent | None = None
+        self.grant: Grant | None = None  # an agent's sign-in (logins.py), set by hello
         self.visitor_id: str | None = None
         self.conv_id: ConversationId | None = None  # a visitor's open conversation
         self.dept: str | None = None  # a visitor's department from hello

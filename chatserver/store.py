@@ -38,6 +38,11 @@ Contract every implementation keeps (the contract tests in
   last firing), so that processes racing for one visitor fire it once;
   ``claim_follow`` marks a firing as followed by a chat exactly once;
   ``add_counter`` adds atomically.
+* **Agent sessions** (``end_sessions`` ...): an agent's session generation
+  starts at 0 and only grows, by one per ``end_sessions``, atomically (two
+  concurrent calls return two different numbers).  ``revoke_session`` marks
+  one session id as revoked until a time; ``session_revoked`` answers it
+  until then (afterwards the record may be gone: the session has expired).
 * Records are returned as frozen dataclasses from ``types``; ``None`` means
   "no such row".
 """
@@ -462,3 +467,28 @@ class Store(Protocol):
 
     async def counters(self, site_id: SiteId, group: str) -> dict[str, int]:
         """Every counter of the site's ``group``, by name."""
+
+    # -- agent sessions: revocation (docs/console.md, "Sessions") ---------------
+    async def session_generation(self, agent_id: AgentId) -> int:
+        """The agent's session generation: 0 until ``end_sessions`` first raises it.
+
+        Any string is accepted (an unknown agent has generation 0).
+        """
+
+    async def end_sessions(self, agent_id: AgentId) -> int:
+        """Raise the agent's session generation by one and return the new value.
+
+        Atomic: concurrent calls each get a different, higher number.  The
+        generation survives everything else done to the agent (``save_agent``
+        does not touch it), so sessions signed with an older one stay void.
+        """
+
+    async def revoke_session(self, session_id: str, until: float) -> None:
+        """Record ``session_id`` (at most 64 characters) as revoked until ``until``.
+
+        ``until`` is a Unix time, the session's own expiry: after it the
+        record may be dropped.  Revoking again keeps the later of the two times.
+        """
+
+    async def session_revoked(self, session_id: str) -> bool:
+        """Whether ``session_id`` was revoked and its ``until`` is still ahead."""

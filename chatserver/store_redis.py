@@ -45,6 +45,12 @@ hashes ``[rating] [rating_comment] [rated_at]``, visitor hashes
                                      MAX_VISITOR_EVENTS), ``<event*>``, newest first
     identity:<site>:<user>   string  the visitor holding the verified identity <user>
 
+Agent sessions (revocation) add::
+
+    session-gen:<agent>      string  the agent's session generation (INCR; absent for 0)
+    session-revoked:<id>     string  "1" while the session id is revoked; expires (PXAT)
+                                     at the session's own expiry
+
 The email key is the email stripped and lower-cased.  Each kind of key has a
 first segment of its own and the caller-given part last, so no id can turn
 one kind's key into another's.  Floats are stored as ``repr`` strings and
@@ -1368,6 +1374,32 @@ class RedisStore:
     async def counters(self, site_id: SiteId, group: str) -> dict[str, int]:
         raw = _fields(await self._redis.hgetall(self._k("counters", site_id, group)))
         return {name: int(value) for name, value in raw.items()}
+
+    # -- agent sessions: revocation ------------------------------------------
+
+    @_redis_errors
+    async def session_generation(self, agent_id: AgentId) -> int:
+        raw = await self._redis.get(self._k("session-gen", agent_id))
+        return 0 if raw is None else int(_text(raw))
+
+    @_redis_errors
+    async def end_sessions(self, agent_id: AgentId) -> int:
+        return int(await self._redis.incr(self._k("session-gen", agent_id)))
+
+    @_redis_errors
+    async def revoke_session(self, session_id: str, until: float) -> None:
+        at_ms = int(until * 1000)
+        if at_ms <= int(now() * 1000):
+            return  # expired already: nothing left to revoke
+        key = self._k("session-revoked", session_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, "1", nx=True, pxat=at_ms)
+            pipe.pexpireat(key, at_ms, gt=True)  # revoked before: keep the later time
+            await pipe.execute()
+
+    @_redis_errors
+    async def session_revoked(self, session_id: str) -> bool:
+        return bool(await self._redis.exists(self._k("session-revoked", session_id)))
 
 
 def _doc(site_id: SiteId, kind: str, doc_id: str, raw: object) -> Doc:

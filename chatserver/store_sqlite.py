@@ -199,6 +199,15 @@ _WIDGET_COLUMNS = (
 )
 
 
+# Agent sessions: generations ("log out everywhere") and revoked session ids.
+_SCHEMA_SESSIONS = """
+CREATE TABLE IF NOT EXISTS session_generations (
+    agent_id TEXT PRIMARY KEY, generation INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS revoked_sessions (
+    id TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID;
+"""
+
+
 def _migrate_widget(db: sqlite3.Connection) -> None:
     db.executescript(_SCHEMA_WIDGET)
     for table, column, definition in _WIDGET_COLUMNS:
@@ -340,6 +349,7 @@ class SQLiteStore:
         db.executescript(_SCHEMA_RECORDINGS)
         _migrate(db)
         _migrate_widget(db)
+        db.executescript(_SCHEMA_SESSIONS)
         db.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
             (str(SCHEMA_VERSION),),
@@ -1301,6 +1311,43 @@ class SQLiteStore:
             return count
 
         return await self._run(op)
+
+    # -- agent sessions: revocation ------------------------------------------
+
+    async def session_generation(self, agent_id: AgentId) -> int:
+        row = await self._read_one(
+            "SELECT generation FROM session_generations WHERE agent_id = ?", (agent_id,)
+        )
+        return 0 if row is None else int(row[0])
+
+    async def end_sessions(self, agent_id: AgentId) -> int:
+        def op(db: sqlite3.Connection) -> int:
+            row = db.execute(
+                "INSERT INTO session_generations (agent_id, generation) VALUES (?, 1)"
+                " ON CONFLICT (agent_id) DO UPDATE SET generation = generation + 1"
+                " RETURNING generation",
+                (agent_id,),
+            ).fetchone()
+            return int(row[0])
+
+        return await self._run(op)
+
+    async def revoke_session(self, session_id: str, until: float) -> None:
+        def op(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM revoked_sessions WHERE until <= ?", (now(),))
+            db.execute(
+                "INSERT INTO revoked_sessions (id, until) VALUES (?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET until = max(until, excluded.until)",
+                (session_id, until),
+            )
+
+        await self._run(op)
+
+    async def session_revoked(self, session_id: str) -> bool:
+        row = await self._read_one(
+            "SELECT 1 FROM revoked_sessions WHERE id = ? AND until > ?", (session_id, now())
+        )
+        return row is not None
 
 
 def _recording(row: sqlite3.Row) -> Recording:

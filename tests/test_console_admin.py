@@ -147,6 +147,7 @@ def routes(agent_id: str, doc_id: str) -> tuple[list[str], list[tuple[str, dict[
         ),
         (f"/console/admin/agents/{agent_id}", agent_fields),
         (f"/console/admin/agents/{agent_id}/password", {"password": "another password"}),
+        (f"/console/admin/agents/{agent_id}/sign-out", {}),
         (f"/console/admin/agents/{agent_id}/disable", {}),
         (f"/console/admin/agents/{agent_id}/enable", {}),
         ("/console/admin/departments/add", {"name": "billing"}),

@@ -57,7 +57,7 @@ def sign_in(page: Page, server: Server, email: str, password: str = PASSWORD) ->
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign out", exact=True)).to_be_visible()
 
 
 def open_admin(page: Page, section: str) -> None:
@@ -208,3 +208,40 @@ def test_disabling_an_agent_closes_their_console_socket(
     # login form, where the disabled account cannot sign in again.
     expect(agent).to_have_url(re.compile(r"/console/login"), timeout=15_000)
     assert problems == []
+
+
+def test_ended_sessions_in_the_workspace(server: Server, people: tuple[NewPage, list[str]]) -> None:
+    new_page, problems = people
+    shop = make_shop(server, agents=2, roles={0: Role.ADMIN})
+    admin_email, agent_email = list(shop.agents)
+    laptop, phone = new_page("laptop"), new_page("phone")
+    for p in (laptop, phone):
+        sign_in(p, server, agent_email)
+        expect(p.locator("#link")).to_have_attribute("data-state", "online")
+    # "Sign out everywhere" on the laptop: the phone's socket closes (4106), its
+    # cookie cannot get a new token, and its workspace goes to the login form.
+    laptop.get_by_role("button", name="Sign out everywhere").click()
+    expect(laptop).to_have_url(re.compile(r"/console/login"))
+    expect(phone).to_have_url(re.compile(r"/console/login"))
+
+    # The admin's own password reset in another tab: this browser stays signed
+    # in (same session, same CSRF token for its open pages); its workspace
+    # socket is spared and a reload connects with a token of the new cookie.
+    admin = new_page("admin")
+    sign_in(admin, server, admin_email)
+    expect(admin.locator("#link")).to_have_attribute("data-state", "online")
+    tab = watch(admin.context.new_page(), "admin tab", problems)
+    tab.goto(f"{server.url}/console/admin/agents/{shop.agents[admin_email]}")
+    tab.get_by_label("New password").fill("my own new password")
+    tab.get_by_role("button", name="Set the password").click()
+    expect(tab.locator(".flash")).to_contain_text("New password set")
+    tab.get_by_role("button", name="Sign out everywhere").last.click()  # the agent page's
+    expect(tab.locator(".flash")).to_contain_text("Signed Agent 0 out everywhere")
+    admin.wait_for_timeout(1000)  # a closing socket would show within this
+    expect(admin.locator("#link")).to_have_attribute("data-state", "online")
+    admin.reload()
+    expect(admin.locator("#link")).to_have_attribute("data-state", "online")
+    expect(admin).to_have_url(re.compile(r"/console/$"))
+    # The phone's token request after its session ended is the one refused load.
+    refused = "Failed to load resource: the server responded with a status of 401"
+    assert [p for p in problems if refused not in p] == []

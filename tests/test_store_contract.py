@@ -1489,3 +1489,66 @@ async def test_recordings_survive_a_restart(make_store: Callable[[], Store]) -> 
         assert await reopened.recording_marks("r_keep") == [mark]
     finally:
         await reopened.close()
+
+
+# ---------------------------------------------------------------------------
+# agent sessions: generations and revoked session ids
+# ---------------------------------------------------------------------------
+
+
+async def test_session_generation_grows_atomically(store: Store) -> None:
+    site = await store.create_site("Shop")
+    agent = await store.create_agent(site.id, "g@example.com", "G", "h", Role.AGENT, 3, [])
+    assert await store.session_generation(agent.id) == 0
+    assert await store.session_generation("a_unknown") == 0
+    assert await store.end_sessions(agent.id) == 1
+    got = await asyncio.gather(*(store.end_sessions(agent.id) for _ in range(20)))
+    assert sorted(got) == list(range(2, 22))
+    assert await store.session_generation(agent.id) == 21
+    # saving the agent (disable, enable, new password) never resets it
+    await store.save_agent(dataclasses.replace(agent, disabled=True))
+    await store.save_agent(dataclasses.replace(agent, disabled=False, password_hash="h2"))
+    assert await store.session_generation(agent.id) == 21
+    assert await store.session_generation("a_other") == 0
+
+
+async def test_revoked_session_until_its_expiry(store: Store) -> None:
+    now = time.time()
+    assert not await store.session_revoked("sess1")
+    await store.revoke_session("sess1", now + 3600)
+    assert await store.session_revoked("sess1")
+    assert not await store.session_revoked("sess2")
+    # revoking again with an earlier time keeps the later one
+    await store.revoke_session("sess1", now + 0.5)
+    await store.revoke_session("sess3", now + 1.0)
+    await store.revoke_session("sess4", now - 10)  # expired already: nothing to keep
+    assert not await store.session_revoked("sess4")
+    assert await store.session_revoked("sess3")
+    deadline = time.monotonic() + 10
+    while await store.session_revoked("sess3"):
+        assert time.monotonic() < deadline, "the revocation outlived its expiry"
+        await asyncio.sleep(0.1)
+    assert await store.session_revoked("sess1")
+    # a later time extends an earlier one
+    await store.revoke_session("sess5", time.time() + 0.5)
+    await store.revoke_session("sess5", time.time() + 3600)
+    await asyncio.sleep(0.8)
+    assert await store.session_revoked("sess5")
+
+
+async def test_session_revocations_survive_a_restart(make_store: Callable[[], Store]) -> None:
+    store = make_store()
+    await store.start()
+    try:
+        await store.end_sessions("a_keep")
+        await store.end_sessions("a_keep")
+        await store.revoke_session("sess_keep", time.time() + 3600)
+    finally:
+        await store.close()
+    reopened = make_store()
+    await reopened.start()
+    try:
+        assert await reopened.session_generation("a_keep") == 2
+        assert await reopened.session_revoked("sess_keep")
+    finally:
+        await reopened.close()

@@ -1,4 +1,8 @@
-"""Agents: list, add, edit, reset a password, disable and enable."""
+"""Agents: list, add, edit, reset a password, sign out everywhere, disable and enable.
+
+A password reset, "sign out everywhere" and disabling end every session of
+the agent for good (``chatserver.logins``); re-enabling starts them afresh.
+"""
 
 from __future__ import annotations
 
@@ -175,10 +179,34 @@ async def agent_password(request: Request) -> Response:
     response = done(
         request,
         f"{BASE}/agents/{agent.id}",
-        f"New password set for {agent.name}; their other console sessions are signed out.",
+        f"New password set for {agent.name}; their other sessions are signed out.",
     )
-    if agent.id == me(request).id:
-        set_session(response, request, saved)  # this session lives on
+    return await _end_sessions(request, saved, response)
+
+
+@guard(Role.ADMIN)
+async def agent_sign_out(request: Request) -> Response:
+    """End every session of the agent, on every device; their chat sockets close."""
+    _site, agent = await _site_agent(request)
+    if agent is None:
+        return missing(request, "agent")
+    response = done(request, f"{BASE}/agents/{agent.id}", f"Signed {agent.name} out everywhere.")
+    return await _end_sessions(request, agent, response)
+
+
+async def _end_sessions(request: Request, agent: Agent, response: Response) -> Response:
+    """End every session of ``agent`` (their sockets close everywhere).
+
+    An admin doing it to themselves keeps this browser: its session id goes
+    on at the new generation (same CSRF token for its open pages), and its
+    sockets stay open (their next hello gets a fresh token from the cookie).
+    """
+    login = request.state.login
+    own = agent.id == login.agent.id
+    spare = login.grant.session if own else ""
+    await control.sessions_ended(hub_of(request), agent.id, spare=spare)
+    if own:
+        await set_session(response, request, agent, keep=login)
     return response
 
 
@@ -193,6 +221,10 @@ async def _set_disabled(request: Request, disabled: bool) -> Response:
     if agent.disabled != disabled:
         agent = replace(agent, disabled=disabled)
         await hub.store.save_agent(agent)
+        # Sessions end for good (re-enabling does not revive them), after the
+        # save so no sign-in slips between; enabling ends any sign-in that
+        # raced the disable.  Sockets close in agent_saved (4105 when disabled).
+        await hub.store.end_sessions(agent.id)
         await control.agent_saved(hub, agent)
     message = (
         f"Disabled {agent.name}: signed out everywhere, their chats went back to the queue."
@@ -218,5 +250,6 @@ routes: list[BaseRoute] = [
     Route("/admin/agents/{agent_id}", agent_edit, methods=GET_POST, name="admin_agent"),
     Route("/admin/agents/{agent_id}/password", agent_password, methods=["POST"]),
     Route("/admin/agents/{agent_id}/disable", agent_disable, methods=["POST"]),
+    Route("/admin/agents/{agent_id}/sign-out", agent_sign_out, methods=["POST"]),
     Route("/admin/agents/{agent_id}/enable", agent_enable, methods=["POST"]),
 ]

@@ -144,8 +144,9 @@ export class Connection {
     this.queue = [];
     this.failAll("the connection dropped");
     if (this.state === "stopped") return;
-    if (code === 4102) {
-      // The token expired (12 h): the session cookie gets a fresh one.
+    if (code === 4102 || code === 4106) {
+      // The token expired (12 h), or its session ended (signed out elsewhere,
+      // a new password): the session cookie gets a fresh one, when it still can.
       let token;
       try {
         token = await this.options.refreshToken();

@@ -235,7 +235,7 @@ function link(state, detail) {
   if (state === "online") text.textContent = "Connected";
   else if (state === "connecting") text.textContent = "Connecting…";
   else if (state === "offline") text.textContent = `Reconnecting in ${Math.ceil((detail.retryIn || 0) / 1000)} s…`;
-  else if (detail.code === 4105 || detail.code === 4102) {
+  else if (detail.code === 4105 || detail.code === 4102 || detail.code === 4106) {
     text.textContent = "Signed out";
     location.assign("/console/login?next=/console/");
   } else {

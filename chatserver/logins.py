@@ -1,0 +1,99 @@
+"""Agent sign-ins: session ids, generations and revocation on every process.
+
+A **grant** is one sign-in of an agent: a random session id, the agent's
+session generation when they signed in, and an expiry 12 hours later.  The
+console's session cookie carries it (``agent_console/auth.py``), and so does
+every agent token for the WebSocket ``hello`` (``agent.<agent>.<expiry>.<session>.<generation>``,
+signed): a console page hands out tokens of its own session with its own
+expiry, ``POST /api/login`` a token of a new session.  So a token never
+outlives the sign-in it came from.
+
+A grant is **valid** while it has not expired, the agent exists and is not
+disabled, its generation is the agent's current one
+(``Store.session_generation``) and its session id is not revoked
+(``Store.session_revoked``).  Both are read from the Store on every check, so
+every process of a Redis deployment agrees at once.  Two ways to end grants:
+
+* ``revoke`` (sign out): one session id is revoked until its expiry, that
+  browser's cookie, any copy of it and every token derived from it.  The
+  agent's other sessions go on.
+* ``end_all`` (sign out everywhere, a password change, disabling): the agent's
+  generation goes up by one, so every grant signed before is void for good;
+  nothing ever lowers it (re-enabling an agent does not revive anything).
+
+Both also publish a control event (``control.py``): every process closes the
+agent's WebSocket connections opened with the ended grants, with ``4106
+session_ended``.  That event is delivered at most once; a connection that
+misses it stays open until it drops, and its next ``hello`` is refused.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+
+from .security import Signer
+from .store import Store
+from .types import Agent, AgentId
+
+SESSION_TTL = 12 * 3600
+TOKEN_PURPOSE = "agent"
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """One sign-in of an agent (see the module docstring)."""
+
+    agent_id: AgentId
+    session: str  # random, 24 hex digits; also the key of the session's CSRF token
+    generation: int
+    expiry: int  # Unix time
+
+    def fields(self) -> tuple[str, ...]:
+        """The signed fields a cookie or token carries, in this order."""
+        return (self.agent_id, str(self.expiry), self.session, str(self.generation))
+
+    @classmethod
+    def parse(cls, fields: list[str] | None, now: float | None = None) -> Grant | None:
+        """The grant of verified token ``fields``; ``None`` when malformed or expired."""
+        if not fields or len(fields) != 4:
+            return None
+        agent_id, expiry, session, generation = fields
+        if not (expiry.isdigit() and generation.isdigit() and session):
+            return None
+        if int(expiry) < (time.time() if now is None else now):
+            return None
+        return cls(agent_id, session, int(generation), int(expiry))
+
+
+async def grant(store: Store, agent: Agent, session: str | None = None) -> Grant:
+    """A new sign-in of ``agent`` at the current generation, 12 hours long.
+
+    ``session`` carries a session id over (the browser that ended the
+    agent's other sessions stays signed in with the same CSRF token); by
+    default a new one is drawn.
+    """
+    return Grant(
+        agent.id,
+        session or secrets.token_hex(12),
+        await store.session_generation(agent.id),
+        int(time.time() + SESSION_TTL),
+    )
+
+
+def token(signer: Signer, grant: Grant) -> str:
+    """An agent token for the WebSocket ``hello``, valid as long as ``grant``."""
+    return signer.sign(TOKEN_PURPOSE, *grant.fields())
+
+
+def from_token(signer: Signer, token: str) -> Grant | None:
+    """The grant of a well-signed, unexpired agent token (not checked against the Store)."""
+    return Grant.parse(signer.verify(TOKEN_PURPOSE, token))
+
+
+async def ended(store: Store, grant: Grant) -> bool:
+    """Whether ``grant`` was ended: its session revoked, or a newer generation begun."""
+    if await store.session_generation(grant.agent_id) != grant.generation:
+        return True
+    return await store.session_revoked(grant.session)
