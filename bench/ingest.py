@@ -228,7 +228,14 @@ def ingest(env: Any, target: Target, conf: Ingest) -> dict[str, Any]:
     data = env.tmp / "ingest"
     shutil.rmtree(data, ignore_errors=True)
     key = _seed(data)
-    server = ServerProcess(target, data, env.cores).start()
+    server = ServerProcess(
+        target,
+        data,
+        env.cores,
+        root=env.server_root,
+        instrument=env.instrument,
+        prefix=env.server_prefix,
+    ).start()
     try:
         before = httpx.get(f"{server.http}/healthz").json()["recordings"]
         workers = max(1, env.workers)

@@ -24,7 +24,7 @@ from chatserver.store_sqlite import SQLiteStore
 from chatserver.types import ClientKind, Site, SiteSettings, Visitor
 from recordings import RecordingLimits, Recordings, reader
 from recordings import format as fmt
-from recordings.events import BadEvents, summarize
+from recordings.events import BadEvents, Summary, summarize, summarize_json
 
 pytestmark = pytest.mark.anyio
 
@@ -139,6 +139,100 @@ def test_summarize_indexes_pages_clicks_inputs_snapshots() -> None:
 def test_summarize_refuses_what_is_not_an_event(event: Any) -> None:
     with pytest.raises(BadEvents):
         summarize([move(T0), event])
+
+
+def _full_reading(raw: bytes) -> Summary | str:
+    """What the plain reading makes of a batch's JSON: ``json`` (NaN and
+    Infinity refused) and ``summarize``; a refusal as ``"refused"``."""
+
+    def constant(name: str) -> Any:
+        raise ValueError(name)
+
+    try:
+        events = json.loads(raw, parse_constant=constant)
+        if not isinstance(events, list):
+            return "refused"
+        return summarize(events)
+    except (ValueError, RecursionError):  # BadEvents is a ValueError
+        return "refused"
+
+
+def _fast_reading(raw: bytes) -> Summary | str:
+    try:
+        return summarize_json(raw)
+    except BadEvents:
+        return "refused"
+
+
+FIXTURE = Path(__file__).resolve().parent.parent / "bench" / "fixtures" / "demo_session.json.gz"
+EV = '{"type":3,"timestamp":5,"data":{"source":1}}'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[]",
+        "{}",
+        "[1]",
+        '"[]"',
+        f"[{EV}] x",
+        f"[{EV},]",
+        '[{"type":3,"timestamp":NaN}]',
+        '[{"type":3,"timestamp":5,"data":{"x":Infinity}}]',
+        '[{"type":3,"timestamp":5,"data":{"x":-Infinity}}]',
+        '[{"type":3,"timestamp":1e400}]',
+        '[{"type":3,"timestamp":-1}]',
+        '[{"type":3}]',
+        '[{"type":1.0,"timestamp":5}]',
+        '[{"type":true,"timestamp":5}]',
+        '[{"type":7,"timestamp":5}]',
+        '[{"type":9,"type":3,"timestamp":5}]',  # the last of a repeated key counts
+        '[{"type":3,"type":9,"timestamp":5}]',
+        '[{"type":3,"timestamp":5,"data":null}]',
+        '[{"type":3,"timestamp":5,"data":[1,2]}]',
+        '[{"type":5,"timestamp":5,"data":"click"}]',
+        '[{"type":3,"timestamp":5,"data":{"source":5.0}}]',
+        '[{"type":3,"timestamp":5,"data":{"source":"5"}}]',
+        '[{"type":3,"timestamp":5,"data":{"source":5,"source":1}}]',
+        '[{"type":5,"timestamp":5,"data":{"tag":"click","payload":"x"}}]',
+        '[{"type":5,"timestamp":5,"data":{"tag":"click","payload":{"text":"\\ud83d"}}}]',
+        '[{"type":5,"timestamp":5,"data":{"tag":"page","payload":{"url":"\\u00e9","title":7}}}]',
+        '[{"type":5,"timestamp":5,"data":{"tag":"gap","payload":{"dropped":true}}}]',
+        '[{"type":3,"timestamp":5,"data":{"x":"\\x"}}]',
+        '[{"type":3,"timestamp":5,"data":{"x":01}}]',
+        '[{"type":3,"timestamp":5,"data":{"x":"tab\there"}}]',
+        '[{"type":3,"timestamp":5,"data":' + "[" * 5000 + "]" * 5000 + "}]",
+        '[{"type":3,"timestamp":5,"data":' + "[" * 50 + "]" * 50 + "}]",
+        '[{"type":4,"timestamp":5,"data":{}},{"type":2,"timestamp":6,"data":{"node":{}}}]',
+        json.dumps(
+            [
+                *page_load(T0, "https://shop.example/é"),
+                typed(T0 + 10),
+                custom(T0 + 20, "click", selector="#buy", text="Buy ☃"),
+                custom(T0 + 30, "gap", dropped=12),
+                snapshot(T0 + 50),
+            ],
+            ensure_ascii=False,
+        ),
+    ],
+)
+def test_fast_reading_agrees_with_the_full_reading(text: str) -> None:
+    """``summarize_json`` accepts exactly what ``json.loads`` + ``summarize`` accept,
+    with the same index; its fast path and its fallback both decide some of these."""
+    raw = text.encode("utf-8")
+    assert _fast_reading(raw) == _full_reading(raw)
+
+
+def test_fast_reading_agrees_on_a_recorded_visit() -> None:
+    import gzip
+
+    batches = json.loads(gzip.decompress(FIXTURE.read_bytes()))
+    assert len(batches) > 20
+    for batch in batches:
+        raw = json.dumps(batch, separators=(",", ":"), ensure_ascii=False).encode()
+        got = summarize_json(raw)
+        assert got == summarize(batch)
+        assert got.events == len(batch)
 
 
 # -- ingest and reading back --------------------------------------------------------
@@ -402,5 +496,6 @@ async def test_values_json_cannot_carry_are_refused(world: World) -> None:
         + ', {"type": 3, "data": {"x": Infinity}, "timestamp": 1}]'
     )
     with pytest.raises(FrameError):
-        world.recordings.ingest._parse(session, text)
+        await world.recordings.ingest.store_batch(session, "rec_nan_2", 0, None, T0, text.encode())
     assert await world.store.get_recording("rec_nan_1") is None
+    assert await world.store.get_recording("rec_nan_2") is None
