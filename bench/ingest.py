@@ -49,6 +49,10 @@ class Ingest:
     warmup: float = 2.0
     measure: float = 10.0
     dense: bool = False  # batches full of incremental events (a busy visitor), not as recorded
+    # > 0: a fixed amount of work instead of a time window: each connection sends the
+    # whole visit this many times and the server's CPU is measured from the first
+    # batch to the last reply, so the mix of batches does not depend on speed.
+    visits: int = 0
 
 
 def dense_batches(
@@ -144,7 +148,7 @@ async def _connection(
     import websockets
 
     counts = {"events": 0.0, "batches": 0.0, "errors": 0.0, "events_all": 0.0}
-    stop = t0 + conf.warmup + conf.measure
+    stop = t0 + conf.warmup + conf.measure if not conf.visits else float("inf")
     async with websockets.connect(url, subprotocols=["chatserver.json"], compression=None) as ws:  # type: ignore[list-item]
         await ws.send(json.dumps({"t": "hello", "v": 1, "kind": "visitor", "site": key, "id": 0}))
         welcome = json.loads(await ws.recv())
@@ -153,7 +157,7 @@ async def _connection(
             await asyncio.sleep(0.01)
         rid, cycle, gap = 0, 0, 1.0 / conf.per_conn_rate
         nxt = time.monotonic()
-        while time.monotonic() < stop:
+        while time.monotonic() < stop and (not conf.visits or cycle < conf.visits):
             session = f"bench{n:05d}x{cycle:05d}xx"
             for seq, (text, count) in enumerate(frames):
                 now = time.monotonic()
@@ -174,7 +178,7 @@ async def _connection(
                 done = time.monotonic()
                 if reply.get("t") == "recorded":
                     counts["events_all"] += count
-                    if t0 + conf.warmup <= done <= stop:
+                    if conf.visits or t0 + conf.warmup <= done <= stop:
                         counts["events"] += count
                         counts["batches"] += 1
                 else:
@@ -253,12 +257,21 @@ def ingest(env: Any, target: Target, conf: Ingest) -> dict[str, Any]:
             p.start()
             procs.append(p)
             first += n
-        while time.monotonic() < t0 + conf.warmup:
-            time.sleep(0.05)
-        cpu0 = server.cpu_seconds()
-        time.sleep(conf.measure)
-        cpu = (server.cpu_seconds() - cpu0) / conf.measure
-        parts = [q.get(timeout=120) for _ in procs]
+        if conf.visits:
+            while time.monotonic() < t0:
+                time.sleep(0.005)
+            cpu0, started = server.cpu_seconds(), time.monotonic()
+            parts = [q.get(timeout=600) for _ in procs]
+            took = time.monotonic() - started
+            cpu = (server.cpu_seconds() - cpu0) / took
+            conf = dataclasses.replace(conf, measure=took)  # rates over the whole run
+        else:
+            while time.monotonic() < t0 + conf.warmup:
+                time.sleep(0.05)
+            cpu0 = server.cpu_seconds()
+            time.sleep(conf.measure)
+            cpu = (server.cpu_seconds() - cpu0) / conf.measure
+            parts = [q.get(timeout=120) for _ in procs]
         for p in procs:
             p.join(30)
         after = httpx.get(f"{server.http}/healthz").json()["recordings"]

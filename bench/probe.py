@@ -20,7 +20,10 @@ alternately (A, B, A, B, ...) on the same machine in the same minutes:
             and immune to other load (a run takes a few minutes)
 ``ingest``  session recording batches (``bench/ingest.py``): events stored per
             second of server CPU and stored bytes per event, with the
-            visit's batches as recorded or (``--dense``) a busy visitor's
+            visit's batches as recorded or (``--dense``) a busy visitor's;
+            ``--visits N`` makes it a fixed amount of work (each recorder
+            sends the whole visit N times) so the mix of batches measured
+            does not depend on how fast the server is
 
 ``--base REV`` (a git revision) runs the same probe on that revision's
 ``chatserver/`` and ``recordings/`` too and prints both with their ratio (``--work REV`` measures
@@ -342,6 +345,7 @@ def probe_ingest(env: Env, args: argparse.Namespace) -> dict[str, Any]:
         warmup=2.0,
         measure=args.seconds,
         dense=args.dense,
+        visits=args.visits,
     )
     r = ingest(env, TARGETS["chatserver"], conf)
     keep = (
@@ -501,6 +505,12 @@ def main(argv: list[str] | None = None) -> int:
         help="memory: idle visitors; ingest: recorders (default 600, --dense 200)",
     )
     p.add_argument("--dense", action="store_true", help="ingest: a busy visitor's full batches")
+    p.add_argument(
+        "--visits",
+        type=int,
+        default=0,
+        help="ingest: a fixed amount of work, each recorder sending the visit this many times",
+    )
     p.add_argument("--breakdown", action="store_true", help="memory: tracemalloc breakdown")
     p.add_argument(
         "--rate", type=float, default=1000.0, help="cpu: visitor messages/s (instructions: <= 40)"
