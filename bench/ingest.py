@@ -99,6 +99,7 @@ def compression(batches: list[list[dict[str, Any]]]) -> dict[str, Any]:
         "gzip-6": lambda r: gzip.compress(r, 6, mtime=0),
         "gzip-9": lambda r: gzip.compress(r, 9, mtime=0),
         "zstd-1": zstandard.ZstdCompressor(level=1).compress,
+        "zstd-2": zstandard.ZstdCompressor(level=2).compress,
         "zstd-3": zstandard.ZstdCompressor(level=3).compress,
         "zstd-9": zstandard.ZstdCompressor(level=9).compress,
         "zstd-19": zstandard.ZstdCompressor(level=19).compress,
