@@ -88,6 +88,25 @@ def test_frames_round_trip(codec: fmt.Codec) -> None:
     assert found[2].first_ts == T0 + 2 and found[2].codec is codec
 
 
+def test_frames_of_earlier_zstd_levels_read_back() -> None:
+    """Segments written before the level changed (3, and any other) stay readable:
+    the level is not part of the format."""
+    import zlib
+
+    import zstandard
+
+    raw = json.dumps([*page_load(T0, "https://shop.example/"), move(T0 + 5)]).encode()
+    for level in (1, 3, 9):
+        payload = zstandard.ZstdCompressor(level=level).compress(raw)
+        header = fmt.HEADER.pack(
+            fmt.MAGIC, int(fmt.Codec.ZSTD), 0, len(payload), len(raw), zlib.crc32(payload),
+            3, 7, T0, T0 + 5,
+        )  # fmt: skip
+        data = header + payload
+        (found,) = fmt.scan(data)
+        assert found.seq == 7 and fmt.payload(data, found) == raw
+
+
 def test_scan_skips_damage_and_stops_at_a_torn_tail() -> None:
     def frame(seq: int) -> bytes:
         raw = json.dumps([move(T0 + seq)]).encode()
@@ -287,6 +306,26 @@ def visit() -> list[list[dict[str, Any]]]:
         ],
         [move(T0 + 9000), typed(T0 + 9100)],
     ]
+
+
+async def test_batch_text_the_fast_reading_refuses_is_stored_as_sent(world: World) -> None:
+    """A click text cut inside an emoji is a lone surrogate's escape in the
+    browser's JSON: ``msgspec`` refuses it, ``json`` accepts it; stored as sent."""
+    session = await world.session()
+    text = json.dumps(
+        [*page_load(T0, "https://shop.example/"), custom(T0 + 5, "click", text="Buy \ud83d")]
+    )
+    assert "\\ud83d" in text
+    raw = text.encode()
+    reply = await world.recordings.ingest.store_batch(session, "rec_cut_emoji", 0, None, T0, raw)
+    assert reply["t"] == "recorded" and not reply["duplicate"]
+    rec = await world.store.get_recording("rec_cut_emoji")
+    assert rec is not None and (rec.events, rec.clicks, rec.raw_bytes) == (4, 1, len(raw))
+    data = await world.blobs.read(rec.blob)
+    (frame,) = fmt.scan(data)
+    assert fmt.payload(data, frame) == raw
+    snaps = await world.store.recording_marks(rec.id, ["snapshot"])
+    assert (await reader.read(world.blobs, rec, snaps)).events == json.loads(text)
 
 
 async def test_what_is_written_reads_back_identical(world: World) -> None:
