@@ -1,7 +1,9 @@
 """The ``rec`` frame: a visitor's recorder hands over a batch of rrweb events.
 
 A batch is stored once and durably before it is acknowledged: its events
-are checked (``events.summarize``), compressed into one segment frame
+are checked (``events.summarize``, or ``events.summarize_json`` for a batch
+sent as JSON text, which reads it without building it as Python objects),
+compressed into one segment frame
 (``format``), appended to the recording's segment in the BlobStore (which
 fsyncs), and only then indexed in the Store and answered with ``recorded``.
 The index write is idempotent by ``seq``, so a batch the client sends again
