@@ -538,3 +538,7 @@ async def test_values_json_cannot_carry_are_refused(world: World) -> None:
         await world.recordings.ingest.store_batch(session, "rec_nan_2", 0, None, T0, text.encode())
     assert await world.store.get_recording("rec_nan_1") is None
     assert await world.store.get_recording("rec_nan_2") is None
+    # a JSON frame's "\ud800" escape makes a text that is not Unicode: refused
+    with pytest.raises(FrameError) as err:
+        world.recordings.ingest._utf8(session, '[{"type":3,"timestamp":1,"data":"\ud800"}]')
+    assert err.value.code is ErrorCode.INVALID_FIELD
