@@ -49,6 +49,10 @@ class Ingest:
     warmup: float = 2.0
     measure: float = 10.0
     dense: bool = False  # batches full of incremental events (a busy visitor), not as recorded
+    # > 0: a fixed amount of work instead of a time window: each connection sends the
+    # whole visit this many times and the server's CPU is measured from the first
+    # batch to the last reply, so the mix of batches does not depend on speed.
+    visits: int = 0
 
 
 def dense_batches(
@@ -95,6 +99,7 @@ def compression(batches: list[list[dict[str, Any]]]) -> dict[str, Any]:
         "gzip-6": lambda r: gzip.compress(r, 6, mtime=0),
         "gzip-9": lambda r: gzip.compress(r, 9, mtime=0),
         "zstd-1": zstandard.ZstdCompressor(level=1).compress,
+        "zstd-2": zstandard.ZstdCompressor(level=2).compress,
         "zstd-3": zstandard.ZstdCompressor(level=3).compress,
         "zstd-9": zstandard.ZstdCompressor(level=9).compress,
         "zstd-19": zstandard.ZstdCompressor(level=19).compress,
@@ -144,7 +149,7 @@ async def _connection(
     import websockets
 
     counts = {"events": 0.0, "batches": 0.0, "errors": 0.0, "events_all": 0.0}
-    stop = t0 + conf.warmup + conf.measure
+    stop = t0 + conf.warmup + conf.measure if not conf.visits else float("inf")
     async with websockets.connect(url, subprotocols=["chatserver.json"], compression=None) as ws:  # type: ignore[list-item]
         await ws.send(json.dumps({"t": "hello", "v": 1, "kind": "visitor", "site": key, "id": 0}))
         welcome = json.loads(await ws.recv())
@@ -153,7 +158,7 @@ async def _connection(
             await asyncio.sleep(0.01)
         rid, cycle, gap = 0, 0, 1.0 / conf.per_conn_rate
         nxt = time.monotonic()
-        while time.monotonic() < stop:
+        while time.monotonic() < stop and (not conf.visits or cycle < conf.visits):
             session = f"bench{n:05d}x{cycle:05d}xx"
             for seq, (text, count) in enumerate(frames):
                 now = time.monotonic()
@@ -174,7 +179,7 @@ async def _connection(
                 done = time.monotonic()
                 if reply.get("t") == "recorded":
                     counts["events_all"] += count
-                    if t0 + conf.warmup <= done <= stop:
+                    if conf.visits or t0 + conf.warmup <= done <= stop:
                         counts["events"] += count
                         counts["batches"] += 1
                 else:
@@ -228,7 +233,14 @@ def ingest(env: Any, target: Target, conf: Ingest) -> dict[str, Any]:
     data = env.tmp / "ingest"
     shutil.rmtree(data, ignore_errors=True)
     key = _seed(data)
-    server = ServerProcess(target, data, env.cores).start()
+    server = ServerProcess(
+        target,
+        data,
+        env.cores,
+        root=env.server_root,
+        instrument=env.instrument,
+        prefix=env.server_prefix,
+    ).start()
     try:
         before = httpx.get(f"{server.http}/healthz").json()["recordings"]
         workers = max(1, env.workers)
@@ -246,12 +258,21 @@ def ingest(env: Any, target: Target, conf: Ingest) -> dict[str, Any]:
             p.start()
             procs.append(p)
             first += n
-        while time.monotonic() < t0 + conf.warmup:
-            time.sleep(0.05)
-        cpu0 = server.cpu_seconds()
-        time.sleep(conf.measure)
-        cpu = (server.cpu_seconds() - cpu0) / conf.measure
-        parts = [q.get(timeout=120) for _ in procs]
+        if conf.visits:
+            while time.monotonic() < t0:
+                time.sleep(0.005)
+            cpu0, started = server.cpu_seconds(), time.monotonic()
+            parts = [q.get(timeout=600) for _ in procs]
+            took = time.monotonic() - started
+            cpu = (server.cpu_seconds() - cpu0) / took
+            conf = dataclasses.replace(conf, measure=took)  # rates over the whole run
+        else:
+            while time.monotonic() < t0 + conf.warmup:
+                time.sleep(0.05)
+            cpu0 = server.cpu_seconds()
+            time.sleep(conf.measure)
+            cpu = (server.cpu_seconds() - cpu0) / conf.measure
+            parts = [q.get(timeout=120) for _ in procs]
         for p in procs:
             p.join(30)
         after = httpx.get(f"{server.http}/healthz").json()["recordings"]

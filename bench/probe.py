@@ -18,9 +18,15 @@ alternately (A, B, A, B, ...) on the same machine in the same minutes:
 ``instructions``  the ``cpu`` workload at a low rate with the server under
             ``valgrind --tool=callgrind``: instructions per message, exact
             and immune to other load (a run takes a few minutes)
+``ingest``  session recording batches (``bench/ingest.py``): events stored per
+            second of server CPU and stored bytes per event, with the
+            visit's batches as recorded or (``--dense``) a busy visitor's;
+            ``--visits N`` makes it a fixed amount of work (each recorder
+            sends the whole visit N times) so the mix of batches measured
+            does not depend on how fast the server is
 
 ``--base REV`` (a git revision) runs the same probe on that revision's
-``chatserver/`` too and prints both with their ratio (``--work REV`` measures
+``chatserver/`` and ``recordings/`` too and prints both with their ratio (``--work REV`` measures
 a revision instead of the working tree); the copies are made with ``git
 archive`` in a temporary directory.  Examples::
 
@@ -28,6 +34,7 @@ archive`` in a temporary directory.  Examples::
     python -m bench.probe cpu --base HEAD~1 --rate 1200 --rounds 3
     python -m bench.probe gc --chats 1000
     python -m bench.probe instructions --base HEAD~1 --chats 10 --rate 20
+    python -m bench.probe ingest --base main --rounds 3 --dense
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from .ingest import Ingest, ingest
 from .plans import ACTIVE
 from .scenarios import Env, Stage, Traffic, _window_result
 from .servers import ROOT, TARGETS, Cores
@@ -331,6 +339,28 @@ def probe_gc(env: Env, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def probe_ingest(env: Env, args: argparse.Namespace) -> dict[str, Any]:
+    conf = Ingest(
+        connections=args.connections if args.connections != 2000 else (200 if args.dense else 600),
+        warmup=2.0,
+        measure=args.seconds,
+        dense=args.dense,
+        visits=args.visits,
+    )
+    r = ingest(env, TARGETS["chatserver"], conf)
+    keep = (
+        "events_per_cpu_s",
+        "events_per_s",
+        "batches_per_s",
+        "server_cpu",
+        "errors",
+        "stored_bytes_per_event",
+        "raw_bytes_per_event",
+        "load_average",
+    )
+    return {k: r[k] for k in keep}
+
+
 def _spoiled(r: dict[str, Any]) -> bool:
     return bool(r.get("contended")) or r.get("generator_valid") is False
 
@@ -438,20 +468,25 @@ PROBES = {
     "cpu": probe_cpu,
     "gc": probe_gc,
     "instructions": probe_instructions,
+    "ingest": probe_ingest,
 }
 HEADLINE = {
     "memory": "rss_kb_per_connection",
     "cpu": "cpu_us_per_message",
     "gc": "paused_ms_per_s",
     "instructions": "instructions_per_message",
+    "ingest": "events_per_cpu_s",
 }
 
 
 def checkout(rev: str, into: Path) -> Path:
-    """``chatserver/`` of git revision ``rev`` in a directory of its own."""
+    """``chatserver/`` and ``recordings/`` of git revision ``rev`` in a directory of its own."""
     into.mkdir(parents=True)
     archive = subprocess.run(
-        ["git", "archive", rev, "chatserver"], cwd=ROOT, capture_output=True, check=True
+        ["git", "archive", rev, "chatserver", "recordings"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
     )
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
     return into
@@ -463,7 +498,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base", help="git revision to compare with (run alternately)")
     p.add_argument("--work", help="git revision to measure instead of the working tree")
     p.add_argument("--rounds", type=int, default=1, help="runs per checkout (default 1)")
-    p.add_argument("--connections", type=int, default=2000, help="memory: idle visitors")
+    p.add_argument(
+        "--connections",
+        type=int,
+        default=2000,
+        help="memory: idle visitors; ingest: recorders (default 600, --dense 200)",
+    )
+    p.add_argument("--dense", action="store_true", help="ingest: a busy visitor's full batches")
+    p.add_argument(
+        "--visits",
+        type=int,
+        default=0,
+        help="ingest: a fixed amount of work, each recorder sending the visit this many times",
+    )
     p.add_argument("--breakdown", action="store_true", help="memory: tracemalloc breakdown")
     p.add_argument(
         "--rate", type=float, default=1000.0, help="cpu: visitor messages/s (instructions: <= 40)"

@@ -29,7 +29,7 @@ import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import BinaryIO, Protocol, TypeVar
 
 from .errors import NotFound
 
@@ -98,6 +98,16 @@ def _syncfs() -> Callable[[int], int] | None:
 
 _SYNCFS = _syncfs()
 
+
+def _open_append(path: Path) -> BinaryIO:
+    """``path`` opened to append, its folder made if missing (one syscall when it exists)."""
+    try:
+        return open(path, "ab")
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return open(path, "ab")
+
+
 Pending = tuple[Path, bytes, "asyncio.Future[int]"]
 
 
@@ -115,9 +125,11 @@ class DirectoryBlobs:
     """
 
     GROUP = 256  # appends written and synced together, at most
+    PATHS = 4096  # checked keys' paths kept
 
     def __init__(self, root: Path | str, threads: int = 8) -> None:
         self.root = Path(root)
+        self._paths: dict[str, Path] = {}
         # Striped locks: bounded memory, and appends to one key never overlap.
         self._locks = [asyncio.Lock() for _ in range(64)]
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="blobs")
@@ -129,7 +141,15 @@ class DirectoryBlobs:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     def _path(self, key: str) -> Path:
-        return self.root.joinpath(*check_key(key))
+        # Keys are checked and joined once: a recording appends to its key many
+        # times.  The cache is bounded (cleared when full).
+        path = self._paths.get(key)
+        if path is None:
+            path = self.root.joinpath(*check_key(key))
+            if len(self._paths) >= self.PATHS:
+                self._paths.clear()
+            self._paths[key] = path
+        return path
 
     def _put(self, path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -151,13 +171,12 @@ class DirectoryBlobs:
         written: list[tuple[Path, bool]] = []
         for path, data in group:
             try:
-                new = not path.exists()
-                if new:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                with open(path, "ab") as fh:
-                    results.append(fh.tell())
+                with _open_append(path) as fh:
+                    start = fh.tell()
                     fh.write(data)
-                written.append((path, new))
+                results.append(start)
+                # An empty file may be new: its directory entry is synced too.
+                written.append((path, start == 0))
             except OSError as exc:
                 results.append(exc)
         try:

@@ -26,6 +26,7 @@ from enum import Enum
 from typing import Any
 
 import msgpack
+import msgspec
 
 from .errors import CloseCode, ConnectionClosing, ErrorCode, FrameError
 from .frames import MAX_FRAME_BYTES, PROTOCOL_VERSION, STREAM_FRAMES, Frame, Limits, validate
@@ -58,12 +59,25 @@ _UNPACK_LIMITS: dict[str, int] = {
 }
 
 
+_decode_json = msgspec.json.Decoder().decode
+
+
 def decode(data: bytes | str) -> Any:
-    """Decode one WebSocket message; raise ``FrameError(BAD_FRAME)`` if unreadable."""
+    """Decode one WebSocket message; raise ``FrameError(BAD_FRAME)`` if unreadable.
+
+    JSON is read with ``msgspec`` (a few times faster than ``json`` on the
+    escaped text of a recording batch's ``data``); what it refuses is read
+    again with ``json``, which decides, so the frames accepted and their
+    values are ``json.loads``'s (it also takes ``NaN``, ``1e400`` and
+    lone-surrogate escapes, which the frame checks then judge).
+    """
     try:
         if isinstance(data, bytes):
             return msgpack.unpackb(data, raw=False, strict_map_key=True, **_UNPACK_LIMITS)
-        return json.loads(data)
+        try:
+            return _decode_json(data)
+        except (msgspec.DecodeError, RecursionError):
+            return json.loads(data)
     except (ValueError, TypeError, RecursionError, msgpack.UnpackException) as exc:
         kind = "msgpack" if isinstance(data, bytes) else "JSON"
         raise FrameError(ErrorCode.BAD_FRAME, f"not a valid {kind} frame") from exc

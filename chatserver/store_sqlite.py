@@ -151,6 +151,10 @@ _REC_COLS = (
     "last_seq, events, bytes, raw_bytes, clicks, inputs, pages, marks, conv_id"
 )
 
+_REC_UPDATE = "UPDATE recordings SET {} WHERE id = ?".format(
+    ", ".join(f"{c.strip()} = ?" for c in _REC_COLS.split(",")[1:])
+)
+
 _SITE_COLS = "id, key, name, origins, settings, departments, created_at"
 _AGENT_COLS = (
     "id, site_id, email, name, password_hash, role, capacity, departments, disabled, created_at"
@@ -1212,14 +1216,13 @@ class SQLiteStore:
             if batch.seq <= rec.last_seq:
                 return rec, True
             new = apply_batch(rec, batch)
-            sets = ", ".join(f"{c.strip()} = ?" for c in _REC_COLS.split(",")[1:])
-            values = (*_rec_values(new)[1:], rec_id)
-            db.execute(f"UPDATE recordings SET {sets} WHERE id = ?", values)
-            db.executemany(
-                "INSERT INTO recording_marks (rec_id, n, kind, ts, url, data)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [(rec_id, rec.marks + i, *m) for i, m in enumerate(marks)],
-            )
+            db.execute(_REC_UPDATE, (*_rec_values(new)[1:], rec_id))
+            if marks:
+                db.executemany(
+                    "INSERT INTO recording_marks (rec_id, n, kind, ts, url, data)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    [(rec_id, rec.marks + i, *m) for i, m in enumerate(marks)],
+                )
             return new, False
 
         return await self._run(op)

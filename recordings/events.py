@@ -14,13 +14,25 @@ for it (custom events, ``type`` 5, ``data: {tag, payload}``):
 
 and full snapshots (``type`` 2, with the ``Meta`` event just before them),
 the places a replay can start from.
+
+A batch that comes as JSON text is checked by ``summarize_json`` without
+building it as Python objects: ``msgspec`` reads each event's ``type``,
+``timestamp`` and the few ``data`` fields the index needs, and checks the
+rest (a full snapshot's page, a mutation's nodes) only as JSON, skipping it.
+Whatever that fast reading refuses is read again with ``json`` and
+``summarize``, which decide (and say why), so the two paths accept exactly
+the same batches: valid JSON that ``json.loads`` reads back (what the
+replay API does), an array of rrweb event envelopes.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 from chatserver.types import RecordingMark
 
@@ -107,3 +119,79 @@ def _custom(s: Summary, ts: float, tag: Any, payload: Any) -> None:
         dropped = payload.get("dropped")
         if isinstance(dropped, int) and not isinstance(dropped, bool) and dropped >= 0:
             s.marks.append(RecordingMark("gap", ts, {"dropped": dropped}))
+
+
+# -- batches as JSON text ---------------------------------------------------------
+
+
+class _Data(msgspec.Struct):
+    """The fields of an event's ``data`` the index reads; the others are skipped."""
+
+    source: Any = None
+    tag: Any = None
+    payload: Any = None
+
+
+class _Event(msgspec.Struct):
+    type: Annotated[int, msgspec.Meta(ge=0, le=MAX_TYPE)]
+    timestamp: Annotated[float, msgspec.Meta(ge=0)]
+    data: _Data | None = None
+
+
+_DECODE = msgspec.json.Decoder(list[_Event]).decode
+
+
+def _no_constant(name: str) -> Any:
+    """``NaN`` and ``Infinity`` are not JSON: browsers could not read them back."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def summarize_json(raw: bytes) -> Summary:
+    """Check the JSON text of a batch (UTF-8) and extract the index, as ``summarize``.
+
+    ``BadEvents`` if ``raw`` is not a JSON array of rrweb events.  The bytes
+    must be valid UTF-8 (the encoding of a ``str``): the fast reading does not
+    check the encoding of the strings it skips.
+    """
+    try:
+        events = _DECODE(raw)
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+        # Not what the fast reading takes (bad JSON, an event that is not an
+        # rrweb envelope, an escape it refuses such as a lone surrogate's):
+        # the full reading decides, with its reasons.
+        return summarize(_loads(raw))
+    s = Summary(events=len(events))
+    if not events:
+        return s
+    first = math.inf
+    last = -math.inf
+    for i, event in enumerate(events):
+        kind = event.type
+        ts = event.timestamp
+        if ts < first:
+            first = ts
+        if ts > last:
+            last = ts
+        data = event.data
+        if kind == INCREMENTAL:
+            if data is not None and data.source == INPUT_SOURCE:
+                s.inputs += 1
+        elif kind == FULL_SNAPSHOT:
+            start = i - 1 if i > 0 and events[i - 1].type == META else i
+            s.snapshots.append((start, events[start].timestamp))
+        elif kind == CUSTOM and data is not None:
+            _custom(s, ts, data.tag, data.payload)
+    if not math.isfinite(last):
+        raise BadEvents("'timestamp' must be a number (ms)")
+    s.first_ts, s.last_ts = first, last
+    return s
+
+
+def _loads(raw: bytes) -> list[Any]:
+    try:
+        events = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        raise BadEvents("'data' is not JSON (or the parts do not join into JSON)") from None
+    if not isinstance(events, list):
+        raise BadEvents("'data' must be a JSON array of events")
+    return events

@@ -51,7 +51,7 @@ class Codec(IntEnum):
     GZIP = 2
 
 
-ZSTD_LEVEL = 3
+ZSTD_LEVEL = 2
 GZIP_LEVEL = 6
 
 _zstd_c = zstandard.ZstdCompressor(level=ZSTD_LEVEL)

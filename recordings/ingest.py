@@ -1,7 +1,9 @@
 """The ``rec`` frame: a visitor's recorder hands over a batch of rrweb events.
 
 A batch is stored once and durably before it is acknowledged: its events
-are checked (``events.summarize``), compressed into one segment frame
+are checked (``events.summarize``, or ``events.summarize_json`` for a batch
+sent as JSON text, which reads it without building it as Python objects),
+compressed into one segment frame
 (``format``), appended to the recording's segment in the BlobStore (which
 fsyncs), and only then indexed in the Store and answered with ``recorded``.
 The index write is idempotent by ``seq``, so a batch the client sends again
@@ -40,7 +42,7 @@ from chatserver.session import Session
 from chatserver.store import Store
 from chatserver.types import JSON, Recording, RecordingBatch, RecordingMark
 
-from .events import BadEvents, summarize
+from .events import BadEvents, summarize, summarize_json
 from .format import Codec, encode_frame
 
 if TYPE_CHECKING:
@@ -75,11 +77,6 @@ class _Parts:
         self.key: tuple[str, int, int] | None = None  # (session, seq, parts)
         self.chunks: list[str] = []
         self.size = 0
-
-
-def _no_constant(name: str) -> Any:
-    """``NaN`` and ``Infinity`` are not JSON: browsers could not read them back."""
-    raise ValueError(f"{name} is not JSON")
 
 
 def segment_key(site_id: str, rec_id: str, at: float) -> str:
@@ -122,31 +119,33 @@ class Ingest:
         if got is None:
             session.send({"t": "ok", "re": frame.rid})
             return
-        events, raw = got
         reply = await self.store_batch(
-            session, rec_id, frame.get("seq"), events, frame.get("now"), raw
+            session,
+            rec_id,
+            frame.get("seq"),
+            got if isinstance(got, list) else None,
+            frame.get("now"),
+            got if isinstance(got, bytes) else None,
         )
         reply["re"] = frame.rid
         session.send(reply)
 
-    def _events(
-        self, session: Session, frame: Frame, rec_id: str
-    ) -> tuple[list[Any], bytes | None] | None:
-        """The batch's events and, when they came as text, that text; ``None``
-        when a part was kept and more must come."""
+    def _events(self, session: Session, frame: Frame, rec_id: str) -> list[Any] | bytes | None:
+        """The batch's events, or when they came as text that text (UTF-8);
+        ``None`` when a part was kept and more must come."""
         part = frame.get("part")
         if part is None:
             events = frame.get("events")
             if events is None:
                 raise self._bad(session, "field 'events' is required (or 'part', 'parts', 'data')")
-            return list(events), None
+            return list(events)
         parts, data = frame.get("parts"), frame.get("data")
         if parts is None or data is None:
             raise self._bad(session, "a part needs 'parts' and 'data'")
         if part >= parts:
             raise self._bad(session, "'part' must be below 'parts'")
         if parts == 1:  # a whole batch as text: nothing to hold
-            return self._parse(session, data)
+            return self._utf8(session, data)
         if parts > self.limits.parts:
             raise self._bad(session, f"more than {self.limits.parts} parts")
         held = self._parts.get(session)
@@ -181,20 +180,15 @@ class Ingest:
             return None
         text = "".join(held.chunks)
         self._drop(held)
-        return self._parse(session, text)
+        return self._utf8(session, text)
 
-    def _parse(self, session: Session, text: str) -> tuple[list[Any], bytes]:
-        """A batch sent as JSON text: its events, and the text to store as it is
-        (checked here, so the server need not encode the events again)."""
+    def _utf8(self, session: Session, text: str) -> bytes:
+        """A batch sent as JSON text, as the bytes to check and store as they are
+        (so the server need not encode the events again)."""
         try:
-            events = json.loads(text, parse_constant=_no_constant)
-        except (ValueError, RecursionError):
-            raise self._bad(
-                session, "'data' is not JSON (or the parts do not join into JSON)"
-            ) from None
-        if not isinstance(events, list):
-            raise self._bad(session, "'data' must be a JSON array of events")
-        return events, text.encode("utf-8")
+            return text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (a JSON frame's "\ud800" escape)
+            raise self._bad(session, "'data' is not valid Unicode text") from None
 
     def _drop(self, held: _Parts) -> None:
         self._partial -= held.size
@@ -207,25 +201,26 @@ class Ingest:
         session: Session,
         rec_id: str,
         seq: int,
-        events: list[Any],
+        events: list[Any] | None,
         now_ms: Any = None,
         raw: bytes | None = None,
     ) -> JSON:
         """Check, store durably and index one batch; the ``recorded`` reply.
 
-        ``raw`` is the batch's JSON as the client sent it (``data``), stored as
-        it is; without it the events are encoded as compact JSON.
+        ``raw`` is the batch's JSON as the client sent it (``data``, UTF-8),
+        checked without decoding it whole (``summarize_json``) and stored as
+        it is; without it, ``events`` are checked and encoded as compact JSON.
         """
         assert session.site is not None and session.visitor_id is not None
         limits = self.limits
-        if not events:
-            raise self._bad(session, "field 'events' is empty")
-        if len(events) > limits.batch_events:
-            raise self._bad(session, f"more than {limits.batch_events} events in one batch")
         try:
-            summary = summarize(events)
+            summary = summarize(events) if events is not None else summarize_json(raw or b"")
         except BadEvents as exc:
             raise self._bad(session, str(exc)) from None
+        if not summary.events:
+            raise self._bad(session, "field 'events' is empty")
+        if summary.events > limits.batch_events:
+            raise self._bad(session, f"more than {limits.batch_events} events in one batch")
         if raw is None:
             try:
                 raw = json.dumps(

@@ -556,6 +556,23 @@ def test_decode_accepts_a_plain_frame(codec: str) -> None:
     assert decode(wire(codec, {"t": "ping", "id": 1})) == {"t": "ping", "id": 1}
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"t": "ping", "id": 1, "x": NaN}',
+        '{"t": "ping", "id": 1, "x": 1e400}',
+        '{"t": "ping", "id": 1, "x": "\\ud800"}',
+        '{"t": "ping", "id": 1, "x": 123456789012345678901234567890}',
+        '{"t": "ping", "id": 1, "id": 2}',
+        '{"t": "rec", "data": "[{\\"type\\":3,\\"data\\":{\\"x\\":\\"\\u00e9\\\\n\\"}}]"}',
+    ],
+)
+def test_decode_json_reads_as_json_loads(text: str) -> None:
+    """The fast JSON reading falls back on ``json`` for what it refuses: same values."""
+    got, want = decode(text), json.loads(text)
+    assert repr(got) == repr(want)  # repr: NaN is not equal to itself
+
+
 def test_error_frame() -> None:
     assert error_frame(ErrorCode.NOT_FOUND, "nope") == {
         "t": "error",

@@ -24,7 +24,7 @@ from chatserver.store_sqlite import SQLiteStore
 from chatserver.types import ClientKind, Site, SiteSettings, Visitor
 from recordings import RecordingLimits, Recordings, reader
 from recordings import format as fmt
-from recordings.events import BadEvents, summarize
+from recordings.events import BadEvents, Summary, summarize, summarize_json
 
 pytestmark = pytest.mark.anyio
 
@@ -88,6 +88,25 @@ def test_frames_round_trip(codec: fmt.Codec) -> None:
     assert found[2].first_ts == T0 + 2 and found[2].codec is codec
 
 
+def test_frames_of_earlier_zstd_levels_read_back() -> None:
+    """Segments written before the level changed (3, and any other) stay readable:
+    the level is not part of the format."""
+    import zlib
+
+    import zstandard
+
+    raw = json.dumps([*page_load(T0, "https://shop.example/"), move(T0 + 5)]).encode()
+    for level in (1, 3, 9):
+        payload = zstandard.ZstdCompressor(level=level).compress(raw)
+        header = fmt.HEADER.pack(
+            fmt.MAGIC, int(fmt.Codec.ZSTD), 0, len(payload), len(raw), zlib.crc32(payload),
+            3, 7, T0, T0 + 5,
+        )  # fmt: skip
+        data = header + payload
+        (found,) = fmt.scan(data)
+        assert found.seq == 7 and fmt.payload(data, found) == raw
+
+
 def test_scan_skips_damage_and_stops_at_a_torn_tail() -> None:
     def frame(seq: int) -> bytes:
         raw = json.dumps([move(T0 + seq)]).encode()
@@ -139,6 +158,100 @@ def test_summarize_indexes_pages_clicks_inputs_snapshots() -> None:
 def test_summarize_refuses_what_is_not_an_event(event: Any) -> None:
     with pytest.raises(BadEvents):
         summarize([move(T0), event])
+
+
+def _full_reading(raw: bytes) -> Summary | str:
+    """What the plain reading makes of a batch's JSON: ``json`` (NaN and
+    Infinity refused) and ``summarize``; a refusal as ``"refused"``."""
+
+    def constant(name: str) -> Any:
+        raise ValueError(name)
+
+    try:
+        events = json.loads(raw, parse_constant=constant)
+        if not isinstance(events, list):
+            return "refused"
+        return summarize(events)
+    except (ValueError, RecursionError):  # BadEvents is a ValueError
+        return "refused"
+
+
+def _fast_reading(raw: bytes) -> Summary | str:
+    try:
+        return summarize_json(raw)
+    except BadEvents:
+        return "refused"
+
+
+FIXTURE = Path(__file__).resolve().parent.parent / "bench" / "fixtures" / "demo_session.json.gz"
+EV = '{"type":3,"timestamp":5,"data":{"source":1}}'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[]",
+        "{}",
+        "[1]",
+        '"[]"',
+        f"[{EV}] x",
+        f"[{EV},]",
+        '[{"type":3,"timestamp":NaN}]',
+        '[{"type":3,"timestamp":5,"data":{"x":Infinity}}]',
+        '[{"type":3,"timestamp":5,"data":{"x":-Infinity}}]',
+        '[{"type":3,"timestamp":1e400}]',
+        '[{"type":3,"timestamp":-1}]',
+        '[{"type":3}]',
+        '[{"type":1.0,"timestamp":5}]',
+        '[{"type":true,"timestamp":5}]',
+        '[{"type":7,"timestamp":5}]',
+        '[{"type":9,"type":3,"timestamp":5}]',  # the last of a repeated key counts
+        '[{"type":3,"type":9,"timestamp":5}]',
+        '[{"type":3,"timestamp":5,"data":null}]',
+        '[{"type":3,"timestamp":5,"data":[1,2]}]',
+        '[{"type":5,"timestamp":5,"data":"click"}]',
+        '[{"type":3,"timestamp":5,"data":{"source":5.0}}]',
+        '[{"type":3,"timestamp":5,"data":{"source":"5"}}]',
+        '[{"type":3,"timestamp":5,"data":{"source":5,"source":1}}]',
+        '[{"type":5,"timestamp":5,"data":{"tag":"click","payload":"x"}}]',
+        '[{"type":5,"timestamp":5,"data":{"tag":"click","payload":{"text":"\\ud83d"}}}]',
+        '[{"type":5,"timestamp":5,"data":{"tag":"page","payload":{"url":"\\u00e9","title":7}}}]',
+        '[{"type":5,"timestamp":5,"data":{"tag":"gap","payload":{"dropped":true}}}]',
+        '[{"type":3,"timestamp":5,"data":{"x":"\\x"}}]',
+        '[{"type":3,"timestamp":5,"data":{"x":01}}]',
+        '[{"type":3,"timestamp":5,"data":{"x":"tab\there"}}]',
+        '[{"type":3,"timestamp":5,"data":' + "[" * 5000 + "]" * 5000 + "}]",
+        '[{"type":3,"timestamp":5,"data":' + "[" * 50 + "]" * 50 + "}]",
+        '[{"type":4,"timestamp":5,"data":{}},{"type":2,"timestamp":6,"data":{"node":{}}}]',
+        json.dumps(
+            [
+                *page_load(T0, "https://shop.example/é"),
+                typed(T0 + 10),
+                custom(T0 + 20, "click", selector="#buy", text="Buy ☃"),
+                custom(T0 + 30, "gap", dropped=12),
+                snapshot(T0 + 50),
+            ],
+            ensure_ascii=False,
+        ),
+    ],
+)
+def test_fast_reading_agrees_with_the_full_reading(text: str) -> None:
+    """``summarize_json`` accepts exactly what ``json.loads`` + ``summarize`` accept,
+    with the same index; its fast path and its fallback both decide some of these."""
+    raw = text.encode("utf-8")
+    assert _fast_reading(raw) == _full_reading(raw)
+
+
+def test_fast_reading_agrees_on_a_recorded_visit() -> None:
+    import gzip
+
+    batches = json.loads(gzip.decompress(FIXTURE.read_bytes()))
+    assert len(batches) > 20
+    for batch in batches:
+        raw = json.dumps(batch, separators=(",", ":"), ensure_ascii=False).encode()
+        got = summarize_json(raw)
+        assert got == summarize(batch)
+        assert got.events == len(batch)
 
 
 # -- ingest and reading back --------------------------------------------------------
@@ -193,6 +306,26 @@ def visit() -> list[list[dict[str, Any]]]:
         ],
         [move(T0 + 9000), typed(T0 + 9100)],
     ]
+
+
+async def test_batch_text_the_fast_reading_refuses_is_stored_as_sent(world: World) -> None:
+    """A click text cut inside an emoji is a lone surrogate's escape in the
+    browser's JSON: ``msgspec`` refuses it, ``json`` accepts it; stored as sent."""
+    session = await world.session()
+    text = json.dumps(
+        [*page_load(T0, "https://shop.example/"), custom(T0 + 5, "click", text="Buy \ud83d")]
+    )
+    assert "\\ud83d" in text
+    raw = text.encode()
+    reply = await world.recordings.ingest.store_batch(session, "rec_cut_emoji", 0, None, T0, raw)
+    assert reply["t"] == "recorded" and not reply["duplicate"]
+    rec = await world.store.get_recording("rec_cut_emoji")
+    assert rec is not None and (rec.events, rec.clicks, rec.raw_bytes) == (4, 1, len(raw))
+    data = await world.blobs.read(rec.blob)
+    (frame,) = fmt.scan(data)
+    assert fmt.payload(data, frame) == raw
+    snaps = await world.store.recording_marks(rec.id, ["snapshot"])
+    assert (await reader.read(world.blobs, rec, snaps)).events == json.loads(text)
 
 
 async def test_what_is_written_reads_back_identical(world: World) -> None:
@@ -402,5 +535,10 @@ async def test_values_json_cannot_carry_are_refused(world: World) -> None:
         + ', {"type": 3, "data": {"x": Infinity}, "timestamp": 1}]'
     )
     with pytest.raises(FrameError):
-        world.recordings.ingest._parse(session, text)
+        await world.recordings.ingest.store_batch(session, "rec_nan_2", 0, None, T0, text.encode())
     assert await world.store.get_recording("rec_nan_1") is None
+    assert await world.store.get_recording("rec_nan_2") is None
+    # a JSON frame's "\ud800" escape makes a text that is not Unicode: refused
+    with pytest.raises(FrameError) as err:
+        world.recordings.ingest._utf8(session, '[{"type":3,"timestamp":1,"data":"\ud800"}]')
+    assert err.value.code is ErrorCode.INVALID_FIELD
