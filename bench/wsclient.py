@@ -1,12 +1,29 @@
-"""A lean WebSocket client: websockets' sans-I/O ``ClientProtocol`` on an asyncio Protocol.
+"""A lean WebSocket client for the load generator, on an asyncio ``BufferedProtocol``.
 
 The load generator must stay cheaper than the servers it measures, so it
 does not use the ``websockets.asyncio`` client (a reader task, a queue and
-an ``await`` per message).  ``WSClient`` drives the same RFC 6455
-implementation (``websockets.client.ClientProtocol``: handshake, masking,
-framing, automatic pong) directly from ``data_received`` callbacks: every
-complete message is handed to a plain callback with the time the bytes
-arrived, and ``send_*`` writes to the transport without awaiting.
+an ``await`` per message), nor, once connected, websockets' sans-I/O
+parser and serializer (a generator-based reader and a ``Frame`` object per
+message).  ``WSClient`` splits the work:
+
+* **websockets' ``ClientProtocol``** does the opening handshake, and every
+  frame off the fast path below: control frames (a ping is answered with a
+  pong, a close frame gets the closing handshake and sets ``close_code``),
+  fragmented messages, anything malformed, and everything once the
+  connection is no longer OPEN.  Such frames are fed to it whole, so its
+  parser stays aligned with the stream.
+* **The fast path** parses the server's frames itself: a complete unmasked
+  text or binary frame with FIN set and no RSV bits (7, 16 or 64-bit
+  length) goes straight to the message callback, with the time the bytes
+  arrived.  Text payloads are not checked for UTF-8 here (the links decode
+  them anyway).  Outgoing messages are built directly: header, a 4-byte
+  mask taken from an ``os.urandom`` pool, payload masked with websockets'
+  C ``apply_mask`` (its pure-Python one if the extension is missing).
+
+Bytes are read with ``recv_into`` one shared buffer per process (the event
+loop calls ``get_buffer`` and ``buffer_updated`` back to back, so one buffer
+serves every connection): no 256 KiB ``bytes`` per read, which costs three
+extra syscalls (``mmap``, ``mremap``, ``munmap``) per read with glibc.
 
 permessage-deflate is never offered (``extensions=None``).  ``rcvbuf`` sets a
 small ``SO_RCVBUF`` before connecting, so that a client that stops reading
@@ -16,32 +33,103 @@ fills the server's buffers quickly (the slow-consumer scenario).
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import struct
 import time
 from collections.abc import Callable
 
 from websockets.client import ClientProtocol
 from websockets.frames import Opcode
 from websockets.http11 import Response
+from websockets.protocol import State
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
+
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - websockets built without its C extension
+    from websockets.utils import apply_mask
 
 # on_message(data, is_text, arrival_time); on_close(code or None)
 MessageHandler = Callable[[bytes, bool, float], None]
 CloseHandler = Callable[[int | None], None]
 
 _TEXT, _BINARY, _CONT, _CLOSE = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.CLOSE
+_OPEN = State.OPEN
+
+# First header byte of the frames on the fast path: FIN, no RSV bits, opcode.
+FIN_TEXT = 0x81
+FIN_BINARY = 0x82
+
+_HEAD_SHORT = struct.Struct("!BB").pack
+_HEAD_16 = struct.Struct("!BBH").pack
+_HEAD_64 = struct.Struct("!BBQ").pack
+
+# One receive buffer for every connection of the process (see the module docstring).
+_RECV_SIZE = 256 * 1024
+_recv_view = memoryview(bytearray(_RECV_SIZE))
+
+# Masks come from a pool of random bytes: one getrandom() per 1024 frames.
+_MASK_POOL_SIZE = 4096
+_mask_pool = b""
+_mask_pos = _MASK_POOL_SIZE
+
+
+def _mask() -> bytes:
+    global _mask_pool, _mask_pos
+    if _mask_pos >= _MASK_POOL_SIZE:
+        _mask_pool, _mask_pos = os.urandom(_MASK_POOL_SIZE), 0
+    _mask_pos += 4
+    return _mask_pool[_mask_pos - 4 : _mask_pos]
+
+
+def client_frame(first: int, payload: bytes) -> bytes:
+    """A masked client frame: header byte ``first`` (FIN, RSV, opcode), then ``payload``."""
+    n = len(payload)
+    if n < 126:
+        head = _HEAD_SHORT(first, 0x80 | n)
+    elif n < 0x10000:
+        head = _HEAD_16(first, 0xFE, n)
+    else:
+        head = _HEAD_64(first, 0xFF, n)
+    mask = _mask()
+    return head + mask + apply_mask(payload, mask)
+
+
+def frame_size(data: bytes, i: int) -> int | None:
+    """Length of the frame starting at ``data[i]`` (header included), ``None`` if incomplete."""
+    end = len(data)
+    if end - i < 2:
+        return None
+    b1 = data[i + 1]
+    n = b1 & 0x7F
+    head = 6 if b1 & 0x80 else 2
+    if n == 126:
+        if end - i < 4:
+            return None
+        n = int.from_bytes(data[i + 2 : i + 4], "big")
+        head += 2
+    elif n == 127:
+        if end - i < 10:
+            return None
+        n = int.from_bytes(data[i + 2 : i + 10], "big")
+        head += 8
+    return head + n
 
 
 class HandshakeError(ConnectionError):
     pass
 
 
-class WSClient(asyncio.Protocol):
+class WSClient(asyncio.BufferedProtocol):
     """One client connection; see the module docstring."""
 
     __slots__ = (
+        "_buf",
         "_early",
+        "_handshaking",
+        "_lean",
         "_on_message",
         "_part_text",
         "_parts",
@@ -71,6 +159,9 @@ class WSClient(asyncio.Protocol):
         self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._parts: list[bytes] = []
         self._part_text = False
+        self._buf = b""  # received bytes not yet parsed (a partial frame or response)
+        self._handshaking = True  # until the HTTP response has been handed to ``proto``
+        self._lean = False  # fast path on: handshake done, connection OPEN
 
     @classmethod
     async def connect(
@@ -139,8 +230,76 @@ class WSClient(asyncio.Protocol):
         self.proto.send_request(self.proto.connect())
         self._flush()
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return _recv_view
+
+    def buffer_updated(self, nbytes: int) -> None:
         now = time.monotonic()
+        data = _recv_view[:nbytes].tobytes()
+        if self._buf:
+            data, self._buf = self._buf + data, b""
+        if self._lean:
+            self._parse(data, now)
+        elif self._handshaking:
+            self._handshake(data, now)
+        else:
+            self._feed(data, now)
+
+    def _parse(self, data: bytes, now: float) -> None:
+        """The fast path over ``data``; keeps a trailing partial frame in ``_buf``."""
+        i, end = 0, len(data)
+        while end - i >= 2:
+            if not self._lean:  # a close frame, or a callback closed the connection
+                self._feed(data[i:], now)
+                return
+            b0, n = data[i], data[i + 1]
+            if n < 126:
+                start = i + 2
+            elif n == 126:
+                if end - i < 4:
+                    break
+                n = (data[i + 2] << 8) | data[i + 3]
+                start = i + 4
+            elif n == 127:
+                if end - i < 10:
+                    break
+                n = int.from_bytes(data[i + 2 : i + 10], "big")
+                start = i + 10
+            else:  # masked by the server: a protocol error, websockets fails the connection
+                size = frame_size(data, i)
+                if size is None or i + size > end:
+                    break
+                self._feed(data[i : i + size], now)
+                i += size
+                continue
+            stop = start + n
+            if stop > end:
+                break
+            if (b0 == FIN_BINARY or b0 == FIN_TEXT) and not self._parts:  # noqa: SIM109
+                self._deliver(data[start:stop], b0 == FIN_TEXT, now)
+            else:  # control frame, fragment, RSV bits: websockets handles it
+                self._feed(data[i:stop], now)
+            i = stop
+        if i < end:
+            self._buf = data[i:]
+
+    def _handshake(self, data: bytes, now: float) -> None:
+        """Hand the HTTP response, and only it, to ``proto``; then parse the rest lean."""
+        head_end = data.find(b"\r\n\r\n")
+        if head_end < 0:
+            self._buf = data
+            return
+        self._handshaking = False
+        head_end += 4
+        self._feed(data[:head_end], now)
+        if self.proto.state is _OPEN and not self.closed:
+            self._lean = True
+            self._parse(data[head_end:], now)
+        elif head_end < len(data):
+            self._feed(data[head_end:], now)
+
+    def _feed(self, data: bytes | bytearray, now: float) -> None:
+        """Let websockets' protocol handle ``data`` and act on what it parsed."""
         proto = self.proto
         proto.receive_data(data)
         writes = proto.data_to_send()
@@ -164,14 +323,21 @@ class WSClient(asyncio.Protocol):
                     self._deliver(data_all, self._part_text, now)
             elif opcode is _CLOSE:
                 self.close_code = proto.close_rcvd.code if proto.close_rcvd else None
+        if proto.state is not _OPEN:
+            self._lean = False
 
     def eof_received(self) -> bool | None:
+        self._lean = False
+        if self._handshaking and self._buf:  # a partial response: websockets judges it
+            data, self._buf = self._buf, b""
+            self._feed(data, time.monotonic())
         self.proto.receive_eof()
         self._flush()
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._lean = False
         if not self._ready.done():
             self._ready.set_exception(ConnectionError(f"connection lost in handshake: {exc}"))
         if self.close_code is None and self.proto.close_rcvd is not None:
@@ -207,11 +373,17 @@ class WSClient(asyncio.Protocol):
     def send_bytes(self, data: bytes) -> None:
         if self.closed:
             return
+        if self._lean and self.transport is not None:
+            self.transport.write(client_frame(FIN_BINARY, data))
+            return
         self.proto.send_binary(data)
         self._flush()
 
     def send_text(self, text: str) -> None:
         if self.closed:
+            return
+        if self._lean and self.transport is not None:
+            self.transport.write(client_frame(FIN_TEXT, text.encode()))
             return
         self.proto.send_text(text.encode())
         self._flush()
@@ -228,6 +400,7 @@ class WSClient(asyncio.Protocol):
         """Start the closing handshake (the server then closes TCP)."""
         if self.closed:
             return
+        self._lean = False
         try:
             self.proto.send_close(code)
         except Exception:
