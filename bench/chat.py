@@ -23,8 +23,10 @@ Each participant also keeps a copy of its conversations the way
 from __future__ import annotations
 
 import asyncio
+import heapq
 import math
 import random
+import time
 from array import array
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -105,16 +107,72 @@ class ConvCopy:
 
 
 class Stream:
-    """One open-loop periodic sender."""
+    """One open-loop periodic sender: ``tick(stream)`` runs at ``next``, every ``period``."""
 
-    __slots__ = ("fire", "handle", "next", "period", "stop")
+    __slots__ = ("active", "fire", "next", "period", "stop", "tick")
 
-    def __init__(self, fire: Callable[[float], None], period: float, start: float, stop: float):
+    def __init__(
+        self,
+        tick: Callable[[Stream], None],
+        fire: Callable[[float], None],
+        period: float,
+        start: float,
+        stop: float,
+    ):
+        self.tick = tick
         self.fire = fire
         self.period = period
         self.next = start
         self.stop = stop
+        self.active = True
+
+
+class Timers:
+    """The timers of every stream of a worker, on one asyncio timer.
+
+    asyncio orders its timers with ``TimerHandle.__lt__``, a Python method,
+    so with thousands of streams every re-arm costs a few dozen Python calls.
+    This heap holds ``(time, n, stream)`` tuples, compared in C, and keeps one
+    loop timer armed at the earliest.  Each stream still runs at its own
+    scheduled time: a wake-up runs every stream due by then, within the
+    clock's resolution, as asyncio's loop does with its own timers.
+    """
+
+    _RESOLUTION = time.get_clock_info("monotonic").resolution
+
+    def __init__(self) -> None:
+        self.heap: list[tuple[float, int, Stream]] = []
+        self.n = 0
         self.handle: asyncio.TimerHandle | None = None
+        self.armed = math.inf  # when ``handle`` fires
+        self.running = False
+
+    def add(self, stream: Stream) -> None:
+        self.n += 1
+        heapq.heappush(self.heap, (stream.next, self.n, stream))
+        if not self.running and stream.next < self.armed:
+            self._arm(stream.next)
+
+    def _arm(self, when: float) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+        self.handle = asyncio.get_running_loop().call_at(when, self._run)
+        self.armed = when
+
+    def _run(self) -> None:
+        self.handle, self.armed = None, math.inf
+        heap, pop = self.heap, heapq.heappop
+        end = asyncio.get_running_loop().time() + self._RESOLUTION
+        self.running = True
+        try:
+            while heap and heap[0][0] <= end:
+                stream = pop(heap)[2]
+                if stream.active:
+                    stream.tick(stream)
+        finally:
+            self.running = False
+        if heap:
+            self._arm(heap[0][0])
 
 
 class Participant:
@@ -191,7 +249,7 @@ class Participant:
 
     def send(self, frame: dict[str, Any]) -> bool:
         link = self.link
-        if link is None or not link.open or self.dropping:
+        if link is None or not link.ws.open or self.dropping:
             return False
         link.send(frame)
         return True
@@ -369,29 +427,27 @@ class Participant:
         if rate <= 0:
             return
         period = 1.0 / rate
-        stream = Stream(fire, period, t0 + random.random() * period, stop)
+        stream = Stream(self._tick, fire, period, t0 + random.random() * period, stop)
         if stream.next < stop:
-            loop = asyncio.get_running_loop()
-            stream.handle = loop.call_at(stream.next, self._tick, stream)
+            self.ctx.timers.add(stream)
             self.streams.append(stream)
 
     def _tick(self, stream: Stream) -> None:
-        loop = asyncio.get_running_loop()
         t = stream.next
-        self.rec.late_t.append(t)
-        self.rec.late.append(loop.time() - t)
+        rec = self.rec
+        rec.late_t.append(t)
+        rec.late.append(asyncio.get_running_loop().time() - t)
         if not self.stalled:
             stream.fire(t)
         stream.next = t + stream.period
         if stream.next < stream.stop and not self.stalled:
-            stream.handle = loop.call_at(stream.next, self._tick, stream)
+            self.ctx.timers.add(stream)
         else:
-            stream.handle = None
+            stream.active = False
 
     def stop_streams(self) -> None:
         for s in self.streams:
-            if s.handle is not None:
-                s.handle.cancel()
+            s.active = False
         self.streams.clear()
 
     # -- verification ------------------------------------------------------------
@@ -467,7 +523,10 @@ class Visitor(Participant):
         conv = self.convs.get(self.conv_id or "")
         if conv is None:
             return 0
-        return sum(1 for a in conv.agents if a not in self.ctx.stalled_ids)
+        stalled = self.ctx.stalled_ids
+        if not stalled:
+            return len(conv.agents)
+        return sum(1 for a in conv.agents if a not in stalled)
 
     def start(self, t0: float, stop: float, msg_rate: float, typing_rate: float, pad: str) -> None:
         def message(t: float) -> None:
@@ -540,3 +599,4 @@ class Context:
     link_factory: LinkFactory
     rec: Recorder = field(default_factory=Recorder)
     stalled_ids: set[str] = field(default_factory=set)
+    timers: Timers = field(default_factory=Timers)

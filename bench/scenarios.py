@@ -33,7 +33,14 @@ from .generator import Generator
 from .ingest import Ingest
 from .seed import login_all, seed
 from .servers import Cores, ServerProcess, Target
-from .stats import FOREIGN_CPU_MAX, Samples, generator_check, summary_ms, system_busy_seconds
+from .stats import (
+    FOREIGN_CPU_MAX,
+    Samples,
+    cpu_us_per_message,
+    generator_check,
+    summary_ms,
+    system_busy_seconds,
+)
 
 Log = Callable[[str], None]
 
@@ -444,6 +451,8 @@ def throughput(
                 "p50_ms": lat.get("p50"),
                 "p99_ms": lat.get("p99"),
                 "server_cpu": r["server_cpu"],
+                "server_cpu_us_per_msg": cpu_us_per_message(r["server_cpu"], r["messages_per_s"]),
+                "generator_cpu_us_per_msg": _generator_us_per_msg(replies, r),
                 "generator": r["generator"],
                 "machine": r["machine"],
                 "errors": r["errors"],
@@ -496,10 +505,15 @@ def throughput(
                 lo, best = mid, step
             else:
                 hi = mid
+        us = best["server_cpu_us_per_msg"] if best else None
         return {
             "steps": out,
             "max_msgs_per_s": best["messages_per_s"] if best else 0.0,
             "best": best,
+            # Server CPU per visitor message at the best step, and what one
+            # core would carry at that cost (an estimate; see stats.cpu_us_per_message).
+            "server_cpu_us_per_msg": us,
+            "capacity_estimate_msgs_per_s": round(1e6 / us) if us else None,
             "first_failing_offered": hi,
             "limited_by": limited_by,
             "contended": bool(best and best["machine"]["contended"]),
@@ -612,6 +626,18 @@ def slow(env: Env, target: Target, t: Traffic) -> dict[str, Any]:
         }
     finally:
         stage.close()
+
+
+def _generator_us_per_msg(replies: list[dict[str, Any]], window: dict[str, Any]) -> float | None:
+    """Generator CPU µs per message it handled in the window: messages sent plus delivered."""
+    cpu = 0.0
+    for r in replies:
+        c = r.get("cpu", {})
+        if "start" not in c or "end" not in c:
+            return None
+        cpu += c["end"] - c["start"]
+    handled = window["messages_sent"] + window["deliveries"]
+    return round(cpu / handled * 1e6, 1) if handled else None
 
 
 def _both(before: dict[str, Any], during: dict[str, Any]) -> dict[str, Any]:

@@ -127,6 +127,19 @@ class Samples:
         }
 
 
+def cpu_us_per_message(cpu_share: float | None, messages_per_s: float | None) -> float | None:
+    """CPU microseconds per message from a core share (CPU s per s) and a message rate.
+
+    ``1e6 / cpu_us_per_message`` is the rate one fully busy core would carry
+    if the cost per message stayed the same: an estimate of capacity, not a
+    measurement (costs per message usually fall a little as batching grows
+    and rise when queues build up).
+    """
+    if not cpu_share or not messages_per_s:
+        return None
+    return round(cpu_share / messages_per_s * 1e6, 1)
+
+
 def generator_check(
     replies: list[dict[str, Any]], window: dict[str, Any], jitter_p99_ms: float = 0.0
 ) -> dict[str, Any]:

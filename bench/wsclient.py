@@ -368,7 +368,8 @@ class WSClient(asyncio.BufferedProtocol):
 
     @property
     def open(self) -> bool:
-        return not self.closed and self._ready.done() and self.close_code is None
+        # ``_lean`` implies the rest (handshake done, no close frame, not lost).
+        return self._lean or (not self.closed and self._ready.done() and self.close_code is None)
 
     def send_bytes(self, data: bytes) -> None:
         if self.closed:
