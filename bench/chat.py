@@ -136,6 +136,9 @@ class Timers:
     loop timer armed at the earliest.  Each stream still runs at its own
     scheduled time: a wake-up runs every stream due by then, within the
     clock's resolution, as asyncio's loop does with its own timers.
+
+    Times are ``time.monotonic()``, the clock of asyncio's loop, read directly:
+    ``asyncio.get_running_loop()`` costs a ``getpid()`` system call each time.
     """
 
     _RESOLUTION = time.get_clock_info("monotonic").resolution
@@ -146,6 +149,7 @@ class Timers:
         self.handle: asyncio.TimerHandle | None = None
         self.armed = math.inf  # when ``handle`` fires
         self.running = False
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def add(self, stream: Stream) -> None:
         self.n += 1
@@ -156,13 +160,15 @@ class Timers:
     def _arm(self, when: float) -> None:
         if self.handle is not None:
             self.handle.cancel()
-        self.handle = asyncio.get_running_loop().call_at(when, self._run)
+        if self.loop is None:
+            self.loop = asyncio.get_running_loop()
+        self.handle = self.loop.call_at(when, self._run)
         self.armed = when
 
     def _run(self) -> None:
         self.handle, self.armed = None, math.inf
         heap, pop = self.heap, heapq.heappop
-        end = asyncio.get_running_loop().time() + self._RESOLUTION
+        end = time.monotonic() + self._RESOLUTION
         self.running = True
         try:
             while heap and heap[0][0] <= end:
@@ -436,7 +442,7 @@ class Participant:
         t = stream.next
         rec = self.rec
         rec.late_t.append(t)
-        rec.late.append(asyncio.get_running_loop().time() - t)
+        rec.late.append(time.monotonic() - t)
         if not self.stalled:
             stream.fire(t)
         stream.next = t + stream.period
