@@ -72,9 +72,10 @@ def cpu_ratio(mine: dict[str, Any], theirs: dict[str, Any]) -> float | None:
     """Throughput ratio estimated from CPU per message (capacity on one core = 1 / cost).
 
     An estimate, not a measurement: it assumes each server's cost per message
-    stays what it was at its best clean step up to a fully busy core.  It is
-    the figure to look at when the measured ratio is only a bound (one server
-    not driven to its limit).
+    stays what it was at its best clean step up to a fully busy core.  Costs
+    fall as load grows, so a server measured far below a full core is
+    underestimated (see ``stats.cpu_us_per_message``).  It is the figure to
+    look at next to a measured ratio that is only a bound.
     """
     a, b = server_us_per_msg(mine), server_us_per_msg(theirs)
     return round(b / a, 2) if a and b else None

@@ -461,8 +461,9 @@ def throughput(
             env.log(
                 f"    {target.name}: offered {total:.0f}/s → {r['deliveries_per_s']:.0f}/s "
                 f"delivered ({r['delivered_ratio']}), p99 {lat.get('p99')} ms, server CPU "
-                f"{r['server_cpu']}, generator "
-                f"{'ok' if r['generator']['valid'] else 'SATURATED'}"
+                f"{r['server_cpu']} ({step['server_cpu_us_per_msg']} µs/msg), generator "
+                f"{'ok' if r['generator']['valid'] else 'SATURATED'} "
+                f"({step['generator_cpu_us_per_msg']} µs/msg handled)"
                 f"{', contended' if r['machine']['contended'] else ''}"
             )
             if not step["passed"]:
