@@ -31,7 +31,7 @@ from .report import checks, render
 from .scenarios import Env, Plan, idle, median_run, slow, storm, throughput, traffic
 from .servers import ROOT, TARGETS, Cores
 from .stats import calibrate_jitter
-from .worker import raise_nofile
+from .worker import loop_name, raise_nofile
 
 SCENARIOS = ("idle", "pairs", "fanout", "throughput", "storm", "slow", "ingest")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -197,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             "versions": _versions(),
             "pinning": cores.describe(),
             "generator_workers": workers,
+            "generator_loop": loop_name(),
             "timer_jitter": jitter,
             "nofile": nofile,
             "load_average": os.getloadavg(),

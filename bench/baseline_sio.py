@@ -102,6 +102,7 @@ if __name__ == "__main__":
         host=args.host,
         port=args.port,
         log_level="warning",
+        loop="asyncio",  # as chatserver; uvloop (the bench extra) is the generator's
         ws_per_message_deflate=False,
         ws_max_size=1024 * 1024,
         ws_ping_interval=20.0,

@@ -167,7 +167,8 @@ def render(results: dict[str, Any]) -> str:
     lines = [f"### {meta.get('plan', '?')} run, {meta.get('started', '')}", ""]
     lines.append(
         f"Machine: {meta.get('cpu', '?')}, {meta.get('cores', '?')} cores, "
-        f"Python {meta.get('python', '?')}, {meta.get('pinning', '')}. "
+        f"Python {meta.get('python', '?')}, {meta.get('pinning', '')}; "
+        f"generator on {meta.get('generator_loop', 'asyncio')}. "
         f"Idle timer jitter p99 {meta.get('timer_jitter', {}).get('p99_ms', '?')} ms."
     )
     lines.append("")

@@ -38,6 +38,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable
+from typing import cast
 
 from websockets.client import ClientProtocol
 from websockets.frames import Opcode
@@ -222,7 +223,7 @@ class WSClient(asyncio.BufferedProtocol):
     # -- asyncio.Protocol ------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self.transport = transport
         sock = transport.get_extra_info("socket")
         if sock is not None:

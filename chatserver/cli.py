@@ -378,6 +378,9 @@ def serve(config: Config) -> None:
         host=config.host,
         port=config.port,
         log_level=config.log_level,
+        # The stock asyncio loop, which the test suite runs on: "auto" would
+        # switch to uvloop wherever it happens to be installed.
+        loop="asyncio",
         ws=ChatWebSocketProtocol,
         ws_per_message_deflate=False,
         ws_max_size=1024 * 1024,
