@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import struct
@@ -20,11 +21,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgpack
 import pytest
 import uvicorn
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from chatserver.uvicorn_ws import ChatWebSocketProtocol
+
+from .conftest import Server, seed
 
 pytestmark = [pytest.mark.anyio]
 
@@ -180,54 +184,63 @@ def parse_server_frames(buf: bytearray) -> list[tuple[int, bytes]]:
     return out
 
 
+async def talk(
+    port: int, steps: list[bytes | Split | Echoes | Pause], path: str = "/", headers: str = ""
+) -> list[tuple[int, bytes]]:
+    """Open a WebSocket by hand, run ``steps``, read until the server closes."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            f"{headers}\r\n".encode()
+        )
+        response = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert response.startswith(b"HTTP/1.1 101"), response
+        wire: list[tuple[int, bytes]] = []
+        buf = bytearray()
+
+        async def read_more() -> bool:
+            chunk = await reader.read(1 << 16)
+            buf.extend(chunk)
+            wire.extend(parse_server_frames(buf))
+            return bool(chunk)
+
+        for step in steps:
+            if isinstance(step, Pause):
+                await asyncio.sleep(step.seconds)
+            elif isinstance(step, Echoes):
+                async with asyncio.timeout(5):
+                    while len(wire) < step.count:
+                        assert await read_more(), f"closed early: {wire}"
+            elif isinstance(step, Split):
+                for i in range(len(step.data)):
+                    writer.write(step.data[i : i + 1])
+                    await writer.drain()
+                    await asyncio.sleep(0.001 if i < 200 else 0)
+            else:
+                writer.write(step)
+                await writer.drain()
+        async with asyncio.timeout(5):
+            while await read_more():
+                pass
+        assert not buf, f"trailing bytes {bytes(buf)!r}"
+        return wire
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
 async def exchange(
     protocol: type[Any], steps: list[bytes | Split | Echoes | Pause], max_size: int = MAX_SIZE
 ) -> Outcome:
-    """Run ``steps`` against a fresh server; read until the server closes."""
+    """Run ``steps`` against a fresh echo server."""
     log: list[Any] = []
     Chat.made.clear()
     async with serving(protocol, log, max_size) as port:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            writer.write(
-                b"GET / HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            )
-            response = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-            assert response.startswith(b"HTTP/1.1 101"), response
-            wire: list[tuple[int, bytes]] = []
-            buf = bytearray()
-
-            async def read_more() -> bool:
-                chunk = await reader.read(1 << 16)
-                buf.extend(chunk)
-                wire.extend(parse_server_frames(buf))
-                return bool(chunk)
-
-            for step in steps:
-                if isinstance(step, Pause):
-                    await asyncio.sleep(step.seconds)
-                elif isinstance(step, Echoes):
-                    async with asyncio.timeout(5):
-                        while len(wire) < step.count:
-                            assert await read_more(), f"closed early: {wire}"
-                elif isinstance(step, Split):
-                    for i in range(len(step.data)):
-                        writer.write(step.data[i : i + 1])
-                        await writer.drain()
-                        await asyncio.sleep(0.001 if i < 200 else 0)
-                else:
-                    writer.write(step)
-                    await writer.drain()
-            async with asyncio.timeout(5):
-                while await read_more():
-                    pass
-            assert not buf, f"trailing bytes {bytes(buf)!r}"
-        finally:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+        wire = await talk(port, steps)
         async with asyncio.timeout(5):  # the application has seen the end
             while not log or log[-1][0] != "disconnect":
                 await asyncio.sleep(0.01)
@@ -425,3 +438,31 @@ async def test_a_good_frame_before_a_bad_one_in_the_same_read() -> None:
     out = await exchange(Chat, [text("kept") + text("unmasked", mask=False)])
     assert out.app == [("text", "kept"), ("disconnect", 1002)]
     assert close_code(out.wire) == 1002
+
+
+async def test_chatserver_reads_split_and_batched_frames(server: Server) -> None:
+    """The real server: a hello byte by byte, then frames several to a write."""
+    shop = await seed(server.data)
+    hello = json.dumps({"t": "hello", "v": 1, "kind": "visitor", "site": shop.key})
+    pings = [text(json.dumps({"t": "ping", "id": i})) for i in range(1, 4)]
+    wire = await talk(
+        server.port,
+        [
+            Split(text(hello)),
+            Echoes(1),
+            pings[0] + client_frame(PING, b"ctl") + pings[1] + binary(msgpack.packb({"t": "ping"})),
+            Echoes(5),
+            Split(pings[2][:3]),
+            pings[2][3:],
+            Echoes(6),
+            close(),
+        ],
+        path="/ws",
+        headers="Sec-WebSocket-Protocol: chatserver.json\r\n",
+    )
+    assert json.loads(wire[0][1])["t"] == "welcome"
+    assert wire[1] == (PONG, b"ctl")
+    replies = [json.loads(p) for op, p in wire[2:] if op == TEXT]
+    # The binary frame is a msgpack ping without an id: its pong has none.
+    assert [f.get("re") for f in replies if f["t"] == "pong"] == [1, 2, None, 3]
+    assert wire[-1] == (CLOSE, struct.pack("!H", 1000))
