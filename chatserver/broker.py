@@ -47,3 +47,14 @@ class Broker(Protocol):
     async def publish_many(self, items: Sequence[tuple[str, JSON]]) -> None:
         """Publish several ``(channel, event)`` pairs, in order, in one go
         (one round trip on Redis): for updates that go out side by side."""
+
+    # -- publish without waiting (typing previews) -------------------------
+
+    def publish_soon(self, channel: str, event: JSON) -> None:
+        """Publish from code that cannot or need not wait (a timer callback).
+
+        Delivery and per-channel order among ``publish_soon`` calls are as
+        for ``publish``; nothing is raised: a failure is logged and the
+        event lost (at most once).  For ephemeral events such as typing
+        previews.  The memory broker calls the handler before returning
+        (no task); the Redis broker publishes from a task."""

@@ -35,3 +35,9 @@ class MemoryBroker:
     async def publish_many(self, items: Sequence[tuple[str, JSON]]) -> None:
         for channel, event in items:
             await self.publish(channel, event)
+
+    # -- publish without waiting (typing previews) -------------------------
+
+    def publish_soon(self, channel: str, event: JSON) -> None:
+        if self._handler is not None and channel in self._channels:
+            self._handler(channel, event)

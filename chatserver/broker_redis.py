@@ -49,6 +49,8 @@ class RedisBroker:
         self._pending: dict[str, asyncio.Future[None]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
+        self._soon: list[tuple[str, JSON]] = []  # publish_soon's events not yet sent
+        self._soon_task: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------
 
@@ -70,6 +72,10 @@ class RedisBroker:
         self._listener = asyncio.create_task(self._listen(), name="chatserver-redis-broker")
 
     async def close(self) -> None:
+        if self._soon_task is not None:
+            self._soon_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._soon_task
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(BaseException):
@@ -179,3 +185,22 @@ class RedisBroker:
                 await pipe.execute()
         except RedisError as exc:
             raise StoreError(f"redis publish failed: {exc}") from exc
+
+    # -- publish without waiting (typing previews) -------------------------
+
+    def publish_soon(self, channel: str, event: JSON) -> None:
+        """Queue the event; one task publishes the queue, in order, pipelined."""
+        self._soon.append((channel, event))
+        if self._soon_task is None:
+            self._soon_task = asyncio.create_task(self._publish_queued())
+
+    async def _publish_queued(self) -> None:
+        try:
+            while self._soon:
+                items, self._soon = self._soon, []
+                try:
+                    await self.publish_many(items)
+                except Exception as exc:  # a StoreError, or closed meanwhile
+                    log.warning("%d queued events lost: %s", len(items), exc)
+        finally:
+            self._soon_task = None

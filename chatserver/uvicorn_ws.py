@@ -22,6 +22,16 @@ websockets' ``ServerProtocol``) with three changes measured in
   ordinary, awaitable ASGI ``send``.  Applications that ignore the extension
   see an ordinary ASGI WebSocket.  The data frames it writes are built by
   ``frame`` (control frames and the handshake still come from websockets).
+* **Common client frames parsed directly.**  websockets parses every
+  incoming frame with generator-based coroutines (``Frame.parse``, its
+  stream reader); after the handshake, ``data_received`` reads complete,
+  unfragmented, masked text and binary frames within ``ws_max_size`` itself
+  (``_receive_fast``) and hands anything else, from the first byte it does
+  not read, to websockets' parser: control frames, fragments, reserved bits,
+  unmasked or oversized frames, and frames not yet complete in the read.  It
+  does so only while websockets' parser sits between frames with nothing
+  buffered (``_parser_idle``), so bytes never overtake one another.  Invalid
+  UTF-8 in a text frame closes with 1007 as before.
 """
 
 from __future__ import annotations
@@ -32,9 +42,16 @@ from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import OPEN
+from websockets.streams import StreamReader
+
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - websockets built without its C extension
+    from websockets.utils import apply_mask
 
 MAX_QUEUED = 16  # messages waiting for the application before reading pauses
 WRITE_EXTENSION = "chatserver.write"
+_BETWEEN_FRAMES = StreamReader.at_eof.__code__  # where websockets' parser waits for a frame
 
 
 class Inbox:
@@ -114,6 +131,84 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         self.queue = Inbox()  # type: ignore[assignment]
         self.writable = Gate()  # type: ignore[assignment]
         self.writable.set()
+        # True while websockets' parser is known to sit between frames with
+        # an empty buffer: it has not been fed since ``_parser_idle`` said so.
+        self.parser_idle = False
+        self.fast_frames = 0  # frames read by ``_receive_fast`` (for tests)
+
+    def data_received(self, data: bytes) -> None:
+        if self.parser_idle or self._parser_idle():
+            self.parser_idle = True
+            data = self._receive_fast(data)
+            if not data:
+                return
+            self.parser_idle = False
+        super().data_received(data)
+
+    def _parser_idle(self) -> bool:
+        """Whether websockets' parser waits for the first byte of a frame.
+
+        That is: the connection is open, no fragmented message or extension
+        is in play, the reader's buffer is empty and the parser generator is
+        suspended in ``StreamReader.at_eof`` (the top of its frame loop).  If
+        websockets changes that shape, the answer is ``False`` and every
+        frame takes websockets' path, as with uvicorn's own protocol.
+        """
+        conn = self.conn
+        if (
+            conn.state is not OPEN
+            or conn.current_size is not None
+            or conn.extensions
+            or conn.reader.buffer
+        ):
+            return False
+        gen: Any = conn.parser
+        while (inner := getattr(gen, "gi_yieldfrom", None)) is not None:
+            gen = inner
+        return getattr(gen, "gi_code", None) is _BETWEEN_FRAMES
+
+    def _receive_fast(self, data: bytes) -> bytes:
+        """Read the leading complete data frames of ``data``; return the rest.
+
+        A frame is read here when it is final (FIN), has no reserved bits,
+        is text or binary, is masked, and its payload is within the
+        connection's size limit and entirely in ``data`` (RFC 6455 §5.2).
+        The first frame that is not stops the loop, and it and everything
+        after it are returned for websockets' parser; so does the
+        connection leaving the OPEN state (a 1007 close, for instance).
+        """
+        conn = self.conn
+        limit = conn.max_message_size
+        size = len(data)
+        pos = 0
+        while size - pos >= 6 and conn.state is OPEN:
+            head = data[pos]
+            if head != 0x82 and head != 0x81:  # FIN, no RSV, binary or text
+                break
+            length = data[pos + 1]
+            if length < 0x80:  # a client must mask (1002 from websockets)
+                break
+            length &= 0x7F
+            if length < 126:
+                start = pos + 6
+            elif length == 126:
+                start = pos + 8
+                if start > size:
+                    break
+                length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+            else:
+                start = pos + 14
+                if start > size:
+                    break
+                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+            end = start + length
+            if (limit is not None and length > limit) or end > size:
+                break
+            payload = apply_mask(data[start:end], data[start - 4 : start])
+            pos = end
+            self.fast_frames += 1
+            self.deliver(payload, head == 0x81)
+        return data[pos:] if pos else data
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
@@ -130,9 +225,13 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
     def send_receive_event_to_app(self) -> None:
         data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
         self.frames = []
+        self.deliver(data, self.curr_msg_data_type == "text")
+
+    def deliver(self, data: bytes, text: bool) -> None:
+        """Queue one received message for the application (uvicorn's logic)."""
         if self.close_sent:
             return  # past websocket.close: keep reading until the peer's close
-        if self.curr_msg_data_type == "text":
+        if text:
             try:
                 self.queue.put_nowait({"type": "websocket.receive", "text": data.decode()})
             except UnicodeDecodeError:

@@ -225,7 +225,7 @@ def _publish_preview(hub: Hub, session: Session, conv_id: ConversationId, text: 
             "from": {"kind": "visitor", "id": session.visitor_id, "name": ""},
             "on": bool(text),
         }
-    hub.spawn(hub.broker.publish(conv_channel(conv_id), frame_event(frame, "agents")))
+    hub.broker.publish_soon(conv_channel(conv_id), frame_event(frame, "agents"))
 
 
 async def close(hub: Hub, session: Session, frame: Frame) -> None:

@@ -151,3 +151,45 @@ async def test_publish_many_delivers_in_order(pair: Any) -> None:
     await inbox.wait_for(60)
     assert [e["i"] for _, e in inbox.events] == list(range(60))
     assert [c for c, _ in inbox.events][:2] == ["conv:x", "conv:y"]
+
+
+# -- publish without waiting (typing previews) -------------------------------
+
+
+async def test_publish_soon_delivers_in_order(pair: Any) -> None:
+    pub, sub, inbox = pair
+    await sub.subscribe("conv:soon")
+    for i in range(100):
+        pub.publish_soon("conv:soon", {"i": i})
+        pub.publish_soon("conv:elsewhere", {"i": -1})
+        if i % 10 == 0:
+            await asyncio.sleep(0)  # some go out alone, some queue up
+    await inbox.wait_for(100)
+    await asyncio.sleep(0.1)
+    assert [e["i"] for _, e in inbox.events] == list(range(100))
+
+
+async def test_memory_publish_soon_is_delivered_before_it_returns() -> None:
+    broker, inbox = MemoryBroker(), Inbox()
+    await broker.start(inbox)
+    await broker.subscribe("conv:1")
+    broker.publish_soon("conv:1", {"n": 1})
+    assert inbox.events == [("conv:1", {"n": 1})]
+    await broker.close()
+
+
+async def test_redis_publish_soon_never_raises(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = RedisServer(tmp_path / "redis").start()
+    broker = RedisBroker(server.url)
+    try:
+        await broker.start(Inbox())
+        server.kill()
+        broker.publish_soon("conv:1", {"n": 1})  # Redis is gone: logged, not raised
+        deadline = asyncio.get_running_loop().time() + 10
+        while "queued events lost" not in caplog.text:
+            assert asyncio.get_running_loop().time() < deadline, "no failure logged"
+            await asyncio.sleep(0.05)
+    finally:
+        await broker.close()
