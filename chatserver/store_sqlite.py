@@ -818,19 +818,20 @@ class SQLiteStore:
                     raise NotFound(f"conversation {conv_id}")
                 if member not in json.loads(found[1]):
                     raise NotMember(f"{member} is not in conversation {conv_id}", found[0])
-            # The common path is two statements: bump the offset, insert.  A
-            # used cid shows up as an insert that did nothing (the unique
-            # index ``entries_cid``); then the bump is undone and the first
-            # entry returned.
+            if cid is not None:
+                row = db.execute(
+                    f"SELECT {_ENTRY_COLS} FROM entries"
+                    " WHERE conv_id = ? AND author_id = ? AND cid = ?",
+                    (conv_id, author_id, cid),
+                ).fetchone()
+                if row is not None:
+                    return _entry(row), True
             row = db.execute(
                 "UPDATE conversations SET last_offset = last_offset + 1"
                 " WHERE id = ? AND (? = 0 OR state != 'closed') RETURNING last_offset",
                 (conv_id, int(open_only)),
             ).fetchone()
             if row is None:
-                first = _first_with_cid(db, conv_id, author_id, cid)
-                if first is not None:  # a resend into a conversation closed since
-                    return first, True
                 if (
                     open_only
                     and db.execute(
@@ -851,9 +852,8 @@ class SQLiteStore:
                 cid,
                 data or {},
             )
-            inserted = db.execute(
-                f"INSERT INTO entries ({_ENTRY_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (conv_id, author_id, cid) WHERE cid IS NOT NULL DO NOTHING",
+            db.execute(
+                f"INSERT INTO entries ({_ENTRY_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     conv_id,
                     entry.offset,
@@ -866,15 +866,7 @@ class SQLiteStore:
                     cid,
                     data_text,
                 ),
-            ).rowcount
-            if inserted == 0:
-                db.execute(
-                    "UPDATE conversations SET last_offset = last_offset - 1 WHERE id = ?",
-                    (conv_id,),
-                )
-                first = _first_with_cid(db, conv_id, author_id, cid)
-                assert first is not None
-                return first, True
+            )
             return entry, False
 
         return await self._run(op)
@@ -1379,19 +1371,6 @@ def _rec_values(rec: Recording) -> tuple[Any, ...]:
         rec.marks,
         rec.conv_id,
     )
-
-
-def _first_with_cid(
-    db: sqlite3.Connection, conv_id: str, author_id: str, cid: str | None
-) -> Entry | None:
-    """The entry ``author_id`` already stored under ``cid`` in the conversation, if any."""
-    if cid is None:
-        return None
-    row = db.execute(
-        f"SELECT {_ENTRY_COLS} FROM entries WHERE conv_id = ? AND author_id = ? AND cid = ?",
-        (conv_id, author_id, cid),
-    ).fetchone()
-    return None if row is None else _entry(row)
 
 
 def _recording_of(db: sqlite3.Connection, rec_id: RecordingId) -> Recording | None:
