@@ -44,13 +44,13 @@ def quick() -> Plan:
     return Plan(
         name="quick",
         idle_levels=[1000],
-        pairs=Traffic(chats=200, warmup=1.0, measure=4.0, drain=3.0, **ACTIVE),
+        pairs=Traffic(chats=200, warmup=1.0, measure=4.0, drain=2.0, **ACTIVE),
         fanout=Traffic(
-            chats=40, capacity=10, fanout=4, warmup=1.0, measure=4.0, drain=3.0, **ACTIVE
+            chats=40, capacity=10, fanout=4, warmup=1.0, measure=4.0, drain=2.0, **ACTIVE
         ),
         fanout_targets=["chatserver"],
         throughput=Traffic(chats=200, warmup=0.5, measure=1.5, drain=2.0),
-        throughput_steps=[400, 800, 1600, 3200],
+        throughput_steps=[800, 1600, 3200],
         throughput_bisect=1,
         throughput_retries=1,
         storm=Traffic(
@@ -74,8 +74,8 @@ def quick() -> Plan:
             drain=3.0,
             stall={"at": 4.0},
         ),
-        ingest=Ingest(connections=200, warmup=1.0, measure=5.0),
-        ingest_dense=Ingest(connections=100, warmup=1.0, measure=5.0, dense=True),
+        ingest=Ingest(connections=200, warmup=1.0, measure=3.0),
+        ingest_dense=Ingest(connections=100, warmup=1.0, measure=3.0, dense=True),
     )
 
 

@@ -440,4 +440,8 @@ try {
   // a broken saved state: start with no tabs
 }
 layout();
+// Signing out (here or everywhere) ends this session on the server, which
+// closes this page's socket with 4106; stop first, so that the close is not
+// taken for a session ended elsewhere (which goes to the login form with ?next).
+document.querySelector("header.top form.logout")?.addEventListener("submit", () => conn.stop());
 conn.start();
