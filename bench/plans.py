@@ -49,9 +49,9 @@ def quick() -> Plan:
             chats=40, capacity=10, fanout=4, warmup=1.0, measure=4.0, drain=2.0, **ACTIVE
         ),
         fanout_targets=["chatserver"],
-        throughput=Traffic(chats=200, warmup=0.5, measure=1.5, drain=2.0),
+        throughput=Traffic(chats=200, warmup=0.5, measure=1.2, drain=1.5),
         throughput_steps=[800, 1600, 3200],
-        throughput_bisect=1,
+        throughput_bisect=0,  # doubling only: --quick gives each ratio within a factor of 2
         throughput_retries=1,
         storm=Traffic(
             chats=100,
@@ -59,9 +59,9 @@ def quick() -> Plan:
             agent_msg=0.25,
             visitor_typing=0.0,
             warmup=1.0,
-            measure=5.0,
+            measure=4.0,
             drain=8.0,
-            storm={"at": 2.5, "jitter": 1.0},
+            storm={"at": 2.0, "jitter": 1.0},
         ),
         slow=Traffic(
             chats=100,
@@ -70,9 +70,9 @@ def quick() -> Plan:
             visitor_typing=8.0,
             pad=1900,
             warmup=1.0,
-            measure=7.0,
-            drain=3.0,
-            stall={"at": 4.0},
+            measure=5.5,
+            drain=2.0,
+            stall={"at": 3.0},
         ),
         ingest=Ingest(connections=200, warmup=1.0, measure=3.0),
         ingest_dense=Ingest(connections=100, warmup=1.0, measure=3.0, dense=True),
