@@ -35,6 +35,7 @@ from .redis_client import open_client
 from .types import JSON, new_id
 
 log = logging.getLogger("chatserver.broker_redis")
+MAX_SOON = 10_000  # publish_soon events waiting for Redis
 
 
 class RedisBroker:
@@ -51,6 +52,7 @@ class RedisBroker:
         self._connected = asyncio.Event()
         self._soon: list[tuple[str, JSON]] = []  # publish_soon's events not yet sent
         self._soon_task: asyncio.Task[None] | None = None
+        self._soon_dropped = 0
 
     # -- lifecycle -------------------------------------------------------
 
@@ -189,7 +191,17 @@ class RedisBroker:
     # -- publish without waiting (typing previews) -------------------------
 
     def publish_soon(self, channel: str, event: JSON) -> None:
-        """Queue the event; one task publishes the queue, in order, pipelined."""
+        """Queue the event; one task publishes the queue, in order, pipelined.
+
+        The queue holds at most ``MAX_SOON`` events: while Redis is slower
+        than the events come, newer ones are dropped (they are typing
+        previews, superseded by the next one anyway) instead of memory growing.
+        """
+        if len(self._soon) >= MAX_SOON:
+            self._soon_dropped += 1
+            if self._soon_dropped in (1, 1000) or self._soon_dropped % 100_000 == 0:
+                log.warning("redis too slow: %d queued events dropped", self._soon_dropped)
+            return
         self._soon.append((channel, event))
         if self._soon_task is None:
             self._soon_task = asyncio.create_task(self._publish_queued())

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from chatserver import broker_redis
 from chatserver.broker import Broker
 from chatserver.broker_memory import MemoryBroker
 from chatserver.broker_redis import RedisBroker
@@ -193,3 +194,25 @@ async def test_redis_publish_soon_never_raises(
             await asyncio.sleep(0.05)
     finally:
         await broker.close()
+
+
+async def test_redis_publish_soon_queue_is_bounded(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(broker_redis, "MAX_SOON", 5)
+    server = RedisServer(tmp_path / "redis").start()
+    pub, sub, inbox = RedisBroker(server.url), RedisBroker(server.url), Inbox()
+    try:
+        await pub.start(Inbox())
+        await sub.start(inbox)
+        await sub.subscribe("conv:1")
+        for i in range(8):  # no await between: the queue fills before it is sent
+            pub.publish_soon("conv:1", {"i": i})
+        assert "redis too slow: 1 queued events dropped" in caplog.text
+        await inbox.wait_for(5)
+        await asyncio.sleep(0.2)
+        assert [e["i"] for _, e in inbox.events] == [0, 1, 2, 3, 4]
+    finally:
+        await pub.close()
+        await sub.close()
+        server.stop()
