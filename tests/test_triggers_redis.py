@@ -78,8 +78,23 @@ async def on_checkout(server: Server, shop: Shop, token: str | None = None) -> C
 
 
 async def greetings(client: Client, conv: str) -> list[dict[str, Any]]:
-    page = await client.request({"t": "history", "conv": conv, "since": 0})
-    return [m for m in page["messages"] if m.get("data", {}).get("auto")]
+    """Every automatic greeting this client has: history plus live entries.
+
+    History answers up to what the client's stream has delivered, so an entry
+    still on its way (from another process) is looked for among the live
+    frames too, and asked for again for up to five seconds.
+    """
+    for _ in range(50):
+        page = await client.request({"t": "history", "conv": conv, "since": 0})
+        seen = {m["offset"]: m for m in page["messages"]}
+        for f in list(client.frames):
+            if f.get("t") == "msg" and f.get("conv") == conv:
+                seen.setdefault(f["offset"], f)
+        found = [m for m in seen.values() if m.get("data", {}).get("auto")]
+        if found:
+            return found
+        await asyncio.sleep(0.1)
+    return []
 
 
 async def test_reload_on_another_process_gets_no_second_greeting(
