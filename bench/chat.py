@@ -42,19 +42,32 @@ NAN = math.nan
 class Recorder:
     """What one worker measured.  Times are loop seconds (CLOCK_MONOTONIC)."""
 
+    # The arrays (``reset`` makes each an empty ``array("d")``), in ARRAYS' order.
+    msg_sent_t: array[float]  # scheduled time of each message sent
+    msg_rcpt: array[float]  # recipients it should reach (not counting the sender)
+    msg_dlv_t: array[float]  # scheduled time of each delivery
+    msg_dlv_lat: array[float]  # its latency (NaN when it arrived through history)
+    prev_sent_t: array[float]
+    prev_rcpt: array[float]
+    prev_dlv_t: array[float]
+    prev_dlv_lat: array[float]
+    ack_t: array[float]
+    ack_lat: array[float]
+    late_t: array[float]  # timer lateness of the generator: scheduled time ...
+    late: array[float]  # ... and how late the callback ran
     ARRAYS = (
-        "msg_sent_t",  # scheduled time of each message sent
-        "msg_rcpt",  # recipients it should reach (not counting the sender)
-        "msg_dlv_t",  # scheduled time of each delivery
-        "msg_dlv_lat",  # its latency (NaN when it arrived through history)
+        "msg_sent_t",
+        "msg_rcpt",
+        "msg_dlv_t",
+        "msg_dlv_lat",
         "prev_sent_t",
         "prev_rcpt",
         "prev_dlv_t",
         "prev_dlv_lat",
         "ack_t",
         "ack_lat",
-        "late_t",  # timer lateness of the generator: scheduled time ...
-        "late",  # ... and how late the callback ran
+        "late_t",
+        "late",
     )
 
     def __init__(self) -> None:

@@ -208,7 +208,9 @@ def run(changes: int, every: int, minute: float, redis: str | None) -> dict[str,
             agent_page.click("[data-action=request]")
             visitor.locator("chatserver-chat .cb-yes").click()
             wait(lambda: agent_page.query_selector("[data-view] iframe"))
-            frame = agent_page.query_selector("[data-view] iframe").content_frame()  # type: ignore[union-attr]
+            iframe = agent_page.query_selector("[data-view] iframe")
+            assert iframe is not None  # waited for just above
+            frame = iframe.content_frame()
             wait(lambda: frame and frame.query_selector("#cart-count"))
             time.sleep(1.5)  # the snapshots of the start settle
 
@@ -233,7 +235,7 @@ def run(changes: int, every: int, minute: float, redis: str | None) -> dict[str,
             received.clear()
             pointed.clear()
             start = time.monotonic()
-            steps = [
+            steps: list[Callable[[], object]] = [
                 lambda: visitor.mouse.move(300, 400, steps=25),
                 lambda: visitor.mouse.move(900, 300, steps=25),
                 lambda: visitor.mouse.wheel(0, 400),

@@ -147,10 +147,12 @@ async def _connection(
     url: str, key: str, frames: list[tuple[str, int]], conf: Ingest, t0: float, n: int
 ) -> dict[str, float]:
     import websockets
+    from websockets.typing import Subprotocol
 
     counts = {"events": 0.0, "batches": 0.0, "errors": 0.0, "events_all": 0.0}
     stop = t0 + conf.warmup + conf.measure if not conf.visits else float("inf")
-    async with websockets.connect(url, subprotocols=["chatserver.json"], compression=None) as ws:  # type: ignore[list-item]
+    protocols = [Subprotocol("chatserver.json")]
+    async with websockets.connect(url, subprotocols=protocols, compression=None) as ws:
         await ws.send(json.dumps({"t": "hello", "v": 1, "kind": "visitor", "site": key, "id": 0}))
         welcome = json.loads(await ws.recv())
         assert welcome["t"] == "welcome", welcome

@@ -11,10 +11,21 @@ that the stalled agent's 20 conversations push ~300 KB/s at it.
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from .ingest import Ingest
 from .scenarios import Plan, Traffic
 
-ACTIVE = {"visitor_msg": 0.1, "agent_msg": 0.1, "visitor_typing": 1.0}
+
+class Rates(TypedDict):
+    """The per-chat rates of a ``Traffic`` (per second)."""
+
+    visitor_msg: float
+    agent_msg: float
+    visitor_typing: float
+
+
+ACTIVE: Rates = {"visitor_msg": 0.1, "agent_msg": 0.1, "visitor_typing": 1.0}
 
 
 def smoke() -> Plan:

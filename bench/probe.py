@@ -575,9 +575,10 @@ def main(argv: list[str] | None = None) -> int:
         for r in rs:
             if "breakdown" in r:
                 _print_breakdown(r["breakdown"])
-    if args.base and all(medians.values()):
+    if args.base:
         base, work = medians.values()
-        print(f"  work / base: {work / base:.3f}")
+        if base and work:
+            print(f"  work / base: {work / base:.3f}")
     if args.out:
         args.out.write_text(json.dumps(results, indent=1))
     return 0

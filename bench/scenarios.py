@@ -495,17 +495,18 @@ def throughput(
                 limited_by = "server"
                 break
             lo, best = total, step
-        for _ in range(bisect if hi is not None else 0):
-            mid = round(((lo or 0) + hi) / 2 / 10) * 10
-            if mid in (lo, hi) or mid <= 0:
-                break
-            step = attempt(mid)
-            if not step["generator"]["valid"]:
-                break
-            if step["passed"]:
-                lo, best = mid, step
-            else:
-                hi = mid
+        if hi is not None:  # a step failed: bisect between the last to pass and it
+            for _ in range(bisect):
+                mid = round(((lo or 0) + hi) / 2 / 10) * 10
+                if mid in (lo, hi) or mid <= 0:
+                    break
+                step = attempt(mid)
+                if not step["generator"]["valid"]:
+                    break
+                if step["passed"]:
+                    lo, best = mid, step
+                else:
+                    hi = mid
         us = best["server_cpu_us_per_msg"] if best else None
         return {
             "steps": out,
@@ -591,7 +592,7 @@ def slow(env: Env, target: Target, t: Traffic) -> dict[str, Any]:
         assert stage.monitor is not None
         rss_before = stage.monitor.rss_mb(t0 + t.warmup, stall_at)
         rss_during = stage.monitor.rss_mb(stall_at, end)
-        stall = next((r["stall"] for r in replies if "stall" in r), {})
+        stall: dict[str, Any] = next((r["stall"] for r in replies if "stall" in r), {})
         b99 = before["latency_ms"].get("p99")
         d99 = during["latency_ms"].get("p99")
         growth = (

@@ -160,8 +160,8 @@ def build(visitors: int, rules: int, seed: int) -> tuple[Proactive, list[Watch],
     for dept in ("", "sales", "support"):
         engine._online[(SITE, dept)] = _Online(float("inf"), dept != "support")
 
-    async def fire(w: Watch, rule: Rule, at: float) -> None:  # in memory, no store
-        w.fired[rule.id] = Firing(w.visit, at)
+    async def fire(w: Watch, rule: Rule, now: float) -> None:  # in memory, no store
+        w.fired[rule.id] = Firing(w.visit, now)
         if rule.frequency.value == "always":
             w.page_fired.add(rule.id)
         engine.stats.fired += 1

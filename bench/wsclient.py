@@ -41,7 +41,7 @@ from collections.abc import Callable
 from typing import cast
 
 from websockets.client import ClientProtocol
-from websockets.frames import Opcode
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.typing import Subprotocol
@@ -310,15 +310,20 @@ class WSClient(asyncio.BufferedProtocol):
             if isinstance(event, Response):
                 self._handshake_done(event)
                 continue
+            if not isinstance(event, Frame):  # a Request: only servers receive those
+                continue
             opcode = event.opcode
+            # Received payloads are bytes already (``bytes()`` of bytes is the
+            # same object); the type says any bytes-like.
+            payload = bytes(event.data)
             if opcode is _BINARY or opcode is _TEXT:
                 if event.fin:
-                    self._deliver(event.data, opcode is _TEXT, now)
+                    self._deliver(payload, opcode is _TEXT, now)
                 else:
-                    self._parts = [event.data]
+                    self._parts = [payload]
                     self._part_text = opcode is _TEXT
             elif opcode is _CONT:
-                self._parts.append(event.data)
+                self._parts.append(payload)
                 if event.fin:
                     data_all, self._parts = b"".join(self._parts), []
                     self._deliver(data_all, self._part_text, now)

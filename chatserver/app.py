@@ -244,6 +244,7 @@ async def healthz(request: Request) -> Response:
             "backend": request.app.state.config.backend,
             **hub.stats(),
             "recordings": request.app.state.recordings.stats(),
+            "uploads": request.app.state.upload_budget.stats(),
         }
     )
 
@@ -358,4 +359,5 @@ def create_app(config: Config) -> Starlette:
     app.state.blobs = blobs
     app.state.recordings = recorder
     app.state.login_throttle = Throttle(limit=10, window=300.0)
+    app.state.upload_budget = attachments.UploadBudget(config.upload_memory)
     return app

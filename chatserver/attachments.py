@@ -22,6 +22,11 @@ The flow (docs/widget.md, docs/protocol.md §4.4):
 4. ``GET /attachments/<id>?exp&sig`` checks the signature and the expiry and
    answers with the stored type, ``nosniff``, a ``default-src 'none';
    sandbox`` CSP and, for PDFs, ``Content-Disposition: attachment``.
+
+Bodies are held in memory while they arrive and while they are stored, so the
+process has one ``UploadBudget`` (``--upload-memory``, default 64 MiB) for the
+bytes of all uploads in flight: an upload that would pass it is ``503`` with
+``Retry-After``, before its body is read when it declares a length.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import unicodedata
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -56,6 +61,8 @@ URL_TTL = 24 * 3600  # seconds a signed URL is valid at least (then rounded up t
 MAX_NAME_CHARS = 200  # the stored file name
 UPLOADS_PER_WINDOW = 30  # per uploader
 UPLOAD_WINDOW = 600.0  # seconds
+UPLOAD_MEMORY = 64 * 1024 * 1024  # bytes of upload bodies in flight, whole process
+BUSY_RETRY_AFTER = 5  # seconds, in the ``Retry-After`` of a ``503`` for a full budget
 
 # content type -> file name extension; the first bytes decide (``sniff``)
 TYPES = {
@@ -167,16 +174,90 @@ def _throttle(request: Request) -> Throttle:
     return throttle
 
 
-async def _body(request: Request) -> bytes | None:
-    """The request body, or ``None`` as soon as it is over the limit."""
+class UploadBudget:
+    """The bytes of upload bodies that the whole process holds at once.
+
+    An upload takes a ``Lease`` and grows it before it holds more bytes;
+    ``grow`` refuses (and takes nothing) when the total would pass ``limit``.
+    The event loop is the only lock: ``grow`` and ``release`` never await.
+    """
+
+    def __init__(self, limit: int = UPLOAD_MEMORY) -> None:
+        if limit < 1:
+            raise ValueError("the upload budget needs at least one byte")
+        self.limit = limit
+        self.held = 0
+        self.refused = 0  # uploads answered 503 because the budget was full
+
+    def lease(self) -> Lease:
+        return Lease(self)
+
+    def stats(self) -> JSON:
+        return {"held": self.held, "budget": self.limit, "refused": self.refused}
+
+
+class Lease:
+    """One upload's share of an ``UploadBudget``; a context manager that
+    gives the share back on exit, however the upload ends."""
+
+    def __init__(self, budget: UploadBudget) -> None:
+        self.budget = budget
+        self.size = 0
+
+    def grow(self, size: int) -> bool:
+        """Hold ``size`` bytes in all (never fewer than now); ``False`` if the
+        budget has no room, the lease then unchanged."""
+        extra = size - self.size
+        if extra <= 0:
+            return True
+        if self.budget.held + extra > self.budget.limit:
+            self.budget.refused += 1
+            return False
+        self.budget.held += extra
+        self.size = size
+        return True
+
+    def release(self) -> None:
+        self.budget.held -= self.size
+        self.size = 0
+
+    def __enter__(self) -> Lease:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class _Busy(Exception):
+    """The upload budget is full."""
+
+
+class _TooLarge(Exception):
+    """The body is over the largest upload."""
+
+
+async def _body(request: Request, lease: Lease, limit: int) -> bytes:
+    """The request body, each chunk taken from ``lease`` before it is kept.
+
+    Raises ``_TooLarge`` as soon as it is over ``limit`` bytes, ``_Busy`` as
+    soon as the budget has no room for it (``ClientDisconnect`` if the client
+    goes away)."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_ATTACHMENT_BYTES:
-            return None
+        if size > limit:
+            raise _TooLarge
+        if not lease.grow(size):
+            raise _Busy
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _busy(origin: str | None) -> JSONResponse:
+    response = _fail(503, "the server is busy with other uploads: try again shortly", origin)
+    response.headers["Retry-After"] = str(BUSY_RETRY_AFTER)
+    return response
 
 
 async def upload(request: Request) -> Response:
@@ -210,12 +291,40 @@ async def upload(request: Request) -> Response:
         response = _fail(429, "too many uploads", origin)
         response.headers["Retry-After"] = str(int(wait) + 1)
         return response
+    budget: UploadBudget = request.app.state.upload_budget  # create_app, from the config
+    # A budget smaller than one file lowers the largest file: waiting would not help.
+    limit = min(MAX_ATTACHMENT_BYTES, budget.limit)
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_ATTACHMENT_BYTES:
-        return _fail(413, f"the limit is {MAX_ATTACHMENT_BYTES} bytes", origin)
-    body = await _body(request)
-    if body is None:
-        return _fail(413, f"the limit is {MAX_ATTACHMENT_BYTES} bytes", origin)
+    if declared.isdigit() and int(declared) > limit:
+        return _fail(413, f"the limit is {limit} bytes", origin)
+    with budget.lease() as lease:
+        # The declared length is taken whole before any of the body is read.
+        if declared.isdigit() and not lease.grow(int(declared)):
+            return _busy(origin)
+        try:
+            body = await _body(request, lease, limit)
+        except _TooLarge:
+            return _fail(413, f"the limit is {limit} bytes", origin)
+        except _Busy:
+            return _busy(origin)
+        except ClientDisconnect:
+            log.debug("an upload was cut off by its client")
+            return _fail(400, "the upload was cut off", origin)  # nobody reads it
+        # The body stays in the budget until it is stored.
+        return await _store(hub, request, site, uploader, throttle, body, origin)
+
+
+async def _store(
+    hub: Hub,
+    request: Request,
+    site: Site,
+    uploader: str,
+    throttle: Throttle,
+    body: bytes,
+    origin: str | None,
+) -> Response:
+    """Check a received body's type, then store it and answer its id and URL."""
+    assert hub.blobs is not None
     if not body:
         return _fail(400, "the body is empty: send the file's bytes", origin)
     content_type = sniff(body[:16])

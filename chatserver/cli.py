@@ -38,6 +38,20 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"CHATSERVER_{name}", default)
 
 
+_UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3}
+
+
+def size(text: str) -> int:
+    """A byte count: ``65536``, ``512K``, ``64M``, ``1G`` (binary units)."""
+    number = text.strip()
+    unit = _UNITS.get(number[-1:].upper(), 1)
+    if unit > 1:
+        number = number[:-1]
+    if not number.isascii() or not number.isdigit() or int(number) < 1:
+        raise argparse.ArgumentTypeError(f"not a size such as 64M or 512K: {text!r}")
+    return int(number) * unit
+
+
 def _add_server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--host",
@@ -77,6 +91,15 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="directory for attachments and recordings (CHATSERVER_BLOBS, default DATA/blobs; "
         "with Redis and several machines, a shared volume)",
+    )
+    p.add_argument(
+        "--upload-memory",
+        type=size,
+        default=_env("UPLOAD_MEMORY", "64M"),
+        metavar="SIZE",
+        help="bytes of attachment uploads held in memory at once by the process, such as 64M "
+        "or 512K; an upload that would pass it gets 503 and Retry-After "
+        "(CHATSERVER_UPLOAD_MEMORY, default 64M)",
     )
     p.add_argument(
         "--log-level",
@@ -203,6 +226,7 @@ def _config(args: argparse.Namespace) -> Config:
         grace=args.grace,
         log_level=args.log_level,
         blob_dir=args.blobs,
+        upload_memory=args.upload_memory,
     )
 
 

@@ -19,6 +19,7 @@ class Config:
     log_level: str = "info"
     limits: Limits = field(default_factory=Limits)
     blob_dir: Path | None = None  # attachments and recordings; default data_dir / "blobs"
+    upload_memory: int = 64 * 1024 * 1024  # bytes of attachment uploads in flight, whole process
 
     @property
     def blobs(self) -> Path:

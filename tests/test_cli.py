@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chatserver.cli import ensure_demo
+from chatserver.cli import ensure_demo, parser, size
 
 from .conftest import Server
 
@@ -207,3 +207,17 @@ def test_demo_shop_pages(demo_server: Server) -> None:
     assert httpx.get(f"{demo_server.url}/", follow_redirects=False).status_code in (302, 307)
     console = httpx.get(f"{demo_server.url}/console")
     assert console.status_code == 307 and console.headers["location"] == "/console/"
+
+
+def test_upload_memory_option(tmp_path: Path) -> None:
+    assert (size("65536"), size("512K"), size("64m"), size("1G")) == (
+        65536,
+        512 << 10,
+        64 << 20,
+        1 << 30,
+    )
+    args = parser().parse_args(["serve", "--data", str(tmp_path)])
+    assert args.upload_memory == 64 * 1024 * 1024
+    for bad in ("0", "-1M", "64MB", "lots", ""):
+        with pytest.raises(SystemExit):
+            parser().parse_args(["serve", "--upload-memory", bad])
