@@ -18,7 +18,8 @@
   A request whose ``Origin`` is another site is refused as well.  The login
   form has its own token, bound to a pre-session cookie (login CSRF).
 * **Login attempts** are throttled per client address and per email (the
-  same ``Throttle`` as ``POST /api/login``).
+  same ``logins.LoginThrottle`` as ``POST /api/login``, counted in the Store
+  so that every process shares it).
 * **Roles**: ``guard(...)`` names the roles a page admits; others get 403.
 """
 
@@ -37,7 +38,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from chatserver import control, logins
 from chatserver.hub import Hub
 from chatserver.logins import Grant
-from chatserver.security import Throttle, verify_password
+from chatserver.security import verify_password
 from chatserver.types import Agent, Role
 
 from .web import ALL_ROLES, render, security_headers
@@ -213,9 +214,9 @@ async def login_page(request: Request) -> Response:
         return _login_form(
             request, token, nonce, next_path, email, "The form expired: please try again.", 403
         )
-    throttle: Throttle = request.app.state.login_throttle
-    keys = (f"ip:{request.client.host if request.client else ''}", f"email:{email.lower()}")
-    wait = throttle.blocked(keys)
+    throttle: logins.LoginThrottle = request.app.state.login_throttle
+    keys = throttle.keys(request.client.host if request.client else "", email)
+    wait = await throttle.blocked(keys)
     if wait:
         response = _login_form(
             request,
@@ -232,9 +233,9 @@ async def login_page(request: Request) -> Response:
     # Hash even for an unknown email so the response time does not tell which exist.
     ok = verify_password(password, agent.password_hash if agent else _DUMMY_HASH)
     if agent is None or not ok or agent.disabled:
-        throttle.failed(keys)
+        await throttle.failed(keys)
         return _login_form(request, token, nonce, next_path, email, "Wrong email or password.", 401)
-    throttle.succeeded(keys)
+    await throttle.succeeded(keys)
     if next_path == "/console/":
         next_path = _home_for(agent)
     response = RedirectResponse(next_path, status_code=303)

@@ -31,14 +31,14 @@ from starlette.websockets import WebSocketDisconnect
 import agent_console
 import recordings
 
-from . import __version__, attachments, demo, logins
+from . import __version__, attachments, control, demo, logins
 from .backends import build
 from .blobs import DirectoryBlobs
 from .config import Config
 from .errors import CloseCode, ConnectionClosing, FrameError
 from .hub import Hub
 from .protocol import Codec, Connection, error_frame
-from .security import Signer, Throttle, load_secret, load_secret_redis, verify_password
+from .security import Signer, load_secret, load_secret_redis, verify_password
 from .session import Session
 from .uvicorn_ws import WRITE_EXTENSION
 
@@ -252,14 +252,14 @@ async def healthz(request: Request) -> Response:
 async def login(request: Request) -> Response:
     """Exchange an agent's email and password for a WebSocket token (a new sign-in)."""
     hub: Hub = request.app.state.hub
-    throttle: Throttle = request.app.state.login_throttle
+    throttle: logins.LoginThrottle = request.app.state.login_throttle
     try:
         body = await request.json()
         email, password = str(body["email"]), str(body["password"])
     except (ValueError, KeyError, TypeError):
         return JSONResponse({"error": "send JSON with 'email' and 'password'"}, status_code=400)
-    keys = (f"ip:{request.client.host if request.client else ''}", f"email:{email.lower()}")
-    wait = throttle.blocked(keys)
+    keys = throttle.keys(request.client.host if request.client else "", email)
+    wait = await throttle.blocked(keys)
     if wait:
         return JSONResponse(
             {"error": "too many attempts"},
@@ -270,15 +270,37 @@ async def login(request: Request) -> Response:
     # Hash even for an unknown email so response time does not reveal which exist.
     ok = verify_password(password, agent.password_hash if agent else _DUMMY_HASH)
     if agent is None or not ok or agent.disabled:
-        throttle.failed(keys)
+        await throttle.failed(keys)
         return JSONResponse({"error": "wrong email or password"}, status_code=401)
-    throttle.succeeded(keys)
+    await throttle.succeeded(keys)
     return JSONResponse(
         {
             "token": hub.agent_token(await logins.grant(hub.store, agent)),
             "agent": {"id": agent.id, "name": agent.name, "role": agent.role.value},
         }
     )
+
+
+async def logout(request: Request) -> Response:
+    """End the sign-in of the agent token in ``Authorization: Bearer <token>``.
+
+    The console's sign-out, for API clients: the token's session is revoked
+    in the Store (so the token, and any copy of it, is refused from now on,
+    on every process) and its open agent sockets close with ``4106``
+    everywhere (``control.session_ended``).  Answers 204, also when the
+    sign-in had ended already (signing out twice is harmless); 401 for a
+    missing, forged or expired token.
+    """
+    hub: Hub = request.app.state.hub
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    grant = logins.from_token(hub.signer, token.strip()) if scheme.lower() == "bearer" else None
+    if grant is None:
+        return JSONResponse(
+            {"error": "send a valid agent token as 'Authorization: Bearer <token>'"},
+            status_code=401,
+        )
+    await control.session_ended(hub, grant)
+    return Response(status_code=204)
 
 
 _DUMMY_HASH = (
@@ -313,6 +335,7 @@ def create_app(config: Config) -> Starlette:
         grace=config.grace,
         presence=presence,
         blobs=blobs,
+        session_check=config.session_check,
     )
     recorder = recordings.Recordings(store, blobs)
     recorder.install(hub)
@@ -338,6 +361,7 @@ def create_app(config: Config) -> Starlette:
         Route("/", index),
         Route("/healthz", healthz),
         Route("/api/login", login, methods=["POST"]),
+        Route("/api/logout", logout, methods=["POST"]),
         Mount("/static", CachedStatic(directory=STATIC_DIR), name="static"),
         Route("/widget.js", widget_loader, name="widget_loader"),
         Mount("/widget", widget_files, name="widget"),
@@ -358,6 +382,6 @@ def create_app(config: Config) -> Starlette:
     app.state.widget_files = widget_files
     app.state.blobs = blobs
     app.state.recordings = recorder
-    app.state.login_throttle = Throttle(limit=10, window=300.0)
+    app.state.login_throttle = logins.LoginThrottle(store, limit=10, window=300.0)
     app.state.upload_budget = attachments.UploadBudget(config.upload_memory)
     return app

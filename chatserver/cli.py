@@ -85,6 +85,15 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         "(CHATSERVER_GRACE, default 30)",
     )
     p.add_argument(
+        "--session-check",
+        type=float,
+        default=float(_env("SESSION_CHECK", "60") or 60),
+        metavar="SECONDS",
+        help="seconds between checks that every open agent socket's sign-in is still valid "
+        "(a safety net for missed sign-out events; 0 turns it off; CHATSERVER_SESSION_CHECK, "
+        "default 60)",
+    )
+    p.add_argument(
         "--blobs",
         type=Path,
         default=Path(b) if (b := _env("BLOBS")) else None,
@@ -224,6 +233,7 @@ def _config(args: argparse.Namespace) -> Config:
         redis_url=args.redis or None,
         sqlite_sync=args.sqlite_sync,
         grace=args.grace,
+        session_check=args.session_check,
         log_level=args.log_level,
         blob_dir=args.blobs,
         upload_memory=args.upload_memory,

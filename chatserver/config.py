@@ -16,6 +16,7 @@ class Config:
     redis_url: str | None = None
     sqlite_sync: str = "full"
     grace: float = 30.0
+    session_check: float = 60.0  # seconds between re-checks of agent sockets' sign-ins
     log_level: str = "info"
     limits: Limits = field(default_factory=Limits)
     blob_dir: Path | None = None  # attachments and recordings; default data_dir / "blobs"

@@ -29,12 +29,16 @@ a disabled agent's hello, token login and console session, and an ended
 sign-in's, are refused from the Store anyway, and visitors' hellos read the site from the Store.  A
 process that missed a site event (a Redis pub/sub outage) serves the old
 settings to agents' hellos and routing until the next change or a restart.
+A socket whose ``session``/``sessions`` event was missed is closed by the
+process's periodic ``recheck_sessions`` (every ``Hub.session_check``
+seconds, one Store round trip for all its agent sockets).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .errors import ChatError, CloseCode
@@ -121,6 +125,12 @@ def apply(hub: Hub, event: JSON) -> None:
         _close_grants(
             hub, agent_id, lambda grant: grant.generation < generation and grant.session != spare
         )
+        # The spared browser goes on at the new generation (a new cookie, the
+        # same session id): so do its sockets, for ``recheck_sessions``.
+        for session in hub.agent_sessions(agent_id):
+            grant = session.grant
+            if grant is not None and grant.session == spare and grant.generation < generation:
+                session.grant = replace(grant, generation=generation)
     else:
         log.warning("unknown control event %r", op)
 
@@ -129,6 +139,49 @@ def _close_grants(hub: Hub, agent_id: str, ended: Callable[[Grant], bool]) -> No
     for session in hub.agent_sessions(agent_id):
         if session.grant is not None and ended(session.grant):
             session.close(CloseCode.SESSION_ENDED, "signed out: sign in again")
+
+
+async def recheck_sessions(hub: Hub) -> int:
+    """Close this process's agent sockets whose sign-in has ended; return how many.
+
+    The safety net under the at-most-once ``session``/``sessions`` events:
+    every open agent socket's grant is checked against the Store in one call
+    (``Store.session_states``).  A revoked session or an older generation
+    closes the socket with ``4106 session_ended``, or ``4105
+    account_disabled`` when the agent is disabled now (read only for agents
+    whose generation moved, which is rare).
+    """
+    grants = [
+        (session, session.grant)
+        for session in hub.all_agent_sessions()
+        if session.grant is not None and session.close_code is None
+    ]
+    if not grants:
+        return 0
+    generations, revoked = await hub.store.session_states(
+        [grant.agent_id for _, grant in grants], [grant.session for _, grant in grants]
+    )
+    moved: dict[AgentId, bool] = {}  # agent -> disabled, for agents with a newer generation
+    closed = 0
+    for session, grant in grants:
+        if session.grant is not grant:
+            continue  # the control event renewed it meanwhile (the spared browser)
+        if grant.session in revoked:
+            session.close(CloseCode.SESSION_ENDED, "signed out: sign in again")
+        elif grant.generation < generations.get(grant.agent_id, 0):
+            if grant.agent_id not in moved:
+                agent = await hub.store.get_agent(grant.agent_id)
+                moved[grant.agent_id] = agent is None or agent.disabled
+            if moved[grant.agent_id]:
+                session.close(CloseCode.ACCOUNT_DISABLED, "agent account is disabled")
+            else:
+                session.close(CloseCode.SESSION_ENDED, "signed out: sign in again")
+        else:
+            continue
+        closed += 1
+    if closed:
+        log.info("closed %d agent socket(s) whose sign-in had ended", closed)
+    return closed
 
 
 async def _reload_site(hub: Hub, site_id: SiteId) -> None:

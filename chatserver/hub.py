@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -68,6 +69,7 @@ class Hub:
         grace: float = 30.0,
         presence: Presence | None = None,
         blobs: BlobStore | None = None,
+        session_check: float = 60.0,
     ) -> None:
         self.store = store
         self.blobs = blobs  # attachments and recording segments (None: features off)
@@ -76,6 +78,9 @@ class Hub:
         self.signer = signer
         self.limits = limits or Limits()
         self.grace = grace
+        # Seconds between re-checks of the open agent sockets' sign-ins
+        # (control.recheck_sessions), jittered by a quarter either way; 0: never.
+        self.session_check = session_check
         self.presence: Presence = presence or MemoryPresence()
         self.convs = Conversations(store, broker, router)
         self.convs.wire = self.entry_wire
@@ -135,6 +140,8 @@ class Hub:
             for agent_id in holders:
                 self._start_grace(agent_id, site.id)
         await self.triggers.start()
+        if self.session_check > 0:
+            self.spawn(self._check_sessions())
 
     async def close(self) -> None:
         for handle in self._grace.values():
@@ -146,6 +153,17 @@ class Hub:
         await self.presence.close()
         await self.router.close()
         await self.broker.close()
+
+    async def _check_sessions(self) -> None:
+        """Every ``session_check`` seconds (jittered), close sockets of ended sign-ins."""
+        while True:
+            await asyncio.sleep(self.session_check * random.uniform(0.75, 1.25))
+            try:
+                await control.recheck_sessions(self)
+            except StoreError as exc:  # the next check tries again
+                log.warning("re-checking agent sessions failed: %s", exc)
+            except Exception:
+                log.exception("re-checking agent sessions failed")
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
@@ -377,6 +395,10 @@ class Hub:
     def agent_sessions(self, agent_id: str) -> list[Session]:
         """This process's live connections of an agent."""
         return list(self._agent_sessions.get(agent_id, ()))
+
+    def all_agent_sessions(self) -> list[Session]:
+        """This process's live connections of every agent."""
+        return [session for sessions in self._agent_sessions.values() for session in sessions]
 
     async def agents_changed(self, site: Site) -> None:
         """Routing after agents came, went or changed status; tell visitors the count."""

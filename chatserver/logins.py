@@ -24,13 +24,21 @@ every process of a Redis deployment agrees at once.  Two ways to end grants:
 Both also publish a control event (``control.py``): every process closes the
 agent's WebSocket connections opened with the ended grants, with ``4106
 session_ended``.  That event is delivered at most once; a connection that
-misses it stays open until it drops, and its next ``hello`` is refused.
+misses it is closed by its process's periodic re-check
+(``control.recheck_sessions``, every minute), and its next ``hello`` is
+refused.
+
+Failed sign-ins (the console's form and ``POST /api/login``) are counted by
+``LoginThrottle`` in the Store, so every process of a deployment shares one
+count.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .security import Signer
@@ -97,3 +105,39 @@ async def ended(store: Store, grant: Grant) -> bool:
     if await store.session_generation(grant.agent_id) != grant.generation:
         return True
     return await store.session_revoked(grant.session)
+
+
+class LoginThrottle:
+    """Failed sign-ins per client address and per email, counted in the Store.
+
+    ``blocked`` answers how many seconds to wait while any key has had
+    ``limit`` failures in the last ``window`` seconds, else 0; ``failed``
+    counts one failure for every key; ``succeeded`` forgets the failures of
+    the last key (the email's: a right password clears that account's count,
+    not the address's).  Every process of a deployment shares the count
+    (``Store.throttle_wait``); times are Unix times.  Keys reach the Store
+    hashed, so it holds no emails or addresses and no key is too long.
+    """
+
+    def __init__(self, store: Store, limit: int = 10, window: float = 300.0) -> None:
+        self.store = store
+        self.limit = limit
+        self.window = window
+
+    @staticmethod
+    def keys(address: str, email: str) -> tuple[str, str]:
+        """The keys of an attempt from ``address`` for ``email`` (the email's last)."""
+        return (f"ip:{address}", f"email:{email.strip().lower()}")
+
+    @staticmethod
+    def _ids(keys: Sequence[str]) -> list[str]:
+        return ["login:" + hashlib.sha256(key.encode()).hexdigest()[:32] for key in keys]
+
+    async def blocked(self, keys: Sequence[str]) -> float:
+        return await self.store.throttle_wait(self._ids(keys), self.limit, self.window, time.time())
+
+    async def failed(self, keys: Sequence[str]) -> None:
+        await self.store.throttle_hit(self._ids(keys), self.limit, self.window, time.time())
+
+    async def succeeded(self, keys: Sequence[str]) -> None:
+        await self.store.throttle_clear(self._ids(keys[-1:]))

@@ -43,13 +43,22 @@ Contract every implementation keeps (the contract tests in
   concurrent calls return two different numbers).  ``revoke_session`` marks
   one session id as revoked until a time; ``session_revoked`` answers it
   until then (afterwards the record may be gone: the session has expired).
+  ``session_states`` answers both for many agents and sessions in one call
+  (the periodic re-check of open agent sockets).
+* **Throttle** (``throttle_hit`` ...): failures per key, shared by every
+  process of a deployment (login attempts).  ``throttle_hit`` records one
+  failure for each key atomically (concurrent hits are all counted) and keeps
+  at most the newest ``limit`` of a key; ``throttle_wait`` answers how long
+  until every key has fewer than ``limit`` failures in the ``window`` before
+  ``now``; ``throttle_clear`` forgets keys.  Records older than the window
+  may be dropped.
 * Records are returned as frozen dataclasses from ``types``; ``None`` means
   "no such row".
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Protocol
 
@@ -97,6 +106,15 @@ def merge_attributes(current: JSON, patch: JSON) -> JSON:
         else:
             merged[key] = value
     return merged
+
+
+def throttle_delay(stamps: Iterable[float], limit: int, window: float, now: float) -> float:
+    """Seconds until fewer than ``limit`` of ``stamps`` lie in the ``window`` before
+    ``now``; 0 when fewer do already (the backends share this arithmetic)."""
+    recent = sorted(t for t in stamps if now - t < window)
+    if len(recent) < limit:
+        return 0.0
+    return window - (now - recent[-limit])
 
 
 def apply_batch(rec: Recording, batch: RecordingBatch) -> Recording:
@@ -492,3 +510,37 @@ class Store(Protocol):
 
     async def session_revoked(self, session_id: str) -> bool:
         """Whether ``session_id`` was revoked and its ``until`` is still ahead."""
+
+    # -- login throttle and session re-checks (docs/console.md) -------------------
+    async def throttle_wait(
+        self, keys: Sequence[str], limit: int, window: float, now: float
+    ) -> float:
+        """Seconds until each of ``keys`` has fewer than ``limit`` failures in the
+        ``window`` seconds before ``now`` (Unix time); 0 when each has already.
+
+        Keys are at most 64 characters; an unknown key has no failures.  The
+        answer is ``throttle_delay`` of the key with the longest wait.
+        """
+
+    async def throttle_hit(
+        self, keys: Sequence[str], limit: int, window: float, now: float
+    ) -> None:
+        """Record one failure at ``now`` for each of ``keys``, atomically.
+
+        Concurrent hits, from any process, all count.  Failures older than
+        ``window`` before ``now`` may be dropped, and beyond the newest
+        ``limit`` of a key they are.
+        """
+
+    async def throttle_clear(self, keys: Sequence[str]) -> None:
+        """Forget every failure of ``keys``."""
+
+    async def session_states(
+        self, agent_ids: Sequence[AgentId], session_ids: Sequence[str]
+    ) -> tuple[dict[AgentId, int], set[str]]:
+        """``session_generation`` of each of ``agent_ids`` and which of
+        ``session_ids`` are ``session_revoked``, in one call (one round trip).
+
+        Empty sequences are allowed.  Answers the same as the single calls
+        would at some moment during the call.
+        """

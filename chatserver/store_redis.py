@@ -51,6 +51,11 @@ Agent sessions (revocation) add::
     session-revoked:<id>     string  "1" while the session id is revoked; expires (PXAT)
                                      at the session's own expiry
 
+The login throttle adds::
+
+    throttle:<key>           zset    the key's newest failures (at most ``limit``), scored
+                                     by Unix time; expires a window after the last one
+
 The email key is the email stripped and lower-cased.  Each kind of key has a
 first segment of its own and the caller-given part last, so no id can turn
 one kind's key into another's.  Floats are stored as ``repr`` strings and
@@ -112,7 +117,14 @@ from redis.exceptions import RedisError, ResponseError, WatchError
 
 from .errors import Closed, NotFound, NotMember, StoreError
 from .redis_client import open_client
-from .store import MAX_PAGE_VIEWS, MAX_VISITOR_EVENTS, VISIT_GAP, apply_batch, merge_attributes
+from .store import (
+    MAX_PAGE_VIEWS,
+    MAX_VISITOR_EVENTS,
+    VISIT_GAP,
+    apply_batch,
+    merge_attributes,
+    throttle_delay,
+)
 from .types import (
     JSON,
     KEEP,
@@ -1400,6 +1412,65 @@ class RedisStore:
     @_redis_errors
     async def session_revoked(self, session_id: str) -> bool:
         return bool(await self._redis.exists(self._k("session-revoked", session_id)))
+
+    # -- login throttle and session re-checks --------------------------------
+
+    @_redis_errors
+    async def throttle_wait(
+        self, keys: Sequence[str], limit: int, window: float, now: float
+    ) -> float:
+        if not keys:
+            return 0.0
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.zrangebyscore(self._k("throttle", key), now - window, "+inf", withscores=True)
+            replies = await pipe.execute()
+        return max(
+            throttle_delay((score for _, score in reply), limit, window, now) for reply in replies
+        )
+
+    @_redis_errors
+    async def throttle_hit(
+        self, keys: Sequence[str], limit: int, window: float, now: float
+    ) -> None:
+        if not keys:
+            return
+        # MULTI/EXEC: atomic; a random member keeps hits at the same time apart.
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for key in dict.fromkeys(keys):
+                name = self._k("throttle", key)
+                pipe.zremrangebyscore(name, "-inf", now - window)
+                pipe.zadd(name, {f"{now!r}:{secrets.token_hex(6)}": now})
+                pipe.zremrangebyrank(name, 0, -limit - 1)
+                pipe.pexpire(name, max(1, int(window * 1000)))
+            await pipe.execute()
+
+    @_redis_errors
+    async def throttle_clear(self, keys: Sequence[str]) -> None:
+        if keys:
+            await self._redis.delete(*(self._k("throttle", key) for key in keys))
+
+    @_redis_errors
+    async def session_states(
+        self, agent_ids: Sequence[AgentId], session_ids: Sequence[str]
+    ) -> tuple[dict[AgentId, int], set[str]]:
+        agents, sessions = list(dict.fromkeys(agent_ids)), list(dict.fromkeys(session_ids))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if agents:
+                pipe.mget([self._k("session-gen", a) for a in agents])
+            if sessions:
+                pipe.mget([self._k("session-revoked", s) for s in sessions])
+            replies = await pipe.execute() if agents or sessions else []
+        generations = {
+            agent_id: 0 if raw is None else int(_text(raw))
+            for agent_id, raw in zip(agents, replies.pop(0) if agents else [], strict=True)
+        }
+        revoked = {
+            sid
+            for sid, raw in zip(sessions, replies.pop(0) if sessions else [], strict=True)
+            if raw is not None
+        }
+        return generations, revoked
 
 
 def _doc(site_id: SiteId, kind: str, doc_id: str, raw: object) -> Doc:

@@ -31,7 +31,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import Closed, NotFound, NotMember, StoreError
-from .store import MAX_PAGE_VIEWS, MAX_VISITOR_EVENTS, VISIT_GAP, apply_batch, merge_attributes
+from .store import (
+    MAX_PAGE_VIEWS,
+    MAX_VISITOR_EVENTS,
+    VISIT_GAP,
+    apply_batch,
+    merge_attributes,
+    throttle_delay,
+)
 from .types import (
     JSON,
     KEEP,
@@ -211,6 +218,14 @@ CREATE TABLE IF NOT EXISTS revoked_sessions (
     id TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID;
 """
 
+# Login throttle: the newest failures of a key (JSON list of Unix times), kept
+# until ``until`` (the last failure plus the window).
+_SCHEMA_THROTTLE = """
+CREATE TABLE IF NOT EXISTS throttle (
+    key TEXT PRIMARY KEY, stamps TEXT NOT NULL, until REAL NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS throttle_until ON throttle (until);
+"""
+
 
 def _migrate_widget(db: sqlite3.Connection) -> None:
     db.executescript(_SCHEMA_WIDGET)
@@ -354,6 +369,7 @@ class SQLiteStore:
         _migrate(db)
         _migrate_widget(db)
         db.executescript(_SCHEMA_SESSIONS)
+        db.executescript(_SCHEMA_THROTTLE)
         db.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
             (str(SCHEMA_VERSION),),
@@ -1343,6 +1359,86 @@ class SQLiteStore:
             "SELECT 1 FROM revoked_sessions WHERE id = ? AND until > ?", (session_id, now())
         )
         return row is not None
+
+    # -- login throttle and session re-checks --------------------------------
+
+    async def throttle_wait(
+        self, keys: Sequence[str], limit: int, window: float, now: float
+    ) -> float:
+        wanted = list(keys)
+        if not wanted:
+            return 0.0
+        marks = ", ".join("?" * len(wanted))
+        rows = await self._read_all(
+            f"SELECT stamps FROM throttle WHERE key IN ({marks})", tuple(wanted)
+        )
+        return max(
+            (throttle_delay(json.loads(row[0]), limit, window, now) for row in rows), default=0.0
+        )
+
+    async def throttle_hit(
+        self, keys: Sequence[str], limit: int, window: float, now: float
+    ) -> None:
+        wanted = list(dict.fromkeys(keys))
+
+        def op(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM throttle WHERE until <= ?", (now,))
+            for key in wanted:
+                row = db.execute("SELECT stamps FROM throttle WHERE key = ?", (key,)).fetchone()
+                stamps = [t for t in json.loads(row[0]) if now - t < window] if row else []
+                stamps.append(now)
+                db.execute(
+                    "INSERT INTO throttle (key, stamps, until) VALUES (?, ?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET stamps = excluded.stamps,"
+                    " until = excluded.until",
+                    (key, json.dumps(stamps[-limit:]), now + window),
+                )
+
+        await self._run(op)
+
+    async def throttle_clear(self, keys: Sequence[str]) -> None:
+        wanted = list(keys)
+        if not wanted:
+            return
+        marks = ", ".join("?" * len(wanted))
+        await self._run(
+            lambda db: db.execute(f"DELETE FROM throttle WHERE key IN ({marks})", tuple(wanted))
+        )
+
+    async def session_states(
+        self, agent_ids: Sequence[AgentId], session_ids: Sequence[str]
+    ) -> tuple[dict[AgentId, int], set[str]]:
+        agents, sessions = list(dict.fromkeys(agent_ids)), list(dict.fromkeys(session_ids))
+        at = now()
+
+        def op(db: sqlite3.Connection) -> tuple[dict[AgentId, int], set[str]]:
+            generations = dict.fromkeys(agents, 0)
+            revoked: set[str] = set()
+            for chunk in _chunks(agents):
+                marks = ", ".join("?" * len(chunk))
+                for agent_id, generation in db.execute(
+                    "SELECT agent_id, generation FROM session_generations"
+                    f" WHERE agent_id IN ({marks})",
+                    chunk,
+                ):
+                    generations[agent_id] = int(generation)
+            for chunk in _chunks(sessions):
+                marks = ", ".join("?" * len(chunk))
+                revoked.update(
+                    row[0]
+                    for row in db.execute(
+                        f"SELECT id FROM revoked_sessions WHERE id IN ({marks}) AND until > ?",
+                        (*chunk, at),
+                    )
+                )
+            return generations, revoked
+
+        return await self._read(op)
+
+
+def _chunks(items: list[str], size: int = 500) -> list[tuple[str, ...]]:
+    """``items`` in tuples of at most ``size`` (SQL parameters per statement)."""
+    return [tuple(items[i : i + size]) for i in range(0, len(items), size)]
 
 
 def _recording(row: sqlite3.Row) -> Recording:

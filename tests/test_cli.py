@@ -141,6 +141,7 @@ def test_every_serve_option_has_help_and_an_environment_twin() -> None:
         ("--redis", "CHATSERVER_REDIS_URL"),
         ("--sqlite-sync", "CHATSERVER_SQLITE_SYNC"),
         ("--grace", "CHATSERVER_GRACE"),
+        ("--session-check", "CHATSERVER_SESSION_CHECK"),
         ("--log-level", "CHATSERVER_LOG_LEVEL"),
     ):
         assert option in text and env in text, option

@@ -1552,3 +1552,83 @@ async def test_session_revocations_survive_a_restart(make_store: Callable[[], St
         assert await reopened.session_revoked("sess_keep")
     finally:
         await reopened.close()
+
+
+# ---------------------------------------------------------------------------
+# login throttle and session re-checks
+# ---------------------------------------------------------------------------
+
+
+async def test_throttle_counts_failures_in_the_window(store: Store) -> None:
+    t0, window = time.time(), 100.0
+    assert await store.throttle_wait(["ip:a", "email:x"], 3, window, t0) == 0
+    assert await store.throttle_wait([], 3, window, t0) == 0
+    await store.throttle_hit(["ip:a", "email:x"], 3, window, t0)
+    await store.throttle_hit(["ip:a", "email:x"], 3, window, t0 + 1)
+    assert await store.throttle_wait(["ip:a", "email:x"], 3, window, t0 + 2) == 0
+    await store.throttle_hit(["ip:a", "email:x"], 3, window, t0 + 2)
+    # Three in the window: blocked until the oldest leaves it.
+    assert await store.throttle_wait(["ip:a"], 3, window, t0 + 3) == pytest.approx(97)
+    assert await store.throttle_wait(["ip:b", "email:x"], 3, window, t0 + 3) == pytest.approx(97)
+    assert await store.throttle_wait(["ip:b"], 3, window, t0 + 3) == 0
+    assert await store.throttle_wait(["ip:a"], 4, window, t0 + 3) == 0
+    assert await store.throttle_wait(["ip:a"], 3, window, t0 + 100.5) == 0
+    # A fourth failure later: the wait runs from the newest three.
+    await store.throttle_hit(["ip:a"], 3, window, t0 + 50)
+    assert await store.throttle_wait(["ip:a"], 3, window, t0 + 60) == pytest.approx(41)
+    # The longest wait of the keys is the answer.
+    await store.throttle_hit(["ip:c"], 1, window, t0 + 55)
+    assert await store.throttle_wait(["ip:c", "ip:a"], 1, window, t0 + 60) == pytest.approx(95)
+    # Clearing forgets one key only.
+    await store.throttle_clear(["email:x"])
+    await store.throttle_clear([])
+    assert await store.throttle_wait(["email:x"], 1, window, t0 + 3) == 0
+    assert await store.throttle_wait(["ip:a"], 3, window, t0 + 3) > 0
+
+
+async def test_concurrent_throttle_hits_all_count(store: Store) -> None:
+    now = time.time()
+    await asyncio.gather(*(store.throttle_hit(["ip:z"], 50, 300.0, now) for _ in range(20)))
+    assert await store.throttle_wait(["ip:z"], 20, 300.0, now) == pytest.approx(300)
+    assert await store.throttle_wait(["ip:z"], 21, 300.0, now) == 0
+
+
+async def test_throttle_is_shared_by_stores_on_the_same_storage(
+    make_store: Callable[[], Store],
+) -> None:
+    one, two = make_store(), make_store()
+    await one.start()
+    await two.start()
+    try:
+        now = time.time()
+        await one.throttle_hit(["email:y"], 2, 300.0, now)
+        await two.throttle_hit(["email:y"], 2, 300.0, now + 1)
+        assert await one.throttle_wait(["email:y"], 2, 300.0, now + 2) == pytest.approx(298)
+        await two.throttle_clear(["email:y"])
+        assert await one.throttle_wait(["email:y"], 2, 300.0, now + 2) == 0
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_session_states_in_one_call(store: Store) -> None:
+    assert await store.session_states([], []) == ({}, set())
+    await store.end_sessions("a_two")
+    await store.end_sessions("a_two")
+    await store.end_sessions("a_one")
+    now = time.time()
+    await store.revoke_session("s_gone", now + 3600)
+    await store.revoke_session("s_past", now - 1)
+    generations, revoked = await store.session_states(
+        ["a_two", "a_one", "a_none", "a_two"], ["s_gone", "s_live", "s_past"]
+    )
+    assert generations == {"a_two": 2, "a_one": 1, "a_none": 0}
+    assert revoked == {"s_gone"}
+    assert await store.session_states(["a_one"], []) == ({"a_one": 1}, set())
+    assert await store.session_states([], ["s_gone"]) == ({}, {"s_gone"})
+    # Many at once (more than one SQL statement's parameters).
+    many = [f"s_{i}" for i in range(1200)]
+    await store.revoke_session("s_1100", now + 3600)
+    generations, revoked = await store.session_states([f"a_{i}" for i in range(1200)], many)
+    assert len(generations) == 1200 and set(generations.values()) == {0}
+    assert revoked == {"s_1100"}
