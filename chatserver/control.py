@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 from .errors import ChatError, CloseCode
 from .logins import Grant
-from .types import JSON, Agent, AgentId, AgentStatus, ConvState, Role, SiteId
+from .types import JSON, Agent, AgentId, ConvState, Role, SiteId
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -67,15 +67,16 @@ async def agent_saved(hub: Hub, agent: Agent) -> None:
     """An agent's record changed (already saved): routing and live sessions follow.
 
     Capacity and departments go to the router.  An agent who no longer takes
-    chats (disabled, or now an analyst) is set offline in the router at once,
-    so no chat is assigned to them from here on, their live sockets are
-    closed in every process, and the chats they hold go back to the queue
-    (or stay with the colleagues also in them) without a grace period.
+    chats (disabled, or now an analyst) loses their status in the router at
+    once (``online`` again if re-enabled), so no chat is assigned to them from
+    here on, their live sockets are closed in every process, and the chats
+    they hold go back to the queue (or stay with the colleagues also in them)
+    without a grace period.
     """
     await hub.router.update_agent(agent)
     out = not takes_chats(agent)
     if out:
-        await hub.router.set_status(agent.id, AgentStatus.OFFLINE)
+        await hub.router.set_status(agent.id, None)
     await hub.broker.publish(CONTROL_CHANNEL, {"op": "agent", "agent": agent.id})
     site = await hub.site(agent.site_id)
     if out:

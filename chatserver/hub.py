@@ -40,7 +40,6 @@ from .store import Store
 from .types import (
     JSON,
     Agent,
-    AgentStatus,
     ClientKind,
     Conversation,
     ConversationId,
@@ -83,7 +82,6 @@ class Hub:
         self._local: dict[str, set[Session]] = {}
         self._connections = 0  # sessions with at least one channel (see stats)
         self._agent_sessions: dict[str, set[Session]] = {}
-        self.agent_status: dict[str, AgentStatus] = {}
         self._grace: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.sites: dict[str, Site] = {}
@@ -427,7 +425,6 @@ class Hub:
         self._grace.pop(agent_id, None)
         if agent_id in self._agent_sessions:
             return
-        self.agent_status.pop(agent_id, None)
         convs = await self.router.agent_gone(agent_id)
         site = await self.site(site_id)
         for conv_id in convs:
