@@ -14,6 +14,11 @@ process (the publisher's too) on what that process holds:
   handed to its live sessions and the name cache; when the agent was
   disabled their sockets close with ``4105 account_disabled``, when they
   became an analyst (who takes no chats) with ``4102 unauthorized``.
+* ``{"op": "triggers", "site": id, "from": node}``: the site's trigger rules
+  or business hours changed (the console's triggers pages): each process's
+  trigger engine drops its cached copy and re-evaluates the site's visitors
+  now, instead of within ``proactive.RULES_TTL``.  The publishing process
+  (``from``, its ``hub.node``) did so before publishing and skips it.
 * ``{"op": "session", "agent": id, "session": sid}``: one sign-in ended
   (sign out, ``logins.py``): the agent's sockets opened with it close with
   ``4106 session_ended``.
@@ -28,7 +33,9 @@ Delivery is the broker's: at most once.  Nothing depends on it for safety:
 a disabled agent's hello, token login and console session, and an ended
 sign-in's, are refused from the Store anyway, and visitors' hellos read the site from the Store.  A
 process that missed a site event (a Redis pub/sub outage) serves the old
-settings to agents' hellos and routing until the next change or a restart.
+settings to agents' hellos and routing until the next change or a restart,
+and one that missed a triggers event applies the old rules for up to
+``RULES_TTL`` (5 s) more.
 """
 
 from __future__ import annotations
@@ -86,6 +93,12 @@ async def agent_saved(hub: Hub, agent: Agent) -> None:
     await hub.agents_changed(site)
 
 
+async def triggers_changed(hub: Hub, site_id: SiteId) -> None:
+    """A site's trigger rules or business hours changed: every process reloads them now."""
+    hub.triggers.invalidate(site_id)
+    await hub.broker.publish(CONTROL_CHANNEL, {"op": "triggers", "site": site_id, "from": hub.node})
+
+
 async def session_ended(hub: Hub, grant: Grant) -> None:
     """One sign-in ended (sign out): revoked until it expires, its sockets closed everywhere."""
     await hub.store.revoke_session(grant.session, grant.expiry)
@@ -112,6 +125,9 @@ def apply(hub: Hub, event: JSON) -> None:
     if op == "site" and isinstance(event.get("site"), str):
         hub.forget_site(event["site"])
         hub.spawn(_reload_site(hub, event["site"]))
+    elif op == "triggers" and isinstance(event.get("site"), str):
+        if event.get("from") != hub.node:  # the publisher invalidated already
+            hub.triggers.invalidate(event["site"])
     elif op == "agent" and isinstance(agent_id, str):
         hub.spawn(_refresh_agent(hub, agent_id))
     elif op == "session" and isinstance(agent_id, str) and isinstance(event.get("session"), str):

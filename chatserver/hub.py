@@ -46,6 +46,7 @@ from .types import (
     ConvState,
     Entry,
     Site,
+    new_id,
 )
 from .visitors import visitors_key
 
@@ -75,6 +76,7 @@ class Hub:
         self.signer = signer
         self.limits = limits or Limits()
         self.grace = grace
+        self.node = new_id("n")  # this process, in control events it receives back
         self.presence: Presence = presence or MemoryPresence()
         self.convs = Conversations(store, broker, router)
         self.convs.wire = self.entry_wire
