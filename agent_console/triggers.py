@@ -3,9 +3,9 @@
 Rules are site documents of kind ``trigger`` (``chatserver.proactive``); this
 module turns the form into the rule format of ``chatserver.triggers``, which
 validates it: a refused rule comes back with its form and one message per
-bad field.  Every change tells this process's trigger engine at once
-(``hub.triggers.invalidate``); other processes read the rules again within
-a few seconds.
+bad field.  Every change (rules and business hours) reaches the trigger
+engine of every process at once (``control.triggers_changed``: a control
+event); a process that missed it reads the rules again within ``RULES_TTL``.
 
 Pages (admin role):
 
@@ -32,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from chatserver import control
 from chatserver.hours import (
     DAYS,
     HOURS_DOC,
@@ -144,8 +145,8 @@ async def _rules(request: Request, site: Site) -> list[tuple[Doc, Rule | None, s
     return found
 
 
-def _changed(request: Request, site: Site) -> None:
-    _hub(request).triggers.invalidate(site.id)
+async def _changed(request: Request, site: Site) -> None:
+    await control.triggers_changed(_hub(request), site.id)
 
 
 # -- form <-> rule ------------------------------------------------------------------
@@ -388,7 +389,7 @@ async def new(request: Request) -> Response:
     except RuleError as exc:
         return await _form_page(request, site, data, None, exc.errors, 400)
     await _hub(request).store.put_doc(site.id, TRIGGER_KIND, rule_id, rule.to_json())
-    _changed(request, site)
+    await _changed(request, site)
     return RedirectResponse("/console/triggers", status_code=303)
 
 
@@ -413,7 +414,7 @@ async def edit(request: Request) -> Response:
     except RuleError as exc:
         return await _form_page(request, site, data, rule_id, exc.errors, 400)
     await store.put_doc(site.id, TRIGGER_KIND, rule_id, rule.to_json())
-    _changed(request, site)
+    await _changed(request, site)
     return RedirectResponse("/console/triggers", status_code=303)
 
 
@@ -426,7 +427,7 @@ async def toggle(request: Request) -> Response:
         await store.put_doc(
             site.id, TRIGGER_KIND, doc.id, {**doc.data, "enabled": not doc.data.get("enabled")}
         )
-        _changed(request, site)
+        await _changed(request, site)
     return RedirectResponse("/console/triggers", status_code=303)
 
 
@@ -449,7 +450,7 @@ async def move(request: Request) -> Response:
             for order, doc in enumerate(docs, 1):
                 if doc.data.get("order") != order:
                     await store.put_doc(site.id, TRIGGER_KIND, doc.id, {**doc.data, "order": order})
-            _changed(request, site)
+            await _changed(request, site)
     return RedirectResponse("/console/triggers", status_code=303)
 
 
@@ -457,7 +458,7 @@ async def move(request: Request) -> Response:
 async def delete(request: Request) -> Response:
     site = await _site(request)
     await _hub(request).store.delete_doc(site.id, TRIGGER_KIND, request.path_params["rule_id"])
-    _changed(request, site)
+    await _changed(request, site)
     return RedirectResponse("/console/triggers", status_code=303)
 
 
@@ -546,7 +547,7 @@ async def import_rules(request: Request) -> Response:
     for n, rule in enumerate(rules, start + 1):
         data = {**rule.to_json(), "order": n}
         await store.put_doc(site.id, TRIGGER_KIND, new_id("t"), data)
-    _changed(request, site)
+    await _changed(request, site)
     return await _list_page(request, notice=f"Imported {len(rules)} rules.")
 
 
@@ -574,7 +575,7 @@ async def hours(request: Request) -> Response:
         form = await request.form()
         if form.get("clear") is not None:
             await store.delete_doc(site.id, *HOURS_DOC)
-            _changed(request, site)
+            await _changed(request, site)
             current, notice = None, "Cleared: the site counts as open all the time."
             timezone, days = "UTC", [""] * 7
         else:
@@ -586,7 +587,7 @@ async def hours(request: Request) -> Response:
                 errors, status = exc.errors, 400
             else:
                 await store.put_doc(site.id, *HOURS_DOC, current.to_json())
-                _changed(request, site)
+                await _changed(request, site)
                 notice = "Saved."
                 days = [current.describe(i) for i in range(7)]
     now = time.time()

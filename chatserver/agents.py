@@ -6,6 +6,11 @@ only their own site; acting on a conversation (writing, typing, transfer,
 close, tags, invitations) needs membership, or the admin role for transfer,
 close, tags and invitations.
 
+An agent's status (online, away, offline) is the agent's, not a
+connection's: the router holds it (``Router.agent_connected``/``set_status``)
+for every tab on every process, until the grace period after the agent's last
+connection ends.
+
 Who is connected and who views which conversation live in the Presence seam
 (so every process sees them): ``agents_key(site)`` holds the site's connected
 agents with their status, ``viewers_key(conv)`` the agents viewing a
@@ -96,10 +101,16 @@ async def hello(hub: Hub, session: Session, frame: Frame) -> None:
     session.agent = agent
     session.grant = grant
     hub.convs.remember(agent)
-    status = AgentStatus(frame.get("status") or hub.agent_status.get(agent.id, "online"))
-    hub.agent_status[agent.id] = status
     hub.agent_connected(agent.id, session)
-    await hub.router.agent_connected(agent, status)
+    # The status is the agent's, held by the router for every process: a
+    # hello without one gets the status chosen before (another tab, another
+    # process, a reconnect within the grace period), else online.
+    chosen = AgentStatus(frame.get("status")) if frame.get("status") else None
+    before = await hub.router.agent_connected(agent, chosen)
+    status = chosen or before or AgentStatus.ONLINE
+    if before is not None and status is not before:
+        # This tab chose another status: the agent's other connections follow.
+        await hub.broker.publish(agent_channel(agent.id), {"op": "status", "status": status.value})
     open_convs = await hub.store.list_conversations(site.id, [ConvState.QUEUED, ConvState.ACTIVE])
     session.send(
         {
@@ -197,7 +208,6 @@ async def typing(hub: Hub, session: Session, frame: Frame) -> None:
 async def status(hub: Hub, session: Session, frame: Frame) -> None:
     agent = _agent(session)
     new = AgentStatus(frame.get("status"))
-    hub.agent_status[agent.id] = new
     await hub.router.set_status(agent.id, new)
     if session.present:
         await hub.presence.update(agents_key(agent.site_id), agent.id, _agent_info(agent, new))

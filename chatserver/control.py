@@ -14,6 +14,11 @@ process (the publisher's too) on what that process holds:
   handed to its live sessions and the name cache; when the agent was
   disabled their sockets close with ``4105 account_disabled``, when they
   became an analyst (who takes no chats) with ``4102 unauthorized``.
+* ``{"op": "triggers", "site": id, "from": node}``: the site's trigger rules
+  or business hours changed (the console's triggers pages): each process's
+  trigger engine drops its cached copy and re-evaluates the site's visitors
+  now, instead of within ``proactive.RULES_TTL``.  The publishing process
+  (``from``, its ``hub.node``) did so before publishing and skips it.
 * ``{"op": "session", "agent": id, "session": sid}``: one sign-in ended
   (sign out, ``logins.py``): the agent's sockets opened with it close with
   ``4106 session_ended``.
@@ -28,7 +33,9 @@ Delivery is the broker's: at most once.  Nothing depends on it for safety:
 a disabled agent's hello, token login and console session, and an ended
 sign-in's, are refused from the Store anyway, and visitors' hellos read the site from the Store.  A
 process that missed a site event (a Redis pub/sub outage) serves the old
-settings to agents' hellos and routing until the next change or a restart.
+settings to agents' hellos and routing until the next change or a restart,
+and one that missed a triggers event applies the old rules for up to
+``RULES_TTL`` (5 s) more.
 A socket whose ``session``/``sessions`` event was missed is closed by the
 process's periodic ``recheck_sessions`` (every ``Hub.session_check``
 seconds, one Store round trip for all its agent sockets).
@@ -43,7 +50,7 @@ from typing import TYPE_CHECKING
 
 from .errors import ChatError, CloseCode
 from .logins import Grant
-from .types import JSON, Agent, AgentId, AgentStatus, ConvState, Role, SiteId
+from .types import JSON, Agent, AgentId, ConvState, Role, SiteId
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -71,15 +78,16 @@ async def agent_saved(hub: Hub, agent: Agent) -> None:
     """An agent's record changed (already saved): routing and live sessions follow.
 
     Capacity and departments go to the router.  An agent who no longer takes
-    chats (disabled, or now an analyst) is set offline in the router at once,
-    so no chat is assigned to them from here on, their live sockets are
-    closed in every process, and the chats they hold go back to the queue
-    (or stay with the colleagues also in them) without a grace period.
+    chats (disabled, or now an analyst) loses their status in the router at
+    once (``online`` again if re-enabled), so no chat is assigned to them from
+    here on, their live sockets are closed in every process, and the chats
+    they hold go back to the queue (or stay with the colleagues also in them)
+    without a grace period.
     """
     await hub.router.update_agent(agent)
     out = not takes_chats(agent)
     if out:
-        await hub.router.set_status(agent.id, AgentStatus.OFFLINE)
+        await hub.router.set_status(agent.id, None)
     await hub.broker.publish(CONTROL_CHANNEL, {"op": "agent", "agent": agent.id})
     site = await hub.site(agent.site_id)
     if out:
@@ -87,6 +95,12 @@ async def agent_saved(hub: Hub, agent: Agent) -> None:
             if agent.id in conv.agents:
                 await hub.convs.requeue(site, conv.id, [agent.id])
     await hub.agents_changed(site)
+
+
+async def triggers_changed(hub: Hub, site_id: SiteId) -> None:
+    """A site's trigger rules or business hours changed: every process reloads them now."""
+    hub.triggers.invalidate(site_id)
+    await hub.broker.publish(CONTROL_CHANNEL, {"op": "triggers", "site": site_id, "from": hub.node})
 
 
 async def session_ended(hub: Hub, grant: Grant) -> None:
@@ -115,6 +129,9 @@ def apply(hub: Hub, event: JSON) -> None:
     if op == "site" and isinstance(event.get("site"), str):
         hub.forget_site(event["site"])
         hub.spawn(_reload_site(hub, event["site"]))
+    elif op == "triggers" and isinstance(event.get("site"), str):
+        if event.get("from") != hub.node:  # the publisher invalidated already
+            hub.triggers.invalidate(event["site"])
     elif op == "agent" and isinstance(agent_id, str):
         hub.spawn(_refresh_agent(hub, agent_id))
     elif op == "session" and isinstance(agent_id, str) and isinstance(event.get("session"), str):

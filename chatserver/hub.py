@@ -41,13 +41,13 @@ from .store import Store
 from .types import (
     JSON,
     Agent,
-    AgentStatus,
     ClientKind,
     Conversation,
     ConversationId,
     ConvState,
     Entry,
     Site,
+    new_id,
 )
 from .visitors import visitors_key
 
@@ -81,6 +81,7 @@ class Hub:
         # Seconds between re-checks of the open agent sockets' sign-ins
         # (control.recheck_sessions), jittered by a quarter either way; 0: never.
         self.session_check = session_check
+        self.node = new_id("n")  # this process, in control events it receives back
         self.presence: Presence = presence or MemoryPresence()
         self.convs = Conversations(store, broker, router)
         self.convs.wire = self.entry_wire
@@ -88,7 +89,6 @@ class Hub:
         self._local: dict[str, set[Session]] = {}
         self._connections = 0  # sessions with at least one channel (see stats)
         self._agent_sessions: dict[str, set[Session]] = {}
-        self.agent_status: dict[str, AgentStatus] = {}
         self._grace: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.sites: dict[str, Site] = {}
@@ -449,7 +449,6 @@ class Hub:
         self._grace.pop(agent_id, None)
         if agent_id in self._agent_sessions:
             return
-        self.agent_status.pop(agent_id, None)
         convs = await self.router.agent_gone(agent_id)
         site = await self.site(site_id)
         for conv_id in convs:

@@ -26,9 +26,11 @@ exactly one process route it.  Agents see it in their list (queued, tagged
 is closed by the periodic sweep once the visitor is gone and
 ``WAIT_LIMIT`` has passed.
 
-Rules are read from the store (site documents of kind ``trigger``) and
-cached for ``RULES_TTL`` seconds; the console calls ``invalidate`` after a
-change, so this process applies it at once and others within the TTL.
+Rules (site documents of kind ``trigger``) and business hours are read from
+the store and cached for ``RULES_TTL`` seconds.  After a change the console
+calls ``control.triggers_changed``: this process and, through a control
+event, every other one call ``invalidate`` at once; the TTL only bounds how
+long a process that missed the event (a pub/sub outage) keeps old rules.
 """
 
 from __future__ import annotations

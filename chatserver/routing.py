@@ -11,6 +11,12 @@ then the least loaded, then the one who waited longest since an assignment.
 A conversation with no department can go to any agent; an agent serves a
 department when it is in their list.
 
+Status: the router holds the status each agent chose (``online``, ``away``,
+``offline``) for the agent, not for a connection: every tab and every
+process sees the same one, and it survives a reconnect (to any process)
+until the grace period after the agent's last connection ends; then it is
+forgotten and the agent's next connection starts ``online``.
+
 Queue: one FIFO per site ordered by ``queued_at``.  ``drain`` walks it in
 order and gives each conversation to the best free agent who serves it, so a
 conversation another agent cannot serve does not block the ones behind it.
@@ -35,13 +41,13 @@ from .types import (
 
 @dataclass(slots=True)
 class AgentSlot:
-    """What routing knows of one agent."""
+    """What routing knows of one agent (``status``: the one they chose; ``None``: none)."""
 
     id: AgentId
     site_id: SiteId
     capacity: int
     departments: frozenset[DepartmentId]
-    status: AgentStatus = AgentStatus.OFFLINE
+    status: AgentStatus | None = None
     connected: bool = False
     convs: set[ConversationId] = field(default_factory=set)
     last_assigned: float = 0.0
@@ -110,16 +116,27 @@ class Router(Protocol):
 
     async def close(self) -> None: ...
 
-    async def agent_connected(self, agent: Agent, status: AgentStatus) -> None:
-        """The agent has at least one live connection, with ``status``."""
+    async def agent_connected(self, agent: Agent, status: AgentStatus | None) -> AgentStatus | None:
+        """The agent has at least one live connection; returns the status they had chosen.
+
+        ``status`` becomes the agent's status; with ``None`` the one they
+        chose before (on any connection, any process) stays, or ``online``
+        when there is none.  Returns the status held before (``None``: none
+        was), so the caller knows the status now and whether it changed.
+        """
 
     async def agent_disconnected(self, agent_id: AgentId) -> None:
         """The agent's last connection dropped: keep their chats, assign no more."""
 
     async def agent_gone(self, agent_id: AgentId) -> list[ConversationId]:
-        """Grace period over: forget the agent's chats and return them."""
+        """Grace period over: forget the agent's chats and status; return the chats.
 
-    async def set_status(self, agent_id: AgentId, status: AgentStatus) -> None: ...
+        Does nothing (returns ``[]``) while the agent is connected somewhere.
+        """
+
+    async def set_status(self, agent_id: AgentId, status: AgentStatus | None) -> None:
+        """The agent chose ``status``; ``None`` forgets it (no chats now, ``online`` on
+        the next connection: an agent disabled by an admin)."""
 
     async def update_agent(self, agent: Agent) -> None:
         """Capacity or departments changed."""

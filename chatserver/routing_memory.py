@@ -42,12 +42,14 @@ class MemoryRouter:
             self._agents[agent.id] = slot
         return slot
 
-    async def agent_connected(self, agent: Agent, status: AgentStatus) -> None:
+    async def agent_connected(self, agent: Agent, status: AgentStatus | None) -> AgentStatus | None:
         slot = self._slot(agent)
         slot.capacity = agent.capacity
         slot.departments = frozenset(agent.departments)
         slot.connected = True
-        slot.status = status
+        before = slot.status
+        slot.status = status or before or AgentStatus.ONLINE
+        return before
 
     async def agent_disconnected(self, agent_id: AgentId) -> None:
         slot = self._agents.get(agent_id)
@@ -60,10 +62,10 @@ class MemoryRouter:
             return []
         convs = sorted(slot.convs)
         slot.convs.clear()
-        slot.status = AgentStatus.OFFLINE
+        slot.status = None
         return convs
 
-    async def set_status(self, agent_id: AgentId, status: AgentStatus) -> None:
+    async def set_status(self, agent_id: AgentId, status: AgentStatus | None) -> None:
         slot = self._agents.get(agent_id)
         if slot is not None:
             slot.status = status
@@ -141,7 +143,7 @@ class MemoryRouter:
 
     async def attach(self, conv_id: ConversationId, agent_id: AgentId, now: float) -> bool:
         slot = self._agents.get(agent_id)
-        if slot is None or not slot.connected or slot.status is AgentStatus.OFFLINE:
+        if slot is None or not slot.connected or slot.status in (None, AgentStatus.OFFLINE):
             return False
         if conv_id in slot.convs:
             return True

@@ -6,6 +6,10 @@ and load; the FIFO queue) is one JSON value changed only by
 across processes and capacity is never exceeded.  Small index keys map agents
 and conversations to their site.
 
+Status: the agent's chosen status is a field of their entry in that JSON
+value, so every process reads and changes the same one (``connected``
+returns it; the grace sweep forgets it with the agent's chats).
+
 Presence: an agent is connected while any process's entry for them has not
 expired.  Each process refreshes its own entries from one heartbeat task
 (every ``ttl / 3`` seconds), not a timer per connection.  The same task asks
@@ -142,19 +146,20 @@ class RedisRouter:
 
     # -- agents ----------------------------------------------------------
 
-    async def agent_connected(self, agent: Agent, status: AgentStatus) -> None:
+    async def agent_connected(self, agent: Agent, status: AgentStatus | None) -> AgentStatus | None:
         await self._remember("agent", agent.id, agent.site_id)
         self._local[agent.id] = agent.site_id
-        await self._run(
+        before = await self._run(
             agent.site_id,
             "connected",
             agent.id,
             agent.capacity,
             json.dumps(list(agent.departments)),
-            status.value,
+            status.value if status else "",
             self.node,
             self.ttl,
         )
+        return AgentStatus(before) if before else None
 
     async def agent_disconnected(self, agent_id: AgentId) -> None:
         site_id = self._local.pop(agent_id, None) or await self._site_of("agent", agent_id)
@@ -167,10 +172,10 @@ class RedisRouter:
             return []
         return [str(c) for c in await self._run(site_id, "gone", agent_id)]
 
-    async def set_status(self, agent_id: AgentId, status: AgentStatus) -> None:
+    async def set_status(self, agent_id: AgentId, status: AgentStatus | None) -> None:
         site_id = await self._site_of("agent", agent_id)
         if site_id is not None:
-            await self._run(site_id, "status", agent_id, status.value)
+            await self._run(site_id, "status", agent_id, status.value if status else "")
 
     async def update_agent(self, agent: Agent) -> None:
         await self._run(

@@ -128,6 +128,43 @@ async def test_reconnect_within_grace_keeps_chats(routers: list[Router]) -> None
     assert await r.load("a1") == 1
 
 
+async def test_chosen_status_is_the_agents_on_every_router(routers: list[Router]) -> None:
+    """A status chosen through one process holds for the agent's connections on others."""
+    a, b, c = routers
+    assert await a.agent_connected(agent(1), None) is None  # nothing chosen yet: online
+    assert await a.available_agents(SITE) == 1
+    await a.set_status("a1", AgentStatus.AWAY)
+    # Another tab on another process, without a status of its own: away.
+    assert await b.agent_connected(agent(1), None) is AgentStatus.AWAY
+    assert await c.available_agents(SITE) == 0
+    await c.submit(conv(1), None)
+    assert await c.drain(SITE, 0.0) == []
+    # Both connections drop; back on a third process within the grace period.
+    await a.agent_disconnected("a1")
+    await b.agent_disconnected("a1")
+    assert await c.agent_connected(agent(1), None) is AgentStatus.AWAY
+    assert await a.drain(SITE, 0.0) == []
+    # A connection that brings a status changes it for all; the router says what it was.
+    assert await a.agent_connected(agent(1), AgentStatus.ONLINE) is AgentStatus.AWAY
+    assert await b.available_agents(SITE) == 1
+    assert await b.drain(SITE, 0.0) == [("c001", "a1")]
+
+
+async def test_grace_over_forgets_the_chosen_status(routers: list[Router]) -> None:
+    a, b, _ = routers
+    await a.agent_connected(agent(1), AgentStatus.OFFLINE)
+    await a.agent_disconnected("a1")
+    assert await b.agent_gone("a1") == []
+    assert await b.agent_connected(agent(1), None) is None  # online again
+    assert await a.available_agents(SITE) == 1
+    # An admin disabling the agent forgets it too: no chats, online if re-enabled.
+    await b.set_status("a1", None)
+    assert await a.available_agents(SITE) == 0
+    assert await a.attach("c001", "a1", 0.0) is False
+    assert await a.agent_connected(agent(1), None) is None
+    assert await b.available_agents(SITE) == 1
+
+
 async def test_concurrent_drains_never_exceed_capacity(routers: list[Router]) -> None:
     """Several processes submit and drain at once: capacity holds, FIFO holds."""
     for n in range(5):
@@ -178,6 +215,30 @@ async def test_silent_process_agents_expire_and_their_chats_are_returned(
         assert returned == [(SITE, [("a1", "c001")])]
         assert await alive.available_agents(SITE) == 0
         assert await alive.load("a1") == 0
+    finally:
+        dead._local.clear()  # a dead process does not clean up
+        await dead.close()
+        await alive.close()
+
+
+async def test_silent_process_agents_lose_their_chosen_status(
+    redis_server: Any, redis_prefix: str
+) -> None:
+    """An agent without chats whose process died: the sweep forgets the status too."""
+    dead = RedisRouter(redis_server.url, redis_prefix, grace=2.0, ttl=0.3)
+    alive = RedisRouter(redis_server.url, redis_prefix, grace=2.0, ttl=0.3)
+    await dead.start()
+    await alive.start()
+    try:
+        await dead.agent_connected(agent(1), AgentStatus.AWAY)
+        assert dead._task is not None
+        dead._task.cancel()
+        await asyncio.sleep(0.4)  # the entry expires; a reconnect now keeps the status
+        assert await alive.agent_connected(agent(1), None) is AgentStatus.AWAY
+        await alive.agent_disconnected("a1")
+        await asyncio.sleep(2.2)  # past the grace period, no connection anywhere
+        await alive.sweep()
+        assert await alive.agent_connected(agent(1), None) is None
     finally:
         dead._local.clear()  # a dead process does not clean up
         await dead.close()

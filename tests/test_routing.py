@@ -624,7 +624,9 @@ class Model:
                     departments=rng.sample(["sales", "support"], rng.randrange(3)),
                 )
                 self.agents[agent_id] = known
-            await self.router.agent_connected(known, rng.choice([ONLINE, ONLINE, AWAY, OFFLINE]))
+            await self.router.agent_connected(
+                known, rng.choice([ONLINE, ONLINE, AWAY, OFFLINE, None])
+            )
             self.connected.add(agent_id)
         elif op == "disconnect" and self.connected:
             agent_id = rng.choice(sorted(self.connected))
@@ -640,7 +642,7 @@ class Model:
                 await self.requeue(conv_id)
         elif op == "status" and self.agents:
             agent_id = rng.choice(sorted(self.agents))
-            await self.router.set_status(agent_id, rng.choice(list(AgentStatus)))
+            await self.router.set_status(agent_id, rng.choice([*AgentStatus, None]))
         elif op == "submit":
             self.serial += 1
             new = conv(

@@ -12,13 +12,16 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from chatserver.hours import DAYS
 from chatserver.proactive import COUNTERS, TRIGGER_KIND
 from chatserver.store_redis import RedisStore
 from chatserver.triggers import parse_rule
+from chatserver.types import Role
 
-from .conftest import Client, Server, Shop, seed
+from .conftest import Client, Server, Shop, console_login, csrf_of, seed
 from .redis_server import RedisServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.usefixtures("close_clients")]
@@ -137,3 +140,101 @@ async def test_two_tabs_on_two_processes_fire_once(
     await asyncio.sleep(1.5)  # both processes' timers have run
     assert len(await greetings(second, follow["conv"]["id"])) == 1
     assert await counters(redis, shop) == {"t_checkout.fired": 1}
+
+
+# -- rule and business-hours changes reach every process at once ----------------------
+
+
+def rule_form(name: str, url: str, body: str, closed: bool = False) -> dict[str, str]:
+    """The console's rule form: a page URL (and, with ``closed``, outside hours) greets."""
+    form = {
+        "name": name,
+        "enabled": "on",
+        "match": "all",
+        "c0_kind": "url",
+        "c0_op": "contains",
+        "c0_value": url,
+        "a0_type": "message",
+        "a0_body": body,
+        "a0_as": "shop",
+        "frequency": "visit",
+        "gap": "600",
+    }
+    if closed:
+        form |= {"c1_kind": "business_hours", "c1_op": "is", "c1_value": "no"}
+    return form
+
+
+async def console_post(http: httpx.AsyncClient, path: str, data: dict[str, str]) -> int:
+    page = await http.get("/console/triggers")
+    origin = {"Origin": str(http.base_url).rstrip("/")}
+    r = await http.post(path, data={**data, "csrf": csrf_of(page.text)}, headers=origin)
+    return r.status_code
+
+
+async def greeted(client: Client, body: str, within: float) -> float:
+    """Seconds until ``client`` has the automatic message ``body`` (live or in history)."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while loop.time() - start < within:
+        for f in client.of("msg"):
+            if f.get("data", {}).get("auto") and f["body"] == body:
+                return loop.time() - start
+        for conv in {f["conv"]["id"] for f in client.of("conv") if f.get("follow")}:
+            page = await client.request({"t": "history", "conv": conv, "since": 0})
+            if any(m.get("data", {}).get("auto") and m["body"] == body for m in page["messages"]):
+                return loop.time() - start
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no greeting {body!r} within {within} s")
+
+
+@pytest.fixture
+async def admin_setup(
+    tmp_path: Path, redis: RedisServer
+) -> AsyncIterator[tuple[Shop, list[Server]]]:
+    shop = await seed(tmp_path, agents=1, roles={0: Role.ADMIN}, redis_url=redis.url)
+    procs = [Server(tmp_path / f"p{i}", "--redis", redis.url, grace=1.0) for i in range(2)]
+    for p in procs:
+        p.start()
+    yield shop, procs
+    for p in procs:
+        p.stop()
+
+
+async def test_rule_and_hours_changes_on_one_process_apply_on_another_at_once(
+    admin_setup: tuple[Shop, list[Server]],
+) -> None:
+    """The admin saves on A; a visitor on B matching only the new rule is greeted at once.
+
+    B has just read the site's rules (a visitor arrived), so without the control
+    event it would keep them for ``RULES_TTL`` (5 s), and, with nothing else
+    happening to its visitors, greet nobody at all.
+    """
+    shop, (a, b) = admin_setup
+    async with httpx.AsyncClient(base_url=a.url) as admin:
+        assert (await console_login(admin, next(iter(shop.agents)))).status_code == 303
+        form = rule_form("Checkout", "/checkout", "Checkout help")
+        assert await console_post(admin, "/console/triggers/new", form) == 303
+        form = rule_form("Closed", "/closed", "We are closed now", closed=True)
+        assert await console_post(admin, "/console/triggers/new", form) == 303
+
+        pricing = {"url": "https://shop.example/pricing", "title": "Pricing"}
+        closed = {"url": "https://shop.example/closed", "title": "Closed"}
+        browsing = await Client.visitor(b, shop.key, page=pricing)
+        assert (await browsing.request({"t": "page", **pricing}))["t"] == "ok"
+        late = await Client.visitor(b, shop.key, page=closed)
+        assert (await late.request({"t": "page", **closed}))["t"] == "ok"
+        await browsing.quiet(0.3)
+        assert not [f for f in browsing.of("msg") if f.get("data", {}).get("auto")]
+
+        # A new rule matching the page the visitor on B is on.
+        form = rule_form("Pricing", "/pricing", "Questions about prices?")
+        assert await console_post(admin, "/console/triggers/new", form) == 303
+        assert await greeted(browsing, "Questions about prices?", within=2.0) < 2.0
+
+        # Business hours that close the site now: the "Closed" rule greets on B.
+        days = {d: "" for d in DAYS}
+        assert (
+            await console_post(admin, "/console/triggers/hours", {"timezone": "UTC", **days}) == 200
+        )
+        assert await greeted(late, "We are closed now", within=2.0) < 2.0

@@ -4,6 +4,8 @@
 --          { agents = { [id] = agent }, queue = { waiting... } }
 --   agent   = { cap, depts = {dept = true}, status, nodes = {node = expiry},
 --               convs = {conv = true}, last, gone_at }
+--             status: the one the agent chose (online, away, offline), shared by
+--             all their connections; absent once forgotten (grace over)
 --   waiting = { c = conv, q = queued_at, d = dept or "", p = preferred or "",
 --               x = {agent = true} }
 -- ARGV[1]  the operation; the rest are its arguments.
@@ -91,8 +93,10 @@ end
 local op = ARGV[1]
 
 if op == 'connected' then
-  -- id, capacity, depts (JSON list), status, node, ttl
+  -- id, capacity, depts (JSON list), status ('' keeps the chosen one), node, ttl;
+  -- returns the status chosen before ('' when none)
   local a = agent(ARGV[2]) or { convs = {}, nodes = {}, last = 0 }
+  local before = a.status or ''
   a.cap = tonumber(ARGV[3])
   a.depts = {}
   for _, d in ipairs(cjson.decode(ARGV[4])) do a.depts[d] = true end
@@ -103,7 +107,7 @@ if op == 'connected' then
   a.gone_at = nil
   st.agents[ARGV[2]] = a
   save()
-  return 1
+  return before
 
 elseif op == 'heartbeat' then
   -- node, ttl, agent ids...
@@ -133,19 +137,19 @@ elseif op == 'gone' then
   for c, _ in pairs(a.convs) do table.insert(convs, c) end
   table.sort(convs)
   a.convs = {}
-  a.status = 'offline'
+  a.status = nil
   save()
   return convs
 
 elseif op == 'expired' then
   -- grace: agents whose every node expired more than grace seconds ago
-  -- lose their chats; returns {agent, conv, agent, conv, ...}
+  -- lose their chats and their chosen status; returns {agent, conv, agent, conv, ...}
   local grace = tonumber(ARGV[2])
   local out = {}
   local changed = false
   for id, _ in pairs(st.agents) do
     local a = agent(id)
-    if not connected(a) and next(a.convs) ~= nil then
+    if not connected(a) and (next(a.convs) ~= nil or a.status ~= nil) then
       local last_seen = a.gone_at or 0
       for _, expiry in pairs(a.nodes) do
         if expiry > last_seen then last_seen = expiry end
@@ -157,7 +161,7 @@ elseif op == 'expired' then
         end
         a.convs = {}
         a.nodes = {}
-        a.status = 'offline'
+        a.status = nil
         changed = true
       end
     end
@@ -166,8 +170,12 @@ elseif op == 'expired' then
   return out
 
 elseif op == 'status' then
+  -- id, status ('' forgets the chosen status)
   local a = agent(ARGV[2])
-  if a then a.status = ARGV[3]; save() end
+  if a then
+    if ARGV[3] == '' then a.status = nil else a.status = ARGV[3] end
+    save()
+  end
   return 1
 
 elseif op == 'update' then
@@ -242,7 +250,7 @@ elseif op == 'drain' then
 elseif op == 'attach' then
   -- conv, agent
   local a = agent(ARGV[3])
-  if not a or not connected(a) or a.status == 'offline' then return 0 end
+  if not a or not connected(a) or a.status == nil or a.status == 'offline' then return 0 end
   if a.convs[ARGV[2]] then return 1 end
   if count(a.convs) >= a.cap then return 0 end
   dequeue(ARGV[2])

@@ -343,6 +343,8 @@ store.on((change, id, detail) => {
       list.update();
       break;
     case "status":
+      // Chosen on another tab (any process): this tab's reconnect keeps it.
+      chosenStatus = store.status;
       showStatus();
       break;
     case "visitor":
