@@ -1401,6 +1401,13 @@ class RedisStore:
     async def session_revoked(self, session_id: str) -> bool:
         return bool(await self._redis.exists(self._k("session-revoked", session_id)))
 
+    # -- read markers: restored on (re)join ----------------------------------
+
+    @_redis_errors
+    async def read_markers(self, conv_id: ConversationId) -> dict[str, int]:
+        raw = await self._hash(self._k("reads", conv_id))
+        return {reader: int(offset) for reader, offset in raw.items()}
+
 
 def _doc(site_id: SiteId, kind: str, doc_id: str, raw: object) -> Doc:
     value = json.loads(_text(raw))

@@ -1344,6 +1344,14 @@ class SQLiteStore:
         )
         return row is not None
 
+    # -- read markers: restored on (re)join ----------------------------------
+
+    async def read_markers(self, conv_id: ConversationId) -> dict[str, int]:
+        rows = await self._read_all(
+            "SELECT reader, offset FROM reads WHERE conv_id = ?", (conv_id,)
+        )
+        return {str(reader): int(offset) for reader, offset in rows}
+
 
 def _recording(row: sqlite3.Row) -> Recording:
     return Recording(*row)
