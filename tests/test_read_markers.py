@@ -127,9 +127,7 @@ async def test_a_visitor_never_gets_markers_of_another_conversation(server: Serv
     agent_id = shop.agents[email]
     agent, mine, conv = await open_chat(server, shop, "first visitor")
     other = await Client.visitor(server, shop.key)
-    other_conv = (await other.request({"t": "send", "cid": "o1", "body": "second visitor"}))[
-        "conv"
-    ]
+    other_conv = (await other.request({"t": "send", "cid": "o1", "body": "second visitor"}))["conv"]
     await started(agent, other_conv)
     for i in range(4):
         await reply(agent, other_conv, f"o{i}", f"to the other {i}")
@@ -177,10 +175,9 @@ async def test_a_visitor_does_not_learn_where_notes_are(server: Server) -> None:
 async def test_a_watching_agent_gets_the_markers_too(server: Server) -> None:
     shop = await seed(server.data, agents=2)
     second = list(shop.agents)[1]
-    await Client.agent(server, second, status="away")  # not routed to: away
-    agent, visitor, conv = await open_chat(server, shop)
+    _, visitor, conv = await open_chat(server, shop)
     await read(visitor, conv, 1, "visitor")
-    colleague = await Client.agent(server, second, status="away")
+    colleague = await Client.agent(server, second, status="away")  # not a member: watches
     ok = await colleague.request({"t": "watch", "conv": conv})
     assert ok["t"] == "ok", ok
     assert markers(follow_start(colleague, conv)) == {("visitor", visitor.welcome["visitor"]): 1}
