@@ -1,15 +1,26 @@
-"""The widget's "Read" (seen by the agent) survives a page reload, in real chromium.
+"""Read markers survive a reload, in real chromium (docs/read-receipts.md).
 
-Reuses the fixtures of ``test_widget_browser``: the shop page on its own
-origin, the agent as a protocol client (docs/read-receipts.md).
+The widget's "Read" (seen by the agent) and the console's unread counts come
+back from the follow-start frame's markers. Reuses the fixtures of
+``test_widget_browser`` and ``test_console_browser``: shop pages on their own
+origin, agents as protocol clients or signed-in console pages.
 """
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from playwright.sync_api import BrowserContext, expect
+from playwright.sync_api import Browser, BrowserContext, expect
 
 from .conftest import Server
+from .test_console_browser import (  # noqa: F401  (contexts, problems are fixtures)
+    contexts,
+    new,
+    problems,
+    sign_in,
+    visitor_writes,
+)
 from .test_demo_browser import watch
 from .test_widget_browser import (  # noqa: F401  (chromium, context, shops are fixtures)
     Agent,
@@ -31,8 +42,8 @@ def test_seen_survives_a_reload(
 ) -> None:
     shop = make_shop(server, agents=1)
     agent = Agent(server, next(iter(shop.agents)))
-    problems: list[str] = []
-    page = watch(context.new_page(), "visitor", problems)
+    errors: list[str] = []
+    page = watch(context.new_page(), "visitor", errors)
     page.goto(shops.add("seen", shop_page(server, shop.key)))
     page.click("chatserver-chat .bubble")
     box = page.locator("#chatserver-input")
@@ -62,4 +73,30 @@ def test_seen_survives_a_reload(
     box.press("Enter")
     expect(page.locator(".msg.me .meta").last).to_contain_text("Sent")
     agent.close()
-    assert problems == []
+    assert errors == []
+
+
+def test_console_unread_counts_follow_the_agent_to_another_browser(
+    server: Server,
+    shops: ShopServer,  # noqa: F811
+    chromium: Browser,  # noqa: F811
+    contexts: list[BrowserContext],  # noqa: F811
+    problems: list[str],  # noqa: F811
+) -> None:
+    shop = make_shop(server, agents=1)
+    (email,) = shop.agents
+    first = sign_in(new(contexts, chromium), server, email, problems)
+    url = shops.add(f"unread-{shop.site.id}", shop_page(server, shop.key))
+    visitor = visitor_writes(new(contexts, chromium), url, "Where is my order?", problems)
+    item = first.locator("#list-mine .conv-item")
+    expect(item.locator(".unread")).to_have_text("1")
+    item.click()  # shown: read, and the server gets the marker
+    expect(item.locator(".unread")).to_have_count(0)
+    expect(visitor.locator(".msg.me .meta").last).to_contain_text("Read")
+
+    # Another browser (nothing in its localStorage): the server's marker says it was read.
+    second = sign_in(new(contexts, chromium), server, email, problems)
+    item = second.locator("#list-mine .conv-item")
+    expect(item.locator(".last")).to_have_text("Where is my order?")  # its entries are loaded
+    expect(item.locator(".unread")).to_have_count(0)
+    expect(second).to_have_title(re.compile(r"^Chats"))
