@@ -1,15 +1,19 @@
 """Read markers survive reconnects: the follow-start ``conv`` frame carries them.
 
-Real server process, real WebSocket clients, real SQLite (docs/read-receipts.md).
+Real server processes, real WebSocket clients, real SQLite, and two processes
+sharing a real redis-server (docs/read-receipts.md).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .conftest import Client, Server, Shop, seed
+from .redis_server import RedisServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("close_clients")]
 
@@ -181,3 +185,41 @@ async def test_a_watching_agent_gets_the_markers_too(server: Server) -> None:
     ok = await colleague.request({"t": "watch", "conv": conv})
     assert ok["t"] == "ok", ok
     assert markers(follow_start(colleague, conv)) == {("visitor", visitor.welcome["visitor"]): 1}
+
+
+@pytest.fixture
+def two_on_redis(tmp_path: Path, redis_server: RedisServer) -> Iterator[tuple[Server, Server]]:
+    procs = [Server(tmp_path / f"p{i}", "--redis", redis_server.url) for i in range(2)]
+    try:
+        for proc in procs:
+            proc.start()
+        yield procs[0], procs[1]
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
+async def test_markers_come_back_on_another_process(
+    two_on_redis: tuple[Server, Server], redis_server: RedisServer
+) -> None:
+    one, other = two_on_redis
+    shop = await seed(one.data, redis_url=redis_server.url)
+    (email,) = shop.agents
+    agent, visitor, conv = await open_chat(one, shop)
+    offset = await reply(agent, conv, "a1", "Hello from process one")
+    await read(agent, conv, 1, "agent")
+    await read(visitor, conv, offset, "visitor")
+    token = visitor.welcome["token"]
+    await visitor.close()
+    await agent.close()
+
+    again = await Client.visitor(other, shop.key, token)
+    assert markers(await started(again, conv)) == {
+        ("agent", shop.agents[email]): 1,
+        ("visitor", again.welcome["visitor"]): offset,
+    }
+    agent2 = await Client.agent(other, email)
+    assert markers(await started(agent2, conv)) == {
+        ("agent", shop.agents[email]): 1,
+        ("visitor", again.welcome["visitor"]): offset,
+    }
