@@ -16,7 +16,7 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from . import agents, attachments, control, features, logins, visitors
+from . import agents, attachments, control, features, logins, reads, visitors
 from .blobs import BlobStore
 from .broker import Broker
 from .cobrowse import Cobrowse
@@ -297,7 +297,9 @@ class Hub:
         data = await self.convs.describe(conv)
         if session.kind is ClientKind.VISITOR:
             data = for_visitors(data)
-        session.send({"t": "conv", "conv": data, "follow": True})
+        # Read after subscribing: a marker moved later comes as a live ``read``.
+        markers = await reads.snapshot(self.store, conv, session)
+        session.send({"t": "conv", "conv": data, "follow": True, "reads": markers})
         self._flush(session, follow, conv.last_offset)
 
     def _flush(self, session: Session, follow: Follow, position: int) -> None:
@@ -513,7 +515,7 @@ class Hub:
         offset = min(frame.get("offset"), conv.last_offset)
         assert session.kind is not None
         marker = await self.store.set_read(
-            conv.id, f"{session.kind.value}:{session.author_id}", offset
+            conv.id, reads.reader_key(session.kind, session.author_id), offset
         )
         by = {"kind": session.kind.value, "id": session.author_id}
         event = {"t": "read", "conv": conv.id, "by": by, "offset": marker}

@@ -38,6 +38,10 @@ Contract every implementation keeps (the contract tests in
   last firing), so that processes racing for one visitor fire it once;
   ``claim_follow`` marks a firing as followed by a chat exactly once;
   ``add_counter`` adds atomically.
+* **Read markers.** ``set_read`` keeps one marker per (conversation,
+  reader) that only moves forward, atomically (of concurrent calls the
+  highest offset stays); ``read_markers`` returns every marker of a
+  conversation as it is after the writes that returned before the call.
 * **Agent sessions** (``end_sessions`` ...): an agent's session generation
   starts at 0 and only grows, by one per ``end_sessions``, atomically (two
   concurrent calls return two different numbers).  ``revoke_session`` marks
@@ -543,4 +547,12 @@ class Store(Protocol):
 
         Empty sequences are allowed.  Answers the same as the single calls
         would at some moment during the call.
+        """
+
+    # -- read markers: restored on (re)join (docs/read-receipts.md) ---------------
+    async def read_markers(self, conv_id: ConversationId) -> dict[str, int]:
+        """Every read marker of the conversation: reader -> offset (as ``set_read`` left it).
+
+        Readers are the strings given to ``set_read``; a conversation nobody
+        has read yet, or an unknown id, has none (``{}``).
         """

@@ -1472,6 +1472,13 @@ class RedisStore:
         }
         return generations, revoked
 
+    # -- read markers: restored on (re)join ----------------------------------
+
+    @_redis_errors
+    async def read_markers(self, conv_id: ConversationId) -> dict[str, int]:
+        raw = await self._hash(self._k("reads", conv_id))
+        return {reader: int(offset) for reader, offset in raw.items()}
+
 
 def _doc(site_id: SiteId, kind: str, doc_id: str, raw: object) -> Doc:
     value = json.loads(_text(raw))

@@ -1435,6 +1435,14 @@ class SQLiteStore:
 
         return await self._read(op)
 
+    # -- read markers: restored on (re)join ----------------------------------
+
+    async def read_markers(self, conv_id: ConversationId) -> dict[str, int]:
+        rows = await self._read_all(
+            "SELECT reader, offset FROM reads WHERE conv_id = ?", (conv_id,)
+        )
+        return {str(reader): int(offset) for reader, offset in rows}
+
 
 def _chunks(items: list[str], size: int = 500) -> list[tuple[str, ...]]:
     """``items`` in tuples of at most ``size`` (SQL parameters per statement)."""

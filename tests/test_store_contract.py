@@ -1632,3 +1632,47 @@ async def test_session_states_in_one_call(store: Store) -> None:
     generations, revoked = await store.session_states([f"a_{i}" for i in range(1200)], many)
     assert len(generations) == 1200 and set(generations.values()) == {0}
     assert revoked == {"s_1100"}
+
+
+# ---------------------------------------------------------------------------
+# read markers: restored on (re)join (docs/read-receipts.md)
+# ---------------------------------------------------------------------------
+
+
+async def test_read_markers_of_a_conversation(store: Store) -> None:
+    conv = await new_conv(store)
+    other = await new_conv(store)
+    assert await store.read_markers(conv.id) == {}
+    assert await store.read_markers("c_unknown") == {}
+    await store.set_read(conv.id, "visitor:v_1", 3)
+    await store.set_read(conv.id, "agent:a_1", 5)
+    await store.set_read(conv.id, "agent:a_2", 0)
+    await store.set_read(other.id, "agent:a_1", 9)
+    assert await store.read_markers(conv.id) == {"visitor:v_1": 3, "agent:a_1": 5, "agent:a_2": 0}
+    assert await store.read_markers(other.id) == {"agent:a_1": 9}
+
+
+async def test_read_markers_only_move_forward(store: Store) -> None:
+    conv = await new_conv(store)
+    await store.set_read(conv.id, "agent:a_1", 6)
+    await store.set_read(conv.id, "agent:a_1", 2)
+    assert await store.read_markers(conv.id) == {"agent:a_1": 6}
+    await asyncio.gather(*(store.set_read(conv.id, "visitor:v_1", m) for m in (4, 8, 1, 7)))
+    assert await store.read_markers(conv.id) == {"agent:a_1": 6, "visitor:v_1": 8}
+
+
+async def test_read_markers_survive_a_restart(make_store: Callable[[], Store]) -> None:
+    store = make_store()
+    await store.start()
+    try:
+        conv = await new_conv(store)
+        await store.set_read(conv.id, "agent:a_keep", 4)
+        await store.set_read(conv.id, "visitor:v_keep", 2)
+    finally:
+        await store.close()
+    reopened = make_store()
+    await reopened.start()
+    try:
+        assert await reopened.read_markers(conv.id) == {"agent:a_keep": 4, "visitor:v_keep": 2}
+    finally:
+        await reopened.close()

@@ -199,8 +199,8 @@ export function createClient({ url, base, site, dept, store, local, session, onR
     }
   };
 
-  /** @param {Conversation} c */
-  const conversation = (c) => {
+  /** @param {Conversation} c @param {Record<string, any>[]} [reads] a follow start's markers (§5.4) */
+  const conversation = (c, reads) => {
     let h = held.get(c.id);
     if (h && h.epoch && h.epoch !== c.epoch) {
       forget(c.id);
@@ -211,6 +211,7 @@ export function createClient({ url, base, site, dept, store, local, session, onR
     const prev = store.get().conv;
     const position = c.state === "queued" ? c.position ?? (prev?.id === c.id ? prev.position : undefined) : undefined;
     store.set({ conv: { ...c, position }, ...(prev?.id !== c.id ? { agentRead: 0, seen: seenOf(c.id) } : {}) });
+    for (const r of reads || []) read({ ...r, conv: c.id }); // "Seen" survives a reload
     if (c.offset > h.last && !h.syncing) recover(c.id, c.offset);
   };
 
@@ -298,7 +299,7 @@ export function createClient({ url, base, site, dept, store, local, session, onR
       case "welcome":
         return welcome(f);
       case "conv":
-        return conversation(f.conv);
+        return conversation(f.conv, f.reads);
       case "history":
         return history(f, req || {});
       case "msg":
@@ -325,20 +326,23 @@ export function createClient({ url, base, site, dept, store, local, session, onR
         clearTimeout(typingTimer);
         if (f.on) typingTimer = setTimeout(guard(() => store.set({ typing: null })), TYPING_HIDE_AFTER);
         return store.set({ typing: f.on ? f.from.name || "" : null });
-      case "read": {
-        const conv = store.get().conv;
-        if (!conv || conv.id !== f.conv) return;
-        if (f.by?.kind === "agent") return store.set((s) => ({ agentRead: Math.max(s.agentRead, f.offset) }));
-        if (f.by?.kind === "visitor") {
-          if (readSent.conv !== f.conv || readSent.offset < f.offset) readSent = { conv: f.conv, offset: f.offset };
-          markSeen(f.offset);
-        }
-        return;
-      }
+      case "read":
+        return read(f);
       case "error":
         return refused(f, req);
       case "open": // a proactive trigger (protocol §5.17)
         return onServer?.(f);
+    }
+  };
+
+  /** A read marker, live or from a follow start. @param {Record<string, any>} f */
+  const read = (f) => {
+    const conv = store.get().conv;
+    if (!conv || conv.id !== f.conv) return;
+    if (f.by?.kind === "agent") return store.set((s) => ({ agentRead: Math.max(s.agentRead, f.offset) }));
+    if (f.by?.kind === "visitor") {
+      if (readSent.conv !== f.conv || readSent.offset < f.offset) readSent = { conv: f.conv, offset: f.offset };
+      markSeen(f.offset);
     }
   };
 

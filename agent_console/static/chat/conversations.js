@@ -18,6 +18,7 @@
  * @typedef {{cid: string, conv: string, body: string, note: boolean, ts: number,
  *   failed: string | null, inflight: boolean}} Pending
  * @typedef {{id: string, name: string, typing: boolean}} Viewer
+ * @typedef {{conv: string, by: {kind: string, id: string}, offset: number}} ReadMarker
  * @typedef {{id: string, name: string, email: string, role: string, capacity: number, departments: string[]}} Me
  * @typedef {"conv" | "entries" | "live" | "welcome" | "status" | "visitor" | "invite" | "notify" | "problem"} Change
  * @typedef {(change: Change, id: string | null, detail?: any) => void} Listener
@@ -171,7 +172,7 @@ export class Store {
       case "welcome":
         return this.welcome(f);
       case "conv":
-        return f.follow ? this.followStart(f.conv) : this.snapshot(f.conv);
+        return f.follow ? this.followStart(f.conv, f.reads) : this.snapshot(f.conv);
       case "msg":
         return this.live(/** @type {Entry} */ (f));
       case "preview": {
@@ -184,14 +185,8 @@ export class Store {
       }
       case "typing":
         return this.typing(f);
-      case "read": {
-        const rec = this.records.get(f.conv);
-        if (!rec) return;
-        if (f.by.kind === "visitor") rec.visitorRead = Math.max(rec.visitorRead, f.offset);
-        else if (f.by.id === this.me?.id) rec.read = Math.max(rec.read, f.offset);
-        this.emit("conv", rec.id);
-        return;
-      }
+      case "read":
+        return this.marker(/** @type {ReadMarker} */ (f));
       case "queue": {
         const rec = this.records.get(f.conv);
         if (rec) {
@@ -280,11 +275,25 @@ export class Store {
   }
 
   /**
-   * A follow start: this connection now gets the entries after `conv.offset`
-   * live; fetch what we lack before it (§7.2).
-   * @param {Conv} conv
+   * A read marker, live (`read`) or from a follow start's `reads` (§5.4, §8.3):
+   * the visitor's read position, and my own (other agents' are not shown).
+   * @param {ReadMarker} f
    */
-  followStart(conv) {
+  marker(f) {
+    const rec = this.records.get(f.conv);
+    if (!rec) return;
+    if (f.by.kind === "visitor") rec.visitorRead = Math.max(rec.visitorRead, f.offset);
+    else if (f.by.id === this.me?.id) rec.read = Math.max(rec.read, f.offset);
+    this.emit("conv", rec.id);
+  }
+
+  /**
+   * A follow start: this connection now gets the entries after `conv.offset`
+   * live; fetch what we lack before it (§7.2). Its `reads` restore the read
+   * markers a reload or reconnect would otherwise lose until the next `read`.
+   * @param {Conv} conv @param {Omit<ReadMarker, "conv">[]} [reads]
+   */
+  followStart(conv, reads) {
     const wasMine = this.records.get(conv.id);
     const mineBefore = !!wasMine && wasMine.following && this.isMine(wasMine);
     const rec = this.upsert(conv);
@@ -295,6 +304,7 @@ export class Store {
       rec.loaded = false;
     }
     rec.epoch = conv.epoch;
+    for (const r of reads || []) this.marker({ ...r, conv: conv.id });
     if (this.welcomed && !mineBefore && this.isMine(rec) && !rec.watching && !rec.joining) {
       this.emit("notify", rec.id, { kind: "assigned" });
     }
