@@ -284,23 +284,26 @@ class Hub:
         if session.close_code is not None or conv_id in session.follows:
             return
         follow = session.follows[conv_id] = Follow()
-        await self.subscribe(session, conv_channel(conv_id))
-        conv = await self.store.get_conversation(conv_id)
-        if conv is None:
-            session.follows.pop(conv_id, None)
-            await self._unsubscribe(session, conv_channel(conv_id))
-            return
-        if session.kind is ClientKind.VISITOR and conv.state is not ConvState.CLOSED:
-            session.conv_id = conv.id
-        # ``follow: true`` marks the position frame: from here on this
-        # connection gets the conversation's entries live.
-        data = await self.convs.describe(conv)
-        if session.kind is ClientKind.VISITOR:
-            data = for_visitors(data)
-        # Read after subscribing: a marker moved later comes as a live ``read``.
-        markers = await reads.snapshot(self.store, conv, session)
-        session.send({"t": "conv", "conv": data, "follow": True, "reads": markers})
-        self._flush(session, follow, conv.last_offset)
+        try:
+            await self.subscribe(session, conv_channel(conv_id))
+            conv = await self.store.get_conversation(conv_id)
+            if conv is None:
+                session.follows.pop(conv_id, None)
+                await self._unsubscribe(session, conv_channel(conv_id))
+                return
+            if session.kind is ClientKind.VISITOR and conv.state is not ConvState.CLOSED:
+                session.conv_id = conv.id
+            # ``follow: true`` marks the position frame: from here on this
+            # connection gets the conversation's entries live.
+            data = await self.convs.describe(conv)
+            if session.kind is ClientKind.VISITOR:
+                data = for_visitors(data)
+            # Read after subscribing: a marker moved later comes as a live ``read``.
+            markers = await reads.snapshot(self.store, conv, session)
+            session.send({"t": "conv", "conv": data, "follow": True, "reads": markers})
+            self._flush(session, follow, conv.last_offset)
+        finally:
+            follow.set_ready()  # a history request waiting for the position goes on
 
     def _flush(self, session: Session, follow: Follow, position: int) -> None:
         buffered, follow.buffer = follow.buffer or [], None
@@ -527,6 +530,11 @@ class Hub:
         notes = session.kind is ClientKind.AGENT
         reply: JSON = {"t": "history", "re": frame.rid, "conv": conv.id, "epoch": conv.epoch}
         follow = session.follows.get(conv.id)
+        if follow is not None and not follow.ready:
+            # The follow is reading its position (right after hello, a join, ...):
+            # answer from that position, or the reply would stop at offset 0.
+            await follow.positioned()
+            follow = session.follows.get(conv.id)
         owned = follow is not None and follow.buffer is None
         if follow is not None and owned:
             follow.buffer = []  # hold live entries until the reply is out

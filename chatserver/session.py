@@ -11,6 +11,7 @@ server's memory.  It is created on first use, so an idle connection has none.
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Callable
 from enum import Enum
@@ -29,13 +30,35 @@ class Follow:
     live entries at or below it are duplicates and dropped.  While
     ``buffer`` is a list (a position or history read is in flight) live
     entries wait there and are flushed, in order, right after the read.
+    ``ready`` turns true once the position is read (``Hub.follow``); a
+    ``history`` request arriving before waits for it in ``waiters``.
     """
 
-    __slots__ = ("buffer", "last")
+    __slots__ = ("buffer", "last", "ready", "waiters")
 
     def __init__(self) -> None:
         self.last = 0
         self.buffer: list[tuple[int, JSON, bool]] | None = []
+        self.ready = False
+        self.waiters: list[asyncio.Future[None]] | None = None
+
+    async def positioned(self) -> None:
+        """Return once the position is read (at once if it is)."""
+        if self.ready:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.waiters is None:
+            self.waiters = []
+        self.waiters.append(waiter)
+        await waiter
+
+    def set_ready(self) -> None:
+        """The position is read (or will never be): wake ``positioned`` waiters."""
+        self.ready = True
+        waiters, self.waiters = self.waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
 
 
 class Session:
