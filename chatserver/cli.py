@@ -10,13 +10,13 @@ import argparse
 import asyncio
 import gc
 import getpass
-import logging
 import os
 import secrets
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from types import FrameType
 from typing import TypeVar
 
 from .config import Config
@@ -115,6 +115,20 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         default=_env("LOG_LEVEL", "info"),
         choices=("critical", "error", "warning", "info", "debug"),
         help="log level (CHATSERVER_LOG_LEVEL, default info)",
+    )
+    p.add_argument(
+        "--log-format",
+        default=_env("LOG_FORMAT", "text"),
+        choices=("text", "json"),
+        help="'json' writes every log line as one JSON object (time, level, logger, message, "
+        "exception) for log shippers (CHATSERVER_LOG_FORMAT, default text)",
+    )
+    p.add_argument(
+        "--metrics-token",
+        default=_env("METRICS_TOKEN"),
+        metavar="TOKEN",
+        help="bearer token a Prometheus scrape of /metrics must send; without one, only "
+        "loopback clients may read /metrics (CHATSERVER_METRICS_TOKEN)",
     )
 
 
@@ -237,6 +251,8 @@ def _config(args: argparse.Namespace) -> Config:
         log_level=args.log_level,
         blob_dir=args.blobs,
         upload_memory=args.upload_memory,
+        metrics_token=args.metrics_token or None,
+        log_format=args.log_format,
     )
 
 
@@ -390,16 +406,16 @@ def _check_redis(url: str) -> None:
 
 def serve(config: Config) -> None:
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     if config.redis_url:
         _check_redis(config.redis_url)
 
     from .app import create_app
+    from .logs import configure
     from .uvicorn_ws import ChatWebSocketProtocol
 
-    logging.basicConfig(
-        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    log_config = configure(config.log_level, config.log_format)
     # A full collection scans every live connection's objects and stops the
     # event loop meanwhile (about 0.3 ms per 1000 objects); by default one is
     # considered every 10 middle collections, i.e. several times while a few
@@ -407,11 +423,21 @@ def serve(config: Config) -> None:
     # stalls; closed connections are freed by reference counting, so little
     # garbage waits for it (docs/performance.md).
     gc.set_threshold(700, 10, 100)
-    uvicorn.run(
-        create_app(config),
+    app = create_app(config)
+    lifecycle = app.state.lifecycle
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # SIGTERM or SIGINT: /readyz answers 503 from this moment on.
+            lifecycle.shutting_down = True
+            super().handle_exit(sig, frame)
+
+    uv_config = uvicorn.Config(
+        app,
         host=config.host,
         port=config.port,
         log_level=config.log_level,
+        log_config=LOGGING_CONFIG if log_config is None else log_config,
         # The stock asyncio loop, which the test suite runs on: "auto" would
         # switch to uvloop wherever it happens to be installed.
         loop="asyncio",
@@ -422,6 +448,7 @@ def serve(config: Config) -> None:
         ws_ping_timeout=20.0,
         lifespan="on",
     )
+    Server(uv_config).run()
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
