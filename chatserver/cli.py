@@ -12,7 +12,9 @@ import gc
 import getpass
 import os
 import secrets
+import socket
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -122,6 +124,15 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         choices=("text", "json"),
         help="'json' writes every log line as one JSON object (time, level, logger, message, "
         "exception) for log shippers (CHATSERVER_LOG_FORMAT, default text)",
+    )
+    p.add_argument(
+        "--shutdown-delay",
+        type=float,
+        default=float(_env("SHUTDOWN_DELAY", "0") or 0),
+        metavar="SECONDS",
+        help="on SIGTERM, keep serving this long with /readyz answering 503 (so the load "
+        "balancer stops sending traffic) before closing sockets with 1001 "
+        "(CHATSERVER_SHUTDOWN_DELAY, default 0)",
     )
     p.add_argument(
         "--metrics-token",
@@ -253,6 +264,7 @@ def _config(args: argparse.Namespace) -> Config:
         upload_memory=args.upload_memory,
         metrics_token=args.metrics_token or None,
         log_format=args.log_format,
+        shutdown_delay=args.shutdown_delay,
     )
 
 
@@ -427,10 +439,22 @@ def serve(config: Config) -> None:
     lifecycle = app.state.lifecycle
 
     class Server(uvicorn.Server):
+        """uvicorn's server, telling ``/readyz`` when a stop begins (docs/operations.md)."""
+
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             # SIGTERM or SIGINT: /readyz answers 503 from this moment on.
             lifecycle.shutting_down = True
             super().handle_exit(sig, frame)
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # Keep serving while the load balancer notices /readyz (a second
+            # Ctrl+C cuts it short), then uvicorn's shutdown: listeners
+            # closed, sockets closed with 1001, connections' tasks awaited,
+            # then the lifespan shutdown, which flushes the store.
+            deadline = time.monotonic() + config.shutdown_delay
+            while time.monotonic() < deadline and not self.force_exit:
+                await asyncio.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+            await super().shutdown(sockets)
 
     uv_config = uvicorn.Config(
         app,
