@@ -31,7 +31,7 @@ from starlette.websockets import WebSocketDisconnect
 import agent_console
 import recordings
 
-from . import __version__, attachments, control, demo, logins
+from . import __version__, attachments, control, demo, logins, ops
 from .backends import build
 from .blobs import DirectoryBlobs
 from .config import Config
@@ -40,6 +40,7 @@ from .hub import Hub
 from .protocol import Codec, Connection, error_frame
 from .security import Signer, load_secret, load_secret_redis, verify_password
 from .session import Session
+from .types import ClientKind
 from .uvicorn_ws import WRITE_EXTENSION
 
 log = logging.getLogger("chatserver.app")
@@ -180,6 +181,10 @@ async def websocket_endpoint(hub: Hub, scope: Scope, receive: Receive, send: Sen
         drain = asyncio.ensure_future(_drain(send, session))
 
     session.flush = flush
+    metrics = hub.metrics
+    errors = metrics.errors
+    kind: ClientKind | None = None  # counted in metrics once past hello
+    client_code = 1006  # the close code the client sent, if it closed first
     try:
         try:
             first = await asyncio.wait_for(_receive(receive), limits.hello_timeout)
@@ -187,26 +192,41 @@ async def websocket_endpoint(hub: Hub, scope: Scope, receive: Receive, send: Sen
             raise ConnectionClosing(CloseCode.HELLO_TIMEOUT, "no hello in time") from None
         hello = conn.receive(first, time.monotonic())
         await hub.hello(session, hello, _header(scope, b"origin"), Headers(scope=scope))
+        kind = session.kind
+        if kind is ClientKind.AGENT:
+            metrics.agents += 1
+        else:
+            metrics.visitors += 1
+        counts = metrics.frames[kind or ClientKind.VISITOR]
+        counts["hello"] += 1
         while session.close_code is None:
             message = await receive()  # not _receive(): one coroutine less per idle connection
             if message["type"] == "websocket.disconnect":
+                client_code = message.get("code", 1000)
                 break
             data = message.get("bytes")
             if data is None:
                 data = message.get("text") or ""
             try:
                 frame = conn.receive(data, time.monotonic())
+                counts[frame.type] += 1
                 await hub.handle(session, frame)
             except FrameError as exc:
+                errors[exc.code] += 1
                 session.send(error_frame(exc.code, exc.message, exc.rid))
     except ConnectionClosing as exc:
         session.close(exc.code, exc.reason)
-    except WebSocketDisconnect:
-        pass
+    except WebSocketDisconnect as exc:
+        client_code = exc.code
     except Exception:
         log.exception("connection failed")
         session.close(CloseCode.INTERNAL, "internal error")
     finally:
+        if kind is ClientKind.AGENT:
+            metrics.agents -= 1
+        elif kind is not None:
+            metrics.visitors -= 1
+        metrics.closed(client_code if session.close_code is None else int(session.close_code))
         await hub.disconnect(session)
         if drain is not None:
             if session.close_code is not None and not drain.done():
@@ -339,6 +359,7 @@ def create_app(config: Config) -> Starlette:
     )
     recorder = recordings.Recordings(store, blobs)
     recorder.install(hub)
+    lifecycle = ops.Lifecycle()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -352,6 +373,7 @@ def create_app(config: Config) -> Starlette:
         try:
             yield
         finally:
+            lifecycle.shutting_down = True  # if no signal said so already
             await recorder.close()
             await hub.close()
             await store.close()
@@ -360,6 +382,7 @@ def create_app(config: Config) -> Starlette:
     routes = [
         Route("/", index),
         Route("/healthz", healthz),
+        *ops.routes,  # /readyz, /metrics
         Route("/api/login", login, methods=["POST"]),
         Route("/api/logout", logout, methods=["POST"]),
         Mount("/static", CachedStatic(directory=STATIC_DIR), name="static"),
@@ -379,6 +402,7 @@ def create_app(config: Config) -> Starlette:
     )
     app.state.config = config
     app.state.hub = hub
+    app.state.lifecycle = lifecycle
     app.state.widget_files = widget_files
     app.state.blobs = blobs
     app.state.recordings = recorder

@@ -58,3 +58,11 @@ class Broker(Protocol):
         event lost (at most once).  For ephemeral events such as typing
         previews.  The memory broker calls the handler before returning
         (no task); the Redis broker publishes from a task."""
+
+    # -- operations: readiness (docs/operations.md) ------------------------
+
+    async def ping(self) -> None:
+        """Return once the broker can carry events; raise if not (``/readyz``).
+
+        Cheap, one round trip at most.  The Redis broker also fails it while
+        its pub/sub connection is being re-established."""

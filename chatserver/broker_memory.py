@@ -41,3 +41,8 @@ class MemoryBroker:
     def publish_soon(self, channel: str, event: JSON) -> None:
         if self._handler is not None and channel in self._channels:
             self._handler(channel, event)
+
+    # -- operations: readiness --------------------------------------------
+
+    async def ping(self) -> None:
+        """Always ready: the broker is this process."""

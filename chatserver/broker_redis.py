@@ -216,3 +216,15 @@ class RedisBroker:
                     log.warning("%d queued events lost: %s", len(items), exc)
         finally:
             self._soon_task = None
+
+    # -- operations: readiness --------------------------------------------
+
+    async def ping(self) -> None:
+        if self._redis is None:
+            raise StoreError("broker is not started")
+        if not self._connected.is_set():
+            raise StoreError("redis pub/sub is reconnecting")
+        try:
+            await self._redis.ping()
+        except RedisError as exc:
+            raise StoreError(f"redis ping failed: {exc}") from exc

@@ -10,13 +10,15 @@ import argparse
 import asyncio
 import gc
 import getpass
-import logging
 import os
 import secrets
+import socket
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from types import FrameType
 from typing import TypeVar
 
 from .config import Config
@@ -115,6 +117,29 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         default=_env("LOG_LEVEL", "info"),
         choices=("critical", "error", "warning", "info", "debug"),
         help="log level (CHATSERVER_LOG_LEVEL, default info)",
+    )
+    p.add_argument(
+        "--log-format",
+        default=_env("LOG_FORMAT", "text"),
+        choices=("text", "json"),
+        help="'json' writes every log line as one JSON object (time, level, logger, message, "
+        "exception) for log shippers (CHATSERVER_LOG_FORMAT, default text)",
+    )
+    p.add_argument(
+        "--shutdown-delay",
+        type=float,
+        default=float(_env("SHUTDOWN_DELAY", "0") or 0),
+        metavar="SECONDS",
+        help="on SIGTERM, keep serving this long with /readyz answering 503 (so the load "
+        "balancer stops sending traffic) before closing sockets with 1001 "
+        "(CHATSERVER_SHUTDOWN_DELAY, default 0)",
+    )
+    p.add_argument(
+        "--metrics-token",
+        default=_env("METRICS_TOKEN"),
+        metavar="TOKEN",
+        help="bearer token a Prometheus scrape of /metrics must send; without one, only "
+        "loopback clients may read /metrics (CHATSERVER_METRICS_TOKEN)",
     )
 
 
@@ -237,6 +262,9 @@ def _config(args: argparse.Namespace) -> Config:
         log_level=args.log_level,
         blob_dir=args.blobs,
         upload_memory=args.upload_memory,
+        metrics_token=args.metrics_token or None,
+        log_format=args.log_format,
+        shutdown_delay=args.shutdown_delay,
     )
 
 
@@ -390,16 +418,16 @@ def _check_redis(url: str) -> None:
 
 def serve(config: Config) -> None:
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     if config.redis_url:
         _check_redis(config.redis_url)
 
     from .app import create_app
+    from .logs import configure
     from .uvicorn_ws import ChatWebSocketProtocol
 
-    logging.basicConfig(
-        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    log_config = configure(config.log_level, config.log_format)
     # A full collection scans every live connection's objects and stops the
     # event loop meanwhile (about 0.3 ms per 1000 objects); by default one is
     # considered every 10 middle collections, i.e. several times while a few
@@ -407,11 +435,33 @@ def serve(config: Config) -> None:
     # stalls; closed connections are freed by reference counting, so little
     # garbage waits for it (docs/performance.md).
     gc.set_threshold(700, 10, 100)
-    uvicorn.run(
-        create_app(config),
+    app = create_app(config)
+    lifecycle = app.state.lifecycle
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, telling ``/readyz`` when a stop begins (docs/operations.md)."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # SIGTERM or SIGINT: /readyz answers 503 from this moment on.
+            lifecycle.shutting_down = True
+            super().handle_exit(sig, frame)
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # Keep serving while the load balancer notices /readyz (a second
+            # Ctrl+C cuts it short), then uvicorn's shutdown: listeners
+            # closed, sockets closed with 1001, connections' tasks awaited,
+            # then the lifespan shutdown, which flushes the store.
+            deadline = time.monotonic() + config.shutdown_delay
+            while time.monotonic() < deadline and not self.force_exit:
+                await asyncio.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+            await super().shutdown(sockets)
+
+    uv_config = uvicorn.Config(
+        app,
         host=config.host,
         port=config.port,
         log_level=config.log_level,
+        log_config=LOGGING_CONFIG if log_config is None else log_config,
         # The stock asyncio loop, which the test suite runs on: "auto" would
         # switch to uvloop wherever it happens to be installed.
         loop="asyncio",
@@ -422,6 +472,7 @@ def serve(config: Config) -> None:
         ws_ping_timeout=20.0,
         lifespan="on",
     )
+    Server(uv_config).run()
 
 
 def cmd_demo(args: argparse.Namespace) -> None:

@@ -21,6 +21,9 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     blob_dir: Path | None = None  # attachments and recordings; default data_dir / "blobs"
     upload_memory: int = 64 * 1024 * 1024  # bytes of attachment uploads in flight, whole process
+    metrics_token: str | None = None  # bearer token for /metrics; None: loopback clients only
+    log_format: str = "text"  # "text" or "json" (one object a line: chatserver.logs)
+    shutdown_delay: float = 0.0  # seconds of /readyz 503 before a stop closes anything
 
     @property
     def blobs(self) -> Path:

@@ -30,6 +30,7 @@ from .conversations import (
 from .errors import ConnectionClosing, ErrorCode, FrameError, StoreError
 from .frames import MAX_HISTORY, Frame, Limits
 from .logins import Grant
+from .metrics import Metrics
 from .presence import Presence
 from .presence_memory import MemoryPresence
 from .proactive import Proactive
@@ -82,6 +83,7 @@ class Hub:
         # (control.recheck_sessions), jittered by a quarter either way; 0: never.
         self.session_check = session_check
         self.node = new_id("n")  # this process, in control events it receives back
+        self.metrics = Metrics()  # counters for /metrics (chatserver/ops.py)
         self.presence: Presence = presence or MemoryPresence()
         self.convs = Conversations(store, broker, router)
         self.convs.wire = self.entry_wire
@@ -549,11 +551,14 @@ class Hub:
                 )
                 entries = [e for e in entries if e.offset <= upto]
                 if len(entries) <= window:
+                    self.metrics.recoveries["resumed"] += 1
                     reply.update(
                         messages=[self.entry_wire(e) for e in entries], complete=True, more=False
                     )
                     session.send(reply)
                     return
+            if since is not None:  # too much missed, or another epoch: the client reloads
+                self.metrics.recoveries["reset"] += 1
             limit = frame.get("limit") or 50
             entries = await self.store.entries(
                 conv.id, before=frame.get("before"), limit=limit + 1, include_notes=notes
@@ -577,6 +582,10 @@ class Hub:
 
     def ack(self, session: Session, frame: Frame, entry: Entry, duplicate: bool) -> None:
         """Acknowledge a stored message (before the entry is published)."""
+        if duplicate:
+            self.metrics.messages_duplicate += 1
+        else:
+            self.metrics.messages_stored += 1
         session.send(
             {
                 "t": "ack",

@@ -556,3 +556,12 @@ class Store(Protocol):
         Readers are the strings given to ``set_read``; a conversation nobody
         has read yet, or an unknown id, has none (``{}``).
         """
+
+    # -- operations: readiness (docs/operations.md) ----------------------------
+    async def ping(self) -> None:
+        """Return once the store can serve requests; raise ``StoreError`` if not.
+
+        Cheap (one round trip, no data read): ``/readyz`` calls it on every
+        probe, under a short timeout of its own.  On SQLite it passes
+        through the writer thread, so a stopped or wedged writer fails it.
+        """

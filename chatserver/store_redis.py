@@ -1479,6 +1479,12 @@ class RedisStore:
         raw = await self._hash(self._k("reads", conv_id))
         return {reader: int(offset) for reader, offset in raw.items()}
 
+    # -- operations: readiness ----------------------------------------------------
+
+    @_redis_errors
+    async def ping(self) -> None:
+        await self._redis.ping()
+
 
 def _doc(site_id: SiteId, kind: str, doc_id: str, raw: object) -> Doc:
     value = json.loads(_text(raw))

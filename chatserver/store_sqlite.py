@@ -1443,6 +1443,11 @@ class SQLiteStore:
         )
         return {str(reader): int(offset) for reader, offset in rows}
 
+    # -- operations: readiness ----------------------------------------------------
+
+    async def ping(self) -> None:
+        await self._run(lambda db: db.execute("SELECT 1").fetchone())
+
 
 def _chunks(items: list[str], size: int = 500) -> list[tuple[str, ...]]:
     """``items`` in tuples of at most ``size`` (SQL parameters per statement)."""

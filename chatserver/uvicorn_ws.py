@@ -32,6 +32,8 @@ websockets' ``ServerProtocol``) with three changes measured in
   does so only while websockets' parser sits between frames with nothing
   buffered (``_parser_idle``), so bytes never overtake one another.  Invalid
   UTF-8 in a text frame closes with 1007 as before.
+* **Shutdown says "going away".**  When the server stops, open sockets
+  close with 1001 instead of uvicorn's 1012 (``shutdown``).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ except ImportError:  # pragma: no cover - websockets built without its C extensi
 
 MAX_QUEUED = 16  # messages waiting for the application before reading pauses
 WRITE_EXTENSION = "chatserver.write"
+GOING_AWAY = 1001  # the close code of a server shutdown (RFC 6455 §7.4.1)
 _BETWEEN_FRAMES = StreamReader.at_eof.__code__  # where websockets' parser waits for a frame
 
 
@@ -135,6 +138,31 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         # an empty buffer: it has not been fed since ``_parser_idle`` said so.
         self.parser_idle = False
         self.fast_frames = 0  # frames read by ``_receive_fast`` (for tests)
+
+    def shutdown(self) -> None:
+        """The server is stopping (SIGTERM): close with 1001, going away.
+
+        uvicorn's own protocol closes with 1012 (service restart); 1001 is
+        what the widget and the console reconnect on at once, to another
+        process behind the load balancer (docs/operations.md).  The
+        application gets ``websocket.disconnect`` with the same code and
+        finishes what it was doing (a message being stored is stored and
+        counted) before uvicorn runs the lifespan shutdown.
+        """
+        self.stop_keepalive()
+        if self.close_sent:
+            if self.close_timer is not None:
+                self.close_timer.cancel()
+                self.close_timer = None
+            self.transport.close()
+            return
+        if self.handshake_complete:
+            self.queue.put_nowait({"type": "websocket.disconnect", "code": GOING_AWAY})
+            self.conn.send_close(GOING_AWAY, "server shutting down")
+            self.transport.write(b"".join(self.conn.data_to_send()))
+        else:
+            self.send_500_response()
+        self.transport.close()
 
     def data_received(self, data: bytes) -> None:
         if self.parser_idle or self._parser_idle():

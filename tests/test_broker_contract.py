@@ -216,3 +216,23 @@ async def test_redis_publish_soon_queue_is_bounded(
         await pub.close()
         await sub.close()
         server.stop()
+
+
+async def test_ping_answers_once_started(pair: Any) -> None:
+    pub, sub, _ = pair
+    assert await pub.ping() is None
+    assert await sub.ping() is None
+
+
+async def test_redis_broker_ping_fails_while_redis_is_down(tmp_path: Path) -> None:
+    redis = RedisServer(tmp_path / "redis").start()
+    broker = RedisBroker(redis.url, "ping:")
+    await broker.start(Inbox())
+    try:
+        await broker.ping()
+        redis.stop()
+        with pytest.raises(StoreError):
+            await broker.ping()
+    finally:
+        await broker.close()
+        redis.stop()

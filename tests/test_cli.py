@@ -143,6 +143,9 @@ def test_every_serve_option_has_help_and_an_environment_twin() -> None:
         ("--grace", "CHATSERVER_GRACE"),
         ("--session-check", "CHATSERVER_SESSION_CHECK"),
         ("--log-level", "CHATSERVER_LOG_LEVEL"),
+        ("--log-format", "CHATSERVER_LOG_FORMAT"),
+        ("--metrics-token", "CHATSERVER_METRICS_TOKEN"),
+        ("--shutdown-delay", "CHATSERVER_SHUTDOWN_DELAY"),
     ):
         assert option in text and env in text, option
 

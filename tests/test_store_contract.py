@@ -1676,3 +1676,21 @@ async def test_read_markers_survive_a_restart(make_store: Callable[[], Store]) -
         assert await reopened.read_markers(conv.id) == {"agent:a_keep": 4, "visitor:v_keep": 2}
     finally:
         await reopened.close()
+
+
+# -- operations: readiness (docs/operations.md) --------------------------------
+
+
+async def test_ping_answers_while_started_and_fails_once_closed(
+    make_store: Callable[[], Store],
+) -> None:
+    store = make_store()
+    await store.start()
+    try:
+        assert await store.ping() is None
+        await store.create_site("Pinged shop")
+        await asyncio.gather(*(store.ping() for _ in range(5)))
+    finally:
+        await store.close()
+    with pytest.raises(StoreError):
+        await store.ping()

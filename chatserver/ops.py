@@ -1,0 +1,205 @@
+"""Endpoints for operators: ``/metrics`` (Prometheus) and ``/readyz`` (readiness).
+
+``/healthz`` (liveness, in ``app.py``) answers 200 while the process serves
+HTTP at all.  ``/readyz`` answers 200 only while this process should get new
+traffic: the store (and, on Redis, the broker) answered a ping within
+``READY_TIMEOUT`` seconds and shutdown has not begun; otherwise 503 with a
+JSON ``reason``.  ``/metrics`` renders ``metrics.Metrics`` and the gauges
+the hub, the upload budget and the recordings ingest keep; who may read it
+is ``metrics.allowed``.  See docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from . import __version__
+from .frames import FRAMES
+from .hub import Hub
+from .metrics import CONTENT_TYPE, Exposition, allowed, close_name
+
+READY_TIMEOUT = 1.0  # seconds a readiness ping may take
+
+
+class Lifecycle:
+    """Whether the process is shutting down (set on SIGTERM or lifespan shutdown)."""
+
+    __slots__ = ("shutting_down",)
+
+    def __init__(self) -> None:
+        self.shutting_down = False
+
+
+async def readyz(request: Request) -> Response:
+    lifecycle: Lifecycle = request.app.state.lifecycle
+    hub: Hub = request.app.state.hub
+    if lifecycle.shutting_down:
+        return _not_ready("shutting down")
+    for name, ping in (("store", hub.store.ping), ("broker", hub.broker.ping)):
+        try:
+            await asyncio.wait_for(ping(), READY_TIMEOUT)
+        except TimeoutError:
+            return _not_ready(f"{name} did not answer within {READY_TIMEOUT:g}s")
+        except Exception as exc:  # any failure of the ping means "not ready"
+            return _not_ready(f"{name} unreachable: {exc}")
+    return JSONResponse({"status": "ready"})
+
+
+def _not_ready(reason: str) -> Response:
+    return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
+
+
+async def metrics(request: Request) -> Response:
+    token: str | None = request.app.state.config.metrics_token
+    client = request.client.host if request.client else None
+    if not allowed(client, request.headers.get("authorization", ""), token):
+        if token:
+            return PlainTextResponse(
+                "send 'Authorization: Bearer <metrics token>'\n",
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
+        return PlainTextResponse(
+            "metrics are served to loopback clients only (or set --metrics-token)\n",
+            status_code=403,
+        )
+    return Response(render(request.app.state), media_type=CONTENT_TYPE)
+
+
+def render(state: Any) -> str:
+    """The exposition text of this process (``state`` is the app's state)."""
+    hub: Hub = state.hub
+    m = hub.metrics
+    stats = hub.stats()
+    out = Exposition()
+    out.family(
+        "chatserver_info",
+        "gauge",
+        "Always 1; the labels tell the version and the backend.",
+        [({"version": __version__, "backend": state.config.backend}, 1)],
+    )
+    out.family(
+        "chatserver_connections",
+        "gauge",
+        "Open WebSocket connections past hello, by client kind.",
+        [({"kind": "visitor"}, m.visitors), ({"kind": "agent"}, m.agents)],
+    )
+    out.one(
+        "chatserver_agents_connected",
+        "gauge",
+        "Agents with at least one open connection to this process.",
+        stats["agents_connected"],
+    )
+    out.one(
+        "chatserver_channels",
+        "gauge",
+        "Broker channels with at least one local subscriber.",
+        stats["channels"],
+    )
+    out.family(
+        "chatserver_frames_received_total",
+        "counter",
+        "Valid client frames received, by client kind and frame type.",
+        [
+            ({"kind": kind.value, "type": t}, count)
+            for kind in FRAMES
+            for t, count in m.frames[kind].items()
+        ],
+    )
+    out.one(
+        "chatserver_messages_stored_total",
+        "counter",
+        "Client messages stored and acknowledged (not counting resent duplicates).",
+        m.messages_stored,
+    )
+    out.one(
+        "chatserver_messages_duplicate_total",
+        "counter",
+        "Resent client messages acknowledged as already stored.",
+        m.messages_duplicate,
+    )
+    out.family(
+        "chatserver_errors_total",
+        "counter",
+        "Error frames sent to clients, by error code.",
+        [({"code": str(code)}, count) for code, count in m.errors.items()],
+    )
+    out.family(
+        "chatserver_connections_closed_total",
+        "counter",
+        "WebSocket connections ended, by close code (sent by the server or the client).",
+        [
+            ({"code": str(code), "reason": close_name(code)}, count)
+            for code, count in sorted(m.closes.items())
+        ],
+    )
+    out.family(
+        "chatserver_recoveries_total",
+        "counter",
+        "History recoveries after a reconnect: resumed from the offset, or reset.",
+        [({"outcome": k}, v) for k, v in m.recoveries.items()],
+    )
+    uploads = state.upload_budget.stats()
+    out.one(
+        "chatserver_upload_bytes_held",
+        "gauge",
+        "Bytes of attachment uploads held in memory now.",
+        uploads["held"],
+    )
+    out.one(
+        "chatserver_upload_budget_bytes",
+        "gauge",
+        "The upload memory budget (--upload-memory).",
+        uploads["budget"],
+    )
+    out.one(
+        "chatserver_uploads_refused_total",
+        "counter",
+        "Uploads answered 503 because the upload budget was full.",
+        uploads["refused"],
+    )
+    rec = state.recordings.stats()
+    out.family(
+        "chatserver_recording_batches_total",
+        "counter",
+        "Session-recording batches received, by outcome.",
+        [
+            ({"outcome": "stored"}, rec.get("batches", 0)),
+            ({"outcome": "duplicate"}, rec.get("duplicates", 0)),
+            ({"outcome": "refused_busy"}, rec.get("refused_busy", 0)),
+            ({"outcome": "refused_unknown"}, rec.get("refused_unknown", 0)),
+        ],
+    )
+    out.one(
+        "chatserver_recording_events_total",
+        "counter",
+        "Session-recording events stored.",
+        rec.get("events", 0),
+    )
+    out.family(
+        "chatserver_recording_bytes_total",
+        "counter",
+        "Session-recording bytes stored: as received (raw) and as written (stored).",
+        [
+            ({"form": "raw"}, rec.get("raw_bytes", 0)),
+            ({"form": "stored"}, rec.get("stored_bytes", 0)),
+        ],
+    )
+    out.one(
+        "chatserver_recording_partial_bytes",
+        "gauge",
+        "Bytes of recording batches held in parts, waiting for their last part.",
+        rec.get("partial_bytes", 0),
+    )
+    return out.text()
+
+
+routes = [
+    Route("/readyz", readyz),
+    Route("/metrics", metrics),
+]
