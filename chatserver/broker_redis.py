@@ -32,6 +32,7 @@ from redis.exceptions import RedisError
 from .broker import Handler
 from .errors import StoreError
 from .redis_client import open_client
+from .tasks import stop
 from .types import JSON, new_id
 
 log = logging.getLogger("chatserver.broker_redis")
@@ -75,13 +76,9 @@ class RedisBroker:
 
     async def close(self) -> None:
         if self._soon_task is not None:
-            self._soon_task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._soon_task
+            await stop(self._soon_task)
         if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(BaseException):
-                await self._listener
+            await stop(self._listener)
             self._listener = None
         if self._pubsub is not None:
             with contextlib.suppress(Exception):

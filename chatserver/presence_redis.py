@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 
 from .errors import StoreError
 from .redis_client import open_client
+from .tasks import stop
 from .types import JSON, new_id
 
 log = logging.getLogger("chatserver.presence_redis")
@@ -49,9 +50,7 @@ class RedisPresence:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
+            await stop(self._task)
         if self._redis is not None:
             with contextlib.suppress(RedisError, OSError):
                 for key, members in self._local.items():

@@ -33,6 +33,7 @@ from redis.exceptions import RedisError
 from .errors import StoreError
 from .redis_client import open_client
 from .routing import Expired
+from .tasks import stop
 from .types import (
     Agent,
     AgentId,
@@ -79,9 +80,7 @@ class RedisRouter:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
+            await stop(self._task)
         if self._redis is not None:
             # Leave cleanly: this process's agents are disconnected now.
             with contextlib.suppress(RedisError, StoreError):

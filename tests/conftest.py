@@ -31,6 +31,7 @@ import websockets
 from chatserver.security import hash_password
 from chatserver.store import Store
 from chatserver.store_sqlite import SQLiteStore
+from chatserver.tasks import stop
 from chatserver.types import Role, Site, SiteSettings
 
 from .redis_server import free_port
@@ -302,9 +303,7 @@ class Client:
 
     async def close(self) -> None:
         await self.ws.close()
-        self._reader.cancel()
-        with contextlib.suppress(BaseException):
-            await self._reader
+        await stop(self._reader)
 
 
 @pytest.fixture

@@ -1,0 +1,21 @@
+"""Stopping background tasks without hiding the caller's own cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+
+async def stop(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` and wait until it has ended.
+
+    Whatever the task raised on its way out is retrieved and dropped (it is
+    being stopped), but if the caller itself is cancelled while it waits,
+    that cancellation propagates: ``suppress(BaseException)`` around the
+    ``await`` would swallow it and let the caller run on, so that a shutdown
+    waiting for the caller (``asyncio.run``'s, a test runner's) never ends.
+    """
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()  # retrieved: no "exception was never retrieved" log
