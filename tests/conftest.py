@@ -172,7 +172,10 @@ async def seed(
         await store.close()
 
 
-_rid = itertools.count(1)
+# Request ids of ``Client.request``: far above the small ids tests write by
+# hand (``{"id": 1000 + i}``), so a reply to one of those is never taken for
+# the reply to a request, however many requests earlier tests made.
+_rid = itertools.count(1_000_000_000)
 
 
 class Client:
@@ -277,11 +280,12 @@ class Client:
     async def request(self, frame: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
         """Send with a fresh request id; return the reply (or error) carrying it."""
         rid = next(_rid)
+        start = len(self.frames)  # the reply comes after the request
         await self.send({**frame, "id": rid})
         deadline = asyncio.get_running_loop().time() + timeout
         async with self._new:
             while True:
-                for f in self.frames:
+                for f in self.frames[start:]:
                     if f.get("re") == rid:
                         return f
                 remaining = deadline - asyncio.get_running_loop().time()
