@@ -15,7 +15,11 @@ async def stop(task: asyncio.Task[Any]) -> None:
     ``await`` would swallow it and let the caller run on, so that a shutdown
     waiting for the caller (``asyncio.run``'s, a test runner's) never ends.
     """
-    task.cancel()
-    await asyncio.wait([task])
+    if not task.done():
+        task.cancel()
+        # ``wait`` does not raise what the task raised; it does raise the
+        # caller's CancelledError.  (Not for a done task: ``wait`` would
+        # schedule a callback on the task's loop, which may be closed.)
+        await asyncio.wait([task])
     if not task.cancelled():
         task.exception()  # retrieved: no "exception was never retrieved" log

@@ -54,3 +54,15 @@ async def test_the_callers_cancellation_propagates() -> None:
         await outer
     assert after_stop == []  # the caller did not run on past its cancellation
     await asyncio.wait([inner])
+
+
+def test_stop_of_a_task_that_ended_on_a_loop_now_closed() -> None:
+    async def fail() -> None:
+        raise RuntimeError("ended badly")
+
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(fail())
+    with pytest.raises(RuntimeError):
+        loop.run_until_complete(task)
+    loop.close()
+    asyncio.run(stop(task))  # another loop: nothing to wait for, nothing raised
