@@ -363,4 +363,4 @@ def own_server(tmp_path: Path) -> Iterator[Server]:
     srv.stop()
 
 
-from .redis_server import redis_prefix, redis_server  # noqa: E402, F401  (fixtures)
+from .redis_server import own_redis, redis_prefix, redis_server  # noqa: E402, F401  (fixtures)

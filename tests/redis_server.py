@@ -106,6 +106,15 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 _prefixes = itertools.count(1)
 
 
+@pytest.fixture(name="redis")
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of the test's own: for tests that stop, kill or restart
+    it, or run server processes on it (``redis_server`` is shared)."""
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def redis_prefix() -> str:
     """A key prefix of this test's own."""

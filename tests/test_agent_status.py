@@ -22,13 +22,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("close_clients")]
 
 
 @pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 async def procs(tmp_path: Path, redis: RedisServer) -> AsyncIterator[list[Server]]:
     # A grace period long enough for a test's reconnect on a loaded machine.
     servers = [Server(tmp_path / f"p{i}", "--redis", redis.url, grace=8.0) for i in range(3)]

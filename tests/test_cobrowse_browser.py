@@ -371,13 +371,6 @@ def test_a_recorded_visit_shares_its_recorder(
         server.stop()
 
 
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    srv = RedisServer(tmp_path / "redis").start()
-    yield srv
-    srv.stop()
-
-
 def test_visitor_and_agent_on_two_processes(
     tmp_path: Path,
     redis: RedisServer,

@@ -7,7 +7,6 @@ its own site; a second site's agent checks that ids cannot be probed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -265,13 +264,6 @@ async def test_visitor_answer_has_past_conversations_and_local_time_zone(server:
             break
         await agent.quiet(0.1)
     assert reply["online"] is None
-
-
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis").start()
-    yield server
-    server.stop()
 
 
 async def test_viewers_span_processes(tmp_path: Path, redis: RedisServer) -> None:

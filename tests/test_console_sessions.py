@@ -9,7 +9,6 @@ sockets (``4106 session_ended``; disabling: ``4105``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -189,13 +188,6 @@ async def test_sign_out_everywhere(server: Server) -> None:
         # The account stays active: signing in again works.
         await agent.login(agent_email)
         assert (await agent.get("/console/")).status_code == 200
-
-
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    srv = RedisServer(tmp_path / "redis").start()
-    yield srv
-    srv.stop()
 
 
 async def test_sign_out_on_one_process_holds_on_the_other(

@@ -8,7 +8,7 @@ The Redis tests run two server processes on one real redis-server.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -61,13 +61,6 @@ async def upload(server: Server, token: str) -> int:
 
 async def still_open(client: Client) -> bool:
     return not client.closed.done() and (await client.request({"t": "ping"}))["t"] == "pong"
-
-
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    srv = RedisServer(tmp_path / "redis").start()
-    yield srv
-    srv.stop()
 
 
 @asynccontextmanager

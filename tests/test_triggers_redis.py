@@ -8,7 +8,7 @@ sent once; the answer routes the conversation from whichever process gets it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +36,6 @@ RULE = {
     ],
     "actions": [{"type": "message", "body": "Free shipping today!"}],
 }
-
-
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis").start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
