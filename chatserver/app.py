@@ -34,6 +34,7 @@ import recordings
 from . import __version__, attachments, control, demo, logins, ops
 from .backends import build
 from .blobs import DirectoryBlobs
+from .bundles import WIDGET_BUILD
 from .config import Config
 from .errors import CloseCode, ConnectionClosing, FrameError
 from .hub import Hub
@@ -46,11 +47,6 @@ from .uvicorn_ws import WRITE_EXTENSION
 log = logging.getLogger("chatserver.app")
 
 STATIC_DIR = Path(__file__).parent / "static"
-# The widget's build (widget/ in the repository, built by scripts/setup with
-# `npm run build`): this file is chatserver/app.py, so two levels up is the
-# checkout. Works for the checkout and its editable install (`pip install -e`,
-# which scripts/setup does); a copy of the package elsewhere has no build.
-WIDGET_BUILD = Path(__file__).resolve().parent.parent / "widget" / "build"
 _WIDGET_MISSING = (
     "%s is missing, so /widget.js answers 404: run scripts/setup "
     "(or: cd widget && npm ci && npm run build)"

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import gc
 import getpass
+import logging
 import os
 import secrets
 import socket
@@ -21,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TypeVar
 
+from . import __version__, versions
 from .config import Config
 from .errors import ChatError
 from .security import hash_password
@@ -164,6 +166,7 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="chatserver", description="Self-hosted live chat for online shops."
     )
+    root.add_argument("--version", action="version", version=f"chatserver {__version__}")
     sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the server")
@@ -420,6 +423,9 @@ def serve(config: Config) -> None:
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
+    refused = versions.check()
+    if refused is not None:
+        raise ChatError(refused)
     if config.redis_url:
         _check_redis(config.redis_url)
 
@@ -428,6 +434,8 @@ def serve(config: Config) -> None:
     from .uvicorn_ws import ChatWebSocketProtocol
 
     log_config = configure(config.log_level, config.log_format)
+    for problem in versions.untested():  # only with CHATSERVER_ALLOW_UNTESTED=1
+        logging.getLogger("chatserver").warning("%s; starting anyway", problem)
     # A full collection scans every live connection's objects and stops the
     # event loop meanwhile (about 0.3 ms per 1000 objects); by default one is
     # considered every 10 middle collections, i.e. several times while a few

@@ -1,4 +1,4 @@
-"""The embeddable widget (``/widget.js`` from ``widget/build``) in a real browser.
+"""The embeddable widget (``/widget.js`` from ``chatserver/widget_build``) in a real browser.
 
 The shop pages are served by the test itself from a tiny web server on
 another port (so another origin than the chat server), with the one script

@@ -1,4 +1,4 @@
-"""How the server hands out the widget build (``widget/build``, made by scripts/setup).
+"""How the server hands out the widget build (``chatserver/widget_build``, made by scripts/setup).
 
 ``/widget.js`` (the loader a shop pastes) is cached for five minutes; the
 content-hashed chat bundle under ``/widget/`` for a year, immutable. Without
@@ -39,7 +39,7 @@ def get(app: Starlette, path: str, **headers: str) -> httpx.Response:
 
 def test_loader_and_bundle_are_served_with_their_cache_rules(app: Starlette) -> None:
     if not (WIDGET_BUILD / "widget.js").is_file():
-        pytest.fail("widget/build is missing: run scripts/setup (cd widget && npm run build)")
+        pytest.fail("chatserver/widget_build is missing: run scripts/setup (npm run build)")
     loader = get(app, "/widget.js")
     assert loader.status_code == 200
     assert "javascript" in loader.headers["content-type"]
