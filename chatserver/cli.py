@@ -143,6 +143,15 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         help="bearer token a Prometheus scrape of /metrics must send; without one, only "
         "loopback clients may read /metrics (CHATSERVER_METRICS_TOKEN)",
     )
+    p.add_argument(
+        "--forwarded-allow-ips",
+        default=_env("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        metavar="ADDRESSES",
+        help="comma-separated addresses or networks of the reverse proxies whose "
+        "X-Forwarded-For and X-Forwarded-Proto are trusted for the client's address "
+        "(login throttle, rate limits, logs), or '*' when only the proxy can reach the "
+        "server (CHATSERVER_FORWARDED_ALLOW_IPS, default 127.0.0.1)",
+    )
 
 
 def _add_data_option(p: argparse.ArgumentParser, redis: bool = True) -> None:
@@ -268,6 +277,7 @@ def _config(args: argparse.Namespace) -> Config:
         metrics_token=args.metrics_token or None,
         log_format=args.log_format,
         shutdown_delay=args.shutdown_delay,
+        forwarded_allow_ips=args.forwarded_allow_ips,
     )
 
 
@@ -479,6 +489,8 @@ def serve(config: Config) -> None:
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
         lifespan="on",
+        proxy_headers=True,
+        forwarded_allow_ips=config.forwarded_allow_ips,
     )
     Server(uv_config).run()
 
