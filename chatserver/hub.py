@@ -516,15 +516,32 @@ class Hub:
         return conv
 
     async def _read(self, session: Session, frame: Frame) -> None:
+        """Store a read marker and tell the conversation's followers (docs/read-receipts.md).
+
+        No offset the visitor gets is a note's: a visitor's marker is stored
+        lowered to the last entry it can see, and an agent's reaches the
+        visitor lowered the same way, and only when that lowered offset grew.
+        """
         conv = await self.conversation(session, frame.get("conv"))
         offset = min(frame.get("offset"), conv.last_offset)
         assert session.kind is not None
-        marker = await self.store.set_read(
-            conv.id, reads.reader_key(session.kind, session.author_id), offset
-        )
+        reader = reads.reader_key(session.kind, session.author_id)
         by = {"kind": session.kind.value, "id": session.author_id}
+        channel = conv_channel(conv.id)
+        if session.kind is ClientKind.VISITOR:
+            offset = await reads.visible_upto(self.store, conv, offset)
+            marker = await self.store.set_read(conv.id, reader, offset)
+            event = {"t": "read", "conv": conv.id, "by": by, "offset": marker}
+            await self.broker.publish(channel, frame_event(event))
+            return
+        before = (await self.store.read_markers(conv.id)).get(reader, 0)
+        marker = await self.store.set_read(conv.id, reader, offset)
         event = {"t": "read", "conv": conv.id, "by": by, "offset": marker}
-        await self.broker.publish(conv_channel(conv.id), frame_event(event))
+        await self.broker.publish(channel, frame_event(event, "agents"))
+        shown = await reads.for_visitor(self.store, conv, before, marker)
+        if shown is not None:
+            event = {**event, "offset": shown}
+            await self.broker.publish(channel, frame_event(event, "visitors"))
 
     async def _history(self, session: Session, frame: Frame) -> None:
         """Recovery (``since``) or paging (``before``) of a conversation's entries."""
