@@ -13,7 +13,10 @@ process (the publisher's too) on what that process holds:
 * ``{"op": "agent", "agent": id}``: the agent's record is read again and
   handed to its live sessions and the name cache; when the agent was
   disabled their sockets close with ``4105 account_disabled``, when they
-  became an analyst (who takes no chats) with ``4102 unauthorized``.
+  became an analyst (who takes no chats) with ``4102 unauthorized``.  Both
+  changes also end the agent's sign-ins (``Store.save_agent`` raises the
+  session generation), so a process that misses this event closes those
+  sockets with the same codes on its next ``recheck_sessions``.
 * ``{"op": "triggers", "site": id, "from": node}``: the site's trigger rules
   or business hours changed (the console's triggers pages): each process's
   trigger engine drops its cached copy and re-evaluates the site's visitors
@@ -36,8 +39,9 @@ process that missed a site event (a Redis pub/sub outage) serves the old
 settings to agents' hellos and routing until the next change or a restart,
 and one that missed a triggers event applies the old rules for up to
 ``RULES_TTL`` (5 s) more.
-A socket whose ``session``/``sessions`` event was missed is closed by the
-process's periodic ``recheck_sessions`` (every ``Hub.session_check``
+A socket whose ``session``/``sessions`` event, or ``agent`` event taking
+chat rights away, was missed is closed by the process's periodic
+``recheck_sessions`` (every ``Hub.session_check``
 seconds, one Store round trip for all its agent sockets).
 """
 
@@ -58,10 +62,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("chatserver.control")
 
 CONTROL_CHANNEL = "control"
-
-
-def takes_chats(agent: Agent) -> bool:
-    return not agent.disabled and agent.role is not Role.ANALYST
 
 
 async def site_saved(hub: Hub, site_id: SiteId) -> None:
@@ -85,7 +85,7 @@ async def agent_saved(hub: Hub, agent: Agent) -> None:
     without a grace period.
     """
     await hub.router.update_agent(agent)
-    out = not takes_chats(agent)
+    out = not agent.takes_chats
     if out:
         await hub.router.set_status(agent.id, None)
     await hub.broker.publish(CONTROL_CHANNEL, {"op": "agent", "agent": agent.id})
@@ -164,9 +164,13 @@ async def recheck_sessions(hub: Hub) -> int:
     The safety net under the at-most-once ``session``/``sessions`` events:
     every open agent socket's grant is checked against the Store in one call
     (``Store.session_states``).  A revoked session or an older generation
-    closes the socket with ``4106 session_ended``, or ``4105
-    account_disabled`` when the agent is disabled now (read only for agents
-    whose generation moved, which is rare).
+    closes the socket with ``4106 session_ended``, or with the code the
+    ``agent`` event would have used when the agent lost chat rights (read
+    only for agents whose generation moved, which is rare): ``4105
+    account_disabled`` when it is disabled (or gone), ``4102 unauthorized``
+    when it is an analyst now.  Losing chat rights always moves the
+    generation (``Store.save_agent``), so a missed ``agent`` event is caught
+    here too.
     """
     grants = [
         (session, session.grant)
@@ -178,7 +182,8 @@ async def recheck_sessions(hub: Hub) -> int:
     generations, revoked = await hub.store.session_states(
         [grant.agent_id for _, grant in grants], [grant.session for _, grant in grants]
     )
-    moved: dict[AgentId, bool] = {}  # agent -> disabled, for agents with a newer generation
+    # agent -> why its sockets close, for agents with a newer generation
+    moved: dict[AgentId, tuple[CloseCode, str]] = {}
     closed = 0
     for session, grant in grants:
         if session.grant is not grant:
@@ -187,18 +192,23 @@ async def recheck_sessions(hub: Hub) -> int:
             session.close(CloseCode.SESSION_ENDED, "signed out: sign in again")
         elif grant.generation < generations.get(grant.agent_id, 0):
             if grant.agent_id not in moved:
-                agent = await hub.store.get_agent(grant.agent_id)
-                moved[grant.agent_id] = agent is None or agent.disabled
-            if moved[grant.agent_id]:
-                session.close(CloseCode.ACCOUNT_DISABLED, "agent account is disabled")
-            else:
-                session.close(CloseCode.SESSION_ENDED, "signed out: sign in again")
+                moved[grant.agent_id] = _ended_why(await hub.store.get_agent(grant.agent_id))
+            session.close(*moved[grant.agent_id])
         else:
             continue
         closed += 1
     if closed:
         log.info("closed %d agent socket(s) whose sign-in had ended", closed)
     return closed
+
+
+def _ended_why(agent: Agent | None) -> tuple[CloseCode, str]:
+    """The close code and reason of a socket whose agent's sign-ins all ended."""
+    if agent is None or agent.disabled:
+        return CloseCode.ACCOUNT_DISABLED, "agent account is disabled"
+    if agent.role is Role.ANALYST:
+        return CloseCode.UNAUTHORIZED, "analysts take no chats"
+    return CloseCode.SESSION_ENDED, "signed out: sign in again"
 
 
 async def _reload_site(hub: Hub, site_id: SiteId) -> None:

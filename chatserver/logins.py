@@ -20,13 +20,15 @@ every process of a Redis deployment agrees at once.  Two ways to end grants:
 * ``end_all`` (sign out everywhere, a password change, disabling): the agent's
   generation goes up by one, so every grant signed before is void for good;
   nothing ever lowers it (re-enabling an agent does not revive anything).
+  Losing chat rights (disabled, or made an analyst) raises it in the Store
+  itself, in the same step as saving the record (``Store.save_agent``).
 
 Both also publish a control event (``control.py``): every process closes the
 agent's WebSocket connections opened with the ended grants, with ``4106
 session_ended``.  That event is delivered at most once; a connection that
-misses it is closed by its process's periodic re-check
-(``control.recheck_sessions``, every minute), and its next ``hello`` is
-refused.
+misses it (or the ``agent`` event of a lost chat right) is closed by its
+process's periodic re-check (``control.recheck_sessions``, every minute), and
+its next ``hello`` is refused.
 
 Failed sign-ins (the console's form and ``POST /api/login``) are counted by
 ``LoginThrottle`` in the Store, so every process of a deployment shares one

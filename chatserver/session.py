@@ -65,6 +65,7 @@ class Session:
     __slots__ = (
         "__weakref__",
         "agent",
+        "agents_online",
         "channels",
         "close_code",
         "close_reason",
@@ -117,6 +118,9 @@ class Session:
         self.viewing: dict[ConversationId, bool] = {}  # an agent's viewed conversations: typing?
         self.presence_info: JSON = {}  # what presence shows of this visitor (since, page)
         self.remote = remote
+        # A visitor's count of online agents as last told (welcome, ``agents``):
+        # an ``agents`` frame repeating it is not sent (Hub._fan_out).
+        self.agents_online: int | None = None
 
     @property
     def author_id(self) -> str:

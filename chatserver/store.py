@@ -44,7 +44,8 @@ Contract every implementation keeps (the contract tests in
   conversation as it is after the writes that returned before the call.
 * **Agent sessions** (``end_sessions`` ...): an agent's session generation
   starts at 0 and only grows, by one per ``end_sessions``, atomically (two
-  concurrent calls return two different numbers).  ``revoke_session`` marks
+  concurrent calls return two different numbers), and by one per
+  ``save_agent`` that takes the agent's chat rights away.  ``revoke_session`` marks
   one session id as revoked until a time; ``session_revoked`` answers it
   until then (afterwards the record may be gone: the session has expired).
   ``session_states`` answers both for many agents and sessions in one call
@@ -190,7 +191,14 @@ class Store(Protocol):
     async def agent_by_email(self, email: str) -> Agent | None: ...
 
     async def save_agent(self, agent: Agent) -> None:
-        """Overwrite every field of ``agent.id`` but its id and site."""
+        """Overwrite every field of ``agent.id`` but its id and site.
+
+        A save that takes the agent's chat rights away (``Agent.takes_chats``
+        was true of the stored record and is false of ``agent``: disabled, or
+        made an analyst) also raises the session generation by one, in the
+        same atomic step, as ``end_sessions`` would: every sign-in of the
+        agent ends even when no control event reaches a process.
+        """
 
     async def list_agents(self, site_id: SiteId) -> list[Agent]: ...
 
@@ -502,7 +510,8 @@ class Store(Protocol):
 
         Atomic: concurrent calls each get a different, higher number.  The
         generation survives everything else done to the agent (``save_agent``
-        does not touch it), so sessions signed with an older one stay void.
+        only ever raises it, when chat rights go), so sessions signed with an
+        older one stay void.
         """
 
     async def revoke_session(self, session_id: str, until: float) -> None:

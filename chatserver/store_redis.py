@@ -595,6 +595,8 @@ class RedisStore:
         keys = [self._k("agent", agent.id), self._k("agent-email", email_key)]
         if mode == "create":
             keys.append(self._k("agents", agent.site_id))
+        else:  # a save that takes chat rights away raises it
+            keys.append(self._k("session-gen", agent.id))
         result = _text(
             await self._script(
                 "put_agent",

@@ -556,6 +556,8 @@ class SQLiteStore:
 
     async def save_agent(self, agent: Agent) -> None:
         def op(db: sqlite3.Connection) -> None:
+            old = db.execute("SELECT role, disabled FROM agents WHERE id = ?", (agent.id,))
+            before = old.fetchone()
             try:
                 cur = db.execute(
                     "UPDATE agents SET email = ?, name = ?, password_hash = ?, role = ?,"
@@ -575,6 +577,13 @@ class SQLiteStore:
                 raise StoreError(f"an agent with email {agent.email!r} exists") from exc
             if cur.rowcount == 0:
                 raise NotFound(f"agent {agent.id}")
+            chatted = before[0] != Role.ANALYST.value and not before[1]
+            if chatted and not agent.takes_chats:  # in the same transaction as the save
+                db.execute(
+                    "INSERT INTO session_generations (agent_id, generation) VALUES (?, 1)"
+                    " ON CONFLICT (agent_id) DO UPDATE SET generation = generation + 1",
+                    (agent.id,),
+                )
 
         await self._run(op)
 

@@ -104,6 +104,7 @@ async def hello(
         )
     await hub.presence.add(visitors_key(site.id), visitor.id, session.presence_info)
     session.present = True
+    session.agents_online = await hub.router.available_agents(site.id)
     session.send(
         {
             "t": "welcome",
@@ -112,7 +113,7 @@ async def hello(
             "visitor": visitor.id,
             "token": token,
             "site": {"name": site.name, "settings": site.settings.to_json()},
-            "agents_online": await hub.router.available_agents(site.id),
+            "agents_online": session.agents_online,
             "conv": conv.id if conv else None,
             "limits": hub.limits_json(),
         }

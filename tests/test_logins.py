@@ -32,6 +32,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("close_clients")]
 
 SESSION_ENDED = 4106
 ACCOUNT_DISABLED = 4105
+UNAUTHORIZED = 4102
 
 
 def grant_of(token: str) -> Grant:
@@ -234,6 +235,36 @@ async def test_recheck_closes_sockets_whose_end_was_never_announced(tmp_path: Pa
         server.stop()
 
 
+async def test_recheck_closes_sockets_of_agents_who_lost_chat_rights_unannounced(
+    tmp_path: Path,
+) -> None:
+    server = Server(tmp_path / "server", "--session-check", "0.3")
+    shop = await seed(server.data, agents=4, roles={1: Role.ADMIN})
+    agent_email, admin_email, disabled_email, kept_email = shop.agents
+    try:
+        server.start()
+        sockets = {email: await Client.agent(server, email) for email in shop.agents}
+        assert all(s.welcome for s in sockets.values())
+        # Straight into the store, as the console saves them, but no control
+        # event tells the server (a missed ``agent`` event).
+        async with opened(SQLiteStore(server.data / "chatserver.db")) as store:
+            for email, change in (
+                (agent_email, {"role": Role.ANALYST}),
+                (admin_email, {"role": Role.ANALYST}),
+                (disabled_email, {"disabled": True}),
+                (kept_email, {"role": Role.ADMIN, "capacity": 9}),  # still takes chats
+            ):
+                agent = await store.get_agent(shop.agents[email])
+                assert agent is not None
+                await store.save_agent(replace(agent, **change))  # type: ignore[arg-type]
+        assert await closed_with(sockets[agent_email]) == UNAUTHORIZED
+        assert await closed_with(sockets[admin_email]) == UNAUTHORIZED
+        assert await closed_with(sockets[disabled_email]) == ACCOUNT_DISABLED
+        assert await still_open(sockets[kept_email])
+    finally:
+        server.stop()
+
+
 async def test_recheck_spares_the_browser_that_reset_its_own_password(tmp_path: Path) -> None:
     server = Server(tmp_path / "server", "--session-check", "0.3")
     shop, (admin_email, _, _) = await shop_with_admin(server)
@@ -273,6 +304,33 @@ async def test_recheck_on_every_redis_process(tmp_path: Path, redis: RedisServer
         assert await closed_with(on_b) == SESSION_ENDED
         assert await refused(a, token) == SESSION_ENDED
         assert await still_open(admin_socket)
+    finally:
+        for p in procs:
+            p.stop()
+
+
+async def test_recheck_closes_an_agent_made_analyst_on_every_redis_process(
+    tmp_path: Path, redis: RedisServer
+) -> None:
+    procs = [
+        Server(tmp_path / f"p{i}", "--redis", redis.url, "--session-check", "0.3") for i in range(2)
+    ]
+    shop = await seed(procs[0].data, agents=2, redis_url=redis.url)
+    email, other_email = shop.agents
+    try:
+        a, b = (p.start() for p in procs)
+        token = await agent_token(a, email)
+        on_a, on_b = await hello(a, token), await hello(b, token)
+        other = await Client.agent(b, other_email)
+        assert on_a.welcome and on_b.welcome and other.welcome
+        async with opened(RedisStore(redis.url)) as store:  # no control event
+            agent = await store.get_agent(shop.agents[email])
+            assert agent is not None
+            await store.save_agent(replace(agent, role=Role.ANALYST))
+        assert await closed_with(on_a) == UNAUTHORIZED
+        assert await closed_with(on_b) == UNAUTHORIZED
+        assert await refused(a, token) == SESSION_ENDED  # that sign-in is over
+        assert await still_open(other)
     finally:
         for p in procs:
             p.stop()

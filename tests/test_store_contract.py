@@ -1505,11 +1505,39 @@ async def test_session_generation_grows_atomically(store: Store) -> None:
     got = await asyncio.gather(*(store.end_sessions(agent.id) for _ in range(20)))
     assert sorted(got) == list(range(2, 22))
     assert await store.session_generation(agent.id) == 21
-    # saving the agent (disable, enable, new password) never resets it
+    # saving the agent (disable, enable, new password) never resets it; disabling raises it
     await store.save_agent(dataclasses.replace(agent, disabled=True))
     await store.save_agent(dataclasses.replace(agent, disabled=False, password_hash="h2"))
-    assert await store.session_generation(agent.id) == 21
+    assert await store.session_generation(agent.id) == 22
     assert await store.session_generation("a_other") == 0
+
+
+async def test_saving_an_agent_without_chat_rights_ends_its_sessions(store: Store) -> None:
+    site = await store.create_site("Shop")
+    agent = await store.create_agent(site.id, "r@example.com", "R", "h", Role.ADMIN, 3, [])
+    other = await store.create_agent(site.id, "o@example.com", "O", "h", Role.AGENT, 3, [])
+    steps = [  # (the agent as saved, its generation after)
+        (dataclasses.replace(agent, role=Role.AGENT), 0),  # still chats
+        (dataclasses.replace(agent, role=Role.AGENT, capacity=9), 0),
+        (dataclasses.replace(agent, role=Role.ANALYST), 1),  # rights gone
+        (dataclasses.replace(agent, role=Role.ANALYST, name="Ana"), 1),  # had none already
+        (dataclasses.replace(agent, role=Role.ANALYST, disabled=True), 1),
+        (dataclasses.replace(agent, role=Role.AGENT, disabled=True), 1),
+        (dataclasses.replace(agent, role=Role.AGENT), 1),  # rights back: nothing ends
+        (dataclasses.replace(agent, role=Role.ADMIN, disabled=True), 2),  # rights gone
+        (dataclasses.replace(agent, role=Role.ANALYST), 2),
+    ]
+    for saved, generation in steps:
+        await store.save_agent(saved)
+        assert await store.get_agent(agent.id) == saved
+        assert await store.session_generation(agent.id) == generation, saved
+    assert await store.session_generation(other.id) == 0
+    # a save refused (taken email) changes nothing, the generation included
+    await store.save_agent(dataclasses.replace(agent, role=Role.AGENT))
+    with pytest.raises(StoreError):
+        await store.save_agent(dataclasses.replace(agent, email=other.email, disabled=True))
+    assert await store.session_generation(agent.id) == 2
+    assert (await store.get_agent(agent.id)) == dataclasses.replace(agent, role=Role.AGENT)
 
 
 async def test_revoked_session_until_its_expiry(store: Store) -> None:
