@@ -119,12 +119,14 @@ export function start({ site, base, dept, global = "$chat" }) {
 
   const recording = createRecording({
     bundle: new URL(__RECORDER_BUNDLE__, base).href,
+    integrity: __RECORDER_INTEGRITY__,
     session,
     transport: client.recording,
     attach: (r) => client.recording.attach(r),
   });
   cobrowse = createCobrowseGate({
     bundle: new URL(__COBROWSE_BUNDLE__, base).href,
+    integrity: __COBROWSE_INTEGRITY__,
     store,
     link: client.cobrowse,
     session,
