@@ -83,7 +83,8 @@ class WidgetFiles(StaticFiles):
     """The widget build: content-hashed bundles (``chat.<hash>.js``,
     ``cobrowse.<hash>.js``, ``recorder.<hash>.js``, ``replay.<hash>.js``)
     cached for a year, immutable; everything else (``widget.js``, the loader;
-    ``replay.js``; ``manifest.json``) five minutes.
+    ``replay.js``; ``manifest.json``; ``chat.d.ts``, the ``$chat`` API's
+    TypeScript types, as ``text/plain``) five minutes.
 
     Every file is public and readable from any origin
     (``Access-Control-Allow-Origin: *``, ``Cross-Origin-Resource-Policy:
@@ -109,6 +110,9 @@ class WidgetFiles(StaticFiles):
             response.headers["Cache-Control"] = "public, max-age=300, must-revalidate"
         else:
             response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        if name.endswith(".d.ts") and response.status_code == 200:
+            # Not video/mp2t (the system's guess for .ts): text to read or save.
+            response.headers["Content-Type"] = "text/plain; charset=utf-8"
         response.headers["Access-Control-Allow-Origin"] = "*"
         response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
         response.headers["X-Content-Type-Options"] = "nosniff"

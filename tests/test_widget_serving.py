@@ -120,3 +120,15 @@ def test_bundles_carry_their_integrity_and_cors_headers(app: Starlette) -> None:
     # A 304 keeps them (the browser revalidates the loader every five minutes).
     again = get(app, "/widget.js", **{"If-None-Match": loader.headers["etag"]})
     assert again.status_code == 304 and again.headers["access-control-allow-origin"] == "*"
+
+
+def test_types_are_served_as_text(app: Starlette) -> None:
+    if not (WIDGET_BUILD / "widget.js").is_file():
+        pytest.fail("widget/build is missing: run scripts/setup (cd widget && npm run build)")
+    types = get(app, "/widget/chat.d.ts")
+    assert types.status_code == 200
+    assert types.headers["content-type"] == "text/plain; charset=utf-8"
+    assert types.headers["cache-control"] == "public, max-age=300, must-revalidate"
+    assert "export type ChatCommand" in types.text and "var $chat: ChatQueue" in types.text
+    source = Path(__file__).parent.parent / "widget" / "types" / "chat.d.ts"
+    assert types.text == source.read_text()

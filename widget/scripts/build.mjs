@@ -5,6 +5,7 @@
 // Subresource Integrity hash (sha384) is baked in next to its name, and the
 // loader and the chat bundle add them with `integrity` and
 // `crossorigin="anonymous"` (the server sends `Access-Control-Allow-Origin: *`).
+// The published types of `$chat` (types/chat.d.ts) are copied as chat.d.ts.
 // Run: npm run build.
 
 import { createHash } from "node:crypto";
@@ -107,6 +108,9 @@ await esbuild.build({
   legalComments: "none",
   logLevel: "warning",
 });
+
+// The published types of the `$chat` API, served as /widget/chat.d.ts.
+await copyFile(join(root, "types/chat.d.ts"), join(out, "chat.d.ts"));
 
 // Which content-hashed file is which, for the server's pages (agent_console/assets.py).
 const manifest = { chat: chat.file, recorder: recorder.file, replay: replay.file, cobrowse: cobrowse.file };
