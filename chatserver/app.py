@@ -79,7 +79,14 @@ class WidgetFiles(StaticFiles):
     """The widget build: content-hashed bundles (``chat.<hash>.js``,
     ``cobrowse.<hash>.js``, ``recorder.<hash>.js``, ``replay.<hash>.js``)
     cached for a year, immutable; everything else (``widget.js``, the loader;
-    ``replay.js``; ``manifest.json``) five minutes.
+    ``replay.js``; ``manifest.json``; ``chat.d.ts``, the ``$chat`` API's
+    TypeScript types, as ``text/plain``) five minutes.
+
+    Every file is public and readable from any origin
+    (``Access-Control-Allow-Origin: *``, ``Cross-Origin-Resource-Policy:
+    cross-origin``): shops' pages load the bundles with Subresource Integrity
+    (``crossorigin="anonymous"``), which needs CORS, and pages with
+    ``Cross-Origin-Embedder-Policy`` need the second. No cookies are involved.
 
     A missing build folder is not an error at startup: every file answers 404.
     """
@@ -94,10 +101,17 @@ class WidgetFiles(StaticFiles):
         self, full_path: Any, stat_result: Any, scope: Scope, status_code: int = 200
     ) -> Response:
         response = super().file_response(full_path, stat_result, scope, status_code)
-        if not _HASHED.match(Path(str(full_path)).name):
+        name = Path(str(full_path)).name
+        if not _HASHED.match(name):
             response.headers["Cache-Control"] = "public, max-age=300, must-revalidate"
         else:
             response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        if name.endswith(".d.ts") and response.status_code == 200:
+            # Not video/mp2t (the system's guess for .ts): text to read or save.
+            response.headers["Content-Type"] = "text/plain; charset=utf-8"
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+        response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
 

@@ -3,10 +3,14 @@
 // installed): the content-hashed bundles first (the
 // recorder, the replay view, co-browsing, then the chat bundle with the
 // names of the first three baked in), then the loader (widget.js) with the
-// chat bundle's name baked in. All minified IIFE scripts (classic scripts: no
-// CORS needed when the shop's origin differs from the chat server's).
+// chat bundle's name baked in. All minified IIFE scripts. Each bundle's
+// Subresource Integrity hash (sha384) is baked in next to its name, and the
+// loader and the chat bundle add them with `integrity` and
+// `crossorigin="anonymous"` (the server sends `Access-Control-Allow-Origin: *`).
+// The published types of `$chat` (types/chat.d.ts) are copied as chat.d.ts.
 // Run: npm run build.
 
+import { createHash } from "node:crypto";
 import { copyFile, mkdir, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -44,7 +48,16 @@ async function hashed(name, entry, more = {}) {
     .map((path) => path.split("/").pop())
     .find((n) => n && pattern.test(n));
   if (!file) throw new Error(`build: no ${name} bundle in the output`);
-  return { file, inputs: Object.keys(result.metafile.inputs) };
+  return { file, inputs: Object.keys(result.metafile.inputs), integrity: await integrity(file) };
+}
+
+/**
+ * The Subresource Integrity value of the built file `file`: `sha384-<base64>`.
+ * @param {string} file @returns {Promise<string>}
+ */
+async function integrity(file) {
+  const digest = createHash("sha384").update(await readFile(join(out, file))).digest("base64");
+  return `sha384-${digest}`;
 }
 
 // The recorder (rrweb and our uploads): loaded by the chat bundle only in
@@ -69,6 +82,8 @@ const chat = await hashed("chat", "src/chat.js", {
   define: {
     __RECORDER_BUNDLE__: JSON.stringify(`widget/${recorder.file}`),
     __COBROWSE_BUNDLE__: JSON.stringify(`widget/${cobrowse.file}`),
+    __RECORDER_INTEGRITY__: JSON.stringify(recorder.integrity),
+    __COBROWSE_INTEGRITY__: JSON.stringify(cobrowse.integrity),
   },
 });
 for (const [path, why] of [
@@ -88,10 +103,16 @@ await esbuild.build({
   format: "iife",
   target,
   outfile: join(out, "widget.js"),
-  define: { __CHAT_BUNDLE__: JSON.stringify(`widget/${chat.file}`) },
+  define: {
+    __CHAT_BUNDLE__: JSON.stringify(`widget/${chat.file}`),
+    __CHAT_INTEGRITY__: JSON.stringify(chat.integrity),
+  },
   legalComments: "none",
   logLevel: "warning",
 });
+
+// The published types of the `$chat` API, served as /widget/chat.d.ts.
+await copyFile(join(root, "types/chat.d.ts"), join(out, "chat.d.ts"));
 
 // Which content-hashed file is which, for the server's pages (agent_console/assets.py).
 const manifest = { chat: chat.file, recorder: recorder.file, replay: replay.file, cobrowse: cobrowse.file };
