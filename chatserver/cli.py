@@ -23,7 +23,7 @@ from typing import TypeVar
 
 from .config import Config
 from .errors import ChatError
-from .security import hash_password
+from .security import hash_password_off_loop
 from .store import Store
 from .store_sqlite import SQLiteStore
 from .types import Role, Site, SiteSettings
@@ -353,7 +353,7 @@ def cmd_agent_add(args: argparse.Namespace) -> None:
             site.id,
             args.email,
             args.name,
-            hash_password(password),
+            await hash_password_off_loop(password),
             Role.ADMIN if args.admin else Role.AGENT,
             args.capacity,
             args.department,
@@ -392,7 +392,13 @@ async def ensure_demo(data: Path, redis_url: str | None = None) -> tuple[Site, d
             if await store.agent_by_email(email) is None:
                 password = secrets.token_urlsafe(9)
                 await store.create_agent(
-                    site.id, email, name, hash_password(password), role, 5, DEMO_DEPARTMENTS
+                    site.id,
+                    email,
+                    name,
+                    await hash_password_off_loop(password),
+                    role,
+                    5,
+                    DEMO_DEPARTMENTS,
                 )
                 logins[email] = password
         fd = os.open(logins_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
