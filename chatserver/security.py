@@ -9,8 +9,9 @@
   tells which stored hashes to replace after a good login (``logins.sign_in``).
 * Hashing and verifying take tens of milliseconds of CPU, so async code calls
   ``hash_password_off_loop`` / ``verify_password_off_loop``: they run on a small
-  pool of worker threads (``PASSWORD_WORKERS``), never on the event loop, and
-  the pool bounds how many run at once (memory and CPU under a burst).
+  pool of worker threads (``PASSWORD_WORKERS``, at a lower CPU priority than
+  the event loop on Linux), never on the event loop, and the pool bounds how
+  many run at once (memory and CPU under a burst).
 * Tokens are ``<purpose>.<fields...>.<signature>`` with an HMAC-SHA256 over
   everything before the last dot, keyed by the server secret.  The purpose
   prefix keeps a visitor token from ever passing as an agent token.
@@ -22,11 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import functools
 import hashlib
 import hmac
 import os
 import secrets
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,7 +43,23 @@ _HASHER = PasswordHasher(
 )
 # Threads hashing at once, per process: every core but one, which stays the event loop's.
 PASSWORD_WORKERS = max(1, (os.cpu_count() or 2) - 1)
-_pool = ThreadPoolExecutor(PASSWORD_WORKERS, thread_name_prefix="chatserver-password")
+PASSWORD_NICE = 10  # the password threads' niceness (Linux), above the event loop's
+
+
+def _lower_priority() -> None:
+    """Run the calling password thread at a lower CPU priority than the event loop.
+
+    Linux schedules threads one by one, so the loop thread is served first when
+    the cores are busy and logins wait instead of sockets.  Elsewhere, or if the
+    system refuses, the thread keeps its priority.
+    """
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PASSWORD_NICE)
+
+
+_pool = ThreadPoolExecutor(
+    PASSWORD_WORKERS, thread_name_prefix="chatserver-password", initializer=_lower_priority
+)
 
 
 def load_secret(data_dir: Path) -> bytes:
