@@ -39,7 +39,7 @@ from .config import Config
 from .errors import CloseCode, ConnectionClosing, FrameError
 from .hub import Hub
 from .protocol import Codec, Connection, error_frame
-from .security import Signer, load_secret, load_secret_redis, verify_password
+from .security import Signer, load_secret, load_secret_redis
 from .session import Session
 from .types import ClientKind
 from .uvicorn_ws import WRITE_EXTENSION
@@ -288,21 +288,20 @@ async def login(request: Request) -> Response:
         email, password = str(body["email"]), str(body["password"])
     except (ValueError, KeyError, TypeError):
         return JSONResponse({"error": "send JSON with 'email' and 'password'"}, status_code=400)
-    keys = throttle.keys(request.client.host if request.client else "", email)
-    wait = await throttle.blocked(keys)
-    if wait:
+    # Counted before the password check: concurrent guesses get no more checks.
+    attempt = await throttle.attempt(
+        throttle.keys(request.client.host if request.client else "", email)
+    )
+    if attempt.wait:
         return JSONResponse(
             {"error": "too many attempts"},
             status_code=429,
-            headers={"Retry-After": str(int(wait) + 1)},
+            headers={"Retry-After": str(int(attempt.wait) + 1)},
         )
-    agent = await hub.store.agent_by_email(email)
-    # Hash even for an unknown email so response time does not reveal which exist.
-    ok = verify_password(password, agent.password_hash if agent else _DUMMY_HASH)
-    if agent is None or not ok or agent.disabled:
-        await throttle.failed(keys)
+    agent = await logins.sign_in(hub.store, email, password)
+    if agent is None:
         return JSONResponse({"error": "wrong email or password"}, status_code=401)
-    await throttle.succeeded(keys)
+    await throttle.succeeded(attempt)
     return JSONResponse(
         {
             "token": hub.agent_token(await logins.grant(hub.store, agent)),
@@ -331,12 +330,6 @@ async def logout(request: Request) -> Response:
         )
     await control.session_ended(hub, grant)
     return Response(status_code=204)
-
-
-_DUMMY_HASH = (
-    "scrypt$16384$8$1$00000000000000000000000000000000$"
-    "0000000000000000000000000000000000000000000000000000000000000000"
-)
 
 
 async def index(request: Request) -> Response:

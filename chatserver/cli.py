@@ -25,7 +25,7 @@ from typing import TypeVar
 from . import __version__, versions
 from .config import Config
 from .errors import ChatError
-from .security import hash_password
+from .security import hash_password_off_loop
 from .store import Store
 from .store_sqlite import SQLiteStore
 from .types import Role, Site, SiteSettings
@@ -366,7 +366,7 @@ def cmd_agent_add(args: argparse.Namespace) -> None:
             site.id,
             args.email,
             args.name,
-            hash_password(password),
+            await hash_password_off_loop(password),
             Role.ADMIN if args.admin else Role.AGENT,
             args.capacity,
             args.department,
@@ -405,7 +405,13 @@ async def ensure_demo(data: Path, redis_url: str | None = None) -> tuple[Site, d
             if await store.agent_by_email(email) is None:
                 password = secrets.token_urlsafe(9)
                 await store.create_agent(
-                    site.id, email, name, hash_password(password), role, 5, DEMO_DEPARTMENTS
+                    site.id,
+                    email,
+                    name,
+                    await hash_password_off_loop(password),
+                    role,
+                    5,
+                    DEMO_DEPARTMENTS,
                 )
                 logins[email] = password
         fd = os.open(logins_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

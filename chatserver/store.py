@@ -50,13 +50,19 @@ Contract every implementation keeps (the contract tests in
   until then (afterwards the record may be gone: the session has expired).
   ``session_states`` answers both for many agents and sessions in one call
   (the periodic re-check of open agent sockets).
-* **Throttle** (``throttle_hit`` ...): failures per key, shared by every
-  process of a deployment (login attempts).  ``throttle_hit`` records one
-  failure for each key atomically (concurrent hits are all counted) and keeps
-  at most the newest ``limit`` of a key; ``throttle_wait`` answers how long
-  until every key has fewer than ``limit`` failures in the ``window`` before
-  ``now``; ``throttle_clear`` forgets keys.  Records older than the window
-  may be dropped.
+* **Throttle** (``throttle_reserve`` ...): attempts per key, shared by every
+  process of a deployment (login attempts).  ``throttle_reserve`` checks and
+  records in one atomic step: while every key has fewer than ``limit``
+  records in the ``window`` before ``now`` it records one attempt (a named
+  slot) for each key and answers 0, else it records nothing and answers the
+  wait; of any number of concurrent calls, from any process, no more succeed
+  than the limit leaves room for.  ``throttle_release`` drops one slot (an
+  attempt that did not fail), ``throttle_wait`` answers how long until every
+  key has fewer than ``limit`` records, ``throttle_clear`` forgets keys.
+  Records older than the window may be dropped.
+* **Password upgrade**: ``set_password_hash`` replaces an agent's hash only
+  while it is still the one the caller read (compare and set), so a rehash
+  after a login never undoes a password change made meanwhile.
 * Records are returned as frozen dataclasses from ``types``; ``None`` means
   "no such row".
 """
@@ -198,6 +204,13 @@ class Store(Protocol):
         made an analyst) also raises the session generation by one, in the
         same atomic step, as ``end_sessions`` would: every sign-in of the
         agent ends even when no control event reaches a process.
+        """
+
+    async def set_password_hash(self, agent_id: AgentId, old: str, new: str) -> bool:
+        """Replace the agent's password hash by ``new`` if it is still ``old``, atomically.
+
+        Answers whether it did: ``False`` when the hash changed meanwhile or the
+        agent does not exist (nothing is written then).
         """
 
     async def list_agents(self, site_id: SiteId) -> list[Agent]: ...
@@ -528,25 +541,33 @@ class Store(Protocol):
     async def throttle_wait(
         self, keys: Sequence[str], limit: int, window: float, now: float
     ) -> float:
-        """Seconds until each of ``keys`` has fewer than ``limit`` failures in the
+        """Seconds until each of ``keys`` has fewer than ``limit`` records in the
         ``window`` seconds before ``now`` (Unix time); 0 when each has already.
 
-        Keys are at most 64 characters; an unknown key has no failures.  The
+        Keys are at most 64 characters; an unknown key has no records.  The
         answer is ``throttle_delay`` of the key with the longest wait.
         """
 
-    async def throttle_hit(
-        self, keys: Sequence[str], limit: int, window: float, now: float
-    ) -> None:
-        """Record one failure at ``now`` for each of ``keys``, atomically.
+    async def throttle_reserve(
+        self, keys: Sequence[str], limit: int, window: float, now: float, slot: str
+    ) -> float:
+        """Reserve an attempt named ``slot`` at ``now`` on each of ``keys``, if all have room.
 
-        Concurrent hits, from any process, all count.  Failures older than
-        ``window`` before ``now`` may be dropped, and beyond the newest
-        ``limit`` of a key they are.
+        When each key has fewer than ``limit`` records in the ``window`` seconds
+        before ``now``, records ``slot`` at ``now`` for every key and answers 0;
+        otherwise records nothing and answers what ``throttle_wait`` would (> 0).
+        The check and the records are one atomic step over all the keys and every
+        process: of concurrent calls on a key with ``n`` records, at most
+        ``limit - n`` answer 0.  ``slot`` is new for each attempt (at most 64
+        characters); a key keeps at most ``limit`` records.
         """
 
+    async def throttle_release(self, keys: Sequence[str], slot: str) -> None:
+        """Drop the record ``slot`` from each of ``keys`` (an attempt that did not
+        fail); a key or slot unknown is no error."""
+
     async def throttle_clear(self, keys: Sequence[str]) -> None:
-        """Forget every failure of ``keys``."""
+        """Forget every record of ``keys``."""
 
     async def session_states(
         self, agent_ids: Sequence[AgentId], session_ids: Sequence[str]

@@ -53,8 +53,9 @@ Agent sessions (revocation) add::
 
 The login throttle adds::
 
-    throttle:<key>           zset    the key's newest failures (at most ``limit``), scored
-                                     by Unix time; expires a window after the last one
+    throttle:<key>           zset    the key's newest attempts (at most ``limit``): slot
+                                     names scored by Unix time; expires a window after
+                                     the last one
 
 The email key is the email stripped and lower-cased.  Each kind of key has a
 first segment of its own and the caller-given part last, so no id can turn
@@ -68,8 +69,10 @@ visitor, through ``open:<visitor>``), ``update_conversation.lua`` (fields and
 the ``convs:<state>:<site>`` and ``open:<visitor>`` indexes),
 ``set_read.lua`` (markers only move forward), ``create_site.lua`` and
 ``put_agent.lua`` (the unique indexes), ``claim_firing.lua`` and
-``claim_follow.lua`` (a trigger's frequency) and ``update_existing.lua`` (an
-update that never creates a row).  Some scripts derive keys from the prefix
+``claim_follow.lua`` (a trigger's frequency), ``update_existing.lua`` (an
+update that never creates a row), ``throttle_reserve.lua`` (a login attempt
+is checked and recorded on all its keys in one step) and
+``set_password_hash.lua`` (compare and set).  Some scripts derive keys from the prefix
 (an existing conversation, an agent's old email), so the store needs one
 Redis server or a primary with replicas, not Redis Cluster.
 
@@ -176,6 +179,8 @@ _SCRIPTS = (
     "set_identity",
     "claim_firing",
     "claim_follow",
+    "throttle_reserve",
+    "set_password_hash",
 )
 _BATCH = 200  # stream entries per read when notes are filtered out
 
@@ -653,6 +658,12 @@ class RedisStore:
     @_redis_errors
     async def save_agent(self, agent: Agent) -> None:
         await self._put_agent("save", agent, _agent_fields(agent))
+
+    @_redis_errors
+    async def set_password_hash(self, agent_id: AgentId, old: str, new: str) -> bool:
+        return (
+            await self._script("set_password_hash", [self._k("agent", agent_id)], [old, new]) == 1
+        )
 
     @_redis_errors
     async def list_agents(self, site_id: SiteId) -> list[Agent]:
@@ -1432,19 +1443,26 @@ class RedisStore:
         )
 
     @_redis_errors
-    async def throttle_hit(
-        self, keys: Sequence[str], limit: int, window: float, now: float
-    ) -> None:
+    async def throttle_reserve(
+        self, keys: Sequence[str], limit: int, window: float, now: float, slot: str
+    ) -> float:
+        if not keys:
+            return 0.0
+        blocking = await self._script(
+            "throttle_reserve",
+            [self._k("throttle", key) for key in dict.fromkeys(keys)],
+            [str(limit), str(max(1, int(window * 1000))), repr(now), repr(now - window), slot],
+        )
+        assert isinstance(blocking, list)
+        return max((window - (now - float(_text(oldest))) for oldest in blocking), default=0.0)
+
+    @_redis_errors
+    async def throttle_release(self, keys: Sequence[str], slot: str) -> None:
         if not keys:
             return
-        # MULTI/EXEC: atomic; a random member keeps hits at the same time apart.
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._redis.pipeline(transaction=False) as pipe:
             for key in dict.fromkeys(keys):
-                name = self._k("throttle", key)
-                pipe.zremrangebyscore(name, "-inf", now - window)
-                pipe.zadd(name, {f"{now!r}:{secrets.token_hex(6)}": now})
-                pipe.zremrangebyrank(name, 0, -limit - 1)
-                pipe.pexpire(name, max(1, int(window * 1000)))
+                pipe.zrem(self._k("throttle", key), slot)
             await pipe.execute()
 
     @_redis_errors

@@ -218,8 +218,9 @@ CREATE TABLE IF NOT EXISTS revoked_sessions (
     id TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID;
 """
 
-# Login throttle: the newest failures of a key (JSON list of Unix times), kept
-# until ``until`` (the last failure plus the window).
+# Login throttle: the newest attempts of a key, a JSON list of [Unix time, slot]
+# (a bare Unix time is a failure recorded by an earlier version), kept until
+# ``until`` (the last attempt plus the window).
 _SCHEMA_THROTTLE = """
 CREATE TABLE IF NOT EXISTS throttle (
     key TEXT PRIMARY KEY, stamps TEXT NOT NULL, until REAL NOT NULL) WITHOUT ROWID;
@@ -586,6 +587,16 @@ class SQLiteStore:
                 )
 
         await self._run(op)
+
+    async def set_password_hash(self, agent_id: AgentId, old: str, new: str) -> bool:
+        def op(db: sqlite3.Connection) -> bool:
+            cur = db.execute(
+                "UPDATE agents SET password_hash = ? WHERE id = ? AND password_hash = ?",
+                (new, agent_id, old),
+            )
+            return cur.rowcount == 1
+
+        return await self._run(op)
 
     async def list_agents(self, site_id: SiteId) -> list[Agent]:
         rows = await self._read_all(
@@ -1382,28 +1393,59 @@ class SQLiteStore:
             f"SELECT stamps FROM throttle WHERE key IN ({marks})", tuple(wanted)
         )
         return max(
-            (throttle_delay(json.loads(row[0]), limit, window, now) for row in rows), default=0.0
+            (throttle_delay((t for t, _ in _slots(row[0])), limit, window, now) for row in rows),
+            default=0.0,
         )
 
-    async def throttle_hit(
-        self, keys: Sequence[str], limit: int, window: float, now: float
-    ) -> None:
+    async def throttle_reserve(
+        self, keys: Sequence[str], limit: int, window: float, now: float, slot: str
+    ) -> float:
         wanted = list(dict.fromkeys(keys))
 
-        def op(db: sqlite3.Connection) -> None:
+        # One write transaction (BEGIN IMMEDIATE holds the database's write lock),
+        # so the check and the records are one step for every connection and process.
+        def op(db: sqlite3.Connection) -> float:
             db.execute("DELETE FROM throttle WHERE until <= ?", (now,))
+            current: dict[str, list[tuple[float, str]]] = {}
             for key in wanted:
                 row = db.execute("SELECT stamps FROM throttle WHERE key = ?", (key,)).fetchone()
-                stamps = [t for t in json.loads(row[0]) if now - t < window] if row else []
-                stamps.append(now)
+                current[key] = [s for s in _slots(row[0]) if now - s[0] < window] if row else []
+            wait = max(
+                (throttle_delay((t for t, _ in s), limit, window, now) for s in current.values()),
+                default=0.0,
+            )
+            if wait > 0:
+                return wait
+            for key, slots in current.items():
+                slots.append((now, slot))
                 db.execute(
                     "INSERT INTO throttle (key, stamps, until) VALUES (?, ?, ?)"
                     " ON CONFLICT (key) DO UPDATE SET stamps = excluded.stamps,"
                     " until = excluded.until",
-                    (key, json.dumps(stamps[-limit:]), now + window),
+                    (key, json.dumps(slots[-limit:]), max(t for t, _ in slots) + window),
                 )
+            return 0.0
 
-        await self._run(op)
+        return await self._run(op)
+
+    async def throttle_release(self, keys: Sequence[str], slot: str) -> None:
+        wanted = list(dict.fromkeys(keys))
+
+        def op(db: sqlite3.Connection) -> None:
+            for key in wanted:
+                row = db.execute("SELECT stamps FROM throttle WHERE key = ?", (key,)).fetchone()
+                if row is None:
+                    continue
+                kept = [s for s in _slots(row[0]) if s[1] != slot]
+                if kept:
+                    db.execute(
+                        "UPDATE throttle SET stamps = ? WHERE key = ?", (json.dumps(kept), key)
+                    )
+                else:
+                    db.execute("DELETE FROM throttle WHERE key = ?", (key,))
+
+        if wanted:
+            await self._run(op)
 
     async def throttle_clear(self, keys: Sequence[str]) -> None:
         wanted = list(keys)
@@ -1494,6 +1536,14 @@ def _rec_values(rec: Recording) -> tuple[Any, ...]:
 def _recording_of(db: sqlite3.Connection, rec_id: RecordingId) -> Recording | None:
     row = db.execute(f"SELECT {_REC_COLS} FROM recordings WHERE id = ?", (rec_id,)).fetchone()
     return None if row is None else _recording(row)
+
+
+def _slots(stamps: str) -> list[tuple[float, str]]:
+    """The (Unix time, slot) records of a throttle row; a bare time has slot ``""``."""
+    return [
+        (float(s), "") if isinstance(s, int | float) else (float(s[0]), str(s[1]))
+        for s in json.loads(stamps)
+    ]
 
 
 def _run_reads(db: sqlite3.Connection, batch: list[Job]) -> Results:

@@ -8,6 +8,7 @@ The Redis tests run two server processes on one real redis-server.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -195,6 +196,56 @@ async def test_the_embedded_throttle_outlives_a_restart(own_server: Server) -> N
         assert await attempt(own_server, email, "wrong", f"10.1.0.{i}") == 401
     own_server.restart()
     assert await attempt(own_server, email, PASSWORD, "10.1.1.1") == 429
+
+
+async def burst(
+    servers: list[Server], email: str, n: int, address: str = "10.9.9.9"
+) -> Counter[int]:
+    """``n`` concurrent wrong-password ``POST /api/login`` for ``email`` from one
+    ``address``, spread over ``servers`` in turn: how many of each status came back."""
+    limits = httpx.Limits(max_connections=n, max_keepalive_connections=0)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as http:
+
+        async def one(i: int) -> int:
+            r = await http.post(
+                f"{servers[i % len(servers)].url}/api/login",
+                json={"email": email, "password": f"wrong {i}"},
+                headers={"X-Forwarded-For": address},
+            )
+            return r.status_code
+
+        return Counter(await asyncio.gather(*(one(i) for i in range(n))))
+
+
+async def test_concurrent_guesses_get_ten_password_checks_embedded(own_server: Server) -> None:
+    # Each attempt is counted in the Store before its password is checked, so of
+    # 200 at once only the first ten reach the check (401); the rest wait (429).
+    shop = await seed(own_server.data, agents=1)
+    (email,) = shop.agents
+    own_server.start()
+    counts = await burst([own_server], email, 200)
+    print(f"embedded: {dict(counts)}")
+    assert counts == {401: 10, 429: 190}
+    # Blocked for the right password too, from another address (the e-mail's count).
+    assert await attempt(own_server, email, PASSWORD, "10.9.9.10") == 429
+
+
+async def test_concurrent_guesses_over_two_redis_processes_get_ten_checks(
+    tmp_path: Path, redis: RedisServer
+) -> None:
+    procs = [Server(tmp_path / f"p{i}", "--redis", redis.url) for i in range(2)]
+    shop = await seed(procs[0].data, agents=1, redis_url=redis.url)
+    (email,) = shop.agents
+    try:
+        a, b = (p.start() for p in procs)
+        counts = await burst([a, b], email, 200)
+        print(f"redis, two processes: {dict(counts)}")
+        assert counts == {401: 10, 429: 190}
+        for p in (a, b):
+            assert await attempt(p, email, PASSWORD, "10.9.9.10") == 429
+    finally:
+        for p in procs:
+            p.stop()
 
 
 # -- the periodic re-check of open agent sockets ---------------------------------
