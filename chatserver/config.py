@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .frames import Limits
+from .quotas import QuotaConfig
 
 
 @dataclass(slots=True)
@@ -24,6 +25,7 @@ class Config:
     metrics_token: str | None = None  # bearer token for /metrics; None: loopback clients only
     log_format: str = "text"  # "text" or "json" (one object a line: chatserver.logs)
     shutdown_delay: float = 0.0  # seconds of /readyz 503 before a stop closes anything
+    quotas: QuotaConfig = field(default_factory=QuotaConfig)  # abuse limits (quotas.py)
 
     @property
     def blobs(self) -> Path:

@@ -35,6 +35,7 @@ from .presence import Presence
 from .presence_memory import MemoryPresence
 from .proactive import Proactive
 from .protocol import Codec, encode
+from .quotas import Quotas
 from .routing import Router
 from .security import Signer
 from .session import Follow, Session, Verdict
@@ -71,8 +72,10 @@ class Hub:
         presence: Presence | None = None,
         blobs: BlobStore | None = None,
         session_check: float = 60.0,
+        quotas: Quotas | None = None,
     ) -> None:
         self.store = store
+        self.quotas = quotas or Quotas()  # abuse limits (quotas.py)
         self.blobs = blobs  # attachments and recording segments (None: features off)
         self.broker = broker
         self.router = router
@@ -144,6 +147,8 @@ class Hub:
         await self.triggers.start()
         if self.session_check > 0:
             self.spawn(self._check_sessions())
+        if self.blobs is not None and self.quotas.config.upload_ttl > 0:
+            self.spawn(attachments.sweeper(self))
 
     async def close(self) -> None:
         for handle in self._grace.values():
@@ -239,6 +244,10 @@ class Hub:
                     self.spawn(self.follow(session, conv_id))
                 else:
                     self.spawn(self.unfollow(session, conv_id))
+        elif op == "stored":  # the visitor got its row: other tabs write their held pages
+            for session in sessions:
+                if session.kind is ClientKind.VISITOR and not session.stored:
+                    self.spawn(visitors.ensure(self, session))
         elif op == "status":
             for session in sessions:
                 session.send({"t": "status", "status": event["status"]})
