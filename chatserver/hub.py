@@ -29,6 +29,7 @@ from .conversations import (
 )
 from .errors import ConnectionClosing, ErrorCode, FrameError, StoreError
 from .frames import MAX_HISTORY, Frame, Limits
+from .held import HeldPages
 from .logins import Grant
 from .metrics import Metrics
 from .presence import Presence
@@ -76,6 +77,7 @@ class Hub:
     ) -> None:
         self.store = store
         self.quotas = quotas or Quotas()  # abuse limits (quotas.py)
+        self.held = HeldPages()  # page views of visitors without a row yet (held.py)
         self.blobs = blobs  # attachments and recording segments (None: features off)
         self.broker = broker
         self.router = router
@@ -244,15 +246,15 @@ class Hub:
                     self.spawn(self.follow(session, conv_id))
                 else:
                     self.spawn(self.unfollow(session, conv_id))
-        elif op == "stored":  # the visitor got its row: other tabs write their held pages
-            for session in sessions:
-                if session.kind is ClientKind.VISITOR and not session.stored:
-                    self.spawn(visitors.ensure(self, session))
         elif op == "status":
             for session in sessions:
                 session.send({"t": "status", "status": event["status"]})
         elif op in self._ops:
             self._ops[op](self, channel, event, sessions)
+
+    def local_sessions(self, channel: str) -> list[Session]:
+        """This process's sessions subscribed to ``channel``."""
+        return list(self._local.get(channel, ()))
 
     def _fan_out(self, sessions: set[Session], aud: str, frame: JSON) -> None:
         encoded: dict[Codec, bytes | str] = {}

@@ -419,7 +419,7 @@ class Proactive:
             views = await self.hub.store.page_views(visitor.id, limit=MAX_PAGE_VIEWS)
             fired = await self.hub.store.trigger_firings(visitor.id)
         else:
-            views, fired = list(reversed(session.pages or [])), {}
+            views, fired = list(reversed(self.hub.held.get(visitor.id))), {}
         existing = self.watches.get(visitor.id)
         if existing is not None:  # built meanwhile by another event
             return existing

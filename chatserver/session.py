@@ -20,7 +20,7 @@ from .errors import CloseCode, short_reason
 from .logins import Grant
 from .preview import Preview
 from .protocol import Connection
-from .types import JSON, Agent, ClientKind, ConversationId, PageView, Site
+from .types import JSON, Agent, ClientKind, ConversationId, Site
 
 
 class Follow:
@@ -79,7 +79,6 @@ class Session:
         "max_outbox",
         "outbox",
         "outbox_bytes",
-        "pages",
         "presence_info",
         "present",
         "preview",
@@ -98,10 +97,7 @@ class Session:
         self.agent: Agent | None = None
         self.grant: Grant | None = None  # an agent's sign-in (logins.py), set by hello
         self.visitor_id: str | None = None
-        # Whether the visitor has a row in the Store; until it has, page views
-        # are held here (the newest visitors.MAX_PENDING_PAGES).
-        self.stored = False
-        self.pages: list[PageView] | None = None
+        self.stored = False  # whether the visitor has a row in the Store (visitors.py)
         self.conv_id: ConversationId | None = None  # a visitor's open conversation
         self.dept: str | None = None  # a visitor's department from hello
         self.follows: dict[ConversationId, Follow] = {}

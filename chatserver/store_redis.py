@@ -1298,11 +1298,23 @@ class RedisStore:
 
     @_redis_errors
     async def unposted_attachments(self, before: float, limit: int = 100) -> list[Attachment]:
-        ids = await self._redis.zrangebyscore(
-            self._k("unposted-attachments"), "-inf", f"({before!r}", start=0, num=limit
-        )
-        hashes = await self._hashes(self._k("attachment", _text(i)) for i in ids)
-        return [_attachment(h) for h in hashes if "conv_id" not in h]
+        index = self._k("unposted-attachments")
+        ids = [
+            _text(i)
+            for i in await self._redis.zrangebyscore(
+                index, "-inf", f"({before!r}", start=0, num=limit
+            )
+        ]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for i in ids:
+                pipe.hgetall(self._k("attachment", i))
+            hashes = [_fields(reply) for reply in await pipe.execute()]
+        # An index entry whose record is gone or bound is stale: drop it, or
+        # it would fill every batch.
+        stale = [i for i, h in zip(ids, hashes, strict=True) if not h or "conv_id" in h]
+        if stale:
+            await self._redis.zrem(index, *stale)
+        return [_attachment(h) for h in hashes if h and "conv_id" not in h]
 
     @_redis_errors
     async def delete_unposted_attachment(self, attachment_id: str) -> Attachment | None:

@@ -8,9 +8,9 @@ a token gets a new visitor id and a signed token, but nothing is written to
 the Store: a bare connect costs no row.  ``ensure`` writes the row when the
 visitor first does something worth keeping: a message (``send``,
 ``attach``, ``offline``), ``attrs``, ``identify``, ``track``, or a trigger
-firing for it.  Until then its page views are held in the session (the
-newest ``MAX_PENDING_PAGES``) and written with the row; presence, triggers
-and the agents' ``visitor`` frames see an unsaved record meanwhile.  A
+firing for it.  Until then its page views are held in memory
+(``held.HeldPages``, ``hub.held``) and written with the row; presence,
+triggers and the agents' ``visitor`` frames see an unsaved record meanwhile.  A
 resume with the token of a visitor without a row keeps the same id.
 """
 
@@ -21,6 +21,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .control import CONTROL_CHANNEL
 from .conversations import (
     conv_channel,
     frame_event,
@@ -32,7 +33,6 @@ from .errors import CloseCode, Closed, ConnectionClosing, ErrorCode, FrameError
 from .frames import PROTOCOL_VERSION, Frame
 from .preview import Preview
 from .session import Session
-from .store import VISIT_GAP
 from .types import (
     JSON,
     AuthorKind,
@@ -73,9 +73,6 @@ def _page_info(page: Any) -> JSON:
         if isinstance(tz, str) and len(tz) <= 64 and _TZ.fullmatch(tz):
             info["tz"] = tz
     return info
-
-
-MAX_PENDING_PAGES = 50  # page views a visitor without a row keeps in its session
 
 
 async def hello(
@@ -160,16 +157,17 @@ async def ensure(hub: Hub, session: Session) -> None:
     """Give the session's visitor a Store row if it has none yet.
 
     Idempotent, also across tabs and processes (``create_visitor`` with the
-    id); the page views held in the session are written with it, and the
-    visitor's other connections are told (``op: stored`` on its channel) to
-    write theirs.  A row
-    that would pass the site's ``--site-new-visitors`` quota is refused with
-    ``103 quota_exceeded`` and nothing is written.
+    id).  The page views this process holds for the visitor (``hub.held``)
+    are written with it, and a ``visitor_stored`` control event tells every
+    process to write the ones it holds and to mark the visitor's connections
+    as stored.  A row that would pass the site's ``--site-new-visitors``
+    quota is refused with ``103 quota_exceeded`` and nothing is written.
     """
     if session.stored:
         return
     assert session.site is not None and session.visitor_id is not None
     site_id = session.site.id
+    created = False
     if await hub.store.get_visitor(session.visitor_id) is None:
         wait = hub.quotas.new_visitors.take(site_id)
         if wait:
@@ -179,16 +177,19 @@ async def ensure(hub: Hub, session: Session) -> None:
             )
         await hub.store.create_visitor(site_id, session.visitor_id)
         created = True
-    else:
-        created = False
     session.stored = True
-    pages, session.pages = session.pages or [], None
-    for view in pages:
-        await hub.store.add_page_view(
-            session.visitor_id, view.url, view.title, view.referrer, ts=view.ts
-        )
-    if created:  # the visitor's other connections (any process) write theirs too
-        await hub.broker.publish(visitor_channel(session.visitor_id), {"op": "stored"})
+    await write_held(hub, session.visitor_id)
+    if created:
+        event = {"op": "visitor_stored", "visitor": session.visitor_id}
+        await hub.broker.publish(CONTROL_CHANNEL, event)
+
+
+async def write_held(hub: Hub, visitor_id: str) -> None:
+    """Write the page views this process holds for a visitor that has its row now."""
+    for session in hub.local_sessions(visitor_channel(visitor_id)):
+        session.stored = True
+    for view in hub.held.pop(visitor_id):
+        await hub.store.add_page_view(visitor_id, view.url, view.title, view.referrer, ts=view.ts)
 
 
 async def current(hub: Hub, session: Session) -> Visitor:
@@ -197,24 +198,15 @@ async def current(hub: Hub, session: Session) -> Visitor:
     visitor = await hub.store.get_visitor(session.visitor_id) if session.stored else None
     if visitor is not None:
         return visitor
-    pages = session.pages or []
-    visits = pages[-1].visit if pages else 0
-    return Visitor(id=session.visitor_id, site_id=session.site.id, created_at=0.0, visits=visits)
+    return unsaved(hub, session.visitor_id, session.site.id)
 
 
-def _hold_page(session: Session, url: str, title: str, referrer: str) -> PageView:
-    """A page view of a visitor without a row, kept in the session (visits counted alike)."""
-    assert session.visitor_id is not None
-    pages = session.pages if session.pages is not None else []
-    at = time.time()
-    visit = pages[-1].visit if pages else 0
-    if not pages or at - pages[-1].ts > VISIT_GAP:
-        visit += 1
-    view = PageView(session.visitor_id, url, title, referrer, at, visit)
-    pages.append(view)
-    del pages[:-MAX_PENDING_PAGES]
-    session.pages = pages
-    return view
+def unsaved(hub: Hub, visitor_id: str, site_id: str) -> Visitor:
+    """The record of a visitor without a row: its visits from the views held here."""
+    views = hub.held.get(visitor_id)
+    return Visitor(
+        id=visitor_id, site_id=site_id, created_at=0.0, visits=views[-1].visit if views else 0
+    )
 
 
 async def send(hub: Hub, session: Session, frame: Frame) -> None:
@@ -356,7 +348,7 @@ async def page(hub: Hub, session: Session, frame: Frame) -> None:
     if session.stored:
         view = await hub.store.add_page_view(session.visitor_id, url, title, referrer)
     else:
-        view = _hold_page(session, url, title, referrer)
+        view = hub.held.add(session.visitor_id, url, title, referrer)
     if session.present:
         # The page becomes the visitor's presence info (last writer wins).
         info = {**session.presence_info, "url": view.url[:500], "title": view.title[:500]}
