@@ -39,6 +39,7 @@ from .config import Config
 from .errors import CloseCode, ConnectionClosing, FrameError
 from .hub import Hub
 from .protocol import Codec, Connection, error_frame
+from .quotas import Quotas
 from .security import Signer, load_secret, load_secret_redis
 from .session import Session
 from .types import ClientKind
@@ -275,6 +276,7 @@ async def healthz(request: Request) -> Response:
             **hub.stats(),
             "recordings": request.app.state.recordings.stats(),
             "uploads": request.app.state.upload_budget.stats(),
+            "limits": hub.quotas.stats(),
         }
     )
 
@@ -359,6 +361,7 @@ def create_app(config: Config) -> Starlette:
         presence=presence,
         blobs=blobs,
         session_check=config.session_check,
+        quotas=Quotas(config.quotas),
     )
     recorder = recordings.Recordings(store, blobs)
     recorder.install(hub)

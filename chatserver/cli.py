@@ -25,6 +25,7 @@ from typing import TypeVar
 from . import __version__, versions
 from .config import Config
 from .errors import ChatError
+from .quotas import QuotaConfig
 from .security import hash_password_off_loop
 from .store import Store
 from .store_sqlite import SQLiteStore
@@ -114,6 +115,7 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         "or 512K; an upload that would pass it gets 503 and Retry-After "
         "(CHATSERVER_UPLOAD_MEMORY, default 64M)",
     )
+    _add_quota_options(p)
     p.add_argument(
         "--log-level",
         default=_env("LOG_LEVEL", "info"),
@@ -151,6 +153,76 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         "X-Forwarded-For and X-Forwarded-Proto are trusted for the client's address "
         "(login throttle, rate limits, logs), or '*' when only the proxy can reach the "
         "server (CHATSERVER_FORWARDED_ALLOW_IPS, default 127.0.0.1)",
+    )
+
+
+def _count(text: str) -> int:
+    """A limit: a whole number, 0 for none."""
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"not a whole number (0 for no limit): {text!r}")
+    return int(text)
+
+
+def _quota_size(text: str) -> int:
+    """A byte quota such as 512M, or 0 for none."""
+    return 0 if text.strip() == "0" else size(text)
+
+
+def _add_quota_options(p: argparse.ArgumentParser) -> None:
+    """The abuse limits of chatserver/quotas.py (docs/operations.md, "Abuse limits")."""
+    d = QuotaConfig()
+    counts = (
+        (
+            "hellos-per-address",
+            d.hellos_per_address,
+            "visitor connections (hello) per client address per minute",
+        ),
+        ("hellos-per-site", d.hellos_per_site, "visitor connections (hello) per site per minute"),
+        (
+            "uploads-per-address",
+            d.uploads_per_address,
+            "attachment uploads per client address per 10 minutes",
+        ),
+        ("uploads-per-site", d.uploads_per_site, "attachment uploads per site per 10 minutes"),
+        (
+            "site-new-visitors",
+            d.site_new_visitors,
+            "visitor records created per site per hour "
+            "(a visitor gets one with its first message, attrs, identify or track)",
+        ),
+    )
+    for name, default, what in counts:
+        env = name.upper().replace("-", "_")
+        p.add_argument(
+            f"--{name}",
+            type=_count,
+            default=_env(env, str(default)),
+            metavar="N",
+            help=f"{what}, per process; 0: no limit (CHATSERVER_{env}, default {default})",
+        )
+    p.add_argument(
+        "--upload-ttl",
+        type=float,
+        default=float(_env("UPLOAD_TTL", str(int(d.upload_ttl))) or d.upload_ttl),
+        metavar="SECONDS",
+        help="seconds an uploaded file that was never posted into a conversation is kept "
+        f"before a sweep deletes it; 0: never (CHATSERVER_UPLOAD_TTL, default {d.upload_ttl:g})",
+    )
+    p.add_argument(
+        "--site-unposted-bytes",
+        type=_quota_size,
+        default=_env("SITE_UNPOSTED_BYTES", "256M"),
+        metavar="SIZE",
+        help="bytes of uploads not yet posted a site may hold, such as 512M; more get 507; "
+        "0: no limit (CHATSERVER_SITE_UNPOSTED_BYTES, default 256M)",
+    )
+    p.add_argument(
+        "--site-attachment-bytes",
+        type=_quota_size,
+        default=_env("SITE_ATTACHMENT_BYTES", "0"),
+        metavar="SIZE",
+        help="bytes of attachments (posted or not) a site may hold, such as 20G; more get "
+        "507; 0: no limit (CHATSERVER_SITE_ATTACHMENT_BYTES, default 0)",
     )
 
 
@@ -278,6 +350,16 @@ def _config(args: argparse.Namespace) -> Config:
         log_format=args.log_format,
         shutdown_delay=args.shutdown_delay,
         forwarded_allow_ips=args.forwarded_allow_ips,
+        quotas=QuotaConfig(
+            hellos_per_address=args.hellos_per_address,
+            hellos_per_site=args.hellos_per_site,
+            uploads_per_address=args.uploads_per_address,
+            uploads_per_site=args.uploads_per_site,
+            upload_ttl=max(0.0, args.upload_ttl),
+            site_unposted_bytes=args.site_unposted_bytes,
+            site_attachment_bytes=args.site_attachment_bytes,
+            site_new_visitors=args.site_new_visitors,
+        ),
     )
 
 

@@ -22,6 +22,10 @@ process (the publisher's too) on what that process holds:
   trigger engine drops its cached copy and re-evaluates the site's visitors
   now, instead of within ``proactive.RULES_TTL``.  The publishing process
   (``from``, its ``hub.node``) did so before publishing and skips it.
+* ``{"op": "visitor_stored", "visitor": id}``: a visitor got its Store row
+  (``visitors.ensure``): the page views this process held for it are
+  written, and its connections here are marked as stored.  A missed event
+  leaves those views held until they expire (``held.py``).
 * ``{"op": "session", "agent": id, "session": sid}``: one sign-in ended
   (sign out, ``logins.py``): the agent's sockets opened with it close with
   ``4106 session_ended``.
@@ -132,6 +136,10 @@ def apply(hub: Hub, event: JSON) -> None:
     elif op == "triggers" and isinstance(event.get("site"), str):
         if event.get("from") != hub.node:  # the publisher invalidated already
             hub.triggers.invalidate(event["site"])
+    elif op == "visitor_stored" and isinstance(event.get("visitor"), str):
+        from .visitors import write_held
+
+        hub.spawn(write_held(hub, event["visitor"]))
     elif op == "agent" and isinstance(agent_id, str):
         hub.spawn(_refresh_agent(hub, agent_id))
     elif op == "session" and isinstance(agent_id, str) and isinstance(event.get("session"), str):

@@ -29,12 +29,14 @@ from .conversations import (
 )
 from .errors import ConnectionClosing, ErrorCode, FrameError, StoreError
 from .frames import MAX_HISTORY, Frame, Limits
+from .held import HeldPages
 from .logins import Grant
 from .metrics import Metrics
 from .presence import Presence
 from .presence_memory import MemoryPresence
 from .proactive import Proactive
 from .protocol import Codec, encode
+from .quotas import Quotas
 from .routing import Router
 from .security import Signer
 from .session import Follow, Session, Verdict
@@ -71,8 +73,11 @@ class Hub:
         presence: Presence | None = None,
         blobs: BlobStore | None = None,
         session_check: float = 60.0,
+        quotas: Quotas | None = None,
     ) -> None:
         self.store = store
+        self.quotas = quotas or Quotas()  # abuse limits (quotas.py)
+        self.held = HeldPages()  # page views of visitors without a row yet (held.py)
         self.blobs = blobs  # attachments and recording segments (None: features off)
         self.broker = broker
         self.router = router
@@ -143,6 +148,8 @@ class Hub:
         await self.triggers.start()
         if self.session_check > 0:
             self.spawn(self._check_sessions())
+        if self.blobs is not None and self.quotas.config.upload_ttl > 0:
+            self.spawn(attachments.sweeper(self))
 
     async def close(self) -> None:
         for handle in self._grace.values():
@@ -243,6 +250,10 @@ class Hub:
                 session.send({"t": "status", "status": event["status"]})
         elif op in self._ops:
             self._ops[op](self, channel, event, sessions)
+
+    def local_sessions(self, channel: str) -> list[Session]:
+        """This process's sessions subscribed to ``channel``."""
+        return list(self._local.get(channel, ()))
 
     def _fan_out(self, sessions: set[Session], aud: str, frame: JSON) -> None:
         encoded: dict[Codec, bytes | str] = {}

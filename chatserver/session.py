@@ -85,6 +85,7 @@ class Session:
         "preview",
         "remote",
         "site",
+        "stored",
         "viewing",
         "visitor_id",
         "write",
@@ -97,6 +98,7 @@ class Session:
         self.agent: Agent | None = None
         self.grant: Grant | None = None  # an agent's sign-in (logins.py), set by hello
         self.visitor_id: str | None = None
+        self.stored = False  # whether the visitor has a row in the Store (visitors.py)
         self.conv_id: ConversationId | None = None  # a visitor's open conversation
         self.dept: str | None = None  # a visitor's department from hello
         self.follows: dict[ConversationId, Follow] = {}

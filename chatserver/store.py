@@ -26,6 +26,10 @@ Contract every implementation keeps (the contract tests in
   site's ``kind`` (keeping its ``created_at``); ``list_docs`` returns a
   kind's documents oldest first.  Kinds and ids are ids (at most 64
   characters); what a document means is the caller's business.
+* **Attachments.** ``create_attachment``, ``bind_attachment`` and
+  ``delete_unposted_attachment`` keep each site's ``attachment_bytes`` in
+  step atomically; ``delete_unposted_attachment`` never deletes a bound
+  attachment, and of concurrent calls for one id at most one deletes.
 * **Widget features.** ``add_visitor_event`` keeps the newest
   ``MAX_VISITOR_EVENTS`` events per visitor.  ``set_identity`` with
   ``verified=True`` claims the site's ``(site, user_id)`` identity for the
@@ -105,6 +109,7 @@ from .types import (
 
 VISIT_GAP = 30 * 60  # seconds between page views that start a new visit
 MAX_PAGE_VIEWS = 200  # page views kept per visitor
+ATTACHMENT_BYTES = "attachment-bytes"  # counter group of attachment_bytes
 MAX_VISITOR_EVENTS = 200  # tracked custom events kept per visitor
 
 
@@ -216,7 +221,13 @@ class Store(Protocol):
     async def list_agents(self, site_id: SiteId) -> list[Agent]: ...
 
     # -- visitors --------------------------------------------------------
-    async def create_visitor(self, site_id: SiteId) -> Visitor: ...
+    async def create_visitor(self, site_id: SiteId, visitor_id: VisitorId | None = None) -> Visitor:
+        """Store a visitor row: a new id, or ``visitor_id`` (a visitor that was
+        handed a token before it had a row, docs/protocol.md §3).
+
+        With ``visitor_id`` the call is idempotent: an existing row is
+        returned unchanged (concurrent calls store one row).
+        """
 
     async def get_visitor(self, visitor_id: VisitorId) -> Visitor | None: ...
 
@@ -449,6 +460,25 @@ class Store(Protocol):
 
         An attachment already bound keeps its conversation (compare the
         returned ``conv_id``).  Raises ``NotFound`` for an unknown id.
+        """
+
+    async def attachment_bytes(self, site_id: SiteId) -> tuple[int, int]:
+        """The site's attachment bytes: ``(unposted, total)``.
+
+        ``unposted`` counts the files no entry holds yet (``bind_attachment``
+        not called), ``total`` every stored file; both move in the same
+        atomic step as the write that changes them.
+        """
+
+    async def unposted_attachments(self, before: float, limit: int = 100) -> list[Attachment]:
+        """Attachments never bound, created before ``before`` (Unix time), oldest first."""
+
+    async def delete_unposted_attachment(self, attachment_id: str) -> Attachment | None:
+        """Delete the attachment's record if it is still unbound, atomically.
+
+        Returns the deleted record (the caller deletes its blob), or ``None``
+        when it is bound or gone (so a concurrent sweep, or a post that won
+        the race, makes this a no-op).
         """
 
     async def add_visitor_event(

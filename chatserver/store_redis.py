@@ -41,6 +41,10 @@ hashes ``[rating] [rating_comment] [rated_at]``, visitor hashes
 
     attachment:<id>          hash    id site_id uploader name content_type size created_at
                                      [conv_id]
+    unposted-attachments     zset    ids of attachments not yet posted, scored by created_at
+                                     (the sweep's index; files stored before it existed are
+                                     not in it)
+    counters:<site>:attachment-bytes  hash  unposted_bytes total_bytes (kept by the scripts)
     events:<visitor>         list    the visitor's newest tracked events (at most
                                      MAX_VISITOR_EVENTS), ``<event*>``, newest first
     identity:<site>:<user>   string  the visitor holding the verified identity <user>
@@ -121,6 +125,7 @@ from redis.exceptions import RedisError, ResponseError, WatchError
 from .errors import Closed, NotFound, NotMember, StoreError
 from .redis_client import open_client
 from .store import (
+    ATTACHMENT_BYTES,
     MAX_PAGE_VIEWS,
     MAX_VISITOR_EVENTS,
     VISIT_GAP,
@@ -175,6 +180,9 @@ _SCRIPTS = (
     "update_existing",
     "add_page_view",
     "bind_attachment",
+    "create_attachment",
+    "delete_unposted_attachment",
+    "create_visitor",
     "identity_secret",
     "set_identity",
     "claim_firing",
@@ -674,8 +682,8 @@ class RedisStore:
     # -- visitors --------------------------------------------------------
 
     @_redis_errors
-    async def create_visitor(self, site_id: SiteId) -> Visitor:
-        visitor = Visitor(id=new_id("v"), site_id=site_id, created_at=now())
+    async def create_visitor(self, site_id: SiteId, visitor_id: VisitorId | None = None) -> Visitor:
+        visitor = Visitor(id=visitor_id or new_id("v"), site_id=site_id, created_at=now())
         fields = {
             "id": visitor.id,
             "site_id": site_id,
@@ -684,8 +692,10 @@ class RedisStore:
             "email": visitor.email,
             "attributes": json.dumps(visitor.attributes),
         }
-        await self._redis.hset(self._k("visitor", visitor.id), items=_flat(fields))
-        return visitor
+        reply = await self._script(
+            "create_visitor", [self._k("visitor", visitor.id)], _flat(fields)
+        )
+        return _visitor(_fields(reply))
 
     @_redis_errors
     async def get_visitor(self, visitor_id: VisitorId) -> Visitor | None:
@@ -1279,8 +1289,55 @@ class RedisStore:
             "size": str(size),
             "created_at": repr(att.created_at),
         }
-        await self._redis.hset(self._k("attachment", att.id), items=_flat(fields))
+        await self._script(
+            "create_attachment",
+            [
+                self._k("attachment", att.id),
+                self._k("unposted-attachments"),
+                self._k("counters", site_id, ATTACHMENT_BYTES),
+            ],
+            [att.id, repr(att.created_at), str(size), *_flat(fields)],
+        )
         return att
+
+    def _bytes_key_parts(self) -> list[str]:
+        """``counters:<site>:attachment-bytes`` around the site id, for scripts."""
+        return [self._k("counters", ""), f":{ATTACHMENT_BYTES}"]
+
+    @_redis_errors
+    async def attachment_bytes(self, site_id: SiteId) -> tuple[int, int]:
+        counts = await self.counters(site_id, ATTACHMENT_BYTES)
+        return counts.get("unposted_bytes", 0), counts.get("total_bytes", 0)
+
+    @_redis_errors
+    async def unposted_attachments(self, before: float, limit: int = 100) -> list[Attachment]:
+        index = self._k("unposted-attachments")
+        ids = [
+            _text(i)
+            for i in await self._redis.zrangebyscore(
+                index, "-inf", f"({before!r}", start=0, num=limit
+            )
+        ]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for i in ids:
+                pipe.hgetall(self._k("attachment", i))
+            hashes = [_fields(reply) for reply in await pipe.execute()]
+        # An index entry whose record is gone or bound is stale: drop it, or
+        # it would fill every batch.
+        stale = [i for i, h in zip(ids, hashes, strict=True) if not h or "conv_id" in h]
+        if stale:
+            await self._redis.zrem(index, *stale)
+        return [_attachment(h) for h in hashes if h and "conv_id" not in h]
+
+    @_redis_errors
+    async def delete_unposted_attachment(self, attachment_id: str) -> Attachment | None:
+        reply = await self._script(
+            "delete_unposted_attachment",
+            [self._k("attachment", attachment_id), self._k("unposted-attachments")],
+            [attachment_id, *self._bytes_key_parts()],
+        )
+        h = _fields(reply)
+        return _attachment(h) if h else None
 
     @_redis_errors
     async def get_attachment(self, attachment_id: str) -> Attachment | None:
@@ -1290,7 +1347,9 @@ class RedisStore:
     @_redis_errors
     async def bind_attachment(self, attachment_id: str, conv_id: ConversationId) -> Attachment:
         reply = await self._script(
-            "bind_attachment", [self._k("attachment", attachment_id)], [conv_id]
+            "bind_attachment",
+            [self._k("attachment", attachment_id), self._k("unposted-attachments")],
+            [conv_id, attachment_id, *self._bytes_key_parts()],
         )
         h = _fields(reply)
         if not h:

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 from .errors import Closed, NotFound, NotMember, StoreError
 from .store import (
+    ATTACHMENT_BYTES,
     MAX_PAGE_VIEWS,
     MAX_VISITOR_EVENTS,
     VISIT_GAP,
@@ -234,6 +235,39 @@ def _migrate_widget(db: sqlite3.Connection) -> None:
         columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         if column not in columns:
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+    # Unposted uploads are swept by age; each site's attachment bytes are
+    # counters kept with every write (counted once from the rows of files made
+    # before the counters existed).
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS attachments_unposted ON attachments (created_at)"
+        " WHERE conv_id IS NULL"
+    )
+    if db.execute("SELECT 1 FROM meta WHERE key = 'attachment_bytes'").fetchone() is None:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if db.execute("SELECT 1 FROM meta WHERE key = 'attachment_bytes'").fetchone() is None:
+                db.execute("DELETE FROM counters WHERE grp = ?", (ATTACHMENT_BYTES,))
+                for site_id, unposted, total in db.execute(
+                    "SELECT site_id, COALESCE(SUM(CASE WHEN conv_id IS NULL THEN size END), 0),"
+                    " SUM(size) FROM attachments GROUP BY site_id"
+                ).fetchall():
+                    _add_bytes(db, site_id, unposted=unposted, total=total)
+                db.execute("INSERT INTO meta (key, value) VALUES ('attachment_bytes', '1')")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+
+def _add_bytes(db: sqlite3.Connection, site_id: SiteId, *, unposted: int, total: int) -> None:
+    """Move a site's attachment byte counters (``Store.attachment_bytes``)."""
+    for name, by in (("unposted_bytes", unposted), ("total_bytes", total)):
+        if by:
+            db.execute(
+                "INSERT INTO counters (site_id, grp, name, value) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (site_id, grp, name) DO UPDATE SET value = value + excluded.value",
+                (site_id, ATTACHMENT_BYTES, name, by),
+            )
 
 
 _VISITOR_COLS = (
@@ -606,15 +640,15 @@ class SQLiteStore:
 
     # -- visitors --------------------------------------------------------
 
-    async def create_visitor(self, site_id: SiteId) -> Visitor:
-        visitor = Visitor(id=new_id("v"), site_id=site_id, created_at=now())
+    async def create_visitor(self, site_id: SiteId, visitor_id: VisitorId | None = None) -> Visitor:
+        visitor = Visitor(id=visitor_id or new_id("v"), site_id=site_id, created_at=now())
 
         def op(db: sqlite3.Connection) -> Visitor:
             db.execute(
-                "INSERT INTO visitors (id, site_id, created_at) VALUES (?, ?, ?)",
+                "INSERT OR IGNORE INTO visitors (id, site_id, created_at) VALUES (?, ?, ?)",
                 (visitor.id, visitor.site_id, visitor.created_at),
             )
-            return visitor
+            return _visitor_of(db, visitor.id)
 
         return await self._run(op)
 
@@ -1105,6 +1139,7 @@ class SQLiteStore:
                 f"INSERT INTO attachments ({_ATTACHMENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
                 (att.id, site_id, uploader, name, content_type, size, att.created_at),
             )
+            _add_bytes(db, site_id, unposted=size, total=size)
             return att
 
         return await self._run(op)
@@ -1117,16 +1152,51 @@ class SQLiteStore:
 
     async def bind_attachment(self, attachment_id: str, conv_id: ConversationId) -> Attachment:
         def op(db: sqlite3.Connection) -> Attachment:
-            db.execute(
+            bound = db.execute(
                 "UPDATE attachments SET conv_id = ? WHERE id = ? AND conv_id IS NULL",
                 (conv_id, attachment_id),
-            )
+            ).rowcount
             row = db.execute(
                 f"SELECT {_ATTACHMENT_COLS} FROM attachments WHERE id = ?", (attachment_id,)
             ).fetchone()
             if row is None:
                 raise NotFound(f"attachment {attachment_id}")
-            return Attachment(*row)
+            att = Attachment(*row)
+            if bound:
+                _add_bytes(db, att.site_id, unposted=-att.size, total=0)
+            return att
+
+        return await self._run(op)
+
+    async def attachment_bytes(self, site_id: SiteId) -> tuple[int, int]:
+        row = await self._read_one(
+            "SELECT COALESCE(SUM(CASE WHEN name = 'unposted_bytes' THEN value END), 0),"
+            " COALESCE(SUM(CASE WHEN name = 'total_bytes' THEN value END), 0)"
+            " FROM counters WHERE site_id = ? AND grp = ?",
+            (site_id, ATTACHMENT_BYTES),
+        )
+        return int(row[0]), int(row[1])
+
+    async def unposted_attachments(self, before: float, limit: int = 100) -> list[Attachment]:
+        rows = await self._read_all(
+            f"SELECT {_ATTACHMENT_COLS} FROM attachments"
+            " WHERE conv_id IS NULL AND created_at < ? ORDER BY created_at LIMIT ?",
+            (before, limit),
+        )
+        return [Attachment(*r) for r in rows]
+
+    async def delete_unposted_attachment(self, attachment_id: str) -> Attachment | None:
+        def op(db: sqlite3.Connection) -> Attachment | None:
+            row = db.execute(
+                f"DELETE FROM attachments WHERE id = ? AND conv_id IS NULL"
+                f" RETURNING {_ATTACHMENT_COLS}",
+                (attachment_id,),
+            ).fetchone()
+            if row is None:
+                return None
+            att = Attachment(*row)
+            _add_bytes(db, att.site_id, unposted=-att.size, total=-att.size)
+            return att
 
         return await self._run(op)
 

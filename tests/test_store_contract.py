@@ -1094,6 +1094,48 @@ async def test_attachments(store: Store) -> None:
     assert await store.get_attachment("f_nope") is None  # not created by the failed bind
 
 
+async def test_create_visitor_with_an_id_is_idempotent(store: Store) -> None:
+    site = await store.create_site("Shop")
+    made = await store.create_visitor(site.id, "v_given")
+    assert (made.id, made.site_id) == ("v_given", site.id)
+    await store.update_visitor(made.id, name="Ann")
+    # again, and concurrently: one row, kept as it is
+    again = await asyncio.gather(*(store.create_visitor(site.id, "v_given") for _ in range(5)))
+    assert {v.name for v in again} == {"Ann"}
+    assert {v.created_at for v in again} == {made.created_at}
+    assert (await store.get_visitor("v_given")) == again[0]
+
+
+async def test_attachment_bytes_follow_uploads_binds_and_sweeps(store: Store) -> None:
+    site = await store.create_site("Shop")
+    other_site = await store.create_site("Other")
+    assert await store.attachment_bytes(site.id) == (0, 0)
+    a = await store.create_attachment(site.id, "visitor:v_1", "a.png", "image/png", 100)
+    b = await store.create_attachment(site.id, "visitor:v_1", "b.png", "image/png", 30)
+    c = await store.create_attachment(other_site.id, "visitor:v_2", "c.png", "image/png", 7)
+    assert await store.attachment_bytes(site.id) == (130, 130)
+    assert await store.attachment_bytes(other_site.id) == (7, 7)
+    await store.bind_attachment(a.id, "c_1")
+    await store.bind_attachment(a.id, "c_2")  # bound already: counted once
+    assert await store.attachment_bytes(site.id) == (30, 130)
+
+    later = time.time() + 1
+    listed = await store.unposted_attachments(later)
+    assert [x.id for x in listed] == [b.id, c.id]
+    assert await store.unposted_attachments(b.created_at) == []  # strictly before
+    assert [x.id for x in await store.unposted_attachments(later, limit=1)] == [b.id]
+
+    # a bound attachment is never deleted; an unbound one once, by one caller
+    assert await store.delete_unposted_attachment(a.id) is None
+    assert await store.get_attachment(a.id) is not None
+    results = await asyncio.gather(*(store.delete_unposted_attachment(b.id) for _ in range(5)))
+    assert [r for r in results if r is not None] == [b]
+    assert await store.get_attachment(b.id) is None
+    assert await store.delete_unposted_attachment("f_nope") is None
+    assert await store.attachment_bytes(site.id) == (0, 100)
+    assert [x.id for x in await store.unposted_attachments(later)] == [c.id]
+
+
 async def test_concurrent_binds_keep_one_conversation(store: Store) -> None:
     site = await store.create_site("Shop")
     att = await store.create_attachment(site.id, "visitor:v_1", "a.gif", "image/gif", 1)
