@@ -13,7 +13,7 @@ import gc
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from .protocol import Codec, Connection, error_frame
 from .security import Signer, load_secret, load_secret_redis, verify_password
 from .session import Session
 from .types import ClientKind
-from .uvicorn_ws import WRITE_EXTENSION
+from .uvicorn_ws import CLOSE_EXTENSION, WRITE_EXTENSION
 
 log = logging.getLogger("chatserver.app")
 
@@ -173,14 +173,29 @@ async def websocket_endpoint(hub: Hub, scope: Scope, receive: Receive, send: Sen
     conn = Connection(codec or Codec.MSGPACK, limits, time.monotonic())
     client = scope.get("client")
     session = Session(conn, limits.max_outbox_bytes, f"{client[0]}" if client else "")
-    session.write = (scope.get("extensions") or {}).get(WRITE_EXTENSION)
+    extensions = scope.get("extensions") or {}
+    session.write = extensions.get(WRITE_EXTENSION)
+    close_now: Callable[[int, str], bool] | None = extensions.get(CLOSE_EXTENSION)
     drain: asyncio.Task[None] | None = None
+    aborted = False
 
     def flush() -> None:
         nonlocal drain
         drain = asyncio.ensure_future(_drain(send, session))
 
+    def abort(code: int, reason: str) -> bool:
+        # The close frame goes out now; a drain waiting for the socket is
+        # cancelled before it can run again (its frame is dropped).
+        nonlocal aborted
+        if close_now is None or not close_now(code, reason):
+            return False
+        aborted = True
+        if drain is not None:
+            drain.cancel()
+        return True
+
     session.flush = flush
+    session.abort = abort
     metrics = hub.metrics
     errors = metrics.errors
     kind: ClientKind | None = None  # counted in metrics once past hello
@@ -229,7 +244,7 @@ async def websocket_endpoint(hub: Hub, scope: Scope, receive: Receive, send: Sen
         metrics.closed(client_code if session.close_code is None else int(session.close_code))
         await hub.disconnect(session)
         if drain is not None:
-            if session.close_code is not None and not drain.done():
+            if session.close_code is not None and not aborted and not drain.done():
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(drain, 2.0)
             drain.cancel()
