@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -37,6 +37,7 @@ from .blobs import DirectoryBlobs
 from .config import Config
 from .errors import CloseCode, ConnectionClosing, FrameError
 from .hub import Hub
+from .logs import CLIENT_ERRORS
 from .protocol import Codec, Connection, error_frame
 from .security import Signer, load_secret, load_secret_redis, verify_password
 from .session import Session
@@ -260,6 +261,8 @@ class ChatApp(Starlette):
     The socket bypasses the middleware stack and the router: none of them
     applies to it, and each would keep coroutine frames alive for as long as
     the connection lives (about 5 KB per connection, see docs/performance.md).
+    A request whose client disconnects mid-way (``ClientDisconnect``) is a
+    rate-limited client-error line, not an "Exception in ASGI application".
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -267,7 +270,18 @@ class ChatApp(Starlette):
         if scope["type"] == "websocket" and path in ("/ws", scope.get("root_path", "") + "/ws"):
             await websocket_endpoint(self.state.hub, scope, receive, send)
             return
-        await super().__call__(scope, receive, send)
+        try:
+            await super().__call__(scope, receive, send)
+        except ClientDisconnect:
+            # The client left while its request was read or its response
+            # sent: nobody to answer, nothing wrong with the server.
+            CLIENT_ERRORS.log(
+                log,
+                "client_disconnect",
+                "%s %s: the client left before the exchange ended",
+                scope.get("method", "?"),
+                path[:100],
+            )
 
 
 async def healthz(request: Request) -> Response:

@@ -424,7 +424,7 @@ def serve(config: Config) -> None:
         _check_redis(config.redis_url)
 
     from .app import create_app
-    from .logs import configure
+    from .logs import configure, limit_client_errors
     from .uvicorn_ws import ChatWebSocketProtocol
 
     log_config = configure(config.log_level, config.log_format)
@@ -472,6 +472,7 @@ def serve(config: Config) -> None:
         ws_ping_timeout=20.0,
         lifespan="on",
     )
+    limit_client_errors()  # on uvicorn's logger, as uvicorn.Config has set it up
     Server(uv_config).run()
 
 

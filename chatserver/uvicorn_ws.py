@@ -31,7 +31,8 @@ websockets' ``ServerProtocol``) with three changes measured in
   unmasked or oversized frames, and frames not yet complete in the read.  It
   does so only while websockets' parser sits between frames with nothing
   buffered (``_parser_idle``), so bytes never overtake one another.  Invalid
-  UTF-8 in a text frame closes with 1007 as before.
+  UTF-8 in a text frame closes with 1007 as before, and is logged as a
+  client error (``logs.CLIENT_ERRORS``: rate-limited, no traceback).
 * **A close that does not wait.**  The extension ``chatserver.close``:
   ``close_now(code, reason) -> bool`` writes the close frame to the
   transport at once, without waiting for the socket to become writable: it
@@ -55,6 +56,8 @@ from typing import Any
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import OPEN
 from websockets.streams import StreamReader
+
+from .logs import CLIENT_ERRORS
 
 try:
     from websockets.speedups import apply_mask
@@ -276,7 +279,11 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
             try:
                 self.queue.put_nowait({"type": "websocket.receive", "text": data.decode()})
             except UnicodeDecodeError:
-                self.logger.exception("Invalid UTF-8 sequence received from client.")
+                # The client's mistake: a rate-limited line, no traceback.
+                client = self.client[0] if self.client else "?"
+                CLIENT_ERRORS.log(
+                    self.logger, "invalid_utf8", "invalid UTF-8 in a text frame from %s", client
+                )
                 self.conn.send_close(1007)
                 self.handle_parser_exception()
                 return
