@@ -13,7 +13,7 @@ import gc
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -38,12 +38,13 @@ from .bundles import WIDGET_BUILD
 from .config import Config
 from .errors import CloseCode, ConnectionClosing, FrameError
 from .hub import Hub
+from .logs import CLIENT_ERRORS
 from .protocol import Codec, Connection, error_frame
 from .quotas import Quotas
 from .security import Signer, load_secret, load_secret_redis
 from .session import Session
 from .types import ClientKind
-from .uvicorn_ws import WRITE_EXTENSION
+from .uvicorn_ws import CLOSE_EXTENSION, WRITE_EXTENSION
 
 log = logging.getLogger("chatserver.app")
 
@@ -184,14 +185,29 @@ async def websocket_endpoint(hub: Hub, scope: Scope, receive: Receive, send: Sen
     conn = Connection(codec or Codec.MSGPACK, limits, time.monotonic())
     client = scope.get("client")
     session = Session(conn, limits.max_outbox_bytes, f"{client[0]}" if client else "")
-    session.write = (scope.get("extensions") or {}).get(WRITE_EXTENSION)
+    extensions = scope.get("extensions") or {}
+    session.write = extensions.get(WRITE_EXTENSION)
+    close_now: Callable[[int, str], bool] | None = extensions.get(CLOSE_EXTENSION)
     drain: asyncio.Task[None] | None = None
+    aborted = False
 
     def flush() -> None:
         nonlocal drain
         drain = asyncio.ensure_future(_drain(send, session))
 
+    def abort(code: int, reason: str) -> bool:
+        # The close frame goes out now; a drain waiting for the socket is
+        # cancelled before it can run again (its frame is dropped).
+        nonlocal aborted
+        if close_now is None or not close_now(code, reason):
+            return False
+        aborted = True
+        if drain is not None:
+            drain.cancel()
+        return True
+
     session.flush = flush
+    session.abort = abort
     metrics = hub.metrics
     errors = metrics.errors
     kind: ClientKind | None = None  # counted in metrics once past hello
@@ -240,7 +256,7 @@ async def websocket_endpoint(hub: Hub, scope: Scope, receive: Receive, send: Sen
         metrics.closed(client_code if session.close_code is None else int(session.close_code))
         await hub.disconnect(session)
         if drain is not None:
-            if session.close_code is not None and not drain.done():
+            if session.close_code is not None and not aborted and not drain.done():
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(drain, 2.0)
             drain.cancel()
@@ -256,6 +272,8 @@ class ChatApp(Starlette):
     The socket bypasses the middleware stack and the router: none of them
     applies to it, and each would keep coroutine frames alive for as long as
     the connection lives (about 5 KB per connection, see docs/performance.md).
+    A request whose client disconnects mid-way (``ClientDisconnect``) is a
+    rate-limited client-error line, not an "Exception in ASGI application".
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -263,7 +281,18 @@ class ChatApp(Starlette):
         if scope["type"] == "websocket" and path in ("/ws", scope.get("root_path", "") + "/ws"):
             await websocket_endpoint(self.state.hub, scope, receive, send)
             return
-        await super().__call__(scope, receive, send)
+        try:
+            await super().__call__(scope, receive, send)
+        except ClientDisconnect:
+            # The client left while its request was read or its response
+            # sent: nobody to answer, nothing wrong with the server.
+            CLIENT_ERRORS.log(
+                log,
+                "client_disconnect",
+                "%s %s: the client left before the exchange ended",
+                scope.get("method", "?"),
+                path[:100],
+            )
 
 
 async def healthz(request: Request) -> Response:

@@ -528,7 +528,7 @@ def serve(config: Config) -> None:
         _check_redis(config.redis_url)
 
     from .app import create_app
-    from .logs import configure
+    from .logs import configure, limit_client_errors
     from .uvicorn_ws import ChatWebSocketProtocol
 
     log_config = configure(config.log_level, config.log_format)
@@ -580,6 +580,7 @@ def serve(config: Config) -> None:
         proxy_headers=True,
         forwarded_allow_ips=config.forwarded_allow_ips,
     )
+    limit_client_errors()  # on uvicorn's logger, as uvicorn.Config has set it up
     Server(uv_config).run()
 
 

@@ -6,7 +6,10 @@ is a loop of cheap calls.  A frame goes straight to the socket through
 case); otherwise it waits in the outbox and ``flush`` asks the connection's
 owner (``app.py``) to drain it.  The outbox is bounded in bytes: a client
 that stops reading is closed with ``SLOW_CONSUMER`` instead of growing the
-server's memory.  It is created on first use, so an idle connection has none.
+server's memory.  That close drops the outbox and goes through the owner's
+``abort`` when it has one, so the close frame is the next frame on the
+socket instead of waiting behind frames the client is not reading.  The
+outbox is created on first use, so an idle connection has none.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ class Follow:
 class Session:
     __slots__ = (
         "__weakref__",
+        "abort",
         "agent",
         "agents_online",
         "channels",
@@ -112,6 +116,9 @@ class Session:
         # until the owner has emptied the outbox.
         self.write: Callable[[bytes | str], bool] | None = None
         self.flush: Callable[[], None] = _no_flush
+        # ``abort(code, reason)`` closes at once, dropping what is not sent
+        # yet; False if it could not (the owner then drains and closes).
+        self.abort: Callable[[int, str], bool] | None = None
         self.draining = False
         self.close_code: CloseCode | None = None
         self.close_reason = ""
@@ -144,7 +151,7 @@ class Session:
             if self.outbox is not None:
                 self.outbox.clear()
             self.outbox_bytes = 0
-            self.close(CloseCode.SLOW_CONSUMER, "client is not reading")
+            self.close(CloseCode.SLOW_CONSUMER, "client is not reading", now=True)
             return
         if self.outbox is None:
             self.outbox = deque()
@@ -153,12 +160,24 @@ class Session:
             self.draining = True
             self.flush()
 
-    def close(self, code: CloseCode, reason: str) -> None:
-        """Ask the owner to send what is queued and close with ``code``."""
+    def close(self, code: CloseCode, reason: str, now: bool = False) -> None:
+        """Ask the owner to send what is queued and close with ``code``.
+
+        With ``now`` the outbox is dropped and the owner's ``abort`` (if
+        any) sends the close frame at once, ahead of the frames the socket
+        could not take yet: for a client that stopped reading.
+        """
         if self.close_code is None:
             self.close_code = code
             self.close_reason = short_reason(reason)
             self.conn.close()
+            if now:
+                if self.outbox is not None:
+                    self.outbox.clear()
+                self.outbox_bytes = 0
+                if self.abort is not None and self.abort(int(code), self.close_reason):
+                    self.draining = True  # nothing more goes out
+                    return
             if not self.draining:
                 self.draining = True
                 self.flush()
@@ -171,6 +190,7 @@ class Session:
         """
         self.write = None
         self.flush = _no_flush
+        self.abort = None
 
     def deliver(self, conv_id: ConversationId, offset: int, frame: JSON, visible: bool) -> Verdict:
         """What to do with a live entry at ``offset`` (see ``Follow``).
