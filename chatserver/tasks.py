@@ -6,6 +6,9 @@ import asyncio
 from typing import Any
 
 
+RECANCEL = 1.0  # seconds between cancellations of a task that has not ended
+
+
 async def stop(task: asyncio.Task[Any]) -> None:
     """Cancel ``task`` and wait until it has ended.
 
@@ -14,12 +17,17 @@ async def stop(task: asyncio.Task[Any]) -> None:
     that cancellation propagates: ``suppress(BaseException)`` around the
     ``await`` would swallow it and let the caller run on, so that a shutdown
     waiting for the caller (``asyncio.run``'s, a test runner's) never ends.
+
+    A task whose code swallows a cancellation (a library that catches
+    ``CancelledError`` somewhere below a loop) is cancelled again every
+    ``RECANCEL`` seconds until it ends: a background loop such as a Redis
+    heartbeat once kept a shutdown waiting for ever that way.
     """
-    if not task.done():
+    while not task.done():
         task.cancel()
         # ``wait`` does not raise what the task raised; it does raise the
         # caller's CancelledError.  (Not for a done task: ``wait`` would
         # schedule a callback on the task's loop, which may be closed.)
-        await asyncio.wait([task])
+        await asyncio.wait([task], timeout=RECANCEL)
     if not task.cancelled():
         task.exception()  # retrieved: no "exception was never retrieved" log

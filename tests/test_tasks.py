@@ -66,3 +66,24 @@ def test_stop_of_a_task_that_ended_on_a_loop_now_closed() -> None:
         loop.run_until_complete(task)
     loop.close()
     asyncio.run(stop(task))  # another loop: nothing to wait for, nothing raised
+
+
+async def test_a_task_that_swallows_its_cancellation_is_cancelled_again() -> None:
+    """A loop whose library swallowed a CancelledError still ends (a Redis heartbeat did not)."""
+    swallowed = 0
+
+    async def heartbeat() -> None:
+        nonlocal swallowed
+        while True:
+            try:
+                await asyncio.sleep(0.05)
+            except asyncio.CancelledError:
+                if swallowed < 2:  # as a library's retry loop would
+                    swallowed += 1
+                    continue
+                raise
+
+    task = asyncio.ensure_future(heartbeat())
+    await asyncio.sleep(0)
+    await asyncio.wait_for(stop(task), timeout=10)
+    assert task.cancelled() and swallowed == 2
