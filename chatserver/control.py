@@ -39,6 +39,10 @@ and one that missed a triggers event applies the old rules for up to
 A socket whose ``session``/``sessions`` event was missed is closed by the
 process's periodic ``recheck_sessions`` (every ``Hub.session_check``
 seconds, one Store round trip for all its agent sockets).
+When the broker tells the hub it lost the control channel and has it back
+(a Redis pub/sub reconnect), ``resync`` does at once what any missed event
+would have done: every cached site and trigger rule set is read again, every
+live agent's record too, and the sign-ins are re-checked.
 """
 
 from __future__ import annotations
@@ -199,6 +203,20 @@ async def recheck_sessions(hub: Hub) -> int:
     if closed:
         log.info("closed %d agent socket(s) whose sign-in had ended", closed)
     return closed
+
+
+async def resync(hub: Hub) -> None:
+    """Apply whatever control events were lost while the channel was (``Hub._resubscribed``)."""
+    try:
+        for site_id in set(hub.sites) | set(hub.triggers.cached_sites()):
+            hub.forget_site(site_id)
+            hub.triggers.invalidate(site_id)
+            await _reload_site(hub, site_id)
+        for agent_id in {s.agent.id for s in hub.all_agent_sessions() if s.agent is not None}:
+            await _refresh_agent(hub, agent_id)
+        await recheck_sessions(hub)
+    except ChatError as exc:  # the periodic checks and TTLs catch up later
+        log.warning("re-syncing control state failed: %s", exc)
 
 
 async def _reload_site(hub: Hub, site_id: SiteId) -> None:

@@ -144,6 +144,12 @@ def render(state: Any) -> str:
         "History recoveries after a reconnect: resumed from the offset, or reset.",
         [({"outcome": k}, v) for k, v in m.recoveries.items()],
     )
+    out.one(
+        "chatserver_resubscriptions_total",
+        "counter",
+        "Broker channels lost and subscribed again, each caught up from the store.",
+        m.resubscribed,
+    )
     uploads = state.upload_budget.stats()
     out.one(
         "chatserver_upload_bytes_held",
