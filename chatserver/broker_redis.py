@@ -35,6 +35,7 @@ from redis.exceptions import RedisError
 
 from .broker import Handler, Resubscribed
 from .errors import StoreError
+from .redact import redact_url, scrub
 from .redis_client import open_client
 from .tasks import stop
 from .types import JSON, new_id
@@ -74,7 +75,9 @@ class RedisBroker:
         try:
             await self._redis.ping()
         except RedisError as exc:
-            raise StoreError(f"cannot reach Redis at {self.url}: {exc}") from exc
+            raise StoreError(
+                f"cannot reach Redis at {redact_url(self.url)}: {scrub(str(exc), self.url)}"
+            ) from exc
         # The node channel gives the pub/sub connection something to hold
         # from the start (and is where node-addressed events will go).
         self._channels.add(f"node:{self.node}")

@@ -15,6 +15,7 @@ import secrets
 import socket
 import sys
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +24,8 @@ from typing import TypeVar
 
 from .config import Config
 from .errors import ChatError
+from .redact import install as install_redaction
+from .redact import protect, redact_url, scrub
 from .security import hash_password
 from .store import Store
 from .store_sqlite import SQLiteStore
@@ -411,7 +414,7 @@ def _check_redis(url: str) -> None:
     try:
         client.ping()
     except redis.RedisError as exc:
-        raise ChatError(f"cannot reach Redis at {url}: {exc}") from exc
+        raise ChatError(f"cannot reach Redis at {redact_url(url)}: {scrub(str(exc), url)}") from exc
     finally:
         client.close()
 
@@ -491,6 +494,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    # The Redis URL's password stays out of every message, log line and traceback.
+    protect(getattr(args, "redis", None))
+    install_redaction()
     try:
         if args.command == "serve":
             serve(_config(args))
@@ -507,8 +513,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             recordings_cli.run(args)
     except ChatError as exc:
-        print(f"chatserver: {exc}", file=sys.stderr)
+        print(f"chatserver: {scrub(str(exc))}", file=sys.stderr)
         return 2
+    except Exception:  # as Python would report it, without the secrets
+        print(scrub(traceback.format_exc()), file=sys.stderr, end="")
+        return 1
     return 0
 
 

@@ -22,6 +22,7 @@ from . import __version__
 from .frames import FRAMES
 from .hub import Hub
 from .metrics import CONTENT_TYPE, Exposition, allowed, close_name
+from .redact import scrub
 
 READY_TIMEOUT = 1.0  # seconds a readiness ping may take
 
@@ -46,7 +47,7 @@ async def readyz(request: Request) -> Response:
         except TimeoutError:
             return _not_ready(f"{name} did not answer within {READY_TIMEOUT:g}s")
         except Exception as exc:  # any failure of the ping means "not ready"
-            return _not_ready(f"{name} unreachable: {exc}")
+            return _not_ready(f"{name} unreachable: {scrub(str(exc))}")
     return JSONResponse({"status": "ready"})
 
 
