@@ -1,4 +1,4 @@
-"""The widget build's bundles as console pages link them (``widget/build/manifest.json``).
+"""The widget build's bundles as console pages link them (its ``manifest.json``).
 
 ``scripts/build.mjs`` writes the manifest: which content-hashed file holds
 the chat, co-browsing, the recorder and the replay view.  Pages link the hashed file
@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-# Next to chatserver/app.py's WIDGET_BUILD: the checkout's widget/build.
-WIDGET_BUILD = Path(__file__).resolve().parent.parent / "widget" / "build"
+from chatserver.bundles import WIDGET_BUILD
 
 _cache: dict[str, tuple[float, dict[str, str]]] = {}
 

@@ -19,7 +19,9 @@
   form has its own token, bound to a pre-session cookie (login CSRF).
 * **Login attempts** are throttled per client address and per email (the
   same ``logins.LoginThrottle`` as ``POST /api/login``, counted in the Store
-  so that every process shares it).
+  before the password check so that every process shares it and concurrent
+  guesses get no more checks), and checked by ``logins.sign_in`` (off the
+  event loop; outdated hashes upgraded).
 * **Roles**: ``guard(...)`` names the roles a page admits; others get 403.
 """
 
@@ -38,7 +40,6 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from chatserver import control, logins
 from chatserver.hub import Hub
 from chatserver.logins import Grant
-from chatserver.security import verify_password
 from chatserver.types import Agent, Role
 
 from .web import ALL_ROLES, render, security_headers
@@ -47,10 +48,6 @@ SESSION_COOKIE = "chat_session"
 LOGIN_COOKIE = "chat_login"
 SESSION_TTL = logins.SESSION_TTL
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_DUMMY_HASH = (
-    "scrypt$16384$8$1$00000000000000000000000000000000$"
-    "0000000000000000000000000000000000000000000000000000000000000000"
-)
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -215,9 +212,11 @@ async def login_page(request: Request) -> Response:
             request, token, nonce, next_path, email, "The form expired: please try again.", 403
         )
     throttle: logins.LoginThrottle = request.app.state.login_throttle
-    keys = throttle.keys(request.client.host if request.client else "", email)
-    wait = await throttle.blocked(keys)
-    if wait:
+    # Counted before the password check: concurrent guesses get no more checks.
+    attempt = await throttle.attempt(
+        throttle.keys(request.client.host if request.client else "", email)
+    )
+    if wait := attempt.wait:
         response = _login_form(
             request,
             token,
@@ -229,13 +228,10 @@ async def login_page(request: Request) -> Response:
         )
         response.headers["Retry-After"] = str(int(wait) + 1)
         return response
-    agent = await hub.store.agent_by_email(email) if email else None
-    # Hash even for an unknown email so the response time does not tell which exist.
-    ok = verify_password(password, agent.password_hash if agent else _DUMMY_HASH)
-    if agent is None or not ok or agent.disabled:
-        await throttle.failed(keys)
+    agent = await logins.sign_in(hub.store, email, password)
+    if agent is None:
         return _login_form(request, token, nonce, next_path, email, "Wrong email or password.", 401)
-    await throttle.succeeded(keys)
+    await throttle.succeeded(attempt)
     if next_path == "/console/":
         next_path = _home_for(agent)
     response = RedirectResponse(next_path, status_code=303)

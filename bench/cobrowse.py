@@ -48,7 +48,7 @@ from websockets.typing import Subprotocol
 
 from chatserver.cli import DEMO_EMAIL, ensure_demo
 
-from .servers import ROOT, free_port
+from .servers import ROOT, UNLIMITED, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -100,7 +100,7 @@ class Proc:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [sys.executable, "-m", "chatserver.cli", "serve", "--port", str(self.port)]
-        cmd += ["--data", str(data), "--log-level", "warning", *extra]
+        cmd += ["--data", str(data), "--log-level", "warning", *UNLIMITED, *extra]
         self.proc = subprocess.Popen(cmd, cwd=ROOT)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

@@ -89,7 +89,7 @@ def _short(frame: str) -> str:
 def profile_run(env: Env, seconds: float, out: Path | None) -> int:
     spy = _py_spy()
     if spy is None:
-        print("py-spy is not installed: pip install py-spy", file=sys.stderr)
+        print("py-spy is not installed: scripts/setup --bench", file=sys.stderr)
         return 2
     t = Traffic(
         chats=1000,

@@ -3,7 +3,7 @@
 Our own copy of the tests' ``seed`` helper (``bench`` does not import
 ``tests``): sites and agents are written through ``SQLiteStore`` so that the
 run does not pay for hundreds of ``agent add`` commands.  Every agent gets
-the same password; its hash is computed once (scrypt is deliberately slow).
+the same password; its hash is computed once (password hashing is deliberately slow).
 Agents then log in over HTTP once each (``login_all``), as the console does.
 """
 

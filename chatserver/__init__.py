@@ -1,3 +1,3 @@
 """chatserver: self-hosted, embeddable live chat for online shops."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -50,7 +50,7 @@ from .types import (
     Role,
     SiteId,
 )
-from .visitors import visitor_record, visitors_key
+from .visitors import unsaved, visitor_record, visitors_key
 
 if TYPE_CHECKING:
     from .hub import Handler, Hub
@@ -282,13 +282,19 @@ async def visitors(hub: Hub, session: Session, frame: Frame) -> None:
 async def visitor(hub: Hub, session: Session, frame: Frame) -> None:
     """A visitor of the agent's site: the record and its last page views."""
     assert session.site is not None
-    record = await hub.store.get_visitor(frame.get("visitor"))
-    if record is None or record.site_id != session.site.id:
+    visitor_id = frame.get("visitor")
+    record = await hub.store.get_visitor(visitor_id)
+    present = await hub.presence.members(visitors_key(session.site.id))
+    if record is None and visitor_id in present:
+        # Online but without a row yet (visitors.py): the pages held here.
+        record = unsaved(hub, visitor_id, session.site.id)
+        views = hub.held.get(visitor_id)[::-1][:MAX_PAGES_LISTED]
+    elif record is None or record.site_id != session.site.id:
         raise FrameError(ErrorCode.NOT_FOUND, "no such visitor")
-    views = await hub.store.page_views(record.id, limit=MAX_PAGES_LISTED)
+    else:
+        views = await hub.store.page_views(record.id, limit=MAX_PAGES_LISTED)
     events = await hub.store.visitor_events(record.id, limit=MAX_EVENTS_LISTED)
     past = await hub.store.visitor_conversations(record.id, limit=MAX_PAST_CONVERSATIONS)
-    present = await hub.presence.members(visitors_key(session.site.id))
     session.send(
         {
             "t": "visitor",

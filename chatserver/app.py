@@ -13,7 +13,7 @@ import gc
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -34,23 +34,21 @@ import recordings
 from . import __version__, attachments, control, demo, logins, ops, redact
 from .backends import build
 from .blobs import DirectoryBlobs
+from .bundles import WIDGET_BUILD
 from .config import Config
 from .errors import CloseCode, ConnectionClosing, FrameError
 from .hub import Hub
+from .logs import CLIENT_ERRORS
 from .protocol import Codec, Connection, error_frame
-from .security import Signer, load_secret, load_secret_redis, verify_password
+from .quotas import Quotas
+from .security import Signer, load_secret, load_secret_redis
 from .session import Session
 from .types import ClientKind
-from .uvicorn_ws import WRITE_EXTENSION
+from .uvicorn_ws import CLOSE_EXTENSION, WRITE_EXTENSION
 
 log = logging.getLogger("chatserver.app")
 
 STATIC_DIR = Path(__file__).parent / "static"
-# The widget's build (widget/ in the repository, built by scripts/setup with
-# `npm run build`): this file is chatserver/app.py, so two levels up is the
-# checkout. Works for the checkout and its editable install (`pip install -e`,
-# which scripts/setup does); a copy of the package elsewhere has no build.
-WIDGET_BUILD = Path(__file__).resolve().parent.parent / "widget" / "build"
 _WIDGET_MISSING = (
     "%s is missing, so /widget.js answers 404: run scripts/setup "
     "(or: cd widget && npm ci && npm run build)"
@@ -83,7 +81,14 @@ class WidgetFiles(StaticFiles):
     """The widget build: content-hashed bundles (``chat.<hash>.js``,
     ``cobrowse.<hash>.js``, ``recorder.<hash>.js``, ``replay.<hash>.js``)
     cached for a year, immutable; everything else (``widget.js``, the loader;
-    ``replay.js``; ``manifest.json``) five minutes.
+    ``replay.js``; ``manifest.json``; ``chat.d.ts``, the ``$chat`` API's
+    TypeScript types, as ``text/plain``) five minutes.
+
+    Every file is public and readable from any origin
+    (``Access-Control-Allow-Origin: *``, ``Cross-Origin-Resource-Policy:
+    cross-origin``): shops' pages load the bundles with Subresource Integrity
+    (``crossorigin="anonymous"``), which needs CORS, and pages with
+    ``Cross-Origin-Embedder-Policy`` need the second. No cookies are involved.
 
     A missing build folder is not an error at startup: every file answers 404.
     """
@@ -98,10 +103,17 @@ class WidgetFiles(StaticFiles):
         self, full_path: Any, stat_result: Any, scope: Scope, status_code: int = 200
     ) -> Response:
         response = super().file_response(full_path, stat_result, scope, status_code)
-        if not _HASHED.match(Path(str(full_path)).name):
+        name = Path(str(full_path)).name
+        if not _HASHED.match(name):
             response.headers["Cache-Control"] = "public, max-age=300, must-revalidate"
         else:
             response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        if name.endswith(".d.ts") and response.status_code == 200:
+            # Not video/mp2t (the system's guess for .ts): text to read or save.
+            response.headers["Content-Type"] = "text/plain; charset=utf-8"
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+        response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
 
@@ -173,14 +185,29 @@ async def websocket_endpoint(hub: Hub, scope: Scope, receive: Receive, send: Sen
     conn = Connection(codec or Codec.MSGPACK, limits, time.monotonic())
     client = scope.get("client")
     session = Session(conn, limits.max_outbox_bytes, f"{client[0]}" if client else "")
-    session.write = (scope.get("extensions") or {}).get(WRITE_EXTENSION)
+    extensions = scope.get("extensions") or {}
+    session.write = extensions.get(WRITE_EXTENSION)
+    close_now: Callable[[int, str], bool] | None = extensions.get(CLOSE_EXTENSION)
     drain: asyncio.Task[None] | None = None
+    aborted = False
 
     def flush() -> None:
         nonlocal drain
         drain = asyncio.ensure_future(_drain(send, session))
 
+    def abort(code: int, reason: str) -> bool:
+        # The close frame goes out now; a drain waiting for the socket is
+        # cancelled before it can run again (its frame is dropped).
+        nonlocal aborted
+        if close_now is None or not close_now(code, reason):
+            return False
+        aborted = True
+        if drain is not None:
+            drain.cancel()
+        return True
+
     session.flush = flush
+    session.abort = abort
     metrics = hub.metrics
     errors = metrics.errors
     kind: ClientKind | None = None  # counted in metrics once past hello
@@ -229,7 +256,7 @@ async def websocket_endpoint(hub: Hub, scope: Scope, receive: Receive, send: Sen
         metrics.closed(client_code if session.close_code is None else int(session.close_code))
         await hub.disconnect(session)
         if drain is not None:
-            if session.close_code is not None and not drain.done():
+            if session.close_code is not None and not aborted and not drain.done():
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(drain, 2.0)
             drain.cancel()
@@ -245,6 +272,8 @@ class ChatApp(Starlette):
     The socket bypasses the middleware stack and the router: none of them
     applies to it, and each would keep coroutine frames alive for as long as
     the connection lives (about 5 KB per connection, see docs/performance.md).
+    A request whose client disconnects mid-way (``ClientDisconnect``) is a
+    rate-limited client-error line, not an "Exception in ASGI application".
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -252,7 +281,18 @@ class ChatApp(Starlette):
         if scope["type"] == "websocket" and path in ("/ws", scope.get("root_path", "") + "/ws"):
             await websocket_endpoint(self.state.hub, scope, receive, send)
             return
-        await super().__call__(scope, receive, send)
+        try:
+            await super().__call__(scope, receive, send)
+        except ClientDisconnect:
+            # The client left while its request was read or its response
+            # sent: nobody to answer, nothing wrong with the server.
+            CLIENT_ERRORS.log(
+                log,
+                "client_disconnect",
+                "%s %s: the client left before the exchange ended",
+                scope.get("method", "?"),
+                path[:100],
+            )
 
 
 async def healthz(request: Request) -> Response:
@@ -265,6 +305,7 @@ async def healthz(request: Request) -> Response:
             **hub.stats(),
             "recordings": request.app.state.recordings.stats(),
             "uploads": request.app.state.upload_budget.stats(),
+            "limits": hub.quotas.stats(),
         }
     )
 
@@ -278,21 +319,20 @@ async def login(request: Request) -> Response:
         email, password = str(body["email"]), str(body["password"])
     except (ValueError, KeyError, TypeError):
         return JSONResponse({"error": "send JSON with 'email' and 'password'"}, status_code=400)
-    keys = throttle.keys(request.client.host if request.client else "", email)
-    wait = await throttle.blocked(keys)
-    if wait:
+    # Counted before the password check: concurrent guesses get no more checks.
+    attempt = await throttle.attempt(
+        throttle.keys(request.client.host if request.client else "", email)
+    )
+    if attempt.wait:
         return JSONResponse(
             {"error": "too many attempts"},
             status_code=429,
-            headers={"Retry-After": str(int(wait) + 1)},
+            headers={"Retry-After": str(int(attempt.wait) + 1)},
         )
-    agent = await hub.store.agent_by_email(email)
-    # Hash even for an unknown email so response time does not reveal which exist.
-    ok = verify_password(password, agent.password_hash if agent else _DUMMY_HASH)
-    if agent is None or not ok or agent.disabled:
-        await throttle.failed(keys)
+    agent = await logins.sign_in(hub.store, email, password)
+    if agent is None:
         return JSONResponse({"error": "wrong email or password"}, status_code=401)
-    await throttle.succeeded(keys)
+    await throttle.succeeded(attempt)
     return JSONResponse(
         {
             "token": hub.agent_token(await logins.grant(hub.store, agent)),
@@ -321,12 +361,6 @@ async def logout(request: Request) -> Response:
         )
     await control.session_ended(hub, grant)
     return Response(status_code=204)
-
-
-_DUMMY_HASH = (
-    "scrypt$16384$8$1$00000000000000000000000000000000$"
-    "0000000000000000000000000000000000000000000000000000000000000000"
-)
 
 
 async def index(request: Request) -> Response:
@@ -358,6 +392,7 @@ def create_app(config: Config) -> Starlette:
         presence=presence,
         blobs=blobs,
         session_check=config.session_check,
+        quotas=Quotas(config.quotas),
     )
     recorder = recordings.Recordings(store, blobs)
     recorder.install(hub)

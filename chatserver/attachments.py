@@ -31,8 +31,10 @@ bytes of all uploads in flight: an upload that would pass it is ``503`` with
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
+import random
 import re
 import time
 import unicodedata
@@ -49,7 +51,7 @@ from .frames import Frame
 from .security import Signer, Throttle
 from .session import Session
 from .types import JSON, Attachment, AuthorKind, ConvState, Entry, EntryKind, Site
-from .visitors import _after_send, _open
+from .visitors import _after_send, _open, ensure
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -154,15 +156,38 @@ async def _uploader(hub: Hub, token: str) -> tuple[Site, str] | None:
     """The site and ``visitor:<id>`` / ``agent:<id>`` a bearer token stands for."""
     fields = hub.signer.verify("visitor", token)
     if fields and len(fields) == 2:
+        # The token is signed: a visitor without a row yet may upload too.
         site_id, visitor_id = fields
         visitor = await hub.store.get_visitor(visitor_id)
-        if visitor is None or visitor.site_id != site_id:
+        if visitor is not None and visitor.site_id != site_id:
             return None
-        return await hub.site(site_id), f"visitor:{visitor_id}"
+        try:
+            site = await hub.site(site_id)
+        except FrameError:  # the site is gone: the token is void
+            return None
+        return site, f"visitor:{visitor_id}"
     agent = await hub.agent_from_token(token)
     if agent is None or agent.disabled:
         return None
     return await hub.site(agent.site_id), f"agent:{agent.id}"
+
+
+def _address(request: Request) -> str:
+    """The client address uvicorn gives (a trusted proxy's ``X-Forwarded-For``)."""
+    return request.client.host if request.client else ""
+
+
+async def _over_quota(hub: Hub, site: Site, size: int, origin: str | None) -> Response | None:
+    """``507`` when a file of ``size`` bytes would pass one of the site's byte quotas."""
+    try:
+        unposted, total = await hub.store.attachment_bytes(site.id)
+    except StoreError:
+        return _fail(503, "storage unavailable", origin)
+    reason = hub.quotas.bytes_refusal(unposted, total, size)
+    if reason is None:
+        return None
+    hub.quotas.bytes_refused += 1
+    return _fail(507, reason, origin)
 
 
 def _throttle(request: Request) -> Throttle:
@@ -286,10 +311,10 @@ async def upload(request: Request) -> Response:
     if uploader.startswith("visitor:") and not site.origin_allowed(origin):
         return _fail(403, "origin not allowed for the site", origin)
     throttle = _throttle(request)
-    wait = throttle.blocked((uploader,))
+    wait = throttle.blocked((uploader,)) or hub.quotas.upload(_address(request), site.id)
     if wait:
         response = _fail(429, "too many uploads", origin)
-        response.headers["Retry-After"] = str(int(wait) + 1)
+        response.headers["Retry-After"] = str(math.ceil(wait))
         return response
     budget: UploadBudget = request.app.state.upload_budget  # create_app, from the config
     # A budget smaller than one file lowers the largest file: waiting would not help.
@@ -297,6 +322,9 @@ async def upload(request: Request) -> Response:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         return _fail(413, f"the limit is {limit} bytes", origin)
+    refused = await _over_quota(hub, site, int(declared) if declared.isdigit() else 1, origin)
+    if refused is not None:
+        return refused
     with budget.lease() as lease:
         # The declared length is taken whole before any of the body is read.
         if declared.isdigit() and not lease.grow(int(declared)):
@@ -332,6 +360,9 @@ async def _store(
         return _fail(415, "only PNG, JPEG, GIF, WebP images and PDF files", origin)
     throttle.failed((uploader,))  # counts uploads, not failures
     name = safe_name(request.query_params.get("name", ""), content_type)
+    refused = await _over_quota(hub, site, len(body), origin)
+    if refused is not None:
+        return refused
     try:
         att = await hub.store.create_attachment(site.id, uploader, name, content_type, len(body))
         await hub.blobs.put(att.blob_key, body)
@@ -382,6 +413,56 @@ routes = [
 ]
 
 
+# -- the sweep of unposted uploads -----------------------------------------
+
+SWEEP_BATCH = 100  # attachments listed per Store call
+SWEEP_BATCHES = 50  # batches per round at most (the next round goes on)
+
+
+async def sweep_unposted(hub: Hub, ttl: float, now: float | None = None) -> int:
+    """Delete uploads never posted within ``ttl`` seconds: record, then blob.
+
+    Safe with many processes sweeping at once: the Store deletes a record
+    only while it is unbound and only once (``delete_unposted_attachment``),
+    and only the process that deleted it deletes the blob (a missing blob is
+    no error).  Returns how many this call deleted.
+    """
+    assert hub.blobs is not None
+    before = (time.time() if now is None else now) - ttl
+    deleted = 0
+    for _ in range(SWEEP_BATCHES):
+        batch = await hub.store.unposted_attachments(before, SWEEP_BATCH)
+        for att in batch:
+            gone = await hub.store.delete_unposted_attachment(att.id)
+            if gone is not None:
+                await hub.blobs.delete(gone.blob_key)
+                deleted += 1
+        if len(batch) < SWEEP_BATCH:
+            break
+    hub.quotas.swept += deleted
+    return deleted
+
+
+def sweep_interval(ttl: float) -> float:
+    """Seconds between sweeps: a quarter of the time to live, 0.2 s to 5 minutes."""
+    return max(0.2, min(ttl / 4, 300.0))
+
+
+async def sweeper(hub: Hub) -> None:
+    """Sweep unposted uploads for ever (``--upload-ttl``), jittered."""
+    ttl = hub.quotas.config.upload_ttl
+    while True:
+        await asyncio.sleep(sweep_interval(ttl) * random.uniform(0.75, 1.25))
+        try:
+            count = await sweep_unposted(hub, ttl)
+            if count:
+                log.info("deleted %d unposted uploads older than %gs", count, ttl)
+        except (StoreError, OSError) as exc:  # the next round tries again
+            log.warning("sweeping unposted uploads failed: %s", exc)
+        except Exception:
+            log.exception("sweeping unposted uploads failed")
+
+
 # -- the attach frame ----------------------------------------------------
 
 
@@ -410,6 +491,7 @@ async def attach_visitor(hub: Hub, session: Session, frame: Frame) -> None:
     """Post the visitor's uploaded file, opening a conversation like ``send``."""
     assert session.site is not None and session.visitor_id is not None
     att = await _own(hub, session, frame.get("attachment"), f"visitor:{session.visitor_id}")
+    await ensure(hub, session)
     site = await hub.site(session.site.id)
     explicit = frame.get("conv")
 

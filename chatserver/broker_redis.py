@@ -92,7 +92,7 @@ class RedisBroker:
             self._listener = None
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
-                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+                await self._pubsub.aclose()
             self._pubsub = None
         if self._redis is not None:
             await self._redis.aclose()
@@ -104,7 +104,7 @@ class RedisBroker:
         old, self._pubsub = self._pubsub, self._redis.pubsub()
         if old is not None:
             with contextlib.suppress(Exception):
-                await old.aclose()  # type: ignore[no-untyped-call]
+                await old.aclose()
         await self._pubsub.subscribe(*(self.prefix + c for c in self._channels))
         self._connected.set()
 

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import gc
 import getpass
+import logging
 import os
 import secrets
 import socket
@@ -22,11 +23,13 @@ from pathlib import Path
 from types import FrameType
 from typing import TypeVar
 
+from . import __version__, versions
 from .config import Config
 from .errors import ChatError
+from .quotas import QuotaConfig
 from .redact import install as install_redaction
 from .redact import protect, redact_url, scrub
-from .security import hash_password
+from .security import hash_password_off_loop
 from .store import Store
 from .store_sqlite import SQLiteStore
 from .types import Role, Site, SiteSettings
@@ -115,6 +118,7 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         "or 512K; an upload that would pass it gets 503 and Retry-After "
         "(CHATSERVER_UPLOAD_MEMORY, default 64M)",
     )
+    _add_quota_options(p)
     p.add_argument(
         "--log-level",
         default=_env("LOG_LEVEL", "info"),
@@ -144,6 +148,85 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         help="bearer token a Prometheus scrape of /metrics must send; without one, only "
         "loopback clients may read /metrics (CHATSERVER_METRICS_TOKEN)",
     )
+    p.add_argument(
+        "--forwarded-allow-ips",
+        default=_env("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        metavar="ADDRESSES",
+        help="comma-separated addresses or networks of the reverse proxies whose "
+        "X-Forwarded-For and X-Forwarded-Proto are trusted for the client's address "
+        "(login throttle, rate limits, logs), or '*' when only the proxy can reach the "
+        "server (CHATSERVER_FORWARDED_ALLOW_IPS, default 127.0.0.1)",
+    )
+
+
+def _count(text: str) -> int:
+    """A limit: a whole number, 0 for none."""
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"not a whole number (0 for no limit): {text!r}")
+    return int(text)
+
+
+def _quota_size(text: str) -> int:
+    """A byte quota such as 512M, or 0 for none."""
+    return 0 if text.strip() == "0" else size(text)
+
+
+def _add_quota_options(p: argparse.ArgumentParser) -> None:
+    """The abuse limits of chatserver/quotas.py (docs/operations.md, "Abuse limits")."""
+    d = QuotaConfig()
+    counts = (
+        (
+            "hellos-per-address",
+            d.hellos_per_address,
+            "visitor connections (hello) per client address per minute",
+        ),
+        ("hellos-per-site", d.hellos_per_site, "visitor connections (hello) per site per minute"),
+        (
+            "uploads-per-address",
+            d.uploads_per_address,
+            "attachment uploads per client address per 10 minutes",
+        ),
+        ("uploads-per-site", d.uploads_per_site, "attachment uploads per site per 10 minutes"),
+        (
+            "site-new-visitors",
+            d.site_new_visitors,
+            "visitor records created per site per hour "
+            "(a visitor gets one with its first message, attrs, identify or track)",
+        ),
+    )
+    for name, default, what in counts:
+        env = name.upper().replace("-", "_")
+        p.add_argument(
+            f"--{name}",
+            type=_count,
+            default=_env(env, str(default)),
+            metavar="N",
+            help=f"{what}, per process; 0: no limit (CHATSERVER_{env}, default {default})",
+        )
+    p.add_argument(
+        "--upload-ttl",
+        type=float,
+        default=float(_env("UPLOAD_TTL", str(int(d.upload_ttl))) or d.upload_ttl),
+        metavar="SECONDS",
+        help="seconds an uploaded file that was never posted into a conversation is kept "
+        f"before a sweep deletes it; 0: never (CHATSERVER_UPLOAD_TTL, default {d.upload_ttl:g})",
+    )
+    p.add_argument(
+        "--site-unposted-bytes",
+        type=_quota_size,
+        default=_env("SITE_UNPOSTED_BYTES", "256M"),
+        metavar="SIZE",
+        help="bytes of uploads not yet posted a site may hold, such as 512M; more get 507; "
+        "0: no limit (CHATSERVER_SITE_UNPOSTED_BYTES, default 256M)",
+    )
+    p.add_argument(
+        "--site-attachment-bytes",
+        type=_quota_size,
+        default=_env("SITE_ATTACHMENT_BYTES", "0"),
+        metavar="SIZE",
+        help="bytes of attachments (posted or not) a site may hold, such as 20G; more get "
+        "507; 0: no limit (CHATSERVER_SITE_ATTACHMENT_BYTES, default 0)",
+    )
 
 
 def _add_data_option(p: argparse.ArgumentParser, redis: bool = True) -> None:
@@ -167,6 +250,7 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="chatserver", description="Self-hosted live chat for online shops."
     )
+    root.add_argument("--version", action="version", version=f"chatserver {__version__}")
     sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the server")
@@ -268,6 +352,17 @@ def _config(args: argparse.Namespace) -> Config:
         metrics_token=args.metrics_token or None,
         log_format=args.log_format,
         shutdown_delay=args.shutdown_delay,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        quotas=QuotaConfig(
+            hellos_per_address=args.hellos_per_address,
+            hellos_per_site=args.hellos_per_site,
+            uploads_per_address=args.uploads_per_address,
+            uploads_per_site=args.uploads_per_site,
+            upload_ttl=max(0.0, args.upload_ttl),
+            site_unposted_bytes=args.site_unposted_bytes,
+            site_attachment_bytes=args.site_attachment_bytes,
+            site_new_visitors=args.site_new_visitors,
+        ),
     )
 
 
@@ -356,7 +451,7 @@ def cmd_agent_add(args: argparse.Namespace) -> None:
             site.id,
             args.email,
             args.name,
-            hash_password(password),
+            await hash_password_off_loop(password),
             Role.ADMIN if args.admin else Role.AGENT,
             args.capacity,
             args.department,
@@ -395,7 +490,13 @@ async def ensure_demo(data: Path, redis_url: str | None = None) -> tuple[Site, d
             if await store.agent_by_email(email) is None:
                 password = secrets.token_urlsafe(9)
                 await store.create_agent(
-                    site.id, email, name, hash_password(password), role, 5, DEMO_DEPARTMENTS
+                    site.id,
+                    email,
+                    name,
+                    await hash_password_off_loop(password),
+                    role,
+                    5,
+                    DEMO_DEPARTMENTS,
                 )
                 logins[email] = password
         fd = os.open(logins_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -423,14 +524,19 @@ def serve(config: Config) -> None:
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
+    refused = versions.check()
+    if refused is not None:
+        raise ChatError(refused)
     if config.redis_url:
         _check_redis(config.redis_url)
 
     from .app import create_app
-    from .logs import configure
+    from .logs import configure, limit_client_errors
     from .uvicorn_ws import ChatWebSocketProtocol
 
     log_config = configure(config.log_level, config.log_format)
+    for problem in versions.untested():  # only with CHATSERVER_ALLOW_UNTESTED=1
+        logging.getLogger("chatserver").warning("%s; starting anyway", problem)
     # A full collection scans every live connection's objects and stops the
     # event loop meanwhile (about 0.3 ms per 1000 objects); by default one is
     # considered every 10 middle collections, i.e. several times while a few
@@ -474,7 +580,10 @@ def serve(config: Config) -> None:
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
         lifespan="on",
+        proxy_headers=True,
+        forwarded_allow_ips=config.forwarded_allow_ips,
     )
+    limit_client_errors()  # on uvicorn's logger, as uvicorn.Config has set it up
     Server(uv_config).run()
 
 

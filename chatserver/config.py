@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .frames import Limits
+from .quotas import QuotaConfig
 
 
 @dataclass(slots=True)
@@ -23,7 +24,9 @@ class Config:
     upload_memory: int = 64 * 1024 * 1024  # bytes of attachment uploads in flight, whole process
     metrics_token: str | None = None  # bearer token for /metrics; None: loopback clients only
     log_format: str = "text"  # "text" or "json" (one object a line: chatserver.logs)
+    forwarded_allow_ips: str = "127.0.0.1"  # proxies trusted for X-Forwarded-For (uvicorn's)
     shutdown_delay: float = 0.0  # seconds of /readyz 503 before a stop closes anything
+    quotas: QuotaConfig = field(default_factory=QuotaConfig)  # abuse limits (quotas.py)
 
     @property
     def blobs(self) -> Path:

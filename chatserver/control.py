@@ -13,12 +13,19 @@ process (the publisher's too) on what that process holds:
 * ``{"op": "agent", "agent": id}``: the agent's record is read again and
   handed to its live sessions and the name cache; when the agent was
   disabled their sockets close with ``4105 account_disabled``, when they
-  became an analyst (who takes no chats) with ``4102 unauthorized``.
+  became an analyst (who takes no chats) with ``4102 unauthorized``.  Both
+  changes also end the agent's sign-ins (``Store.save_agent`` raises the
+  session generation), so a process that misses this event closes those
+  sockets with the same codes on its next ``recheck_sessions``.
 * ``{"op": "triggers", "site": id, "from": node}``: the site's trigger rules
   or business hours changed (the console's triggers pages): each process's
   trigger engine drops its cached copy and re-evaluates the site's visitors
   now, instead of within ``proactive.RULES_TTL``.  The publishing process
   (``from``, its ``hub.node``) did so before publishing and skips it.
+* ``{"op": "visitor_stored", "visitor": id}``: a visitor got its Store row
+  (``visitors.ensure``): the page views this process held for it are
+  written, and its connections here are marked as stored.  A missed event
+  leaves those views held until they expire (``held.py``).
 * ``{"op": "session", "agent": id, "session": sid}``: one sign-in ended
   (sign out, ``logins.py``): the agent's sockets opened with it close with
   ``4106 session_ended``.
@@ -36,13 +43,15 @@ process that missed a site event (a Redis pub/sub outage) serves the old
 settings to agents' hellos and routing until the next change or a restart,
 and one that missed a triggers event applies the old rules for up to
 ``RULES_TTL`` (5 s) more.
-A socket whose ``session``/``sessions`` event was missed is closed by the
-process's periodic ``recheck_sessions`` (every ``Hub.session_check``
+A socket whose ``session``/``sessions`` event, or ``agent`` event taking
+chat rights away, was missed is closed by the process's periodic
+``recheck_sessions`` (every ``Hub.session_check``
 seconds, one Store round trip for all its agent sockets).
 When the broker tells the hub it lost the control channel and has it back
 (a Redis pub/sub reconnect), ``resync`` does at once what any missed event
 would have done: every cached site and trigger rule set is read again, every
-live agent's record too, and the sign-ins are re-checked.
+live agent's record too, the sign-ins are re-checked, and the page views
+held for visitors that got their row meanwhile are written.
 """
 
 from __future__ import annotations
@@ -62,10 +71,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("chatserver.control")
 
 CONTROL_CHANNEL = "control"
-
-
-def takes_chats(agent: Agent) -> bool:
-    return not agent.disabled and agent.role is not Role.ANALYST
 
 
 async def site_saved(hub: Hub, site_id: SiteId) -> None:
@@ -89,7 +94,7 @@ async def agent_saved(hub: Hub, agent: Agent) -> None:
     without a grace period.
     """
     await hub.router.update_agent(agent)
-    out = not takes_chats(agent)
+    out = not agent.takes_chats
     if out:
         await hub.router.set_status(agent.id, None)
     await hub.broker.publish(CONTROL_CHANNEL, {"op": "agent", "agent": agent.id})
@@ -136,6 +141,10 @@ def apply(hub: Hub, event: JSON) -> None:
     elif op == "triggers" and isinstance(event.get("site"), str):
         if event.get("from") != hub.node:  # the publisher invalidated already
             hub.triggers.invalidate(event["site"])
+    elif op == "visitor_stored" and isinstance(event.get("visitor"), str):
+        from .visitors import write_held
+
+        hub.spawn(write_held(hub, event["visitor"]))
     elif op == "agent" and isinstance(agent_id, str):
         hub.spawn(_refresh_agent(hub, agent_id))
     elif op == "session" and isinstance(agent_id, str) and isinstance(event.get("session"), str):
@@ -168,9 +177,13 @@ async def recheck_sessions(hub: Hub) -> int:
     The safety net under the at-most-once ``session``/``sessions`` events:
     every open agent socket's grant is checked against the Store in one call
     (``Store.session_states``).  A revoked session or an older generation
-    closes the socket with ``4106 session_ended``, or ``4105
-    account_disabled`` when the agent is disabled now (read only for agents
-    whose generation moved, which is rare).
+    closes the socket with ``4106 session_ended``, or with the code the
+    ``agent`` event would have used when the agent lost chat rights (read
+    only for agents whose generation moved, which is rare): ``4105
+    account_disabled`` when it is disabled (or gone), ``4102 unauthorized``
+    when it is an analyst now.  Losing chat rights always moves the
+    generation (``Store.save_agent``), so a missed ``agent`` event is caught
+    here too.
     """
     grants = [
         (session, session.grant)
@@ -182,7 +195,8 @@ async def recheck_sessions(hub: Hub) -> int:
     generations, revoked = await hub.store.session_states(
         [grant.agent_id for _, grant in grants], [grant.session for _, grant in grants]
     )
-    moved: dict[AgentId, bool] = {}  # agent -> disabled, for agents with a newer generation
+    # agent -> why its sockets close, for agents with a newer generation
+    moved: dict[AgentId, tuple[CloseCode, str]] = {}
     closed = 0
     for session, grant in grants:
         if session.grant is not grant:
@@ -191,12 +205,8 @@ async def recheck_sessions(hub: Hub) -> int:
             session.close(CloseCode.SESSION_ENDED, "signed out: sign in again")
         elif grant.generation < generations.get(grant.agent_id, 0):
             if grant.agent_id not in moved:
-                agent = await hub.store.get_agent(grant.agent_id)
-                moved[grant.agent_id] = agent is None or agent.disabled
-            if moved[grant.agent_id]:
-                session.close(CloseCode.ACCOUNT_DISABLED, "agent account is disabled")
-            else:
-                session.close(CloseCode.SESSION_ENDED, "signed out: sign in again")
+                moved[grant.agent_id] = _ended_why(await hub.store.get_agent(grant.agent_id))
+            session.close(*moved[grant.agent_id])
         else:
             continue
         closed += 1
@@ -215,8 +225,22 @@ async def resync(hub: Hub) -> None:
         for agent_id in {s.agent.id for s in hub.all_agent_sessions() if s.agent is not None}:
             await _refresh_agent(hub, agent_id)
         await recheck_sessions(hub)
+        from .visitors import write_held
+
+        for visitor_id in hub.held.visitors():  # a missed ``visitor_stored``
+            if await hub.store.get_visitor(visitor_id) is not None:
+                await write_held(hub, visitor_id)
     except ChatError as exc:  # the periodic checks and TTLs catch up later
         log.warning("re-syncing control state failed: %s", exc)
+
+
+def _ended_why(agent: Agent | None) -> tuple[CloseCode, str]:
+    """The close code and reason of a socket whose agent's sign-ins all ended."""
+    if agent is None or agent.disabled:
+        return CloseCode.ACCOUNT_DISABLED, "agent account is disabled"
+    if agent.role is Role.ANALYST:
+        return CloseCode.UNAUTHORIZED, "analysts take no chats"
+    return CloseCode.SESSION_ENDED, "signed out: sign in again"
 
 
 async def _reload_site(hub: Hub, site_id: SiteId) -> None:

@@ -37,6 +37,7 @@ class ErrorCode(IntEnum):
     INTERNAL = 100
     UNAVAILABLE = 101
     RATE_LIMITED = 102
+    QUOTA_EXCEEDED = 103
     # 200-299: fix the request
     BAD_FRAME = 200
     FRAME_TOO_LARGE = 201
@@ -61,6 +62,7 @@ class CloseCode(IntEnum):
     HELLO_TIMEOUT = 4002
     SLOW_CONSUMER = 4003
     TOO_MANY_ERRORS = 4004
+    RATE_LIMITED = 4005
     # 4100-4199: terminal
     PROTOCOL_VIOLATION = 4100
     UNSUPPORTED_VERSION = 4101

@@ -29,12 +29,14 @@ from .conversations import (
 )
 from .errors import ConnectionClosing, ErrorCode, FrameError, StoreError
 from .frames import MAX_HISTORY, Frame, Limits
+from .held import HeldPages
 from .logins import Grant
 from .metrics import Metrics
 from .presence import Presence
 from .presence_memory import MemoryPresence
 from .proactive import Proactive
 from .protocol import Codec, encode
+from .quotas import Quotas
 from .routing import Router
 from .security import Signer
 from .session import Follow, Session, Verdict
@@ -71,8 +73,11 @@ class Hub:
         presence: Presence | None = None,
         blobs: BlobStore | None = None,
         session_check: float = 60.0,
+        quotas: Quotas | None = None,
     ) -> None:
         self.store = store
+        self.quotas = quotas or Quotas()  # abuse limits (quotas.py)
+        self.held = HeldPages()  # page views of visitors without a row yet (held.py)
         self.blobs = blobs  # attachments and recording segments (None: features off)
         self.broker = broker
         self.router = router
@@ -94,7 +99,6 @@ class Hub:
         self._grace: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.sites: dict[str, Site] = {}
-        self._online: dict[str, int] = {}  # site -> agents online, as last announced
         shared: dict[str, Handler] = {
             "ping": Hub._ping,
             "read": Hub._read,
@@ -144,6 +148,8 @@ class Hub:
         await self.triggers.start()
         if self.session_check > 0:
             self.spawn(self._check_sessions())
+        if self.blobs is not None and self.quotas.config.upload_ttl > 0:
+            self.spawn(attachments.sweeper(self))
 
     async def close(self) -> None:
         for handle in self._grace.values():
@@ -246,7 +252,7 @@ class Hub:
             self._ops[op](self, channel, event, sessions)
 
     def local_sessions(self, channel: str) -> list[Session]:
-        """This process's sessions on ``channel`` (a copy)."""
+        """This process's sessions subscribed to ``channel``."""
         return list(self._local.get(channel, ()))
 
     def fan_out(self, channel: str, aud: str, frame: JSON) -> None:
@@ -261,6 +267,7 @@ class Hub:
         conv_id = frame.get("conv") if frame["t"] == "msg" else None
         offset = frame.get("offset", 0)
         typing_from = frame["from"]["id"] if frame["t"] == "typing" else None
+        online = frame["online"] if frame["t"] == "agents" else None
         for session in sessions:
             visible = not (
                 (aud == "agents" and session.kind is not ClientKind.AGENT)
@@ -276,6 +283,10 @@ class Hub:
                 continue
             if typing_from is not None and session.agent and session.agent.id == typing_from:
                 continue  # an agent's own typing indicator is not echoed
+            if online is not None:
+                if session.agents_online == online:
+                    continue  # what this visitor was told already (another process's news)
+                session.agents_online = online
             codec = session.conn.codec
             data = encoded.get(codec)
             if data is None:
@@ -530,13 +541,19 @@ class Hub:
         return [session for sessions in self._agent_sessions.values() for session in sessions]
 
     async def agents_changed(self, site: Site) -> None:
-        """Routing after agents came, went or changed status; tell visitors the count."""
+        """Routing after agents came, went or changed status; tell visitors the count.
+
+        The count is published every time, and every process's fan-out gives
+        a visitor's connection the ``agents`` frame only when the count differs
+        from the one it was last told (``Session.agents_online``, from its
+        ``welcome`` on).  A count remembered per process instead would repeat
+        a number another process announced, or hold back one it had announced
+        itself before another process announced a different one.
+        """
         await self.convs.route(site)
         online = await self.router.available_agents(site.id)
-        if self._online.get(site.id) != online:
-            self._online[site.id] = online
-            frame = {"t": "agents", "online": online}
-            await self.broker.publish(site_visitors_channel(site.id), frame_event(frame))
+        frame = {"t": "agents", "online": online}
+        await self.broker.publish(site_visitors_channel(site.id), frame_event(frame))
 
     async def disconnect(self, session: Session) -> None:
         """Forget a closed connection; an agent's last one starts the grace period."""
@@ -638,15 +655,32 @@ class Hub:
         return conv
 
     async def _read(self, session: Session, frame: Frame) -> None:
+        """Store a read marker and tell the conversation's followers (docs/read-receipts.md).
+
+        No offset the visitor gets is a note's: a visitor's marker is stored
+        lowered to the last entry it can see, and an agent's reaches the
+        visitor lowered the same way, and only when that lowered offset grew.
+        """
         conv = await self.conversation(session, frame.get("conv"))
         offset = min(frame.get("offset"), conv.last_offset)
         assert session.kind is not None
-        marker = await self.store.set_read(
-            conv.id, reads.reader_key(session.kind, session.author_id), offset
-        )
+        reader = reads.reader_key(session.kind, session.author_id)
         by = {"kind": session.kind.value, "id": session.author_id}
+        channel = conv_channel(conv.id)
+        if session.kind is ClientKind.VISITOR:
+            offset = await reads.visible_upto(self.store, conv, offset)
+            marker = await self.store.set_read(conv.id, reader, offset)
+            event = {"t": "read", "conv": conv.id, "by": by, "offset": marker}
+            await self.broker.publish(channel, frame_event(event))
+            return
+        before = (await self.store.read_markers(conv.id)).get(reader, 0)
+        marker = await self.store.set_read(conv.id, reader, offset)
         event = {"t": "read", "conv": conv.id, "by": by, "offset": marker}
-        await self.broker.publish(conv_channel(conv.id), frame_event(event))
+        await self.broker.publish(channel, frame_event(event, "agents"))
+        shown = await reads.for_visitor(self.store, conv, before, marker)
+        if shown is not None:
+            event = {**event, "offset": shown}
+            await self.broker.publish(channel, frame_event(event, "visitors"))
 
     async def _history(self, session: Session, frame: Frame) -> None:
         """Recovery (``since``) or paging (``before``) of a conversation's entries."""

@@ -31,7 +31,7 @@ from .errors import ErrorCode, FrameError
 from .frames import Frame
 from .session import Session
 from .types import JSON
-from .visitors import _publish_visitor
+from .visitors import _publish_visitor, ensure
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -70,6 +70,8 @@ async def identify(hub: Hub, session: Session, frame: Frame) -> None:
             target = holder.id
             reply["visitor"] = holder.id
             reply["token"] = hub.signer.sign("visitor", site_id, holder.id)
+    if target == session.visitor_id:  # moving onto a holder's row needs none of its own
+        await ensure(hub, session)
     if user_id is not None:
         await hub.store.set_identity(target, user_id, verified)
     visitor = await hub.store.update_visitor(

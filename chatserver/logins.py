@@ -20,17 +20,21 @@ every process of a Redis deployment agrees at once.  Two ways to end grants:
 * ``end_all`` (sign out everywhere, a password change, disabling): the agent's
   generation goes up by one, so every grant signed before is void for good;
   nothing ever lowers it (re-enabling an agent does not revive anything).
+  Losing chat rights (disabled, or made an analyst) raises it in the Store
+  itself, in the same step as saving the record (``Store.save_agent``).
 
 Both also publish a control event (``control.py``): every process closes the
 agent's WebSocket connections opened with the ended grants, with ``4106
 session_ended``.  That event is delivered at most once; a connection that
-misses it is closed by its process's periodic re-check
-(``control.recheck_sessions``, every minute), and its next ``hello`` is
-refused.
+misses it (or the ``agent`` event of a lost chat right) is closed by its
+process's periodic re-check (``control.recheck_sessions``, every minute), and
+its next ``hello`` is refused.
 
-Failed sign-ins (the console's form and ``POST /api/login``) are counted by
+Sign-in attempts (the console's form and ``POST /api/login``) are counted by
 ``LoginThrottle`` in the Store, so every process of a deployment shares one
-count.
+count, and each attempt is counted *before* its password is checked: a burst
+of concurrent guesses gets no more checks than the limit.  ``sign_in`` checks
+the password off the event loop and upgrades an outdated hash.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .security import Signer
+from .security import Signer, hash_password_off_loop, needs_rehash, verify_password_off_loop
 from .store import Store
 from .types import Agent, AgentId
 
@@ -107,16 +111,28 @@ async def ended(store: Store, grant: Grant) -> bool:
     return await store.session_revoked(grant.session)
 
 
-class LoginThrottle:
-    """Failed sign-ins per client address and per email, counted in the Store.
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One sign-in attempt as ``LoginThrottle.attempt`` recorded it."""
 
-    ``blocked`` answers how many seconds to wait while any key has had
-    ``limit`` failures in the last ``window`` seconds, else 0; ``failed``
-    counts one failure for every key; ``succeeded`` forgets the failures of
-    the last key (the email's: a right password clears that account's count,
-    not the address's).  Every process of a deployment shares the count
-    (``Store.throttle_wait``); times are Unix times.  Keys reach the Store
-    hashed, so it holds no emails or addresses and no key is too long.
+    ids: tuple[str, ...]  # the Store's keys, the email's last
+    slot: str  # the attempt's record on each key
+    wait: float  # seconds to wait when refused (nothing recorded); 0 when let through
+
+
+class LoginThrottle:
+    """Sign-in attempts per client address and per email, counted in the Store.
+
+    ``attempt`` reserves one attempt on every key, atomically, before the
+    password is checked: while each key has had fewer than ``limit`` attempts
+    in the last ``window`` seconds it records one and lets the attempt through
+    (``wait`` 0), else it records nothing and answers how many seconds to wait.
+    A wrong password leaves the record standing (a failure); ``succeeded``
+    takes it back from the address and forgets every failure of the email (a
+    right password clears that account's count, not the address's).  Every
+    process of a deployment shares the count (``Store.throttle_reserve``);
+    times are Unix times.  Keys reach the Store hashed, so it holds no emails
+    or addresses and no key is too long.
     """
 
     def __init__(self, store: Store, limit: int = 10, window: float = 300.0) -> None:
@@ -130,14 +146,35 @@ class LoginThrottle:
         return (f"ip:{address}", f"email:{email.strip().lower()}")
 
     @staticmethod
-    def _ids(keys: Sequence[str]) -> list[str]:
-        return ["login:" + hashlib.sha256(key.encode()).hexdigest()[:32] for key in keys]
+    def _ids(keys: Sequence[str]) -> tuple[str, ...]:
+        return tuple("login:" + hashlib.sha256(key.encode()).hexdigest()[:32] for key in keys)
 
-    async def blocked(self, keys: Sequence[str]) -> float:
-        return await self.store.throttle_wait(self._ids(keys), self.limit, self.window, time.time())
+    async def attempt(self, keys: Sequence[str]) -> Attempt:
+        ids, slot = self._ids(keys), secrets.token_hex(12)
+        wait = await self.store.throttle_reserve(ids, self.limit, self.window, time.time(), slot)
+        return Attempt(ids, slot, wait)
 
-    async def failed(self, keys: Sequence[str]) -> None:
-        await self.store.throttle_hit(self._ids(keys), self.limit, self.window, time.time())
+    async def succeeded(self, attempt: Attempt) -> None:
+        await self.store.throttle_clear(attempt.ids[-1:])
+        await self.store.throttle_release(attempt.ids[:-1], attempt.slot)
 
-    async def succeeded(self, keys: Sequence[str]) -> None:
-        await self.store.throttle_clear(self._ids(keys[-1:]))
+
+async def sign_in(store: Store, email: str, password: str) -> Agent | None:
+    """The enabled agent with ``email`` whose password this is, else ``None``.
+
+    The password is checked on the password threads, off the event loop
+    (``security.verify_password_off_loop``); an unknown email costs a check all
+    the same, so the time taken does not tell which emails exist.  A right
+    password whose stored hash is outdated (scrypt of earlier versions, or
+    older argon2id parameters) is hashed anew and stored, unless the hash
+    changed meanwhile (``Store.set_password_hash``).  Count the attempt first
+    (``LoginThrottle.attempt``).
+    """
+    agent = await store.agent_by_email(email) if email else None
+    ok = await verify_password_off_loop(password, agent.password_hash if agent else None)
+    if agent is None or not ok or agent.disabled:
+        return None
+    if needs_rehash(agent.password_hash):
+        upgraded = await hash_password_off_loop(password)
+        await store.set_password_hash(agent.id, agent.password_hash, upgraded)
+    return agent

@@ -17,7 +17,7 @@ from .errors import Closed
 from .frames import Frame
 from .session import Session
 from .types import AuthorKind, Conversation, Entry, EntryKind
-from .visitors import _after_send, _open, _publish_visitor
+from .visitors import _after_send, _open, _publish_visitor, ensure
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 async def offline(hub: Hub, session: Session, frame: Frame) -> None:
     assert session.site is not None and session.visitor_id is not None
+    await ensure(hub, session)
     site = await hub.site(session.site.id)
     name = frame.get("name", "").strip()
     email = frame.get("email").strip()

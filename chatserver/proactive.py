@@ -45,7 +45,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from .conversations import frame_event, visitor_channel
-from .errors import Closed, StoreError
+from .errors import Closed, FrameError, StoreError
 from .hours import HOURS_DOC, BusinessHours, HoursError, next_change, open_at
 from .session import Session
 from .store import MAX_PAGE_VIEWS, VISIT_GAP
@@ -63,6 +63,7 @@ from .types import (
     Visitor,
     VisitorId,
 )
+from .visitors import ensure as ensure_visitor
 from .visitors import visitors_key
 
 if TYPE_CHECKING:
@@ -320,15 +321,15 @@ class Proactive:
         except Exception:
             log.exception("trigger evaluation at hello failed")
 
-    async def page(self, session: Session, view: PageView) -> None:
-        """The visitor reported a page view."""
+    async def page(self, session: Session, view: PageView, visitor: Visitor | None = None) -> None:
+        """The visitor reported a page view (``visitor``: its record, if at hand)."""
         try:
             fresh = session.visitor_id not in self.watches
-            w = await self._watch_of(session)
+            w = await self._watch_of(session, visitor)
             if w is None:
                 return
             now = self.clock()  # the view's time, on the engine's clock
-            if fresh:  # built from the store, which holds this view already
+            if fresh:  # built from the store (or session), which holds this view already
                 pass
             elif view.visit != w.visit:  # a new visit
                 w.visit, w.visit_since, w.pages = view.visit, now, 1
@@ -414,9 +415,15 @@ class Proactive:
         return w
 
     async def _watch(self, session: Session, visitor: Visitor) -> Watch:
-        """Build a visitor's watch from the store: visits, pages of this visit, firings."""
-        views = await self.hub.store.page_views(visitor.id, limit=MAX_PAGE_VIEWS)
-        fired = await self.hub.store.trigger_firings(visitor.id)
+        """Build a visitor's watch from the store: visits, pages of this visit, firings.
+
+        A visitor without a row yet (visitors.py) has its page views in the
+        session and no firings."""
+        if session.stored:
+            views = await self.hub.store.page_views(visitor.id, limit=MAX_PAGE_VIEWS)
+            fired = await self.hub.store.trigger_firings(visitor.id)
+        else:
+            views, fired = list(reversed(self.hub.held.get(visitor.id))), {}
         existing = self.watches.get(visitor.id)
         if existing is not None:  # built meanwhile by another event
             return existing
@@ -600,6 +607,14 @@ class Proactive:
 
     async def _fire(self, w: Watch, rule: Rule, now: float) -> None:
         store = self.hub.store
+        # A firing is remembered in the Store, and a greeting opens a
+        # conversation: either makes a visitor without a row worth storing.
+        try:
+            for session in list(w.sessions):
+                await ensure_visitor(self.hub, session)
+        except FrameError as exc:  # the site's new-visitor quota
+            log.warning("trigger %s not fired for %s: %s", rule.id, w.visitor_id, exc.message)
+            return
         won = await store.claim_firing(
             w.visitor_id,
             rule.id,

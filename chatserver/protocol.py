@@ -22,6 +22,7 @@ the client should be told about (the connection stays usable), or raises
 from __future__ import annotations
 
 import json
+import math
 from enum import Enum
 from typing import Any
 
@@ -62,22 +63,63 @@ _UNPACK_LIMITS: dict[str, int] = {
 _decode_json = msgspec.json.Decoder().decode
 
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259)")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:32]} is beyond a float64")
+    return value
+
+
+# ``json`` as RFC 8259 has it: no ``NaN``/``Infinity`` literals, and no number
+# that only a float infinity could hold (``1e400``).
+_decode_json_strict = json.JSONDecoder(parse_constant=_not_json, parse_float=_finite).decode
+
+
+def _all_finite(value: Any) -> bool:
+    """Whether no float in a decoded msgpack value is NaN or infinite."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
+
+
 def decode(data: bytes | str) -> Any:
     """Decode one WebSocket message; raise ``FrameError(BAD_FRAME)`` if unreadable.
 
     JSON is read with ``msgspec`` (a few times faster than ``json`` on the
     escaped text of a recording batch's ``data``); what it refuses is read
     again with ``json``, which decides, so the frames accepted and their
-    values are ``json.loads``'s (it also takes ``NaN``, ``1e400`` and
-    lone-surrogate escapes, which the frame checks then judge).
+    values are ``json.loads``'s (it also takes lone-surrogate escapes, which
+    the frame checks then judge) except for numbers: ``NaN``, ``Infinity``
+    and ``-Infinity`` are not JSON (RFC 8259 section 6) and a number beyond
+    a float64 (``1e400``) has no value here, so such a text is not a valid
+    JSON frame.  A msgpack frame holding a NaN or infinite float is refused
+    the same way: frames carry JSON's values in either codec (a float
+    marker, ``0xca`` or ``0xcb``, in the bytes is what makes the check run).
     """
     try:
         if isinstance(data, bytes):
-            return msgpack.unpackb(data, raw=False, strict_map_key=True, **_UNPACK_LIMITS)
+            value = msgpack.unpackb(data, raw=False, strict_map_key=True, **_UNPACK_LIMITS)
+            if (b"\xcb" in data or b"\xca" in data) and not _all_finite(value):
+                raise FrameError(
+                    ErrorCode.BAD_FRAME, "not a valid msgpack frame: a number is NaN or infinite"
+                )
+            return value
         try:
             return _decode_json(data)
         except (msgspec.DecodeError, RecursionError):
-            return json.loads(data)
+            return _decode_json_strict(data)
     except (ValueError, TypeError, RecursionError, msgpack.UnpackException) as exc:
         kind = "msgpack" if isinstance(data, bytes) else "JSON"
         raise FrameError(ErrorCode.BAD_FRAME, f"not a valid {kind} frame") from exc

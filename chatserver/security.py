@@ -1,7 +1,17 @@
 """Secrets, password hashing and signed tokens.
 
-* Passwords are hashed with scrypt (n=2**14, r=8, p=1, 16-byte salt): slow
-  on purpose, never stored or logged in clear.
+* Passwords are hashed with argon2id (``argon2-cffi``): 19 MiB of memory, 2
+  passes, 1 lane, 16-byte salt, 32-byte tag, the OWASP Password Storage Cheat
+  Sheet's argon2id setting (RFC 9106 names argon2id the variant to use).  The
+  hash is a PHC string (``$argon2id$v=19$m=19456,t=2,p=1$...``), slow on purpose,
+  never stored or logged in clear.  ``verify_password`` also takes the hashes of
+  earlier versions (``scrypt$16384$8$1$<salt>$<digest>``); ``needs_rehash``
+  tells which stored hashes to replace after a good login (``logins.sign_in``).
+* Hashing and verifying take tens of milliseconds of CPU, so async code calls
+  ``hash_password_off_loop`` / ``verify_password_off_loop``: they run on a small
+  pool of worker threads (``PASSWORD_WORKERS``, at a lower CPU priority than
+  the event loop on Linux), never on the event loop, and the pool bounds how
+  many run at once (memory and CPU under a burst).
 * Tokens are ``<purpose>.<fields...>.<signature>`` with an HMAC-SHA256 over
   everything before the last dot, keyed by the server secret.  The purpose
   prefix keeps a visitor token from ever passing as an agent token.
@@ -11,15 +21,45 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
+import functools
 import hashlib
 import hmac
 import os
 import secrets
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+# OWASP Password Storage Cheat Sheet, argon2id: m=19 MiB, t=2, p=1.
+_HASHER = PasswordHasher(
+    time_cost=2, memory_cost=19 * 1024, parallelism=1, hash_len=32, salt_len=16, type=Type.ID
+)
+# Threads hashing at once, per process: every core but one, which stays the event loop's.
+PASSWORD_WORKERS = max(1, (os.cpu_count() or 2) - 1)
+PASSWORD_NICE = 10  # the password threads' niceness (Linux), above the event loop's
+
+
+def _lower_priority() -> None:
+    """Run the calling password thread at a lower CPU priority than the event loop.
+
+    Linux schedules threads one by one, so the loop thread is served first when
+    the cores are busy and logins wait instead of sockets.  Elsewhere, or if the
+    system refuses, the thread keeps its priority.
+    """
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PASSWORD_NICE)
+
+
+_pool = ThreadPoolExecutor(
+    PASSWORD_WORKERS, thread_name_prefix="chatserver-password", initializer=_lower_priority
+)
 
 
 def load_secret(data_dir: Path) -> bytes:
@@ -37,24 +77,65 @@ def load_secret(data_dir: Path) -> bytes:
 
 
 def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(
-        password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32
-    )
-    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${salt.hex()}${digest.hex()}"
+    """A new argon2id hash of ``password`` (blocking: see ``hash_password_off_loop``)."""
+    return _HASHER.hash(password)
 
 
-def verify_password(password: str, stored: str) -> bool:
+def verify_password(password: str, stored: str | None) -> bool:
+    """Whether ``password`` matches the ``stored`` hash (argon2id, or the scrypt of
+    earlier versions); ``False`` for a malformed hash.
+
+    ``stored=None`` (no such account) costs a verification all the same, against
+    a hash of a random password, and answers ``False``: the time taken does not
+    tell whether an account exists.  Blocking: see ``verify_password_off_loop``.
+    """
+    if stored is None:
+        stored, password = _dummy_hash(), ""
+    if stored.startswith("scrypt$"):
+        return _verify_scrypt(password, stored)
     try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
+        return _HASHER.verify(stored, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(stored: str) -> bool:
+    """Whether ``stored`` is not an argon2id hash with the current parameters."""
+    if not stored.startswith("$argon2id$"):
+        return True
+    try:
+        return _HASHER.check_needs_rehash(stored)
+    except InvalidHashError:
+        return True
+
+
+async def hash_password_off_loop(password: str) -> str:
+    """``hash_password`` on the password threads, off the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(_pool, hash_password, password)
+
+
+async def verify_password_off_loop(password: str, stored: str | None) -> bool:
+    """``verify_password`` on the password threads, off the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(
+        _pool, verify_password, password, stored
+    )
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password(secrets.token_urlsafe(16))
+
+
+def _verify_scrypt(password: str, stored: str) -> bool:
+    """The check of a hash of earlier versions: ``scrypt$n$r$p$<salt hex>$<digest hex>``."""
+    try:
+        _scheme, n, r, p, salt, digest = stored.split("$")
         candidate = hashlib.scrypt(
             password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=32
         )
-    except ValueError:
+        return hmac.compare_digest(candidate, bytes.fromhex(digest))
+    except (ValueError, OverflowError):
         return False
-    return hmac.compare_digest(candidate, bytes.fromhex(digest))
 
 
 def _b64(data: bytes) -> str:

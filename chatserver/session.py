@@ -6,7 +6,10 @@ is a loop of cheap calls.  A frame goes straight to the socket through
 case); otherwise it waits in the outbox and ``flush`` asks the connection's
 owner (``app.py``) to drain it.  The outbox is bounded in bytes: a client
 that stops reading is closed with ``SLOW_CONSUMER`` instead of growing the
-server's memory.  It is created on first use, so an idle connection has none.
+server's memory.  That close drops the outbox and goes through the owner's
+``abort`` when it has one, so the close frame is the next frame on the
+socket instead of waiting behind frames the client is not reading.  The
+outbox is created on first use, so an idle connection has none.
 """
 
 from __future__ import annotations
@@ -68,7 +71,9 @@ class Follow:
 class Session:
     __slots__ = (
         "__weakref__",
+        "abort",
         "agent",
+        "agents_online",
         "channels",
         "close_code",
         "close_reason",
@@ -88,6 +93,7 @@ class Session:
         "preview",
         "remote",
         "site",
+        "stored",
         "viewing",
         "visitor_id",
         "write",
@@ -100,6 +106,7 @@ class Session:
         self.agent: Agent | None = None
         self.grant: Grant | None = None  # an agent's sign-in (logins.py), set by hello
         self.visitor_id: str | None = None
+        self.stored = False  # whether the visitor has a row in the Store (visitors.py)
         self.conv_id: ConversationId | None = None  # a visitor's open conversation
         self.dept: str | None = None  # a visitor's department from hello
         self.follows: dict[ConversationId, Follow] = {}
@@ -113,6 +120,9 @@ class Session:
         # until the owner has emptied the outbox.
         self.write: Callable[[bytes | str], bool] | None = None
         self.flush: Callable[[], None] = _no_flush
+        # ``abort(code, reason)`` closes at once, dropping what is not sent
+        # yet; False if it could not (the owner then drains and closes).
+        self.abort: Callable[[int, str], bool] | None = None
         self.draining = False
         self.close_code: CloseCode | None = None
         self.close_reason = ""
@@ -121,6 +131,9 @@ class Session:
         self.viewing: dict[ConversationId, bool] = {}  # an agent's viewed conversations: typing?
         self.presence_info: JSON = {}  # what presence shows of this visitor (since, page)
         self.remote = remote
+        # A visitor's count of online agents as last told (welcome, ``agents``):
+        # an ``agents`` frame repeating it is not sent (Hub._fan_out).
+        self.agents_online: int | None = None
 
     @property
     def author_id(self) -> str:
@@ -142,7 +155,7 @@ class Session:
             if self.outbox is not None:
                 self.outbox.clear()
             self.outbox_bytes = 0
-            self.close(CloseCode.SLOW_CONSUMER, "client is not reading")
+            self.close(CloseCode.SLOW_CONSUMER, "client is not reading", now=True)
             return
         if self.outbox is None:
             self.outbox = deque()
@@ -151,12 +164,24 @@ class Session:
             self.draining = True
             self.flush()
 
-    def close(self, code: CloseCode, reason: str) -> None:
-        """Ask the owner to send what is queued and close with ``code``."""
+    def close(self, code: CloseCode, reason: str, now: bool = False) -> None:
+        """Ask the owner to send what is queued and close with ``code``.
+
+        With ``now`` the outbox is dropped and the owner's ``abort`` (if
+        any) sends the close frame at once, ahead of the frames the socket
+        could not take yet: for a client that stopped reading.
+        """
         if self.close_code is None:
             self.close_code = code
             self.close_reason = short_reason(reason)
             self.conn.close()
+            if now:
+                if self.outbox is not None:
+                    self.outbox.clear()
+                self.outbox_bytes = 0
+                if self.abort is not None and self.abort(int(code), self.close_reason):
+                    self.draining = True  # nothing more goes out
+                    return
             if not self.draining:
                 self.draining = True
                 self.flush()
@@ -169,6 +194,7 @@ class Session:
         """
         self.write = None
         self.flush = _no_flush
+        self.abort = None
 
     def deliver(self, conv_id: ConversationId, offset: int, frame: JSON, visible: bool) -> Verdict:
         """What to do with a live entry at ``offset`` (see ``Follow``).

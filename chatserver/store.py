@@ -26,6 +26,10 @@ Contract every implementation keeps (the contract tests in
   site's ``kind`` (keeping its ``created_at``); ``list_docs`` returns a
   kind's documents oldest first.  Kinds and ids are ids (at most 64
   characters); what a document means is the caller's business.
+* **Attachments.** ``create_attachment``, ``bind_attachment`` and
+  ``delete_unposted_attachment`` keep each site's ``attachment_bytes`` in
+  step atomically; ``delete_unposted_attachment`` never deletes a bound
+  attachment, and of concurrent calls for one id at most one deletes.
 * **Widget features.** ``add_visitor_event`` keeps the newest
   ``MAX_VISITOR_EVENTS`` events per visitor.  ``set_identity`` with
   ``verified=True`` claims the site's ``(site, user_id)`` identity for the
@@ -44,18 +48,25 @@ Contract every implementation keeps (the contract tests in
   conversation as it is after the writes that returned before the call.
 * **Agent sessions** (``end_sessions`` ...): an agent's session generation
   starts at 0 and only grows, by one per ``end_sessions``, atomically (two
-  concurrent calls return two different numbers).  ``revoke_session`` marks
+  concurrent calls return two different numbers), and by one per
+  ``save_agent`` that takes the agent's chat rights away.  ``revoke_session`` marks
   one session id as revoked until a time; ``session_revoked`` answers it
   until then (afterwards the record may be gone: the session has expired).
   ``session_states`` answers both for many agents and sessions in one call
   (the periodic re-check of open agent sockets).
-* **Throttle** (``throttle_hit`` ...): failures per key, shared by every
-  process of a deployment (login attempts).  ``throttle_hit`` records one
-  failure for each key atomically (concurrent hits are all counted) and keeps
-  at most the newest ``limit`` of a key; ``throttle_wait`` answers how long
-  until every key has fewer than ``limit`` failures in the ``window`` before
-  ``now``; ``throttle_clear`` forgets keys.  Records older than the window
-  may be dropped.
+* **Throttle** (``throttle_reserve`` ...): attempts per key, shared by every
+  process of a deployment (login attempts).  ``throttle_reserve`` checks and
+  records in one atomic step: while every key has fewer than ``limit``
+  records in the ``window`` before ``now`` it records one attempt (a named
+  slot) for each key and answers 0, else it records nothing and answers the
+  wait; of any number of concurrent calls, from any process, no more succeed
+  than the limit leaves room for.  ``throttle_release`` drops one slot (an
+  attempt that did not fail), ``throttle_wait`` answers how long until every
+  key has fewer than ``limit`` records, ``throttle_clear`` forgets keys.
+  Records older than the window may be dropped.
+* **Password upgrade**: ``set_password_hash`` replaces an agent's hash only
+  while it is still the one the caller read (compare and set), so a rehash
+  after a login never undoes a password change made meanwhile.
 * Records are returned as frozen dataclasses from ``types``; ``None`` means
   "no such row".
 """
@@ -98,6 +109,7 @@ from .types import (
 
 VISIT_GAP = 30 * 60  # seconds between page views that start a new visit
 MAX_PAGE_VIEWS = 200  # page views kept per visitor
+ATTACHMENT_BYTES = "attachment-bytes"  # counter group of attachment_bytes
 MAX_VISITOR_EVENTS = 200  # tracked custom events kept per visitor
 
 
@@ -190,12 +202,32 @@ class Store(Protocol):
     async def agent_by_email(self, email: str) -> Agent | None: ...
 
     async def save_agent(self, agent: Agent) -> None:
-        """Overwrite every field of ``agent.id`` but its id and site."""
+        """Overwrite every field of ``agent.id`` but its id and site.
+
+        A save that takes the agent's chat rights away (``Agent.takes_chats``
+        was true of the stored record and is false of ``agent``: disabled, or
+        made an analyst) also raises the session generation by one, in the
+        same atomic step, as ``end_sessions`` would: every sign-in of the
+        agent ends even when no control event reaches a process.
+        """
+
+    async def set_password_hash(self, agent_id: AgentId, old: str, new: str) -> bool:
+        """Replace the agent's password hash by ``new`` if it is still ``old``, atomically.
+
+        Answers whether it did: ``False`` when the hash changed meanwhile or the
+        agent does not exist (nothing is written then).
+        """
 
     async def list_agents(self, site_id: SiteId) -> list[Agent]: ...
 
     # -- visitors --------------------------------------------------------
-    async def create_visitor(self, site_id: SiteId) -> Visitor: ...
+    async def create_visitor(self, site_id: SiteId, visitor_id: VisitorId | None = None) -> Visitor:
+        """Store a visitor row: a new id, or ``visitor_id`` (a visitor that was
+        handed a token before it had a row, docs/protocol.md §3).
+
+        With ``visitor_id`` the call is idempotent: an existing row is
+        returned unchanged (concurrent calls store one row).
+        """
 
     async def get_visitor(self, visitor_id: VisitorId) -> Visitor | None: ...
 
@@ -430,6 +462,25 @@ class Store(Protocol):
         returned ``conv_id``).  Raises ``NotFound`` for an unknown id.
         """
 
+    async def attachment_bytes(self, site_id: SiteId) -> tuple[int, int]:
+        """The site's attachment bytes: ``(unposted, total)``.
+
+        ``unposted`` counts the files no entry holds yet (``bind_attachment``
+        not called), ``total`` every stored file; both move in the same
+        atomic step as the write that changes them.
+        """
+
+    async def unposted_attachments(self, before: float, limit: int = 100) -> list[Attachment]:
+        """Attachments never bound, created before ``before`` (Unix time), oldest first."""
+
+    async def delete_unposted_attachment(self, attachment_id: str) -> Attachment | None:
+        """Delete the attachment's record if it is still unbound, atomically.
+
+        Returns the deleted record (the caller deletes its blob), or ``None``
+        when it is bound or gone (so a concurrent sweep, or a post that won
+        the race, makes this a no-op).
+        """
+
     async def add_visitor_event(
         self, visitor_id: VisitorId, name: str, props: JSON, *, ts: float | None = None
     ) -> VisitorEvent:
@@ -502,7 +553,8 @@ class Store(Protocol):
 
         Atomic: concurrent calls each get a different, higher number.  The
         generation survives everything else done to the agent (``save_agent``
-        does not touch it), so sessions signed with an older one stay void.
+        only ever raises it, when chat rights go), so sessions signed with an
+        older one stay void.
         """
 
     async def revoke_session(self, session_id: str, until: float) -> None:
@@ -519,25 +571,33 @@ class Store(Protocol):
     async def throttle_wait(
         self, keys: Sequence[str], limit: int, window: float, now: float
     ) -> float:
-        """Seconds until each of ``keys`` has fewer than ``limit`` failures in the
+        """Seconds until each of ``keys`` has fewer than ``limit`` records in the
         ``window`` seconds before ``now`` (Unix time); 0 when each has already.
 
-        Keys are at most 64 characters; an unknown key has no failures.  The
+        Keys are at most 64 characters; an unknown key has no records.  The
         answer is ``throttle_delay`` of the key with the longest wait.
         """
 
-    async def throttle_hit(
-        self, keys: Sequence[str], limit: int, window: float, now: float
-    ) -> None:
-        """Record one failure at ``now`` for each of ``keys``, atomically.
+    async def throttle_reserve(
+        self, keys: Sequence[str], limit: int, window: float, now: float, slot: str
+    ) -> float:
+        """Reserve an attempt named ``slot`` at ``now`` on each of ``keys``, if all have room.
 
-        Concurrent hits, from any process, all count.  Failures older than
-        ``window`` before ``now`` may be dropped, and beyond the newest
-        ``limit`` of a key they are.
+        When each key has fewer than ``limit`` records in the ``window`` seconds
+        before ``now``, records ``slot`` at ``now`` for every key and answers 0;
+        otherwise records nothing and answers what ``throttle_wait`` would (> 0).
+        The check and the records are one atomic step over all the keys and every
+        process: of concurrent calls on a key with ``n`` records, at most
+        ``limit - n`` answer 0.  ``slot`` is new for each attempt (at most 64
+        characters); a key keeps at most ``limit`` records.
         """
 
+    async def throttle_release(self, keys: Sequence[str], slot: str) -> None:
+        """Drop the record ``slot`` from each of ``keys`` (an attempt that did not
+        fail); a key or slot unknown is no error."""
+
     async def throttle_clear(self, keys: Sequence[str]) -> None:
-        """Forget every failure of ``keys``."""
+        """Forget every record of ``keys``."""
 
     async def session_states(
         self, agent_ids: Sequence[AgentId], session_ids: Sequence[str]

@@ -41,6 +41,10 @@ hashes ``[rating] [rating_comment] [rated_at]``, visitor hashes
 
     attachment:<id>          hash    id site_id uploader name content_type size created_at
                                      [conv_id]
+    unposted-attachments     zset    ids of attachments not yet posted, scored by created_at
+                                     (the sweep's index; files stored before it existed are
+                                     not in it)
+    counters:<site>:attachment-bytes  hash  unposted_bytes total_bytes (kept by the scripts)
     events:<visitor>         list    the visitor's newest tracked events (at most
                                      MAX_VISITOR_EVENTS), ``<event*>``, newest first
     identity:<site>:<user>   string  the visitor holding the verified identity <user>
@@ -53,8 +57,9 @@ Agent sessions (revocation) add::
 
 The login throttle adds::
 
-    throttle:<key>           zset    the key's newest failures (at most ``limit``), scored
-                                     by Unix time; expires a window after the last one
+    throttle:<key>           zset    the key's newest attempts (at most ``limit``): slot
+                                     names scored by Unix time; expires a window after
+                                     the last one
 
 The email key is the email stripped and lower-cased.  Each kind of key has a
 first segment of its own and the caller-given part last, so no id can turn
@@ -68,8 +73,10 @@ visitor, through ``open:<visitor>``), ``update_conversation.lua`` (fields and
 the ``convs:<state>:<site>`` and ``open:<visitor>`` indexes),
 ``set_read.lua`` (markers only move forward), ``create_site.lua`` and
 ``put_agent.lua`` (the unique indexes), ``claim_firing.lua`` and
-``claim_follow.lua`` (a trigger's frequency) and ``update_existing.lua`` (an
-update that never creates a row).  Some scripts derive keys from the prefix
+``claim_follow.lua`` (a trigger's frequency), ``update_existing.lua`` (an
+update that never creates a row), ``throttle_reserve.lua`` (a login attempt
+is checked and recorded on all its keys in one step) and
+``set_password_hash.lua`` (compare and set).  Some scripts derive keys from the prefix
 (an existing conversation, an agent's old email), so the store needs one
 Redis server or a primary with replicas, not Redis Cluster.
 
@@ -118,6 +125,7 @@ from .errors import Closed, NotFound, NotMember, StoreError
 from .redact import redact_url, scrub
 from .redis_client import open_client
 from .store import (
+    ATTACHMENT_BYTES,
     MAX_PAGE_VIEWS,
     MAX_VISITOR_EVENTS,
     VISIT_GAP,
@@ -172,10 +180,15 @@ _SCRIPTS = (
     "update_existing",
     "add_page_view",
     "bind_attachment",
+    "create_attachment",
+    "delete_unposted_attachment",
+    "create_visitor",
     "identity_secret",
     "set_identity",
     "claim_firing",
     "claim_follow",
+    "throttle_reserve",
+    "set_password_hash",
 )
 _BATCH = 200  # stream entries per read when notes are filtered out
 
@@ -591,6 +604,8 @@ class RedisStore:
         keys = [self._k("agent", agent.id), self._k("agent-email", email_key)]
         if mode == "create":
             keys.append(self._k("agents", agent.site_id))
+        else:  # a save that takes chat rights away raises it
+            keys.append(self._k("session-gen", agent.id))
         result = _text(
             await self._script(
                 "put_agent",
@@ -649,6 +664,12 @@ class RedisStore:
         await self._put_agent("save", agent, _agent_fields(agent))
 
     @_redis_errors
+    async def set_password_hash(self, agent_id: AgentId, old: str, new: str) -> bool:
+        return (
+            await self._script("set_password_hash", [self._k("agent", agent_id)], [old, new]) == 1
+        )
+
+    @_redis_errors
     async def list_agents(self, site_id: SiteId) -> list[Agent]:
         ids = await self._redis.smembers(self._k("agents", site_id))
         agents = [_agent(h) for h in await self._hashes(self._k("agent", _text(i)) for i in ids)]
@@ -657,8 +678,8 @@ class RedisStore:
     # -- visitors --------------------------------------------------------
 
     @_redis_errors
-    async def create_visitor(self, site_id: SiteId) -> Visitor:
-        visitor = Visitor(id=new_id("v"), site_id=site_id, created_at=now())
+    async def create_visitor(self, site_id: SiteId, visitor_id: VisitorId | None = None) -> Visitor:
+        visitor = Visitor(id=visitor_id or new_id("v"), site_id=site_id, created_at=now())
         fields = {
             "id": visitor.id,
             "site_id": site_id,
@@ -667,8 +688,10 @@ class RedisStore:
             "email": visitor.email,
             "attributes": json.dumps(visitor.attributes),
         }
-        await self._redis.hset(self._k("visitor", visitor.id), items=_flat(fields))
-        return visitor
+        reply = await self._script(
+            "create_visitor", [self._k("visitor", visitor.id)], _flat(fields)
+        )
+        return _visitor(_fields(reply))
 
     @_redis_errors
     async def get_visitor(self, visitor_id: VisitorId) -> Visitor | None:
@@ -1262,8 +1285,55 @@ class RedisStore:
             "size": str(size),
             "created_at": repr(att.created_at),
         }
-        await self._redis.hset(self._k("attachment", att.id), items=_flat(fields))
+        await self._script(
+            "create_attachment",
+            [
+                self._k("attachment", att.id),
+                self._k("unposted-attachments"),
+                self._k("counters", site_id, ATTACHMENT_BYTES),
+            ],
+            [att.id, repr(att.created_at), str(size), *_flat(fields)],
+        )
         return att
+
+    def _bytes_key_parts(self) -> list[str]:
+        """``counters:<site>:attachment-bytes`` around the site id, for scripts."""
+        return [self._k("counters", ""), f":{ATTACHMENT_BYTES}"]
+
+    @_redis_errors
+    async def attachment_bytes(self, site_id: SiteId) -> tuple[int, int]:
+        counts = await self.counters(site_id, ATTACHMENT_BYTES)
+        return counts.get("unposted_bytes", 0), counts.get("total_bytes", 0)
+
+    @_redis_errors
+    async def unposted_attachments(self, before: float, limit: int = 100) -> list[Attachment]:
+        index = self._k("unposted-attachments")
+        ids = [
+            _text(i)
+            for i in await self._redis.zrangebyscore(
+                index, "-inf", f"({before!r}", start=0, num=limit
+            )
+        ]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for i in ids:
+                pipe.hgetall(self._k("attachment", i))
+            hashes = [_fields(reply) for reply in await pipe.execute()]
+        # An index entry whose record is gone or bound is stale: drop it, or
+        # it would fill every batch.
+        stale = [i for i, h in zip(ids, hashes, strict=True) if not h or "conv_id" in h]
+        if stale:
+            await self._redis.zrem(index, *stale)
+        return [_attachment(h) for h in hashes if h and "conv_id" not in h]
+
+    @_redis_errors
+    async def delete_unposted_attachment(self, attachment_id: str) -> Attachment | None:
+        reply = await self._script(
+            "delete_unposted_attachment",
+            [self._k("attachment", attachment_id), self._k("unposted-attachments")],
+            [attachment_id, *self._bytes_key_parts()],
+        )
+        h = _fields(reply)
+        return _attachment(h) if h else None
 
     @_redis_errors
     async def get_attachment(self, attachment_id: str) -> Attachment | None:
@@ -1273,7 +1343,9 @@ class RedisStore:
     @_redis_errors
     async def bind_attachment(self, attachment_id: str, conv_id: ConversationId) -> Attachment:
         reply = await self._script(
-            "bind_attachment", [self._k("attachment", attachment_id)], [conv_id]
+            "bind_attachment",
+            [self._k("attachment", attachment_id), self._k("unposted-attachments")],
+            [conv_id, attachment_id, *self._bytes_key_parts()],
         )
         h = _fields(reply)
         if not h:
@@ -1426,19 +1498,26 @@ class RedisStore:
         )
 
     @_redis_errors
-    async def throttle_hit(
-        self, keys: Sequence[str], limit: int, window: float, now: float
-    ) -> None:
+    async def throttle_reserve(
+        self, keys: Sequence[str], limit: int, window: float, now: float, slot: str
+    ) -> float:
+        if not keys:
+            return 0.0
+        blocking = await self._script(
+            "throttle_reserve",
+            [self._k("throttle", key) for key in dict.fromkeys(keys)],
+            [str(limit), str(max(1, int(window * 1000))), repr(now), repr(now - window), slot],
+        )
+        assert isinstance(blocking, list)
+        return max((window - (now - float(_text(oldest))) for oldest in blocking), default=0.0)
+
+    @_redis_errors
+    async def throttle_release(self, keys: Sequence[str], slot: str) -> None:
         if not keys:
             return
-        # MULTI/EXEC: atomic; a random member keeps hits at the same time apart.
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._redis.pipeline(transaction=False) as pipe:
             for key in dict.fromkeys(keys):
-                name = self._k("throttle", key)
-                pipe.zremrangebyscore(name, "-inf", now - window)
-                pipe.zadd(name, {f"{now!r}:{secrets.token_hex(6)}": now})
-                pipe.zremrangebyrank(name, 0, -limit - 1)
-                pipe.pexpire(name, max(1, int(window * 1000)))
+                pipe.zrem(self._k("throttle", key), slot)
             await pipe.execute()
 
     @_redis_errors

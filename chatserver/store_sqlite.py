@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 from .errors import Closed, NotFound, NotMember, StoreError
 from .store import (
+    ATTACHMENT_BYTES,
     MAX_PAGE_VIEWS,
     MAX_VISITOR_EVENTS,
     VISIT_GAP,
@@ -218,8 +219,9 @@ CREATE TABLE IF NOT EXISTS revoked_sessions (
     id TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID;
 """
 
-# Login throttle: the newest failures of a key (JSON list of Unix times), kept
-# until ``until`` (the last failure plus the window).
+# Login throttle: the newest attempts of a key, a JSON list of [Unix time, slot]
+# (a bare Unix time is a failure recorded by an earlier version), kept until
+# ``until`` (the last attempt plus the window).
 _SCHEMA_THROTTLE = """
 CREATE TABLE IF NOT EXISTS throttle (
     key TEXT PRIMARY KEY, stamps TEXT NOT NULL, until REAL NOT NULL) WITHOUT ROWID;
@@ -233,6 +235,39 @@ def _migrate_widget(db: sqlite3.Connection) -> None:
         columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         if column not in columns:
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+    # Unposted uploads are swept by age; each site's attachment bytes are
+    # counters kept with every write (counted once from the rows of files made
+    # before the counters existed).
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS attachments_unposted ON attachments (created_at)"
+        " WHERE conv_id IS NULL"
+    )
+    if db.execute("SELECT 1 FROM meta WHERE key = 'attachment_bytes'").fetchone() is None:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if db.execute("SELECT 1 FROM meta WHERE key = 'attachment_bytes'").fetchone() is None:
+                db.execute("DELETE FROM counters WHERE grp = ?", (ATTACHMENT_BYTES,))
+                for site_id, unposted, total in db.execute(
+                    "SELECT site_id, COALESCE(SUM(CASE WHEN conv_id IS NULL THEN size END), 0),"
+                    " SUM(size) FROM attachments GROUP BY site_id"
+                ).fetchall():
+                    _add_bytes(db, site_id, unposted=unposted, total=total)
+                db.execute("INSERT INTO meta (key, value) VALUES ('attachment_bytes', '1')")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+
+def _add_bytes(db: sqlite3.Connection, site_id: SiteId, *, unposted: int, total: int) -> None:
+    """Move a site's attachment byte counters (``Store.attachment_bytes``)."""
+    for name, by in (("unposted_bytes", unposted), ("total_bytes", total)):
+        if by:
+            db.execute(
+                "INSERT INTO counters (site_id, grp, name, value) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (site_id, grp, name) DO UPDATE SET value = value + excluded.value",
+                (site_id, ATTACHMENT_BYTES, name, by),
+            )
 
 
 _VISITOR_COLS = (
@@ -556,6 +591,8 @@ class SQLiteStore:
 
     async def save_agent(self, agent: Agent) -> None:
         def op(db: sqlite3.Connection) -> None:
+            old = db.execute("SELECT role, disabled FROM agents WHERE id = ?", (agent.id,))
+            before = old.fetchone()
             try:
                 cur = db.execute(
                     "UPDATE agents SET email = ?, name = ?, password_hash = ?, role = ?,"
@@ -575,8 +612,25 @@ class SQLiteStore:
                 raise StoreError(f"an agent with email {agent.email!r} exists") from exc
             if cur.rowcount == 0:
                 raise NotFound(f"agent {agent.id}")
+            chatted = before[0] != Role.ANALYST.value and not before[1]
+            if chatted and not agent.takes_chats:  # in the same transaction as the save
+                db.execute(
+                    "INSERT INTO session_generations (agent_id, generation) VALUES (?, 1)"
+                    " ON CONFLICT (agent_id) DO UPDATE SET generation = generation + 1",
+                    (agent.id,),
+                )
 
         await self._run(op)
+
+    async def set_password_hash(self, agent_id: AgentId, old: str, new: str) -> bool:
+        def op(db: sqlite3.Connection) -> bool:
+            cur = db.execute(
+                "UPDATE agents SET password_hash = ? WHERE id = ? AND password_hash = ?",
+                (new, agent_id, old),
+            )
+            return cur.rowcount == 1
+
+        return await self._run(op)
 
     async def list_agents(self, site_id: SiteId) -> list[Agent]:
         rows = await self._read_all(
@@ -586,15 +640,15 @@ class SQLiteStore:
 
     # -- visitors --------------------------------------------------------
 
-    async def create_visitor(self, site_id: SiteId) -> Visitor:
-        visitor = Visitor(id=new_id("v"), site_id=site_id, created_at=now())
+    async def create_visitor(self, site_id: SiteId, visitor_id: VisitorId | None = None) -> Visitor:
+        visitor = Visitor(id=visitor_id or new_id("v"), site_id=site_id, created_at=now())
 
         def op(db: sqlite3.Connection) -> Visitor:
             db.execute(
-                "INSERT INTO visitors (id, site_id, created_at) VALUES (?, ?, ?)",
+                "INSERT OR IGNORE INTO visitors (id, site_id, created_at) VALUES (?, ?, ?)",
                 (visitor.id, visitor.site_id, visitor.created_at),
             )
-            return visitor
+            return _visitor_of(db, visitor.id)
 
         return await self._run(op)
 
@@ -1085,6 +1139,7 @@ class SQLiteStore:
                 f"INSERT INTO attachments ({_ATTACHMENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
                 (att.id, site_id, uploader, name, content_type, size, att.created_at),
             )
+            _add_bytes(db, site_id, unposted=size, total=size)
             return att
 
         return await self._run(op)
@@ -1097,16 +1152,51 @@ class SQLiteStore:
 
     async def bind_attachment(self, attachment_id: str, conv_id: ConversationId) -> Attachment:
         def op(db: sqlite3.Connection) -> Attachment:
-            db.execute(
+            bound = db.execute(
                 "UPDATE attachments SET conv_id = ? WHERE id = ? AND conv_id IS NULL",
                 (conv_id, attachment_id),
-            )
+            ).rowcount
             row = db.execute(
                 f"SELECT {_ATTACHMENT_COLS} FROM attachments WHERE id = ?", (attachment_id,)
             ).fetchone()
             if row is None:
                 raise NotFound(f"attachment {attachment_id}")
-            return Attachment(*row)
+            att = Attachment(*row)
+            if bound:
+                _add_bytes(db, att.site_id, unposted=-att.size, total=0)
+            return att
+
+        return await self._run(op)
+
+    async def attachment_bytes(self, site_id: SiteId) -> tuple[int, int]:
+        row = await self._read_one(
+            "SELECT COALESCE(SUM(CASE WHEN name = 'unposted_bytes' THEN value END), 0),"
+            " COALESCE(SUM(CASE WHEN name = 'total_bytes' THEN value END), 0)"
+            " FROM counters WHERE site_id = ? AND grp = ?",
+            (site_id, ATTACHMENT_BYTES),
+        )
+        return int(row[0]), int(row[1])
+
+    async def unposted_attachments(self, before: float, limit: int = 100) -> list[Attachment]:
+        rows = await self._read_all(
+            f"SELECT {_ATTACHMENT_COLS} FROM attachments"
+            " WHERE conv_id IS NULL AND created_at < ? ORDER BY created_at LIMIT ?",
+            (before, limit),
+        )
+        return [Attachment(*r) for r in rows]
+
+    async def delete_unposted_attachment(self, attachment_id: str) -> Attachment | None:
+        def op(db: sqlite3.Connection) -> Attachment | None:
+            row = db.execute(
+                f"DELETE FROM attachments WHERE id = ? AND conv_id IS NULL"
+                f" RETURNING {_ATTACHMENT_COLS}",
+                (attachment_id,),
+            ).fetchone()
+            if row is None:
+                return None
+            att = Attachment(*row)
+            _add_bytes(db, att.site_id, unposted=-att.size, total=-att.size)
+            return att
 
         return await self._run(op)
 
@@ -1373,28 +1463,59 @@ class SQLiteStore:
             f"SELECT stamps FROM throttle WHERE key IN ({marks})", tuple(wanted)
         )
         return max(
-            (throttle_delay(json.loads(row[0]), limit, window, now) for row in rows), default=0.0
+            (throttle_delay((t for t, _ in _slots(row[0])), limit, window, now) for row in rows),
+            default=0.0,
         )
 
-    async def throttle_hit(
-        self, keys: Sequence[str], limit: int, window: float, now: float
-    ) -> None:
+    async def throttle_reserve(
+        self, keys: Sequence[str], limit: int, window: float, now: float, slot: str
+    ) -> float:
         wanted = list(dict.fromkeys(keys))
 
-        def op(db: sqlite3.Connection) -> None:
+        # One write transaction (BEGIN IMMEDIATE holds the database's write lock),
+        # so the check and the records are one step for every connection and process.
+        def op(db: sqlite3.Connection) -> float:
             db.execute("DELETE FROM throttle WHERE until <= ?", (now,))
+            current: dict[str, list[tuple[float, str]]] = {}
             for key in wanted:
                 row = db.execute("SELECT stamps FROM throttle WHERE key = ?", (key,)).fetchone()
-                stamps = [t for t in json.loads(row[0]) if now - t < window] if row else []
-                stamps.append(now)
+                current[key] = [s for s in _slots(row[0]) if now - s[0] < window] if row else []
+            wait = max(
+                (throttle_delay((t for t, _ in s), limit, window, now) for s in current.values()),
+                default=0.0,
+            )
+            if wait > 0:
+                return wait
+            for key, slots in current.items():
+                slots.append((now, slot))
                 db.execute(
                     "INSERT INTO throttle (key, stamps, until) VALUES (?, ?, ?)"
                     " ON CONFLICT (key) DO UPDATE SET stamps = excluded.stamps,"
                     " until = excluded.until",
-                    (key, json.dumps(stamps[-limit:]), now + window),
+                    (key, json.dumps(slots[-limit:]), max(t for t, _ in slots) + window),
                 )
+            return 0.0
 
-        await self._run(op)
+        return await self._run(op)
+
+    async def throttle_release(self, keys: Sequence[str], slot: str) -> None:
+        wanted = list(dict.fromkeys(keys))
+
+        def op(db: sqlite3.Connection) -> None:
+            for key in wanted:
+                row = db.execute("SELECT stamps FROM throttle WHERE key = ?", (key,)).fetchone()
+                if row is None:
+                    continue
+                kept = [s for s in _slots(row[0]) if s[1] != slot]
+                if kept:
+                    db.execute(
+                        "UPDATE throttle SET stamps = ? WHERE key = ?", (json.dumps(kept), key)
+                    )
+                else:
+                    db.execute("DELETE FROM throttle WHERE key = ?", (key,))
+
+        if wanted:
+            await self._run(op)
 
     async def throttle_clear(self, keys: Sequence[str]) -> None:
         wanted = list(keys)
@@ -1485,6 +1606,14 @@ def _rec_values(rec: Recording) -> tuple[Any, ...]:
 def _recording_of(db: sqlite3.Connection, rec_id: RecordingId) -> Recording | None:
     row = db.execute(f"SELECT {_REC_COLS} FROM recordings WHERE id = ?", (rec_id,)).fetchone()
     return None if row is None else _recording(row)
+
+
+def _slots(stamps: str) -> list[tuple[float, str]]:
+    """The (Unix time, slot) records of a throttle row; a bare time has slot ``""``."""
+    return [
+        (float(s), "") if isinstance(s, int | float) else (float(s[0]), str(s[1]))
+        for s in json.loads(stamps)
+    ]
 
 
 def _run_reads(db: sqlite3.Connection, batch: list[Job]) -> Results:

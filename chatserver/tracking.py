@@ -22,7 +22,7 @@ from .errors import ErrorCode, FrameError
 from .frames import Frame
 from .protocol import TokenBucket
 from .session import Session
-from .visitors import visitor_record
+from .visitors import ensure, visitor_record
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -43,6 +43,7 @@ async def track(hub: Hub, session: Session, frame: Frame) -> None:
         raise FrameError(
             ErrorCode.RATE_LIMITED, f"too many events, retry in {bucket.retry_after():.1f}s"
         )
+    await ensure(hub, session)
     event = await hub.store.add_visitor_event(
         session.visitor_id, frame.get("name").strip(), frame.get("props") or {}
     )

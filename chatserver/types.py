@@ -173,6 +173,15 @@ class Agent:
     disabled: bool = False
     created_at: float = 0.0
 
+    @property
+    def takes_chats(self) -> bool:
+        """Whether the agent has chat rights: enabled, and an agent or an admin.
+
+        Losing them (disabled, or made an analyst) ends every sign-in of the
+        agent: ``Store.save_agent`` raises the session generation.
+        """
+        return not self.disabled and self.role is not Role.ANALYST
+
     def public(self) -> JSON:
         """What visitors and colleagues may see of an agent."""
         return {"id": self.id, "name": self.name}

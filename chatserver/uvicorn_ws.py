@@ -1,8 +1,8 @@
 """The WebSocket protocol chatserver runs under uvicorn (``uvicorn.run(ws=...)``).
 
 uvicorn's sans-I/O WebSocket protocol (``websockets-sansio``, built on
-websockets' ``ServerProtocol``) with three changes measured in
-``docs/performance.md``:
+websockets' ``ServerProtocol``) with these changes (the first three measured in
+``docs/performance.md``):
 
 * **Reading pauses only under a backlog.**  uvicorn pauses the socket after
   every message and resumes it when the application asks for the next one:
@@ -31,7 +31,18 @@ websockets' ``ServerProtocol``) with three changes measured in
   unmasked or oversized frames, and frames not yet complete in the read.  It
   does so only while websockets' parser sits between frames with nothing
   buffered (``_parser_idle``), so bytes never overtake one another.  Invalid
-  UTF-8 in a text frame closes with 1007 as before.
+  UTF-8 in a text frame closes with 1007 as before, and is logged as a
+  client error (``logs.CLIENT_ERRORS``: rate-limited, no traceback).
+* **A close that does not wait.**  The extension ``chatserver.close``:
+  ``close_now(code, reason) -> bool`` writes the close frame to the
+  transport at once, without waiting for the socket to become writable: it
+  is the next frame after those the transport holds already, and whatever
+  the application had not written yet is never sent.  The application gets
+  ``websocket.disconnect`` with ``code`` and must send nothing more.  The
+  server then waits ``close_timeout`` for the client's close frame, closes
+  the transport (still flushing its buffer to a client that reads again),
+  and aborts it after another ``close_timeout`` if the client never read.
+  It is how a slow consumer gets ``4003`` (``app.py``).
 * **Shutdown says "going away".**  When the server stops, open sockets
   close with 1001 instead of uvicorn's 1012 (``shutdown``).
 """
@@ -46,6 +57,8 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.protocol import OPEN
 from websockets.streams import StreamReader
 
+from .logs import CLIENT_ERRORS
+
 try:
     from websockets.speedups import apply_mask
 except ImportError:  # pragma: no cover - websockets built without its C extension
@@ -53,6 +66,7 @@ except ImportError:  # pragma: no cover - websockets built without its C extensi
 
 MAX_QUEUED = 16  # messages waiting for the application before reading pauses
 WRITE_EXTENSION = "chatserver.write"
+CLOSE_EXTENSION = "chatserver.close"
 GOING_AWAY = 1001  # the close code of a server shutdown (RFC 6455 §7.4.1)
 _BETWEEN_FRAMES = StreamReader.at_eof.__code__  # where websockets' parser waits for a frame
 
@@ -243,12 +257,14 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         scope = self.__dict__.get("scope")
         if scope is not None:
             scope["extensions"][WRITE_EXTENSION] = self.write_now
+            scope["extensions"][CLOSE_EXTENSION] = self.close_now
 
     def on_task_complete(self, task: asyncio.Task[None]) -> None:
         super().on_task_complete(task)
         # The application is done; the extension is a bound method, and
         # scope -> self -> scope a cycle only a full collection would free.
         self.scope["extensions"].pop(WRITE_EXTENSION, None)
+        self.scope["extensions"].pop(CLOSE_EXTENSION, None)
 
     def send_receive_event_to_app(self) -> None:
         data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
@@ -263,7 +279,11 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
             try:
                 self.queue.put_nowait({"type": "websocket.receive", "text": data.decode()})
             except UnicodeDecodeError:
-                self.logger.exception("Invalid UTF-8 sequence received from client.")
+                # The client's mistake: a rate-limited line, no traceback.
+                client = self.client[0] if self.client else "?"
+                CLIENT_ERRORS.log(
+                    self.logger, "invalid_utf8", "invalid UTF-8 in a text frame from %s", client
+                )
                 self.conn.send_close(1007)
                 self.handle_parser_exception()
                 return
@@ -292,6 +312,42 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
             return False
         self.transport.write(frame(data))
         return True
+
+    def close_now(self, code: int, reason: str) -> bool:
+        """Close with ``code`` at once (see module docstring); ``False`` if closed already.
+
+        The caller must not have a ``send`` waiting for the socket (cancel
+        it first): like after an ordinary ``websocket.close``, uvicorn's
+        ``send`` refuses every message from now on.
+        """
+        if (
+            self.close_sent
+            or self.disconnected
+            or not self.handshake_complete
+            or self.initial_response is not None
+            or self.conn.state is not OPEN
+            or self.transport.is_closing()
+        ):
+            return False
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self.conn.send_close(code, reason)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()  # to read the client's close frame
+        self.close_timer = self.loop.call_later(self.close_timeout, self._close_timed_out)
+        return True
+
+    def _close_timed_out(self) -> None:
+        """No close frame back in time: close; abort if the buffer never drains."""
+        self.close_timer = None
+        self.transport.close()  # flushes what is buffered first, if the client reads
+        self.loop.call_later(self.close_timeout, self._abort_unless_lost)
+
+    def _abort_unless_lost(self) -> None:
+        if not self.disconnected:
+            self.transport.abort()
 
 
 _last: tuple[object, bytes] = (object(), b"")

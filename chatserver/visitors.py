@@ -2,6 +2,16 @@
 
 Handlers are functions of the hub, the session and the frame; ``HANDLERS``
 maps frame types to them (the shared ones live in ``hub.py``).
+
+**Visitor rows are made lazily** (docs/protocol.md §3).  A ``hello`` without
+a token gets a new visitor id and a signed token, but nothing is written to
+the Store: a bare connect costs no row.  ``ensure`` writes the row when the
+visitor first does something worth keeping: a message (``send``,
+``attach``, ``offline``), ``attrs``, ``identify``, ``track``, or a trigger
+firing for it.  Until then its page views are held in memory
+(``held.HeldPages``, ``hub.held``) and written with the row; presence,
+triggers and the agents' ``visitor`` frames see an unsaved record meanwhile.  A
+resume with the token of a visitor without a row keeps the same id.
 """
 
 from __future__ import annotations
@@ -11,6 +21,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .control import CONTROL_CHANNEL
 from .conversations import (
     conv_channel,
     frame_event,
@@ -33,6 +44,7 @@ from .types import (
     PageView,
     Site,
     Visitor,
+    new_id,
 )
 from .useragent import client_info
 
@@ -70,21 +82,38 @@ async def hello(
     origin: str | None,
     headers: Mapping[str, str] | None = None,
 ) -> None:
+    wait = hub.quotas.hellos_address.take(session.remote)
+    if wait:
+        raise ConnectionClosing(
+            CloseCode.RATE_LIMITED, f"too many connections from this address, retry in {wait:.0f}s"
+        )
     site = await hub.store.site_by_key(frame.get("site"))
     if site is None:
         raise ConnectionClosing(CloseCode.UNKNOWN_SITE, "unknown site key")
     if not site.origin_allowed(origin):
         raise ConnectionClosing(CloseCode.ORIGIN_NOT_ALLOWED, "origin not allowed for site")
+    wait = hub.quotas.hellos_site.take(site.id)
+    if wait:
+        raise ConnectionClosing(
+            CloseCode.RATE_LIMITED, f"too many connections to this site, retry in {wait:.0f}s"
+        )
     hub.sites[site.id] = site
     visitor = None
+    visitor_id = None
     token = frame.get("token")
     if token:
         fields = hub.signer.verify("visitor", token)
-        if fields and fields[0] == site.id:
-            visitor = await hub.store.get_visitor(fields[1])
+        if fields and len(fields) == 2 and fields[0] == site.id:
+            visitor_id = fields[1]
+            visitor = await hub.store.get_visitor(visitor_id)
+            if visitor is not None and visitor.site_id != site.id:
+                visitor = visitor_id = None
+    if visitor_id is None:  # a new visitor: a token now, a row once it is worth keeping
+        visitor_id = new_id("v")
+        token = hub.signer.sign("visitor", site.id, visitor_id)
+    session.stored = visitor is not None
     if visitor is None:
-        visitor = await hub.store.create_visitor(site.id)
-        token = hub.signer.sign("visitor", site.id, visitor.id)
+        visitor = Visitor(id=visitor_id, site_id=site.id, created_at=time.time())
     session.conn.accept(ClientKind.VISITOR)
     session.kind = ClientKind.VISITOR
     session.site = site
@@ -95,7 +124,7 @@ async def hello(
     dept = frame.get("dept")
     if dept in site.departments:
         session.dept = dept
-    conv = await hub.store.current_conversation(visitor.id)
+    conv = await hub.store.current_conversation(visitor.id) if session.stored else None
     # Present before welcomed: once a client has its welcome, agents see it.
     session.presence_info = _page_info(frame.get("page"))
     if headers is not None:  # browser, os, device and lang of the visitor
@@ -104,6 +133,7 @@ async def hello(
         )
     await hub.presence.add(visitors_key(site.id), visitor.id, session.presence_info)
     session.present = True
+    session.agents_online = await hub.router.available_agents(site.id)
     session.send(
         {
             "t": "welcome",
@@ -112,7 +142,7 @@ async def hello(
             "visitor": visitor.id,
             "token": token,
             "site": {"name": site.name, "settings": site.settings.to_json()},
-            "agents_online": await hub.router.available_agents(site.id),
+            "agents_online": session.agents_online,
             "conv": conv.id if conv else None,
             "limits": hub.limits_json(),
         }
@@ -124,6 +154,62 @@ async def hello(
     await hub.triggers.hello(session, visitor, conv, frame.get("page"))
 
 
+async def ensure(hub: Hub, session: Session) -> None:
+    """Give the session's visitor a Store row if it has none yet.
+
+    Idempotent, also across tabs and processes (``create_visitor`` with the
+    id).  The page views this process holds for the visitor (``hub.held``)
+    are written with it, and a ``visitor_stored`` control event tells every
+    process to write the ones it holds and to mark the visitor's connections
+    as stored.  A row that would pass the site's ``--site-new-visitors``
+    quota is refused with ``103 quota_exceeded`` and nothing is written.
+    """
+    if session.stored:
+        return
+    assert session.site is not None and session.visitor_id is not None
+    site_id = session.site.id
+    created = False
+    if await hub.store.get_visitor(session.visitor_id) is None:
+        wait = hub.quotas.new_visitors.take(site_id)
+        if wait:
+            raise FrameError(
+                ErrorCode.QUOTA_EXCEEDED,
+                f"the site takes no more new visitors this hour, retry in {wait:.0f}s",
+            )
+        await hub.store.create_visitor(site_id, session.visitor_id)
+        created = True
+    session.stored = True
+    await write_held(hub, session.visitor_id)
+    if created:
+        event = {"op": "visitor_stored", "visitor": session.visitor_id}
+        await hub.broker.publish(CONTROL_CHANNEL, event)
+
+
+async def write_held(hub: Hub, visitor_id: str) -> None:
+    """Write the page views this process holds for a visitor that has its row now."""
+    for session in hub.local_sessions(visitor_channel(visitor_id)):
+        session.stored = True
+    for view in hub.held.pop(visitor_id):
+        await hub.store.add_page_view(visitor_id, view.url, view.title, view.referrer, ts=view.ts)
+
+
+async def current(hub: Hub, session: Session) -> Visitor:
+    """The session's visitor: its row, or an unsaved record while it has none."""
+    assert session.site is not None and session.visitor_id is not None
+    visitor = await hub.store.get_visitor(session.visitor_id) if session.stored else None
+    if visitor is not None:
+        return visitor
+    return unsaved(hub, session.visitor_id, session.site.id)
+
+
+def unsaved(hub: Hub, visitor_id: str, site_id: str) -> Visitor:
+    """The record of a visitor without a row: its visits from the views held here."""
+    views = hub.held.get(visitor_id)
+    return Visitor(
+        id=visitor_id, site_id=site_id, created_at=0.0, visits=views[-1].visit if views else 0
+    )
+
+
 async def send(hub: Hub, session: Session, frame: Frame) -> None:
     """Store a visitor's message in their open conversation, opening one if needed.
 
@@ -132,6 +218,7 @@ async def send(hub: Hub, session: Session, frame: Frame) -> None:
     conversation is still open is decided by the append itself.
     """
     assert session.site is not None and session.visitor_id is not None
+    await ensure(hub, session)
     site = await hub.site(session.site.id)
     explicit = frame.get("conv")
     if explicit is not None and explicit not in session.follows:
@@ -275,24 +362,27 @@ async def _publish_visitor(
 
 
 async def page(hub: Hub, session: Session, frame: Frame) -> None:
+    """A page view: stored for a visitor with a row, else held in the session."""
     assert session.site is not None and session.visitor_id is not None
-    view = await hub.store.add_page_view(
-        session.visitor_id, frame.get("url"), frame.get("title", ""), frame.get("referrer", "")
-    )
+    url, title, referrer = frame.get("url"), frame.get("title", ""), frame.get("referrer", "")
+    if session.stored:
+        view = await hub.store.add_page_view(session.visitor_id, url, title, referrer)
+    else:
+        view = hub.held.add(session.visitor_id, url, title, referrer)
     if session.present:
         # The page becomes the visitor's presence info (last writer wins).
         info = {**session.presence_info, "url": view.url[:500], "title": view.title[:500]}
         session.presence_info = info
         await hub.presence.update(visitors_key(session.site.id), session.visitor_id, info)
     session.send({"t": "ok", "re": frame.rid})
-    visitor = await hub.store.get_visitor(session.visitor_id)
-    if visitor is not None:
-        await _publish_visitor(hub, session, visitor, view)
-    await hub.triggers.page(session, view)
+    visitor = await current(hub, session)
+    await _publish_visitor(hub, session, visitor, view)
+    await hub.triggers.page(session, view, visitor)
 
 
 async def attrs(hub: Hub, session: Session, frame: Frame) -> None:
     assert session.visitor_id is not None
+    await ensure(hub, session)
     visitor = await hub.store.update_visitor(session.visitor_id, attributes=frame.get("set"))
     session.send({"t": "ok", "re": frame.rid})
     await _publish_visitor(hub, session, visitor, None)

@@ -80,6 +80,13 @@ class Server:
             str(self.grace),
             "--log-level",
             "warning",
+            # Every test connects from 127.0.0.1: the per-address limits are
+            # tested on their own (test_anonymous_limits.py, which sets them);
+            # a test's own options come after these and win.
+            "--hellos-per-address",
+            "0",
+            "--uploads-per-address",
+            "0",
             *self.extra,
         ]
         with open(self.log, "ab") as log:

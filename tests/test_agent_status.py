@@ -115,6 +115,65 @@ async def test_a_tab_choosing_a_status_at_hello_tells_the_other_tabs(
     await tab1.expect("status", lambda f: f["status"] == "online")
 
 
+async def test_visitors_get_an_agents_frame_only_when_the_count_changes(
+    procs: list[Server], redis: RedisServer
+) -> None:
+    """Every process announces the count it computes; each visitor gets each change once."""
+    shop = await seed(procs[0].data, agents=2, redis_url=redis.url)
+    for p in procs:
+        p.start()
+    a, b, c = procs
+    anna, ben = shop.agents
+    visitors = [await Client.visitor(p, shop.key) for p in procs]
+    assert [v.welcome["agents_online"] for v in visitors] == [0, 0, 0]
+
+    def told(visitor: Client) -> list[int]:
+        return [f["online"] for f in visitor.of("agents")]
+
+    async def all_told(want: list[int]) -> None:
+        """Each visitor got ``len(want)`` ``agents`` frames, and they say ``want``.
+
+        One Redis channel delivers in publish order, so a repeat published
+        before the last change would have arrived before it.
+        """
+        deadline = asyncio.get_running_loop().time() + 5
+        while any(len(told(v)) < len(want) for v in visitors):
+            assert asyncio.get_running_loop().time() < deadline, [told(v) for v in visitors]
+            await asyncio.sleep(0.02)
+        assert [told(v) for v in visitors] == [want] * 3
+
+    async def settled(*clients: Client) -> None:
+        """The hellos (and their announcements) are done: a later request is answered."""
+        for client in clients:
+            assert (await client.request({"t": "ping"}))["t"] == "pong"
+
+    # Anna connects on A: one frame each, on every process.
+    on_a = await Client.agent(a, anna)
+    await settled(on_a)
+    # Her tabs on B and C, and Ben away on C, change nothing visitors see,
+    # though B and C announce the count too.
+    on_b, on_c = await Client.agent(b, anna), await Client.agent(c, anna)
+    ben_on_c = await Client.agent(c, ben, status="away")
+    await settled(on_b, on_c, ben_on_c)
+    # Away from B's tab: nobody online.
+    assert (await on_b.request({"t": "status", "status": "away"}))["t"] == "ok"
+    await all_told([1, 0])
+    # Online again from A's tab; A announced 1 before, B announced 0 since.
+    assert (await on_a.request({"t": "status", "status": "online"}))["t"] == "ok"
+    await all_told([1, 0, 1])
+    assert (await ben_on_c.request({"t": "status", "status": "online"}))["t"] == "ok"
+    await all_told([1, 0, 1, 2])
+    # A visitor arriving now is told the count in its welcome, and no frame repeats it.
+    late = await Client.visitor(b, shop.key)
+    assert late.welcome["agents_online"] == 2
+    third = await Client.agent(a, ben)  # Ben's second tab: still 2
+    await settled(third)
+    assert (await on_c.request({"t": "status", "status": "away"}))["t"] == "ok"
+    await all_told([1, 0, 1, 2, 1])
+    await late.expect("agents", lambda f: f["online"] == 1)
+    assert told(late) == [1]
+
+
 # -- the embedded backend (one process) ----------------------------------------------
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 
 import httpx
@@ -133,6 +135,34 @@ async def test_login_is_throttled(own_server: Server) -> None:
         assert statuses[:10] == [401] * 10 and statuses[10] == 429
         r = await console_login(http, email)  # even the right password waits now
         assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+
+
+async def test_concurrent_form_guesses_get_ten_password_checks(own_server: Server) -> None:
+    # The form reserves its attempt in the Store before the password check, like
+    # POST /api/login: of 60 submitted at once, ten are checked (401), the rest wait.
+    shop = await seed(own_server.data, agents=1)
+    own_server.start()
+    email = _email(shop, 0)
+    base = own_server.url
+    browsers = [httpx.AsyncClient(base_url=base, timeout=60) for _ in range(60)]
+    try:
+        pages = await asyncio.gather(*(b.get("/console/login") for b in browsers))
+        answers = await asyncio.gather(
+            *(
+                b.post(
+                    "/console/login",
+                    data={"email": email, "password": f"wrong {i}", "csrf": csrf_of(page.text)},
+                    headers={"Origin": base},
+                )
+                for i, (b, page) in enumerate(zip(browsers, pages, strict=True))
+            )
+        )
+    finally:
+        for b in browsers:
+            await b.aclose()
+    counts = Counter(r.status_code for r in answers)
+    print(f"console form: {dict(counts)}")
+    assert counts == {401: 10, 429: 50}
 
 
 @pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import msgpack
 import pytest
 from websockets.exceptions import ConnectionClosed
 
@@ -381,6 +382,44 @@ async def test_bad_frames_get_errors_and_hub_keeps_serving(server: Server) -> No
     ack = await first_message(good, "still serving?")
     await agent.expect("conv", lambda f: f["conv"]["id"] == ack["conv"])
     assert (await bad.request({"t": "ping"}))["t"] == "pong"
+
+
+async def test_non_finite_numbers_are_bad_frames_in_both_codecs(server: Server) -> None:
+    """JSON's NaN/Infinity (not JSON), 1e400 and msgpack's NaN/inf floats: ``200 bad_frame``."""
+    shop = await seed(server.data)
+    nan, inf = float("nan"), float("inf")
+    sent: dict[str, list[bytes | str]] = {
+        "json": [
+            '{"t": "ping", "id": 1, "x": NaN}',
+            '{"t": "attrs", "id": 2, "set": {"total": Infinity}}',
+            '{"t": "history", "id": 3, "conv": "c_x", "limit": -Infinity}',
+            '{"t": "ping", "id": 4, "x": -1e400}',
+        ],
+        "msgpack": [
+            msgpack.packb({"t": "ping", "id": 1, "x": nan}),
+            msgpack.packb({"t": "attrs", "id": 2, "set": {"total": inf}}),
+            msgpack.packb({"t": "history", "id": 3, "conv": "c_x", "limit": -inf}),
+            msgpack.packb({"t": "ping", "id": 4, "x": [-inf]}, use_single_float=True),
+        ],
+    }
+    for codec, frames in sent.items():
+        client = await Client.visitor(server, shop.key, codec=codec)
+        for data in frames:
+            await client.send_raw(data)
+        assert (await client.request({"t": "ping"}))["t"] == "pong"  # answered in order
+        errors = client.of("error")
+        assert [(e["code"], "re" in e) for e in errors] == [(200, False)] * 4, errors
+        assert len(client.of("pong")) == 1
+        assert not client.closed.done()
+    # In a hello: the connection closes with 4100 protocol_violation.
+    for data in (
+        f'{{"t": "hello", "v": 1, "kind": "visitor", "site": "{shop.key}", "x": NaN}}',
+        msgpack.packb({"t": "hello", "v": 1, "kind": "visitor", "site": shop.key, "x": inf}),
+    ):
+        client = await Client.connect(server)
+        await client.send_raw(data)
+        code, _ = await asyncio.wait_for(client.closed, 5)
+        assert code == 4100
 
 
 async def test_protocol_violations_close_with_documented_codes(server: Server) -> None:

@@ -8,6 +8,7 @@ The Redis tests run two server processes on one real redis-server.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -32,6 +33,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("close_clients")]
 
 SESSION_ENDED = 4106
 ACCOUNT_DISABLED = 4105
+UNAUTHORIZED = 4102
 
 
 def grant_of(token: str) -> Grant:
@@ -196,6 +198,56 @@ async def test_the_embedded_throttle_outlives_a_restart(own_server: Server) -> N
     assert await attempt(own_server, email, PASSWORD, "10.1.1.1") == 429
 
 
+async def burst(
+    servers: list[Server], email: str, n: int, address: str = "10.9.9.9"
+) -> Counter[int]:
+    """``n`` concurrent wrong-password ``POST /api/login`` for ``email`` from one
+    ``address``, spread over ``servers`` in turn: how many of each status came back."""
+    limits = httpx.Limits(max_connections=n, max_keepalive_connections=0)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as http:
+
+        async def one(i: int) -> int:
+            r = await http.post(
+                f"{servers[i % len(servers)].url}/api/login",
+                json={"email": email, "password": f"wrong {i}"},
+                headers={"X-Forwarded-For": address},
+            )
+            return r.status_code
+
+        return Counter(await asyncio.gather(*(one(i) for i in range(n))))
+
+
+async def test_concurrent_guesses_get_ten_password_checks_embedded(own_server: Server) -> None:
+    # Each attempt is counted in the Store before its password is checked, so of
+    # 200 at once only the first ten reach the check (401); the rest wait (429).
+    shop = await seed(own_server.data, agents=1)
+    (email,) = shop.agents
+    own_server.start()
+    counts = await burst([own_server], email, 200)
+    print(f"embedded: {dict(counts)}")
+    assert counts == {401: 10, 429: 190}
+    # Blocked for the right password too, from another address (the e-mail's count).
+    assert await attempt(own_server, email, PASSWORD, "10.9.9.10") == 429
+
+
+async def test_concurrent_guesses_over_two_redis_processes_get_ten_checks(
+    tmp_path: Path, redis: RedisServer
+) -> None:
+    procs = [Server(tmp_path / f"p{i}", "--redis", redis.url) for i in range(2)]
+    shop = await seed(procs[0].data, agents=1, redis_url=redis.url)
+    (email,) = shop.agents
+    try:
+        a, b = (p.start() for p in procs)
+        counts = await burst([a, b], email, 200)
+        print(f"redis, two processes: {dict(counts)}")
+        assert counts == {401: 10, 429: 190}
+        for p in (a, b):
+            assert await attempt(p, email, PASSWORD, "10.9.9.10") == 429
+    finally:
+        for p in procs:
+            p.stop()
+
+
 # -- the periodic re-check of open agent sockets ---------------------------------
 
 
@@ -230,6 +282,36 @@ async def test_recheck_closes_sockets_whose_end_was_never_announced(tmp_path: Pa
         assert await closed_with(sockets["ended"]) == SESSION_ENDED
         assert await closed_with(sockets["disabled"]) == ACCOUNT_DISABLED
         assert await still_open(sockets["kept"])
+    finally:
+        server.stop()
+
+
+async def test_recheck_closes_sockets_of_agents_who_lost_chat_rights_unannounced(
+    tmp_path: Path,
+) -> None:
+    server = Server(tmp_path / "server", "--session-check", "0.3")
+    shop = await seed(server.data, agents=4, roles={1: Role.ADMIN})
+    agent_email, admin_email, disabled_email, kept_email = shop.agents
+    try:
+        server.start()
+        sockets = {email: await Client.agent(server, email) for email in shop.agents}
+        assert all(s.welcome for s in sockets.values())
+        # Straight into the store, as the console saves them, but no control
+        # event tells the server (a missed ``agent`` event).
+        async with opened(SQLiteStore(server.data / "chatserver.db")) as store:
+            for email, change in (
+                (agent_email, {"role": Role.ANALYST}),
+                (admin_email, {"role": Role.ANALYST}),
+                (disabled_email, {"disabled": True}),
+                (kept_email, {"role": Role.ADMIN, "capacity": 9}),  # still takes chats
+            ):
+                agent = await store.get_agent(shop.agents[email])
+                assert agent is not None
+                await store.save_agent(replace(agent, **change))  # type: ignore[arg-type]
+        assert await closed_with(sockets[agent_email]) == UNAUTHORIZED
+        assert await closed_with(sockets[admin_email]) == UNAUTHORIZED
+        assert await closed_with(sockets[disabled_email]) == ACCOUNT_DISABLED
+        assert await still_open(sockets[kept_email])
     finally:
         server.stop()
 
@@ -273,6 +355,33 @@ async def test_recheck_on_every_redis_process(tmp_path: Path, redis: RedisServer
         assert await closed_with(on_b) == SESSION_ENDED
         assert await refused(a, token) == SESSION_ENDED
         assert await still_open(admin_socket)
+    finally:
+        for p in procs:
+            p.stop()
+
+
+async def test_recheck_closes_an_agent_made_analyst_on_every_redis_process(
+    tmp_path: Path, redis: RedisServer
+) -> None:
+    procs = [
+        Server(tmp_path / f"p{i}", "--redis", redis.url, "--session-check", "0.3") for i in range(2)
+    ]
+    shop = await seed(procs[0].data, agents=2, redis_url=redis.url)
+    email, other_email = shop.agents
+    try:
+        a, b = (p.start() for p in procs)
+        token = await agent_token(a, email)
+        on_a, on_b = await hello(a, token), await hello(b, token)
+        other = await Client.agent(b, other_email)
+        assert on_a.welcome and on_b.welcome and other.welcome
+        async with opened(RedisStore(redis.url)) as store:  # no control event
+            agent = await store.get_agent(shop.agents[email])
+            assert agent is not None
+            await store.save_agent(replace(agent, role=Role.ANALYST))
+        assert await closed_with(on_a) == UNAUTHORIZED
+        assert await closed_with(on_b) == UNAUTHORIZED
+        assert await refused(a, token) == SESSION_ENDED  # that sign-in is over
+        assert await still_open(other)
     finally:
         for p in procs:
             p.stop()

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+import chatserver
 from chatserver.logs import JsonFormatter
 from chatserver.metrics import Exposition, escape_label
 from chatserver.store_sqlite import SQLiteStore
@@ -168,7 +169,10 @@ async def test_metrics_token(tmp_path: Path) -> None:
         assert plain.status_code == 401 and "Bearer" in plain.headers["www-authenticate"]
         assert wrong.status_code == 401
         samples = await scrape(server, Authorization="Bearer s3cret-token")
-        assert value(samples, "chatserver_info", version="0.1.0", backend="embedded") == 1
+        assert (
+            value(samples, "chatserver_info", version=chatserver.__version__, backend="embedded")
+            == 1
+        )
     finally:
         server.stop()
 

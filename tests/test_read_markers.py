@@ -176,6 +176,64 @@ async def test_a_visitor_does_not_learn_where_notes_are(server: Server) -> None:
     assert markers(await started(agent2, conv)) == {("agent", shop.agents[email]): note}
 
 
+async def notes_stay_hidden(agent: Client, visitor: Client, conv: str) -> None:
+    """An agent reads past its notes; the visitor's frames never carry a note's offset.
+
+    The broker keeps one channel's events in order, so a ``read`` the visitor
+    should not get would arrive before the next message it waits for.
+    """
+    agent_id = agent.welcome["agent"]["id"]
+
+    def agents_read(frame: dict[str, Any]) -> bool:
+        return bool(frame["by"] == {"kind": "agent", "id": agent_id})
+
+    answer = await reply(agent, conv, "a1", "On its way")
+    await read(agent, conv, answer, "agent")
+    await visitor.expect("read", lambda f: agents_read(f) and f["offset"] == answer)
+    note = await reply(agent, conv, "n1", "refund tomorrow", note=True)
+    moved = await read(agent, conv, note, "agent")
+    assert moved["offset"] == note  # agents get the marker as stored
+    # A marker moving across a note alone: the visitor is told nothing.
+    answer2 = await reply(agent, conv, "a2", "Anything else?")
+    await visitor.expect("msg", lambda f: f["offset"] == answer2)
+    assert [f["offset"] for f in visitor.of("read") if agents_read(f)] == [answer]
+    note2 = await reply(agent, conv, "n2", "VIP, be nice", note=True)
+    await read(agent, conv, note2, "agent")
+    # Past a message and a note: the visitor gets the message's offset.
+    await visitor.expect("read", lambda f: agents_read(f) and f["offset"] == answer2)
+    # The visitor's own marker never lands on a note either, however far it reads.
+    own = await read(visitor, conv, 10**9, "visitor")
+    assert own["offset"] == answer2
+    notes = {note, note2}
+    assert [f for f in visitor.frames if f.get("offset") in notes] == []
+    assert [f["offset"] for f in visitor.of("read") if agents_read(f)] == [answer, answer2]
+    # The agent saw each move as stored, and the visitor's marker lowered.
+    assert [f["offset"] for f in agent.of("read") if agents_read(f)] == [answer, note, note2]
+    seen = await agent.expect("read", lambda f: f["by"]["kind"] == "visitor")
+    assert seen["offset"] == answer2
+
+
+async def test_live_reads_do_not_show_the_visitor_where_notes_are(server: Server) -> None:
+    shop = await seed(server.data)
+    agent, visitor, conv = await open_chat(server, shop)
+    await started(visitor, conv)
+    await notes_stay_hidden(agent, visitor, conv)
+
+
+async def test_live_reads_do_not_show_notes_across_processes(
+    own_two_on_redis: tuple[Server, Server], redis: RedisServer
+) -> None:
+    one, other = own_two_on_redis
+    shop = await seed(one.data, redis_url=redis.url)
+    (email,) = shop.agents
+    agent = await Client.agent(one, email)
+    visitor = await Client.visitor(other, shop.key)
+    conv = (await visitor.request({"t": "send", "cid": "m1", "body": "hello"}))["conv"]
+    await started(agent, conv)
+    await started(visitor, conv)
+    await notes_stay_hidden(agent, visitor, conv)
+
+
 async def test_a_watching_agent_gets_the_markers_too(server: Server) -> None:
     shop = await seed(server.data, agents=2)
     second = list(shop.agents)[1]
@@ -223,3 +281,16 @@ async def test_markers_come_back_on_another_process(
         ("agent", shop.agents[email]): 1,
         ("visitor", again.welcome["visitor"]): offset,
     }
+
+
+@pytest.fixture
+def own_two_on_redis(tmp_path: Path, redis: RedisServer) -> Iterator[tuple[Server, Server]]:
+    """Two processes on a redis-server of the test's own."""
+    procs = [Server(tmp_path / f"p{i}", "--redis", redis.url) for i in range(2)]
+    try:
+        for proc in procs:
+            proc.start()
+        yield procs[0], procs[1]
+    finally:
+        for proc in procs:
+            proc.stop()

@@ -8,12 +8,15 @@ the integration tests use a real server and real clients that stop reading.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
+import json
 import termios
 from typing import Any
 
 import httpx
 import pytest
+import websockets
 
 from chatserver.app import _drain
 from chatserver.errors import CloseCode
@@ -23,7 +26,7 @@ from chatserver.session import Session
 from chatserver.types import ClientKind
 from chatserver.uvicorn_ws import Gate, Inbox, frame
 
-from .conftest import Client, Server, seed
+from .conftest import Client, Server, agent_token, seed
 
 pytestmark = [pytest.mark.anyio]
 
@@ -102,6 +105,33 @@ async def test_outbox_bound_closes_slow_consumer_after_queued_frames() -> None:
     assert s.close_code is CloseCode.SLOW_CONSUMER
     assert not s.outbox and s.outbox_bytes == 0
     s.push("late")  # nothing after the close
+    await asyncio.gather(*drains)
+    assert sock.wire == [("close", int(CloseCode.SLOW_CONSUMER))]
+
+
+async def test_slow_consumer_close_goes_ahead_of_the_outbox_through_abort() -> None:
+    """With an owner's ``abort`` the outbox is dropped and the close is not drained."""
+    sock = Socket()
+    s, drains = session(sock, max_outbox=10)
+    aborts: list[tuple[int, str]] = []
+
+    def abort(code: int, reason: str) -> bool:
+        aborts.append((code, reason))
+        return True
+
+    s.abort = abort
+    sock.open = False
+    s.push("12345")  # waits in the outbox, a drain is under way
+    s.push("678901")  # over the bound
+    assert aborts == [(int(CloseCode.SLOW_CONSUMER), "client is not reading")]
+    assert not s.outbox and s.outbox_bytes == 0 and s.draining
+    s.push("late")
+    assert aborts == [(int(CloseCode.SLOW_CONSUMER), "client is not reading")]
+    # An owner that could not abort (the socket is gone) falls back to the drain.
+    sock = Socket()
+    s, drains = session(sock, max_outbox=10)
+    s.abort = lambda code, reason: False
+    s.close(CloseCode.SLOW_CONSUMER, "client is not reading", now=True)
     await asyncio.gather(*drains)
     assert sock.wire == [("close", int(CloseCode.SLOW_CONSUMER))]
 
@@ -253,3 +283,60 @@ async def test_healthz_counts_connections_past_hello(own_server: Server) -> None
     await silent.close()
     s = await until(0, 0)
     assert s["channels"] == 0
+
+
+@pytest.mark.usefixtures("close_clients")
+async def test_client_that_stops_reading_then_reads_again_gets_4003(server: Server) -> None:
+    """The close frame of a slow consumer is not stuck behind the frames it never read.
+
+    A real websockets client with a one-message queue and a small receive
+    buffer stops reading, makes the server overflow its outbox, waits well
+    past the moment the server gave up on it, then reads: it gets the frames
+    that were already on their way, then the close ``4003 slow_consumer``
+    (not a lost connection, ``1006``).
+    """
+    shop = await seed(server.data)
+    (email,) = shop.agents
+    visitor = await Client.visitor(server, shop.key)
+    body = "é" * 4000  # about 8 KB of UTF-8 per message
+    conv = (await visitor.request({"t": "send", "cid": "c0", "body": body}))["conv"]
+    for i in range(1, 40):
+        await visitor.send({"t": "send", "id": 1000 + i, "cid": f"c{i}", "body": body})
+    await visitor.expect("ack", lambda f: f["cid"] == "c39")
+
+    token = await agent_token(server, email)
+    ws = await websockets.connect(
+        server.ws_url, subprotocols=["chatserver.json"], compression=None, max_queue=1
+    )
+    try:
+        await ws.send(json.dumps({"t": "hello", "v": 1, "kind": "agent", "token": token}))
+        assert json.loads(await ws.recv())["t"] == "welcome"
+        # From here on the client does not read: its queue fills at one message
+        # and websockets stops reading the socket.
+        for i in range(60):
+            await ws.send(json.dumps({"t": "history", "id": i, "conv": conv, "limit": 200}))
+
+        async def closed_4003() -> bool:
+            async with httpx.AsyncClient() as http:
+                text = (await http.get(f"{server.url}/metrics")).text
+            return 'chatserver_connections_closed_total{code="4003"' in text
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while not await closed_4003():
+            assert loop.time() < deadline, "the server never closed the slow consumer"
+            await asyncio.sleep(0.1)
+        # The client comes back to its socket later than the server's former
+        # 2 s wait for the stuck frame (within its close timeout of 10 s).
+        await asyncio.sleep(4)
+        got = 0
+        with contextlib.suppress(websockets.ConnectionClosed):
+            while True:
+                json.loads(await asyncio.wait_for(ws.recv(), 30))
+                got += 1
+        assert ws.close_code == int(CloseCode.SLOW_CONSUMER), (ws.close_code, got)
+        assert ws.close_reason == "client is not reading"
+    finally:
+        await ws.close()
+    # Everyone else is still served.
+    assert (await visitor.request({"t": "ping"}))["t"] == "pong"

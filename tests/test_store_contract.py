@@ -262,6 +262,27 @@ async def test_save_agent_overwrites_all_but_id_and_site(store: Store) -> None:
     assert await store.list_agents(other.id) == []
 
 
+async def test_set_password_hash_only_over_the_hash_read(store: Store) -> None:
+    site = await store.create_site("Shop")
+    agent = await store.create_agent(site.id, "ann@example.com", "Ann", "old", Role.ADMIN)
+    assert await store.set_password_hash(agent.id, "old", "new") is True
+    assert await store.get_agent(agent.id) == dataclasses.replace(agent, password_hash="new")
+    # The hash changed meanwhile (a password reset): nothing is written.
+    assert await store.set_password_hash(agent.id, "old", "stale") is False
+    assert (await store.agent_by_email("ann@example.com")) == dataclasses.replace(
+        agent, password_hash="new"
+    )
+    assert await store.set_password_hash("a_none", "new", "x") is False
+    assert await store.get_agent("a_none") is None
+    # Of concurrent upgrades from one hash read, exactly one wins.
+    got = await asyncio.gather(
+        *(store.set_password_hash(agent.id, "new", f"up{i}") for i in range(10))
+    )
+    assert got.count(True) == 1
+    winner = f"up{got.index(True)}"
+    assert (await store.get_agent(agent.id)) == dataclasses.replace(agent, password_hash=winner)
+
+
 async def test_save_agent_frees_old_email(store: Store) -> None:
     site = await store.create_site("Shop")
     agent = await store.create_agent(site.id, "ann@example.com", "Ann", "h")
@@ -1073,6 +1094,48 @@ async def test_attachments(store: Store) -> None:
     assert await store.get_attachment("f_nope") is None  # not created by the failed bind
 
 
+async def test_create_visitor_with_an_id_is_idempotent(store: Store) -> None:
+    site = await store.create_site("Shop")
+    made = await store.create_visitor(site.id, "v_given")
+    assert (made.id, made.site_id) == ("v_given", site.id)
+    await store.update_visitor(made.id, name="Ann")
+    # again, and concurrently: one row, kept as it is
+    again = await asyncio.gather(*(store.create_visitor(site.id, "v_given") for _ in range(5)))
+    assert {v.name for v in again} == {"Ann"}
+    assert {v.created_at for v in again} == {made.created_at}
+    assert (await store.get_visitor("v_given")) == again[0]
+
+
+async def test_attachment_bytes_follow_uploads_binds_and_sweeps(store: Store) -> None:
+    site = await store.create_site("Shop")
+    other_site = await store.create_site("Other")
+    assert await store.attachment_bytes(site.id) == (0, 0)
+    a = await store.create_attachment(site.id, "visitor:v_1", "a.png", "image/png", 100)
+    b = await store.create_attachment(site.id, "visitor:v_1", "b.png", "image/png", 30)
+    c = await store.create_attachment(other_site.id, "visitor:v_2", "c.png", "image/png", 7)
+    assert await store.attachment_bytes(site.id) == (130, 130)
+    assert await store.attachment_bytes(other_site.id) == (7, 7)
+    await store.bind_attachment(a.id, "c_1")
+    await store.bind_attachment(a.id, "c_2")  # bound already: counted once
+    assert await store.attachment_bytes(site.id) == (30, 130)
+
+    later = time.time() + 1
+    listed = await store.unposted_attachments(later)
+    assert [x.id for x in listed] == [b.id, c.id]
+    assert await store.unposted_attachments(b.created_at) == []  # strictly before
+    assert [x.id for x in await store.unposted_attachments(later, limit=1)] == [b.id]
+
+    # a bound attachment is never deleted; an unbound one once, by one caller
+    assert await store.delete_unposted_attachment(a.id) is None
+    assert await store.get_attachment(a.id) is not None
+    results = await asyncio.gather(*(store.delete_unposted_attachment(b.id) for _ in range(5)))
+    assert [r for r in results if r is not None] == [b]
+    assert await store.get_attachment(b.id) is None
+    assert await store.delete_unposted_attachment("f_nope") is None
+    assert await store.attachment_bytes(site.id) == (0, 100)
+    assert [x.id for x in await store.unposted_attachments(later)] == [c.id]
+
+
 async def test_concurrent_binds_keep_one_conversation(store: Store) -> None:
     site = await store.create_site("Shop")
     att = await store.create_attachment(site.id, "visitor:v_1", "a.gif", "image/gif", 1)
@@ -1505,11 +1568,39 @@ async def test_session_generation_grows_atomically(store: Store) -> None:
     got = await asyncio.gather(*(store.end_sessions(agent.id) for _ in range(20)))
     assert sorted(got) == list(range(2, 22))
     assert await store.session_generation(agent.id) == 21
-    # saving the agent (disable, enable, new password) never resets it
+    # saving the agent (disable, enable, new password) never resets it; disabling raises it
     await store.save_agent(dataclasses.replace(agent, disabled=True))
     await store.save_agent(dataclasses.replace(agent, disabled=False, password_hash="h2"))
-    assert await store.session_generation(agent.id) == 21
+    assert await store.session_generation(agent.id) == 22
     assert await store.session_generation("a_other") == 0
+
+
+async def test_saving_an_agent_without_chat_rights_ends_its_sessions(store: Store) -> None:
+    site = await store.create_site("Shop")
+    agent = await store.create_agent(site.id, "r@example.com", "R", "h", Role.ADMIN, 3, [])
+    other = await store.create_agent(site.id, "o@example.com", "O", "h", Role.AGENT, 3, [])
+    steps = [  # (the agent as saved, its generation after)
+        (dataclasses.replace(agent, role=Role.AGENT), 0),  # still chats
+        (dataclasses.replace(agent, role=Role.AGENT, capacity=9), 0),
+        (dataclasses.replace(agent, role=Role.ANALYST), 1),  # rights gone
+        (dataclasses.replace(agent, role=Role.ANALYST, name="Ana"), 1),  # had none already
+        (dataclasses.replace(agent, role=Role.ANALYST, disabled=True), 1),
+        (dataclasses.replace(agent, role=Role.AGENT, disabled=True), 1),
+        (dataclasses.replace(agent, role=Role.AGENT), 1),  # rights back: nothing ends
+        (dataclasses.replace(agent, role=Role.ADMIN, disabled=True), 2),  # rights gone
+        (dataclasses.replace(agent, role=Role.ANALYST), 2),
+    ]
+    for saved, generation in steps:
+        await store.save_agent(saved)
+        assert await store.get_agent(agent.id) == saved
+        assert await store.session_generation(agent.id) == generation, saved
+    assert await store.session_generation(other.id) == 0
+    # a save refused (taken email) changes nothing, the generation included
+    await store.save_agent(dataclasses.replace(agent, role=Role.AGENT))
+    with pytest.raises(StoreError):
+        await store.save_agent(dataclasses.replace(agent, email=other.email, disabled=True))
+    assert await store.session_generation(agent.id) == 2
+    assert (await store.get_agent(agent.id)) == dataclasses.replace(agent, role=Role.AGENT)
 
 
 async def test_revoked_session_until_its_expiry(store: Store) -> None:
@@ -1559,38 +1650,67 @@ async def test_session_revocations_survive_a_restart(make_store: Callable[[], St
 # ---------------------------------------------------------------------------
 
 
-async def test_throttle_counts_failures_in_the_window(store: Store) -> None:
+async def test_throttle_reserves_while_there_is_room(store: Store) -> None:
     t0, window = time.time(), 100.0
-    assert await store.throttle_wait(["ip:a", "email:x"], 3, window, t0) == 0
+    both = ["ip:a", "email:x"]
+    assert await store.throttle_wait(both, 3, window, t0) == 0
     assert await store.throttle_wait([], 3, window, t0) == 0
-    await store.throttle_hit(["ip:a", "email:x"], 3, window, t0)
-    await store.throttle_hit(["ip:a", "email:x"], 3, window, t0 + 1)
-    assert await store.throttle_wait(["ip:a", "email:x"], 3, window, t0 + 2) == 0
-    await store.throttle_hit(["ip:a", "email:x"], 3, window, t0 + 2)
-    # Three in the window: blocked until the oldest leaves it.
+    assert await store.throttle_reserve([], 3, window, t0, "s0") == 0
+    assert await store.throttle_reserve(both, 3, window, t0, "s1") == 0
+    assert await store.throttle_reserve(both, 3, window, t0 + 1, "s2") == 0
+    assert await store.throttle_wait(both, 3, window, t0 + 2) == 0
+    assert await store.throttle_reserve(both, 3, window, t0 + 2, "s3") == 0
+    # Three in the window: refused until the oldest leaves it, and nothing recorded.
+    assert await store.throttle_reserve(["ip:a"], 3, window, t0 + 3, "s4") == pytest.approx(97)
     assert await store.throttle_wait(["ip:a"], 3, window, t0 + 3) == pytest.approx(97)
     assert await store.throttle_wait(["ip:b", "email:x"], 3, window, t0 + 3) == pytest.approx(97)
     assert await store.throttle_wait(["ip:b"], 3, window, t0 + 3) == 0
     assert await store.throttle_wait(["ip:a"], 4, window, t0 + 3) == 0
-    assert await store.throttle_wait(["ip:a"], 3, window, t0 + 100.5) == 0
-    # A fourth failure later: the wait runs from the newest three.
-    await store.throttle_hit(["ip:a"], 3, window, t0 + 50)
-    assert await store.throttle_wait(["ip:a"], 3, window, t0 + 60) == pytest.approx(41)
-    # The longest wait of the keys is the answer.
-    await store.throttle_hit(["ip:c"], 1, window, t0 + 55)
-    assert await store.throttle_wait(["ip:c", "ip:a"], 1, window, t0 + 60) == pytest.approx(95)
+    # One full key refuses the attempt on every key: ip:b stays empty.
+    assert await store.throttle_reserve(["ip:b", "email:x"], 3, window, t0 + 4, "s5") > 0
+    assert await store.throttle_wait(["ip:b"], 1, window, t0 + 4) == 0
     # Clearing forgets one key only.
     await store.throttle_clear(["email:x"])
     await store.throttle_clear([])
-    assert await store.throttle_wait(["email:x"], 1, window, t0 + 3) == 0
-    assert await store.throttle_wait(["ip:a"], 3, window, t0 + 3) > 0
+    assert await store.throttle_wait(["email:x"], 1, window, t0 + 4) == 0
+    assert await store.throttle_wait(["ip:a"], 3, window, t0 + 4) == pytest.approx(96)
+    # The oldest left the window: room for one more, the wait then runs from s2.
+    assert await store.throttle_reserve(["ip:a"], 3, window, t0 + 100.5, "s6") == 0
+    assert await store.throttle_wait(["ip:a"], 3, window, t0 + 100.5) == pytest.approx(0.5)
+    # The longest wait of the keys is the answer.
+    assert await store.throttle_reserve(["ip:c"], 1, window, t0 + 100, "s7") == 0
+    assert await store.throttle_reserve(["ip:c", "ip:a"], 1, window, t0 + 102, "s8") == (
+        pytest.approx(98.5)
+    )
 
 
-async def test_concurrent_throttle_hits_all_count(store: Store) -> None:
+async def test_throttle_release_drops_one_slot(store: Store) -> None:
+    now, window = time.time(), 300.0
+    for slot in ("one", "two", "three"):
+        assert await store.throttle_reserve(["ip:r", "email:r"], 3, window, now, slot) == 0
+    assert await store.throttle_reserve(["ip:r"], 3, window, now, "four") > 0
+    await store.throttle_release(["ip:r"], "two")
+    await store.throttle_release(["ip:r", "ip:none"], "no such slot")
+    await store.throttle_release([], "one")
+    # Room for exactly one again on ip:r; email:r still holds all three.
+    assert await store.throttle_wait(["ip:r"], 3, window, now) == 0
+    assert await store.throttle_wait(["email:r"], 3, window, now) == pytest.approx(window)
+    assert await store.throttle_reserve(["ip:r"], 3, window, now, "five") == 0
+    assert await store.throttle_reserve(["ip:r"], 3, window, now, "six") > 0
+    for slot in ("one", "three", "five"):
+        await store.throttle_release(["ip:r"], slot)
+    assert await store.throttle_wait(["ip:r"], 1, window, now) == 0
+
+
+async def test_concurrent_reservations_never_exceed_the_limit(store: Store) -> None:
     now = time.time()
-    await asyncio.gather(*(store.throttle_hit(["ip:z"], 50, 300.0, now) for _ in range(20)))
-    assert await store.throttle_wait(["ip:z"], 20, 300.0, now) == pytest.approx(300)
-    assert await store.throttle_wait(["ip:z"], 21, 300.0, now) == 0
+    got = await asyncio.gather(
+        *(store.throttle_reserve(["ip:z", "email:z"], 10, 300.0, now, f"s{i}") for i in range(60))
+    )
+    assert sum(1 for wait in got if wait == 0) == 10
+    assert all(wait == pytest.approx(300) for wait in got if wait != 0)
+    assert await store.throttle_wait(["ip:z"], 10, 300.0, now) == pytest.approx(300)
+    assert await store.throttle_wait(["email:z"], 11, 300.0, now) == 0
 
 
 async def test_throttle_is_shared_by_stores_on_the_same_storage(
@@ -1601,11 +1721,23 @@ async def test_throttle_is_shared_by_stores_on_the_same_storage(
     await two.start()
     try:
         now = time.time()
-        await one.throttle_hit(["email:y"], 2, 300.0, now)
-        await two.throttle_hit(["email:y"], 2, 300.0, now + 1)
+        assert await one.throttle_reserve(["email:y"], 2, 300.0, now, "a") == 0
+        assert await two.throttle_reserve(["email:y"], 2, 300.0, now + 1, "b") == 0
         assert await one.throttle_wait(["email:y"], 2, 300.0, now + 2) == pytest.approx(298)
-        await two.throttle_clear(["email:y"])
+        assert await two.throttle_reserve(["email:y"], 2, 300.0, now + 2, "c") > 0
+        await two.throttle_release(["email:y"], "a")
         assert await one.throttle_wait(["email:y"], 2, 300.0, now + 2) == 0
+        await two.throttle_clear(["email:y"])
+        assert await one.throttle_wait(["email:y"], 1, 300.0, now + 2) == 0
+        # Concurrent reservations through both stores (two connections; for
+        # SQLite two writers on one file) still get exactly the limit.
+        got = await asyncio.gather(
+            *(
+                (one, two)[i % 2].throttle_reserve(["ip:w"], 7, 300.0, now, f"w{i}")
+                for i in range(40)
+            )
+        )
+        assert sum(1 for wait in got if wait == 0) == 7
     finally:
         await one.close()
         await two.close()

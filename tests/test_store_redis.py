@@ -160,3 +160,22 @@ async def test_lost_stream_starts_a_new_epoch(
     assert third is not None
     assert third.epoch not in (conv.epoch, changed.epoch)
     assert [e.offset for e in await store.entries(conv.id)] == [6]
+
+
+async def test_stale_entries_of_the_unposted_index_are_dropped(
+    shared_store: RedisStore, redis_server: RedisServer, redis_prefix: str
+) -> None:
+    """An index entry whose record vanished (deleted by hand, a partial
+    restore) is dropped by the sweep's listing instead of filling its batches."""
+    site = await shared_store.create_site("Shop")
+    gone = await shared_store.create_attachment(site.id, "visitor:v_1", "a.png", "image/png", 5)
+    kept = await shared_store.create_attachment(site.id, "visitor:v_1", "b.png", "image/png", 6)
+    client = redis.asyncio.Redis.from_url(redis_server.url)
+    try:
+        await client.delete(f"{redis_prefix}attachment:{gone.id}")
+        listed = await shared_store.unposted_attachments(kept.created_at + 1)
+        assert [a.id for a in listed] == [kept.id]
+        index = await client.zrange(f"{redis_prefix}unposted-attachments", 0, -1)
+        assert [i.decode() for i in index] == [kept.id]
+    finally:
+        await client.aclose()

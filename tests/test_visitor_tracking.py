@@ -56,11 +56,22 @@ async def test_page_views_are_recorded_and_agents_see_them_live(server: Server) 
     assert entry["url"] == "https://shop.test/cart"
     assert listed["count"] >= 1
 
-    reply = await agent.request({"t": "visitor", "visitor": vid})
-    assert reply["t"] == "visitor", reply
-    assert reply["visitor"]["id"] == vid and reply["visitor"]["visits"] == 1
-    assert [p["url"] for p in reply["pages"]] == ["https://shop.test/cart", "https://shop.test/"]
-    assert all(p["visit"] == 1 for p in reply["pages"])
+    # Without a record yet (docs/protocol.md §3.5) the views are held in the
+    # server's memory: the agent gets them with an unsaved record.
+    before = await agent.request({"t": "visitor", "visitor": vid})
+    # The first thing worth keeping stores the record with the held views.
+    await ok(visitor, {"t": "attrs", "set": {"plan": "gold"}})
+    after = await agent.request({"t": "visitor", "visitor": vid})
+    for reply in (before, after):
+        assert reply["t"] == "visitor", reply
+        assert reply["visitor"]["id"] == vid and reply["visitor"]["visits"] == 1
+        urls = [p["url"] for p in reply["pages"]]
+        assert urls == ["https://shop.test/cart", "https://shop.test/"]
+        assert all(p["visit"] == 1 for p in reply["pages"])
+    assert (before["visitor"]["attributes"], after["visitor"]["attributes"]) == (
+        {},
+        {"plan": "gold"},
+    )
 
     # visitors never get visitor frames
     await visitor.quiet(0.2)

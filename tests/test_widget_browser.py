@@ -1,4 +1,4 @@
-"""The embeddable widget (``/widget.js`` from ``widget/build``) in a real browser.
+"""The embeddable widget (``/widget.js`` from ``chatserver/widget_build``) in a real browser.
 
 The shop pages are served by the test itself from a tiny web server on
 another port (so another origin than the chat server), with the one script
@@ -152,13 +152,17 @@ class ShopServer:
 
     def __init__(self) -> None:
         self.pages: dict[str, str] = {}
-        pages = self.pages
+        self.headers: dict[str, dict[str, str]] = {}
+        pages, extra = self.pages, self.headers
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                body = pages.get(self.path.split("?")[0].lstrip("/"))
+                name = self.path.split("?")[0].lstrip("/")
+                body = pages.get(name)
                 self.send_response(200 if body is not None else 404)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
+                for key, value in extra.get(name, {}).items():
+                    self.send_header(key, value)
                 self.end_headers()
                 self.wfile.write((body or "no such page").encode())
 
@@ -169,9 +173,10 @@ class ShopServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
-    def add(self, name: str, html: str) -> str:
-        """Serve ``html`` at ``name``; return its URL."""
+    def add(self, name: str, html: str, headers: dict[str, str] | None = None) -> str:
+        """Serve ``html`` at ``name`` (with extra response ``headers``); return its URL."""
         self.pages[name] = html
+        self.headers[name] = dict(headers or {})
         return self.url + name
 
 

@@ -6,7 +6,6 @@ the agent for good (``chatserver.logins``); re-enabling starts them afresh.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -16,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from chatserver import control
 from chatserver.errors import StoreError
-from chatserver.security import hash_password
+from chatserver.security import hash_password_off_loop
 from chatserver.types import Agent, Role, Site
 
 from .. import forms
@@ -51,7 +50,7 @@ async def agent_new(request: Request) -> Response:
     if form.ok and await hub.store.agent_by_email(form.clean["email"]) is not None:
         form.errors["email"] = "This email is already in use."
     if form.ok:
-        password_hash = await asyncio.to_thread(hash_password, form.clean["password"])
+        password_hash = await hash_password_off_loop(form.clean["password"])
         try:
             agent = await hub.store.create_agent(
                 site.id,
@@ -173,7 +172,7 @@ async def agent_password(request: Request) -> Response:
     password = forms.password_form(await form_data(request))
     if not password.ok:
         return _edit_page(request, site, agent, password=password, status_code=422)
-    password_hash = await asyncio.to_thread(hash_password, password.clean["password"])
+    password_hash = await hash_password_off_loop(password.clean["password"])
     saved = replace(agent, password_hash=password_hash)
     await hub.store.save_agent(saved)
     response = done(

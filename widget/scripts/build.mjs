@@ -1,17 +1,23 @@
-// Build the widget into build/: the content-hashed bundles first (the
+// Build the widget into ../chatserver/widget_build/ (inside the Python
+// package, so the wheel carries it and the server finds it wherever it is
+// installed): the content-hashed bundles first (the
 // recorder, the replay view, co-browsing, then the chat bundle with the
 // names of the first three baked in), then the loader (widget.js) with the
-// chat bundle's name baked in. All minified IIFE scripts (classic scripts: no
-// CORS needed when the shop's origin differs from the chat server's).
+// chat bundle's name baked in. All minified IIFE scripts. Each bundle's
+// Subresource Integrity hash (sha384) is baked in next to its name, and the
+// loader and the chat bundle add them with `integrity` and
+// `crossorigin="anonymous"` (the server sends `Access-Control-Allow-Origin: *`).
+// The published types of `$chat` (types/chat.d.ts) are copied as chat.d.ts.
 // Run: npm run build.
 
-import { copyFile, mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { copyFile, mkdir, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const out = join(root, "build");
+const out = join(root, "..", "chatserver", "widget_build");
 // ES2020 syntax: every browser with shadow DOM and constructable-free fallbacks.
 const target = ["es2020"];
 
@@ -42,7 +48,16 @@ async function hashed(name, entry, more = {}) {
     .map((path) => path.split("/").pop())
     .find((n) => n && pattern.test(n));
   if (!file) throw new Error(`build: no ${name} bundle in the output`);
-  return { file, inputs: Object.keys(result.metafile.inputs) };
+  return { file, inputs: Object.keys(result.metafile.inputs), integrity: await integrity(file) };
+}
+
+/**
+ * The Subresource Integrity value of the built file `file`: `sha384-<base64>`.
+ * @param {string} file @returns {Promise<string>}
+ */
+async function integrity(file) {
+  const digest = createHash("sha384").update(await readFile(join(out, file))).digest("base64");
+  return `sha384-${digest}`;
 }
 
 // The recorder (rrweb and our uploads): loaded by the chat bundle only in
@@ -67,6 +82,8 @@ const chat = await hashed("chat", "src/chat.js", {
   define: {
     __RECORDER_BUNDLE__: JSON.stringify(`widget/${recorder.file}`),
     __COBROWSE_BUNDLE__: JSON.stringify(`widget/${cobrowse.file}`),
+    __RECORDER_INTEGRITY__: JSON.stringify(recorder.integrity),
+    __COBROWSE_INTEGRITY__: JSON.stringify(cobrowse.integrity),
   },
 });
 for (const [path, why] of [
@@ -86,15 +103,96 @@ await esbuild.build({
   format: "iife",
   target,
   outfile: join(out, "widget.js"),
-  define: { __CHAT_BUNDLE__: JSON.stringify(`widget/${chat.file}`) },
+  define: {
+    __CHAT_BUNDLE__: JSON.stringify(`widget/${chat.file}`),
+    __CHAT_INTEGRITY__: JSON.stringify(chat.integrity),
+  },
   legalComments: "none",
   logLevel: "warning",
 });
+
+// The published types of the `$chat` API, served as /widget/chat.d.ts.
+await copyFile(join(root, "types/chat.d.ts"), join(out, "chat.d.ts"));
 
 // Which content-hashed file is which, for the server's pages (agent_console/assets.py).
 const manifest = { chat: chat.file, recorder: recorder.file, replay: replay.file, cobrowse: cobrowse.file };
 await writeFile(join(out, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
 
+// The licences of the third-party code inside the bundles (rrweb and its
+// parts, all MIT): one notice per npm package, shipped with the build.
+await writeFile(join(out, "THIRD_PARTY_NOTICES.txt"), await notices([recorder, replay, cobrowse, chat]));
+
 for (const name of (await readdir(out)).sort()) {
-  console.log(`build/${name}  ${(await stat(join(out, name))).size} bytes`);
+  console.log(`widget_build/${name}  ${(await stat(join(out, name))).size} bytes`);
+}
+
+/**
+ * The third-party notices for the npm packages whose files went into `bundles`.
+ * @param {{inputs: string[]}[]} bundles
+ * @returns {Promise<string>}
+ */
+async function notices(bundles) {
+  /** @type {Set<string>} */
+  const dirs = new Set();
+  for (const { inputs } of bundles) {
+    for (const input of inputs) {
+      const at = input.lastIndexOf("node_modules/");
+      if (at < 0) continue;
+      const parts = input.slice(at + "node_modules/".length).split("/");
+      const name = parts[0].startsWith("@") ? `${parts[0]}/${parts[1]}` : parts[0];
+      dirs.add(join(root, input.slice(0, at), "node_modules", name));
+    }
+  }
+  // Published bundles (rrweb's dist files) inline their own dependencies: the
+  // closure of each one's runtime `dependencies` (types-only packages aside).
+  const queue = [...dirs];
+  while (queue.length > 0) {
+    const dir = /** @type {string} */ (queue.pop());
+    const pkg = JSON.parse(await readFile(join(dir, "package.json"), "utf8"));
+    for (const dep of Object.keys(pkg.dependencies ?? {})) {
+      if (dep.startsWith("@types/")) continue;
+      const found = await installed(dir, dep);
+      if (!dirs.has(found)) {
+        dirs.add(found);
+        queue.push(found);
+      }
+    }
+  }
+  const sections = [];
+  for (const dir of [...dirs].sort()) {
+    const pkg = JSON.parse(await readFile(join(dir, "package.json"), "utf8"));
+    const files = (await readdir(dir)).filter((n) => /^(licen[cs]e|copying)(\.|$)/i.test(n));
+    let file = files.length > 0 ? join(dir, files[0]) : "";
+    if (!file) {
+      // Published without one: the licence of its source repository (licenses/).
+      const url = String(pkg.repository?.url ?? pkg.repository ?? "");
+      const repo = url.match(/github\.com[/:]([\w.-]+)\/([\w.-]+?)(\.git)?$/);
+      if (!repo) throw new Error(`build: ${pkg.name} has no licence file to ship`);
+      file = join(root, "licenses", `${repo[1]}-${repo[2]}.txt`);
+    }
+    const text = await readFile(file, "utf8");
+    sections.push(`${pkg.name} ${pkg.version} (${pkg.license})\n\n${text.trim()}\n`);
+  }
+  const head =
+    "The chatserver widget bundles include the following third-party software.\n" +
+    "chatserver itself is under the MIT licence (LICENSE).\n";
+  return [head, ...sections].join(`\n${"-".repeat(72)}\n\n`);
+}
+
+/**
+ * Where node would find package `name` required from the package in `dir`.
+ * @param {string} dir @param {string} name
+ * @returns {Promise<string>}
+ */
+async function installed(dir, name) {
+  for (let at = dir; at !== dirname(at); at = dirname(at)) {
+    const candidate = join(at, "node_modules", name);
+    try {
+      await stat(join(candidate, "package.json"));
+      return candidate;
+    } catch {
+      // not here: one folder up
+    }
+  }
+  throw new Error(`build: ${name} (a dependency of ${dir}) is not installed`);
 }

@@ -8,7 +8,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 
-const build = join(dirname(fileURLToPath(import.meta.url)), "..", "build");
+const build = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "chatserver", "widget_build");
 const KB = 1024;
 const budgets = [
   { label: "loader", match: (/** @type {string} */ n) => n === "widget.js", limit: 2 * KB },

@@ -30,15 +30,17 @@ export const askable = (entry) =>
 /**
  * @param {{
  *   bundle: string,
+ *   integrity: string,
  *   store: import("./store.js").Store,
  *   link: ReturnType<import("./client.js").createClient>["cobrowse"],
  *   session: import("./storage.js").KeyValue,
  *   live: (use: (r: import("./recorder-core.js").Recorder | null) => void) => () => void,
  *   addStrings: (tables: Record<string, Record<string, string>>) => void,
- * }} options `bundle`: the co-browse bundle's URL; the rest is for cobrowse.js
+ * }} options `bundle`: the co-browse bundle's URL, `integrity` its SRI hash; the
+ *   rest is for cobrowse.js
  */
 export function createCobrowseGate(options) {
-  const { bundle, store, session } = options;
+  const { bundle, integrity, store, session } = options;
   /** @type {import("./cobrowse.js").Cobrowse | null} */
   let cobrowse = null;
   /** @type {[HTMLElement, import("./cobrowse.js").Ctx] | null} where the UI is */
@@ -54,7 +56,7 @@ export function createCobrowseGate(options) {
   const check = () => {
     if (opened || stopped || !needed()) return;
     opened = true;
-    loadScript(bundle).then(
+    loadScript(bundle, integrity).then(
       guard(() => {
         const create = /** @type {any} */ (window).__chatserverCobrowse?.createCobrowse;
         if (stopped || !create) return;

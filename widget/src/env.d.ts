@@ -9,6 +9,15 @@ declare const __RECORDER_BUNDLE__: string;
 /** The file name of the content-hashed co-browse bundle, e.g. `widget/cobrowse.5KD9QW.js`. */
 declare const __COBROWSE_BUNDLE__: string;
 
+/** The chat bundle's Subresource Integrity value, `sha384-<base64>`. */
+declare const __CHAT_INTEGRITY__: string;
+
+/** The recorder bundle's Subresource Integrity value, `sha384-<base64>`. */
+declare const __RECORDER_INTEGRITY__: string;
+
+/** The co-browse bundle's Subresource Integrity value, `sha384-<base64>`. */
+declare const __COBROWSE_INTEGRITY__: string;
+
 /** CSS imported as text (the replay bundle's rrweb styles; esbuild's `text` loader). */
 declare module "*.css" {
   const text: string;

@@ -4,12 +4,21 @@
 // has loaded and the browser is idle, adds the content-hashed chat bundle from
 // the same place it was itself loaded from. It never throws into the page.
 // Budget: 2 KB gzip (scripts/size.mjs).
+//
+// Under a Content-Security-Policy (docs/widget.md): the bundle gets the nonce
+// of this script's own tag (a policy of nonces lets it run), and comes with
+// its Subresource Integrity hash and crossorigin="anonymous" (the server sends
+// Access-Control-Allow-Origin: *), so a changed file on the way is refused.
 
 (() => {
   try {
     const w = /** @type {Record<string, any>} */ (/** @type {unknown} */ (window));
     w.$chat = w.$chat || [];
-    const script = /** @type {HTMLScriptElement | null} */ (document.currentScript);
+    // Our own tag; when the page added it in a way that hides that, the tag
+    // with data-site whose URL ends in widget.js.
+    const script = /** @type {HTMLScriptElement | null} */ (
+      document.currentScript || document.querySelector('script[data-site][src*="widget.js"]')
+    );
     const site = script && script.getAttribute("data-site");
     if (!script || !site) {
       console.warn("chatserver: the widget.js script tag needs data-site=\"SITE_KEY\"");
@@ -19,6 +28,9 @@
       try {
         const chat = document.createElement("script");
         chat.async = true;
+        chat.crossOrigin = "anonymous";
+        chat.integrity = __CHAT_INTEGRITY__;
+        chat.nonce = script.nonce || "";
         chat.src = new URL(__CHAT_BUNDLE__, script.src).href;
         chat.setAttribute("data-site", site);
         chat.setAttribute("data-base", script.src);

@@ -21,12 +21,14 @@ import { loadScript } from "./script.js";
 /**
  * @param {{
  *   bundle: string,
+ *   integrity: string,
  *   session: KeyValue,
  *   transport: Transport,
  *   attach: (recorder: Recorder | null) => void,
- * }} options `bundle`: the recorder bundle's URL; `attach` routes replies to it
+ * }} options `bundle`: the recorder bundle's URL, `integrity` its SRI hash;
+ *   `attach` routes replies to it
  */
-export function createRecording({ bundle, session, transport, attach }) {
+export function createRecording({ bundle, integrity, session, transport, attach }) {
   /** @type {Settings | null} */
   let settings = null;
   let consent = false;
@@ -84,7 +86,7 @@ export function createRecording({ bundle, session, transport, attach }) {
   /** Load the recorder bundle (once), then call `then`. @param {() => void} then */
   const load = (then) => {
     if (maker()) return then();
-    loadScript(bundle).then(guard(then), () => warn("could not load the recorder from", bundle));
+    loadScript(bundle, integrity).then(guard(then), () => warn("could not load the recorder from", bundle));
   };
 
   const maybeStart = () => {

@@ -23,6 +23,9 @@ import { mountTeaser } from "./view/teaser.js";
 import { watchRoutes } from "./routes.js";
 
 /** @typedef {import("./types.js").Entry} Entry */
+/** The published API (types/chat.d.ts): tsc holds this file to it. */
+/** @typedef {import("../types/chat").ChatEvents} ChatEvents */
+/** @typedef {import("../types/chat").ChatCommandName} ChatCommandName */
 
 /** Why the server refused us, for the one console warning. @param {number} code @param {string} site */
 function refusal(code, site) {
@@ -31,7 +34,10 @@ function refusal(code, site) {
   return `the server refused the chat (close code ${code}); the chat is off on this page`;
 }
 
-/** The public shape of a message for `on("message")`. @param {Entry} e */
+/**
+ * The public shape of a message for `on("message")`.
+ * @param {Entry} e @returns {import("../types/chat").ChatMessage}
+ */
 const publicMessage = (e) => ({
   conversation: e.conv,
   offset: e.offset,
@@ -52,6 +58,11 @@ export function start({ site, base, dept, global = "$chat" }) {
   const local = storage("localStorage", `chatserver:${site}:`);
   const session = storage("sessionStorage", `chatserver:${site}:`);
   const events = createEmitter();
+  /**
+   * Emit an API event with the payload types/chat.d.ts publishes for it.
+   * @template {keyof ChatEvents} K @param {K} name @param {Parameters<ChatEvents[K]>} payload
+   */
+  const emit = (name, ...payload) => events.emit(name, payload[0]);
   /** @type {Record<string, Record<string, string>>} */
   const overrides = {};
   /** Strings the co-browse bundle brought, by language. @type {Record<string, Record<string, string>>} */
@@ -99,11 +110,11 @@ export function start({ site, base, dept, global = "$chat" }) {
       relocale();
       mount();
       ready = true;
-      events.emit("ready");
-      if (store.get().open) events.emit("open");
+      emit("ready");
+      if (store.get().open) emit("open");
     },
     onMessage(e) {
-      events.emit("message", publicMessage(e));
+      emit("message", publicMessage(e));
       if (e.from.kind === "agent") announcer?.say(t("new_message", { name: e.from.name || t("agent"), text: e.body }));
     },
     onServer(frame) {
@@ -119,12 +130,14 @@ export function start({ site, base, dept, global = "$chat" }) {
 
   const recording = createRecording({
     bundle: new URL(__RECORDER_BUNDLE__, base).href,
+    integrity: __RECORDER_INTEGRITY__,
     session,
     transport: client.recording,
     attach: (r) => client.recording.attach(r),
   });
   cobrowse = createCobrowseGate({
     bundle: new URL(__COBROWSE_BUNDLE__, base).href,
+    integrity: __COBROWSE_INTEGRITY__,
     store,
     link: client.cobrowse,
     session,
@@ -173,28 +186,34 @@ export function start({ site, base, dept, global = "$chat" }) {
 
   let unread = 0;
   const stopWatching = store.subscribe((s, prev) => {
-    if (ready && s.open !== prev.open) events.emit(s.open ? "open" : "close");
+    if (ready && s.open !== prev.open) emit(s.open ? "open" : "close");
     if (viewing() && (s.entries !== prev.entries || s.open !== prev.open || s.conv !== prev.conv)) client.read();
     const n = unreadCount(s);
     if (n !== unread) {
       unread = n;
-      events.emit("unread", n);
+      emit("unread", n);
     }
   });
   const stopVisibility = listen(document, "visibilitychange", () => viewing() && client.read());
 
-  /** The API's commands. @param {string} name @param {any[]} args */
+  /**
+   * The API's commands: a `case` for each name types/chat.d.ts publishes (tsc
+   * checks both ways: a published name without its case fails `unknown` below,
+   * a case the types do not name fails the switch).
+   * @param {string} name @param {any[]} args
+   */
   const run = (name, args) => {
-    switch (name) {
+    const command = /** @type {ChatCommandName} */ (name);
+    switch (command) {
       case "open":
       case "close":
       case "toggle":
-        return actions[name]();
+        return actions[command]();
       case "send":
         return typeof args[0] === "string" ? client.send(args[0]) : undefined;
       case "on":
         events.on(args[0], args[1]);
-        if (args[0] === "ready" && ready) events.emit("ready"); // late listeners still hear it
+        if (args[0] === "ready" && ready) emit("ready"); // late listeners still hear it
         return;
       case "off":
         return events.off(args[0], args[1]);
@@ -220,9 +239,11 @@ export function start({ site, base, dept, global = "$chat" }) {
       case "destroy":
         return teardown();
       default:
-        warn(`unknown command "${name}"`);
+        unknown(command);
     }
   };
+  /** @param {never} command a name no case took (at run time: any string) */
+  const unknown = (command) => warn(`unknown command "${command}"`);
   const release = takeOver(global, run);
 
   const stopRoutes = watchRoutes(() => client.page());

@@ -13,7 +13,9 @@ const en = {
   cb_stop: "Stop sharing",
 };
 
-/** @type {typeof en} */
+/** @typedef {typeof en} CobrowseStrings */
+
+/** @type {CobrowseStrings} */
 const ca = {
   cb_request: "{name} voldria veure aquesta pàgina",
   cb_request_detail: "Veurà aquesta pàgina mentre la feu servir i us podrà assenyalar coses. El que escriviu als formularis queda amagat. Podeu aturar-ho quan vulgueu.",
@@ -23,7 +25,7 @@ const ca = {
   cb_stop: "Deixa de compartir",
 };
 
-/** @type {typeof en} */
+/** @type {CobrowseStrings} */
 const es = {
   cb_request: "{name} quiere ver esta página",
   cb_request_detail: "Verá esta página mientras la usa y podrá señalarle cosas. Lo que escriba en los formularios queda oculto. Puede detenerlo cuando quiera.",

@@ -3,6 +3,7 @@
 // become markup.
 
 import { guard } from "../guard.js";
+import { pageNonce } from "../nonce.js";
 
 /**
  * An element with attributes (`class`, `aria-*`, `data-*`, ...) and children.
@@ -53,7 +54,8 @@ export function listen(target, type, fn) {
  * Add `css` to the styles of the shadow root `node` is in (or is) and return
  * its removal: a constructed sheet, which needs nothing of a CSP (no
  * 'unsafe-inline' styles), or in engines without those a <style> element
- * appended to `node`.
+ * appended to `node`, with the page's nonce (nonce.js) for a `style-src`
+ * policy of nonces.
  * @param {ShadowRoot | HTMLElement} node @param {string} css
  * @returns {() => void}
  */
@@ -68,6 +70,7 @@ export function addStyles(node, css) {
     };
   } catch {
     const style = h("style", {}, css);
+    style.nonce = pageNonce();
     node.append(style);
     return () => style.remove();
   }
