@@ -409,6 +409,47 @@ async def forget(hub: Hub, session: Session) -> None:
             await _publish_viewers(hub, agent.site_id, conv_id)
 
 
+# -- after a lost subscription (Hub._resubscribed) ------------------------------
+
+
+async def resync(hub: Hub, agent_id: str) -> None:
+    """The agent's channel was lost for a while: follow what the agent holds now.
+
+    A missed ``follow`` (a chat assigned or transferred to them meanwhile)
+    would leave their sockets on this process without its entries; the
+    store says which open chats are theirs.  A missed ``unfollow`` leaves a
+    chat followed like a watched one (``watch``), which is harmless; a missed
+    ``status`` or ``invite`` is not re-sent (the router holds the status).
+    """
+    sessions = [s for s in hub.local_sessions(agent_channel(agent_id)) if s.site is not None]
+    if not sessions:
+        return
+    assert sessions[0].site is not None
+    for conv in await hub.store.list_conversations(sessions[0].site.id, [ConvState.ACTIVE]):
+        if agent_id in conv.agents:
+            for session in sessions:
+                if conv.id not in session.follows:
+                    await hub.follow(session, conv.id)
+
+
+async def resync_site(hub: Hub, site_id: SiteId) -> None:
+    """The site's channel was lost for a while: its agents get every open chat again.
+
+    One ``conv`` frame per queued or active conversation (what ``welcome``
+    lists), so assignments, transfers and new chats missed meanwhile show.
+    A chat closed meanwhile shows through its ``closed`` entry if the agent
+    follows it; presence (``visitor``, ``viewers``) updates come with the
+    next change.
+    """
+    channel = site_channel(site_id)
+    if not hub.local_sessions(channel):
+        return
+    convs = await hub.store.list_conversations(site_id, [ConvState.QUEUED, ConvState.ACTIVE])
+    for conv in convs:
+        frame = {"t": "conv", "conv": await hub.convs.describe(conv)}
+        hub.fan_out(channel, "agents", frame)
+
+
 HANDLERS: dict[str, Handler] = {
     "send": send,
     "typing": typing,

@@ -31,7 +31,7 @@ from starlette.websockets import WebSocketDisconnect
 import agent_console
 import recordings
 
-from . import __version__, attachments, control, demo, logins, ops
+from . import __version__, attachments, control, demo, logins, ops, redact
 from .backends import build
 from .blobs import DirectoryBlobs
 from .bundles import WIDGET_BUILD
@@ -374,6 +374,8 @@ async def console_redirect(request: Request) -> Response:
 
 def create_app(config: Config) -> Starlette:
     config.data_dir.mkdir(parents=True, exist_ok=True)
+    redact.protect(config.redis_url)  # its password never reaches a log line
+    redact.install()
     store, broker, router, presence = build(config)
     if config.redis_url:
         signer = Signer(load_secret_redis(config.redis_url))

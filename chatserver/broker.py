@@ -17,6 +17,12 @@ Semantics every implementation keeps:
 * ``subscribe`` returns once events published afterwards will be delivered.
 * Events are JSON-like maps; the handler must not mutate them (the memory
   broker hands the same object to every subscriber).
+* **Re-subscription**: a broker that lost a subscription (its connection to
+  Redis broke) and got it back calls ``resubscribed(channel)`` once events
+  published afterwards will be delivered again, for every channel it held.
+  Events published in between are lost; the caller catches up from the
+  Store (``Hub._resubscribed``).  Called on the event loop like the handler;
+  the memory broker never loses a subscription and never calls it.
 
 Channels are ``conv:<id>``, ``visitor:<id>``, ``agent:<id>``, ``site:<id>`` and
 ``control`` (admin changes every process applies: ``chatserver.control``).
@@ -31,10 +37,11 @@ from typing import Protocol
 from .types import JSON
 
 Handler = Callable[[str, JSON], None]
+Resubscribed = Callable[[str], None]
 
 
 class Broker(Protocol):
-    async def start(self, handler: Handler) -> None: ...
+    async def start(self, handler: Handler, resubscribed: Resubscribed | None = None) -> None: ...
 
     async def close(self) -> None: ...
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .broker import Handler
+from .broker import Handler, Resubscribed
 from .types import JSON
 
 
@@ -15,8 +15,8 @@ class MemoryBroker:
         self._handler: Handler | None = None
         self._channels: set[str] = set()
 
-    async def start(self, handler: Handler) -> None:
-        self._handler = handler
+    async def start(self, handler: Handler, resubscribed: Resubscribed | None = None) -> None:
+        self._handler = handler  # subscriptions are never lost: ``resubscribed`` is not called
 
     async def close(self) -> None:
         self._channels.clear()

@@ -6,10 +6,14 @@ and publishes through a shared connection pool.  Events are msgpack maps.
 
 * ``subscribe`` waits for Redis to confirm the subscription, so an event
   published after it returns is delivered.
-* If the pub/sub connection breaks, the listener reconnects with backoff and
-  subscribes again to every channel it held.  Events published meanwhile are
-  lost (at most once, as the Broker contract says); the hub notices the
-  offset gap on the next entry and reads the missing entries from the Store.
+* If the pub/sub connection breaks, redis-py reconnects it and subscribes
+  again to every channel it held (or, when that fails, the listener opens a
+  new one with backoff).  Events published meanwhile are lost (at most once,
+  as the Broker contract says).  Either way Redis confirms each channel's
+  subscription with a ``subscribe`` message: one that no ``subscribe`` call
+  waits for is a re-subscription, and the broker calls ``resubscribed``
+  with the channel, so the hub catches up from the Store at once instead of
+  waiting for a later event to reveal the gap (issue #15).
 * Order: one process's sequential publishes to a channel reach every
   subscriber in that order (Redis delivers a channel's messages in the order
   it executed the PUBLISH commands).
@@ -29,14 +33,16 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from .broker import Handler
+from .broker import Handler, Resubscribed
 from .errors import StoreError
+from .redact import redact_url, scrub
 from .redis_client import open_client
 from .tasks import stop
 from .types import JSON, new_id
 
 log = logging.getLogger("chatserver.broker_redis")
 MAX_SOON = 10_000  # publish_soon events waiting for Redis
+SUBSCRIBE_TIMEOUT = 5.0  # seconds ``subscribe`` waits for Redis's confirmation
 
 
 class RedisBroker:
@@ -47,6 +53,7 @@ class RedisBroker:
         self._redis: aioredis.Redis | None = None
         self._pubsub: PubSub | None = None
         self._handler: Handler | None = None
+        self._resubscribed: Resubscribed | None = None
         self._channels: set[str] = set()
         self._pending: dict[str, asyncio.Future[None]] = {}
         self._listener: asyncio.Task[None] | None = None
@@ -57,8 +64,9 @@ class RedisBroker:
 
     # -- lifecycle -------------------------------------------------------
 
-    async def start(self, handler: Handler) -> None:
+    async def start(self, handler: Handler, resubscribed: Resubscribed | None = None) -> None:
         self._handler = handler
+        self._resubscribed = resubscribed
         # Publishing twice is harmless (receivers drop duplicate offsets), so a
         # publish on a connection that died with a Redis restart is retried.
         self._redis = open_client(
@@ -67,7 +75,9 @@ class RedisBroker:
         try:
             await self._redis.ping()
         except RedisError as exc:
-            raise StoreError(f"cannot reach Redis at {self.url}: {exc}") from exc
+            raise StoreError(
+                f"cannot reach Redis at {redact_url(self.url)}: {scrub(str(exc), self.url)}"
+            ) from exc
         # The node channel gives the pub/sub connection something to hold
         # from the start (and is where node-addressed events will go).
         self._channels.add(f"node:{self.node}")
@@ -109,22 +119,32 @@ class RedisBroker:
                     self._dispatch(message)
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError, RuntimeError) as exc:
+            except Exception as exc:
+                # RedisError or OSError mostly; redis-py raises RuntimeError (and
+                # worse) when a subscribe reconnects the socket under this read.
+                # Whatever it is, the listener must not die: reconnect.
                 self._connected.clear()
                 log.warning("redis pub/sub lost (%s); reconnecting", exc)
                 await asyncio.sleep(backoff * (1 + random.random()))
                 backoff = min(backoff * 2, 2.0)
-                with contextlib.suppress(RedisError, OSError):
+                try:
                     await self._connect()
+                except Exception as again:  # the next round tries again
+                    log.warning("redis pub/sub reconnect failed (%s)", again)
+                else:
                     log.info("redis pub/sub reconnected to %d channels", len(self._channels))
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
+        if not isinstance(message.get("channel"), bytes):
+            return  # a pong: no channel
         channel = message["channel"].decode()[len(self.prefix) :]
         if kind == "subscribe":
             fut = self._pending.pop(channel, None)
             if fut is not None and not fut.done():
                 fut.set_result(None)
+            elif channel in self._channels and not channel.startswith("node:"):
+                self._resubscribe(channel)
             return
         if kind != "message" or self._handler is None:
             return
@@ -138,22 +158,48 @@ class RedisBroker:
         except Exception:
             log.exception("event handler failed on %s", channel)
 
+    def _resubscribe(self, channel: str) -> None:
+        """Redis confirmed a subscription nobody asked for: it was lost and is back."""
+        log.debug("redis pub/sub re-subscribed %s", channel)
+        if self._resubscribed is None:
+            return
+        try:
+            self._resubscribed(channel)
+        except Exception:
+            log.exception("re-subscription handler failed on %s", channel)
+
     # -- Broker ----------------------------------------------------------
 
     async def subscribe(self, channel: str) -> None:
         if channel in self._channels:
             return
         self._channels.add(channel)
-        fut = self._pending[channel] = asyncio.get_running_loop().create_future()
-        try:
-            await self._connected.wait()
-            assert self._pubsub is not None
-            await self._pubsub.subscribe(self.prefix + channel)
-            await asyncio.wait_for(asyncio.shield(fut), 5.0)
-        except (RedisError, OSError, TimeoutError) as exc:
-            # Still in _channels: the reconnect subscribes it again.
-            self._pending.pop(channel, None)
-            raise StoreError(f"redis subscribe failed: {exc}") from exc
+        loop = asyncio.get_running_loop()
+        fut = self._pending[channel] = loop.create_future()
+        deadline = loop.time() + SUBSCRIBE_TIMEOUT
+        while True:
+            try:
+                await asyncio.wait_for(self._connected.wait(), deadline - loop.time())
+                pubsub = self._pubsub
+                assert pubsub is not None
+                await pubsub.subscribe(self.prefix + channel)
+                await asyncio.wait_for(asyncio.shield(fut), deadline - loop.time())
+                return
+            except TimeoutError as exc:
+                self._pending.pop(channel, None)
+                raise StoreError("redis subscribe failed: no confirmation") from exc
+            except Exception as exc:
+                # The pub/sub connection broke, or was reconnected or replaced
+                # under this call (redis-py then raises RuntimeError or worse):
+                # try again until the deadline.  The confirmation may also come
+                # from the reconnect, which subscribes every channel we hold.
+                if fut.done():
+                    return
+                if loop.time() + 0.05 >= deadline:
+                    self._pending.pop(channel, None)
+                    raise StoreError(f"redis subscribe failed: {type(exc).__name__}") from exc
+                log.debug("redis subscribe to %s failed (%r); retrying", channel, exc)
+                await asyncio.sleep(0.05)
 
     async def unsubscribe(self, channel: str) -> None:
         if channel not in self._channels:

@@ -16,6 +16,7 @@ import secrets
 import socket
 import sys
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +27,8 @@ from . import __version__, versions
 from .config import Config
 from .errors import ChatError
 from .quotas import QuotaConfig
+from .redact import install as install_redaction
+from .redact import protect, redact_url, scrub
 from .security import hash_password_off_loop
 from .store import Store
 from .store_sqlite import SQLiteStore
@@ -512,7 +515,7 @@ def _check_redis(url: str) -> None:
     try:
         client.ping()
     except redis.RedisError as exc:
-        raise ChatError(f"cannot reach Redis at {url}: {exc}") from exc
+        raise ChatError(f"cannot reach Redis at {redact_url(url)}: {scrub(str(exc), url)}") from exc
     finally:
         client.close()
 
@@ -600,6 +603,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    # The Redis URL's password stays out of every message, log line and traceback.
+    protect(getattr(args, "redis", None))
+    install_redaction()
     try:
         if args.command == "serve":
             serve(_config(args))
@@ -616,8 +622,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             recordings_cli.run(args)
     except ChatError as exc:
-        print(f"chatserver: {exc}", file=sys.stderr)
+        print(f"chatserver: {scrub(str(exc))}", file=sys.stderr)
         return 2
+    except Exception:  # as Python would report it, without the secrets
+        print(scrub(traceback.format_exc()), file=sys.stderr, end="")
+        return 1
     return 0
 
 

@@ -47,6 +47,11 @@ A socket whose ``session``/``sessions`` event, or ``agent`` event taking
 chat rights away, was missed is closed by the process's periodic
 ``recheck_sessions`` (every ``Hub.session_check``
 seconds, one Store round trip for all its agent sockets).
+When the broker tells the hub it lost the control channel and has it back
+(a Redis pub/sub reconnect), ``resync`` does at once what any missed event
+would have done: every cached site and trigger rule set is read again, every
+live agent's record too, the sign-ins are re-checked, and the page views
+held for visitors that got their row meanwhile are written.
 """
 
 from __future__ import annotations
@@ -208,6 +213,25 @@ async def recheck_sessions(hub: Hub) -> int:
     if closed:
         log.info("closed %d agent socket(s) whose sign-in had ended", closed)
     return closed
+
+
+async def resync(hub: Hub) -> None:
+    """Apply whatever control events were lost while the channel was (``Hub._resubscribed``)."""
+    try:
+        for site_id in set(hub.sites) | set(hub.triggers.cached_sites()):
+            hub.forget_site(site_id)
+            hub.triggers.invalidate(site_id)
+            await _reload_site(hub, site_id)
+        for agent_id in {s.agent.id for s in hub.all_agent_sessions() if s.agent is not None}:
+            await _refresh_agent(hub, agent_id)
+        await recheck_sessions(hub)
+        from .visitors import write_held
+
+        for visitor_id in hub.held.visitors():  # a missed ``visitor_stored``
+            if await hub.store.get_visitor(visitor_id) is not None:
+                await write_held(hub, visitor_id)
+    except ChatError as exc:  # the periodic checks and TTLs catch up later
+        log.warning("re-syncing control state failed: %s", exc)
 
 
 def _ended_why(agent: Agent | None) -> tuple[CloseCode, str]:

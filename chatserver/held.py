@@ -62,6 +62,11 @@ class HeldPages:
         self._expire(self.clock())
         return list(self._views.get(visitor_id, ()))
 
+    def visitors(self) -> list[VisitorId]:
+        """The visitors with views held now (``control.resync`` checks them)."""
+        self._expire(self.clock())
+        return list(self._views)
+
     def pop(self, visitor_id: VisitorId) -> list[PageView]:
         """Take the visitor's held views (oldest first): its row is being written."""
         self._expire(self.clock())

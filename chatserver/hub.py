@@ -126,7 +126,7 @@ class Hub:
 
     async def start(self) -> None:
         """Start the broker and rebuild routing state from the store."""
-        await self.broker.start(self._on_event)
+        await self.broker.start(self._on_event, self._resubscribed)
         await self.broker.subscribe(control.CONTROL_CHANNEL)
         await self.router.start(self._expired)
         await self.presence.start()
@@ -255,6 +255,13 @@ class Hub:
         """This process's sessions subscribed to ``channel``."""
         return list(self._local.get(channel, ()))
 
+    def fan_out(self, channel: str, aud: str, frame: JSON) -> None:
+        """Hand ``frame`` to this process's sessions on ``channel`` only, as if
+        the broker had delivered ``frame_event(frame, aud)`` there."""
+        sessions = self._local.get(channel)
+        if sessions:
+            self._fan_out(sessions, aud, frame)
+
     def _fan_out(self, sessions: set[Session], aud: str, frame: JSON) -> None:
         encoded: dict[Codec, bytes | str] = {}
         conv_id = frame.get("conv") if frame["t"] == "msg" else None
@@ -318,11 +325,18 @@ class Hub:
             # Read after subscribing: a marker moved later comes as a live ``read``.
             markers = await reads.snapshot(self.store, conv, session)
             session.send({"t": "conv", "conv": data, "follow": True, "reads": markers})
-            self._flush(session, follow, conv.last_offset)
+            self._flush(session, conv_id, follow, conv.last_offset)
         finally:
             follow.set_ready()  # a history request waiting for the position goes on
 
-    def _flush(self, session: Session, follow: Follow, position: int) -> None:
+    def _flush(
+        self, session: Session, conv_id: ConversationId, follow: Follow, position: int
+    ) -> None:
+        """End a read: send the held live entries past ``last`` (and ``position``).
+
+        A follow made stale meanwhile (the broker lost the channel while the
+        read was in flight) is caught up from the store next.
+        """
         buffered, follow.buffer = follow.buffer or [], None
         follow.last = max(follow.last, position)
         for offset, frame, visible in buffered:
@@ -330,6 +344,20 @@ class Hub:
                 follow.last = offset
                 if visible:
                     session.send(frame)
+        if follow.stale and session.follows.get(conv_id) is follow:
+            self.spawn(self._catch_up(session, conv_id))
+
+    def _send_stored(self, session: Session, follow: Follow, entries: list[Entry]) -> None:
+        """Send stored entries past ``last`` as live ones (a visitor gets no notes)."""
+        notes = session.kind is ClientKind.AGENT
+        for entry in entries:
+            if entry.offset <= follow.last:
+                continue
+            follow.last = entry.offset
+            if notes or not entry.agents_only:
+                frame = self.entry_wire(entry)
+                frame["t"] = "msg"
+                session.send(frame)
 
     async def _fill_gap(self, session: Session, conv_id: ConversationId) -> None:
         """Send the entries between ``last`` and the first held one, from the store."""
@@ -337,7 +365,6 @@ class Hub:
         if follow is None or not follow.buffer:
             return
         target = follow.buffer[0][0]
-        notes = session.kind is ClientKind.AGENT
         try:
             while follow.last < target - 1:
                 entries = await self.store.entries(
@@ -346,21 +373,112 @@ class Hub:
                 entries = [e for e in entries if e.offset < target]
                 if not entries:
                     break
-                for entry in entries:
-                    follow.last = entry.offset
-                    if notes or not entry.agents_only:
-                        frame = self.entry_wire(entry)
-                        frame["t"] = "msg"
-                        session.send(frame)
+                self._send_stored(session, follow, entries)
         except StoreError:
             log.exception("filling a gap in %s failed", conv_id)
         finally:
             if session.follows.get(conv_id) is follow:
-                self._flush(session, follow, 0)
+                self._flush(session, conv_id, follow, 0)
+
+    async def _catch_up(self, session: Session, conv_id: ConversationId) -> None:
+        """Send a stale follow's entries past ``last`` from the store, then go live.
+
+        Runs after the broker re-subscribed the conversation's channel, so
+        every entry published since is delivered live: live entries arriving
+        during the read are held (``buffer``) and flushed after it, and each
+        entry reaches the client once, in order (rules 2 and 3 of
+        docs/architecture.md).  While another read holds the buffer, its
+        ``_flush`` starts this afterwards.
+        """
+        follow = session.follows.get(conv_id)
+        if follow is None or not follow.stale or follow.buffer is not None:
+            return
+        follow.stale = False
+        follow.buffer = []
+        try:
+            while True:
+                entries = await self.store.entries(
+                    conv_id, after=follow.last, limit=MAX_HISTORY, include_notes=True
+                )
+                self._send_stored(session, follow, entries)
+                if len(entries) < MAX_HISTORY:
+                    break
+        except StoreError as exc:
+            # The next live entry shows the gap and reads it (``_fill_gap``).
+            log.warning("catching up %s failed: %s", conv_id, exc)
+        finally:
+            if session.follows.get(conv_id) is follow:
+                self._flush(session, conv_id, follow, 0)
 
     async def unfollow(self, session: Session, conv_id: ConversationId) -> None:
         if session.follows.pop(conv_id, None) is not None:
             await self._unsubscribe(session, conv_channel(conv_id))
+
+    # -- after a lost subscription (issue #15) -----------------------------
+
+    def _resubscribed(self, channel: str) -> None:
+        """The broker lost ``channel`` for a while and has it back (``Broker``).
+
+        Events published meanwhile are gone; what this process's sessions on
+        the channel would have got is read from the store instead, at once
+        (docs/scaling.md, "Pub/sub drops messages"):
+
+        * ``conv:<id>``: every follow catches up its entries past ``last``
+          (exactly once, in order); visitors get the conversation's record
+          again and everyone its read markers.
+        * ``agent:<id>``, ``visitor:<id>``: their sessions follow the
+          conversations the store says they hold (a missed ``follow``).
+        * ``site:<id>``: its agent sessions get every open conversation's
+          record again; ``site:<id>:visitors``: the agents-online count.
+        * ``control``: cached sites and agents are read again, trigger rules
+          reloaded and agent sign-ins re-checked (``control.resync``).
+        * ``cobrowse:<conv>``: nothing is stored; the stream goes on live.
+        """
+        self.metrics.resubscribed += 1
+        if channel == control.CONTROL_CHANNEL:
+            self.spawn(control.resync(self))
+            return
+        sessions = self._local.get(channel)
+        if not sessions:
+            return
+        kind, _, rest = channel.partition(":")
+        if kind == "conv":
+            for session in list(sessions):
+                follow = session.follows.get(rest)
+                if follow is not None:
+                    follow.stale = True
+                    if follow.buffer is None:
+                        self.spawn(self._catch_up(session, rest))
+            self.spawn(self._resync_conv(rest))
+        elif kind == "agent":
+            self.spawn(agents.resync(self, rest))
+        elif kind == "visitor":
+            self.spawn(visitors.resync(self, rest))
+        elif kind == "site" and rest.endswith(":visitors"):
+            self.spawn(self._resync_online(rest.removesuffix(":visitors")))
+        elif kind == "site":
+            self.spawn(agents.resync_site(self, rest))
+
+    async def _resync_conv(self, conv_id: ConversationId) -> None:
+        """Re-send a conversation's record (visitors) and read markers (all followers)."""
+        conv = await self.store.get_conversation(conv_id)
+        sessions = self._local.get(conv_channel(conv_id))
+        if conv is None or not sessions:
+            return
+        data = await self.convs.describe(conv)
+        self._fan_out(sessions, "visitors", {"t": "conv", "conv": for_visitors(data)})
+        for session in list(sessions):
+            if conv_id in session.follows and session.close_code is None:
+                for marker in await reads.snapshot(self.store, conv, session):
+                    session.send({"t": "read", "conv": conv_id, **marker})
+
+    async def _resync_online(self, site_id: str) -> None:
+        """Tell the site's visitors on this process how many agents are online now."""
+        sessions = self._local.get(site_visitors_channel(site_id))
+        if not sessions:
+            return
+        online = await self.router.available_agents(site_id)
+        self._fan_out(sessions, "all", {"t": "agents", "online": online})
 
     # -- connections -----------------------------------------------------
 
@@ -612,7 +730,7 @@ class Hub:
             session.send(reply)
         finally:
             if owned and follow is not None and session.follows.get(conv.id) is follow:
-                self._flush(session, follow, 0)
+                self._flush(session, conv.id, follow, 0)
 
     def entry_wire(self, entry: Entry) -> JSON:
         """An entry as clients get it: an attachment gets a freshly signed URL."""

@@ -42,6 +42,7 @@ class Metrics:
         "messages_duplicate",
         "messages_stored",
         "recoveries",
+        "resubscribed",
         "visitors",
     )
 
@@ -58,6 +59,8 @@ class Metrics:
         # history recoveries (``since``): "resumed" when the missed entries
         # fitted the recovery window, "reset" when the client had to reload.
         self.recoveries = {"resumed": 0, "reset": 0}
+        # channels the broker lost and subscribed again (caught up from the store)
+        self.resubscribed = 0
 
     def closed(self, code: int) -> None:
         """Count one connection that ended with WebSocket close ``code``."""

@@ -22,6 +22,7 @@ from . import __version__
 from .frames import FRAMES
 from .hub import Hub
 from .metrics import CONTENT_TYPE, Exposition, allowed, close_name
+from .redact import scrub
 
 READY_TIMEOUT = 1.0  # seconds a readiness ping may take
 
@@ -46,7 +47,7 @@ async def readyz(request: Request) -> Response:
         except TimeoutError:
             return _not_ready(f"{name} did not answer within {READY_TIMEOUT:g}s")
         except Exception as exc:  # any failure of the ping means "not ready"
-            return _not_ready(f"{name} unreachable: {exc}")
+            return _not_ready(f"{name} unreachable: {scrub(str(exc))}")
     return JSONResponse({"status": "ready"})
 
 
@@ -143,6 +144,12 @@ def render(state: Any) -> str:
         "counter",
         "History recoveries after a reconnect: resumed from the offset, or reset.",
         [({"outcome": k}, v) for k, v in m.recoveries.items()],
+    )
+    out.one(
+        "chatserver_resubscriptions_total",
+        "counter",
+        "Broker channels lost and subscribed again, each caught up from the store.",
+        m.resubscribed,
     )
     uploads = state.upload_budget.stats()
     out.one(

@@ -272,6 +272,10 @@ class Proactive:
             uses_hours=any(plan(r).hours for r in rules),
         )
 
+    def cached_sites(self) -> list[SiteId]:
+        """The sites whose rules are cached now (``control.resync`` reloads them)."""
+        return list(self._sites)
+
     def invalidate(self, site_id: SiteId) -> None:
         """The site's rules or hours changed (console): reload and re-evaluate its visitors."""
         self._sites.pop(site_id, None)

@@ -31,6 +31,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from .errors import StoreError
+from .redact import redact_url, scrub
 from .redis_client import open_client
 from .routing import Expired
 from .tasks import stop
@@ -75,7 +76,9 @@ class RedisRouter:
         try:
             await self._redis.ping()
         except RedisError as exc:
-            raise StoreError(f"cannot reach Redis at {self.url}: {exc}") from exc
+            raise StoreError(
+                f"cannot reach Redis at {redact_url(self.url)}: {scrub(str(exc), self.url)}"
+            ) from exc
         self._task = asyncio.create_task(self._heartbeat(), name="chatserver-redis-router")
 
     async def close(self) -> None:

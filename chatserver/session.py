@@ -35,12 +35,16 @@ class Follow:
     entries wait there and are flushed, in order, right after the read.
     ``ready`` turns true once the position is read (``Hub.follow``); a
     ``history`` request arriving before waits for it in ``waiters``.
+    ``stale`` is set when the broker lost the conversation's channel for a
+    while: entries past ``last`` may have been published unseen, and the hub
+    reads them from the store (``Hub._catch_up``) once no read is in flight.
     """
 
-    __slots__ = ("buffer", "last", "ready", "waiters")
+    __slots__ = ("buffer", "last", "ready", "stale", "waiters")
 
     def __init__(self) -> None:
         self.last = 0
+        self.stale = False
         self.buffer: list[tuple[int, JSON, bool]] | None = []
         self.ready = False
         self.waiters: list[asyncio.Future[None]] | None = None

@@ -116,13 +116,13 @@ import secrets
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from importlib import resources
 from typing import Any, ParamSpec, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, ResponseError, WatchError
 
 from .errors import Closed, NotFound, NotMember, StoreError
+from .redact import redact_url, scrub
 from .redis_client import open_client
 from .store import (
     ATTACHMENT_BYTES,
@@ -436,12 +436,6 @@ def _rec_matches(
     return before is None or (rec.started, rec.id) < before
 
 
-def _safe_url(url: str) -> str:
-    """The URL without user, password and query (which may hold a password)."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
-
-
 # -- the store -----------------------------------------------------------------
 
 
@@ -484,7 +478,9 @@ class RedisStore:
             await self._check_durability(client)
         except (RedisError, OSError) as exc:
             await client.aclose()
-            raise StoreError(f"cannot reach Redis at {_safe_url(self.url)}: {exc}") from exc
+            raise StoreError(
+                f"cannot reach Redis at {redact_url(self.url)}: {scrub(str(exc), self.url)}"
+            ) from exc
         lua = resources.files(__package__) / "lua"
         self._scripts = {
             name: client.register_script((lua / f"{name}.lua").read_text()) for name in _SCRIPTS

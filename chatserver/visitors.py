@@ -330,6 +330,25 @@ def visitor_record(visitor: Visitor, page: PageView | None) -> JSON:
     return {**visitor.to_wire(), "page": page.to_wire() if page else None}
 
 
+async def resync(hub: Hub, visitor_id: str) -> None:
+    """The visitor's channel was lost for a while: follow their open conversation.
+
+    A missed ``follow`` (a conversation opened in another tab, or by a
+    proactive greeting) would leave this process's tabs without it; the
+    store says which one is open.  A missed ``open`` (a trigger's) is not
+    re-sent: it was a moment's suggestion.
+    """
+    sessions = hub.local_sessions(visitor_channel(visitor_id))
+    if not sessions:
+        return
+    conv = await hub.store.current_conversation(visitor_id)
+    if conv is None:
+        return
+    for session in sessions:
+        if conv.id not in session.follows:
+            await hub.follow(session, conv.id)
+
+
 async def _publish_visitor(
     hub: Hub, session: Session, visitor: Visitor, page: PageView | None
 ) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from chatserver import broker_redis
 from chatserver.broker import Broker
@@ -140,6 +141,45 @@ async def test_redis_broker_resubscribes_after_redis_restart(tmp_path: Path) -> 
         await sub.close()
         await pub.close()
         server.stop()
+
+
+@pytest.mark.parametrize("how", ["client kill", "redis restart"])
+async def test_redis_broker_reports_every_resubscribed_channel(tmp_path: Path, how: str) -> None:
+    """Issue #15: a lost subscription that comes back is reported per channel
+    (``resubscribed``), so the hub can catch up from the store at once."""
+    server = RedisServer(tmp_path / "redis").start()
+    again: list[str] = []
+    broker = RedisBroker(server.url)
+    try:
+        await broker.start(Inbox(), again.append)
+        await broker.subscribe("conv:1")
+        await broker.subscribe("site:1")
+        await broker.unsubscribe("site:1")
+        assert again == []  # a subscription asked for is not a re-subscription
+        if how == "client kill":
+            killer = redis.Redis(port=server.port)
+            killer.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+            killer.close()
+        else:
+            server.kill()
+            server.start()
+        deadline = asyncio.get_running_loop().time() + 10
+        while "conv:1" not in again:
+            assert asyncio.get_running_loop().time() < deadline, "never reported"
+            await asyncio.sleep(0.05)
+        assert set(again) == {"conv:1"}  # not the node channel, not site:1
+    finally:
+        await broker.close()
+        server.stop()
+
+
+async def test_memory_broker_never_reports_a_resubscription() -> None:
+    again: list[str] = []
+    broker = MemoryBroker()
+    await broker.start(Inbox(), again.append)
+    await broker.subscribe("conv:1")
+    await broker.publish("conv:1", {"n": 1})
+    assert again == []
 
 
 async def test_publish_many_delivers_in_order(pair: Any) -> None:

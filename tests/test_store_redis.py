@@ -112,7 +112,7 @@ async def test_store_error_while_redis_is_down(own_redis: RedisServer) -> None:
 
 async def test_start_fails_with_store_error_when_redis_is_unreachable() -> None:
     store = RedisStore(f"redis://:secret@127.0.0.1:{free_port()}/0", timeout=2.0)
-    unreachable = r"cannot reach Redis at redis://127\.0\.0\.1:\d+/0:"
+    unreachable = r"cannot reach Redis at redis://:\*\*\*@127\.0\.0\.1:\d+/0:"
     with pytest.raises(StoreError, match=unreachable) as caught:
         await store.start()
     assert "secret" not in str(caught.value)
