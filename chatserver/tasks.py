@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-
 RECANCEL = 1.0  # seconds between cancellations of a task that has not ended
 
 
