@@ -50,7 +50,8 @@ from .types import (
     Role,
     SiteId,
 )
-from .visitors import unsaved, visitor_record, visitors_key
+from .visitor_rows import unsaved
+from .visitors import visitor_record, visitors_key
 
 if TYPE_CHECKING:
     from .hub import Handler, Hub
@@ -175,7 +176,7 @@ async def send(hub: Hub, session: Session, frame: Frame) -> None:
         raise FrameError(ErrorCode.CONFLICT, "conversation is closed") from None
     hub.ack(session, frame, entry, duplicate)
     if not duplicate:
-        await hub.convs.publish_entry(entry)
+        await hub.convs.publish_entry(session.site.id, entry)
 
 
 async def typing(hub: Hub, session: Session, frame: Frame) -> None:

@@ -46,12 +46,12 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from .agents import _member
-from .errors import Closed, ErrorCode, FrameError, NotFound, StoreError
+from .errors import ErrorCode, FrameError, NotFound, StoreError
 from .frames import Frame
+from .posting import Post, post_from_visitor
 from .security import Signer, Throttle
 from .session import Session
 from .types import JSON, Attachment, AuthorKind, ConvState, Entry, EntryKind, Site
-from .visitors import _after_send, _open, ensure
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -488,53 +488,19 @@ async def _bind(hub: Hub, att: Attachment, entry: Entry) -> None:
 
 
 async def attach_visitor(hub: Hub, session: Session, frame: Frame) -> None:
-    """Post the visitor's uploaded file, opening a conversation like ``send``."""
-    assert session.site is not None and session.visitor_id is not None
+    """Post the visitor's uploaded file: the one posting flow (``posting.py``).
+
+    A file posted before goes only where it was (a resend with the same
+    ``cid`` is a duplicate); a new one is bound to its entry before the ack.
+    """
+    assert session.visitor_id is not None
     att = await _own(hub, session, frame.get("attachment"), f"visitor:{session.visitor_id}")
-    await ensure(hub, session)
-    site = await hub.site(session.site.id)
-    explicit = frame.get("conv")
 
-    async def append(conv_id: str) -> tuple[Entry, bool]:
-        assert session.visitor_id is not None
-        return await hub.store.append(
-            conv_id,
-            EntryKind.TEXT,
-            AuthorKind.VISITOR,
-            session.visitor_id,
-            "",
-            att.name,
-            frame.get("cid"),
-            data=_data(att),
-            open_only=True,
-        )
-
-    new = None
-    if att.conv_id is not None:
-        # Posted before: only there again (a resend with the same cid is a duplicate).
-        if explicit is not None and explicit != att.conv_id:
-            raise FrameError(ErrorCode.CONFLICT, "attachment posted in another conversation")
-        try:
-            entry, duplicate = await append(att.conv_id)
-        except Closed:
-            raise FrameError(ErrorCode.CONFLICT, "conversation is closed") from None
-    else:
-        if explicit is not None and explicit not in session.follows:
-            await hub.conversation(session, explicit)  # not theirs: 205
-        conv_id = explicit or session.conv_id
-        if conv_id is None:
-            conv_id, new = await _open(hub, session, site, frame)
-        try:
-            entry, duplicate = await append(conv_id)
-        except Closed:
-            if explicit is not None:
-                raise FrameError(ErrorCode.CONFLICT, "conversation is closed") from None
-            session.conv_id = None
-            conv_id, new = await _open(hub, session, site, frame)
-            entry, duplicate = await append(conv_id)
+    async def bound(entry: Entry) -> None:
         await _bind(hub, att, entry)
-    hub.ack(session, frame, entry, duplicate)
-    await _after_send(hub, session, site, entry, duplicate, new)
+
+    post = Post(att.name, frame.get("cid"), _data(att), conv=frame.get("conv"), only=att.conv_id)
+    await post_from_visitor(hub, session, frame, post, bound)
 
 
 async def attach_agent(hub: Hub, session: Session, frame: Frame) -> None:
@@ -561,4 +527,4 @@ async def attach_agent(hub: Hub, session: Session, frame: Frame) -> None:
     await _bind(hub, att, entry)
     hub.ack(session, frame, entry, duplicate)
     if not duplicate:
-        await hub.convs.publish_entry(entry)
+        await hub.convs.publish_entry(conv.site_id, entry)

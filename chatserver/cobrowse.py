@@ -168,7 +168,7 @@ class Cobrowse:
         entry, _ = await hub.store.append(
             conv.id, EntryKind.EVENT, AuthorKind.SYSTEM, "", "", "", data=data
         )
-        await hub.convs.publish_entry(entry)
+        await hub.convs.publish_entry(conv.site_id, entry)
         if state in (ENDED, DECLINED):
             await hub.broker.publish(channel(conv.id), {"op": END_OP, "conv": conv.id})
         return entry

@@ -23,7 +23,7 @@ process (the publisher's too) on what that process holds:
   now, instead of within ``proactive.RULES_TTL``.  The publishing process
   (``from``, its ``hub.node``) did so before publishing and skips it.
 * ``{"op": "visitor_stored", "visitor": id}``: a visitor got its Store row
-  (``visitors.ensure``): the page views this process held for it are
+  (``visitor_rows.ensure``): the page views this process held for it are
   written, and its connections here are marked as stored.  A missed event
   leaves those views held until they expire (``held.py``).
 * ``{"op": "session", "agent": id, "session": sid}``: one sign-in ended
@@ -142,7 +142,7 @@ def apply(hub: Hub, event: JSON) -> None:
         if event.get("from") != hub.node:  # the publisher invalidated already
             hub.triggers.invalidate(event["site"])
     elif op == "visitor_stored" and isinstance(event.get("visitor"), str):
-        from .visitors import write_held
+        from .visitor_rows import write_held
 
         hub.spawn(write_held(hub, event["visitor"]))
     elif op == "agent" and isinstance(agent_id, str):
@@ -225,7 +225,7 @@ async def resync(hub: Hub) -> None:
         for agent_id in {s.agent.id for s in hub.all_agent_sessions() if s.agent is not None}:
             await _refresh_agent(hub, agent_id)
         await recheck_sessions(hub)
-        from .visitors import write_held
+        from .visitor_rows import write_held
 
         for visitor_id in hub.held.visitors():  # a missed ``visitor_stored``
             if await hub.store.get_visitor(visitor_id) is not None:

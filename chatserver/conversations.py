@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 
 from .broker import Broker
 from .errors import ErrorCode, FrameError
+from .events import ConversationEvent, ConversationEvents, EventKind
 from .routing import Router
 from .store import Store
 from .types import (
@@ -83,6 +84,10 @@ class Conversations:
         self._locks: dict[ConversationId, asyncio.Lock] = {}
         self._agents: dict[AgentId, Agent] = {}
         self._positions: dict[ConversationId, int] = {}
+        # What happens to conversations, for the listeners registered at build
+        # time (chatserver/events.py): the trigger engine, and next reports,
+        # webhooks, e-mail and search.
+        self.events = ConversationEvents()
         # an entry's wire form (the hub adds signed attachment URLs)
         self.wire: Callable[[Entry], JSON] = Entry.to_wire
 
@@ -125,11 +130,24 @@ class Conversations:
             data["position"] = position
         return data
 
-    async def publish_entry(self, entry: Entry) -> None:
+    async def publish_entry(self, site_id: SiteId, entry: Entry) -> None:
+        """Publish a newly appended entry to its conversation; an ``entry`` event follows.
+
+        Every entry appended in this process goes through here once (a
+        duplicate append is not published again), so listeners see each entry
+        once.
+        """
         aud = "agents" if entry.agents_only else "all"
         frame = self.wire(entry)
         frame["t"] = "msg"
         await self.broker.publish(conv_channel(entry.conversation_id), frame_event(frame, aud))
+        self.events.emit(
+            ConversationEvent(EventKind.ENTRY, site_id, entry.conversation_id, entry=entry)
+        )
+
+    def opened(self, conv: Conversation) -> None:
+        """A conversation was created (by a visitor's post or a proactive greeting)."""
+        self.events.emit(ConversationEvent(EventKind.OPENED, conv.site_id, conv.id))
 
     async def publish_conv(self, conv_id: ConversationId) -> None:
         """Publish the conversation's current record to its channel and its site's."""
@@ -143,11 +161,13 @@ class Conversations:
         await self.broker.publish(conv_channel(conv.id), frame_event(shown, "visitors"))
         await self.broker.publish(site_channel(conv.site_id), frame_event(frame, "agents"))
 
-    async def _event(self, conv_id: ConversationId, event: str, **data: object) -> None:
+    async def _event(
+        self, site_id: SiteId, conv_id: ConversationId, event: str, **data: object
+    ) -> None:
         entry, _ = await self.store.append(
             conv_id, EntryKind.EVENT, AuthorKind.SYSTEM, "", "", "", data={"event": event, **data}
         )
-        await self.publish_entry(entry)
+        await self.publish_entry(site_id, entry)
 
     async def _public(self, agent_id: AgentId) -> JSON:
         agent = await self.agent(agent_id)
@@ -196,9 +216,12 @@ class Conversations:
             )
             self._positions.pop(conv_id, None)
             await self.store.set_last_agent(conv.visitor_id, agent_id)
-            await self._event(conv_id, "joined", agent=await self._public(agent_id))
+            await self._event(conv.site_id, conv_id, "joined", agent=await self._public(agent_id))
             await self._follow(agent_id, conv_id, True)
             await self.publish_conv(conv_id)
+            self.events.emit(
+                ConversationEvent(EventKind.ASSIGNED, conv.site_id, conv_id, agent_id=agent_id)
+            )
 
     async def requeue(
         self, site: Site, conv_id: ConversationId, without: Sequence[AgentId]
@@ -213,7 +236,9 @@ class Conversations:
                 if agent_id in conv.agents:
                     await self.router.detach(conv_id, agent_id)
                     await self._follow(agent_id, conv_id, False)
-                    await self._event(conv_id, "left", agent=await self._public(agent_id))
+                    await self._event(
+                        conv.site_id, conv_id, "left", agent=await self._public(agent_id)
+                    )
             state = ConvState.ACTIVE if agents else ConvState.QUEUED
             conv = await self.store.update_conversation(conv_id, state=state, agents=agents)
             if not agents:
@@ -251,7 +276,16 @@ class Conversations:
                 raise FrameError(ErrorCode.CONFLICT, "that agent is already in the conversation")
             if not await self.router.attach(conv.id, target.id, now()):
                 raise FrameError(ErrorCode.CONFLICT, "that agent is offline or at capacity")
-            await self._event(conv.id, "transferred", by=by.public(), to=target.public())
+            await self._event(site.id, conv.id, "transferred", by=by.public(), to=target.public())
+            self.events.emit(
+                ConversationEvent(
+                    EventKind.TRANSFERRED,
+                    site.id,
+                    conv.id,
+                    agent_id=target.id,
+                    data={"by": by.id, "to_agent": target.id},
+                )
+            )
             await self._assigned(conv.id, target.id)
             if by.id in conv.agents:
                 await self.requeue(site, conv.id, [by.id])
@@ -261,7 +295,12 @@ class Conversations:
         if to_dept not in site.departments:
             raise FrameError(ErrorCode.NOT_FOUND, "no such department")
         await self.store.update_conversation(conv.id, department=to_dept)
-        await self._event(conv.id, "transferred", by=by.public(), department=to_dept)
+        await self._event(site.id, conv.id, "transferred", by=by.public(), department=to_dept)
+        self.events.emit(
+            ConversationEvent(
+                EventKind.TRANSFERRED, site.id, conv.id, data={"by": by.id, "to_dept": to_dept}
+            )
+        )
         await self.requeue(site, conv.id, conv.agents)
 
     async def close(self, site: Site, conv_id: ConversationId, by: JSON) -> None:
@@ -272,6 +311,7 @@ class Conversations:
             conv = await self.store.update_conversation(conv_id, state=ConvState.CLOSED)
             await self.router.remove(conv_id)
             self._positions.pop(conv_id, None)
-            await self._event(conv_id, "closed", by=by)
+            await self._event(site.id, conv_id, "closed", by=by)
             await self.publish_conv(conv_id)
+            self.events.emit(ConversationEvent(EventKind.CLOSED, site.id, conv_id, data={"by": by}))
         await self.route(site)

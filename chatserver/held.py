@@ -1,6 +1,6 @@
 """Page views of visitors that have no Store row yet, held in this process's memory.
 
-A visitor's record is written lazily (``visitors.ensure``); until then its
+A visitor's record is written lazily (``visitor_rows.ensure``); until then its
 ``page`` frames are kept here instead of in the Store, so that the row, once
 written, starts with the pages that led to it, and triggers and agents see
 them meanwhile.  Held views are keyed by visitor (not by connection), so a

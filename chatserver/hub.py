@@ -93,6 +93,9 @@ class Hub:
         self.convs = Conversations(store, broker, router)
         self.convs.wire = self.entry_wire
         self.triggers = Proactive(self)  # proactive triggers (docs/triggers.md)
+        # The trigger engine follows conversations through their events: a
+        # visitor's post (typed, a file, the offline form) answers a greeting.
+        self.convs.events.listen("triggers", lambda event: self.triggers.on_event(event))
         self._local: dict[str, set[Session]] = {}
         self._connections = 0  # sessions with at least one channel (see stats)
         self._agent_sessions: dict[str, set[Session]] = {}
@@ -146,6 +149,7 @@ class Hub:
             for agent_id in holders:
                 self._start_grace(agent_id, site.id)
         await self.triggers.start()
+        self.convs.events.start()
         if self.session_check > 0:
             self.spawn(self._check_sessions())
         if self.blobs is not None and self.quotas.config.upload_ttl > 0:
@@ -157,6 +161,7 @@ class Hub:
         self._grace.clear()
         for task in list(self._tasks):
             task.cancel()
+        await self.convs.events.close()
         await self.triggers.close()
         await self.presence.close()
         await self.router.close()

@@ -31,7 +31,8 @@ from .errors import ErrorCode, FrameError
 from .frames import Frame
 from .session import Session
 from .types import JSON
-from .visitors import _publish_visitor, ensure
+from .visitor_rows import ensure
+from .visitors import _publish_visitor
 
 if TYPE_CHECKING:
     from .hub import Hub

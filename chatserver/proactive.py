@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from .conversations import frame_event, visitor_channel
 from .errors import Closed, FrameError, StoreError
+from .events import ConversationEvent, EventKind
 from .hours import HOURS_DOC, BusinessHours, HoursError, next_change, open_at
 from .session import Session
 from .store import MAX_PAGE_VIEWS, VISIT_GAP
@@ -63,7 +64,7 @@ from .types import (
     Visitor,
     VisitorId,
 )
-from .visitors import ensure as ensure_visitor
+from .visitor_rows import ensure as ensure_visitor
 from .visitors import visitors_key
 
 if TYPE_CHECKING:
@@ -357,14 +358,22 @@ class Proactive:
         except Exception:
             log.exception("trigger evaluation of attributes failed")
 
-    async def sent(self, session: Session, entry: Entry, duplicate: bool) -> None:
-        """The visitor wrote: count chats that followed firings; route an answered greeting."""
-        if duplicate or session.site is None or session.visitor_id is None:
-            return
+    async def on_event(self, event: ConversationEvent) -> None:
+        """A conversation event (``events.py``): a visitor's post is what matters here."""
+        entry = event.entry
+        if (
+            event.kind is EventKind.ENTRY
+            and entry is not None
+            and entry.author_kind is AuthorKind.VISITOR
+        ):
+            await self.posted(event.site_id, entry)
+
+    async def posted(self, site_id: SiteId, entry: Entry) -> None:
+        """The visitor posted (typed, a file, the offline form): count chats that followed
+        firings; route an answered greeting."""
         store = self.hub.store
-        site_id = session.site.id
         try:
-            w = self.watches.get(session.visitor_id)
+            w = self.watches.get(entry.author_id)
             now = self.clock()
             if w is not None:
                 for rule_id, firing in list(w.fired.items()):
@@ -655,6 +664,7 @@ class Proactive:
                     site.id, w.visitor_id, dept, offline=online == 0
                 )
                 if created:
+                    hub.convs.opened(conv)
                     # Marked before anyone can see it, so no process routes it.
                     await store.put_doc(
                         site.id, WAIT_KIND, conv.id, {"visitor": w.visitor_id, "at": now}
@@ -684,7 +694,7 @@ class Proactive:
                 open_only=True,
             )
             if not duplicate:
-                await hub.convs.publish_entry(entry)
+                await hub.convs.publish_entry(site.id, entry)
         elif dept is not None:
             for session in w.sessions:
                 session.dept = dept  # the visitor's next conversation goes there

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .errors import ErrorCode, FrameError
+from .events import ConversationEvent, EventKind
 from .frames import Frame
 from .session import Session
 from .types import AuthorKind, ConvState, EntryKind, now
@@ -51,5 +52,14 @@ async def rate(hub: Hub, session: Session, frame: Frame) -> None:
             )
     session.send({"t": "ok", "re": frame.rid})
     if changed:
-        await hub.convs.publish_entry(entry)
+        await hub.convs.publish_entry(conv.site_id, entry)
         await hub.convs.publish_conv(conv.id)
+        hub.convs.events.emit(
+            ConversationEvent(
+                EventKind.RATED,
+                conv.site_id,
+                conv.id,
+                entry=entry,
+                data={"rating": rating, "comment": comment},
+            )
+        )

@@ -22,7 +22,8 @@ from .errors import ErrorCode, FrameError
 from .frames import Frame
 from .protocol import TokenBucket
 from .session import Session
-from .visitors import ensure, visitor_record
+from .visitor_rows import ensure
+from .visitors import visitor_record
 
 if TYPE_CHECKING:
     from .hub import Hub

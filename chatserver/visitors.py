@@ -21,7 +21,6 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .control import CONTROL_CHANNEL
 from .conversations import (
     conv_channel,
     frame_event,
@@ -29,24 +28,21 @@ from .conversations import (
     site_visitors_channel,
     visitor_channel,
 )
-from .errors import CloseCode, Closed, ConnectionClosing, ErrorCode, FrameError
+from .errors import CloseCode, ConnectionClosing, ErrorCode, FrameError
 from .frames import PROTOCOL_VERSION, Frame
+from .posting import Post, post_from_visitor
 from .preview import Preview
 from .session import Session
 from .types import (
     JSON,
-    AuthorKind,
     ClientKind,
-    Conversation,
     ConversationId,
-    Entry,
-    EntryKind,
     PageView,
-    Site,
     Visitor,
     new_id,
 )
 from .useragent import client_info
+from .visitor_rows import current, ensure
 
 if TYPE_CHECKING:
     from .hub import Handler, Hub
@@ -154,144 +150,15 @@ async def hello(
     await hub.triggers.hello(session, visitor, conv, frame.get("page"))
 
 
-async def ensure(hub: Hub, session: Session) -> None:
-    """Give the session's visitor a Store row if it has none yet.
-
-    Idempotent, also across tabs and processes (``create_visitor`` with the
-    id).  The page views this process holds for the visitor (``hub.held``)
-    are written with it, and a ``visitor_stored`` control event tells every
-    process to write the ones it holds and to mark the visitor's connections
-    as stored.  A row that would pass the site's ``--site-new-visitors``
-    quota is refused with ``103 quota_exceeded`` and nothing is written.
-    """
-    if session.stored:
-        return
-    assert session.site is not None and session.visitor_id is not None
-    site_id = session.site.id
-    created = False
-    if await hub.store.get_visitor(session.visitor_id) is None:
-        wait = hub.quotas.new_visitors.take(site_id)
-        if wait:
-            raise FrameError(
-                ErrorCode.QUOTA_EXCEEDED,
-                f"the site takes no more new visitors this hour, retry in {wait:.0f}s",
-            )
-        await hub.store.create_visitor(site_id, session.visitor_id)
-        created = True
-    session.stored = True
-    await write_held(hub, session.visitor_id)
-    if created:
-        event = {"op": "visitor_stored", "visitor": session.visitor_id}
-        await hub.broker.publish(CONTROL_CHANNEL, event)
-
-
-async def write_held(hub: Hub, visitor_id: str) -> None:
-    """Write the page views this process holds for a visitor that has its row now."""
-    for session in hub.local_sessions(visitor_channel(visitor_id)):
-        session.stored = True
-    for view in hub.held.pop(visitor_id):
-        await hub.store.add_page_view(visitor_id, view.url, view.title, view.referrer, ts=view.ts)
-
-
-async def current(hub: Hub, session: Session) -> Visitor:
-    """The session's visitor: its row, or an unsaved record while it has none."""
-    assert session.site is not None and session.visitor_id is not None
-    visitor = await hub.store.get_visitor(session.visitor_id) if session.stored else None
-    if visitor is not None:
-        return visitor
-    return unsaved(hub, session.visitor_id, session.site.id)
-
-
-def unsaved(hub: Hub, visitor_id: str, site_id: str) -> Visitor:
-    """The record of a visitor without a row: its visits from the views held here."""
-    views = hub.held.get(visitor_id)
-    return Visitor(
-        id=visitor_id, site_id=site_id, created_at=0.0, visits=views[-1].visit if views else 0
-    )
-
-
 async def send(hub: Hub, session: Session, frame: Frame) -> None:
-    """Store a visitor's message in their open conversation, opening one if needed.
+    """A typed message: the one posting flow (``posting.py``).
 
     One store round trip on the common path: a visitor follows only their own
     conversations, so a followed id needs no ownership read, and whether the
     conversation is still open is decided by the append itself.
     """
-    assert session.site is not None and session.visitor_id is not None
-    await ensure(hub, session)
-    site = await hub.site(session.site.id)
-    explicit = frame.get("conv")
-    if explicit is not None and explicit not in session.follows:
-        await hub.conversation(session, explicit)  # not theirs: 205
-    conv_id = explicit or session.conv_id
-    new: Conversation | None = None
-    if conv_id is None:
-        conv_id, new = await _open(hub, session, site, frame)
-    if session.preview is not None:
-        session.preview.cancel()  # the draft became this message
-    try:
-        entry, duplicate = await _append(hub, session, conv_id, frame)
-    except Closed:
-        if explicit is not None:
-            raise FrameError(ErrorCode.CONFLICT, "conversation is closed") from None
-        session.conv_id = None  # closed under us: the message starts a new one
-        conv_id, new = await _open(hub, session, site, frame)
-        entry, duplicate = await _append(hub, session, conv_id, frame)
-    hub.ack(session, frame, entry, duplicate)
-    await _after_send(hub, session, site, entry, duplicate, new)
-    await hub.triggers.sent(session, entry, duplicate)
-
-
-async def _append(
-    hub: Hub, session: Session, conv_id: ConversationId, frame: Frame
-) -> tuple[Entry, bool]:
-    assert session.visitor_id is not None
-    return await hub.store.append(
-        conv_id,
-        EntryKind.TEXT,
-        AuthorKind.VISITOR,
-        session.visitor_id,
-        "",
-        frame.get("body"),
-        frame.get("cid"),
-        open_only=True,
-    )
-
-
-async def _open(
-    hub: Hub, session: Session, site: Site, frame: Frame
-) -> tuple[ConversationId, Conversation | None]:
-    """The visitor's open conversation, created if needed (then also returned)."""
-    assert session.visitor_id is not None
-    dept = frame.get("dept")
-    if dept is not None and dept not in site.departments:
-        raise FrameError(ErrorCode.NOT_FOUND, "no such department")
-    if dept is None and session.dept in site.departments:
-        dept = session.dept  # the hello's default, unless an admin removed it since
-    online = await hub.router.available_agents(site.id)
-    conv, created = await hub.store.open_conversation(
-        site.id, session.visitor_id, dept, offline=online == 0
-    )
-    await hub.follow(session, conv.id)
-    if created:
-        await hub.broker.publish(
-            visitor_channel(session.visitor_id), {"op": "follow", "conv": conv.id}
-        )
-    return conv.id, conv if created else None
-
-
-async def _after_send(
-    hub: Hub, session: Session, site: Site, entry: Entry, duplicate: bool, new: Conversation | None
-) -> None:
-    """Publish the message; a new conversation is queued and routed."""
-    if not duplicate:
-        await hub.convs.publish_entry(entry)
-    if new is not None:
-        assert session.visitor_id is not None
-        visitor = await hub.store.get_visitor(session.visitor_id)
-        await hub.router.submit(new, visitor.last_agent_id if visitor else None)
-        await hub.convs.publish_conv(new.id)
-        await hub.convs.route(site)
+    post = Post(frame.get("body"), frame.get("cid"), conv=frame.get("conv"), draft_sent=True)
+    await post_from_visitor(hub, session, frame, post)
 
 
 async def typing(hub: Hub, session: Session, frame: Frame) -> None:

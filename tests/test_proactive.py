@@ -75,6 +75,7 @@ class World:
     async def frame(self, session: Session, raw: dict[str, Any]) -> None:
         frame = session.conn.receive(json.dumps(raw), time.monotonic())
         await self.hub.handle(session, frame)
+        await self.hub.convs.events.idle()  # the engine follows posts as conversation events
 
     async def later(self, seconds: float) -> None:
         self.clock.now += seconds
@@ -207,6 +208,26 @@ async def test_business_hours_gate_and_wake(world: World) -> None:
     await world.later(wake - world.clock.now + 0.01)
     assert len(await world.texts(tab)) == 1
     assert ZoneInfo("UTC")  # zoneinfo is available to the server
+
+
+async def test_an_offline_form_answer_routes_the_greeting_like_a_typed_one(world: World) -> None:
+    """#16: every kind of visitor post goes through one flow; the engine follows its event.
+
+    Before, only a typed ``send`` told the trigger engine: an answer through
+    the offline form stayed in the greeting's conversation, unrouted, until
+    the sweep closed it as unanswered.
+    """
+    await world.rule("t_checkout", CHECKOUT_RULE)
+    tab = await world.visitor()
+    await world.frame(tab, {"t": "attrs", "set": {"cart": {"total": 75}}})
+    await world.later(3.5)
+    conv = await world.hub.store.current_conversation(tab.visitor_id or "")
+    assert conv is not None
+    answer = {"t": "offline", "cid": "o1", "name": "Ann", "email": "ann@example.com"}
+    await world.frame(tab, {**answer, "body": "Call me back"})
+    assert await world.hub.router.queue(world.site.id) == [conv.id]  # routed now
+    assert await world.hub.store.get_doc(world.site.id, WAIT_KIND, conv.id) is None
+    assert await world.counters() == {"t_checkout.fired": 1, "t_checkout.chats": 1}
 
 
 async def test_answer_routes_the_greeting_and_counts_a_chat(world: World) -> None:

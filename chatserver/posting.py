@@ -1,0 +1,132 @@
+"""The one way a visitor adds to a conversation: a typed message, a file, the offline form.
+
+``post_from_visitor`` is the whole flow, the same for every kind of post:
+
+1. the visitor's row is made if it has none yet (``visitor_rows.ensure``);
+2. the conversation is the one named, or the visitor's open one, or a new one
+   (opened in the visitor's department, ``offline`` when no agent is online,
+   followed by every tab of the visitor);
+3. the entry is appended durably (a conversation closed meanwhile starts a
+   new one, unless the post named it: ``207 conflict``); a caller's
+   ``bound`` step runs next (a file is bound to its entry);
+4. the sender gets its ``ack``; the entry is published, which also emits the
+   ``entry`` conversation event (``events.py``);
+5. a new conversation is queued and routed.
+
+Whatever else follows a post is a listener of the conversation events: the
+trigger engine routes a greeting the visitor answered (by any kind of post)
+and counts the chat for the rule that greeted (``proactive.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .conversations import visitor_channel
+from .errors import Closed, ErrorCode, FrameError
+from .frames import Frame
+from .session import Session
+from .types import JSON, AuthorKind, Conversation, ConversationId, Entry, EntryKind, Site
+from .visitor_rows import ensure
+
+if TYPE_CHECKING:
+    from .hub import Hub
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """What a visitor posts: the entry's body and data, and where it may go."""
+
+    body: str
+    cid: str | None
+    data: JSON = field(default_factory=dict)
+    conv: ConversationId | None = None  # named by the frame: only there
+    only: ConversationId | None = None  # a file posted before: only where it was
+    draft_sent: bool = False  # the typed draft became this post: stop its preview
+
+
+Bound = Callable[[Entry], Awaitable[None]]
+
+
+async def post_from_visitor(
+    hub: Hub, session: Session, frame: Frame, post: Post, bound: Bound | None = None
+) -> Entry:
+    """Store, acknowledge, publish and route a visitor's post (the module docstring)."""
+    assert session.site is not None and session.visitor_id is not None
+    await ensure(hub, session)
+    site = await hub.site(session.site.id)
+    new: Conversation | None = None
+    conv_id: ConversationId | None
+    if post.only is not None:
+        if post.conv is not None and post.conv != post.only:
+            raise FrameError(ErrorCode.CONFLICT, "attachment posted in another conversation")
+        conv_id = post.only
+    else:
+        if post.conv is not None and post.conv not in session.follows:
+            await hub.conversation(session, post.conv)  # not theirs: 205
+        conv_id = post.conv or session.conv_id
+    if conv_id is None:
+        conv_id, new = await open_for(hub, session, site, frame)
+    if post.draft_sent and session.preview is not None:
+        session.preview.cancel()  # the draft became this message
+    try:
+        entry, duplicate = await _append(hub, session, conv_id, post)
+    except Closed:
+        if post.conv is not None or post.only is not None:
+            raise FrameError(ErrorCode.CONFLICT, "conversation is closed") from None
+        session.conv_id = None  # closed under us: the post starts a new one
+        conv_id, new = await open_for(hub, session, site, frame)
+        entry, duplicate = await _append(hub, session, conv_id, post)
+    if bound is not None and post.only is None:
+        await bound(entry)
+    hub.ack(session, frame, entry, duplicate)
+    if not duplicate:
+        await hub.convs.publish_entry(site.id, entry)
+    if new is not None:
+        visitor = await hub.store.get_visitor(session.visitor_id)
+        await hub.router.submit(new, visitor.last_agent_id if visitor else None)
+        await hub.convs.publish_conv(new.id)
+        await hub.convs.route(site)
+    return entry
+
+
+async def _append(
+    hub: Hub, session: Session, conv_id: ConversationId, post: Post
+) -> tuple[Entry, bool]:
+    assert session.visitor_id is not None
+    return await hub.store.append(
+        conv_id,
+        EntryKind.TEXT,
+        AuthorKind.VISITOR,
+        session.visitor_id,
+        "",
+        post.body,
+        post.cid,
+        data=post.data or None,
+        open_only=True,
+    )
+
+
+async def open_for(
+    hub: Hub, session: Session, site: Site, frame: Frame
+) -> tuple[ConversationId, Conversation | None]:
+    """The visitor's open conversation, created if needed (then also returned)."""
+    assert session.visitor_id is not None
+    dept = frame.get("dept")
+    if dept is not None and dept not in site.departments:
+        raise FrameError(ErrorCode.NOT_FOUND, "no such department")
+    if dept is None and session.dept in site.departments:
+        dept = session.dept  # the hello's default, unless an admin removed it since
+    online = await hub.router.available_agents(site.id)
+    conv, created = await hub.store.open_conversation(
+        site.id, session.visitor_id, dept, offline=online == 0
+    )
+    await hub.follow(session, conv.id)
+    if created:
+        hub.convs.opened(conv)
+        await hub.broker.publish(
+            visitor_channel(session.visitor_id), {"op": "follow", "conv": conv.id}
+        )
+    return conv.id, conv if created else None
