@@ -29,7 +29,7 @@ from chatserver.security import Signer
 from chatserver.session import Session
 from chatserver.store_sqlite import SQLiteStore
 from chatserver.triggers import RuleContext, parse_rule
-from chatserver.types import AuthorKind, ConvState, Role, Site
+from chatserver.types import AuthorKind, Conversation, ConvState, Role, Site
 
 pytestmark = pytest.mark.anyio
 
@@ -210,6 +210,24 @@ async def test_business_hours_gate_and_wake(world: World) -> None:
     assert ZoneInfo("UTC")  # zoneinfo is available to the server
 
 
+async def greeted(world: World) -> tuple[Session, Conversation]:
+    """A visitor on the checkout with a cart, greeted by the checkout rule."""
+    await world.rule("t_checkout", CHECKOUT_RULE)
+    tab = await world.visitor()
+    await world.frame(tab, {"t": "attrs", "set": {"cart": {"total": 75}}})
+    await world.later(3.5)
+    conv = await world.hub.store.current_conversation(tab.visitor_id or "")
+    assert conv is not None
+    return tab, conv
+
+
+async def routed_and_counted(world: World, conv: Conversation) -> None:
+    """The greeting's conversation is in the queue now, its mark gone, the chat counted."""
+    assert await world.hub.router.queue(world.site.id) == [conv.id]
+    assert await world.hub.store.get_doc(world.site.id, WAIT_KIND, conv.id) is None
+    assert await world.counters() == {"t_checkout.fired": 1, "t_checkout.chats": 1}
+
+
 async def test_an_offline_form_answer_routes_the_greeting_like_a_typed_one(world: World) -> None:
     """#16: every kind of visitor post goes through one flow; the engine follows its event.
 
@@ -217,31 +235,17 @@ async def test_an_offline_form_answer_routes_the_greeting_like_a_typed_one(world
     the offline form stayed in the greeting's conversation, unrouted, until
     the sweep closed it as unanswered.
     """
-    await world.rule("t_checkout", CHECKOUT_RULE)
-    tab = await world.visitor()
-    await world.frame(tab, {"t": "attrs", "set": {"cart": {"total": 75}}})
-    await world.later(3.5)
-    conv = await world.hub.store.current_conversation(tab.visitor_id or "")
-    assert conv is not None
+    tab, conv = await greeted(world)
     answer = {"t": "offline", "cid": "o1", "name": "Ann", "email": "ann@example.com"}
     await world.frame(tab, {**answer, "body": "Call me back"})
-    assert await world.hub.router.queue(world.site.id) == [conv.id]  # routed now
-    assert await world.hub.store.get_doc(world.site.id, WAIT_KIND, conv.id) is None
-    assert await world.counters() == {"t_checkout.fired": 1, "t_checkout.chats": 1}
+    await routed_and_counted(world, conv)
 
 
 async def test_answer_routes_the_greeting_and_counts_a_chat(world: World) -> None:
-    await world.rule("t_checkout", CHECKOUT_RULE)
-    tab = await world.visitor()
-    await world.frame(tab, {"t": "attrs", "set": {"cart": {"total": 75}}})
-    await world.later(3.5)
-    conv = await world.hub.store.current_conversation(tab.visitor_id or "")
-    assert conv is not None
+    tab, conv = await greeted(world)
     await world.later(30)
     await world.frame(tab, {"t": "send", "cid": "m1", "body": "Do you ship to Spain?"})
-    assert await world.hub.router.queue(world.site.id) == [conv.id]  # routed now
-    assert await world.hub.store.get_doc(world.site.id, WAIT_KIND, conv.id) is None
-    assert await world.counters() == {"t_checkout.fired": 1, "t_checkout.chats": 1}
+    await routed_and_counted(world, conv)
     await world.frame(tab, {"t": "send", "cid": "m2", "body": "Hello?"})
     assert await world.counters() == {"t_checkout.fired": 1, "t_checkout.chats": 1}
     texts = [e["body"] for e in await world.texts(tab) if e["kind"] == "text"]
