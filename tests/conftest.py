@@ -159,24 +159,40 @@ async def seed(
         store = SQLiteStore(data / "chatserver.db")
     await store.start()
     try:
-        site = await store.create_site("Test shop", origins, settings, departments)
-        made = {}
-        for i in range(agents):
-            email = f"agent{i}-{site.id}@test.shop"
-            depts = (agent_departments or {}).get(i, departments)
-            agent = await store.create_agent(
-                site.id,
-                email,
-                f"Agent {i}",
-                _PASSWORD_HASH,
-                (roles or {}).get(i, Role.AGENT),
-                capacity,
-                depts,
-            )
-            made[email] = agent.id
-        return Shop(site, made)
+        return await seed_store(
+            store, agents, capacity, settings, departments, agent_departments, origins, roles
+        )
     finally:
         await store.close()
+
+
+async def seed_store(
+    store: Store,
+    agents: int = 1,
+    capacity: int = 5,
+    settings: SiteSettings | None = None,
+    departments: tuple[str, ...] = (),
+    agent_departments: dict[int, tuple[str, ...]] | None = None,
+    origins: tuple[str, ...] = (),
+    roles: dict[int, Role] | None = None,
+) -> Shop:
+    """``seed`` into a started ``store`` (the in-process node's, ``tests/node.py``)."""
+    site = await store.create_site("Test shop", origins, settings, departments)
+    made = {}
+    for i in range(agents):
+        email = f"agent{i}-{site.id}@test.shop"
+        depts = (agent_departments or {}).get(i, departments)
+        agent = await store.create_agent(
+            site.id,
+            email,
+            f"Agent {i}",
+            _PASSWORD_HASH,
+            (roles or {}).get(i, Role.AGENT),
+            capacity,
+            depts,
+        )
+        made[email] = agent.id
+    return Shop(site, made)
 
 
 # Request ids of ``Client.request``: far above the small ids tests write by
@@ -370,4 +386,5 @@ def own_server(tmp_path: Path) -> Iterator[Server]:
     srv.stop()
 
 
+from .node import node  # noqa: E402, F401  (the in-process node fixture)
 from .redis_server import own_redis, redis_prefix, redis_server  # noqa: E402, F401  (fixtures)
