@@ -61,6 +61,11 @@ The login throttle adds::
                                      names scored by Unix time; expires a window after
                                      the last one
 
+The layout itself has a version::
+
+    layout                   string  the version of this layout (``migrations_redis``):
+                                     written on the first start, checked on every start
+
 The email key is the email stripped and lower-cased.  Each kind of key has a
 first segment of its own and the caller-given part last, so no id can turn
 one kind's key into another's.  Floats are stored as ``repr`` strings and
@@ -121,6 +126,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, ResponseError, WatchError
 
+from . import migrations_redis
 from .errors import Closed, NotFound, NotMember, StoreError
 from .redact import redact_url, scrub
 from .redis_client import open_client
@@ -481,6 +487,17 @@ class RedisStore:
             raise StoreError(
                 f"cannot reach Redis at {redact_url(self.url)}: {scrub(str(exc), self.url)}"
             ) from exc
+        where = f"Redis at {redact_url(self.url)}"
+        try:  # the key layout's version: written, checked, stepped (migrations_redis)
+            await migrations_redis.migrate(client, self.prefix, where=where)
+        except (RedisError, OSError) as exc:
+            await client.aclose()
+            raise StoreError(
+                f"{where}: cannot check the key layout: {scrub(str(exc), self.url)}"
+            ) from exc
+        except BaseException:
+            await client.aclose()
+            raise
         lua = resources.files(__package__) / "lua"
         self._scripts = {
             name: client.register_script((lua / f"{name}.lua").read_text()) for name in _SCRIPTS
