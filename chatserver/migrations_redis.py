@@ -24,6 +24,7 @@ in docs/storage.md ("Schema versions and migrations") when you add it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -31,6 +32,8 @@ from importlib import resources
 from redis.asyncio import Redis
 
 from .errors import StoreError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +49,7 @@ async def _as_it_is(client: Redis, prefix: str) -> None:
     """Layout 1 is what chatserver wrote before layout versions: nothing to change."""
 
 
-STEPS: tuple[Step, ...] = (Step(1, "the layout of chatserver before layout versions", _as_it_is),)
+STEPS: tuple[Step, ...] = (Step(1, "the layout as layout versions began", _as_it_is),)
 
 _SET_LAYOUT = (resources.files(__package__) / "lua" / "set_layout.lua").read_text()
 
@@ -88,6 +91,7 @@ async def migrate(
         found = _version(now, prefix)
         if found == step.version:
             applied.append(step.version)
+            log.info("%s (prefix %r): key layout version %d (%s)", where, prefix, found, step.name)
     _refuse_newer(found, latest, prefix, where)
     return applied
 
@@ -106,5 +110,5 @@ def _refuse_newer(found: int, latest: int, prefix: str, where: str) -> None:
         raise StoreError(
             f"{where} (key prefix {prefix!r}) has key layout version {found}, newer than"
             f" this chatserver knows (up to {latest}): it was written by a newer chatserver;"
-            " upgrade chatserver"
+            " upgrade chatserver (or restore the backup taken before the upgrade)"
         )

@@ -28,12 +28,15 @@ line in docs/storage.md ("Schema versions and migrations").
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .errors import StoreError
 from .store import ATTACHMENT_BYTES
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +198,7 @@ def _schema(db: sqlite3.Connection) -> None:
 
 
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "the schema of chatserver before numbered migrations", _schema),
+    Migration(1, "every table, index and column; older files gain what they lack", _schema),
 )
 
 
@@ -237,6 +240,8 @@ def migrate(
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
+        if applied and applied[-1] == step.version:
+            log.info("%s: schema version %d (%s)", name or "database", step.version, step.name)
     return applied
 
 

@@ -129,15 +129,21 @@ async def test_a_file_written_by_main_migrates_with_nothing_lost(tmp_path: Path)
 
 @pytest.mark.anyio
 async def test_a_new_file_ends_at_the_latest_version_and_reopening_runs_nothing(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "chatserver.db"
+    caplog.set_level("INFO", logger="chatserver.migrations_sqlite")
     await fresh_file(path)
     assert user_version(path) == LATEST
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{path}: schema version {m.version} ({m.name})" for m in MIGRATIONS
+    ]
+    caplog.clear()
     before = schema(path)
     assert {"sites", "entries", "counters", "recordings", "throttle"} <= before.keys()
     await fresh_file(path)  # a second start
     assert user_version(path) == LATEST and schema(path) == before
+    assert caplog.records == []
     db = sqlite3.connect(path, isolation_level=None)
     try:
 
