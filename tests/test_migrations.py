@@ -1,8 +1,11 @@
 """Numbered SQLite migrations (chatserver/migrations_sqlite.py) on real files.
 
-The file written by main before numbered migrations is
-``fixtures/main-174dc95.db`` (made by ``fixtures/make_main_db.py`` with that
-commit's code), with what that code read back from it in the ``.json`` beside.
+Files written by main before numbered migrations: ``fixtures/main-174dc95.db``
+(the commit numbered migrations started from) and ``fixtures/main-e026172.db``
+(the last before the attachment byte counters), each made by
+``fixtures/make_main_db.py`` with that commit's code, and
+``fixtures/first-69c0956.db``, the first schema (``make_first_db.py``); with
+what the writing code read back from each in the ``.json`` beside.
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from chatserver.store import ATTACHMENT_BYTES
 from chatserver.store_sqlite import SQLiteStore
 from chatserver.types import AuthorKind, EntryKind
 
+from .fixtures import make_first_db
 from .fixtures.make_main_db import T0, snapshot
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MAIN = "174dc95"
+BEFORE_COUNTERS = "e026172"
 LATEST = MIGRATIONS[-1].version
 
 
@@ -70,23 +75,43 @@ async def fresh_file(path: Path) -> None:
     await store.close()
 
 
-@pytest.mark.anyio
-async def test_a_file_written_by_main_migrates_with_nothing_lost(tmp_path: Path) -> None:
-    record = json.loads((FIXTURES / f"main-{MAIN}.json").read_text())
-    ids, expected = record["ids"], record["snapshot"]
+def old_file(commit: str, tmp_path: Path) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """A copy of main's file of ``commit``, the ids in it and what main read from it."""
+    record = json.loads((FIXTURES / f"main-{commit}.json").read_text())
     path = tmp_path / "chatserver.db"
-    shutil.copy(FIXTURES / f"main-{MAIN}.db", path)
+    shutil.copy(FIXTURES / f"main-{commit}.db", path)
+    return path, record["ids"], record["snapshot"]
+
+
+def bytes_of(expected: dict[str, Any], ids: dict[str, Any], site_id: str) -> tuple[int, int]:
+    """A site's (unposted, total) attachment bytes, summed from main's attachment records."""
+    records = [expected[f"attachment {a}"] for a in ids["attachments"]]
+    mine = [r for r in records if r["site_id"] == site_id]
+    return sum(r["size"] for r in mine if r["conv_id"] is None), sum(r["size"] for r in mine)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("commit", [MAIN, BEFORE_COUNTERS])
+async def test_a_file_written_by_main_migrates_with_nothing_lost(
+    tmp_path: Path, commit: str
+) -> None:
+    path, ids, expected = old_file(commit, tmp_path)
     assert user_version(path) == 0  # main did not number its schema
     store = SQLiteStore(path)
     await store.start()
     try:
         got = await snapshot(store, ids)
         assert got.keys() == expected.keys()
+        counted_now = "attachment_bytes" not in ids["methods"]  # a file older than them
         for key in expected:  # one key at a time: a difference names its record
+            if counted_now and key.endswith(f" {ATTACHMENT_BYTES}"):
+                continue  # the counters step 1 fills: checked below
             assert (key, got[key]) == (key, expected[key])
-        # the attachment byte counters were kept by main; they are not counted again
+        # kept by main since they exist, counted from the rows for older files
+        for site_id in ids["sites"]:
+            assert await store.attachment_bytes(site_id) == bytes_of(expected, ids, site_id)
         site_id = ids["sites"][0]
-        assert tuple(got[f"bytes {site_id}"]) == (99, 1333)
+        unposted, total = bytes_of(expected, ids, site_id)
     finally:
         await store.close()
     assert user_version(path) == LATEST
@@ -110,7 +135,7 @@ async def test_a_file_written_by_main_migrates_with_nothing_lost(tmp_path: Path)
         assert view.visit == 2  # the visit main counted goes on
         attachment = await store.create_attachment(site_id, visitor_id, "a.txt", "text/plain", 1)
         await store.bind_attachment(attachment.id, offline_id)
-        assert await store.attachment_bytes(site_id) == (99, 1334)
+        assert await store.attachment_bytes(site_id) == (unposted, total + 1)
         conv = await store.set_tags(offline_id, add=["new"])
         assert conv.tags == ("new",)
         site = await store.create_site("New Shop")
@@ -125,6 +150,60 @@ async def test_a_file_written_by_main_migrates_with_nothing_lost(tmp_path: Path)
         assert [v.url for v in await store.page_views(visitor_id, 2)] == ["/new", "/again"]
     finally:
         await store.close()
+
+
+def assert_holds(got: Any, old: Any, where: str) -> None:
+    """``got`` has every value of ``old`` (records may have gained fields since)."""
+    if isinstance(old, dict):
+        assert isinstance(got, dict) and old.keys() <= got.keys(), where
+        for key, value in old.items():
+            assert_holds(got[key], value, f"{where}.{key}")
+    elif isinstance(old, list):
+        assert isinstance(got, list) and len(got) == len(old), where
+        for i, (g, o) in enumerate(zip(got, old, strict=True)):
+            assert_holds(g, o, f"{where}[{i}]")
+    else:
+        assert got == old, where
+
+
+@pytest.mark.anyio
+async def test_a_file_of_the_first_schema_gains_everything_since(tmp_path: Path) -> None:
+    record = json.loads((FIXTURES / f"first-{make_first_db.COMMIT}.json").read_text())
+    ids, expected = record["ids"], record["snapshot"]
+    path = tmp_path / "chatserver.db"
+    shutil.copy(FIXTURES / f"first-{make_first_db.COMMIT}.db", path)
+    store = SQLiteStore(path)
+    await store.start()
+    try:
+        got = await make_first_db.snapshot(store, ids)
+        assert got.keys() == expected.keys()
+        for key in expected:
+            assert_holds(got[key], expected[key], key)
+        # what came since reads as its default on the old rows ...
+        visitor = got["visitor"]
+        assert (visitor["visits"], visitor["user_id"], visitor["verified"]) == (0, "", False)
+        for conv_id in ids["conversations"]:
+            conv = got[f"conv {conv_id}"]
+            assert (conv["tags"], conv["rating"], conv["rating_comment"]) == ([], None, "")
+        # ... and takes writes
+        site_id, visitor_id = ids["site"], ids["visitor"]
+        assert (await store.add_page_view(visitor_id, "/", ts=T0)).visit == 1
+        assert (await store.set_tags(ids["conversations"][0], add=["old"])).tags == ("old",)
+        rated = await store.rate_conversation(ids["conversations"][0], "good")
+        assert rated.rating == "good"
+        assert len(await store.identity_secret(site_id)) == 64
+        attachment = await store.create_attachment(site_id, visitor_id, "a", "text/plain", 5)
+        assert attachment.conv_id is None
+        assert await store.attachment_bytes(site_id) == (5, 5)
+        assert await store.claim_firing(
+            visitor_id, "t", visit=1, frequency="visit", gap=0.0, now=T0
+        )
+        assert await store.end_sessions(ids["agents"][0]) == 1
+    finally:
+        await store.close()
+    assert user_version(path) == LATEST
+    await fresh_file(tmp_path / "new.db")
+    assert schema(path) == schema(tmp_path / "new.db")
 
 
 @pytest.mark.anyio
@@ -263,21 +342,14 @@ def test_migrations_must_be_numbered_in_order(tmp_path: Path) -> None:
 async def test_attachment_bytes_of_a_file_from_before_the_counters_are_counted_once(
     tmp_path: Path,
 ) -> None:
-    """A file of a main older than the counters: no ``attachment_bytes`` meta row."""
-    record = json.loads((FIXTURES / f"main-{MAIN}.json").read_text())
-    site_id, other_id = record["ids"]["sites"]
-    path = tmp_path / "chatserver.db"
-    shutil.copy(FIXTURES / f"main-{MAIN}.db", path)
-    with sqlite3.connect(path) as db:
-        db.execute("DELETE FROM meta WHERE key = 'attachment_bytes'")
-        db.execute("DELETE FROM counters WHERE grp = ?", (ATTACHMENT_BYTES,))
-    db.close()
+    path, ids, expected = old_file(BEFORE_COUNTERS, tmp_path)
+    site_id = ids["sites"][0]
+    unposted, total = bytes_of(expected, ids, site_id)
+    assert total > unposted > 0
     store = SQLiteStore(path)
     await store.start()
     try:
-        assert await store.attachment_bytes(site_id) == (99, 1333)
-        assert await store.attachment_bytes(other_id) == (7, 7)
-        assert await store.counters(site_id, "trigger:t1") == {"fired": 5, "chats": 2}
+        assert await store.attachment_bytes(site_id) == (unposted, total)
         # moved by hand, which a second count from the rows would undo
         await store.add_counter(site_id, ATTACHMENT_BYTES, "total_bytes", 1000)
     finally:
@@ -285,6 +357,24 @@ async def test_attachment_bytes_of_a_file_from_before_the_counters_are_counted_o
     store = SQLiteStore(path)
     await store.start()
     try:
-        assert await store.attachment_bytes(site_id) == (99, 2333)  # counted once only
+        assert await store.attachment_bytes(site_id) == (unposted, total + 1000)
+    finally:
+        await store.close()
+
+
+@pytest.mark.anyio
+async def test_login_failures_kept_as_bare_times_by_an_older_main_still_count(
+    tmp_path: Path,
+) -> None:
+    path, ids, _ = old_file(BEFORE_COUNTERS, tmp_path)
+    store = SQLiteStore(path)
+    await store.start()
+    try:
+        keys = ids["throttle"]
+        assert await store.throttle_wait(keys, 1, 300.0, T0 + 1) == pytest.approx(299.0)
+        assert await store.throttle_reserve(keys, 2, 300.0, T0 + 2, "slot-2") == 0
+        assert await store.throttle_wait(keys, 2, 300.0, T0 + 3) > 0
+        await store.throttle_release(keys, "slot-2")
+        assert await store.throttle_wait(keys, 2, 300.0, T0 + 3) == 0
     finally:
         await store.close()
