@@ -80,10 +80,12 @@ the ``convs:<state>:<site>`` and ``open:<visitor>`` indexes),
 ``put_agent.lua`` (the unique indexes), ``claim_firing.lua`` and
 ``claim_follow.lua`` (a trigger's frequency), ``update_existing.lua`` (an
 update that never creates a row), ``throttle_reserve.lua`` (a login attempt
-is checked and recorded on all its keys in one step) and
-``set_password_hash.lua`` (compare and set).  Some scripts derive keys from the prefix
-(an existing conversation, an agent's old email), so the store needs one
-Redis server or a primary with replicas, not Redis Cluster.
+is checked and recorded on all its keys in one step),
+``set_password_hash.lua`` (compare and set) and ``set_layout.lua`` (the
+layout version only moves forward, ``migrations_redis``).  Some scripts
+derive keys from the prefix (an existing conversation, an agent's old
+email), so the store needs one Redis server or a primary with replicas, not
+Redis Cluster.
 
 **Epoch.**  A conversation's epoch is set when it is created and stored in
 its hash.  It changes when the history is found lost: entries are never
