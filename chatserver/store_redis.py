@@ -61,6 +61,11 @@ The login throttle adds::
                                      names scored by Unix time; expires a window after
                                      the last one
 
+The layout itself has a version::
+
+    layout                   string  the version of this layout (``migrations_redis``):
+                                     written on the first start, checked on every start
+
 The email key is the email stripped and lower-cased.  Each kind of key has a
 first segment of its own and the caller-given part last, so no id can turn
 one kind's key into another's.  Floats are stored as ``repr`` strings and
@@ -75,10 +80,12 @@ the ``convs:<state>:<site>`` and ``open:<visitor>`` indexes),
 ``put_agent.lua`` (the unique indexes), ``claim_firing.lua`` and
 ``claim_follow.lua`` (a trigger's frequency), ``update_existing.lua`` (an
 update that never creates a row), ``throttle_reserve.lua`` (a login attempt
-is checked and recorded on all its keys in one step) and
-``set_password_hash.lua`` (compare and set).  Some scripts derive keys from the prefix
-(an existing conversation, an agent's old email), so the store needs one
-Redis server or a primary with replicas, not Redis Cluster.
+is checked and recorded on all its keys in one step),
+``set_password_hash.lua`` (compare and set) and ``set_layout.lua`` (the
+layout version only moves forward, ``migrations_redis``).  Some scripts
+derive keys from the prefix (an existing conversation, an agent's old
+email), so the store needs one Redis server or a primary with replicas, not
+Redis Cluster.
 
 **Epoch.**  A conversation's epoch is set when it is created and stored in
 its hash.  It changes when the history is found lost: entries are never
@@ -121,6 +128,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, ResponseError, WatchError
 
+from . import migrations_redis
 from .errors import Closed, NotFound, NotMember, StoreError
 from .redact import redact_url, scrub
 from .redis_client import open_client
@@ -481,6 +489,17 @@ class RedisStore:
             raise StoreError(
                 f"cannot reach Redis at {redact_url(self.url)}: {scrub(str(exc), self.url)}"
             ) from exc
+        where = f"Redis at {redact_url(self.url)}"
+        try:  # the key layout's version: written, checked, stepped (migrations_redis)
+            await migrations_redis.migrate(client, self.prefix, where=where)
+        except (RedisError, OSError) as exc:
+            await client.aclose()
+            raise StoreError(
+                f"{where}: cannot check the key layout: {scrub(str(exc), self.url)}"
+            ) from exc
+        except BaseException:
+            await client.aclose()
+            raise
         lua = resources.files(__package__) / "lua"
         self._scripts = {
             name: client.register_script((lua / f"{name}.lua").read_text()) for name in _SCRIPTS

@@ -13,6 +13,10 @@ readers see every transaction committed before the read starts, and a write's
 future resolves only after its commit, so a read issued after an awaited write
 sees it.  Operations submitted during one event-loop iteration reach their
 thread with one wake-up and come back with one (``_Lane``).
+
+The schema is ``migrations_sqlite``: the writer's connection brings the file
+to its last numbered step before it takes any operation, and a file written
+by a newer chatserver is refused (``StoreError``) before any operation runs.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from . import migrations_sqlite
 from .errors import Closed, NotFound, NotMember, StoreError
 from .store import (
     ATTACHMENT_BYTES,
@@ -78,82 +83,6 @@ Job = tuple[Op, "asyncio.Future[Any]"]
 Results = list[tuple["asyncio.Future[Any]", Any, BaseException | None]]
 MAX_BATCH = 256  # operations per transaction
 
-SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS sites (
-    id TEXT PRIMARY KEY, key TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
-    origins TEXT NOT NULL, settings TEXT NOT NULL, departments TEXT NOT NULL,
-    created_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS agents (
-    id TEXT PRIMARY KEY, site_id TEXT NOT NULL, email TEXT NOT NULL UNIQUE COLLATE NOCASE,
-    name TEXT NOT NULL, password_hash TEXT NOT NULL, role TEXT NOT NULL,
-    capacity INTEGER NOT NULL, departments TEXT NOT NULL, disabled INTEGER NOT NULL,
-    created_at REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS agents_site ON agents (site_id);
-CREATE TABLE IF NOT EXISTS visitors (
-    id TEXT PRIMARY KEY, site_id TEXT NOT NULL, created_at REAL NOT NULL,
-    name TEXT NOT NULL DEFAULT '', email TEXT NOT NULL DEFAULT '',
-    attributes TEXT NOT NULL DEFAULT '{}', last_agent_id TEXT,
-    visits INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS page_views (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, visitor_id TEXT NOT NULL, url TEXT NOT NULL,
-    title TEXT NOT NULL, referrer TEXT NOT NULL, ts REAL NOT NULL, visit INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS page_views_visitor ON page_views (visitor_id, id);
-CREATE TABLE IF NOT EXISTS conversations (
-    id TEXT PRIMARY KEY, site_id TEXT NOT NULL, visitor_id TEXT NOT NULL,
-    epoch TEXT NOT NULL, state TEXT NOT NULL, created_at REAL NOT NULL,
-    queued_at REAL NOT NULL, department TEXT, agents TEXT NOT NULL,
-    last_offset INTEGER NOT NULL, offline INTEGER NOT NULL, closed_at REAL);
-CREATE INDEX IF NOT EXISTS conv_visitor ON conversations (visitor_id, created_at);
-CREATE INDEX IF NOT EXISTS conv_site_state ON conversations (site_id, state, queued_at);
-CREATE UNIQUE INDEX IF NOT EXISTS conv_one_open
-    ON conversations (visitor_id) WHERE state != 'closed';
-CREATE TABLE IF NOT EXISTS entries (
-    conv_id TEXT NOT NULL, offset INTEGER NOT NULL, kind TEXT NOT NULL,
-    author_kind TEXT NOT NULL, author_id TEXT NOT NULL, author_name TEXT NOT NULL,
-    body TEXT NOT NULL, ts REAL NOT NULL, cid TEXT, data TEXT,
-    PRIMARY KEY (conv_id, offset)) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS entries_cid
-    ON entries (conv_id, author_id, cid) WHERE cid IS NOT NULL;
-CREATE TABLE IF NOT EXISTS reads (
-    conv_id TEXT NOT NULL, reader TEXT NOT NULL, offset INTEGER NOT NULL,
-    PRIMARY KEY (conv_id, reader)) WITHOUT ROWID;
-"""
-
-_SCHEMA_DOCS = """
-CREATE TABLE IF NOT EXISTS docs (
-    site_id TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL,
-    created_at REAL NOT NULL, updated_at REAL NOT NULL,
-    PRIMARY KEY (site_id, kind, id)) WITHOUT ROWID;
-"""
-
-_SCHEMA_TRIGGERS = """
-CREATE TABLE IF NOT EXISTS trigger_firings (
-    visitor_id TEXT NOT NULL, trigger_id TEXT NOT NULL, visit INTEGER NOT NULL,
-    at REAL NOT NULL, followed INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (visitor_id, trigger_id)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS counters (
-    site_id TEXT NOT NULL, grp TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL,
-    PRIMARY KEY (site_id, grp, name)) WITHOUT ROWID;
-"""
-# Session recordings' index (recordings/): one row per recording, its marks apart.
-_SCHEMA_RECORDINGS = """
-CREATE TABLE IF NOT EXISTS recordings (
-    id TEXT PRIMARY KEY, site_id TEXT NOT NULL, visitor_id TEXT NOT NULL, blob TEXT NOT NULL,
-    created_at REAL NOT NULL, skew_ms REAL NOT NULL, started REAL NOT NULL, ended REAL NOT NULL,
-    first_ts REAL NOT NULL, last_ts REAL NOT NULL, last_seq INTEGER NOT NULL,
-    events INTEGER NOT NULL, bytes INTEGER NOT NULL, raw_bytes INTEGER NOT NULL,
-    clicks INTEGER NOT NULL, inputs INTEGER NOT NULL, pages INTEGER NOT NULL,
-    marks INTEGER NOT NULL, conv_id TEXT);
-CREATE INDEX IF NOT EXISTS recordings_site ON recordings (site_id, started, id);
-CREATE INDEX IF NOT EXISTS recordings_ended ON recordings (site_id, ended);
-CREATE INDEX IF NOT EXISTS recordings_visitor ON recordings (visitor_id);
-CREATE TABLE IF NOT EXISTS recording_marks (
-    rec_id TEXT NOT NULL, n INTEGER NOT NULL, kind TEXT NOT NULL, ts REAL NOT NULL,
-    url TEXT, data TEXT NOT NULL,
-    PRIMARY KEY (rec_id, n)) WITHOUT ROWID;
-"""
 _REC_COLS = (
     "id, site_id, visitor_id, blob, created_at, skew_ms, started, ended, first_ts, last_ts, "
     "last_seq, events, bytes, raw_bytes, clicks, inputs, pages, marks, conv_id"
@@ -175,88 +104,6 @@ _CONV_INSERT_COLS = (
 _CONV_COLS = f"{_CONV_INSERT_COLS}, rating, rating_comment, rated_at, tags"
 _ATTACHMENT_COLS = "id, site_id, uploader, name, content_type, size, created_at, conv_id"
 _ENTRY_COLS = "conv_id, offset, kind, author_kind, author_id, author_name, body, ts, cid, data"
-
-
-def _migrate(db: sqlite3.Connection) -> None:
-    """Bring a file made by an older version up to the current schema."""
-    columns = {row[1] for row in db.execute("PRAGMA table_info(visitors)")}
-    if "visits" not in columns:
-        db.execute("ALTER TABLE visitors ADD COLUMN visits INTEGER NOT NULL DEFAULT 0")
-    columns = {row[1] for row in db.execute("PRAGMA table_info(conversations)")}
-    if "tags" not in columns:
-        db.execute("ALTER TABLE conversations ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'")
-
-
-# Widget features: ratings, attachments, tracked events, verified identities.
-_SCHEMA_WIDGET = """
-CREATE TABLE IF NOT EXISTS attachments (
-    id TEXT PRIMARY KEY, site_id TEXT NOT NULL, uploader TEXT NOT NULL, name TEXT NOT NULL,
-    content_type TEXT NOT NULL, size INTEGER NOT NULL, created_at REAL NOT NULL, conv_id TEXT);
-CREATE TABLE IF NOT EXISTS visitor_events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, visitor_id TEXT NOT NULL, name TEXT NOT NULL,
-    props TEXT NOT NULL, ts REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS visitor_events_visitor ON visitor_events (visitor_id, id);
-CREATE TABLE IF NOT EXISTS identities (
-    site_id TEXT NOT NULL, user_id TEXT NOT NULL, visitor_id TEXT NOT NULL,
-    PRIMARY KEY (site_id, user_id)) WITHOUT ROWID;
-"""
-# (table, column, definition) added to files made before the widget features
-_WIDGET_COLUMNS = (
-    ("sites", "identity_secret", "TEXT NOT NULL DEFAULT ''"),
-    ("conversations", "rating", "TEXT"),
-    ("conversations", "rating_comment", "TEXT NOT NULL DEFAULT ''"),
-    ("conversations", "rated_at", "REAL"),
-    ("visitors", "user_id", "TEXT NOT NULL DEFAULT ''"),
-    ("visitors", "verified", "INTEGER NOT NULL DEFAULT 0"),
-)
-
-
-# Agent sessions: generations ("log out everywhere") and revoked session ids.
-_SCHEMA_SESSIONS = """
-CREATE TABLE IF NOT EXISTS session_generations (
-    agent_id TEXT PRIMARY KEY, generation INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS revoked_sessions (
-    id TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID;
-"""
-
-# Login throttle: the newest attempts of a key, a JSON list of [Unix time, slot]
-# (a bare Unix time is a failure recorded by an earlier version), kept until
-# ``until`` (the last attempt plus the window).
-_SCHEMA_THROTTLE = """
-CREATE TABLE IF NOT EXISTS throttle (
-    key TEXT PRIMARY KEY, stamps TEXT NOT NULL, until REAL NOT NULL) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS throttle_until ON throttle (until);
-"""
-
-
-def _migrate_widget(db: sqlite3.Connection) -> None:
-    db.executescript(_SCHEMA_WIDGET)
-    for table, column, definition in _WIDGET_COLUMNS:
-        columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-        if column not in columns:
-            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
-    # Unposted uploads are swept by age; each site's attachment bytes are
-    # counters kept with every write (counted once from the rows of files made
-    # before the counters existed).
-    db.execute(
-        "CREATE INDEX IF NOT EXISTS attachments_unposted ON attachments (created_at)"
-        " WHERE conv_id IS NULL"
-    )
-    if db.execute("SELECT 1 FROM meta WHERE key = 'attachment_bytes'").fetchone() is None:
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            if db.execute("SELECT 1 FROM meta WHERE key = 'attachment_bytes'").fetchone() is None:
-                db.execute("DELETE FROM counters WHERE grp = ?", (ATTACHMENT_BYTES,))
-                for site_id, unposted, total in db.execute(
-                    "SELECT site_id, COALESCE(SUM(CASE WHEN conv_id IS NULL THEN size END), 0),"
-                    " SUM(size) FROM attachments GROUP BY site_id"
-                ).fetchall():
-                    _add_bytes(db, site_id, unposted=unposted, total=total)
-                db.execute("INSERT INTO meta (key, value) VALUES ('attachment_bytes', '1')")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
 
 def _add_bytes(db: sqlite3.Connection, site_id: SiteId, *, unposted: int, total: int) -> None:
@@ -375,7 +222,7 @@ class SQLiteStore:
 
     async def start(self) -> None:
         writer = _Lane("chatserver-sqlite", self._connect, self._run_batch)
-        await writer.start()  # creates or upgrades the schema first
+        await writer.start()  # migrates the schema first (migrations_sqlite)
         reader = _Lane("chatserver-sqlite-read", self._connect_reader, _run_reads)
         try:
             await reader.start()
@@ -397,18 +244,11 @@ class SQLiteStore:
         db.execute(f"PRAGMA synchronous={self.synchronous}")
         db.execute("PRAGMA foreign_keys=ON")
         db.execute("PRAGMA busy_timeout=5000")
-        db.executescript(_SCHEMA)
-        db.executescript(_SCHEMA_DOCS)
-        db.executescript(_SCHEMA_TRIGGERS)
-        db.executescript(_SCHEMA_RECORDINGS)
-        _migrate(db)
-        _migrate_widget(db)
-        db.executescript(_SCHEMA_SESSIONS)
-        db.executescript(_SCHEMA_THROTTLE)
-        db.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
-            (str(SCHEMA_VERSION),),
-        )
+        try:  # the schema of migrations_sqlite, or StoreError for a newer file
+            migrations_sqlite.migrate(db, name=str(self.path))
+        except BaseException:
+            db.close()
+            raise
         return db
 
     def _connect_reader(self) -> sqlite3.Connection:

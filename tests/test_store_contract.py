@@ -1282,6 +1282,7 @@ async def test_sqlite_migrates_a_file_from_before_the_widget_features(tmp_path: 
     ]:
         db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     db.executescript("DROP TABLE attachments; DROP TABLE visitor_events; DROP TABLE identities;")
+    db.execute("PRAGMA user_version = 0")  # as files were before numbered migrations
     db.commit()
     db.close()
     store = SQLiteStore(path)

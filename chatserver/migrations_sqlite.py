@@ -1,0 +1,255 @@
+"""The SQLite schema as numbered migrations, keyed by ``PRAGMA user_version``.
+
+``MIGRATIONS`` is the ordered list of steps; step ``n`` brings a file from
+version ``n - 1`` to ``n``.  ``migrate`` runs, on the writer's connection
+before anything else touches the file, exactly the steps a file lacks, each
+in one ``BEGIN IMMEDIATE`` transaction together with its ``user_version``
+bump: a step is applied whole or not at all, so a failed step leaves the file
+at the version before it (and the next start tries that step again).  A file
+whose version is higher than the last step is refused with ``StoreError``:
+a newer chatserver wrote it, and this one would misread it.
+
+Step 1 is the whole schema as it stood when numbered migrations began: what
+a new file gets.  It is also how a file written before them (``user_version``
+0, tables present) is recognised and adopted: that file can be any of the
+layouts the schema went through, and its version number cannot tell them
+apart, so step 1 is written to find out and add what is missing: every
+``CREATE`` says ``IF NOT EXISTS``, the columns added over time (``_ADDED``)
+are added where absent, and the attachment byte counters are counted from
+the rows once, unless a file already keeps them (``meta`` row
+``attachment_bytes``).  From step 2 on a step can rely on its version: it
+runs on exactly the schema of the step before it and needs no detection.
+
+To change the schema, append a step (never edit a released one): a
+function of the connection running plain ``db.execute`` statements (not
+``executescript``, which would commit in the middle of the step), and a
+line in docs/storage.md ("Schema versions and migrations").
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .errors import StoreError
+from .store import ATTACHMENT_BYTES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """Step ``version``: ``apply`` brings a file from ``version - 1`` to ``version``."""
+
+    version: int
+    name: str
+    apply: Callable[[sqlite3.Connection], None]
+
+
+# Version 1: every table and index a new file gets (the columns in the order a
+# file made before numbered migrations ended up with them).
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS sites (
+    id TEXT PRIMARY KEY, key TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+    origins TEXT NOT NULL, settings TEXT NOT NULL, departments TEXT NOT NULL,
+    created_at REAL NOT NULL, identity_secret TEXT NOT NULL DEFAULT '')""",
+    """CREATE TABLE IF NOT EXISTS agents (
+    id TEXT PRIMARY KEY, site_id TEXT NOT NULL, email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    name TEXT NOT NULL, password_hash TEXT NOT NULL, role TEXT NOT NULL,
+    capacity INTEGER NOT NULL, departments TEXT NOT NULL, disabled INTEGER NOT NULL,
+    created_at REAL NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS agents_site ON agents (site_id)",
+    """CREATE TABLE IF NOT EXISTS visitors (
+    id TEXT PRIMARY KEY, site_id TEXT NOT NULL, created_at REAL NOT NULL,
+    name TEXT NOT NULL DEFAULT '', email TEXT NOT NULL DEFAULT '',
+    attributes TEXT NOT NULL DEFAULT '{}', last_agent_id TEXT,
+    visits INTEGER NOT NULL DEFAULT 0, user_id TEXT NOT NULL DEFAULT '',
+    verified INTEGER NOT NULL DEFAULT 0)""",
+    """CREATE TABLE IF NOT EXISTS page_views (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, visitor_id TEXT NOT NULL, url TEXT NOT NULL,
+    title TEXT NOT NULL, referrer TEXT NOT NULL, ts REAL NOT NULL, visit INTEGER NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS page_views_visitor ON page_views (visitor_id, id)",
+    """CREATE TABLE IF NOT EXISTS conversations (
+    id TEXT PRIMARY KEY, site_id TEXT NOT NULL, visitor_id TEXT NOT NULL,
+    epoch TEXT NOT NULL, state TEXT NOT NULL, created_at REAL NOT NULL,
+    queued_at REAL NOT NULL, department TEXT, agents TEXT NOT NULL,
+    last_offset INTEGER NOT NULL, offline INTEGER NOT NULL, closed_at REAL,
+    tags TEXT NOT NULL DEFAULT '[]', rating TEXT, rating_comment TEXT NOT NULL DEFAULT '',
+    rated_at REAL)""",
+    "CREATE INDEX IF NOT EXISTS conv_visitor ON conversations (visitor_id, created_at)",
+    "CREATE INDEX IF NOT EXISTS conv_site_state ON conversations (site_id, state, queued_at)",
+    """CREATE UNIQUE INDEX IF NOT EXISTS conv_one_open
+    ON conversations (visitor_id) WHERE state != 'closed'""",
+    """CREATE TABLE IF NOT EXISTS entries (
+    conv_id TEXT NOT NULL, offset INTEGER NOT NULL, kind TEXT NOT NULL,
+    author_kind TEXT NOT NULL, author_id TEXT NOT NULL, author_name TEXT NOT NULL,
+    body TEXT NOT NULL, ts REAL NOT NULL, cid TEXT, data TEXT,
+    PRIMARY KEY (conv_id, offset)) WITHOUT ROWID""",
+    """CREATE UNIQUE INDEX IF NOT EXISTS entries_cid
+    ON entries (conv_id, author_id, cid) WHERE cid IS NOT NULL""",
+    """CREATE TABLE IF NOT EXISTS reads (
+    conv_id TEXT NOT NULL, reader TEXT NOT NULL, offset INTEGER NOT NULL,
+    PRIMARY KEY (conv_id, reader)) WITHOUT ROWID""",
+    # site documents (canned responses, trigger rules)
+    """CREATE TABLE IF NOT EXISTS docs (
+    site_id TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL,
+    PRIMARY KEY (site_id, kind, id)) WITHOUT ROWID""",
+    # proactive triggers: the last firing of each trigger per visitor; counters
+    """CREATE TABLE IF NOT EXISTS trigger_firings (
+    visitor_id TEXT NOT NULL, trigger_id TEXT NOT NULL, visit INTEGER NOT NULL,
+    at REAL NOT NULL, followed INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (visitor_id, trigger_id)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS counters (
+    site_id TEXT NOT NULL, grp TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL,
+    PRIMARY KEY (site_id, grp, name)) WITHOUT ROWID""",
+    # session recordings' index (recordings/): one row per recording, its marks apart
+    """CREATE TABLE IF NOT EXISTS recordings (
+    id TEXT PRIMARY KEY, site_id TEXT NOT NULL, visitor_id TEXT NOT NULL, blob TEXT NOT NULL,
+    created_at REAL NOT NULL, skew_ms REAL NOT NULL, started REAL NOT NULL, ended REAL NOT NULL,
+    first_ts REAL NOT NULL, last_ts REAL NOT NULL, last_seq INTEGER NOT NULL,
+    events INTEGER NOT NULL, bytes INTEGER NOT NULL, raw_bytes INTEGER NOT NULL,
+    clicks INTEGER NOT NULL, inputs INTEGER NOT NULL, pages INTEGER NOT NULL,
+    marks INTEGER NOT NULL, conv_id TEXT)""",
+    "CREATE INDEX IF NOT EXISTS recordings_site ON recordings (site_id, started, id)",
+    "CREATE INDEX IF NOT EXISTS recordings_ended ON recordings (site_id, ended)",
+    "CREATE INDEX IF NOT EXISTS recordings_visitor ON recordings (visitor_id)",
+    """CREATE TABLE IF NOT EXISTS recording_marks (
+    rec_id TEXT NOT NULL, n INTEGER NOT NULL, kind TEXT NOT NULL, ts REAL NOT NULL,
+    url TEXT, data TEXT NOT NULL,
+    PRIMARY KEY (rec_id, n)) WITHOUT ROWID""",
+    # widget features: ratings, attachments, tracked events, verified identities;
+    # unposted uploads are swept by age
+    """CREATE TABLE IF NOT EXISTS attachments (
+    id TEXT PRIMARY KEY, site_id TEXT NOT NULL, uploader TEXT NOT NULL, name TEXT NOT NULL,
+    content_type TEXT NOT NULL, size INTEGER NOT NULL, created_at REAL NOT NULL, conv_id TEXT)""",
+    """CREATE TABLE IF NOT EXISTS visitor_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, visitor_id TEXT NOT NULL, name TEXT NOT NULL,
+    props TEXT NOT NULL, ts REAL NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS visitor_events_visitor ON visitor_events (visitor_id, id)",
+    """CREATE TABLE IF NOT EXISTS identities (
+    site_id TEXT NOT NULL, user_id TEXT NOT NULL, visitor_id TEXT NOT NULL,
+    PRIMARY KEY (site_id, user_id)) WITHOUT ROWID""",
+    """CREATE INDEX IF NOT EXISTS attachments_unposted ON attachments (created_at)
+    WHERE conv_id IS NULL""",
+    # agent sessions: generations ("log out everywhere") and revoked session ids
+    """CREATE TABLE IF NOT EXISTS session_generations (
+    agent_id TEXT PRIMARY KEY, generation INTEGER NOT NULL) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS revoked_sessions (
+    id TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID""",
+    # login throttle: the newest attempts of a key, a JSON list of [Unix time,
+    # slot] (a bare Unix time is a failure recorded by an earlier version), kept
+    # until ``until`` (the last attempt plus the window)
+    """CREATE TABLE IF NOT EXISTS throttle (
+    key TEXT PRIMARY KEY, stamps TEXT NOT NULL, until REAL NOT NULL) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS throttle_until ON throttle (until)",
+)
+
+# Columns that files made before numbered migrations may lack, in the order
+# they were added: (table, column, definition).  Each has a default, so the
+# rows a file already holds read as they did.
+_ADDED = (
+    ("visitors", "visits", "INTEGER NOT NULL DEFAULT 0"),  # page tracking
+    ("conversations", "tags", "TEXT NOT NULL DEFAULT '[]'"),  # conversation tags
+    ("sites", "identity_secret", "TEXT NOT NULL DEFAULT ''"),  # widget features
+    ("conversations", "rating", "TEXT"),
+    ("conversations", "rating_comment", "TEXT NOT NULL DEFAULT ''"),
+    ("conversations", "rated_at", "REAL"),
+    ("visitors", "user_id", "TEXT NOT NULL DEFAULT ''"),
+    ("visitors", "verified", "INTEGER NOT NULL DEFAULT 0"),
+)
+
+
+def _columns(db: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+
+
+def _schema(db: sqlite3.Connection) -> None:
+    """Step 1: the whole schema for a new file; for an older file, what it lacks."""
+    for statement in SCHEMA:
+        db.execute(statement)
+    for table, column, definition in _ADDED:
+        if column not in _columns(db, table):
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+    # Each site's attachment bytes are counters kept with every write; a file
+    # made before they existed has them counted once from its rows.  The meta
+    # row stays, so that a chatserver from before numbered migrations, which
+    # looks for it, does not count them again.
+    if db.execute("SELECT 1 FROM meta WHERE key = 'attachment_bytes'").fetchone() is None:
+        db.execute("DELETE FROM counters WHERE grp = ?", (ATTACHMENT_BYTES,))
+        db.execute(
+            "INSERT INTO counters (site_id, grp, name, value)"
+            " SELECT site_id, ?, 'unposted_bytes', SUM(size) FROM attachments"
+            " WHERE conv_id IS NULL GROUP BY site_id HAVING SUM(size) != 0",
+            (ATTACHMENT_BYTES,),
+        )
+        db.execute(
+            "INSERT INTO counters (site_id, grp, name, value)"
+            " SELECT site_id, ?, 'total_bytes', SUM(size) FROM attachments"
+            " GROUP BY site_id HAVING SUM(size) != 0",
+            (ATTACHMENT_BYTES,),
+        )
+        db.execute("INSERT INTO meta (key, value) VALUES ('attachment_bytes', '1')")
+    # Written before numbered migrations, never read: ``user_version`` decides.
+    db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1')")
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "every table, index and column; older files gain what they lack", _schema),
+)
+
+
+def version(db: sqlite3.Connection) -> int:
+    """The file's schema version (``PRAGMA user_version``; 0 for a new file)."""
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(
+    db: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS, *, name: str = ""
+) -> list[int]:
+    """Bring the file of ``db`` (autocommit mode) to the last of ``migrations``.
+
+    Returns the versions applied, in order (empty when the file was up to
+    date).  Raises ``StoreError`` when the file is newer than the last step;
+    an exception of a step propagates after its transaction is rolled back.
+    ``name`` (the file's path) is for messages.  Several processes may start
+    on one file at once: each step re-reads the version inside its
+    transaction, so a step another process applied meanwhile is not repeated.
+    """
+    latest = migrations[-1].version if migrations else 0
+    if [m.version for m in migrations] != list(range(1, latest + 1)):
+        raise ValueError("migrations must be numbered 1, 2, 3... in order")
+    _refuse_newer(version(db), latest, name)
+    applied: list[int] = []
+    for step in migrations:
+        if version(db) >= step.version:  # cheap check outside the transaction
+            continue
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            current = version(db)
+            _refuse_newer(current, latest, name)
+            if current < step.version:
+                step.apply(db)
+                db.execute(f"PRAGMA user_version = {step.version:d}")
+                applied.append(step.version)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        if applied and applied[-1] == step.version:
+            log.info("%s: schema version %d (%s)", name or "database", step.version, step.name)
+    return applied
+
+
+def _refuse_newer(found: int, latest: int, name: str) -> None:
+    if found > latest:
+        where = f"database {name}" if name else "the database"
+        raise StoreError(
+            f"{where} has schema version {found}, newer than this chatserver knows"
+            f" (up to {latest}): it was written by a newer chatserver; upgrade chatserver"
+            " (or restore the backup taken before the upgrade)"
+        )
