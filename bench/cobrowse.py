@@ -46,7 +46,8 @@ from playwright.sync_api import Page, WebSocket, sync_playwright
 from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
-from chatserver.cli import DEMO_EMAIL, ensure_demo
+from chatserver.cli import ensure_demo
+from chatserver.demo import DEMO_EMAIL
 
 from .servers import ROOT, UNLIMITED, free_port
 

@@ -25,6 +25,7 @@ from typing import TypeVar
 
 from . import __version__, versions
 from .config import Config
+from .demo import DEMO_ADMIN_EMAIL, DEMO_DEPARTMENTS, DEMO_EMAIL, DEMO_SITE, demo_site
 from .errors import ChatError
 from .quotas import QuotaConfig
 from .redact import install as install_redaction
@@ -35,11 +36,6 @@ from .store_sqlite import SQLiteStore
 from .types import Role, Site, SiteSettings
 
 T = TypeVar("T")
-
-DEMO_SITE = "Demo shop"
-DEMO_EMAIL = "agent@demo.shop"
-DEMO_ADMIN_EMAIL = "admin@demo.shop"
-DEMO_DEPARTMENTS = ("sales", "support")
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -459,15 +455,6 @@ def cmd_agent_add(args: argparse.Namespace) -> None:
         print(f"agent {agent.email} ({agent.role.value}) added to {site.name} as {agent.id}")
 
     asyncio.run(_with_store(args.data, work, args.redis))
-
-
-async def demo_site(store: Store) -> Site | None:
-    """The demo site: the demo agents' site (an admin may have renamed it), else by name."""
-    for email in (DEMO_ADMIN_EMAIL, DEMO_EMAIL):
-        agent = await store.agent_by_email(email)
-        if agent is not None:
-            return await store.get_site(agent.site_id)
-    return next((s for s in await store.list_sites() if s.name == DEMO_SITE), None)
 
 
 async def ensure_demo(data: Path, redis_url: str | None = None) -> tuple[Site, dict[str, str]]:

@@ -61,16 +61,16 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from .conversations import CONTROL_CHANNEL
 from .errors import ChatError, CloseCode
 from .logins import Grant
 from .types import JSON, Agent, AgentId, ConvState, Role, SiteId
+from .visitor_rows import write_held
 
 if TYPE_CHECKING:
     from .hub import Hub
 
 log = logging.getLogger("chatserver.control")
-
-CONTROL_CHANNEL = "control"
 
 
 async def site_saved(hub: Hub, site_id: SiteId) -> None:
@@ -142,8 +142,6 @@ def apply(hub: Hub, event: JSON) -> None:
         if event.get("from") != hub.node:  # the publisher invalidated already
             hub.triggers.invalidate(event["site"])
     elif op == "visitor_stored" and isinstance(event.get("visitor"), str):
-        from .visitor_rows import write_held
-
         hub.spawn(write_held(hub, event["visitor"]))
     elif op == "agent" and isinstance(agent_id, str):
         hub.spawn(_refresh_agent(hub, agent_id))
@@ -225,8 +223,6 @@ async def resync(hub: Hub) -> None:
         for agent_id in {s.agent.id for s in hub.all_agent_sessions() if s.agent is not None}:
             await _refresh_agent(hub, agent_id)
         await recheck_sessions(hub)
-        from .visitor_rows import write_held
-
         for visitor_id in hub.held.visitors():  # a missed ``visitor_stored``
             if await hub.store.get_visitor(visitor_id) is not None:
                 await write_held(hub, visitor_id)

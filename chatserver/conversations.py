@@ -43,6 +43,10 @@ from .types import (
 log = logging.getLogger("chatserver.conversations")
 
 
+# Every process subscribes to it: admin changes and sign-outs (control.py).
+CONTROL_CHANNEL = "control"
+
+
 def frame_event(frame: JSON, aud: str = "all") -> JSON:
     return {"op": "frame", "aud": aud, "frame": frame}
 

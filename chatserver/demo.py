@@ -17,8 +17,25 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 
-from .cli import demo_site
 from .hub import Hub
+from .store import Store
+from .types import Site
+
+# The demo site and its two logins (``chatserver demo``, cli.ensure_demo).
+DEMO_SITE = "Demo shop"
+DEMO_EMAIL = "agent@demo.shop"
+DEMO_ADMIN_EMAIL = "admin@demo.shop"
+DEMO_DEPARTMENTS = ("sales", "support")
+
+
+async def demo_site(store: Store) -> Site | None:
+    """The demo site: the demo agents' site (an admin may have renamed it), else by name."""
+    for email in (DEMO_ADMIN_EMAIL, DEMO_EMAIL):
+        agent = await store.agent_by_email(email)
+        if agent is not None:
+            return await store.get_site(agent.site_id)
+    return next((s for s in await store.list_sites() if s.name == DEMO_SITE), None)
+
 
 TEMPLATES = Jinja2Templates(
     env=jinja2.Environment(

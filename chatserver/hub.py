@@ -21,6 +21,7 @@ from .blobs import BlobStore
 from .broker import Broker
 from .cobrowse import Cobrowse
 from .conversations import (
+    CONTROL_CHANNEL,
     Conversations,
     conv_channel,
     for_visitors,
@@ -130,7 +131,7 @@ class Hub:
     async def start(self) -> None:
         """Start the broker and rebuild routing state from the store."""
         await self.broker.start(self._on_event, self._resubscribed)
-        await self.broker.subscribe(control.CONTROL_CHANNEL)
+        await self.broker.subscribe(CONTROL_CHANNEL)
         await self.router.start(self._expired)
         await self.presence.start()
         for site in await self.store.list_sites():
@@ -234,7 +235,7 @@ class Hub:
             await self.broker.unsubscribe(channel)
 
     def _on_event(self, channel: str, event: JSON) -> None:
-        if channel == control.CONTROL_CHANNEL:
+        if channel == CONTROL_CHANNEL:
             control.apply(self, event)
             return
         sessions = self._local.get(channel)
@@ -440,7 +441,7 @@ class Hub:
         * ``cobrowse:<conv>``: nothing is stored; the stream goes on live.
         """
         self.metrics.resubscribed += 1
-        if channel == control.CONTROL_CHANNEL:
+        if channel == CONTROL_CHANNEL:
             self.spawn(control.resync(self))
             return
         sessions = self._local.get(channel)

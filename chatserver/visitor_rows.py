@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .control import CONTROL_CHANNEL
-from .conversations import visitor_channel
+from .conversations import CONTROL_CHANNEL, visitor_channel
 from .errors import ErrorCode, FrameError
 from .session import Session
 from .types import Visitor

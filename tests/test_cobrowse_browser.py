@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Frame, Page, WebSocket, expect
 
-from chatserver.cli import DEMO_EMAIL, ensure_demo
+from chatserver.cli import ensure_demo
+from chatserver.demo import DEMO_EMAIL
 from chatserver.store_sqlite import SQLiteStore
 
 from .conftest import Server

@@ -21,7 +21,8 @@ import pytest
 from starlette.routing import Route
 
 from agent_console.admin import routes as admin_routes
-from chatserver.cli import DEMO_ADMIN_EMAIL, DEMO_EMAIL, ensure_demo
+from chatserver.cli import ensure_demo
+from chatserver.demo import DEMO_ADMIN_EMAIL, DEMO_EMAIL
 from chatserver.store_sqlite import SQLiteStore
 from chatserver.types import Agent, Doc, Role, Site
 

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, expect, sync_playwright
 
-from chatserver.cli import DEMO_EMAIL, ensure_demo
+from chatserver.cli import ensure_demo
+from chatserver.demo import DEMO_EMAIL
 
 from .conftest import Server
 
