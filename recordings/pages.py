@@ -165,11 +165,16 @@ async def delete_visitor(request: Request) -> Response:
     form = await request.form()
     visitor_id = str(form.get("visitor") or "")
     hub: Hub = request.app.state.hub
+    service = _service(request)
     visitor = await hub.store.get_visitor(visitor_id) if visitor_id else None
-    if visitor is None or visitor.site_id != agent.site_id:
+    # A visitor who was recorded but never wrote has no row (visitor rows are
+    # made lazily): its recordings say whose site it is.
+    recorded = await service.store.visitor_recordings(visitor_id) if visitor_id else []
+    site_id = visitor.site_id if visitor else next((r.site_id for r in recorded), None)
+    if site_id is None or site_id != agent.site_id:
         return render(request, "error.html", {"message": "No such visitor."}, status_code=404)
-    count = await _service(request).delete_visitor(visitor.id)
-    target = "/console/sessions?" + urlencode({"visitor": visitor.id, "deleted": str(count)})
+    count = await service.delete_visitor(visitor_id)
+    target = "/console/sessions?" + urlencode({"visitor": visitor_id, "deleted": str(count)})
     return security_headers(RedirectResponse(target, status_code=303))
 
 
