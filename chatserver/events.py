@@ -63,12 +63,19 @@ class ConversationEvent:
 
 
 Listener = Callable[[ConversationEvent], Awaitable[None]]
+# A listener's filter, called synchronously by ``emit``: only events it says
+# yes to are queued (and wake the listener's task).  It must be cheap and not
+# raise; a listener that needs few events (the trigger engine needs a
+# visitor's post only while a greeting waits for it) saves a task wake-up per
+# message this way.
+Wants = Callable[[ConversationEvent], bool]
 
 
 class _Subscriber:
-    def __init__(self, name: str, listener: Listener, capacity: int) -> None:
+    def __init__(self, name: str, listener: Listener, capacity: int, wants: Wants | None) -> None:
         self.name = name
         self.listener = listener
+        self.wants = wants
         self.queue: asyncio.Queue[ConversationEvent] = asyncio.Queue(capacity)
         self.task: asyncio.Task[None] | None = None
         self.dropped = 0
@@ -94,11 +101,12 @@ class ConversationEvents:
         self._subscribers: list[_Subscriber] = []
         self._started = False
 
-    def listen(self, name: str, listener: Listener) -> None:
-        """Register ``listener`` (at build time, before ``start``)."""
+    def listen(self, name: str, listener: Listener, wants: Wants | None = None) -> None:
+        """Register ``listener`` (at build time, before ``start``), for the events
+        ``wants`` accepts (all without one)."""
         if self._started:
             raise RuntimeError("listeners are registered before the events start")
-        self._subscribers.append(_Subscriber(name, listener, self.capacity))
+        self._subscribers.append(_Subscriber(name, listener, self.capacity, wants))
 
     def start(self) -> None:
         self._started = True
@@ -116,6 +124,8 @@ class ConversationEvents:
     def emit(self, event: ConversationEvent) -> None:
         """Queue ``event`` for every listener; never waits."""
         for sub in self._subscribers:
+            if sub.wants is not None and not sub.wants(event):
+                continue
             try:
                 sub.queue.put_nowait(event)
             except asyncio.QueueFull:

@@ -96,7 +96,11 @@ class Hub:
         self.triggers = Proactive(self)  # proactive triggers (docs/triggers.md)
         # The trigger engine follows conversations through their events: a
         # visitor's post (typed, a file, the offline form) answers a greeting.
-        self.convs.events.listen("triggers", lambda event: self.triggers.on_event(event))
+        self.convs.events.listen(
+            "triggers",
+            lambda event: self.triggers.on_event(event),
+            lambda event: self.triggers.wants(event),
+        )
         self._local: dict[str, set[Session]] = {}
         self._connections = 0  # sessions with at least one channel (see stats)
         self._agent_sessions: dict[str, set[Session]] = {}

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from .hub import Hub
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Post:
     """What a visitor posts: the entry's body and data, and where it may go."""
 

@@ -358,6 +358,18 @@ class Proactive:
         except Exception:
             log.exception("trigger evaluation of attributes failed")
 
+    def wants(self, event: ConversationEvent) -> bool:
+        """Only a visitor's post that may answer a greeting or follow a firing here."""
+        entry = event.entry
+        if event.kind is not EventKind.ENTRY or entry is None:
+            return False
+        if entry.author_kind is not AuthorKind.VISITOR:
+            return False
+        if event.conv_id in self._waiting:
+            return True
+        w = self.watches.get(entry.author_id)
+        return w is not None and any(not firing.followed for firing in w.fired.values())
+
     async def on_event(self, event: ConversationEvent) -> None:
         """A conversation event (``events.py``): a visitor's post is what matters here."""
         entry = event.entry

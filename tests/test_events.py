@@ -126,3 +126,23 @@ async def test_listeners_are_registered_before_the_start() -> None:
             events.listen("late", lambda e: asyncio.sleep(0))
     finally:
         await events.close()
+
+
+async def test_a_listener_gets_only_the_events_it_wants() -> None:
+    events = ConversationEvents()
+    seen: list[str] = []
+
+    async def closed_only(e: ConversationEvent) -> None:
+        seen.append(e.conv_id)
+
+    events.listen("closed", closed_only, lambda e: e.kind is EventKind.CLOSED)
+    events.start()
+    try:
+        events.emit(event(1))
+        events.emit(event(2, EventKind.CLOSED))
+        events.emit(event(3))
+        assert events.stats()["closed"]["queued"] == 1  # the others woke nothing
+        await events.idle()
+        assert seen == ["c2"]
+    finally:
+        await events.close()
