@@ -34,7 +34,7 @@ HOUR = 3600.0
 class QuotaConfig:
     """The limits; every default is documented in docs/operations.md."""
 
-    hellos_per_address: int = 60  # visitor hellos per address per minute
+    hellos_per_address: int = 300  # visitor hellos per address per minute (offices share one)
     hellos_per_site: int = 6000  # visitor hellos per site per minute
     uploads_per_address: int = 20  # uploads per address per 10 minutes
     uploads_per_site: int = 1200  # uploads per site per 10 minutes
