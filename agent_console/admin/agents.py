@@ -13,9 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from chatserver import control
+from chatserver import accounts
 from chatserver.errors import StoreError
-from chatserver.security import hash_password_off_loop
 from chatserver.types import Agent, Role, Site
 
 from .. import forms
@@ -50,13 +49,13 @@ async def agent_new(request: Request) -> Response:
     if form.ok and await hub.store.agent_by_email(form.clean["email"]) is not None:
         form.errors["email"] = "This email is already in use."
     if form.ok:
-        password_hash = await hash_password_off_loop(form.clean["password"])
         try:
-            agent = await hub.store.create_agent(
+            agent = await accounts.create(
+                hub,
                 site.id,
                 form.clean["email"],
                 form.clean["name"],
-                password_hash,
+                form.clean["password"],
                 form.clean["role"],
                 form.clean["capacity"],
                 form.clean["departments"],
@@ -158,8 +157,7 @@ async def agent_edit(request: Request) -> Response:
         capacity=form.clean["capacity"],
         departments=form.clean["departments"],
     )
-    await hub.store.save_agent(saved)
-    await control.agent_saved(hub, saved)
+    await accounts.save(hub, saved)
     return done(request, f"{BASE}/agents", f"Saved {saved.name}.")
 
 
@@ -172,9 +170,7 @@ async def agent_password(request: Request) -> Response:
     password = forms.password_form(await form_data(request))
     if not password.ok:
         return _edit_page(request, site, agent, password=password, status_code=422)
-    password_hash = await hash_password_off_loop(password.clean["password"])
-    saved = replace(agent, password_hash=password_hash)
-    await hub.store.save_agent(saved)
+    saved = await accounts.set_password(hub, agent, password.clean["password"])
     response = done(
         request,
         f"{BASE}/agents/{agent.id}",
@@ -203,7 +199,7 @@ async def _end_sessions(request: Request, agent: Agent, response: Response) -> R
     login = request.state.login
     own = agent.id == login.agent.id
     spare = login.grant.session if own else ""
-    await control.sessions_ended(hub_of(request), agent.id, spare=spare)
+    await accounts.end_sessions(hub_of(request), agent.id, spare=spare)
     if own:
         await set_session(response, request, agent, keep=login)
     return response
@@ -217,14 +213,7 @@ async def _set_disabled(request: Request, disabled: bool) -> Response:
     why = await _keeps_an_admin(request, agent, agent.role, disabled)
     if why:
         return _edit_page(request, site, agent, status_error=why, status_code=409)
-    if agent.disabled != disabled:
-        agent = replace(agent, disabled=disabled)
-        await hub.store.save_agent(agent)
-        # Sessions end for good (re-enabling does not revive them), after the
-        # save so no sign-in slips between; enabling ends any sign-in that
-        # raced the disable.  Sockets close in agent_saved (4105 when disabled).
-        await hub.store.end_sessions(agent.id)
-        await control.agent_saved(hub, agent)
+    agent = await accounts.set_disabled(hub, agent, disabled)
     message = (
         f"Disabled {agent.name}: signed out everywhere, their chats went back to the queue."
         if disabled

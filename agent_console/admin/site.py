@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from chatserver import control
+from chatserver import sites
 from chatserver.types import Role, Site
 
 from .. import forms
@@ -73,8 +73,7 @@ async def site_settings(request: Request) -> Response:
                 language=clean["language"],
             ),
         )
-        await hub.store.save_site(saved)
-        await control.site_saved(hub, site.id)
+        await sites.save(hub, saved)
         return done(
             request, f"{BASE}/site", "Saved. New chat windows and agent connections use it now."
         )
