@@ -31,17 +31,14 @@ from starlette.websockets import WebSocketDisconnect
 import agent_console
 import recordings
 
-from . import __version__, attachments, control, demo, logins, ops, redact
-from .backends import build
-from .blobs import DirectoryBlobs
+from . import __version__, attachments, control, demo, logins, ops
 from .bundles import WIDGET_BUILD
 from .config import Config
 from .errors import CloseCode, ConnectionClosing, FrameError
 from .hub import Hub
 from .logs import CLIENT_ERRORS
+from .node import Node
 from .protocol import Codec, Connection, error_frame
-from .quotas import Quotas
-from .security import Signer, load_secret, load_secret_redis
 from .session import Session
 from .types import ClientKind
 from .uvicorn_ws import CLOSE_EXTENSION, WRITE_EXTENSION
@@ -373,36 +370,14 @@ async def console_redirect(request: Request) -> Response:
 
 
 def create_app(config: Config) -> Starlette:
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    redact.protect(config.redis_url)  # its password never reaches a log line
-    redact.install()
-    store, broker, router, presence = build(config)
-    if config.redis_url:
-        signer = Signer(load_secret_redis(config.redis_url))
-    else:
-        signer = Signer(load_secret(config.data_dir))
-    blobs = DirectoryBlobs(config.blobs)
-    hub = Hub(
-        store,
-        broker,
-        router,
-        signer,
-        config.limits,
-        grace=config.grace,
-        presence=presence,
-        blobs=blobs,
-        session_check=config.session_check,
-        quotas=Quotas(config.quotas),
-    )
-    recorder = recordings.Recordings(store, blobs)
-    recorder.install(hub)
+    """The web application around a node (``node.py``, the composition root)."""
+    node = Node.build(config)
+    recorder = node.recordings
     lifecycle = ops.Lifecycle()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await store.start()
-        await hub.start()
-        await recorder.start()
+        await node.start()
         # What start-up made lives as long as the process: keep it out of every
         # later full collection (docs/performance.md, "What the profiles changed").
         gc.collect()
@@ -411,9 +386,7 @@ def create_app(config: Config) -> Starlette:
             yield
         finally:
             lifecycle.shutting_down = True  # if no signal said so already
-            await recorder.close()
-            await hub.close()
-            await store.close()
+            await node.close()
 
     widget_files = WidgetFiles(WIDGET_BUILD)
     routes = [
@@ -438,11 +411,12 @@ def create_app(config: Config) -> Starlette:
         lifespan=lifespan,
     )
     app.state.config = config
-    app.state.hub = hub
+    app.state.node = node
+    app.state.hub = node.hub
     app.state.lifecycle = lifecycle
     app.state.widget_files = widget_files
-    app.state.blobs = blobs
+    app.state.blobs = node.blobs
     app.state.recordings = recorder
-    app.state.login_throttle = logins.LoginThrottle(store, limit=10, window=300.0)
-    app.state.upload_budget = attachments.UploadBudget(config.upload_memory)
+    app.state.login_throttle = node.login_throttle
+    app.state.upload_budget = node.upload_budget
     return app

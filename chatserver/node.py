@@ -1,0 +1,95 @@
+"""The composition root: one object builds a chatserver process's parts and owns their lives.
+
+``Node.build(config)`` makes the seams chosen by the configuration (Store,
+Broker, Router, Presence: ``backends.py``), the token signer, the blob store,
+the services and the hub, and installs the features that plug in from
+outside the hub (session recording, ``recordings/``), with the conversation
+events' listeners registered before anything starts.  ``start`` and
+``close`` bring them up and down in order (the store first and last).
+
+The web application (``app.py``) is built around a node, and so are the
+tests' in-process nodes: nothing else constructs these parts.  Handlers and
+the console still reach them through ``node.hub`` today; they take the node
+itself in a later step of the renovation (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import recordings
+
+from . import attachments, logins, redact
+from .backends import build
+from .blobs import DirectoryBlobs
+from .broker import Broker
+from .config import Config
+from .hub import Hub
+from .presence import Presence
+from .quotas import Quotas
+from .routing import Router
+from .security import Signer, load_secret, load_secret_redis
+from .store import Store
+
+
+class Node:
+    """One chatserver process's parts (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        broker: Broker,
+        router: Router,
+        presence: Presence,
+        signer: Signer,
+        blobs: DirectoryBlobs,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.broker = broker
+        self.router = router
+        self.presence = presence
+        self.signer = signer
+        self.blobs = blobs
+        self.hub = Hub(
+            store,
+            broker,
+            router,
+            signer,
+            config.limits,
+            grace=config.grace,
+            presence=presence,
+            blobs=blobs,
+            session_check=config.session_check,
+            quotas=Quotas(config.quotas),
+        )
+        self.recordings = recordings.Recordings(store, blobs)
+        self.recordings.install(self.hub)
+        # Failed sign-ins counted in the store (shared by every process).
+        self.login_throttle = logins.LoginThrottle(store, limit=10, window=300.0)
+        # Attachment upload bodies held in memory at once, by this process.
+        self.upload_budget = attachments.UploadBudget(config.upload_memory)
+
+    @classmethod
+    def build(cls, config: Config) -> Node:
+        """The parts ``config`` asks for (nothing is started)."""
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        redact.protect(config.redis_url)  # its password never reaches a log line
+        redact.install()
+        store, broker, router, presence = build(config)
+        if config.redis_url:
+            signer = Signer(load_secret_redis(config.redis_url))
+        else:
+            signer = Signer(load_secret(config.data_dir))
+        return cls(config, store, broker, router, presence, signer, DirectoryBlobs(config.blobs))
+
+    async def start(self) -> None:
+        """The store, then the hub (broker, router, presence, triggers, events), then features."""
+        await self.store.start()
+        await self.hub.start()
+        await self.recordings.start()
+
+    async def close(self) -> None:
+        """In reverse: features, the hub, the store (which flushes last)."""
+        await self.recordings.close()
+        await self.hub.close()
+        await self.store.close()
