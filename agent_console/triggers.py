@@ -33,7 +33,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from chatserver import control
-from chatserver.hours import (
+from chatserver.hub import Hub
+from chatserver.proactive import COUNTERS, TRIGGER_KIND
+from chatserver.proactive.hours import (
     DAYS,
     HOURS_DOC,
     BusinessHours,
@@ -42,9 +44,7 @@ from chatserver.hours import (
     parse_hours,
     zone,
 )
-from chatserver.hub import Hub
-from chatserver.proactive import COUNTERS, TRIGGER_KIND
-from chatserver.triggers import (
+from chatserver.proactive.rules import (
     DEVICES,
     KINDS,
     MAX_ACTIONS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from chatserver.scheduler import TimerHeap
+from chatserver.proactive.scheduler import TimerHeap
 
 
 def test_keys_come_due_in_order() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chatserver.triggers import (
+from chatserver.proactive.rules import (
     REGEX_INPUT_CHARS,
     Facts,
     Frequency,

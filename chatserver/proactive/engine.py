@@ -44,14 +44,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from .conversations import frame_event, visitor_channel
-from .errors import Closed, FrameError, StoreError
-from .events import ConversationEvent, EventKind
-from .hours import HOURS_DOC, BusinessHours, HoursError, next_change, open_at
-from .session import Session
-from .store import MAX_PAGE_VIEWS, VISIT_GAP
-from .triggers import SHOP, Facts, Frequency, Plan, Rule, RuleError, ordered, parse_rule, plan
-from .types import (
+from ..conversations import frame_event, visitor_channel
+from ..errors import Closed, FrameError, StoreError
+from ..events import ConversationEvent, EventKind
+from ..session import Session
+from ..store import MAX_PAGE_VIEWS, VISIT_GAP
+from ..types import (
     AuthorKind,
     Conversation,
     ConversationId,
@@ -64,11 +62,13 @@ from .types import (
     Visitor,
     VisitorId,
 )
-from .visitor_rows import ensure as ensure_visitor
-from .visitors import visitors_key
+from ..visitor_rows import ensure as ensure_visitor
+from ..visitors import visitors_key
+from .hours import HOURS_DOC, BusinessHours, HoursError, next_change, open_at
+from .rules import SHOP, Facts, Frequency, Plan, Rule, RuleError, ordered, parse_rule, plan
 
 if TYPE_CHECKING:
-    from .hub import Hub
+    from ..hub import Hub
 
 log = logging.getLogger("chatserver.proactive")
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from .types import JSON
+from ..types import JSON
 
 # -- limits -------------------------------------------------------------------
 
