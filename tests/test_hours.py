@@ -1,4 +1,5 @@
-"""Business hours (``chatserver/hours.py``): parsing the form, ``open_at``, ``next_change``."""
+"""Business hours (``chatserver/proactive/hours.py``): parsing the form, ``open_at``,
+``next_change``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The trigger engine (``chatserver/proactive.py``) on a real in-process hub.
+"""The trigger engine (``chatserver/proactive/engine.py``) on a real in-process hub.
 
 A real ``Hub`` with its SQLite store, in-process broker and router; visitor
 sessions go through the real protocol ``Connection`` and the hub's hello and

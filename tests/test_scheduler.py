@@ -1,4 +1,4 @@
-"""The timer heap (``chatserver/scheduler.py``), on explicit instants (no clock)."""
+"""The timer heap (``chatserver/proactive/scheduler.py``), on explicit instants (no clock)."""
 
 from __future__ import annotations
 

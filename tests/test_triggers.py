@@ -1,5 +1,5 @@
 """Trigger rules as pure code: validation (refused rules), the condition evaluator,
-the regular-expression safety rule and ``wake_at`` (``chatserver/triggers.py``)."""
+the regular-expression safety rule and ``wake_at`` (``chatserver/proactive/rules.py``)."""
 
 from __future__ import annotations
 
