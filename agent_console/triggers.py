@@ -1,11 +1,13 @@
 """The admin's triggers pages: list, edit, order, export and import rules; business hours.
 
 Rules are site documents of kind ``trigger`` (``chatserver.proactive``); this
-module turns the form into the rule format of ``chatserver.triggers``, which
-validates it: a refused rule comes back with its form and one message per
-bad field.  Every change (rules and business hours) reaches the trigger
-engine of every process at once (``control.triggers_changed``: a control
-event); a process that missed it reads the rules again within ``RULES_TTL``.
+module turns the form into the rule format of ``chatserver.proactive.rules``,
+which validates it: a refused rule comes back with its form and one message
+per bad field.  Every write is one call of ``chatserver.proactive.admin``,
+which also tells the trigger engine of every process at once
+(``control.triggers_changed``: a control event); a process that missed it
+reads the rules again within ``RULES_TTL``.  This module keeps the forms,
+the messages and the rendering.
 
 Pages (admin role):
 
@@ -32,8 +34,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from chatserver import control
-from chatserver.hours import (
+from chatserver.hub import Hub
+from chatserver.proactive import COUNTERS, TRIGGER_KIND, admin
+from chatserver.proactive.hours import (
     DAYS,
     HOURS_DOC,
     BusinessHours,
@@ -42,9 +45,7 @@ from chatserver.hours import (
     parse_hours,
     zone,
 )
-from chatserver.hub import Hub
-from chatserver.proactive import COUNTERS, TRIGGER_KIND
-from chatserver.triggers import (
+from chatserver.proactive.rules import (
     DEVICES,
     KINDS,
     MAX_ACTIONS,
@@ -143,10 +144,6 @@ async def _rules(request: Request, site: Site) -> list[tuple[Doc, Rule | None, s
             found.append((doc, None, str(exc)))
     found.sort(key=lambda item: (item[0].data.get("order", 0), item[0].id))
     return found
-
-
-async def _changed(request: Request, site: Site) -> None:
-    await control.triggers_changed(_hub(request), site.id)
 
 
 # -- form <-> rule ------------------------------------------------------------------
@@ -388,8 +385,7 @@ async def new(request: Request) -> Response:
         rule = parse_rule(data, ctx, rule_id)
     except RuleError as exc:
         return await _form_page(request, site, data, None, exc.errors, 400)
-    await _hub(request).store.put_doc(site.id, TRIGGER_KIND, rule_id, rule.to_json())
-    await _changed(request, site)
+    await admin.save_rule(_hub(request), site.id, rule)
     return RedirectResponse("/console/triggers", status_code=303)
 
 
@@ -413,21 +409,14 @@ async def edit(request: Request) -> Response:
         rule = parse_rule(data, ctx, rule_id)
     except RuleError as exc:
         return await _form_page(request, site, data, rule_id, exc.errors, 400)
-    await store.put_doc(site.id, TRIGGER_KIND, rule_id, rule.to_json())
-    await _changed(request, site)
+    await admin.save_rule(_hub(request), site.id, rule)
     return RedirectResponse("/console/triggers", status_code=303)
 
 
 @guard(Role.ADMIN)
 async def toggle(request: Request) -> Response:
     site = await _site(request)
-    store = _hub(request).store
-    doc = await store.get_doc(site.id, TRIGGER_KIND, request.path_params["rule_id"])
-    if doc is not None:
-        await store.put_doc(
-            site.id, TRIGGER_KIND, doc.id, {**doc.data, "enabled": not doc.data.get("enabled")}
-        )
-        await _changed(request, site)
+    await admin.toggle_rule(_hub(request), site.id, request.path_params["rule_id"])
     return RedirectResponse("/console/triggers", status_code=303)
 
 
@@ -437,7 +426,6 @@ async def move(request: Request) -> Response:
     if request.path_params["direction"] not in ("up", "down"):
         return render(request, "error.html", {"message": "No such page."}, status_code=404)
     site = await _site(request)
-    store = _hub(request).store
     docs = [doc for doc, _, _ in await _rules(request, site)]
     ids = [d.id for d in docs]
     rule_id = request.path_params["rule_id"]
@@ -446,19 +434,14 @@ async def move(request: Request) -> Response:
         j = i - 1 if request.path_params["direction"] == "up" else i + 1
         if 0 <= j < len(docs):
             docs[i], docs[j] = docs[j], docs[i]
-            # Number them 1..n again, writing only what changed.
-            for order, doc in enumerate(docs, 1):
-                if doc.data.get("order") != order:
-                    await store.put_doc(site.id, TRIGGER_KIND, doc.id, {**doc.data, "order": order})
-            await _changed(request, site)
+            await admin.reorder(_hub(request), site.id, docs)
     return RedirectResponse("/console/triggers", status_code=303)
 
 
 @guard(Role.ADMIN)
 async def delete(request: Request) -> Response:
     site = await _site(request)
-    await _hub(request).store.delete_doc(site.id, TRIGGER_KIND, request.path_params["rule_id"])
-    await _changed(request, site)
+    await admin.delete_rule(_hub(request), site.id, request.path_params["rule_id"])
     return RedirectResponse("/console/triggers", status_code=303)
 
 
@@ -537,17 +520,7 @@ async def import_rules(request: Request) -> Response:
         errors = [f"{len(existing)} rules and {len(rules)} more: a site has at most {MAX_RULES}"]
     if errors:
         return await _list_page(request, ["Nothing was imported.", *errors], status_code=400)
-    store = _hub(request).store
-    if replace:
-        for doc, _, _ in existing:
-            await store.delete_doc(site.id, TRIGGER_KIND, doc.id)
-        start = 0
-    else:
-        start = max((d.data.get("order", 0) for d, _, _ in existing), default=0)
-    for n, rule in enumerate(rules, start + 1):
-        data = {**rule.to_json(), "order": n}
-        await store.put_doc(site.id, TRIGGER_KIND, new_id("t"), data)
-    await _changed(request, site)
+    await admin.import_rules(_hub(request), site.id, rules, replace)
     return await _list_page(request, notice=f"Imported {len(rules)} rules.")
 
 
@@ -564,7 +537,6 @@ async def _hours(request: Request, site: Site) -> BusinessHours | None:
 @guard(Role.ADMIN)
 async def hours(request: Request) -> Response:
     site = await _site(request)
-    store = _hub(request).store
     current = await _hours(request, site)
     errors: dict[str, str] = {}
     notice = ""
@@ -574,8 +546,7 @@ async def hours(request: Request) -> Response:
     if request.method == "POST":
         form = await request.form()
         if form.get("clear") is not None:
-            await store.delete_doc(site.id, *HOURS_DOC)
-            await _changed(request, site)
+            await admin.clear_hours(_hub(request), site.id)
             current, notice = None, "Cleared: the site counts as open all the time."
             timezone, days = "UTC", [""] * 7
         else:
@@ -586,8 +557,7 @@ async def hours(request: Request) -> Response:
             except HoursError as exc:
                 errors, status = exc.errors, 400
             else:
-                await store.put_doc(site.id, *HOURS_DOC, current.to_json())
-                await _changed(request, site)
+                await admin.save_hours(_hub(request), site.id, current)
                 notice = "Saved."
                 days = [current.describe(i) for i in range(7)]
     now = time.time()

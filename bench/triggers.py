@@ -38,10 +38,11 @@ import time
 import tracemalloc
 from typing import Any
 
-from chatserver.hours import BusinessHours
-from chatserver.proactive import Proactive, SiteRules, Watch, _Online
-from chatserver.scheduler import TimerHeap
-from chatserver.triggers import Rule, RuleContext, ordered, parse_rule, plan
+from chatserver.proactive.engine import Proactive
+from chatserver.proactive.hours import BusinessHours
+from chatserver.proactive.rules import Rule, RuleContext, ordered, parse_rule, plan
+from chatserver.proactive.scheduler import TimerHeap
+from chatserver.proactive.watch import SiteRules, Watch, _Online
 from chatserver.types import Firing, Visitor
 
 SITE = "s_bench"

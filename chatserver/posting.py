@@ -15,7 +15,7 @@
 
 Whatever else follows a post is a listener of the conversation events: the
 trigger engine routes a greeting the visitor answered (by any kind of post)
-and counts the chat for the rule that greeted (``proactive.py``).
+and counts the chat for the rule that greeted (``proactive/engine.py``).
 """
 
 from __future__ import annotations

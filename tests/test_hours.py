@@ -1,4 +1,5 @@
-"""Business hours (``chatserver/hours.py``): parsing the form, ``open_at``, ``next_change``."""
+"""Business hours (``chatserver/proactive/hours.py``): parsing the form, ``open_at``,
+``next_change``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chatserver.hours import BusinessHours, HoursError, next_change, open_at, parse_day, parse_hours
+from chatserver.proactive.hours import (
+    BusinessHours,
+    HoursError,
+    next_change,
+    open_at,
+    parse_day,
+    parse_hours,
+)
 
 MADRID = ZoneInfo("Europe/Madrid")
 WEEKDAYS = ["09:00-13:00, 15:00-19:00"] * 5 + ["10:00-14:00", ""]

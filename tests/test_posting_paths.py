@@ -35,10 +35,10 @@ import httpx
 import pytest
 
 from chatserver.proactive import TRIGGER_KIND, WAIT_KIND
+from chatserver.proactive.rules import parse_rule
 from chatserver.store import Store
 from chatserver.store_redis import RedisStore
 from chatserver.store_sqlite import SQLiteStore
-from chatserver.triggers import parse_rule
 
 from .conftest import Client, Server, Shop, seed
 from .node import Node

@@ -1,4 +1,4 @@
-"""The trigger engine (``chatserver/proactive.py``) on a real in-process hub.
+"""The trigger engine (``chatserver/proactive/engine.py``) on a real in-process hub.
 
 A real ``Hub`` with its SQLite store, in-process broker and router; visitor
 sessions go through the real protocol ``Connection`` and the hub's hello and
@@ -20,15 +20,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from chatserver.broker_memory import MemoryBroker
-from chatserver.hours import HOURS_DOC, BusinessHours
 from chatserver.hub import Hub
 from chatserver.proactive import COUNTERS, PROACTIVE_TAG, TRIGGER_KIND, WAIT_KIND, Proactive
+from chatserver.proactive.hours import HOURS_DOC, BusinessHours
+from chatserver.proactive.rules import RuleContext, parse_rule
 from chatserver.protocol import Codec, Connection
 from chatserver.routing_memory import MemoryRouter
 from chatserver.security import Signer
 from chatserver.session import Session
 from chatserver.store_sqlite import SQLiteStore
-from chatserver.triggers import RuleContext, parse_rule
 from chatserver.types import AuthorKind, Conversation, ConvState, Role, Site
 
 pytestmark = pytest.mark.anyio

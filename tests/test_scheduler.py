@@ -1,10 +1,10 @@
-"""The timer heap (``chatserver/scheduler.py``), on explicit instants (no clock)."""
+"""The timer heap (``chatserver/proactive/scheduler.py``), on explicit instants (no clock)."""
 
 from __future__ import annotations
 
 import random
 
-from chatserver.scheduler import TimerHeap
+from chatserver.proactive.scheduler import TimerHeap
 
 
 def test_keys_come_due_in_order() -> None:

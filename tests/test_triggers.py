@@ -1,5 +1,5 @@
 """Trigger rules as pure code: validation (refused rules), the condition evaluator,
-the regular-expression safety rule and ``wake_at`` (``chatserver/triggers.py``)."""
+the regular-expression safety rule and ``wake_at`` (``chatserver/proactive/rules.py``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chatserver.triggers import (
+from chatserver.proactive.rules import (
     REGEX_INPUT_CHARS,
     Facts,
     Frequency,

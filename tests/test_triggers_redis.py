@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from chatserver.hours import DAYS
 from chatserver.proactive import COUNTERS, TRIGGER_KIND
+from chatserver.proactive.hours import DAYS
+from chatserver.proactive.rules import parse_rule
 from chatserver.store_redis import RedisStore
-from chatserver.triggers import parse_rule
 from chatserver.types import Role
 
 from .conftest import Client, Server, Shop, console_login, csrf_of, seed

@@ -4,7 +4,7 @@ The hub calls in on a visitor's ``hello``, ``page``, ``attrs`` and ``send``
 and when a connection closes.  For every visitor of a site that has rules
 this process keeps a small ``Watch`` (the page and since when, the visit,
 attributes, device, language, the rules already fired) and evaluates the
-site's rules (``triggers.matches``) on each event.  Time conditions
+site's rules (``rules.matches``) on each event.  Time conditions
 ("3 seconds on the page") are served by **one** ``TimerHeap`` for the whole
 process and one ``loop.call_at`` for its earliest instant: each visitor has
 at most one pending wake-up, the next instant a time condition (or a
@@ -31,147 +31,53 @@ the store and cached for ``RULES_TTL`` seconds.  After a change the console
 calls ``control.triggers_changed``: this process and, through a control
 event, every other one call ``invalidate`` at once; the TTL only bounds how
 long a process that missed the event (a pub/sub outage) keeps old rules.
+
+This module holds the engine's state and its event flow; the rest of the
+package does the parts: ``watch.py`` (per-site rules, per-visitor watches,
+facts), ``actions.py`` (firing and actions), ``waits.py`` (greetings waiting
+for an answer, and the sweep), ``scheduler.py`` (the timer heap).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .conversations import frame_event, visitor_channel
-from .errors import Closed, FrameError, StoreError
-from .events import ConversationEvent, EventKind
-from .hours import HOURS_DOC, BusinessHours, HoursError, next_change, open_at
-from .session import Session
-from .store import MAX_PAGE_VIEWS, VISIT_GAP
-from .triggers import SHOP, Facts, Frequency, Plan, Rule, RuleError, ordered, parse_rule, plan
-from .types import (
+from ..events import ConversationEvent, EventKind
+from ..session import Session
+from ..store import MAX_PAGE_VIEWS
+from ..types import (
     AuthorKind,
     Conversation,
     ConversationId,
-    ConvState,
     Entry,
-    EntryKind,
-    Firing,
     PageView,
     SiteId,
     Visitor,
     VisitorId,
 )
-from .visitor_rows import ensure as ensure_visitor
-from .visitors import visitors_key
+from . import actions, waits
+from .conditions import Facts
+from .model import Frequency, Rule
+from .names import COUNTERS, WAIT_KIND
+from .scheduler import TimerHeap
+from .waits import SWEEP_EVERY
+from .watch import SiteRules, Stats, Watch, _Online, facts, load_rules, new_watch
 
 if TYPE_CHECKING:
-    from .hub import Hub
+    from ..hub import Hub
+
 
 log = logging.getLogger("chatserver.proactive")
 
-TRIGGER_KIND = "trigger"  # site documents holding the rules
-WAIT_KIND = "trigger-wait"  # site documents marking unrouted proactive conversations
-PROACTIVE_TAG = "proactive"
-COUNTERS = "triggers"  # the store counter group: "<rule id>.fired", "<rule id>.chats"
 FOLLOW_WINDOW = 600.0  # a visitor message this soon after a firing counts as a chat that followed
 RULES_TTL = 5.0  # seconds a process keeps a site's rules before reading them again
 ONLINE_TTL = 2.0  # seconds an "agent online in department" answer is reused
-SWEEP_EVERY = 300.0
-WAIT_LIMIT = float(VISIT_GAP)  # an unanswered proactive chat is closed after this, visitor gone
 _SWEEP = ""  # the sweep's key in the timer heap (visitor ids are never empty)
-
-
-@dataclass(slots=True)
-class SiteRules:
-    """A site's enabled rules in evaluation order, and what evaluating them needs."""
-
-    rules: list[Rule]
-    hours: BusinessHours | None
-    loaded: float  # time.monotonic() of the read
-    signature: tuple[tuple[str, float], ...] = ()
-    departments: frozenset[str] = frozenset()  # asked by agent_online conditions
-    uses_hours: bool = False
-    plans: list[tuple[Rule, Plan]] = field(default_factory=list)
-    # Business hours, known until the next boundary (open_at/next_change once per change).
-    open_now: bool = True
-    open_from: float = math.inf
-    open_until: float = -math.inf
-    hours_next: float | None = None
-
-    def __post_init__(self) -> None:
-        self.plans = [(r, plan(r)) for r in self.rules]
-
-    def open_at(self, now: float) -> bool:
-        """Whether the site is within business hours at ``now`` (cached to the next change)."""
-        if not self.open_from <= now < self.open_until:
-            self.open_from = now
-            self.open_now = open_at(self.hours, now)
-            self.hours_next = next_change(self.hours, now)
-            self.open_until = math.inf if self.hours_next is None else self.hours_next
-        return self.open_now
-
-
-class Watch:
-    """What this process knows of one connected visitor, for its site's rules."""
-
-    __slots__ = (
-        "again",
-        "attributes",
-        "busy",
-        "device",
-        "fired",
-        "lang",
-        "page_fired",
-        "page_since",
-        "pages",
-        "pending_url",
-        "referrer",
-        "sessions",
-        "site_id",
-        "title",
-        "url",
-        "visit",
-        "visit_since",
-        "visitor_id",
-        "visits",
-    )
-
-    def __init__(self, visitor: Visitor) -> None:
-        self.visitor_id = visitor.id
-        self.site_id = visitor.site_id
-        self.sessions: set[Session] = set()
-        self.url = ""
-        self.title = ""
-        self.referrer = ""
-        self.page_since = 0.0
-        self.pending_url: str | None = None  # the page hello announced, before its page frame
-        self.visit = 0
-        self.visit_since = 0.0
-        self.visits = visitor.visits
-        self.pages = 0
-        self.attributes = visitor.attributes
-        self.device = "desktop"
-        self.lang = ""
-        self.fired: dict[str, Firing] = {}
-        self.page_fired: set[str] = set()  # "always" rules fired during this page view
-        self.busy = False
-        self.again = False
-
-
-@dataclass(slots=True)
-class _Online:
-    at: float
-    value: bool
-
-
-@dataclass(slots=True)
-class Stats:
-    evaluations: int = 0
-    fired: int = 0
-    wakeups: int = 0
 
 
 class Proactive:
@@ -185,8 +91,6 @@ class Proactive:
     def __init__(
         self, hub: Hub, clock: Callable[[], float] = time.time, timer: bool = True
     ) -> None:
-        from .scheduler import TimerHeap
-
         self.hub = hub
         self.clock = clock
         self.timer = timer
@@ -205,16 +109,7 @@ class Proactive:
 
     async def start(self) -> None:
         """Take unanswered proactive conversations out of the restored queue; plan the sweep."""
-        store, router = self.hub.store, self.hub.router
-        for site in await store.list_sites():
-            for doc in await store.list_docs(site.id, WAIT_KIND):
-                self._waiting.add(doc.id)
-                await router.remove(doc.id)
-                if await store.get_doc(site.id, WAIT_KIND, doc.id) is None:
-                    # Answered on another process meanwhile: it belongs in the queue.
-                    conv = await store.get_conversation(doc.id)
-                    if conv is not None and conv.state is ConvState.QUEUED and not conv.agents:
-                        await router.submit(conv, None)
+        await waits.restore(self.hub, self._waiting)
         self.timers.set(_SWEEP, self.clock() + SWEEP_EVERY)
         self._arm()
 
@@ -244,34 +139,7 @@ class Proactive:
         return fresh
 
     async def _load_rules(self, site_id: SiteId) -> SiteRules:
-        docs = await self.hub.store.list_docs(site_id, TRIGGER_KIND)
-        rules: list[Rule] = []
-        for doc in docs:
-            try:
-                rule = parse_rule(doc.data, None, doc.id)
-            except RuleError as exc:  # only if written around the console: skip it
-                log.warning("trigger %s of site %s is invalid, skipped: %s", doc.id, site_id, exc)
-                continue
-            if rule.enabled:
-                rules.append(rule)
-        hours = None
-        stored = await self.hub.store.get_doc(site_id, *HOURS_DOC)
-        if stored is not None:
-            try:
-                hours = BusinessHours.from_json(stored.data)
-            except HoursError as exc:
-                log.warning("business hours of site %s are invalid, ignored: %s", site_id, exc)
-        return SiteRules(
-            rules=ordered(rules),
-            hours=hours,
-            loaded=time.monotonic(),
-            signature=(
-                *((d.id, d.updated_at) for d in docs),
-                ("hours", stored.updated_at if stored else 0.0),
-            ),
-            departments=frozenset(d for r in rules for d in plan(r).departments),
-            uses_hours=any(plan(r).hours for r in rules),
-        )
+        return await load_rules(self.hub.store, site_id)
 
     def cached_sites(self) -> list[SiteId]:
         """The sites whose rules are cached now (``control.resync`` reloads them)."""
@@ -298,7 +166,7 @@ class Proactive:
     ) -> None:
         """A visitor connection said hello (``page``: the hello's page map, if any)."""
         try:
-            if conv is not None and _unanswered(conv):
+            if conv is not None and waits.unanswered(conv):
                 self._waiting.add(conv.id)
             site = await self.site_rules(visitor.site_id)
             w = self.watches.get(visitor.id)
@@ -448,30 +316,7 @@ class Proactive:
         existing = self.watches.get(visitor.id)
         if existing is not None:  # built meanwhile by another event
             return existing
-        now = self.clock()
-        w = Watch(visitor)
-        w.fired = fired
-        info = session.presence_info
-        w.device = str(info.get("device") or "desktop")
-        w.lang = str(info.get("lang") or "")
-        if views and now - views[0].ts <= VISIT_GAP:
-            w.visit = views[0].visit
-            this_visit = [v for v in views if v.visit == w.visit]
-            w.visit_since = this_visit[-1].ts
-            w.pages = len(this_visit)
-            newest = views[0]
-            w.url, w.title, w.referrer, w.page_since = (
-                newest.url,
-                newest.title,
-                newest.referrer,
-                newest.ts,
-            )
-        else:
-            # The next page view starts a visit; count it from now.
-            w.visit = max(visitor.visits, views[0].visit if views else 0) + 1
-            w.visits = w.visit
-            w.visit_since = now
-            w.page_since = now
+        w = new_watch(session, visitor, views, fired, self.clock())
         self.watches[visitor.id] = w
         return w
 
@@ -499,22 +344,7 @@ class Proactive:
             log.exception("trigger evaluation failed")
 
     def facts(self, w: Watch, site: SiteRules, now: float, online: Mapping[str, bool]) -> Facts:
-        return Facts(
-            now=now,
-            url=w.url,
-            title=w.title,
-            referrer=w.referrer,
-            page_since=w.page_since,
-            visit_since=w.visit_since,
-            visits=w.visits,
-            pages=w.pages,
-            attributes=w.attributes,
-            device=w.device,
-            lang=w.lang,
-            has_chat=any(s.conv_id is not None for s in w.sessions),
-            open=site.open_at(now) if site.uses_hours else True,
-            online=online,
-        )
+        return facts(w, site, now, online)
 
     async def _evaluate(self, w: Watch) -> None:
         site = await self.site_rules(w.site_id)
@@ -627,141 +457,16 @@ class Proactive:
     # -- firing and actions ---------------------------------------------------------
 
     async def _fire(self, w: Watch, rule: Rule, now: float) -> None:
-        store = self.hub.store
-        # A firing is remembered in the Store, and a greeting opens a
-        # conversation: either makes a visitor without a row worth storing.
-        try:
-            for session in list(w.sessions):
-                await ensure_visitor(self.hub, session)
-        except FrameError as exc:  # the site's new-visitor quota
-            log.warning("trigger %s not fired for %s: %s", rule.id, w.visitor_id, exc.message)
-            return
-        won = await store.claim_firing(
-            w.visitor_id,
-            rule.id,
-            visit=w.visit,
-            frequency=rule.frequency.value,
-            gap=float(rule.gap),
-            now=now,
-        )
-        if rule.frequency is Frequency.ALWAYS:
-            w.page_fired.add(rule.id)
-        if not won:  # fired already (another process, another tab): learn when
-            w.fired.update(await store.trigger_firings(w.visitor_id))
-            w.fired.setdefault(rule.id, Firing(w.visit, now))
-            return
-        w.fired[rule.id] = Firing(w.visit, now)
-        self.stats.fired += 1
-        await store.add_counter(w.site_id, COUNTERS, f"{rule.id}.fired")
-        try:
-            await self._act(w, rule, now)
-        except Closed:
-            log.info("trigger %s: the conversation closed meanwhile", rule.id)
-        except StoreError:
-            log.exception("trigger %s fired but its actions failed", rule.id)
-
-    async def _act(self, w: Watch, rule: Rule, now: float) -> None:
-        hub = self.hub
-        store = hub.store
-        site = await hub.site(w.site_id)
-        dept = next((a.dept for a in rule.actions if a.type == "route"), None)
-        tags = [a.tag for a in rule.actions if a.type == "tag"]
-        message = next((a for a in rule.actions if a.type == "message"), None)
-        conv: Conversation | None = None
-        if message is not None:
-            conv = await store.current_conversation(w.visitor_id)
-            if conv is None:
-                online = await hub.router.available_agents(site.id)
-                conv, created = await store.open_conversation(
-                    site.id, w.visitor_id, dept, offline=online == 0
-                )
-                if created:
-                    hub.convs.opened(conv)
-                    # Marked before anyone can see it, so no process routes it.
-                    await store.put_doc(
-                        site.id, WAIT_KIND, conv.id, {"visitor": w.visitor_id, "at": now}
-                    )
-                    self._waiting.add(conv.id)
-                    conv = await store.set_tags(conv.id, add=[PROACTIVE_TAG, *tags])
-                    tags = []
-                    # Every tab of the visitor follows it (recovering the message
-                    # below from the store if it is published before they follow).
-                    await hub.broker.publish(
-                        visitor_channel(w.visitor_id), {"op": "follow", "conv": conv.id}
-                    )
-            kind, author_id, name = AuthorKind.SYSTEM, "", site.name
-            if message.sender != SHOP:
-                agent = await hub.convs.agent(message.sender)
-                if agent is not None and agent.site_id == site.id and not agent.disabled:
-                    kind, author_id, name = AuthorKind.AGENT, agent.id, agent.name
-            entry, duplicate = await store.append(
-                conv.id,
-                EntryKind.TEXT,
-                kind,
-                author_id,
-                name,
-                message.body,
-                f"trigger:{rule.id}:{now!r}",
-                data={"auto": {"trigger": rule.id, "name": rule.name}},
-                open_only=True,
-            )
-            if not duplicate:
-                await hub.convs.publish_entry(site.id, entry)
-        elif dept is not None:
-            for session in w.sessions:
-                session.dept = dept  # the visitor's next conversation goes there
-        if tags:
-            conv = conv or await store.current_conversation(w.visitor_id)
-            if conv is not None:
-                conv = await store.set_tags(conv.id, add=tags)
-        if conv is not None:
-            await hub.convs.publish_conv(conv.id)
-        if any(a.type == "open" for a in rule.actions):
-            frame = {"t": "open", "trigger": rule.id}
-            await hub.broker.publish(visitor_channel(w.visitor_id), frame_event(frame, "visitors"))
+        await actions.fire(self, w, rule, now)
 
     async def _route(self, site_id: SiteId, conv_id: ConversationId) -> None:
-        """The visitor answered a greeting: route its conversation like a new one."""
-        hub = self.hub
-        conv = await hub.store.get_conversation(conv_id)
-        if conv is None or conv.state is not ConvState.QUEUED or conv.agents:
-            return  # closed, or an agent took it already
-        visitor = await hub.store.get_visitor(conv.visitor_id)
-        await hub.router.submit(conv, visitor.last_agent_id if visitor else None)
-        await hub.convs.publish_conv(conv_id)
-        await hub.convs.route(await hub.site(site_id))
+        await waits.route(self.hub, site_id, conv_id)
 
     # -- the sweep ---------------------------------------------------------------------
 
     async def sweep(self) -> None:
-        """Close proactive conversations nobody answered whose visitor is gone."""
-        store = self.hub.store
-        now = self.clock()
-        known = set(self._waiting)  # marked before the listing: forget those now gone
-        listed: set[ConversationId] = set()
-        for site in await store.list_sites():
-            docs = await store.list_docs(site.id, WAIT_KIND)
-            listed.update(d.id for d in docs)
-            stale = [d for d in docs if now - float(d.data.get("at", 0.0)) > WAIT_LIMIT]
-            if not stale:
-                continue
-            present = await self.hub.presence.members(visitors_key(site.id))
-            for doc in stale:
-                if doc.data.get("visitor") in present:
-                    continue
-                if not await store.delete_doc(site.id, WAIT_KIND, doc.id):
-                    continue  # answered or swept by another process
-                self._waiting.discard(doc.id)
-                conv = await store.get_conversation(doc.id)
-                if conv is not None and _unanswered(conv):
-                    with contextlib.suppress(StoreError):
-                        await self.hub.convs.close(site, conv.id, {"kind": "system"})
-        self._waiting -= known - listed
-
-
-def _unanswered(conv: Conversation) -> bool:
-    """A proactive conversation that may still wait for the visitor's answer."""
-    return PROACTIVE_TAG in conv.tags and conv.state is ConvState.QUEUED and not conv.agents
+        """Close proactive conversations nobody answered whose visitor is gone (``waits``)."""
+        await waits.sweep(self.hub, self._waiting, self.clock())
 
 
 def _earliest(a: float | None, b: float | None) -> float | None:

@@ -30,7 +30,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .types import JSON
+from ..types import JSON
 
 HOURS_DOC = ("settings", "hours")  # (kind, id) of the site document
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
