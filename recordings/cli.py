@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from chatserver.blobs import DirectoryBlobs
-from chatserver.cli import _add_data_option, _find_site, _with_store
+from chatserver.cli.admin import find_site, with_store
+from chatserver.cli.options import add_data_option
 from chatserver.errors import ChatError
 from chatserver.store import Store
 
@@ -56,13 +57,13 @@ def add_commands(sub: Any) -> None:
     settings.add_argument(
         "--retention-days", type=int, help="delete recordings older than this (0: keep)"
     )
-    _add_data_option(settings)
+    add_data_option(settings)
     purge = rec.add_parser("purge", help="delete recordings past each site's retention now")
-    _add_data_option(purge)
+    add_data_option(purge)
     _blobs_option(purge)
     forget = rec.add_parser("delete-visitor", help="delete every recording of one visitor")
     forget.add_argument("visitor", help="the visitor id (v_...)")
-    _add_data_option(forget)
+    add_data_option(forget)
     _blobs_option(forget)
 
 
@@ -72,24 +73,24 @@ def _blobs(args: argparse.Namespace) -> DirectoryBlobs:
 
 def run(args: argparse.Namespace) -> None:
     if args.action == "settings":
-        asyncio.run(_with_store(args.data, lambda s: _settings(s, args), args.redis))
+        asyncio.run(with_store(args.data, lambda s: _settings(s, args), args.redis))
     elif args.action == "purge":
 
         async def purge(store: Store) -> int:
             return await retention.purge(store, _blobs(args))
 
-        print(f"deleted {asyncio.run(_with_store(args.data, purge, args.redis))} recordings")
+        print(f"deleted {asyncio.run(with_store(args.data, purge, args.redis))} recordings")
     elif args.action == "delete-visitor":
 
         async def forget(store: Store) -> int:
             return await retention.delete_visitor(store, _blobs(args), args.visitor)
 
-        count = asyncio.run(_with_store(args.data, forget, args.redis))
+        count = asyncio.run(with_store(args.data, forget, args.redis))
         print(f"deleted {count} recordings of {args.visitor}")
 
 
 async def _settings(store: Store, args: argparse.Namespace) -> None:
-    site = await _find_site(store, args.site)
+    site = await find_site(store, args.site)
     changes: dict[str, Any] = {}
     if args.recording is not None:
         changes["recording"] = args.recording
