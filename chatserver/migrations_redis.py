@@ -1,7 +1,7 @@
 """The Redis key layout's version, with numbered steps as SQLite's schema has.
 
 The key ``<prefix>layout`` holds the version of the key layout the data
-follows (the layout is described in the docstring of ``store_redis``).
+follows (the layout is described in the docstring of ``chatserver/store/redis/engine.py``).
 ``STEPS`` is the ordered list of steps; step ``n`` brings the data from
 layout ``n - 1`` to ``n``.  ``migrate`` runs when ``RedisStore`` starts,
 before it serves anything: it runs the steps the data lacks, raising the

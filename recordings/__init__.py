@@ -5,7 +5,7 @@
 * ``ingest``     the ``rec`` frame of visitor connections (``ingest.py``);
 * segments       one append-only BlobStore blob per recording, one
                  compressed frame per batch (``format.py``);
-* the index      rows and marks in the Store (``store.py``, "recordings");
+* the index      rows and marks in the Store (``chatserver/store/recordings.py``);
 * ``reader``     events by time range from the nearest full snapshot;
 * ``api``        the HTTP replay API for analysts (``api.py``, ``auth.py``);
 * ``pages``      the analysts' console pages: session list and replay

@@ -1,6 +1,6 @@
 """What only the Redis store has: a separate server that can die, and epochs.
 
-The shared behaviour is in ``test_store_contract.py``; these tests start
+The shared behaviour is in ``tests/contracts/``; these tests start
 redis-servers of their own to kill them.
 """
 

@@ -1,0 +1,27 @@
+"""``Store`` on Redis: the engine (``engine``) and one module per domain, composed."""
+
+from __future__ import annotations
+
+from .agents import RedisAgents
+from .attachments import RedisAttachments
+from .conversations import RedisConversations
+from .firings import RedisFirings
+from .logins import RedisLogins
+from .recordings import RedisRecordings
+from .sites import RedisSites
+from .visitors import RedisVisitors
+
+__all__ = ["RedisStore"]
+
+
+class RedisStore(
+    RedisSites,
+    RedisAgents,
+    RedisVisitors,
+    RedisConversations,
+    RedisAttachments,
+    RedisLogins,
+    RedisFirings,
+    RedisRecordings,
+):
+    """The whole ``Store`` on Redis: every domain's methods over one engine."""

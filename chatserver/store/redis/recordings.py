@@ -1,0 +1,271 @@
+"""The recordings index (recordings/): rows, batches and marks, on Redis."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+
+from redis.exceptions import WatchError
+
+from ...errors import NotFound
+from ...types import (
+    Recording,
+    RecordingBatch,
+    RecordingId,
+    RecordingMark,
+    SiteId,
+    VisitorId,
+    now,
+)
+from ..common import (
+    apply_batch,
+)
+from .engine import RedisEngine, _redis_errors
+from .rows import (
+    _BATCH,
+    _fields,
+    _flat,
+    _text,
+)
+
+_REC_FLOATS = ("created_at", "skew_ms", "started", "ended", "first_ts", "last_ts")
+
+_REC_INTS = ("last_seq", "events", "bytes", "raw_bytes", "clicks", "inputs", "pages", "marks")
+
+
+def _rec_fields(rec: Recording) -> dict[str, str]:
+    fields = {"id": rec.id, "site_id": rec.site_id, "visitor_id": rec.visitor_id, "blob": rec.blob}
+    fields.update({f: repr(float(getattr(rec, f))) for f in _REC_FLOATS})
+    fields.update({f: str(getattr(rec, f)) for f in _REC_INTS})
+    if rec.conv_id is not None:
+        fields["conv_id"] = rec.conv_id
+    return fields
+
+
+def _recording(h: Mapping[str, str]) -> Recording:
+    return Recording(
+        id=h["id"],
+        site_id=h["site_id"],
+        visitor_id=h["visitor_id"],
+        blob=h["blob"],
+        created_at=float(h["created_at"]),
+        skew_ms=float(h["skew_ms"]),
+        started=float(h["started"]),
+        ended=float(h["ended"]),
+        first_ts=float(h["first_ts"]),
+        last_ts=float(h["last_ts"]),
+        last_seq=int(h["last_seq"]),
+        events=int(h["events"]),
+        bytes=int(h["bytes"]),
+        raw_bytes=int(h["raw_bytes"]),
+        clicks=int(h["clicks"]),
+        inputs=int(h["inputs"]),
+        pages=int(h["pages"]),
+        marks=int(h["marks"]),
+        conv_id=h.get("conv_id"),
+    )
+
+
+def _rec_matches(
+    rec: Recording,
+    urls: Iterable[str],
+    since: float | None,
+    until: float | None,
+    url: str | None,
+    min_duration: float | None,
+    had_chat: bool | None,
+    before: tuple[float, RecordingId] | None,
+) -> bool:
+    """``list_recordings``' filters in Python (the SQLite store says them in SQL)."""
+    if rec.events <= 0:
+        return False
+    if since is not None and rec.started < since:
+        return False
+    if until is not None and rec.started >= until:
+        return False
+    if url and not any(url in u for u in urls):
+        return False
+    if min_duration is not None and rec.last_ts - rec.first_ts < min_duration * 1000.0:
+        return False
+    if had_chat is not None and (rec.conv_id is not None) != had_chat:
+        return False
+    return before is None or (rec.started, rec.id) < before
+
+
+class RedisRecordings(RedisEngine):
+    """``RecordingStore`` on Redis: the methods of its domain over the shared engine."""
+
+    @_redis_errors
+    async def claim_recording(
+        self,
+        rec_id: RecordingId,
+        site_id: SiteId,
+        visitor_id: VisitorId,
+        blob: str,
+        skew_ms: float,
+    ) -> Recording:
+        key = self._k("rec", rec_id)
+        while True:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(key)
+                    h = _fields(await pipe.hgetall(key))
+                    if h:
+                        return _recording(h)
+                    t = now()
+                    rec = Recording(
+                        rec_id, site_id, visitor_id, blob, t, skew_ms, started=t, ended=t
+                    )
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.hset(key, items=_flat(_rec_fields(rec)))
+                    pipe.zadd(self._k("recs-ended", site_id), {rec_id: rec.ended})
+                    pipe.sadd(self._k("visitor-recs", visitor_id), rec_id)
+                    await pipe.execute()
+                    return rec
+                except WatchError:
+                    continue
+
+    @_redis_errors
+    async def get_recording(self, rec_id: RecordingId) -> Recording | None:
+        h = await self._hash(self._k("rec", rec_id))
+        return _recording(h) if h else None
+
+    @_redis_errors
+    async def add_recording_batch(
+        self, rec_id: RecordingId, batch: RecordingBatch
+    ) -> tuple[Recording, bool]:
+        key = self._k("rec", rec_id)
+        marks = [json.dumps({"kind": m.kind, "ts": m.ts, "data": m.data}) for m in batch.marks]
+        urls = {str(m.data.get("url", "")) for m in batch.marks if m.kind == "page"}
+        while True:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(key)
+                    h = _fields(await pipe.hgetall(key))
+                    if not h:
+                        raise NotFound(f"recording {rec_id}")
+                    rec = _recording(h)
+                    if batch.seq <= rec.last_seq:
+                        return rec, True
+                    new = apply_batch(rec, batch)
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.hset(key, items=_flat(_rec_fields(new)))
+                    if marks:
+                        pipe.rpush(self._k("rec-marks", rec_id), *marks)
+                    if urls:
+                        pipe.sadd(self._k("rec-urls", rec_id), *urls)
+                    if new.events > 0:
+                        pipe.zadd(self._k("recs", new.site_id), {rec_id: new.started})
+                    pipe.zadd(self._k("recs-ended", new.site_id), {rec_id: new.ended})
+                    await pipe.execute()
+                    return new, False
+                except WatchError:
+                    continue
+
+    @_redis_errors
+    async def recording_marks(
+        self, rec_id: RecordingId, kinds: Sequence[str] | None = None
+    ) -> list[RecordingMark]:
+        rows = await self._redis.lrange(self._k("rec-marks", rec_id), 0, -1)
+        marks = []
+        for row in rows:
+            m = json.loads(_text(row))
+            if kinds is None or m["kind"] in kinds:
+                marks.append(RecordingMark(m["kind"], float(m["ts"]), m["data"]))
+        return marks
+
+    async def _recordings(
+        self, ids: Iterable[object], urls: bool
+    ) -> list[tuple[Recording, set[str]]]:
+        """Rows (and their page URLs when ``urls``) of ``ids``, in order, in one round trip."""
+        keys = [_text(i) for i in ids]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for rec_id in keys:
+                pipe.hgetall(self._k("rec", rec_id))
+                if urls:
+                    pipe.smembers(self._k("rec-urls", rec_id))
+            replies = await pipe.execute()
+        step = 2 if urls else 1
+        found = []
+        for i in range(0, len(replies), step):
+            h = _fields(replies[i])
+            if h:
+                page_urls = {_text(u) for u in replies[i + 1]} if urls else set()
+                found.append((_recording(h), page_urls))
+        return found
+
+    @_redis_errors
+    async def list_recordings(
+        self,
+        site_id: SiteId,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        url: str | None = None,
+        min_duration: float | None = None,
+        had_chat: bool | None = None,
+        visitor_id: VisitorId | None = None,
+        before: tuple[float, RecordingId] | None = None,
+        limit: int = 50,
+    ) -> list[Recording]:
+        if limit <= 0:
+            return []
+
+        def keep(rec: Recording, urls: set[str]) -> bool:
+            return rec.site_id == site_id and _rec_matches(
+                rec, urls, since, until, url, min_duration, had_chat, before
+            )
+
+        if visitor_id is not None:
+            members = await self._redis.smembers(self._k("visitor-recs", visitor_id))
+            rows = [r for r, u in await self._recordings(members, bool(url)) if keep(r, u)]
+            rows.sort(key=lambda r: (r.started, r.id), reverse=True)
+            return rows[:limit]
+        # Walk the site's recordings newest first, filtering, until the page is full.
+        top: float | str = "+inf" if before is None else before[0]
+        bottom: float | str = "-inf" if since is None else since
+        found: list[Recording] = []
+        offset = 0
+        while len(found) < limit:
+            ids = await self._redis.zrevrangebyscore(
+                self._k("recs", site_id), top, bottom, start=offset, num=_BATCH
+            )
+            if not ids:
+                break
+            offset += len(ids)
+            found.extend(r for r, u in await self._recordings(ids, bool(url)) if keep(r, u))
+        return found[:limit]
+
+    @_redis_errors
+    async def expired_recordings(
+        self, site_id: SiteId, ended_before: float, limit: int = 500
+    ) -> list[Recording]:
+        if limit <= 0:
+            return []
+        ids = await self._redis.zrangebyscore(
+            self._k("recs-ended", site_id), "-inf", f"({ended_before!r}", start=0, num=limit
+        )
+        return [r for r, _ in await self._recordings(ids, False)]
+
+    @_redis_errors
+    async def visitor_recordings(self, visitor_id: VisitorId) -> list[Recording]:
+        ids = await self._redis.smembers(self._k("visitor-recs", visitor_id))
+        rows = [r for r, _ in await self._recordings(ids, False)]
+        return sorted(rows, key=lambda r: (r.started, r.id), reverse=True)
+
+    @_redis_errors
+    async def delete_recordings(self, rec_ids: Sequence[RecordingId]) -> int:
+        count = 0
+        for rec, _ in await self._recordings(rec_ids, False):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.delete(
+                    self._k("rec", rec.id),
+                    self._k("rec-marks", rec.id),
+                    self._k("rec-urls", rec.id),
+                )
+                pipe.zrem(self._k("recs", rec.site_id), rec.id)
+                pipe.zrem(self._k("recs-ended", rec.site_id), rec.id)
+                pipe.srem(self._k("visitor-recs", rec.visitor_id), rec.id)
+                await pipe.execute()
+            count += 1
+        return count

@@ -1,0 +1,209 @@
+"""The recordings index (recordings/): rows, batches and marks, on SQLite."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from ...errors import NotFound
+from ...types import (
+    Recording,
+    RecordingBatch,
+    RecordingId,
+    RecordingMark,
+    SiteId,
+    VisitorId,
+    now,
+)
+from ..common import (
+    apply_batch,
+)
+from .engine import SQLiteEngine
+
+_REC_COLS = (
+    "id, site_id, visitor_id, blob, created_at, skew_ms, started, ended, first_ts, last_ts, "
+    "last_seq, events, bytes, raw_bytes, clicks, inputs, pages, marks, conv_id"
+)
+
+_REC_UPDATE = "UPDATE recordings SET {} WHERE id = ?".format(
+    ", ".join(f"{c.strip()} = ?" for c in _REC_COLS.split(",")[1:])
+)
+
+
+def _recording(row: sqlite3.Row) -> Recording:
+    return Recording(*row)
+
+
+def _rec_values(rec: Recording) -> tuple[Any, ...]:
+    return (
+        rec.id,
+        rec.site_id,
+        rec.visitor_id,
+        rec.blob,
+        rec.created_at,
+        rec.skew_ms,
+        rec.started,
+        rec.ended,
+        rec.first_ts,
+        rec.last_ts,
+        rec.last_seq,
+        rec.events,
+        rec.bytes,
+        rec.raw_bytes,
+        rec.clicks,
+        rec.inputs,
+        rec.pages,
+        rec.marks,
+        rec.conv_id,
+    )
+
+
+def _recording_of(db: sqlite3.Connection, rec_id: RecordingId) -> Recording | None:
+    row = db.execute(f"SELECT {_REC_COLS} FROM recordings WHERE id = ?", (rec_id,)).fetchone()
+    return None if row is None else _recording(row)
+
+
+class SQLiteRecordings(SQLiteEngine):
+    """``RecordingStore`` on SQLite: the methods of its domain over the shared engine."""
+
+    async def claim_recording(
+        self,
+        rec_id: RecordingId,
+        site_id: SiteId,
+        visitor_id: VisitorId,
+        blob: str,
+        skew_ms: float,
+    ) -> Recording:
+        t = now()
+        fresh = Recording(rec_id, site_id, visitor_id, blob, t, skew_ms, started=t, ended=t)
+
+        def op(db: sqlite3.Connection) -> Recording:
+            marks = ", ".join("?" for _ in range(19))
+            db.execute(
+                f"INSERT OR IGNORE INTO recordings ({_REC_COLS}) VALUES ({marks})",
+                _rec_values(fresh),
+            )
+            rec = _recording_of(db, rec_id)
+            assert rec is not None
+            return rec
+
+        return await self._run(op)
+
+    async def get_recording(self, rec_id: RecordingId) -> Recording | None:
+        return await self._run(lambda db: _recording_of(db, rec_id))
+
+    async def add_recording_batch(
+        self, rec_id: RecordingId, batch: RecordingBatch
+    ) -> tuple[Recording, bool]:
+        marks = [
+            (m.kind, m.ts, m.data.get("url") if m.kind == "page" else None, json.dumps(m.data))
+            for m in batch.marks
+        ]
+
+        def op(db: sqlite3.Connection) -> tuple[Recording, bool]:
+            rec = _recording_of(db, rec_id)
+            if rec is None:
+                raise NotFound(f"recording {rec_id}")
+            if batch.seq <= rec.last_seq:
+                return rec, True
+            new = apply_batch(rec, batch)
+            db.execute(_REC_UPDATE, (*_rec_values(new)[1:], rec_id))
+            if marks:
+                db.executemany(
+                    "INSERT INTO recording_marks (rec_id, n, kind, ts, url, data)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    [(rec_id, rec.marks + i, *m) for i, m in enumerate(marks)],
+                )
+            return new, False
+
+        return await self._run(op)
+
+    async def recording_marks(
+        self, rec_id: RecordingId, kinds: Sequence[str] | None = None
+    ) -> list[RecordingMark]:
+        sql = "SELECT kind, ts, data FROM recording_marks WHERE rec_id = ?"
+        args: list[Any] = [rec_id]
+        if kinds is not None:
+            if not kinds:
+                return []
+            sql += f" AND kind IN ({', '.join('?' for _ in kinds)})"
+            args.extend(kinds)
+        rows = await self._all(sql + " ORDER BY n", tuple(args))
+        return [RecordingMark(r[0], r[1], json.loads(r[2])) for r in rows]
+
+    async def list_recordings(
+        self,
+        site_id: SiteId,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        url: str | None = None,
+        min_duration: float | None = None,
+        had_chat: bool | None = None,
+        visitor_id: VisitorId | None = None,
+        before: tuple[float, RecordingId] | None = None,
+        limit: int = 50,
+    ) -> list[Recording]:
+        where = ["site_id = ?", "events > 0"]
+        args: list[Any] = [site_id]
+        if since is not None:
+            where.append("started >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("started < ?")
+            args.append(until)
+        if url:
+            where.append(
+                "EXISTS (SELECT 1 FROM recording_marks m WHERE m.rec_id = recordings.id"
+                " AND m.kind = 'page' AND instr(m.url, ?) > 0)"
+            )
+            args.append(url)
+        if min_duration is not None:
+            where.append("last_ts - first_ts >= ?")
+            args.append(min_duration * 1000.0)
+        if had_chat is not None:
+            where.append("conv_id IS NOT NULL" if had_chat else "conv_id IS NULL")
+        if visitor_id is not None:
+            where.append("visitor_id = ?")
+            args.append(visitor_id)
+        if before is not None:
+            where.append("(started < ? OR (started = ? AND id < ?))")
+            args.extend((before[0], before[0], before[1]))
+        rows = await self._all(
+            f"SELECT {_REC_COLS} FROM recordings WHERE {' AND '.join(where)}"
+            " ORDER BY started DESC, id DESC LIMIT ?",
+            (*args, max(0, limit)),
+        )
+        return [_recording(r) for r in rows]
+
+    async def expired_recordings(
+        self, site_id: SiteId, ended_before: float, limit: int = 500
+    ) -> list[Recording]:
+        rows = await self._all(
+            f"SELECT {_REC_COLS} FROM recordings WHERE site_id = ? AND ended < ?"
+            " ORDER BY ended LIMIT ?",
+            (site_id, ended_before, max(0, limit)),
+        )
+        return [_recording(r) for r in rows]
+
+    async def visitor_recordings(self, visitor_id: VisitorId) -> list[Recording]:
+        rows = await self._all(
+            f"SELECT {_REC_COLS} FROM recordings WHERE visitor_id = ?"
+            " ORDER BY started DESC, id DESC",
+            (visitor_id,),
+        )
+        return [_recording(r) for r in rows]
+
+    async def delete_recordings(self, rec_ids: Sequence[RecordingId]) -> int:
+        ids = list(rec_ids)
+
+        def op(db: sqlite3.Connection) -> int:
+            count = 0
+            for rec_id in ids:
+                db.execute("DELETE FROM recording_marks WHERE rec_id = ?", (rec_id,))
+                count += db.execute("DELETE FROM recordings WHERE id = ?", (rec_id,)).rowcount
+            return count
+
+        return await self._run(op)

@@ -1,0 +1,1 @@
+"""The Store contract, one file per domain, on every backend (``conftest.py``)."""
