@@ -27,6 +27,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -189,10 +190,10 @@ class SQLiteEngine:
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA busy_timeout=5000")
+        _wal(db)
         db.execute(f"PRAGMA synchronous={self.synchronous}")
         db.execute("PRAGMA foreign_keys=ON")
-        db.execute("PRAGMA busy_timeout=5000")
         try:  # the schema of migrations_sqlite, or StoreError for a newer file
             migrations_sqlite.migrate(db, name=str(self.path))
         except BaseException:
@@ -255,3 +256,17 @@ class SQLiteEngine:
 
     async def ping(self) -> None:
         await self._run(lambda db: db.execute("SELECT 1").fetchone())
+
+
+def _wal(db: sqlite3.Connection) -> None:
+    """Switch to WAL.  On a new file two processes starting at the same moment can
+    both try; SQLite answers the loser "database is locked" at once, whatever the
+    busy timeout, so it tries again for up to two seconds."""
+    for attempt in range(100):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 99:
+                raise
+            time.sleep(0.02)
