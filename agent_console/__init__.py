@@ -1,6 +1,6 @@
 """The agent console: server-rendered pages (Jinja2) and small JS modules.
 
-``routes`` is mounted at ``/console`` by ``chatserver.app``.  ``auth`` holds
+``routes`` is mounted at ``/console`` by ``chatserver.web.app``.  ``auth`` holds
 login, the session cookie, CSRF and the role guard every page goes through;
 ``web`` the template environment, the layout's navigation and ``render``;
 ``admin`` the admin pages (``forms`` validates their input).

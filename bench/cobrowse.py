@@ -47,7 +47,7 @@ from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
 from chatserver.cli import ensure_demo
-from chatserver.demo import DEMO_EMAIL
+from chatserver.web.demo import DEMO_EMAIL
 
 from .servers import ROOT, UNLIMITED, free_port
 

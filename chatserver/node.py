@@ -7,7 +7,7 @@ outside the hub (session recording, ``recordings/``), with the conversation
 events' listeners registered before anything starts.  ``start`` and
 ``close`` bring them up and down in order (the store first and last).
 
-The web application (``app.py``) is built around a node, and so are the
+The web application (``web/app.py``) is built around a node, and so are the
 tests' in-process nodes: nothing else constructs these parts.  Handlers and
 the console still reach them through ``node.hub`` today; they take the node
 itself in a later step of the renovation (docs/architecture.md).

@@ -2,7 +2,7 @@
 
 ``Connection`` holds one client connection's protocol state and nothing that
 does I/O: no sockets, no asyncio, no clock of its own (callers pass ``now``).
-The WebSocket endpoint in ``app.py`` only moves bytes between the socket and
+The WebSocket endpoint in ``web/ws.py`` only moves bytes between the socket and
 this object, which makes the whole protocol testable by feeding raw bytes.
 
 Codecs: binary WebSocket messages are msgpack, text messages are JSON.  The

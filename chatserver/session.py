@@ -4,7 +4,7 @@
 is a loop of cheap calls.  A frame goes straight to the socket through
 ``write`` when nothing is queued and the socket can take it (the common
 case); otherwise it waits in the outbox and ``flush`` asks the connection's
-owner (``app.py``) to drain it.  The outbox is bounded in bytes: a client
+owner (``web/ws.py``) to drain it.  The outbox is bounded in bytes: a client
 that stops reading is closed with ``SLOW_CONSUMER`` instead of growing the
 server's memory.  That close drops the outbox and goes through the owner's
 ``abort`` when it has one, so the close frame is the next frame on the

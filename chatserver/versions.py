@@ -1,6 +1,6 @@
 """The releases of uvicorn and websockets that chatserver is tested with.
 
-``chatserver/uvicorn_ws.py`` subclasses uvicorn's websockets-sansio protocol
+``chatserver/web/uvicorn_ws.py`` subclasses uvicorn's websockets-sansio protocol
 and uses websockets' sans-I/O internals, so a release outside the tested
 range can break serving itself. ``pyproject.toml`` bounds both
 (``TESTED`` must say the same: ``tests/test_install.py`` checks); this is

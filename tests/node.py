@@ -1,6 +1,6 @@
 """An in-process chatserver node: the server's real parts, no process, no socket.
 
-``Node`` builds the application with ``chatserver.app.create_app``, so its
+``Node`` builds the application with ``chatserver.web.app.create_app``, so its
 parts are exactly the ones a server process makes (the ``Hub`` with its
 trigger engine, the ``SQLiteStore`` in the test's directory, the memory
 broker, router and presence of ``chatserver/backends.py``, ``DirectoryBlobs``,
@@ -9,7 +9,7 @@ start and close them.
 
 ``NodeClient`` is ``tests/conftest.py``'s ``Client`` with the socket
 replaced.  It is an ASGI WebSocket connection to that app: ``ChatApp`` hands
-it to the real endpoint (``app.websocket_endpoint``), which feeds the
+it to the real endpoint (``web.ws.websocket_endpoint``), which feeds the
 client's encoded frames to the real ``protocol.Connection`` and the hub.  What
 the session writes goes through the write extension the uvicorn server
 offers (``uvicorn_ws.WRITE_EXTENSION``) into the client's buffer, where the
@@ -49,8 +49,6 @@ import msgpack
 import pytest
 
 from chatserver import logins
-from chatserver.app import ChatApp
-from chatserver.app import create_app as _create_app
 from chatserver.config import Config
 from chatserver.hub import Hub
 from chatserver.protocol import decode
@@ -58,7 +56,9 @@ from chatserver.quotas import QuotaConfig
 from chatserver.store import Store
 from chatserver.tasks import stop
 from chatserver.types import Role, SiteSettings
-from chatserver.uvicorn_ws import CLOSE_EXTENSION, WRITE_EXTENSION
+from chatserver.web.app import create_app as _create_app
+from chatserver.web.uvicorn_ws import CLOSE_EXTENSION, WRITE_EXTENSION
+from chatserver.web.ws import ChatApp
 
 from .conftest import Client, Shop, seed_store
 

@@ -26,8 +26,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Frame, Page, WebSocket, expect
 
 from chatserver.cli import ensure_demo
-from chatserver.demo import DEMO_EMAIL
 from chatserver.store_sqlite import SQLiteStore
+from chatserver.web.demo import DEMO_EMAIL
 
 from .conftest import Server
 from .redis_server import RedisServer

@@ -22,9 +22,9 @@ from starlette.routing import Route
 
 from agent_console.admin import routes as admin_routes
 from chatserver.cli import ensure_demo
-from chatserver.demo import DEMO_ADMIN_EMAIL, DEMO_EMAIL
 from chatserver.store_sqlite import SQLiteStore
 from chatserver.types import Agent, Doc, Role, Site
+from chatserver.web.demo import DEMO_ADMIN_EMAIL, DEMO_EMAIL
 
 from .conftest import PASSWORD, Client, Server, Shop, agent_token, console_login, csrf_of, seed
 from .redis_server import RedisServer

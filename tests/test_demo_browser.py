@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, expect, sync_playwright
 
 from chatserver.cli import ensure_demo
-from chatserver.demo import DEMO_EMAIL
+from chatserver.web.demo import DEMO_EMAIL
 
 from .conftest import Server
 

@@ -13,7 +13,7 @@ Two rules (issue #16, REDESIGN.md step 0):
 
 1. No import cycle inside ``chatserver/`` (``module`` and ``lazy`` edges).
    The last two (``app -> demo -> cli ⇢ app`` and ``control <-> visitors``)
-   were untied in #16: the demo site's names live in ``demo.py``, the
+   were untied in #16: the demo site's names live in ``web/demo.py``, the
    control channel's name in ``conversations.py``.
 2. The protocol core (``protocol.py``, ``frames.py`` and every chatserver
    module they import, transitively) imports no I/O: not ``asyncio``,

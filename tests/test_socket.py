@@ -18,13 +18,13 @@ import httpx
 import pytest
 import websockets
 
-from chatserver.app import _drain
 from chatserver.errors import CloseCode
 from chatserver.frames import Limits
 from chatserver.protocol import Codec, Connection
 from chatserver.session import Session
 from chatserver.types import ClientKind
-from chatserver.uvicorn_ws import Gate, Inbox, frame
+from chatserver.web.uvicorn_ws import Gate, Inbox, frame
+from chatserver.web.ws import _drain
 
 from .conftest import Client, Server, agent_token, seed
 

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from chatserver.demo import DEMO_ADMIN_EMAIL, DEMO_EMAIL
+from chatserver.web.demo import DEMO_ADMIN_EMAIL, DEMO_EMAIL
 
 from .conftest import Server, csrf_of
 from .test_demo_browser import browser, demo, watch  # noqa: F401  (fixtures)

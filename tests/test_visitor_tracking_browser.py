@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, expect
 
-from chatserver.demo import DEMO_EMAIL
+from chatserver.web.demo import DEMO_EMAIL
 
 from .conftest import Server
 from .test_demo_browser import browser, demo, watch  # noqa: F401  (fixtures)

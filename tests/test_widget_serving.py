@@ -18,9 +18,10 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from chatserver import app as app_module
-from chatserver.app import WIDGET_BUILD, create_app
+from chatserver.bundles import WIDGET_BUILD
 from chatserver.config import Config
+from chatserver.web import files as files_module
+from chatserver.web.app import create_app
 
 
 @pytest.fixture
@@ -63,8 +64,8 @@ def test_missing_build_is_a_404_with_a_hint_in_the_log(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(app_module, "WIDGET_BUILD", tmp_path / "no-build")
-    monkeypatch.setattr(app_module, "_widget_missing_logged", False)
+    monkeypatch.setattr(files_module, "WIDGET_BUILD", tmp_path / "no-build")
+    monkeypatch.setattr(files_module, "_widget_missing_logged", False)
     with caplog.at_level(logging.ERROR, logger="chatserver.app"):
         r = get(app, "/widget.js")
         get(app, "/widget.js")

@@ -26,7 +26,7 @@ import pytest
 import uvicorn
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from chatserver.uvicorn_ws import ChatWebSocketProtocol
+from chatserver.web.uvicorn_ws import ChatWebSocketProtocol
 
 from .conftest import Server, seed
 

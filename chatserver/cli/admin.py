@@ -13,12 +13,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
-from ..demo import DEMO_ADMIN_EMAIL, DEMO_DEPARTMENTS, DEMO_EMAIL, DEMO_SITE, demo_site
 from ..errors import ChatError
 from ..security import hash_password_off_loop
 from ..store import Store
 from ..store_sqlite import SQLiteStore
 from ..types import Role, Site, SiteSettings
+from ..web.demo import DEMO_ADMIN_EMAIL, DEMO_DEPARTMENTS, DEMO_EMAIL, DEMO_SITE, demo_site
 
 T = TypeVar("T")
 

@@ -40,9 +40,9 @@ def serve(config: Config) -> None:
     if config.redis_url:
         _check_redis(config.redis_url)
 
-    from ..app import create_app
     from ..logs import configure, limit_client_errors
-    from ..uvicorn_ws import ChatWebSocketProtocol
+    from ..web.app import create_app
+    from ..web.uvicorn_ws import ChatWebSocketProtocol
 
     log_config = configure(config.log_level, config.log_format)
     for problem in versions.untested():  # only with CHATSERVER_ALLOW_UNTESTED=1

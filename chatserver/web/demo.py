@@ -9,7 +9,6 @@ works as soon as ``chatserver demo`` created it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import jinja2
 from starlette.requests import Request
@@ -17,9 +16,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 
-from .hub import Hub
-from .store import Store
-from .types import Site
+from ..hub import Hub
+from ..store import Store
+from ..types import Site
+from .files import TEMPLATES_DIR
 
 # The demo site and its two logins (``chatserver demo``, cli.ensure_demo).
 DEMO_SITE = "Demo shop"
@@ -39,7 +39,7 @@ async def demo_site(store: Store) -> Site | None:
 
 TEMPLATES = Jinja2Templates(
     env=jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )

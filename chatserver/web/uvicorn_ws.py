@@ -42,7 +42,7 @@ websockets' ``ServerProtocol``) with these changes (the first three measured in
   server then waits ``close_timeout`` for the client's close frame, closes
   the transport (still flushing its buffer to a client that reads again),
   and aborts it after another ``close_timeout`` if the client never read.
-  It is how a slow consumer gets ``4003`` (``app.py``).
+  It is how a slow consumer gets ``4003`` (``ws.py``).
 * **Shutdown says "going away".**  When the server stops, open sockets
   close with 1001 instead of uvicorn's 1012 (``shutdown``).
 """
@@ -57,7 +57,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.protocol import OPEN
 from websockets.streams import StreamReader
 
-from .logs import CLIENT_ERRORS
+from ..logs import CLIENT_ERRORS
 
 try:
     from websockets.speedups import apply_mask

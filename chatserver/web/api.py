@@ -1,0 +1,67 @@
+"""The agents' sign-in API: ``POST /api/login`` and ``POST /api/logout``.
+
+A token from ``/api/login`` opens agent WebSockets (``hello`` with
+``token``); ``/api/logout`` ends that sign-in everywhere.  Failed sign-ins
+are throttled per address and per email (``logins.LoginThrottle``).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from .. import control, logins
+from ..hub import Hub
+
+
+async def login(request: Request) -> Response:
+    """Exchange an agent's email and password for a WebSocket token (a new sign-in)."""
+    hub: Hub = request.app.state.hub
+    throttle: logins.LoginThrottle = request.app.state.login_throttle
+    try:
+        body = await request.json()
+        email, password = str(body["email"]), str(body["password"])
+    except (ValueError, KeyError, TypeError):
+        return JSONResponse({"error": "send JSON with 'email' and 'password'"}, status_code=400)
+    # Counted before the password check: concurrent guesses get no more checks.
+    attempt = await throttle.attempt(
+        throttle.keys(request.client.host if request.client else "", email)
+    )
+    if attempt.wait:
+        return JSONResponse(
+            {"error": "too many attempts"},
+            status_code=429,
+            headers={"Retry-After": str(int(attempt.wait) + 1)},
+        )
+    agent = await logins.sign_in(hub.store, email, password)
+    if agent is None:
+        return JSONResponse({"error": "wrong email or password"}, status_code=401)
+    await throttle.succeeded(attempt)
+    return JSONResponse(
+        {
+            "token": hub.agent_token(await logins.grant(hub.store, agent)),
+            "agent": {"id": agent.id, "name": agent.name, "role": agent.role.value},
+        }
+    )
+
+
+async def logout(request: Request) -> Response:
+    """End the sign-in of the agent token in ``Authorization: Bearer <token>``.
+
+    The console's sign-out, for API clients: the token's session is revoked
+    in the Store (so the token, and any copy of it, is refused from now on,
+    on every process) and its open agent sockets close with ``4106``
+    everywhere (``control.session_ended``).  Answers 204, also when the
+    sign-in had ended already (signing out twice is harmless); 401 for a
+    missing, forged or expired token.
+    """
+    hub: Hub = request.app.state.hub
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    grant = logins.from_token(hub.signer, token.strip()) if scheme.lower() == "bearer" else None
+    if grant is None:
+        return JSONResponse(
+            {"error": "send a valid agent token as 'Authorization: Bearer <token>'"},
+            status_code=401,
+        )
+    await control.session_ended(hub, grant)
+    return Response(status_code=204)

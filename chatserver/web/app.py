@@ -1,0 +1,111 @@
+"""The Starlette application: ``create_app`` and its routes.
+
+The parts live beside it in ``chatserver/web/``: the chat WebSocket and
+``ChatApp`` in ``ws.py`` (its socket writes in ``uvicorn_ws.py``), static
+files and the widget build in ``files.py``, the sign-in API in ``api.py``,
+``/readyz`` and ``/metrics`` in ``ops.py``, the demo shop in ``demo.py``;
+attachments bring their own routes (``chatserver/attachments/``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+
+import agent_console
+import recordings
+
+from .. import __version__, attachments
+from ..bundles import WIDGET_BUILD
+from ..config import Config
+from ..hub import Hub
+from ..node import Node
+from . import demo, ops
+from .api import login, logout
+from .files import STATIC_DIR, CachedStatic, WidgetFiles, widget_loader
+from .ws import ChatApp
+
+
+async def healthz(request: Request) -> Response:
+    hub: Hub = request.app.state.hub
+    return JSONResponse(
+        {
+            "status": "ok",
+            "version": __version__,
+            "backend": request.app.state.config.backend,
+            **hub.stats(),
+            "recordings": request.app.state.recordings.stats(),
+            "uploads": request.app.state.upload_budget.stats(),
+            "limits": hub.quotas.stats(),
+        }
+    )
+
+
+async def index(request: Request) -> Response:
+    return RedirectResponse("/demo/")
+
+
+async def console_redirect(request: Request) -> Response:
+    """``/console`` (the address printed by ``chatserver demo``) is the workspace's."""
+    return RedirectResponse("/console/")
+
+
+def create_app(config: Config) -> Starlette:
+    """The web application around a node (``node.py``, the composition root)."""
+    node = Node.build(config)
+    recorder = node.recordings
+    lifecycle = ops.Lifecycle()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await node.start()
+        # What start-up made lives as long as the process: keep it out of every
+        # later full collection (docs/performance.md, "What the profiles changed").
+        gc.collect()
+        gc.freeze()
+        try:
+            yield
+        finally:
+            lifecycle.shutting_down = True  # if no signal said so already
+            await node.close()
+
+    widget_files = WidgetFiles(WIDGET_BUILD)
+    routes = [
+        Route("/", index),
+        Route("/healthz", healthz),
+        *ops.routes,  # /readyz, /metrics
+        Route("/api/login", login, methods=["POST"]),
+        Route("/api/logout", logout, methods=["POST"]),
+        Mount("/static", CachedStatic(directory=STATIC_DIR), name="static"),
+        Route("/widget.js", widget_loader, name="widget_loader"),
+        Mount("/widget", widget_files, name="widget"),
+        *demo.routes,
+        *attachments.routes,
+        Route("/console", console_redirect, name="console"),
+        recorder.mount(),  # /console/api/recordings: the replay API
+        # The analysts' pages (recordings/pages.py) share the console's mount.
+        Mount("/console", routes=[*recordings.pages.routes, *agent_console.routes]),
+    ]
+    app = ChatApp(
+        routes=routes,
+        middleware=[Middleware(GZipMiddleware, minimum_size=512)],
+        lifespan=lifespan,
+    )
+    app.state.config = config
+    app.state.node = node
+    app.state.hub = node.hub
+    app.state.lifecycle = lifecycle
+    app.state.widget_files = widget_files
+    app.state.blobs = node.blobs
+    app.state.recordings = recorder
+    app.state.login_throttle = node.login_throttle
+    app.state.upload_budget = node.upload_budget
+    return app
