@@ -9,7 +9,7 @@ Every ``import`` inside the package that names a module of the package
   a dependency (it is how a circle is usually hidden), so it counts;
 * ``typing``: under ``if TYPE_CHECKING:``, never run.  Listed, but not a cycle.
 
-Two rules (issue #16, REDESIGN.md step 0):
+Three rules (issue #16, REDESIGN.md step 0):
 
 1. No import cycle inside ``chatserver/`` (``module`` and ``lazy`` edges).
    The last two (``app -> demo -> cli ⇢ app`` and ``control <-> visitors``)
@@ -18,6 +18,8 @@ Two rules (issue #16, REDESIGN.md step 0):
 2. The protocol core (``protocol.py``, ``frames.py`` and every chatserver
    module they import, transitively) imports no I/O: not ``asyncio``,
    ``socket``, ``uvicorn``, ``starlette`` or ``websockets``.
+3. The HTTP/WebSocket edge (``web/``) is imported only by itself and by the
+   command that serves it (``cli/``): the core never depends on the edge.
 
 Run ``python -m tests.test_imports`` to print the cycles and the typing-only edges.
 """
@@ -33,6 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "chatserver"
 PROTOCOL_CORE = ("chatserver.protocol", "chatserver.frames")
+EDGE = "chatserver.web"
+EDGE_USERS = ("chatserver.web", "chatserver.cli")
 IO_MODULES = frozenset({"asyncio", "socket", "uvicorn", "starlette", "websockets"})
 
 Graph = Mapping[str, Iterable[str]]
@@ -219,6 +223,20 @@ def reachable(graph: Graph, roots: Iterable[str]) -> set[str]:
     return seen
 
 
+def _within(module: str, packages: Iterable[str]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+def importers(pkg: Package, target: str, allowed: Iterable[str]) -> list[str]:
+    """The imports (not typing-only) of ``target`` or its submodules from outside ``allowed``."""
+    allowed = tuple(allowed)
+    return sorted(
+        f"{e.source}:{e.line} imports {e.target} ({e.kind})"
+        for e in pkg.edges
+        if e.kind != "typing" and _within(e.target, [target]) and not _within(e.source, allowed)
+    )
+
+
 def io_imports(pkg: Package, roots: Iterable[str]) -> list[str]:
     """The I/O imports (``IO_MODULES``) run by ``roots`` and what they import of the package."""
     core = reachable(pkg.graph(), roots)
@@ -261,6 +279,13 @@ def test_protocol_core_imports_no_io() -> None:
     core = reachable(pkg.graph(), PROTOCOL_CORE)
     assert set(PROTOCOL_CORE) <= core
     assert not io_imports(pkg, PROTOCOL_CORE), "\n".join(io_imports(pkg, PROTOCOL_CORE))
+
+
+def test_only_the_command_imports_the_web_edge() -> None:
+    pkg = scan(ROOT)
+    assert f"{EDGE}.app" in pkg.modules and f"{EDGE}.ws" in pkg.modules
+    found = importers(pkg, EDGE, EDGE_USERS)
+    assert not found, "\n".join(found)
 
 
 # -- the checker itself, on made-up packages -------------------------------------------
@@ -339,6 +364,15 @@ def test_scan_resolves_every_import_form_and_keeps_typing_apart(tmp_path: Path) 
     assert io_imports(pkg, ["pkg.core.proto"]) == ["pkg.util:1 imports asyncio (module)"]
     assert io_imports(pkg, ["pkg.hub"]) == ["pkg.util:1 imports asyncio (module)"]
     assert io_imports(pkg, ["pkg.feature"]) == ["pkg.util:1 imports asyncio (module)"]
+    # pkg.core is imported from pkg/__init__ and pkg.hub; the typing-only import is no use.
+    assert importers(pkg, "pkg.core", ["pkg.core"]) == [
+        "pkg.hub:6 imports pkg.core.wire (module)",
+        "pkg:1 imports pkg.core.proto (module)",
+    ]
+    assert importers(pkg, "pkg.core", ["pkg.core", "pkg.hub"]) == [
+        "pkg:1 imports pkg.core.proto (module)"
+    ]
+    assert importers(pkg, "pkg.hub", ["pkg.hubs"]) == ["pkg.feature:5 imports pkg.hub (lazy)"]
 
 
 if __name__ == "__main__":
