@@ -89,7 +89,7 @@ class Hub:
         # (control.recheck_sessions), jittered by a quarter either way; 0: never.
         self.session_check = session_check
         self.node = new_id("n")  # this process, in control events it receives back
-        self.metrics = Metrics()  # counters for /metrics (chatserver/ops.py)
+        self.metrics = Metrics()  # counters for /metrics (chatserver/web/ops.py)
         self.presence: Presence = presence or MemoryPresence()
         self.convs = Conversations(store, broker, router)
         self.convs.wire = self.entry_wire
