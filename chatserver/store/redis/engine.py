@@ -66,6 +66,10 @@ The layout itself has a version::
     layout                   string  the version of this layout (``migrations_redis``):
                                      written on the first start, checked on every start
 
+Features outside the core Store may keep keys of their own under the same
+prefix, through the engine's ``client`` and ``key`` (their modules list
+those keys); they start with a first segment no key above uses.
+
 The email key is the email stripped and lower-cased.  Each kind of key has a
 first segment of its own and the caller-given part last, so no id can turn
 one kind's key into another's.  Floats are stored as ``repr`` strings and
@@ -162,7 +166,7 @@ _SCRIPTS = (
 )
 
 
-def _redis_errors(method: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+def redis_errors(method: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
     """Raise every Redis failure of ``method`` as ``StoreError``."""
 
     @functools.wraps(method)
@@ -173,6 +177,9 @@ def _redis_errors(method: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[An
             raise StoreError(f"redis: {exc}") from exc
 
     return call
+
+
+_redis_errors = redis_errors  # the name the domain modules here use
 
 
 class RedisEngine:
@@ -262,6 +269,19 @@ class RedisEngine:
         if self._client is None:
             raise StoreError("store is not started")
         return self._client
+
+    @property
+    def client(self) -> Redis:
+        """The started store's Redis client; ``StoreError`` when it is not started.
+
+        The accessor for store domains kept outside ``chatserver/store/`` (with
+        ``key``): wrap their calls in ``redis_errors`` like the domains here.
+        """
+        return self._redis
+
+    def key(self, kind: str, *parts: str) -> str:
+        """The key ``<prefix><kind>:<part>:...`` (see the module docstring)."""
+        return self._k(kind, *parts)
 
     def _k(self, kind: str, *parts: str) -> str:
         return ":".join((f"{self.prefix}{kind}", *parts))
