@@ -25,12 +25,6 @@ Keys (every key starts with the store's ``prefix``, ``chat:`` by default;
                                      author_kind author_id author_name body ts [cid] [data*]
     cids:<conv>              hash    ``<len(author)>:<author>:<cid>`` -> offset
     reads:<conv>             hash    reader -> read marker
-    rec:<id>                 hash    a recording's index row (``Recording`` fields; [conv_id])
-    rec-marks:<id>           list    its marks as JSON ``{kind, ts, data}``, in order
-    rec-urls:<id>            set     the URLs of its page marks (for the URL filter)
-    recs:<site>              zset    the site's recordings with events, scored by started
-    recs-ended:<site>        zset    every recording of the site, scored by ended
-    visitor-recs:<visitor>   set     the visitor's recording ids
     docs:<site>:<kind>       hash    document id -> ``{"data", "created_at", "updated_at"}``*
     firings:<visitor>        hash    trigger id -> ``<visit> <at> <followed 0|1>`` (the last firing)
     counters:<site>:<group>  hash    counter name -> integer
