@@ -106,7 +106,9 @@ SCHEMA = (
     """CREATE TABLE IF NOT EXISTS counters (
     site_id TEXT NOT NULL, grp TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL,
     PRIMARY KEY (site_id, grp, name)) WITHOUT ROWID""",
-    # session recordings' index (recordings/): one row per recording, its marks apart
+    # session recordings' index: one row per recording, its marks apart.  The tables
+    # belong to recordings/index/sqlite.py (not to the core Store) but stay in step 1:
+    # a released step is never edited, and every file already has them.
     """CREATE TABLE IF NOT EXISTS recordings (
     id TEXT PRIMARY KEY, site_id TEXT NOT NULL, visitor_id TEXT NOT NULL, blob TEXT NOT NULL,
     created_at REAL NOT NULL, skew_ms REAL NOT NULL, started REAL NOT NULL, ended REAL NOT NULL,

@@ -5,7 +5,8 @@
 * ``ingest``     the ``rec`` frame of visitor connections (``ingest.py``);
 * segments       one append-only BlobStore blob per recording, one
                  compressed frame per batch (``format.py``);
-* the index      rows and marks in the Store (``chatserver/store/recordings.py``);
+* ``index``      rows and marks, its own store domain beside the core Store
+                 (``index/``: SQLite or Redis, whichever the Store is);
 * ``reader``     events by time range from the nearest full snapshot;
 * ``api``        the HTTP replay API for analysts (``api.py``, ``auth.py``);
 * ``pages``      the analysts' console pages: session list and replay
@@ -31,9 +32,10 @@ from chatserver.store import Store
 from chatserver.types import JSON, ClientKind, VisitorId
 
 from . import api, pages, retention
+from .index import RecordingIndex, open_index
 from .ingest import Ingest, RecordingLimits
 
-__all__ = ["Ingest", "RecordingLimits", "Recordings", "pages"]
+__all__ = ["Ingest", "RecordingIndex", "RecordingLimits", "Recordings", "pages"]
 
 log = logging.getLogger("recordings")
 
@@ -42,12 +44,17 @@ PURGE_FIRST = 60.0  # seconds after start before the first
 
 
 class Recordings:
-    """The recordings feature of one server process."""
+    """The recordings feature of one server process.
+
+    ``store`` is the core Store (sites, conversations); the recordings index
+    is kept beside it, on the same backend (``index.open_index``).
+    """
 
     def __init__(self, store: Store, blobs: BlobStore, limits: RecordingLimits | None = None):
         self.store = store
+        self.index: RecordingIndex = open_index(store)
         self.blobs = blobs
-        self.ingest = Ingest(store, blobs, limits)
+        self.ingest = Ingest(self.index, blobs, limits)
         self._purger: asyncio.Task[None] | None = None
 
     def install(self, hub: Hub) -> None:
@@ -81,12 +88,12 @@ class Recordings:
 
     async def purge(self, now: float | None = None) -> int:
         """Delete what is past each site's retention (see ``retention.purge``)."""
-        return await retention.purge(self.store, self.blobs, now, self.ingest.forget)
+        return await retention.purge(self.store, self.index, self.blobs, now, self.ingest.forget)
 
     async def delete_visitor(self, visitor_id: VisitorId) -> int:
         """Delete one visitor's recordings; the console calls this on request."""
         return await retention.delete_visitor(
-            self.store, self.blobs, visitor_id, self.ingest.forget
+            self.index, self.blobs, visitor_id, self.ingest.forget
         )
 
     def stats(self) -> JSON:

@@ -134,7 +134,7 @@ async def list_sessions(request: Request, agent: Agent) -> Response:
     service = _service(request)
     limit = _number(request, "limit")
     size = MAX_PAGE if limit is None else max(1, min(MAX_PAGE, int(limit)))
-    rows = await service.store.list_recordings(
+    rows = await service.index.list_recordings(
         agent.site_id,
         since=_time(request, "since"),
         until=_time(request, "until"),
@@ -156,7 +156,7 @@ async def list_sessions(request: Request, agent: Agent) -> Response:
 
 
 async def _recording(request: Request, agent: Agent) -> Recording:
-    rec = await _service(request).store.get_recording(request.path_params["rec_id"])
+    rec = await _service(request).index.get_recording(request.path_params["rec_id"])
     if rec is None or rec.site_id != agent.site_id or rec.events == 0:
         raise HTTPException(404, "no such recording")
     return rec
@@ -187,7 +187,7 @@ async def _chat(request: Request, rec: Recording) -> list[JSON]:
 @endpoint
 async def one_session(request: Request, agent: Agent) -> Response:
     rec = await _recording(request, agent)
-    marks = await _service(request).store.recording_marks(rec.id)
+    marks = await _service(request).index.recording_marks(rec.id)
     return _json(
         {
             "recording": rec.to_wire(),
@@ -202,7 +202,7 @@ async def events(request: Request, agent: Agent) -> Response:
     service = _service(request)
     rec = await _recording(request, agent)
     after = _number(request, "after_seq")
-    snapshots = await service.store.recording_marks(rec.id, ["snapshot"])
+    snapshots = await service.index.recording_marks(rec.id, ["snapshot"])
     found = await reader.read(
         service.blobs,
         rec,

@@ -21,6 +21,7 @@ from chatserver.errors import ChatError
 from chatserver.store import Store
 
 from . import retention
+from .index import open_index
 
 
 def _blobs_option(p: argparse.ArgumentParser) -> None:
@@ -77,13 +78,13 @@ def run(args: argparse.Namespace) -> None:
     elif args.action == "purge":
 
         async def purge(store: Store) -> int:
-            return await retention.purge(store, _blobs(args))
+            return await retention.purge(store, open_index(store), _blobs(args))
 
         print(f"deleted {asyncio.run(with_store(args.data, purge, args.redis))} recordings")
     elif args.action == "delete-visitor":
 
         async def forget(store: Store) -> int:
-            return await retention.delete_visitor(store, _blobs(args), args.visitor)
+            return await retention.delete_visitor(open_index(store), _blobs(args), args.visitor)
 
         count = asyncio.run(with_store(args.data, forget, args.redis))
         print(f"deleted {count} recordings of {args.visitor}")

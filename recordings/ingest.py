@@ -5,7 +5,7 @@ are checked (``events.summarize``, or ``events.summarize_json`` for a batch
 sent as JSON text, which reads it without building it as Python objects),
 compressed into one segment frame
 (``format``), appended to the recording's segment in the BlobStore (which
-fsyncs), and only then indexed in the Store and answered with ``recorded``.
+fsyncs), and only then indexed (``index``) and answered with ``recorded``.
 The index write is idempotent by ``seq``, so a batch the client sends again
 after a lost acknowledgement is stored once: a copy that arrives after the
 first was indexed is answered ``duplicate: true`` and not written at all.
@@ -39,11 +39,11 @@ from chatserver.blobs import BlobStore
 from chatserver.errors import ErrorCode, FrameError, NotFound
 from chatserver.frames import Frame
 from chatserver.session import Session
-from chatserver.store import Store
 from chatserver.types import JSON, Recording, RecordingBatch, RecordingMark
 
 from .events import BadEvents, summarize, summarize_json
 from .format import Codec, encode_frame
+from .index import RecordingIndex
 
 if TYPE_CHECKING:
     from chatserver.hub import Hub
@@ -90,8 +90,10 @@ class Ingest:
 
     CACHE = 10_000  # recordings whose index row this process keeps in memory
 
-    def __init__(self, store: Store, blobs: BlobStore, limits: RecordingLimits | None = None):
-        self.store = store
+    def __init__(
+        self, index: RecordingIndex, blobs: BlobStore, limits: RecordingLimits | None = None
+    ):
+        self.index = index
         self.blobs = blobs
         self.limits = limits or RecordingLimits()
         self.counts: Counter[str] = Counter()
@@ -274,7 +276,7 @@ class Ingest:
                 conv_id=session.conv_id,
             )
             try:
-                rec, duplicate = await self.store.add_recording_batch(rec_id, batch)
+                rec, duplicate = await self.index.add_recording_batch(rec_id, batch)
             except NotFound:
                 # Deleted (retention, or the visitor's data on request) meanwhile:
                 # take back what was just written; the recorder starts afresh.
@@ -302,14 +304,14 @@ class Ingest:
         recorder starts a new recording with a new snapshot.
         """
         assert session.site is not None and session.visitor_id is not None
-        rec = self._recs.get(rec_id) or await self.store.get_recording(rec_id)
+        rec = self._recs.get(rec_id) or await self.index.get_recording(rec_id)
         if rec is None and not snapshot:
             self.counts["refused_unknown"] += 1
             raise FrameError(ErrorCode.NOT_FOUND, "no such recording: start one with a snapshot")
         if rec is None:
             clock = time.time()
             sent = now_ms if isinstance(now_ms, int | float) and math.isfinite(now_ms) else last_ts
-            rec = await self.store.claim_recording(
+            rec = await self.index.claim_recording(
                 rec_id,
                 session.site.id,
                 session.visitor_id,

@@ -13,7 +13,7 @@
                                         (``static/replay.js``) reads the replay
                                         API for marks and events
 
-The list reads the Store directly; a recording of another site, or one with
+The list reads the index directly; a recording of another site, or one with
 no events yet, is answered 404 like one that does not exist.
 """
 
@@ -129,7 +129,7 @@ async def session_list(request: Request) -> Response:
         filters.errors.append("That page link is broken: start from the first page.")
         cursor = None
     if not filters.errors:
-        rows = await _service(request).store.list_recordings(
+        rows = await _service(request).index.list_recordings(
             agent.site_id,
             since=filters.since,
             until=filters.until,
@@ -169,7 +169,7 @@ async def delete_visitor(request: Request) -> Response:
     visitor = await hub.store.get_visitor(visitor_id) if visitor_id else None
     # A visitor who was recorded but never wrote has no row (visitor rows are
     # made lazily): its recordings say whose site it is.
-    recorded = await service.store.visitor_recordings(visitor_id) if visitor_id else []
+    recorded = await service.index.visitor_recordings(visitor_id) if visitor_id else []
     site_id = visitor.site_id if visitor else next((r.site_id for r in recorded), None)
     if site_id is None or site_id != agent.site_id:
         return render(request, "error.html", {"message": "No such visitor."}, status_code=404)
@@ -182,7 +182,7 @@ async def delete_visitor(request: Request) -> Response:
 async def replay_page(request: Request) -> Response:
     agent = request.state.login.agent
     service = _service(request)
-    rec = await service.store.get_recording(request.path_params["rec_id"])
+    rec = await service.index.get_recording(request.path_params["rec_id"])
     if rec is None or rec.site_id != agent.site_id or rec.events == 0:
         return render(request, "error.html", {"message": "No such recording."}, status_code=404)
     hub: Hub = request.app.state.hub

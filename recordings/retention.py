@@ -15,6 +15,8 @@ from chatserver.blobs import BlobStore
 from chatserver.store import Store
 from chatserver.types import Recording, VisitorId
 
+from .index import RecordingIndex
+
 log = logging.getLogger("recordings.retention")
 
 DAY = 86400.0
@@ -24,7 +26,10 @@ Forget = Callable[[list[str]], None]
 
 
 async def delete(
-    store: Store, blobs: BlobStore, recs: Sequence[Recording], forget: Forget | None = None
+    index: RecordingIndex,
+    blobs: BlobStore,
+    recs: Sequence[Recording],
+    forget: Forget | None = None,
 ) -> int:
     """Delete ``recs``: their segments, then their index rows; how many rows went."""
     for rec in recs:
@@ -32,13 +37,19 @@ async def delete(
     ids = [rec.id for rec in recs]
     if forget is not None:
         forget(ids)
-    return await store.delete_recordings(ids) if ids else 0
+    return await index.delete_recordings(ids) if ids else 0
 
 
 async def purge(
-    store: Store, blobs: BlobStore, now: float | None = None, forget: Forget | None = None
+    store: Store,
+    index: RecordingIndex,
+    blobs: BlobStore,
+    now: float | None = None,
+    forget: Forget | None = None,
 ) -> int:
     """Delete every site's recordings that ended more than its retention ago.
+
+    ``store`` names the sites (and their settings); ``index`` is its recordings index.
 
     A site's ``recording_retention_days`` of 0 or less keeps recordings
     forever.  Returns how many were deleted.
@@ -51,10 +62,10 @@ async def purge(
             continue
         cutoff = clock - days * DAY
         while True:
-            old = await store.expired_recordings(site.id, cutoff, PURGE_BATCH)
+            old = await index.expired_recordings(site.id, cutoff, PURGE_BATCH)
             if not old:
                 break
-            total += await delete(store, blobs, old, forget)
+            total += await delete(index, blobs, old, forget)
             if len(old) < PURGE_BATCH:
                 break
     if total:
@@ -63,7 +74,7 @@ async def purge(
 
 
 async def delete_visitor(
-    store: Store, blobs: BlobStore, visitor_id: VisitorId, forget: Forget | None = None
+    index: RecordingIndex, blobs: BlobStore, visitor_id: VisitorId, forget: Forget | None = None
 ) -> int:
     """Delete every recording of one visitor (a data-protection request)."""
-    return await delete(store, blobs, await store.visitor_recordings(visitor_id), forget)
+    return await delete(index, blobs, await index.visitor_recordings(visitor_id), forget)

@@ -319,12 +319,12 @@ async def test_batch_text_the_fast_reading_refuses_is_stored_as_sent(world: Worl
     raw = text.encode()
     reply = await world.recordings.ingest.store_batch(session, "rec_cut_emoji", 0, None, T0, raw)
     assert reply["t"] == "recorded" and not reply["duplicate"]
-    rec = await world.store.get_recording("rec_cut_emoji")
+    rec = await world.recordings.index.get_recording("rec_cut_emoji")
     assert rec is not None and (rec.events, rec.clicks, rec.raw_bytes) == (4, 1, len(raw))
     data = await world.blobs.read(rec.blob)
     (frame,) = fmt.scan(data)
     assert fmt.payload(data, frame) == raw
-    snaps = await world.store.recording_marks(rec.id, ["snapshot"])
+    snaps = await world.recordings.index.recording_marks(rec.id, ["snapshot"])
     assert (await reader.read(world.blobs, rec, snaps)).events == json.loads(text)
 
 
@@ -339,7 +339,7 @@ async def test_what_is_written_reads_back_identical(world: World) -> None:
             "seq": seq,
             "duplicate": False,
         }
-    rec = await world.store.get_recording("rec_one_visit")
+    rec = await world.recordings.index.get_recording("rec_one_visit")
     assert rec is not None
     everything = [e for b in batches for e in b]
     assert rec.events == len(everything) and rec.last_seq == 3
@@ -347,7 +347,7 @@ async def test_what_is_written_reads_back_identical(world: World) -> None:
     assert rec.first_ts == T0 and rec.last_ts == T0 + 9100
     assert rec.raw_bytes == sum(len(json.dumps(b, separators=(",", ":")).encode()) for b in batches)
     assert rec.bytes == await world.blobs.size(rec.blob)
-    snaps = await world.store.recording_marks(rec.id, ["snapshot"])
+    snaps = await world.recordings.index.recording_marks(rec.id, ["snapshot"])
     got = await reader.read(world.blobs, rec, snaps)
     assert got.events == everything and got.last_seq == 3 and not got.more
     # and the segment holds exactly those frames, in order
@@ -361,9 +361,9 @@ async def test_seeking_lands_on_the_nearest_full_snapshot(world: World) -> None:
     batches = visit()
     for seq, events in enumerate(batches):
         await world.send(session, "rec_seeking", seq, events)
-    rec = await world.store.get_recording("rec_seeking")
+    rec = await world.recordings.index.get_recording("rec_seeking")
     assert rec is not None
-    snaps = await world.store.recording_marks(rec.id, ["snapshot"])
+    snaps = await world.recordings.index.recording_marks(rec.id, ["snapshot"])
     assert [(m.ts, m.data["seq"], m.data["index"]) for m in snaps] == [
         (T0, 0, 0),
         (T0 + 5000, 2, 0),
@@ -390,9 +390,9 @@ async def test_seeking_lands_on_the_nearest_full_snapshot(world: World) -> None:
         4,
         [move(T0 + 9500), *page_load(T0 + 9600, "https://shop.example/c")],
     )
-    rec = await world.store.get_recording("rec_seeking")
+    rec = await world.recordings.index.get_recording("rec_seeking")
     assert rec is not None
-    snaps = await world.store.recording_marks(rec.id, ["snapshot"])
+    snaps = await world.recordings.index.recording_marks(rec.id, ["snapshot"])
     got = await reader.read(world.blobs, rec, snaps, start=T0 + 9700)
     assert got.events[0] == meta(T0 + 9600, "https://shop.example/c") and len(got.events) == 3
 
@@ -401,7 +401,7 @@ async def test_a_resent_batch_is_stored_once(world: World) -> None:
     session = await world.session()
     first = visit()[0]
     await world.send(session, "rec_resend", 0, first)
-    rec = await world.store.get_recording("rec_resend")
+    rec = await world.recordings.index.get_recording("rec_resend")
     assert rec is not None
     size = await world.blobs.size(rec.blob)
     again = await world.send(session, "rec_resend", 0, first)
@@ -411,7 +411,7 @@ async def test_a_resent_batch_is_stored_once(world: World) -> None:
     fresh.visitor_id = session.visitor_id
     assert (await world.send(fresh, "rec_resend", 0, first))["duplicate"] is True
     assert await world.blobs.size(rec.blob) == size
-    assert (await world.store.get_recording("rec_resend")) == rec
+    assert (await world.recordings.index.get_recording("rec_resend")) == rec
 
 
 async def test_a_recording_is_its_visitors_only(world: World) -> None:
@@ -420,7 +420,7 @@ async def test_a_recording_is_its_visitors_only(world: World) -> None:
     with pytest.raises(FrameError) as err:
         await world.send(other, "rec_owned_1", 1, visit()[1])
     assert err.value.code is ErrorCode.FORBIDDEN
-    rec = await world.store.get_recording("rec_owned_1")
+    rec = await world.recordings.index.get_recording("rec_owned_1")
     assert rec is not None and rec.events == len(visit()[0])
     assert world.recordings.stats()["refused_not_yours"] == 1
     assert other.conn.errors == 1
@@ -447,7 +447,7 @@ async def test_caps(tmp_path: Path) -> None:
         with pytest.raises(FrameError) as err:  # 61 s after the first event
             await w.send(session, "rec_caps_1", 2, [move(T0 + 61_000)])
         assert err.value.code is ErrorCode.CONFLICT
-        rec = await w.store.get_recording("rec_caps_1")
+        rec = await w.recordings.index.get_recording("rec_caps_1")
         # click marks are capped (snapshot and page marks are not), the count is not
         assert rec is not None and rec.clicks == 7 and rec.marks == 4
         with pytest.raises(FrameError) as err:  # one batch longer than the session may be
@@ -476,17 +476,17 @@ async def test_retention_deletes_index_and_blobs(world: World) -> None:
     await world.send(session, "rec_retain_old", 0, visit()[0])
     # the same recorder clock, 40 days later
     await world.send(session, "rec_retain_new", 0, page_load(T0 + month, "https://shop.example/"))
-    old = await world.store.get_recording("rec_retain_old")
-    new = await world.store.get_recording("rec_retain_new")
+    old = await world.recordings.index.get_recording("rec_retain_old")
+    new = await world.recordings.index.get_recording("rec_retain_new")
     assert old is not None and new is not None
     days = world.site.settings.recording_retention_days
     assert days == 30
     now = old.ended + days * 86400 + 1
     assert await world.recordings.purge(now=now) == 1
-    assert await world.store.get_recording("rec_retain_old") is None
+    assert await world.recordings.index.get_recording("rec_retain_old") is None
     assert await world.blobs.size(old.blob) is None
-    assert await world.store.recording_marks(old.id) == []
-    assert await world.store.get_recording("rec_retain_new") == new
+    assert await world.recordings.index.recording_marks(old.id) == []
+    assert await world.recordings.index.get_recording("rec_retain_new") == new
     assert await world.blobs.size(new.blob) == new.bytes
     # a site that keeps recordings forever (0 days) is left alone
     import dataclasses
@@ -496,7 +496,7 @@ async def test_retention_deletes_index_and_blobs(world: World) -> None:
     )
     await world.store.save_site(forever)
     assert await world.recordings.purge(now=now + 1000 * 86400) == 0
-    assert await world.store.get_recording("rec_retain_new") == new
+    assert await world.recordings.index.get_recording("rec_retain_new") == new
 
 
 async def test_delete_visitor(world: World) -> None:
@@ -504,12 +504,12 @@ async def test_delete_visitor(world: World) -> None:
     for i in range(2):
         await world.send(alice, f"rec_alice_{i}", 0, visit()[0])
     await world.send(bob, "rec_bob_0", 0, visit()[0])
-    alice_recs = await world.store.visitor_recordings(alice.visitor_id or "")
+    alice_recs = await world.recordings.index.visitor_recordings(alice.visitor_id or "")
     assert await world.recordings.delete_visitor(alice.visitor_id or "") == 2
     for rec in alice_recs:
-        assert await world.store.get_recording(rec.id) is None
+        assert await world.recordings.index.get_recording(rec.id) is None
         assert await world.blobs.size(rec.blob) is None
-    bob_rec = await world.store.get_recording("rec_bob_0")
+    bob_rec = await world.recordings.index.get_recording("rec_bob_0")
     assert bob_rec is not None and await world.blobs.size(bob_rec.blob) == bob_rec.bytes
     # the deleted visitor's recorder keeps sending on its old session: refused,
     # nothing is left behind, and a new session id works
@@ -536,8 +536,8 @@ async def test_values_json_cannot_carry_are_refused(world: World) -> None:
     )
     with pytest.raises(FrameError):
         await world.recordings.ingest.store_batch(session, "rec_nan_2", 0, None, T0, text.encode())
-    assert await world.store.get_recording("rec_nan_1") is None
-    assert await world.store.get_recording("rec_nan_2") is None
+    assert await world.recordings.index.get_recording("rec_nan_1") is None
+    assert await world.recordings.index.get_recording("rec_nan_2") is None
     # a JSON frame's "\ud800" escape makes a text that is not Unicode: refused
     with pytest.raises(FrameError) as err:
         world.recordings.ingest._utf8(session, '[{"type":3,"timestamp":1,"data":"\ud800"}]')

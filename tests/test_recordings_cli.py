@@ -14,6 +14,7 @@ import pytest
 from chatserver.blobs import DirectoryBlobs
 from chatserver.store_sqlite import SQLiteStore
 from chatserver.types import RecordingBatch, RecordingMark
+from recordings.index import open_index
 
 from .conftest import Client, Server
 
@@ -31,6 +32,7 @@ def run(*args: str, data: Path) -> subprocess.CompletedProcess[str]:
 async def _setup(data: Path) -> tuple[str, str, list[str]]:
     """A site, two visitors, three recordings (one of them 40 days old) with segments."""
     store = SQLiteStore(data / "chatserver.db")
+    index = open_index(store)
     blobs = DirectoryBlobs(data / "blobs")
     await store.start()
     try:
@@ -45,12 +47,12 @@ async def _setup(data: Path) -> tuple[str, str, list[str]]:
             ("rec_cli_b", bob, 0),
         ):
             key = f"rec/{site.id}/x/{rec_id}.seg"
-            await store.claim_recording(rec_id, site.id, who.id, key, 0.0)
+            await index.claim_recording(rec_id, site.id, who.id, key, 0.0)
             ts = now_ms - age_days * 86400_000
             await blobs.append(key, b"segment bytes")
             snap = RecordingMark("snapshot", ts, {"offset": 0, "seq": 0, "index": 0})
             batch = RecordingBatch(0, ts, ts + 1000, 3, 13, 100, marks=(snap,))
-            await store.add_recording_batch(rec_id, batch)
+            await index.add_recording_batch(rec_id, batch)
             keys.append(key)
         return site.key, alice.id, keys
     finally:
@@ -62,7 +64,7 @@ async def _ids(data: Path) -> set[str]:
     await store.start()
     try:
         site = (await store.list_sites())[0]
-        return {r.id for r in await store.list_recordings(site.id)}
+        return {r.id for r in await open_index(store).list_recordings(site.id)}
     finally:
         await store.close()
 

@@ -14,7 +14,6 @@ module                  Protocol               holds
 ``attachments.py``      ``AttachmentStore``    uploaded files' records, byte counters
 ``logins.py``           ``LoginStore``         session generations, revocations, throttle
 ``firings.py``          ``FiringStore``        trigger firings, per-site counters
-``recordings.py``       ``RecordingStore``     the recordings index (recordings/)
 ======================  =====================  ==========================================
 
 The backends are ``store/sqlite/`` and ``store/redis/``: one engine module each
@@ -41,14 +40,12 @@ from .common import (
     MAX_PAGE_VIEWS,
     MAX_VISITOR_EVENTS,
     VISIT_GAP,
-    apply_batch,
     merge_attributes,
     throttle_delay,
 )
 from .conversations import ConversationStore
 from .firings import FiringStore
 from .logins import LoginStore
-from .recordings import RecordingStore
 from .sites import SiteStore
 from .visitors import VisitorStore
 
@@ -62,11 +59,9 @@ __all__ = [
     "ConversationStore",
     "FiringStore",
     "LoginStore",
-    "RecordingStore",
     "SiteStore",
     "Store",
     "VisitorStore",
-    "apply_batch",
     "merge_attributes",
     "throttle_delay",
 ]
@@ -80,7 +75,6 @@ class Store(
     AttachmentStore,
     LoginStore,
     FiringStore,
-    RecordingStore,
     Protocol,
 ):
     """Every domain of the Store, and the lifecycle of the backend that holds them."""

@@ -7,7 +7,6 @@ from .attachments import RedisAttachments
 from .conversations import RedisConversations
 from .firings import RedisFirings
 from .logins import RedisLogins
-from .recordings import RedisRecordings
 from .sites import RedisSites
 from .visitors import RedisVisitors
 
@@ -22,6 +21,5 @@ class RedisStore(
     RedisAttachments,
     RedisLogins,
     RedisFirings,
-    RedisRecordings,
 ):
     """The whole ``Store`` on Redis: every domain's methods over one engine."""

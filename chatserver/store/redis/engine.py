@@ -25,12 +25,6 @@ Keys (every key starts with the store's ``prefix``, ``chat:`` by default;
                                      author_kind author_id author_name body ts [cid] [data*]
     cids:<conv>              hash    ``<len(author)>:<author>:<cid>`` -> offset
     reads:<conv>             hash    reader -> read marker
-    rec:<id>                 hash    a recording's index row (``Recording`` fields; [conv_id])
-    rec-marks:<id>           list    its marks as JSON ``{kind, ts, data}``, in order
-    rec-urls:<id>            set     the URLs of its page marks (for the URL filter)
-    recs:<site>              zset    the site's recordings with events, scored by started
-    recs-ended:<site>        zset    every recording of the site, scored by ended
-    visitor-recs:<visitor>   set     the visitor's recording ids
     docs:<site>:<kind>       hash    document id -> ``{"data", "created_at", "updated_at"}``*
     firings:<visitor>        hash    trigger id -> ``<visit> <at> <followed 0|1>`` (the last firing)
     counters:<site>:<group>  hash    counter name -> integer
@@ -65,6 +59,10 @@ The layout itself has a version::
 
     layout                   string  the version of this layout (``migrations_redis``):
                                      written on the first start, checked on every start
+
+Features outside the core Store may keep keys of their own under the same
+prefix, through the engine's ``client`` and ``key`` (their modules list
+those keys); they start with a first segment no key above uses.
 
 The email key is the email stripped and lower-cased.  Each kind of key has a
 first segment of its own and the caller-given part last, so no id can turn
@@ -162,7 +160,7 @@ _SCRIPTS = (
 )
 
 
-def _redis_errors(method: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+def redis_errors(method: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
     """Raise every Redis failure of ``method`` as ``StoreError``."""
 
     @functools.wraps(method)
@@ -173,6 +171,9 @@ def _redis_errors(method: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[An
             raise StoreError(f"redis: {exc}") from exc
 
     return call
+
+
+_redis_errors = redis_errors  # the name the domain modules here use
 
 
 class RedisEngine:
@@ -262,6 +263,19 @@ class RedisEngine:
         if self._client is None:
             raise StoreError("store is not started")
         return self._client
+
+    @property
+    def client(self) -> Redis:
+        """The started store's Redis client; ``StoreError`` when it is not started.
+
+        The accessor for store domains kept outside ``chatserver/store/`` (with
+        ``key``): wrap their calls in ``redis_errors`` like the domains here.
+        """
+        return self._redis
+
+    def key(self, kind: str, *parts: str) -> str:
+        """The key ``<prefix><kind>:<part>:...`` (see the module docstring)."""
+        return self._k(kind, *parts)
 
     def _k(self, kind: str, *parts: str) -> str:
         return ":".join((f"{self.prefix}{kind}", *parts))

@@ -7,7 +7,6 @@ from .attachments import SQLiteAttachments
 from .conversations import SQLiteConversations
 from .firings import SQLiteFirings
 from .logins import SQLiteLogins
-from .recordings import SQLiteRecordings
 from .sites import SQLiteSites
 from .visitors import SQLiteVisitors
 
@@ -22,6 +21,5 @@ class SQLiteStore(
     SQLiteAttachments,
     SQLiteLogins,
     SQLiteFirings,
-    SQLiteRecordings,
 ):
     """The whole ``Store`` on SQLite: every domain's methods over one engine."""

@@ -159,7 +159,8 @@ class SQLiteEngine:
 
     Every domain module (``sites``, ``agents``, ...) subclasses it and runs its
     operations through ``_run`` (the writer: a transaction, group commit) or
-    ``_read`` / ``_read_one`` / ``_read_all`` (the read-only lane).
+    ``_read`` / ``_read_one`` / ``_read_all`` (the read-only lane).  A domain kept
+    outside the core Store on the same file uses ``run`` (the writer) instead.
     """
 
     def __init__(self, path: Path | str, *, synchronous: str = "full") -> None:
@@ -235,6 +236,16 @@ class SQLiteEngine:
         if self._writer is None:
             raise StoreError("store is not started")
         return await self._writer.submit(op)  # type: ignore[no-any-return]
+
+    async def run(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``op`` on the writer, in a transaction of its own savepoint; resolves after
+        the commit (group commit, as ``_run``).
+
+        The accessor for store domains kept outside ``chatserver/store/`` on the same
+        file: their tables come from ``migrations_sqlite``.  ``op`` runs on the
+        writer's thread and must not block on anything but the connection.
+        """
+        return await self._run(op)
 
     async def _read(self, op: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``op`` on the read-only connection (it must not write)."""

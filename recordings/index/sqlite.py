@@ -1,4 +1,10 @@
-"""The recordings index (recordings/): rows, batches and marks, on SQLite."""
+"""The recordings index on SQLite: rows, batches and marks in the core store's file.
+
+The tables ``recordings`` (one row per recording, ``Recording``'s fields)
+and ``recording_marks`` (its marks, numbered from 0 per recording) are
+created by step 1 of ``chatserver/migrations_sqlite.py``.  Every operation
+runs on the engine's writer lane (``SQLiteEngine.run``), in its transaction.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,9 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from ...errors import NotFound
-from ...types import (
+from chatserver.errors import NotFound
+from chatserver.store.sqlite.engine import SQLiteEngine
+from chatserver.types import (
     Recording,
     RecordingBatch,
     RecordingId,
@@ -17,10 +24,8 @@ from ...types import (
     VisitorId,
     now,
 )
-from ..common import (
-    apply_batch,
-)
-from .engine import SQLiteEngine
+
+from .batch import apply_batch
 
 _REC_COLS = (
     "id, site_id, visitor_id, blob, created_at, skew_ms, started, ended, first_ts, last_ts, "
@@ -65,8 +70,14 @@ def _recording_of(db: sqlite3.Connection, rec_id: RecordingId) -> Recording | No
     return None if row is None else _recording(row)
 
 
-class SQLiteRecordings(SQLiteEngine):
-    """``RecordingStore`` on SQLite: the methods of its domain over the shared engine."""
+class SQLiteRecordingIndex:
+    """``RecordingIndex`` on SQLite, over the engine of a ``SQLiteStore`` (``engine``)."""
+
+    def __init__(self, engine: SQLiteEngine) -> None:
+        self._engine = engine
+
+    async def _all(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+        return await self._engine.run(lambda db: db.execute(sql, args).fetchall())
 
     async def claim_recording(
         self,
@@ -89,10 +100,10 @@ class SQLiteRecordings(SQLiteEngine):
             assert rec is not None
             return rec
 
-        return await self._run(op)
+        return await self._engine.run(op)
 
     async def get_recording(self, rec_id: RecordingId) -> Recording | None:
-        return await self._run(lambda db: _recording_of(db, rec_id))
+        return await self._engine.run(lambda db: _recording_of(db, rec_id))
 
     async def add_recording_batch(
         self, rec_id: RecordingId, batch: RecordingBatch
@@ -118,7 +129,7 @@ class SQLiteRecordings(SQLiteEngine):
                 )
             return new, False
 
-        return await self._run(op)
+        return await self._engine.run(op)
 
     async def recording_marks(
         self, rec_id: RecordingId, kinds: Sequence[str] | None = None
@@ -206,4 +217,4 @@ class SQLiteRecordings(SQLiteEngine):
                 count += db.execute("DELETE FROM recordings WHERE id = ?", (rec_id,)).rowcount
             return count
 
-        return await self._run(op)
+        return await self._engine.run(op)

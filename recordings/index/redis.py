@@ -1,14 +1,31 @@
-"""The recordings index (recordings/): rows, batches and marks, on Redis."""
+"""The recordings index on Redis: rows, batches and marks under the core store's prefix.
+
+Keys (after the store's ``prefix``, as in ``chatserver/store/redis/engine.py``;
+``[x]`` marks a field that is absent when the value is ``None``)::
+
+    rec:<id>                 hash    a recording's index row (``Recording`` fields; [conv_id])
+    rec-marks:<id>           list    its marks as JSON ``{kind, ts, data}``, in order
+    rec-urls:<id>            set     the URLs of its page marks (for the URL filter)
+    recs:<site>              zset    the site's recordings with events, scored by started
+    recs-ended:<site>        zset    every recording of the site, scored by ended
+    visitor-recs:<visitor>   set     the visitor's recording ids
+
+Writes that read first (``claim_recording``, ``add_recording_batch``) are
+WATCH/MULTI transactions, retried when the row changed meanwhile.  Every
+Redis failure is raised as ``StoreError`` (the engine's ``redis_errors``).
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
 
+from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
-from ...errors import NotFound
-from ...types import (
+from chatserver.errors import NotFound, StoreError
+from chatserver.store.redis.engine import RedisEngine, redis_errors
+from chatserver.types import (
     Recording,
     RecordingBatch,
     RecordingId,
@@ -17,16 +34,26 @@ from ...types import (
     VisitorId,
     now,
 )
-from ..common import (
-    apply_batch,
-)
-from .engine import RedisEngine, _redis_errors
-from .rows import (
-    _BATCH,
-    _fields,
-    _flat,
-    _text,
-)
+
+from .batch import apply_batch
+
+_BATCH = 200  # rows per read while a page of the list fills
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _fields(raw: object) -> dict[str, str]:
+    """A hash as HGETALL returns it."""
+    if isinstance(raw, dict):
+        return {_text(k): _text(v) for k, v in raw.items()}
+    raise StoreError(f"redis: unexpected reply {raw!r}")
+
+
+def _flat(fields: Mapping[str, str]) -> list[str]:
+    return [part for pair in fields.items() for part in pair]
+
 
 _REC_FLOATS = ("created_at", "skew_ms", "started", "ended", "first_ts", "last_ts")
 
@@ -92,10 +119,23 @@ def _rec_matches(
     return before is None or (rec.started, rec.id) < before
 
 
-class RedisRecordings(RedisEngine):
-    """``RecordingStore`` on Redis: the methods of its domain over the shared engine."""
+class RedisRecordingIndex:
+    """``RecordingIndex`` on Redis, over the engine of a ``RedisStore`` (``engine``)."""
 
-    @_redis_errors
+    def __init__(self, engine: RedisEngine) -> None:
+        self._engine = engine
+
+    @property
+    def _redis(self) -> Redis:
+        return self._engine.client
+
+    def _k(self, kind: str, *parts: str) -> str:
+        return self._engine.key(kind, *parts)
+
+    async def _hash(self, key: str) -> dict[str, str]:
+        return _fields(await self._redis.hgetall(key))
+
+    @redis_errors
     async def claim_recording(
         self,
         rec_id: RecordingId,
@@ -125,12 +165,12 @@ class RedisRecordings(RedisEngine):
                 except WatchError:
                     continue
 
-    @_redis_errors
+    @redis_errors
     async def get_recording(self, rec_id: RecordingId) -> Recording | None:
         h = await self._hash(self._k("rec", rec_id))
         return _recording(h) if h else None
 
-    @_redis_errors
+    @redis_errors
     async def add_recording_batch(
         self, rec_id: RecordingId, batch: RecordingBatch
     ) -> tuple[Recording, bool]:
@@ -162,7 +202,7 @@ class RedisRecordings(RedisEngine):
                 except WatchError:
                     continue
 
-    @_redis_errors
+    @redis_errors
     async def recording_marks(
         self, rec_id: RecordingId, kinds: Sequence[str] | None = None
     ) -> list[RecordingMark]:
@@ -194,7 +234,7 @@ class RedisRecordings(RedisEngine):
                 found.append((_recording(h), page_urls))
         return found
 
-    @_redis_errors
+    @redis_errors
     async def list_recordings(
         self,
         site_id: SiteId,
@@ -236,7 +276,7 @@ class RedisRecordings(RedisEngine):
             found.extend(r for r, u in await self._recordings(ids, bool(url)) if keep(r, u))
         return found[:limit]
 
-    @_redis_errors
+    @redis_errors
     async def expired_recordings(
         self, site_id: SiteId, ended_before: float, limit: int = 500
     ) -> list[Recording]:
@@ -247,13 +287,13 @@ class RedisRecordings(RedisEngine):
         )
         return [r for r, _ in await self._recordings(ids, False)]
 
-    @_redis_errors
+    @redis_errors
     async def visitor_recordings(self, visitor_id: VisitorId) -> list[Recording]:
         ids = await self._redis.smembers(self._k("visitor-recs", visitor_id))
         rows = [r for r, _ in await self._recordings(ids, False)]
         return sorted(rows, key=lambda r: (r.started, r.id), reverse=True)
 
-    @_redis_errors
+    @redis_errors
     async def delete_recordings(self, rec_ids: Sequence[RecordingId]) -> int:
         count = 0
         for rec, _ in await self._recordings(rec_ids, False):

@@ -1,11 +1,31 @@
-"""The recordings domain of the Store: the index of recorded sessions (recordings/)."""
+"""The recordings index: one row per recording, its batches and marks.
+
+Its own store domain, kept here rather than in the core Store
+(``chatserver/store/``): ``RecordingIndex`` is the contract, ``sqlite.py``
+and ``redis.py`` implement it over the engine of the core store they are
+given, so the index lives in the same SQLite file or under the same Redis
+key prefix, with the same durability (a write is durable when it returns)
+and the same errors (``StoreError``).  ``open_index`` picks the backend.
+
+* SQLite: the tables ``recordings`` and ``recording_marks`` (step 1 of
+  ``chatserver/migrations_sqlite.py``), written through the engine's writer
+  lane (``SQLiteEngine.run``).
+* Redis: the keys listed in ``redis.py``, through the engine's ``client``
+  and ``key``.
+
+The index has no lifecycle of its own: it works while its store is started.
+The contract tests are ``tests/test_recordings_index.py`` (both backends).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Protocol
 
-from ..types import (
+from chatserver.store import Store
+from chatserver.store.redis.engine import RedisEngine
+from chatserver.store.sqlite.engine import SQLiteEngine
+from chatserver.types import (
     Recording,
     RecordingBatch,
     RecordingId,
@@ -14,8 +34,20 @@ from ..types import (
     VisitorId,
 )
 
+from .batch import apply_batch
+from .redis import RedisRecordingIndex
+from .sqlite import SQLiteRecordingIndex
 
-class RecordingStore(Protocol):
+__all__ = [
+    "RecordingIndex",
+    "RedisRecordingIndex",
+    "SQLiteRecordingIndex",
+    "apply_batch",
+    "open_index",
+]
+
+
+class RecordingIndex(Protocol):
     """The recordings index: one row per recording, its batches and marks.
 
     * A recording belongs to the site and visitor that claimed it first
@@ -23,6 +55,8 @@ class RecordingStore(Protocol):
     * ``add_recording_batch`` applies a batch once (a ``seq`` at or below
       ``last_seq`` changes nothing and reports a duplicate), atomically with
       its marks.
+    * A write is durable when it returns; every failure of the backend is
+      raised as ``StoreError``, also when its store is not started.
     """
 
     async def claim_recording(
@@ -88,3 +122,15 @@ class RecordingStore(Protocol):
 
     async def delete_recordings(self, rec_ids: Sequence[RecordingId]) -> int:
         """Delete the index rows and marks; how many rows existed."""
+
+
+def open_index(store: Store) -> RecordingIndex:
+    """The recordings index kept beside ``store`` (a ``SQLiteStore`` or ``RedisStore``).
+
+    Raises ``TypeError`` for a store of another backend: it has no index.
+    """
+    if isinstance(store, SQLiteEngine):
+        return SQLiteRecordingIndex(store)
+    if isinstance(store, RedisEngine):
+        return RedisRecordingIndex(store)
+    raise TypeError(f"no recordings index for a {type(store).__name__}")
