@@ -1,6 +1,6 @@
 """Session recording and replay: ingest of rrweb batches, storage, index, replay API.
 
-``Recordings`` puts the parts together for the app (``chatserver/app.py``):
+``Recordings`` puts the parts together for the app (``chatserver/node.py``):
 
 * ``ingest``     the ``rec`` frame of visitor connections (``ingest.py``);
 * segments       one append-only BlobStore blob per recording, one

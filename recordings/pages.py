@@ -1,7 +1,7 @@
 """The analysts' pages: the session list and the replay page (docs/recordings.md).
 
 ``routes`` is mounted under ``/console`` next to the console's own pages
-(``chatserver/app.py``); every page goes through the console's role guard:
+(``chatserver/web/app.py``); every page goes through the console's role guard:
 
 ``GET  /console/sessions``              the site's recordings, newest first,
                                         filtered (a GET form) and paged with
