@@ -36,6 +36,7 @@ from .errors import (
     StoreError,
 )
 from .frames import MAX_TAGS, MAX_VIEWING, PROTOCOL_VERSION, Frame
+from .presence import visitors_key
 from .session import Session
 from .types import (
     JSON,
@@ -51,7 +52,7 @@ from .types import (
     SiteId,
 )
 from .visitor_rows import unsaved
-from .visitors import visitor_record, visitors_key
+from .visitors import visitor_record
 
 if TYPE_CHECKING:
     from .hub import Handler, Hub

@@ -56,13 +56,15 @@ held for visitors that got their row meanwhile are written.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .conversations import CONTROL_CHANNEL
-from .errors import ChatError, CloseCode
+from .errors import ChatError, CloseCode, StoreError
 from .logins import Grant
 from .types import JSON, Agent, AgentId, ConvState, Role, SiteId
 from .visitor_rows import write_held
@@ -258,3 +260,15 @@ async def _refresh_agent(hub: Hub, agent_id: str) -> None:
             session.close(CloseCode.ACCOUNT_DISABLED, "agent account is disabled")
         elif agent.role is Role.ANALYST:
             session.close(CloseCode.UNAUTHORIZED, "analysts take no chats")
+
+
+async def recheck_loop(hub: Hub) -> None:
+    """Every ``hub.session_check`` seconds (jittered by a quarter), ``recheck_sessions``."""
+    while True:
+        await asyncio.sleep(hub.session_check * random.uniform(0.75, 1.25))
+        try:
+            await recheck_sessions(hub)
+        except StoreError as exc:  # the next check tries again
+            log.warning("re-checking agent sessions failed: %s", exc)
+        except Exception:
+            log.exception("re-checking agent sessions failed")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import recordings
 
-from . import attachments, logins, redact
+from . import attachments, features, logins, redact
 from .backends import build
 from .blobs import DirectoryBlobs
 from .broker import Broker
@@ -62,6 +62,7 @@ class Node:
             session_check=config.session_check,
             quotas=Quotas(config.quotas),
         )
+        features.install(self.hub)
         self.recordings = recordings.Recordings(store, blobs)
         self.recordings.install(self.hub)
         # Failed sign-ins counted in the store (shared by every process).

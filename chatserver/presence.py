@@ -37,3 +37,8 @@ class Presence(Protocol):
     async def members(self, key: str) -> dict[str, JSON]: ...
 
     async def count(self, key: str) -> int: ...
+
+
+def visitors_key(site_id: str) -> str:
+    """The presence key of a site's connected visitors."""
+    return f"site:{site_id}:visitors"

@@ -23,9 +23,16 @@ What a connection may see (docs/read-receipts.md):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from .conversations import conv_channel, frame_event
+from .frames import Frame
 from .session import Session
 from .store import Store
 from .types import JSON, ClientKind, Conversation
+
+if TYPE_CHECKING:
+    from .hub import Hub
 
 
 def reader_key(kind: ClientKind, author_id: str) -> str:
@@ -76,3 +83,32 @@ async def for_visitor(store: Store, conv: Conversation, before: int, marker: int
         return None
     shown = await visible_upto(store, conv, marker)
     return shown if shown > before else None
+
+
+async def read(hub: Hub, session: Session, frame: Frame) -> None:
+    """Store a read marker and tell the conversation's followers (docs/read-receipts.md).
+
+    No offset the visitor gets is a note's: a visitor's marker is stored
+    lowered to the last entry it can see, and an agent's reaches the
+    visitor lowered the same way, and only when that lowered offset grew.
+    """
+    conv = await hub.conversation(session, frame.get("conv"))
+    offset = min(frame.get("offset"), conv.last_offset)
+    assert session.kind is not None
+    reader = reader_key(session.kind, session.author_id)
+    by = {"kind": session.kind.value, "id": session.author_id}
+    channel = conv_channel(conv.id)
+    if session.kind is ClientKind.VISITOR:
+        offset = await visible_upto(hub.store, conv, offset)
+        marker = await hub.store.set_read(conv.id, reader, offset)
+        event = {"t": "read", "conv": conv.id, "by": by, "offset": marker}
+        await hub.broker.publish(channel, frame_event(event))
+        return
+    before = (await hub.store.read_markers(conv.id)).get(reader, 0)
+    marker = await hub.store.set_read(conv.id, reader, offset)
+    event = {"t": "read", "conv": conv.id, "by": by, "offset": marker}
+    await hub.broker.publish(channel, frame_event(event, "agents"))
+    shown = await for_visitor(hub.store, conv, before, marker)
+    if shown is not None:
+        event = {**event, "offset": shown}
+        await hub.broker.publish(channel, frame_event(event, "visitors"))

@@ -31,6 +31,7 @@ from .conversations import (
 from .errors import CloseCode, ConnectionClosing, ErrorCode, FrameError
 from .frames import PROTOCOL_VERSION, Frame
 from .posting import Post, post_from_visitor
+from .presence import visitors_key
 from .preview import Preview
 from .session import Session
 from .types import (
@@ -46,11 +47,6 @@ from .visitor_rows import current, ensure
 
 if TYPE_CHECKING:
     from .hub import Handler, Hub
-
-
-def visitors_key(site_id: str) -> str:
-    """The presence key of a site's connected visitors."""
-    return f"site:{site_id}:visitors"
 
 
 # An IANA time zone name such as "Europe/Madrid" or "America/Argentina/Buenos_Aires".

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from chatserver import features
 from chatserver.broker_memory import MemoryBroker
 from chatserver.hub import Hub
 from chatserver.proactive import COUNTERS, PROACTIVE_TAG, TRIGGER_KIND, WAIT_KIND, Proactive
@@ -105,6 +106,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     store = SQLiteStore(tmp_path / "chat.db")
     await store.start()
     hub = Hub(store, MemoryBroker(), MemoryRouter(), Signer(b"k" * 32))
+    features.install(hub)
     clock = Clock()
     hub.triggers = engine = Proactive(hub, clock=clock, timer=False)
     site = await store.create_site("Shop", departments=("sales",))

@@ -15,9 +15,9 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from ..errors import StoreError
+from ..presence import visitors_key
 from ..store import VISIT_GAP
 from ..types import Conversation, ConversationId, ConvState, SiteId
-from ..visitors import visitors_key
 from .names import PROACTIVE_TAG, WAIT_KIND
 
 if TYPE_CHECKING:
