@@ -26,9 +26,10 @@ alternately (A, B, A, B, ...) on the same machine in the same minutes:
             does not depend on how fast the server is
 
 ``--base REV`` (a git revision) runs the same probe on that revision's
-``chatserver/`` and ``recordings/`` too and prints both with their ratio (``--work REV`` measures
-a revision instead of the working tree); the copies are made with ``git
-archive`` in a temporary directory.  Examples::
+server packages (``chatserver/``, ``recordings/``, ``agent_console/``) too
+and prints both with their ratio (``--work REV`` measures a revision instead
+of the working tree); the copies are made with ``git archive`` in a
+temporary directory.  Examples::
 
     python -m bench.probe memory --connections 2000 --breakdown
     python -m bench.probe cpu --base HEAD~1 --rate 1200 --rounds 3
@@ -480,10 +481,11 @@ HEADLINE = {
 
 
 def checkout(rev: str, into: Path) -> Path:
-    """``chatserver/`` and ``recordings/`` of git revision ``rev`` in a directory of its own."""
+    """The server's packages of git revision ``rev`` in a directory of its own (the
+    console's too: it imports the server's modules, so it must be of the same revision)."""
     into.mkdir(parents=True)
     archive = subprocess.run(
-        ["git", "archive", rev, "chatserver", "recordings"],
+        ["git", "archive", rev, "chatserver", "recordings", "agent_console"],
         cwd=ROOT,
         capture_output=True,
         check=True,
