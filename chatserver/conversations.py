@@ -92,7 +92,7 @@ class Conversations:
         # time (chatserver/events.py): the trigger engine, and next reports,
         # webhooks, e-mail and search.
         self.events = ConversationEvents()
-        # an entry's wire form (the hub adds signed attachment URLs)
+        # an entry's wire form (features.install: signed attachment URLs)
         self.wire: Callable[[Entry], JSON] = Entry.to_wire
 
     # -- helpers ---------------------------------------------------------

@@ -93,7 +93,7 @@ def install(hub: Hub) -> None:
         hub.add_service(lambda: _spawn(hub, control.recheck_loop(hub)), _nothing)
 
     # Files: signed URLs in entries, and the sweep of unposted uploads.
-    hub.wire_entry = lambda entry: attachments.with_url(entry.to_wire(), hub.signer)
+    hub.convs.wire = lambda entry: attachments.with_url(entry.to_wire(), hub.signer)
     if hub.blobs is not None and hub.quotas.config.upload_ttl > 0:
         hub.add_service(lambda: _spawn(hub, attachments.sweeper(hub)), _nothing)
 

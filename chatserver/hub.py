@@ -97,9 +97,6 @@ class Hub(Following, AgentConnections):
         self.metrics = Metrics()  # counters for /metrics (chatserver/web/ops.py)
         self.presence: Presence = presence or MemoryPresence()
         self.convs = Conversations(store, broker, router)
-        self.convs.wire = self.entry_wire
-        # An entry as clients get it (the attachments feature signs file URLs).
-        self.wire_entry: Callable[[Entry], JSON] = Entry.to_wire
         # Set by the features (``features.install``): the trigger engine and
         # co-browsing, which handlers reach through the hub.
         self.triggers: Proactive
@@ -432,8 +429,9 @@ class Hub(Following, AgentConnections):
         return conv
 
     def entry_wire(self, entry: Entry) -> JSON:
-        """An entry as clients get it (``wire_entry``: a file's URL freshly signed)."""
-        return self.wire_entry(entry)
+        """An entry as clients get it (``convs.wire``: the attachments feature signs
+        file URLs afresh)."""
+        return self.convs.wire(entry)
 
     def ack(self, session: Session, frame: Frame, entry: Entry, duplicate: bool) -> None:
         """Acknowledge a stored message (before the entry is published)."""
