@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import recordings
 
-from . import attachments, features, logins, redact
+from . import features, handlers, logins, redact
 from .backends import build
 from .blobs import DirectoryBlobs
 from .broker import Broker
 from .config import Config
+from .features import attachments
 from .hub import Hub
 from .presence import Presence
 from .quotas import Quotas
@@ -62,6 +63,7 @@ class Node:
             session_check=config.session_check,
             quotas=Quotas(config.quotas),
         )
+        handlers.install(self.hub)
         features.install(self.hub)
         self.recordings = recordings.Recordings(store, blobs)
         self.recordings.install(self.hub)
