@@ -34,6 +34,7 @@ from chatserver.store_sqlite import SQLiteStore
 from chatserver.tasks import stop
 from chatserver.types import Role, Site, SiteSettings
 
+from . import wire_check
 from .redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -259,6 +260,7 @@ class Client:
         try:
             async for raw in self.ws:
                 frame = msgpack.unpackb(raw) if isinstance(raw, bytes) else json.loads(raw)
+                wire_check.check(frame)
                 async with self._new:
                     self.frames.append(frame)
                     self._new.notify_all()
@@ -331,6 +333,16 @@ class Client:
     async def close(self) -> None:
         await self.ws.close()
         await stop(self._reader)
+
+
+@pytest.fixture(autouse=True)
+def wire_frames_declared() -> Iterator[None]:
+    """Fail a test whose clients received a frame unlike its declaration
+    (``chatserver/protocol/wire.py``; tests/wire_check.py)."""
+    wire_check.take()
+    yield
+    found = wire_check.take()
+    assert not found, "server frames unlike chatserver/protocol/wire.py:\n" + "\n".join(found)
 
 
 @pytest.fixture
