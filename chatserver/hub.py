@@ -28,6 +28,7 @@ from .held import HeldPages
 from .metrics import Metrics
 from .presence import Presence, visitors_key
 from .presence_memory import MemoryPresence
+from .protocol import wire
 from .protocol.codec import Codec, encode
 from .protocol.frames import Frame, Limits
 from .quotas import Quotas
@@ -408,7 +409,7 @@ class Hub(Following, AgentConnections):
     # -- shared handlers ---------------------------------------------------
 
     async def _ping(self, session: Session, frame: Frame) -> None:
-        session.send({"t": "pong", "re": frame.rid})
+        session.send(wire.pong(frame.rid))
 
     async def conversation(self, session: Session, conv_id: ConversationId) -> Conversation:
         """The conversation if ``session`` may see it, else ``NOT_FOUND``.
@@ -439,16 +440,9 @@ class Hub(Following, AgentConnections):
             self.metrics.messages_duplicate += 1
         else:
             self.metrics.messages_stored += 1
+        assert entry.cid is not None  # acks answer posts, which carry a cid
         session.send(
-            {
-                "t": "ack",
-                "re": frame.rid,
-                "cid": entry.cid,
-                "conv": entry.conversation_id,
-                "offset": entry.offset,
-                "ts": entry.ts,
-                "duplicate": duplicate,
-            }
+            wire.ack(frame.rid, entry.cid, entry.conversation_id, entry.offset, entry.ts, duplicate)
         )
 
     # -- introspection -------------------------------------------------------

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatserver.blobs import BlobStore
 from chatserver.errors import ErrorCode, FrameError, NotFound
+from chatserver.protocol import wire
 from chatserver.protocol.frames import Frame
 from chatserver.session import Session
 from chatserver.types import JSON, Recording, RecordingBatch, RecordingMark
@@ -119,7 +120,7 @@ class Ingest:
             )
         got = self._events(session, frame, rec_id)
         if got is None:
-            session.send({"t": "ok", "re": frame.rid})
+            session.send(wire.ok(frame.rid))
             return
         reply = await self.store_batch(
             session,

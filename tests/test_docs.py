@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from chatserver.errors import CloseCode, ErrorCode
-from chatserver.protocol import frames, wire
+from chatserver.protocol import frames, shapes, wire
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "protocol.md"
@@ -166,9 +166,9 @@ def frame_docs() -> list[tuple[str, str, str, tuple[type, ...]]]:
     return [
         ("Connection lifecycle", "`welcome` (visitor)", "Field", (wire.VisitorWelcome,)),
         ("Connection lifecycle", "`welcome` (agent)", "Field", (wire.AgentWelcome,)),
-        ("Connection lifecycle", "`welcome` (visitor)", "Key", (wire.WireLimits,)),
-        ("Server frames", "Conversation object", "Field", (wire.ConversationObject,)),
-        ("Server frames", "Site settings", "Key", (wire.SiteSettings,)),
+        ("Connection lifecycle", "`welcome` (visitor)", "Key", (shapes.WireLimits,)),
+        ("Server frames", "Conversation object", "Field", (shapes.ConversationObject,)),
+        ("Server frames", "Site settings", "Key", (shapes.SiteSettings,)),
     ] + [
         (
             "Server frames",

@@ -36,6 +36,7 @@ from ..errors import (
     StoreError,
 )
 from ..presence import visitors_key
+from ..protocol import wire
 from ..protocol.frames import MAX_TAGS, MAX_VIEWING, PROTOCOL_VERSION, Frame
 from ..session import Session
 from ..types import (
@@ -214,14 +215,14 @@ async def status(hub: Hub, session: Session, frame: Frame) -> None:
     if session.present:
         await hub.presence.update(agents_key(agent.site_id), agent.id, _agent_info(agent, new))
     await hub.broker.publish(agent_channel(agent.id), {"op": "status", "status": new.value})
-    session.send({"t": "ok", "re": frame.rid})
+    session.send(wire.ok(frame.rid))
     await hub.agents_changed(await hub.site(agent.site_id))
 
 
 async def join(hub: Hub, session: Session, frame: Frame) -> None:
     conv = await hub.conversation(session, frame.get("conv"))
     await hub.convs.join(await hub.site(conv.site_id), conv, _agent(session))
-    session.send({"t": "ok", "re": frame.rid})
+    session.send(wire.ok(frame.rid))
 
 
 async def leave(hub: Hub, session: Session, frame: Frame) -> None:
@@ -230,20 +231,20 @@ async def leave(hub: Hub, session: Session, frame: Frame) -> None:
     if agent.id not in conv.agents:
         raise FrameError(ErrorCode.CONFLICT, "you are not in this conversation")
     await hub.convs.requeue(await hub.site(conv.site_id), conv.id, [agent.id])
-    session.send({"t": "ok", "re": frame.rid})
+    session.send(wire.ok(frame.rid))
 
 
 async def watch(hub: Hub, session: Session, frame: Frame) -> None:
     conv = await hub.conversation(session, frame.get("conv"))
     await hub.follow(session, conv.id)
-    session.send({"t": "ok", "re": frame.rid})
+    session.send(wire.ok(frame.rid))
 
 
 async def unwatch(hub: Hub, session: Session, frame: Frame) -> None:
     conv = await hub.conversation(session, frame.get("conv"))
     if _agent(session).id not in conv.agents:
         await hub.unfollow(session, conv.id)
-    session.send({"t": "ok", "re": frame.rid})
+    session.send(wire.ok(frame.rid))
 
 
 async def transfer(hub: Hub, session: Session, frame: Frame) -> None:
@@ -254,7 +255,7 @@ async def transfer(hub: Hub, session: Session, frame: Frame) -> None:
         raise FrameError(ErrorCode.INVALID_FIELD, "give 'agent' or 'dept', not both")
     site = await hub.site(conv.site_id)
     await hub.convs.transfer(site, conv, agent, frame.get("agent"), frame.get("dept"))
-    session.send({"t": "ok", "re": frame.rid})
+    session.send(wire.ok(frame.rid))
 
 
 async def close(hub: Hub, session: Session, frame: Frame) -> None:
@@ -263,7 +264,7 @@ async def close(hub: Hub, session: Session, frame: Frame) -> None:
     _member(agent, conv)
     by = {"kind": "agent", **agent.public()}
     await hub.convs.close(await hub.site(conv.site_id), conv.id, by)
-    session.send({"t": "ok", "re": frame.rid})
+    session.send(wire.ok(frame.rid))
 
 
 async def visitors(hub: Hub, session: Session, frame: Frame) -> None:
@@ -337,7 +338,7 @@ async def tag(hub: Hub, session: Session, frame: Frame) -> None:
         raise FrameError(ErrorCode.CONFLICT, f"a conversation carries at most {MAX_TAGS} tags")
     await hub.store.set_tags(conv.id, add, remove)
     await hub.convs.publish_conv(conv.id)
-    session.send({"t": "ok", "re": frame.rid})
+    session.send(wire.ok(frame.rid))
 
 
 async def invite(hub: Hub, session: Session, frame: Frame) -> None:
@@ -362,7 +363,7 @@ async def invite(hub: Hub, session: Session, frame: Frame) -> None:
         raise FrameError(ErrorCode.CONFLICT, "that agent is not connected")
     event = {"t": "invite", "conv": await hub.convs.describe(conv), "by": agent.public()}
     await hub.broker.publish(agent_channel(target.id), frame_event(event, "agents"))
-    session.send({"t": "ok", "re": frame.rid})
+    session.send(wire.ok(frame.rid))
 
 
 async def view(hub: Hub, session: Session, frame: Frame) -> None:
@@ -380,7 +381,7 @@ async def view(hub: Hub, session: Session, frame: Frame) -> None:
             await hub.presence.add(key, agent.id, {"name": agent.name, "typing": False})
     elif session.viewing.pop(conv.id, None) is not None:
         await hub.presence.remove(key, agent.id)
-    session.send({"t": "ok", "re": frame.rid})
+    session.send(wire.ok(frame.rid))
     await _publish_viewers(hub, conv.site_id, conv.id)
 
 

@@ -32,6 +32,7 @@ from ..errors import CloseCode, ConnectionClosing, ErrorCode, FrameError
 from ..posting import Post, post_from_visitor
 from ..presence import visitors_key
 from ..preview import Preview
+from ..protocol import wire
 from ..protocol.frames import PROTOCOL_VERSION, Frame
 from ..session import Session
 from ..types import JSON, ClientKind, ConversationId, PageView, Visitor, new_id
@@ -178,7 +179,7 @@ async def close(hub: Hub, session: Session, frame: Frame) -> None:
     conv = await hub.conversation(session, conv_id)
     by = {"kind": "visitor", "id": session.visitor_id}
     await hub.convs.close(await hub.site(conv.site_id), conv.id, by)
-    session.send({"t": "ok", "re": frame.rid})
+    session.send(wire.ok(frame.rid))
 
 
 def visitor_record(visitor: Visitor, page: PageView | None) -> JSON:
@@ -230,7 +231,7 @@ async def page(hub: Hub, session: Session, frame: Frame) -> None:
         info = {**session.presence_info, "url": view.url[:500], "title": view.title[:500]}
         session.presence_info = info
         await hub.presence.update(visitors_key(session.site.id), session.visitor_id, info)
-    session.send({"t": "ok", "re": frame.rid})
+    session.send(wire.ok(frame.rid))
     visitor = await current(hub, session)
     await _publish_visitor(hub, session, visitor, view)
     await hub.triggers.page(session, view, visitor)
@@ -240,7 +241,7 @@ async def attrs(hub: Hub, session: Session, frame: Frame) -> None:
     assert session.visitor_id is not None
     await ensure(hub, session)
     visitor = await hub.store.update_visitor(session.visitor_id, attributes=frame.get("set"))
-    session.send({"t": "ok", "re": frame.rid})
+    session.send(wire.ok(frame.rid))
     await _publish_visitor(hub, session, visitor, None)
     await hub.triggers.attributes(session, visitor)
 
