@@ -24,7 +24,7 @@ async def test_a_department_rename_moves_its_agents_and_open_chats(node: Node) -
     conv = ack["conv"]
     assert (await node.store.get_conversation(conv)).department == "sales"  # type: ignore[union-attr]
 
-    moved = await sites.rename_department(node.hub, shop.site, "sales", "ventas")
+    moved = await sites.rename_department(node.parts, shop.site, "sales", "ventas")
 
     assert moved == 1
     site = await node.store.get_site(shop.site.id)
@@ -44,8 +44,8 @@ async def test_removing_a_department_leaves_its_agents_serving_the_rest(node: No
     shop = await node.seed(
         agents=1, departments=("sales", "support"), agent_departments={0: ("sales", "support")}
     )
-    assert await sites.open_in_department(node.hub, shop.site, "sales") == 0
-    await sites.remove_department(node.hub, shop.site, "sales")
+    assert await sites.open_in_department(node.parts, shop.site, "sales") == 0
+    await sites.remove_department(node.parts, shop.site, "sales")
     site = await node.store.get_site(shop.site.id)
     assert site is not None and site.departments == ("support",)
     (agent,) = await node.store.list_agents(shop.site.id)
@@ -62,14 +62,14 @@ async def test_disabling_an_agent_closes_its_socket_and_requeues_its_chat(node: 
     agent = await node.store.agent_by_email(email)
     assert agent is not None
 
-    disabled = await accounts.set_disabled(node.hub, agent, True)
+    disabled = await accounts.set_disabled(node.parts, agent, True)
 
     assert disabled.disabled
     assert (await client.closed)[0] == 4105
     stored = await node.store.get_conversation(ack["conv"])
     assert stored is not None and stored.state is ConvState.QUEUED and not stored.agents
     # Enabling again does not revive the old sign-in: a new one works.
-    await accounts.set_disabled(node.hub, disabled, False)
+    await accounts.set_disabled(node.parts, disabled, False)
     again = await node.agent(email)
     assert again.welcome["t"] == "welcome"
 
@@ -78,7 +78,7 @@ async def test_a_new_password_works_and_the_old_one_does_not(node: Node) -> None
     shop = await node.seed(agents=1)
     agent = await node.store.agent_by_email(next(iter(shop.agents)))
     assert agent is not None
-    await accounts.set_password(node.hub, agent, "a brand new passphrase")
+    await accounts.set_password(node.parts, agent, "a brand new passphrase")
     async with node.http() as http:
         old = await http.post(
             "/api/login", json={"email": agent.email, "password": "correct horse battery"}

@@ -19,9 +19,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chatserver import features, handlers
+from chatserver.blobs import DirectoryBlobs
 from chatserver.broker_memory import MemoryBroker
-from chatserver.hub import Hub
+from chatserver.config import Config
+from chatserver.node import Node
+from chatserver.presence_memory import MemoryPresence
 from chatserver.proactive import COUNTERS, PROACTIVE_TAG, TRIGGER_KIND, WAIT_KIND, Proactive
 from chatserver.proactive.hours import HOURS_DOC, BusinessHours
 from chatserver.proactive.rules import RuleContext, parse_rule
@@ -50,33 +52,35 @@ class Clock:
 
 
 class World:
-    def __init__(self, hub: Hub, engine: Proactive, clock: Clock, site: Site) -> None:
-        self.hub, self.engine, self.clock, self.site = hub, engine, clock, site
+    def __init__(self, node: Node, engine: Proactive, clock: Clock, site: Site) -> None:
+        self.node, self.engine, self.clock, self.site = node, engine, clock, site
 
     async def rule(self, rule_id: str, data: dict[str, Any]) -> None:
         ctx = RuleContext(frozenset(self.site.departments), {})
         stored = parse_rule(data, ctx, rule_id).to_json()
-        await self.hub.store.put_doc(self.site.id, TRIGGER_KIND, rule_id, stored)
+        await self.node.store.put_doc(self.site.id, TRIGGER_KIND, rule_id, stored)
         self.engine.invalidate(self.site.id)
 
     async def visitor(
         self, token: str | None = None, url: str = CHECKOUT, lang: str = "en"
     ) -> Session:
-        conn = Connection(Codec.JSON, self.hub.limits, time.monotonic())
+        conn = Connection(Codec.JSON, self.node.limits, time.monotonic())
         session = Session(conn, 1 << 20)
         hello: dict[str, Any] = {"t": "hello", "v": 1, "kind": "visitor", "site": self.site.key}
         if token:
             hello["token"] = token
         hello["page"] = {"url": url, "title": "Shop"}
         frame = conn.receive(json.dumps(hello), time.monotonic())
-        await self.hub.hello(session, frame, None, {"user-agent": CHROME, "accept-language": lang})
+        await self.node.hub.hello(
+            session, frame, None, {"user-agent": CHROME, "accept-language": lang}
+        )
         await self.frame(session, {"t": "page", "url": url, "title": "Shop"})
         return session
 
     async def frame(self, session: Session, raw: dict[str, Any]) -> None:
         frame = session.conn.receive(json.dumps(raw), time.monotonic())
-        await self.hub.handle(session, frame)
-        await self.hub.convs.events.idle()  # the engine follows posts as conversation events
+        await self.node.hub.handle(session, frame)
+        await self.node.convs.events.idle()  # the engine follows posts as conversation events
 
     async def later(self, seconds: float) -> None:
         self.clock.now += seconds
@@ -84,13 +88,13 @@ class World:
         await asyncio.sleep(0.05)  # follow tasks the broker spawned
 
     async def texts(self, session: Session) -> list[dict[str, Any]]:
-        conv = await self.hub.store.current_conversation(session.visitor_id or "")
+        conv = await self.node.store.current_conversation(session.visitor_id or "")
         if conv is None:
             return []
-        return [e.to_wire() for e in await self.hub.store.entries(conv.id, after=0)]
+        return [e.to_wire() for e in await self.node.store.entries(conv.id, after=0)]
 
     async def counters(self) -> dict[str, int]:
-        return await self.hub.store.counters(self.site.id, COUNTERS)
+        return await self.node.store.counters(self.site.id, COUNTERS)
 
 
 def frames(session: Session) -> list[dict[str, Any]]:
@@ -104,19 +108,17 @@ def token_of(session: Session) -> str:
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     store = SQLiteStore(tmp_path / "chat.db")
-    await store.start()
-    hub = Hub(store, MemoryBroker(), MemoryRouter(), Signer(b"k" * 32))
-    handlers.install(hub)
-    features.install(hub)
+    blobs = DirectoryBlobs(tmp_path / "blobs")
+    parts = (store, MemoryBroker(), MemoryRouter(), MemoryPresence(), Signer(b"k" * 32), blobs)
+    node = Node(Config(data_dir=tmp_path), *parts)  # handlers and features installed
     clock = Clock()
-    hub.triggers = engine = Proactive(hub, clock=clock, timer=False)
+    node.triggers = engine = Proactive(node, clock=clock, timer=False)
+    await node.start()  # the store first
     site = await store.create_site("Shop", departments=("sales",))
-    await hub.start()
     try:
-        yield World(hub, engine, clock, site)
+        yield World(node, engine, clock, site)
     finally:
-        await hub.close()
-        await store.close()
+        await node.close()  # the store last
 
 
 CHECKOUT_RULE: dict[str, Any] = {
@@ -154,13 +156,13 @@ async def test_checkout_greeting_fires_once_per_visit(world: World) -> None:
     assert vid not in world.engine.timers  # nothing left to wait for
 
     # Not routed: no queue place, no agent, tagged; marked as waiting for an answer.
-    conv = await world.hub.store.current_conversation(vid)
+    conv = await world.node.store.current_conversation(vid)
     assert conv is not None and conv.state is ConvState.QUEUED and conv.tags == (PROACTIVE_TAG,)
-    assert await world.hub.router.queue(world.site.id) == []
-    assert await world.hub.store.get_doc(world.site.id, WAIT_KIND, conv.id) is not None
+    assert await world.node.router.queue(world.site.id) == []
+    assert await world.node.store.get_doc(world.site.id, WAIT_KIND, conv.id) is not None
 
     # A reload in the same visit: a new connection, a new watch, no second greeting.
-    await world.hub.disconnect(tab)
+    await world.node.hub.disconnect(tab)
     assert vid not in world.engine.watches
     again = await world.visitor(token=token_of(tab))
     assert again.visitor_id == vid
@@ -192,7 +194,7 @@ async def test_business_hours_gate_and_wake(world: World) -> None:
     start = opens.tm_hour * 60
     week = [[[start, start + 60]]] * 7
     hours = BusinessHours.from_json({"timezone": "UTC", "week": week})
-    await world.hub.store.put_doc(world.site.id, *HOURS_DOC, hours.to_json())
+    await world.node.store.put_doc(world.site.id, *HOURS_DOC, hours.to_json())
     rule = {
         **CHECKOUT_RULE,
         "conditions": [
@@ -219,15 +221,15 @@ async def greeted(world: World) -> tuple[Session, Conversation]:
     tab = await world.visitor()
     await world.frame(tab, {"t": "attrs", "set": {"cart": {"total": 75}}})
     await world.later(3.5)
-    conv = await world.hub.store.current_conversation(tab.visitor_id or "")
+    conv = await world.node.store.current_conversation(tab.visitor_id or "")
     assert conv is not None
     return tab, conv
 
 
 async def routed_and_counted(world: World, conv: Conversation) -> None:
     """The greeting's conversation is in the queue now, its mark gone, the chat counted."""
-    assert await world.hub.router.queue(world.site.id) == [conv.id]
-    assert await world.hub.store.get_doc(world.site.id, WAIT_KIND, conv.id) is None
+    assert await world.node.router.queue(world.site.id) == [conv.id]
+    assert await world.node.store.get_doc(world.site.id, WAIT_KIND, conv.id) is None
     assert await world.counters() == {"t_checkout.fired": 1, "t_checkout.chats": 1}
 
 
@@ -313,7 +315,7 @@ async def test_every_time_with_a_gap(world: World) -> None:
 
 
 async def test_agent_sender_route_and_tag(world: World) -> None:
-    store = world.hub.store
+    store = world.node.store
     agent = await store.create_agent(world.site.id, "ann@x", "Ann", "-", Role.AGENT, 5, ("sales",))
     rule = {
         "name": "Sales",
@@ -342,7 +344,7 @@ async def test_agent_sender_route_and_tag(world: World) -> None:
     assert conv.tags == ("catalan", PROACTIVE_TAG)
     assert conv.agents == ()  # the named agent is not assigned by a greeting
     # What agents see of the visitor: browser, os, device, language.
-    members = await world.hub.presence.members(f"site:{world.site.id}:visitors")
+    members = await world.node.presence.members(f"site:{world.site.id}:visitors")
     info = members[catalan.visitor_id or ""]
     assert (info["browser"], info["os"], info["device"], info["lang"]) == (
         "Chrome",
@@ -358,9 +360,9 @@ async def test_a_watch_per_visitor_and_one_timer(world: World) -> None:
     assert len(world.engine.watches) == 5 and len(world.engine.timers) == 5 + 1  # + the sweep
     two = await world.visitor(token=token_of(tabs[0]))  # a second tab: the same watch
     assert len(world.engine.watches) == 5
-    await world.hub.disconnect(tabs[0])
+    await world.node.hub.disconnect(tabs[0])
     assert tabs[0].visitor_id in world.engine.watches  # the other tab keeps it
-    await world.hub.disconnect(two)
+    await world.node.hub.disconnect(two)
     assert tabs[0].visitor_id not in world.engine.watches
     assert tabs[0].visitor_id not in world.engine.timers
 
@@ -384,15 +386,15 @@ async def test_sweep_closes_unanswered_greetings_of_gone_visitors(world: World) 
     for tab in (stays, leaves):
         await world.frame(tab, {"t": "attrs", "set": {"cart": {"total": 80}}})
     await world.later(3.5)
-    await world.hub.disconnect(leaves)
+    await world.node.hub.disconnect(leaves)
     world.clock.now += 1801
     await world.engine.sweep()
-    gone = await world.hub.store.visitor_conversations(leaves.visitor_id or "")
-    kept = await world.hub.store.current_conversation(stays.visitor_id or "")
+    gone = await world.node.store.visitor_conversations(leaves.visitor_id or "")
+    kept = await world.node.store.current_conversation(stays.visitor_id or "")
     assert gone[0].state is ConvState.CLOSED
     assert gone[0].id not in world.engine._waiting
     assert kept is not None and kept.state is ConvState.QUEUED
-    closing = (await world.hub.store.entries(gone[0].id, after=0))[-1]
+    closing = (await world.node.store.entries(gone[0].id, after=0))[-1]
     assert closing.author_kind is AuthorKind.SYSTEM and closing.data["event"] == "closed"
 
 
@@ -416,7 +418,7 @@ async def test_referrer_rules_wait_for_the_page_frame(world: World) -> None:
         "actions": [{"type": "message", "body": "Welcome!"}],
     }
     await world.rule("t_ref", rule)
-    conn = Connection(Codec.JSON, world.hub.limits, time.monotonic())
+    conn = Connection(Codec.JSON, world.node.limits, time.monotonic())
     tab = Session(conn, 1 << 20)
     hello = {
         "t": "hello",
@@ -425,7 +427,7 @@ async def test_referrer_rules_wait_for_the_page_frame(world: World) -> None:
         "site": world.site.key,
         "page": {"url": CHECKOUT},
     }
-    await world.hub.hello(tab, conn.receive(json.dumps(hello), time.monotonic()), None, {})
+    await world.node.hub.hello(tab, conn.receive(json.dumps(hello), time.monotonic()), None, {})
     assert await world.texts(tab) == []  # not judged yet
     page = {"t": "page", "url": CHECKOUT, "referrer": "https://www.google.com/"}
     await world.frame(tab, page)

@@ -62,7 +62,7 @@ async def not_greeted(visitor: Client) -> None:
 async def watched_visitor(node: Node, shop: Shop, page: dict[str, str]) -> Client:
     """A visitor connected while the site has a rule that never fires: the engine
     watches it (a site without rules costs nothing, so its visitors are not watched)."""
-    await admin.save_rule(node.hub, shop.site.id, greeting_rule("t_never", NEVER, name="Never"))
+    await admin.save_rule(node.parts, shop.site.id, greeting_rule("t_never", NEVER, name="Never"))
     visitor = await node.visitor(shop.key, page=page)
     await not_greeted(visitor)
     return visitor
@@ -72,7 +72,7 @@ async def test_a_rule_saved_through_the_service_greets_a_connected_visitor(node:
     shop = await node.seed()
     visitor = await watched_visitor(node, shop, CHECKOUT)
 
-    await admin.save_rule(node.hub, shop.site.id, greeting_rule("t_greet"))
+    await admin.save_rule(node.parts, shop.site.id, greeting_rule("t_greet"))
 
     # No new event from the visitor: the save itself made the engine look again.
     conv = await greeted(visitor)
@@ -84,49 +84,49 @@ async def test_a_rule_saved_through_the_service_greets_a_connected_visitor(node:
 
 async def test_a_deleted_rule_no_longer_fires(node: Node) -> None:
     shop = await node.seed()
-    await admin.save_rule(node.hub, shop.site.id, greeting_rule("t_greet"))
+    await admin.save_rule(node.parts, shop.site.id, greeting_rule("t_greet"))
     first = await node.visitor(shop.key, page=CHECKOUT)
     await greeted(first)  # the engine has the site's rules cached now
 
-    assert await admin.delete_rule(node.hub, shop.site.id, "t_greet")
+    assert await admin.delete_rule(node.parts, shop.site.id, "t_greet")
 
     second = await node.visitor(shop.key, page=CHECKOUT)
     await not_greeted(second)
     assert await node.store.get_doc(shop.site.id, TRIGGER_KIND, "t_greet") is None
-    assert not await admin.delete_rule(node.hub, shop.site.id, "t_greet")
+    assert not await admin.delete_rule(node.parts, shop.site.id, "t_greet")
 
 
 async def test_a_disabled_rule_no_longer_fires_and_enabled_again_it_does(node: Node) -> None:
     shop = await node.seed()
-    await admin.save_rule(node.hub, shop.site.id, greeting_rule("t_greet"))
+    await admin.save_rule(node.parts, shop.site.id, greeting_rule("t_greet"))
     await greeted(await node.visitor(shop.key, page=CHECKOUT))
 
-    assert await admin.toggle_rule(node.hub, shop.site.id, "t_greet")
+    assert await admin.toggle_rule(node.parts, shop.site.id, "t_greet")
 
     doc = await node.store.get_doc(shop.site.id, TRIGGER_KIND, "t_greet")
     assert doc is not None and doc.data["enabled"] is False
     await not_greeted(await node.visitor(shop.key, page=CHECKOUT))
 
-    assert await admin.toggle_rule(node.hub, shop.site.id, "t_greet")
+    assert await admin.toggle_rule(node.parts, shop.site.id, "t_greet")
     await greeted(await node.visitor(shop.key, page=CHECKOUT))
-    assert not await admin.toggle_rule(node.hub, shop.site.id, "t_none")
+    assert not await admin.toggle_rule(node.parts, shop.site.id, "t_none")
 
 
 async def test_business_hours_saved_and_cleared_reach_a_connected_visitor(node: Node) -> None:
     shop = await node.seed()
     visitor = await watched_visitor(node, shop, HOME)
     closed = {"kind": "business_hours", "op": "is", "value": False}
-    await admin.save_rule(node.hub, shop.site.id, greeting_rule("t_closed", closed))
+    await admin.save_rule(node.parts, shop.site.id, greeting_rule("t_closed", closed))
     await not_greeted(visitor)  # no hours: the site counts as open all the time
 
     never_open = BusinessHours.from_json({"timezone": "UTC", "week": [[]] * 7})
-    await admin.save_hours(node.hub, shop.site.id, never_open)
+    await admin.save_hours(node.parts, shop.site.id, never_open)
 
     await greeted(visitor)
     stored = await node.store.get_doc(shop.site.id, *HOURS_DOC)
     assert stored is not None and stored.data == never_open.to_json()
 
-    await admin.clear_hours(node.hub, shop.site.id)
+    await admin.clear_hours(node.parts, shop.site.id)
     assert await node.store.get_doc(shop.site.id, *HOURS_DOC) is None
     await not_greeted(await node.visitor(shop.key, page=HOME))
 
@@ -134,15 +134,15 @@ async def test_business_hours_saved_and_cleared_reach_a_connected_visitor(node: 
 async def test_import_adds_after_or_replaces_and_reorder_numbers_them(node: Node) -> None:
     shop = await node.seed()
     site_id = shop.site.id
-    await admin.save_rule(node.hub, site_id, greeting_rule("t_old", NEVER, name="Old"))
+    await admin.save_rule(node.parts, site_id, greeting_rule("t_old", NEVER, name="Old"))
     a, b = greeting_rule("", NEVER, name="A"), greeting_rule("", name="B")
 
-    await admin.import_rules(node.hub, site_id, [a, b], replace=False)
+    await admin.import_rules(node.parts, site_id, [a, b], replace=False)
     docs = sorted(await node.store.list_docs(site_id, TRIGGER_KIND), key=lambda d: d.data["order"])
     assert [(d.data["name"], d.data["order"]) for d in docs] == [("Old", 0), ("A", 1), ("B", 2)]
     await greeted(await node.visitor(shop.key, page=CHECKOUT))  # B fires
 
-    await admin.reorder(node.hub, site_id, [docs[2], docs[0], docs[1]])
+    await admin.reorder(node.parts, site_id, [docs[2], docs[0], docs[1]])
     docs = await node.store.list_docs(site_id, TRIGGER_KIND)
     assert sorted((d.data["order"], d.data["name"]) for d in docs) == [
         (1, "B"),
@@ -150,7 +150,7 @@ async def test_import_adds_after_or_replaces_and_reorder_numbers_them(node: Node
         (3, "A"),
     ]
 
-    await admin.import_rules(node.hub, site_id, [a], replace=True)
+    await admin.import_rules(node.parts, site_id, [a], replace=True)
     docs = await node.store.list_docs(site_id, TRIGGER_KIND)
     assert [(d.data["name"], d.data["order"]) for d in docs] == [("A", 1)]
     await not_greeted(await node.visitor(shop.key, page=CHECKOUT))  # B is gone
