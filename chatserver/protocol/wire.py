@@ -12,7 +12,7 @@ marker, ...) are ``TypedDict`` s of their own, in ``shapes.py``.
 missing or undeclared keys, value types, nested shapes).  It is for tests
 (``tests/node.py`` runs it on every frame a session writes) and is never on
 the server's path.  ``docs/protocol.md`` "Server frames" is the reader's
-version of these declarations; ``tests/test_docs.py`` checks both ways that
+version of these declarations; ``tests/unit/test_docs.py`` checks both ways that
 each declared key is documented and each documented key declared.
 
 The builders (``ok``, ``pong``, ``error``, ``ack``) are the common replies,
