@@ -142,6 +142,51 @@ SCHEMA = (
     "CREATE INDEX recordings_site ON recordings (site_id, started, id)",
     "CREATE INDEX recordings_ended ON recordings (site_id, ended)",
     "CREATE INDEX recordings_visitor ON recordings (visitor_id)",
+    # append in one round trip (store/postgres/conversations.py): lock the
+    # conversation's row, check member, cid and state, number and insert the entry.
+    # Errors are SQLSTATEs of our own: CH404 no such conversation, CH403 not a
+    # member (DETAIL: the conversation's site), CH409 closed.
+    """CREATE FUNCTION chat_append(
+    p_conv text, p_kind text, p_author_kind text, p_author_id text, p_author_name text,
+    p_body text, p_ts double precision, p_cid text, p_data text, p_open_only boolean,
+    p_member text)
+RETURNS TABLE (e_duplicate boolean, e_offset bigint, e_kind text, e_author_kind text,
+    e_author_id text, e_author_name text, e_body text, e_ts double precision, e_cid text,
+    e_data text)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    c record;
+    n bigint;
+BEGIN
+    SELECT site_id, agents, state INTO c FROM conversations WHERE id = p_conv FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'conversation %', p_conv USING ERRCODE = 'CH404';
+    END IF;
+    IF p_member IS NOT NULL AND NOT (c.agents::jsonb ? p_member) THEN
+        RAISE EXCEPTION '% is not in conversation %', p_member, p_conv
+            USING ERRCODE = 'CH403', DETAIL = c.site_id;
+    END IF;
+    IF p_cid IS NOT NULL THEN
+        RETURN QUERY SELECT true, e."offset", e.kind, e.author_kind, e.author_id,
+            e.author_name, e.body, e.ts, e.cid, e.data FROM entries e
+            WHERE e.conv_id = p_conv AND e.author_id = p_author_id AND e.cid = p_cid;
+        IF FOUND THEN
+            RETURN;
+        END IF;
+    END IF;
+    IF p_open_only AND c.state = 'closed' THEN
+        RAISE EXCEPTION 'conversation % is closed', p_conv USING ERRCODE = 'CH409';
+    END IF;
+    UPDATE conversations SET last_offset = last_offset + 1 WHERE id = p_conv
+        RETURNING last_offset INTO n;
+    INSERT INTO entries (conv_id, "offset", kind, author_kind, author_id, author_name, body,
+        ts, cid, data)
+        VALUES (p_conv, n, p_kind, p_author_kind, p_author_id, p_author_name, p_body, p_ts,
+        p_cid, p_data);
+    RETURN QUERY SELECT false, n, p_kind, p_author_kind, p_author_id, p_author_name, p_body,
+        p_ts, p_cid, p_data;
+END
+$fn$""",
     """CREATE TABLE recording_marks (
     rec_id text NOT NULL, n bigint NOT NULL, kind text NOT NULL, ts double precision NOT NULL,
     url text, data text NOT NULL,

@@ -4,11 +4,13 @@ append and page entries; read markers.
 * One open conversation per visitor is the partial unique index
   ``conv_one_open``: ``open_conversation`` inserts with ``ON CONFLICT DO
   NOTHING`` and reads the winner when it lost.
-* ``append`` locks the conversation row (``FOR UPDATE``) first, so every
-  append to one conversation runs after the previous one committed: the
-  member and state checks, the ``cid`` look-up and the offset
-  (``last_offset + 1``) are all decided inside the append's transaction.
-  The unique index ``entries_cid`` backs the ``cid`` rule.
+* ``append`` is one call of the SQL function ``chat_append``
+  (``migrations_postgres``), one statement and so one transaction and one
+  round trip: it locks the conversation row (``FOR UPDATE``) first, so every
+  append to one conversation runs after the previous one committed; the
+  member and state checks, the ``cid`` look-up and the offset (``last_offset
+  + 1``) are all decided inside that transaction.  The unique index
+  ``entries_cid`` backs the ``cid`` rule.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 import asyncpg
 
-from ...errors import Closed, NotFound, NotMember, StoreError
+from ...errors import NotFound, StoreError
 from ...types import (
     JSON,
     KEEP,
@@ -197,63 +199,22 @@ class PostgresConversations(PostgresEngine):
         member: str | None = None,
     ) -> tuple[Entry, bool]:
         ts = now()
-        data_text = json.dumps(data) if data else None
-
-        async def op(db: Any) -> tuple[Entry, bool]:
-            found = await db.fetchrow(
-                "SELECT site_id, agents, state FROM conversations WHERE id = $1 FOR UPDATE",
-                conv_id,
-            )
-            if found is None:
-                raise NotFound(f"conversation {conv_id}")
-            if member is not None and member not in json.loads(found[1]):
-                raise NotMember(f"{member} is not in conversation {conv_id}", found[0])
-            if cid is not None:
-                row = await db.fetchrow(
-                    f"SELECT {ENTRY_COLS} FROM entries"
-                    " WHERE conv_id = $1 AND author_id = $2 AND cid = $3",
-                    conv_id,
-                    author_id,
-                    cid,
-                )
-                if row is not None:
-                    return _entry(row), True
-            if open_only and found[2] == ConvState.CLOSED.value:
-                raise Closed(f"conversation {conv_id} is closed")
-            offset = await db.fetchval(
-                "UPDATE conversations SET last_offset = last_offset + 1 WHERE id = $1"
-                " RETURNING last_offset",
-                conv_id,
-            )
-            await db.execute(
-                f"INSERT INTO entries ({ENTRY_COLS})"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                conv_id,
-                offset,
-                kind.value,
-                author_kind.value,
-                author_id,
-                author_name,
-                body,
-                ts,
-                cid,
-                data_text,
-            )
-            entry = Entry(
-                conv_id,
-                offset,
-                kind,
-                author_kind,
-                author_id,
-                author_name,
-                body,
-                ts,
-                cid,
-                data or {},
-            )
-            return entry, False
-
-        return await self._tx(op)
+        row = await self._fetchrow(
+            "SELECT * FROM chat_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            conv_id,
+            kind.value,
+            author_kind.value,
+            author_id,
+            author_name,
+            body,
+            ts,
+            cid,
+            json.dumps(data) if data else None,
+            open_only,
+            member,
+        )
+        fields: Any = (conv_id, *row[1:])  # the entry's columns, in ENTRY_COLS order
+        return _entry(fields), bool(row[0])
 
     async def entries(
         self,

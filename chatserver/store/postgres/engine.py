@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from ... import migrations_postgres
-from ...errors import StoreError
+from ...errors import Closed, NotFound, NotMember, StoreError
 from ...redact import redact_url, scrub
 
 T = TypeVar("T")
@@ -114,7 +114,19 @@ class PostgresEngine:
                 pool.terminate()
 
     def _error(self, exc: BaseException) -> StoreError:
-        """``exc`` of the driver as a ``StoreError`` that names no secret."""
+        """``exc`` of the driver as a ``StoreError`` that names no secret.
+
+        The SQLSTATEs our SQL functions raise (``migrations_postgres``) become
+        the domain's errors: CH404 ``NotFound``, CH403 ``NotMember``, CH409 ``Closed``.
+        """
+        state = getattr(exc, "sqlstate", None)
+        message = str(getattr(exc, "message", "") or "")
+        if state == "CH404":
+            return NotFound(message)
+        if state == "CH403":
+            return NotMember(message, str(getattr(exc, "detail", "") or ""))
+        if state == "CH409":
+            return Closed(message)
         text = scrub(str(exc), self.url) or type(exc).__name__
         if isinstance(exc, _CONNECTION_ERRORS):
             return StoreError(f"postgres {self.name}: connection lost or refused: {text}")
