@@ -24,6 +24,7 @@ from chatserver.cli.options import config_from
 from chatserver.errors import StoreError
 from chatserver.security import load_secret_postgres
 from chatserver.store.postgres import PostgresStore
+from chatserver.types import AuthorKind, EntryKind
 
 from .conftest import ROOT, Client, Server, seed_store
 from .postgres_server import PostgresServer
@@ -96,6 +97,42 @@ async def test_a_failed_step_leaves_the_version_before_it(postgres_url: str) -> 
         assert await migrations_postgres.migrate(db) == []
     finally:
         await db.close()
+
+
+# -- several processes on one database ---------------------------------------------------------
+
+
+async def test_two_pools_append_gaplessly_and_open_one_conversation(postgres_url: str) -> None:
+    """Two stores (two pools: two processes' worth of connections) on one database."""
+    stores = [PostgresStore(postgres_url), PostgresStore(postgres_url)]
+    for s in stores:
+        await s.start()
+    try:
+        site = await stores[0].create_site("Shop")
+        visitor = await stores[0].create_visitor(site.id)
+        opened = await asyncio.gather(
+            *(stores[i % 2].open_conversation(site.id, visitor.id) for i in range(20))
+        )
+        assert len({conv.id for conv, _ in opened}) == 1
+        assert sum(created for _, created in opened) == 1
+        conv = opened[0][0]
+        # 60 appends, every cid sent twice (a client retrying through another process)
+        results = await asyncio.gather(
+            *(
+                stores[i % 2].append(
+                    conv.id, EntryKind.TEXT, AuthorKind.VISITOR, visitor.id, "V", "m", f"c{i // 2}"
+                )
+                for i in range(60)
+            )
+        )
+        fresh = [e for e, dup in results if not dup]
+        assert sorted(e.offset for e in fresh) == list(range(1, 31))
+        by_cid = {e.cid: e.offset for e in fresh}
+        assert all(by_cid[e.cid] == e.offset for e, _ in results)
+        assert [e.offset for e in await stores[1].entries(conv.id)] == list(range(1, 31))
+    finally:
+        for s in stores:
+            await s.close()
 
 
 # -- errors ----------------------------------------------------------------------------------
