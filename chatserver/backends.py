@@ -1,4 +1,11 @@
-"""Backends by name: each builds the Store, Broker and Router it needs."""
+"""Backends by name: each builds the Store, Broker and Router it needs.
+
+* ``embedded``: SQLite file, everything else in this process's memory (one process);
+* ``redis``: Redis for everything (many processes);
+* ``postgres``: PostgreSQL is the Store, the rest in memory (one process);
+* ``postgres+redis``: PostgreSQL is the Store; Redis carries the broker, the
+  router and presence (many processes).
+"""
 
 from __future__ import annotations
 
@@ -38,7 +45,35 @@ def _redis(config: Config) -> Parts:
     )
 
 
-BACKENDS: dict[str, Callable[[Config], Parts]] = {"embedded": _embedded, "redis": _redis}
+def _postgres(config: Config) -> Parts:
+    from .store.postgres import PostgresStore
+
+    assert config.database_url is not None
+    return PostgresStore(config.database_url), MemoryBroker(), MemoryRouter(), MemoryPresence()
+
+
+def _postgres_redis(config: Config) -> Parts:
+    from .broker_redis import RedisBroker
+    from .presence_redis import RedisPresence
+    from .routing_redis import RedisRouter
+    from .store.postgres import PostgresStore
+
+    assert config.database_url is not None and config.redis_url is not None
+    url = config.redis_url
+    return (
+        PostgresStore(config.database_url),
+        RedisBroker(url),
+        RedisRouter(url, grace=config.grace),
+        RedisPresence(url),
+    )
+
+
+BACKENDS: dict[str, Callable[[Config], Parts]] = {
+    "embedded": _embedded,
+    "redis": _redis,
+    "postgres": _postgres,
+    "postgres+redis": _postgres_redis,
+}
 
 
 def build(config: Config) -> Parts:

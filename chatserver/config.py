@@ -15,6 +15,7 @@ class Config:
     port: int = 8000
     data_dir: Path = Path("data")
     redis_url: str | None = None
+    database_url: str | None = None  # postgresql://...: PostgreSQL is the record (the Store)
     sqlite_sync: str = "full"
     grace: float = 30.0
     session_check: float = 60.0  # seconds between re-checks of agent sockets' sign-ins
@@ -34,4 +35,6 @@ class Config:
 
     @property
     def backend(self) -> str:
+        if self.database_url:
+            return "postgres+redis" if self.redis_url else "postgres"
         return "redis" if self.redis_url else "embedded"

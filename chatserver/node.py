@@ -31,7 +31,7 @@ from .hub import Hub
 from .presence import Presence
 from .quotas import Quotas
 from .routing import Router
-from .security import Signer, load_secret, load_secret_redis
+from .security import Signer, load_secret, load_secret_postgres, load_secret_redis
 from .store import Store
 from .types import new_id
 
@@ -104,9 +104,12 @@ class Node:
         """The parts ``config`` asks for (nothing is started)."""
         config.data_dir.mkdir(parents=True, exist_ok=True)
         redact.protect(config.redis_url)  # its password never reaches a log line
+        redact.protect(config.database_url)
         redact.install()
         store, broker, router, presence = build(config)
-        if config.redis_url:
+        if config.database_url:  # PostgreSQL is the record: the secret lives there
+            signer = Signer(load_secret_postgres(config.database_url))
+        elif config.redis_url:
             signer = Signer(load_secret_redis(config.redis_url))
         else:
             signer = Signer(load_secret(config.data_dir))

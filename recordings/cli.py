@@ -74,19 +74,20 @@ def _blobs(args: argparse.Namespace) -> DirectoryBlobs:
 
 def run(args: argparse.Namespace) -> None:
     if args.action == "settings":
-        asyncio.run(with_store(args.data, lambda s: _settings(s, args), args.redis))
+        asyncio.run(with_store(args.data, lambda s: _settings(s, args), args.redis, args.database))
     elif args.action == "purge":
 
         async def purge(store: Store) -> int:
             return await retention.purge(store, open_index(store), _blobs(args))
 
-        print(f"deleted {asyncio.run(with_store(args.data, purge, args.redis))} recordings")
+        count = asyncio.run(with_store(args.data, purge, args.redis, args.database))
+        print(f"deleted {count} recordings")
     elif args.action == "delete-visitor":
 
         async def forget(store: Store) -> int:
             return await retention.delete_visitor(open_index(store), _blobs(args), args.visitor)
 
-        count = asyncio.run(with_store(args.data, forget, args.redis))
+        count = asyncio.run(with_store(args.data, forget, args.redis, args.database))
         print(f"deleted {count} recordings of {args.visitor}")
 
 

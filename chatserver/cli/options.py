@@ -14,6 +14,24 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"CHATSERVER_{name}", default)
 
 
+def database_url(text: str) -> str:
+    """A PostgreSQL URL (``postgresql://user:password@host:port/database``)."""
+    from ..redact import redact_url
+
+    if not text.startswith(("postgresql://", "postgres://")):
+        raise argparse.ArgumentTypeError(
+            f"not a PostgreSQL URL such as postgresql://user:password@host/db: {redact_url(text)}"
+        )
+    return text
+
+
+_DATABASE_HELP = (
+    "keep the record (sites, agents, conversations...) in the PostgreSQL database at URL, "
+    "postgresql://user:password@host:port/database, instead of the SQLite file; with --redis "
+    "too, Redis carries only the messages between processes (CHATSERVER_DATABASE)"
+)
+
+
 _UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3}
 
 
@@ -45,6 +63,13 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
         default=_env("REDIS_URL"),
         metavar="URL",
         help="use the Redis backend at URL instead of the embedded one (CHATSERVER_REDIS_URL)",
+    )
+    p.add_argument(
+        "--database",
+        type=database_url,
+        default=_env("DATABASE"),
+        metavar="URL",
+        help=_DATABASE_HELP,
     )
     p.add_argument(
         "--sqlite-sync",
@@ -212,6 +237,13 @@ def add_data_option(p: argparse.ArgumentParser, redis: bool = True) -> None:
             help="manage the Redis backend at URL instead of the SQLite file "
             "(CHATSERVER_REDIS_URL)",
         )
+        p.add_argument(
+            "--database",
+            type=database_url,
+            default=_env("DATABASE"),
+            metavar="URL",
+            help="manage the PostgreSQL database at URL (CHATSERVER_DATABASE)",
+        )
 
 
 def config_from(args: argparse.Namespace) -> Config:
@@ -220,6 +252,7 @@ def config_from(args: argparse.Namespace) -> Config:
         port=args.port,
         data_dir=args.data,
         redis_url=args.redis or None,
+        database_url=args.database or None,
         sqlite_sync=args.sqlite_sync,
         grace=args.grace,
         session_check=args.session_check,

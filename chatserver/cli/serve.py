@@ -99,7 +99,7 @@ def serve(config: Config) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> None:
     config = config_from(args)
-    site, logins = asyncio.run(ensure_demo(config.data_dir, config.redis_url))
+    site, logins = asyncio.run(ensure_demo(config.data_dir, config.redis_url, config.database_url))
     host = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host
     base = f"http://{host}:{config.port}"
     print(f"demo shop:      {base}/demo/   (site key {site.key})", flush=True)
