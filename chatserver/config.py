@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .frames import Limits
 from .quotas import QuotaConfig
+
+if TYPE_CHECKING:
+    from .blobs_s3 import S3Settings
 
 
 @dataclass(slots=True)
@@ -21,6 +25,7 @@ class Config:
     log_level: str = "info"
     limits: Limits = field(default_factory=Limits)
     blob_dir: Path | None = None  # attachments and recordings; default data_dir / "blobs"
+    blob_s3: S3Settings | None = None  # --blobs s3://...: objects instead of blob_dir
     upload_memory: int = 64 * 1024 * 1024  # bytes of attachment uploads in flight, whole process
     metrics_token: str | None = None  # bearer token for /metrics; None: loopback clients only
     log_format: str = "text"  # "text" or "json" (one object a line: chatserver.logs)

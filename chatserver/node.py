@@ -19,7 +19,7 @@ import recordings
 
 from . import attachments, features, logins, redact
 from .backends import build
-from .blobs import DirectoryBlobs
+from .blobs import BlobStore, DirectoryBlobs
 from .broker import Broker
 from .config import Config
 from .hub import Hub
@@ -28,6 +28,15 @@ from .quotas import Quotas
 from .routing import Router
 from .security import Signer, load_secret, load_secret_redis
 from .store import Store
+
+
+def open_blobs(config: Config) -> BlobStore:
+    """The blob store ``config`` names: S3 (``--blobs s3://...``) or a directory."""
+    if config.blob_s3 is not None:
+        from .blobs_s3 import S3Blobs
+
+        return S3Blobs(config.blob_s3)
+    return DirectoryBlobs(config.blobs)
 
 
 class Node:
@@ -41,7 +50,7 @@ class Node:
         router: Router,
         presence: Presence,
         signer: Signer,
-        blobs: DirectoryBlobs,
+        blobs: BlobStore,
     ) -> None:
         self.config = config
         self.store = store
@@ -81,7 +90,7 @@ class Node:
             signer = Signer(load_secret_redis(config.redis_url))
         else:
             signer = Signer(load_secret(config.data_dir))
-        return cls(config, store, broker, router, presence, signer, DirectoryBlobs(config.blobs))
+        return cls(config, store, broker, router, presence, signer, open_blobs(config))
 
     async def start(self) -> None:
         """The store, then the hub (broker, router, presence, triggers, events), then features."""
