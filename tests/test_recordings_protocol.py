@@ -267,7 +267,8 @@ async def test_a_batch_sent_as_text_is_stored_as_sent(
     assert reply["t"] == "recorded" and reply["duplicate"] is False
     got = (await api.get("/rec_proto_text/events")).json()
     assert got["events"] == batch
-    segment = next((server.data / "blobs").rglob("rec_proto_text.seg")).read_bytes()
+    (chunk,) = (server.data / "blobs").rglob("rec_proto_text/*.chk")  # one batch, one chunk
+    segment = chunk.read_bytes()
     frames = list(fmt.scan(segment))
     assert len(frames) == 1 and fmt.payload(segment, frames[0]) == text.encode()
     bad = await v.request(

@@ -2,7 +2,9 @@
 
 The tables ``recordings`` (one row per recording, ``Recording``'s fields)
 and ``recording_marks`` (its marks, numbered from 0 per recording) are
-created by step 1 of ``chatserver/migrations_sqlite.py``.  Every operation
+created by step 1 of ``chatserver/migrations_sqlite.py``, and
+``recording_chunks`` (its sealed chunk objects, ``recordings/chunks.py``)
+by step 2.  Every operation
 runs on the engine's writer lane (``SQLiteEngine.run``), in its transaction.
 """
 
@@ -25,6 +27,7 @@ from chatserver.types import (
     now,
 )
 
+from ..chunks import Chunk
 from .batch import apply_batch
 
 _REC_COLS = (
@@ -207,6 +210,32 @@ class SQLiteRecordingIndex:
         )
         return [_recording(r) for r in rows]
 
+    async def add_recording_chunk(self, rec_id: RecordingId, chunk: Chunk) -> None:
+        await self._engine.run(
+            lambda db: db.execute(
+                "INSERT OR IGNORE INTO recording_chunks"
+                " (rec_id, key, first_seq, last_seq, bytes, first_ts, last_ts)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    rec_id,
+                    chunk.key,
+                    chunk.first_seq,
+                    chunk.last_seq,
+                    chunk.bytes,
+                    chunk.first_ts,
+                    chunk.last_ts,
+                ),
+            )
+        )
+
+    async def recording_chunks(self, rec_id: RecordingId) -> list[Chunk]:
+        rows = await self._all(
+            "SELECT key, first_seq, last_seq, bytes, first_ts, last_ts FROM recording_chunks"
+            " WHERE rec_id = ? ORDER BY first_seq, key",
+            (rec_id,),
+        )
+        return [Chunk(*r) for r in rows]
+
     async def delete_recordings(self, rec_ids: Sequence[RecordingId]) -> int:
         ids = list(rec_ids)
 
@@ -214,6 +243,7 @@ class SQLiteRecordingIndex:
             count = 0
             for rec_id in ids:
                 db.execute("DELETE FROM recording_marks WHERE rec_id = ?", (rec_id,))
+                db.execute("DELETE FROM recording_chunks WHERE rec_id = ?", (rec_id,))
                 count += db.execute("DELETE FROM recordings WHERE id = ?", (rec_id,)).rowcount
             return count
 
