@@ -32,6 +32,9 @@ class Config:
     forwarded_allow_ips: str = "127.0.0.1"  # proxies trusted for X-Forwarded-For (uvicorn's)
     shutdown_delay: float = 0.0  # seconds of /readyz 503 before a stop closes anything
     quotas: QuotaConfig = field(default_factory=QuotaConfig)  # abuse limits (quotas.py)
+    # Recordings: a tail is sealed into a chunk object after this long or this many bytes.
+    recording_seal_seconds: float = 0.05
+    recording_seal_bytes: int = 1024 * 1024
 
     @property
     def blobs(self) -> Path:

@@ -72,7 +72,10 @@ class Node:
             quotas=Quotas(config.quotas),
         )
         features.install(self.hub)
-        self.recordings = recordings.Recordings(store, blobs)
+        seal = recordings.RecordingLimits(
+            seal_seconds=config.recording_seal_seconds, seal_bytes=config.recording_seal_bytes
+        )
+        self.recordings = recordings.Recordings(store, blobs, seal)
         self.recordings.install(self.hub)
         # Failed sign-ins counted in the store (shared by every process).
         self.login_throttle = logins.LoginThrottle(store, limit=10, window=300.0)

@@ -134,6 +134,22 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
     )
     add_s3_options(p)
     p.add_argument(
+        "--recording-seal-seconds",
+        type=float,
+        default=float(_env("RECORDING_SEAL_SECONDS", "0.05") or 0.05),
+        metavar="SECONDS",
+        help="a recording's newest batches wait at most this long before they are written "
+        "together as one chunk object and acknowledged; 0: each at once "
+        "(CHATSERVER_RECORDING_SEAL_SECONDS, default 0.05)",
+    )
+    p.add_argument(
+        "--recording-seal-bytes",
+        type=size,
+        default=_env("RECORDING_SEAL_BYTES", "1M"),
+        metavar="SIZE",
+        help="... or until they hold this many bytes (CHATSERVER_RECORDING_SEAL_BYTES, default 1M)",
+    )
+    p.add_argument(
         "--upload-memory",
         type=size,
         default=_env("UPLOAD_MEMORY", "64M"),
@@ -282,6 +298,8 @@ def config_from(args: argparse.Namespace) -> Config:
         log_level=args.log_level,
         blob_dir=args.blobs if isinstance(args.blobs, Path) else None,
         blob_s3=s3_settings(args.blobs, args),
+        recording_seal_seconds=max(0.0, args.recording_seal_seconds),
+        recording_seal_bytes=args.recording_seal_bytes,
         upload_memory=args.upload_memory,
         metrics_token=args.metrics_token or None,
         log_format=args.log_format,
