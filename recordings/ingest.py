@@ -325,10 +325,12 @@ class Ingest:
             conv_id=conv_id,
         )
 
-    async def _index(self, rec_id: str, blob: str, batch: RecordingBatch) -> tuple[Recording, bool]:
+    async def _index(
+        self, rec_id: str, blob: str, batch: RecordingBatch, chunk: Chunk | None = None
+    ) -> tuple[Recording, bool]:
         """Index a stored batch (its frame at ``blob``: a chunk or a segment)."""
         try:
-            rec, duplicate = await self.index.add_recording_batch(rec_id, batch)
+            rec, duplicate = await self.index.add_recording_batch(rec_id, batch, chunk)
         except NotFound:
             # Deleted (retention, or the visitor's data on request) meanwhile:
             # take back what was just written; the recorder starts afresh.
@@ -341,14 +343,14 @@ class Ingest:
         return rec, duplicate
 
     async def _sealed(self, rec_id: str, chunk: Chunk, items: list[Pending]) -> None:
-        """A chunk is written: index it, then its batches in the order they came."""
-        await self.index.add_recording_chunk(rec_id, chunk)
+        """A chunk is written: index its batches in the order they came, each
+        write with the chunk's row (one write per batch, as before chunks)."""
         async with self._lock(rec_id):
             for item in items:
+                batch = item.make(chunk.key, item.offset)
                 try:
-                    result = await self._index(rec_id, chunk.key, item.make(chunk.key, item.offset))
+                    result = await self._index(rec_id, chunk.key, batch, chunk)
                 except FrameError as exc:
-                    await self.index.delete_recordings([rec_id])  # the chunk's row
                     for rest in items:
                         if not rest.done.done():
                             rest.done.set_exception(exc)

@@ -78,9 +78,12 @@ class RecordingIndex(Protocol):
     async def get_recording(self, rec_id: RecordingId) -> Recording | None: ...
 
     async def add_recording_batch(
-        self, rec_id: RecordingId, batch: RecordingBatch
+        self, rec_id: RecordingId, batch: RecordingBatch, chunk: Chunk | None = None
     ) -> tuple[Recording, bool]:
         """Apply a stored batch (``apply_batch``) and append its marks; ``(row, duplicate)``.
+
+        ``chunk``: the chunk the batch is in, indexed in the same write
+        (``add_recording_chunk``), also when the batch is a duplicate.
 
         A ``batch.seq`` at or below ``last_seq`` changes nothing and returns
         the row with ``True``.  Raises ``NotFound`` when the row is gone.

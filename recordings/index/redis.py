@@ -174,7 +174,7 @@ class RedisRecordingIndex:
 
     @redis_errors
     async def add_recording_batch(
-        self, rec_id: RecordingId, batch: RecordingBatch
+        self, rec_id: RecordingId, batch: RecordingBatch, chunk: Chunk | None = None
     ) -> tuple[Recording, bool]:
         key = self._k("rec", rec_id)
         marks = [json.dumps({"kind": m.kind, "ts": m.ts, "data": m.data}) for m in batch.marks]
@@ -188,10 +188,16 @@ class RedisRecordingIndex:
                         raise NotFound(f"recording {rec_id}")
                     rec = _recording(h)
                     if batch.seq <= rec.last_seq:
+                        if chunk is not None:
+                            await self.add_recording_chunk(rec_id, chunk)
                         return rec, True
                     new = apply_batch(rec, batch)
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.hset(key, items=_flat(_rec_fields(new)))
+                    if chunk is not None:
+                        pipe.hset(
+                            self._k("rec-chunks", rec_id), chunk.key, json.dumps(chunk.to_json())
+                        )
                     if marks:
                         pipe.rpush(self._k("rec-marks", rec_id), *marks)
                     if urls:

@@ -40,6 +40,16 @@ _REC_UPDATE = "UPDATE recordings SET {} WHERE id = ?".format(
 )
 
 
+_CHUNK_INSERT = (
+    "INSERT OR IGNORE INTO recording_chunks"
+    " (rec_id, key, first_seq, last_seq, bytes, first_ts, last_ts) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _chunk_values(c: Chunk) -> tuple[Any, ...]:
+    return (c.key, c.first_seq, c.last_seq, c.bytes, c.first_ts, c.last_ts)
+
+
 def _recording(row: sqlite3.Row) -> Recording:
     return Recording(*row)
 
@@ -109,7 +119,7 @@ class SQLiteRecordingIndex:
         return await self._engine.run(lambda db: _recording_of(db, rec_id))
 
     async def add_recording_batch(
-        self, rec_id: RecordingId, batch: RecordingBatch
+        self, rec_id: RecordingId, batch: RecordingBatch, chunk: Chunk | None = None
     ) -> tuple[Recording, bool]:
         marks = [
             (m.kind, m.ts, m.data.get("url") if m.kind == "page" else None, json.dumps(m.data))
@@ -120,6 +130,8 @@ class SQLiteRecordingIndex:
             rec = _recording_of(db, rec_id)
             if rec is None:
                 raise NotFound(f"recording {rec_id}")
+            if chunk is not None:
+                db.execute(_CHUNK_INSERT, (rec_id, *_chunk_values(chunk)))
             if batch.seq <= rec.last_seq:
                 return rec, True
             new = apply_batch(rec, batch)
@@ -212,20 +224,7 @@ class SQLiteRecordingIndex:
 
     async def add_recording_chunk(self, rec_id: RecordingId, chunk: Chunk) -> None:
         await self._engine.run(
-            lambda db: db.execute(
-                "INSERT OR IGNORE INTO recording_chunks"
-                " (rec_id, key, first_seq, last_seq, bytes, first_ts, last_ts)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    rec_id,
-                    chunk.key,
-                    chunk.first_seq,
-                    chunk.last_seq,
-                    chunk.bytes,
-                    chunk.first_ts,
-                    chunk.last_ts,
-                ),
-            )
+            lambda db: db.execute(_CHUNK_INSERT, (rec_id, *_chunk_values(chunk)))
         )
 
     async def recording_chunks(self, rec_id: RecordingId) -> list[Chunk]:
