@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from chatserver.agents import agents_key
+from chatserver.handlers.agents import agents_key
 from chatserver.hub import Hub
 from chatserver.types import Role
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .frames import Limits
+from .protocol.frames import Limits
 from .quotas import QuotaConfig
 
 if TYPE_CHECKING:

@@ -15,7 +15,6 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import reads
 from .agent_connections import AgentConnections
 from .blobs import BlobStore
 from .broker import Broker
@@ -24,12 +23,13 @@ from .conversations import (
 )
 from .errors import ConnectionClosing, ErrorCode, FrameError, StoreError
 from .follows import Following
-from .frames import Frame, Limits
+from .handlers import reads
 from .held import HeldPages
 from .metrics import Metrics
 from .presence import Presence, visitors_key
 from .presence_memory import MemoryPresence
-from .protocol import Codec, encode
+from .protocol.codec import Codec, encode
+from .protocol.frames import Frame, Limits
 from .quotas import Quotas
 from .routing import Router
 from .security import Signer
@@ -47,7 +47,7 @@ from .types import (
 )
 
 if TYPE_CHECKING:
-    from .cobrowse import Cobrowse
+    from .features.cobrowse import Cobrowse
     from .proactive import Proactive
 
 log = logging.getLogger("chatserver.hub")
@@ -343,7 +343,7 @@ class Hub(Following, AgentConnections):
         await self._hellos[kind](self, session, frame, origin, headers or {})
 
     def limits_json(self) -> JSON:
-        from . import frames
+        from .protocol import frames
 
         return {
             "max_frame_bytes": self.limits.max_frame_bytes,

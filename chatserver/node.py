@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import recordings
 
-from . import attachments, features, logins, redact
+from . import features, handlers, logins, redact
 from .backends import build
 from .blobs import BlobStore, DirectoryBlobs
 from .broker import Broker
 from .config import Config
+from .features import attachments
 from .hub import Hub
 from .presence import Presence
 from .quotas import Quotas
@@ -71,6 +72,7 @@ class Node:
             session_check=config.session_check,
             quotas=Quotas(config.quotas),
         )
+        handlers.install(self.hub)
         features.install(self.hub)
         seal = recordings.RecordingLimits(
             seal_seconds=config.recording_seal_seconds, seal_bytes=config.recording_seal_bytes

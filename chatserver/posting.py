@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from .conversations import visitor_channel
 from .errors import Closed, ErrorCode, FrameError
-from .frames import Frame
+from .protocol.frames import Frame
 from .session import Session
 from .types import JSON, AuthorKind, Conversation, ConversationId, Entry, EntryKind, Site
 from .visitor_rows import ensure

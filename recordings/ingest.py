@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from chatserver.blobs import BlobStore
 from chatserver.errors import ErrorCode, FrameError, NotFound
-from chatserver.frames import Frame
+from chatserver.protocol.frames import Frame
 from chatserver.session import Session
 from chatserver.types import JSON, ConversationId, Recording, RecordingBatch, RecordingMark
 

@@ -51,7 +51,7 @@ import pytest
 from chatserver import logins
 from chatserver.config import Config
 from chatserver.hub import Hub
-from chatserver.protocol import decode
+from chatserver.protocol.codec import decode
 from chatserver.quotas import QuotaConfig
 from chatserver.store import Store
 from chatserver.tasks import stop

@@ -20,8 +20,8 @@ import pytest
 
 from agent_console.cobrowse import replay_csp
 from chatserver.errors import ErrorCode
-from chatserver.frames import Limits
-from chatserver.protocol import Codec, Connection
+from chatserver.protocol.codec import Codec, Connection
+from chatserver.protocol.frames import Limits
 from chatserver.types import ClientKind, Role, Site
 
 from .conftest import Client, Server, console_login, seed

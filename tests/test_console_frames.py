@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from chatserver.frames import MAX_TAGS, MAX_TAGS_PER_FRAME, MAX_VIEWING
+from chatserver.protocol.frames import MAX_TAGS, MAX_TAGS_PER_FRAME, MAX_VIEWING
 from chatserver.types import Role, SiteSettings
 
 from .conftest import Client, Server, Shop, seed

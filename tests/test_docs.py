@@ -20,13 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from chatserver import frames
 from chatserver.errors import CloseCode, ErrorCode
+from chatserver.protocol import frames
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "protocol.md"
 README = ROOT / "README.md"
-SOURCES = sorted((ROOT / "chatserver").glob("*.py"))
+SOURCES = sorted((ROOT / "chatserver").rglob("*.py"))
 
 # A server frame literal: {"t": "ack", ...} or frame["t"] = "msg".
 SERVER_FRAME = re.compile(r'"t"\s*:\s*"([a-z_]+)"|\[\s*"t"\s*\]\s*=(?!=)\s*"([a-z_]+)"')

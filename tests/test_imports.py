@@ -34,7 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "chatserver"
-PROTOCOL_CORE = ("chatserver.protocol", "chatserver.frames")
+PROTOCOL_CORE = ("chatserver.protocol.codec", "chatserver.protocol.frames")
 EDGE = "chatserver.web"
 EDGE_USERS = ("chatserver.web", "chatserver.cli")
 IO_MODULES = frozenset({"asyncio", "socket", "uvicorn", "starlette", "websockets"})

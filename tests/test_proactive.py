@@ -19,13 +19,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chatserver import features
+from chatserver import features, handlers
 from chatserver.broker_memory import MemoryBroker
 from chatserver.hub import Hub
 from chatserver.proactive import COUNTERS, PROACTIVE_TAG, TRIGGER_KIND, WAIT_KIND, Proactive
 from chatserver.proactive.hours import HOURS_DOC, BusinessHours
 from chatserver.proactive.rules import RuleContext, parse_rule
-from chatserver.protocol import Codec, Connection
+from chatserver.protocol.codec import Codec, Connection
 from chatserver.routing_memory import MemoryRouter
 from chatserver.security import Signer
 from chatserver.session import Session
@@ -106,6 +106,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     store = SQLiteStore(tmp_path / "chat.db")
     await store.start()
     hub = Hub(store, MemoryBroker(), MemoryRouter(), Signer(b"k" * 32))
+    handlers.install(hub)
     features.install(hub)
     clock = Clock()
     hub.triggers = engine = Proactive(hub, clock=clock, timer=False)

@@ -15,7 +15,8 @@ import msgpack
 import pytest
 
 from chatserver.errors import CloseCode, ConnectionClosing, ErrorCode, FrameError
-from chatserver.frames import (
+from chatserver.protocol.codec import Codec, Connection, TokenBucket, decode, encode, error_frame
+from chatserver.protocol.frames import (
     AGENT_FRAMES,
     FRAMES,
     MAX_ATTR_KEY_CHARS,
@@ -37,14 +38,6 @@ from chatserver.frames import (
     Frame,
     Limits,
     validate,
-)
-from chatserver.protocol import (
-    Codec,
-    Connection,
-    TokenBucket,
-    decode,
-    encode,
-    error_frame,
 )
 from chatserver.types import ClientKind, ConnState
 

@@ -17,8 +17,8 @@ import pytest
 
 from chatserver.blobs import DirectoryBlobs
 from chatserver.errors import ConnectionClosing, ErrorCode, FrameError
-from chatserver.frames import Limits
-from chatserver.protocol import Codec, Connection
+from chatserver.protocol.codec import Codec, Connection
+from chatserver.protocol.frames import Limits
 from chatserver.session import Session
 from chatserver.store_sqlite import SQLiteStore
 from chatserver.types import ClientKind, Recording, RecordingMark, Site, SiteSettings, Visitor

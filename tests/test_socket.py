@@ -19,8 +19,8 @@ import pytest
 import websockets
 
 from chatserver.errors import CloseCode
-from chatserver.frames import Limits
-from chatserver.protocol import Codec, Connection
+from chatserver.protocol.codec import Codec, Connection
+from chatserver.protocol.frames import Limits
 from chatserver.session import Session
 from chatserver.types import ClientKind
 from chatserver.web.uvicorn_ws import Gate, Inbox, frame

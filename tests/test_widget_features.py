@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from chatserver.attachments import MAX_ATTACHMENT_BYTES, URL_TTL, signed_url
-from chatserver.identity import identity_hash
+from chatserver.features.attachments import MAX_ATTACHMENT_BYTES, URL_TTL, signed_url
+from chatserver.features.identity import identity_hash
+from chatserver.features.tracking import TRACK_BURST
 from chatserver.security import Signer, load_secret
 from chatserver.store_sqlite import SQLiteStore
-from chatserver.tracking import TRACK_BURST
 from chatserver.types import SiteSettings
 
 from .conftest import Client, Server, agent_token, seed

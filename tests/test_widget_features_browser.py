@@ -21,8 +21,8 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, FileChooser, Page, expect
 
-from chatserver.attachments import URL_TTL, signed_url
-from chatserver.identity import identity_hash
+from chatserver.features.attachments import URL_TTL, signed_url
+from chatserver.features.identity import identity_hash
 from chatserver.security import Signer, load_secret
 from chatserver.store_sqlite import SQLiteStore
 from chatserver.types import Conversation, SiteSettings

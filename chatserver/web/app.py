@@ -23,9 +23,10 @@ from starlette.routing import Mount, Route
 import agent_console
 import recordings
 
-from .. import __version__, attachments
+from .. import __version__
 from ..bundles import WIDGET_BUILD
 from ..config import Config
+from ..features import attachments
 from ..hub import Hub
 from ..node import Node
 from . import demo, ops

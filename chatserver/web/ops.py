@@ -19,9 +19,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from .. import __version__
-from ..frames import FRAMES
 from ..hub import Hub
 from ..metrics import CONTENT_TYPE, Exposition, allowed, close_name
+from ..protocol.frames import FRAMES
 from ..redact import scrub
 
 READY_TIMEOUT = 1.0  # seconds a readiness ping may take

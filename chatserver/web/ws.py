@@ -22,7 +22,7 @@ from starlette.websockets import WebSocketDisconnect
 from ..errors import CloseCode, ConnectionClosing, FrameError
 from ..hub import Hub
 from ..logs import CLIENT_ERRORS
-from ..protocol import Codec, Connection, error_frame
+from ..protocol.codec import Codec, Connection, error_frame
 from ..session import Session
 from ..types import ClientKind
 from .uvicorn_ws import CLOSE_EXTENSION, WRITE_EXTENSION

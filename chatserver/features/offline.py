@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .frames import Frame
-from .posting import Post, post_from_visitor
-from .session import Session
-from .visitor_rows import ensure
-from .visitors import _publish_visitor
+from ..handlers.visitors import _publish_visitor
+from ..posting import Post, post_from_visitor
+from ..protocol.frames import Frame
+from ..session import Session
+from ..visitor_rows import ensure
 
 if TYPE_CHECKING:
-    from .hub import Hub
+    from ..hub import Hub
 
 
 async def offline(hub: Hub, session: Session, frame: Frame) -> None:

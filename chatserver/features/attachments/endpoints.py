@@ -21,14 +21,14 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from ..errors import FrameError, NotFound, StoreError
-from ..security import Throttle
-from ..types import Attachment, Site
+from ...errors import FrameError, NotFound, StoreError
+from ...security import Throttle
+from ...types import Attachment, Site
 from .budget import Lease, UploadBudget
 from .records import MAX_ATTACHMENT_BYTES, safe_name, signed_url, sniff, url_valid
 
 if TYPE_CHECKING:
-    from ..hub import Hub
+    from ...hub import Hub
 
 log = logging.getLogger("chatserver.attachments")
 

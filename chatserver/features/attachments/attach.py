@@ -9,15 +9,15 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from ..agents import _member
-from ..errors import ErrorCode, FrameError
-from ..frames import Frame
-from ..posting import Post, post_from_visitor
-from ..session import Session
-from ..types import JSON, Attachment, AuthorKind, ConvState, Entry, EntryKind
+from ...errors import ErrorCode, FrameError
+from ...handlers.agents import _member
+from ...posting import Post, post_from_visitor
+from ...protocol.frames import Frame
+from ...session import Session
+from ...types import JSON, Attachment, AuthorKind, ConvState, Entry, EntryKind
 
 if TYPE_CHECKING:
-    from ..hub import Hub
+    from ...hub import Hub
 
 log = logging.getLogger("chatserver.attachments")
 

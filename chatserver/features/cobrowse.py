@@ -37,11 +37,11 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .conversations import frame_event
-from .errors import ErrorCode, FrameError
-from .frames import MAX_COBROWSE_EVENTS, MAX_HISTORY, Frame
-from .session import Session
-from .types import (
+from ..conversations import frame_event
+from ..errors import ErrorCode, FrameError
+from ..protocol.frames import MAX_COBROWSE_EVENTS, MAX_HISTORY, Frame
+from ..session import Session
+from ..types import (
     JSON,
     Agent,
     AuthorKind,
@@ -54,7 +54,7 @@ from .types import (
 )
 
 if TYPE_CHECKING:
-    from .hub import Hub
+    from ..hub import Hub
 
 REQUESTED = "requested"
 ACTIVE = "active"

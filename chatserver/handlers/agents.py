@@ -23,9 +23,9 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from . import logins
-from .conversations import agent_channel, conv_channel, frame_event, site_channel
-from .errors import (
+from .. import logins
+from ..conversations import agent_channel, conv_channel, frame_event, site_channel
+from ..errors import (
     CloseCode,
     Closed,
     ConnectionClosing,
@@ -35,10 +35,10 @@ from .errors import (
     NotMember,
     StoreError,
 )
-from .frames import MAX_TAGS, MAX_VIEWING, PROTOCOL_VERSION, Frame
-from .presence import visitors_key
-from .session import Session
-from .types import (
+from ..presence import visitors_key
+from ..protocol.frames import MAX_TAGS, MAX_VIEWING, PROTOCOL_VERSION, Frame
+from ..session import Session
+from ..types import (
     JSON,
     Agent,
     AgentStatus,
@@ -51,11 +51,11 @@ from .types import (
     Role,
     SiteId,
 )
-from .visitor_rows import unsaved
+from ..visitor_rows import unsaved
 from .visitors import visitor_record
 
 if TYPE_CHECKING:
-    from .hub import Handler, Hub
+    from ..hub import Handler, Hub
 
 MAX_VISITORS_LISTED = 500
 MAX_PAGES_LISTED = 50

@@ -13,8 +13,8 @@ import re
 import time
 import unicodedata
 
-from ..security import Signer
-from ..types import JSON
+from ...security import Signer
+from ...types import JSON
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024  # 10 MiB
 URL_TTL = 24 * 3600  # seconds a signed URL is valid at least (then rounded up to the hour)

@@ -27,15 +27,15 @@ import hashlib
 import hmac
 from typing import TYPE_CHECKING
 
-from .errors import ErrorCode, FrameError
-from .frames import Frame
-from .session import Session
-from .types import JSON
-from .visitor_rows import ensure
-from .visitors import _publish_visitor
+from ..errors import ErrorCode, FrameError
+from ..handlers.visitors import _publish_visitor
+from ..protocol.frames import Frame
+from ..session import Session
+from ..types import JSON
+from ..visitor_rows import ensure
 
 if TYPE_CHECKING:
-    from .hub import Hub
+    from ..hub import Hub
 
 
 def identity_hash(secret: str, user_id: str) -> str:

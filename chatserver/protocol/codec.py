@@ -29,9 +29,9 @@ from typing import Any
 import msgpack
 import msgspec
 
-from .errors import CloseCode, ConnectionClosing, ErrorCode, FrameError
+from ..errors import CloseCode, ConnectionClosing, ErrorCode, FrameError
+from ..types import JSON, ClientKind, ConnState
 from .frames import MAX_FRAME_BYTES, PROTOCOL_VERSION, STREAM_FRAMES, Frame, Limits, validate
-from .types import JSON, ClientKind, ConnState
 
 
 class Codec(Enum):

@@ -12,10 +12,10 @@ import random
 import time
 from typing import TYPE_CHECKING
 
-from ..errors import StoreError
+from ...errors import StoreError
 
 if TYPE_CHECKING:
-    from ..hub import Hub
+    from ...hub import Hub
 
 log = logging.getLogger("chatserver.attachments")
 

@@ -21,32 +21,25 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .conversations import (
+from ..conversations import (
     conv_channel,
     frame_event,
     site_channel,
     site_visitors_channel,
     visitor_channel,
 )
-from .errors import CloseCode, ConnectionClosing, ErrorCode, FrameError
-from .frames import PROTOCOL_VERSION, Frame
-from .posting import Post, post_from_visitor
-from .presence import visitors_key
-from .preview import Preview
-from .session import Session
-from .types import (
-    JSON,
-    ClientKind,
-    ConversationId,
-    PageView,
-    Visitor,
-    new_id,
-)
-from .useragent import client_info
-from .visitor_rows import current, ensure
+from ..errors import CloseCode, ConnectionClosing, ErrorCode, FrameError
+from ..posting import Post, post_from_visitor
+from ..presence import visitors_key
+from ..preview import Preview
+from ..protocol.frames import PROTOCOL_VERSION, Frame
+from ..session import Session
+from ..types import JSON, ClientKind, ConversationId, PageView, Visitor, new_id
+from ..useragent import client_info
+from ..visitor_rows import current, ensure
 
 if TYPE_CHECKING:
-    from .hub import Handler, Hub
+    from ..hub import Handler, Hub
 
 
 # An IANA time zone name such as "Europe/Madrid" or "America/Argentina/Buenos_Aires".

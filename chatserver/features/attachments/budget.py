@@ -7,7 +7,7 @@ holds a ``Lease`` on it (``endpoints.upload``).
 
 from __future__ import annotations
 
-from ..types import JSON
+from ...types import JSON
 
 UPLOAD_MEMORY = 64 * 1024 * 1024  # bytes of upload bodies in flight, whole process
 

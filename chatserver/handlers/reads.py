@@ -25,14 +25,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .conversations import conv_channel, frame_event
-from .frames import Frame
-from .session import Session
-from .store import Store
-from .types import JSON, ClientKind, Conversation
+from ..conversations import conv_channel, frame_event
+from ..protocol.frames import Frame
+from ..session import Session
+from ..store import Store
+from ..types import JSON, ClientKind, Conversation
 
 if TYPE_CHECKING:
-    from .hub import Hub
+    from ..hub import Hub
 
 
 def reader_key(kind: ClientKind, author_id: str) -> str:

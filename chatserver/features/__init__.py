@@ -1,15 +1,13 @@
-"""What a chatserver process serves beyond the hub's core, installed at build time.
+"""What a chatserver process serves beyond chat itself, installed at build time.
 
 The hub (``hub.py``) holds this process's connections, channels, fan-out,
-recovery and frame dispatch, and imports no feature.  ``install`` hooks every
-feature into it through the hub's hooks (``add_hello``, ``add_handler``,
-``add_op``, ``add_channel``, ``add_resync``, ``on_disconnect``,
-``add_service``) and the conversation events (``events.py``); the composition
-root (``node.py``) calls it, and so do tests that build a hub by hand.
+recovery and frame dispatch, and imports no feature; the visitors' and
+agents' own frames are ``handlers/``.  ``install`` hooks every feature into
+the hub through its hooks (``add_handler``, ``add_op``, ``add_channel``,
+``add_resync``, ``on_disconnect``, ``add_service``) and the conversation
+events (``events.py``); the composition root (``node.py``) calls it after
+``handlers.install``, and so do tests that build a hub by hand.
 
-* visitors and agents: their ``hello`` and frames (``visitors.py``,
-  ``agents.py``), what a lost subscription re-syncs, what a closed agent
-  connection leaves;
 * the widget's features by frame: ``offline`` (the offline form), ``rate``
   (``ratings.py``), ``attach`` (``attachments/``: also the signed file URLs
   in entries and the sweep of unposted uploads), ``track``
@@ -26,15 +24,16 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
-from . import agents, attachments, control, identity, offline, ratings, tracking, visitors
+from .. import control
+from ..conversations import CONTROL_CHANNEL
+from ..proactive import Proactive
+from ..session import Session
+from ..types import ClientKind
+from . import attachments, identity, offline, ratings, tracking
 from .cobrowse import Cobrowse
-from .conversations import CONTROL_CHANNEL
-from .proactive import Proactive
-from .session import Session
-from .types import ClientKind
 
 if TYPE_CHECKING:
-    from .hub import Handler, Hub
+    from ..hub import Handler, Hub
 
 VISITOR_HANDLERS: dict[str, Handler] = {
     "identify": identity.identify,
@@ -54,19 +53,11 @@ async def _nothing() -> None:
 
 
 def install(hub: Hub) -> None:
-    """Hook every feature into ``hub`` (once, before it starts)."""
-    # Visitors and agents.
-    hub.add_hello(ClientKind.VISITOR, visitors.hello)
-    hub.add_hello(
-        ClientKind.AGENT, lambda h, session, frame, origin, headers: agents.hello(h, session, frame)
-    )
-    for frame_type, handler in {**visitors.HANDLERS, **VISITOR_HANDLERS}.items():
+    """Hook every feature into ``hub`` (once, after ``handlers.install``, before it starts)."""
+    for frame_type, handler in VISITOR_HANDLERS.items():
         hub.add_handler(ClientKind.VISITOR, frame_type, handler)
-    for frame_type, handler in {**agents.HANDLERS, **AGENT_HANDLERS}.items():
+    for frame_type, handler in AGENT_HANDLERS.items():
         hub.add_handler(ClientKind.AGENT, frame_type, handler)
-    hub.add_resync("agent", lambda agent_id: agents.resync(hub, agent_id))
-    hub.add_resync("visitor", lambda visitor_id: visitors.resync(hub, visitor_id))
-    hub.add_resync("site", lambda site_id: agents.resync_site(hub, site_id))
 
     # Proactive triggers: the engine follows conversations through their
     # events (a visitor's post of any kind answers a greeting).  Reached as
@@ -83,7 +74,6 @@ def install(hub: Hub) -> None:
         hub.triggers.disconnect(session)
 
     hub.on_disconnect(triggers_disconnect)
-    hub.on_disconnect(lambda session: agents.forget(hub, session))
 
     # The control channel: every process applies admin changes and sign-outs.
     hub.add_channel(

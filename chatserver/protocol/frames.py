@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ErrorCode, FrameError
-from .types import RATINGS, ClientKind
+from ..errors import ErrorCode, FrameError
+from ..types import RATINGS, ClientKind
 
 PROTOCOL_VERSION = 1
 

@@ -17,16 +17,16 @@ import time
 import weakref
 from typing import TYPE_CHECKING
 
-from .conversations import frame_event, site_channel
-from .errors import ErrorCode, FrameError
-from .frames import Frame
-from .protocol import TokenBucket
-from .session import Session
-from .visitor_rows import ensure
-from .visitors import visitor_record
+from ..conversations import frame_event, site_channel
+from ..errors import ErrorCode, FrameError
+from ..handlers.visitors import visitor_record
+from ..protocol.codec import TokenBucket
+from ..protocol.frames import Frame
+from ..session import Session
+from ..visitor_rows import ensure
 
 if TYPE_CHECKING:
-    from .hub import Hub
+    from ..hub import Hub
 
 TRACK_PER_SECOND = 1.0
 TRACK_BURST = 20.0

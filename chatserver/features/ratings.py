@@ -15,14 +15,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .errors import ErrorCode, FrameError
-from .events import ConversationEvent, EventKind
-from .frames import Frame
-from .session import Session
-from .types import AuthorKind, ConvState, EntryKind, now
+from ..errors import ErrorCode, FrameError
+from ..events import ConversationEvent, EventKind
+from ..protocol.frames import Frame
+from ..session import Session
+from ..types import AuthorKind, ConvState, EntryKind, now
 
 if TYPE_CHECKING:
-    from .hub import Hub
+    from ..hub import Hub
 
 RATE_WINDOW = 7 * 24 * 3600  # seconds after the close during which a rating is taken
 
