@@ -21,8 +21,8 @@ import pytest
 
 from chatserver.blobs import BlobStore, DirectoryBlobs
 from chatserver.blobs_s3 import S3Blobs, S3Settings
-from chatserver.frames import Limits
-from chatserver.protocol import Codec, Connection
+from chatserver.protocol.codec import Codec, Connection
+from chatserver.protocol.frames import Limits
 from chatserver.session import Session
 from chatserver.store import Store
 from chatserver.store_sqlite import SQLiteStore
