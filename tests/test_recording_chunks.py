@@ -292,6 +292,15 @@ async def test_index_keeps_chunks_in_seq_order(any_store: Store) -> None:
         await index.add_recording_chunk("rec_idx", chunk)
     assert await index.recording_chunks("rec_idx") == [early, twin, late]
     assert await index.recording_chunks("rec_none") == []
+    # A batch's write carries its chunk's row, also when the batch is a duplicate.
+    batch = RecordingBatch(7, T0 + 7, T0 + 8, 2, 60, 90)
+    next_one = Chunk("rec/x/rec_idx/0000000007-aa-2.chk", 7, 7, 60, T0 + 7, T0 + 8)
+    again = Chunk("rec/x/rec_idx/0000000007-bb-1.chk", 7, 7, 60, T0 + 7, T0 + 8)
+    rec, duplicate = await index.add_recording_batch("rec_idx", batch, next_one)
+    assert not duplicate and rec.last_seq == 7
+    rec, duplicate = await index.add_recording_batch("rec_idx", batch, again)
+    assert duplicate and rec.last_seq == 7 and rec.events == 2
+    assert await index.recording_chunks("rec_idx") == [early, twin, late, next_one, again]
     assert await index.delete_recordings(["rec_idx"]) == 1
     assert await index.recording_chunks("rec_idx") == []
 
