@@ -103,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
                 browser.close()
         finally:
             server.stop()
-        segment = next((data / "blobs").rglob("*.seg"))
-        raw = segment.read_bytes()
+        # The recording's chunks in seq order (<first seq>-<writer>-<n>.chk).
+        raw = b"".join(p.read_bytes() for p in sorted((data / "blobs").rglob("*.chk")))
         batches = [json.loads(fmt.payload(raw, f)) for f in fmt.scan(raw)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(gzip.compress(json.dumps(batches).encode(), 9, mtime=0))

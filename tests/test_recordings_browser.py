@@ -141,9 +141,9 @@ def test_a_visit_is_recorded_indexed_and_masked(
 
     # The secret is nowhere in what the server stored.
     blobs = server.data / "blobs"
-    segments = list(blobs.rglob("*.seg"))
-    assert len(segments) == 1
-    data = segments[0].read_bytes()
+    chunks = sorted(blobs.rglob("*.chk"))  # by first seq: <seq>-<writer>-<n>.chk
+    assert chunks and len({c.parent for c in chunks}) == 1  # one recording
+    data = b"".join(c.read_bytes() for c in chunks)
     frames = list(fmt.scan(data))
     batches = [json.loads(fmt.payload(data, f)) for f in frames]
     text = json.dumps(batches)
@@ -203,7 +203,8 @@ def test_a_lost_acknowledgement_and_a_drop_store_every_batch_once(
     assert health["duplicates"] >= 1 and health.get("refused_malformed", 0) == 0
     context.close()
 
-    segment = next((server.data / "blobs").rglob("*.seg")).read_bytes()
+    chunks = sorted((server.data / "blobs").rglob("*.chk"))  # by first seq
+    segment = b"".join(c.read_bytes() for c in chunks)
     seqs = [f.seq for f in fmt.scan(segment)]
     assert seqs == sorted(set(seqs)) and seqs[0] == 0, seqs
     assert sum(f.events for f in fmt.scan(segment)) == rec["events"]
