@@ -185,7 +185,9 @@ class Tails:
             self.seal_seconds_total += time.monotonic() - started
 
     async def flush(self) -> None:
-        """Seal every tail now and wait for every seal under way (at close)."""
+        """Seal every tail now and wait for every seal under way (at close);
+        a batch that still comes afterwards is sealed at once."""
+        self.seal_seconds = 0.0
         for rec_id in list(self._tails):
             self._seal(rec_id)
         if self._sealing:

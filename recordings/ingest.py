@@ -283,7 +283,8 @@ class Ingest:
         if done is not None:
             # Acknowledged once its chunk is written and indexed (outside the lock:
             # more batches of the recording may join the tail meanwhile).
-            rec, duplicate = cast(tuple[Recording, bool], await done)
+            # Shielded: a connection closing meanwhile must not cancel the seal's future.
+            rec, duplicate = cast(tuple[Recording, bool], await asyncio.shield(done))
         self.counts["duplicates" if duplicate else "batches"] += 1
         if not duplicate:
             self.counts["events"] += summary.events
@@ -355,7 +356,8 @@ class Ingest:
                         if not rest.done.done():
                             rest.done.set_exception(exc)
                     return
-                item.done.set_result(result)
+                if not item.done.done():
+                    item.done.set_result(result)
 
     async def close(self) -> None:
         """Seal every tail (a stop loses no acknowledged batch: none is acknowledged before)."""

@@ -196,6 +196,22 @@ async def test_stopping_seals_every_tail(place: Place) -> None:
     assert (await place.read("rec_stop")).events == sent[0] + sent[1]
 
 
+async def test_a_sender_gone_meanwhile_spoils_nothing(place: Place) -> None:
+    proc = place.process(seal_seconds=0.3)
+    session = await place.session()
+    sent = batches(3)
+    first = asyncio.ensure_future(send(proc, session, "rec_cancel", 0, sent[0]))
+    await asyncio.sleep(0.05)
+    rest = [asyncio.ensure_future(send(proc, session, "rec_cancel", i, sent[i])) for i in (1, 2)]
+    await asyncio.sleep(0.05)
+    first.cancel()  # its connection closed while the batch waited in the tail
+    replies = await asyncio.wait_for(asyncio.gather(*rest), 10)
+    assert [r["seq"] for r in replies] == [1, 2]
+    # the cancelled one was stored all the same (a resend is a duplicate)
+    assert (await place.read("rec_cancel")).events == [e for b in sent for e in b]
+    assert (await send(proc, session, "rec_cancel", 0, sent[0]))["duplicate"] is True
+
+
 async def test_deleting_removes_every_chunk(place: Place) -> None:
     proc = place.process(seal_bytes=1)
     session = await place.session()
