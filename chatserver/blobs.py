@@ -4,9 +4,9 @@ File attachments and recording segments are bytes that the Store only
 indexes.  They live behind this seam so that a directory (the default, and
 a shared volume when several machines run with Redis) and S3-compatible
 object storage (``blobs_s3.py``, which cannot ``append``) serve the features
-alike; ``tests/test_blob_contract.py`` runs the contract on both.
+alike; ``tests/contracts/test_blob_contract.py`` runs the contract on both.
 
-Contract every implementation keeps (``tests/test_blobs.py``):
+Contract every implementation keeps (``tests/unit/test_blobs.py``):
 
 * **Keys** are ``/``-separated parts of ``[A-Za-z0-9_.-]`` (no empty part, no
   ``.`` or ``..``), at most ``MAX_KEY_CHARS`` long; anything else raises

@@ -235,7 +235,7 @@ class Following:
         online = await self.router.available_agents(site_id)
         self._fan_out(sessions, "all", {"t": "agents", "online": online})
 
-    async def _history(self, session: Session, frame: Frame) -> None:
+    async def history(self, session: Session, frame: Frame) -> None:
         """Recovery (``since``) or paging (``before``) of a conversation's entries."""
         conv = await self.conversation(session, frame.get("conv"))
         notes = session.kind is ClientKind.AGENT

@@ -33,7 +33,8 @@ from . import attachments, identity, offline, ratings, tracking
 from .cobrowse import Cobrowse
 
 if TYPE_CHECKING:
-    from ..hub import Handler, Hub
+    from ..hub import Handler
+    from ..node import Node
 
 VISITOR_HANDLERS: dict[str, Handler] = {
     "identify": identity.identify,
@@ -52,46 +53,46 @@ async def _nothing() -> None:
     """A service's close when the hub's own task cancellation is enough."""
 
 
-def install(hub: Hub) -> None:
+def install(node: Node) -> None:
     """Hook every feature into ``hub`` (once, after ``handlers.install``, before it starts)."""
     for frame_type, handler in VISITOR_HANDLERS.items():
-        hub.add_handler(ClientKind.VISITOR, frame_type, handler)
+        node.hub.add_handler(ClientKind.VISITOR, frame_type, handler)
     for frame_type, handler in AGENT_HANDLERS.items():
-        hub.add_handler(ClientKind.AGENT, frame_type, handler)
+        node.hub.add_handler(ClientKind.AGENT, frame_type, handler)
 
     # Proactive triggers: the engine follows conversations through their
     # events (a visitor's post of any kind answers a greeting).  Reached as
     # ``hub.triggers`` at call time, so a test may put its own engine there.
-    hub.triggers = Proactive(hub)
-    hub.add_service(lambda: hub.triggers.start(), lambda: hub.triggers.close())
-    hub.convs.events.listen(
+    node.triggers = Proactive(node)
+    node.hub.add_service(lambda: node.triggers.start(), lambda: node.triggers.close())
+    node.convs.events.listen(
         "triggers",
-        lambda event: hub.triggers.on_event(event),
-        lambda event: hub.triggers.wants(event),
+        lambda event: node.triggers.on_event(event),
+        lambda event: node.triggers.wants(event),
     )
 
     async def triggers_disconnect(session: Session) -> None:
-        hub.triggers.disconnect(session)
+        node.triggers.disconnect(session)
 
-    hub.on_disconnect(triggers_disconnect)
+    node.hub.on_disconnect(triggers_disconnect)
 
     # The control channel: every process applies admin changes and sign-outs.
-    hub.add_channel(
-        CONTROL_CHANNEL, lambda event: control.apply(hub, event), lambda _: control.resync(hub)
+    node.hub.add_channel(
+        CONTROL_CHANNEL, lambda event: control.apply(node, event), lambda _: control.resync(node)
     )
-    if hub.session_check > 0:
-        hub.add_service(lambda: _spawn(hub, control.recheck_loop(hub)), _nothing)
+    if node.session_check > 0:
+        node.hub.add_service(lambda: _spawn(node, control.recheck_loop(node)), _nothing)
 
     # Files: signed URLs in entries, and the sweep of unposted uploads.
-    hub.convs.wire = lambda entry: attachments.with_url(entry.to_wire(), hub.signer)
-    if hub.blobs is not None and hub.quotas.config.upload_ttl > 0:
-        hub.add_service(lambda: _spawn(hub, attachments.sweeper(hub)), _nothing)
+    node.convs.wire = lambda entry: attachments.with_url(entry.to_wire(), node.signer)
+    if node.blobs is not None and node.quotas.config.upload_ttl > 0:
+        node.hub.add_service(lambda: _spawn(node, attachments.sweeper(node)), _nothing)
 
     # Co-browsing.
-    hub.cobrowse = Cobrowse()
-    hub.cobrowse.install(hub)
+    node.cobrowse = Cobrowse()
+    node.cobrowse.install(node)
 
 
-async def _spawn(hub: Hub, coro: Awaitable[None]) -> None:
+async def _spawn(node: Node, coro: Awaitable[None]) -> None:
     """Start a background loop as the hub's task (the hub cancels it on close)."""
-    hub.spawn(coro)
+    node.hub.spawn(coro)

@@ -54,7 +54,7 @@ from ..types import (
 )
 
 if TYPE_CHECKING:
-    from ..hub import Hub
+    from ..node import Node
 
 REQUESTED = "requested"
 ACTIVE = "active"
@@ -131,18 +131,18 @@ class Cobrowse:
             weakref.WeakKeyDictionary()
         )
 
-    def install(self, hub: Hub) -> None:
-        hub.add_handler(ClientKind.VISITOR, "cobrowse", self.visitor_action)
-        hub.add_handler(ClientKind.VISITOR, "cobrowse_events", self.events)
-        hub.add_handler(ClientKind.AGENT, "cobrowse", self.agent_action)
-        hub.add_handler(ClientKind.AGENT, "cobrowse_pointer", self.pointer)
-        hub.add_handler(ClientKind.AGENT, "cobrowse_highlight", self.highlight)
-        hub.add_op(END_OP, self._ended)
+    def install(self, node: Node) -> None:
+        node.hub.add_handler(ClientKind.VISITOR, "cobrowse", self.visitor_action)
+        node.hub.add_handler(ClientKind.VISITOR, "cobrowse_events", self.events)
+        node.hub.add_handler(ClientKind.AGENT, "cobrowse", self.agent_action)
+        node.hub.add_handler(ClientKind.AGENT, "cobrowse_pointer", self.pointer)
+        node.hub.add_handler(ClientKind.AGENT, "cobrowse_highlight", self.highlight)
+        node.hub.add_op(END_OP, self._ended)
 
     # -- state -------------------------------------------------------------
 
     @staticmethod
-    async def current(hub: Hub, conv_id: ConversationId) -> Entry | None:
+    async def current(node: Node, conv_id: ConversationId) -> Entry | None:
         """The conversation's latest ``cobrowse`` entry (its state), if any.
 
         Reads history backwards, at most ``SCAN_PAGES`` pages: a co-browse
@@ -150,7 +150,7 @@ class Cobrowse:
         """
         before: int | None = None
         for _ in range(SCAN_PAGES):
-            entries = await hub.store.entries(
+            entries = await node.store.entries(
                 conv_id, before=before, limit=MAX_HISTORY, include_notes=False
             )
             for entry in reversed(entries):
@@ -162,18 +162,18 @@ class Cobrowse:
         return None
 
     @staticmethod
-    async def _record(hub: Hub, conv: Conversation, state: str, agent: Any, by: JSON) -> Entry:
+    async def _record(node: Node, conv: Conversation, state: str, agent: Any, by: JSON) -> Entry:
         """Append the new state to the conversation and publish it (store first)."""
         data: JSON = {"event": "cobrowse", "state": state, "agent": agent, "by": by}
-        entry, _ = await hub.store.append(
+        entry, _ = await node.store.append(
             conv.id, EntryKind.EVENT, AuthorKind.SYSTEM, "", "", "", data=data
         )
-        await hub.convs.publish_entry(conv.site_id, entry)
+        await node.convs.publish_entry(conv.site_id, entry)
         if state in (ENDED, DECLINED):
-            await hub.broker.publish(channel(conv.id), {"op": END_OP, "conv": conv.id})
+            await node.broker.publish(channel(conv.id), {"op": END_OP, "conv": conv.id})
         return entry
 
-    def _ended(self, hub: Hub, chan: str, event: JSON, sessions: set[Session]) -> None:
+    def _ended(self, node: Node, chan: str, event: JSON, sessions: set[Session]) -> None:
         """``cobrowse_end`` on a channel: this process's sessions leave it."""
         conv_id = event.get("conv")
         for session in list(sessions):
@@ -183,7 +183,7 @@ class Cobrowse:
             viewing = self._viewers.get(session)
             if viewing is not None:
                 viewing.pop(str(conv_id), None)
-            hub.spawn(hub.unsubscribe(session, chan))
+            node.hub.spawn(node.hub.unsubscribe(session, chan))
 
     @staticmethod
     def _reply(session: Session, frame: Frame, body: JSON, **extra: Any) -> None:
@@ -191,19 +191,19 @@ class Cobrowse:
 
     # -- the visitor -------------------------------------------------------
 
-    async def visitor_action(self, hub: Hub, session: Session, frame: Frame) -> None:
+    async def visitor_action(self, node: Node, session: Session, frame: Frame) -> None:
         """``cobrowse`` from a visitor: accept, decline, stop, or resume after a page load."""
-        conv = await hub.conversation(session, frame.get("conv"))
+        conv = await node.hub.conversation(session, frame.get("conv"))
         action: str = frame.get("action")
         by: JSON = {"kind": "visitor", "id": session.visitor_id}
-        async with hub.convs.locked(conv.id):
-            entry = await self.current(hub, conv.id)
+        async with node.convs.locked(conv.id):
+            entry = await self.current(node, conv.id)
             state = describe(conv, entry)
             now = state["state"]
             wanted = frame.get("offset")
             if action == "stop":
                 if now in (REQUESTED, ACTIVE):
-                    entry = await self._record(hub, conv, ENDED, state["agent"], by)
+                    entry = await self._record(node, conv, ENDED, state["agent"], by)
                     state = describe(conv, entry)
                 self._streams.pop(session, None)
                 return self._reply(session, frame, state)
@@ -213,27 +213,27 @@ class Cobrowse:
                 if now != REQUESTED or (wanted is not None and wanted != state["offset"]):
                     raise FrameError(ErrorCode.CONFLICT, f"no co-browse request to answer ({now})")
                 if action == "decline":
-                    entry = await self._record(hub, conv, DECLINED, state["agent"], by)
+                    entry = await self._record(node, conv, DECLINED, state["agent"], by)
                     return self._reply(session, frame, describe(conv, entry))
                 # Subscribed before the state is published: a viewer's snapshot
                 # request that follows it reaches this tab.
-                await self._stream(hub, session, conv.id)
-                entry = await self._record(hub, conv, ACTIVE, state["agent"], by)
+                await self._stream(node, session, conv.id)
+                entry = await self._record(node, conv, ACTIVE, state["agent"], by)
                 return self._reply(session, frame, describe(conv, entry))
             # resume: this tab accepted the co-browse at ``offset`` before a page load
             if now != ACTIVE or wanted != state["offset"]:
                 raise FrameError(ErrorCode.CONFLICT, f"co-browsing is not running ({now})")
-            await self._stream(hub, session, conv.id)
+            await self._stream(node, session, conv.id)
             return self._reply(session, frame, state)
 
-    async def _stream(self, hub: Hub, session: Session, conv_id: ConversationId) -> None:
+    async def _stream(self, node: Node, session: Session, conv_id: ConversationId) -> None:
         old = self._streams.get(session)
         if old is not None and old.conv != conv_id:
-            await hub.unsubscribe(session, channel(old.conv))
+            await node.hub.unsubscribe(session, channel(old.conv))
         self._streams[session] = _Stream(conv_id)
-        await hub.subscribe(session, channel(conv_id))
+        await node.hub.subscribe(session, channel(conv_id))
 
-    async def events(self, hub: Hub, session: Session, frame: Frame) -> None:
+    async def events(self, node: Node, session: Session, frame: Frame) -> None:
         """``cobrowse_events``: a batch of the visitor's page, relayed to the viewers.
 
         No reply; refused frames get an error.  Frames that arrive after the
@@ -261,7 +261,7 @@ class Cobrowse:
         else:
             self._part(session, stream, frame)
             out.update(part=frame.get("part"), parts=frame.get("parts"), data=frame.get("data"))
-        await hub.broker.publish(channel(conv_id), frame_event(out, "agents"))
+        await node.broker.publish(channel(conv_id), frame_event(out, "agents"))
 
     def _part(self, session: Session, stream: _Stream, frame: Frame) -> None:
         """Check one part of a batch: in order, from 0, bounded in count and size."""
@@ -292,28 +292,28 @@ class Cobrowse:
     # -- the agents --------------------------------------------------------
 
     async def _member_conv(
-        self, hub: Hub, session: Session, conv_id: ConversationId
+        self, node: Node, session: Session, conv_id: ConversationId
     ) -> Conversation:
         """The conversation, if this agent is in it (admins too must join first)."""
-        conv = await hub.conversation(session, conv_id)
+        conv = await node.hub.conversation(session, conv_id)
         assert session.agent is not None
         if session.agent.id not in conv.agents:
             raise FrameError(ErrorCode.FORBIDDEN, "join the conversation first")
         return conv
 
-    async def agent_action(self, hub: Hub, session: Session, frame: Frame) -> None:
+    async def agent_action(self, node: Node, session: Session, frame: Frame) -> None:
         """``cobrowse`` from an agent: request, stop, view, unview, snapshot."""
         agent = session.agent
         assert agent is not None
         action: str = frame.get("action")
         if action == "unview":
-            conv = await hub.conversation(session, frame.get("conv"))
-            await self._unview(hub, session, conv.id)
-            return self._reply(session, frame, describe(conv, await self.current(hub, conv.id)))
-        conv = await self._member_conv(hub, session, frame.get("conv"))
+            conv = await node.hub.conversation(session, frame.get("conv"))
+            await self._unview(node, session, conv.id)
+            return self._reply(session, frame, describe(conv, await self.current(node, conv.id)))
+        conv = await self._member_conv(node, session, frame.get("conv"))
         by: JSON = {"kind": "agent", **agent.public()}
-        async with hub.convs.locked(conv.id):
-            entry = await self.current(hub, conv.id)
+        async with node.convs.locked(conv.id):
+            entry = await self.current(node, conv.id)
             state = describe(conv, entry)
             now = state["state"]
             if action == "request":
@@ -321,38 +321,38 @@ class Cobrowse:
                     raise FrameError(ErrorCode.CONFLICT, "conversation is closed")
                 if now == ACTIVE:
                     raise FrameError(ErrorCode.CONFLICT, "co-browsing is already running")
-                entry = await self._record(hub, conv, REQUESTED, agent.public(), by)
+                entry = await self._record(node, conv, REQUESTED, agent.public(), by)
                 return self._reply(session, frame, describe(conv, entry))
             if action == "stop":
                 if now in (REQUESTED, ACTIVE):
-                    entry = await self._record(hub, conv, ENDED, state["agent"], by)
+                    entry = await self._record(node, conv, ENDED, state["agent"], by)
                     state = describe(conv, entry)
                 return self._reply(session, frame, state)
         if action == "view":
             self._viewers.setdefault(session, {})[conv.id] = time.monotonic()
-            await hub.subscribe(session, channel(conv.id))
+            await node.hub.subscribe(session, channel(conv.id))
         elif conv.id not in self._viewers.get(session, {}):
             raise FrameError(ErrorCode.NOT_ALLOWED, "view the co-browse first")
         if state["state"] == ACTIVE:
-            await self._ask_snapshot(hub, conv.id)
+            await self._ask_snapshot(node, conv.id)
         self._reply(session, frame, state, viewing=True)
 
-    async def _unview(self, hub: Hub, session: Session, conv_id: ConversationId) -> None:
+    async def _unview(self, node: Node, session: Session, conv_id: ConversationId) -> None:
         viewing = self._viewers.get(session)
         if viewing is not None:
             viewing.pop(conv_id, None)
-        await hub.unsubscribe(session, channel(conv_id))
+        await node.hub.unsubscribe(session, channel(conv_id))
 
-    async def _ask_snapshot(self, hub: Hub, conv_id: ConversationId) -> None:
+    async def _ask_snapshot(self, node: Node, conv_id: ConversationId) -> None:
         """Ask the visitor's tab for a fresh full snapshot (for a viewer that joined).
 
         Not throttled here (the agent's rate limit bounds it); the widget takes
         at most one snapshot a second and folds the requests in between.
         """
         frame = {"t": "cobrowse_snapshot", "conv": conv_id}
-        await hub.broker.publish(channel(conv_id), frame_event(frame, "visitors"))
+        await node.broker.publish(channel(conv_id), frame_event(frame, "visitors"))
 
-    async def _viewer(self, hub: Hub, session: Session, conv_id: ConversationId) -> Agent:
+    async def _viewer(self, node: Node, session: Session, conv_id: ConversationId) -> Agent:
         """The agent of a session viewing ``conv_id``, still a member (re-read now and then)."""
         agent = session.agent
         assert agent is not None
@@ -362,34 +362,34 @@ class Cobrowse:
             raise FrameError(ErrorCode.NOT_ALLOWED, "view the co-browse first")
         if time.monotonic() - checked > RECHECK:
             try:
-                await self._member_conv(hub, session, conv_id)
+                await self._member_conv(node, session, conv_id)
             except FrameError:
-                await self._unview(hub, session, conv_id)
+                await self._unview(node, session, conv_id)
                 raise
             viewing[conv_id] = time.monotonic()
         return agent
 
-    async def pointer(self, hub: Hub, session: Session, frame: Frame) -> None:
+    async def pointer(self, node: Node, session: Session, frame: Frame) -> None:
         """``cobrowse_pointer``: where the agent points (document coordinates); none: hidden."""
         conv_id: ConversationId = frame.get("conv")
-        agent = await self._viewer(hub, session, conv_id)
+        agent = await self._viewer(node, session, conv_id)
         x, y = frame.get("x"), frame.get("y")
         out: JSON = {"t": "cobrowse_pointer", "conv": conv_id, "agent": agent.public()}
         if x is not None and y is not None:
             out.update(x=x, y=y)
-        await hub.broker.publish(channel(conv_id), frame_event(out, "visitors"))
+        await node.broker.publish(channel(conv_id), frame_event(out, "visitors"))
 
-    async def highlight(self, hub: Hub, session: Session, frame: Frame) -> None:
+    async def highlight(self, node: Node, session: Session, frame: Frame) -> None:
         """``cobrowse_highlight``: outline an element (rrweb node id and/or CSS selector)."""
         conv_id: ConversationId = frame.get("conv")
-        agent = await self._viewer(hub, session, conv_id)
-        node, selector = frame.get("node"), frame.get("selector")
-        if node is None and not selector:
+        agent = await self._viewer(node, session, conv_id)
+        target, selector = frame.get("node"), frame.get("selector")
+        if target is None and not selector:
             raise FrameError(ErrorCode.INVALID_FIELD, "give 'node' or 'selector'")
         out: JSON = {"t": "cobrowse_highlight", "conv": conv_id, "agent": agent.public()}
-        if node is not None:
-            out["node"] = node
+        if target is not None:
+            out["node"] = target
         if selector:
             out["selector"] = selector
-        await hub.broker.publish(channel(conv_id), frame_event(out, "visitors"))
+        await node.broker.publish(channel(conv_id), frame_event(out, "visitors"))
         session.send({"t": "ok", "re": frame.rid})

@@ -35,7 +35,7 @@ from ..types import JSON
 from ..visitor_rows import ensure
 
 if TYPE_CHECKING:
-    from ..hub import Hub
+    from ..node import Node
 
 
 def identity_hash(secret: str, user_id: str) -> str:
@@ -47,7 +47,7 @@ def verify(secret: str, user_id: str, given: str) -> bool:
     return bool(secret) and hmac.compare_digest(identity_hash(secret, user_id), given.lower())
 
 
-async def identify(hub: Hub, session: Session, frame: Frame) -> None:
+async def identify(node: Node, session: Session, frame: Frame) -> None:
     assert session.site is not None and session.visitor_id is not None
     site_id = session.site.id
     user_id: str | None = frame.get("user_id")
@@ -55,28 +55,28 @@ async def identify(hub: Hub, session: Session, frame: Frame) -> None:
     if user_id is not None:
         given = frame.get("hash")
         if given is not None:
-            verified = verify(await hub.store.identity_secret(site_id), user_id, given)
-        site = await hub.store.get_site(site_id)  # fresh: the setting may have changed
+            verified = verify(await node.store.identity_secret(site_id), user_id, given)
+        site = await node.store.get_site(site_id)  # fresh: the setting may have changed
         if not verified and site is not None and site.settings.require_identity:
             raise FrameError(ErrorCode.FORBIDDEN, "identity not verified: missing or wrong hash")
     reply: JSON = {"t": "ok", "re": frame.rid}
     target = session.visitor_id
     if user_id is not None and verified:
-        holder = await hub.store.visitor_by_identity(site_id, user_id)
+        holder = await node.store.visitor_by_identity(site_id, user_id)
         if (
             holder is not None
             and holder.id != target
-            and await hub.store.current_conversation(target) is None
+            and await node.store.current_conversation(target) is None
         ):
             target = holder.id
             reply["visitor"] = holder.id
-            reply["token"] = hub.signer.sign("visitor", site_id, holder.id)
+            reply["token"] = node.signer.sign("visitor", site_id, holder.id)
     if target == session.visitor_id:  # moving onto a holder's row needs none of its own
-        await ensure(hub, session)
+        await ensure(node, session)
     if user_id is not None:
-        await hub.store.set_identity(target, user_id, verified)
-    visitor = await hub.store.update_visitor(
+        await node.store.set_identity(target, user_id, verified)
+    visitor = await node.store.update_visitor(
         target, name=frame.get("name"), email=frame.get("email")
     )
     session.send(reply)
-    await _publish_visitor(hub, session, visitor, None)
+    await _publish_visitor(node, session, visitor, None)

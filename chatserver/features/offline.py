@@ -20,16 +20,16 @@ from ..session import Session
 from ..visitor_rows import ensure
 
 if TYPE_CHECKING:
-    from ..hub import Hub
+    from ..node import Node
 
 
-async def offline(hub: Hub, session: Session, frame: Frame) -> None:
+async def offline(node: Node, session: Session, frame: Frame) -> None:
     assert session.visitor_id is not None
-    await ensure(hub, session)
+    await ensure(node, session)
     name = frame.get("name", "").strip()
     email = frame.get("email").strip()
-    visitor = await hub.store.update_visitor(session.visitor_id, name=name or None, email=email)
+    visitor = await node.store.update_visitor(session.visitor_id, name=name or None, email=email)
     data = {"offline": {"name": name, "email": email}}
     post = Post(frame.get("body").strip(), frame.get("cid"), data=data)
-    await post_from_visitor(hub, session, frame, post)
-    await _publish_visitor(hub, session, visitor, None)
+    await post_from_visitor(node, session, frame, post)
+    await _publish_visitor(node, session, visitor, None)

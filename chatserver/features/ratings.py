@@ -22,17 +22,17 @@ from ..session import Session
 from ..types import AuthorKind, ConvState, EntryKind, now
 
 if TYPE_CHECKING:
-    from ..hub import Hub
+    from ..node import Node
 
 RATE_WINDOW = 7 * 24 * 3600  # seconds after the close during which a rating is taken
 
 
-async def rate(hub: Hub, session: Session, frame: Frame) -> None:
-    conv = await hub.conversation(session, frame.get("conv"))
+async def rate(node: Node, session: Session, frame: Frame) -> None:
+    conv = await node.hub.conversation(session, frame.get("conv"))
     rating = frame.get("rating")
     comment = frame.get("comment", "").strip()
-    async with hub.convs.locked(conv.id):
-        current = await hub.store.get_conversation(conv.id)
+    async with node.convs.locked(conv.id):
+        current = await node.store.get_conversation(conv.id)
         assert current is not None
         if current.state is not ConvState.CLOSED:
             raise FrameError(ErrorCode.CONFLICT, "a conversation is rated once it is closed")
@@ -40,8 +40,8 @@ async def rate(hub: Hub, session: Session, frame: Frame) -> None:
             raise FrameError(ErrorCode.CONFLICT, "too late to rate this conversation")
         changed = (current.rating, current.rating_comment) != (rating, comment)
         if changed:
-            await hub.store.rate_conversation(conv.id, rating, comment)
-            entry, _ = await hub.store.append(
+            await node.store.rate_conversation(conv.id, rating, comment)
+            entry, _ = await node.store.append(
                 conv.id,
                 EntryKind.EVENT,
                 AuthorKind.SYSTEM,
@@ -52,9 +52,9 @@ async def rate(hub: Hub, session: Session, frame: Frame) -> None:
             )
     session.send({"t": "ok", "re": frame.rid})
     if changed:
-        await hub.convs.publish_entry(conv.site_id, entry)
-        await hub.convs.publish_conv(conv.id)
-        hub.convs.events.emit(
+        await node.convs.publish_entry(conv.site_id, entry)
+        await node.convs.publish_conv(conv.id)
+        node.convs.events.emit(
             ConversationEvent(
                 EventKind.RATED,
                 conv.site_id,

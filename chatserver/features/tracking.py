@@ -26,7 +26,7 @@ from ..session import Session
 from ..visitor_rows import ensure
 
 if TYPE_CHECKING:
-    from ..hub import Hub
+    from ..node import Node
 
 TRACK_PER_SECOND = 1.0
 TRACK_BURST = 20.0
@@ -34,7 +34,7 @@ TRACK_BURST = 20.0
 _buckets: weakref.WeakKeyDictionary[Session, TokenBucket] = weakref.WeakKeyDictionary()
 
 
-async def track(hub: Hub, session: Session, frame: Frame) -> None:
+async def track(node: Node, session: Session, frame: Frame) -> None:
     assert session.site is not None and session.visitor_id is not None
     clock = time.monotonic()
     bucket = _buckets.get(session)
@@ -44,18 +44,18 @@ async def track(hub: Hub, session: Session, frame: Frame) -> None:
         raise FrameError(
             ErrorCode.RATE_LIMITED, f"too many events, retry in {bucket.retry_after():.1f}s"
         )
-    await ensure(hub, session)
-    event = await hub.store.add_visitor_event(
+    await ensure(node, session)
+    event = await node.store.add_visitor_event(
         session.visitor_id, frame.get("name").strip(), frame.get("props") or {}
     )
     session.send({"t": "ok", "re": frame.rid})
-    visitor = await hub.store.get_visitor(session.visitor_id)
+    visitor = await node.store.get_visitor(session.visitor_id)
     if visitor is None:
         return
-    views = await hub.store.page_views(visitor.id, limit=1)
+    views = await node.store.page_views(visitor.id, limit=1)
     out = {
         "t": "visitor",
         "visitor": visitor_record(visitor, views[0] if views else None),
         "event": event.to_wire(),
     }
-    await hub.broker.publish(site_channel(session.site.id), frame_event(out, "agents"))
+    await node.broker.publish(site_channel(session.site.id), frame_event(out, "agents"))

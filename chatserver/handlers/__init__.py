@@ -15,23 +15,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..types import ClientKind
-from . import agents, visitors
+from . import agents, reads, visitors
 
 if TYPE_CHECKING:
-    from ..hub import Hub
+    from ..node import Node
 
 
-def install(hub: Hub) -> None:
+def install(node: Node) -> None:
     """Serve visitors' and agents' hellos and frames on ``hub`` (once, before it starts)."""
-    hub.add_hello(ClientKind.VISITOR, visitors.hello)
-    hub.add_hello(
+    node.hub.add_hello(ClientKind.VISITOR, visitors.hello)
+    node.hub.add_hello(
         ClientKind.AGENT, lambda h, session, frame, origin, headers: agents.hello(h, session, frame)
     )
     for frame_type, handler in visitors.HANDLERS.items():
-        hub.add_handler(ClientKind.VISITOR, frame_type, handler)
+        node.hub.add_handler(ClientKind.VISITOR, frame_type, handler)
     for frame_type, handler in agents.HANDLERS.items():
-        hub.add_handler(ClientKind.AGENT, frame_type, handler)
-    hub.add_resync("agent", lambda agent_id: agents.resync(hub, agent_id))
-    hub.add_resync("visitor", lambda visitor_id: visitors.resync(hub, visitor_id))
-    hub.add_resync("site", lambda site_id: agents.resync_site(hub, site_id))
-    hub.on_disconnect(lambda session: agents.forget(hub, session))
+        node.hub.add_handler(ClientKind.AGENT, frame_type, handler)
+    for kind in (ClientKind.VISITOR, ClientKind.AGENT):
+        node.hub.add_handler(kind, "read", reads.read)
+    node.hub.add_resync("agent", lambda agent_id: agents.resync(node, agent_id))
+    node.hub.add_resync("visitor", lambda visitor_id: visitors.resync(node, visitor_id))
+    node.hub.add_resync("site", lambda site_id: agents.resync_site(node, site_id))
+    node.hub.on_disconnect(lambda session: agents.forget(node, session))

@@ -55,7 +55,8 @@ from ..visitor_rows import unsaved
 from .visitors import visitor_record
 
 if TYPE_CHECKING:
-    from ..hub import Handler, Hub
+    from ..hub import Handler
+    from ..node import Node
 
 MAX_VISITORS_LISTED = 500
 MAX_PAGES_LISTED = 50
@@ -85,35 +86,35 @@ def _member(agent: Agent, conv: Conversation, admin_ok: bool = True) -> None:
     raise FrameError(ErrorCode.FORBIDDEN, "join the conversation first")
 
 
-async def hello(hub: Hub, session: Session, frame: Frame) -> None:
-    grant = logins.from_token(hub.signer, frame.get("token"))
-    agent = None if grant is None else await hub.store.get_agent(grant.agent_id)
+async def hello(node: Node, session: Session, frame: Frame) -> None:
+    grant = logins.from_token(node.signer, frame.get("token"))
+    agent = None if grant is None else await node.store.get_agent(grant.agent_id)
     if grant is None or agent is None:
         raise ConnectionClosing(CloseCode.UNAUTHORIZED, "invalid or expired agent token")
     if agent.disabled:
         raise ConnectionClosing(CloseCode.ACCOUNT_DISABLED, "agent account is disabled")
-    if await logins.ended(hub.store, grant):
+    if await logins.ended(node.store, grant):
         raise ConnectionClosing(CloseCode.SESSION_ENDED, "signed out: sign in again")
     if agent.role is Role.ANALYST:
         raise ConnectionClosing(CloseCode.UNAUTHORIZED, "analysts take no chats")
-    site = await hub.site(agent.site_id)
+    site = await node.hub.site(agent.site_id)
     session.conn.accept(ClientKind.AGENT)
     session.kind = ClientKind.AGENT
     session.site = site
     session.agent = agent
     session.grant = grant
-    hub.convs.remember(agent)
-    hub.agent_connected(agent.id, session)
+    node.convs.remember(agent)
+    node.hub.agent_connected(agent.id, session)
     # The status is the agent's, held by the router for every process: a
     # hello without one gets the status chosen before (another tab, another
     # process, a reconnect within the grace period), else online.
     chosen = AgentStatus(frame.get("status")) if frame.get("status") else None
-    before = await hub.router.agent_connected(agent, chosen)
+    before = await node.router.agent_connected(agent, chosen)
     status = chosen or before or AgentStatus.ONLINE
     if before is not None and status is not before:
         # This tab chose another status: the agent's other connections follow.
-        await hub.broker.publish(agent_channel(agent.id), {"op": "status", "status": status.value})
-    open_convs = await hub.store.list_conversations(site.id, [ConvState.QUEUED, ConvState.ACTIVE])
+        await node.broker.publish(agent_channel(agent.id), {"op": "status", "status": status.value})
+    open_convs = await node.store.list_conversations(site.id, [ConvState.QUEUED, ConvState.ACTIVE])
     session.send(
         {
             "t": "welcome",
@@ -134,29 +135,29 @@ async def hello(hub: Hub, session: Session, frame: Frame) -> None:
                 "departments": list(site.departments),
                 "settings": site.settings.to_json(),
             },
-            "conversations": [await hub.convs.describe(c) for c in open_convs],
-            "queue": await hub.router.queue(site.id),
-            "limits": hub.limits_json(),
+            "conversations": [await node.convs.describe(c) for c in open_convs],
+            "queue": await node.router.queue(site.id),
+            "limits": node.hub.limits_json(),
         }
     )
-    await hub.subscribe(session, agent_channel(agent.id))
-    await hub.subscribe(session, site_channel(site.id))
-    await hub.presence.add(agents_key(site.id), agent.id, _agent_info(agent, status))
+    await node.hub.subscribe(session, agent_channel(agent.id))
+    await node.hub.subscribe(session, site_channel(site.id))
+    await node.presence.add(agents_key(site.id), agent.id, _agent_info(agent, status))
     session.present = True
     for conv in open_convs:
         if agent.id in conv.agents:
-            await hub.follow(session, conv.id)
-    await hub.agents_changed(site)
+            await node.hub.follow(session, conv.id)
+    await node.hub.agents_changed(site)
 
 
-async def send(hub: Hub, session: Session, frame: Frame) -> None:
+async def send(node: Node, session: Session, frame: Frame) -> None:
     agent = _agent(session)
     assert session.site is not None
     kind = EntryKind.NOTE if frame.get("note") else EntryKind.TEXT
     # One store round trip: membership and "still open" are checked in the
     # same atomic step as the write, instead of reading the conversation first.
     try:
-        entry, duplicate = await hub.store.append(
+        entry, duplicate = await node.store.append(
             frame.get("conv"),
             kind,
             AuthorKind.AGENT,
@@ -175,14 +176,14 @@ async def send(hub: Hub, session: Session, frame: Frame) -> None:
         raise FrameError(ErrorCode.FORBIDDEN, "join the conversation first") from None
     except Closed:
         raise FrameError(ErrorCode.CONFLICT, "conversation is closed") from None
-    hub.ack(session, frame, entry, duplicate)
+    node.hub.ack(session, frame, entry, duplicate)
     if not duplicate:
-        await hub.convs.publish_entry(session.site.id, entry)
+        await node.convs.publish_entry(session.site.id, entry)
 
 
-async def typing(hub: Hub, session: Session, frame: Frame) -> None:
+async def typing(node: Node, session: Session, frame: Frame) -> None:
     agent = _agent(session)
-    conv = await hub.conversation(session, frame.get("conv"))
+    conv = await node.hub.conversation(session, frame.get("conv"))
     _member(agent, conv, admin_ok=False)
     if conv.state is ConvState.CLOSED:
         raise FrameError(ErrorCode.CONFLICT, "conversation is closed")
@@ -196,80 +197,80 @@ async def typing(hub: Hub, session: Session, frame: Frame) -> None:
     if frame.get("note"):
         # Typing a note: colleagues may know, the visitor must not.
         event["note"] = True
-        await hub.broker.publish(conv_channel(conv.id), frame_event(event, "agents"))
+        await node.broker.publish(conv_channel(conv.id), frame_event(event, "agents"))
     else:
-        await hub.broker.publish(conv_channel(conv.id), frame_event(event))
+        await node.broker.publish(conv_channel(conv.id), frame_event(event))
     if session.viewing.get(conv.id, on) != on:
         session.viewing[conv.id] = on
-        await hub.presence.update(
+        await node.presence.update(
             viewers_key(conv.id), agent.id, {"name": agent.name, "typing": on}
         )
-        await _publish_viewers(hub, conv.site_id, conv.id)
+        await _publish_viewers(node, conv.site_id, conv.id)
 
 
-async def status(hub: Hub, session: Session, frame: Frame) -> None:
+async def status(node: Node, session: Session, frame: Frame) -> None:
     agent = _agent(session)
     new = AgentStatus(frame.get("status"))
-    await hub.router.set_status(agent.id, new)
+    await node.router.set_status(agent.id, new)
     if session.present:
-        await hub.presence.update(agents_key(agent.site_id), agent.id, _agent_info(agent, new))
-    await hub.broker.publish(agent_channel(agent.id), {"op": "status", "status": new.value})
+        await node.presence.update(agents_key(agent.site_id), agent.id, _agent_info(agent, new))
+    await node.broker.publish(agent_channel(agent.id), {"op": "status", "status": new.value})
     session.send({"t": "ok", "re": frame.rid})
-    await hub.agents_changed(await hub.site(agent.site_id))
+    await node.hub.agents_changed(await node.hub.site(agent.site_id))
 
 
-async def join(hub: Hub, session: Session, frame: Frame) -> None:
-    conv = await hub.conversation(session, frame.get("conv"))
-    await hub.convs.join(await hub.site(conv.site_id), conv, _agent(session))
+async def join(node: Node, session: Session, frame: Frame) -> None:
+    conv = await node.hub.conversation(session, frame.get("conv"))
+    await node.convs.join(await node.hub.site(conv.site_id), conv, _agent(session))
     session.send({"t": "ok", "re": frame.rid})
 
 
-async def leave(hub: Hub, session: Session, frame: Frame) -> None:
+async def leave(node: Node, session: Session, frame: Frame) -> None:
     agent = _agent(session)
-    conv = await hub.conversation(session, frame.get("conv"))
+    conv = await node.hub.conversation(session, frame.get("conv"))
     if agent.id not in conv.agents:
         raise FrameError(ErrorCode.CONFLICT, "you are not in this conversation")
-    await hub.convs.requeue(await hub.site(conv.site_id), conv.id, [agent.id])
+    await node.convs.requeue(await node.hub.site(conv.site_id), conv.id, [agent.id])
     session.send({"t": "ok", "re": frame.rid})
 
 
-async def watch(hub: Hub, session: Session, frame: Frame) -> None:
-    conv = await hub.conversation(session, frame.get("conv"))
-    await hub.follow(session, conv.id)
+async def watch(node: Node, session: Session, frame: Frame) -> None:
+    conv = await node.hub.conversation(session, frame.get("conv"))
+    await node.hub.follow(session, conv.id)
     session.send({"t": "ok", "re": frame.rid})
 
 
-async def unwatch(hub: Hub, session: Session, frame: Frame) -> None:
-    conv = await hub.conversation(session, frame.get("conv"))
+async def unwatch(node: Node, session: Session, frame: Frame) -> None:
+    conv = await node.hub.conversation(session, frame.get("conv"))
     if _agent(session).id not in conv.agents:
-        await hub.unfollow(session, conv.id)
+        await node.hub.unfollow(session, conv.id)
     session.send({"t": "ok", "re": frame.rid})
 
 
-async def transfer(hub: Hub, session: Session, frame: Frame) -> None:
+async def transfer(node: Node, session: Session, frame: Frame) -> None:
     agent = _agent(session)
-    conv = await hub.conversation(session, frame.get("conv"))
+    conv = await node.hub.conversation(session, frame.get("conv"))
     _member(agent, conv)
     if frame.get("agent") and frame.get("dept"):
         raise FrameError(ErrorCode.INVALID_FIELD, "give 'agent' or 'dept', not both")
-    site = await hub.site(conv.site_id)
-    await hub.convs.transfer(site, conv, agent, frame.get("agent"), frame.get("dept"))
+    site = await node.hub.site(conv.site_id)
+    await node.convs.transfer(site, conv, agent, frame.get("agent"), frame.get("dept"))
     session.send({"t": "ok", "re": frame.rid})
 
 
-async def close(hub: Hub, session: Session, frame: Frame) -> None:
+async def close(node: Node, session: Session, frame: Frame) -> None:
     agent = _agent(session)
-    conv = await hub.conversation(session, frame.get("conv"))
+    conv = await node.hub.conversation(session, frame.get("conv"))
     _member(agent, conv)
     by = {"kind": "agent", **agent.public()}
-    await hub.convs.close(await hub.site(conv.site_id), conv.id, by)
+    await node.convs.close(await node.hub.site(conv.site_id), conv.id, by)
     session.send({"t": "ok", "re": frame.rid})
 
 
-async def visitors(hub: Hub, session: Session, frame: Frame) -> None:
+async def visitors(node: Node, session: Session, frame: Frame) -> None:
     """The site's visitors connected right now (any process), newest first."""
     assert session.site is not None
-    members = await hub.presence.members(visitors_key(session.site.id))
+    members = await node.presence.members(visitors_key(session.site.id))
     listed = sorted(members.items(), key=lambda m: -float(m[1].get("since", 0)))
     session.send(
         {
@@ -281,22 +282,22 @@ async def visitors(hub: Hub, session: Session, frame: Frame) -> None:
     )
 
 
-async def visitor(hub: Hub, session: Session, frame: Frame) -> None:
+async def visitor(node: Node, session: Session, frame: Frame) -> None:
     """A visitor of the agent's site: the record and its last page views."""
     assert session.site is not None
     visitor_id = frame.get("visitor")
-    record = await hub.store.get_visitor(visitor_id)
-    present = await hub.presence.members(visitors_key(session.site.id))
+    record = await node.store.get_visitor(visitor_id)
+    present = await node.presence.members(visitors_key(session.site.id))
     if record is None and visitor_id in present:
         # Online but without a row yet (visitors.py): the pages held here.
-        record = unsaved(hub, visitor_id, session.site.id)
-        views = hub.held.get(visitor_id)[::-1][:MAX_PAGES_LISTED]
+        record = unsaved(node, visitor_id, session.site.id)
+        views = node.held.get(visitor_id)[::-1][:MAX_PAGES_LISTED]
     elif record is None or record.site_id != session.site.id:
         raise FrameError(ErrorCode.NOT_FOUND, "no such visitor")
     else:
-        views = await hub.store.page_views(record.id, limit=MAX_PAGES_LISTED)
-    events = await hub.store.visitor_events(record.id, limit=MAX_EVENTS_LISTED)
-    past = await hub.store.visitor_conversations(record.id, limit=MAX_PAST_CONVERSATIONS)
+        views = await node.store.page_views(record.id, limit=MAX_PAGES_LISTED)
+    events = await node.store.visitor_events(record.id, limit=MAX_EVENTS_LISTED)
+    past = await node.store.visitor_conversations(record.id, limit=MAX_PAST_CONVERSATIONS)
     session.send(
         {
             "t": "visitor",
@@ -304,7 +305,7 @@ async def visitor(hub: Hub, session: Session, frame: Frame) -> None:
             "visitor": visitor_record(record, views[0] if views else None),
             "pages": [v.to_wire() for v in views],
             "events": [e.to_wire() for e in events],
-            "conversations": [await hub.convs.describe(c) for c in past],
+            "conversations": [await node.convs.describe(c) for c in past],
             "online": present.get(record.id),
         }
     )
@@ -324,10 +325,10 @@ def _tags(values: list[str]) -> list[str]:
     return tags
 
 
-async def tag(hub: Hub, session: Session, frame: Frame) -> None:
+async def tag(node: Node, session: Session, frame: Frame) -> None:
     """Add and remove tags of a conversation; the site's agents get a ``conv`` snapshot."""
     agent = _agent(session)
-    conv = await hub.conversation(session, frame.get("conv"))
+    conv = await node.hub.conversation(session, frame.get("conv"))
     _member(agent, conv)
     add = _tags(frame.get("add") or [])
     remove = _tags(frame.get("remove") or [])
@@ -335,19 +336,19 @@ async def tag(hub: Hub, session: Session, frame: Frame) -> None:
         raise FrameError(ErrorCode.INVALID_FIELD, "give 'add' or 'remove'")
     if len((set(conv.tags) | set(add)) - set(remove)) > MAX_TAGS:
         raise FrameError(ErrorCode.CONFLICT, f"a conversation carries at most {MAX_TAGS} tags")
-    await hub.store.set_tags(conv.id, add, remove)
-    await hub.convs.publish_conv(conv.id)
+    await node.store.set_tags(conv.id, add, remove)
+    await node.convs.publish_conv(conv.id)
     session.send({"t": "ok", "re": frame.rid})
 
 
-async def invite(hub: Hub, session: Session, frame: Frame) -> None:
+async def invite(node: Node, session: Session, frame: Frame) -> None:
     """Ask a connected colleague to join; they accept with ``join``."""
     agent = _agent(session)
-    conv = await hub.conversation(session, frame.get("conv"))
+    conv = await node.hub.conversation(session, frame.get("conv"))
     _member(agent, conv)
     if conv.state is ConvState.CLOSED:
         raise FrameError(ErrorCode.CONFLICT, "conversation is closed")
-    target = await hub.convs.agent(frame.get("agent"))
+    target = await node.convs.agent(frame.get("agent"))
     if (
         target is None
         or target.site_id != conv.site_id
@@ -357,18 +358,18 @@ async def invite(hub: Hub, session: Session, frame: Frame) -> None:
         raise FrameError(ErrorCode.NOT_FOUND, "no such agent")
     if target.id == agent.id or target.id in conv.agents:
         raise FrameError(ErrorCode.CONFLICT, "that agent is already in the conversation")
-    online = await hub.presence.members(agents_key(conv.site_id))
+    online = await node.presence.members(agents_key(conv.site_id))
     if target.id not in online:
         raise FrameError(ErrorCode.CONFLICT, "that agent is not connected")
-    event = {"t": "invite", "conv": await hub.convs.describe(conv), "by": agent.public()}
-    await hub.broker.publish(agent_channel(target.id), frame_event(event, "agents"))
+    event = {"t": "invite", "conv": await node.convs.describe(conv), "by": agent.public()}
+    await node.broker.publish(agent_channel(target.id), frame_event(event, "agents"))
     session.send({"t": "ok", "re": frame.rid})
 
 
-async def view(hub: Hub, session: Session, frame: Frame) -> None:
+async def view(node: Node, session: Session, frame: Frame) -> None:
     """Announce (``on``) or stop announcing that this connection shows a conversation."""
     agent = _agent(session)
-    conv = await hub.conversation(session, frame.get("conv"))
+    conv = await node.hub.conversation(session, frame.get("conv"))
     key = viewers_key(conv.id)
     if frame.get("on"):
         if conv.id not in session.viewing:
@@ -377,25 +378,25 @@ async def view(hub: Hub, session: Session, frame: Frame) -> None:
                     ErrorCode.CONFLICT, f"one connection views at most {MAX_VIEWING} conversations"
                 )
             session.viewing[conv.id] = False
-            await hub.presence.add(key, agent.id, {"name": agent.name, "typing": False})
+            await node.presence.add(key, agent.id, {"name": agent.name, "typing": False})
     elif session.viewing.pop(conv.id, None) is not None:
-        await hub.presence.remove(key, agent.id)
+        await node.presence.remove(key, agent.id)
     session.send({"t": "ok", "re": frame.rid})
-    await _publish_viewers(hub, conv.site_id, conv.id)
+    await _publish_viewers(node, conv.site_id, conv.id)
 
 
-async def _publish_viewers(hub: Hub, site_id: SiteId, conv_id: ConversationId) -> None:
+async def _publish_viewers(node: Node, site_id: SiteId, conv_id: ConversationId) -> None:
     """Tell the site's agents who views the conversation now (the whole list)."""
-    members = await hub.presence.members(viewers_key(conv_id))
+    members = await node.presence.members(viewers_key(conv_id))
     agents = [
         {"id": a, "name": str(info.get("name", "")), "typing": bool(info.get("typing"))}
         for a, info in sorted(members.items())
     ]
     frame = {"t": "viewers", "conv": conv_id, "agents": agents}
-    await hub.broker.publish(site_channel(site_id), frame_event(frame, "agents"))
+    await node.broker.publish(site_channel(site_id), frame_event(frame, "agents"))
 
 
-async def forget(hub: Hub, session: Session) -> None:
+async def forget(node: Node, session: Session) -> None:
     """A closed agent connection: out of the site's agents and of what it viewed."""
     agent = session.agent
     if agent is None:
@@ -404,17 +405,17 @@ async def forget(hub: Hub, session: Session) -> None:
     if session.present:
         session.present = False
         with contextlib.suppress(StoreError):
-            await hub.presence.remove(agents_key(agent.site_id), agent.id)
+            await node.presence.remove(agents_key(agent.site_id), agent.id)
     for conv_id in viewing:
         with contextlib.suppress(StoreError):
-            await hub.presence.remove(viewers_key(conv_id), agent.id)
-            await _publish_viewers(hub, agent.site_id, conv_id)
+            await node.presence.remove(viewers_key(conv_id), agent.id)
+            await _publish_viewers(node, agent.site_id, conv_id)
 
 
 # -- after a lost subscription (Hub._resubscribed) ------------------------------
 
 
-async def resync(hub: Hub, agent_id: str) -> None:
+async def resync(node: Node, agent_id: str) -> None:
     """The agent's channel was lost for a while: follow what the agent holds now.
 
     A missed ``follow`` (a chat assigned or transferred to them meanwhile)
@@ -423,18 +424,18 @@ async def resync(hub: Hub, agent_id: str) -> None:
     chat followed like a watched one (``watch``), which is harmless; a missed
     ``status`` or ``invite`` is not re-sent (the router holds the status).
     """
-    sessions = [s for s in hub.local_sessions(agent_channel(agent_id)) if s.site is not None]
+    sessions = [s for s in node.hub.local_sessions(agent_channel(agent_id)) if s.site is not None]
     if not sessions:
         return
     assert sessions[0].site is not None
-    for conv in await hub.store.list_conversations(sessions[0].site.id, [ConvState.ACTIVE]):
+    for conv in await node.store.list_conversations(sessions[0].site.id, [ConvState.ACTIVE]):
         if agent_id in conv.agents:
             for session in sessions:
                 if conv.id not in session.follows:
-                    await hub.follow(session, conv.id)
+                    await node.hub.follow(session, conv.id)
 
 
-async def resync_site(hub: Hub, site_id: SiteId) -> None:
+async def resync_site(node: Node, site_id: SiteId) -> None:
     """The site's channel was lost for a while: its agents get every open chat again.
 
     One ``conv`` frame per queued or active conversation (what ``welcome``
@@ -444,12 +445,12 @@ async def resync_site(hub: Hub, site_id: SiteId) -> None:
     next change.
     """
     channel = site_channel(site_id)
-    if not hub.local_sessions(channel):
+    if not node.hub.local_sessions(channel):
         return
-    convs = await hub.store.list_conversations(site_id, [ConvState.QUEUED, ConvState.ACTIVE])
+    convs = await node.store.list_conversations(site_id, [ConvState.QUEUED, ConvState.ACTIVE])
     for conv in convs:
-        frame = {"t": "conv", "conv": await hub.convs.describe(conv)}
-        hub.fan_out(channel, "agents", frame)
+        frame = {"t": "conv", "conv": await node.convs.describe(conv)}
+        node.hub.fan_out(channel, "agents", frame)
 
 
 HANDLERS: dict[str, Handler] = {

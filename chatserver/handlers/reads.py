@@ -32,7 +32,7 @@ from ..store import Store
 from ..types import JSON, ClientKind, Conversation
 
 if TYPE_CHECKING:
-    from ..hub import Hub
+    from ..node import Node
 
 
 def reader_key(kind: ClientKind, author_id: str) -> str:
@@ -85,30 +85,30 @@ async def for_visitor(store: Store, conv: Conversation, before: int, marker: int
     return shown if shown > before else None
 
 
-async def read(hub: Hub, session: Session, frame: Frame) -> None:
+async def read(node: Node, session: Session, frame: Frame) -> None:
     """Store a read marker and tell the conversation's followers (docs/read-receipts.md).
 
     No offset the visitor gets is a note's: a visitor's marker is stored
     lowered to the last entry it can see, and an agent's reaches the
     visitor lowered the same way, and only when that lowered offset grew.
     """
-    conv = await hub.conversation(session, frame.get("conv"))
+    conv = await node.hub.conversation(session, frame.get("conv"))
     offset = min(frame.get("offset"), conv.last_offset)
     assert session.kind is not None
     reader = reader_key(session.kind, session.author_id)
     by = {"kind": session.kind.value, "id": session.author_id}
     channel = conv_channel(conv.id)
     if session.kind is ClientKind.VISITOR:
-        offset = await visible_upto(hub.store, conv, offset)
-        marker = await hub.store.set_read(conv.id, reader, offset)
+        offset = await visible_upto(node.store, conv, offset)
+        marker = await node.store.set_read(conv.id, reader, offset)
         event = {"t": "read", "conv": conv.id, "by": by, "offset": marker}
-        await hub.broker.publish(channel, frame_event(event))
+        await node.broker.publish(channel, frame_event(event))
         return
-    before = (await hub.store.read_markers(conv.id)).get(reader, 0)
-    marker = await hub.store.set_read(conv.id, reader, offset)
+    before = (await node.store.read_markers(conv.id)).get(reader, 0)
+    marker = await node.store.set_read(conv.id, reader, offset)
     event = {"t": "read", "conv": conv.id, "by": by, "offset": marker}
-    await hub.broker.publish(channel, frame_event(event, "agents"))
-    shown = await for_visitor(hub.store, conv, before, marker)
+    await node.broker.publish(channel, frame_event(event, "agents"))
+    shown = await for_visitor(node.store, conv, before, marker)
     if shown is not None:
         event = {**event, "offset": shown}
-        await hub.broker.publish(channel, frame_event(event, "visitors"))
+        await node.broker.publish(channel, frame_event(event, "visitors"))

@@ -39,7 +39,8 @@ from ..useragent import client_info
 from ..visitor_rows import current, ensure
 
 if TYPE_CHECKING:
-    from ..hub import Handler, Hub
+    from ..hub import Handler
+    from ..node import Node
 
 
 # An IANA time zone name such as "Europe/Madrid" or "America/Argentina/Buenos_Aires".
@@ -61,41 +62,41 @@ def _page_info(page: Any) -> JSON:
 
 
 async def hello(
-    hub: Hub,
+    node: Node,
     session: Session,
     frame: Frame,
     origin: str | None,
     headers: Mapping[str, str] | None = None,
 ) -> None:
-    wait = hub.quotas.hellos_address.take(session.remote)
+    wait = node.quotas.hellos_address.take(session.remote)
     if wait:
         raise ConnectionClosing(
             CloseCode.RATE_LIMITED, f"too many connections from this address, retry in {wait:.0f}s"
         )
-    site = await hub.store.site_by_key(frame.get("site"))
+    site = await node.store.site_by_key(frame.get("site"))
     if site is None:
         raise ConnectionClosing(CloseCode.UNKNOWN_SITE, "unknown site key")
     if not site.origin_allowed(origin):
         raise ConnectionClosing(CloseCode.ORIGIN_NOT_ALLOWED, "origin not allowed for site")
-    wait = hub.quotas.hellos_site.take(site.id)
+    wait = node.quotas.hellos_site.take(site.id)
     if wait:
         raise ConnectionClosing(
             CloseCode.RATE_LIMITED, f"too many connections to this site, retry in {wait:.0f}s"
         )
-    hub.sites[site.id] = site
+    node.hub.sites[site.id] = site
     visitor = None
     visitor_id = None
     token = frame.get("token")
     if token:
-        fields = hub.signer.verify("visitor", token)
+        fields = node.signer.verify("visitor", token)
         if fields and len(fields) == 2 and fields[0] == site.id:
             visitor_id = fields[1]
-            visitor = await hub.store.get_visitor(visitor_id)
+            visitor = await node.store.get_visitor(visitor_id)
             if visitor is not None and visitor.site_id != site.id:
                 visitor = visitor_id = None
     if visitor_id is None:  # a new visitor: a token now, a row once it is worth keeping
         visitor_id = new_id("v")
-        token = hub.signer.sign("visitor", site.id, visitor_id)
+        token = node.signer.sign("visitor", site.id, visitor_id)
     session.stored = visitor is not None
     if visitor is None:
         visitor = Visitor(id=visitor_id, site_id=site.id, created_at=time.time())
@@ -104,21 +105,21 @@ async def hello(
     session.site = site
     session.visitor_id = visitor.id
     session.preview = Preview(
-        hub.limits.preview_interval, lambda conv, text: _publish_preview(hub, session, conv, text)
+        node.limits.preview_interval, lambda conv, text: _publish_preview(node, session, conv, text)
     )
     dept = frame.get("dept")
     if dept in site.departments:
         session.dept = dept
-    conv = await hub.store.current_conversation(visitor.id) if session.stored else None
+    conv = await node.store.current_conversation(visitor.id) if session.stored else None
     # Present before welcomed: once a client has its welcome, agents see it.
     session.presence_info = _page_info(frame.get("page"))
     if headers is not None:  # browser, os, device and lang of the visitor
         session.presence_info.update(
             client_info(headers.get("user-agent", ""), headers.get("accept-language", ""))
         )
-    await hub.presence.add(visitors_key(site.id), visitor.id, session.presence_info)
+    await node.presence.add(visitors_key(site.id), visitor.id, session.presence_info)
     session.present = True
-    session.agents_online = await hub.router.available_agents(site.id)
+    session.agents_online = await node.router.available_agents(site.id)
     session.send(
         {
             "t": "welcome",
@@ -129,17 +130,17 @@ async def hello(
             "site": {"name": site.name, "settings": site.settings.to_json()},
             "agents_online": session.agents_online,
             "conv": conv.id if conv else None,
-            "limits": hub.limits_json(),
+            "limits": node.hub.limits_json(),
         }
     )
-    await hub.subscribe(session, visitor_channel(visitor.id))
-    await hub.subscribe(session, site_visitors_channel(site.id))
+    await node.hub.subscribe(session, visitor_channel(visitor.id))
+    await node.hub.subscribe(session, site_visitors_channel(site.id))
     if conv is not None:
-        await hub.follow(session, conv.id)
-    await hub.triggers.hello(session, visitor, conv, frame.get("page"))
+        await node.hub.follow(session, conv.id)
+    await node.triggers.hello(session, visitor, conv, frame.get("page"))
 
 
-async def send(hub: Hub, session: Session, frame: Frame) -> None:
+async def send(node: Node, session: Session, frame: Frame) -> None:
     """A typed message: the one posting flow (``posting.py``).
 
     One store round trip on the common path: a visitor follows only their own
@@ -147,18 +148,18 @@ async def send(hub: Hub, session: Session, frame: Frame) -> None:
     conversation is still open is decided by the append itself.
     """
     post = Post(frame.get("body"), frame.get("cid"), conv=frame.get("conv"), draft_sent=True)
-    await post_from_visitor(hub, session, frame, post)
+    await post_from_visitor(node, session, frame, post)
 
 
-async def typing(hub: Hub, session: Session, frame: Frame) -> None:
+async def typing(node: Node, session: Session, frame: Frame) -> None:
     if session.preview is not None and session.conv_id is not None:
         session.preview.typed(session.conv_id, frame.get("draft"))
 
 
-def _publish_preview(hub: Hub, session: Session, conv_id: ConversationId, text: str) -> None:
+def _publish_preview(node: Node, session: Session, conv_id: ConversationId, text: str) -> None:
     """Agents get the draft, or with the site's preview off only "typing"."""
     assert session.site is not None
-    site = hub.sites.get(session.site.id, session.site)
+    site = node.hub.sites.get(session.site.id, session.site)
     if site.settings.typing_preview:
         frame: JSON = {"t": "preview", "conv": conv_id, "text": text}
     else:
@@ -168,16 +169,16 @@ def _publish_preview(hub: Hub, session: Session, conv_id: ConversationId, text: 
             "from": {"kind": "visitor", "id": session.visitor_id, "name": ""},
             "on": bool(text),
         }
-    hub.broker.publish_soon(conv_channel(conv_id), frame_event(frame, "agents"))
+    node.broker.publish_soon(conv_channel(conv_id), frame_event(frame, "agents"))
 
 
-async def close(hub: Hub, session: Session, frame: Frame) -> None:
+async def close(node: Node, session: Session, frame: Frame) -> None:
     conv_id = frame.get("conv") or session.conv_id
     if conv_id is None:
         raise FrameError(ErrorCode.NOT_FOUND, "no open conversation")
-    conv = await hub.conversation(session, conv_id)
+    conv = await node.hub.conversation(session, conv_id)
     by = {"kind": "visitor", "id": session.visitor_id}
-    await hub.convs.close(await hub.site(conv.site_id), conv.id, by)
+    await node.convs.close(await node.hub.site(conv.site_id), conv.id, by)
     session.send({"t": "ok", "re": frame.rid})
 
 
@@ -186,7 +187,7 @@ def visitor_record(visitor: Visitor, page: PageView | None) -> JSON:
     return {**visitor.to_wire(), "page": page.to_wire() if page else None}
 
 
-async def resync(hub: Hub, visitor_id: str) -> None:
+async def resync(node: Node, visitor_id: str) -> None:
     """The visitor's channel was lost for a while: follow their open conversation.
 
     A missed ``follow`` (a conversation opened in another tab, or by a
@@ -194,55 +195,55 @@ async def resync(hub: Hub, visitor_id: str) -> None:
     store says which one is open.  A missed ``open`` (a trigger's) is not
     re-sent: it was a moment's suggestion.
     """
-    sessions = hub.local_sessions(visitor_channel(visitor_id))
+    sessions = node.hub.local_sessions(visitor_channel(visitor_id))
     if not sessions:
         return
-    conv = await hub.store.current_conversation(visitor_id)
+    conv = await node.store.current_conversation(visitor_id)
     if conv is None:
         return
     for session in sessions:
         if conv.id not in session.follows:
-            await hub.follow(session, conv.id)
+            await node.hub.follow(session, conv.id)
 
 
 async def _publish_visitor(
-    hub: Hub, session: Session, visitor: Visitor, page: PageView | None
+    node: Node, session: Session, visitor: Visitor, page: PageView | None
 ) -> None:
     """Tell the site's agents what changed about a visitor."""
     assert session.site is not None
     if page is None:
-        views = await hub.store.page_views(visitor.id, limit=1)
+        views = await node.store.page_views(visitor.id, limit=1)
         page = views[0] if views else None
     frame = {"t": "visitor", "visitor": visitor_record(visitor, page)}
-    await hub.broker.publish(site_channel(session.site.id), frame_event(frame, "agents"))
+    await node.broker.publish(site_channel(session.site.id), frame_event(frame, "agents"))
 
 
-async def page(hub: Hub, session: Session, frame: Frame) -> None:
+async def page(node: Node, session: Session, frame: Frame) -> None:
     """A page view: stored for a visitor with a row, else held in the session."""
     assert session.site is not None and session.visitor_id is not None
     url, title, referrer = frame.get("url"), frame.get("title", ""), frame.get("referrer", "")
     if session.stored:
-        view = await hub.store.add_page_view(session.visitor_id, url, title, referrer)
+        view = await node.store.add_page_view(session.visitor_id, url, title, referrer)
     else:
-        view = hub.held.add(session.visitor_id, url, title, referrer)
+        view = node.held.add(session.visitor_id, url, title, referrer)
     if session.present:
         # The page becomes the visitor's presence info (last writer wins).
         info = {**session.presence_info, "url": view.url[:500], "title": view.title[:500]}
         session.presence_info = info
-        await hub.presence.update(visitors_key(session.site.id), session.visitor_id, info)
+        await node.presence.update(visitors_key(session.site.id), session.visitor_id, info)
     session.send({"t": "ok", "re": frame.rid})
-    visitor = await current(hub, session)
-    await _publish_visitor(hub, session, visitor, view)
-    await hub.triggers.page(session, view, visitor)
+    visitor = await current(node, session)
+    await _publish_visitor(node, session, visitor, view)
+    await node.triggers.page(session, view, visitor)
 
 
-async def attrs(hub: Hub, session: Session, frame: Frame) -> None:
+async def attrs(node: Node, session: Session, frame: Frame) -> None:
     assert session.visitor_id is not None
-    await ensure(hub, session)
-    visitor = await hub.store.update_visitor(session.visitor_id, attributes=frame.get("set"))
+    await ensure(node, session)
+    visitor = await node.store.update_visitor(session.visitor_id, attributes=frame.get("set"))
     session.send({"t": "ok", "re": frame.rid})
-    await _publish_visitor(hub, session, visitor, None)
-    await hub.triggers.attributes(session, visitor)
+    await _publish_visitor(node, session, visitor, None)
+    await node.triggers.attributes(session, visitor)
 
 
 HANDLERS: dict[str, Handler] = {

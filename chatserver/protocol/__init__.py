@@ -7,5 +7,5 @@
 * ``wire.py``: every server frame's shape, declared once (``docs/protocol.md``
   is checked against it).
 
-Nothing here imports asyncio, sockets or the web stack (``tests/test_imports.py``).
+Nothing here imports asyncio, sockets or the web stack (``tests/unit/test_imports.py``).
 """

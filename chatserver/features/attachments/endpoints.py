@@ -28,7 +28,7 @@ from .budget import Lease, UploadBudget
 from .records import MAX_ATTACHMENT_BYTES, safe_name, signed_url, sniff, url_valid
 
 if TYPE_CHECKING:
-    from ...hub import Hub
+    from ...node import Node
 
 log = logging.getLogger("chatserver.attachments")
 
@@ -47,24 +47,24 @@ def _fail(status: int, message: str, origin: str | None = None) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=_cors(origin))
 
 
-async def _uploader(hub: Hub, token: str) -> tuple[Site, str] | None:
+async def _uploader(node: Node, token: str) -> tuple[Site, str] | None:
     """The site and ``visitor:<id>`` / ``agent:<id>`` a bearer token stands for."""
-    fields = hub.signer.verify("visitor", token)
+    fields = node.signer.verify("visitor", token)
     if fields and len(fields) == 2:
         # The token is signed: a visitor without a row yet may upload too.
         site_id, visitor_id = fields
-        visitor = await hub.store.get_visitor(visitor_id)
+        visitor = await node.store.get_visitor(visitor_id)
         if visitor is not None and visitor.site_id != site_id:
             return None
         try:
-            site = await hub.site(site_id)
+            site = await node.hub.site(site_id)
         except FrameError:  # the site is gone: the token is void
             return None
         return site, f"visitor:{visitor_id}"
-    agent = await hub.agent_from_token(token)
+    agent = await node.hub.agent_from_token(token)
     if agent is None or agent.disabled:
         return None
-    return await hub.site(agent.site_id), f"agent:{agent.id}"
+    return await node.hub.site(agent.site_id), f"agent:{agent.id}"
 
 
 def _address(request: Request) -> str:
@@ -72,16 +72,16 @@ def _address(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-async def _over_quota(hub: Hub, site: Site, size: int, origin: str | None) -> Response | None:
+async def _over_quota(node: Node, site: Site, size: int, origin: str | None) -> Response | None:
     """``507`` when a file of ``size`` bytes would pass one of the site's byte quotas."""
     try:
-        unposted, total = await hub.store.attachment_bytes(site.id)
+        unposted, total = await node.store.attachment_bytes(site.id)
     except StoreError:
         return _fail(503, "storage unavailable", origin)
-    reason = hub.quotas.bytes_refusal(unposted, total, size)
+    reason = node.quotas.bytes_refusal(unposted, total, size)
     if reason is None:
         return None
-    hub.quotas.bytes_refused += 1
+    node.quotas.bytes_refused += 1
     return _fail(507, reason, origin)
 
 
@@ -137,13 +137,13 @@ async def upload(request: Request) -> Response:
             "Access-Control-Max-Age": "600",
         }
         return Response(status_code=204, headers=headers)
-    hub: Hub = request.app.state.hub
-    if hub.blobs is None:
+    node: Node = request.app.state.node
+    if node.blobs is None:
         return _fail(503, "attachments are off on this server", origin)
     auth = request.headers.get("authorization", "")
     token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
     try:
-        who = await _uploader(hub, token) if token else None
+        who = await _uploader(node, token) if token else None
     except (StoreError, FrameError):
         return _fail(503, "storage unavailable", origin)
     if who is None:
@@ -152,18 +152,18 @@ async def upload(request: Request) -> Response:
     if uploader.startswith("visitor:") and not site.origin_allowed(origin):
         return _fail(403, "origin not allowed for the site", origin)
     throttle = _throttle(request)
-    wait = throttle.blocked((uploader,)) or hub.quotas.upload(_address(request), site.id)
+    wait = throttle.blocked((uploader,)) or node.quotas.upload(_address(request), site.id)
     if wait:
         response = _fail(429, "too many uploads", origin)
         response.headers["Retry-After"] = str(math.ceil(wait))
         return response
-    budget: UploadBudget = request.app.state.upload_budget  # create_app, from the config
+    budget: UploadBudget = request.app.state.node.upload_budget  # create_app, from the config
     # A budget smaller than one file lowers the largest file: waiting would not help.
     limit = min(MAX_ATTACHMENT_BYTES, budget.limit)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         return _fail(413, f"the limit is {limit} bytes", origin)
-    refused = await _over_quota(hub, site, int(declared) if declared.isdigit() else 1, origin)
+    refused = await _over_quota(node, site, int(declared) if declared.isdigit() else 1, origin)
     if refused is not None:
         return refused
     with budget.lease() as lease:
@@ -180,11 +180,11 @@ async def upload(request: Request) -> Response:
             log.debug("an upload was cut off by its client")
             return _fail(400, "the upload was cut off", origin)  # nobody reads it
         # The body stays in the budget until it is stored.
-        return await _store(hub, request, site, uploader, throttle, body, origin)
+        return await _store(node, request, site, uploader, throttle, body, origin)
 
 
 async def _store(
-    hub: Hub,
+    node: Node,
     request: Request,
     site: Site,
     uploader: str,
@@ -193,7 +193,7 @@ async def _store(
     origin: str | None,
 ) -> Response:
     """Check a received body's type, then store it and answer its id and URL."""
-    assert hub.blobs is not None
+    assert node.blobs is not None
     if not body:
         return _fail(400, "the body is empty: send the file's bytes", origin)
     content_type = sniff(body[:16])
@@ -201,17 +201,17 @@ async def _store(
         return _fail(415, "only PNG, JPEG, GIF, WebP images and PDF files", origin)
     throttle.failed((uploader,))  # counts uploads, not failures
     name = safe_name(request.query_params.get("name", ""), content_type)
-    refused = await _over_quota(hub, site, len(body), origin)
+    refused = await _over_quota(node, site, len(body), origin)
     if refused is not None:
         return refused
     try:
-        att = await hub.store.create_attachment(site.id, uploader, name, content_type, len(body))
-        await hub.blobs.put(att.blob_key, body)
+        att = await node.store.create_attachment(site.id, uploader, name, content_type, len(body))
+        await node.blobs.put(att.blob_key, body)
     except (StoreError, OSError):
         log.exception("storing an attachment failed")
         return _fail(503, "storage unavailable", origin)
     return JSONResponse(
-        {**att.to_wire(), "url": signed_url(hub.signer, att.id)}, headers=_cors(origin)
+        {**att.to_wire(), "url": signed_url(node.signer, att.id)}, headers=_cors(origin)
     )
 
 
@@ -223,18 +223,18 @@ def _disposition(att: Attachment) -> str:
 
 async def download(request: Request) -> Response:
     """``GET /attachments/<id>?exp=..&sig=..``: the file, for holders of a valid URL."""
-    hub: Hub = request.app.state.hub
+    node: Node = request.app.state.node
     att_id = request.path_params["attachment"]
     exp = request.query_params.get("exp", "")
     sig = request.query_params.get("sig", "")
     now = time.time()
-    if not url_valid(hub.signer, att_id, exp, sig, now):
+    if not url_valid(node.signer, att_id, exp, sig, now):
         return PlainTextResponse("link invalid or expired\n", status_code=403)
-    att = await hub.store.get_attachment(att_id)
-    if att is None or hub.blobs is None:
+    att = await node.store.get_attachment(att_id)
+    if att is None or node.blobs is None:
         return PlainTextResponse("no such file\n", status_code=404)
     try:
-        data = await hub.blobs.read(att.blob_key)
+        data = await node.blobs.read(att.blob_key)
     except (NotFound, ValueError):
         return PlainTextResponse("no such file\n", status_code=404)
     except OSError:  # the disk or the object store (chatserver/blobs_s3.BlobError)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ...errors import StoreError
 
 if TYPE_CHECKING:
-    from ...hub import Hub
+    from ...node import Node
 
 log = logging.getLogger("chatserver.attachments")
 
@@ -23,7 +23,7 @@ SWEEP_BATCH = 100  # attachments listed per Store call
 SWEEP_BATCHES = 50  # batches per round at most (the next round goes on)
 
 
-async def sweep_unposted(hub: Hub, ttl: float, now: float | None = None) -> int:
+async def sweep_unposted(node: Node, ttl: float, now: float | None = None) -> int:
     """Delete uploads never posted within ``ttl`` seconds: record, then blob.
 
     Safe with many processes sweeping at once: the Store deletes a record
@@ -31,19 +31,19 @@ async def sweep_unposted(hub: Hub, ttl: float, now: float | None = None) -> int:
     and only the process that deleted it deletes the blob (a missing blob is
     no error).  Returns how many this call deleted.
     """
-    assert hub.blobs is not None
+    assert node.blobs is not None
     before = (time.time() if now is None else now) - ttl
     deleted = 0
     for _ in range(SWEEP_BATCHES):
-        batch = await hub.store.unposted_attachments(before, SWEEP_BATCH)
+        batch = await node.store.unposted_attachments(before, SWEEP_BATCH)
         for att in batch:
-            gone = await hub.store.delete_unposted_attachment(att.id)
+            gone = await node.store.delete_unposted_attachment(att.id)
             if gone is not None:
-                await hub.blobs.delete(gone.blob_key)
+                await node.blobs.delete(gone.blob_key)
                 deleted += 1
         if len(batch) < SWEEP_BATCH:
             break
-    hub.quotas.swept += deleted
+    node.quotas.swept += deleted
     return deleted
 
 
@@ -52,13 +52,13 @@ def sweep_interval(ttl: float) -> float:
     return max(0.2, min(ttl / 4, 300.0))
 
 
-async def sweeper(hub: Hub) -> None:
+async def sweeper(node: Node) -> None:
     """Sweep unposted uploads for ever (``--upload-ttl``), jittered."""
-    ttl = hub.quotas.config.upload_ttl
+    ttl = node.quotas.config.upload_ttl
     while True:
         await asyncio.sleep(sweep_interval(ttl) * random.uniform(0.75, 1.25))
         try:
-            count = await sweep_unposted(hub, ttl)
+            count = await sweep_unposted(node, ttl)
             if count:
                 log.info("deleted %d unposted uploads older than %gs", count, ttl)
         except (StoreError, OSError) as exc:  # the next round tries again
