@@ -199,7 +199,20 @@ async def _schema(db: Connection) -> None:
     await db.execute(";\n".join(SCHEMA))
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "every table and index", _schema),)
+async def _recording_chunks(db: Connection) -> None:
+    """Step 2: recordings as immutable chunk objects (recordings/chunks.py), one row each."""
+    await db.execute(
+        """CREATE TABLE recording_chunks (
+    rec_id text NOT NULL, key text NOT NULL, first_seq bigint NOT NULL, last_seq bigint NOT NULL,
+    bytes bigint NOT NULL, first_ts double precision NOT NULL, last_ts double precision NOT NULL,
+    PRIMARY KEY (rec_id, key))"""
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "every table and index", _schema),
+    Migration(2, "recording_chunks: a recording's sealed chunk objects", _recording_chunks),
+)
 
 _VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
     version integer PRIMARY KEY, name text NOT NULL, applied_at double precision NOT NULL)"""

@@ -21,7 +21,7 @@ import recordings
 
 from . import features, handlers, logins, redact
 from .backends import build
-from .blobs import DirectoryBlobs
+from .blobs import BlobStore, DirectoryBlobs
 from .broker import Broker
 from .config import Config
 from .conversations import Conversations
@@ -38,6 +38,15 @@ from .types import new_id
 if TYPE_CHECKING:
     from .features.cobrowse import Cobrowse
     from .proactive import Proactive
+
+
+def open_blobs(config: Config) -> BlobStore:
+    """The blob store ``config`` names: S3 (``--blobs s3://...``) or a directory."""
+    if config.blob_s3 is not None:
+        from .blobs_s3 import S3Blobs
+
+        return S3Blobs(config.blob_s3)
+    return DirectoryBlobs(config.blobs)
 
 
 class Node:
@@ -57,7 +66,7 @@ class Node:
         router: Router,
         presence: Presence,
         signer: Signer,
-        blobs: DirectoryBlobs,
+        blobs: BlobStore,
     ) -> None:
         self.config = config
         self.id = new_id("n")  # this process, in control events it receives back
@@ -92,7 +101,12 @@ class Node:
         self.cobrowse: Cobrowse
         handlers.install(self)
         features.install(self)
-        self.recordings = recordings.Recordings(store, blobs)
+        seal = recordings.RecordingLimits(
+            chunks=config.recording_chunks,
+            seal_seconds=config.recording_seal_seconds,
+            seal_bytes=config.recording_seal_bytes,
+        )
+        self.recordings = recordings.Recordings(store, blobs, seal)
         self.recordings.install(self)
         # Failed sign-ins counted in the store (shared by every process).
         self.login_throttle = logins.LoginThrottle(store, limit=10, window=300.0)
@@ -113,7 +127,7 @@ class Node:
             signer = Signer(load_secret_redis(config.redis_url))
         else:
             signer = Signer(load_secret(config.data_dir))
-        return cls(config, store, broker, router, presence, signer, DirectoryBlobs(config.blobs))
+        return cls(config, store, broker, router, presence, signer, open_blobs(config))
 
     async def start(self) -> None:
         """The store, then the hub (broker, router, presence, triggers, events), then features."""

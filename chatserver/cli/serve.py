@@ -30,6 +30,17 @@ def _check_redis(url: str) -> None:
         client.close()
 
 
+def _check_s3(config: Config) -> None:
+    """The bucket answers with these credentials (a missing probe object is fine)."""
+    assert config.blob_s3 is not None
+    from ..blobs_s3 import BlobError, S3Blobs
+
+    try:
+        asyncio.run(S3Blobs(config.blob_s3).size("chatserver-probe"))
+    except BlobError as exc:
+        raise ChatError(f"cannot use the blob store {config.blob_s3.url}: {exc}") from exc
+
+
 def serve(config: Config) -> None:
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
@@ -39,6 +50,8 @@ def serve(config: Config) -> None:
         raise ChatError(refused)
     if config.redis_url:
         _check_redis(config.redis_url)
+    if config.blob_s3 is not None:
+        _check_s3(config)
 
     from ..logs import configure, limit_client_errors
     from ..web.app import create_app

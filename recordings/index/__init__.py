@@ -9,8 +9,8 @@ durability (a write is durable when it returns) and the same errors
 (``StoreError``).  ``open_index`` picks the backend.
 
 * SQLite: the tables ``recordings`` and ``recording_marks`` (step 1 of
-  ``chatserver/migrations_sqlite.py``), written through the engine's writer
-  lane (``SQLiteEngine.run``).
+  ``chatserver/migrations_sqlite.py``) and ``recording_chunks`` (step 2),
+  written through the engine's writer lane (``SQLiteEngine.run``).
 * Redis: the keys listed in ``redis.py``, through the engine's ``client``
   and ``key``.
 * PostgreSQL: the same two tables (step 1 of ``chatserver/migrations_postgres.py``),
@@ -38,6 +38,7 @@ from chatserver.types import (
     VisitorId,
 )
 
+from ..chunks import Chunk
 from .batch import apply_batch
 from .postgres import PostgresRecordingIndex
 from .redis import RedisRecordingIndex
@@ -83,9 +84,12 @@ class RecordingIndex(Protocol):
     async def get_recording(self, rec_id: RecordingId) -> Recording | None: ...
 
     async def add_recording_batch(
-        self, rec_id: RecordingId, batch: RecordingBatch
+        self, rec_id: RecordingId, batch: RecordingBatch, chunk: Chunk | None = None
     ) -> tuple[Recording, bool]:
         """Apply a stored batch (``apply_batch``) and append its marks; ``(row, duplicate)``.
+
+        ``chunk``: the chunk the batch is in, indexed in the same write
+        (``add_recording_chunk``), also when the batch is a duplicate.
 
         A ``batch.seq`` at or below ``last_seq`` changes nothing and returns
         the row with ``True``.  Raises ``NotFound`` when the row is gone.
@@ -126,8 +130,14 @@ class RecordingIndex(Protocol):
     async def visitor_recordings(self, visitor_id: VisitorId) -> list[Recording]:
         """Every recording of a visitor, empty ones too, newest first."""
 
+    async def add_recording_chunk(self, rec_id: RecordingId, chunk: Chunk) -> None:
+        """Index a sealed chunk of the recording (again: no change)."""
+
+    async def recording_chunks(self, rec_id: RecordingId) -> list[Chunk]:
+        """The recording's chunks, by first seq (empty for an old, appended segment)."""
+
     async def delete_recordings(self, rec_ids: Sequence[RecordingId]) -> int:
-        """Delete the index rows and marks; how many rows existed."""
+        """Delete the index rows, marks and chunk rows; how many rows existed."""
 
 
 def open_index(store: Store) -> RecordingIndex:

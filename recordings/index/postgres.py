@@ -27,8 +27,19 @@ from chatserver.types import (
     now,
 )
 
+from ..chunks import Chunk
 from .batch import apply_batch
 from .sqlite import _REC_COLS, _rec_values
+
+_CHUNK_INSERT = (
+    "INSERT INTO recording_chunks (rec_id, key, first_seq, last_seq, bytes, first_ts, last_ts)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING"
+)
+
+
+def _chunk_values(c: Chunk) -> tuple[Any, ...]:
+    return (c.key, c.first_seq, c.last_seq, c.bytes, c.first_ts, c.last_ts)
+
 
 _REC_UPDATE = "UPDATE recordings SET {} WHERE id = $1".format(
     ", ".join(f"{c.strip()} = ${i}" for i, c in enumerate(_REC_COLS.split(",")[1:], start=2))
@@ -75,7 +86,7 @@ class PostgresRecordingIndex:
         return Recording(*rows[0]) if rows else None
 
     async def add_recording_batch(
-        self, rec_id: RecordingId, batch: RecordingBatch
+        self, rec_id: RecordingId, batch: RecordingBatch, chunk: Chunk | None = None
     ) -> tuple[Recording, bool]:
         marks = [
             (m.kind, m.ts, m.data.get("url") if m.kind == "page" else None, json.dumps(m.data))
@@ -86,6 +97,8 @@ class PostgresRecordingIndex:
             rec = await _recording_of(db, rec_id, lock=True)
             if rec is None:
                 raise NotFound(f"recording {rec_id}")
+            if chunk is not None:
+                await db.execute(_CHUNK_INSERT, rec_id, *_chunk_values(chunk))
             if batch.seq <= rec.last_seq:
                 return rec, True
             new = apply_batch(rec, batch)
@@ -178,11 +191,23 @@ class PostgresRecordingIndex:
         )
         return [Recording(*r) for r in rows]
 
+    async def add_recording_chunk(self, rec_id: RecordingId, chunk: Chunk) -> None:
+        await self._engine.run(lambda db: db.execute(_CHUNK_INSERT, rec_id, *_chunk_values(chunk)))
+
+    async def recording_chunks(self, rec_id: RecordingId) -> list[Chunk]:
+        rows = await self._engine.fetch(
+            "SELECT key, first_seq, last_seq, bytes, first_ts, last_ts FROM recording_chunks"
+            " WHERE rec_id = $1 ORDER BY first_seq, key",
+            rec_id,
+        )
+        return [Chunk(*r) for r in rows]
+
     async def delete_recordings(self, rec_ids: Sequence[RecordingId]) -> int:
         ids = list(rec_ids)
 
         async def op(db: Any) -> int:
             await db.execute("DELETE FROM recording_marks WHERE rec_id = ANY($1)", ids)
+            await db.execute("DELETE FROM recording_chunks WHERE rec_id = ANY($1)", ids)
             done = await db.execute("DELETE FROM recordings WHERE id = ANY($1)", ids)
             return int(done.split()[-1])
 

@@ -58,7 +58,7 @@ async def test_concurrent_starts_migrate_once(postgres_url: str) -> None:
     await asyncio.gather(*(s.start() for s in stores))
     try:
         rows = await stores[0].fetch("SELECT version FROM schema_version")
-        assert [r[0] for r in rows] == [1]
+        assert [r[0] for r in rows] == [m.version for m in migrations_postgres.MIGRATIONS]
         site = await stores[1].create_site("Shop")
         assert await stores[3].get_site(site.id) == site
     finally:
@@ -85,14 +85,16 @@ async def test_a_failed_step_leaves_the_version_before_it(postgres_url: str) -> 
         await db.execute("CREATE TABLE half_done (x integer)")  # type: ignore[attr-defined]
         await db.execute("SELECT no_such_function()")  # type: ignore[attr-defined]
 
-    steps = (*migrations_postgres.MIGRATIONS, migrations_postgres.Migration(2, "broken", broken))
+    latest = migrations_postgres.MIGRATIONS[-1].version
+    broken_step = migrations_postgres.Migration(latest + 1, "broken", broken)
+    steps = (*migrations_postgres.MIGRATIONS, broken_step)
     import asyncpg
 
     db = await asyncpg.connect(postgres_url)
     try:
         with pytest.raises(asyncpg.PostgresError):
             await migrations_postgres.migrate(db, steps)
-        assert await migrations_postgres.version(db) == 1
+        assert await migrations_postgres.version(db) == latest
         assert await db.fetchval("SELECT to_regclass('half_done')") is None
         assert await migrations_postgres.migrate(db) == []
     finally:
