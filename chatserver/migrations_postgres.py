@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
+import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -209,9 +210,76 @@ async def _recording_chunks(db: Connection) -> None:
     )
 
 
+def _fold_tables() -> tuple[str, str]:
+    """Accented Latin letters (U+00C0-U+024F) and their base letters, for ``translate``."""
+    src, dst = [], []
+    for code in range(0xC0, 0x250):
+        char = chr(code)
+        base = "".join(
+            c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)
+        )
+        if len(base) == 1 and base.isascii() and base.isalpha() and base != char:
+            src.append(char)
+            dst.append(base.lower())
+    return "".join(src), "".join(dst)
+
+
+FOLD_FROM, FOLD_TO = _fold_tables()
+# The conversation archive (archive/index/postgres.py) compares texts folded:
+# lower case, accented Latin letters as their base letter.
+FOLDED = f"translate(lower({{}}), '{FOLD_FROM}', '{FOLD_TO}')"
+
+
+def tsvector_of(expr: str) -> str:
+    """The SQL of the archive's ``tsvector`` of the text ``expr``: its words, folded
+    (anything but letters and digits splits words, so an e-mail's parts are words)."""
+    words = f"regexp_replace({FOLDED.format(expr)}, '[[:punct:][:space:]]+', ' ', 'g')"
+    return f"to_tsvector('simple', {words})"
+
+
+# Rebuilds the archive's index from the record (step 4, ``chatserver archive reindex``).
+ARCHIVE_REBUILD = (
+    "TRUNCATE archive_text, archive_convs RESTART IDENTITY",
+    "INSERT INTO archive_convs (conv_id, site_id)"
+    " SELECT id, site_id FROM conversations ORDER BY created_at, id",
+    'INSERT INTO archive_text (seq, "offset", body, tsv)'
+    " SELECT a.seq, 0, v.name || ' ' || v.email, "
+    + tsvector_of("v.name || ' ' || v.email")
+    + " FROM archive_convs a JOIN conversations c ON c.id = a.conv_id"
+    " JOIN visitors v ON v.id = c.visitor_id WHERE v.name != '' OR v.email != ''",
+    'INSERT INTO archive_text (seq, "offset", body, tsv)'
+    ' SELECT a.seq, e."offset", e.body, '
+    + tsvector_of("e.body")
+    + " FROM archive_convs a JOIN entries e ON e.conv_id = a.conv_id"
+    " WHERE e.kind IN ('text', 'note') AND btrim(e.body) != ''",
+)
+
+
+async def _reserved(db: Connection) -> None:
+    """Step 3 is the reports' (issue 18); this branch only keeps its number."""
+
+
+async def _archive(db: Connection) -> None:
+    """Step 4: the conversation archive's order and full-text index, filled from the record."""
+    await db.execute(
+        "CREATE TABLE archive_convs (seq bigserial PRIMARY KEY, conv_id text NOT NULL UNIQUE,"
+        " site_id text NOT NULL)"
+    )
+    await db.execute("CREATE INDEX archive_convs_site ON archive_convs (site_id, seq)")
+    await db.execute(
+        'CREATE TABLE archive_text (seq bigint NOT NULL, "offset" bigint NOT NULL,'
+        ' body text NOT NULL, tsv tsvector NOT NULL, PRIMARY KEY (seq, "offset"))'
+    )
+    await db.execute("CREATE INDEX archive_text_tsv ON archive_text USING gin (tsv)")
+    for statement in ARCHIVE_REBUILD:
+        await db.execute(statement)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "every table and index", _schema),
     Migration(2, "recording_chunks: a recording's sealed chunk objects", _recording_chunks),
+    Migration(3, "reserved for the reports' rollups", _reserved),
+    Migration(4, "archive_convs, archive_text: the conversation archive's index", _archive),
 )
 
 _VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (

@@ -209,9 +209,46 @@ def _recording_chunks(db: sqlite3.Connection) -> None:
     )
 
 
+# The conversation archive (archive/index/sqlite.py): the archive's order and
+# the full-text index, rebuilt from the record by ``ARCHIVE_REBUILD`` (also
+# ``chatserver archive reindex``).
+ARCHIVE_REBUILD = (
+    "DELETE FROM archive_fts",
+    "DELETE FROM archive_convs",
+    "INSERT INTO archive_convs (conv_id, site_id)"
+    " SELECT id, site_id FROM conversations ORDER BY created_at, id",
+    "INSERT INTO archive_fts (rowid, text) SELECT a.seq << 24, v.name || ' ' || v.email"
+    " FROM archive_convs a JOIN conversations c ON c.id = a.conv_id"
+    " JOIN visitors v ON v.id = c.visitor_id WHERE v.name != '' OR v.email != ''",
+    "INSERT INTO archive_fts (rowid, text) SELECT a.seq << 24 | e.offset, e.body"
+    " FROM archive_convs a JOIN entries e ON e.conv_id = a.conv_id"
+    " WHERE e.kind IN ('text', 'note') AND trim(e.body) != ''",
+)
+
+
+def _reserved(db: sqlite3.Connection) -> None:
+    """Step 3 is the reports' (issue 18); this branch only keeps its number."""
+
+
+def _archive(db: sqlite3.Connection) -> None:
+    db.execute(
+        "CREATE TABLE archive_convs (seq INTEGER PRIMARY KEY, conv_id TEXT NOT NULL UNIQUE,"
+        " site_id TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX archive_convs_site ON archive_convs (site_id, seq)")
+    db.execute(
+        "CREATE VIRTUAL TABLE archive_fts USING fts5"
+        "(text, tokenize = 'unicode61 remove_diacritics 2')"
+    )
+    for statement in ARCHIVE_REBUILD:
+        db.execute(statement)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "every table, index and column; older files gain what they lack", _schema),
     Migration(2, "recording_chunks: a recording's sealed chunk objects", _recording_chunks),
+    Migration(3, "reserved for the reports' rollups", _reserved),
+    Migration(4, "archive_convs, archive_fts: the conversation archive's index", _archive),
 )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import archive
 import recordings
 
 from . import features, handlers, logins, redact
@@ -108,6 +109,8 @@ class Node:
         )
         self.recordings = recordings.Recordings(store, blobs, seal)
         self.recordings.install(self)
+        self.archive = archive.Archive(store)  # the conversation archive's index
+        self.archive.install(self)
         # Failed sign-ins counted in the store (shared by every process).
         self.login_throttle = logins.LoginThrottle(store, limit=10, window=300.0)
         # Attachment upload bodies held in memory at once, by this process.

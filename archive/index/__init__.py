@@ -1,0 +1,89 @@
+"""The archive index: full-text search and filters over every conversation of a site.
+
+Its own store domain beside the core Store (like the recordings index):
+``ArchiveIndex`` is the contract, ``sqlite.py``, ``postgres.py`` and
+``redis.py`` implement it over the engine of the store they are given;
+``open_archive`` picks the backend.  What each keeps:
+
+* SQLite: an FTS5 table (``archive_fts``, tokenizer ``unicode61
+  remove_diacritics 2``) and ``archive_convs`` (a sequence number per
+  conversation, the order of the archive), made by step 4 of
+  ``chatserver/migrations_sqlite.py`` and filled there from the record.
+  Kept current by the conversation events (``note_entry``,
+  ``note_conversation``); ``reindex`` rebuilds both from the record.
+* PostgreSQL: the same two roles, ``archive_convs`` and ``archive_text``
+  (a ``tsvector`` per text, ``simple`` configuration over accent-folded
+  lower-case text, GIN index), step 4 of ``migrations_postgres.py``.
+* Redis: no index.  A search walks the site's conversations newest first
+  (``archive:<site>``, a sorted set kept by the events and by ``reindex``),
+  reads each one's entries and matches in Python, examining at most
+  ``SCAN_BUDGET`` conversations per page; a page can come back short with a
+  cursor to go on.  Fine for a small shop, not for a large archive.
+
+The contract tests are ``tests/contracts/test_archive_index.py`` (every backend).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from chatserver.store import Store
+from chatserver.store.postgres.engine import PostgresEngine
+from chatserver.store.redis.engine import RedisEngine
+from chatserver.store.sqlite.engine import SQLiteEngine
+from chatserver.types import ConversationId, Entry, EntryKind
+
+from ..query import ArchivePage, ArchiveQuery
+from .postgres import PostgresArchive
+from .redis import RedisArchive
+from .sqlite import SQLiteArchive
+
+__all__ = ["ArchiveIndex", "PostgresArchive", "RedisArchive", "SQLiteArchive", "open_archive"]
+
+# The entries whose body is searched: messages, notes and files (a file's body is its name).
+SEARCHED = (EntryKind.TEXT, EntryKind.NOTE)
+
+
+class ArchiveIndex(Protocol):
+    """Search and filters over a site's conversations, newest first.
+
+    * **Complete after reindex.**  After ``reindex`` every conversation of
+      the record is found by its filters and every text entry and note by
+      its words; the visitor's name and e-mail as they are then.
+    * **Current by events.**  ``note_conversation`` (a conversation opened
+      or closed) and ``note_entry`` (an entry appended) make it findable;
+      both may be repeated (nothing changes the second time).
+    * **Filters read the record**: state, agents, tags and rating are those
+      of the conversation as it is now, not as it was indexed.
+    * **Keyset pages.**  ``search`` returns at most ``limit`` hits and a
+      cursor; following cursors visits each matching conversation once, in
+      the index's order, also while new conversations arrive.
+    """
+
+    async def note_conversation(self, conv_id: ConversationId) -> None:
+        """Index the conversation (if new) and its visitor's name and e-mail (again)."""
+
+    async def note_entry(self, entry: Entry) -> None:
+        """Index an appended entry (a text or note; other kinds change nothing)."""
+
+    async def search(
+        self, query: ArchiveQuery, cursor: str | None = None, limit: int = 25
+    ) -> ArchivePage:
+        """A page of conversations passing the filters and containing every word.
+
+        Raises ``BadCursor`` for a cursor this backend did not make.
+        """
+
+    async def reindex(self) -> int:
+        """Rebuild the index from the record; the number of conversations indexed."""
+
+
+def open_archive(store: Store) -> ArchiveIndex:
+    """The archive index kept beside ``store``; ``TypeError`` for another backend."""
+    if isinstance(store, SQLiteEngine):
+        return SQLiteArchive(store)
+    if isinstance(store, RedisEngine):
+        return RedisArchive(store)
+    if isinstance(store, PostgresEngine):
+        return PostgresArchive(store)
+    raise TypeError(f"no archive index for a {type(store).__name__}")

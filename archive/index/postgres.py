@@ -1,0 +1,191 @@
+"""The archive index on PostgreSQL: ``tsvector`` with a GIN index, in the store's database.
+
+Tables (step 4 of ``chatserver/migrations_postgres.py``, which also fills them):
+
+* ``archive_convs (seq bigserial PRIMARY KEY, conv_id UNIQUE, site_id)``:
+  the archive's order, as on SQLite.  Index ``(site_id, seq)``.
+* ``archive_text (seq, "offset", body, tsv)``: one row per searched text
+  (offset 0: the visitor's "name e-mail"); ``tsv`` is
+  ``to_tsvector('simple', <folded body>)`` with a GIN index, and a B-tree
+  on ``(seq, "offset")`` for reading matches newest first.
+
+Folding is ``lower`` then ``translate`` of the accented Latin letters to
+their base letter (``FOLD_FROM`` / ``FOLD_TO``), on the text and on the
+query alike: "envio" finds "envío" with no extension (``unaccent`` needs
+one, which a managed database may not allow), and the ``simple``
+configuration neither stems nor drops stop words, so a search matches what
+was written in any language.  Words are prefixes (``word:*``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from chatserver.migrations_postgres import ARCHIVE_REBUILD, FOLDED, tsvector_of
+from chatserver.proactive.names import PROACTIVE_TAG
+from chatserver.store.postgres.engine import PostgresEngine
+from chatserver.store.postgres.rows import _CONV_COLS, _conv
+from chatserver.types import Conversation, ConversationId, Entry, EntryKind
+
+from ..query import MAX_WORD, MAX_WORDS, ArchiveHit, ArchivePage, ArchiveQuery
+from .paging import BATCH, parse_cursor, text_page
+
+Connection = Any
+_C_COLS = ", ".join(f"c.{c.strip()}" for c in _CONV_COLS.split(","))
+_WORD = re.compile(r"\w+", re.UNICODE)
+_FILES = (
+    "EXISTS (SELECT 1 FROM entries e WHERE e.conv_id = c.id AND e.data LIKE '%\"attachment\"%')"
+)
+
+
+def tsquery(text: str) -> str:
+    """``w1:* & w2:*`` of the words typed (lower-cased; PostgreSQL folds accents)."""
+    found: list[str] = []
+    for w in _WORD.findall(text.lower()):
+        w = w[:MAX_WORD].replace("_", "")
+        if w and w not in found:
+            found.append(w)
+    return " & ".join(f"{w}:*" for w in found[:MAX_WORDS])
+
+
+def filters_sql(q: ArchiveQuery, args: list[Any]) -> str:
+    """``AND ...`` conditions on ``c`` for the filters of ``q``; appends to ``args``."""
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    sql: list[str] = []
+    if q.states:
+        sql.append(f"c.state = ANY({arg([s.value for s in q.states])}::text[])")
+    if q.agent is not None:
+        sql.append(f"c.agents::jsonb ? {arg(q.agent)}")
+    if q.department is not None:
+        sql.append(f"c.department = {arg(q.department)}")
+    if q.tag is not None:
+        sql.append(f"c.tags::jsonb ? {arg(q.tag)}")
+    if q.rating is not None:
+        sql.append(f"c.rating = {arg(q.rating)}")
+    if q.since is not None:
+        sql.append(f"c.created_at >= {arg(q.since)}")
+    if q.until is not None:
+        sql.append(f"c.created_at < {arg(q.until)}")
+    if q.offline is not None:
+        sql.append(f"c.offline = {arg(q.offline)}")
+    if q.trigger is not None:
+        sql.append(f"{'' if q.trigger else 'NOT '}(c.tags::jsonb ? {arg(PROACTIVE_TAG)})")
+    if q.attachments is not None:
+        sql.append(_FILES if q.attachments else f"NOT {_FILES}")
+    return "".join(f" AND {s}" for s in sql)
+
+
+async def _seq(db: Connection, conv_id: ConversationId) -> int | None:
+    seq = await db.fetchval("SELECT seq FROM archive_convs WHERE conv_id = $1", conv_id)
+    if seq is not None:
+        return int(seq)
+    seq = await db.fetchval(
+        "INSERT INTO archive_convs (conv_id, site_id) SELECT id, site_id FROM conversations"
+        " WHERE id = $1 ON CONFLICT (conv_id) DO NOTHING RETURNING seq",
+        conv_id,
+    )
+    if seq is None:  # no such conversation, or indexed meanwhile
+        seq = await db.fetchval("SELECT seq FROM archive_convs WHERE conv_id = $1", conv_id)
+    return int(seq) if seq is not None else None
+
+
+async def _put(db: Connection, seq: int, offset: int, text: str) -> None:
+    if not text.strip():
+        await db.execute('DELETE FROM archive_text WHERE seq = $1 AND "offset" = $2', seq, offset)
+        return
+    await db.execute(
+        'INSERT INTO archive_text (seq, "offset", body, tsv)'
+        f" VALUES ($1, $2, $3, {tsvector_of('$3')})"
+        ' ON CONFLICT (seq, "offset") DO UPDATE SET body = excluded.body, tsv = excluded.tsv',
+        seq,
+        offset,
+        text,
+    )
+
+
+class PostgresArchive:
+    """``ArchiveIndex`` on PostgreSQL (module docstring)."""
+
+    def __init__(self, engine: PostgresEngine) -> None:
+        self.engine = engine
+
+    async def note_conversation(self, conv_id: ConversationId) -> None:
+        async def op(db: Connection) -> None:
+            seq = await _seq(db, conv_id)
+            if seq is None:
+                return
+            row = await db.fetchrow(
+                "SELECT v.name, v.email FROM conversations c JOIN visitors v"
+                " ON v.id = c.visitor_id WHERE c.id = $1",
+                conv_id,
+            )
+            await _put(db, seq, 0, f"{row[0]} {row[1]}" if row else "")
+
+        await self.engine.run(op)
+
+    async def note_entry(self, entry: Entry) -> None:
+        if entry.kind not in (EntryKind.TEXT, EntryKind.NOTE) or not entry.body.strip():
+            return
+
+        async def op(db: Connection) -> None:
+            seq = await _seq(db, entry.conversation_id)
+            if seq is not None:
+                await _put(db, seq, entry.offset, entry.body)
+
+        await self.engine.run(op)
+
+    async def reindex(self) -> int:
+        async def op(db: Connection) -> int:
+            for statement in ARCHIVE_REBUILD:
+                await db.execute(statement)
+            return int(await db.fetchval("SELECT count(*) FROM archive_convs"))
+
+        return await self.engine.run(op)
+
+    async def search(
+        self, query: ArchiveQuery, cursor: str | None = None, limit: int = 25
+    ) -> ArchivePage:
+        below = parse_cursor(cursor)
+        words = tsquery(query.text)
+        if not words:
+            args: list[Any] = [query.site_id, below]
+            where = filters_sql(query, args)
+            args.append(limit + 1)
+            rows = await self.engine.fetch(
+                f"SELECT a.seq, {_C_COLS} FROM archive_convs a JOIN conversations c"
+                f" ON c.id = a.conv_id WHERE a.site_id = $1 AND a.seq < $2{where}"
+                f" ORDER BY a.seq DESC LIMIT ${len(args)}",
+                *args,
+            )
+            hits = [ArchiveHit(_conv(r[1:])) for r in rows[:limit]]
+            more = len(rows) > limit
+            return ArchivePage(hits, str(rows[limit - 1][0]) if more else None)
+
+        async def fetch(upper: tuple[int, int]) -> list[tuple[int, int, str]]:
+            rows = await self.engine.fetch(
+                f'SELECT seq, "offset", body FROM archive_text WHERE tsv @@ to_tsquery('
+                f"'simple', {FOLDED.format('$1')}) AND (seq, \"offset\") < ($2, $3)"
+                ' ORDER BY seq DESC, "offset" DESC LIMIT $4',
+                words,
+                upper[0],
+                upper[1],
+                BATCH,
+            )
+            return [(int(r[0]), int(r[1]), str(r[2])) for r in rows]
+
+        async def passing(seqs: list[int]) -> dict[int, Conversation]:
+            args: list[Any] = [seqs, query.site_id]
+            where = filters_sql(query, args)
+            rows = await self.engine.fetch(
+                f"SELECT a.seq, {_C_COLS} FROM archive_convs a JOIN conversations c"
+                f" ON c.id = a.conv_id WHERE a.seq = ANY($1::bigint[]) AND a.site_id = $2{where}",
+                *args,
+            )
+            return {int(r[0]): _conv(r[1:]) for r in rows}
+
+        return await text_page(fetch, passing, below, limit)

@@ -1,0 +1,171 @@
+"""The archive index on SQLite: FTS5 over entry bodies and visitors, in the store's file.
+
+Tables (step 4 of ``chatserver/migrations_sqlite.py``, which also fills them):
+
+* ``archive_convs (seq INTEGER PRIMARY KEY, conv_id UNIQUE, site_id)``: the
+  archive's order, a number per conversation given when it is first indexed
+  (by creation time on a rebuild).  Index ``(site_id, seq)``.
+* ``archive_fts``: FTS5, one column ``text``, tokenizer ``unicode61
+  remove_diacritics 2`` (case and accents ignored).  The rowid of a text is
+  ``seq << 24 | offset``: the entry at ``offset`` of conversation ``seq``,
+  offset 0 for the visitor's "name e-mail".  So the texts of newer
+  conversations have larger rowids, and a search reads FTS5 in rowid order
+  from the cursor down, in batches, keeping the conversations that pass the
+  filters: a page costs about the same at any depth and any archive size.
+
+Writes run on the engine's writer lane, searches on its reader.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from chatserver.migrations_sqlite import ARCHIVE_REBUILD
+from chatserver.proactive.names import PROACTIVE_TAG
+from chatserver.store.sqlite.engine import SQLiteEngine
+from chatserver.store.sqlite.rows import _CONV_COLS, _conv
+from chatserver.types import Conversation, ConversationId, Entry, EntryKind
+
+from ..query import ArchiveHit, ArchivePage, ArchiveQuery
+from .paging import BATCH, parse_cursor, text_page
+
+SHIFT = 24  # bits of a rowid for the entry offset
+_OFFSET = (1 << SHIFT) - 1
+_C_COLS = ", ".join(f"c.{c.strip()}" for c in _CONV_COLS.split(","))
+_FILES = (
+    "EXISTS (SELECT 1 FROM entries e WHERE e.conv_id = c.id AND e.data LIKE '%\"attachment\"%')"
+)
+
+
+def filters_sql(q: ArchiveQuery) -> tuple[str, list[Any]]:
+    """``AND ...`` conditions on ``c`` (conversations) for the filters of ``q``."""
+    sql: list[str] = []
+    args: list[Any] = []
+    if q.states:
+        sql.append(f"c.state IN ({', '.join('?' for _ in q.states)})")
+        args.extend(s.value for s in q.states)
+    if q.agent is not None:
+        sql.append("EXISTS (SELECT 1 FROM json_each(c.agents) WHERE value = ?)")
+        args.append(q.agent)
+    if q.department is not None:
+        sql.append("c.department = ?")
+        args.append(q.department)
+    if q.tag is not None:
+        sql.append("EXISTS (SELECT 1 FROM json_each(c.tags) WHERE value = ?)")
+        args.append(q.tag)
+    if q.rating is not None:
+        sql.append("c.rating = ?")
+        args.append(q.rating)
+    if q.since is not None:
+        sql.append("c.created_at >= ?")
+        args.append(q.since)
+    if q.until is not None:
+        sql.append("c.created_at < ?")
+        args.append(q.until)
+    if q.offline is not None:
+        sql.append("c.offline = ?")
+        args.append(int(q.offline))
+    if q.trigger is not None:
+        neg = "" if q.trigger else "NOT "
+        sql.append(f"{neg}EXISTS (SELECT 1 FROM json_each(c.tags) WHERE value = ?)")
+        args.append(PROACTIVE_TAG)
+    if q.attachments is not None:
+        sql.append(_FILES if q.attachments else f"NOT {_FILES}")
+    return "".join(f" AND {s}" for s in sql), args
+
+
+def _seq(db: sqlite3.Connection, conv_id: ConversationId) -> int | None:
+    row = db.execute("SELECT seq FROM archive_convs WHERE conv_id = ?", (conv_id,)).fetchone()
+    if row is not None:
+        return int(row[0])
+    conv = db.execute("SELECT site_id FROM conversations WHERE id = ?", (conv_id,)).fetchone()
+    if conv is None:
+        return None
+    cur = db.execute(
+        "INSERT INTO archive_convs (conv_id, site_id) VALUES (?, ?)", (conv_id, conv[0])
+    )
+    return int(cur.lastrowid or 0)
+
+
+def _put(db: sqlite3.Connection, rowid: int, text: str) -> None:
+    db.execute("DELETE FROM archive_fts WHERE rowid = ?", (rowid,))
+    if text.strip():
+        db.execute("INSERT INTO archive_fts (rowid, text) VALUES (?, ?)", (rowid, text))
+
+
+class SQLiteArchive:
+    """``ArchiveIndex`` on SQLite (module docstring)."""
+
+    def __init__(self, engine: SQLiteEngine) -> None:
+        self.engine = engine
+
+    async def note_conversation(self, conv_id: ConversationId) -> None:
+        def op(db: sqlite3.Connection) -> None:
+            seq = _seq(db, conv_id)
+            if seq is None:
+                return
+            row = db.execute(
+                "SELECT v.name, v.email FROM conversations c JOIN visitors v"
+                " ON v.id = c.visitor_id WHERE c.id = ?",
+                (conv_id,),
+            ).fetchone()
+            _put(db, seq << SHIFT, f"{row[0]} {row[1]}" if row else "")
+
+        await self.engine.run(op)
+
+    async def note_entry(self, entry: Entry) -> None:
+        if entry.kind not in (EntryKind.TEXT, EntryKind.NOTE) or not entry.body.strip():
+            return
+
+        def op(db: sqlite3.Connection) -> None:
+            seq = _seq(db, entry.conversation_id)
+            if seq is not None:
+                _put(db, seq << SHIFT | entry.offset, entry.body)
+
+        await self.engine.run(op)
+
+    async def reindex(self) -> int:
+        def op(db: sqlite3.Connection) -> int:
+            for statement in ARCHIVE_REBUILD:
+                db.execute(statement)
+            return int(db.execute("SELECT count(*) FROM archive_convs").fetchone()[0])
+
+        return await self.engine.run(op)
+
+    async def search(
+        self, query: ArchiveQuery, cursor: str | None = None, limit: int = 25
+    ) -> ArchivePage:
+        below = min(parse_cursor(cursor), 2**38)
+        where, args = filters_sql(query)
+        wanted = query.words
+        if not wanted:
+            sql = (
+                f"SELECT a.seq, {_C_COLS} FROM archive_convs a JOIN conversations c"
+                f" ON c.id = a.conv_id WHERE a.site_id = ? AND a.seq < ?{where}"
+                " ORDER BY a.seq DESC LIMIT ?"
+            )
+            rows = await self.engine._read_all(sql, (query.site_id, below, *args, limit + 1))
+            hits = [ArchiveHit(_conv(r[1:])) for r in rows[:limit]]
+            more = len(rows) > limit
+            return ArchivePage(hits, str(rows[limit - 1][0]) if more else None)
+        match = " ".join(f'"{w}"*' for w in wanted)
+
+        async def fetch(upper: tuple[int, int]) -> list[tuple[int, int, str]]:
+            rows = await self.engine._read_all(
+                "SELECT rowid, text FROM archive_fts WHERE archive_fts MATCH ? AND rowid < ?"
+                " ORDER BY rowid DESC LIMIT ?",
+                (match, upper[0] << SHIFT | upper[1], BATCH),
+            )
+            return [(r >> SHIFT, r & _OFFSET, text) for r, text in rows]
+
+        async def passing(seqs: list[int]) -> dict[int, Conversation]:
+            marks = ", ".join("?" for _ in seqs)
+            rows = await self.engine._read_all(
+                f"SELECT a.seq, {_C_COLS} FROM archive_convs a JOIN conversations c"
+                f" ON c.id = a.conv_id WHERE a.seq IN ({marks}) AND a.site_id = ?{where}",
+                (*seqs, query.site_id, *args),
+            )
+            return {int(r[0]): _conv(r[1:]) for r in rows}
+
+        return await text_page(fetch, passing, below, limit)
