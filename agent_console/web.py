@@ -24,10 +24,13 @@ HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 # Recordings' analyst pages keep their templates next to their code.
 _RECORDINGS_TEMPLATES = HERE.parent / "recordings" / "templates"
+_ARCHIVE_TEMPLATES = HERE.parent / "archive" / "templates"  # and the archive's
 
 TEMPLATES = Jinja2Templates(
     env=jinja2.Environment(
-        loader=jinja2.FileSystemLoader([HERE / "templates", _RECORDINGS_TEMPLATES]),
+        loader=jinja2.FileSystemLoader(
+            [HERE / "templates", _RECORDINGS_TEMPLATES, _ARCHIVE_TEMPLATES]
+        ),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
@@ -50,6 +53,7 @@ NAV: list[NavItem] = [
     NavItem("Admin", "/console/admin", frozenset({Role.ADMIN})),
     NavItem("Triggers", "/console/triggers", frozenset({Role.ADMIN})),
     NavItem("Sessions", "/console/sessions", frozenset({Role.ADMIN, Role.ANALYST})),
+    NavItem("Conversations", "/console/conversations", ALL_ROLES),
 ]
 
 DEFAULT_CSP = (

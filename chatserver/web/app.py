@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 import agent_console
+import archive.pages
 import recordings
 
 from .. import __version__
@@ -92,7 +93,10 @@ def create_app(config: Config) -> Starlette:
         Route("/console", console_redirect, name="console"),
         recorder.mount(),  # /console/api/recordings: the replay API
         # The analysts' pages (recordings/pages.py) share the console's mount.
-        Mount("/console", routes=[*recordings.pages.routes, *agent_console.routes]),
+        Mount(
+            "/console",
+            routes=[*recordings.pages.routes, *archive.pages.routes, *agent_console.routes],
+        ),
     ]
     app = ChatApp(
         routes=routes,
