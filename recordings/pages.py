@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from . import Recordings
 
 PAGE_SIZE = 50
+TRANSCRIPT_ENTRIES = 500  # entries of the conversation shown beside the player
 FILTERS = ("since", "until", "url", "min_duration", "had_chat", "visitor")
 
 
@@ -191,9 +192,38 @@ async def replay_page(request: Request) -> Response:
     return render(
         request,
         "replay.html",
-        {"rec": _row(rec), "replay_url": widget_asset("replay")},
+        {
+            "rec": _row(rec),
+            "replay_url": widget_asset("replay"),
+            "conv": await _transcript(node, rec, request.query_params.get("conv"), agent.site_id),
+        },
         csp=replay_csp(site),
     )
+
+
+async def _transcript(
+    node: Node, rec: Recording, conv_id: str | None, site_id: str
+) -> dict[str, Any] | None:
+    """The conversation shown beside the player (``?conv=`` or the one the recording
+    is linked to): its messages, each with its moment on the recording's clock."""
+    conv = await node.store.get_conversation(conv_id or rec.conv_id or "")
+    if conv is None or conv.site_id != site_id:
+        return None
+    entries = await node.store.entries(conv.id, after=0, limit=TRANSCRIPT_ENTRIES)
+    lines = []
+    for e in entries:
+        at = e.ts * 1000.0 - rec.skew_ms
+        lines.append(
+            {
+                "offset": e.offset,
+                "author": e.author_name or e.author_kind.value,
+                "body": e.body,
+                "note": e.kind.value == "note",
+                "at": at if rec.first_ts <= at <= rec.last_ts else None,
+                "time": datetime.fromtimestamp(e.ts, UTC).strftime("%H:%M:%S"),
+            }
+        )
+    return {"id": conv.id, "lines": lines}
 
 
 routes: list[BaseRoute] = [

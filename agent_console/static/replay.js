@@ -202,7 +202,16 @@ export async function mountReplay(section, id) {
   speedSelect.addEventListener("change", configure);
   skipBox.addEventListener("change", configure);
 
-  await rebuild(first);
+  // The transcript beside the player (when the page shows one): a line jumps there.
+  for (const line of section.querySelectorAll("[data-seek]")) {
+    line.addEventListener("click", () => seek(Number(/** @type {HTMLElement} */ (line).dataset.seek)));
+  }
+
+  // `?at=<ms on the recording's clock>` opens the replay at that moment (the archive's links).
+  const at = Number(new URLSearchParams(location.search).get("at"));
+  const start = Number.isFinite(at) && at > first ? Math.min(at, last) : first;
+  section.dataset.start = String(start);
+  await rebuild(start);
   playButton.disabled = false;
   update();
   setInterval(() => {
