@@ -1,7 +1,8 @@
 """The page assembly shared by the indexed backends (SQLite, PostgreSQL).
 
 A text search reads matching texts newest first, ``(seq, offset)``
-descending, in batches from the cursor down; keeps the conversations that
+descending, in batches from the cursor down (``FIRST_BATCH`` texts, then
+twice as many each time, up to ``BATCH``); keeps the conversations that
 pass the filters, with up to ``MATCHES`` texts each; and stops when the page
 is full, when the texts run out, or after ``MAX_BATCHES`` batches (then the
 page may be short, and its cursor goes on from where it stopped).  Every
@@ -17,12 +18,13 @@ from chatserver.types import Conversation
 
 from ..query import MATCHES, ArchiveHit, ArchivePage, BadCursor
 
-BATCH = 2000  # texts read at a time
-MAX_BATCHES = 25  # per page
+FIRST_BATCH = 200  # texts read first; each next batch doubles, up to BATCH
+BATCH = 5000
+MAX_BATCHES = 12  # per page (about 40,000 texts)
 TOP = 2**39  # above every seq
 
-# (below (seq, offset), exclusive) -> up to BATCH rows (seq, offset, text), descending
-FetchBatch = Callable[[tuple[int, int]], Awaitable[Sequence[tuple[int, int, str]]]]
+# (below (seq, offset), exclusive; size) -> up to size rows (seq, offset, text), descending
+FetchBatch = Callable[[tuple[int, int], int], Awaitable[Sequence[tuple[int, int, str]]]]
 # seqs -> the conversations among them that pass the filters
 Passing = Callable[[list[int]], Awaitable[dict[int, Conversation]]]
 
@@ -40,15 +42,14 @@ def parse_cursor(cursor: str | None) -> int:
     return seq
 
 
-async def text_page(
-    fetch: FetchBatch, passing: Passing, below: int, limit: int, batch: int = BATCH
-) -> ArchivePage:
+async def text_page(fetch: FetchBatch, passing: Passing, below: int, limit: int) -> ArchivePage:
     upper = (below, 0)
+    batch = FIRST_BATCH
     hits: list[ArchiveHit] = []
     where: dict[int, int] = {}  # seq -> position in hits
     last_seq = below
     for _ in range(MAX_BATCHES):
-        rows = await fetch(upper)
+        rows = await fetch(upper, batch)
         if not rows:
             return ArchivePage(hits, None)
         found: dict[int, list[tuple[int, str]]] = {}
@@ -71,4 +72,5 @@ async def text_page(
         upper = (rows[-1][0], rows[-1][1])
         if len(rows) < batch:
             return ArchivePage(hits, None)
+        batch = min(batch * 2, BATCH)
     return ArchivePage(hits, str(last_seq))

@@ -29,7 +29,7 @@ from chatserver.store.postgres.rows import _CONV_COLS, _conv
 from chatserver.types import Conversation, ConversationId, Entry, EntryKind
 
 from ..query import MAX_WORD, MAX_WORDS, ArchiveHit, ArchivePage, ArchiveQuery
-from .paging import BATCH, parse_cursor, text_page
+from .paging import parse_cursor, text_page
 
 Connection = Any
 _C_COLS = ", ".join(f"c.{c.strip()}" for c in _CONV_COLS.split(","))
@@ -166,7 +166,7 @@ class PostgresArchive:
             more = len(rows) > limit
             return ArchivePage(hits, str(rows[limit - 1][0]) if more else None)
 
-        async def fetch(upper: tuple[int, int]) -> list[tuple[int, int, str]]:
+        async def fetch(upper: tuple[int, int], size: int) -> list[tuple[int, int, str]]:
             rows = await self.engine.fetch(
                 f'SELECT seq, "offset", body FROM archive_text WHERE tsv @@ to_tsquery('
                 f"'simple', {FOLDED.format('$1')}) AND (seq, \"offset\") < ($2, $3)"
@@ -174,7 +174,7 @@ class PostgresArchive:
                 words,
                 upper[0],
                 upper[1],
-                BATCH,
+                size,
             )
             return [(int(r[0]), int(r[1]), str(r[2])) for r in rows]
 

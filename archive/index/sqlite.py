@@ -28,7 +28,7 @@ from chatserver.store.sqlite.rows import _CONV_COLS, _conv
 from chatserver.types import Conversation, ConversationId, Entry, EntryKind
 
 from ..query import ArchiveHit, ArchivePage, ArchiveQuery
-from .paging import BATCH, parse_cursor, text_page
+from .paging import parse_cursor, text_page
 
 SHIFT = 24  # bits of a rowid for the entry offset
 _OFFSET = (1 << SHIFT) - 1
@@ -151,11 +151,11 @@ class SQLiteArchive:
             return ArchivePage(hits, str(rows[limit - 1][0]) if more else None)
         match = " ".join(f'"{w}"*' for w in wanted)
 
-        async def fetch(upper: tuple[int, int]) -> list[tuple[int, int, str]]:
+        async def fetch(upper: tuple[int, int], size: int) -> list[tuple[int, int, str]]:
             rows = await self.engine._read_all(
                 "SELECT rowid, text FROM archive_fts WHERE archive_fts MATCH ? AND rowid < ?"
                 " ORDER BY rowid DESC LIMIT ?",
-                (match, upper[0] << SHIFT | upper[1], BATCH),
+                (match, upper[0] << SHIFT | upper[1], size),
             )
             return [(r >> SHIFT, r & _OFFSET, text) for r, text in rows]
 
