@@ -172,15 +172,19 @@ async def seed_postgres(store: Store, conversations: int, messages: int) -> None
             v.append(visitor)
             e.extend(entries)
         cols = _CONV_SQL.split("(")[1].rstrip(")").replace(" ", "").split(",")
-        await db.copy_records_to_table("conversations", records=c, columns=cols)
+        await db.copy_records_to_table("conversations", records=c, columns=cols, timeout=3600)
         await db.copy_records_to_table(
-            "visitors", records=v, columns=["id", "site_id", "created_at", "name", "email"]
+            "visitors",
+            records=v,
+            columns=["id", "site_id", "created_at", "name", "email"],
+            timeout=3600,
         )
         await db.copy_records_to_table(
             "entries",
             records=e,
             columns=["conv_id", "offset", "kind", "author_kind", "author_id", "author_name",
                      "body", "ts"],
+            timeout=3600,
         )  # fmt: skip
 
     await store.run(op)

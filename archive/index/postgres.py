@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from chatserver.migrations_postgres import ARCHIVE_REBUILD, FOLDED, tsvector_of
+from chatserver.migrations_postgres import ARCHIVE_REBUILD, ARCHIVE_TIMEOUT, FOLDED, tsvector_of
 from chatserver.proactive.names import PROACTIVE_TAG
 from chatserver.store.postgres.engine import PostgresEngine
 from chatserver.store.postgres.rows import _CONV_COLS, _conv
@@ -142,7 +142,7 @@ class PostgresArchive:
     async def reindex(self) -> int:
         async def op(db: Connection) -> int:
             for statement in ARCHIVE_REBUILD:
-                await db.execute(statement)
+                await db.execute(statement, timeout=ARCHIVE_TIMEOUT)
             return int(await db.fetchval("SELECT count(*) FROM archive_convs"))
 
         return await self.engine.run(op)
