@@ -195,7 +195,10 @@ async def conversation_page(request: Request) -> Response:
     visitor = await node.store.get_visitor(conv.visitor_id)
     end = conv.closed_at or (entries[-1].ts if entries else conv.created_at)
     views = [v for v in await node.store.page_views(conv.visitor_id, 200) if v.ts <= end + 1]
-    recs = await node.recordings.index.visitor_recordings(conv.visitor_id)
+    # Replays are for admins and analysts (recordings/pages.py): agents get no links.
+    recs = []
+    if agent.role in (Role.ADMIN, Role.ANALYST):
+        recs = await node.recordings.index.visitor_recordings(conv.visitor_id)
     names = {a.id: a.name for a in await node.store.list_agents(agent.site_id)}
     return render(
         request,

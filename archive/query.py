@@ -21,6 +21,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+from chatserver.proactive.names import PROACTIVE_TAG
 from chatserver.types import AgentId, Conversation, ConvState, SiteId
 
 MATCHES = 3  # matched texts shown per conversation
@@ -129,8 +130,6 @@ def conv_passes(q: ArchiveQuery, conv: Conversation, has_files: bool | None = No
     ``has_files`` (whether a file was posted in it): ``None`` when not known,
     and then the ``attachments`` filter is left to the caller.
     """
-    from chatserver.proactive.names import PROACTIVE_TAG
-
     if conv.site_id != q.site_id:
         return False
     if q.states and conv.state not in q.states:

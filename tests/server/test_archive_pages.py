@@ -84,6 +84,9 @@ async def test_search_highlight_escaping_and_the_jump_to_the_replay(
         assert target.startswith(f"/console/sessions/{rec}?at=") and f"conv={conv}" in target
 
         replay = await http.get(target)
+        async with signed_in(server, shop, 0) as agent_http:  # agents do not open replays
+            as_agent = await agent_http.get(f"/console/conversations/{conv}")
+            assert as_agent.status_code == 200 and 'class="replay-link"' not in as_agent.text
         assert replay.status_code == 200
         assert f'href="/console/conversations/{conv}"' in replay.text
         assert re.search(r'data-seek="\d+"', replay.text)
