@@ -258,6 +258,10 @@ ARCHIVE_REBUILD = (
     + " FROM archive_convs a JOIN entries e ON e.conv_id = a.conv_id"
     " WHERE e.kind IN ('text', 'note') AND btrim(e.body) != ''",
     "CREATE INDEX archive_text_tsv ON archive_text USING gin (tsv)",
+    # Statistics now (autovacuum comes later): the planner picks the GIN index
+    # for a rare word and the newest-first scan for a common one from them.
+    "ANALYZE archive_convs",
+    "ANALYZE archive_text",
 )
 
 

@@ -34,6 +34,7 @@ from .paging import parse_cursor, text_page
 Connection = Any
 _C_COLS = ", ".join(f"c.{c.strip()}" for c in _CONV_COLS.split(","))
 _WORD = re.compile(r"\w+", re.UNICODE)
+WINDOW = 2000  # conversations read newest first by the B-tree before the GIN index
 _FILES = (
     "EXISTS (SELECT 1 FROM entries e WHERE e.conv_id = c.id AND e.data LIKE '%\"attachment\"%')"
 )
@@ -166,16 +167,32 @@ class PostgresArchive:
             more = len(rows) > limit
             return ArchivePage(hits, str(rows[limit - 1][0]) if more else None)
 
+        match = f"tsv @@ to_tsquery('simple', {FOLDED.format('$1')})"
+
         async def fetch(upper: tuple[int, int], size: int) -> list[tuple[int, int, str]]:
+            # The newest WINDOW conversations by the (seq, offset) B-tree (a common
+            # word fills the batch there), then the older ones by the GIN index
+            # (``seq + 0`` keeps the planner off the B-tree, whose backward scan
+            # would read the whole table for a word nobody wrote).
+            lo = max(0, upper[0] - WINDOW)
             rows = await self.engine.fetch(
-                f'SELECT seq, "offset", body FROM archive_text WHERE tsv @@ to_tsquery('
-                f"'simple', {FOLDED.format('$1')}) AND (seq, \"offset\") < ($2, $3)"
-                ' ORDER BY seq DESC, "offset" DESC LIMIT $4',
+                f'SELECT seq, "offset", body FROM archive_text WHERE {match}'
+                ' AND seq >= $2 AND (seq, "offset") < ($3, $4)'
+                ' ORDER BY seq DESC, "offset" DESC LIMIT $5',
                 words,
+                lo,
                 upper[0],
                 upper[1],
                 size,
             )
+            if len(rows) < size and lo > 0:
+                rows += await self.engine.fetch(
+                    f'SELECT seq, "offset", body FROM archive_text WHERE {match}'
+                    ' AND seq < $2 ORDER BY seq + 0 DESC, "offset" DESC LIMIT $3',
+                    words,
+                    lo,
+                    size - len(rows),
+                )
             return [(int(r[0]), int(r[1]), str(r[2])) for r in rows]
 
         async def passing(seqs: list[int]) -> dict[int, Conversation]:
