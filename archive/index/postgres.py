@@ -34,7 +34,7 @@ from .paging import parse_cursor, text_page
 Connection = Any
 _C_COLS = ", ".join(f"c.{c.strip()}" for c in _CONV_COLS.split(","))
 _WORD = re.compile(r"\w+", re.UNICODE)
-WINDOW = 2000  # conversations read newest first by the B-tree before the GIN index
+WINDOW = 1000  # conversations read newest first by the B-tree before the GIN index
 _FILES = (
     "EXISTS (SELECT 1 FROM entries e WHERE e.conv_id = c.id AND e.data LIKE '%\"attachment\"%')"
 )
@@ -169,22 +169,37 @@ class PostgresArchive:
 
         match = f"tsv @@ to_tsquery('simple', {FOLDED.format('$1')})"
 
+        newest_seq: list[int] = []
+
         async def fetch(upper: tuple[int, int], size: int) -> list[tuple[int, int, str]]:
-            # The newest WINDOW conversations by the (seq, offset) B-tree (a common
-            # word fills the batch there), then the older ones by the GIN index
-            # (``seq + 0`` keeps the planner off the B-tree, whose backward scan
-            # would read the whole table for a word nobody wrote).
-            lo = max(0, upper[0] - WINDOW)
-            rows = await self.engine.fetch(
-                f'SELECT seq, "offset", body FROM archive_text WHERE {match}'
-                ' AND seq >= $2 AND (seq, "offset") < ($3, $4)'
-                ' ORDER BY seq DESC, "offset" DESC LIMIT $5',
-                words,
-                lo,
-                upper[0],
-                upper[1],
-                size,
-            )
+            # The newest WINDOW conversations by the (seq, offset) B-tree, read
+            # newest first until the batch is full (a common word fills it at
+            # once); bitmap scans are off there, as the GIN index only has those
+            # and the planner cannot tell a common prefix from a rare one.  Then
+            # the older ones by the GIN index (``seq + 0`` keeps the planner off
+            # the B-tree, whose backward scan would read the whole table for a
+            # word nobody wrote).
+            if not newest_seq:  # the first page's cursor is above every seq
+                top = await self.engine.fetch("SELECT coalesce(max(seq), 0) FROM archive_convs")
+                newest_seq.append(int(top[0][0]))
+            lo = max(0, min(upper[0], newest_seq[0] + 1) - WINDOW)
+
+            async def newest(db: Connection) -> list[Any]:
+                await db.execute("SET LOCAL enable_bitmapscan = off")
+                return list(
+                    await db.fetch(
+                        f'SELECT seq, "offset", body FROM archive_text WHERE {match}'
+                        ' AND seq >= $2 AND (seq, "offset") < ($3, $4)'
+                        ' ORDER BY seq DESC, "offset" DESC LIMIT $5',
+                        words,
+                        lo,
+                        upper[0],
+                        upper[1],
+                        size,
+                    )
+                )
+
+            rows = await self.engine.run(newest)
             if len(rows) < size and lo > 0:
                 rows += await self.engine.fetch(
                     f'SELECT seq, "offset", body FROM archive_text WHERE {match}'
