@@ -184,9 +184,12 @@ class PostgresArchive:
                 newest_seq.append(int(top[0][0]))
             lo = max(0, min(upper[0], newest_seq[0] + 1) - WINDOW)
 
-            async def newest(db: Connection) -> list[Any]:
+            async def op(db: Connection) -> list[Any]:
+                # Plans made for these values (a generic plan of a prepared
+                # statement would not know the window is small).
+                await db.execute("SET LOCAL plan_cache_mode = force_custom_plan")
                 await db.execute("SET LOCAL enable_bitmapscan = off")
-                return list(
+                rows = list(
                     await db.fetch(
                         f'SELECT seq, "offset", body FROM archive_text WHERE {match}'
                         ' AND seq >= $2 AND (seq, "offset") < ($3, $4)'
@@ -198,16 +201,18 @@ class PostgresArchive:
                         size,
                     )
                 )
+                if len(rows) < size and lo > 0:
+                    await db.execute("SET LOCAL enable_bitmapscan = on")
+                    rows += await db.fetch(
+                        f'SELECT seq, "offset", body FROM archive_text WHERE {match}'
+                        ' AND seq < $2 ORDER BY seq + 0 DESC, "offset" DESC LIMIT $3',
+                        words,
+                        lo,
+                        size - len(rows),
+                    )
+                return rows
 
-            rows = await self.engine.run(newest)
-            if len(rows) < size and lo > 0:
-                rows += await self.engine.fetch(
-                    f'SELECT seq, "offset", body FROM archive_text WHERE {match}'
-                    ' AND seq < $2 ORDER BY seq + 0 DESC, "offset" DESC LIMIT $3',
-                    words,
-                    lo,
-                    size - len(rows),
-                )
+            rows = await self.engine.run(op)
             return [(int(r[0]), int(r[1]), str(r[2])) for r in rows]
 
         async def passing(seqs: list[int]) -> dict[int, Conversation]:
