@@ -243,6 +243,13 @@ class RedisBroker:
         if not items:
             return
         try:
+            if self.target.cluster:
+                # redis-py's cluster pipeline refuses PUBLISH: one by one, in order.
+                for channel, event in items:
+                    await self._redis.publish(
+                        self.prefix + channel, msgpack.packb(event, use_bin_type=True)
+                    )
+                return
             async with self._redis.pipeline(transaction=False) as pipe:
                 for channel, event in items:
                     pipe.publish(self.prefix + channel, msgpack.packb(event, use_bin_type=True))

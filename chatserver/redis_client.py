@@ -20,6 +20,7 @@ record store takes one server only (docs/scaling.md).
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -28,7 +29,7 @@ from urllib.parse import unquote, urlsplit
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -124,14 +125,51 @@ def open_client(
             sentinel_kwargs={"socket_timeout": timeout, "socket_connect_timeout": timeout},
         )
         kw = _credentials(target.url) | common
-        return cast(
-            aioredis.Redis,
-            sentinel.master_for(cast(str, target.master), max_connections=max_connections, **kw),
+        primary = _BlockingSentinelPool(  # type: ignore[no-untyped-call]
+            cast(str, target.master),
+            sentinel,
+            max_connections=max_connections,
+            timeout=timeout,
+            **kw,
         )
+        return _SentinelPrimary(primary, sentinel)
     pool = aioredis.BlockingConnectionPool.from_url(
         target.url, max_connections=max_connections, timeout=timeout, **common
     )
     return aioredis.Redis.from_pool(pool)
+
+
+class _BlockingSentinelPool(SentinelConnectionPool, aioredis.BlockingConnectionPool):
+    """Sentinel's pool (connections go to the primary Sentinel names) that waits
+    for a free connection, as the one-server pool does, instead of failing."""
+
+
+class _SentinelPrimary(aioredis.Redis):
+    """Sentinel's primary: a client owning its pool and its Sentinel connections."""
+
+    def __init__(self, pool: SentinelConnectionPool, sentinel: Sentinel) -> None:
+        super().__init__(connection_pool=pool)
+        self.auto_close_connection_pool = True
+        self._sentinel = sentinel
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        for client in self._sentinel.sentinels:
+            await client.aclose()
+
+
+class _WaitingCluster(RedisCluster):
+    """redis-py's cluster client fails a command when a node's pool is full
+    (``MaxConnectionsError``); this one makes a burst wait, like the
+    one-server pool: at most ``limit`` commands in flight."""
+
+    def __init__(self, limit: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._limit = asyncio.Semaphore(limit)
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._limit:
+            return await super().execute_command(*args, **kwargs)
 
 
 def _cluster(target: RedisTarget, max_connections: int, common: dict[str, Any]) -> RedisCluster:
@@ -141,9 +179,11 @@ def _cluster(target: RedisTarget, max_connections: int, common: dict[str, Any]) 
     if kw.pop("db", 0):
         raise ValueError("a Redis Cluster has database 0 only: drop the /<db> from the URL")
     kw.pop("ssl", None)
-    return RedisCluster(
+    return _WaitingCluster(
+        max_connections,
         startup_nodes=[ClusterNode(h, p) for h, p in seeds],
-        max_connections=max_connections,
+        # Per node; the semaphore keeps commands under it, pipelines get the rest.
+        max_connections=max_connections * 2,
         ssl=parts.scheme == "rediss",
         **kw,
         **{k: v for k, v in common.items() if k != "retry_on_error"},
@@ -169,7 +209,7 @@ def pubsub_client(client: aioredis.Redis, where: str | RedisTarget) -> aioredis.
     kw.pop("db", None)
     return aioredis.Redis(
         host=node.host,
-        port=node.port,
+        port=int(node.port),
         socket_connect_timeout=5.0,
         health_check_interval=1,
         decode_responses=False,
