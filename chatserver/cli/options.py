@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..config import Config
 from ..quotas import QuotaConfig
+from .redis_options import add_redis_coordination_options, redis_coordination_config
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -46,6 +47,7 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="use the Redis backend at URL instead of the embedded one (CHATSERVER_REDIS_URL)",
     )
+    add_redis_coordination_options(p)
     p.add_argument(
         "--sqlite-sync",
         choices=("full", "normal"),
@@ -220,6 +222,7 @@ def config_from(args: argparse.Namespace) -> Config:
         port=args.port,
         data_dir=args.data,
         redis_url=args.redis or None,
+        **redis_coordination_config(args),
         sqlite_sync=args.sqlite_sync,
         grace=args.grace,
         session_check=args.session_check,
