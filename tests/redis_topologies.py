@@ -138,9 +138,16 @@ class ClusterNodes:
 class SentinelGroup:
     MASTER = "chatmain"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, replica: bool = False) -> None:
         self.dir = workdir
         self.primary = RedisServer(workdir / "primary")
+        self.replica = (
+            RedisServer(
+                workdir / "replica", "always", "--replicaof", "127.0.0.1", str(self.primary.port)
+            )
+            if replica
+            else None
+        )
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -153,6 +160,8 @@ class SentinelGroup:
 
     def start(self) -> SentinelGroup:
         self.primary.start()
+        if self.replica is not None:
+            self.replica.start()
         self.dir.mkdir(parents=True, exist_ok=True)
         conf = self.dir / "sentinel.conf"
         conf.write_text(
@@ -170,7 +179,27 @@ class SentinelGroup:
             return bool(_ask(self.port, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.MASTER))
 
         _wait(knows, "sentinel knowing the primary")
+        if self.replica is not None:
+            # Sentinel learns of replicas from the primary's INFO (every 10 s at first).
+            _wait(lambda: self.replica_known(), "sentinel knowing the replica", 30)
         return self
+
+    def replica_known(self) -> bool:
+        replicas = _ask(self.port, "SENTINEL", "REPLICAS", self.MASTER)
+        return isinstance(replicas, list) and len(replicas) > 0
+
+    def primary_port(self) -> int:
+        """The port of the primary Sentinel names now."""
+        addr = _ask(self.port, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.MASTER)
+        assert isinstance(addr, list)
+        return int(addr[1])
+
+    def failover(self) -> int:
+        """Promote the replica (``SENTINEL FAILOVER``); the new primary's port."""
+        assert self.replica is not None
+        _ask(self.port, "SENTINEL", "FAILOVER", self.MASTER)
+        _wait(lambda: self.primary_port() == self.replica.port, "the failover", 30)  # type: ignore[union-attr]
+        return self.replica.port
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -180,6 +209,8 @@ class SentinelGroup:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.replica is not None:
+            self.replica.stop()
         self.primary.stop()
 
 

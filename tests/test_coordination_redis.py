@@ -9,12 +9,15 @@ under two running chatserver processes whose record is elsewhere.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
+from chatserver.broker_redis import RedisBroker
 from chatserver.config import Config
 from chatserver.coordination import coordination_target
 from chatserver.errors import ChatError, StoreError
@@ -26,7 +29,7 @@ from chatserver.types import Agent, AgentStatus, Conversation, ConvState
 
 from .conftest import Client, Server, seed
 from .redis_server import RedisServer
-from .redis_topologies import ClusterNodes, redis_cluster  # noqa: F401  (fixtures)
+from .redis_topologies import ClusterNodes, SentinelGroup, redis_cluster  # noqa: F401
 
 pytestmark = pytest.mark.anyio
 
@@ -218,3 +221,50 @@ async def test_flush_under_two_processes_loses_nothing_acknowledged(tmp_path: Pa
             p.stop()
         coord.stop()
         record.stop()
+
+
+async def test_routing_and_fan_out_follow_a_sentinel_failover(tmp_path: Path) -> None:
+    """A real primary, replica and Sentinel: after ``SENTINEL FAILOVER`` the
+    router (through Sentinel) works on the new primary with the state it
+    replicated, and events published afterwards reach the subscriber."""
+    group = SentinelGroup(tmp_path, replica=True).start()
+    router = RedisRouter(group.target, "fo:", ttl=5)
+    pub, sub = RedisBroker(group.target, "fo:"), RedisBroker(group.target, "fo:")
+    got: list[dict[str, Any]] = []
+    try:
+        await router.start()
+        await sub.start(lambda _channel, event: got.append(event))
+        await pub.start(lambda _channel, _event: None)
+        await sub.subscribe("conv:1")
+        await router.agent_connected(agent(1, capacity=2), AgentStatus.ONLINE)
+        await router.submit(conv(1), None)
+        assert await router.drain(SITE, 0.0) == [("c1", "a1")]
+        with redis.Redis(port=group.primary.port) as primary:
+            primary.execute_command("WAIT", 1, 2000)  # the replica has it all
+        new_port = group.failover()
+        assert new_port == group.replica.port  # type: ignore[union-attr]
+        # Connections to the old primary are cut; a command may fail once meanwhile.
+        load = None
+        deadline = asyncio.get_running_loop().time() + 15
+        while load is None:
+            try:
+                load = await router.load("a1")
+            except StoreError:
+                assert asyncio.get_running_loop().time() < deadline, "router never reconnected"
+                await asyncio.sleep(0.2)
+        assert load == 1  # the state came along with the replica
+        await router.submit(conv(2), None)
+        assert await router.drain(SITE, 0.0) == [("c2", "a1")]
+        # Fan-out: publish until the subscriber's reconnected connection hears it.
+        deadline = asyncio.get_running_loop().time() + 15
+        while not got:
+            assert asyncio.get_running_loop().time() < deadline, "no event after the failover"
+            with contextlib.suppress(StoreError):
+                await pub.publish("conv:1", {"n": 1})
+            await asyncio.sleep(0.2)
+        assert got[0] == {"n": 1}
+    finally:
+        await pub.close()
+        await sub.close()
+        await router.close()
+        group.stop()
