@@ -18,7 +18,8 @@ and publishes through a shared connection pool.  Events are msgpack maps.
   PUBLISH on any node reaches the subscribers on every node, so channel
   names need no hash tag; the listener holds one connection to one node
   (``redis_client.pubsub_client``) and picks a node again when it
-  reconnects; publishes go through the cluster client.
+  reconnects; each channel's publishes go through the node owning its slot,
+  so they reach every subscriber in order.
 * Order: one process's sequential publishes to a channel reach every
   subscriber in that order (Redis delivers a channel's messages in the order
   it executed the PUBLISH commands).
@@ -31,11 +32,12 @@ import contextlib
 import logging
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from .broker import Handler, Resubscribed
@@ -233,9 +235,21 @@ class RedisBroker:
         assert self._redis is not None
         data = msgpack.packb(event, use_bin_type=True)
         try:
-            await self._redis.publish(self.prefix + channel, data)
+            await self._publish(self.prefix + channel, data)
         except RedisError as exc:
             raise StoreError(f"redis publish failed: {exc}") from exc
+
+    async def _publish(self, channel: str, data: bytes) -> None:
+        assert self._redis is not None
+        if not self.target.cluster:
+            await self._redis.publish(channel, data)
+            return
+        # Always through the node owning the channel's slot: PUBLISHes sent to
+        # different nodes reach a subscriber over different cluster-bus links,
+        # and could overtake each other; through one node they keep their order.
+        cluster = cast(RedisCluster, self._redis)
+        node = cluster.get_node_from_key(channel)
+        await cluster.execute_command("PUBLISH", channel, data, target_nodes=node)
 
     async def publish_many(self, items: Sequence[tuple[str, JSON]]) -> None:
         """One pipelined round trip (and one pooled connection) for all of them."""
@@ -246,7 +260,7 @@ class RedisBroker:
             if self.target.cluster:
                 # redis-py's cluster pipeline refuses PUBLISH: one by one, in order.
                 for channel, event in items:
-                    await self._redis.publish(
+                    await self._publish(
                         self.prefix + channel, msgpack.packb(event, use_bin_type=True)
                     )
                 return
