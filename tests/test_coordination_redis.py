@@ -268,3 +268,52 @@ async def test_routing_and_fan_out_follow_a_sentinel_failover(tmp_path: Path) ->
         await sub.close()
         await router.close()
         group.stop()
+
+
+@pytest.mark.usefixtures("close_clients")
+@pytest.mark.parametrize("kind", ["cluster", "sentinel"])
+async def test_two_processes_chat_over_cluster_or_sentinel_coordination(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
+    """``chatserver serve`` with the record on one Redis and coordination on a
+    real Cluster (or behind a real Sentinel): a visitor on one process and an
+    agent on the other chat both ways, and presence spans the processes."""
+    record = RedisServer(tmp_path / "record").start()
+    group = SentinelGroup(tmp_path / "sentinel") if kind == "sentinel" else None
+    if kind == "cluster":
+        nodes = request.getfixturevalue("redis_cluster")
+        coordination = ["--redis-coordination", nodes.target.url, "--redis-cluster"]
+    else:
+        assert group is not None
+        group.start()
+        coordination = [
+            "--redis-coordination",
+            "redis://unused/0",
+            "--redis-sentinel",
+            f"127.0.0.1:{group.port}",
+            "--redis-master",
+            group.MASTER,
+        ]
+    procs = [Server(tmp_path / f"p{i}", "--redis", record.url, *coordination) for i in range(2)]
+    try:
+        shop = await seed(procs[0].data, redis_url=record.url)
+        for p in procs:
+            p.start()
+        (email,) = shop.agents
+        agent_ws = await Client.agent(procs[1], email, codec="msgpack")
+        visitor = await Client.visitor(procs[0], shop.key)
+        assert visitor.welcome["agents_online"] == 1  # presence across processes
+        conv_id = (await visitor.request({"t": "send", "cid": "1", "body": "hello"}))["conv"]
+        await agent_ws.expect(
+            "conv", lambda f: f["conv"]["id"] == conv_id and f["conv"]["state"] == "active"
+        )
+        await agent_ws.request({"t": "send", "conv": conv_id, "cid": "r", "body": "hi there"})
+        await visitor.expect("msg", lambda f: f["body"] == "hi there")
+        online = await agent_ws.request({"t": "visitors"})
+        assert [v["id"] for v in online["visitors"]] == [visitor.welcome["visitor"]]
+    finally:
+        for p in procs:
+            p.stop()
+        if group is not None:
+            group.stop()
+        record.stop()
