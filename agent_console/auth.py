@@ -32,17 +32,20 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from chatserver import control, logins
-from chatserver.hub import Hub
 from chatserver.logins import Grant
 from chatserver.types import Agent, Role
 
 from .web import ALL_ROLES, render, security_headers
+
+if TYPE_CHECKING:
+    from chatserver.node import Node
 
 SESSION_COOKIE = "chat_session"
 LOGIN_COOKIE = "chat_login"
@@ -61,9 +64,9 @@ class Login:
     csrf: str
 
 
-def _hub(request: Request) -> Hub:
-    hub: Hub = request.app.state.hub
-    return hub
+def _node(request: Request) -> Node:
+    node: Node = request.app.state.node
+    return node
 
 
 def _secure(request: Request) -> bool:
@@ -80,11 +83,11 @@ async def set_session(
     survives their own password reset, which ends every session before it
     (its open pages keep working; their sockets reconnect with a new token).
     """
-    hub = _hub(request)
-    grant = await logins.grant(hub.store, agent, keep.grant.session if keep else None)
+    node = _node(request)
+    grant = await logins.grant(node.store, agent, keep.grant.session if keep else None)
     response.set_cookie(
         SESSION_COOKIE,
-        hub.signer.sign("console", *grant.fields()),
+        node.signer.sign("console", *grant.fields()),
         max_age=max(0, grant.expiry - int(time.time())),
         path="/",
         httponly=True,
@@ -95,24 +98,24 @@ async def set_session(
 
 async def current_login(request: Request) -> Login | None:
     """The agent whose valid session cookie came with ``request``, if any."""
-    hub = _hub(request)
+    node = _node(request)
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    grant = Grant.parse(hub.signer.verify("console", token))
+    grant = Grant.parse(node.signer.verify("console", token))
     if grant is None:
         return None
-    agent = await hub.store.get_agent(grant.agent_id)
-    if agent is None or agent.disabled or await logins.ended(hub.store, grant):
+    agent = await node.store.get_agent(grant.agent_id)
+    if agent is None or agent.disabled or await logins.ended(node.store, grant):
         return None
-    return Login(agent, grant, hub.signer.sign("csrf", grant.session))
+    return Login(agent, grant, node.signer.sign("csrf", grant.session))
 
 
 def csrf_ok(request: Request, login: Login, submitted: str | None) -> bool:
     """Whether ``submitted`` is this session's CSRF token."""
     if not submitted:
         return False
-    fields = _hub(request).signer.verify("csrf", submitted)
+    fields = _node(request).signer.verify("csrf", submitted)
     return fields is not None and fields == [login.grant.session]
 
 
@@ -190,9 +193,9 @@ def _home_for(agent: Agent) -> str:
 
 async def login_page(request: Request) -> Response:
     """``GET`` shows the form; ``POST`` checks it and sets the session cookie."""
-    hub = _hub(request)
+    node = _node(request)
     nonce = request.cookies.get(LOGIN_COOKIE) or secrets.token_hex(8)
-    token = hub.signer.sign("login", nonce)
+    token = node.signer.sign("login", nonce)
     next_path = _safe_next(request.query_params.get("next"))
     if request.method == "GET":
         if (
@@ -206,12 +209,12 @@ async def login_page(request: Request) -> Response:
     password = str(form.get("password") or "")
     next_path = _safe_next(str(form.get("next") or ""))
     submitted = str(form.get("csrf") or "")
-    fields = hub.signer.verify("login", submitted)
+    fields = node.signer.verify("login", submitted)
     if fields != [request.cookies.get(LOGIN_COOKIE)] or not same_origin(request):
         return _login_form(
             request, token, nonce, next_path, email, "The form expired: please try again.", 403
         )
-    throttle: logins.LoginThrottle = request.app.state.login_throttle
+    throttle: logins.LoginThrottle = request.app.state.node.login_throttle
     # Counted before the password check: concurrent guesses get no more checks.
     attempt = await throttle.attempt(
         throttle.keys(request.client.host if request.client else "", email)
@@ -228,7 +231,7 @@ async def login_page(request: Request) -> Response:
         )
         response.headers["Retry-After"] = str(int(wait) + 1)
         return response
-    agent = await logins.sign_in(hub.store, email, password)
+    agent = await logins.sign_in(node.store, email, password)
     if agent is None:
         return _login_form(request, token, nonce, next_path, email, "Wrong email or password.", 401)
     await throttle.succeeded(attempt)
@@ -274,12 +277,12 @@ async def logout(request: Request) -> Response:
     With the form field ``everywhere`` every session of the agent ends,
     on every device, and their chat connections close.
     """
-    hub, login = _hub(request), request.state.login
+    node, login = _node(request), request.state.login
     form = await request.form()
     if form.get("everywhere"):
-        await control.sessions_ended(hub, login.agent.id)
+        await control.sessions_ended(node, login.agent.id)
     else:
-        await control.session_ended(hub, login.grant)
+        await control.session_ended(node, login.grant)
     response = RedirectResponse("/console/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return security_headers(response)

@@ -15,16 +15,20 @@ allows every origin); scripts stay ``'self'`` only, and rrweb's sandbox (no
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from chatserver.hub import Hub
 from chatserver.types import Role, Site
 
 from .assets import widget_asset
 from .auth import guard
 from .web import render
+
+if TYPE_CHECKING:
+    from chatserver.node import Node
 
 
 def replay_csp(site: Site | None) -> str:
@@ -46,9 +50,9 @@ def replay_csp(site: Site | None) -> str:
 
 @guard(Role.AGENT, Role.ADMIN)
 async def cobrowse_page(request: Request) -> Response:
-    hub: Hub = request.app.state.hub
+    node: Node = request.app.state.node
     agent = request.state.login.agent
-    conv = await hub.store.get_conversation(request.path_params["conv"])
+    conv = await node.store.get_conversation(request.path_params["conv"])
     if conv is None or conv.site_id != agent.site_id:
         return render(request, "error.html", {"message": "No such conversation."}, status_code=404)
     if agent.id not in conv.agents:
@@ -58,15 +62,15 @@ async def cobrowse_page(request: Request) -> Response:
             {"message": "Join the conversation first: only its agents can view the page."},
             status_code=403,
         )
-    site = await hub.store.get_site(agent.site_id)
-    visitor = await hub.store.get_visitor(conv.visitor_id)
+    site = await node.store.get_site(agent.site_id)
+    visitor = await node.store.get_visitor(conv.visitor_id)
     return render(
         request,
         "cobrowse.html",
         {
             "conv": conv,
             "visitor_name": (visitor.name if visitor and visitor.name else "the visitor"),
-            "ws_token": hub.agent_token(request.state.login.grant),
+            "ws_token": node.hub.agent_token(request.state.login.grant),
             "replay_url": widget_asset("replay"),
         },
         csp=replay_csp(site),

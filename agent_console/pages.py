@@ -16,25 +16,27 @@ of the protocol:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from chatserver.agents import agents_key
-from chatserver.hub import Hub
+from chatserver.handlers.agents import agents_key
 from chatserver.types import Role
 
 from .auth import guard
 from .web import CHAT_ROLES, render, security_headers
 
+if TYPE_CHECKING:
+    from chatserver.node import Node
+
 CANNED_KIND = "canned"
 
 
-def _hub(request: Request) -> Hub:
-    hub: Hub = request.app.state.hub
-    return hub
+def _node(request: Request) -> Node:
+    node: Node = request.app.state.node
+    return node
 
 
 def _json(data: Any) -> Response:
@@ -43,17 +45,19 @@ def _json(data: Any) -> Response:
 
 @guard(*CHAT_ROLES)
 async def home(request: Request) -> Response:
-    hub = _hub(request)
+    node = _node(request)
     agent = request.state.login.agent
-    site = await hub.store.get_site(agent.site_id)
+    site = await node.store.get_site(agent.site_id)
     return render(
-        request, "home.html", {"site": site, "ws_token": hub.agent_token(request.state.login.grant)}
+        request,
+        "home.html",
+        {"site": site, "ws_token": node.hub.agent_token(request.state.login.grant)},
     )
 
 
 @guard(*CHAT_ROLES)
 async def token(request: Request) -> Response:
-    return _json({"token": _hub(request).agent_token(request.state.login.grant)})
+    return _json({"token": _node(request).hub.agent_token(request.state.login.grant)})
 
 
 @guard(*CHAT_ROLES)
@@ -61,7 +65,7 @@ async def canned(request: Request) -> Response:
     """Canned responses of the agent's site; malformed documents are skipped."""
     agent = request.state.login.agent
     found = []
-    for doc in await _hub(request).store.list_docs(agent.site_id, CANNED_KIND):
+    for doc in await _node(request).store.list_docs(agent.site_id, CANNED_KIND):
         shortcut, text = doc.data.get("shortcut"), doc.data.get("text")
         if isinstance(shortcut, str) and isinstance(text, str) and shortcut and text:
             found.append({"shortcut": shortcut, "text": text})
@@ -72,9 +76,9 @@ async def canned(request: Request) -> Response:
 @guard(*CHAT_ROLES)
 async def agents(request: Request) -> Response:
     """The site's agents who take chats, with ``status`` from presence."""
-    hub = _hub(request)
+    node = _node(request)
     me = request.state.login.agent
-    online = await hub.presence.members(agents_key(me.site_id))
+    online = await node.presence.members(agents_key(me.site_id))
     listed = [
         {
             "id": a.id,
@@ -83,7 +87,7 @@ async def agents(request: Request) -> Response:
             "departments": list(a.departments),
             "status": str(online[a.id].get("status", "online")) if a.id in online else "offline",
         }
-        for a in await hub.store.list_agents(me.site_id)
+        for a in await node.store.list_agents(me.site_id)
         if not a.disabled and a.role is not Role.ANALYST
     ]
     listed.sort(key=lambda a: a["name"].lower())

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import available_timezones
 
 from starlette.datastructures import FormData, UploadFile
@@ -34,7 +34,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from chatserver.hub import Hub
 from chatserver.proactive import COUNTERS, TRIGGER_KIND, admin
 from chatserver.proactive.hours import (
     DAYS,
@@ -61,6 +60,9 @@ from chatserver.types import Doc, Role, Site, new_id
 
 from .auth import guard
 from .web import render, security_headers
+
+if TYPE_CHECKING:
+    from chatserver.node import Node
 
 EXPORT_FORMAT = "chatserver.triggers"
 EXPORT_VERSION = 1
@@ -114,13 +116,13 @@ FREQUENCY_LABELS = {
 _BOOL_KINDS = ("business_hours", "has_chat")
 
 
-def _hub(request: Request) -> Hub:
-    hub: Hub = request.app.state.hub
-    return hub
+def _node(request: Request) -> Node:
+    node: Node = request.app.state.node
+    return node
 
 
 async def _site(request: Request) -> Site:
-    site = await _hub(request).store.get_site(request.state.login.agent.site_id)
+    site = await _node(request).store.get_site(request.state.login.agent.site_id)
     assert site is not None, "an agent's site exists"
     return site
 
@@ -128,7 +130,7 @@ async def _site(request: Request) -> Site:
 async def _context(request: Request, site: Site) -> tuple[RuleContext, dict[str, str]]:
     agents = {
         a.id: a.name
-        for a in await _hub(request).store.list_agents(site.id)
+        for a in await _node(request).store.list_agents(site.id)
         if not a.disabled and a.role is not Role.ANALYST
     }
     return RuleContext(frozenset(site.departments), agents), agents
@@ -137,7 +139,7 @@ async def _context(request: Request, site: Site) -> tuple[RuleContext, dict[str,
 async def _rules(request: Request, site: Site) -> list[tuple[Doc, Rule | None, str]]:
     """The site's rule documents in evaluation order, parsed (or why not)."""
     found: list[tuple[Doc, Rule | None, str]] = []
-    for doc in await _hub(request).store.list_docs(site.id, TRIGGER_KIND):
+    for doc in await _node(request).store.list_docs(site.id, TRIGGER_KIND):
         try:
             found.append((doc, parse_rule(doc.data, None, doc.id), ""))
         except RuleError as exc:
@@ -332,7 +334,7 @@ async def _list_page(
     status_code: int = 200,
 ) -> Response:
     site = await _site(request)
-    counters = await _hub(request).store.counters(site.id, COUNTERS)
+    counters = await _node(request).store.counters(site.id, COUNTERS)
     rows = []
     for doc, rule, problem in await _rules(request, site):
         rows.append(
@@ -385,7 +387,7 @@ async def new(request: Request) -> Response:
         rule = parse_rule(data, ctx, rule_id)
     except RuleError as exc:
         return await _form_page(request, site, data, None, exc.errors, 400)
-    await admin.save_rule(_hub(request), site.id, rule)
+    await admin.save_rule(_node(request), site.id, rule)
     return RedirectResponse("/console/triggers", status_code=303)
 
 
@@ -393,7 +395,7 @@ async def new(request: Request) -> Response:
 async def edit(request: Request) -> Response:
     site = await _site(request)
     rule_id = request.path_params["rule_id"]
-    store = _hub(request).store
+    store = _node(request).store
     doc = await store.get_doc(site.id, TRIGGER_KIND, rule_id)
     if doc is None:
         return render(request, "error.html", {"message": "No such trigger."}, status_code=404)
@@ -409,14 +411,14 @@ async def edit(request: Request) -> Response:
         rule = parse_rule(data, ctx, rule_id)
     except RuleError as exc:
         return await _form_page(request, site, data, rule_id, exc.errors, 400)
-    await admin.save_rule(_hub(request), site.id, rule)
+    await admin.save_rule(_node(request), site.id, rule)
     return RedirectResponse("/console/triggers", status_code=303)
 
 
 @guard(Role.ADMIN)
 async def toggle(request: Request) -> Response:
     site = await _site(request)
-    await admin.toggle_rule(_hub(request), site.id, request.path_params["rule_id"])
+    await admin.toggle_rule(_node(request), site.id, request.path_params["rule_id"])
     return RedirectResponse("/console/triggers", status_code=303)
 
 
@@ -434,14 +436,14 @@ async def move(request: Request) -> Response:
         j = i - 1 if request.path_params["direction"] == "up" else i + 1
         if 0 <= j < len(docs):
             docs[i], docs[j] = docs[j], docs[i]
-            await admin.reorder(_hub(request), site.id, docs)
+            await admin.reorder(_node(request), site.id, docs)
     return RedirectResponse("/console/triggers", status_code=303)
 
 
 @guard(Role.ADMIN)
 async def delete(request: Request) -> Response:
     site = await _site(request)
-    await admin.delete_rule(_hub(request), site.id, request.path_params["rule_id"])
+    await admin.delete_rule(_node(request), site.id, request.path_params["rule_id"])
     return RedirectResponse("/console/triggers", status_code=303)
 
 
@@ -520,12 +522,12 @@ async def import_rules(request: Request) -> Response:
         errors = [f"{len(existing)} rules and {len(rules)} more: a site has at most {MAX_RULES}"]
     if errors:
         return await _list_page(request, ["Nothing was imported.", *errors], status_code=400)
-    await admin.import_rules(_hub(request), site.id, rules, replace)
+    await admin.import_rules(_node(request), site.id, rules, replace)
     return await _list_page(request, notice=f"Imported {len(rules)} rules.")
 
 
 async def _hours(request: Request, site: Site) -> BusinessHours | None:
-    doc = await _hub(request).store.get_doc(site.id, *HOURS_DOC)
+    doc = await _node(request).store.get_doc(site.id, *HOURS_DOC)
     if doc is None:
         return None
     try:
@@ -546,7 +548,7 @@ async def hours(request: Request) -> Response:
     if request.method == "POST":
         form = await request.form()
         if form.get("clear") is not None:
-            await admin.clear_hours(_hub(request), site.id)
+            await admin.clear_hours(_node(request), site.id)
             current, notice = None, "Cleared: the site counts as open all the time."
             timezone, days = "UTC", [""] * 7
         else:
@@ -557,7 +559,7 @@ async def hours(request: Request) -> Response:
             except HoursError as exc:
                 errors, status = exc.errors, 400
             else:
-                await admin.save_hours(_hub(request), site.id, current)
+                await admin.save_hours(_node(request), site.id, current)
                 notice = "Saved."
                 days = [current.describe(i) for i in range(7)]
     now = time.time()

@@ -20,11 +20,11 @@ from .security import hash_password_off_loop
 from .types import Agent, AgentId, Role, SiteId
 
 if TYPE_CHECKING:
-    from .hub import Hub
+    from .node import Node
 
 
 async def create(
-    hub: Hub,
+    node: Node,
     site_id: SiteId,
     email: str,
     name: str,
@@ -36,38 +36,38 @@ async def create(
     """A new agent (the password hashed off the event loop); ``StoreError`` if the
     e-mail is taken.  Nothing to tell other processes: nobody is signed in as it."""
     password_hash = await hash_password_off_loop(password)
-    return await hub.store.create_agent(
+    return await node.store.create_agent(
         site_id, email, name, password_hash, role, capacity, tuple(departments)
     )
 
 
-async def save(hub: Hub, agent: Agent) -> None:
+async def save(node: Node, agent: Agent) -> None:
     """Save the agent's record; routing and live sockets follow in every process."""
-    await hub.store.save_agent(agent)
-    await control.agent_saved(hub, agent)
+    await node.store.save_agent(agent)
+    await control.agent_saved(node, agent)
 
 
-async def set_password(hub: Hub, agent: Agent, password: str) -> Agent:
+async def set_password(node: Node, agent: Agent, password: str) -> Agent:
     """A new password; the caller ends the agent's other sign-ins (``end_sessions``)."""
     saved = replace(agent, password_hash=await hash_password_off_loop(password))
-    await hub.store.save_agent(saved)
+    await node.store.save_agent(saved)
     return saved
 
 
-async def set_disabled(hub: Hub, agent: Agent, disabled: bool) -> Agent:
+async def set_disabled(node: Node, agent: Agent, disabled: bool) -> Agent:
     """Disable (signed out everywhere, chats back to the queue) or enable an agent."""
     if agent.disabled == disabled:
         return agent
     agent = replace(agent, disabled=disabled)
-    await hub.store.save_agent(agent)
+    await node.store.save_agent(agent)
     # Sessions end for good (re-enabling does not revive them), after the save
     # so no sign-in slips between; enabling ends any sign-in that raced the
     # disable.  Sockets close in agent_saved (4105 when disabled).
-    await hub.store.end_sessions(agent.id)
-    await control.agent_saved(hub, agent)
+    await node.store.end_sessions(agent.id)
+    await control.agent_saved(node, agent)
     return agent
 
 
-async def end_sessions(hub: Hub, agent_id: AgentId, spare: str = "") -> None:
+async def end_sessions(node: Node, agent_id: AgentId, spare: str = "") -> None:
     """Sign the agent out everywhere (but the session ``spare``); sockets close with 4106."""
-    await control.sessions_ended(hub, agent_id, spare=spare)
+    await control.sessions_ended(node, agent_id, spare=spare)

@@ -5,7 +5,7 @@ indexes.  They live behind this seam so that a directory (the default, and
 a shared volume when several machines run with Redis) can later be swapped
 for object storage without touching the features that use it.
 
-Contract every implementation keeps (``tests/test_blobs.py``):
+Contract every implementation keeps (``tests/unit/test_blobs.py``):
 
 * **Keys** are ``/``-separated parts of ``[A-Za-z0-9_.-]`` (no empty part, no
   ``.`` or ``..``), at most ``MAX_KEY_CHARS`` long; anything else raises

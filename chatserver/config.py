@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .frames import Limits
+from .protocol.frames import Limits
 from .quotas import QuotaConfig
 
 

@@ -70,22 +70,22 @@ from .types import JSON, Agent, AgentId, ConvState, Role, SiteId
 from .visitor_rows import write_held
 
 if TYPE_CHECKING:
-    from .hub import Hub
+    from .node import Node
 
 log = logging.getLogger("chatserver.control")
 
 
-async def site_saved(hub: Hub, site_id: SiteId) -> None:
+async def site_saved(node: Node, site_id: SiteId) -> None:
     """A site's record changed: every process forgets its copy; routing reruns.
 
     Switching routing from manual to auto assigns the waiting chats now.
     """
-    hub.forget_site(site_id)
-    await hub.broker.publish(CONTROL_CHANNEL, {"op": "site", "site": site_id})
-    await hub.agents_changed(await hub.site(site_id))
+    node.hub.forget_site(site_id)
+    await node.broker.publish(CONTROL_CHANNEL, {"op": "site", "site": site_id})
+    await node.hub.agents_changed(await node.hub.site(site_id))
 
 
-async def agent_saved(hub: Hub, agent: Agent) -> None:
+async def agent_saved(node: Node, agent: Agent) -> None:
     """An agent's record changed (already saved): routing and live sessions follow.
 
     Capacity and departments go to the router.  An agent who no longer takes
@@ -95,69 +95,69 @@ async def agent_saved(hub: Hub, agent: Agent) -> None:
     they hold go back to the queue (or stay with the colleagues also in them)
     without a grace period.
     """
-    await hub.router.update_agent(agent)
+    await node.router.update_agent(agent)
     out = not agent.takes_chats
     if out:
-        await hub.router.set_status(agent.id, None)
-    await hub.broker.publish(CONTROL_CHANNEL, {"op": "agent", "agent": agent.id})
-    site = await hub.site(agent.site_id)
+        await node.router.set_status(agent.id, None)
+    await node.broker.publish(CONTROL_CHANNEL, {"op": "agent", "agent": agent.id})
+    site = await node.hub.site(agent.site_id)
     if out:
-        for conv in await hub.store.list_conversations(site.id, [ConvState.ACTIVE], limit=100_000):
+        for conv in await node.store.list_conversations(site.id, [ConvState.ACTIVE], limit=100_000):
             if agent.id in conv.agents:
-                await hub.convs.requeue(site, conv.id, [agent.id])
-    await hub.agents_changed(site)
+                await node.convs.requeue(site, conv.id, [agent.id])
+    await node.hub.agents_changed(site)
 
 
-async def triggers_changed(hub: Hub, site_id: SiteId) -> None:
+async def triggers_changed(node: Node, site_id: SiteId) -> None:
     """A site's trigger rules or business hours changed: every process reloads them now."""
-    hub.triggers.invalidate(site_id)
-    await hub.broker.publish(CONTROL_CHANNEL, {"op": "triggers", "site": site_id, "from": hub.node})
+    node.triggers.invalidate(site_id)
+    await node.broker.publish(CONTROL_CHANNEL, {"op": "triggers", "site": site_id, "from": node.id})
 
 
-async def session_ended(hub: Hub, grant: Grant) -> None:
+async def session_ended(node: Node, grant: Grant) -> None:
     """One sign-in ended (sign out): revoked until it expires, its sockets closed everywhere."""
-    await hub.store.revoke_session(grant.session, grant.expiry)
+    await node.store.revoke_session(grant.session, grant.expiry)
     event = {"op": "session", "agent": grant.agent_id, "session": grant.session}
-    await hub.broker.publish(CONTROL_CHANNEL, event)
+    await node.broker.publish(CONTROL_CHANNEL, event)
 
 
-async def sessions_ended(hub: Hub, agent_id: AgentId, spare: str = "") -> int:
+async def sessions_ended(node: Node, agent_id: AgentId, spare: str = "") -> int:
     """Every sign-in of the agent so far ended for good; their sockets closed everywhere.
 
     Sockets of the session id ``spare`` stay open (the caller signs that
     browser in again with it); their token is void all the same.  Returns the
     agent's new session generation (sign-ins made from now on get it).
     """
-    generation = await hub.store.end_sessions(agent_id)
+    generation = await node.store.end_sessions(agent_id)
     event = {"op": "sessions", "agent": agent_id, "generation": generation, "spare": spare}
-    await hub.broker.publish(CONTROL_CHANNEL, event)
+    await node.broker.publish(CONTROL_CHANNEL, event)
     return generation
 
 
-def apply(hub: Hub, event: JSON) -> None:
+def apply(node: Node, event: JSON) -> None:
     """Apply a control event in this process (called by the broker's handler)."""
     op, agent_id = event.get("op"), event.get("agent")
     if op == "site" and isinstance(event.get("site"), str):
-        hub.forget_site(event["site"])
-        hub.spawn(_reload_site(hub, event["site"]))
+        node.hub.forget_site(event["site"])
+        node.hub.spawn(_reload_site(node, event["site"]))
     elif op == "triggers" and isinstance(event.get("site"), str):
-        if event.get("from") != hub.node:  # the publisher invalidated already
-            hub.triggers.invalidate(event["site"])
+        if event.get("from") != node.id:  # the publisher invalidated already
+            node.triggers.invalidate(event["site"])
     elif op == "visitor_stored" and isinstance(event.get("visitor"), str):
-        hub.spawn(write_held(hub, event["visitor"]))
+        node.hub.spawn(write_held(node, event["visitor"]))
     elif op == "agent" and isinstance(agent_id, str):
-        hub.spawn(_refresh_agent(hub, agent_id))
+        node.hub.spawn(_refresh_agent(node, agent_id))
     elif op == "session" and isinstance(agent_id, str) and isinstance(event.get("session"), str):
         sid = event["session"]
-        _close_grants(hub, agent_id, lambda grant: grant.session == sid)
+        _close_grants(node, agent_id, lambda grant: grant.session == sid)
     elif op == "sessions" and isinstance(agent_id, str) and type(event.get("generation")) is int:
         generation, spare = event["generation"], event.get("spare") or None
         _close_grants(
-            hub, agent_id, lambda grant: grant.generation < generation and grant.session != spare
+            node, agent_id, lambda grant: grant.generation < generation and grant.session != spare
         )
         # The spared browser goes on at the new generation (a new cookie, the
         # same session id): so do its sockets, for ``recheck_sessions``.
-        for session in hub.agent_sessions(agent_id):
+        for session in node.hub.agent_sessions(agent_id):
             grant = session.grant
             if grant is not None and grant.session == spare and grant.generation < generation:
                 session.grant = replace(grant, generation=generation)
@@ -165,13 +165,13 @@ def apply(hub: Hub, event: JSON) -> None:
         log.warning("unknown control event %r", op)
 
 
-def _close_grants(hub: Hub, agent_id: str, ended: Callable[[Grant], bool]) -> None:
-    for session in hub.agent_sessions(agent_id):
+def _close_grants(node: Node, agent_id: str, ended: Callable[[Grant], bool]) -> None:
+    for session in node.hub.agent_sessions(agent_id):
         if session.grant is not None and ended(session.grant):
             session.close(CloseCode.SESSION_ENDED, "signed out: sign in again")
 
 
-async def recheck_sessions(hub: Hub) -> int:
+async def recheck_sessions(node: Node) -> int:
     """Close this process's agent sockets whose sign-in has ended; return how many.
 
     The safety net under the at-most-once ``session``/``sessions`` events:
@@ -187,12 +187,12 @@ async def recheck_sessions(hub: Hub) -> int:
     """
     grants = [
         (session, session.grant)
-        for session in hub.all_agent_sessions()
+        for session in node.hub.all_agent_sessions()
         if session.grant is not None and session.close_code is None
     ]
     if not grants:
         return 0
-    generations, revoked = await hub.store.session_states(
+    generations, revoked = await node.store.session_states(
         [grant.agent_id for _, grant in grants], [grant.session for _, grant in grants]
     )
     # agent -> why its sockets close, for agents with a newer generation
@@ -205,7 +205,7 @@ async def recheck_sessions(hub: Hub) -> int:
             session.close(CloseCode.SESSION_ENDED, "signed out: sign in again")
         elif grant.generation < generations.get(grant.agent_id, 0):
             if grant.agent_id not in moved:
-                moved[grant.agent_id] = _ended_why(await hub.store.get_agent(grant.agent_id))
+                moved[grant.agent_id] = _ended_why(await node.store.get_agent(grant.agent_id))
             session.close(*moved[grant.agent_id])
         else:
             continue
@@ -215,19 +215,19 @@ async def recheck_sessions(hub: Hub) -> int:
     return closed
 
 
-async def resync(hub: Hub) -> None:
+async def resync(node: Node) -> None:
     """Apply whatever control events were lost while the channel was (``Hub._resubscribed``)."""
     try:
-        for site_id in set(hub.sites) | set(hub.triggers.cached_sites()):
-            hub.forget_site(site_id)
-            hub.triggers.invalidate(site_id)
-            await _reload_site(hub, site_id)
-        for agent_id in {s.agent.id for s in hub.all_agent_sessions() if s.agent is not None}:
-            await _refresh_agent(hub, agent_id)
-        await recheck_sessions(hub)
-        for visitor_id in hub.held.visitors():  # a missed ``visitor_stored``
-            if await hub.store.get_visitor(visitor_id) is not None:
-                await write_held(hub, visitor_id)
+        for site_id in set(node.hub.sites) | set(node.triggers.cached_sites()):
+            node.hub.forget_site(site_id)
+            node.triggers.invalidate(site_id)
+            await _reload_site(node, site_id)
+        for agent_id in {s.agent.id for s in node.hub.all_agent_sessions() if s.agent is not None}:
+            await _refresh_agent(node, agent_id)
+        await recheck_sessions(node)
+        for visitor_id in node.held.visitors():  # a missed ``visitor_stored``
+            if await node.store.get_visitor(visitor_id) is not None:
+                await write_held(node, visitor_id)
     except ChatError as exc:  # the periodic checks and TTLs catch up later
         log.warning("re-syncing control state failed: %s", exc)
 
@@ -241,20 +241,20 @@ def _ended_why(agent: Agent | None) -> tuple[CloseCode, str]:
     return CloseCode.SESSION_ENDED, "signed out: sign in again"
 
 
-async def _reload_site(hub: Hub, site_id: SiteId) -> None:
+async def _reload_site(node: Node, site_id: SiteId) -> None:
     """Cache the new record at once: live visitors' drafts read it (no await there)."""
     try:
-        await hub.site(site_id)
+        await node.hub.site(site_id)
     except ChatError as exc:
         log.warning("reloading site %s failed: %s", site_id, exc)
 
 
-async def _refresh_agent(hub: Hub, agent_id: str) -> None:
-    agent = await hub.store.get_agent(agent_id)
+async def _refresh_agent(node: Node, agent_id: str) -> None:
+    agent = await node.store.get_agent(agent_id)
     if agent is None:
         return
-    hub.convs.remember(agent)
-    for session in hub.agent_sessions(agent_id):
+    node.convs.remember(agent)
+    for session in node.hub.agent_sessions(agent_id):
         session.agent = agent
         if agent.disabled:
             session.close(CloseCode.ACCOUNT_DISABLED, "agent account is disabled")
@@ -262,12 +262,12 @@ async def _refresh_agent(hub: Hub, agent_id: str) -> None:
             session.close(CloseCode.UNAUTHORIZED, "analysts take no chats")
 
 
-async def recheck_loop(hub: Hub) -> None:
+async def recheck_loop(node: Node) -> None:
     """Every ``hub.session_check`` seconds (jittered by a quarter), ``recheck_sessions``."""
     while True:
-        await asyncio.sleep(hub.session_check * random.uniform(0.75, 1.25))
+        await asyncio.sleep(node.session_check * random.uniform(0.75, 1.25))
         try:
-            await recheck_sessions(hub)
+            await recheck_sessions(node)
         except StoreError as exc:  # the next check tries again
             log.warning("re-checking agent sessions failed: %s", exc)
         except Exception:

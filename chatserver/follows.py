@@ -15,7 +15,6 @@ import logging
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from . import reads
 from .conversations import (
     Conversations,
     conv_channel,
@@ -23,8 +22,9 @@ from .conversations import (
     site_visitors_channel,
 )
 from .errors import StoreError
-from .frames import MAX_HISTORY, Frame, Limits
+from .handlers import reads
 from .metrics import Metrics
+from .protocol.frames import MAX_HISTORY, Frame, Limits
 from .routing import Router
 from .session import Follow, Session
 from .store import Store
@@ -235,7 +235,7 @@ class Following:
         online = await self.router.available_agents(site_id)
         self._fan_out(sessions, "all", {"t": "agents", "online": online})
 
-    async def _history(self, session: Session, frame: Frame) -> None:
+    async def history(self, session: Session, frame: Frame) -> None:
         """Recovery (``since``) or paging (``before``) of a conversation's entries."""
         conv = await self.conversation(session, frame.get("conv"))
         notes = session.kind is ClientKind.AGENT

@@ -15,22 +15,18 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import reads
 from .agent_connections import AgentConnections
-from .blobs import BlobStore
 from .broker import Broker
 from .conversations import (
     Conversations,
 )
 from .errors import ConnectionClosing, ErrorCode, FrameError, StoreError
 from .follows import Following
-from .frames import Frame, Limits
-from .held import HeldPages
 from .metrics import Metrics
 from .presence import Presence, visitors_key
 from .presence_memory import MemoryPresence
-from .protocol import Codec, encode
-from .quotas import Quotas
+from .protocol.codec import Codec, encode
+from .protocol.frames import Frame, Limits
 from .rebuild import rebuild_routing
 from .routing import Router
 from .security import Signer
@@ -44,20 +40,19 @@ from .types import (
     ConvState,
     Entry,
     Site,
-    new_id,
 )
 
 if TYPE_CHECKING:
-    from .cobrowse import Cobrowse
-    from .proactive import Proactive
+    from .node import Node
 
 log = logging.getLogger("chatserver.hub")
 
-Handler = Callable[["Hub", Session, Frame], Awaitable[None]]
-# A feature's broker event: the hub, the channel, the event, this process's sessions on it.
-OpHandler = Callable[["Hub", str, JSON, set[Session]], None]
-# A hello of one kind of client: the hub, the session, the frame, its Origin, its headers.
-HelloHandler = Callable[["Hub", Session, Frame, "str | None", Mapping[str, str]], Awaitable[None]]
+# A frame's handler: the node (node.py), the session, the validated frame.
+Handler = Callable[["Node", Session, Frame], Awaitable[None]]
+# A feature's broker event: the node, the channel, the event, this process's sessions on it.
+OpHandler = Callable[["Node", str, JSON, set[Session]], None]
+# A hello of one kind of client: the node, the session, the frame, its Origin, its headers.
+HelloHandler = Callable[["Node", Session, Frame, "str | None", Mapping[str, str]], Awaitable[None]]
 # Something a feature runs when a connection closes (before the agent's grace logic).
 DisconnectHook = Callable[[Session], Awaitable[None]]
 # A feature's part of the re-sync after a lost subscription: the channel's id part.
@@ -78,30 +73,20 @@ class Hub(Following, AgentConnections):
         limits: Limits | None = None,
         grace: float = 30.0,
         presence: Presence | None = None,
-        blobs: BlobStore | None = None,
-        session_check: float = 60.0,
-        quotas: Quotas | None = None,
+        convs: Conversations | None = None,
     ) -> None:
         self.store = store
-        self.quotas = quotas or Quotas()  # abuse limits (quotas.py)
-        self.held = HeldPages()  # page views of visitors without a row yet (held.py)
-        self.blobs = blobs  # attachments and recording segments (None: features off)
         self.broker = broker
         self.router = router
         self.signer = signer
         self.limits = limits or Limits()
         self.grace = grace
-        # Seconds between re-checks of the open agent sockets' sign-ins
-        # (control.recheck_sessions), jittered by a quarter either way; 0: never.
-        self.session_check = session_check
-        self.node = new_id("n")  # this process, in control events it receives back
         self.metrics = Metrics()  # counters for /metrics (chatserver/web/ops.py)
         self.presence: Presence = presence or MemoryPresence()
-        self.convs = Conversations(store, broker, router)
-        # Set by the features (``features.install``): the trigger engine and
-        # co-browsing, which handlers reach through the hub.
-        self.triggers: Proactive
-        self.cobrowse: Cobrowse
+        self.convs = convs or Conversations(store, broker, router)
+        # The node this hub is part of (node.py sets it): what every handler,
+        # hello, op and hook is given.
+        self.node: Node
         self._local: dict[str, set[Session]] = {}
         self._connections = 0  # sessions with at least one channel (see stats)
         self._agent_sessions: dict[str, set[Session]] = {}
@@ -109,9 +94,8 @@ class Hub(Following, AgentConnections):
         self._tasks: set[asyncio.Task[Any]] = set()
         self.sites: dict[str, Site] = {}
         shared: dict[str, Handler] = {
-            "ping": Hub._ping,
-            "read": reads.read,
-            "history": Hub._history,
+            "ping": _ping,
+            "history": _history,
         }
         self._handlers: dict[ClientKind, dict[str, Handler]] = {
             ClientKind.VISITOR: dict(shared),
@@ -281,7 +265,7 @@ class Hub(Following, AgentConnections):
             for session in sessions:
                 session.send({"t": "status", "status": event["status"]})
         elif op in self._ops:
-            self._ops[op](self, channel, event, sessions)
+            self._ops[op](self.node, channel, event, sessions)
 
     def local_sessions(self, channel: str) -> list[Session]:
         """This process's sessions subscribed to ``channel``."""
@@ -344,10 +328,10 @@ class Hub(Following, AgentConnections):
         Accept-Language go into its presence info).
         """
         kind = ClientKind.VISITOR if frame.get("kind") == "visitor" else ClientKind.AGENT
-        await self._hellos[kind](self, session, frame, origin, headers or {})
+        await self._hellos[kind](self.node, session, frame, origin, headers or {})
 
     def limits_json(self) -> JSON:
-        from . import frames
+        from .protocol import frames
 
         return {
             "max_frame_bytes": self.limits.max_frame_bytes,
@@ -395,7 +379,7 @@ class Hub(Following, AgentConnections):
                 ErrorCode.NOT_ALLOWED, f"{frame.type} is not served here", rid=frame.rid
             )
         try:
-            await handler(self, session, frame)
+            await handler(self.node, session, frame)
         except FrameError as exc:
             if exc.rid is None:
                 exc.rid = frame.rid
@@ -408,11 +392,6 @@ class Hub(Following, AgentConnections):
         except Exception as exc:
             log.exception("handler of %s failed", frame.type)
             raise FrameError(ErrorCode.INTERNAL, "internal error", rid=frame.rid) from exc
-
-    # -- shared handlers ---------------------------------------------------
-
-    async def _ping(self, session: Session, frame: Frame) -> None:
-        session.send({"t": "pong", "re": frame.rid})
 
     async def conversation(self, session: Session, conv_id: ConversationId) -> Conversation:
         """The conversation if ``session`` may see it, else ``NOT_FOUND``.
@@ -468,3 +447,14 @@ class Hub(Following, AgentConnections):
             "channels": len(self._local),
             "agents_connected": len(self._agent_sessions),
         }
+
+
+# -- the frames every client may send (the others come from handlers/ and features/)
+
+
+async def _ping(node: Node, session: Session, frame: Frame) -> None:
+    session.send({"t": "pong", "re": frame.rid})
+
+
+async def _history(node: Node, session: Session, frame: Frame) -> None:
+    await node.hub.history(session, frame)

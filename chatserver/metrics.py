@@ -19,7 +19,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 
 from .errors import CloseCode, ErrorCode
-from .frames import FRAMES
+from .protocol.frames import FRAMES
 from .types import ClientKind
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

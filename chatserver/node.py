@@ -8,30 +8,46 @@ events' listeners registered before anything starts.  ``start`` and
 ``close`` bring them up and down in order (the store first and last).
 
 The web application (``web/app.py``) is built around a node, and so are the
-tests' in-process nodes: nothing else constructs these parts.  Handlers and
-the console still reach them through ``node.hub`` today; they take the node
-itself in a later step of the renovation (docs/architecture.md).
+tests' in-process nodes: nothing else constructs these parts.  Handlers,
+features, the console and the HTTP endpoints are given the node
+(``request.app.state.node``) and reach the hub through ``node.hub``.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import recordings
 
-from . import attachments, features, logins, redact
+from . import features, handlers, logins, redact
 from .backends import build
 from .blobs import DirectoryBlobs
 from .broker import Broker
 from .config import Config
+from .conversations import Conversations
+from .features.attachments import UploadBudget
+from .held import HeldPages
 from .hub import Hub
 from .presence import Presence
 from .quotas import Quotas
 from .routing import Router
 from .security import Signer, load_secret, load_secret_redis
 from .store import Store
+from .types import new_id
+
+if TYPE_CHECKING:
+    from .features.cobrowse import Cobrowse
+    from .proactive import Proactive
 
 
 class Node:
-    """One chatserver process's parts (see the module docstring)."""
+    """One chatserver process's parts (see the module docstring).
+
+    What handlers, features and the console are given: the seams (``store``,
+    ``broker``, ``router``, ``presence``, ``blobs``), the services (``convs``,
+    ``quotas``, ``held``, ``triggers``, ``cobrowse``, ``recordings``, ...)
+    and the ``hub`` (this process's sessions, channels, fan-out, dispatch).
+    """
 
     def __init__(
         self,
@@ -44,12 +60,21 @@ class Node:
         blobs: DirectoryBlobs,
     ) -> None:
         self.config = config
+        self.id = new_id("n")  # this process, in control events it receives back
         self.store = store
         self.broker = broker
         self.router = router
         self.presence = presence
         self.signer = signer
-        self.blobs = blobs
+        self.blobs = blobs  # attachments and recording segments
+        self.limits = config.limits
+        self.grace = config.grace
+        # Seconds between re-checks of the open agent sockets' sign-ins
+        # (control.recheck_sessions), jittered by a quarter either way; 0: never.
+        self.session_check = config.session_check
+        self.quotas = Quotas(config.quotas)  # abuse limits (quotas.py)
+        self.held = HeldPages()  # page views of visitors without a row yet (held.py)
+        self.convs = Conversations(store, broker, router)
         self.hub = Hub(
             store,
             broker,
@@ -58,17 +83,21 @@ class Node:
             config.limits,
             grace=config.grace,
             presence=presence,
-            blobs=blobs,
-            session_check=config.session_check,
-            quotas=Quotas(config.quotas),
+            convs=self.convs,
         )
-        features.install(self.hub)
+        self.hub.node = self
+        self.metrics = self.hub.metrics
+        # Set by ``features.install``: the trigger engine and co-browsing.
+        self.triggers: Proactive
+        self.cobrowse: Cobrowse
+        handlers.install(self)
+        features.install(self)
         self.recordings = recordings.Recordings(store, blobs)
-        self.recordings.install(self.hub)
+        self.recordings.install(self)
         # Failed sign-ins counted in the store (shared by every process).
         self.login_throttle = logins.LoginThrottle(store, limit=10, window=300.0)
         # Attachment upload bodies held in memory at once, by this process.
-        self.upload_budget = attachments.UploadBudget(config.upload_memory)
+        self.upload_budget = UploadBudget(config.upload_memory)
 
     @classmethod
     def build(cls, config: Config) -> Node:

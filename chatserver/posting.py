@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING
 
 from .conversations import visitor_channel
 from .errors import Closed, ErrorCode, FrameError
-from .frames import Frame
+from .protocol.frames import Frame
 from .session import Session
 from .types import JSON, AuthorKind, Conversation, ConversationId, Entry, EntryKind, Site
 from .visitor_rows import ensure
 
 if TYPE_CHECKING:
-    from .hub import Hub
+    from .node import Node
 
 
 @dataclass(slots=True)
@@ -51,12 +51,12 @@ Bound = Callable[[Entry], Awaitable[None]]
 
 
 async def post_from_visitor(
-    hub: Hub, session: Session, frame: Frame, post: Post, bound: Bound | None = None
+    node: Node, session: Session, frame: Frame, post: Post, bound: Bound | None = None
 ) -> Entry:
     """Store, acknowledge, publish and route a visitor's post (the module docstring)."""
     assert session.site is not None and session.visitor_id is not None
-    await ensure(hub, session)
-    site = await hub.site(session.site.id)
+    await ensure(node, session)
+    site = await node.hub.site(session.site.id)
     new: Conversation | None = None
     conv_id: ConversationId | None
     if post.only is not None:
@@ -65,38 +65,38 @@ async def post_from_visitor(
         conv_id = post.only
     else:
         if post.conv is not None and post.conv not in session.follows:
-            await hub.conversation(session, post.conv)  # not theirs: 205
+            await node.hub.conversation(session, post.conv)  # not theirs: 205
         conv_id = post.conv or session.conv_id
     if conv_id is None:
-        conv_id, new = await open_for(hub, session, site, frame)
+        conv_id, new = await open_for(node, session, site, frame)
     if post.draft_sent and session.preview is not None:
         session.preview.cancel()  # the draft became this message
     try:
-        entry, duplicate = await _append(hub, session, conv_id, post)
+        entry, duplicate = await _append(node, session, conv_id, post)
     except Closed:
         if post.conv is not None or post.only is not None:
             raise FrameError(ErrorCode.CONFLICT, "conversation is closed") from None
         session.conv_id = None  # closed under us: the post starts a new one
-        conv_id, new = await open_for(hub, session, site, frame)
-        entry, duplicate = await _append(hub, session, conv_id, post)
+        conv_id, new = await open_for(node, session, site, frame)
+        entry, duplicate = await _append(node, session, conv_id, post)
     if bound is not None and post.only is None:
         await bound(entry)
-    hub.ack(session, frame, entry, duplicate)
+    node.hub.ack(session, frame, entry, duplicate)
     if not duplicate:
-        await hub.convs.publish_entry(site.id, entry)
+        await node.convs.publish_entry(site.id, entry)
     if new is not None:
-        visitor = await hub.store.get_visitor(session.visitor_id)
-        await hub.router.submit(new, visitor.last_agent_id if visitor else None)
-        await hub.convs.publish_conv(new.id)
-        await hub.convs.route(site)
+        visitor = await node.store.get_visitor(session.visitor_id)
+        await node.router.submit(new, visitor.last_agent_id if visitor else None)
+        await node.convs.publish_conv(new.id)
+        await node.convs.route(site)
     return entry
 
 
 async def _append(
-    hub: Hub, session: Session, conv_id: ConversationId, post: Post
+    node: Node, session: Session, conv_id: ConversationId, post: Post
 ) -> tuple[Entry, bool]:
     assert session.visitor_id is not None
-    return await hub.store.append(
+    return await node.store.append(
         conv_id,
         EntryKind.TEXT,
         AuthorKind.VISITOR,
@@ -110,7 +110,7 @@ async def _append(
 
 
 async def open_for(
-    hub: Hub, session: Session, site: Site, frame: Frame
+    node: Node, session: Session, site: Site, frame: Frame
 ) -> tuple[ConversationId, Conversation | None]:
     """The visitor's open conversation, created if needed (then also returned)."""
     assert session.visitor_id is not None
@@ -119,14 +119,14 @@ async def open_for(
         raise FrameError(ErrorCode.NOT_FOUND, "no such department")
     if dept is None and session.dept in site.departments:
         dept = session.dept  # the hello's default, unless an admin removed it since
-    online = await hub.router.available_agents(site.id)
-    conv, created = await hub.store.open_conversation(
+    online = await node.router.available_agents(site.id)
+    conv, created = await node.store.open_conversation(
         site.id, session.visitor_id, dept, offline=online == 0
     )
-    await hub.follow(session, conv.id)
+    await node.hub.follow(session, conv.id)
     if created:
-        hub.convs.opened(conv)
-        await hub.broker.publish(
+        node.convs.opened(conv)
+        await node.broker.publish(
             visitor_channel(session.visitor_id), {"op": "follow", "conv": conv.id}
         )
     return conv.id, conv if created else None

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .protocol import TokenBucket
+from .protocol.codec import TokenBucket
 
 MAX_KEYS = 100_000  # buckets kept per limiter before full (idle) ones are dropped
 HOUR = 3600.0

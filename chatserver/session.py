@@ -22,7 +22,7 @@ from enum import Enum
 from .errors import CloseCode, short_reason
 from .logins import Grant
 from .preview import Preview
-from .protocol import Connection
+from .protocol.codec import Connection
 from .types import JSON, Agent, ClientKind, ConversationId, Site
 
 

@@ -16,20 +16,20 @@ from . import accounts, control
 from .types import ConvState, Site
 
 if TYPE_CHECKING:
-    from .hub import Hub
+    from .node import Node
 
 
-async def save(hub: Hub, site: Site) -> None:
+async def save(node: Node, site: Site) -> None:
     """Save the site's record (settings, origins, departments); every process reloads it."""
-    await hub.store.save_site(site)
-    await control.site_saved(hub, site.id)
+    await node.store.save_site(site)
+    await control.site_saved(node, site.id)
 
 
-async def add_department(hub: Hub, site: Site, name: str) -> None:
-    await save(hub, replace(site, departments=(*site.departments, name)))
+async def add_department(node: Node, site: Site, name: str) -> None:
+    await save(node, replace(site, departments=(*site.departments, name)))
 
 
-async def rename_department(hub: Hub, site: Site, old: str, new: str) -> int:
+async def rename_department(node: Node, site: Site, old: str, new: str) -> int:
     """Rename ``old`` to ``new``: the site, who serves it, its open conversations.
 
     The site first (new visitors may pick the new name), then the agents, then
@@ -37,40 +37,40 @@ async def rename_department(hub: Hub, site: Site, old: str, new: str) -> int:
     how many open conversations moved.
     """
     await save(
-        hub, replace(site, departments=tuple(new if d == old else d for d in site.departments))
+        node, replace(site, departments=tuple(new if d == old else d for d in site.departments))
     )
-    await _agents_departments(hub, site, old, new)
-    moved = await _move_conversations(hub, site, old, new)
-    await hub.agents_changed(await hub.site(site.id))
+    await _agents_departments(node, site, old, new)
+    moved = await _move_conversations(node, site, old, new)
+    await node.hub.agents_changed(await node.hub.site(site.id))
     return moved
 
 
-async def open_in_department(hub: Hub, site: Site, name: str) -> int:
+async def open_in_department(node: Node, site: Site, name: str) -> int:
     """How many open (queued or active) conversations are in department ``name``."""
-    convs = await hub.store.list_conversations(
+    convs = await node.store.list_conversations(
         site.id, [ConvState.QUEUED, ConvState.ACTIVE], limit=100_000
     )
     return sum(1 for c in convs if c.department == name)
 
 
-async def remove_department(hub: Hub, site: Site, name: str) -> None:
+async def remove_department(node: Node, site: Site, name: str) -> None:
     """Remove ``name``: agents stop serving it; a chat opened in it meanwhile goes to anyone."""
-    await save(hub, replace(site, departments=tuple(d for d in site.departments if d != name)))
-    await _agents_departments(hub, site, name, None)
-    if await _move_conversations(hub, site, name, None):
-        await hub.agents_changed(await hub.site(site.id))
+    await save(node, replace(site, departments=tuple(d for d in site.departments if d != name)))
+    await _agents_departments(node, site, name, None)
+    if await _move_conversations(node, site, name, None):
+        await node.hub.agents_changed(await node.hub.site(site.id))
 
 
-async def _agents_departments(hub: Hub, site: Site, old: str, new: str | None) -> None:
+async def _agents_departments(node: Node, site: Site, old: str, new: str | None) -> None:
     """Every agent serving ``old`` serves ``new`` instead (or nothing, with ``None``)."""
-    for agent in await hub.store.list_agents(site.id):
+    for agent in await node.store.list_agents(site.id):
         if old in agent.departments:
             renamed = (new if d == old else d for d in agent.departments)
             depts = tuple(dict.fromkeys(d for d in renamed if d is not None))
-            await accounts.save(hub, replace(agent, departments=depts))
+            await accounts.save(node, replace(agent, departments=depts))
 
 
-async def _move_conversations(hub: Hub, site: Site, old: str, new: str | None) -> int:
+async def _move_conversations(node: Node, site: Site, old: str, new: str | None) -> int:
     """Open conversations of ``old`` move to ``new``; waiting ones are queued again.
 
     A waiting conversation's department is also held by the router (it picks
@@ -78,15 +78,15 @@ async def _move_conversations(hub: Hub, site: Site, old: str, new: str | None) -
     place (the queue is ordered by ``queued_at``).
     """
     moved = 0
-    for conv in await hub.store.list_conversations(
+    for conv in await node.store.list_conversations(
         site.id, [ConvState.QUEUED, ConvState.ACTIVE], limit=100_000
     ):
         if conv.department != old:
             continue
         moved += 1
-        async with hub.convs.locked(conv.id):
-            conv = await hub.store.update_conversation(conv.id, department=new)
-            if conv.state is ConvState.QUEUED and conv.id in await hub.router.queue(site.id):
-                visitor = await hub.store.get_visitor(conv.visitor_id)
-                await hub.router.submit(conv, visitor.last_agent_id if visitor else None)
+        async with node.convs.locked(conv.id):
+            conv = await node.store.update_conversation(conv.id, department=new)
+            if conv.state is ConvState.QUEUED and conv.id in await node.router.queue(site.id):
+                visitor = await node.store.get_visitor(conv.visitor_id)
+                await node.router.submit(conv, visitor.last_agent_id if visitor else None)
     return moved

@@ -3,7 +3,7 @@
 ``chatserver/web/uvicorn_ws.py`` subclasses uvicorn's websockets-sansio protocol
 and uses websockets' sans-I/O internals, so a release outside the tested
 range can break serving itself. ``pyproject.toml`` bounds both
-(``TESTED`` must say the same: ``tests/test_install.py`` checks); this is
+(``TESTED`` must say the same: ``tests/server/test_install.py`` checks); this is
 the start-up check for an environment that was not installed from the lock.
 """
 

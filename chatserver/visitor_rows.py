@@ -18,10 +18,10 @@ from .session import Session
 from .types import Visitor
 
 if TYPE_CHECKING:
-    from .hub import Hub
+    from .node import Node
 
 
-async def ensure(hub: Hub, session: Session) -> None:
+async def ensure(node: Node, session: Session) -> None:
     """Give the session's visitor a Store row if it has none yet.
 
     Idempotent, also across tabs and processes (``create_visitor`` with the
@@ -36,42 +36,42 @@ async def ensure(hub: Hub, session: Session) -> None:
     assert session.site is not None and session.visitor_id is not None
     site_id = session.site.id
     created = False
-    if await hub.store.get_visitor(session.visitor_id) is None:
-        wait = hub.quotas.new_visitors.take(site_id)
+    if await node.store.get_visitor(session.visitor_id) is None:
+        wait = node.quotas.new_visitors.take(site_id)
         if wait:
             raise FrameError(
                 ErrorCode.QUOTA_EXCEEDED,
                 f"the site takes no more new visitors this hour, retry in {wait:.0f}s",
             )
-        await hub.store.create_visitor(site_id, session.visitor_id)
+        await node.store.create_visitor(site_id, session.visitor_id)
         created = True
     session.stored = True
-    await write_held(hub, session.visitor_id)
+    await write_held(node, session.visitor_id)
     if created:
         event = {"op": "visitor_stored", "visitor": session.visitor_id}
-        await hub.broker.publish(CONTROL_CHANNEL, event)
+        await node.broker.publish(CONTROL_CHANNEL, event)
 
 
-async def write_held(hub: Hub, visitor_id: str) -> None:
+async def write_held(node: Node, visitor_id: str) -> None:
     """Write the page views this process holds for a visitor that has its row now."""
-    for session in hub.local_sessions(visitor_channel(visitor_id)):
+    for session in node.hub.local_sessions(visitor_channel(visitor_id)):
         session.stored = True
-    for view in hub.held.pop(visitor_id):
-        await hub.store.add_page_view(visitor_id, view.url, view.title, view.referrer, ts=view.ts)
+    for view in node.held.pop(visitor_id):
+        await node.store.add_page_view(visitor_id, view.url, view.title, view.referrer, ts=view.ts)
 
 
-async def current(hub: Hub, session: Session) -> Visitor:
+async def current(node: Node, session: Session) -> Visitor:
     """The session's visitor: its row, or an unsaved record while it has none."""
     assert session.site is not None and session.visitor_id is not None
-    visitor = await hub.store.get_visitor(session.visitor_id) if session.stored else None
+    visitor = await node.store.get_visitor(session.visitor_id) if session.stored else None
     if visitor is not None:
         return visitor
-    return unsaved(hub, session.visitor_id, session.site.id)
+    return unsaved(node, session.visitor_id, session.site.id)
 
 
-def unsaved(hub: Hub, visitor_id: str, site_id: str) -> Visitor:
+def unsaved(node: Node, visitor_id: str, site_id: str) -> Visitor:
     """The record of a visitor without a row: its visits from the views held here."""
-    views = hub.held.get(visitor_id)
+    views = node.held.get(visitor_id)
     return Visitor(
         id=visitor_id, site_id=site_id, created_at=0.0, visits=views[-1].visit if views else 0
     )

@@ -23,17 +23,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import TYPE_CHECKING
 
 from starlette.routing import Mount
 
 from chatserver.blobs import BlobStore
-from chatserver.hub import Hub
 from chatserver.store import Store
 from chatserver.types import JSON, ClientKind, VisitorId
 
 from . import api, pages, retention
 from .index import RecordingIndex, open_index
 from .ingest import Ingest, RecordingLimits
+
+if TYPE_CHECKING:
+    from chatserver.node import Node
 
 __all__ = ["Ingest", "RecordingIndex", "RecordingLimits", "Recordings", "pages"]
 
@@ -57,12 +60,12 @@ class Recordings:
         self.ingest = Ingest(self.index, blobs, limits)
         self._purger: asyncio.Task[None] | None = None
 
-    def install(self, hub: Hub) -> None:
+    def install(self, node: Node) -> None:
         """Serve visitors' ``rec`` frames on ``hub``."""
-        hub.add_handler(ClientKind.VISITOR, "rec", self.ingest.handle)
+        node.hub.add_handler(ClientKind.VISITOR, "rec", self.ingest.handle)
 
     def mount(self, path: str = "/console/api/recordings") -> Mount:
-        """The replay API's routes (the app sets ``app.state.recordings`` to this)."""
+        """The replay API's routes (the app reaches it as ``app.state.node.recordings``)."""
         return Mount(path, routes=api.routes)
 
     async def start(self, every: float = PURGE_EVERY, first: float = PURGE_FIRST) -> None:

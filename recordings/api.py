@@ -66,7 +66,7 @@ def endpoint(fn: Callable[[Request, Agent], Awaitable[Response]]) -> Endpoint:
 
 
 def _service(request: Request) -> Recordings:
-    service: Recordings = request.app.state.recordings
+    service: Recordings = request.app.state.node.recordings
     return service
 
 

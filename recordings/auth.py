@@ -9,12 +9,16 @@ Reads are scoped to the agent's own site by the endpoints.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from agent_console.auth import current_login
-from chatserver.hub import Hub
 from chatserver.types import Agent, Role
+
+if TYPE_CHECKING:
+    from chatserver.node import Node
 
 READERS = frozenset({Role.ANALYST, Role.ADMIN})
 
@@ -28,8 +32,8 @@ async def require_analyst(request: Request) -> Agent:
     else:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and token:
-            hub: Hub = request.app.state.hub
-            agent = await hub.agent_from_token(token.strip())
+            node: Node = request.app.state.node
+            agent = await node.hub.agent_from_token(token.strip())
             if agent is not None and agent.disabled:
                 agent = None
     if agent is None:

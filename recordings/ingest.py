@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatserver.blobs import BlobStore
 from chatserver.errors import ErrorCode, FrameError, NotFound
-from chatserver.frames import Frame
+from chatserver.protocol.frames import Frame
 from chatserver.session import Session
 from chatserver.types import JSON, Recording, RecordingBatch, RecordingMark
 
@@ -46,7 +46,7 @@ from .format import Codec, encode_frame
 from .index import RecordingIndex
 
 if TYPE_CHECKING:
-    from chatserver.hub import Hub
+    from chatserver.node import Node
 
 log = logging.getLogger("recordings.ingest")
 
@@ -104,9 +104,9 @@ class Ingest:
 
     # -- the frame ---------------------------------------------------------
 
-    async def handle(self, hub: Hub, session: Session, frame: Frame) -> None:
+    async def handle(self, node: Node, session: Session, frame: Frame) -> None:
         assert session.site is not None and session.visitor_id is not None
-        site = hub.sites.get(session.site.id, session.site)
+        site = node.hub.sites.get(session.site.id, session.site)
         if not site.settings.recording:
             raise self._refuse(session, "off", ErrorCode.NOT_ALLOWED, "recording is off for site")
         rec_id: str = frame.get("session")

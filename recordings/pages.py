@@ -32,12 +32,13 @@ from agent_console.assets import widget_asset
 from agent_console.auth import guard
 from agent_console.cobrowse import replay_csp
 from agent_console.web import render, security_headers
-from chatserver.hub import Hub
 from chatserver.types import Recording, Role
 
 from .api import _cursor, _parse_cursor
 
 if TYPE_CHECKING:
+    from chatserver.node import Node
+
     from . import Recordings
 
 PAGE_SIZE = 50
@@ -45,7 +46,7 @@ FILTERS = ("since", "until", "url", "min_duration", "had_chat", "visitor")
 
 
 def _service(request: Request) -> Recordings:
-    service: Recordings = request.app.state.recordings
+    service: Recordings = request.app.state.node.recordings
     return service
 
 
@@ -164,9 +165,9 @@ async def delete_visitor(request: Request) -> Response:
     agent = request.state.login.agent
     form = await request.form()
     visitor_id = str(form.get("visitor") or "")
-    hub: Hub = request.app.state.hub
+    node: Node = request.app.state.node
     service = _service(request)
-    visitor = await hub.store.get_visitor(visitor_id) if visitor_id else None
+    visitor = await node.store.get_visitor(visitor_id) if visitor_id else None
     # A visitor who was recorded but never wrote has no row (visitor rows are
     # made lazily): its recordings say whose site it is.
     recorded = await service.index.visitor_recordings(visitor_id) if visitor_id else []
@@ -185,8 +186,8 @@ async def replay_page(request: Request) -> Response:
     rec = await service.index.get_recording(request.path_params["rec_id"])
     if rec is None or rec.site_id != agent.site_id or rec.events == 0:
         return render(request, "error.html", {"message": "No such recording."}, status_code=404)
-    hub: Hub = request.app.state.hub
-    site = await hub.store.get_site(agent.site_id)
+    node: Node = request.app.state.node
+    site = await node.store.get_site(agent.site_id)
     return render(
         request,
         "replay.html",

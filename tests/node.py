@@ -51,7 +51,8 @@ import pytest
 from chatserver import logins
 from chatserver.config import Config
 from chatserver.hub import Hub
-from chatserver.protocol import decode
+from chatserver.node import Node as ChatNode
+from chatserver.protocol.codec import decode
 from chatserver.quotas import QuotaConfig
 from chatserver.store import Store
 from chatserver.tasks import stop
@@ -89,7 +90,8 @@ class Node:
         app = _create_app(self.config)
         assert isinstance(app, ChatApp)
         self.app = app
-        self.hub: Hub = app.state.hub
+        self.parts: ChatNode = app.state.node  # chatserver's Node
+        self.hub: Hub = self.parts.hub
         self.clients: list[NodeClient] = []
         self._lifespan: AbstractAsyncContextManager[Any] | None = None
 

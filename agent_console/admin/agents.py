@@ -20,12 +20,12 @@ from chatserver.types import Agent, Role, Site
 from .. import forms
 from ..auth import guard, set_session
 from ..forms import Form
-from .common import BASE, GET_POST, done, form_data, hub_of, me, missing, own_site, page
+from .common import BASE, GET_POST, done, form_data, me, missing, node_of, own_site, page
 
 
 async def _site_agent(request: Request) -> tuple[Site, Agent | None]:
     site = await own_site(request)
-    agent = await hub_of(request).store.get_agent(request.path_params["agent_id"])
+    agent = await node_of(request).store.get_agent(request.path_params["agent_id"])
     return site, agent if agent is not None and agent.site_id == site.id else None
 
 
@@ -33,7 +33,7 @@ async def _site_agent(request: Request) -> tuple[Site, Agent | None]:
 async def agents(request: Request) -> Response:
     site = await own_site(request)
     listed = sorted(
-        await hub_of(request).store.list_agents(site.id),
+        await node_of(request).store.list_agents(site.id),
         key=lambda a: (a.disabled, a.name.lower()),
     )
     return page(request, "admin/agents.html", {"section": "agents", "agents": listed})
@@ -41,17 +41,17 @@ async def agents(request: Request) -> Response:
 
 @guard(Role.ADMIN)
 async def agent_new(request: Request) -> Response:
-    hub, site = hub_of(request), await own_site(request)
+    node, site = node_of(request), await own_site(request)
     if request.method == "GET":
         form = Form(values={"role": Role.AGENT.value, "capacity": "5", "departments": []})
         return page(request, "admin/agent_new.html", _agent_ctx(site, form))
     form = forms.agent_form(await form_data(request), site.departments, new=True)
-    if form.ok and await hub.store.agent_by_email(form.clean["email"]) is not None:
+    if form.ok and await node.store.agent_by_email(form.clean["email"]) is not None:
         form.errors["email"] = "This email is already in use."
     if form.ok:
         try:
             agent = await accounts.create(
-                hub,
+                node,
                 site.id,
                 form.clean["email"],
                 form.clean["name"],
@@ -131,7 +131,7 @@ async def _keeps_an_admin(request: Request, agent: Agent, role: Role, disabled: 
         )
     others = [
         a
-        for a in await hub_of(request).store.list_agents(agent.site_id)
+        for a in await node_of(request).store.list_agents(agent.site_id)
         if a.role is Role.ADMIN and not a.disabled and a.id != agent.id
     ]
     return "" if others else "The site needs at least one admin."
@@ -139,7 +139,7 @@ async def _keeps_an_admin(request: Request, agent: Agent, role: Role, disabled: 
 
 @guard(Role.ADMIN)
 async def agent_edit(request: Request) -> Response:
-    hub = hub_of(request)
+    node = node_of(request)
     site, agent = await _site_agent(request)
     if agent is None:
         return missing(request, "agent")
@@ -157,20 +157,20 @@ async def agent_edit(request: Request) -> Response:
         capacity=form.clean["capacity"],
         departments=form.clean["departments"],
     )
-    await accounts.save(hub, saved)
+    await accounts.save(node, saved)
     return done(request, f"{BASE}/agents", f"Saved {saved.name}.")
 
 
 @guard(Role.ADMIN)
 async def agent_password(request: Request) -> Response:
-    hub = hub_of(request)
+    node = node_of(request)
     site, agent = await _site_agent(request)
     if agent is None:
         return missing(request, "agent")
     password = forms.password_form(await form_data(request))
     if not password.ok:
         return _edit_page(request, site, agent, password=password, status_code=422)
-    saved = await accounts.set_password(hub, agent, password.clean["password"])
+    saved = await accounts.set_password(node, agent, password.clean["password"])
     response = done(
         request,
         f"{BASE}/agents/{agent.id}",
@@ -199,21 +199,21 @@ async def _end_sessions(request: Request, agent: Agent, response: Response) -> R
     login = request.state.login
     own = agent.id == login.agent.id
     spare = login.grant.session if own else ""
-    await accounts.end_sessions(hub_of(request), agent.id, spare=spare)
+    await accounts.end_sessions(node_of(request), agent.id, spare=spare)
     if own:
         await set_session(response, request, agent, keep=login)
     return response
 
 
 async def _set_disabled(request: Request, disabled: bool) -> Response:
-    hub = hub_of(request)
+    node = node_of(request)
     site, agent = await _site_agent(request)
     if agent is None:
         return missing(request, "agent")
     why = await _keeps_an_admin(request, agent, agent.role, disabled)
     if why:
         return _edit_page(request, site, agent, status_error=why, status_code=409)
-    agent = await accounts.set_disabled(hub, agent, disabled)
+    agent = await accounts.set_disabled(node, agent, disabled)
     message = (
         f"Disabled {agent.name}: signed out everywhere, their chats went back to the queue."
         if disabled

@@ -3,19 +3,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from chatserver.hub import Hub
 from chatserver.types import Doc, Role, Site, new_id
 
 from .. import forms
 from ..auth import guard
 from ..forms import Form
-from .common import BASE, GET_POST, done, form_data, hub_of, missing, own_site, page
+from .common import BASE, GET_POST, done, form_data, missing, node_of, own_site, page
+
+if TYPE_CHECKING:
+    from chatserver.node import Node
 
 CANNED = "canned"  # the document kind
 MAX_CANNED = 500  # canned responses per site
@@ -33,7 +35,7 @@ async def _canned_doc(request: Request, site: Site) -> Doc | None:
     doc_id = request.path_params["doc_id"]
     if len(doc_id) > 64:
         return None
-    return await hub_of(request).store.get_doc(site.id, CANNED, doc_id)
+    return await node_of(request).store.get_doc(site.id, CANNED, doc_id)
 
 
 @guard(Role.ADMIN)
@@ -41,7 +43,7 @@ async def canned(request: Request) -> Response:
     site = await own_site(request)
     query = request.query_params.get("q", "").strip()[:200]
     items = sorted(
-        (_canned(d) for d in await hub_of(request).store.list_docs(site.id, CANNED)),
+        (_canned(d) for d in await node_of(request).store.list_docs(site.id, CANNED)),
         key=lambda c: c["shortcut"],
     )
     needle = query.lower().lstrip("/")
@@ -50,8 +52,8 @@ async def canned(request: Request) -> Response:
     return page(request, "admin/canned.html", ctx)
 
 
-async def _shortcut_taken(hub: Hub, site: Site, shortcut: str, doc_id: str | None) -> bool:
-    docs = await hub.store.list_docs(site.id, CANNED)
+async def _shortcut_taken(node: Node, site: Site, shortcut: str, doc_id: str | None) -> bool:
+    docs = await node.store.list_docs(site.id, CANNED)
     return any(d.data.get("shortcut") == shortcut and d.id != doc_id for d in docs)
 
 
@@ -61,24 +63,24 @@ def _canned_ctx(form: Form, doc_id: str | None = None) -> dict[str, Any]:
 
 @guard(Role.ADMIN)
 async def canned_new(request: Request) -> Response:
-    hub, site = hub_of(request), await own_site(request)
+    node, site = node_of(request), await own_site(request)
     if request.method == "GET":
         return page(request, "admin/canned_form.html", _canned_ctx(Form()))
     form = forms.canned_form(await form_data(request))
-    if form.ok and await _shortcut_taken(hub, site, form.clean["shortcut"], None):
+    if form.ok and await _shortcut_taken(node, site, form.clean["shortcut"], None):
         form.errors["shortcut"] = "Another canned response has this shortcut."
-    if form.ok and len(await hub.store.list_docs(site.id, CANNED)) >= MAX_CANNED:
+    if form.ok and len(await node.store.list_docs(site.id, CANNED)) >= MAX_CANNED:
         form.errors["text"] = f"A site has at most {MAX_CANNED} canned responses."
     if not form.ok:
         return page(request, "admin/canned_form.html", _canned_ctx(form), 422)
     data = {"shortcut": form.clean["shortcut"], "text": form.clean["text"]}
-    await hub.store.put_doc(site.id, CANNED, new_id("cr"), data)
+    await node.store.put_doc(site.id, CANNED, new_id("cr"), data)
     return done(request, f"{BASE}/canned", f"Added /{data['shortcut']}.")
 
 
 @guard(Role.ADMIN)
 async def canned_edit(request: Request) -> Response:
-    hub, site = hub_of(request), await own_site(request)
+    node, site = node_of(request), await own_site(request)
     doc = await _canned_doc(request, site)
     if doc is None:
         return missing(request, "canned response")
@@ -86,20 +88,20 @@ async def canned_edit(request: Request) -> Response:
         form = Form(values=_canned(doc))
         return page(request, "admin/canned_form.html", _canned_ctx(form, doc.id))
     form = forms.canned_form(await form_data(request))
-    if form.ok and await _shortcut_taken(hub, site, form.clean["shortcut"], doc.id):
+    if form.ok and await _shortcut_taken(node, site, form.clean["shortcut"], doc.id):
         form.errors["shortcut"] = "Another canned response has this shortcut."
     if not form.ok:
         return page(request, "admin/canned_form.html", _canned_ctx(form, doc.id), 422)
     data = {"shortcut": form.clean["shortcut"], "text": form.clean["text"]}
-    await hub.store.put_doc(site.id, CANNED, doc.id, data)
+    await node.store.put_doc(site.id, CANNED, doc.id, data)
     return done(request, f"{BASE}/canned", f"Saved /{data['shortcut']}.")
 
 
 @guard(Role.ADMIN)
 async def canned_delete(request: Request) -> Response:
-    hub, site = hub_of(request), await own_site(request)
+    node, site = node_of(request), await own_site(request)
     doc = await _canned_doc(request, site)
-    if doc is None or not await hub.store.delete_doc(site.id, CANNED, doc.id):
+    if doc is None or not await node.store.delete_doc(site.id, CANNED, doc.id):
         return missing(request, "canned response")
     return done(request, f"{BASE}/canned", f"Deleted /{_canned(doc)['shortcut']}.")
 

@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from chatserver.hub import Hub
 from chatserver.types import Agent, Site
 
 from ..web import render, security_headers
+
+if TYPE_CHECKING:
+    from chatserver.node import Node
 
 BASE = "/console/admin"
 GET_POST = ["GET", "POST"]
 FLASH_COOKIE = "chat_flash"
 
 
-def hub_of(request: Request) -> Hub:
-    hub: Hub = request.app.state.hub
-    return hub
+def node_of(request: Request) -> Node:
+    node: Node = request.app.state.node
+    return node
 
 
 def me(request: Request) -> Agent:
@@ -31,7 +33,7 @@ def me(request: Request) -> Agent:
 
 async def own_site(request: Request) -> Site:
     """The admin's site, read from the Store (never the hub's cache)."""
-    site = await hub_of(request).store.get_site(me(request).site_id)
+    site = await node_of(request).store.get_site(me(request).site_id)
     assert site is not None, "an agent's site always exists"
     return site
 
@@ -54,7 +56,7 @@ def _unb64(data: str) -> str | None:
 def done(request: Request, path: str, message: str) -> Response:
     """Redirect after a successful POST, with a confirmation for the next page."""
     response = RedirectResponse(path, status_code=303)
-    token = hub_of(request).signer.sign("flash", _b64(message[:300]))
+    token = node_of(request).signer.sign("flash", _b64(message[:300]))
     response.set_cookie(
         FLASH_COOKIE,
         token,
@@ -74,7 +76,7 @@ def page(
     flash = None
     token = request.cookies.get(FLASH_COOKIE)
     if token:
-        fields = hub_of(request).signer.verify("flash", token)
+        fields = node_of(request).signer.verify("flash", token)
         flash = _unb64(fields[0]) if fields and len(fields) == 1 else None
     response = render(request, template, {"flash": flash, **context}, status_code=status_code)
     if token:

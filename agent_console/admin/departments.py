@@ -13,7 +13,7 @@ from chatserver.types import ConvState, Role, Site
 from .. import forms
 from ..auth import guard
 from ..forms import Form
-from .common import BASE, done, form_data, hub_of, own_site, page
+from .common import BASE, done, form_data, node_of, own_site, page
 
 MAX_DEPARTMENTS = 50
 
@@ -27,9 +27,9 @@ async def _departments_page(
     status_code: int = 200,
 ) -> Response:
     """``errors``/``values``: a rename or remove refused, keyed by department."""
-    hub = hub_of(request)
-    agents = await hub.store.list_agents(site.id)
-    convs = await hub.store.list_conversations(
+    node = node_of(request)
+    agents = await node.store.list_agents(site.id)
+    convs = await node.store.list_conversations(
         site.id, [ConvState.QUEUED, ConvState.ACTIVE], limit=100_000
     )
     rows = [
@@ -58,7 +58,7 @@ async def departments(request: Request) -> Response:
 
 @guard(Role.ADMIN)
 async def department_add(request: Request) -> Response:
-    hub, site = hub_of(request), await own_site(request)
+    node, site = node_of(request), await own_site(request)
     add = forms.department_name(
         forms.Fields(await form_data(request)).text("name"), site.departments
     )
@@ -67,13 +67,13 @@ async def department_add(request: Request) -> Response:
     if not add.ok:
         return await _departments_page(request, site, add=add, status_code=422)
     name = add.clean["name"]
-    await sites.add_department(hub, site, name)
+    await sites.add_department(node, site, name)
     return done(request, f"{BASE}/departments", f"Added the department {name}.")
 
 
 @guard(Role.ADMIN)
 async def department_rename(request: Request) -> Response:
-    hub, site = hub_of(request), await own_site(request)
+    node, site = node_of(request), await own_site(request)
     fields = forms.Fields(await form_data(request))
     old, value = fields.text("department"), fields.text("name")
     if old not in site.departments:
@@ -88,26 +88,26 @@ async def department_rename(request: Request) -> Response:
     new = form.clean["name"]
     if new == old:
         return done(request, f"{BASE}/departments", "Nothing to rename.")
-    await sites.rename_department(hub, site, old, new)
+    await sites.rename_department(node, site, old, new)
     return done(request, f"{BASE}/departments", f"Renamed {old} to {new}.")
 
 
 @guard(Role.ADMIN)
 async def department_remove(request: Request) -> Response:
-    hub, site = hub_of(request), await own_site(request)
+    node, site = node_of(request), await own_site(request)
     name = forms.Fields(await form_data(request)).text("department")
     if name not in site.departments:
         return await _departments_page(
             request, site, add=Form(errors={"page": "That department is gone."}), status_code=404
         )
-    busy = await sites.open_in_department(hub, site, name)
+    busy = await sites.open_in_department(node, site, name)
     if busy:
         why = (
             f"{busy} open conversation{'s are' if busy > 1 else ' is'} in this "
             "department: transfer or close them first."
         )
         return await _departments_page(request, site, errors={name: why}, status_code=409)
-    await sites.remove_department(hub, site, name)
+    await sites.remove_department(node, site, name)
     return done(request, f"{BASE}/departments", f"Removed the department {name}.")
 
 

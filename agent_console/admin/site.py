@@ -15,14 +15,14 @@ from .. import forms
 from ..auth import guard
 from ..forms import Form
 from .canned import CANNED
-from .common import BASE, GET_POST, done, form_data, hub_of, own_site, page, script_tag
+from .common import BASE, GET_POST, done, form_data, node_of, own_site, page, script_tag
 
 
 @guard(Role.ADMIN)
 async def home(request: Request) -> Response:
-    hub, site = hub_of(request), await own_site(request)
-    agents = await hub.store.list_agents(site.id)
-    canned = await hub.store.list_docs(site.id, CANNED)
+    node, site = node_of(request), await own_site(request)
+    agents = await node.store.list_agents(site.id)
+    canned = await node.store.list_docs(site.id, CANNED)
     return page(
         request,
         "admin/home.html",
@@ -54,7 +54,7 @@ def _site_values(site: Site) -> Form:
 
 @guard(Role.ADMIN)
 async def site_settings(request: Request) -> Response:
-    hub, site = hub_of(request), await own_site(request)
+    node, site = node_of(request), await own_site(request)
     form = (
         _site_values(site) if request.method == "GET" else forms.site_form(await form_data(request))
     )
@@ -73,7 +73,7 @@ async def site_settings(request: Request) -> Response:
                 language=clean["language"],
             ),
         )
-        await sites.save(hub, saved)
+        await sites.save(node, saved)
         return done(
             request, f"{BASE}/site", "Saved. New chat windows and agent connections use it now."
         )

@@ -28,12 +28,12 @@ log = logging.getLogger("chatserver.proactive")
 
 async def fire(engine: Proactive, w: Watch, rule: Rule, now: float) -> None:
     """Fire ``rule`` for ``w`` at ``now`` if the store lets this process claim it."""
-    store = engine.hub.store
+    store = engine.node.store
     # A firing is remembered in the Store, and a greeting opens a
     # conversation: either makes a visitor without a row worth storing.
     try:
         for session in list(w.sessions):
-            await ensure_visitor(engine.hub, session)
+            await ensure_visitor(engine.node, session)
     except FrameError as exc:  # the site's new-visitor quota
         log.warning("trigger %s not fired for %s: %s", rule.id, w.visitor_id, exc.message)
         return
@@ -64,9 +64,9 @@ async def fire(engine: Proactive, w: Watch, rule: Rule, now: float) -> None:
 
 async def act(engine: Proactive, w: Watch, rule: Rule, now: float) -> None:
     """Run the actions of a rule that fired for ``w``."""
-    hub = engine.hub
-    store = hub.store
-    site = await hub.site(w.site_id)
+    node = engine.node
+    store = node.store
+    site = await node.hub.site(w.site_id)
     dept = next((a.dept for a in rule.actions if a.type == "route"), None)
     tags = [a.tag for a in rule.actions if a.type == "tag"]
     message = next((a for a in rule.actions if a.type == "message"), None)
@@ -74,12 +74,12 @@ async def act(engine: Proactive, w: Watch, rule: Rule, now: float) -> None:
     if message is not None:
         conv = await store.current_conversation(w.visitor_id)
         if conv is None:
-            online = await hub.router.available_agents(site.id)
+            online = await node.router.available_agents(site.id)
             conv, created = await store.open_conversation(
                 site.id, w.visitor_id, dept, offline=online == 0
             )
             if created:
-                hub.convs.opened(conv)
+                node.convs.opened(conv)
                 # Marked before anyone can see it, so no process routes it.
                 await store.put_doc(
                     site.id, WAIT_KIND, conv.id, {"visitor": w.visitor_id, "at": now}
@@ -89,12 +89,12 @@ async def act(engine: Proactive, w: Watch, rule: Rule, now: float) -> None:
                 tags = []
                 # Every tab of the visitor follows it (recovering the message
                 # below from the store if it is published before they follow).
-                await hub.broker.publish(
+                await node.broker.publish(
                     visitor_channel(w.visitor_id), {"op": "follow", "conv": conv.id}
                 )
         kind, author_id, name = AuthorKind.SYSTEM, "", site.name
         if message.sender != SHOP:
-            agent = await hub.convs.agent(message.sender)
+            agent = await node.convs.agent(message.sender)
             if agent is not None and agent.site_id == site.id and not agent.disabled:
                 kind, author_id, name = AuthorKind.AGENT, agent.id, agent.name
         entry, duplicate = await store.append(
@@ -109,7 +109,7 @@ async def act(engine: Proactive, w: Watch, rule: Rule, now: float) -> None:
             open_only=True,
         )
         if not duplicate:
-            await hub.convs.publish_entry(site.id, entry)
+            await node.convs.publish_entry(site.id, entry)
     elif dept is not None:
         for session in w.sessions:
             session.dept = dept  # the visitor's next conversation goes there
@@ -118,7 +118,7 @@ async def act(engine: Proactive, w: Watch, rule: Rule, now: float) -> None:
         if conv is not None:
             conv = await store.set_tags(conv.id, add=tags)
     if conv is not None:
-        await hub.convs.publish_conv(conv.id)
+        await node.convs.publish_conv(conv.id)
     if any(a.type == "open" for a in rule.actions):
         frame = {"t": "open", "trigger": rule.id}
-        await hub.broker.publish(visitor_channel(w.visitor_id), frame_event(frame, "visitors"))
+        await node.broker.publish(visitor_channel(w.visitor_id), frame_event(frame, "visitors"))

@@ -69,7 +69,7 @@ from .waits import SWEEP_EVERY
 from .watch import SiteRules, Stats, Watch, _Online, facts, load_rules, new_watch
 
 if TYPE_CHECKING:
-    from ..hub import Hub
+    from ..node import Node
 
 
 log = logging.getLogger("chatserver.proactive")
@@ -89,9 +89,9 @@ class Proactive:
     """
 
     def __init__(
-        self, hub: Hub, clock: Callable[[], float] = time.time, timer: bool = True
+        self, node: Node, clock: Callable[[], float] = time.time, timer: bool = True
     ) -> None:
-        self.hub = hub
+        self.node = node
         self.clock = clock
         self.timer = timer
         self.watches: dict[VisitorId, Watch] = {}
@@ -109,7 +109,7 @@ class Proactive:
 
     async def start(self) -> None:
         """Take unanswered proactive conversations out of the restored queue; plan the sweep."""
-        await waits.restore(self.hub, self._waiting)
+        await waits.restore(self.node, self._waiting)
         self.timers.set(_SWEEP, self.clock() + SWEEP_EVERY)
         self._arm()
 
@@ -139,7 +139,7 @@ class Proactive:
         return fresh
 
     async def _load_rules(self, site_id: SiteId) -> SiteRules:
-        return await load_rules(self.hub.store, site_id)
+        return await load_rules(self.node.store, site_id)
 
     def cached_sites(self) -> list[SiteId]:
         """The sites whose rules are cached now (``control.resync`` reloads them)."""
@@ -153,7 +153,7 @@ class Proactive:
     def _reevaluate_site(self, site_id: SiteId) -> None:
         watches = [w for w in self.watches.values() if w.site_id == site_id]
         if watches:
-            self.hub.spawn(self._evaluate_all(watches))
+            self.node.hub.spawn(self._evaluate_all(watches))
 
     async def _evaluate_all(self, watches: list[Watch]) -> None:
         for w in watches:
@@ -251,7 +251,7 @@ class Proactive:
     async def posted(self, site_id: SiteId, entry: Entry) -> None:
         """The visitor posted (typed, a file, the offline form): count chats that followed
         firings; route an answered greeting."""
-        store = self.hub.store
+        store = self.node.store
         try:
             w = self.watches.get(entry.author_id)
             now = self.clock()
@@ -296,7 +296,7 @@ class Proactive:
         if not (await self.site_rules(session.site.id)).rules:
             return None
         if visitor is None:
-            visitor = await self.hub.store.get_visitor(session.visitor_id)
+            visitor = await self.node.store.get_visitor(session.visitor_id)
             if visitor is None:
                 return None
         w = await self._watch(session, visitor)
@@ -309,10 +309,10 @@ class Proactive:
         A visitor without a row yet (visitors.py) has its page views in the
         session and no firings."""
         if session.stored:
-            views = await self.hub.store.page_views(visitor.id, limit=MAX_PAGE_VIEWS)
-            fired = await self.hub.store.trigger_firings(visitor.id)
+            views = await self.node.store.page_views(visitor.id, limit=MAX_PAGE_VIEWS)
+            fired = await self.node.store.trigger_firings(visitor.id)
         else:
-            views, fired = list(reversed(self.hub.held.get(visitor.id))), {}
+            views, fired = list(reversed(self.node.held.get(visitor.id))), {}
         existing = self.watches.get(visitor.id)
         if existing is not None:  # built meanwhile by another event
             return existing
@@ -410,7 +410,7 @@ class Proactive:
         now = time.monotonic()
         cached = self._online.get(key)
         if cached is None or now - cached.at > ONLINE_TTL:
-            count = await self.hub.router.available_agents(site_id, dept or None)
+            count = await self.node.router.available_agents(site_id, dept or None)
             cached = self._online[key] = _Online(now, count > 0)
         return cached.value
 
@@ -436,7 +436,7 @@ class Proactive:
     def _tick(self) -> None:
         self._handle = None
         self._armed = None
-        self.hub.spawn(self.run_due())
+        self.node.hub.spawn(self.run_due())
 
     async def run_due(self) -> None:
         """Evaluate every visitor whose instant has come (and run the sweep when due)."""
@@ -460,13 +460,13 @@ class Proactive:
         await actions.fire(self, w, rule, now)
 
     async def _route(self, site_id: SiteId, conv_id: ConversationId) -> None:
-        await waits.route(self.hub, site_id, conv_id)
+        await waits.route(self.node, site_id, conv_id)
 
     # -- the sweep ---------------------------------------------------------------------
 
     async def sweep(self) -> None:
         """Close proactive conversations nobody answered whose visitor is gone (``waits``)."""
-        await waits.sweep(self.hub, self._waiting, self.clock())
+        await waits.sweep(self.node, self._waiting, self.clock())
 
 
 def _earliest(a: float | None, b: float | None) -> float | None:

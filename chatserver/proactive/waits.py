@@ -21,7 +21,7 @@ from ..types import Conversation, ConversationId, ConvState, SiteId
 from .names import PROACTIVE_TAG, WAIT_KIND
 
 if TYPE_CHECKING:
-    from ..hub import Hub
+    from ..node import Node
 
 SWEEP_EVERY = 300.0
 WAIT_LIMIT = float(VISIT_GAP)  # an unanswered proactive chat is closed after this, visitor gone
@@ -32,9 +32,9 @@ def unanswered(conv: Conversation) -> bool:
     return PROACTIVE_TAG in conv.tags and conv.state is ConvState.QUEUED and not conv.agents
 
 
-async def restore(hub: Hub, waiting: set[ConversationId]) -> None:
+async def restore(node: Node, waiting: set[ConversationId]) -> None:
     """Take unanswered proactive conversations out of the restored queue."""
-    store, router = hub.store, hub.router
+    store, router = node.store, node.router
     for site in await store.list_sites():
         for doc in await store.list_docs(site.id, WAIT_KIND):
             waiting.add(doc.id)
@@ -46,20 +46,20 @@ async def restore(hub: Hub, waiting: set[ConversationId]) -> None:
                     await router.submit(conv, None)
 
 
-async def route(hub: Hub, site_id: SiteId, conv_id: ConversationId) -> None:
+async def route(node: Node, site_id: SiteId, conv_id: ConversationId) -> None:
     """The visitor answered a greeting: route its conversation like a new one."""
-    conv = await hub.store.get_conversation(conv_id)
+    conv = await node.store.get_conversation(conv_id)
     if conv is None or conv.state is not ConvState.QUEUED or conv.agents:
         return  # closed, or an agent took it already
-    visitor = await hub.store.get_visitor(conv.visitor_id)
-    await hub.router.submit(conv, visitor.last_agent_id if visitor else None)
-    await hub.convs.publish_conv(conv_id)
-    await hub.convs.route(await hub.site(site_id))
+    visitor = await node.store.get_visitor(conv.visitor_id)
+    await node.router.submit(conv, visitor.last_agent_id if visitor else None)
+    await node.convs.publish_conv(conv_id)
+    await node.convs.route(await node.hub.site(site_id))
 
 
-async def sweep(hub: Hub, waiting: set[ConversationId], now: float) -> None:
+async def sweep(node: Node, waiting: set[ConversationId], now: float) -> None:
     """Close proactive conversations nobody answered whose visitor is gone."""
-    store = hub.store
+    store = node.store
     known = set(waiting)  # marked before the listing: forget those now gone
     listed: set[ConversationId] = set()
     for site in await store.list_sites():
@@ -68,7 +68,7 @@ async def sweep(hub: Hub, waiting: set[ConversationId], now: float) -> None:
         stale = [d for d in docs if now - float(d.data.get("at", 0.0)) > WAIT_LIMIT]
         if not stale:
             continue
-        present = await hub.presence.members(visitors_key(site.id))
+        present = await node.presence.members(visitors_key(site.id))
         for doc in stale:
             if doc.data.get("visitor") in present:
                 continue
@@ -78,5 +78,5 @@ async def sweep(hub: Hub, waiting: set[ConversationId], now: float) -> None:
             conv = await store.get_conversation(doc.id)
             if conv is not None and unanswered(conv):
                 with contextlib.suppress(StoreError):
-                    await hub.convs.close(site, conv.id, {"kind": "system"})
+                    await node.convs.close(site, conv.id, {"kind": "system"})
     waiting.difference_update(known - listed)

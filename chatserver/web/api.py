@@ -11,13 +11,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .. import control, logins
-from ..hub import Hub
+from ..node import Node
 
 
 async def login(request: Request) -> Response:
     """Exchange an agent's email and password for a WebSocket token (a new sign-in)."""
-    hub: Hub = request.app.state.hub
-    throttle: logins.LoginThrottle = request.app.state.login_throttle
+    node: Node = request.app.state.node
+    throttle: logins.LoginThrottle = request.app.state.node.login_throttle
     try:
         body = await request.json()
         email, password = str(body["email"]), str(body["password"])
@@ -33,13 +33,13 @@ async def login(request: Request) -> Response:
             status_code=429,
             headers={"Retry-After": str(int(attempt.wait) + 1)},
         )
-    agent = await logins.sign_in(hub.store, email, password)
+    agent = await logins.sign_in(node.store, email, password)
     if agent is None:
         return JSONResponse({"error": "wrong email or password"}, status_code=401)
     await throttle.succeeded(attempt)
     return JSONResponse(
         {
-            "token": hub.agent_token(await logins.grant(hub.store, agent)),
+            "token": node.hub.agent_token(await logins.grant(node.store, agent)),
             "agent": {"id": agent.id, "name": agent.name, "role": agent.role.value},
         }
     )
@@ -55,13 +55,13 @@ async def logout(request: Request) -> Response:
     sign-in had ended already (signing out twice is harmless); 401 for a
     missing, forged or expired token.
     """
-    hub: Hub = request.app.state.hub
+    node: Node = request.app.state.node
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    grant = logins.from_token(hub.signer, token.strip()) if scheme.lower() == "bearer" else None
+    grant = logins.from_token(node.signer, token.strip()) if scheme.lower() == "bearer" else None
     if grant is None:
         return JSONResponse(
             {"error": "send a valid agent token as 'Authorization: Bearer <token>'"},
             status_code=401,
         )
-    await control.session_ended(hub, grant)
+    await control.session_ended(node, grant)
     return Response(status_code=204)

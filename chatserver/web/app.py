@@ -23,10 +23,10 @@ from starlette.routing import Mount, Route
 import agent_console
 import recordings
 
-from .. import __version__, attachments
+from .. import __version__
 from ..bundles import WIDGET_BUILD
 from ..config import Config
-from ..hub import Hub
+from ..features import attachments
 from ..node import Node
 from . import demo, ops
 from .api import login, logout
@@ -35,16 +35,16 @@ from .ws import ChatApp
 
 
 async def healthz(request: Request) -> Response:
-    hub: Hub = request.app.state.hub
+    node: Node = request.app.state.node
     return JSONResponse(
         {
             "status": "ok",
             "version": __version__,
-            "backend": request.app.state.config.backend,
-            **hub.stats(),
-            "recordings": request.app.state.recordings.stats(),
-            "uploads": request.app.state.upload_budget.stats(),
-            "limits": hub.quotas.stats(),
+            "backend": request.app.state.node.config.backend,
+            **node.hub.stats(),
+            "recordings": request.app.state.node.recordings.stats(),
+            "uploads": request.app.state.node.upload_budget.stats(),
+            "limits": node.quotas.stats(),
         }
     )
 
@@ -99,13 +99,7 @@ def create_app(config: Config) -> Starlette:
         middleware=[Middleware(GZipMiddleware, minimum_size=512)],
         lifespan=lifespan,
     )
-    app.state.config = config
     app.state.node = node
-    app.state.hub = node.hub
     app.state.lifecycle = lifecycle
     app.state.widget_files = widget_files
-    app.state.blobs = node.blobs
-    app.state.recordings = recorder
-    app.state.login_throttle = node.login_throttle
-    app.state.upload_budget = node.upload_budget
     return app

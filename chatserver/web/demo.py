@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 
-from ..hub import Hub
+from ..node import Node
 from ..store import Store
 from ..types import Site
 from .files import TEMPLATES_DIR
@@ -70,8 +70,8 @@ _BY_SLUG = {p.slug: p for p in PRODUCTS}
 
 
 async def _site_key(request: Request) -> str | None:
-    hub: Hub = request.app.state.hub
-    site = await demo_site(hub.store)
+    node: Node = request.app.state.node
+    site = await demo_site(node.store)
     return site.key if site else None
 
 

@@ -19,9 +19,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from .. import __version__
-from ..frames import FRAMES
-from ..hub import Hub
 from ..metrics import CONTENT_TYPE, Exposition, allowed, close_name
+from ..node import Node
+from ..protocol.frames import FRAMES
 from ..redact import scrub
 
 READY_TIMEOUT = 1.0  # seconds a readiness ping may take
@@ -38,10 +38,10 @@ class Lifecycle:
 
 async def readyz(request: Request) -> Response:
     lifecycle: Lifecycle = request.app.state.lifecycle
-    hub: Hub = request.app.state.hub
+    node: Node = request.app.state.node
     if lifecycle.shutting_down:
         return _not_ready("shutting down")
-    for name, ping in (("store", hub.store.ping), ("broker", hub.broker.ping)):
+    for name, ping in (("store", node.store.ping), ("broker", node.broker.ping)):
         try:
             await asyncio.wait_for(ping(), READY_TIMEOUT)
         except TimeoutError:
@@ -56,7 +56,7 @@ def _not_ready(reason: str) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    token: str | None = request.app.state.config.metrics_token
+    token: str | None = request.app.state.node.config.metrics_token
     client = request.client.host if request.client else None
     if not allowed(client, request.headers.get("authorization", ""), token):
         if token:
@@ -74,15 +74,15 @@ async def metrics(request: Request) -> Response:
 
 def render(state: Any) -> str:
     """The exposition text of this process (``state`` is the app's state)."""
-    hub: Hub = state.hub
-    m = hub.metrics
-    stats = hub.stats()
+    node: Node = state.node
+    m = node.metrics
+    stats = node.hub.stats()
     out = Exposition()
     out.family(
         "chatserver_info",
         "gauge",
         "Always 1; the labels tell the version and the backend.",
-        [({"version": __version__, "backend": state.config.backend}, 1)],
+        [({"version": __version__, "backend": state.node.config.backend}, 1)],
     )
     out.family(
         "chatserver_connections",
@@ -151,7 +151,7 @@ def render(state: Any) -> str:
         "Broker channels lost and subscribed again, each caught up from the store.",
         m.resubscribed,
     )
-    uploads = state.upload_budget.stats()
+    uploads = state.node.upload_budget.stats()
     out.one(
         "chatserver_upload_bytes_held",
         "gauge",
@@ -170,7 +170,7 @@ def render(state: Any) -> str:
         "Uploads answered 503 because the upload budget was full.",
         uploads["refused"],
     )
-    rec = state.recordings.stats()
+    rec = state.node.recordings.stats()
     out.family(
         "chatserver_recording_batches_total",
         "counter",

@@ -20,9 +20,9 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 
 from ..errors import CloseCode, ConnectionClosing, FrameError
-from ..hub import Hub
 from ..logs import CLIENT_ERRORS
-from ..protocol import Codec, Connection, error_frame
+from ..node import Node
+from ..protocol.codec import Codec, Connection, error_frame
 from ..session import Session
 from ..types import ClientKind
 from .uvicorn_ws import CLOSE_EXTENSION, WRITE_EXTENSION
@@ -64,7 +64,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def websocket_endpoint(hub: Hub, scope: Scope, receive: Receive, send: Send) -> None:
+async def websocket_endpoint(node: Node, scope: Scope, receive: Receive, send: Send) -> None:
     """The chat WebSocket as a plain ASGI app (see ``ChatApp``).
 
     Frames go out through ``Session.push``: straight to the socket when the
@@ -74,7 +74,7 @@ async def websocket_endpoint(hub: Hub, scope: Scope, receive: Receive, send: Sen
     """
     if (await receive())["type"] != "websocket.connect":
         return
-    limits = hub.limits
+    limits = node.limits
     codec = Codec.negotiate(list(scope.get("subprotocols") or ()))
     try:
         await send({"type": "websocket.accept", "subprotocol": codec.value if codec else None})
@@ -106,7 +106,7 @@ async def websocket_endpoint(hub: Hub, scope: Scope, receive: Receive, send: Sen
 
     session.flush = flush
     session.abort = abort
-    metrics = hub.metrics
+    metrics = node.metrics
     errors = metrics.errors
     kind: ClientKind | None = None  # counted in metrics once past hello
     client_code = 1006  # the close code the client sent, if it closed first
@@ -116,7 +116,7 @@ async def websocket_endpoint(hub: Hub, scope: Scope, receive: Receive, send: Sen
         except TimeoutError:
             raise ConnectionClosing(CloseCode.HELLO_TIMEOUT, "no hello in time") from None
         hello = conn.receive(first, time.monotonic())
-        await hub.hello(session, hello, _header(scope, b"origin"), Headers(scope=scope))
+        await node.hub.hello(session, hello, _header(scope, b"origin"), Headers(scope=scope))
         kind = session.kind
         if kind is ClientKind.AGENT:
             metrics.agents += 1
@@ -135,7 +135,7 @@ async def websocket_endpoint(hub: Hub, scope: Scope, receive: Receive, send: Sen
             try:
                 frame = conn.receive(data, time.monotonic())
                 counts[frame.type] += 1
-                await hub.handle(session, frame)
+                await node.hub.handle(session, frame)
             except FrameError as exc:
                 errors[exc.code] += 1
                 session.send(error_frame(exc.code, exc.message, exc.rid))
@@ -152,7 +152,7 @@ async def websocket_endpoint(hub: Hub, scope: Scope, receive: Receive, send: Sen
         elif kind is not None:
             metrics.visitors -= 1
         metrics.closed(client_code if session.close_code is None else int(session.close_code))
-        await hub.disconnect(session)
+        await node.hub.disconnect(session)
         if drain is not None:
             if session.close_code is not None and not aborted and not drain.done():
                 with contextlib.suppress(Exception):
@@ -177,7 +177,7 @@ class ChatApp(Starlette):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         if scope["type"] == "websocket" and path in ("/ws", scope.get("root_path", "") + "/ws"):
-            await websocket_endpoint(self.state.hub, scope, receive, send)
+            await websocket_endpoint(self.state.node, scope, receive, send)
             return
         try:
             await super().__call__(scope, receive, send)

@@ -14,7 +14,7 @@ and the same errors (``StoreError``).  ``open_index`` picks the backend.
   and ``key``.
 
 The index has no lifecycle of its own: it works while its store is started.
-The contract tests are ``tests/test_recordings_index.py`` (both backends).
+The contract tests are ``tests/contracts/test_recordings_index.py`` (both backends).
 """
 
 from __future__ import annotations

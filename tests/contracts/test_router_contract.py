@@ -1,0 +1,259 @@
+"""The Router contract (``chatserver/routing.py``) for every backend.
+
+The memory router is checked in one process; the Redis router also across
+several router instances (processes) sharing one redis-server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from chatserver.routing import Router
+from chatserver.routing_memory import MemoryRouter
+from chatserver.routing_redis import RedisRouter
+from chatserver.types import Agent, AgentStatus, Conversation, ConvState
+
+from ..redis_topologies import redis_cluster, redis_sentinel  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.anyio
+
+SITE = "s_test"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def agent(n: int, capacity: int = 2, depts: tuple[str, ...] = ()) -> Agent:
+    return Agent(f"a{n}", SITE, f"a{n}@x", f"A{n}", "-", capacity=capacity, departments=depts)
+
+
+def conv(n: int, queued_at: float | None = None, dept: str | None = None) -> Conversation:
+    t = float(n) if queued_at is None else queued_at
+    return Conversation(f"c{n:03d}", SITE, f"v{n}", "e", ConvState.QUEUED, t, t, dept)
+
+
+def coordination_target(request: pytest.FixtureRequest) -> Any:
+    """The Redis the seam under test uses: one server, a Cluster, or Sentinel's primary."""
+    if request.param == "cluster":
+        return request.getfixturevalue("redis_cluster").target
+    if request.param == "sentinel":
+        return request.getfixturevalue("redis_sentinel").target
+    return request.getfixturevalue("redis_server").url
+
+
+@pytest.fixture(params=["memory", "redis", "cluster", "sentinel"])
+def make_router(request: pytest.FixtureRequest) -> Callable[[], Router]:
+    if request.param == "memory":
+        shared = MemoryRouter()
+        return lambda: shared  # one process: every "instance" is the same router
+    target = coordination_target(request)
+    prefix = request.getfixturevalue("redis_prefix")
+    return lambda: RedisRouter(target, prefix, grace=0.3, ttl=0.6)
+
+
+@pytest.fixture
+async def routers(make_router: Callable[[], Router]) -> AsyncIterator[list[Router]]:
+    made: list[Router] = []
+    for _ in range(3):
+        r = make_router()
+        if r not in made:
+            await r.start()
+            made.append(r)
+    yield [made[i % len(made)] for i in range(3)]
+    for r in made:
+        await r.close()
+
+
+async def test_fifo_drain_respects_capacity(routers: list[Router]) -> None:
+    r = routers[0]
+    await r.agent_connected(agent(1, capacity=2), AgentStatus.ONLINE)
+    for n in range(5):
+        await r.submit(conv(n), None)
+    assigned = await r.drain(SITE, 0.0)
+    assert assigned == [("c000", "a1"), ("c001", "a1")]
+    assert await r.queue(SITE) == ["c002", "c003", "c004"]
+    assert await r.load("a1") == 2
+    await r.remove("c000")
+    assert await r.drain(SITE, 0.0) == [("c002", "a1")]
+
+
+async def test_least_loaded_then_preferred(routers: list[Router]) -> None:
+    r = routers[0]
+    await r.agent_connected(agent(1, capacity=5), AgentStatus.ONLINE)
+    await r.agent_connected(agent(2, capacity=5), AgentStatus.ONLINE)
+    for n in range(4):
+        await r.submit(conv(n), None)
+    got = await r.drain(SITE, 0.0)
+    loads = {a: sum(1 for _, x in got if x == a) for a in ("a1", "a2")}
+    assert loads == {"a1": 2, "a2": 2}
+    await r.submit(conv(9), "a1")
+    assert await r.drain(SITE, 0.0) == [("c009", "a1")]
+
+
+async def test_departments_exclusion_and_status(routers: list[Router]) -> None:
+    r = routers[0]
+    await r.agent_connected(agent(1, depts=("sales",)), AgentStatus.ONLINE)
+    await r.agent_connected(agent(2, depts=("support",)), AgentStatus.AWAY)
+    await r.submit(conv(1, dept="support"), None)
+    await r.submit(conv(2, dept="sales"), None)
+    # The support chat waits for an online support agent without blocking sales.
+    assert await r.drain(SITE, 0.0) == [("c002", "a1")]
+    assert await r.available_agents(SITE) == 1
+    assert await r.available_agents(SITE, "sales") == 1
+    assert await r.available_agents(SITE, "support") == 0  # a2 is away
+    assert await r.available_agents(SITE, "billing") == 0
+    await r.set_status("a2", AgentStatus.ONLINE)
+    assert await r.available_agents(SITE, "support") == 1
+    assert await r.drain(SITE, 0.0) == [("c001", "a2")]
+    await r.submit(conv(1, dept="support"), None, frozenset({"a2"}))
+    assert await r.drain(SITE, 0.0) == []
+
+
+async def test_attach_detach_and_gone(routers: list[Router]) -> None:
+    r = routers[0]
+    await r.agent_connected(agent(1, capacity=1), AgentStatus.ONLINE)
+    await r.submit(conv(1), None)
+    assert await r.attach("c001", "a1", 0.0) is True
+    assert await r.queue(SITE) == []
+    assert await r.attach("c002", "a1", 0.0) is False  # at capacity
+    await r.agent_disconnected("a1")
+    assert await r.available_agents(SITE) == 0
+    assert await r.agent_gone("a1") == ["c001"]
+    assert await r.load("a1") == 0
+
+
+async def test_reconnect_within_grace_keeps_chats(routers: list[Router]) -> None:
+    r = routers[0]
+    await r.agent_connected(agent(1), AgentStatus.ONLINE)
+    await r.attach("c001", "a1", 0.0)
+    await r.agent_disconnected("a1")
+    await r.agent_connected(agent(1), AgentStatus.ONLINE)
+    assert await r.agent_gone("a1") == []
+    assert await r.load("a1") == 1
+
+
+async def test_chosen_status_is_the_agents_on_every_router(routers: list[Router]) -> None:
+    """A status chosen through one process holds for the agent's connections on others."""
+    a, b, c = routers
+    assert await a.agent_connected(agent(1), None) is None  # nothing chosen yet: online
+    assert await a.available_agents(SITE) == 1
+    await a.set_status("a1", AgentStatus.AWAY)
+    # Another tab on another process, without a status of its own: away.
+    assert await b.agent_connected(agent(1), None) is AgentStatus.AWAY
+    assert await c.available_agents(SITE) == 0
+    await c.submit(conv(1), None)
+    assert await c.drain(SITE, 0.0) == []
+    # Both connections drop; back on a third process within the grace period.
+    await a.agent_disconnected("a1")
+    await b.agent_disconnected("a1")
+    assert await c.agent_connected(agent(1), None) is AgentStatus.AWAY
+    assert await a.drain(SITE, 0.0) == []
+    # A connection that brings a status changes it for all; the router says what it was.
+    assert await a.agent_connected(agent(1), AgentStatus.ONLINE) is AgentStatus.AWAY
+    assert await b.available_agents(SITE) == 1
+    assert await b.drain(SITE, 0.0) == [("c001", "a1")]
+
+
+async def test_grace_over_forgets_the_chosen_status(routers: list[Router]) -> None:
+    a, b, _ = routers
+    await a.agent_connected(agent(1), AgentStatus.OFFLINE)
+    await a.agent_disconnected("a1")
+    assert await b.agent_gone("a1") == []
+    assert await b.agent_connected(agent(1), None) is None  # online again
+    assert await a.available_agents(SITE) == 1
+    # An admin disabling the agent forgets it too: no chats, online if re-enabled.
+    await b.set_status("a1", None)
+    assert await a.available_agents(SITE) == 0
+    assert await a.attach("c001", "a1", 0.0) is False
+    assert await a.agent_connected(agent(1), None) is None
+    assert await b.available_agents(SITE) == 1
+
+
+async def test_concurrent_drains_never_exceed_capacity(routers: list[Router]) -> None:
+    """Several processes submit and drain at once: capacity holds, FIFO holds."""
+    for n in range(5):
+        await routers[n % 3].agent_connected(agent(n, capacity=3), AgentStatus.ONLINE)
+
+    async def arrive(n: int) -> list[tuple[str, str]]:
+        r = routers[n % 3]
+        await asyncio.sleep(random.random() * 0.01)
+        await r.submit(conv(n, queued_at=float(n)), None)
+        return await r.drain(SITE, 0.0)
+
+    results = await asyncio.gather(*(arrive(n) for n in range(60)))
+    assigned = [pair for batch in results for pair in batch]
+    per_agent: dict[str, int] = {}
+    for _, a in assigned:
+        per_agent[a] = per_agent.get(a, 0) + 1
+    assert len(assigned) == 15 and all(v == 3 for v in per_agent.values()), per_agent
+    assert len({c for c, _ in assigned}) == 15
+    waiting = await routers[1].queue(SITE)
+    assert len(waiting) == 45 and waiting == sorted(waiting)
+    assert set(waiting).isdisjoint(c for c, _ in assigned)
+
+
+async def test_silent_process_agents_expire_and_their_chats_are_returned(
+    redis_server: Any, redis_prefix: str
+) -> None:
+    """A process that dies stops heartbeating; another process's sweep requeues."""
+    returned: list[tuple[str, list[tuple[str, str]]]] = []
+
+    async def on_expired(site: str, pairs: list[tuple[str, str]]) -> None:
+        returned.append((site, pairs))
+
+    dead = RedisRouter(redis_server.url, redis_prefix, grace=0.3, ttl=0.3)
+    alive = RedisRouter(redis_server.url, redis_prefix, grace=0.3, ttl=0.3)
+    await dead.start()
+    await alive.start(on_expired)
+    try:
+        await dead.agent_connected(agent(1), AgentStatus.ONLINE)
+        await dead.attach("c001", "a1", 0.0)
+        assert await alive.available_agents(SITE) == 1
+        # "kill -9": the heartbeat stops and nothing says goodbye.
+        assert dead._task is not None
+        dead._task.cancel()
+        deadline = asyncio.get_running_loop().time() + 5
+        while not returned:
+            assert asyncio.get_running_loop().time() < deadline, "never expired"
+            await asyncio.sleep(0.05)
+        assert returned == [(SITE, [("a1", "c001")])]
+        assert await alive.available_agents(SITE) == 0
+        assert await alive.load("a1") == 0
+    finally:
+        dead._local.clear()  # a dead process does not clean up
+        await dead.close()
+        await alive.close()
+
+
+async def test_silent_process_agents_lose_their_chosen_status(
+    redis_server: Any, redis_prefix: str
+) -> None:
+    """An agent without chats whose process died: the sweep forgets the status too."""
+    dead = RedisRouter(redis_server.url, redis_prefix, grace=2.0, ttl=0.3)
+    alive = RedisRouter(redis_server.url, redis_prefix, grace=2.0, ttl=0.3)
+    await dead.start()
+    await alive.start()
+    try:
+        await dead.agent_connected(agent(1), AgentStatus.AWAY)
+        assert dead._task is not None
+        dead._task.cancel()
+        await asyncio.sleep(0.4)  # the entry expires; a reconnect now keeps the status
+        assert await alive.agent_connected(agent(1), None) is AgentStatus.AWAY
+        await alive.agent_disconnected("a1")
+        # Past the grace period, no connection anywhere.  A heartbeat already on
+        # its way when the agent disconnected may renew this node once (up to
+        # ``ttl``), so the grace counts from then at the latest.
+        await asyncio.sleep(2.0 + 0.3 + 0.5)
+        await alive.sweep()
+        assert await alive.agent_connected(agent(1), None) is None
+    finally:
+        dead._local.clear()  # a dead process does not clean up
+        await dead.close()
+        await alive.close()
