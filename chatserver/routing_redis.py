@@ -145,7 +145,6 @@ class RedisRouter:
         assert self._redis is not None
         epoch = await self._read_epoch()
         lost = epoch != self._epoch
-        self._epoch = epoch
         by_site: dict[SiteId, list[AgentId]] = {}
         for agent_id, site_id in self._local.items():
             by_site.setdefault(site_id, []).append(agent_id)
@@ -153,7 +152,8 @@ class RedisRouter:
             if not await self._run(site_id, "heartbeat", self.node, self.ttl, *agents):
                 lost = True
         if lost:
-            await self.rebuild()
+            await self.rebuild()  # if it fails, the next sweep tries again
+        self._epoch = epoch
         for member in await self._redis.smembers(self.prefix + "routing:sites"):
             site_id = str(member)
             flat = await self._run(site_id, "expired", self.grace)

@@ -159,6 +159,31 @@ async def test_routers_rebuild_after_redis_is_flushed(redis_server: RedisServer)
             await r.close()
 
 
+async def test_a_failed_rebuild_is_tried_again(redis_server: RedisServer) -> None:
+    router = RedisRouter(redis_server.url, "rt:", ttl=0.6)
+    calls: list[int] = []
+
+    async def rebuild() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise StoreError("the record store is unreachable for a moment")
+        await router.restore(conv(1, ConvState.ACTIVE, "a1"))
+
+    router.watch_loss(rebuild)
+    await router.start()
+    try:
+        await router.agent_connected(agent(1), AgentStatus.ONLINE)
+        with redis.Redis(port=redis_server.port) as client:
+            client.flushall()
+        deadline = asyncio.get_running_loop().time() + 5
+        while await router.load("a1") != 1:
+            assert asyncio.get_running_loop().time() < deadline, calls
+            await asyncio.sleep(0.05)
+        assert len(calls) == 2 and router.rebuilds == 2
+    finally:
+        await router.close()
+
+
 @pytest.mark.usefixtures("close_clients")
 async def test_flush_under_two_processes_loses_nothing_acknowledged(tmp_path: Path) -> None:
     """The record on one Redis, coordination on another, two chatserver
