@@ -39,6 +39,8 @@ def serve(config: Config) -> None:
         raise ChatError(refused)
     if config.redis_url:
         _check_redis(config.redis_url)
+    if config.coordination_url and not config.redis_sentinels:  # Sentinel: the broker checks
+        _check_redis(config.coordination_url)
 
     from ..logs import configure, limit_client_errors
     from ..web.app import create_app

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +112,24 @@ def test_settings_are_refused_clearly_and_without_the_password() -> None:
     ok = Config(redis_url=url, redis_cluster=True)
     assert coordination_target(ok, "shared") == RedisTarget(url, cluster=True)
     assert secret not in RedisTarget(url, cluster=True).describe()
+
+
+def test_serve_reports_an_unreachable_coordination_redis_without_the_password(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    out = subprocess.run(
+        [
+            *(sys.executable, "-m", "chatserver.cli", "serve", "--data", str(tmp_path)),
+            *("--port", "1", "--redis", redis_server.url),
+            *("--redis-coordination", "redis://:pw-not-shown@127.0.0.1:1/0"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "cannot reach Redis at redis://:***@127.0.0.1:1/0" in out.stderr
+    assert "pw-not-shown" not in out.stderr + out.stdout
 
 
 async def test_an_unreachable_sentinel_fails_start_without_the_password() -> None:
