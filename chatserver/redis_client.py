@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
@@ -44,13 +44,14 @@ class RedisTarget:
     cluster: bool = False
     sentinels: tuple[tuple[str, int], ...] = ()
     master: str | None = None
-    extra_nodes: tuple[tuple[str, int], ...] = field(default=())  # more cluster seed nodes
 
     def __post_init__(self) -> None:
         if self.cluster and self.sentinels:
             raise ValueError("a Redis target is a Cluster or behind Sentinel, not both")
         if self.sentinels and not self.master:
             raise ValueError("Redis Sentinel needs the primary's name (--redis-master)")
+        if self.cluster and _credentials(self.url).get("db", 0):
+            raise ValueError("a Redis Cluster has database 0 only: drop the /<db> from the URL")
 
     def describe(self) -> str:
         """Where this points, for messages: never a password."""
@@ -174,10 +175,9 @@ class _WaitingCluster(RedisCluster):
 
 def _cluster(target: RedisTarget, max_connections: int, common: dict[str, Any]) -> RedisCluster:
     parts = urlsplit(target.url)
-    seeds = [(parts.hostname or "127.0.0.1", parts.port or 6379), *target.extra_nodes]
+    seeds = [(parts.hostname or "127.0.0.1", parts.port or 6379)]
     kw = _credentials(target.url)
-    if kw.pop("db", 0):
-        raise ValueError("a Redis Cluster has database 0 only: drop the /<db> from the URL")
+    kw.pop("db", None)  # 0: RedisTarget refuses another
     kw.pop("ssl", None)
     return _WaitingCluster(
         max_connections,

@@ -103,6 +103,7 @@ def test_settings_are_refused_clearly_and_without_the_password() -> None:
         Config(coordination_url=url),  # SQLite record: nothing shared
         Config(redis_url=url, coordination_url=url, redis_sentinels="127.0.0.1:26379"),
         Config(redis_url=url, coordination_url=url, redis_sentinels="nohost", redis_master="m"),
+        Config(redis_url=url, coordination_url=url.replace("/0", "/3"), redis_cluster=True),
     ]
     for config in cases:
         record = "redis" if config.redis_url else "embedded"
