@@ -284,7 +284,8 @@ def ingest(env: Any, target: Target, conf: Ingest) -> dict[str, Any]:
     events = after.get("events", 0) - before.get("events", 0)
     stored = after.get("stored_bytes", 0) - before.get("stored_bytes", 0)
     raw = after.get("raw_bytes", 0) - before.get("raw_bytes", 0)
-    blob_bytes = sum(p.stat().st_size for p in (data / "blobs").rglob("*.seg"))
+    blobs = data / "blobs"  # chunks (and segments of recordings from before them)
+    blob_bytes = sum(p.stat().st_size for p in [*blobs.rglob("*.chk"), *blobs.rglob("*.seg")])
     result = {
         "config": dataclasses.asdict(conf),
         "events_per_s": round(got["events"] / conf.measure),

@@ -1,4 +1,11 @@
-"""Backends by name: each builds the Store, Broker and Router it needs."""
+"""Backends by name: each builds the Store, Broker and Router it needs.
+
+* ``embedded``: SQLite file, everything else in this process's memory (one process);
+* ``redis``: Redis for everything (many processes);
+* ``postgres``: PostgreSQL is the Store, the rest in memory (one process);
+* ``postgres+redis``: PostgreSQL is the Store; Redis carries the broker, the
+  router and presence (many processes).
+"""
 
 from __future__ import annotations
 
@@ -31,7 +38,29 @@ def _redis(config: Config) -> Parts:
     return (RedisStore(config.redis_url), *coordination_parts(config, "redis"))
 
 
-BACKENDS: dict[str, Callable[[Config], Parts]] = {"embedded": _embedded, "redis": _redis}
+def _postgres(config: Config) -> Parts:
+    from .store.postgres import PostgresStore
+
+    coordination_target(config, "embedded")  # refuses Cluster/Sentinel settings: one process
+    assert config.database_url is not None
+    return PostgresStore(config.database_url), MemoryBroker(), MemoryRouter(), MemoryPresence()
+
+
+def _postgres_redis(config: Config) -> Parts:
+    from .store.postgres import PostgresStore
+
+    assert config.database_url is not None
+    # The record is in PostgreSQL: Redis (--redis or --redis-coordination) is
+    # coordination only, and may be a Cluster or behind Sentinel.
+    return (PostgresStore(config.database_url), *coordination_parts(config, "shared"))
+
+
+BACKENDS: dict[str, Callable[[Config], Parts]] = {
+    "embedded": _embedded,
+    "redis": _redis,
+    "postgres": _postgres,
+    "postgres+redis": _postgres_redis,
+}
 
 
 def build(config: Config) -> Parts:

@@ -2,8 +2,9 @@
 
 File attachments and recording segments are bytes that the Store only
 indexes.  They live behind this seam so that a directory (the default, and
-a shared volume when several machines run with Redis) can later be swapped
-for object storage without touching the features that use it.
+a shared volume when several machines run with Redis) and S3-compatible
+object storage (``blobs_s3.py``, which cannot ``append``) serve the features
+alike; ``tests/contracts/test_blob_contract.py`` runs the contract on both.
 
 Contract every implementation keeps (``tests/unit/test_blobs.py``):
 
@@ -51,6 +52,10 @@ def check_key(key: str) -> list[str]:
 
 
 class BlobStore(Protocol):
+    # Whether ``append`` works: a blob can grow in place (a directory), or not
+    # (object storage, where a growing thing is written as new objects).
+    appends: bool
+
     async def put(self, key: str, data: bytes) -> None:
         """Store ``data`` under ``key``, replacing any blob there, atomically."""
 
@@ -108,6 +113,15 @@ def _open_append(path: Path) -> BinaryIO:
         return open(path, "ab")
 
 
+def _open_write(path: Path) -> BinaryIO:
+    """``path`` created (or emptied) to write, its folder made if missing."""
+    try:
+        return open(path, "wb")
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return open(path, "wb")
+
+
 Pending = tuple[Path, bytes, "asyncio.Future[int]"]
 
 
@@ -117,13 +131,14 @@ class DirectoryBlobs:
     File work runs on the store's own threads (``threads``) so the event
     loop never waits on a disk; appends to one key take a per-key lock.
 
-    Appends are group-committed: the appends waiting while one group is being
-    written form the next group, whose files are all written and then made
+    Appends and puts are group-committed: those waiting while one group is
+    being written form the next group, whose files are all written and then made
     durable together (one ``syncfs`` of the directory's filesystem where Linux
     has it, else an ``fsync`` per file) before any of them returns.  Hundreds
     of recordings appending at once then cost one disk flush, not hundreds.
     """
 
+    appends = True
     GROUP = 256  # appends written and synced together, at most
     PATHS = 4096  # checked keys' paths kept
 
@@ -136,6 +151,9 @@ class DirectoryBlobs:
         self._pending: list[Pending] = []
         self._flushing = False
         self._flusher: asyncio.Future[None] | None = None
+        self._puts: list[Pending] = []
+        self._putting = False
+        self._put_flusher: asyncio.Future[None] | None = None
 
     async def _io(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
@@ -163,7 +181,62 @@ class DirectoryBlobs:
 
     async def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        await self._io(self._put, path, data)
+        if _SYNCFS is None:
+            await self._io(self._put, path, data)
+            return
+        # Group-committed like appends: the puts waiting meanwhile are written
+        # to temporary files, synced together, renamed, and synced again.
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._puts.append((path, data, fut))
+        if not self._putting:
+            self._putting = True
+            self._put_flusher = asyncio.ensure_future(self._flush_puts())
+        await fut
+
+    def _put_group(self, group: list[tuple[Path, bytes]]) -> list[int | BaseException]:
+        """Write every put of ``group`` beside its place, sync, rename all, sync again."""
+        results: list[int | BaseException] = []
+        moves: list[tuple[int, Path, Path]] = []
+        for i, (path, data) in enumerate(group):
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{i}.tmp")
+            try:
+                with _open_write(tmp) as fh:
+                    fh.write(data)
+                moves.append((i, tmp, path))
+                results.append(0)
+            except OSError as exc:
+                results.append(exc)
+        try:
+            self._sync([(tmp, False) for _, tmp, _ in moves])
+            for i, tmp, path in moves:
+                try:
+                    os.replace(tmp, path)
+                except OSError as exc:
+                    results[i] = exc
+            self._sync([(path, True) for _, _, path in moves])
+        except OSError as exc:
+            return [exc for _ in group]
+        return results
+
+    async def _flush_puts(self) -> None:
+        try:
+            while self._puts:
+                batch, self._puts = self._puts[: self.GROUP], self._puts[self.GROUP :]
+                try:
+                    results = await self._io(
+                        self._put_group, [(path, data) for path, data, _ in batch]
+                    )
+                except BaseException as exc:  # the group's fate is unknown: fail them all
+                    results = [exc] * len(batch)
+                for (_, _, fut), result in zip(batch, results, strict=True):
+                    if fut.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        fut.set_exception(result)
+                    else:
+                        fut.set_result(result)
+        finally:
+            self._putting = False
 
     def _append_group(self, group: list[tuple[Path, bytes]]) -> list[int | BaseException]:
         """Write every append of ``group`` (distinct paths), then make them durable."""

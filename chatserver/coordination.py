@@ -8,7 +8,7 @@ Sentinel fails over (docs/scaling.md, "Redis for coordination").
 Settings (``Config``; CLI flags in ``cli/redis_options.py``):
 
 * ``coordination_url``: the Redis for coordination only; default the
-  ``--redis`` URL, which then holds the record too;
+  ``--redis`` URL, which holds the record too unless ``--database`` does;
 * ``redis_cluster``: that URL names a node of a Redis Cluster;
 * ``redis_sentinels`` (``host:port,...``) and ``redis_master``: reach the
   primary Sentinel names; the URL then gives only user, password, database.
@@ -32,9 +32,10 @@ from .routing import Router
 def coordination_target(config: Config, record: str) -> RedisTarget | None:
     """The coordination Redis ``config`` asks for (None: none, one process).
 
-    ``record`` says where the record is: ``"embedded"`` (SQLite, one process:
-    coordination settings are refused), ``"redis"`` (the ``--redis`` URL: a
-    Cluster or Sentinel needs its own ``--redis-coordination`` URL) or
+    ``record`` says where the record is: ``"embedded"`` (one process: SQLite,
+    or PostgreSQL without Redis; coordination settings are refused),
+    ``"redis"`` (the ``--redis`` URL: a Cluster or Sentinel needs its own
+    ``--redis-coordination`` URL) or
     ``"shared"`` (a database every process reaches: ``--redis`` is then for
     coordination only, and may be a Cluster or behind Sentinel).
     """
@@ -43,8 +44,9 @@ def coordination_target(config: Config, record: str) -> RedisTarget | None:
     if record == "embedded":
         if config.coordination_url or clustered:
             raise ChatError(
-                "--redis-coordination, --redis-cluster and --redis-sentinel need a record"
-                " store shared by the processes (--redis, or a database)"
+                "--redis-coordination, --redis-cluster and --redis-sentinel are for many"
+                " processes: they need a Redis URL (--redis or --redis-coordination) and a"
+                " record the processes share (--redis or --database)"
             )
         return None
     if url is None:
@@ -67,6 +69,16 @@ def coordination_target(config: Config, record: str) -> RedisTarget | None:
         )
     except ValueError as exc:
         raise ChatError(f"Redis coordination settings: {exc}") from exc
+
+
+def redis_urls_to_check(config: Config) -> list[str]:
+    """The Redis URLs ``serve`` pings before it starts: the Redis record's, and
+    the coordination one unless Sentinel names the host (the broker checks then)."""
+    urls = [config.redis_url] if config.redis_url and not config.database_url else []
+    coordination = config.coordination_url or config.redis_url
+    if coordination and not config.redis_sentinels and coordination not in urls:
+        urls.append(coordination)
+    return urls
 
 
 def coordination_parts(config: Config, record: str) -> tuple[Broker, Router, Presence]:

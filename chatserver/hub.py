@@ -25,6 +25,7 @@ from .follows import Following
 from .metrics import Metrics
 from .presence import Presence, visitors_key
 from .presence_memory import MemoryPresence
+from .protocol import wire
 from .protocol.codec import Codec, encode
 from .protocol.frames import Frame, Limits
 from .rebuild import rebuild_routing
@@ -422,16 +423,9 @@ class Hub(Following, AgentConnections):
             self.metrics.messages_duplicate += 1
         else:
             self.metrics.messages_stored += 1
+        assert entry.cid is not None  # acks answer posts, which carry a cid
         session.send(
-            {
-                "t": "ack",
-                "re": frame.rid,
-                "cid": entry.cid,
-                "conv": entry.conversation_id,
-                "offset": entry.offset,
-                "ts": entry.ts,
-                "duplicate": duplicate,
-            }
+            wire.ack(frame.rid, entry.cid, entry.conversation_id, entry.offset, entry.ts, duplicate)
         )
 
     # -- introspection -------------------------------------------------------
@@ -453,7 +447,7 @@ class Hub(Following, AgentConnections):
 
 
 async def _ping(node: Node, session: Session, frame: Frame) -> None:
-    session.send({"t": "pong", "re": frame.rid})
+    session.send(wire.pong(frame.rid))
 
 
 async def _history(node: Node, session: Session, frame: Frame) -> None:

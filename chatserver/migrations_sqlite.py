@@ -199,8 +199,19 @@ def _schema(db: sqlite3.Connection) -> None:
     db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1')")
 
 
+def _recording_chunks(db: sqlite3.Connection) -> None:
+    # Recordings as immutable chunk objects (recordings/chunks.py): one row per chunk.
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS recording_chunks (
+    rec_id TEXT NOT NULL, key TEXT NOT NULL, first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL, bytes INTEGER NOT NULL, first_ts REAL NOT NULL,
+    last_ts REAL NOT NULL, PRIMARY KEY (rec_id, key))"""
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "every table, index and column; older files gain what they lack", _schema),
+    Migration(2, "recording_chunks: a recording's sealed chunk objects", _recording_chunks),
 )
 
 

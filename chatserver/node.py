@@ -21,7 +21,7 @@ import recordings
 
 from . import features, handlers, logins, redact
 from .backends import build
-from .blobs import DirectoryBlobs
+from .blobs import BlobStore, DirectoryBlobs
 from .broker import Broker
 from .config import Config
 from .conversations import Conversations
@@ -31,13 +31,22 @@ from .hub import Hub
 from .presence import Presence
 from .quotas import Quotas
 from .routing import Router
-from .security import Signer, load_secret, load_secret_redis
+from .security import Signer, load_secret, load_secret_postgres, load_secret_redis
 from .store import Store
 from .types import new_id
 
 if TYPE_CHECKING:
     from .features.cobrowse import Cobrowse
     from .proactive import Proactive
+
+
+def open_blobs(config: Config) -> BlobStore:
+    """The blob store ``config`` names: S3 (``--blobs s3://...``) or a directory."""
+    if config.blob_s3 is not None:
+        from .blobs_s3 import S3Blobs
+
+        return S3Blobs(config.blob_s3)
+    return DirectoryBlobs(config.blobs)
 
 
 class Node:
@@ -57,7 +66,7 @@ class Node:
         router: Router,
         presence: Presence,
         signer: Signer,
-        blobs: DirectoryBlobs,
+        blobs: BlobStore,
     ) -> None:
         self.config = config
         self.id = new_id("n")  # this process, in control events it receives back
@@ -92,7 +101,12 @@ class Node:
         self.cobrowse: Cobrowse
         handlers.install(self)
         features.install(self)
-        self.recordings = recordings.Recordings(store, blobs)
+        seal = recordings.RecordingLimits(
+            chunks=config.recording_chunks,
+            seal_seconds=config.recording_seal_seconds,
+            seal_bytes=config.recording_seal_bytes,
+        )
+        self.recordings = recordings.Recordings(store, blobs, seal)
         self.recordings.install(self)
         # Failed sign-ins counted in the store (shared by every process).
         self.login_throttle = logins.LoginThrottle(store, limit=10, window=300.0)
@@ -104,13 +118,16 @@ class Node:
         """The parts ``config`` asks for (nothing is started)."""
         config.data_dir.mkdir(parents=True, exist_ok=True)
         redact.protect(config.redis_url)  # its password never reaches a log line
+        redact.protect(config.database_url)
         redact.install()
         store, broker, router, presence = build(config)
-        if config.redis_url:
+        if config.database_url:  # PostgreSQL is the record: the secret lives there
+            signer = Signer(load_secret_postgres(config.database_url))
+        elif config.redis_url:
             signer = Signer(load_secret_redis(config.redis_url))
         else:
             signer = Signer(load_secret(config.data_dir))
-        return cls(config, store, broker, router, presence, signer, DirectoryBlobs(config.blobs))
+        return cls(config, store, broker, router, presence, signer, open_blobs(config))
 
     async def start(self) -> None:
         """The store, then the hub (broker, router, presence, triggers, events), then features."""

@@ -83,6 +83,12 @@ def protect(url: str | None) -> None:
         _secrets.update(secrets_of(url))
 
 
+def protect_value(secret: str | None) -> None:
+    """Remember one secret given on its own (an S3 secret key), likewise."""
+    if secret:
+        _secrets.add(secret)
+
+
 def scrub(text: str, *urls: str) -> str:
     """``text`` with ``urls`` redacted and every protected secret (and ``urls``'
     secrets) replaced by ``***``: for error texts that may quote a URL."""

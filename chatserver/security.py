@@ -33,6 +33,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -220,3 +221,36 @@ def load_secret_redis(url: str, key: str = "chat:secret") -> bytes:
         client.close()
     assert isinstance(value, bytes)
     return bytes.fromhex(value.decode())
+
+
+def load_secret_postgres(url: str) -> bytes:
+    """The server secret shared by every process whose record is the database at ``url``.
+
+    The first process to start creates it (the single row of ``server_secret``,
+    inserted with ``ON CONFLICT DO NOTHING``); the others read it, so a token
+    signed by one process verifies on all of them.  Brings the schema up to
+    date first (``migrations_postgres``).  Blocking: it runs its own event loop
+    on a thread of its own, so it may be called with or without a running
+    loop.  Failures raise ``StoreError`` naming the URL without its password.
+    """
+    from .store.postgres.engine import PostgresEngine
+
+    async def load() -> str:
+        engine = PostgresEngine(url, min_size=1, max_size=1)
+        await engine.start()
+        try:
+
+            async def op(db: Any) -> str:
+                await db.execute(
+                    "INSERT INTO server_secret (id, secret) VALUES (1, $1)"
+                    " ON CONFLICT (id) DO NOTHING",
+                    secrets.token_bytes(32).hex(),
+                )
+                return str(await db.fetchval("SELECT secret FROM server_secret WHERE id = 1"))
+
+            return await engine.run(op)
+        finally:
+            await engine.close()
+
+    with ThreadPoolExecutor(1, thread_name_prefix="chatserver-secret") as pool:
+        return bytes.fromhex(pool.submit(asyncio.run, load()).result())

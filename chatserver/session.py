@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import Enum
+from typing import Any
 
 from .errors import CloseCode, short_reason
 from .logins import Grant
@@ -142,7 +143,7 @@ class Session:
         assert self.visitor_id is not None
         return self.visitor_id
 
-    def send(self, frame: JSON) -> None:
+    def send(self, frame: Mapping[str, Any]) -> None:
         self.push(self.conn.encode(frame))
 
     def push(self, data: bytes | str) -> None:

@@ -3,8 +3,10 @@
 ``Recordings`` puts the parts together for the app (``chatserver/node.py``):
 
 * ``ingest``     the ``rec`` frame of visitor connections (``ingest.py``);
-* segments       one append-only BlobStore blob per recording, one
-                 compressed frame per batch (``format.py``);
+* chunks         a recording's batches, one compressed frame each
+                 (``format.py``), sealed from its live tail into immutable
+                 BlobStore objects (``chunks.py``); recordings of earlier
+                 versions are one appended segment;
 * ``index``      rows and marks, its own store domain beside the core Store
                  (``index/``: SQLite or Redis, whichever the Store is);
 * ``reader``     events by time range from the nearest full snapshot;
@@ -79,6 +81,7 @@ class Recordings:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._purger
             self._purger = None
+        await self.ingest.close()  # seal every recording's tail
 
     async def _purge_loop(self, every: float, first: float) -> None:
         await asyncio.sleep(first)
@@ -100,4 +103,4 @@ class Recordings:
         )
 
     def stats(self) -> JSON:
-        return self.ingest.stats()
+        return {**self.ingest.stats(), **self.ingest.tails.stats()}

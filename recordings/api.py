@@ -34,6 +34,7 @@ from chatserver.types import JSON, Agent, EntryKind, Recording
 
 from . import reader
 from .auth import require_analyst
+from .chunks import is_segment
 
 if TYPE_CHECKING:
     from . import Recordings
@@ -203,10 +204,12 @@ async def events(request: Request, agent: Agent) -> Response:
     rec = await _recording(request, agent)
     after = _number(request, "after_seq")
     snapshots = await service.index.recording_marks(rec.id, ["snapshot"])
+    chunks = None if is_segment(rec.blob) else await service.index.recording_chunks(rec.id)
     found = await reader.read(
         service.blobs,
         rec,
         snapshots,
+        chunks=chunks,
         start=_number(request, "from"),
         to=_number(request, "to"),
         after_seq=None if after is None else int(after),

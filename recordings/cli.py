@@ -1,8 +1,8 @@
 """``chatserver recordings ...``: settings, retention purge, deletion on request.
 
-The commands work on the same store and blob directory as the server
-(``--data``, ``--redis``, ``--blobs``, with their ``CHATSERVER_*`` twins), and
-may run while it serves.
+The commands work on the same store and blob store as the server
+(``--data``, ``--redis``, ``--blobs`` with the ``--s3-*`` options, with their
+``CHATSERVER_*`` twins), and may run while it serves.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import argparse
 import asyncio
 import dataclasses
 import os
-from pathlib import Path
 from typing import Any
 
-from chatserver.blobs import DirectoryBlobs
+from chatserver.blobs import BlobStore, DirectoryBlobs
+from chatserver.blobs_s3 import S3Blobs
 from chatserver.cli.admin import find_site, with_store
-from chatserver.cli.options import add_data_option
+from chatserver.cli.options import add_data_option, add_s3_options, blob_location, s3_settings
 from chatserver.errors import ChatError
 from chatserver.store import Store
 
@@ -25,14 +25,15 @@ from .index import open_index
 
 
 def _blobs_option(p: argparse.ArgumentParser) -> None:
-    env = os.environ.get("CHATSERVER_BLOBS")
     p.add_argument(
         "--blobs",
-        type=Path,
-        default=Path(env) if env else None,
-        metavar="DIR",
-        help="blob directory (CHATSERVER_BLOBS, default DATA/blobs)",
+        type=blob_location,
+        default=os.environ.get("CHATSERVER_BLOBS") or None,
+        metavar="DIR|s3://BUCKET/PREFIX",
+        help="blob directory or S3 bucket and prefix, as the server's (CHATSERVER_BLOBS, "
+        "default DATA/blobs)",
     )
+    add_s3_options(p)
 
 
 def add_commands(sub: Any) -> None:
@@ -68,25 +69,29 @@ def add_commands(sub: Any) -> None:
     _blobs_option(forget)
 
 
-def _blobs(args: argparse.Namespace) -> DirectoryBlobs:
+def _blobs(args: argparse.Namespace) -> BlobStore:
+    settings = s3_settings(args.blobs, args)
+    if settings is not None:
+        return S3Blobs(settings)
     return DirectoryBlobs(args.blobs if args.blobs is not None else args.data / "blobs")
 
 
 def run(args: argparse.Namespace) -> None:
     if args.action == "settings":
-        asyncio.run(with_store(args.data, lambda s: _settings(s, args), args.redis))
+        asyncio.run(with_store(args.data, lambda s: _settings(s, args), args.redis, args.database))
     elif args.action == "purge":
 
         async def purge(store: Store) -> int:
             return await retention.purge(store, open_index(store), _blobs(args))
 
-        print(f"deleted {asyncio.run(with_store(args.data, purge, args.redis))} recordings")
+        count = asyncio.run(with_store(args.data, purge, args.redis, args.database))
+        print(f"deleted {count} recordings")
     elif args.action == "delete-visitor":
 
         async def forget(store: Store) -> int:
             return await retention.delete_visitor(open_index(store), _blobs(args), args.visitor)
 
-        count = asyncio.run(with_store(args.data, forget, args.redis))
+        count = asyncio.run(with_store(args.data, forget, args.redis, args.database))
         print(f"deleted {count} recordings of {args.visitor}")
 
 

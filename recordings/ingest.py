@@ -33,15 +33,17 @@ import time
 import weakref
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from chatserver.blobs import BlobStore
 from chatserver.errors import ErrorCode, FrameError, NotFound
+from chatserver.protocol import wire
 from chatserver.protocol.frames import Frame
 from chatserver.session import Session
-from chatserver.types import JSON, Recording, RecordingBatch, RecordingMark
+from chatserver.types import JSON, ConversationId, Recording, RecordingBatch, RecordingMark
 
-from .events import BadEvents, summarize, summarize_json
+from .chunks import SEGMENT_SUFFIX, Chunk, Pending, Tails, drop_chunk, is_segment
+from .events import BadEvents, Summary, summarize, summarize_json
 from .format import Codec, encode_frame
 from .index import RecordingIndex
 
@@ -66,6 +68,16 @@ class RecordingLimits:
     marks: int = 10_000  # click marks kept per recording (clicks are still counted)
     partial_bytes: int = 64 * 1024 * 1024  # parts held in memory by the whole process
     codec: Codec = Codec.ZSTD
+    # Whether new recordings are stored as immutable chunk objects (chunks.py)
+    # or as one segment appended in place: None chooses chunks exactly where
+    # the blob store cannot append (object storage).  On a directory, appends
+    # cost less CPU per batch (docs/recordings.md); chunks are for several
+    # processes sharing one directory, where two writers may meet on a segment.
+    chunks: bool | None = None
+    # A recording's tail is sealed into a chunk object when it holds this many
+    # bytes, or this long after its first batch came (0: at once).
+    seal_bytes: int = 1024 * 1024
+    seal_seconds: float = 0.05
 
 
 class _Parts:
@@ -80,9 +92,14 @@ class _Parts:
 
 
 def segment_key(site_id: str, rec_id: str, at: float) -> str:
-    """The BlobStore key of a recording's segment (by day, for humans and tools)."""
+    """The BlobStore key of a recording's segment as earlier versions wrote it."""
+    return chunk_folder(site_id, rec_id, at) + SEGMENT_SUFFIX
+
+
+def chunk_folder(site_id: str, rec_id: str, at: float) -> str:
+    """The BlobStore folder of a recording's chunks (by day, for humans and tools)."""
     day = time.strftime("%Y%m%d", time.gmtime(at))
-    return f"rec/{site_id}/{day}/{rec_id}.seg"
+    return f"rec/{site_id}/{day}/{rec_id}"
 
 
 class Ingest:
@@ -101,6 +118,9 @@ class Ingest:
         self._locks = [asyncio.Lock() for _ in range(64)]
         self._parts: weakref.WeakKeyDictionary[Session, _Parts] = weakref.WeakKeyDictionary()
         self._partial = 0  # bytes of parts held, whole process
+        self.tails = Tails(blobs, self._sealed, self.limits.seal_seconds, self.limits.seal_bytes)
+        chunks = self.limits.chunks
+        self.chunked = not blobs.appends if chunks is None else chunks
 
     # -- the frame ---------------------------------------------------------
 
@@ -119,7 +139,7 @@ class Ingest:
             )
         got = self._events(session, frame, rec_id)
         if got is None:
-            session.send({"t": "ok", "re": frame.rid})
+            session.send(wire.ok(frame.rid))
             return
         reply = await self.store_batch(
             session,
@@ -237,7 +257,7 @@ class Ingest:
                 ErrorCode.FRAME_TOO_LARGE,
                 f"batch larger than {limits.batch_bytes} bytes",
             )
-        async with self._locks[hash(rec_id) % len(self._locks)]:
+        async with self._lock(rec_id):
             rec = await self._recording(
                 session, rec_id, summary.last_ts, now_ms, bool(summary.snapshots)
             )
@@ -253,45 +273,105 @@ class Ingest:
                 last_ts=summary.last_ts,
                 codec=limits.codec,
             )
-            offset = await self.blobs.append(rec.blob, data)
-            marks = [
-                RecordingMark("snapshot", ts, {"offset": offset, "seq": seq, "index": index})
-                for index, ts in summary.snapshots
-            ]
             room = max(0, limits.marks - rec.marks)
-            for mark in summary.marks:
-                if mark.kind != "click" or room > 0:
-                    marks.append(mark)
-                    room -= mark.kind == "click"
-            batch = RecordingBatch(
-                seq=seq,
-                first_ts=summary.first_ts,
-                last_ts=summary.last_ts,
-                events=summary.events,
-                bytes=len(data),
-                raw_bytes=len(raw),
-                clicks=summary.clicks,
-                inputs=summary.inputs,
-                marks=tuple(sorted(marks, key=lambda m: m.ts)),
-                conv_id=session.conv_id,
-            )
-            try:
-                rec, duplicate = await self.index.add_recording_batch(rec_id, batch)
-            except NotFound:
-                # Deleted (retention, or the visitor's data on request) meanwhile:
-                # take back what was just written; the recorder starts afresh.
-                self._recs.pop(rec_id, None)
-                await self.blobs.delete(rec.blob)
-                raise FrameError(
-                    ErrorCode.NOT_FOUND, "recording was deleted, start a new one"
-                ) from None
-            self._remember(rec)
+
+            def batch_at(chunk: str | None, offset: int) -> RecordingBatch:
+                at: JSON = {"offset": offset, "seq": seq}
+                if chunk is not None:
+                    at["chunk"] = chunk
+                return self._batch(summary, seq, data, raw, room, at, session.conv_id)
+
+            if is_segment(rec.blob):
+                # One appended segment (a blob store that appends, or a recording
+                # begun by an earlier version): it goes on so.
+                offset = await self.blobs.append(rec.blob, data)
+                rec, duplicate = await self._index(rec_id, rec.blob, batch_at(None, offset))
+                done = None
+            else:
+                item = Pending(data, seq, summary.first_ts, summary.last_ts, make=batch_at)
+                done = self.tails.add(rec_id, rec.blob, item)
+        if done is not None:
+            # Acknowledged once its chunk is written and indexed (outside the lock:
+            # more batches of the recording may join the tail meanwhile).
+            # Shielded: a connection closing meanwhile must not cancel the seal's future.
+            rec, duplicate = cast(tuple[Recording, bool], await asyncio.shield(done))
         self.counts["duplicates" if duplicate else "batches"] += 1
         if not duplicate:
             self.counts["events"] += summary.events
             self.counts["raw_bytes"] += len(raw)
             self.counts["stored_bytes"] += len(data)
         return {"t": "recorded", "session": rec_id, "seq": seq, "duplicate": duplicate}
+
+    def _lock(self, rec_id: str) -> asyncio.Lock:
+        return self._locks[hash(rec_id) % len(self._locks)]
+
+    @staticmethod
+    def _batch(
+        summary: Summary,
+        seq: int,
+        data: bytes,
+        raw: bytes,
+        room: int,
+        at: JSON,
+        conv_id: ConversationId | None,
+    ) -> RecordingBatch:
+        """The index entry of a stored batch; ``at`` is where its frame is."""
+        marks = [
+            RecordingMark("snapshot", ts, {**at, "index": index}) for index, ts in summary.snapshots
+        ]
+        for mark in summary.marks:
+            if mark.kind != "click" or room > 0:
+                marks.append(mark)
+                room -= mark.kind == "click"
+        return RecordingBatch(
+            seq=seq,
+            first_ts=summary.first_ts,
+            last_ts=summary.last_ts,
+            events=summary.events,
+            bytes=len(data),
+            raw_bytes=len(raw),
+            clicks=summary.clicks,
+            inputs=summary.inputs,
+            marks=tuple(sorted(marks, key=lambda m: m.ts)),
+            conv_id=conv_id,
+        )
+
+    async def _index(
+        self, rec_id: str, blob: str, batch: RecordingBatch, chunk: Chunk | None = None
+    ) -> tuple[Recording, bool]:
+        """Index a stored batch (its frame at ``blob``: a chunk or a segment)."""
+        try:
+            rec, duplicate = await self.index.add_recording_batch(rec_id, batch, chunk)
+        except NotFound:
+            # Deleted (retention, or the visitor's data on request) meanwhile:
+            # take back what was just written; the recorder starts afresh.
+            self._recs.pop(rec_id, None)
+            await drop_chunk(self.blobs, blob)
+            raise FrameError(
+                ErrorCode.NOT_FOUND, "recording was deleted, start a new one"
+            ) from None
+        self._remember(rec)
+        return rec, duplicate
+
+    async def _sealed(self, rec_id: str, chunk: Chunk, items: list[Pending]) -> None:
+        """A chunk is written: index its batches in the order they came, each
+        write with the chunk's row (one write per batch, as before chunks)."""
+        async with self._lock(rec_id):
+            for item in items:
+                batch = item.make(chunk.key, item.offset)
+                try:
+                    result = await self._index(rec_id, chunk.key, batch, chunk)
+                except FrameError as exc:
+                    for rest in items:
+                        if not rest.done.done():
+                            rest.done.set_exception(exc)
+                    return
+                if not item.done.done():
+                    item.done.set_result(result)
+
+    async def close(self) -> None:
+        """Seal every tail (a stop loses no acknowledged batch: none is acknowledged before)."""
+        await self.tails.flush()
 
     async def _recording(
         self, session: Session, rec_id: str, last_ts: float, now_ms: Any, snapshot: bool
@@ -315,7 +395,7 @@ class Ingest:
                 rec_id,
                 session.site.id,
                 session.visitor_id,
-                segment_key(session.site.id, rec_id, clock),
+                (chunk_folder if self.chunked else segment_key)(session.site.id, rec_id, clock),
                 clock * 1000.0 - float(sent),
             )
         if rec.site_id != session.site.id or rec.visitor_id != session.visitor_id:

@@ -1,8 +1,11 @@
 """Reading a recording back: events by time range, from the nearest full snapshot.
 
-The index keeps every full snapshot's frame offset (a ``snapshot`` mark), so
-a read starts there instead of at the beginning of the segment: it reads the
-segment from that offset in growing chunks, walks the frame headers (which
+A recording is a list of chunk objects (``chunks.py``), or for one written
+by an earlier version a single appended segment; either way a sequence of
+frames (``format.py``).  The index keeps every full snapshot's chunk and
+frame offset (a ``snapshot`` mark), so a read starts there instead of at the
+beginning: it reads from that offset in growing pieces, on across the
+following chunks, walks the frame headers (which
 carry each batch's seq and time range), inflates only the frames it returns
 and stops at the first frame that begins after the range.
 
@@ -23,6 +26,7 @@ from chatserver.errors import NotFound
 from chatserver.types import Recording, RecordingMark
 
 from . import format as fmt
+from .chunks import Chunk
 
 CHUNK = 1024 * 1024
 
@@ -86,6 +90,44 @@ async def frames(
             base, chunk = end, CHUNK
 
 
+async def chunk_frames(
+    blobs: BlobStore, chunks: list[Chunk], start: int = 0, offset: int = 0
+) -> AsyncIterator[tuple[fmt.FrameInfo, bytes]]:
+    """The frames of ``chunks[start:]`` in order, the first from ``offset`` on.
+
+    A chunk missing from the store (deleted meanwhile) has no frames.
+    """
+    for i, chunk in enumerate(chunks[start:]):
+        async for found in frames(blobs, chunk.key, offset if i == 0 else 0):
+            yield found
+
+
+def _source(
+    blobs: BlobStore,
+    rec: Recording,
+    chunks: list[Chunk] | None,
+    at: RecordingMark | None,
+    seq: int | None,
+) -> AsyncIterator[tuple[fmt.FrameInfo, bytes]]:
+    """Frames from the snapshot ``at`` (its chunk and offset), else from the first
+    chunk that may hold a seq after ``seq``, else from the beginning."""
+    if chunks is None:  # an appended segment (recordings/chunks.is_segment)
+        offset = int(at.data.get("offset", 0)) if at is not None else 0
+        return frames(blobs, rec.blob, offset)
+    if at is not None:
+        key = at.data.get("chunk")
+        for i, chunk in enumerate(chunks):
+            if chunk.key == key:
+                return chunk_frames(blobs, chunks, i, int(at.data.get("offset", 0)))
+        return chunk_frames(blobs, chunks)
+    if seq is not None:
+        for i, chunk in enumerate(chunks):
+            if chunk.last_seq > seq:
+                return chunk_frames(blobs, chunks, i)
+        return chunk_frames(blobs, [])
+    return chunk_frames(blobs, chunks)
+
+
 async def read(
     blobs: BlobStore,
     rec: Recording,
@@ -95,31 +137,36 @@ async def read(
     to: float | None = None,
     after_seq: int | None = None,
     max_raw_bytes: int = 16 * 1024 * 1024,
+    chunks: list[Chunk] | None = None,
 ) -> Slice:
     """Events of ``rec`` from the full snapshot at or before ``start`` up to ``to``.
 
     With ``after_seq`` instead: the frames after that seq (no snapshot
     seeking; for reading on lazily).  Stops after ``max_raw_bytes`` of JSON,
-    at a frame boundary (at least one frame is returned).
+    at a frame boundary (at least one frame is returned).  ``chunks`` (by
+    first seq) are the recording's chunk objects; ``None`` for a recording
+    written as one appended segment (``rec.blob``).
     """
     mark = start_point(snapshots, start, after_seq)
-    offset = int(mark.data.get("offset", 0)) if mark is not None else 0
     skip: tuple[int, int] | None = None  # (seq, index): the events to start from
     if after_seq is None and mark is not None:
         skip = (int(mark.data.get("seq", 0)), int(mark.data.get("index", 0)))
-    found = await _collect(blobs, rec, offset, skip, after_seq, to, max_raw_bytes, strict=True)
+    # A segment is read from the snapshot's offset also for ``after_seq`` (the
+    # last snapshot up to it); chunks are found by seq then.
+    at = mark if after_seq is None or chunks is None else None
+    source = _source(blobs, rec, chunks, at, after_seq)
+    found = await _collect(source, skip, after_seq, to, max_raw_bytes, strict=True)
     if found is None:
         # The frame at the indexed offset is not the snapshot's (two processes
         # raced on one segment): look for it by seq from the beginning.
-        found = await _collect(blobs, rec, 0, skip, after_seq, to, max_raw_bytes, strict=False)
+        source = _source(blobs, rec, chunks, None, None)
+        found = await _collect(source, skip, after_seq, to, max_raw_bytes, strict=False)
     assert found is not None
     return found
 
 
 async def _collect(
-    blobs: BlobStore,
-    rec: Recording,
-    offset: int,
+    source: AsyncIterator[tuple[fmt.FrameInfo, bytes]],
     skip: tuple[int, int] | None,
     after_seq: int | None,
     to: float | None,
@@ -130,7 +177,7 @@ async def _collect(
     out = Slice()
     last_seen = after_seq if after_seq is not None else -1
     first = True
-    async for info, payload in frames(blobs, rec.blob, offset):
+    async for info, payload in source:
         if first and strict and skip is not None and info.seq != skip[0]:
             return None
         first = False

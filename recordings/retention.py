@@ -15,6 +15,7 @@ from chatserver.blobs import BlobStore
 from chatserver.store import Store
 from chatserver.types import Recording, VisitorId
 
+from .chunks import is_segment
 from .index import RecordingIndex
 
 log = logging.getLogger("recordings.retention")
@@ -31,9 +32,12 @@ async def delete(
     recs: Sequence[Recording],
     forget: Forget | None = None,
 ) -> int:
-    """Delete ``recs``: their segments, then their index rows; how many rows went."""
+    """Delete ``recs``: their chunks (or segments), then their index rows; how many rows went."""
     for rec in recs:
-        await blobs.delete(rec.blob)
+        if is_segment(rec.blob):  # written by an earlier version
+            await blobs.delete(rec.blob)
+        else:
+            await blobs.delete_prefix(rec.blob)
     ids = [rec.id for rec in recs]
     if forget is not None:
         forget(ids)

@@ -34,6 +34,7 @@ from chatserver.store_sqlite import SQLiteStore
 from chatserver.tasks import stop
 from chatserver.types import Role, Site, SiteSettings
 
+from . import wire_check
 from .redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -259,6 +260,7 @@ class Client:
         try:
             async for raw in self.ws:
                 frame = msgpack.unpackb(raw) if isinstance(raw, bytes) else json.loads(raw)
+                wire_check.check(frame)
                 async with self._new:
                     self.frames.append(frame)
                     self._new.notify_all()
@@ -333,6 +335,16 @@ class Client:
         await stop(self._reader)
 
 
+@pytest.fixture(autouse=True)
+def wire_frames_declared() -> Iterator[None]:
+    """Fail a test whose clients received a frame unlike its declaration
+    (``chatserver/protocol/wire.py``; tests/wire_check.py)."""
+    wire_check.take()
+    yield
+    found = wire_check.take()
+    assert not found, "server frames unlike chatserver/protocol/wire.py:\n" + "\n".join(found)
+
+
 @pytest.fixture
 async def close_clients() -> AsyncIterator[None]:
     """Close every client the test opened (use with anyio tests)."""
@@ -387,4 +399,6 @@ def own_server(tmp_path: Path) -> Iterator[Server]:
 
 
 from .node import node  # noqa: E402, F401  (the in-process node fixture)
+from .postgres_server import postgres_server, postgres_url  # noqa: E402, F401  (fixtures)
 from .redis_server import own_redis, redis_prefix, redis_server  # noqa: E402, F401  (fixtures)
+from .s3_server import s3_prefix, s3_server  # noqa: E402, F401  (fixtures)

@@ -61,6 +61,7 @@ from chatserver.web.app import create_app as _create_app
 from chatserver.web.uvicorn_ws import CLOSE_EXTENSION, WRITE_EXTENSION
 from chatserver.web.ws import ChatApp
 
+from . import wire_check
 from .conftest import Client, Shop, seed_store
 
 CHROME = (
@@ -280,6 +281,7 @@ class NodeClient(Client):
                         self.closed.set_result(data)
                     return
                 frame = decode(data)
+                wire_check.check(frame)
                 async with self._new:
                     self.frames.append(frame)
                     self._new.notify_all()

@@ -24,10 +24,17 @@ T = TypeVar("T")
 
 
 async def with_store(
-    data: Path, work: Callable[[Store], Awaitable[T]], redis_url: str | None = None
+    data: Path,
+    work: Callable[[Store], Awaitable[T]],
+    redis_url: str | None = None,
+    database_url: str | None = None,
 ) -> T:
     store: Store
-    if redis_url:
+    if database_url:  # PostgreSQL is the record, with or without Redis
+        from ..store.postgres import PostgresStore
+
+        store = PostgresStore(database_url)
+    elif redis_url:
         from ..store_redis import RedisStore
 
         store = RedisStore(redis_url)
@@ -66,7 +73,7 @@ def cmd_site_add(args: argparse.Namespace) -> None:
         )
         return await store.create_site(args.name, args.origin, settings, args.department)
 
-    site = asyncio.run(with_store(args.data, work, args.redis))
+    site = asyncio.run(with_store(args.data, work, args.redis, args.database))
     print(f"site {site.name!r} id {site.id}")
     print(f"site key: {site.key}")
 
@@ -75,7 +82,7 @@ def cmd_site_list(args: argparse.Namespace) -> None:
     async def work(store: Store) -> list[Site]:
         return await store.list_sites()
 
-    sites = asyncio.run(with_store(args.data, work, args.redis))
+    sites = asyncio.run(with_store(args.data, work, args.redis, args.database))
     for site in sites:
         origins = ", ".join(site.allowed_origins) or "any origin"
         print(f"{site.key}  {site.id}  {site.name}  ({origins})")
@@ -90,7 +97,7 @@ def cmd_site_secret(args: argparse.Namespace) -> None:
             await store.save_site(site)
         return site, await store.identity_secret(site.id, rotate=args.rotate)
 
-    site, secret = asyncio.run(with_store(args.data, work, args.redis))
+    site, secret = asyncio.run(with_store(args.data, work, args.redis, args.database))
     state = "required" if site.settings.require_identity else "optional"
     print(f"identity secret of {site.name!r} ({site.key}): {secret}")
     print(f"identity verification: {state}; keep the secret on the shop's server only")
@@ -115,10 +122,12 @@ def cmd_agent_add(args: argparse.Namespace) -> None:
         )
         print(f"agent {agent.email} ({agent.role.value}) added to {site.name} as {agent.id}")
 
-    asyncio.run(with_store(args.data, work, args.redis))
+    asyncio.run(with_store(args.data, work, args.redis, args.database))
 
 
-async def ensure_demo(data: Path, redis_url: str | None = None) -> tuple[Site, dict[str, str]]:
+async def ensure_demo(
+    data: Path, redis_url: str | None = None, database_url: str | None = None
+) -> tuple[Site, dict[str, str]]:
     """Create the demo site and agents once; return the site and the logins."""
     logins_file = data / "demo-logins.txt"
 
@@ -153,4 +162,4 @@ async def ensure_demo(data: Path, redis_url: str | None = None) -> tuple[Site, d
         return site, logins
 
     data.mkdir(parents=True, exist_ok=True)
-    return await with_store(data, work, redis_url)
+    return await with_store(data, work, redis_url, database_url)

@@ -109,8 +109,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    # The Redis URL's password stays out of every message, log line and traceback.
+    # The Redis and database URLs' passwords stay out of every message, log line and traceback.
     protect(getattr(args, "redis", None))
+    protect(getattr(args, "database", None))
     install_redaction()
     try:
         if args.command == "serve":

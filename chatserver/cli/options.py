@@ -6,13 +6,33 @@ import argparse
 import os
 from pathlib import Path
 
+from ..blobs_s3 import S3Settings, parse_s3_url
 from ..config import Config
+from ..errors import ChatError
 from ..quotas import QuotaConfig
 from .redis_options import add_redis_coordination_options, redis_coordination_config
 
 
 def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"CHATSERVER_{name}", default)
+
+
+def database_url(text: str) -> str:
+    """A PostgreSQL URL (``postgresql://user:password@host:port/database``)."""
+    from ..redact import redact_url
+
+    if not text.startswith(("postgresql://", "postgres://")):
+        raise argparse.ArgumentTypeError(
+            f"not a PostgreSQL URL such as postgresql://user:password@host/db: {redact_url(text)}"
+        )
+    return text
+
+
+_DATABASE_HELP = (
+    "keep the record (sites, agents, conversations...) in the PostgreSQL database at URL, "
+    "postgresql://user:password@host:port/database, instead of the SQLite file; with --redis "
+    "too, Redis carries only the messages between processes (CHATSERVER_DATABASE)"
+)
 
 
 _UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3}
@@ -27,6 +47,58 @@ def size(text: str) -> int:
     if not number.isascii() or not number.isdigit() or int(number) < 1:
         raise argparse.ArgumentTypeError(f"not a size such as 64M or 512K: {text!r}")
     return int(number) * unit
+
+
+def blob_location(text: str) -> Path | str:
+    """``--blobs``: a directory, or an ``s3://bucket/prefix`` URL (checked)."""
+    if "://" not in text:
+        return Path(text)
+    try:
+        parse_s3_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def add_s3_options(p: argparse.ArgumentParser) -> None:
+    """The S3 endpoint and credentials for ``--blobs s3://...`` (docs/storage.md)."""
+    p.add_argument(
+        "--s3-endpoint",
+        default=_env("S3_ENDPOINT"),
+        metavar="URL",
+        help="http(s)://host:port of an S3-compatible service (MinIO, SeaweedFS, Garage, R2); "
+        "unset: AWS (CHATSERVER_S3_ENDPOINT)",
+    )
+    p.add_argument(
+        "--s3-region",
+        default=_env("S3_REGION"),
+        metavar="NAME",
+        help="the bucket's region (CHATSERVER_S3_REGION; unset: AWS_REGION, else us-east-1)",
+    )
+    p.add_argument(
+        "--s3-access-key",
+        default=_env("S3_ACCESS_KEY"),
+        metavar="ID",
+        help="access key id; its secret comes from CHATSERVER_S3_SECRET_KEY, never from the "
+        "command line (unset: the AWS_* variables or the machine's role) "
+        "(CHATSERVER_S3_ACCESS_KEY)",
+    )
+
+
+def s3_settings(blobs: Path | str | None, args: argparse.Namespace) -> S3Settings | None:
+    """The S3 settings when ``blobs`` is an ``s3://`` URL; ``ChatError`` if they are wrong."""
+    if not isinstance(blobs, str):
+        return None
+    try:
+        return S3Settings(
+            url=blobs,
+            endpoint=args.s3_endpoint or None,
+            region=args.s3_region or None,
+            access_key=args.s3_access_key or None,
+            secret_key=_env("S3_SECRET_KEY") or None,
+        )
+    except ValueError as exc:
+        raise ChatError(str(exc)) from None
 
 
 def add_server_options(p: argparse.ArgumentParser) -> None:
@@ -48,6 +120,13 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
         help="use the Redis backend at URL instead of the embedded one (CHATSERVER_REDIS_URL)",
     )
     add_redis_coordination_options(p)
+    p.add_argument(
+        "--database",
+        type=database_url,
+        default=_env("DATABASE"),
+        metavar="URL",
+        help=_DATABASE_HELP,
+    )
     p.add_argument(
         "--sqlite-sync",
         choices=("full", "normal"),
@@ -73,11 +152,37 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--blobs",
-        type=Path,
-        default=Path(b) if (b := _env("BLOBS")) else None,
-        metavar="DIR",
-        help="directory for attachments and recordings (CHATSERVER_BLOBS, default DATA/blobs; "
-        "with Redis and several machines, a shared volume)",
+        type=blob_location,
+        default=_env("BLOBS"),
+        metavar="DIR|s3://BUCKET/PREFIX",
+        help="where attachments and recordings go: a directory (CHATSERVER_BLOBS, default "
+        "DATA/blobs; with Redis and several machines, a shared volume) or an S3-compatible "
+        "bucket and prefix (then the --s3-* options)",
+    )
+    add_s3_options(p)
+    p.add_argument(
+        "--recording-chunks",
+        action="store_true",
+        default=_env("RECORDING_CHUNKS", "") not in ("", "0", "false", "no"),
+        help="store new recordings as immutable chunk objects on a directory too (always so "
+        "on S3): for several processes sharing one blob directory "
+        "(CHATSERVER_RECORDING_CHUNKS)",
+    )
+    p.add_argument(
+        "--recording-seal-seconds",
+        type=float,
+        default=float(_env("RECORDING_SEAL_SECONDS", "0.05") or 0.05),
+        metavar="SECONDS",
+        help="a recording's newest batches wait at most this long before they are written "
+        "together as one chunk object and acknowledged; 0: each at once "
+        "(CHATSERVER_RECORDING_SEAL_SECONDS, default 0.05)",
+    )
+    p.add_argument(
+        "--recording-seal-bytes",
+        type=size,
+        default=_env("RECORDING_SEAL_BYTES", "1M"),
+        metavar="SIZE",
+        help="... or until they hold this many bytes (CHATSERVER_RECORDING_SEAL_BYTES, default 1M)",
     )
     p.add_argument(
         "--upload-memory",
@@ -214,6 +319,13 @@ def add_data_option(p: argparse.ArgumentParser, redis: bool = True) -> None:
             help="manage the Redis backend at URL instead of the SQLite file "
             "(CHATSERVER_REDIS_URL)",
         )
+        p.add_argument(
+            "--database",
+            type=database_url,
+            default=_env("DATABASE"),
+            metavar="URL",
+            help="manage the PostgreSQL database at URL (CHATSERVER_DATABASE)",
+        )
 
 
 def config_from(args: argparse.Namespace) -> Config:
@@ -223,11 +335,16 @@ def config_from(args: argparse.Namespace) -> Config:
         data_dir=args.data,
         redis_url=args.redis or None,
         **redis_coordination_config(args),
+        database_url=args.database or None,
         sqlite_sync=args.sqlite_sync,
         grace=args.grace,
         session_check=args.session_check,
         log_level=args.log_level,
-        blob_dir=args.blobs,
+        blob_dir=args.blobs if isinstance(args.blobs, Path) else None,
+        blob_s3=s3_settings(args.blobs, args),
+        recording_chunks=True if args.recording_chunks else None,
+        recording_seal_seconds=max(0.0, args.recording_seal_seconds),
+        recording_seal_bytes=args.recording_seal_bytes,
         upload_memory=args.upload_memory,
         metrics_token=args.metrics_token or None,
         log_format=args.log_format,

@@ -12,6 +12,7 @@ from types import FrameType
 
 from .. import versions
 from ..config import Config
+from ..coordination import redis_urls_to_check
 from ..errors import ChatError
 from ..redact import redact_url, scrub
 from .admin import ensure_demo
@@ -30,6 +31,17 @@ def _check_redis(url: str) -> None:
         client.close()
 
 
+def _check_s3(config: Config) -> None:
+    """The bucket answers with these credentials (a missing probe object is fine)."""
+    assert config.blob_s3 is not None
+    from ..blobs_s3 import BlobError, S3Blobs
+
+    try:
+        asyncio.run(S3Blobs(config.blob_s3).size("chatserver-probe"))
+    except BlobError as exc:
+        raise ChatError(f"cannot use the blob store {config.blob_s3.url}: {exc}") from exc
+
+
 def serve(config: Config) -> None:
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
@@ -37,10 +49,10 @@ def serve(config: Config) -> None:
     refused = versions.check()
     if refused is not None:
         raise ChatError(refused)
-    if config.redis_url:
-        _check_redis(config.redis_url)
-    if config.coordination_url and not config.redis_sentinels:  # Sentinel: the broker checks
-        _check_redis(config.coordination_url)
+    for url in redis_urls_to_check(config):
+        _check_redis(url)
+    if config.blob_s3 is not None:
+        _check_s3(config)
 
     from ..logs import configure, limit_client_errors
     from ..web.app import create_app
@@ -101,7 +113,7 @@ def serve(config: Config) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> None:
     config = config_from(args)
-    site, logins = asyncio.run(ensure_demo(config.data_dir, config.redis_url))
+    site, logins = asyncio.run(ensure_demo(config.data_dir, config.redis_url, config.database_url))
     host = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host
     base = f"http://{host}:{config.port}"
     print(f"demo shop:      {base}/demo/   (site key {site.key})", flush=True)

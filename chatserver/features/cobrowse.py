@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..conversations import frame_event
 from ..errors import ErrorCode, FrameError
+from ..protocol import wire
 from ..protocol.frames import MAX_COBROWSE_EVENTS, MAX_HISTORY, Frame
 from ..session import Session
 from ..types import (
@@ -392,4 +393,4 @@ class Cobrowse:
         if selector:
             out["selector"] = selector
         await node.broker.publish(channel(conv_id), frame_event(out, "visitors"))
-        session.send({"t": "ok", "re": frame.rid})
+        session.send(wire.ok(frame.rid))

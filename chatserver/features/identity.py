@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING
 
 from ..errors import ErrorCode, FrameError
 from ..handlers.visitors import _publish_visitor
+from ..protocol import wire
 from ..protocol.frames import Frame
 from ..session import Session
-from ..types import JSON
 from ..visitor_rows import ensure
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ async def identify(node: Node, session: Session, frame: Frame) -> None:
         site = await node.store.get_site(site_id)  # fresh: the setting may have changed
         if not verified and site is not None and site.settings.require_identity:
             raise FrameError(ErrorCode.FORBIDDEN, "identity not verified: missing or wrong hash")
-    reply: JSON = {"t": "ok", "re": frame.rid}
+    reply = wire.ok(frame.rid)
     target = session.visitor_id
     if user_id is not None and verified:
         holder = await node.store.visitor_by_identity(site_id, user_id)

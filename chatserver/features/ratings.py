@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ErrorCode, FrameError
 from ..events import ConversationEvent, EventKind
+from ..protocol import wire
 from ..protocol.frames import Frame
 from ..session import Session
 from ..types import AuthorKind, ConvState, EntryKind, now
@@ -50,7 +51,7 @@ async def rate(node: Node, session: Session, frame: Frame) -> None:
                 "",
                 data={"event": "rated", "rating": rating, "comment": comment},
             )
-    session.send({"t": "ok", "re": frame.rid})
+    session.send(wire.ok(frame.rid))
     if changed:
         await node.convs.publish_entry(conv.site_id, entry)
         await node.convs.publish_conv(conv.id)

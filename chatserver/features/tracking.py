@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from ..conversations import frame_event, site_channel
 from ..errors import ErrorCode, FrameError
 from ..handlers.visitors import visitor_record
+from ..protocol import wire
 from ..protocol.codec import TokenBucket
 from ..protocol.frames import Frame
 from ..session import Session
@@ -48,7 +49,7 @@ async def track(node: Node, session: Session, frame: Frame) -> None:
     event = await node.store.add_visitor_event(
         session.visitor_id, frame.get("name").strip(), frame.get("props") or {}
     )
-    session.send({"t": "ok", "re": frame.rid})
+    session.send(wire.ok(frame.rid))
     visitor = await node.store.get_visitor(session.visitor_id)
     if visitor is None:
         return

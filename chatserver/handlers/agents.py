@@ -36,6 +36,7 @@ from ..errors import (
     StoreError,
 )
 from ..presence import visitors_key
+from ..protocol import wire
 from ..protocol.frames import MAX_TAGS, MAX_VIEWING, PROTOCOL_VERSION, Frame
 from ..session import Session
 from ..types import (
@@ -215,14 +216,14 @@ async def status(node: Node, session: Session, frame: Frame) -> None:
     if session.present:
         await node.presence.update(agents_key(agent.site_id), agent.id, _agent_info(agent, new))
     await node.broker.publish(agent_channel(agent.id), {"op": "status", "status": new.value})
-    session.send({"t": "ok", "re": frame.rid})
+    session.send(wire.ok(frame.rid))
     await node.hub.agents_changed(await node.hub.site(agent.site_id))
 
 
 async def join(node: Node, session: Session, frame: Frame) -> None:
     conv = await node.hub.conversation(session, frame.get("conv"))
     await node.convs.join(await node.hub.site(conv.site_id), conv, _agent(session))
-    session.send({"t": "ok", "re": frame.rid})
+    session.send(wire.ok(frame.rid))
 
 
 async def leave(node: Node, session: Session, frame: Frame) -> None:
@@ -231,20 +232,20 @@ async def leave(node: Node, session: Session, frame: Frame) -> None:
     if agent.id not in conv.agents:
         raise FrameError(ErrorCode.CONFLICT, "you are not in this conversation")
     await node.convs.requeue(await node.hub.site(conv.site_id), conv.id, [agent.id])
-    session.send({"t": "ok", "re": frame.rid})
+    session.send(wire.ok(frame.rid))
 
 
 async def watch(node: Node, session: Session, frame: Frame) -> None:
     conv = await node.hub.conversation(session, frame.get("conv"))
     await node.hub.follow(session, conv.id)
-    session.send({"t": "ok", "re": frame.rid})
+    session.send(wire.ok(frame.rid))
 
 
 async def unwatch(node: Node, session: Session, frame: Frame) -> None:
     conv = await node.hub.conversation(session, frame.get("conv"))
     if _agent(session).id not in conv.agents:
         await node.hub.unfollow(session, conv.id)
-    session.send({"t": "ok", "re": frame.rid})
+    session.send(wire.ok(frame.rid))
 
 
 async def transfer(node: Node, session: Session, frame: Frame) -> None:
@@ -255,7 +256,7 @@ async def transfer(node: Node, session: Session, frame: Frame) -> None:
         raise FrameError(ErrorCode.INVALID_FIELD, "give 'agent' or 'dept', not both")
     site = await node.hub.site(conv.site_id)
     await node.convs.transfer(site, conv, agent, frame.get("agent"), frame.get("dept"))
-    session.send({"t": "ok", "re": frame.rid})
+    session.send(wire.ok(frame.rid))
 
 
 async def close(node: Node, session: Session, frame: Frame) -> None:
@@ -264,7 +265,7 @@ async def close(node: Node, session: Session, frame: Frame) -> None:
     _member(agent, conv)
     by = {"kind": "agent", **agent.public()}
     await node.convs.close(await node.hub.site(conv.site_id), conv.id, by)
-    session.send({"t": "ok", "re": frame.rid})
+    session.send(wire.ok(frame.rid))
 
 
 async def visitors(node: Node, session: Session, frame: Frame) -> None:
@@ -338,7 +339,7 @@ async def tag(node: Node, session: Session, frame: Frame) -> None:
         raise FrameError(ErrorCode.CONFLICT, f"a conversation carries at most {MAX_TAGS} tags")
     await node.store.set_tags(conv.id, add, remove)
     await node.convs.publish_conv(conv.id)
-    session.send({"t": "ok", "re": frame.rid})
+    session.send(wire.ok(frame.rid))
 
 
 async def invite(node: Node, session: Session, frame: Frame) -> None:
@@ -363,7 +364,7 @@ async def invite(node: Node, session: Session, frame: Frame) -> None:
         raise FrameError(ErrorCode.CONFLICT, "that agent is not connected")
     event = {"t": "invite", "conv": await node.convs.describe(conv), "by": agent.public()}
     await node.broker.publish(agent_channel(target.id), frame_event(event, "agents"))
-    session.send({"t": "ok", "re": frame.rid})
+    session.send(wire.ok(frame.rid))
 
 
 async def view(node: Node, session: Session, frame: Frame) -> None:
@@ -381,7 +382,7 @@ async def view(node: Node, session: Session, frame: Frame) -> None:
             await node.presence.add(key, agent.id, {"name": agent.name, "typing": False})
     elif session.viewing.pop(conv.id, None) is not None:
         await node.presence.remove(key, agent.id)
-    session.send({"t": "ok", "re": frame.rid})
+    session.send(wire.ok(frame.rid))
     await _publish_viewers(node, conv.site_id, conv.id)
 
 

@@ -32,6 +32,7 @@ from ..errors import CloseCode, ConnectionClosing, ErrorCode, FrameError
 from ..posting import Post, post_from_visitor
 from ..presence import visitors_key
 from ..preview import Preview
+from ..protocol import wire
 from ..protocol.frames import PROTOCOL_VERSION, Frame
 from ..session import Session
 from ..types import JSON, ClientKind, ConversationId, PageView, Visitor, new_id
@@ -179,7 +180,7 @@ async def close(node: Node, session: Session, frame: Frame) -> None:
     conv = await node.hub.conversation(session, conv_id)
     by = {"kind": "visitor", "id": session.visitor_id}
     await node.convs.close(await node.hub.site(conv.site_id), conv.id, by)
-    session.send({"t": "ok", "re": frame.rid})
+    session.send(wire.ok(frame.rid))
 
 
 def visitor_record(visitor: Visitor, page: PageView | None) -> JSON:
@@ -231,7 +232,7 @@ async def page(node: Node, session: Session, frame: Frame) -> None:
         info = {**session.presence_info, "url": view.url[:500], "title": view.title[:500]}
         session.presence_info = info
         await node.presence.update(visitors_key(session.site.id), session.visitor_id, info)
-    session.send({"t": "ok", "re": frame.rid})
+    session.send(wire.ok(frame.rid))
     visitor = await current(node, session)
     await _publish_visitor(node, session, visitor, view)
     await node.triggers.page(session, view, visitor)
@@ -241,7 +242,7 @@ async def attrs(node: Node, session: Session, frame: Frame) -> None:
     assert session.visitor_id is not None
     await ensure(node, session)
     visitor = await node.store.update_visitor(session.visitor_id, attributes=frame.get("set"))
-    session.send({"t": "ok", "re": frame.rid})
+    session.send(wire.ok(frame.rid))
     await _publish_visitor(node, session, visitor, None)
     await node.triggers.attributes(session, visitor)
 

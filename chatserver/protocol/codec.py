@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from enum import Enum
 from typing import Any
 
@@ -30,7 +31,8 @@ import msgpack
 import msgspec
 
 from ..errors import CloseCode, ConnectionClosing, ErrorCode, FrameError
-from ..types import JSON, ClientKind, ConnState
+from ..types import ClientKind, ConnState
+from . import wire
 from .frames import MAX_FRAME_BYTES, PROTOCOL_VERSION, STREAM_FRAMES, Frame, Limits, validate
 
 
@@ -125,7 +127,7 @@ def decode(data: bytes | str) -> Any:
         raise FrameError(ErrorCode.BAD_FRAME, f"not a valid {kind} frame") from exc
 
 
-def encode(codec: Codec, frame: JSON) -> bytes | str:
+def encode(codec: Codec, frame: Mapping[str, Any]) -> bytes | str:
     if codec is Codec.MSGPACK:
         return msgpack.packb(frame, use_bin_type=True)  # type: ignore[no-any-return]
     return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
@@ -142,11 +144,8 @@ def frame_size(data: bytes | str, limit: int) -> int:
     return len(data.encode("utf-8", "surrogatepass"))
 
 
-def error_frame(code: ErrorCode, message: str, rid: int | None = None) -> JSON:
-    frame: JSON = {"t": "error", "code": int(code), "message": message}
-    if rid is not None:
-        frame["re"] = rid
-    return frame
+def error_frame(code: ErrorCode, message: str, rid: int | None = None) -> wire.ErrorFrame:
+    return wire.error(int(code), message, rid)
 
 
 class TokenBucket:
@@ -297,5 +296,5 @@ class Connection:
 
     # -- outbound --------------------------------------------------------
 
-    def encode(self, frame: JSON) -> bytes | str:
+    def encode(self, frame: Mapping[str, Any]) -> bytes | str:
         return encode(self.codec, frame)

@@ -1,20 +1,23 @@
 """The recordings index: one row per recording, its batches and marks.
 
 Its own store domain, kept here rather than in the core Store
-(``chatserver/store/``): ``RecordingIndex`` is the contract, ``sqlite.py``
-and ``redis.py`` implement it over the engine of the core store they are
-given, so the index lives in the same SQLite file or under the same Redis
-key prefix, with the same durability (a write is durable when it returns)
-and the same errors (``StoreError``).  ``open_index`` picks the backend.
+(``chatserver/store/``): ``RecordingIndex`` is the contract, ``sqlite.py``,
+``redis.py`` and ``postgres.py`` implement it over the engine of the core
+store they are given, so the index lives in the same SQLite file, under the
+same Redis key prefix or in the same PostgreSQL database, with the same
+durability (a write is durable when it returns) and the same errors
+(``StoreError``).  ``open_index`` picks the backend.
 
 * SQLite: the tables ``recordings`` and ``recording_marks`` (step 1 of
-  ``chatserver/migrations_sqlite.py``), written through the engine's writer
-  lane (``SQLiteEngine.run``).
+  ``chatserver/migrations_sqlite.py``) and ``recording_chunks`` (step 2),
+  written through the engine's writer lane (``SQLiteEngine.run``).
 * Redis: the keys listed in ``redis.py``, through the engine's ``client``
   and ``key``.
+* PostgreSQL: the same two tables (step 1 of ``chatserver/migrations_postgres.py``),
+  through the engine's ``run`` (one transaction) and ``fetch``.
 
 The index has no lifecycle of its own: it works while its store is started.
-The contract tests are ``tests/contracts/test_recordings_index.py`` (both backends).
+The contract tests are ``tests/contracts/test_recordings_index.py`` (every backend).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from chatserver.store import Store
+from chatserver.store.postgres.engine import PostgresEngine
 from chatserver.store.redis.engine import RedisEngine
 from chatserver.store.sqlite.engine import SQLiteEngine
 from chatserver.types import (
@@ -34,11 +38,14 @@ from chatserver.types import (
     VisitorId,
 )
 
+from ..chunks import Chunk
 from .batch import apply_batch
+from .postgres import PostgresRecordingIndex
 from .redis import RedisRecordingIndex
 from .sqlite import SQLiteRecordingIndex
 
 __all__ = [
+    "PostgresRecordingIndex",
     "RecordingIndex",
     "RedisRecordingIndex",
     "SQLiteRecordingIndex",
@@ -77,9 +84,12 @@ class RecordingIndex(Protocol):
     async def get_recording(self, rec_id: RecordingId) -> Recording | None: ...
 
     async def add_recording_batch(
-        self, rec_id: RecordingId, batch: RecordingBatch
+        self, rec_id: RecordingId, batch: RecordingBatch, chunk: Chunk | None = None
     ) -> tuple[Recording, bool]:
         """Apply a stored batch (``apply_batch``) and append its marks; ``(row, duplicate)``.
+
+        ``chunk``: the chunk the batch is in, indexed in the same write
+        (``add_recording_chunk``), also when the batch is a duplicate.
 
         A ``batch.seq`` at or below ``last_seq`` changes nothing and returns
         the row with ``True``.  Raises ``NotFound`` when the row is gone.
@@ -120,12 +130,18 @@ class RecordingIndex(Protocol):
     async def visitor_recordings(self, visitor_id: VisitorId) -> list[Recording]:
         """Every recording of a visitor, empty ones too, newest first."""
 
+    async def add_recording_chunk(self, rec_id: RecordingId, chunk: Chunk) -> None:
+        """Index a sealed chunk of the recording (again: no change)."""
+
+    async def recording_chunks(self, rec_id: RecordingId) -> list[Chunk]:
+        """The recording's chunks, by first seq (empty for an old, appended segment)."""
+
     async def delete_recordings(self, rec_ids: Sequence[RecordingId]) -> int:
-        """Delete the index rows and marks; how many rows existed."""
+        """Delete the index rows, marks and chunk rows; how many rows existed."""
 
 
 def open_index(store: Store) -> RecordingIndex:
-    """The recordings index kept beside ``store`` (a ``SQLiteStore`` or ``RedisStore``).
+    """The recordings index kept beside ``store`` (a SQLite, Redis or PostgreSQL store).
 
     Raises ``TypeError`` for a store of another backend: it has no index.
     """
@@ -133,4 +149,6 @@ def open_index(store: Store) -> RecordingIndex:
         return SQLiteRecordingIndex(store)
     if isinstance(store, RedisEngine):
         return RedisRecordingIndex(store)
+    if isinstance(store, PostgresEngine):
+        return PostgresRecordingIndex(store)
     raise TypeError(f"no recordings index for a {type(store).__name__}")

@@ -6,6 +6,7 @@ Keys (after the store's ``prefix``, as in ``chatserver/store/redis/engine.py``;
     rec:<id>                 hash    a recording's index row (``Recording`` fields; [conv_id])
     rec-marks:<id>           list    its marks as JSON ``{kind, ts, data}``, in order
     rec-urls:<id>            set     the URLs of its page marks (for the URL filter)
+    rec-chunks:<id>          hash    its sealed chunks: object key -> ``Chunk`` as JSON
     recs:<site>              zset    the site's recordings with events, scored by started
     recs-ended:<site>        zset    every recording of the site, scored by ended
     visitor-recs:<visitor>   set     the visitor's recording ids
@@ -35,6 +36,7 @@ from chatserver.types import (
     now,
 )
 
+from ..chunks import Chunk
 from .batch import apply_batch
 
 _BATCH = 200  # rows per read while a page of the list fills
@@ -172,7 +174,7 @@ class RedisRecordingIndex:
 
     @redis_errors
     async def add_recording_batch(
-        self, rec_id: RecordingId, batch: RecordingBatch
+        self, rec_id: RecordingId, batch: RecordingBatch, chunk: Chunk | None = None
     ) -> tuple[Recording, bool]:
         key = self._k("rec", rec_id)
         marks = [json.dumps({"kind": m.kind, "ts": m.ts, "data": m.data}) for m in batch.marks]
@@ -186,10 +188,16 @@ class RedisRecordingIndex:
                         raise NotFound(f"recording {rec_id}")
                     rec = _recording(h)
                     if batch.seq <= rec.last_seq:
+                        if chunk is not None:
+                            await self.add_recording_chunk(rec_id, chunk)
                         return rec, True
                     new = apply_batch(rec, batch)
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.hset(key, items=_flat(_rec_fields(new)))
+                    if chunk is not None:
+                        pipe.hset(
+                            self._k("rec-chunks", rec_id), chunk.key, json.dumps(chunk.to_json())
+                        )
                     if marks:
                         pipe.rpush(self._k("rec-marks", rec_id), *marks)
                     if urls:
@@ -213,6 +221,18 @@ class RedisRecordingIndex:
             if kinds is None or m["kind"] in kinds:
                 marks.append(RecordingMark(m["kind"], float(m["ts"]), m["data"]))
         return marks
+
+    @redis_errors
+    async def add_recording_chunk(self, rec_id: RecordingId, chunk: Chunk) -> None:
+        await self._redis.hset(
+            self._k("rec-chunks", rec_id), chunk.key, json.dumps(chunk.to_json())
+        )
+
+    @redis_errors
+    async def recording_chunks(self, rec_id: RecordingId) -> list[Chunk]:
+        rows = await self._redis.hvals(self._k("rec-chunks", rec_id))
+        chunks = [Chunk.from_json(json.loads(_text(row))) for row in rows]
+        return sorted(chunks, key=lambda c: (c.first_seq, c.key))
 
     async def _recordings(
         self, ids: Iterable[object], urls: bool
@@ -302,6 +322,7 @@ class RedisRecordingIndex:
                     self._k("rec", rec.id),
                     self._k("rec-marks", rec.id),
                     self._k("rec-urls", rec.id),
+                    self._k("rec-chunks", rec.id),
                 )
                 pipe.zrem(self._k("recs", rec.site_id), rec.id)
                 pipe.zrem(self._k("recs-ended", rec.site_id), rec.id)

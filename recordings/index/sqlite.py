@@ -2,7 +2,9 @@
 
 The tables ``recordings`` (one row per recording, ``Recording``'s fields)
 and ``recording_marks`` (its marks, numbered from 0 per recording) are
-created by step 1 of ``chatserver/migrations_sqlite.py``.  Every operation
+created by step 1 of ``chatserver/migrations_sqlite.py``, and
+``recording_chunks`` (its sealed chunk objects, ``recordings/chunks.py``)
+by step 2.  Every operation
 runs on the engine's writer lane (``SQLiteEngine.run``), in its transaction.
 """
 
@@ -25,6 +27,7 @@ from chatserver.types import (
     now,
 )
 
+from ..chunks import Chunk
 from .batch import apply_batch
 
 _REC_COLS = (
@@ -35,6 +38,16 @@ _REC_COLS = (
 _REC_UPDATE = "UPDATE recordings SET {} WHERE id = ?".format(
     ", ".join(f"{c.strip()} = ?" for c in _REC_COLS.split(",")[1:])
 )
+
+
+_CHUNK_INSERT = (
+    "INSERT OR IGNORE INTO recording_chunks"
+    " (rec_id, key, first_seq, last_seq, bytes, first_ts, last_ts) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _chunk_values(c: Chunk) -> tuple[Any, ...]:
+    return (c.key, c.first_seq, c.last_seq, c.bytes, c.first_ts, c.last_ts)
 
 
 def _recording(row: sqlite3.Row) -> Recording:
@@ -106,7 +119,7 @@ class SQLiteRecordingIndex:
         return await self._engine.run(lambda db: _recording_of(db, rec_id))
 
     async def add_recording_batch(
-        self, rec_id: RecordingId, batch: RecordingBatch
+        self, rec_id: RecordingId, batch: RecordingBatch, chunk: Chunk | None = None
     ) -> tuple[Recording, bool]:
         marks = [
             (m.kind, m.ts, m.data.get("url") if m.kind == "page" else None, json.dumps(m.data))
@@ -117,6 +130,8 @@ class SQLiteRecordingIndex:
             rec = _recording_of(db, rec_id)
             if rec is None:
                 raise NotFound(f"recording {rec_id}")
+            if chunk is not None:
+                db.execute(_CHUNK_INSERT, (rec_id, *_chunk_values(chunk)))
             if batch.seq <= rec.last_seq:
                 return rec, True
             new = apply_batch(rec, batch)
@@ -207,6 +222,19 @@ class SQLiteRecordingIndex:
         )
         return [_recording(r) for r in rows]
 
+    async def add_recording_chunk(self, rec_id: RecordingId, chunk: Chunk) -> None:
+        await self._engine.run(
+            lambda db: db.execute(_CHUNK_INSERT, (rec_id, *_chunk_values(chunk)))
+        )
+
+    async def recording_chunks(self, rec_id: RecordingId) -> list[Chunk]:
+        rows = await self._all(
+            "SELECT key, first_seq, last_seq, bytes, first_ts, last_ts FROM recording_chunks"
+            " WHERE rec_id = ? ORDER BY first_seq, key",
+            (rec_id,),
+        )
+        return [Chunk(*r) for r in rows]
+
     async def delete_recordings(self, rec_ids: Sequence[RecordingId]) -> int:
         ids = list(rec_ids)
 
@@ -214,6 +242,7 @@ class SQLiteRecordingIndex:
             count = 0
             for rec_id in ids:
                 db.execute("DELETE FROM recording_marks WHERE rec_id = ?", (rec_id,))
+                db.execute("DELETE FROM recording_chunks WHERE rec_id = ?", (rec_id,))
                 count += db.execute("DELETE FROM recordings WHERE id = ?", (rec_id,)).rowcount
             return count
 

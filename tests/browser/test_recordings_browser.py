@@ -141,7 +141,7 @@ def test_a_visit_is_recorded_indexed_and_masked(
 
     # The secret is nowhere in what the server stored.
     blobs = server.data / "blobs"
-    segments = list(blobs.rglob("*.seg"))
+    segments = list(blobs.rglob("*.seg"))  # a directory appends in place
     assert len(segments) == 1
     data = segments[0].read_bytes()
     frames = list(fmt.scan(data))

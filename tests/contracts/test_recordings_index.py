@@ -16,6 +16,7 @@ import pytest
 
 from chatserver.errors import NotFound, StoreError
 from chatserver.store import Store
+from chatserver.store.postgres import PostgresStore
 from chatserver.store_redis import RedisStore
 from chatserver.store_sqlite import SQLiteStore
 from chatserver.types import (
@@ -23,6 +24,7 @@ from chatserver.types import (
     RecordingMark,
 )
 from recordings.index import (
+    PostgresRecordingIndex,
     RecordingIndex,
     RedisRecordingIndex,
     SQLiteRecordingIndex,
@@ -227,8 +229,12 @@ async def test_recordings_survive_a_restart(make_store: Callable[[], Store]) -> 
 async def test_the_index_follows_its_store_backend(make_store: Callable[[], Store]) -> None:
     store = make_store()
     index = open_index(store)
-    expected = SQLiteRecordingIndex if isinstance(store, SQLiteStore) else RedisRecordingIndex
-    assert isinstance(store, SQLiteStore | RedisStore) and isinstance(index, expected)
+    expected = {
+        SQLiteStore: SQLiteRecordingIndex,
+        RedisStore: RedisRecordingIndex,
+        PostgresStore: PostgresRecordingIndex,
+    }[type(store)]
+    assert isinstance(index, expected)
     with pytest.raises(StoreError):  # the store is not started: no index either
         await index.get_recording("r_x")
     await store.start()

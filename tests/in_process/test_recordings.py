@@ -21,9 +21,10 @@ from chatserver.protocol.codec import Codec, Connection
 from chatserver.protocol.frames import Limits
 from chatserver.session import Session
 from chatserver.store_sqlite import SQLiteStore
-from chatserver.types import ClientKind, Site, SiteSettings, Visitor
+from chatserver.types import ClientKind, Recording, RecordingMark, Site, SiteSettings, Visitor
 from recordings import RecordingLimits, Recordings, reader
 from recordings import format as fmt
+from recordings.chunks import is_segment
 from recordings.events import BadEvents, Summary, summarize, summarize_json
 
 pytestmark = pytest.mark.anyio
@@ -283,6 +284,29 @@ class World:
     async def send(self, session: Session, rec: str, seq: int, events: list[Any]) -> dict[str, Any]:
         return await self.recordings.ingest.store_batch(session, rec, seq, events, T0)
 
+    async def keys(self, rec: Recording) -> list[str]:
+        """The objects of a recording: its chunks in seq order, or its one segment
+        (a directory appends in place unless chunks are asked for)."""
+        if is_segment(rec.blob):
+            return [rec.blob]
+        return [c.key for c in await self.recordings.index.recording_chunks(rec.id)]
+
+    async def stored(self, rec: Recording) -> bytes:
+        """Every byte stored for a recording, its chunks one after the other."""
+        return b"".join([await self.blobs.read(k) for k in await self.keys(rec)])
+
+    async def stored_size(self, keys: list[str]) -> int | None:
+        """The bytes of ``keys`` together; ``None`` when none of them is there."""
+        sizes = [await self.blobs.size(k) for k in keys]
+        found = [s for s in sizes if s is not None]
+        return sum(found) if found else None
+
+    async def read(self, rec: Recording, snaps: list[RecordingMark], **kw: Any) -> reader.Slice:
+        chunks = (
+            None if is_segment(rec.blob) else await self.recordings.index.recording_chunks(rec.id)
+        )
+        return await reader.read(self.blobs, rec, snaps, chunks=chunks, **kw)
+
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
@@ -321,11 +345,11 @@ async def test_batch_text_the_fast_reading_refuses_is_stored_as_sent(world: Worl
     assert reply["t"] == "recorded" and not reply["duplicate"]
     rec = await world.recordings.index.get_recording("rec_cut_emoji")
     assert rec is not None and (rec.events, rec.clicks, rec.raw_bytes) == (4, 1, len(raw))
-    data = await world.blobs.read(rec.blob)
+    data = await world.stored(rec)
     (frame,) = fmt.scan(data)
     assert fmt.payload(data, frame) == raw
     snaps = await world.recordings.index.recording_marks(rec.id, ["snapshot"])
-    assert (await reader.read(world.blobs, rec, snaps)).events == json.loads(text)
+    assert (await world.read(rec, snaps)).events == json.loads(text)
 
 
 async def test_what_is_written_reads_back_identical(world: World) -> None:
@@ -346,12 +370,12 @@ async def test_what_is_written_reads_back_identical(world: World) -> None:
     assert (rec.pages, rec.clicks, rec.inputs) == (2, 1, 2)
     assert rec.first_ts == T0 and rec.last_ts == T0 + 9100
     assert rec.raw_bytes == sum(len(json.dumps(b, separators=(",", ":")).encode()) for b in batches)
-    assert rec.bytes == await world.blobs.size(rec.blob)
+    assert rec.bytes == await world.stored_size(await world.keys(rec))
     snaps = await world.recordings.index.recording_marks(rec.id, ["snapshot"])
-    got = await reader.read(world.blobs, rec, snaps)
+    got = await world.read(rec, snaps)
     assert got.events == everything and got.last_seq == 3 and not got.more
     # and the segment holds exactly those frames, in order
-    data = await world.blobs.read(rec.blob)
+    data = await world.stored(rec)
     frames = list(fmt.scan(data))
     assert [json.loads(fmt.payload(data, f)) for f in frames] == batches
 
@@ -369,19 +393,19 @@ async def test_seeking_lands_on_the_nearest_full_snapshot(world: World) -> None:
         (T0 + 5000, 2, 0),
     ]
     # inside page b: starts at b's Meta + snapshot
-    got = await reader.read(world.blobs, rec, snaps, start=T0 + 7000)
+    got = await world.read(rec, snaps, start=T0 + 7000)
     assert got.events[:2] == batches[2][:2] and got.start_ts == T0 + 5000
     assert got.events == batches[2] + batches[3]
     # inside page a, before b: from a's snapshot, up to the frame that starts after `to`
-    got = await reader.read(world.blobs, rec, snaps, start=T0 + 1500, to=T0 + 2000)
+    got = await world.read(rec, snaps, start=T0 + 1500, to=T0 + 2000)
     assert got.events == batches[0] + batches[1] and got.more and got.last_seq == 1
     # exactly at b's snapshot, and before every snapshot
-    assert (await reader.read(world.blobs, rec, snaps, start=T0 + 5000)).start_ts == T0 + 5000
-    assert (await reader.read(world.blobs, rec, snaps, start=T0 - 50)).start_ts == T0
+    assert (await world.read(rec, snaps, start=T0 + 5000)).start_ts == T0 + 5000
+    assert (await world.read(rec, snaps, start=T0 - 50)).start_ts == T0
     # reading on lazily from a seq
-    got = await reader.read(world.blobs, rec, snaps, after_seq=1, to=T0 + 6000)
+    got = await world.read(rec, snaps, after_seq=1, to=T0 + 6000)
     assert got.events == batches[2] and got.more and got.last_seq == 2
-    got = await reader.read(world.blobs, rec, snaps, after_seq=got.last_seq)
+    got = await world.read(rec, snaps, after_seq=got.last_seq)
     assert got.events == batches[3] and not got.more
     # a snapshot in the middle of a batch: the read skips the events before it
     await world.send(
@@ -393,7 +417,7 @@ async def test_seeking_lands_on_the_nearest_full_snapshot(world: World) -> None:
     rec = await world.recordings.index.get_recording("rec_seeking")
     assert rec is not None
     snaps = await world.recordings.index.recording_marks(rec.id, ["snapshot"])
-    got = await reader.read(world.blobs, rec, snaps, start=T0 + 9700)
+    got = await world.read(rec, snaps, start=T0 + 9700)
     assert got.events[0] == meta(T0 + 9600, "https://shop.example/c") and len(got.events) == 3
 
 
@@ -403,14 +427,14 @@ async def test_a_resent_batch_is_stored_once(world: World) -> None:
     await world.send(session, "rec_resend", 0, first)
     rec = await world.recordings.index.get_recording("rec_resend")
     assert rec is not None
-    size = await world.blobs.size(rec.blob)
+    size = await world.stored_size(await world.keys(rec))
     again = await world.send(session, "rec_resend", 0, first)
     assert again["duplicate"] is True
     # a new connection of the same visitor (after a reconnect) too
     fresh = await world.session()
     fresh.visitor_id = session.visitor_id
     assert (await world.send(fresh, "rec_resend", 0, first))["duplicate"] is True
-    assert await world.blobs.size(rec.blob) == size
+    assert await world.stored_size(await world.keys(rec)) == size
     assert (await world.recordings.index.get_recording("rec_resend")) == rec
 
 
@@ -479,15 +503,16 @@ async def test_retention_deletes_index_and_blobs(world: World) -> None:
     old = await world.recordings.index.get_recording("rec_retain_old")
     new = await world.recordings.index.get_recording("rec_retain_new")
     assert old is not None and new is not None
+    old_keys, new_keys = await world.keys(old), await world.keys(new)
     days = world.site.settings.recording_retention_days
     assert days == 30
     now = old.ended + days * 86400 + 1
     assert await world.recordings.purge(now=now) == 1
     assert await world.recordings.index.get_recording("rec_retain_old") is None
-    assert await world.blobs.size(old.blob) is None
+    assert old_keys and await world.stored_size(old_keys) is None
     assert await world.recordings.index.recording_marks(old.id) == []
     assert await world.recordings.index.get_recording("rec_retain_new") == new
-    assert await world.blobs.size(new.blob) == new.bytes
+    assert await world.stored_size(new_keys) == new.bytes
     # a site that keeps recordings forever (0 days) is left alone
     import dataclasses
 
@@ -505,18 +530,21 @@ async def test_delete_visitor(world: World) -> None:
         await world.send(alice, f"rec_alice_{i}", 0, visit()[0])
     await world.send(bob, "rec_bob_0", 0, visit()[0])
     alice_recs = await world.recordings.index.visitor_recordings(alice.visitor_id or "")
+    alice_keys = [await world.keys(rec) for rec in alice_recs]
     assert await world.recordings.delete_visitor(alice.visitor_id or "") == 2
-    for rec in alice_recs:
+    for rec, keys in zip(alice_recs, alice_keys, strict=True):
         assert await world.recordings.index.get_recording(rec.id) is None
-        assert await world.blobs.size(rec.blob) is None
+        assert keys and await world.stored_size(keys) is None
     bob_rec = await world.recordings.index.get_recording("rec_bob_0")
-    assert bob_rec is not None and await world.blobs.size(bob_rec.blob) == bob_rec.bytes
+    assert bob_rec is not None
+    assert await world.stored_size(await world.keys(bob_rec)) == bob_rec.bytes
     # the deleted visitor's recorder keeps sending on its old session: refused,
     # nothing is left behind, and a new session id works
     with pytest.raises(FrameError) as err:
         await world.send(alice, "rec_alice_0", 1, visit()[1])
     assert err.value.code is ErrorCode.NOT_FOUND
-    assert await world.blobs.size(alice_recs[0].blob) is None
+    assert await world.stored_size(alice_keys[0]) is None
+    assert await world.blobs.delete_prefix(alice_recs[0].blob) == 0  # no chunk left behind
     await world.send(alice, "rec_alice_2", 0, visit()[0])
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import redis
 
+from chatserver.backends import build
 from chatserver.broker_redis import RedisBroker
 from chatserver.config import Config
 from chatserver.coordination import coordination_target
@@ -27,9 +28,10 @@ from chatserver.presence import visitors_key
 from chatserver.presence_redis import RedisPresence
 from chatserver.redis_client import RedisTarget
 from chatserver.routing_redis import RedisRouter
+from chatserver.store.postgres import PostgresStore
 from chatserver.types import Agent, AgentStatus, Conversation, ConvState
 
-from ..conftest import Client, Server, seed
+from ..conftest import Client, Server, seed, seed_store
 from ..redis_server import RedisServer
 from ..redis_topologies import ClusterNodes, SentinelGroup, redis_cluster  # noqa: F401
 
@@ -110,8 +112,14 @@ def test_settings_are_refused_clearly_and_without_the_password() -> None:
         with pytest.raises(ChatError) as err:
             coordination_target(config, record)
         assert secret not in str(err.value)
-    ok = Config(redis_url=url, redis_cluster=True)
+    pg = "postgresql://u:s3cr3t-pw@127.0.0.1/db"
+    with pytest.raises(ChatError) as err:  # PostgreSQL alone is one process
+        build(Config(database_url=pg, redis_cluster=True))
+    assert secret not in str(err.value)
+    ok = Config(database_url=pg, redis_url=url, redis_cluster=True)
+    assert ok.backend == "postgres+redis"
     assert coordination_target(ok, "shared") == RedisTarget(url, cluster=True)
+    assert Config(database_url=pg, coordination_url=url).backend == "postgres+redis"
     assert secret not in RedisTarget(url, cluster=True).describe()
 
 
@@ -206,19 +214,34 @@ async def test_a_failed_rebuild_is_tried_again(redis_server: RedisServer) -> Non
 
 
 @pytest.mark.usefixtures("close_clients")
-async def test_flush_under_two_processes_loses_nothing_acknowledged(tmp_path: Path) -> None:
-    """The record on one Redis, coordination on another, two chatserver
-    processes; FLUSHALL the coordination Redis mid-chat: the chat goes on with
-    every acknowledged message kept, and a new visitor is routed by the
-    rebuilt state (the agent's load counts: capacity still holds)."""
-    record = RedisServer(tmp_path / "record").start()
+@pytest.mark.parametrize("record_kind", ["postgres", "redis"])
+async def test_flush_under_two_processes_loses_nothing_acknowledged(
+    tmp_path: Path, record_kind: str, request: pytest.FixtureRequest
+) -> None:
+    """The record in PostgreSQL (``--database``, ``--redis`` for coordination)
+    or on a Redis of its own (``--redis-coordination`` for the other), two
+    chatserver processes; FLUSHALL the coordination Redis mid-chat: the chat
+    goes on with every acknowledged message kept, and a new visitor is routed
+    by the rebuilt state (the agent's load counts: capacity still holds)."""
     coord = RedisServer(tmp_path / "coord").start()
-    procs = [
-        Server(tmp_path / f"p{i}", "--redis", record.url, "--redis-coordination", coord.url)
-        for i in range(2)
-    ]
+    record: RedisServer | None = None
+    if record_kind == "postgres":
+        database = request.getfixturevalue("postgres_url")
+        args: tuple[str, ...] = ("--database", database, "--redis", coord.url)
+    else:
+        record = RedisServer(tmp_path / "record").start()
+        args = ("--redis", record.url, "--redis-coordination", coord.url)
+    procs = [Server(tmp_path / f"p{i}", *args) for i in range(2)]
     try:
-        shop = await seed(procs[0].data, capacity=2, redis_url=record.url)
+        if record is None:
+            seeding = PostgresStore(database)
+            await seeding.start()
+            try:
+                shop = await seed_store(seeding, capacity=2)
+            finally:
+                await seeding.close()
+        else:
+            shop = await seed(procs[0].data, capacity=2, redis_url=record.url)
         for p in procs:
             p.start()
         (email,) = shop.agents
@@ -266,7 +289,8 @@ async def test_flush_under_two_processes_loses_nothing_acknowledged(tmp_path: Pa
         for p in procs:
             p.stop()
         coord.stop()
-        record.stop()
+        if record is not None:
+            record.stop()
 
 
 async def test_routing_and_fan_out_follow_a_sentinel_failover(tmp_path: Path) -> None:
@@ -317,32 +341,37 @@ async def test_routing_and_fan_out_follow_a_sentinel_failover(tmp_path: Path) ->
 
 
 @pytest.mark.usefixtures("close_clients")
-@pytest.mark.parametrize("kind", ["cluster", "sentinel"])
+@pytest.mark.parametrize("kind", ["postgres+cluster", "redis+sentinel"])
 async def test_two_processes_chat_over_cluster_or_sentinel_coordination(
     tmp_path: Path, kind: str, request: pytest.FixtureRequest
 ) -> None:
-    """``chatserver serve`` with the record on one Redis and coordination on a
-    real Cluster (or behind a real Sentinel): a visitor on one process and an
-    agent on the other chat both ways, and presence spans the processes."""
-    record = RedisServer(tmp_path / "record").start()
-    group = SentinelGroup(tmp_path / "sentinel") if kind == "sentinel" else None
-    if kind == "cluster":
+    """``chatserver serve`` with the record in PostgreSQL and ``--redis`` a
+    real Cluster, or the record on a Redis of its own and coordination behind
+    a real Sentinel: a visitor on one process and an agent on the other chat
+    both ways, and presence spans the processes."""
+    record: RedisServer | None = None
+    group: SentinelGroup | None = None
+    if kind == "postgres+cluster":
+        database = request.getfixturevalue("postgres_url")
         nodes = request.getfixturevalue("redis_cluster")
-        coordination = ["--redis-coordination", nodes.target.url, "--redis-cluster"]
+        args: tuple[str, ...] = ("--database", database, "--redis", nodes.target.url)
+        args += ("--redis-cluster",)
     else:
-        assert group is not None
-        group.start()
-        coordination = [
-            "--redis-coordination",
-            "redis://unused/0",
-            "--redis-sentinel",
-            f"127.0.0.1:{group.port}",
-            "--redis-master",
-            group.MASTER,
-        ]
-    procs = [Server(tmp_path / f"p{i}", "--redis", record.url, *coordination) for i in range(2)]
+        record = RedisServer(tmp_path / "record").start()
+        group = SentinelGroup(tmp_path / "sentinel").start()
+        args = ("--redis", record.url, "--redis-coordination", "redis://unused/0")
+        args += ("--redis-sentinel", f"127.0.0.1:{group.port}", "--redis-master", group.MASTER)
+    procs = [Server(tmp_path / f"p{i}", *args) for i in range(2)]
     try:
-        shop = await seed(procs[0].data, redis_url=record.url)
+        if record is None:
+            seeding = PostgresStore(database)
+            await seeding.start()
+            try:
+                shop = await seed_store(seeding)
+            finally:
+                await seeding.close()
+        else:
+            shop = await seed(procs[0].data, redis_url=record.url)
         for p in procs:
             p.start()
         (email,) = shop.agents
@@ -362,4 +391,5 @@ async def test_two_processes_chat_over_cluster_or_sentinel_coordination(
             p.stop()
         if group is not None:
             group.stop()
-        record.stop()
+        if record is not None:
+            record.stop()

@@ -4,9 +4,14 @@
   its lowercase name, and every code row in the doc names a code that exists;
 * every client frame type (``VISITOR_FRAMES``, ``AGENT_FRAMES``) is documented
   in the "Client frames" section, and every server frame type the code builds
-  (found by regex in ``chatserver/*.py``) in the "Server frames" section, as a
-  heading or a row of the section's overview table whose first cell is the
-  type in backticks;
+  (found by regex in ``chatserver/**/*.py`` and ``recordings/**/*.py``) in the
+  "Server frames" section, as a heading or a row of the section's overview
+  table whose first cell is the type in backticks;
+* the server frames the code builds are the ones ``chatserver/protocol/wire.py``
+  declares, and each declared frame's keys are its subsection's field table
+  (the table headed ``Field``; first cells in backticks), both ways; likewise
+  the nested shapes with a section of their own (conversation object, site
+  settings, the welcome's ``limits``);
 * every wire limit of ``chatserver.frames`` and every ``Limits()`` default
   appears in the "Limits" section;
 * README.md links to docs/protocol.md (skipped while there is no README.md).
@@ -21,12 +26,12 @@ from pathlib import Path
 import pytest
 
 from chatserver.errors import CloseCode, ErrorCode
-from chatserver.protocol import frames
+from chatserver.protocol import frames, shapes, wire
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "protocol.md"
 README = ROOT / "README.md"
-SOURCES = sorted((ROOT / "chatserver").rglob("*.py"))
+SOURCES = sorted([*(ROOT / "chatserver").rglob("*.py"), *(ROOT / "recordings").rglob("*.py")])
 
 # A server frame literal: {"t": "ack", ...} or frame["t"] = "msg".
 SERVER_FRAME = re.compile(r'"t"\s*:\s*"([a-z_]+)"|\[\s*"t"\s*\]\s*=(?!=)\s*"([a-z_]+)"')
@@ -111,6 +116,96 @@ def test_server_frames_documented() -> None:
     text = section("Server frames")
     missing = sorted(t for t in server_frame_types() if not documented(t, text))
     assert not missing, f"server frame types missing from 'Server frames': {missing}"
+
+
+def test_server_frames_declared() -> None:
+    built = server_frame_types()
+    undeclared = sorted(built - set(wire.SERVER_FRAMES))
+    assert not undeclared, f"frame types built but not in wire.SERVER_FRAMES: {undeclared}"
+    unused = sorted(set(wire.SERVER_FRAMES) - built)
+    assert not unused, f"wire.SERVER_FRAMES declares types the code never builds: {unused}"
+
+
+def subsection(text: str, heading: str) -> str:
+    """The ``### `` subsection of ``text`` whose heading contains ``heading``."""
+    parts = re.split(r"^(?=### )", text, flags=re.M)
+    found = [p for p in parts if p.startswith("### ") and heading in p.splitlines()[0]]
+    assert len(found) == 1, f"{len(found)} subsections with {heading!r} in their heading"
+    return found[0]
+
+
+def table_keys(text: str, header: str) -> set[str]:
+    """The first cells (in backticks) of the tables of ``text`` headed ``| <header> |``."""
+    keys: set[str] = set()
+    inside = False
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().split("|")]
+        if len(cells) < 3:
+            inside = False
+            continue
+        if inside and (m := re.fullmatch(r"`([a-z_]+)`", cells[1])):
+            keys.add(m.group(1))
+        elif not set(cells[1]) <= set("-: "):
+            inside = cells[1] == header
+    return keys
+
+
+def declared(shapes: tuple[type, ...]) -> set[str]:
+    return {key for shape in shapes for key in wire.fields(shape)}
+
+
+def frame_docs() -> list[tuple[str, str, str, tuple[type, ...]]]:
+    """(section, heading, table header, shapes): where each declaration is documented."""
+    server = section("Server frames")
+    places: dict[str, list[str]] = {}
+    for ftype in wire.SERVER_FRAMES:
+        if ftype == "welcome":
+            continue
+        heading = subsection(server, f"`{ftype}`").splitlines()[0]
+        places.setdefault(heading, []).append(ftype)
+    return [
+        ("Connection lifecycle", "`welcome` (visitor)", "Field", (wire.VisitorWelcome,)),
+        ("Connection lifecycle", "`welcome` (agent)", "Field", (wire.AgentWelcome,)),
+        ("Connection lifecycle", "`welcome` (visitor)", "Key", (shapes.WireLimits,)),
+        ("Server frames", "Conversation object", "Field", (shapes.ConversationObject,)),
+        ("Server frames", "Site settings", "Key", (shapes.SiteSettings,)),
+    ] + [
+        (
+            "Server frames",
+            heading.removeprefix("### "),
+            "Field",
+            tuple(s for t in types for s in wire.SERVER_FRAMES[t]),
+        )
+        for heading, types in places.items()
+    ]
+
+
+@pytest.mark.parametrize(
+    ("title", "heading", "header", "shapes"),
+    [pytest.param(*place, id=f"{place[1]} {place[2]}") for place in frame_docs()],
+)
+def test_frame_fields_documented(
+    title: str, heading: str, header: str, shapes: tuple[type, ...]
+) -> None:
+    documented_keys = table_keys(subsection(section(title), heading), header)
+    keys = declared(shapes)
+    assert not keys - documented_keys, (
+        f"{heading}: keys of {[s.__name__ for s in shapes]} missing from its "
+        f"'| {header} |' table: {sorted(keys - documented_keys)}"
+    )
+    assert not documented_keys - keys, (
+        f"{heading}: its '| {header} |' table documents keys that "
+        f"{[s.__name__ for s in shapes]} does not declare: {sorted(documented_keys - keys)}"
+    )
+
+
+def test_field_tables_are_read() -> None:
+    # The table reader must keep finding rows: a format change that hides them fails here.
+    ack = table_keys(subsection(section("Server frames"), "`ack`"), "Field")
+    assert {"t", "re", "cid", "conv", "offset", "ts", "duplicate"} <= ack
+    assert table_keys(
+        "| Key | Type |\n|---|---|\n| `a` | x |\n\n| Field |\n|---|\n| `b` |", "Field"
+    ) == {"b"}
 
 
 WIRE_LIMITS = [

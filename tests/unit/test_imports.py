@@ -34,7 +34,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "chatserver"
-PROTOCOL_CORE = ("chatserver.protocol.codec", "chatserver.protocol.frames")
+PROTOCOL_CORE = (
+    "chatserver.protocol.codec",
+    "chatserver.protocol.frames",
+    "chatserver.protocol.wire",
+)
 EDGE = "chatserver.web"
 EDGE_USERS = ("chatserver.web", "chatserver.cli")
 IO_MODULES = frozenset({"asyncio", "socket", "uvicorn", "starlette", "websockets"})

@@ -237,6 +237,9 @@ async def download(request: Request) -> Response:
         data = await node.blobs.read(att.blob_key)
     except (NotFound, ValueError):
         return PlainTextResponse("no such file\n", status_code=404)
+    except OSError:  # the disk or the object store (chatserver/blobs_s3.BlobError)
+        log.exception("reading an attachment failed")
+        return PlainTextResponse("storage unavailable\n", status_code=503)
     headers = {
         "Content-Disposition": _disposition(att),
         "X-Content-Type-Options": "nosniff",
