@@ -13,8 +13,8 @@ one Redis Cluster slot:
   wins), expiring with the member so nothing outlives its presence.
 
 Both are coordination, not record: this process keeps its own members'
-infos, and each heartbeat writes its entries and their infos again, so
-after Redis lost them (flushed, restarted empty) they are back within
+infos, and each heartbeat writes its entries again, and their infos where
+they are gone, so after Redis lost them (flushed, restarted empty) they are back within
 ``ttl / 3`` seconds (``beat`` at once, when the router saw the loss).
 
 One heartbeat task per process re-scores all of its entries every
@@ -101,8 +101,11 @@ class RedisPresence:
                 if members:
                     pipe.zadd(self._zset(key), {self._entry(m): now + self.ttl for m in members})
                     for m in members:
+                        # Written again only if gone (Redis lost it): an
+                        # unconditional SET could land after a newer ``update``.
                         info = self._infos.get((key, m), "{}")
-                        pipe.set(self._info(key, m), info, ex=int(self.ttl) + 1)
+                        pipe.set(self._info(key, m), info, ex=int(self.ttl) + 1, nx=True)
+                        pipe.expire(self._info(key, m), int(self.ttl) + 1)
                 pipe.zremrangebyscore(self._zset(key), "-inf", now)
             await pipe.execute()
 

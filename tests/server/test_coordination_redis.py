@@ -270,6 +270,9 @@ async def test_flush_under_two_processes_loses_nothing_acknowledged(
         while not all("routing state rebuilt" in p.log.read_text() for p in procs):
             assert asyncio.get_running_loop().time() < deadline, "no rebuild logged"
             await asyncio.sleep(0.1)
+        # Presence is back: the visitor connected before the flush is listed again.
+        online = await agent_ws.request({"t": "visitors"})
+        assert first.welcome["visitor"] in [v["id"] for v in online["visitors"]]
         # A new visitor is routed to the agent (load 1 of 2)...
         second = await Client.visitor(procs[0], shop.key)
         conv2 = (await second.request({"t": "send", "cid": "s", "body": "new"}))["conv"]
