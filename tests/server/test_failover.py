@@ -138,6 +138,7 @@ async def test_postgres_crash_restart(rig: Rig, shop: Shop) -> None:
     await asyncio.sleep(0.05)  # the probe starts while the record is down
     routed = await probes(rig, shop.key, live, t0)
     down = await restart
+    up = t0 + down
     await asyncio.sleep(0.5)
     await writers.stop()
     found = await audit(rig, writers.all)
@@ -147,7 +148,7 @@ async def test_postgres_crash_restart(rig: Rig, shop: Shop) -> None:
             **writers.figures(),
             **found,
             "postgres_down_s": round(down, 2),
-            "writes_resumed_s": writers.resumed(t0),
+            "writes_resumed_after_restart_s": writers.resumed(up),
             "new_visitors_routed_s": routed,
         },
     )
