@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import shutil
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from chatserver.types import Role, SiteSettings
 
@@ -154,12 +156,71 @@ async def test_postgres_crash_restart(rig: Rig, shop: Shop) -> None:
     )
     assert (found["lost"], found["gaps"], found["duplicate_cids"]) == (0, 0, 0), found
     assert all(rig.alive(i) for i in range(3))  # the processes rode it out
-    # the agents are still served: a message of a writer reaches its agent
-    w = writers.all[0]
-    assert w.client is not None and w.conv is not None
-    await w.client.request({"t": "send", "cid": "after-pg", "body": "after the restart"})
-    holder = next(a for a in agents if w.conv in holding([a]).get(a.welcome["agent"]["id"], ()))
-    await holder.expect("msg", lambda f: f["body"] == "after the restart", timeout=10)
+    await reaches_its_agent(writers, agents, "after the PostgreSQL restart")
+
+
+async def reaches_its_agent(writers: Writers, agents: list[Client], body: str) -> None:
+    """Each writer's next message reaches the agent who holds its chat (fan-out works)."""
+    for w in writers.all:
+        assert w.client is not None and w.conv is not None
+        ack = await w.client.request({"t": "send", "cid": f"{w.name}-{body}", "body": body}, 10)
+        assert ack["t"] == "ack", ack
+        held = holding(agents)
+        holder = next(a for a in agents if w.conv in held.get(a.welcome["agent"]["id"], ()))
+        await holder.expect("msg", lambda f, c=w.conv: f["conv"] == c and f["body"] == body, 10)
+
+
+async def redis_phase(rig: Rig, shop: Shop, phase: str, fault: Callable[[], float]) -> None:
+    """Writers and an agent per process; ``fault`` (in a thread) loses Redis's data."""
+    agents = await agents_on_every_process(rig, shop)
+    writers = Writers(rig, shop.key, WRITERS)
+    await writers.start()
+    await all_assigned(agents, writers.convs())
+    live = {a.welcome["agent"]["id"] for a in agents}
+    t0 = time.monotonic()
+    down = await asyncio.to_thread(fault)
+    routed = await probes(rig, shop.key, live, t0)
+    await asyncio.sleep(0.5)
+    await writers.stop()
+    found = await audit(rig, writers.all)
+    report(
+        phase,
+        {
+            **writers.figures(),
+            **found,
+            "redis_down_s": round(down, 2),
+            "writes_resumed_s": writers.resumed(t0 + down),
+            "new_visitors_routed_s": routed,
+        },
+    )
+    assert (found["lost"], found["gaps"], found["duplicate_cids"]) == (0, 0, 0), found
+    assert all(rig.alive(i) for i in range(3))
+    # the chats held before the loss are still theirs, and messages reach them
+    assert {c for held in holding(agents).values() for c in held} >= set(writers.convs())
+    await reaches_its_agent(writers, agents, f"after {phase}")
+    # the agents' load was rebuilt: every agent has its chats plus at most the probes
+    held = holding(agents)
+    assert sum(len(c) for c in held.values()) == WRITERS + 3, held
+
+
+async def test_redis_flushall(rig: Rig, shop: Shop) -> None:
+    def flush() -> float:
+        with redis.Redis(port=rig.redis.port) as client:
+            client.flushall()
+        return 0.0
+
+    await redis_phase(rig, shop, "Redis FLUSHALL", flush)
+
+
+async def test_redis_restarts_empty(rig: Rig, shop: Shop) -> None:
+    def replace() -> float:
+        began = time.monotonic()
+        rig.redis.kill()
+        shutil.rmtree(rig.redis.dir)  # its AOF too: a new, empty Redis on the same address
+        rig.redis.start()
+        return time.monotonic() - began
+
+    await redis_phase(rig, shop, "Redis kill -9, restarted empty", replace)
 
 
 async def test_a_recording_spans_a_kill(rig: Rig, shop: Shop) -> None:
