@@ -105,6 +105,7 @@ class Writer:
     acked: dict[str, int] = field(default_factory=dict)  # cid -> offset of its ack
     acked_at: list[float] = field(default_factory=list)  # monotonic time of each ack
     retries: int = 0
+    duplicate_acks: int = 0  # a resent cid the record already had: acked with its offset
     moves: int = 0  # reconnections (to the next process)
 
     async def connect(self, timeout: float = 30.0) -> None:
@@ -148,6 +149,7 @@ class Writer:
                 continue
             if reply["t"] == "ack":
                 self.acked[cid] = reply["offset"]
+                self.duplicate_acks += bool(reply["duplicate"])
                 self.acked_at.append(time.monotonic())
                 self.conv = reply["conv"]
                 return
@@ -199,6 +201,7 @@ class Writers:
             "writers": len(self.all),
             "acked": sum(len(w.acked) for w in self.all),
             "retries": sum(w.retries for w in self.all),
+            "duplicate_acks": sum(w.duplicate_acks for w in self.all),
             "reconnects": sum(w.moves for w in self.all),
         }
 
