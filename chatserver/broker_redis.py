@@ -18,8 +18,8 @@ and publishes through a shared connection pool.  Events are msgpack maps.
   PUBLISH on any node reaches the subscribers on every node, so channel
   names need no hash tag; the listener holds one connection to one node
   (``redis_client.pubsub_client``) and picks a node again when it
-  reconnects; each channel's publishes go through the node owning its slot,
-  so they reach every subscriber in order.
+  reconnects; this process publishes through that same node, so its
+  events reach every subscriber in the order it sent them.
 * Order: one process's sequential publishes to a channel reach every
   subscriber in that order (Redis delivers a channel's messages in the order
   it executed the PUBLISH commands).
@@ -32,12 +32,11 @@ import contextlib
 import logging
 import random
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import msgpack
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
-from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from .broker import Handler, Resubscribed
@@ -232,39 +231,30 @@ class RedisBroker:
                 await self._pubsub.unsubscribe(self.prefix + channel)
 
     async def publish(self, channel: str, event: JSON) -> None:
-        assert self._redis is not None
         data = msgpack.packb(event, use_bin_type=True)
         try:
-            await self._publish(self.prefix + channel, data)
+            await self._publisher().publish(self.prefix + channel, data)
         except RedisError as exc:
             raise StoreError(f"redis publish failed: {exc}") from exc
 
-    async def _publish(self, channel: str, data: bytes) -> None:
-        assert self._redis is not None
-        if not self.target.cluster:
-            await self._redis.publish(channel, data)
-            return
-        # Always through the node owning the channel's slot: PUBLISHes sent to
-        # different nodes reach a subscriber over different cluster-bus links,
-        # and could overtake each other; through one node they keep their order.
-        cluster = cast(RedisCluster, self._redis)
-        node = cluster.get_node_from_key(channel)
-        await cluster.execute_command("PUBLISH", channel, data, target_nodes=node)
+    def _publisher(self) -> aioredis.Redis:
+        """One server or Sentinel's primary: the pooled client.  A Cluster: the
+        node the listener is on (``pubsub_client``).  Every PUBLISH of this
+        process goes through that one node, so they reach the subscribers on
+        any node over one cluster-bus link each, in the order they were sent,
+        across channels too; through different nodes one could overtake
+        another (and redis-py's cluster client refuses PUBLISH in a pipeline)."""
+        client = self._sub_client if self.target.cluster else self._redis
+        if client is None:
+            raise StoreError("broker is not started")
+        return client
 
     async def publish_many(self, items: Sequence[tuple[str, JSON]]) -> None:
         """One pipelined round trip (and one pooled connection) for all of them."""
-        assert self._redis is not None
         if not items:
             return
         try:
-            if self.target.cluster:
-                # redis-py's cluster pipeline refuses PUBLISH: one by one, in order.
-                for channel, event in items:
-                    await self._publish(
-                        self.prefix + channel, msgpack.packb(event, use_bin_type=True)
-                    )
-                return
-            async with self._redis.pipeline(transaction=False) as pipe:
+            async with self._publisher().pipeline(transaction=False) as pipe:
                 for channel, event in items:
                     pipe.publish(self.prefix + channel, msgpack.packb(event, use_bin_type=True))
                 await pipe.execute()

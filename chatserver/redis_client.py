@@ -191,7 +191,8 @@ def _cluster(target: RedisTarget, max_connections: int, common: dict[str, Any]) 
 
 
 def pubsub_client(client: aioredis.Redis, where: str | RedisTarget) -> aioredis.Redis:
-    """The client whose ``pubsub()`` the broker listens on.
+    """The client whose ``pubsub()`` the broker listens on (and, on a Cluster,
+    publishes through).
 
     One server or Sentinel's primary: ``client`` itself.  A Cluster: plain
     (not sharded) pub/sub, since PUBLISH on any node reaches subscribers on
@@ -207,11 +208,15 @@ def pubsub_client(client: aioredis.Redis, where: str | RedisTarget) -> aioredis.
     node = random.choice(nodes)
     kw = _credentials(target.url)
     kw.pop("db", None)
+    retry, retry_on = _retry(True)  # publishing twice is harmless (offsets dedupe)
     return aioredis.Redis(
         host=node.host,
         port=int(node.port),
+        socket_timeout=5.0,
         socket_connect_timeout=5.0,
         health_check_interval=1,
         decode_responses=False,
+        retry=retry,
+        retry_on_error=retry_on,
         **kw,
     )
