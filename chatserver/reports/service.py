@@ -1,0 +1,240 @@
+"""The reports service: keeps the facts rows and answers report queries.
+
+``Reports.install`` registers a conversation-event listener (``events.py``):
+a conversation's row is written when it closes and rewritten when it is
+rated.  Events live in memory only, so rows are kept right across restarts
+by the record itself: at start-up a sweep writes the row of every closed
+conversation whose row is missing or holds another rating (a crash between
+the close and the listener), and ``chatserver reports rebuild`` recomputes
+every row from the entries.  ``report`` aggregates the rows of a period
+(``metrics.py``) together with the live facts of the open conversations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from ..events import ConversationEvent, EventKind
+from ..proactive.hours import HOURS_DOC, BusinessHours, HoursError
+from ..proactive.names import COUNTERS, TRIGGER_KIND
+from ..store import Store
+from ..types import Conversation, ConversationId, ConvState, Entry, SiteId, now
+from . import metrics
+from .facts import ConvFacts, compute_facts
+
+if TYPE_CHECKING:
+    from ..node import Node
+
+log = logging.getLogger("chatserver.reports")
+
+PAGE = 500  # conversations per page of the sweep and the rebuild
+MAX_PAGES = 100_000  # bound of those loops (50 million conversations)
+ENTRY_PAGE = 1000
+MAX_ENTRIES = 1_000_000  # entries read of one conversation, at most
+MAX_DAYS = 366  # the longest period a report covers
+OPEN_LIMIT = 500  # open conversations taken into the live figures
+
+
+async def site_hours(store: Store, site_id: SiteId) -> BusinessHours | None:
+    """The site's business hours (``proactive/hours.py``), or ``None`` (always open)."""
+    doc = await store.get_doc(site_id, *HOURS_DOC)
+    if doc is None:
+        return None
+    try:
+        return BusinessHours.from_json(doc.data)
+    except HoursError:
+        return None
+
+
+async def all_entries(store: Store, conv_id: ConversationId) -> list[Entry]:
+    out: list[Entry] = []
+    after = 0
+    while len(out) < MAX_ENTRIES:
+        page = await store.entries(conv_id, after=after, limit=ENTRY_PAGE)
+        out.extend(page)
+        if len(page) < ENTRY_PAGE:
+            break
+        after = page[-1].offset
+    return out
+
+
+async def facts_of(
+    store: Store, conv: Conversation, hours: BusinessHours | None, at: float | None = None
+) -> ConvFacts:
+    entries = await all_entries(store, conv.id)
+    return compute_facts(conv, entries, hours, now() if at is None else at)
+
+
+async def refresh(store: Store, conv_id: ConversationId) -> ConvFacts | None:
+    """Write the row of a closed conversation from the record; ``None`` if it is open."""
+    conv = await store.get_conversation(conv_id)
+    if conv is None or conv.state is not ConvState.CLOSED:
+        return None
+    facts = await facts_of(store, conv, await site_hours(store, conv.site_id))
+    await store.save_facts([facts])
+    return facts
+
+
+async def rebuild(store: Store, site_id: SiteId, *, stale_only: bool = False) -> int:
+    """Recompute the rows of the site's closed conversations (all, or the stale ones)."""
+    hours = await site_hours(store, site_id)
+    cursor = ""
+    done = 0
+    for _ in range(MAX_PAGES):
+        ids, cursor = await store.closed_conversations(
+            site_id, after=cursor, limit=PAGE, stale_only=stale_only
+        )
+        batch: list[ConvFacts] = []
+        for conv_id in ids:
+            conv = await store.get_conversation(conv_id)
+            if conv is not None and conv.state is ConvState.CLOSED:
+                batch.append(await facts_of(store, conv, hours))
+        await store.save_facts(batch)
+        done += len(batch)
+        if not cursor:
+            break
+    return done
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A report's days, ``first`` to ``last`` inclusive, in the site's time zone."""
+
+    first: date
+    last: date
+    tz: str = "UTC"
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+    def bounds(self) -> tuple[float, float]:
+        """Unix times of the first day's local midnight and the day after the last."""
+        zone = ZoneInfo(self.tz)
+        start = datetime(self.first.year, self.first.month, self.first.day, tzinfo=zone)
+        end_day = self.last + timedelta(days=1)
+        end = datetime(end_day.year, end_day.month, end_day.day, tzinfo=zone)
+        return start.timestamp(), end.timestamp()
+
+    def previous(self) -> Period:
+        return Period(
+            self.first - timedelta(days=self.days), self.first - timedelta(days=1), self.tz
+        )
+
+    def day_list(self) -> list[str]:
+        return [(self.first + timedelta(days=i)).isoformat() for i in range(self.days)]
+
+
+@dataclass
+class Report:
+    """Every table of one report (what the page shows and the API serves)."""
+
+    period: Period
+    overview: dict[str, float | int | None]
+    previous: dict[str, float | int | None]
+    tables: dict[str, metrics.Table] = field(default_factory=dict)
+    seconds: float = 0.0  # how long the query took
+
+
+TABLES = (
+    "trend",
+    "daily",
+    "agents",
+    "departments",
+    "satisfaction",
+    "comments",
+    "triggers",
+    "heatmap",
+)
+
+
+async def report(
+    store: Store,
+    site_id: SiteId,
+    period: Period,
+    *,
+    agent: str | None = None,
+    department: str | None = None,
+    tag: str | None = None,
+    live: bool = True,
+) -> Report:
+    """Aggregate the period's rows (and the open conversations' live facts)."""
+    t0 = time.perf_counter()
+    since, until = period.bounds()
+    p_since, _ = period.previous().bounds()
+    rows = await store.report_facts(site_id, p_since, until)
+    if live:
+        hours = await site_hours(store, site_id)
+        at = now()
+        opened = await store.list_conversations(
+            site_id, [ConvState.QUEUED, ConvState.ACTIVE], limit=OPEN_LIMIT
+        )
+        opened = [c for c in opened if p_since <= c.created_at < until]
+        rows.extend([await facts_of(store, c, hours, at) for c in opened])
+    rows = metrics.filter_facts(rows, agent=agent, department=department, tag=tag)
+    current = [f for f in rows if f.started >= since]
+    before = [f for f in rows if f.started < since]
+    agents = {a.id: a.name for a in await store.list_agents(site_id)}
+    rules = {
+        d.id: str(d.data.get("name") or d.id) for d in await store.list_docs(site_id, TRIGGER_KIND)
+    }
+    counters = await store.counters(site_id, COUNTERS)
+    await asyncio.sleep(0)
+    over = metrics.overview(current)
+    prev = metrics.overview(before)
+    out = Report(period, over, prev)
+    out.tables = {
+        "trend": metrics.trend(over, prev),
+        "daily": metrics.daily(current, period.day_list()),
+        "agents": metrics.agents(current, agents),
+        "departments": metrics.departments(current),
+        "satisfaction": metrics.satisfaction(current),
+        "comments": metrics.comments(current, agents),
+        "triggers": metrics.triggers(current, counters, rules),
+        "heatmap": metrics.heatmap(current),
+    }
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+class Reports:
+    """The facts rows' upkeep in a running node (see the module docstring)."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.written = 0
+        self.swept = 0
+
+    def install(self) -> None:
+        self.node.convs.events.listen("reports", self.on_event, self.wants)
+        self.node.hub.add_service(self.start, self.close)
+
+    @staticmethod
+    def wants(event: ConversationEvent) -> bool:
+        return event.kind in (EventKind.CLOSED, EventKind.RATED)
+
+    async def on_event(self, event: ConversationEvent) -> None:
+        if await refresh(self.node.store, event.conv_id) is not None:
+            self.written += 1
+
+    async def start(self) -> None:
+        self.node.hub.spawn(self.sweep())
+
+    async def close(self) -> None:
+        """The sweep is a hub task: the hub cancels it."""
+
+    async def sweep(self) -> None:
+        """Write the rows a crash missed (every site's stale closed conversations)."""
+        try:
+            for site in await self.node.store.list_sites():
+                self.swept += await rebuild(self.node.store, site.id, stale_only=True)
+            if self.swept:
+                log.info("reports: wrote %d missing conversation facts rows", self.swept)
+        except Exception:
+            log.exception("reports: the start-up sweep failed")
