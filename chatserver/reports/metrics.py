@@ -183,7 +183,7 @@ def agents(facts: Sequence[ConvFacts], names: dict[str, str]) -> Table:
             for a, secs in per.items():
                 handling[a].append(secs)
     rows: list[tuple[object, ...]] = []
-    for a in sorted(chats, key=lambda x: (names.get(x, x).lower(), x)):
+    for a in sorted(chats, key=lambda x: (names.get(x) or x).lower()):
         peak, avg, busy = concurrency(spans[a])
         per_hour = round(messages[a] / (busy / 3600), 2) if busy > 0 else None
         rows.append(
@@ -257,11 +257,13 @@ def satisfaction(facts: Sequence[ConvFacts]) -> Table:
 
 def comments(facts: Sequence[ConvFacts], names: dict[str, str], limit: int = 200) -> Table:
     """The newest ratings that came with a comment (newest first, at most ``limit``)."""
-    rows: list[tuple[object, ...]] = [
-        (f.local_day, f.conv_id, f.rating, f.comment, ", ".join(names.get(a, a) for a in f.agents))
-        for f in reversed(facts)
-        if f.rating in RATINGS and f.comment
-    ][:limit]
+    rows: list[tuple[object, ...]] = []
+    for f in reversed(facts):
+        if len(rows) >= limit:
+            break
+        if f.rating in RATINGS and f.comment:
+            who = ", ".join(names.get(a) or a for a in f.agents)
+            rows.append((f.local_day, f.conv_id, f.rating, f.comment, who))
     return Table("comments", ("day", "conversation", "rating", "comment", "agents"), rows)
 
 
@@ -273,7 +275,7 @@ def triggers(facts: Sequence[ConvFacts], counters: dict[str, int], names: dict[s
         | {k.rsplit(".", 1)[0] for k in counters}
     )
     rows: list[tuple[object, ...]] = []
-    for t in sorted(ids, key=lambda x: (names.get(x, x).lower(), x)):
+    for t in sorted(ids, key=lambda x: (names.get(x) or x).lower()):
         mine = [f for f in facts if f.trigger == t]
         rows.append(
             (

@@ -98,7 +98,8 @@ async def test_report_known_answers(store: Store) -> None:
     )  # c7: 10:00:00 -> 10:00:40
     trend = {row[0]: row[1:] for row in r.tables["trend"].rows}
     assert trend["started"] == (6, 1, 5.0, 500.0)
-    agents = {row[0]: dict(zip(r.tables["agents"].columns, row)) for row in r.tables["agents"].rows}
+    cols = r.tables["agents"].columns
+    agents = {row[0]: dict(zip(cols, row, strict=True)) for row in r.tables["agents"].rows}
     a1, a2 = agents["a1"], agents["a2"]
     assert (a1["chats"], a1["served"], a1["messages"]) == (4, 3, 4)  # c1 c2 c4 c6
     assert a1["first_response_median"] == 55  # first replier in c1 (50) and c6 (60)

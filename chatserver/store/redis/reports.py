@@ -70,7 +70,8 @@ class RedisReports(RedisEngine):
             if not page:
                 break
             offset += len(page)
-            for member, score in page:
+            for item in page:
+                member, score = item[0], item[1]
                 conv_id = _text(member)
                 if (float(score), conv_id) > (at, last):
                     found.append((conv_id, float(score)))
