@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ..types import AuthorKind, Conversation, ConvState, Entry, EntryKind
@@ -289,33 +289,38 @@ def to_row(f: ConvFacts) -> Row:
     )
 
 
-def from_row(r: Sequence[object]) -> ConvFacts:
-    """The facts of a stored row (``COLUMNS`` order)."""
+def from_row(r: Sequence[Any]) -> ConvFacts:
+    """The facts of a stored row (``COLUMNS`` order).
+
+    Every backend returns the columns' own types (REAL as float, INTEGER as
+    int, TEXT as str; Redis keeps the row as JSON), so no value is converted
+    here but the lists: this runs once per row of a report.
+    """
     return ConvFacts(
-        str(r[0]),
-        str(r[1]),
-        str(r[2]),
-        float(r[3]),  # type: ignore[arg-type]
-        None if r[4] is None else float(r[4]),  # type: ignore[arg-type]
-        None if r[5] is None else str(r[5]),
-        decode_list(str(r[6] or "")),
-        decode_list(str(r[7] or "")),
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        r[5],
+        tuple(r[6].split("\t")) if r[6] else (),
+        tuple(r[7].split("\t")) if r[7] else (),
         bool(r[8]),
         bool(r[9]),
         bool(r[10]),
-        str(r[11]),
-        int(r[12]),  # type: ignore[call-overload]
-        None if r[13] is None else float(r[13]),  # type: ignore[arg-type]
-        None if r[14] is None else float(r[14]),  # type: ignore[arg-type]
-        None if r[15] is None else float(r[15]),  # type: ignore[arg-type]
-        int(r[16]),  # type: ignore[call-overload]
-        int(r[17]),  # type: ignore[call-overload]
-        int(r[18]),  # type: ignore[call-overload]
-        decode_times(str(r[19] or "")),
-        None if r[20] is None else str(r[20]),
-        str(r[21] or ""),
-        None if r[22] is None else str(r[22]),
-        decode_spans(str(r[23] or "")),
-        decode_replies(str(r[24] or "")),
-        None if r[25] is None else str(r[25]),
+        r[11],
+        r[12],
+        r[13],
+        r[14],
+        r[15],
+        r[16],
+        r[17],
+        r[18],
+        tuple(map(float, r[19].split())) if r[19] else (),
+        r[20],
+        r[21] or "",
+        r[22],
+        decode_spans(r[23]) if r[23] else (),
+        decode_replies(r[24]) if r[24] else (),
+        r[25],
     )
