@@ -254,10 +254,10 @@ COLUMNS = (
     "first_replier",
 )
 
-Row = tuple[object, ...]
+Row = Sequence[Any]  # a stored row: tuple (SQL stores) or list (Redis's JSON)
 
 
-def to_row(f: ConvFacts) -> Row:
+def to_row(f: ConvFacts) -> tuple[Any, ...]:
     """``f`` as the stored row (``COLUMNS`` order); booleans as 0/1."""
     return (
         f.conv_id,

@@ -1,22 +1,31 @@
 """Reports aggregated from facts rows (pure code; the rules are docs/reports.md's).
 
-Every function takes the rows of the period (already filtered) and returns
-plain data: a ``Table`` (column names and rows, what the JSON API and the CSV
-downloads serve) or, for the overview, a mapping of metric to value.
-Durations are seconds; a median or mean of nothing is ``None``.
+Every function takes the stored rows of the period (``facts.COLUMNS`` order,
+already filtered) and returns plain data: a ``Table`` (column names and
+rows, what the JSON API and the CSV downloads serve) or, for the overview, a
+mapping of metric to value.  Durations are seconds; a median or mean of
+nothing is ``None``.
+
+The rows are not turned into ``ConvFacts``: a report of 100,000
+conversations would spend most of its time making objects.  ``Columns``
+transposes them once (``zip``) and the figures are sums, counters and
+comprehensions over whole columns; only the per-agent table walks the rows.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..types import RATINGS
-from .facts import ConvFacts, Span
+from .facts import COLUMNS, decode_replies, decode_spans
 
 NO_DEPARTMENT = "(none)"
+Row = Sequence[Any]
+_AT = {name: i for i, name in enumerate(COLUMNS)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +40,18 @@ class Table:
         return {"table": self.name, "columns": list(self.columns), "rows": self.rows}
 
 
+class Columns:
+    """The rows transposed: ``cols.first_response`` is that column as a tuple."""
+
+    def __init__(self, rows: Sequence[Row]) -> None:
+        self.n = len(rows)
+        cols = list(zip(*rows, strict=True)) if rows else [()] * len(COLUMNS)
+        self._cols = cols
+
+    def __getattr__(self, name: str) -> tuple[Any, ...]:
+        return self._cols[_AT[name]]
+
+
 def median(values: Sequence[float]) -> float | None:
     return round(statistics.median(values), 3) if values else None
 
@@ -43,59 +64,59 @@ def share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def filter_facts(
-    facts: Iterable[ConvFacts],
+def filter_rows(
+    rows: Sequence[Row],
     *,
     agent: str | None = None,
     department: str | None = None,
     tag: str | None = None,
-) -> list[ConvFacts]:
+) -> list[Row]:
     """The rows an agent was in, of a department, with a tag (each filter if given)."""
-    out = []
-    for f in facts:
-        if agent is not None and agent not in f.agents:
-            continue
-        if department is not None and (f.department or NO_DEPARTMENT) != department:
-            continue
-        if tag is not None and tag not in f.tags:
-            continue
-        out.append(f)
+    out = list(rows)
+    if agent is not None:
+        out = [r for r in out if r[6] and agent in r[6].split("\t")]
+    if department is not None:
+        out = [r for r in out if (r[5] or NO_DEPARTMENT) == department]
+    if tag is not None:
+        out = [r for r in out if r[7] and tag in r[7].split("\t")]
     return out
 
 
-def overview(facts: Sequence[ConvFacts]) -> dict[str, float | int | None]:
-    """The headline figures of the period (docs/reports.md, "Overview")."""
-    started = len(facts)
-    closed = [f for f in facts if f.closed is not None]
-    served = sum(1 for f in facts if f.served)
-    missed = sum(1 for f in closed if f.missed)
-    missed_in_hours = sum(1 for f in closed if f.missed and f.in_hours)
-    offline = sum(1 for f in facts if f.offline)
-    frt = [f.first_response for f in facts if f.first_response is not None]
-    frt_hours = [f.first_response for f in facts if f.first_response is not None and f.in_hours]
-    rts = [t for f in facts for t in f.response_times]
-    waits = [f.queue_wait for f in facts if f.queue_wait is not None]
-    handling = [f.handling for f in facts if f.handling is not None]
-    rated = [f.rating for f in facts if f.rating in RATINGS]
+def _present(values: Sequence[Any]) -> list[float]:
+    return [v for v in values if v is not None]
+
+
+def overview(rows: Sequence[Row]) -> dict[str, float | int | None]:
+    """The headline figures of the period (docs/reports.md, "Metrics")."""
+    c = Columns(rows)
+    closed = [x is not None for x in c.closed]
+    missed = [cl and not s and not o for cl, s, o in zip(closed, c.served, c.offline, strict=True)]
+    rts = list(map(float, " ".join(c.response_times).split()))
+    rated = Counter(r for r in c.rating if r in RATINGS)
+    n_rated = sum(rated.values())
+    frt = _present(c.first_response)
+    messages = sum(c.msgs_visitor) + sum(c.msgs_agent)
     out: dict[str, float | int | None] = {
-        "started": started,
-        "open": started - len(closed),
-        "served": served,
-        "missed": missed,
-        "missed_in_hours": missed_in_hours,
-        "offline": offline,
+        "started": c.n,
+        "open": c.n - sum(closed),
+        "served": sum(map(bool, c.served)),
+        "missed": sum(missed),
+        "missed_in_hours": sum(m and bool(h) for m, h in zip(missed, c.in_hours, strict=True)),
+        "offline": sum(map(bool, c.offline)),
         "first_response_median": median(frt),
         "first_response_mean": mean(frt),
-        "first_response_median_in_hours": median(frt_hours),
+        "first_response_median_in_hours": median(
+            [x for x, h in zip(c.first_response, c.in_hours, strict=True) if x is not None and h]
+        ),
         "response_time_median": median(rts),
-        "queue_wait_median": median(waits),
-        "handling_median": median(handling),
-        "transfers": sum(f.transfers for f in facts),
-        "messages_per_chat": mean([float(f.msgs_visitor + f.msgs_agent) for f in facts]),
-        "rated": len(rated),
+        "queue_wait_median": median(_present(c.queue_wait)),
+        "handling_median": median(_present(c.handling)),
+        "transfers": sum(c.transfers),
+        "messages_per_chat": round(messages / c.n, 3) if c.n else None,
+        "rated": n_rated,
     }
     for answer in RATINGS:
-        out[f"rating_{answer}"] = share(sum(1 for r in rated if r == answer), len(rated))
+        out[f"rating_{answer}"] = share(rated[answer], n_rated)
     return out
 
 
@@ -154,39 +175,46 @@ AGENT_COLUMNS = (
 )
 
 
-def agents(facts: Sequence[ConvFacts], names: dict[str, str]) -> Table:
+def agents(rows: Sequence[Row], names: dict[str, str]) -> Table:
     """One row per agent that was in a conversation of the period."""
-    chats: dict[str, int] = defaultdict(int)
-    served: dict[str, int] = defaultdict(int)
-    messages: dict[str, int] = defaultdict(int)
+    chats: Counter[str] = Counter()
+    served: Counter[str] = Counter()
+    messages: Counter[str] = Counter()
+    transfers: Counter[str] = Counter()
     frt: dict[str, list[float]] = defaultdict(list)
     handling: dict[str, list[float]] = defaultdict(list)
-    transfers: dict[str, int] = defaultdict(int)
     spans: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    ratings: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(RATINGS, 0))
-    for f in facts:
-        for a in f.agents:
-            chats[a] += 1
-            transfers[a] += f.transfers
-            if f.rating in RATINGS:
-                ratings[a][f.rating] += 1
-        for a, n in f.replies:
-            messages[a] += n
-            served[a] += 1
-        if f.first_replier is not None and f.first_response is not None:
-            frt[f.first_replier].append(f.first_response)
-        per: dict[str, float] = defaultdict(float)
-        for a, s, e in f.spans:
-            spans[a].append((s, e))
-            per[a] += max(0.0, e - s)
-        if f.closed is not None:
-            for a, secs in per.items():
-                handling[a].append(secs)
-    rows: list[tuple[object, ...]] = []
-    for a in sorted(chats, key=lambda x: (names.get(x) or x).lower()):
+    ratings: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in rows:
+        if not r[6]:
+            continue
+        who = r[6].split("\t")
+        chats.update(who)
+        if r[16]:
+            for a in who:
+                transfers[a] += r[16]
+        if r[20] in RATINGS:
+            for a in who:
+                ratings[a][r[20]] += 1
+        if r[24]:
+            for a, n in decode_replies(r[24]):
+                messages[a] += n
+                served[a] += 1
+        if r[25] is not None and r[13] is not None:
+            frt[r[25]].append(r[13])
+        if r[23]:
+            per: dict[str, float] = defaultdict(float)
+            for a, s, e in decode_spans(r[23]):
+                spans[a].append((s, e))
+                per[a] += max(0.0, e - s)
+            if r[4] is not None:
+                for a, secs in per.items():
+                    handling[a].append(secs)
+    out: list[tuple[object, ...]] = []
+    for a in sorted(chats, key=lambda x: ((names.get(x) or x).lower(), x)):
         peak, avg, busy = concurrency(spans[a])
         per_hour = round(messages[a] / (busy / 3600), 2) if busy > 0 else None
-        rows.append(
+        out.append(
             (
                 a,
                 names.get(a, a),
@@ -199,10 +227,10 @@ def agents(facts: Sequence[ConvFacts], names: dict[str, str]) -> Table:
                 peak,
                 avg,
                 per_hour,
-                *(ratings[a][r] for r in RATINGS),
+                *(ratings[a][x] for x in RATINGS),
             )
         )
-    return Table("agents", AGENT_COLUMNS, rows)
+    return Table("agents", AGENT_COLUMNS, out)
 
 
 DEPARTMENT_COLUMNS = (
@@ -219,17 +247,17 @@ DEPARTMENT_COLUMNS = (
 )
 
 
-def departments(facts: Sequence[ConvFacts]) -> Table:
+def departments(rows: Sequence[Row]) -> Table:
     """One row per department (the department a conversation ended in)."""
-    groups: dict[str, list[ConvFacts]] = defaultdict(list)
-    for f in facts:
-        groups[f.department or NO_DEPARTMENT].append(f)
-    rows: list[tuple[object, ...]] = []
+    groups: dict[str, list[Row]] = defaultdict(list)
+    for r in rows:
+        groups[r[5] or NO_DEPARTMENT].append(r)
+    out: list[tuple[object, ...]] = []
     for name in sorted(groups):
         g = groups[name]
         o = overview(g)
-        counts = [sum(1 for f in g if f.rating == r) for r in RATINGS]
-        rows.append(
+        counts = Counter(r[20] for r in g)
+        out.append(
             (
                 name,
                 o["started"],
@@ -240,95 +268,81 @@ def departments(facts: Sequence[ConvFacts]) -> Table:
                 o["queue_wait_median"],
                 o["handling_median"],
                 o["transfers"],
-                *counts,
+                *(counts[x] for x in RATINGS),
             )
         )
-    return Table("departments", DEPARTMENT_COLUMNS, rows)
+    return Table("departments", DEPARTMENT_COLUMNS, out)
 
 
-def satisfaction(facts: Sequence[ConvFacts]) -> Table:
+def satisfaction(rows: Sequence[Row]) -> Table:
     """Each answer's count and share of the rated conversations."""
-    rated = [f.rating for f in facts if f.rating in RATINGS]
-    rows: list[tuple[object, ...]] = [
-        (r, rated.count(r), share(rated.count(r), len(rated))) for r in RATINGS
-    ]
-    return Table("satisfaction", ("rating", "count", "share"), rows)
+    counts = Counter(r[20] for r in rows if r[20] in RATINGS)
+    total = sum(counts.values())
+    out: list[tuple[object, ...]] = [(x, counts[x], share(counts[x], total)) for x in RATINGS]
+    return Table("satisfaction", ("rating", "count", "share"), out)
 
 
-def comments(facts: Sequence[ConvFacts], names: dict[str, str], limit: int = 200) -> Table:
+def comments(rows: Sequence[Row], names: dict[str, str], limit: int = 200) -> Table:
     """The newest ratings that came with a comment (newest first, at most ``limit``)."""
-    rows: list[tuple[object, ...]] = []
-    for f in reversed(facts):
-        if len(rows) >= limit:
+    out: list[tuple[object, ...]] = []
+    for r in sorted((r for r in rows if r[21] and r[20] in RATINGS), key=lambda r: -r[3]):
+        if len(out) >= limit:
             break
-        if f.rating in RATINGS and f.comment:
-            who = ", ".join(names.get(a) or a for a in f.agents)
-            rows.append((f.local_day, f.conv_id, f.rating, f.comment, who))
-    return Table("comments", ("day", "conversation", "rating", "comment", "agents"), rows)
+        who = ", ".join(names.get(a) or a for a in r[6].split("\t")) if r[6] else ""
+        out.append((r[11], r[0], r[20], r[21], who))
+    return Table("comments", ("day", "conversation", "rating", "comment", "agents"), out)
 
 
-def triggers(facts: Sequence[ConvFacts], counters: dict[str, int], names: dict[str, str]) -> Table:
+def triggers(rows: Sequence[Row], counters: dict[str, int], names: dict[str, str]) -> Table:
     """The proactive funnel per trigger (docs/reports.md, "Trigger funnel")."""
-    ids = (
-        set(names)
-        | {f.trigger for f in facts if f.trigger}
-        | {k.rsplit(".", 1)[0] for k in counters}
-    )
-    rows: list[tuple[object, ...]] = []
-    for t in sorted(ids, key=lambda x: (names.get(x) or x).lower()):
-        mine = [f for f in facts if f.trigger == t]
-        rows.append(
+    mine: dict[str, list[Row]] = defaultdict(list)
+    for r in rows:
+        if r[22]:
+            mine[r[22]].append(r)
+    ids = set(names) | set(mine) | {k.rsplit(".", 1)[0] for k in counters}
+    out: list[tuple[object, ...]] = []
+    for t in sorted(ids, key=lambda x: ((names.get(x) or x).lower(), x)):
+        g = mine.get(t, [])
+        out.append(
             (
                 t,
                 names.get(t, t),
                 counters.get(f"{t}.fired", 0),
                 counters.get(f"{t}.chats", 0),
-                len(mine),
-                sum(1 for f in mine if f.msgs_visitor > 0),
-                sum(1 for f in mine if f.served),
-                sum(1 for f in mine if f.rating in RATINGS),
+                len(g),
+                sum(1 for r in g if r[17] > 0),
+                sum(1 for r in g if r[9]),
+                sum(1 for r in g if r[20] in RATINGS),
             )
         )
-    return Table(
-        "triggers",
-        (
-            "trigger",
-            "name",
-            "shown_all_time",
-            "chats_all_time",
-            "opened",
-            "answered",
-            "served",
-            "rated",
-        ),
-        rows,
-    )
+    columns = ("trigger", "name", "shown_all_time", "chats_all_time", "opened", "answered")
+    return Table("triggers", (*columns, "served", "rated"), out)
 
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
-def heatmap(facts: Sequence[ConvFacts]) -> Table:
+def heatmap(rows: Sequence[Row]) -> Table:
     """Conversations started per weekday x hour of the site's time zone."""
-    grid = [[0] * 24 for _ in range(7)]
-    for f in facts:
-        grid[f.local_slot // 24][f.local_slot % 24] += 1
-    rows: list[tuple[object, ...]] = [(DAYS[d], *grid[d]) for d in range(7)]
-    return Table("heatmap", ("weekday", *(f"{h:02d}" for h in range(24))), rows)
+    counts = Counter(Columns(rows).local_slot)
+    out: list[tuple[object, ...]] = [
+        (DAYS[d], *(counts[d * 24 + h] for h in range(24))) for d in range(7)
+    ]
+    return Table("heatmap", ("weekday", *(f"{h:02d}" for h in range(24))), out)
 
 
-def daily(facts: Sequence[ConvFacts], days: Sequence[str]) -> Table:
+def daily(rows: Sequence[Row], days: Sequence[str]) -> Table:
     """Started, served, missed and offline per local day of the period."""
-    counts: dict[str, list[int]] = {d: [0, 0, 0, 0] for d in days}
-    for f in facts:
-        c = counts.setdefault(f.local_day, [0, 0, 0, 0])
-        c[0] += 1
-        c[1] += f.served
-        c[2] += f.missed
-        c[3] += f.offline
-    rows: list[tuple[object, ...]] = [(d, *counts[d]) for d in sorted(counts)]
-    return Table("daily", ("day", "started", "served", "missed", "offline"), rows)
-
-
-def spans_of(facts: Iterable[ConvFacts]) -> list[Span]:
-    return [s for f in facts for s in f.spans]
+    c = Columns(rows)
+    started = Counter(c.local_day)
+    served = Counter(d for d, s in zip(c.local_day, c.served, strict=True) if s)
+    offline = Counter(d for d, o in zip(c.local_day, c.offline, strict=True) if o)
+    missed = Counter(
+        d
+        for d, cl, s, o in zip(c.local_day, c.closed, c.served, c.offline, strict=True)
+        if cl is not None and not s and not o
+    )
+    out: list[tuple[object, ...]] = [
+        (d, started[d], served[d], missed[d], offline[d]) for d in sorted({*days, *started})
+    ]
+    return Table("daily", ("day", "started", "served", "missed", "offline"), out)

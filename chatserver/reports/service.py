@@ -26,7 +26,7 @@ from ..proactive.names import COUNTERS, TRIGGER_KIND
 from ..store import Store
 from ..types import Conversation, ConversationId, ConvState, Entry, SiteId, now
 from . import metrics
-from .facts import ConvFacts, compute_facts
+from .facts import ConvFacts, compute_facts, to_row
 
 if TYPE_CHECKING:
     from ..node import Node
@@ -168,7 +168,7 @@ async def report(
     t0 = time.perf_counter()
     since, until = period.bounds()
     p_since, _ = period.previous().bounds()
-    rows = await store.report_facts(site_id, p_since, until)
+    rows = await store.report_rows(site_id, p_since, until)
     if live:
         hours = await site_hours(store, site_id)
         at = now()
@@ -176,10 +176,10 @@ async def report(
             site_id, [ConvState.QUEUED, ConvState.ACTIVE], limit=OPEN_LIMIT
         )
         opened = [c for c in opened if p_since <= c.created_at < until]
-        rows.extend([await facts_of(store, c, hours, at) for c in opened])
-    rows = metrics.filter_facts(rows, agent=agent, department=department, tag=tag)
-    current = [f for f in rows if f.started >= since]
-    before = [f for f in rows if f.started < since]
+        rows.extend([to_row(await facts_of(store, c, hours, at)) for c in opened])
+    rows = metrics.filter_rows(rows, agent=agent, department=department, tag=tag)
+    current = [r for r in rows if r[3] >= since]
+    before = [r for r in rows if r[3] < since]
     agents = {a.id: a.name for a in await store.list_agents(site_id)}
     rules = {
         d.id: str(d.data.get("name") or d.id) for d in await store.list_docs(site_id, TRIGGER_KIND)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from ..reports.facts import ConvFacts
+from ..reports.facts import ConvFacts, Row
 from ..types import ConversationId, SiteId
 
 
@@ -31,6 +31,10 @@ class ReportStore(Protocol):
 
     async def report_facts(self, site_id: SiteId, since: float, until: float) -> list[ConvFacts]:
         """The site's rows with ``since <= started < until``, oldest first."""
+
+    async def report_rows(self, site_id: SiteId, since: float, until: float) -> list[Row]:
+        """``report_facts`` as stored rows (``facts.COLUMNS`` order, ``to_row``'s
+        values), for the reports' aggregation: no objects made per row."""
 
     async def closed_conversations(
         self, site_id: SiteId, *, after: str = "", limit: int = 500, stale_only: bool = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ...reports.facts import COLUMNS, ConvFacts, from_row, to_row
+from ...reports.facts import COLUMNS, ConvFacts, Row, from_row, to_row
 from ...types import ConversationId, SiteId
 from ..sqlite.reports import _cursor
 from .engine import PostgresEngine
@@ -36,6 +36,9 @@ class PostgresReports(PostgresEngine):
         return None if row is None else from_row(tuple(row))
 
     async def report_facts(self, site_id: SiteId, since: float, until: float) -> list[ConvFacts]:
+        return [from_row(r) for r in await self.report_rows(site_id, since, until)]
+
+    async def report_rows(self, site_id: SiteId, since: float, until: float) -> list[Row]:
         rows = await self._fetch(
             f"SELECT {_COLS} FROM report_facts WHERE site_id = $1 AND started >= $2"
             " AND started < $3 ORDER BY started",
@@ -43,7 +46,7 @@ class PostgresReports(PostgresEngine):
             since,
             until,
         )
-        return [from_row(tuple(r)) for r in rows]
+        return [tuple(r) for r in rows]
 
     async def closed_conversations(
         self, site_id: SiteId, *, after: str = "", limit: int = 500, stale_only: bool = False

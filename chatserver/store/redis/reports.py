@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from ...reports.facts import ConvFacts, from_row, to_row
+from ...reports.facts import ConvFacts, Row, from_row, to_row
 from ...types import ConversationId, SiteId
 from ..sqlite.reports import _cursor
 from .engine import RedisEngine, _redis_errors
@@ -38,19 +38,20 @@ class RedisReports(RedisEngine):
         raw = await self._redis.get(self._k("report", conv_id))
         return None if raw is None else from_row(json.loads(raw))
 
-    @_redis_errors
     async def report_facts(self, site_id: SiteId, since: float, until: float) -> list[ConvFacts]:
+        return [from_row(r) for r in await self.report_rows(site_id, since, until)]
+
+    @_redis_errors
+    async def report_rows(self, site_id: SiteId, since: float, until: float) -> list[Row]:
         ids = await self._redis.zrangebyscore(
             self._k("report-started", site_id), since, f"({until!r}"
         )
-        out: list[ConvFacts] = []
+        out: list[Row] = []
         for i in range(0, len(ids), _CHUNK):
             keys = [self._k("report", _text(c)) for c in ids[i : i + _CHUNK]]
-            for raw in await self._redis.mget(keys):
-                if raw is not None:
-                    out.append(from_row(json.loads(raw)))
-        out.sort(key=lambda f: (f.started, f.conv_id))
-        return [f for f in out if since <= f.started < until]
+            out.extend(json.loads(raw) for raw in await self._redis.mget(keys) if raw is not None)
+        out.sort(key=lambda r: (r[3], r[0]))
+        return [r for r in out if since <= r[3] < until]
 
     @_redis_errors
     async def closed_conversations(

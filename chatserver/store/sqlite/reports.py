@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from ...reports.facts import COLUMNS, ConvFacts, from_row, to_row
+from ...reports.facts import COLUMNS, ConvFacts, Row, from_row, to_row
 from ...types import ConversationId, SiteId
 from .engine import SQLiteEngine
 
@@ -35,12 +35,15 @@ class SQLiteReports(SQLiteEngine):
         return None if row is None else from_row(row)
 
     async def report_facts(self, site_id: SiteId, since: float, until: float) -> list[ConvFacts]:
-        rows = await self._read_all(
+        return [from_row(r) for r in await self.report_rows(site_id, since, until)]
+
+    async def report_rows(self, site_id: SiteId, since: float, until: float) -> list[Row]:
+        rows: list[Row] = await self._read_all(
             f"SELECT {_COLS} FROM report_facts WHERE site_id = ? AND started >= ?"
             " AND started < ? ORDER BY started",
             (site_id, since, until),
         )
-        return [from_row(r) for r in rows]
+        return rows
 
     async def closed_conversations(
         self, site_id: SiteId, *, after: str = "", limit: int = 500, stale_only: bool = False
