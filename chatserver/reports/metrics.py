@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..types import RATINGS
-from .facts import COLUMNS, decode_replies, decode_spans
+from .facts import COLUMNS, decode_spans
 
 NO_DEPARTMENT = "(none)"
 Row = Sequence[Any]
@@ -86,12 +86,16 @@ def _present(values: Sequence[Any]) -> list[float]:
     return [v for v in values if v is not None]
 
 
-def overview(rows: Sequence[Row]) -> dict[str, float | int | None]:
-    """The headline figures of the period (docs/reports.md, "Metrics")."""
-    c = Columns(rows)
+def overview(
+    rows: Sequence[Row], cols: Columns | None = None, *, turns: bool = True
+) -> dict[str, float | int | None]:
+    """The headline figures of the period (docs/reports.md, "Metrics"); ``cols``:
+    the rows transposed already; ``turns=False`` leaves out the response time
+    (the one figure that parses every turn)."""
+    c = cols or Columns(rows)
     closed = [x is not None for x in c.closed]
     missed = [cl and not s and not o for cl, s, o in zip(closed, c.served, c.offline, strict=True)]
-    rts = list(map(float, " ".join(c.response_times).split()))
+    rts = list(map(float, " ".join(c.response_times).split())) if turns else []
     rated = Counter(r for r in c.rating if r in RATINGS)
     n_rated = sum(rated.values())
     frt = _present(c.first_response)
@@ -175,41 +179,55 @@ AGENT_COLUMNS = (
 )
 
 
-def agents(rows: Sequence[Row], names: dict[str, str]) -> Table:
-    """One row per agent that was in a conversation of the period."""
-    chats: Counter[str] = Counter()
-    served: Counter[str] = Counter()
+def agents(rows: Sequence[Row], names: dict[str, str], cols: Columns | None = None) -> Table:
+    """One row per agent that was in a conversation of the period.
+
+    Column-wise where it can: most conversations have one agent and one
+    span, so the lists are joined and counted whole; only the rows with a
+    transfer or a rating are walked one by one.
+    """
+    c = cols or Columns(rows)
+    chats = Counter("\t".join(a for a in c.agents if a).split("\t")) if any(c.agents) else Counter()
+    chats.pop("", None)
+    # "agent\tcount" lines: few distinct ones, so count the lines, then parse each once
     messages: Counter[str] = Counter()
-    transfers: Counter[str] = Counter()
+    served: Counter[str] = Counter()
+    for line, times in Counter("\n".join(x for x in c.replies if x).split("\n")).items():
+        if line:
+            a, n = line.split("\t")
+            messages[a] += int(n) * times
+            served[a] += times
     frt: dict[str, list[float]] = defaultdict(list)
-    handling: dict[str, list[float]] = defaultdict(list)
-    spans: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for a, v in zip(c.first_replier, c.first_response, strict=True):
+        if a is not None and v is not None:
+            frt[a].append(v)
+    transfers: Counter[str] = Counter()
     ratings: dict[str, Counter[str]] = defaultdict(Counter)
-    for r in rows:
-        if not r[6]:
+    for who, moved, rating in zip(c.agents, c.transfers, c.rating, strict=True):
+        if who and (moved or rating in RATINGS):
+            for a in who.split("\t"):
+                transfers[a] += moved
+                if rating in RATINGS:
+                    ratings[a][rating] += 1
+    spans: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    handling: dict[str, list[float]] = defaultdict(list)
+    for text, closed in zip(c.spans, c.closed, strict=True):
+        if not text:
             continue
-        who = r[6].split("\t")
-        chats.update(who)
-        if r[16]:
-            for a in who:
-                transfers[a] += r[16]
-        if r[20] in RATINGS:
-            for a in who:
-                ratings[a][r[20]] += 1
-        if r[24]:
-            for a, n in decode_replies(r[24]):
-                messages[a] += n
-                served[a] += 1
-        if r[25] is not None and r[13] is not None:
-            frt[r[25]].append(r[13])
-        if r[23]:
-            per: dict[str, float] = defaultdict(float)
-            for a, s, e in decode_spans(r[23]):
-                spans[a].append((s, e))
-                per[a] += max(0.0, e - s)
-            if r[4] is not None:
-                for a, secs in per.items():
-                    handling[a].append(secs)
+        if "\n" not in text:  # one agent, one span
+            a, s0, e0 = text.split("\t")
+            start, end = float(s0), float(e0)
+            spans[a].append((start, end))
+            if closed is not None:
+                handling[a].append(max(0.0, end - start))
+            continue
+        per: dict[str, float] = defaultdict(float)
+        for a, start, end in decode_spans(text):
+            spans[a].append((start, end))
+            per[a] += max(0.0, end - start)
+        if closed is not None:
+            for a, secs in per.items():
+                handling[a].append(secs)
     out: list[tuple[object, ...]] = []
     for a in sorted(chats, key=lambda x: ((names.get(x) or x).lower(), x)):
         peak, avg, busy = concurrency(spans[a])
@@ -255,7 +273,7 @@ def departments(rows: Sequence[Row]) -> Table:
     out: list[tuple[object, ...]] = []
     for name in sorted(groups):
         g = groups[name]
-        o = overview(g)
+        o = overview(g, turns=False)
         counts = Counter(r[20] for r in g)
         out.append(
             (
@@ -322,18 +340,18 @@ def triggers(rows: Sequence[Row], counters: dict[str, int], names: dict[str, str
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
-def heatmap(rows: Sequence[Row]) -> Table:
+def heatmap(rows: Sequence[Row], cols: Columns | None = None) -> Table:
     """Conversations started per weekday x hour of the site's time zone."""
-    counts = Counter(Columns(rows).local_slot)
+    counts = Counter((cols or Columns(rows)).local_slot)
     out: list[tuple[object, ...]] = [
         (DAYS[d], *(counts[d * 24 + h] for h in range(24))) for d in range(7)
     ]
     return Table("heatmap", ("weekday", *(f"{h:02d}" for h in range(24))), out)
 
 
-def daily(rows: Sequence[Row], days: Sequence[str]) -> Table:
+def daily(rows: Sequence[Row], days: Sequence[str], cols: Columns | None = None) -> Table:
     """Started, served, missed and offline per local day of the period."""
-    c = Columns(rows)
+    c = cols or Columns(rows)
     started = Counter(c.local_day)
     served = Counter(d for d, s in zip(c.local_day, c.served, strict=True) if s)
     offline = Counter(d for d, o in zip(c.local_day, c.offline, strict=True) if o)
