@@ -55,7 +55,7 @@ def _day(raw: str, label: str) -> date:
         raise BadFilter(f"{label} must be a date (YYYY-MM-DD)") from None
 
 
-async def _query(request: Request) -> tuple[Report, dict[str, str]]:
+async def _query(request: Request, only: str | None = None) -> tuple[Report, dict[str, str]]:
     """Run the report the query asks for; raises ``BadFilter``."""
     node: Node = request.app.state.node
     me = request.state.login.agent
@@ -84,6 +84,7 @@ async def _query(request: Request) -> tuple[Report, dict[str, str]]:
         agent=values["agent"] or None,
         department=values["department"] or None,
         tag=values["tag"] or None,
+        only=only,
     )
     return result, values
 
@@ -129,7 +130,7 @@ async def api_table(request: Request) -> Response:
     if fmt not in ("json", "csv") or (name not in TABLES and name != "overview"):
         return _json({"error": f"no such table; tables: overview, {', '.join(TABLES)}"}, 404)
     try:
-        result, values = await _query(request)
+        result, values = await _query(request, only=name)
     except BadFilter as exc:
         return _json({"error": str(exc)}, 400)
     if name == "overview":
