@@ -265,30 +265,50 @@ DEPARTMENT_COLUMNS = (
 )
 
 
-def departments(rows: Sequence[Row]) -> Table:
-    """One row per department (the department a conversation ended in)."""
-    groups: dict[str, list[Row]] = defaultdict(list)
-    for r in rows:
-        groups[r[5] or NO_DEPARTMENT].append(r)
+def departments(rows: Sequence[Row], cols: Columns | None = None) -> Table:
+    """One row per department (the department a conversation ended in), in one pass."""
+    c = cols or Columns(rows)
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    values: dict[str, tuple[list[float], list[float], list[float]]] = defaultdict(
+        lambda: ([], [], [])
+    )
+    ratings: dict[str, Counter[str]] = defaultdict(Counter)
+    for dept, closed, served, offline, frt, wait, handling, moved, rating in zip(
+        c.department,
+        c.closed,
+        c.served,
+        c.offline,
+        c.first_response,
+        c.queue_wait,
+        c.handling,
+        c.transfers,
+        c.rating,
+        strict=True,
+    ):
+        name = dept or NO_DEPARTMENT
+        n = counts[name]
+        n[0] += 1
+        if served:
+            n[1] += 1
+        elif closed is not None and not offline:
+            n[2] += 1
+        if offline:
+            n[3] += 1
+        n[4] += moved
+        v = values[name]
+        if frt is not None:
+            v[0].append(frt)
+        if wait is not None:
+            v[1].append(wait)
+        if handling is not None:
+            v[2].append(handling)
+        if rating in RATINGS:
+            ratings[name][rating] += 1
     out: list[tuple[object, ...]] = []
-    for name in sorted(groups):
-        g = groups[name]
-        o = overview(g, turns=False)
-        counts = Counter(r[20] for r in g)
-        out.append(
-            (
-                name,
-                o["started"],
-                o["served"],
-                o["missed"],
-                o["offline"],
-                o["first_response_median"],
-                o["queue_wait_median"],
-                o["handling_median"],
-                o["transfers"],
-                *(counts[x] for x in RATINGS),
-            )
-        )
+    for name in sorted(counts):
+        n, v = counts[name], values[name]
+        medians = (median(v[0]), median(v[1]), median(v[2]))
+        out.append((name, *n[:4], *medians, n[4], *(ratings[name][x] for x in RATINGS)))
     return Table("departments", DEPARTMENT_COLUMNS, out)
 
 

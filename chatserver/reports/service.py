@@ -201,7 +201,7 @@ async def report(
         "trend": lambda: metrics.trend(over, prev),
         "daily": lambda: metrics.daily(current, period.day_list(), cols),
         "agents": lambda: metrics.agents(current, agents, cols),
-        "departments": lambda: metrics.departments(current),
+        "departments": lambda: metrics.departments(current, cols),
         "satisfaction": lambda: metrics.satisfaction(current),
         "comments": lambda: metrics.comments(current, agents),
         "triggers": lambda: metrics.triggers(current, counters, rules),
