@@ -106,6 +106,10 @@ async def test_known_week_through_the_api_and_csv(node: Node) -> None:
     async with _signed_in(node, agent) as http:  # an agent: its own chats only
         o = (await http.get("/console/api/reports", params={**WEEK, "agent": a1})).json()
         assert o["filters"] == {"agent": a2} and o["overview"]["started"] == 1
+        page = await http.get("/console/reports", params={**WEEK, "agent": a1})
+        assert page.status_code == 200 and "Reports: your conversations" in page.text
+        assert 'id="h-departments"' not in page.text and 'name="agent"' not in page.text
+        assert "Very helpful" not in page.text  # c1 is a1's, not this agent's
     async with _signed_in(node, analyst) as http:
         r = await http.get("/console/api/reports", params={**WEEK, "department": "sales"})
         assert r.json()["overview"]["started"] == 2
