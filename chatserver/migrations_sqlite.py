@@ -223,12 +223,24 @@ def _report_facts(db: sqlite3.Connection) -> None:
     replies TEXT NOT NULL, first_replier TEXT)"""
     )
     db.execute("CREATE INDEX IF NOT EXISTS report_facts_site ON report_facts (site_id, started)")
+    db.execute("CREATE INDEX IF NOT EXISTS report_facts_day ON report_facts (site_id, local_day)")
+    # The rollup of a site's rows per local day and department (reports/rollup.py).
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS report_rollups (
+    site_id TEXT NOT NULL, local_day TEXT NOT NULL, department TEXT NOT NULL,
+    n INTEGER NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (site_id, local_day, department)) WITHOUT ROWID"""
+    )
 
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "every table, index and column; older files gain what they lack", _schema),
     Migration(2, "recording_chunks: a recording's sealed chunk objects", _recording_chunks),
-    Migration(3, "report_facts: one facts row per closed conversation (reports)", _report_facts),
+    Migration(
+        3,
+        "report_facts, report_rollups: a facts row per closed conversation, cells per day",
+        _report_facts,
+    ),
 )
 
 

@@ -14,6 +14,7 @@ comprehensions over whole columns; only the per-agent table walks the rows.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -57,7 +58,7 @@ def median(values: Sequence[float]) -> float | None:
 
 
 def mean(values: Sequence[float]) -> float | None:
-    return round(sum(values) / len(values), 3) if values else None
+    return round(math.fsum(values) / len(values), 3) if values else None
 
 
 def share(part: int, whole: int) -> float | None:
@@ -159,7 +160,7 @@ def concurrency(spans: Sequence[tuple[float, float]]) -> tuple[int, float | None
         level += d
         since = t
         peak = max(peak, level)
-    total = sum(e - s for s, e in spans if e > s)
+    total = math.fsum(e - s for s, e in spans if e > s)
     return peak, (round(total / busy, 3) if busy else None), busy
 
 

@@ -18,6 +18,13 @@ class ReportStore(Protocol):
       recomputes every one from the conversations' entries.
     * **Ranges.**  ``report_facts`` returns the rows of a site whose
       ``started`` lies in ``[since, until)``, in ``started`` order.
+    * **Rollups.**  The SQL stores keep, in the transaction that saves a row,
+      its cell of ``report_rollups`` (site, local day, department:
+      ``reports/rollup.py``); ``rebuild_cells`` recomputes a site's cells
+      from its rows.  ``report_cells`` returns the cells of a range of days,
+      or ``None`` when they do not hold exactly the rows started in
+      ``[since, until)`` (no rollups kept, as on Redis, or not yet rebuilt):
+      the report then reads the rows.
     * **Paging the record.**  ``closed_conversations`` pages a site's closed
       conversations in (``queued_at``, id) order; with ``stale_only`` only
       those whose facts row is missing or holds another rating or comment
@@ -35,6 +42,18 @@ class ReportStore(Protocol):
     async def report_rows(self, site_id: SiteId, since: float, until: float) -> list[Row]:
         """``report_facts`` as stored rows (``facts.COLUMNS`` order, ``to_row``'s
         values), for the reports' aggregation: no objects made per row."""
+
+    async def rebuild_cells(self, site_id: SiteId) -> int:
+        """Recompute every rollup cell of the site from its rows; the number of cells."""
+
+    async def report_cells(
+        self, site_id: SiteId, since: float, until: float, first_day: str, last_day: str
+    ) -> list[tuple[str, str, bytes]] | None:
+        """``(local day, department or "", rollup.Part bytes)`` of the days
+        ``first_day`` to ``last_day`` (YYYY-MM-DD), or ``None`` (see above)."""
+
+    async def report_commented(self, site_id: SiteId, since: float, until: float) -> list[Row]:
+        """``report_rows`` of the rows with a comment only."""
 
     async def closed_conversations(
         self, site_id: SiteId, *, after: str = "", limit: int = 500, stale_only: bool = False

@@ -53,6 +53,18 @@ class RedisReports(RedisEngine):
         out.sort(key=lambda r: (r[3], r[0]))
         return [r for r in out if since <= r[3] < until]
 
+    async def rebuild_cells(self, site_id: SiteId) -> int:
+        """No rollups on Redis: reports read the facts rows (docs/reports.md)."""
+        return 0
+
+    async def report_cells(
+        self, site_id: SiteId, since: float, until: float, first_day: str, last_day: str
+    ) -> list[tuple[str, str, bytes]] | None:
+        return None
+
+    async def report_commented(self, site_id: SiteId, since: float, until: float) -> list[Row]:
+        return [r for r in await self.report_rows(site_id, since, until) if r[21]]
+
     @_redis_errors
     async def closed_conversations(
         self, site_id: SiteId, *, after: str = "", limit: int = 500, stale_only: bool = False

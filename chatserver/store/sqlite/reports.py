@@ -1,4 +1,6 @@
-"""Conversation facts for the reports (``ReportStore``), on SQLite (table ``report_facts``)."""
+"""Conversation facts for the reports (``ReportStore``), on SQLite: table ``report_facts``
+(a row per closed conversation) and ``report_rollups`` (its cells, ``reports/rollup.py``),
+changed together in the writer's transaction."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from ...reports.facts import COLUMNS, ConvFacts, Row, from_row, to_row
+from ...reports.rollup import Key, Part, apply, key_of, parts_of
 from ...types import ConversationId, SiteId
 from .engine import SQLiteEngine
 
@@ -20,13 +23,115 @@ def _cursor(after: str) -> tuple[float, str]:
     return (float(at), conv_id)
 
 
+_CELL_ROWS = f"SELECT {_COLS} FROM report_facts WHERE site_id = ? AND local_day = ?"
+_CELL_WRITE = "INSERT OR REPLACE INTO report_rollups VALUES (?, ?, ?, ?, ?)"
+_CELL_DROP = "DELETE FROM report_rollups WHERE site_id = ? AND local_day = ? AND department = ?"
+
+
+def _recompute(db: sqlite3.Connection, key: Key) -> Part:
+    rows = db.execute(_CELL_ROWS + " AND coalesce(department, '') = ?", key).fetchall()
+    return parts_of(rows).get(key) or Part()
+
+
+def _write_cells(db: sqlite3.Connection, cells: dict[Key, Part]) -> None:
+    for key, part in cells.items():
+        if part.n:
+            db.execute(_CELL_WRITE, (*key, part.n, part.encode()))
+        else:
+            db.execute(_CELL_DROP, key)
+
+
+def _save(db: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
+    """Replace the facts rows and change their cells (one transaction: the writer's)."""
+    old: list[Row] = []
+    ids = [r[0] for r in rows]
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        marks = ", ".join("?" * len(chunk))
+        old += db.execute(
+            f"SELECT {_COLS} FROM report_facts WHERE conv_id IN ({marks})", chunk
+        ).fetchall()
+    cells: dict[Key, Part] = {}
+    for key in {key_of(r) for r in (*old, *rows)}:
+        got = db.execute(
+            "SELECT data FROM report_rollups WHERE site_id = ? AND local_day = ?"
+            " AND department = ?",
+            key,
+        ).fetchone()
+        cells[key] = Part() if got is None else Part.decode(got[0])
+    broken = apply(cells, old, rows)
+    db.executemany(_INSERT, rows)
+    for key in broken:
+        cells[key] = _recompute(db, key)
+    _write_cells(db, cells)
+
+
+def _rebuild_cells(db: sqlite3.Connection, site_id: str) -> int:
+    """Every cell of the site recomputed from its facts rows, a day at a time."""
+    db.execute("DELETE FROM report_rollups WHERE site_id = ?", (site_id,))
+    days = [
+        d
+        for (d,) in db.execute(
+            "SELECT DISTINCT local_day FROM report_facts WHERE site_id = ?", (site_id,)
+        )
+    ]
+    done = 0
+    for day in days:
+        cells = parts_of(db.execute(_CELL_ROWS, (site_id, day)).fetchall())
+        _write_cells(db, cells)
+        done += len(cells)
+    return done
+
+
+def _cells(
+    db: sqlite3.Connection, site_id: str, span: tuple[float, float], days: tuple[str, str]
+) -> list[tuple[str, str, bytes]] | None:
+    own = not db.in_transaction
+    if own:
+        db.execute("BEGIN")  # one snapshot for the count and the cells
+    try:
+        (count,) = db.execute(
+            "SELECT count(*) FROM report_facts WHERE site_id = ? AND started >= ? AND started < ?",
+            (site_id, *span),
+        ).fetchone()
+        got = db.execute(
+            "SELECT local_day, department, n, data FROM report_rollups WHERE site_id = ?"
+            " AND local_day >= ? AND local_day <= ?",
+            (site_id, *days),
+        ).fetchall()
+    finally:
+        if own:
+            db.execute("COMMIT")
+    if sum(r[2] for r in got) != count:
+        return None
+    return [(r[0], r[1], r[3]) for r in got]
+
+
 class SQLiteReports(SQLiteEngine):
     """``ReportStore`` on SQLite: the methods of its domain over the shared engine."""
 
     async def save_facts(self, facts: Sequence[ConvFacts]) -> None:
         rows = [to_row(f) for f in facts]
         if rows:
-            await self._run(lambda db: db.executemany(_INSERT, rows))
+            await self._run(lambda db: _save(db, rows))
+
+    async def rebuild_cells(self, site_id: SiteId) -> int:
+        return await self._run(lambda db: _rebuild_cells(db, site_id))
+
+    async def report_cells(
+        self, site_id: SiteId, since: float, until: float, first_day: str, last_day: str
+    ) -> list[tuple[str, str, bytes]] | None:
+        return await self._read(
+            lambda db: _cells(db, site_id, (since, until), (first_day, last_day))
+        )
+
+    async def report_commented(self, site_id: SiteId, since: float, until: float) -> list[Row]:
+        rows: list[Row] = await self._read_all(
+            f"SELECT {_COLS} FROM report_facts WHERE site_id = ? AND started >= ?"
+            " AND started < ? AND comment != '' ORDER BY started",
+            (site_id, since, until),
+        )
+        return rows
 
     async def get_facts(self, conv_id: ConversationId) -> ConvFacts | None:
         row = await self._read_one(
