@@ -64,9 +64,7 @@ async def _same(store: Store, site_id: str, rng: random.Random, tries: int) -> N
         dept = rng.choice((None, None, "sales", "support", "returns", "(none)"))
         only = rng.choice((None, None, *TABLES))
         a = await service.report(store, site_id, period, department=dept, only=only)
-        b = await service.report(
-            store, site_id, period, department=dept, only=only, rollups=False
-        )
+        b = await service.report(store, site_id, period, department=dept, only=only, rollups=False)
         where = f"{period} department={dept} only={only}"
         assert a.overview == b.overview, where
         assert a.previous == b.previous, where
