@@ -8,6 +8,8 @@ filters), using that module's ``median``, ``mean``, ``share`` and ``concurrency`
 
 from __future__ import annotations
 
+import math
+from array import array
 from collections.abc import Sequence
 
 from ..types import RATINGS
@@ -18,12 +20,47 @@ from .metrics import (
     DEPARTMENT_COLUMNS,
     NO_DEPARTMENT,
     Table,
-    concurrency,
     mean,
-    median,
     share,
 )
 from .rollup import Part
+
+
+def median(values: array[float]) -> float | None:
+    """``metrics.median`` of values made of sorted runs (a cell's are kept sorted)."""
+    if not values:
+        return None
+    v = values.tolist()
+    v.sort()  # merges the runs
+    n = len(v)
+    mid = v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2  # statistics.median's
+    return round(mid, 3)
+
+
+def concurrency(flat: array[float]) -> tuple[int, float | None, float]:
+    """``metrics.concurrency`` of the spans ``start, end, start, end, ...``: the same
+    sweep (an end before a start at one instant), over the sorted starts and ends."""
+    pairs = [(s, e) for s, e in zip(flat[0::2], flat[1::2], strict=True) if e > s]
+    starts = sorted(s for s, _ in pairs)
+    ends = sorted(e for _, e in pairs)
+    peak = level = 0
+    busy = since = 0.0
+    i = j = 0
+    n = len(starts)
+    while j < n:
+        if i < n and starts[i] < ends[j]:
+            t, d = starts[i], 1
+            i += 1
+        else:
+            t, d = ends[j], -1
+            j += 1
+        if level > 0:
+            busy += t - since
+        level += d
+        since = t
+        peak = max(peak, level)
+    total = math.fsum(e - s for s, e in pairs)
+    return peak, (round(total / busy, 3) if busy else None), busy
 
 
 def total(parts: dict[str, Part]) -> Part:
@@ -66,8 +103,7 @@ def agents(p: Part, names: dict[str, str]) -> Table:
     chatted = [a for a, ap in p.agents.items() if ap.counts[0] > 0]
     for a in sorted(chatted, key=lambda x: ((names.get(x) or x).lower(), x)):
         ap = p.agents[a]
-        s = ap.spans
-        peak, avg, busy = concurrency(list(zip(s[0::2], s[1::2], strict=True)))
+        peak, avg, busy = concurrency(ap.spans)
         chats, served, messages, transfers = ap.counts
         per_hour = round(messages / (busy / 3600), 2) if busy > 0 else None
         out.append(

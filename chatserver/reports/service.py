@@ -84,7 +84,8 @@ async def refresh(store: Store, conv_id: ConversationId) -> ConvFacts | None:
 
 
 async def rebuild(store: Store, site_id: SiteId, *, stale_only: bool = False) -> int:
-    """Recompute the rows of the site's closed conversations (all, or the stale ones)."""
+    """Recompute the rows of the site's closed conversations (all, or the stale ones);
+    after all of them, the site's rollup cells from the rows too."""
     hours = await site_hours(store, site_id)
     cursor = ""
     done = 0
@@ -101,6 +102,8 @@ async def rebuild(store: Store, site_id: SiteId, *, stale_only: bool = False) ->
         done += len(batch)
         if not cursor:
             break
+    if not stale_only:
+        await store.rebuild_cells(site_id)
     return done
 
 
