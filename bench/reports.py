@@ -7,8 +7,11 @@ straight into its tables for speed; then times ``chatserver reports
 rebuild``'s work (every facts row computed from the entries) and the report
 the page and the API make (``reports.service.report``: every table, with the
 previous period) over the whole span and over its last 30 days, each the
-median of ``--runs`` runs.  With ``--database URL`` the same rows are copied
-into that PostgreSQL database (a new schema) and the report timed there too.
+median of ``--runs`` runs: from the rollup cells (what a report without an
+agent or tag filter reads) and, for the whole span, from the facts rows too.
+With ``--database URL`` the same rows are copied into that PostgreSQL
+database (a new schema; ``save_facts`` keeps the cells) and the report timed
+there too.
 
 Prints one line per figure and, with ``--out``, writes them as JSON.
 """
@@ -203,8 +206,14 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         last = today - timedelta(days=1)
         whole = Period(last - timedelta(days=args.days), last, TZ)
         month = Period(last - timedelta(days=29), last, TZ)
+        t0 = time.perf_counter()
+        out["cells"] = await store.rebuild_cells(site.id)
+        out["rebuild_cells_s"] = round(time.perf_counter() - t0, 2)
         out["report_all_s"], out["report_all_cpu_s"] = await _timed(
             store, site.id, whole, args.runs
+        )
+        out["report_all_rows_s"], out["report_all_rows_cpu_s"] = await _timed(
+            store, site.id, whole, args.runs, rollups=False
         )
         out["report_month_s"], out["report_month_cpu_s"] = await _timed(
             store, site.id, month, args.runs
@@ -230,13 +239,19 @@ async def _postgres(
     pg = PostgresStore(args.database)
     await pg.start()
     try:
+        t0 = time.perf_counter()
         for i in range(0, len(rows), 5000):
             await pg.save_facts(rows[i : i + 5000])
+        copy_s = round(time.perf_counter() - t0, 1)
         all_s, all_cpu = await _timed(pg, site, whole, args.runs)
+        rows_s, rows_cpu = await _timed(pg, site, whole, args.runs, rollups=False)
         month_s, month_cpu = await _timed(pg, site, month, args.runs)
         return {
+            "postgres_save_facts_s": copy_s,
             "postgres_report_all_s": all_s,
             "postgres_report_all_cpu_s": all_cpu,
+            "postgres_report_all_rows_s": rows_s,
+            "postgres_report_all_rows_cpu_s": rows_cpu,
             "postgres_report_month_s": month_s,
             "postgres_report_month_cpu_s": month_cpu,
         }
