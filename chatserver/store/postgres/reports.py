@@ -5,6 +5,7 @@ changed together in one transaction."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from ...reports.facts import COLUMNS, ConvFacts, Row, from_row, to_row
@@ -29,6 +30,11 @@ _CELL_WRITE = (
 _CELL_DROP = "DELETE FROM report_rollups WHERE site_id = $1 AND local_day = $2 AND department = $3"
 
 
+async def _lock_site(db: Any, site_id: str) -> None:
+    """The transaction's lock on the site's cells (until it ends)."""
+    await db.execute("SELECT pg_advisory_xact_lock(hashtext($1))", "report-rollups:" + site_id)
+
+
 async def _write_cells(db: Any, cells: dict[Key, Part]) -> None:
     for key, part in cells.items():
         if part.n:
@@ -42,7 +48,7 @@ async def _save(db: Any, rows: list[tuple[Any, ...]]) -> None:
     ids = [r[0] for r in rows]
     # Saves of one site's rows wait for each other (the cells are read, then written).
     for site in sorted({str(r[1]) for r in rows}):
-        await db.execute("SELECT pg_advisory_xact_lock(hashtext($1))", "report-rollups:" + site)
+        await _lock_site(db, site)
     old = [
         tuple(r)
         for r in await db.fetch(
@@ -79,20 +85,29 @@ class PostgresReports(PostgresEngine):
         await self._tx(op)
 
     async def rebuild_cells(self, site_id: SiteId) -> int:
-        async def op(db: Any) -> int:
+        """A transaction per day (as on SQLite): short locks beside a serving node."""
+
+        async def days(db: Any) -> list[str]:
+            await _lock_site(db, site_id)
             await db.execute("DELETE FROM report_rollups WHERE site_id = $1", site_id)
-            days = await db.fetch(
+            got = await db.fetch(
                 "SELECT DISTINCT local_day FROM report_facts WHERE site_id = $1", site_id
             )
-            done = 0
-            for (day,) in days:
-                got = await db.fetch(_CELL_ROWS, site_id, day)
-                cells = parts_of(tuple(r) for r in got)
-                await _write_cells(db, cells)
-                done += len(cells)
-            return done
+            return [r[0] for r in got]
 
-        return await self._tx(op)
+        async def one(db: Any, day: str) -> int:
+            await _lock_site(db, site_id)
+            await db.execute(
+                "DELETE FROM report_rollups WHERE site_id = $1 AND local_day = $2", site_id, day
+            )
+            cells = parts_of(tuple(r) for r in await db.fetch(_CELL_ROWS, site_id, day))
+            await _write_cells(db, cells)
+            return len(cells)
+
+        done = 0
+        for day in await self._tx(days):
+            done += await self._tx(partial(one, day=day))
+        return done
 
     async def report_cells(
         self, site_id: SiteId, since: float, until: float, first_day: str, last_day: str

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from functools import partial
 
 from ...reports.facts import COLUMNS, ConvFacts, Row, from_row, to_row
 from ...reports.rollup import Key, Part, apply, key_of, parts_of
@@ -66,21 +67,19 @@ def _save(db: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
     _write_cells(db, cells)
 
 
-def _rebuild_cells(db: sqlite3.Connection, site_id: str) -> int:
-    """Every cell of the site recomputed from its facts rows, a day at a time."""
+def _site_days(db: sqlite3.Connection, site_id: str) -> list[str]:
+    """Drop the site's cells; the days its rows cover (``rebuild_cells``' first step)."""
     db.execute("DELETE FROM report_rollups WHERE site_id = ?", (site_id,))
-    days = [
-        d
-        for (d,) in db.execute(
-            "SELECT DISTINCT local_day FROM report_facts WHERE site_id = ?", (site_id,)
-        )
-    ]
-    done = 0
-    for day in days:
-        cells = parts_of(db.execute(_CELL_ROWS, (site_id, day)).fetchall())
-        _write_cells(db, cells)
-        done += len(cells)
-    return done
+    got = db.execute("SELECT DISTINCT local_day FROM report_facts WHERE site_id = ?", (site_id,))
+    return [d for (d,) in got]
+
+
+def _rebuild_day(db: sqlite3.Connection, site_id: str, day: str) -> int:
+    """The cells of one day of the site recomputed from its rows."""
+    db.execute("DELETE FROM report_rollups WHERE site_id = ? AND local_day = ?", (site_id, day))
+    cells = parts_of(db.execute(_CELL_ROWS, (site_id, day)).fetchall())
+    _write_cells(db, cells)
+    return len(cells)
 
 
 def _cells(
@@ -116,7 +115,14 @@ class SQLiteReports(SQLiteEngine):
             await self._run(lambda db: _save(db, rows))
 
     async def rebuild_cells(self, site_id: SiteId) -> int:
-        return await self._run(lambda db: _rebuild_cells(db, site_id))
+        # A transaction per day: a rebuild beside a serving node (another process
+        # on the file) holds the write lock for milliseconds at a time, not seconds.
+        # Meanwhile reports read rows (the cells do not add up) and a saved row
+        # whose cell is gone recomputes it (``_save``).
+        done = 0
+        for day in await self._run(lambda db: _site_days(db, site_id)):
+            done += await self._run(partial(_rebuild_day, site_id=site_id, day=day))
+        return done
 
     async def report_cells(
         self, site_id: SiteId, since: float, until: float, first_day: str, last_day: str
