@@ -53,6 +53,7 @@ NAV: list[NavItem] = [
     NavItem("Admin", "/console/admin", frozenset({Role.ADMIN})),
     NavItem("Triggers", "/console/triggers", frozenset({Role.ADMIN})),
     NavItem("Sessions", "/console/sessions", frozenset({Role.ADMIN, Role.ANALYST})),
+    NavItem("Reports", "/console/reports", ALL_ROLES),
     NavItem("Conversations", "/console/conversations", ALL_ROLES),
 ]
 

@@ -30,7 +30,7 @@ import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO, Protocol, TypeVar
+from typing import Any, BinaryIO, Protocol, TypeVar
 
 from .errors import NotFound
 
@@ -222,21 +222,27 @@ class DirectoryBlobs:
         try:
             while self._puts:
                 batch, self._puts = self._puts[: self.GROUP], self._puts[self.GROUP :]
-                try:
-                    results = await self._io(
-                        self._put_group, [(path, data) for path, data, _ in batch]
-                    )
-                except BaseException as exc:  # the group's fate is unknown: fail them all
-                    results = [exc] * len(batch)
-                for (_, _, fut), result in zip(batch, results, strict=True):
-                    if fut.done():
-                        continue
-                    if isinstance(result, BaseException):
-                        fut.set_exception(result)
-                    else:
-                        fut.set_result(result)
+                await self._write_group(batch, self._put_group)
         finally:
             self._putting = False
+
+    async def _write_group(
+        self,
+        batch: list[Pending],
+        write: Callable[[list[tuple[Path, bytes]]], list[Any]],
+    ) -> None:
+        """Write ``batch`` with ``write`` in an I/O thread and settle each request's future."""
+        try:
+            results = await self._io(write, [(path, data) for path, data, _ in batch])
+        except BaseException as exc:  # the group's fate is unknown: fail them all
+            results = [exc] * len(batch)
+        for (_, _, fut), result in zip(batch, results, strict=True):
+            if fut.done():
+                continue
+            if isinstance(result, BaseException):
+                fut.set_exception(result)
+            else:
+                fut.set_result(result)
 
     def _append_group(self, group: list[tuple[Path, bytes]]) -> list[int | BaseException]:
         """Write every append of ``group`` (distinct paths), then make them durable."""
@@ -282,19 +288,7 @@ class DirectoryBlobs:
         try:
             while self._pending:
                 batch, self._pending = self._pending[: self.GROUP], self._pending[self.GROUP :]
-                try:
-                    results = await self._io(
-                        self._append_group, [(path, data) for path, data, _ in batch]
-                    )
-                except BaseException as exc:  # the group's fate is unknown: fail them all
-                    results = [exc] * len(batch)
-                for (_, _, fut), result in zip(batch, results, strict=True):
-                    if fut.done():
-                        continue
-                    if isinstance(result, BaseException):
-                        fut.set_exception(result)
-                    else:
-                        fut.set_result(result)
+                await self._write_group(batch, self._append_group)
         finally:
             self._flushing = False
 

@@ -31,6 +31,7 @@ from .held import HeldPages
 from .hub import Hub
 from .presence import Presence
 from .quotas import Quotas
+from .reports.service import Reports
 from .routing import Router
 from .security import Signer, load_secret, load_secret_postgres, load_secret_redis
 from .store import Store
@@ -109,6 +110,9 @@ class Node:
         )
         self.recordings = recordings.Recordings(store, blobs, seal)
         self.recordings.install(self)
+        # Reports: the facts rows kept from conversation events (reports/service.py).
+        self.reports = Reports(self)
+        self.reports.install()
         self.archive = archive.Archive(store)  # the conversation archive's index
         self.archive.install(self)
         # Failed sign-ins counted in the store (shared by every process).

@@ -29,6 +29,7 @@ from ..bundles import WIDGET_BUILD
 from ..config import Config
 from ..features import attachments
 from ..node import Node
+from ..reports import web as reports_web
 from . import demo, ops
 from .api import login, logout
 from .files import STATIC_DIR, CachedStatic, WidgetFiles, widget_loader
@@ -95,7 +96,12 @@ def create_app(config: Config) -> Starlette:
         # The analysts' pages (recordings/pages.py) share the console's mount.
         Mount(
             "/console",
-            routes=[*recordings.pages.routes, *archive.pages.routes, *agent_console.routes],
+            routes=[
+                *recordings.pages.routes,
+                *reports_web.routes,
+                *archive.pages.routes,
+                *agent_console.routes,
+            ],
         ),
     ]
     app = ChatApp(
