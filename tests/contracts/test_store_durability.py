@@ -176,6 +176,11 @@ async def test_sqlite_migrates_a_file_from_before_the_widget_features(tmp_path: 
     ]:
         db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     db.executescript("DROP TABLE attachments; DROP TABLE visitor_events; DROP TABLE identities;")
+    # Nor had it the tables of the numbered steps after the first.
+    db.executescript(
+        "DROP TABLE recording_chunks; DROP TABLE report_facts; DROP TABLE report_rollups;"
+        " DROP TABLE archive_fts; DROP TABLE archive_convs;"
+    )
     db.execute("PRAGMA user_version = 0")  # as files were before numbered migrations
     db.commit()
     db.close()
