@@ -188,7 +188,7 @@ class Stage:
         seeded = []
         if target.name == "chatserver":
             sites = [(g.agents, g.capacity) for g in plan] or [(0, 1)]
-            seeded = seed(self.data, sites)
+            seeded = seed(self.data, sites, root=env.server_root)
             if not plan:
                 self.idle_site = seeded[0].key
         self.server = ServerProcess(

@@ -10,6 +10,10 @@ Agents then log in over HTTP once each (``login_all``), as the console does.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +24,7 @@ from chatserver.security import hash_password
 from chatserver.store_sqlite import SQLiteStore
 from chatserver.types import Role, SiteSettings
 
+ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "bench password, not secret"
 _hash: str | None = None
 
@@ -57,10 +62,29 @@ async def _seed(db: Path, sites: list[tuple[int, int]], routing: str) -> list[Se
     return made
 
 
-def seed(data: Path, sites: list[tuple[int, int]], routing: str = "auto") -> list[SeededSite]:
-    """Create one site per ``(agents, capacity)`` pair in ``data/chatserver.db``."""
+def seed(
+    data: Path, sites: list[tuple[int, int]], routing: str = "auto", root: Path | None = None
+) -> list[SeededSite]:
+    """Create one site per ``(agents, capacity)`` pair in ``data/chatserver.db``.
+
+    ``root``: the checkout whose server will read the file (``bench.probe
+    --base``): it is written by that checkout's own code, in a subprocess, so
+    an older server finds the schema version it knows.
+    """
     data.mkdir(parents=True, exist_ok=True)
-    return asyncio.run(_seed(data / "chatserver.db", sites, routing))
+    if root is None or root.resolve() == ROOT:
+        return asyncio.run(_seed(data / "chatserver.db", sites, routing))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), str(ROOT), env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.seed", str(data), json.dumps(sites), routing],
+        cwd=root,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return [SeededSite(d["key"], d["agents"]) for d in json.loads(done.stdout)]
 
 
 def login_all(base_url: str, emails: list[str], threads: int = 4) -> dict[str, str]:
@@ -74,3 +98,8 @@ def login_all(base_url: str, emails: list[str], threads: int = 4) -> dict[str, s
 
     with ThreadPoolExecutor(threads) as pool:
         return dict(pool.map(one, emails))
+
+
+if __name__ == "__main__":  # ``seed(..., root=)``: run with that checkout's chatserver
+    made = seed(Path(sys.argv[1]), [tuple(x) for x in json.loads(sys.argv[2])], sys.argv[3])
+    print(json.dumps([{"key": m.key, "agents": m.agents} for m in made]))
