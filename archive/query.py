@@ -22,7 +22,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from chatserver.proactive.names import PROACTIVE_TAG
-from chatserver.types import AgentId, Conversation, ConvState, SiteId
+from chatserver.types import AgentId, Conversation, ConvState, Entry, EntryKind, SiteId
 
 MATCHES = 3  # matched texts shown per conversation
 MAX_WORDS = 8  # words of a search kept (the rest are ignored)
@@ -151,3 +151,8 @@ def conv_passes(q: ArchiveQuery, conv: Conversation, has_files: bool | None = No
     if q.trigger is not None and (PROACTIVE_TAG in conv.tags) != q.trigger:
         return False
     return q.attachments is None or has_files is None or has_files == q.attachments
+
+
+def indexed(entry: Entry) -> bool:
+    """Whether an entry's body is searched: texts and notes that say something."""
+    return entry.kind in (EntryKind.TEXT, EntryKind.NOTE) and bool(entry.body.strip())

@@ -25,6 +25,7 @@ The contract tests are ``tests/contracts/test_archive_index.py`` (every backend)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from chatserver.store import Store
@@ -65,6 +66,12 @@ class ArchiveIndex(Protocol):
 
     async def note_entry(self, entry: Entry) -> None:
         """Index an appended entry (a text or note; other kinds change nothing)."""
+
+    async def note_batch(
+        self, conv_ids: Sequence[ConversationId], entries: Sequence[Entry]
+    ) -> None:
+        """``note_conversation`` for each of ``conv_ids`` and ``note_entry`` for each of
+        ``entries``, in one write (what the events' listener calls, a batch at a time)."""
 
     async def search(
         self, query: ArchiveQuery, cursor: str | None = None, limit: int = 25

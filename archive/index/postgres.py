@@ -20,15 +20,16 @@ was written in any language.  Words are prefixes (``word:*``).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from chatserver.migrations_postgres import ARCHIVE_REBUILD, ARCHIVE_TIMEOUT, FOLDED, tsvector_of
 from chatserver.proactive.names import PROACTIVE_TAG
 from chatserver.store.postgres.engine import PostgresEngine
 from chatserver.store.postgres.rows import _CONV_COLS, _conv
-from chatserver.types import Conversation, ConversationId, Entry, EntryKind
+from chatserver.types import Conversation, ConversationId, Entry
 
-from ..query import MAX_WORD, MAX_WORDS, ArchiveHit, ArchivePage, ArchiveQuery
+from ..query import MAX_WORD, MAX_WORDS, ArchiveHit, ArchivePage, ArchiveQuery, indexed
 from .paging import parse_cursor, text_page
 
 Connection = Any
@@ -116,27 +117,37 @@ class PostgresArchive:
         self.engine = engine
 
     async def note_conversation(self, conv_id: ConversationId) -> None:
-        async def op(db: Connection) -> None:
-            seq = await _seq(db, conv_id)
-            if seq is None:
-                return
-            row = await db.fetchrow(
-                "SELECT v.name, v.email FROM conversations c JOIN visitors v"
-                " ON v.id = c.visitor_id WHERE c.id = $1",
-                conv_id,
-            )
-            await _put(db, seq, 0, f"{row[0]} {row[1]}" if row else "")
-
-        await self.engine.run(op)
+        await self.note_batch([conv_id], [])
 
     async def note_entry(self, entry: Entry) -> None:
-        if entry.kind not in (EntryKind.TEXT, EntryKind.NOTE) or not entry.body.strip():
+        await self.note_batch([], [entry])
+
+    async def note_batch(
+        self, conv_ids: Sequence[ConversationId], entries: Sequence[Entry]
+    ) -> None:
+        texts = [e for e in entries if indexed(e)]
+        if not conv_ids and not texts:
             return
 
         async def op(db: Connection) -> None:
-            seq = await _seq(db, entry.conversation_id)
-            if seq is not None:
-                await _put(db, seq, entry.offset, entry.body)
+            for conv_id in dict.fromkeys(conv_ids):
+                seq = await _seq(db, conv_id)
+                if seq is None:
+                    continue
+                row = await db.fetchrow(
+                    "SELECT v.name, v.email FROM conversations c JOIN visitors v"
+                    " ON v.id = c.visitor_id WHERE c.id = $1",
+                    conv_id,
+                )
+                await _put(db, seq, 0, f"{row[0]} {row[1]}" if row else "")
+            seqs: dict[ConversationId, int | None] = {}
+            for entry in texts:
+                conv_id = entry.conversation_id
+                if conv_id not in seqs:
+                    seqs[conv_id] = await _seq(db, conv_id)
+                seq = seqs[conv_id]
+                if seq is not None:
+                    await _put(db, seq, entry.offset, entry.body)
 
         await self.engine.run(op)
 

@@ -19,6 +19,7 @@ conversations), not for a large one; use PostgreSQL for that.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from chatserver.store.redis.engine import RedisEngine, redis_errors
@@ -57,6 +58,13 @@ class RedisArchive:
     @redis_errors
     async def note_entry(self, entry: Entry) -> None:
         await self._ensure(entry.conversation_id)
+
+    @redis_errors
+    async def note_batch(
+        self, conv_ids: Sequence[ConversationId], entries: Sequence[Entry]
+    ) -> None:
+        for conv_id in dict.fromkeys([*conv_ids, *(e.conversation_id for e in entries)]):
+            await self._ensure(conv_id)
 
     @redis_errors
     async def reindex(self) -> int:

@@ -19,15 +19,16 @@ Writes run on the engine's writer lane, searches on its reader.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from chatserver.migrations_sqlite import ARCHIVE_REBUILD
 from chatserver.proactive.names import PROACTIVE_TAG
 from chatserver.store.sqlite.engine import SQLiteEngine
 from chatserver.store.sqlite.rows import _CONV_COLS, _conv
-from chatserver.types import Conversation, ConversationId, Entry, EntryKind
+from chatserver.types import Conversation, ConversationId, Entry
 
-from ..query import ArchiveHit, ArchivePage, ArchiveQuery
+from ..query import ArchiveHit, ArchivePage, ArchiveQuery, indexed
 from .paging import parse_cursor, text_page
 
 SHIFT = 24  # bits of a rowid for the entry offset
@@ -101,27 +102,37 @@ class SQLiteArchive:
         self.engine = engine
 
     async def note_conversation(self, conv_id: ConversationId) -> None:
-        def op(db: sqlite3.Connection) -> None:
-            seq = _seq(db, conv_id)
-            if seq is None:
-                return
-            row = db.execute(
-                "SELECT v.name, v.email FROM conversations c JOIN visitors v"
-                " ON v.id = c.visitor_id WHERE c.id = ?",
-                (conv_id,),
-            ).fetchone()
-            _put(db, seq << SHIFT, f"{row[0]} {row[1]}" if row else "")
-
-        await self.engine.run(op)
+        await self.note_batch([conv_id], [])
 
     async def note_entry(self, entry: Entry) -> None:
-        if entry.kind not in (EntryKind.TEXT, EntryKind.NOTE) or not entry.body.strip():
+        await self.note_batch([], [entry])
+
+    async def note_batch(
+        self, conv_ids: Sequence[ConversationId], entries: Sequence[Entry]
+    ) -> None:
+        texts = [e for e in entries if indexed(e)]
+        if not conv_ids and not texts:
             return
 
         def op(db: sqlite3.Connection) -> None:
-            seq = _seq(db, entry.conversation_id)
-            if seq is not None:
-                _put(db, seq << SHIFT | entry.offset, entry.body)
+            for conv_id in dict.fromkeys(conv_ids):
+                seq = _seq(db, conv_id)
+                if seq is None:
+                    continue
+                row = db.execute(
+                    "SELECT v.name, v.email FROM conversations c JOIN visitors v"
+                    " ON v.id = c.visitor_id WHERE c.id = ?",
+                    (conv_id,),
+                ).fetchone()
+                _put(db, seq << SHIFT, f"{row[0]} {row[1]}" if row else "")
+            seqs: dict[ConversationId, int | None] = {}
+            for entry in texts:
+                conv_id = entry.conversation_id
+                if conv_id not in seqs:
+                    seqs[conv_id] = _seq(db, conv_id)
+                seq = seqs[conv_id]
+                if seq is not None:
+                    _put(db, seq << SHIFT | entry.offset, entry.body)
 
         await self.engine.run(op)
 
