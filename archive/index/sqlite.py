@@ -126,13 +126,23 @@ class SQLiteArchive:
                 ).fetchone()
                 _put(db, seq << SHIFT, f"{row[0]} {row[1]}" if row else "")
             seqs: dict[ConversationId, int | None] = {}
+            rows: list[tuple[int, str]] = []
             for entry in texts:
                 conv_id = entry.conversation_id
                 if conv_id not in seqs:
                     seqs[conv_id] = _seq(db, conv_id)
                 seq = seqs[conv_id]
                 if seq is not None:
-                    _put(db, seq << SHIFT | entry.offset, entry.body)
+                    rows.append((seq << SHIFT | entry.offset, entry.body))
+            try:  # new entries: their rowids are new, so no DELETE before each INSERT
+                db.execute("SAVEPOINT archive_rows")
+                db.executemany("INSERT INTO archive_fts (rowid, text) VALUES (?, ?)", rows)
+                db.execute("RELEASE archive_rows")
+            except sqlite3.IntegrityError:  # one was indexed already (reindex, a retry)
+                db.execute("ROLLBACK TO archive_rows")
+                db.execute("RELEASE archive_rows")
+                for rowid, text in rows:
+                    _put(db, rowid, text)
 
         await self.engine.run(op)
 
