@@ -1,9 +1,11 @@
-"""Seed chatserver's SQLite file directly, before the server starts.
+"""Seed chatserver's record directly, before the server starts.
 
 Our own copy of the tests' ``seed`` helper (``bench`` does not import
 ``tests``): sites and agents are written through ``SQLiteStore`` so that the
 run does not pay for hundreds of ``agent add`` commands.  Every agent gets
-the same password; its hash is computed once (password hashing is deliberately slow).
+the same password; its hash is computed once (password hashing is
+deliberately slow).  The record is the SQLite file, or Redis or PostgreSQL
+when their URLs are given (``bench.backing``).
 Agents then log in over HTTP once each (``login_all``), as the console does.
 """
 
@@ -16,8 +18,9 @@ from pathlib import Path
 
 import httpx
 
+from chatserver.cli.admin import with_store
 from chatserver.security import hash_password
-from chatserver.store_sqlite import SQLiteStore
+from chatserver.store import Store
 from chatserver.types import Role, SiteSettings
 
 PASSWORD = "bench password, not secret"
@@ -37,30 +40,36 @@ class SeededSite:
     agents: list[str] = field(default_factory=list)  # e-mails
 
 
-async def _seed(db: Path, sites: list[tuple[int, int]], routing: str) -> list[SeededSite]:
-    store = SQLiteStore(db)
-    await store.start()
+async def _seed(store: Store, sites: list[tuple[int, int]], routing: str) -> list[SeededSite]:
     made: list[SeededSite] = []
-    try:
-        for n, (agents, capacity) in enumerate(sites):
-            site = await store.create_site(f"Bench shop {n}", (), SiteSettings(routing=routing))
-            seeded = SeededSite(site.key)
-            for i in range(agents):
-                email = f"agent{i}-{site.id}@bench.test"
-                await store.create_agent(
-                    site.id, email, f"Agent {n}.{i}", password_hash(), Role.AGENT, capacity, ()
-                )
-                seeded.agents.append(email)
-            made.append(seeded)
-    finally:
-        await store.close()
+    for n, (agents, capacity) in enumerate(sites):
+        site = await store.create_site(f"Bench shop {n}", (), SiteSettings(routing=routing))
+        seeded = SeededSite(site.key)
+        for i in range(agents):
+            email = f"agent{i}-{site.id}@bench.test"
+            await store.create_agent(
+                site.id, email, f"Agent {n}.{i}", password_hash(), Role.AGENT, capacity, ()
+            )
+            seeded.agents.append(email)
+        made.append(seeded)
     return made
 
 
-def seed(data: Path, sites: list[tuple[int, int]], routing: str = "auto") -> list[SeededSite]:
-    """Create one site per ``(agents, capacity)`` pair in ``data/chatserver.db``."""
+def seed(
+    data: Path,
+    sites: list[tuple[int, int]],
+    routing: str = "auto",
+    redis_url: str | None = None,
+    database_url: str | None = None,
+) -> list[SeededSite]:
+    """Create one site per ``(agents, capacity)`` pair in ``data/chatserver.db``
+    (or in the Redis / PostgreSQL record the URLs name)."""
     data.mkdir(parents=True, exist_ok=True)
-    return asyncio.run(_seed(data / "chatserver.db", sites, routing))
+
+    async def work(store: Store) -> list[SeededSite]:
+        return await _seed(store, sites, routing)
+
+    return asyncio.run(with_store(data, work, redis_url, database_url))
 
 
 def login_all(base_url: str, emails: list[str], threads: int = 4) -> dict[str, str]:

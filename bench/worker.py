@@ -59,13 +59,13 @@ def link_factory(target: dict[str, Any]) -> Callable[..., Any]:
     url, wire = target["url"], target["wire"]
     if wire == "socketio":
 
-        async def sio(**kw: Any) -> Link:
+        async def sio(url: str = url, **kw: Any) -> Link:
             return await SocketIOLink.connect(url, **kw)
 
         return sio
     sub = target.get("subprotocol")
 
-    async def mp(**kw: Any) -> Link:
+    async def mp(url: str = url, **kw: Any) -> Link:
         return await MsgpackLink.connect(url, sub, **kw)
 
     return mp
@@ -100,6 +100,12 @@ class Worker:
             self.groups.append((agents, visitors, g.get("fanout", 1)))
             self.agents += agents
             self.visitors += visitors
+        # Several server processes (bench.backing): visitors and agents take them in
+        # turn by their number in the group, so about half of the chats cross processes.
+        urls = spec["target"].get("urls") or []
+        if len(urls) > 1:
+            for p in self.everyone:
+                p.url = urls[int(p.tag.rsplit(".", 1)[-1]) % len(urls)]
         stall = spec.get("stall")
         if stall:
             for a in self.agents:
