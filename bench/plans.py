@@ -152,7 +152,7 @@ def backends(size: str) -> Plan:
             throughput_steps=[400, 800, 1600, 3200],
             throughput_bisect=1,
             throughput_retries=1,
-            ingest=Ingest(connections=100, warmup=1.0, measure=4.0),
+            ingest=Ingest(connections=100, warmup=1.0, measure=4.0, compression=False),
         )
     return Plan(
         name="backends-full",
@@ -162,6 +162,8 @@ def backends(size: str) -> Plan:
         throughput=Traffic(chats=1000, warmup=1.0, measure=4.0, drain=4.0),
         throughput_steps=[400, 800, 1600, 3200, 6400],
         throughput_bisect=2,
-        ingest=Ingest(connections=400, warmup=2.0, measure=10.0),
-        ingest_dense=Ingest(connections=100, warmup=2.0, measure=10.0, dense=True),
+        ingest=Ingest(connections=400, warmup=2.0, measure=10.0, compression=False),
+        ingest_dense=Ingest(
+            connections=100, warmup=2.0, measure=10.0, dense=True, compression=False
+        ),
     )
