@@ -30,7 +30,7 @@ from typing import Any
 
 from . import plans
 from .backends_report import render_backends
-from .backing import Backing
+from .backing import Backing, backing_versions
 from .ingest import ingest
 from .report import checks, render
 from .scenarios import Env, Plan, idle, median_run, slow, storm, throughput, traffic
@@ -228,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         },
         "scenarios": scenarios,
     }
+    if args.backends:
+        results["meta"]["backing_versions"] = backing_versions()
     results["checks"] = checks(results)
     out = args.out
     if out is None:

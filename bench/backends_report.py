@@ -100,6 +100,9 @@ def render_backends(results: dict[str, Any]) -> str:
         f"{', '.join(_fmt(x, 2) for x in meta.get('load_average') or [])})",
         "",
     ]
+    versions = meta.get("backing_versions")
+    if versions:
+        lines += [f"{versions.get('redis')}; {versions.get('postgresql')}", ""]
     rows = relay_rows(sc)
     if rows:
         lines += _table(

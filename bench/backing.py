@@ -153,6 +153,22 @@ class Backing:
             self.pg.stop()
 
 
+def backing_versions() -> dict[str, str]:
+    """The versions of redis-server and PostgreSQL a ``--backends`` run uses."""
+    out = {}
+    bindir = pg_bin()
+    for name, cmd in (
+        ("redis", [shutil.which("redis-server") or "redis-server", "--version"]),
+        ("postgresql", [str(bindir / "postgres") if bindir else "postgres", "--version"]),
+    ):
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            out[name] = done.stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            out[name] = "not installed"
+    return out
+
+
 class ServerGroup:
     """A target's chatserver processes on a shared backend (see the module docstring)."""
 
