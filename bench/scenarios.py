@@ -275,6 +275,8 @@ class Stage:
         return {
             "ready_s": round(time.monotonic() - t, 2),
             "connect_retries": sum(r["connect_retries"] for r in replies),
+            "open_retries": sum(r.get("open_retries", 0) for r in replies),
+            "errors": _sum_dicts([r.get("errors", {}) for r in replies]),
         }
 
     def run(self, override: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], float]:
