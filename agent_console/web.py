@@ -50,6 +50,7 @@ NAV: list[NavItem] = [
     NavItem("Admin", "/console/admin", frozenset({Role.ADMIN})),
     NavItem("Triggers", "/console/triggers", frozenset({Role.ADMIN})),
     NavItem("Sessions", "/console/sessions", frozenset({Role.ADMIN, Role.ANALYST})),
+    NavItem("Reports", "/console/reports", ALL_ROLES),
 ]
 
 DEFAULT_CSP = (

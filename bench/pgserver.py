@@ -100,6 +100,11 @@ class PostgresServer:
             "--locale=C",
         )
         pwfile.unlink()
+        self._pg_start()
+        self.started = True
+        return self
+
+    def _pg_start(self) -> None:
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1"
             f" -c unix_socket_directories={self.dir} -c max_connections=200"
@@ -118,8 +123,15 @@ class PostgresServer:
             "30",
             "start",
         )
-        self.started = True
-        return self
+
+    def crash_restart(self) -> float:
+        """Stop as a crash would (``-m immediate``: no checkpoint, crash
+        recovery at start) and start again on the same data directory and
+        port, without initdb; the seconds it was down."""
+        began = time.monotonic()
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        self._pg_start()
+        return time.monotonic() - began
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         """Run ``sql`` as the superuser over the local socket; its output."""

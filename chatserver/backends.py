@@ -14,6 +14,7 @@ from collections.abc import Callable
 from .broker import Broker
 from .broker_memory import MemoryBroker
 from .config import Config
+from .coordination import coordination_parts, coordination_target
 from .presence import Presence
 from .presence_memory import MemoryPresence
 from .routing import Router
@@ -25,47 +26,33 @@ Parts = tuple[Store, Broker, Router, Presence]
 
 
 def _embedded(config: Config) -> Parts:
+    coordination_target(config, "embedded")  # refuses coordination settings: nothing shared
     store = SQLiteStore(config.data_dir / "chatserver.db", synchronous=config.sqlite_sync)
     return store, MemoryBroker(), MemoryRouter(), MemoryPresence()
 
 
 def _redis(config: Config) -> Parts:
-    from .broker_redis import RedisBroker
-    from .presence_redis import RedisPresence
-    from .routing_redis import RedisRouter
     from .store_redis import RedisStore
 
     assert config.redis_url is not None
-    url = config.redis_url
-    return (
-        RedisStore(url),
-        RedisBroker(url),
-        RedisRouter(url, grace=config.grace),
-        RedisPresence(url),
-    )
+    return (RedisStore(config.redis_url), *coordination_parts(config, "redis"))
 
 
 def _postgres(config: Config) -> Parts:
     from .store.postgres import PostgresStore
 
+    coordination_target(config, "embedded")  # refuses Cluster/Sentinel settings: one process
     assert config.database_url is not None
     return PostgresStore(config.database_url), MemoryBroker(), MemoryRouter(), MemoryPresence()
 
 
 def _postgres_redis(config: Config) -> Parts:
-    from .broker_redis import RedisBroker
-    from .presence_redis import RedisPresence
-    from .routing_redis import RedisRouter
     from .store.postgres import PostgresStore
 
-    assert config.database_url is not None and config.redis_url is not None
-    url = config.redis_url
-    return (
-        PostgresStore(config.database_url),
-        RedisBroker(url),
-        RedisRouter(url, grace=config.grace),
-        RedisPresence(url),
-    )
+    assert config.database_url is not None
+    # The record is in PostgreSQL: Redis (--redis or --redis-coordination) is
+    # coordination only, and may be a Cluster or behind Sentinel.
+    return (PostgresStore(config.database_url), *coordination_parts(config, "shared"))
 
 
 BACKENDS: dict[str, Callable[[Config], Parts]] = {

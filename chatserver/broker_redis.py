@@ -14,6 +14,12 @@ and publishes through a shared connection pool.  Events are msgpack maps.
   waits for is a re-subscription, and the broker calls ``resubscribed``
   with the channel, so the hub catches up from the Store at once instead of
   waiting for a later event to reveal the gap (issue #15).
+* Redis Cluster (``RedisTarget.cluster``): plain pub/sub, not sharded.  A
+  PUBLISH on any node reaches the subscribers on every node, so channel
+  names need no hash tag; the listener holds one connection to one node
+  (``redis_client.pubsub_client``) and picks a node again when it
+  reconnects; this process publishes through that same node, so its
+  events reach every subscriber in the order it sent them.
 * Order: one process's sequential publishes to a channel reach every
   subscriber in that order (Redis delivers a channel's messages in the order
   it executed the PUBLISH commands).
@@ -35,8 +41,8 @@ from redis.exceptions import RedisError
 
 from .broker import Handler, Resubscribed
 from .errors import StoreError
-from .redact import redact_url, scrub
-from .redis_client import open_client
+from .redact import scrub
+from .redis_client import RedisTarget, as_target, open_client, pubsub_client
 from .tasks import stop
 from .types import JSON, new_id
 
@@ -46,12 +52,14 @@ SUBSCRIBE_TIMEOUT = 5.0  # seconds ``subscribe`` waits for Redis's confirmation
 
 
 class RedisBroker:
-    def __init__(self, url: str, prefix: str = "chat:") -> None:
-        self.url = url
+    def __init__(self, url: str | RedisTarget, prefix: str = "chat:") -> None:
+        self.target = as_target(url)
+        self.url = self.target.url
         self.prefix = prefix
         self.node = new_id("n")
         self._redis: aioredis.Redis | None = None
         self._pubsub: PubSub | None = None
+        self._sub_client: aioredis.Redis | None = None  # the listener's own (a Cluster's node)
         self._handler: Handler | None = None
         self._resubscribed: Resubscribed | None = None
         self._channels: set[str] = set()
@@ -70,13 +78,13 @@ class RedisBroker:
         # Publishing twice is harmless (receivers drop duplicate offsets), so a
         # publish on a connection that died with a Redis restart is retried.
         self._redis = open_client(
-            self.url, max_connections=32, decode_responses=False, retry_connection_errors=True
+            self.target, max_connections=32, decode_responses=False, retry_connection_errors=True
         )
         try:
             await self._redis.ping()
         except RedisError as exc:
             raise StoreError(
-                f"cannot reach Redis at {redact_url(self.url)}: {scrub(str(exc), self.url)}"
+                f"cannot reach Redis at {self.target.describe()}: {scrub(str(exc), self.url)}"
             ) from exc
         # The node channel gives the pub/sub connection something to hold
         # from the start (and is where node-addressed events will go).
@@ -94,17 +102,29 @@ class RedisBroker:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()
             self._pubsub = None
+        await self._close_sub_client()
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
 
+    async def _close_sub_client(self) -> None:
+        sub, self._sub_client = self._sub_client, None
+        if sub is not None and sub is not self._redis:
+            with contextlib.suppress(Exception):
+                await sub.aclose()
+
     async def _connect(self) -> None:
         """A fresh pub/sub connection subscribed to every channel we hold."""
         assert self._redis is not None
-        old, self._pubsub = self._pubsub, self._redis.pubsub()
+        old_client = self._sub_client
+        self._sub_client = pubsub_client(self._redis, self.target)
+        old, self._pubsub = self._pubsub, self._sub_client.pubsub()
         if old is not None:
             with contextlib.suppress(Exception):
                 await old.aclose()
+        if old_client is not None and old_client is not self._redis:
+            with contextlib.suppress(Exception):
+                await old_client.aclose()
         await self._pubsub.subscribe(*(self.prefix + c for c in self._channels))
         self._connected.set()
 
@@ -211,20 +231,30 @@ class RedisBroker:
                 await self._pubsub.unsubscribe(self.prefix + channel)
 
     async def publish(self, channel: str, event: JSON) -> None:
-        assert self._redis is not None
         data = msgpack.packb(event, use_bin_type=True)
         try:
-            await self._redis.publish(self.prefix + channel, data)
+            await self._publisher().publish(self.prefix + channel, data)
         except RedisError as exc:
             raise StoreError(f"redis publish failed: {exc}") from exc
 
+    def _publisher(self) -> aioredis.Redis:
+        """One server or Sentinel's primary: the pooled client.  A Cluster: the
+        node the listener is on (``pubsub_client``).  Every PUBLISH of this
+        process goes through that one node, so they reach the subscribers on
+        any node over one cluster-bus link each, in the order they were sent,
+        across channels too; through different nodes one could overtake
+        another (and redis-py's cluster client refuses PUBLISH in a pipeline)."""
+        client = self._sub_client if self.target.cluster else self._redis
+        if client is None:
+            raise StoreError("broker is not started")
+        return client
+
     async def publish_many(self, items: Sequence[tuple[str, JSON]]) -> None:
         """One pipelined round trip (and one pooled connection) for all of them."""
-        assert self._redis is not None
         if not items:
             return
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
+            async with self._publisher().pipeline(transaction=False) as pipe:
                 for channel, event in items:
                     pipe.publish(self.prefix + channel, msgpack.packb(event, use_bin_type=True))
                 await pipe.execute()

@@ -20,6 +20,11 @@ class Config:
     data_dir: Path = Path("data")
     redis_url: str | None = None
     database_url: str | None = None  # postgresql://...: PostgreSQL is the record (the Store)
+    # Redis for coordination only (fan-out, presence, routing): coordination.py
+    coordination_url: str | None = None  # default: redis_url
+    redis_cluster: bool = False  # the coordination URL names a Redis Cluster node
+    redis_sentinels: str | None = None  # "host:port,...": Sentinel names the primary
+    redis_master: str | None = None  # the primary's name at the Sentinels
     sqlite_sync: str = "full"
     grace: float = 30.0
     session_check: float = 60.0  # seconds between re-checks of agent sockets' sign-ins
@@ -45,5 +50,5 @@ class Config:
     @property
     def backend(self) -> str:
         if self.database_url:
-            return "postgres+redis" if self.redis_url else "postgres"
+            return "postgres+redis" if self.redis_url or self.coordination_url else "postgres"
         return "redis" if self.redis_url else "embedded"

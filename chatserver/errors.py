@@ -63,6 +63,7 @@ class CloseCode(IntEnum):
     SLOW_CONSUMER = 4003
     TOO_MANY_ERRORS = 4004
     RATE_LIMITED = 4005
+    UNAVAILABLE = 4006  # storage failed during hello
     # 4100-4199: terminal
     PROTOCOL_VIOLATION = 4100
     UNSUPPORTED_VERSION = 4101

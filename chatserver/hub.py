@@ -28,6 +28,7 @@ from .presence_memory import MemoryPresence
 from .protocol import wire
 from .protocol.codec import Codec, encode
 from .protocol.frames import Frame, Limits
+from .rebuild import rebuild_routing
 from .routing import Router
 from .security import Signer
 from .session import Session, Verdict
@@ -152,6 +153,9 @@ class Hub(Following, AgentConnections):
         for channel in self._channels:
             await self.broker.subscribe(channel)
         await self.router.start(self._expired)
+        watch_loss = getattr(self.router, "watch_loss", None)  # a shared router (rebuild.py)
+        if watch_loss is not None:
+            watch_loss(lambda: rebuild_routing(self))
         await self.presence.start()
         for site in await self.store.list_sites():
             for agent in await self.store.list_agents(site.id):

@@ -209,9 +209,35 @@ async def _recording_chunks(db: Connection) -> None:
     )
 
 
+async def _report_facts(db: Connection) -> None:
+    """Step 3: one facts row per closed conversation (chatserver/reports/facts.py) and
+    its rollup per site, local day and department (chatserver/reports/rollup.py)."""
+    await db.execute(
+        """CREATE TABLE report_facts (
+    conv_id text PRIMARY KEY, site_id text NOT NULL, visitor_id text NOT NULL,
+    started double precision NOT NULL, closed double precision, department text,
+    agents text NOT NULL, tags text NOT NULL, offline integer NOT NULL, served integer NOT NULL,
+    in_hours integer NOT NULL, local_day text NOT NULL, local_slot integer NOT NULL,
+    first_response double precision, queue_wait double precision, handling double precision,
+    transfers integer NOT NULL, msgs_visitor integer NOT NULL, msgs_agent integer NOT NULL,
+    response_times text NOT NULL, rating text, comment text NOT NULL, trigger_id text,
+    spans text NOT NULL, replies text NOT NULL, first_replier text);
+CREATE INDEX report_facts_site ON report_facts (site_id, started);
+CREATE INDEX report_facts_day ON report_facts (site_id, local_day);
+CREATE TABLE report_rollups (
+    site_id text NOT NULL, local_day text NOT NULL, department text NOT NULL,
+    n integer NOT NULL, data bytea NOT NULL, PRIMARY KEY (site_id, local_day, department))"""
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "every table and index", _schema),
     Migration(2, "recording_chunks: a recording's sealed chunk objects", _recording_chunks),
+    Migration(
+        3,
+        "report_facts, report_rollups: a facts row per closed conversation, cells per day",
+        _report_facts,
+    ),
 )
 
 _VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (

@@ -209,9 +209,38 @@ def _recording_chunks(db: sqlite3.Connection) -> None:
     )
 
 
+def _report_facts(db: sqlite3.Connection) -> None:
+    # One facts row per closed conversation (chatserver/reports/facts.py, docs/reports.md).
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS report_facts (
+    conv_id TEXT PRIMARY KEY, site_id TEXT NOT NULL, visitor_id TEXT NOT NULL,
+    started REAL NOT NULL, closed REAL, department TEXT, agents TEXT NOT NULL,
+    tags TEXT NOT NULL, offline INTEGER NOT NULL, served INTEGER NOT NULL,
+    in_hours INTEGER NOT NULL, local_day TEXT NOT NULL, local_slot INTEGER NOT NULL,
+    first_response REAL, queue_wait REAL, handling REAL, transfers INTEGER NOT NULL,
+    msgs_visitor INTEGER NOT NULL, msgs_agent INTEGER NOT NULL, response_times TEXT NOT NULL,
+    rating TEXT, comment TEXT NOT NULL, trigger_id TEXT, spans TEXT NOT NULL,
+    replies TEXT NOT NULL, first_replier TEXT)"""
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS report_facts_site ON report_facts (site_id, started)")
+    db.execute("CREATE INDEX IF NOT EXISTS report_facts_day ON report_facts (site_id, local_day)")
+    # The rollup of a site's rows per local day and department (reports/rollup.py).
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS report_rollups (
+    site_id TEXT NOT NULL, local_day TEXT NOT NULL, department TEXT NOT NULL,
+    n INTEGER NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (site_id, local_day, department)) WITHOUT ROWID"""
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "every table, index and column; older files gain what they lack", _schema),
     Migration(2, "recording_chunks: a recording's sealed chunk objects", _recording_chunks),
+    Migration(
+        3,
+        "report_facts, report_rollups: a facts row per closed conversation, cells per day",
+        _report_facts,
+    ),
 )
 
 

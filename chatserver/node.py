@@ -30,6 +30,7 @@ from .held import HeldPages
 from .hub import Hub
 from .presence import Presence
 from .quotas import Quotas
+from .reports.service import Reports
 from .routing import Router
 from .security import Signer, load_secret, load_secret_postgres, load_secret_redis
 from .store import Store
@@ -108,6 +109,9 @@ class Node:
         )
         self.recordings = recordings.Recordings(store, blobs, seal)
         self.recordings.install(self)
+        # Reports: the facts rows kept from conversation events (reports/service.py).
+        self.reports = Reports(self)
+        self.reports.install()
         # Failed sign-ins counted in the store (shared by every process).
         self.login_throttle = logins.LoginThrottle(store, limit=10, window=300.0)
         # Attachment upload bodies held in memory at once, by this process.

@@ -1,13 +1,21 @@
 """Presence shared by every process, in Redis.
 
-Per presence key two Redis keys:
+Per presence key two Redis keys, both under the presence key's hash tag
+(``{<key>}``: a site's ``site:<id>:visitors`` and the like), so every
+command on one presence key, MGET of its members' infos included, stays in
+one Redis Cluster slot:
 
-* ``presence:<key>`` a sorted set of ``"<member> <node>"`` scored by the
+* ``presence:{<key>}`` a sorted set of ``"<member> <node>"`` scored by the
   entry's expiry (this process's clock + ``ttl``): one entry per process
   holding the member, so a member with tabs on two processes stays present
   until both let go;
-* ``presence:<key>:info:<member>`` the member's JSON info (last writer
+* ``presence:{<key>}:info:<member>`` the member's JSON info (last writer
   wins), expiring with the member so nothing outlives its presence.
+
+Both are coordination, not record: this process keeps its own members'
+infos, and each heartbeat writes its entries again, and their infos where
+they are gone, so after Redis lost them (flushed, restarted empty) they are back within
+``ttl / 3`` seconds (``beat`` at once, when the router saw the loss).
 
 One heartbeat task per process re-scores all of its entries every
 ``ttl / 3`` seconds and drops expired entries of the keys it touches, so a
@@ -27,7 +35,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from .errors import StoreError
-from .redis_client import open_client
+from .redis_client import RedisTarget, as_target, open_client
 from .tasks import stop
 from .types import JSON, new_id
 
@@ -35,17 +43,19 @@ log = logging.getLogger("chatserver.presence_redis")
 
 
 class RedisPresence:
-    def __init__(self, url: str, prefix: str = "chat:", ttl: float = 15.0) -> None:
-        self.url = url
+    def __init__(self, url: str | RedisTarget, prefix: str = "chat:", ttl: float = 15.0) -> None:
+        self.target = as_target(url)
+        self.url = self.target.url
         self.prefix = prefix
         self.ttl = ttl
         self.node = new_id("n")
         self._redis: aioredis.Redis | None = None
         self._local: dict[str, dict[str, int]] = {}
+        self._infos: dict[tuple[str, str], str] = {}  # this process's members' infos (JSON)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._redis = open_client(self.url, max_connections=8)
+        self._redis = open_client(self.target, max_connections=8)
         self._task = asyncio.create_task(self._heartbeat(), name="chatserver-redis-presence")
 
     async def close(self) -> None:
@@ -59,12 +69,13 @@ class RedisPresence:
             await self._redis.aclose()
             self._redis = None
         self._local.clear()
+        self._infos.clear()
 
     def _zset(self, key: str) -> str:
-        return f"{self.prefix}presence:{key}"
+        return f"{self.prefix}presence:{{{key}}}"
 
     def _info(self, key: str, member: str) -> str:
-        return f"{self.prefix}presence:{key}:info:{member}"
+        return f"{self.prefix}presence:{{{key}}}:info:{member}"
 
     def _entry(self, member: str) -> str:
         return f"{member} {self.node}"
@@ -90,6 +101,10 @@ class RedisPresence:
                 if members:
                     pipe.zadd(self._zset(key), {self._entry(m): now + self.ttl for m in members})
                     for m in members:
+                        # Written again only if gone (Redis lost it): an
+                        # unconditional SET could land after a newer ``update``.
+                        info = self._infos.get((key, m), "{}")
+                        pipe.set(self._info(key, m), info, ex=int(self.ttl) + 1, nx=True)
                         pipe.expire(self._info(key, m), int(self.ttl) + 1)
                 pipe.zremrangebyscore(self._zset(key), "-inf", now)
             await pipe.execute()
@@ -97,6 +112,7 @@ class RedisPresence:
     async def add(self, key: str, member: str, info: JSON) -> None:
         members = self._local.setdefault(key, {})
         members[member] = members.get(member, 0) + 1
+        self._infos[(key, member)] = json.dumps(info)
         try:
             async with self._client().pipeline(transaction=False) as pipe:
                 pipe.zadd(self._zset(key), {self._entry(member): time.time() + self.ttl})
@@ -113,6 +129,7 @@ class RedisPresence:
         if members[member] > 0:
             return
         del members[member]
+        self._infos.pop((key, member), None)
         if not members:
             # Forget the key so the heartbeat does not touch it forever (keys
             # such as a conversation's viewers come and go); sweep it once now.
@@ -128,6 +145,7 @@ class RedisPresence:
     async def update(self, key: str, member: str, info: JSON) -> None:
         if member not in self._local.get(key, {}):
             return
+        self._infos[(key, member)] = json.dumps(info)
         try:
             await self._client().set(
                 self._info(key, member), json.dumps(info), ex=int(self.ttl) + 1

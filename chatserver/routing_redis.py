@@ -16,6 +16,24 @@ expired.  Each process refreshes its own entries from one heartbeat task
 every site for agents whose processes all went silent longer than the grace
 period ago, and hands their conversations to the hub to requeue: when a
 process is killed, its agents' chats move to colleagues on other processes.
+
+Keys (all coordination: rebuilt, never migrated; docs/scaling.md):
+
+* ``<prefix>{<site>}:routing`` the site's state, under the site's hash tag;
+  ``lua/routing.lua`` touches only this key (KEYS[1]), so it runs on Redis
+  Cluster;
+* ``<prefix>agentsite:<agent>``, ``<prefix>convsite:<conv>`` which site an
+  agent or conversation is of, and ``<prefix>routing:sites`` the sites with
+  state: single-key commands, so any slot will do;
+* ``<prefix>coordination:epoch`` a random value set by the first process:
+  gone or changed means Redis lost its data.
+
+Loss: the heartbeat checks the epoch, and its per-site ``heartbeat`` call
+says when a site's state is missing.  Either way this process registers its
+own agents again (with the capacity, departments and status it knows) and
+calls the hub's rebuild (``watch_loss``), which restores the open
+conversations from the record and routes the queue.  Every process does the
+same within ``ttl / 3`` seconds, so agents on every process are back.
 """
 
 from __future__ import annotations
@@ -24,6 +42,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +50,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from .errors import StoreError
-from .redact import redact_url, scrub
-from .redis_client import open_client
+from .redact import scrub
+from .redis_client import RedisTarget, as_target, open_client
 from .routing import Expired
 from .tasks import stop
 from .types import (
@@ -54,9 +73,10 @@ _SCRIPT = (Path(__file__).parent / "lua" / "routing.lua").read_text()
 
 class RedisRouter:
     def __init__(
-        self, url: str, prefix: str = "chat:", grace: float = 30.0, ttl: float = 6.0
+        self, url: str | RedisTarget, prefix: str = "chat:", grace: float = 30.0, ttl: float = 6.0
     ) -> None:
-        self.url = url
+        self.target = as_target(url)
+        self.url = self.target.url
         self.prefix = prefix
         self.grace = grace
         self.ttl = ttl
@@ -64,20 +84,30 @@ class RedisRouter:
         self._redis: aioredis.Redis | None = None
         self._script: Any = None
         self._local: dict[AgentId, SiteId] = {}
+        self._agents: dict[AgentId, tuple[Agent, AgentStatus | None]] = {}  # local, for rebuilds
         self._task: asyncio.Task[None] | None = None
         self._on_expired: Expired | None = None
+        self._on_lost: Callable[[], Awaitable[None]] | None = None
+        self._epoch: str | None = None
+        self.rebuilds = 0  # times this process found the state lost and rebuilt it
+
+    def watch_loss(self, rebuild: Callable[[], Awaitable[None]]) -> None:
+        """Call ``rebuild`` (after this process's agents are registered again)
+        whenever Redis turns out to have lost the routing state."""
+        self._on_lost = rebuild
 
     # -- lifecycle -------------------------------------------------------
 
     async def start(self, on_expired: Expired | None = None) -> None:
-        self._redis = open_client(self.url, max_connections=16)
+        self._redis = open_client(self.target, max_connections=16)
         self._script = self._redis.register_script(_SCRIPT)
         self._on_expired = on_expired
         try:
             await self._redis.ping()
+            self._epoch = await self._read_epoch()
         except RedisError as exc:
             raise StoreError(
-                f"cannot reach Redis at {redact_url(self.url)}: {scrub(str(exc), self.url)}"
+                f"cannot reach Redis at {self.target.describe()}: {scrub(str(exc), self.url)}"
             ) from exc
         self._task = asyncio.create_task(self._heartbeat(), name="chatserver-redis-router")
 
@@ -102,14 +132,28 @@ class RedisRouter:
             except Exception:
                 log.exception("routing heartbeat failed")
 
+    async def _read_epoch(self) -> str:
+        """The epoch in Redis, set (to a new random value) when missing."""
+        assert self._redis is not None
+        key = self.prefix + "coordination:epoch"
+        await self._redis.set(key, new_id("e"), nx=True)
+        return str(await self._redis.get(key))
+
     async def sweep(self) -> None:
-        """Refresh this process's presence; requeue chats of long-silent agents."""
+        """Refresh this process's presence; rebuild lost state; requeue chats of
+        long-silent agents."""
+        assert self._redis is not None
+        epoch = await self._read_epoch()
+        lost = epoch != self._epoch
         by_site: dict[SiteId, list[AgentId]] = {}
         for agent_id, site_id in self._local.items():
             by_site.setdefault(site_id, []).append(agent_id)
         for site_id, agents in by_site.items():
-            await self._run(site_id, "heartbeat", self.node, self.ttl, *agents)
-        assert self._redis is not None
+            if not await self._run(site_id, "heartbeat", self.node, self.ttl, *agents):
+                lost = True
+        if lost:
+            await self.rebuild()  # if it fails, the next sweep tries again
+        self._epoch = epoch
         for member in await self._redis.smembers(self.prefix + "routing:sites"):
             site_id = str(member)
             flat = await self._run(site_id, "expired", self.grace)
@@ -117,10 +161,21 @@ class RedisRouter:
             if pairs and self._on_expired is not None:
                 await self._on_expired(site_id, pairs)
 
+    async def rebuild(self) -> None:
+        """Redis lost the state: register this process's agents again, then let
+        the hub restore the conversations from the record (``watch_loss``)."""
+        self.rebuilds += 1
+        log.warning("redis lost the routing state; rebuilding it from the record")
+        for agent, status in list(self._agents.values()):
+            await self._register(agent, status)
+        if self._on_lost is not None:
+            await self._on_lost()
+
     # -- plumbing --------------------------------------------------------
 
     def _key(self, site_id: SiteId) -> str:
-        return f"{self.prefix}routing:{site_id}"
+        # The {site} hash tag: every key of a site is in one Redis Cluster slot.
+        return f"{self.prefix}{{{site_id}}}:routing"
 
     async def _run(self, site_id: SiteId, op: str, *args: object) -> Any:
         if self._redis is None:
@@ -149,8 +204,13 @@ class RedisRouter:
     # -- agents ----------------------------------------------------------
 
     async def agent_connected(self, agent: Agent, status: AgentStatus | None) -> AgentStatus | None:
-        await self._remember("agent", agent.id, agent.site_id)
         self._local[agent.id] = agent.site_id
+        before = await self._register(agent, status)
+        self._agents[agent.id] = (agent, status or before or AgentStatus.ONLINE)
+        return before
+
+    async def _register(self, agent: Agent, status: AgentStatus | None) -> AgentStatus | None:
+        await self._remember("agent", agent.id, agent.site_id)
         before = await self._run(
             agent.site_id,
             "connected",
@@ -163,7 +223,16 @@ class RedisRouter:
         )
         return AgentStatus(before) if before else None
 
+    async def track_agent(self, agent: Agent) -> None:
+        """Know an agent nobody connected yet, so that the chats ``restore`` gives it
+        are requeued after the grace if it never comes (``lua/routing.lua`` 'track')."""
+        await self._remember("agent", agent.id, agent.site_id)
+        await self._run(
+            agent.site_id, "track", agent.id, agent.capacity, json.dumps(list(agent.departments))
+        )
+
     async def agent_disconnected(self, agent_id: AgentId) -> None:
+        self._agents.pop(agent_id, None)
         site_id = self._local.pop(agent_id, None) or await self._site_of("agent", agent_id)
         if site_id is not None:
             await self._run(site_id, "disconnected", agent_id, self.node)
@@ -175,11 +244,15 @@ class RedisRouter:
         return [str(c) for c in await self._run(site_id, "gone", agent_id)]
 
     async def set_status(self, agent_id: AgentId, status: AgentStatus | None) -> None:
+        if agent_id in self._agents:
+            self._agents[agent_id] = (self._agents[agent_id][0], status)
         site_id = await self._site_of("agent", agent_id)
         if site_id is not None:
             await self._run(site_id, "status", agent_id, status.value if status else "")
 
     async def update_agent(self, agent: Agent) -> None:
+        if agent.id in self._agents:
+            self._agents[agent.id] = (agent, self._agents[agent.id][1])
         await self._run(
             agent.site_id, "update", agent.id, agent.capacity, json.dumps(list(agent.departments))
         )

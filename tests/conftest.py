@@ -50,9 +50,12 @@ def anyio_backend() -> str:
 class Server:
     """A chatserver process on a free port with its own data directory."""
 
-    def __init__(self, data: Path, *extra: str, grace: float = 1.0) -> None:
+    def __init__(
+        self, data: Path, *extra: str, grace: float = 1.0, env: dict[str, str] | None = None
+    ) -> None:
         self.data = data
         self.extra = extra
+        self.env = env  # added to the test's environment (a secret such as an S3 key)
         self.grace = grace
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -91,7 +94,10 @@ class Server:
             *self.extra,
         ]
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+            env = {**os.environ, **self.env} if self.env else None
+            self.proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env
+            )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

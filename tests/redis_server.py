@@ -29,9 +29,10 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, workdir: Path, fsync: str = "always") -> None:
+    def __init__(self, workdir: Path, fsync: str = "always", *extra: str) -> None:
         self.dir = workdir
         self.fsync = fsync
+        self.extra = extra  # more redis-server options (``--replicaof HOST PORT``)
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -65,6 +66,7 @@ class RedisServer:
                 "no",
                 "--loglevel",
                 "warning",
+                *self.extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,

@@ -104,6 +104,9 @@ def parser() -> argparse.ArgumentParser:
     from recordings import cli as recordings_cli  # here: it imports this module
 
     recordings_cli.add_commands(sub)
+    from ..reports import cli as reports_cli
+
+    reports_cli.add_commands(sub)
     return root
 
 
@@ -128,6 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from recordings import cli as recordings_cli
 
             recordings_cli.run(args)
+        elif args.command == "reports":
+            from ..reports import cli as reports_cli
+
+            reports_cli.run(args)
     except ChatError as exc:
         print(f"chatserver: {scrub(str(exc))}", file=sys.stderr)
         return 2

@@ -10,6 +10,7 @@ from ..blobs_s3 import S3Settings, parse_s3_url
 from ..config import Config
 from ..errors import ChatError
 from ..quotas import QuotaConfig
+from .redis_options import add_redis_coordination_options, redis_coordination_config
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -118,6 +119,7 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="use the Redis backend at URL instead of the embedded one (CHATSERVER_REDIS_URL)",
     )
+    add_redis_coordination_options(p)
     p.add_argument(
         "--database",
         type=database_url,
@@ -332,6 +334,7 @@ def config_from(args: argparse.Namespace) -> Config:
         port=args.port,
         data_dir=args.data,
         redis_url=args.redis or None,
+        **redis_coordination_config(args),
         database_url=args.database or None,
         sqlite_sync=args.sqlite_sync,
         grace=args.grace,

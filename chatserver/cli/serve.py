@@ -12,6 +12,7 @@ from types import FrameType
 
 from .. import versions
 from ..config import Config
+from ..coordination import redis_urls_to_check
 from ..errors import ChatError
 from ..redact import redact_url, scrub
 from .admin import ensure_demo
@@ -48,8 +49,8 @@ def serve(config: Config) -> None:
     refused = versions.check()
     if refused is not None:
         raise ChatError(refused)
-    if config.redis_url:
-        _check_redis(config.redis_url)
+    for url in redis_urls_to_check(config):
+        _check_redis(url)
     if config.blob_s3 is not None:
         _check_s3(config)
 

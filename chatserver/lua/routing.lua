@@ -1,6 +1,6 @@
 -- Routing state of one site, changed atomically (chatserver/routing_redis.py).
 --
--- KEYS[1]  the site's routing state: a JSON document
+-- KEYS[1]  the site's routing state, <prefix>{<site>}:routing: a JSON document
 --          { agents = { [id] = agent }, queue = { waiting... } }
 --   agent   = { cap, depts = {dept = true}, status, nodes = {node = expiry},
 --               convs = {conv = true}, last, gone_at }
@@ -13,6 +13,10 @@
 -- Time comes from Redis (TIME), so processes on machines with different
 -- clocks agree on presence expiry.  The policy mirrors routing.pick: the
 -- preferred agent first, then the least loaded, then the longest idle.
+
+-- The only key this script touches is KEYS[1] (Redis Cluster routes it by
+-- its {<site>} hash tag).  The state is coordination, not record: if Redis
+-- loses it, every process rebuilds it (heartbeat returns 0 for a missing one).
 
 local raw = redis.call('GET', KEYS[1])
 local st
@@ -110,12 +114,26 @@ if op == 'connected' then
   return before
 
 elseif op == 'heartbeat' then
-  -- node, ttl, agent ids...
+  -- node, ttl, agent ids...; returns 0 when the state was missing (Redis lost
+  -- it: the caller rebuilds it), else 1
+  if not raw then return 0 end
   local ttl = tonumber(ARGV[3])
   for i = 4, #ARGV do
     local a = agent(ARGV[i])
     if a then a.nodes[ARGV[2]] = now + ttl end
   end
+  save()
+  return 1
+
+elseif op == 'track' then
+  -- id, capacity, depts (JSON list): know an agent nobody connected yet (the
+  -- start-up or rebuild restore gives it the chats the record says it holds;
+  -- if it never connects, 'expired' or 'gone' requeues them after the grace)
+  if st.agents[ARGV[2]] then return 0 end
+  local a = { convs = {}, nodes = {}, last = 0, depts = {}, gone_at = now }
+  a.cap = tonumber(ARGV[3])
+  for _, d in ipairs(cjson.decode(ARGV[4])) do a.depts[d] = true end
+  st.agents[ARGV[2]] = a
   save()
   return 1
 

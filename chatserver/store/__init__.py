@@ -14,6 +14,7 @@ module                  Protocol               holds
 ``attachments.py``      ``AttachmentStore``    uploaded files' records, byte counters
 ``logins.py``           ``LoginStore``         session generations, revocations, throttle
 ``firings.py``          ``FiringStore``        trigger firings, per-site counters
+``reports.py``          ``ReportStore``        conversation facts rows (reports)
 ======================  =====================  ==========================================
 
 The backends are ``store/sqlite/`` and ``store/redis/``: one engine module each
@@ -46,6 +47,7 @@ from .common import (
 from .conversations import ConversationStore
 from .firings import FiringStore
 from .logins import LoginStore
+from .reports import ReportStore
 from .sites import SiteStore
 from .visitors import VisitorStore
 
@@ -59,6 +61,7 @@ __all__ = [
     "ConversationStore",
     "FiringStore",
     "LoginStore",
+    "ReportStore",
     "SiteStore",
     "Store",
     "VisitorStore",
@@ -75,6 +78,7 @@ class Store(
     AttachmentStore,
     LoginStore,
     FiringStore,
+    ReportStore,
     Protocol,
 ):
     """Every domain of the Store, and the lifecycle of the backend that holds them."""

@@ -28,6 +28,7 @@ from ..bundles import WIDGET_BUILD
 from ..config import Config
 from ..features import attachments
 from ..node import Node
+from ..reports import web as reports_web
 from . import demo, ops
 from .api import login, logout
 from .files import STATIC_DIR, CachedStatic, WidgetFiles, widget_loader
@@ -92,7 +93,10 @@ def create_app(config: Config) -> Starlette:
         Route("/console", console_redirect, name="console"),
         recorder.mount(),  # /console/api/recordings: the replay API
         # The analysts' pages (recordings/pages.py) share the console's mount.
-        Mount("/console", routes=[*recordings.pages.routes, *agent_console.routes]),
+        Mount(
+            "/console",
+            routes=[*recordings.pages.routes, *reports_web.routes, *agent_console.routes],
+        ),
     ]
     app = ChatApp(
         routes=routes,

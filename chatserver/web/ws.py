@@ -19,7 +19,15 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 
-from ..errors import CloseCode, ConnectionClosing, FrameError
+from ..errors import (
+    CloseCode,
+    Closed,
+    ConnectionClosing,
+    FrameError,
+    NotFound,
+    NotMember,
+    StoreError,
+)
 from ..logs import CLIENT_ERRORS
 from ..node import Node
 from ..protocol.codec import Codec, Connection, error_frame
@@ -143,6 +151,13 @@ async def websocket_endpoint(node: Node, scope: Scope, receive: Receive, send: S
         session.close(exc.code, exc.reason)
     except WebSocketDisconnect as exc:
         client_code = exc.code
+    except StoreError as exc:  # during hello (a frame's is answered with error 101)
+        if isinstance(exc, NotFound | Closed | NotMember):  # a defect, not an outage
+            log.exception("connection failed")
+            session.close(CloseCode.INTERNAL, "internal error")
+        else:
+            log.warning("hello failed: storage unavailable: %s", exc)
+            session.close(CloseCode.UNAVAILABLE, "storage unavailable, try again")
     except Exception:
         log.exception("connection failed")
         session.close(CloseCode.INTERNAL, "internal error")

@@ -22,6 +22,7 @@ from chatserver.broker_redis import RedisBroker
 from chatserver.errors import StoreError
 
 from ..redis_server import RedisServer
+from ..redis_topologies import redis_cluster, redis_sentinel  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.anyio
 
@@ -49,7 +50,16 @@ class Inbox:
         await asyncio.wait_for(enough(), timeout)
 
 
-@pytest.fixture(params=["memory", "redis"])
+def coordination_target(request: pytest.FixtureRequest) -> Any:
+    """The Redis the seam under test uses: one server, a Cluster, or Sentinel's primary."""
+    if request.param == "cluster":
+        return request.getfixturevalue("redis_cluster").target
+    if request.param == "sentinel":
+        return request.getfixturevalue("redis_sentinel").target
+    return request.getfixturevalue("redis_server").url
+
+
+@pytest.fixture(params=["memory", "redis", "cluster", "sentinel"])
 def make_pair(
     request: pytest.FixtureRequest,
 ) -> Callable[[], tuple[Broker, Broker]]:
@@ -61,9 +71,9 @@ def make_pair(
             return broker, broker
 
         return memory
-    server = request.getfixturevalue("redis_server")
+    target = coordination_target(request)
     prefix = request.getfixturevalue("redis_prefix")
-    return lambda: (RedisBroker(server.url, prefix), RedisBroker(server.url, prefix))
+    return lambda: (RedisBroker(target, prefix), RedisBroker(target, prefix))
 
 
 @pytest.fixture

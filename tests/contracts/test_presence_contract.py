@@ -13,6 +13,8 @@ from chatserver.presence_memory import MemoryPresence
 from chatserver.presence_redis import RedisPresence
 from chatserver.tasks import stop
 
+from ..redis_topologies import redis_cluster, redis_sentinel  # noqa: F401  (fixtures)
+
 pytestmark = pytest.mark.anyio
 
 
@@ -21,13 +23,22 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(params=["memory", "redis"])
+def coordination_target(request: pytest.FixtureRequest) -> Any:
+    """The Redis the seam under test uses: one server, a Cluster, or Sentinel's primary."""
+    if request.param == "cluster":
+        return request.getfixturevalue("redis_cluster").target
+    if request.param == "sentinel":
+        return request.getfixturevalue("redis_sentinel").target
+    return request.getfixturevalue("redis_server").url
+
+
+@pytest.fixture(params=["memory", "redis", "cluster", "sentinel"])
 def make(request: pytest.FixtureRequest) -> Callable[[], Presence]:
     if request.param == "memory":
         return MemoryPresence
-    server = request.getfixturevalue("redis_server")
+    target = coordination_target(request)
     prefix = request.getfixturevalue("redis_prefix")
-    return lambda: RedisPresence(server.url, prefix, ttl=0.6)
+    return lambda: RedisPresence(target, prefix, ttl=0.6)
 
 
 @pytest.fixture

@@ -18,6 +18,8 @@ from chatserver.routing_memory import MemoryRouter
 from chatserver.routing_redis import RedisRouter
 from chatserver.types import Agent, AgentStatus, Conversation, ConvState
 
+from ..redis_topologies import redis_cluster, redis_sentinel  # noqa: F401  (fixtures)
+
 pytestmark = pytest.mark.anyio
 
 SITE = "s_test"
@@ -37,14 +39,23 @@ def conv(n: int, queued_at: float | None = None, dept: str | None = None) -> Con
     return Conversation(f"c{n:03d}", SITE, f"v{n}", "e", ConvState.QUEUED, t, t, dept)
 
 
-@pytest.fixture(params=["memory", "redis"])
+def coordination_target(request: pytest.FixtureRequest) -> Any:
+    """The Redis the seam under test uses: one server, a Cluster, or Sentinel's primary."""
+    if request.param == "cluster":
+        return request.getfixturevalue("redis_cluster").target
+    if request.param == "sentinel":
+        return request.getfixturevalue("redis_sentinel").target
+    return request.getfixturevalue("redis_server").url
+
+
+@pytest.fixture(params=["memory", "redis", "cluster", "sentinel"])
 def make_router(request: pytest.FixtureRequest) -> Callable[[], Router]:
     if request.param == "memory":
         shared = MemoryRouter()
         return lambda: shared  # one process: every "instance" is the same router
-    server = request.getfixturevalue("redis_server")
+    target = coordination_target(request)
     prefix = request.getfixturevalue("redis_prefix")
-    return lambda: RedisRouter(server.url, prefix, grace=0.3, ttl=0.6)
+    return lambda: RedisRouter(target, prefix, grace=0.3, ttl=0.6)
 
 
 @pytest.fixture

@@ -184,3 +184,21 @@ async def test_http_routes_share_the_node(node: Node) -> None:
     welcome = await client.expect("welcome")
     assert welcome["agent"]["id"] == shop.agents[email]
     assert node.hub.agent_sessions(shop.agents[email])
+
+
+async def test_a_hello_while_storage_is_down_closes_with_unavailable(node: Node) -> None:
+    """A store that cannot answer during ``hello`` (a database restarting) closes the
+    connection with ``4006 unavailable`` (reconnect with backoff), not ``4001``; once
+    it is back, the same hello is welcomed."""
+    shop = await node.seed(agents=1)
+    await node.store.close()  # the store is down
+    try:
+        client = await node.connect()
+        await client.send({"t": "hello", "v": 1, "kind": "visitor", "site": shop.key})
+        code, reason = await asyncio.wait_for(client.closed, 5)
+        assert (code, reason) == (CloseCode.UNAVAILABLE, "storage unavailable, try again")
+        assert CloseCode(code).reconnect
+    finally:
+        await node.store.start()  # back
+    visitor = await node.visitor(shop.key)
+    assert visitor.welcome["t"] == "welcome"

@@ -8,6 +8,7 @@ from .conversations import PostgresConversations
 from .engine import PostgresEngine
 from .firings import PostgresFirings
 from .logins import PostgresLogins
+from .reports import PostgresReports
 from .sites import PostgresSites
 from .visitors import PostgresVisitors
 
@@ -22,5 +23,6 @@ class PostgresStore(
     PostgresAttachments,
     PostgresLogins,
     PostgresFirings,
+    PostgresReports,
 ):
     """The whole ``Store`` on PostgreSQL: every domain's methods over one engine."""

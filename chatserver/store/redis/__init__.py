@@ -7,6 +7,7 @@ from .attachments import RedisAttachments
 from .conversations import RedisConversations
 from .firings import RedisFirings
 from .logins import RedisLogins
+from .reports import RedisReports
 from .sites import RedisSites
 from .visitors import RedisVisitors
 
@@ -21,5 +22,6 @@ class RedisStore(
     RedisAttachments,
     RedisLogins,
     RedisFirings,
+    RedisReports,
 ):
     """The whole ``Store`` on Redis: every domain's methods over one engine."""

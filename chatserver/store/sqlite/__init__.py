@@ -7,6 +7,7 @@ from .attachments import SQLiteAttachments
 from .conversations import SQLiteConversations
 from .firings import SQLiteFirings
 from .logins import SQLiteLogins
+from .reports import SQLiteReports
 from .sites import SQLiteSites
 from .visitors import SQLiteVisitors
 
@@ -21,5 +22,6 @@ class SQLiteStore(
     SQLiteAttachments,
     SQLiteLogins,
     SQLiteFirings,
+    SQLiteReports,
 ):
     """The whole ``Store`` on SQLite: every domain's methods over one engine."""
