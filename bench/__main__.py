@@ -4,6 +4,9 @@
     python -m bench --quick    every scenario, small (~2 minutes)
     python -m bench --smoke    a few pairs for a second, chatserver only (CI)
     python -m bench --profile  profile chatserver's hot paths with py-spy
+    python -m bench --backends [--quick|--smoke]
+                               relay and ingest on SQLite, Redis, PostgreSQL + Redis
+                               (one and two processes; bench/backing.py)
 
 Options: ``--only pairs,idle`` to pick scenarios, ``--targets chatserver`` to
 pick servers, ``--workers N`` generator processes (default: one per
@@ -26,10 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from . import plans
+from .backends_report import render_backends
+from .backing import Backing, backing_versions
 from .ingest import ingest
 from .report import checks, render
 from .scenarios import Env, Plan, idle, median_run, slow, storm, throughput, traffic
-from .servers import ROOT, TARGETS, Cores
+from .servers import ALL_TARGETS, BACKEND_TARGETS, ROOT, TARGETS, Cores
 from .stats import calibrate_jitter
 from .worker import loop_name, raise_nofile
 
@@ -82,7 +87,7 @@ def run_plan(plan: Plan, only: set[str], targets: list[str], env: Env) -> dict[s
         log(f"  {scenario} / {target}")
         t = time.monotonic()
         try:
-            r: dict[str, Any] = fn(env, TARGETS[target], *args)
+            r: dict[str, Any] = fn(env, ALL_TARGETS[target], *args)
         except Exception as exc:
             log(f"    failed: {type(exc).__name__}: {exc}")
             traceback.print_exc(file=sys.stderr)
@@ -126,10 +131,11 @@ def run_plan(plan: Plan, only: set[str], targets: list[str], env: Env) -> dict[s
     if "slow" in only and plan.slow is not None and "chatserver" in targets:
         attempt("slow", "chatserver", slow, plan.slow)
     # Session recording ingest: a chatserver feature, no baseline.
-    if "ingest" in only and plan.ingest is not None and "chatserver" in targets:
-        attempt("ingest", "chatserver", ingest, plan.ingest)
-        if plan.ingest_dense is not None:
-            attempt("ingest_dense", "chatserver", ingest, plan.ingest_dense)
+    for target in targets:
+        if "ingest" in only and plan.ingest is not None and ALL_TARGETS[target].chatserver:
+            attempt("ingest", target, ingest, plan.ingest)
+            if plan.ingest_dense is not None:
+                attempt("ingest_dense", target, ingest, plan.ingest_dense)
     return results
 
 
@@ -139,8 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--quick", action="store_true", help="every scenario, small (~2 min)")
     size.add_argument("--smoke", action="store_true", help="a few pairs, chatserver only")
     size.add_argument("--profile", action="store_true", help="py-spy profile of chatserver")
+    p.add_argument(
+        "--backends",
+        action="store_true",
+        help="relay and ingest on SQLite, Redis and PostgreSQL + Redis, 1 and 2 processes",
+    )
     p.add_argument("--only", default="", help=f"comma-separated scenarios of {SCENARIOS}")
-    p.add_argument("--targets", default="", help=f"comma-separated servers of {list(TARGETS)}")
+    p.add_argument("--targets", default="", help=f"comma-separated servers of {list(ALL_TARGETS)}")
     p.add_argument("--workers", type=int, default=0, help="generator processes")
     p.add_argument("--out", type=Path, help="JSON result file (default bench/results/...)")
     p.add_argument("--seconds", type=float, default=10.0, help="profile duration")
@@ -165,23 +176,33 @@ def main(argv: list[str] | None = None) -> int:
             env = Env(cores, workers, Path(tmp), log, jitter_p99_ms=jitter["p99_ms"])
             return profile_run(env, args.seconds, args.out)
 
-    plan = plans.smoke() if args.smoke else plans.quick() if args.quick else plans.full()
-    only = set(filter(None, args.only.split(","))) or set(SCENARIOS)
+    if args.backends:
+        plan = plans.backends("smoke" if args.smoke else "quick" if args.quick else "full")
+    else:
+        plan = plans.smoke() if args.smoke else plans.quick() if args.quick else plans.full()
+    relay = {"pairs", "throughput", "ingest"}
+    only = set(filter(None, args.only.split(","))) or (relay if args.backends else set(SCENARIOS))
     unknown = only - set(SCENARIOS)
     if unknown:
         p.error(f"unknown scenarios: {sorted(unknown)}")
     default_targets = ["chatserver"] if args.smoke else list(TARGETS)
+    if args.backends:
+        default_targets = ["chatserver", *BACKEND_TARGETS]
     targets = [t for t in args.targets.split(",") if t] or default_targets
     for t in targets:
-        if t not in TARGETS:
+        if t not in ALL_TARGETS:
             p.error(f"unknown target {t!r}")
 
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     t_start = time.monotonic()
     log(f"bench {plan.name}: scenarios {sorted(only)}, servers {targets}")
     with tempfile.TemporaryDirectory(prefix="chatbench-") as tmp:
-        env = Env(cores, workers, Path(tmp), log, jitter_p99_ms=jitter["p99_ms"])
-        scenarios = run_plan(plan, only, targets, env)
+        backing = Backing(Path(tmp), cores)
+        env = Env(cores, workers, Path(tmp), log, jitter_p99_ms=jitter["p99_ms"], backing=backing)
+        try:
+            scenarios = run_plan(plan, only, targets, env)
+        finally:
+            backing.close()
     results: dict[str, Any] = {
         "meta": {
             "plan": plan.name,
@@ -207,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         },
         "scenarios": scenarios,
     }
+    if args.backends:
+        results["meta"]["backing_versions"] = backing_versions()
     results["checks"] = checks(results)
     out = args.out
     if out is None:
@@ -215,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1, default=str))
     print(render(results))
+    if any(t in BACKEND_TARGETS for t in targets):
+        print(render_backends(results))
     print(f"\nresults: {out}  ({results['meta']['elapsed_s']} s)")
     failed = [f"{s}/{t}" for s, by in scenarios.items() for t, r in by.items() if "error" in r]
     if failed:

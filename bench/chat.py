@@ -204,6 +204,7 @@ class Participant:
         self.hello = hello
         self.token: str | None = hello.get("token")
         self.link: Link | None = None
+        self.url: str | None = None  # the server process to use, when not the target's first
         self.id: str | None = None
         self.rid = 0
         self.seq = 0
@@ -240,6 +241,8 @@ class Participant:
         kw: dict[str, Any] = {"timeout": timeout}
         if self.rcvbuf is not None:
             kw["rcvbuf"] = self.rcvbuf
+        if self.url is not None:
+            kw["url"] = self.url
         link = await self.ctx.link_factory(**kw)
         self.link = link
         link.on_frame = self._on_frame

@@ -33,11 +33,13 @@ from typing import Any
 import httpx
 import zstandard
 
-from chatserver.store_sqlite import SQLiteStore
+from chatserver.cli.admin import with_store
+from chatserver.store import Store
 from chatserver.types import SiteSettings
 from recordings.format import HEADER_SIZE
 
-from .servers import ServerProcess, Target
+from .backing import start_chatserver, store_urls
+from .servers import Target
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "demo_session.json.gz"
 
@@ -53,6 +55,7 @@ class Ingest:
     # whole visit this many times and the server's CPU is measured from the first
     # batch to the last reply, so the mix of batches does not depend on speed.
     visits: int = 0
+    compression: bool = True  # the gzip/zstd comparison (seconds of CPU; smoke runs skip it)
 
 
 def dense_batches(
@@ -191,7 +194,14 @@ async def _connection(
 
 
 def _worker(
-    url: str, key: str, conf: Ingest, t0: float, first: int, n: int, cores: list[int] | None, q: Any
+    urls: list[str],
+    key: str,
+    conf: Ingest,
+    t0: float,
+    first: int,
+    n: int,
+    cores: list[int] | None,
+    q: Any,
 ) -> None:
     if cores and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, set(cores))
@@ -204,7 +214,10 @@ def _worker(
     async def run() -> list[dict[str, float]]:
         return list(
             await asyncio.gather(
-                *(_connection(url, key, frames, conf, t0, first + i) for i in range(n))
+                *(
+                    _connection(urls[(first + i) % len(urls)], key, frames, conf, t0, first + i)
+                    for i in range(n)
+                )
             )
         )
 
@@ -214,37 +227,40 @@ def _worker(
     q.put(total)
 
 
-def _seed(data: Path) -> str:
-    async def run() -> str:
-        store = SQLiteStore(data / "chatserver.db")
-        await store.start()
-        try:
-            site = await store.create_site(
-                "Bench recordings", settings=SiteSettings(recording=True)
-            )
-            return site.key
-        finally:
-            await store.close()
+def _seed(data: Path, urls: dict[str, str]) -> str:
+    async def work(store: Store) -> str:
+        site = await store.create_site("Bench recordings", settings=SiteSettings(recording=True))
+        return site.key
 
     data.mkdir(parents=True, exist_ok=True)
-    return asyncio.run(run())
+    return asyncio.run(with_store(data, work, urls.get("redis_url"), urls.get("database_url")))
+
+
+def _recording_stats(server: Any) -> dict[str, float]:
+    """``/healthz``'s recordings counters, summed over the target's processes."""
+    total: dict[str, float] = {}
+    for http in getattr(server, "https", [server.http]):
+        for k, v in httpx.get(f"{http}/healthz").json()["recordings"].items():
+            if isinstance(v, int | float):
+                total[k] = total.get(k, 0) + v
+    return total
+
+
+def _backing(server: Any) -> float:
+    fn = getattr(server, "backing_cpu_seconds", None)
+    return float(fn()) if fn is not None else 0.0
 
 
 def ingest(env: Any, target: Target, conf: Ingest) -> dict[str, Any]:
     """Acknowledged ``rec`` batches per second into one chatserver process."""
     data = env.tmp / "ingest"
     shutil.rmtree(data, ignore_errors=True)
-    key = _seed(data)
-    server = ServerProcess(
-        target,
-        data,
-        env.cores,
-        root=env.server_root,
-        instrument=env.instrument,
-        prefix=env.server_prefix,
-    ).start()
+    urls = store_urls(target, getattr(env, "backing", None))
+    key = _seed(data, urls)
+    server = start_chatserver(env, target, data, urls)
+    has_backing = bool(urls)
     try:
-        before = httpx.get(f"{server.http}/healthz").json()["recordings"]
+        before = _recording_stats(server)
         workers = max(1, env.workers)
         q: Any = multiprocessing.get_context("fork").Queue()
         t0 = time.monotonic() + 1.0 + conf.connections / 500
@@ -255,7 +271,7 @@ def ingest(env: Any, target: Target, conf: Ingest) -> dict[str, Any]:
         for n in per:
             p = multiprocessing.get_context("fork").Process(
                 target=_worker,
-                args=(server.url, key, conf, t0, first, n, env.cores.generator, q),
+                args=(server.urls, key, conf, t0, first, n, env.cores.generator, q),
             )
             p.start()
             procs.append(p)
@@ -264,20 +280,23 @@ def ingest(env: Any, target: Target, conf: Ingest) -> dict[str, Any]:
             while time.monotonic() < t0:
                 time.sleep(0.005)
             cpu0, started = server.cpu_seconds(), time.monotonic()
+            b0 = _backing(server)
             parts = [q.get(timeout=600) for _ in procs]
             took = time.monotonic() - started
             cpu = (server.cpu_seconds() - cpu0) / took
+            backing = (_backing(server) - b0) / took
             conf = dataclasses.replace(conf, measure=took)  # rates over the whole run
         else:
             while time.monotonic() < t0 + conf.warmup:
                 time.sleep(0.05)
-            cpu0 = server.cpu_seconds()
+            cpu0, b0 = server.cpu_seconds(), _backing(server)
             time.sleep(conf.measure)
             cpu = (server.cpu_seconds() - cpu0) / conf.measure
+            backing = (_backing(server) - b0) / conf.measure
             parts = [q.get(timeout=120) for _ in procs]
         for p in procs:
             p.join(30)
-        after = httpx.get(f"{server.http}/healthz").json()["recordings"]
+        after = _recording_stats(server)
     finally:
         server.stop()
     got = {k: sum(p[k] for p in parts) for k in parts[0]}
@@ -294,6 +313,9 @@ def ingest(env: Any, target: Target, conf: Ingest) -> dict[str, Any]:
         "server_cpu": round(cpu, 2),
         # what one busy core would do: the machine may be shared (load average)
         "events_per_cpu_s": round(got["events"] / conf.measure / cpu) if cpu > 0 else None,
+        "processes": target.processes,
+        # Redis and PostgreSQL (bench.backing), on the server's core too; None for SQLite
+        "backing_cpu": round(backing, 2) if has_backing else None,
         "load_average": os.getloadavg()[0],
         "generator_cpu_s": round(got["cpu_s"], 1),
         "stored_bytes_per_event": round(stored / events, 1) if events else None,
@@ -301,7 +323,7 @@ def ingest(env: Any, target: Target, conf: Ingest) -> dict[str, Any]:
         "ratio": round(raw / stored, 2) if stored else None,
         "segments_bytes": blob_bytes,
         "server_counts": {k: after.get(k, 0) - before.get(k, 0) for k in after},
-        "compression": compression(load_batches()),
+        "compression": compression(load_batches()) if conf.compression else None,
     }
     env.log(
         f"    {result['events_per_s']} events/s ({result['batches_per_s']} batches/s), "

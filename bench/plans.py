@@ -127,3 +127,43 @@ def full() -> Plan:
         ingest=Ingest(connections=600, warmup=2.0, measure=15.0),
         ingest_dense=Ingest(connections=200, warmup=2.0, measure=15.0, dense=True),
     )
+
+
+def backends(size: str) -> Plan:
+    """``--backends``: relay (pairs, throughput) and ingest on each backend.
+
+    ``size`` is ``smoke`` (a few pairs and recorders for a second: checks the
+    targets), ``quick`` (a few minutes) or ``full``.
+    """
+    if size == "smoke":
+        base = smoke()
+        base.name = "backends-smoke"
+        base.ingest = Ingest(
+            connections=4, per_conn_rate=5.0, warmup=0.5, measure=1.5, compression=False
+        )
+        return base
+    if size == "quick":
+        return Plan(
+            name="backends-quick",
+            idle_levels=[],
+            pairs=Traffic(chats=200, warmup=1.0, measure=5.0, drain=2.0, **ACTIVE),
+            fanout=None,
+            throughput=Traffic(chats=200, warmup=0.5, measure=1.5, drain=1.5),
+            throughput_steps=[400, 800, 1600, 3200],
+            throughput_bisect=1,
+            throughput_retries=1,
+            ingest=Ingest(connections=100, warmup=1.0, measure=4.0, compression=False),
+        )
+    return Plan(
+        name="backends-full",
+        idle_levels=[],
+        pairs=Traffic(chats=1000, warmup=3.0, measure=15.0, drain=5.0, **ACTIVE),
+        fanout=None,
+        throughput=Traffic(chats=1000, warmup=1.0, measure=4.0, drain=4.0),
+        throughput_steps=[400, 800, 1600, 3200, 6400],
+        throughput_bisect=2,
+        ingest=Ingest(connections=400, warmup=2.0, measure=10.0, compression=False),
+        ingest_dense=Ingest(
+            connections=100, warmup=2.0, measure=10.0, dense=True, compression=False
+        ),
+    )

@@ -29,6 +29,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .backing import (
+    Backing,
+    ServerGroup,
+    backing_cpu,
+    process_health,
+    start_chatserver,
+    store_urls,
+)
 from .generator import Generator
 from .ingest import Ingest
 from .seed import login_all, seed
@@ -56,6 +64,7 @@ class Env:
     server_root: Path | None = None  # run chatserver from this checkout (bench.probe)
     instrument: dict[str, str] | None = None  # run it under bench.instrument
     server_prefix: list[str] | None = None  # run it under this command (valgrind)
+    backing: Backing | None = None  # Redis and PostgreSQL for the backend targets
 
 
 @dataclass
@@ -112,10 +121,11 @@ def plan_groups(t: Traffic) -> list[Group]:
 class ServerMonitor:
     """Samples the server's RSS and CPU time in the background."""
 
-    def __init__(self, server: ServerProcess, every: float = 0.25) -> None:
+    def __init__(self, server: ServerProcess | ServerGroup, every: float = 0.25) -> None:
         self.server = server
         self.every = every
         self.samples: list[tuple[float, int, float, float]] = []  # t, rss, cpu, machine busy
+        self.backing: list[tuple[float, float]] = []  # t, CPU of Redis and PostgreSQL
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -132,6 +142,9 @@ class ServerMonitor:
             except (OSError, ValueError, IndexError):
                 return
             self.samples.append(s)
+            extra = backing_cpu(self.server)
+            if extra is not None:
+                self.backing.append((s[0], extra))
             self._stop.wait(self.every)
 
     def stop(self) -> None:
@@ -146,6 +159,13 @@ class ServerMonitor:
         if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
             return None
         return round((inside[-1][2] - inside[0][2]) / (inside[-1][0] - inside[0][0]), 3)
+
+    def backing_cpu(self, a: float, b: float) -> float | None:
+        """Cores Redis and PostgreSQL kept busy on average in ``[a, b]``."""
+        inside = [s for s in self.backing if a <= s[0] <= b]
+        if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+            return None
+        return round((inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0]), 3)
 
     def machine_busy(self, a: float, b: float) -> float | None:
         """Cores the whole machine kept busy on average in ``[a, b]``."""
@@ -175,7 +195,7 @@ class Stage:
         self.traffic = t
         self.data = env.tmp / f"{target.name}-{name}"
         shutil.rmtree(self.data, ignore_errors=True)
-        self.server: ServerProcess | None = None
+        self.server: ServerProcess | ServerGroup | None = None
         self.gen: Generator | None = None
         self.monitor: ServerMonitor | None = None
         self.groups: list[dict[str, Any]] = []
@@ -186,14 +206,18 @@ class Stage:
         env, target, t = self.env, self.target, self.traffic
         plan = plan_groups(t) if t else []
         seeded = []
-        if target.name == "chatserver":
+        urls = store_urls(target, env.backing)
+        if target.chatserver:
             sites = [(g.agents, g.capacity) for g in plan] or [(0, 1)]
-            seeded = seed(self.data, sites, root=env.server_root)
+            seeded = seed(self.data, sites, **urls, root=env.server_root)
             if not plan:
                 self.idle_site = seeded[0].key
-        self.server = ServerProcess(
-            target, self.data, env.cores, env.server_root, env.instrument, env.server_prefix
-        ).start()
+        if target.chatserver:
+            self.server = start_chatserver(env, target, self.data, urls)
+        else:
+            self.server = ServerProcess(
+                target, self.data, env.cores, env.server_root, env.instrument, env.server_prefix
+            ).start()
         tokens: dict[str, str] = {}
         if seeded and plan:
             t_login = time.monotonic()
@@ -216,6 +240,7 @@ class Stage:
         spec: dict[str, Any] = {
             "target": {
                 "url": self.server.url,
+                "urls": self.server.urls,
                 "wire": target.wire,
                 "subprotocol": target.subprotocol(),
             },
@@ -250,6 +275,8 @@ class Stage:
         return {
             "ready_s": round(time.monotonic() - t, 2),
             "connect_retries": sum(r["connect_retries"] for r in replies),
+            "open_retries": sum(r.get("open_retries", 0) for r in replies),
+            "errors": _sum_dicts([r.get("errors", {}) for r in replies]),
         }
 
     def run(self, override: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], float]:
@@ -274,7 +301,7 @@ def _machine(stage: Stage, replies: list[dict[str, Any]], a: float, b: float) ->
     """How busy the machine was, and how much of that was neither server nor generator."""
     assert stage.monitor is not None
     busy = stage.monitor.machine_busy(a, b)
-    server = stage.monitor.cpu(a, b) or 0.0
+    server = (stage.monitor.cpu(a, b) or 0.0) + (stage.monitor.backing_cpu(a, b) or 0.0)
     gen = 0.0
     for r in replies:
         c = r.get("cpu", {})
@@ -302,6 +329,7 @@ def _window_result(
         "generator": generator_check(replies, window, stage.env.jitter_p99_ms),
         "machine": _machine(stage, replies, a, b),
         "server_cpu": stage.monitor.cpu(a, b),
+        "backing_cpu": stage.monitor.backing_cpu(a, b),
         "server_rss_mb": stage.monitor.rss_mb(a, b),
         "drained": all(r["drained"] for r in replies),
         "errors": samples.errors,
@@ -353,9 +381,11 @@ def traffic(env: Env, target: Target, name: str, t: Traffic) -> dict[str, Any]:
     try:
         stage.start()
         setup = stage.setup()
+        if target.chatserver and stage.server is not None:
+            setup["processes"] = process_health(stage.server)
         replies, t0 = stage.run()
         result = _window_result(stage, t, replies, t0)
-        if t.verify and target.name == "chatserver":
+        if t.verify and target.chatserver:
             assert stage.gen is not None
             v = stage.gen.command({"op": "verify"}, 120)
             result["verify"] = _sum_dicts([r["verify"] for r in v])
@@ -452,6 +482,8 @@ def throughput(
                 "p99_ms": lat.get("p99"),
                 "server_cpu": r["server_cpu"],
                 "server_cpu_us_per_msg": cpu_us_per_message(r["server_cpu"], r["messages_per_s"]),
+                "backing_cpu": r["backing_cpu"],
+                "backing_cpu_us_per_msg": cpu_us_per_message(r["backing_cpu"], r["messages_per_s"]),
                 "generator_cpu_us_per_msg": _generator_us_per_msg(replies, r),
                 "generator": r["generator"],
                 "machine": r["machine"],
@@ -516,6 +548,7 @@ def throughput(
             # core would carry at that cost (an estimate; see stats.cpu_us_per_message).
             "server_cpu_us_per_msg": us,
             "capacity_estimate_msgs_per_s": round(1e6 / us) if us else None,
+            "backing_cpu_us_per_msg": best.get("backing_cpu_us_per_msg") if best else None,
             "first_failing_offered": hi,
             "limited_by": limited_by,
             "contended": bool(best and best["machine"]["contended"]),

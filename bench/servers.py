@@ -7,6 +7,10 @@ baselines' subset):
 ``ws-relay``     ``python -m bench.baseline_ws`` (bare websockets relay)
 ``socketio``     ``python -m bench.baseline_sio`` (python-socketio + uvicorn)
 
+chatserver also runs on Redis alone and on PostgreSQL + Redis, one process
+or two (``BACKEND_TARGETS``; ``bench.backing`` starts the databases and the
+processes).
+
 ``ServerProcess`` pins the server with ``taskset -c CORE`` when taskset and a
 second core exist, and reads its memory (RSS) and CPU time from ``/proc``.
 """
@@ -42,31 +46,51 @@ class Target:
     name: str
     wire: str  # "msgpack" or "socketio"
     label: str
+    backend: str | None = None  # chatserver's record: "sqlite", "redis", "postgres+redis"
+    processes: int = 1  # chatserver processes sharing the backend
 
-    def command(self, port: int, data: Path) -> list[str]:
+    @property
+    def chatserver(self) -> bool:
+        return self.backend is not None
+
+    def command(self, port: int, data: Path, extra: tuple[str, ...] = ()) -> list[str]:
         """The server's command line (chatserver's abuse limits off: every client is local)."""
-        if self.name == "chatserver":
+        if self.chatserver:
             args = ["-m", "chatserver.cli", "serve", "--port", str(port), "--data", str(data)]
-            return [sys.executable, *args, "--log-level", "warning", *UNLIMITED]
+            return [sys.executable, *args, "--log-level", "warning", *UNLIMITED, *extra]
         module = {"ws-relay": "bench.baseline_ws", "socketio": "bench.baseline_sio"}[self.name]
         return [sys.executable, "-m", module, "--port", str(port)]
 
     def url(self, port: int) -> str:
-        if self.name == "chatserver":
+        if self.chatserver:
             return f"ws://127.0.0.1:{port}/ws"
         if self.name == "ws-relay":
             return f"ws://127.0.0.1:{port}/"
         return f"ws://127.0.0.1:{port}"
 
     def subprotocol(self) -> str | None:
-        return "chatserver.msgpack" if self.name == "chatserver" else None
+        return "chatserver.msgpack" if self.chatserver else None
 
 
 TARGETS = {
-    "chatserver": Target("chatserver", "msgpack", "chatserver"),
+    "chatserver": Target("chatserver", "msgpack", "chatserver", "sqlite"),
     "ws-relay": Target("ws-relay", "msgpack", "bare websockets relay"),
     "socketio": Target("socketio", "socketio", "python-socketio + uvicorn"),
 }
+# chatserver on each backend (``python -m bench --backends``); "chatserver" is SQLite.
+BACKEND_TARGETS = {
+    "redis": Target("redis", "msgpack", "chatserver on Redis", "redis"),
+    "redis-x2": Target("redis-x2", "msgpack", "chatserver on Redis, 2 processes", "redis", 2),
+    "pg+redis": Target("pg+redis", "msgpack", "chatserver on PostgreSQL + Redis", "postgres+redis"),
+    "pg+redis-x2": Target(
+        "pg+redis-x2",
+        "msgpack",
+        "chatserver on PostgreSQL + Redis, 2 processes",
+        "postgres+redis",
+        processes=2,
+    ),
+}
+ALL_TARGETS = {**TARGETS, **BACKEND_TARGETS}
 
 
 def free_port() -> int:
@@ -117,6 +141,7 @@ class ServerProcess:
         root: Path | None = None,
         instrument: dict[str, str] | None = None,
         prefix: list[str] | None = None,
+        extra: tuple[str, ...] = (),
     ) -> None:
         self.target = target
         self.data = data
@@ -124,6 +149,7 @@ class ServerProcess:
         self.root = root or ROOT
         self.instrument = instrument
         self.prefix = prefix or []  # a command the server runs under (valgrind)
+        self.extra = extra  # more options for chatserver (--redis, --database, --blobs)
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data / f"{target.name}.log"
@@ -138,7 +164,7 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         self.data.mkdir(parents=True, exist_ok=True)
-        cmd = self.target.command(self.port, self.data)
+        cmd = self.target.command(self.port, self.data, self.extra)
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         if self.instrument is not None:
             assert cmd[1] == "-m"
@@ -177,7 +203,7 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.target.name} exited: {self.log.read_text()[-2000:]}")
             try:
-                if self.target.name == "chatserver":
+                if self.target.chatserver:
                     if httpx.get(f"{self.http}/healthz", timeout=1).status_code == 200:
                         return
                 else:
@@ -187,6 +213,10 @@ class ServerProcess:
                 pass
             time.sleep(0.05)
         raise RuntimeError(f"{self.target.name} did not come up")
+
+    @property
+    def urls(self) -> list[str]:
+        return [self.url]
 
     @property
     def pid(self) -> int:
