@@ -43,7 +43,7 @@ class Archive:
     """The archive index of a node's store, and the listener that keeps it current.
 
     The listener gathers what the events say and writes it a batch at a time
-    (``note_batch``: one store transaction), at most ``BATCH`` items or
+    (``note_batch``: one store transaction), at most ``BATCH`` items (a short hold of the SQLite writer, which the messages share) or
     ``DELAY`` seconds after the first: one write per message cost the SQLite
     writer a commit of its own beside the message's (1.65x the instructions
     per relayed message, ``bench.probe instructions``).  A batch waiting when
@@ -51,7 +51,7 @@ class Archive:
     (docs/archive.md).
     """
 
-    BATCH = 500
+    BATCH = 64
     DELAY = 0.25
 
     def __init__(self, store: Store) -> None:
