@@ -43,12 +43,13 @@ class Archive:
     """The archive index of a node's store, and the listener that keeps it current.
 
     The listener gathers what the events say and writes it a batch at a time
-    (``note_batch``: one store transaction), at most ``BATCH`` items (a short hold of the SQLite writer, which the messages share) or
-    ``DELAY`` seconds after the first: one write per message cost the SQLite
+    (``note_batch``: one store transaction) of at most ``BATCH`` items, or
+    ``DELAY`` seconds after the first.  One write per message cost the SQLite
     writer a commit of its own beside the message's (1.65x the instructions
-    per relayed message, ``bench.probe instructions``).  A batch waiting when
-    the process dies is written by ``chatserver archive reindex``
-    (docs/archive.md).
+    per relayed message, ``bench.probe instructions``); batches of hundreds
+    held the writer, which the messages share, long enough to show in the
+    relay's p99.  A batch waiting when the process dies is written by
+    ``chatserver archive reindex`` (docs/archive.md).
     """
 
     BATCH = 64
