@@ -32,10 +32,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("chatserver.archive")
 
 
-async def _nothing() -> None:
-    """A service with nothing to start."""
-
-
 _FOLLOWED = (EventKind.ENTRY, EventKind.OPENED, EventKind.CLOSED)
 
 
@@ -65,7 +61,7 @@ class Archive:
     def install(self, node: Node) -> None:
         """Follow the node's conversation events (before the node starts)."""
         node.convs.events.listen("archive", self.on_event, lambda e: e.kind in _FOLLOWED)
-        node.hub.add_service(_nothing, self.close)
+        node.hub.add_service(None, self.close)
 
     async def on_event(self, event: ConversationEvent) -> None:
         """An entry is indexed; an opened or closed conversation (again, with its visitor)."""

@@ -61,7 +61,7 @@ ResyncHook = Callable[[str], Awaitable[None]]
 # A feature's own broker channel (every process subscribes at start): its events.
 ChannelHandler = Callable[[JSON], None]
 # A feature's background service: started after the hub, closed before it (reverse order).
-Service = tuple[Callable[[], Awaitable[None]], Callable[[], Awaitable[None]]]
+Service = tuple[Callable[[], Awaitable[None]] | None, Callable[[], Awaitable[None]] | None]
 
 
 class Hub(Following, AgentConnections):
@@ -140,9 +140,12 @@ class Hub(Following, AgentConnections):
         self._resyncs[channel] = resync
 
     def add_service(
-        self, start: Callable[[], Awaitable[None]], close: Callable[[], Awaitable[None]]
+        self,
+        start: Callable[[], Awaitable[None]] | None,
+        close: Callable[[], Awaitable[None]] | None,
     ) -> None:
-        """A feature's background part: started after the hub, closed before it."""
+        """A feature's background part: started after the hub, closed before it
+        (``None``: nothing to do at that end)."""
         self._services.append((start, close))
 
     # -- lifecycle -------------------------------------------------------
@@ -173,7 +176,8 @@ class Hub(Following, AgentConnections):
             for agent_id in holders:
                 self._start_grace(agent_id, site.id)
         for start, _close in self._services:
-            await start()
+            if start is not None:
+                await start()
         self.convs.events.start()
 
     async def close(self) -> None:
@@ -184,7 +188,8 @@ class Hub(Following, AgentConnections):
             task.cancel()
         await self.convs.events.close()
         for _start, close in reversed(self._services):
-            await close()
+            if close is not None:
+                await close()
         await self.presence.close()
         await self.router.close()
         await self.broker.close()

@@ -49,10 +49,6 @@ AGENT_HANDLERS: dict[str, Handler] = {
 }
 
 
-async def _nothing() -> None:
-    """A service's close when the hub's own task cancellation is enough."""
-
-
 def install(node: Node) -> None:
     """Hook every feature into ``hub`` (once, after ``handlers.install``, before it starts)."""
     for frame_type, handler in VISITOR_HANDLERS.items():
@@ -81,12 +77,12 @@ def install(node: Node) -> None:
         CONTROL_CHANNEL, lambda event: control.apply(node, event), lambda _: control.resync(node)
     )
     if node.session_check > 0:
-        node.hub.add_service(lambda: _spawn(node, control.recheck_loop(node)), _nothing)
+        node.hub.add_service(lambda: _spawn(node, control.recheck_loop(node)), None)
 
     # Files: signed URLs in entries, and the sweep of unposted uploads.
     node.convs.wire = lambda entry: attachments.with_url(entry.to_wire(), node.signer)
     if node.blobs is not None and node.quotas.config.upload_ttl > 0:
-        node.hub.add_service(lambda: _spawn(node, attachments.sweeper(node)), _nothing)
+        node.hub.add_service(lambda: _spawn(node, attachments.sweeper(node)), None)
 
     # Co-browsing.
     node.cobrowse = Cobrowse()
