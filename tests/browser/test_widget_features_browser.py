@@ -479,6 +479,8 @@ def test_tab_stays_inside_the_full_screen_window(
     # wide again: Tab leaves the window as usual (no trap)
     page.set_viewport_size({"width": 1000, "height": 700})
     page.click("chatserver-chat .bubble")
+    # Opening focuses the composer on the next task; wait for it, or it lands after the Tab.
+    expect(page.locator("#chatserver-input")).to_be_focused()
     page.locator(".cf button[type=submit]").focus()
     page.keyboard.press("Tab")
     assert page.evaluate(where) in ("outside", "widget, not the window")
