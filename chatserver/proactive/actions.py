@@ -17,7 +17,7 @@ from ..errors import Closed, FrameError, StoreError
 from ..types import AuthorKind, Conversation, EntryKind, Firing
 from ..visitor_rows import ensure as ensure_visitor
 from .model import SHOP, Frequency, Rule
-from .names import COUNTERS, PROACTIVE_TAG, WAIT_KIND
+from .names import PROACTIVE_TAG, WAIT_KIND
 from .watch import Watch
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ async def fire(engine: Proactive, w: Watch, rule: Rule, now: float) -> None:
         return
     w.fired[rule.id] = Firing(w.visit, now)
     engine.stats.fired += 1
-    await store.add_counter(w.site_id, COUNTERS, f"{rule.id}.fired")
+    await engine.count(w.site_id, rule.id, "fired", now)
     try:
         await act(engine, w, rule, now)
     except Closed:

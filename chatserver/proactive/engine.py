@@ -45,6 +45,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..events import ConversationEvent, EventKind
@@ -63,7 +64,8 @@ from ..types import (
 from . import actions, waits
 from .conditions import Facts
 from .model import Frequency, Rule
-from .names import COUNTERS, WAIT_KIND
+from .hours import zone
+from .names import COUNTERS, WAIT_KIND, dated
 from .scheduler import TimerHeap
 from .waits import SWEEP_EVERY
 from .watch import SiteRules, Stats, Watch, _Online, facts, load_rules, new_watch
@@ -261,7 +263,7 @@ class Proactive:
                         continue
                     w.fired[rule_id] = replace(firing, followed=True)
                     if await store.claim_follow(w.visitor_id, rule_id, firing.at):
-                        await store.add_counter(site_id, COUNTERS, f"{rule_id}.chats")
+                        await self.count(site_id, rule_id, "chats", now)
             conv_id = entry.conversation_id
             if conv_id in self._waiting:
                 self._waiting.discard(conv_id)
@@ -455,6 +457,16 @@ class Proactive:
         self._arm()
 
     # -- firing and actions ---------------------------------------------------------
+
+    async def count(self, site_id: SiteId, rule_id: str, what: str, now: float) -> None:
+        """Count a rule's ``what`` ("fired", "chats"): all time, and on the site's
+        local day of ``now`` (``names.dated``; the reports' trigger funnel)."""
+        store = self.node.store
+        await store.add_counter(site_id, COUNTERS, f"{rule_id}.{what}")
+        site = self._sites.get(site_id)
+        tz = site.hours.timezone if site is not None and site.hours is not None else "UTC"
+        day = datetime.fromtimestamp(now, zone(tz)).strftime("%Y-%m-%d")
+        await store.add_counter(site_id, *dated(day, rule_id, what))
 
     async def _fire(self, w: Watch, rule: Rule, now: float) -> None:
         await actions.fire(self, w, rule, now)

@@ -354,7 +354,7 @@ def triggers(rows: Sequence[Row], counters: dict[str, int], names: dict[str, str
                 sum(1 for r in g if r[20] in RATINGS),
             )
         )
-    columns = ("trigger", "name", "shown_all_time", "chats_all_time", "opened", "answered")
+    columns = ("trigger", "name", "shown", "chats", "opened", "answered")
     return Table("triggers", (*columns, "served", "rated"), out)
 
 

@@ -155,7 +155,7 @@ def triggers(p: Part, counters: dict[str, int], names: dict[str, str]) -> Table:
         g = p.triggers.get(t, [0, 0, 0, 0])
         fired, chats = counters.get(f"{t}.fired", 0), counters.get(f"{t}.chats", 0)
         out.append((t, names.get(t, t), fired, chats, *g))
-    columns = ("trigger", "name", "shown_all_time", "chats_all_time", "opened", "answered")
+    columns = ("trigger", "name", "shown", "chats", "opened", "answered")
     return Table("triggers", (*columns, "served", "rated"), out)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -23,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from ..events import ConversationEvent, EventKind
 from ..proactive.hours import HOURS_DOC, BusinessHours, HoursError
-from ..proactive.names import COUNTERS, TRIGGER_KIND
+from ..proactive.names import COUNTERS, TRIGGER_KIND, parse_dated
 from ..store import Store
 from ..types import Conversation, ConversationId, ConvState, Entry, SiteId, now
 from . import metrics, rollup_tables
@@ -136,6 +137,21 @@ class Period:
         return [(self.first + timedelta(days=i)).isoformat() for i in range(self.days)]
 
 
+async def trigger_counts(store: Store, site_id: SiteId, period: Period) -> dict[str, int]:
+    """``{"<rule id>.fired": n, "<rule id>.chats": n}`` over the period's local days,
+    from the dated counters (``proactive.names.dated``): one read per month."""
+    first, last = period.first.isoformat(), period.last.isoformat()
+    months = sorted({day[:7] for day in period.day_list()})
+    out: dict[str, int] = defaultdict(int)
+    for month in months:
+        group = f"{COUNTERS}@{month}"
+        for name, n in (await store.counters(site_id, group)).items():
+            parsed = parse_dated(group, name)
+            if parsed is not None and first <= parsed[0] <= last:
+                out[f"{parsed[1]}.{parsed[2]}"] += n
+    return dict(out)
+
+
 @dataclass
 class Report:
     """Every table of one report (what the page shows and the API serves)."""
@@ -201,7 +217,7 @@ async def report(
     rules = {
         d.id: str(d.data.get("name") or d.id) for d in await store.list_docs(site_id, TRIGGER_KIND)
     }
-    counters = await store.counters(site_id, COUNTERS)
+    counters = await trigger_counts(store, site_id, period) if only in (None, "triggers") else {}
     if cells is not None:
         commented: list[metrics.Row] = []
         if only in (None, "comments"):

@@ -79,7 +79,11 @@ async def test_closed_conversations_pages_and_finds_stale_rows(store: Store) -> 
 async def test_report_known_answers(store: Store) -> None:
     site = await store.create_site("Shop")
     await store.save_facts(facts_rows(site.id, "a1", "a2"))
-    await store.add_counter(site.id, "triggers", "t1.fired", 10)
+    await store.add_counter(site.id, "triggers", "t1.fired", 10)  # all time: not the funnel's
+    for name, n in (("fired.01", 1), ("fired.02", 4), ("fired.08", 3), ("fired.09", 5)):
+        await store.add_counter(site.id, "triggers@2026-03", f"t1.{name}", n)
+    await store.add_counter(site.id, "triggers@2026-03", "t1.chats.05", 2)
+    await store.add_counter(site.id, "triggers@2026-02", "t1.chats.28", 9)  # the period before
     r = await service.report(store, site.id, Period(date(2026, 3, 2), date(2026, 3, 8), TZ))
     o = r.overview
     assert o["started"] == 6  # c1..c6; c7 is before, c9 after (Sunday 23:30 UTC)
@@ -123,7 +127,7 @@ async def test_report_known_answers(store: Store) -> None:
         ("great", "Very helpful"),
     ]
     (t1,) = r.tables["triggers"].rows
-    assert t1 == ("t1", "t1", 10, 0, 1, 1, 1, 1)
+    assert t1 == ("t1", "t1", 7, 2, 1, 1, 1, 1)  # shown Mar 2 + 8, chats Mar 5
     # the filters
     only = service.report
     assert (await only(store, site.id, r.period, agent="a2")).overview["started"] == 1

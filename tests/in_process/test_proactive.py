@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import datetime, timezone
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -255,6 +256,20 @@ async def test_answer_routes_the_greeting_and_counts_a_chat(world: World) -> Non
     assert await world.counters() == {"t_checkout.fired": 1, "t_checkout.chats": 1}
     texts = [e["body"] for e in await world.texts(tab) if e["kind"] == "text"]
     assert texts == ["Free shipping over 50 today!", "Do you ship to Spain?", "Hello?"]
+
+
+async def test_firings_and_chats_are_counted_on_the_sites_local_day(world: World) -> None:
+    """The reports' funnel reads dated counters: the day is the site's, not UTC's."""
+    week = [[[0, 1440]]] * 7
+    hours = BusinessHours.from_json({"timezone": "Pacific/Auckland", "week": week})
+    await world.node.store.put_doc(world.site.id, *HOURS_DOC, hours.to_json())
+    world.clock.now = datetime(2026, 3, 31, 20, 0, tzinfo=timezone.utc).timestamp()  # Apr 1 there
+    tab, _ = await greeted(world)
+    await world.frame(tab, {"t": "send", "cid": "m1", "body": "Do you ship to Spain?"})
+    dated = await world.node.store.counters(world.site.id, f"{COUNTERS}@2026-04")
+    assert dated == {"t_checkout.fired.01": 1, "t_checkout.chats.01": 1}
+    assert await world.node.store.counters(world.site.id, f"{COUNTERS}@2026-03") == {}
+    assert await world.counters() == {"t_checkout.fired": 1, "t_checkout.chats": 1}
 
 
 async def test_a_late_answer_is_not_a_chat_that_followed(world: World) -> None:
