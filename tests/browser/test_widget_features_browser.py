@@ -486,3 +486,48 @@ def test_tab_stays_inside_the_full_screen_window(
     assert page.evaluate(where) in ("outside", "widget, not the window")
     agent.close()
     assert problems == [], problems
+
+
+def test_a_card_number_never_leaves_the_page(
+    server: Server, shops: ShopServer, context: BrowserContext
+) -> None:
+    """docs/privacy.md: card numbers and the site's patterns are redacted in the widget,
+    before the typing preview or the message is sent, and the visitor is told."""
+    iban = "ES9121000418450200051332"
+    shop = make_shop(server, agents=1, settings=SiteSettings(redact_patterns=(r"ES\d{22}",)))
+    agent = Agent(server, next(iter(shop.agents)))
+    problems: list[str] = []
+    page = watch(context.new_page(), "card", problems)
+    sent: list[str] = []
+    page.on(
+        "websocket",
+        lambda ws: ws.on(
+            "framesent",
+            lambda p: sent.append(p if isinstance(p, str) else p.decode("utf-8", "replace")),
+        ),
+    )
+    page.goto(shops.add("card", shop_page(server, shop.key)))
+    page.click("chatserver-chat .bubble")
+    send(page, "Hello")
+    agent.assigned()
+    hint = page.locator("#chatserver-redacted")
+    expect(hint).to_be_hidden()
+    box = page.locator("#chatserver-input")
+    typed = f"my card 4242 4242 4242 4242 and iban {iban} ok"
+    box.press_sequentially(typed, delay=15)
+    expect(hint).to_be_visible()
+    expect(hint).to_contain_text("Card numbers")
+    agent.expect("preview", lambda f: f["text"].endswith(" ok"))
+    box.press("Enter")
+    want = "my card [redacted] and iban [redacted] ok"
+    agent.expect("msg", lambda f: f.get("body") == want)
+    expect(page.locator(".msg.me .b").last).to_have_text(want)  # the visitor sees it
+    expect(hint).to_be_hidden()
+    secrets = ("4242 4242 4", "4242424242", iban[:9], iban[-8:])
+    leaked = [s for s in secrets for frame in sent if s in frame]
+    assert sent and not leaked, leaked
+    files = [server.data / name for name in ("chatserver.db", "chatserver.db-wal")]
+    stored = b"".join(f.read_bytes() for f in files if f.exists()) + server.log.read_bytes()
+    assert b"4242 4242 4242 4242" not in stored and iban.encode() not in stored
+    agent.close()
+    assert problems == []

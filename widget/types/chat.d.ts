@@ -75,7 +75,7 @@ export type ChatStringKey =
   | "leave_message" | "offline_thanks" | "offline_error" | "rate_question" | "rate_great"
   | "rate_okay" | "rate_poor" | "rate_comment" | "rate_send" | "rate_thanks" | "attach"
   | "uploading" | "too_big" | "wrong_type" | "upload_failed" | "dismiss" | "image"
-  | "cb_requested" | "cb_started" | "cb_declined" | "cb_ended"
+  | "cb_requested" | "cb_started" | "cb_declined" | "cb_ended" | "redacted"
   // co-browsing's prompt and banner (the co-browse bundle brings these)
   | "cb_request" | "cb_request_detail" | "cb_allow" | "cb_decline" | "cb_viewing" | "cb_stop";
 
