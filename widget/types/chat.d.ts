@@ -117,7 +117,7 @@ export type ChatCommand =
   | ["strings", ChatStrings]
   | ["identify", ChatIdentity]
   | ["set", ChatAttributes]
-  /** Session recording on a site that asks for consent (call it on every page). */
+  /** The visitor's consent: storage (with `data-consent="required"`) and session recording follow it (call it on every page; docs/privacy.md). */
   | ["consent", boolean]
   /** A custom event: name 1..64 characters. */
   | ["track", string, ChatAttributes?]
