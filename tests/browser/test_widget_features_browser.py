@@ -27,6 +27,7 @@ from chatserver.store_sqlite import SQLiteStore
 from chatserver.types import Conversation, SiteSettings
 
 from ..conftest import PASSWORD, Server
+from .contrast import widget_contrast
 from .test_demo_browser import watch
 from .test_widget_browser import Agent, ShopServer, make_shop, shop_page
 
@@ -530,4 +531,21 @@ def test_a_card_number_never_leaves_the_page(
     stored = b"".join(f.read_bytes() for f in files if f.exists()) + server.log.read_bytes()
     assert b"4242 4242 4242 4242" not in stored and iban.encode() not in stored
     agent.close()
+    assert problems == []
+
+
+@pytest.mark.parametrize("color", ["#2563eb", "#facc15", "#111827"])
+def test_the_bubble_icon_is_readable_on_any_brand_colour(
+    server: Server, shops: ShopServer, context: BrowserContext, color: str
+) -> None:
+    """#21: the icon took the page text's colour (2.8:1 on the default blue)."""
+    shop = make_shop(server, agents=1, settings=SiteSettings(color=color))
+    problems: list[str] = []
+    page = watch(context.new_page(), "bubble", problems)
+    page.goto(shops.add(f"bubble-{color[1:]}", shop_page(server, shop.key)))
+    expect(page.locator("chatserver-chat .bubble")).to_be_visible()
+    assert widget_contrast(page, ".bubble") >= 3, color  # WCAG 1.4.11, non-text contrast
+    page.click("chatserver-chat .bubble")
+    assert widget_contrast(page, ".cf button[type=submit]") >= 3, color
+    assert widget_contrast(page, ".head") >= 4.5, color  # the title on the brand colour
     assert problems == []

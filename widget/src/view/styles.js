@@ -10,7 +10,7 @@ export const CSS = `
 *{box-sizing:border-box;margin:0;padding:0}
 [hidden]{display:none!important}
 .w{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:#1f2937;pointer-events:none;-webkit-text-size-adjust:100%}
-.w button,.w textarea,.w input{font:inherit;color:inherit}
+.w :where(button,textarea,input){font:inherit;color:inherit}
 button{cursor:pointer;background:none;border:0}
 .bubble,.panel{pointer-events:auto;position:fixed;z-index:2147483000}
 .bubble{right:20px;bottom:20px;width:60px;height:60px;border-radius:50%;background:var(--c);color:var(--on);display:flex;align-items:center;justify-content:center;box-shadow:0 4px 16px rgba(0,0,0,.25)}
