@@ -599,3 +599,29 @@ def test_pane_links_to_cobrowse_and_recordings(
     expect(recordings).to_be_visible()
     assert (recordings.get_attribute("href") or "").startswith("/console/sessions?visitor=v_")
     assert problems == []
+
+
+def test_an_offline_visitors_name_shows_in_the_lists(
+    server: Server,
+    chromium: Browser,
+    contexts: list[BrowserContext],
+    problems: list[str],
+) -> None:
+    """#21: the offline form's name, not "Visitor 1a2b", for an agent online then and
+    for a colleague who signs in later (the conversation came in their welcome)."""
+    shop = make_shop(server, agents=2, settings=SiteSettings(routing="manual"))  # stays queued
+    first, second = emails(shop)
+    now = sign_in(new(contexts, chromium), server, first, problems)
+    protocol = [Subprotocol("chatserver.json")]
+    with connect(server.ws_url, subprotocols=protocol, compression=None) as ws:
+        ws.send(json.dumps({"t": "hello", "v": 1, "kind": "visitor", "site": shop.key}))
+        form = {"name": "Ann Example", "email": "ann@example.com", "body": "Do you ship?"}
+        ws.send(json.dumps({"t": "offline", "id": 1, "cid": "o1", **form}))
+        deadline = time.monotonic() + 10
+        while json.loads(ws.recv(timeout=5)).get("t") != "ack":
+            assert time.monotonic() < deadline
+    item = now.locator(".conv-item").filter(has_text="Do you ship?")
+    expect(item.locator(".who")).to_have_text("Ann Example")
+    later = sign_in(new(contexts, chromium), server, second, problems)
+    later_item = later.locator(".conv-item").filter(has_text="Do you ship?")
+    expect(later_item.locator(".who")).to_have_text("Ann Example", timeout=4000)

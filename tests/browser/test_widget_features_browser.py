@@ -137,6 +137,8 @@ def test_offline_form_reaches_an_agent_who_comes_online_later(
     )
     expect(page.locator("form.offline")).to_be_hidden()
     expect(page.locator("#chatserver-input")).to_be_visible()  # more may follow in the chat
+    # #21: the header does not promise a reply here after the form promised e-mail
+    expect(page.locator(".head p")).to_have_text("We are away right now.")
 
     # Later an agent comes online: the message is in the conversation list.
     agent = Agent(server, next(iter(shop.agents)))

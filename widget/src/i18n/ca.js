@@ -34,6 +34,7 @@ export default {
   retry: "Torna-ho a provar",
   new_message: "Missatge nou de {name}: {text}",
   link: "(s'obre en una pestanya nova)",
+  away_mail: "Ara no hi som.",
   away_form: "Ara no hi som. Deixa'ns un missatge i et respondrem per correu electrònic.",
   name: "Nom",
   email: "Correu electrònic",

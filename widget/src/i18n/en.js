@@ -35,6 +35,7 @@ export default {
   retry: "Try again",
   new_message: "New message from {name}: {text}",
   link: "(opens in a new tab)",
+  away_mail: "We are away right now.",
   away_form: "We are away right now. Leave a message and we will get back to you by email.",
   name: "Name",
   email: "Email",

@@ -34,6 +34,7 @@ export default {
   retry: "Reintentar",
   new_message: "Nuevo mensaje de {name}: {text}",
   link: "(se abre en una pestaña nueva)",
+  away_mail: "Ahora no estamos disponibles.",
   away_form: "Ahora no estamos disponibles. Déjanos un mensaje y te responderemos por correo electrónico.",
   name: "Nombre",
   email: "Correo electrónico",
