@@ -326,6 +326,12 @@ def test_take_a_queued_chat_then_transfer_it(
     marc.select_option("#status", "away")
     expect(marc.locator("#workspace")).to_have_attribute("data-status", "away")
     pane.locator(".menu.transfer summary").click()
+    # #21: under its button, inside the pane (it used to cover the list)
+    body = pane.locator(".menu.transfer .menu-body").bounding_box()
+    button = pane.locator(".menu.transfer summary").bounding_box()
+    box = pane.bounding_box()
+    assert body is not None and button is not None and box is not None
+    assert body["x"] >= box["x"] and body["y"] >= button["y"] + button["height"], (body, box)
     select = pane.locator(".menu.transfer select")
     expect(select.locator("option", has_text="Agent 1 (away)")).to_have_count(1)
     expect(select.locator("optgroup[label=Departments] option")).to_have_count(0)
