@@ -458,6 +458,10 @@ def test_visitor_panel_follows_the_visitor(
     link = panel.locator(".v-now a.page-title")
     expect(link).to_have_attribute("href", shops.url + second)
     expect(link).to_have_attribute("rel", "noopener noreferrer")
+    # #21: the time on the current page counts up while the panel is open
+    so_far = panel.locator(".v-pages .page-view .spent.so-far")
+    before = so_far.inner_text()
+    expect(so_far).not_to_have_text(before, timeout=3000)
 
     # A past conversation shows, and opens read-only.
     conv = agent.locator(f"{SHOWN}").get_attribute("data-conv")
@@ -477,6 +481,10 @@ def test_visitor_panel_follows_the_visitor(
     expect(agent.locator(f"{SHOWN} .entry.visitor .body")).to_have_text(
         ["Do you have the shirt in blue?"]
     )
+    # #21: once the visitor has left, the panel stops saying they are online
+    expect(panel.locator(".v-presence")).to_have_class(re.compile(r"\bon\b"))
+    visitor.close()
+    expect(panel.locator(".v-presence")).to_have_text("Not on the site now", timeout=15000)
 
 
 def test_messages_sent_while_the_socket_is_cut_appear_without_a_reload(
