@@ -481,6 +481,11 @@ def test_visitor_panel_follows_the_visitor(
     expect(agent.locator(f"{SHOWN} .entry.visitor .body")).to_have_text(
         ["Do you have the shirt in blue?"]
     )
+    # #21: two tabs of one visitor's two conversations say which is which
+    tabs = agent.locator(".tab-open")
+    expect(tabs).to_have_count(2)
+    labels = tabs.all_inner_texts()
+    assert len(set(labels)) == 2 and all("Ann Smith · " in label for label in labels), labels
     # #21: once the visitor has left, the panel stops saying they are online
     expect(panel.locator(".v-presence")).to_have_class(re.compile(r"\bon\b"))
     visitor.close()

@@ -235,6 +235,10 @@ def test_image_and_pdf_round_trip(
     assert poll(lambda: thumb.evaluate("i => i.complete && i.naturalWidth") == 3, page)
     doc = page.locator(".msg.me a.doc")
     expect(doc).to_contain_text(f"invoice.pdf (PDF, {round(len(PDF) / 1024)} KB)")
+    # #21: it says what it does (the server sends a PDF as a download)
+    expect(doc).to_contain_text("(downloads the file)")
+    expect(doc).to_have_attribute("download", "invoice.pdf")
+    assert doc.get_attribute("target") is None
 
     # The agent gets both, with URLs that serve the bytes.
     def attachment(name: str) -> dict[str, Any]:
@@ -325,6 +329,9 @@ def test_files_of_the_wrong_type_or_size_are_refused(
     files.set_input_files([{"name": "fake.png", "mimeType": "image/png", "buffer": SVG}])
     expect(failed).to_have_count(3)
     expect(failed.nth(2).locator(".meta")).to_contain_text("Only images")
+    # #21: a newer message goes below the refused files, not above them
+    send(page, "did you get it?")
+    expect(page.locator(".msg.me").last).to_contain_text("did you get it?")
     # Dismissed, they are gone; none reached the agent.
     for _ in range(3):
         failed.first.locator("button", has_text="Dismiss").click()

@@ -33,6 +33,7 @@ export default {
   failed: "No enviat.",
   retry: "Torna-ho a provar",
   new_message: "Missatge nou de {name}: {text}",
+  download: "(baixa el fitxer)",
   link: "(s'obre en una pestanya nova)",
   away_mail: "Ara no hi som.",
   away_form: "Ara no hi som. Deixa'ns un missatge i et respondrem per correu electrònic.",

@@ -34,6 +34,7 @@ export default {
   failed: "Not sent.",
   retry: "Try again",
   new_message: "New message from {name}: {text}",
+  download: "(downloads the file)",
   link: "(opens in a new tab)",
   away_mail: "We are away right now.",
   away_form: "We are away right now. Leave a message and we will get back to you by email.",

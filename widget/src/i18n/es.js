@@ -33,6 +33,7 @@ export default {
   failed: "No enviado.",
   retry: "Reintentar",
   new_message: "Nuevo mensaje de {name}: {text}",
+  download: "(descarga el archivo)",
   link: "(se abre en una pestaña nueva)",
   away_mail: "Ahora no estamos disponibles.",
   away_form: "Ahora no estamos disponibles. Déjanos un mensaje y te responderemos por correo electrónico.",
