@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import html
+import io
+import json
 import re
+import zipfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -139,6 +142,7 @@ def routes(agent_id: str, doc_id: str) -> tuple[list[str], list[tuple[str, dict[
         "/console/admin/canned/new",
         f"/console/admin/canned/{doc_id}",
         "/console/admin/site",
+        "/console/admin/privacy",
     ]
     agent_fields = {"name": "Changed", "role": "agent", "capacity": "7", "departments": "sales"}
     posts: list[tuple[str, dict[str, Any]]] = [
@@ -161,6 +165,7 @@ def routes(agent_id: str, doc_id: str) -> tuple[list[str], list[tuple[str, dict[
             "/console/admin/site",
             {"name": "Changed", "routing": "auto", "color": "#000000", "language": "es"},
         ),
+        ("/console/admin/privacy", {"visitor": "v_unknown"}),  # reads only: 422, nobody found
     ]
     return pages, posts
 
@@ -803,3 +808,38 @@ async def test_admin_changes_reach_every_process(tmp_path: Path, redis: RedisSer
     finally:
         for p in procs:
             p.stop()
+
+
+# -- privacy --------------------------------------------------------------------
+
+
+async def test_an_admin_downloads_a_visitors_archive(server: Server) -> None:
+    shop, (admin_email, *_) = await shop_with_admin(server)
+    other, _ = await shop_with_admin(server)
+    visitor = await Client.visitor(server, shop.key)
+    await visitor.send({"t": "identify", "name": "Ann <b>", "email": "ann@example.com"})
+    ack = await visitor.request({"t": "send", "cid": "m1", "body": "Where is my parcel?"})
+    assert ack["t"] == "ack"
+    stranger = await Client.visitor(server, other.key)
+    await stranger.send({"t": "identify", "email": "ann@example.com"})  # the same address
+    await stranger.request({"t": "send", "cid": "m1", "body": "Another shop's chat"})
+    async with console(server, admin_email) as admin:
+        page = await admin.get("/console/admin/privacy")
+        assert page.status_code == 200 and 'name="email"' in page.text
+        r = await admin.post("/console/admin/privacy", {"email": "ANN@example.com"})
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"] == "application/zip"
+        assert r.headers["content-disposition"].startswith('attachment; filename="visitor-')
+        archive = zipfile.ZipFile(io.BytesIO(r.content))
+        data = json.loads(archive.read("visitor.json"))
+        assert data["visitor"]["name"] == "Ann <b>"
+        assert "Where is my parcel?" in archive.read("transcript.txt").decode()
+        assert b"Another shop" not in r.content
+        missing = await admin.post("/console/admin/privacy", {"email": "x@example.com"})
+        assert missing.status_code == 422 and "No visitor of this site matches" in missing.text
+        empty = await admin.post("/console/admin/privacy", {})
+        assert empty.status_code == 422 and "Give a visitor id" in empty.text
+        echoed = await admin.post("/console/admin/privacy", {"visitor": '"><script>x</script>'})
+        assert "<script>x</script>" not in echoed.text  # escaped where it is shown again
+    await visitor.close()
+    await stranger.close()
