@@ -21,6 +21,7 @@ import archive
 import recordings
 
 from . import features, handlers, logins, redact
+from .audit import Audit
 from .backends import build
 from .blobs import BlobStore, DirectoryBlobs
 from .broker import Broker
@@ -115,6 +116,9 @@ class Node:
         self.reports.install()
         self.archive = archive.Archive(store)  # the conversation archive's index
         self.archive.install(self)
+        # Who did what: sign-ins, transcripts and replays read, exports, admin changes.
+        self.audit = Audit(store)
+        self.audit.install(self)
         # Failed sign-ins counted in the store (shared by every process).
         self.login_throttle = logins.LoginThrottle(store, limit=10, window=300.0)
         # Attachment upload bodies held in memory at once, by this process.

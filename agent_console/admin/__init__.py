@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from . import agents, canned, departments, privacy, site
+from . import agents, audit, canned, departments, privacy, site
 
 routes: list[BaseRoute] = [
     *site.routes,
@@ -26,4 +26,5 @@ routes: list[BaseRoute] = [
     *departments.routes,
     *canned.routes,
     *privacy.routes,
+    *audit.routes,
 ]

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from chatserver.privacy.export import Request as Asked
-from chatserver.privacy.export import Sources, export
+from chatserver.privacy.export import Sources, export, find
 from chatserver.types import Role
 
 from ..auth import guard
@@ -43,13 +43,22 @@ async def privacy(request: Request) -> Response:
     if request.method == "POST":
         form, asked = _privacy_form(dict(await form_data(request)))
         if form.ok:
+            node = node_of(request)
             try:
+                found = await find(Sources.of(node), site.id, asked)
                 data = await export(
-                    Sources.of(node_of(request)), site.id, asked, notes=bool(form.values["notes"])
+                    Sources.of(node), site.id, asked, notes=bool(form.values["notes"])
                 )
             except LookupError:
                 form.errors["visitor"] = "No visitor of this site matches."
             else:
+                await node.audit.from_request(
+                    request,
+                    request.state.login.agent,
+                    "visitor.export",
+                    ",".join(v.id for v in found),
+                    {"notes": bool(form.values["notes"])},
+                )
                 who = _SAFE.sub("-", asked.visitor_id or asked.user_id or asked.email)[:60]
                 return Response(
                     data,

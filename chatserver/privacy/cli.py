@@ -14,11 +14,12 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from ..audit import open_audit
 from ..cli.admin import find_site, with_store
 from ..cli.options import add_blobs_option, add_data_option, blobs_from
 from ..errors import ChatError
 from ..store import Store
-from .export import Request, Sources, export
+from .export import Request, Sources, export, find
 
 
 def add_commands(sub: Any) -> None:
@@ -44,12 +45,15 @@ async def _export(store: Store, args: argparse.Namespace) -> int:
     if not request:
         raise ChatError("name the visitor: --visitor, --user-id or --email")
     site = await find_site(store, args.site)
+    src = Sources(store, blobs_from(args), open_index(store))
     try:
-        data = await export(
-            Sources(store, blobs_from(args), open_index(store)), site.id, request, notes=args.notes
-        )
+        data = await export(src, site.id, request, notes=args.notes)
     except LookupError:
         raise ChatError(f"no visitor of site {site.key} matches") from None
+    who = ",".join(v.id for v in await find(src, site.id, request))
+    await open_audit(store).add(
+        site.id, "cli", "cli", "visitor.export", who, detail={"notes": args.notes}
+    )
     args.out.write_bytes(data)
     return len(data)
 

@@ -143,6 +143,7 @@ def routes(agent_id: str, doc_id: str) -> tuple[list[str], list[tuple[str, dict[
         f"/console/admin/canned/{doc_id}",
         "/console/admin/site",
         "/console/admin/privacy",
+        "/console/admin/audit",
     ]
     agent_fields = {"name": "Changed", "role": "agent", "capacity": "7", "departments": "sales"}
     posts: list[tuple[str, dict[str, Any]]] = [
@@ -166,6 +167,7 @@ def routes(agent_id: str, doc_id: str) -> tuple[list[str], list[tuple[str, dict[
             {"name": "Changed", "routing": "auto", "color": "#000000", "language": "es"},
         ),
         ("/console/admin/privacy", {"visitor": "v_unknown"}),  # reads only: 422, nobody found
+        ("/console/admin/audit/retention", {"days": "90"}),
     ]
     return pages, posts
 
@@ -843,3 +845,43 @@ async def test_an_admin_downloads_a_visitors_archive(server: Server) -> None:
         assert "<script>x</script>" not in echoed.text  # escaped where it is shown again
     await visitor.close()
     await stranger.close()
+
+
+async def test_the_audit_trail_shows_who_did_what(server: Server) -> None:
+    shop, (admin_email, agent_email, _) = await shop_with_admin(server)
+    visitor = await Client.visitor(server, shop.key)
+    ack = await visitor.request({"t": "send", "cid": "m1", "body": "Hello"})
+    conv = ack["conv"]
+    async with httpx.AsyncClient(base_url=server.url) as http:  # a wrong password first
+        await console_login(http, admin_email, password="not the password")
+    async with console(server, admin_email) as admin:
+        r = await admin.post("/console/admin/site", site_fields(name="Renamed <i>"))
+        assert r.status_code == 303
+        assert (await admin.get(f"/console/conversations/{conv}")).status_code == 200
+        page = await admin.get("/console/admin/audit")
+        assert page.status_code == 200
+        rows = re.findall(r'<tr data-entry="[^"]+">(.*?)</tr>', page.text, re.S)
+        actions = [re.findall(r"<td>(.*?)</td>", row, re.S)[2] for row in rows]
+        assert actions[:4] == [
+            "conversation.read",
+            "console.site_settings",
+            "login",
+            "login.failed",
+        ]
+        assert conv in rows[0] and "127.0.0.1" in rows[0]
+        assert "fields: " in rows[1] and "name" in rows[1] and "csrf" not in rows[1]
+        only = await admin.get("/console/admin/audit", params={"action": "login"})
+        assert only.text.count("<tr data-entry=") == 1
+        csv_file = await admin.get("/console/admin/audit", params={"format": "csv"})
+        assert csv_file.headers["content-type"].startswith("text/csv")
+        assert csv_file.text.splitlines()[0] == "time,actor,name,action,target,address,detail"
+        bad = await admin.get("/console/admin/audit", params={"since": "yesterday"})
+        assert bad.status_code == 422 and "YYYY-MM-DD" in bad.text
+        r = await admin.post("/console/admin/audit/retention", {"days": "30"})
+        assert r.status_code == 303
+        assert (await site_of(server, shop.site.id)).settings.audit_retention_days == 30
+        r = await admin.post("/console/admin/audit/retention", {"days": "-1"})
+        assert r.status_code == 422
+    async with console(server, agent_email) as agent:
+        assert (await agent.get("/console/admin/audit")).status_code == 403
+    await visitor.close()

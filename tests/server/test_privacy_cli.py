@@ -9,6 +9,7 @@ import json
 import zipfile
 from pathlib import Path
 
+from chatserver.audit import AuditEntry, AuditQuery, open_audit
 from chatserver.blobs import DirectoryBlobs
 from chatserver.store_sqlite import SQLiteStore
 from chatserver.types import AuthorKind, EntryKind
@@ -41,6 +42,16 @@ async def _write(data: Path) -> str:
         await store.close()
 
 
+async def _trail(data: Path) -> list[AuditEntry]:
+    store = SQLiteStore(data / "chatserver.db")
+    await store.start()
+    try:
+        (site,) = await store.list_sites()
+        return await open_audit(store).entries(AuditQuery(site.id))
+    finally:
+        await store.close()
+
+
 def test_export_by_email_writes_the_archive(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
@@ -68,5 +79,9 @@ def test_export_by_email_writes_the_archive(tmp_path: Path) -> None:
         "privacy", "export", "--site", key, "--email", "x@y.z", "--out", str(out), data=data
     )
     assert nobody.returncode == 2 and "no visitor of site" in nobody.stderr
+    (entry,) = asyncio.run(_trail(data))
+    assert (entry.actor, entry.action) == ("cli", "visitor.export") and entry.target.startswith(
+        "v_"
+    )
     unnamed = run("privacy", "export", "--site", key, "--out", str(out), data=data)
     assert unnamed.returncode == 2 and "--visitor, --user-id or --email" in unnamed.stderr
