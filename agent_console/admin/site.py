@@ -49,6 +49,10 @@ def _site_values(site: Site) -> Form:
             "greeting": s.greeting,
             "language": s.language,
             "redact_patterns": "\n".join(s.redact_patterns),
+            "recording": s.recording,
+            "recording_sample": f"{s.recording_sample * 100:g}",
+            "recording_consent": s.recording_consent,
+            "recording_retention_days": str(s.recording_retention_days),
         }
     )
 
@@ -73,6 +77,10 @@ async def site_settings(request: Request) -> Response:
                 greeting=clean["greeting"],
                 language=clean["language"],
                 redact_patterns=clean["redact_patterns"],
+                recording=clean["recording"],
+                recording_sample=clean["recording_sample"],
+                recording_consent=clean["recording_consent"],
+                recording_retention_days=clean["recording_retention_days"],
             ),
         )
         await sites.save(node, saved)

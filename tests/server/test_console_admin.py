@@ -618,6 +618,9 @@ async def test_site_settings_validation(server: Server) -> None:
             greeting="Hola!",
             language="es",
             redact_patterns="<b>\\d{5}\n",
+            recording="on",
+            recording_sample="12.5",
+            recording_retention_days="60",
         )
         r = await admin.post("/console/admin/site", ok)
         assert r.status_code == 303
@@ -635,6 +638,8 @@ async def test_site_settings_validation(server: Server) -> None:
         )
         assert site.departments == shop.site.departments and site.key == shop.key
         assert s.redact_patterns == ("<b>\\d{5}",)
+        assert (s.recording, s.recording_sample, s.recording_consent) == (True, 0.125, False)
+        assert s.recording_retention_days == 60
         page = await admin.get("/console/admin/site")
         assert "&lt;b&gt;\\d{5}</textarea>" in page.text  # escaped in the form
 
