@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from playwright.sync_api import BrowserContext, FileChooser, Page, expect
+from playwright.sync_api import Browser, BrowserContext, FileChooser, Page, expect
 
 from chatserver.features.attachments import URL_TTL, signed_url
 from chatserver.features.identity import identity_hash
@@ -558,3 +558,38 @@ def test_the_bubble_icon_is_readable_on_any_brand_colour(
     assert widget_contrast(page, ".cf button[type=submit]") >= 3, color
     assert widget_contrast(page, ".head") >= 4.5, color  # the title on the brand colour
     assert problems == []
+
+
+def test_a_phone_gets_the_full_screen_chat_on_a_page_without_a_viewport_tag(
+    server: Server, shops: ShopServer, chromium: Browser
+) -> None:
+    """#21: a 375 px phone lays such a page out 980 px wide and shrinks it; the chat
+    must still fill the screen at its normal size, not be a tiny desktop window."""
+    shop = make_shop(server, agents=1)
+    ctx = chromium.new_context(
+        viewport={"width": 375, "height": 667},
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
+    )
+    try:
+        problems: list[str] = []
+        page = watch(ctx.new_page(), "phone", problems)
+        page.goto(shops.add("no-viewport", shop_page(server, shop.key)))  # no viewport meta
+        bubble = page.locator("chatserver-chat .bubble")
+        expect(bubble).to_be_visible()
+        scale = page.evaluate("visualViewport.scale")
+        assert scale < 0.5  # the page is shrunk to the screen
+        box = bubble.bounding_box()
+        assert box is not None and box["width"] * scale >= 50  # a finger-sized bubble
+        bubble.tap()
+        panel = page.locator("#chatserver-panel")
+        expect(panel).to_be_visible()
+        width, height = page.evaluate("[innerWidth, innerHeight]")
+        got = panel.bounding_box()
+        assert got is not None and (round(got["width"]), round(got["height"])) == (width, height)
+        field = page.locator("#chatserver-offline-message").bounding_box()  # nobody online
+        assert field is not None and field["width"] * scale > 200  # legible on the screen
+        assert problems == []
+    finally:
+        ctx.close()

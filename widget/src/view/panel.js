@@ -100,7 +100,7 @@ export function mountPanel(parent, ctx) {
       if (event.key === "Escape") {
         event.stopPropagation();
         minimize();
-      } else if (event.key === "Tab" && matchMedia(FULL_SCREEN).matches) {
+      } else if (event.key === "Tab" && (matchMedia(FULL_SCREEN).matches || parent.classList.contains("fs"))) {
         // Full screen: the page behind is covered, so focus must not go there.
         const items = tabbable(panel);
         const at = items.indexOf(/** @type {HTMLElement} */ (/** @type {ShadowRoot} */ (panel.getRootNode()).activeElement));
