@@ -214,6 +214,7 @@ AGENT_FRAMES: dict[str, tuple[Field, ...]] = {
     "transfer": (_CONV, _id("agent", False), _id("dept", False)),
     "visitors": (),
     "visitor": (_id("visitor"),),
+    "start": (_id("visitor"), _id("cid"), Field("body", str, max_len=MAX_MESSAGE_CHARS)),
     "close": (_CONV,),
     "attach": (_CONV, _id("cid"), _id("attachment")),
     # The agent console: tags, inviting a colleague, collision detection.
