@@ -23,6 +23,7 @@ import recordings
 from . import features, handlers, logins, redact
 from .audit import Audit
 from .backends import build
+from .api.keys import ApiKeys
 from .blobs import BlobStore, DirectoryBlobs
 from .broker import Broker
 from .config import Config
@@ -123,6 +124,8 @@ class Node:
         self.login_throttle = logins.LoginThrottle(store, limit=10, window=300.0)
         # Attachment upload bodies held in memory at once, by this process.
         self.upload_budget = UploadBudget(config.upload_memory)
+        # The REST API's keys and this process's request rate per key (api/keys.py).
+        self.api_keys = ApiKeys(store, config.api_rate)
 
     @classmethod
     def build(cls, config: Config) -> Node:

@@ -26,6 +26,7 @@ import recordings
 
 from .. import __version__
 from ..bundles import WIDGET_BUILD
+from ..api.routes import routes as api_routes
 from ..config import Config
 from ..features import attachments
 from ..node import Node
@@ -86,6 +87,7 @@ def create_app(config: Config) -> Starlette:
         *ops.routes,  # /readyz, /metrics
         Route("/api/login", login, methods=["POST"]),
         Route("/api/logout", logout, methods=["POST"]),
+        *api_routes,  # /api/v1/: the REST API (chatserver/api/)
         Mount("/static", CachedStatic(directory=STATIC_DIR), name="static"),
         Route("/widget.js", widget_loader, name="widget_loader"),
         Mount("/widget", widget_files, name="widget"),
