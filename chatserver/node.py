@@ -21,9 +21,9 @@ import archive
 import recordings
 
 from . import features, handlers, logins, redact
+from .api.keys import ApiKeys
 from .audit import Audit
 from .backends import build
-from .api.keys import ApiKeys
 from .blobs import BlobStore, DirectoryBlobs
 from .broker import Broker
 from .config import Config

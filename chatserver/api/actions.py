@@ -3,7 +3,7 @@
 Every write goes through the same calls as the agents' frames
 (``handlers/agents.py``): the Store's ``append`` with its membership and
 "still open" checks, then ``Conversations.publish_entry``; ``join``,
-``close`` and ``set_tags`` with ``publish_conv``.  So live clients, the
+``tag`` and ``close`` of ``Conversations``.  So live clients, the
 conversation events (reports, the archive, webhooks) and the record follow
 an API write exactly as they follow one made in the console.
 
@@ -38,6 +38,7 @@ _ASSIGN = (params.id_field("agent_id"),)
 _TAGS = (
     Field("add", list, False, item=_TAG, max_items=MAX_TAGS_PER_FRAME),
     Field("remove", list, False, item=_TAG, max_items=MAX_TAGS_PER_FRAME),
+    params.id_field("agent_id", False),
 )
 _CLOSE = (params.id_field("agent_id", False),)
 
@@ -107,7 +108,10 @@ async def assign(request: Request, caller: Caller) -> Response:
 
 
 async def tag(request: Request, caller: Caller) -> Response:
-    """Add and remove tags; the site's agents see the change live."""
+    """Add and remove tags (``Conversations.tag``); the site's agents see the change live.
+
+    The ``tagged`` event names ``agent_id`` when given, else the key (``api-key:<id>``).
+    """
     conv = await own_conversation(caller, request.path_params["conv_id"])
     data = await params.body(request, *_TAGS)
     add, remove = clean_tags(data.get("add") or []), clean_tags(data.get("remove") or [])
@@ -115,9 +119,9 @@ async def tag(request: Request, caller: Caller) -> Response:
         raise FrameError(ErrorCode.INVALID_FIELD, "give 'add' or 'remove'")
     if len((set(conv.tags) | set(add)) - set(remove)) > MAX_TAGS:
         raise FrameError(ErrorCode.CONFLICT, f"a conversation carries at most {MAX_TAGS} tags")
-    await caller.node.store.set_tags(conv.id, add, remove)
-    await caller.node.convs.publish_conv(conv.id)
-    return await _answer(caller, conv.id)
+    by = (await _agent(caller, data["agent_id"])).id if "agent_id" in data else None
+    conv = await caller.node.convs.tag(conv, add, remove, by or f"api-key:{caller.key.id}")
+    return json({"conversation": conversation_json(conv)})
 
 
 async def close(request: Request, caller: Caller) -> Response:

@@ -67,7 +67,7 @@ def _operation(
             "required": True,
             "content": {"application/json": {"schema": ref(body)}},
         }
-    codes = ("401", "429", "503", *errors, *(("400", "413") if body else ()))
+    codes = ("400", "401", "429", "503", *errors, *(("413",) if body else ()))
     out["responses"] = {**responses, **{s: _error(s) for s in sorted(set(codes))}}
     return out
 

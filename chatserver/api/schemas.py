@@ -163,6 +163,7 @@ SCHEMAS: dict[str, Schema] = {
         {
             "add": {"type": "array", "items": TAG, "maxItems": 20},
             "remove": {"type": "array", "items": TAG, "maxItems": 20},
+            "agent_id": {**ID, "description": "the agent the change is told as by"},
         },
     ),
     "CloseIn": closed({}, {"agent_id": ID}),

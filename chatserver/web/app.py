@@ -25,8 +25,8 @@ import archive.pages
 import recordings
 
 from .. import __version__
-from ..bundles import WIDGET_BUILD
 from ..api.routes import routes as api_routes
+from ..bundles import WIDGET_BUILD
 from ..config import Config
 from ..features import attachments
 from ..node import Node
