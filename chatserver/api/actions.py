@@ -102,8 +102,7 @@ async def assign(request: Request, caller: Caller) -> Response:
     conv = await own_conversation(caller, request.path_params["conv_id"])
     data = await params.body(request, *_ASSIGN)
     agent = await _agent(caller, data["agent_id"])
-    site = await caller.node.hub.site(caller.site.id)
-    await caller.node.convs.join(site, conv, agent)
+    await caller.node.convs.join(caller.site, conv, agent)
     return await _answer(caller, conv.id)
 
 
@@ -133,6 +132,5 @@ async def close(request: Request, caller: Caller) -> Response:
         by = {"kind": "agent", **(await _agent(caller, data["agent_id"])).public()}
     else:
         by = {"kind": "integration", "id": caller.key.id, "name": caller.key.name}
-    site = await caller.node.hub.site(caller.site.id)
-    await caller.node.convs.close(site, conv.id, by)
+    await caller.node.convs.close(caller.site, conv.id, by)
     return await _answer(caller, conv.id)

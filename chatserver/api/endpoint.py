@@ -64,9 +64,10 @@ async def _caller(request: Request) -> Caller:
             f"over {node.api_keys.rate} requests a minute for this key: retry in {wait:.1f} s",
             headers={"Retry-After": str(max(1, math.ceil(wait)))},
         )
-    site = await node.store.get_site(key.site_id)
-    if site is None:  # a key of a deleted site
-        raise unauthorized("unknown or revoked API key")
+    try:
+        site = await node.hub.site(key.site_id)  # cached; admins' changes drop it (control)
+    except FrameError:  # a key of a deleted site
+        raise unauthorized("unknown or revoked API key") from None
     return Caller(node, key, site)
 
 
