@@ -125,7 +125,8 @@ class Node:
         # Attachment upload bodies held in memory at once, by this process.
         self.upload_budget = UploadBudget(config.upload_memory)
         # The REST API's keys and this process's request rate per key (api/keys.py).
-        self.api_keys = ApiKeys(store, config.api_rate)
+        shared = config.backend in ("redis", "postgres+redis")  # many processes
+        self.api_keys = ApiKeys(store, config.api_rate, shared=shared)
 
     @classmethod
     def build(cls, config: Config) -> Node:

@@ -4,7 +4,8 @@
 path's handlers.  For each request it checks ``Authorization: Bearer
 <key>`` (``keys.ApiKeys.authenticate``; ``401`` with ``4102 unauthorized``
 when missing, malformed, unknown or revoked), counts the request against
-the key's rate (``429`` with ``102 rate_limited`` and ``Retry-After``), and
+the key's rate (``keys.ApiKeys.take``; ``429`` with ``102 rate_limited`` and
+``Retry-After``), and
 hands the handler a ``Caller``: the node, the key and its site.  Failures
 become the JSON errors of ``errors.py``: ``ApiError`` as it is, a protocol
 ``FrameError`` by its code, a Store failure ``503 101 unavailable``, anything
@@ -57,7 +58,7 @@ async def _caller(request: Request) -> Caller:
     key = await node.api_keys.authenticate(token.strip())
     if key is None:
         raise unauthorized("unknown or revoked API key")
-    wait = node.api_keys.take(key)
+    wait = await node.api_keys.take(key)
     if wait:
         raise ApiError(
             ErrorCode.RATE_LIMITED,

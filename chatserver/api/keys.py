@@ -17,9 +17,13 @@ a second document (kind ``api-key-used``), written at most once a minute per
 key per process: a use racing a revocation can leave that small document
 behind (``list`` drops it), but can never bring the key back.
 
-Requests per key are limited by a token bucket per key **per process**
-(``--api-rate``, requests per minute; with N processes behind a balancer a
-key gets up to N times the rate), like the other rates in ``quotas.py``.
+Requests per key are limited to ``--api-rate`` a minute.  On a backend
+that many processes share (``redis``, ``postgres+redis``) the count is the
+Store's throttle (``Store.throttle_reserve``: at most that many requests in
+any 60 seconds, over every process, one atomic step per request); on one
+process (``embedded``, ``postgres``) it is a token bucket in memory
+(``quotas.Limiter``: a minute's worth, refilled continuously), which costs
+no Store write.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from dataclasses import dataclass
 
 from ..quotas import Limiter
@@ -40,6 +45,7 @@ PREFIX = "csk_"
 MAX_KEYS = 50  # keys per site
 MAX_NAME = 100  # characters of a key's name
 USED_EVERY = 60.0  # seconds between writes of a key's last use, per process
+RATE_WINDOW = 60.0  # seconds: --api-rate is requests per minute
 _KEY_ID = re.compile(r"^[0-9a-f]{12}$")
 _SECRET = re.compile(r"^[0-9a-f]{64}$")
 _SITE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -91,10 +97,11 @@ def parse(token: str) -> tuple[SiteId, str, str] | None:
 class ApiKeys:
     """The keys of every site, and this process's request rate per key."""
 
-    def __init__(self, store: Store, rate: int) -> None:
+    def __init__(self, store: Store, rate: int, shared: bool = False) -> None:
         self.store = store
         self.rate = rate  # requests per key per minute; 0: no limit
-        self.limiter = Limiter(rate, 60.0)
+        self.shared = shared  # counted in the Store, for every process (else in memory)
+        self.limiter = Limiter(rate, RATE_WINDOW)
         self._used: dict[str, float] = {}  # key id -> when this process last wrote its use
 
     async def create(self, site_id: SiteId, name: str) -> tuple[ApiKey, str]:
@@ -147,6 +154,13 @@ class ApiKeys:
             await self.store.put_doc(site_id, USED_KIND, key_id, {"at": at})
         return key
 
-    def take(self, key: ApiKey) -> float:
-        """Count one request of ``key``: 0, or the seconds to wait (refused)."""
-        return self.limiter.take(f"{key.site_id}.{key.id}")
+    async def take(self, key: ApiKey) -> float:
+        """Count one request of ``key``: 0, or the seconds to wait (refused, not counted)."""
+        if self.rate <= 0:
+            return 0.0
+        if not self.shared:
+            return self.limiter.take(f"{key.site_id}.{key.id}")
+        ref = hashlib.sha256(f"{key.site_id}.{key.id}".encode()).hexdigest()[:32]
+        return await self.store.throttle_reserve(
+            (f"api:{ref}",), self.rate, RATE_WINDOW, time.time(), secrets.token_hex(12)
+        )

@@ -221,8 +221,8 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
         type=_count,
         default=_env("API_RATE", "600"),
         metavar="N",
-        help="REST API requests per key per minute, per process; more get 429 and "
-        "Retry-After; 0: no limit (CHATSERVER_API_RATE, default 600)",
+        help="REST API requests per key per minute (with --redis, over every process); "
+        "more get 429 and Retry-After; 0: no limit (CHATSERVER_API_RATE, default 600)",
     )
     p.add_argument(
         "--log-level",

@@ -3,7 +3,7 @@
 A key made in the shared store works on every process; a message posted
 through one process reaches a visitor connected to the other, live; entries
 read back through either are the same; a revoked key is refused by both at
-their next request (nothing caches keys).
+their next request (nothing caches keys); a key's rate is counted over both.
 """
 
 from __future__ import annotations
@@ -23,11 +23,15 @@ from .test_api import MANUAL
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.usefixtures("close_clients")]
 
+RATE = 40  # requests per key per minute, over both processes
+
 
 @pytest.fixture
 async def two(tmp_path: Path, redis: RedisServer) -> AsyncIterator[tuple[Shop, list[Server]]]:
     shop = await seed(tmp_path, agents=1, settings=MANUAL, redis_url=redis.url)
-    procs = [Server(tmp_path / f"p{i}", "--redis", redis.url) for i in range(2)]
+    procs = [
+        Server(tmp_path / f"p{i}", "--redis", redis.url, "--api-rate", str(RATE)) for i in range(2)
+    ]
     for p in procs:
         p.start()
     yield shop, procs
@@ -69,7 +73,7 @@ async def test_read_and_post_across_processes_and_revoke_everywhere(
             texts = [e["body"] for e in read[0]["entries"] if e["kind"] == "text"]
             assert texts == ["hello?", "Hi from the helpdesk"]
             listed: list[str] = []
-            for _ in range(40):  # the archive takes a new chat a batch (0.25 s) at a time
+            for _ in range(20):  # the archive takes a new chat a batch (0.25 s) at a time
                 page = await on_second.get("/conversations", params={"agent": agent_id})
                 listed = [c["id"] for c in page.json()["conversations"]]
                 if listed:
@@ -85,5 +89,20 @@ async def test_read_and_post_across_processes_and_revoke_everywhere(
         finally:
             await on_first.close()
             await on_second.close()
+
+        # The rate is the key's, whichever process counts: half on each, then none.
+        _, busy = await keys.create(shop.site.id, "busy")
+        apis = [Api(first.url, busy), Api(second.url, busy)]
+        try:
+            for i in range(RATE):
+                r = await apis[i % 2].get(f"/conversations/{conv}")
+                assert r.status_code == 200, (i, r.text)
+            for api in apis:
+                r = await api.get(f"/conversations/{conv}")
+                assert error_of(r) == (429, 102, "rate_limited")
+                assert 1 <= int(r.headers["retry-after"]) <= 61
+        finally:
+            for api in apis:
+                await api.close()
     finally:
         await store.close()
