@@ -57,7 +57,7 @@ async def _page(
     request: Request, form: Form, new: str | None = None, status_code: int = 200
 ) -> Response:
     site = await own_site(request)
-    keys = await node_of(request).api_keys.list(site.id)
+    keys = await node_of(request).api_keys.of_site(site.id)
     ctx = {
         "section": "api_keys",
         "keys": [_row(k) for k in keys],
@@ -76,7 +76,7 @@ async def api_keys(request: Request) -> Response:
         return await _page(request, Form())
     node, site = node_of(request), await own_site(request)
     form = key_form(await form_data(request))
-    if form.ok and len(await node.api_keys.list(site.id)) >= MAX_KEYS:
+    if form.ok and len(await node.api_keys.of_site(site.id)) >= MAX_KEYS:
         form.errors["name"] = f"A site has at most {MAX_KEYS} API keys: revoke one first."
     if not form.ok:
         return await _page(request, form, status_code=422)

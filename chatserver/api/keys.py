@@ -15,7 +15,7 @@ so a revoked key (its documents deleted) is refused at once, by every
 process, with no control event to miss.  When a key was last used is kept in
 a second document (kind ``api-key-used``), written at most once a minute per
 key per process: a use racing a revocation can leave that small document
-behind (``list`` drops it), but can never bring the key back.
+behind (``of_site`` drops it), but can never bring the key back.
 
 Requests per key are limited to ``--api-rate`` a minute.  On a backend
 that many processes share (``redis``, ``postgres+redis``) the count is the
@@ -113,7 +113,7 @@ class ApiKeys:
         key = ApiKey.from_doc(doc)
         return key, f"{key.prefix}_{secret}"
 
-    async def list(self, site_id: SiteId) -> list[ApiKey]:
+    async def of_site(self, site_id: SiteId) -> list[ApiKey]:
         """The site's keys, oldest first, with when each was last used."""
         docs = await self.store.list_docs(site_id, KIND)
         ids = {d.id for d in docs}

@@ -50,18 +50,18 @@ async def test_last_use_is_written_once_a_minute_and_never_revives_a_key(
     clock = [1000.0]
     monkeypatch.setattr(keys_module, "now", lambda: clock[0])
     key, token = await keys.create(shop.site.id, "CRM")
-    assert (await keys.list(shop.site.id))[0].last_used is None
+    assert (await keys.of_site(shop.site.id))[0].last_used is None
     await keys.authenticate(token)
     clock[0] += 59
     await keys.authenticate(token)
-    assert (await keys.list(shop.site.id))[0].last_used == 1000.0
+    assert (await keys.of_site(shop.site.id))[0].last_used == 1000.0
     clock[0] += 1
     await keys.authenticate(token)
-    assert (await keys.list(shop.site.id))[0].last_used == 1060.0
+    assert (await keys.of_site(shop.site.id))[0].last_used == 1060.0
     # A use that raced the revocation wrote its document after it: listing drops it.
     await keys.revoke(shop.site.id, key.id)
     await node.store.put_doc(shop.site.id, USED_KIND, key.id, {"at": 1.0})
-    assert await keys.list(shop.site.id) == []
+    assert await keys.of_site(shop.site.id) == []
     assert await node.store.list_docs(shop.site.id, USED_KIND) == []
     assert await keys.authenticate(token) is None
 
