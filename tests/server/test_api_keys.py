@@ -54,6 +54,8 @@ async def test_an_admin_makes_a_key_sees_it_once_and_revokes_it(server: Server) 
         listed = await admin.get("/console/admin/api-keys")
         assert secret not in listed.text and key.rpartition("_")[0] in listed.text
         assert "never" in listed.text  # not used yet
+        home = await admin.get("/console/admin")
+        assert re.search(r"<strong>API keys</strong>\s*<span>1</span>", home.text), home.text
 
         async with Api(server.url, key).http as client:
             r = await client.get("/conversations")
