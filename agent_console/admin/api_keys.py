@@ -85,7 +85,7 @@ async def api_keys(request: Request) -> Response:
 
 
 @guard(Role.ADMIN)
-async def revoke(request: Request) -> Response:
+async def api_key_revoke(request: Request) -> Response:
     node, site = node_of(request), await own_site(request)
     key = await node.api_keys.revoke(site.id, request.path_params["key_id"])
     if key is None:
@@ -95,5 +95,5 @@ async def revoke(request: Request) -> Response:
 
 routes: list[BaseRoute] = [
     Route("/admin/api-keys", api_keys, methods=GET_POST, name="admin_api_keys"),
-    Route("/admin/api-keys/{key_id}/revoke", revoke, methods=["POST"]),
+    Route("/admin/api-keys/{key_id}/revoke", api_key_revoke, methods=["POST"]),
 ]

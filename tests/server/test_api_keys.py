@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from chatserver.api.keys import KIND, USED_KIND, parse
+from chatserver.audit import AuditQuery, open_audit
 from chatserver.store_sqlite import SQLiteStore
 from chatserver.types import Role
 
@@ -81,6 +82,19 @@ async def test_an_admin_makes_a_key_sees_it_once_and_revokes_it(server: Server) 
         assert await docs_of(server, shop.site.id, USED_KIND) == []
         r = await admin.post(f"/console/admin/api-keys/{doc['id']}/revoke")
         assert r.status_code == 404
+
+    # The audit trail has who made and who revoked the key (field names, no values).
+    store = SQLiteStore(server.data / "chatserver.db")
+    await store.start()
+    try:
+        trail = await open_audit(store).entries(AuditQuery(shop.site.id, action="console."))
+    finally:
+        await store.close()
+    made = [e for e in trail if e.action == "console.api_keys"]
+    revoked = [e for e in trail if e.action == "console.api_key_revoke"]
+    assert len(made) == 1 and made[0].detail == {"fields": ["name"]}
+    assert [e.target for e in revoked] == [f"/console/admin/api-keys/{doc['id']}/revoke"]
+    assert all(secret not in str(e) for e in trail)
 
 
 async def test_a_key_over_its_rate_gets_429_with_retry_after(own_server: Server) -> None:
