@@ -21,6 +21,7 @@ import archive
 import recordings
 
 from . import features, handlers, logins, redact
+from .api.keys import ApiKeys
 from .audit import Audit
 from .backends import build
 from .blobs import BlobStore, DirectoryBlobs
@@ -123,6 +124,9 @@ class Node:
         self.login_throttle = logins.LoginThrottle(store, limit=10, window=300.0)
         # Attachment upload bodies held in memory at once, by this process.
         self.upload_budget = UploadBudget(config.upload_memory)
+        # The REST API's keys and this process's request rate per key (api/keys.py).
+        shared = config.backend in ("redis", "postgres+redis")  # many processes
+        self.api_keys = ApiKeys(store, config.api_rate, shared=shared)
 
     @classmethod
     def build(cls, config: Config) -> Node:

@@ -1,4 +1,5 @@
-"""The admin pages (role ``admin``): agents, departments, canned responses, site, privacy.
+"""The admin pages (role ``admin``): agents, departments, canned responses, site, privacy,
+audit trail, API keys.
 
 Every page acts on the signed-in admin's own site: a record named in a URL
 is looked up and checked against that site, and another site's id gets the
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from . import agents, audit, canned, departments, privacy, site
+from . import agents, api_keys, audit, canned, departments, privacy, site
 
 routes: list[BaseRoute] = [
     *site.routes,
@@ -27,4 +28,5 @@ routes: list[BaseRoute] = [
     *canned.routes,
     *privacy.routes,
     *audit.routes,
+    *api_keys.routes,
 ]

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from chatserver import sites
+from chatserver.api.keys import KIND as API_KEY_KIND
 from chatserver.types import Role, Site
 
 from .. import forms
@@ -23,6 +24,7 @@ async def home(request: Request) -> Response:
     node, site = node_of(request), await own_site(request)
     agents = await node.store.list_agents(site.id)
     canned = await node.store.list_docs(site.id, CANNED)
+    keys = await node.store.list_docs(site.id, API_KEY_KIND)
     return page(
         request,
         "admin/home.html",
@@ -32,6 +34,7 @@ async def home(request: Request) -> Response:
             "agents": [a for a in agents if not a.disabled],
             "disabled": [a for a in agents if a.disabled],
             "canned_count": len(canned),
+            "api_key_count": len(keys),
             "script_tag": script_tag(request, site),
         },
     )

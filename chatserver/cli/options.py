@@ -217,6 +217,14 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
     )
     add_quota_options(p)
     p.add_argument(
+        "--api-rate",
+        type=_count,
+        default=_env("API_RATE", "600"),
+        metavar="N",
+        help="REST API requests per key per minute (with --redis, over every process); "
+        "more get 429 and Retry-After; 0: no limit (CHATSERVER_API_RATE, default 600)",
+    )
+    p.add_argument(
         "--log-level",
         default=_env("LOG_LEVEL", "info"),
         choices=("critical", "error", "warning", "info", "debug"),
@@ -372,6 +380,7 @@ def config_from(args: argparse.Namespace) -> Config:
         log_format=args.log_format,
         shutdown_delay=args.shutdown_delay,
         forwarded_allow_ips=args.forwarded_allow_ips,
+        api_rate=args.api_rate,
         quotas=QuotaConfig(
             hellos_per_address=args.hellos_per_address,
             hellos_per_site=args.hellos_per_site,

@@ -295,6 +295,14 @@ def _check_field(spec: Field, value: Any, rid: int | None) -> Any:
     return value
 
 
+def check_field(spec: Field, value: Any) -> Any:
+    """``value`` checked against ``spec`` (cut if ``truncate``); ``FrameError`` if wrong.
+
+    The frames' rules for one value, for the REST API's bodies (``chatserver/api/``).
+    """
+    return _check_field(spec, value, None)
+
+
 def validate(kind: ClientKind, raw: Any) -> Frame:
     """Check a decoded frame against the table of ``kind``; return a ``Frame``.
 

@@ -130,7 +130,18 @@ async def add_canned(admin: Console, shortcut: str, text: str) -> str:
     return found.group(1)
 
 
-def routes(agent_id: str, doc_id: str) -> tuple[list[str], list[tuple[str, dict[str, Any]]]]:
+async def add_key(admin: Console, name: str = "CRM sync") -> str:
+    """An API key made on its page; its id (the page shows the key itself once)."""
+    r = await admin.post("/console/admin/api-keys", {"name": name})
+    assert r.status_code == 201, errors(r)
+    found = re.findall(r'data-key="([^"]+)"', r.text)
+    assert found
+    return found[-1]
+
+
+def routes(
+    agent_id: str, doc_id: str, key_id: str
+) -> tuple[list[str], list[tuple[str, dict[str, Any]]]]:
     """Every admin page (GET) and every state-changing admin route (POST) with valid data."""
     pages = [
         "/console/admin",
@@ -144,6 +155,7 @@ def routes(agent_id: str, doc_id: str) -> tuple[list[str], list[tuple[str, dict[
         "/console/admin/site",
         "/console/admin/privacy",
         "/console/admin/audit",
+        "/console/admin/api-keys",
     ]
     agent_fields = {"name": "Changed", "role": "agent", "capacity": "7", "departments": "sales"}
     posts: list[tuple[str, dict[str, Any]]] = [
@@ -168,6 +180,8 @@ def routes(agent_id: str, doc_id: str) -> tuple[list[str], list[tuple[str, dict[
         ),
         ("/console/admin/privacy", {"visitor": "v_unknown"}),  # reads only: 422, nobody found
         ("/console/admin/audit/retention", {"days": "90"}),
+        ("/console/admin/api-keys", {"name": "Another key"}),
+        (f"/console/admin/api-keys/{key_id}/revoke", {}),
     ]
     return pages, posts
 
@@ -178,7 +192,13 @@ async def snapshot(server: Server, shop: Shop) -> tuple[Any, ...]:
         site = await store.get_site(shop.site.id)
         agents = await store.list_agents(shop.site.id)
         docs = await store.list_docs(shop.site.id, "canned")
-    return site, sorted(agents, key=lambda a: a.id), [(d.id, d.data) for d in docs]
+        keys = await store.list_docs(shop.site.id, "api-key")
+    return (
+        site,
+        sorted(agents, key=lambda a: a.id),
+        [(d.id, d.data) for d in docs],
+        [(k.id, k.data) for k in keys],
+    )
 
 
 @pytest.fixture
@@ -194,15 +214,18 @@ async def test_only_admins_reach_the_admin_pages(server: Server) -> None:
     shop, (admin_email, agent_email, analyst_email) = await shop_with_admin(server)
     async with console(server, admin_email) as admin:
         doc_id = await add_canned(admin, "hello", "Hello!")
+        key_id = await add_key(admin)
         home = await admin.get("/console/")
         assert 'href="/console/admin"' in home.text  # the Admin tab
-        pages, posts = routes(shop.agents[agent_email], doc_id)
+        pages, posts = routes(shop.agents[agent_email], doc_id, key_id)
         for path in pages:
             assert (await admin.get(path)).status_code == 200, path
     # The lists above name every admin route there is (a new one must join them).
     for route in admin_routes:
         assert isinstance(route, Route)
-        path = "/console" + route.path.format(agent_id=shop.agents[agent_email], doc_id=doc_id)
+        path = "/console" + route.path.format(
+            agent_id=shop.agents[agent_email], doc_id=doc_id, key_id=key_id
+        )
         assert route.methods is not None
         assert ("GET" in route.methods) == (path in pages), path
         assert ("POST" in route.methods) == (path in [p for p, _ in posts]), path
@@ -229,8 +252,9 @@ async def test_every_state_changing_route_needs_the_csrf_token(server: Server) -
     shop, (admin_email, agent_email, _) = await shop_with_admin(server)
     async with console(server, admin_email) as admin, console(server, admin_email) as other:
         doc_id = await add_canned(admin, "hello", "Hello!")
+        key_id = await add_key(admin)
         before = await snapshot(server, shop)
-        _, posts = routes(shop.agents[agent_email], doc_id)
+        _, posts = routes(shop.agents[agent_email], doc_id, key_id)
         for path, data in posts:
             assert (await admin.post(path, data, csrf="")).status_code == 403, path
             assert (await admin.post(path, data, csrf="csrf.bogus")).status_code == 403, path
@@ -251,20 +275,22 @@ async def test_another_sites_admin_cannot_reach_this_site(server: Server) -> Non
     other, (other_admin, *_) = await shop_with_admin(server)
     async with console(server, admin_email) as admin:
         doc_id = await add_canned(admin, "secret", "Our secret text")
+        key_id = await add_key(admin, "Our secret integration")
     before = await snapshot(server, shop)
     agent_id = shop.agents[agent_email]
     async with console(server, other_admin) as intruder:
-        pages, posts = routes(agent_id, doc_id)
+        pages, posts = routes(agent_id, doc_id, key_id)
         for path in pages:
             r = await intruder.get(path)
             assert r.status_code in (200, 404), path
             assert agent_email not in r.text and "Our secret text" not in r.text, path
+            assert "Our secret integration" not in r.text and key_id not in r.text, path
             assert shop.key not in r.text and shop.site.id not in r.text, path
         for path in (f"/console/admin/agents/{agent_id}", f"/console/admin/canned/{doc_id}"):
             assert (await intruder.get(path)).status_code == 404
         for path, data in posts:
             r = await intruder.post(path, data)
-            if agent_id in path or doc_id in path:
+            if agent_id in path or doc_id in path or key_id in path:
                 assert r.status_code == 404, path
         # Whatever the intruder did landed on their own site only.
     assert await snapshot(server, shop) == before
