@@ -180,6 +180,8 @@ async def test_sqlite_migrates_a_file_from_before_the_widget_features(tmp_path: 
     db.executescript(
         "DROP TABLE recording_chunks; DROP TABLE report_facts; DROP TABLE report_rollups;"
         " DROP TABLE archive_fts; DROP TABLE archive_convs;"
+        " DROP TABLE outbox_jobs; DROP TABLE outbox_cursors; DROP INDEX conv_feed;"
+        " ALTER TABLE conversations DROP COLUMN feed_seq;"
     )
     db.execute("PRAGMA user_version = 0")  # as files were before numbered migrations
     db.commit()
