@@ -29,6 +29,7 @@ from .conversations import Conversations
 from .features.attachments import UploadBudget
 from .held import HeldPages
 from .hub import Hub
+from .outbox import Outbox
 from .presence import Presence
 from .quotas import Quotas
 from .reports.service import Reports
@@ -36,6 +37,7 @@ from .routing import Router
 from .security import Signer, load_secret, load_secret_postgres, load_secret_redis
 from .store import Store
 from .types import new_id
+from .webhooks import Webhooks
 
 if TYPE_CHECKING:
     from .features.cobrowse import Cobrowse
@@ -56,7 +58,8 @@ class Node:
 
     What handlers, features and the console are given: the seams (``store``,
     ``broker``, ``router``, ``presence``, ``blobs``), the services (``convs``,
-    ``quotas``, ``held``, ``triggers``, ``cobrowse``, ``recordings``, ...)
+    ``quotas``, ``held``, ``triggers``, ``cobrowse``, ``recordings``,
+    ``outbox``, ``webhooks``, ...)
     and the ``hub`` (this process's sessions, channels, fan-out, dispatch).
     """
 
@@ -117,6 +120,11 @@ class Node:
         self.archive.install(self)
         # Failed sign-ins counted in the store (shared by every process).
         self.login_throttle = logins.LoginThrottle(store, limit=10, window=300.0)
+        # Durable jobs (webhook deliveries) and the webhooks fed from the change feed.
+        self.outbox = Outbox(store, config.webhooks.outbox)
+        self.hub.add_service(self.outbox.start, self.outbox.close)
+        self.webhooks = Webhooks(self)
+        self.webhooks.install()
         # Attachment upload bodies held in memory at once, by this process.
         self.upload_budget = UploadBudget(config.upload_memory)
 
