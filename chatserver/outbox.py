@@ -15,7 +15,9 @@ outcome:
 
 A claim is a lease of ``lease`` seconds: a process killed mid-delivery
 leaves its jobs to be claimed again after it, so a job may run more than
-once (receivers de-duplicate; webhooks carry a delivery id).  The runner
+once (receivers de-duplicate; webhooks carry a delivery id).  The lease
+must outlast a handler's longest run (the CLI keeps it above the webhook
+timeout); a job still running here when its lease ends is not started twice.  The runner
 wakes when a job is enqueued in this process (``wake``) and otherwise polls
 every ``poll`` seconds, for jobs other processes wrote and retries falling
 due.  Done and failed jobs are pruned ``keep`` seconds after they finished.
@@ -50,7 +52,7 @@ class OutboxConfig:
     retry_base: float = 10.0  # seconds before the first retry (then doubling)
     retry_cap: float = 3600.0  # the longest wait between two attempts
     give_up: float = 86400.0  # a job older than this fails for good
-    lease: float = 120.0  # a claimed job is claimed again after this (its process died)
+    lease: float = 60.0  # a claimed job is claimed again after this (its process died)
     poll: float = 1.0  # seconds between looks for due jobs when nothing woke the runner
     concurrency: int = 32  # jobs running at once in this process
     keep: float = 7 * 86400.0  # done and failed jobs are kept this long
@@ -72,7 +74,7 @@ class Outbox:
         self._handlers: dict[str, Handler] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._running: set[asyncio.Task[None]] = set()
+        self._running: dict[asyncio.Task[None], str] = {}  # task -> job id
         self._pruned = 0.0
         self.done = 0
         self.retried = 0
@@ -111,9 +113,12 @@ class Outbox:
         free = self.config.concurrency - len(self._running)
         while free > 0:
             jobs = await self.store.claim(now(), self.config.lease, free)
+            running = set(self._running.values())
             for job in jobs:
+                if job.id in running:  # still running here past its lease: not twice
+                    continue
                 task = asyncio.create_task(self._run(job), name=f"chatserver-outbox-{job.kind}")
-                self._running.add(task)
+                self._running[task] = job.id
                 task.add_done_callback(self._finished)
             if len(jobs) < free:
                 break
@@ -123,10 +128,16 @@ class Outbox:
             await self.store.prune(now() - self.config.keep)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._running.discard(task)
+        self._running.pop(task, None)
         self._wake.set()  # the key's next job may be due
 
     async def _run(self, job: Job) -> None:
+        try:
+            await self._attempt(job)
+        except Exception:  # the store failed to record it: the lease brings it back
+            log.exception("outbox job %s: recording the outcome failed", job.id)
+
+    async def _attempt(self, job: Job) -> None:
         handler = self._handlers.get(job.kind)
         try:
             if handler is None:
