@@ -32,6 +32,7 @@ async def home(request: Request) -> Response:
             "agents": [a for a in agents if not a.disabled],
             "disabled": [a for a in agents if a.disabled],
             "canned_count": len(canned),
+            "webhooks": await node.webhooks.endpoints(site.id),
             "script_tag": script_tag(request, site),
         },
     )

@@ -8,6 +8,7 @@ endpoint is stored with ``allow_private``; retries are made short with the
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ from chatserver.webhooks.signing import new_secret, verify
 
 from ..conftest import Client, Server, seed
 from ..webhook_receiver import Receiver
+from .test_console_admin import Console, console, errors, flash, shop_with_admin
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("close_clients")]
 
@@ -105,3 +107,79 @@ async def test_nothing_is_lost_across_a_kill_9(tmp_path: Path) -> None:
     for r in receiver.requests:
         assert verify(secret, r.headers["Chatserver-Signature"], r.raw, time.time())
         assert r.headers["Chatserver-Delivery"] == r.body["id"]
+
+
+async def test_the_admin_pages_add_show_the_secret_once_list_failures_and_resend(
+    tmp_path: Path,
+) -> None:
+    """Add an endpoint in the console (its secret shown once), watch it fail and
+    be switched off with its errors listed and the admin told, switch it on,
+    re-send the failed delivery and send a test; everything shown is escaped."""
+    server = Server(tmp_path / "data", *FAST, "--webhook-disable-after", "2").start()
+    try:
+        shop, (admin_email, *_) = await shop_with_admin(server)
+        with Receiver() as receiver:
+            receiver.answer = lambda body: 500
+            url = receiver.url + "?shop=<b>&x=1"
+            async with console(server, admin_email) as admin:
+                form = {"url": url, "events": ["message.created"], "allow_private": "1"}
+                created = await admin.post("/console/admin/webhooks/new", form)
+                assert created.status_code == 200, errors(created)
+                secret = re.search(r'id="webhook-secret">(whsec_[0-9a-f]{64})<', created.text)
+                assert secret is not None
+                hook = re.search(r'href="/console/admin/webhooks/(wh_[^"/]+)"', created.text)
+                assert hook is not None
+                detail = f"/console/admin/webhooks/{hook.group(1)}"
+                listing = await admin.get("/console/admin/webhooks")
+                assert "?shop=&lt;b&gt;&amp;x=1" in listing.text and "<b>" not in listing.text
+                assert secret.group(1) not in listing.text
+                assert secret.group(1) not in (await admin.get(detail)).text
+
+                visitor = await Client.visitor(server, shop.key)
+                await say(visitor, "hello", "c1")
+                await until(lambda: len(receiver.requests) >= 2)
+
+                async def shown() -> str:
+                    return (await admin.get(detail)).text
+
+                deadline = time.monotonic() + 10
+                while "Switched off" not in (page := await shown()):
+                    assert time.monotonic() < deadline
+                    await asyncio.sleep(0.05)
+                assert "2 failed attempts in a row; last: HTTP 500" in page
+                assert page.count("data-error") == 2
+                home = await admin.get("/console/admin")
+                assert 'role="alert"' in home.text and "was switched off" in home.text
+                await until_text(admin, detail, 'data-state="failed"')  # given up: off
+                failed = r'data-delivery="([^"]+)" data-state="failed"'
+                delivery = re.search(failed, await shown())
+                assert delivery is not None
+
+                receiver.answer = lambda body: 200
+                r = await admin.post(f"{detail}/enable")
+                assert r.status_code == 303
+                r = await admin.post(f"{detail}/resend", {"delivery": delivery.group(1)})
+                assert r.status_code == 303
+                assert flash(await admin.get(detail)) == "The delivery will be sent again."
+                await until(lambda: len(receiver.delivered()) >= 1)
+                got = receiver.delivered()[0]
+                assert got["id"] == delivery.group(1) and got["entry"]["body"] == "hello"
+                last = receiver.requests[-1]
+                signed = last.headers["Chatserver-Signature"]
+                assert verify(secret.group(1), signed, last.raw, time.time())
+
+                r = await admin.post(f"{detail}/test")
+                assert flash(await admin.get(detail)) == "Test delivery answered 2xx."
+                assert receiver.bodies()[-1]["type"] == "ping"
+                r = await admin.post(f"{detail}/delete")
+                assert r.status_code == 303
+                assert (await admin.get(detail)).status_code == 404
+    finally:
+        server.stop()
+
+
+async def until_text(admin: Console, path: str, text: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in (await admin.get(path)).text:
+        assert time.monotonic() < deadline, f"{text!r} never shown on {path}"
+        await asyncio.sleep(0.05)
