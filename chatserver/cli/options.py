@@ -121,7 +121,7 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
         help="use the Redis backend at URL instead of the embedded one (CHATSERVER_REDIS_URL)",
     )
     add_redis_coordination_options(p)
-    add_webhook_options(p)
+    add_webhook_options(p, size)
     p.add_argument(
         "--database",
         type=database_url,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 
 from ..outbox import OutboxConfig
 from ..webhooks.settings import WebhookConfig
@@ -26,9 +27,8 @@ def _positive(text: str) -> float:
     return value
 
 
-def add_webhook_options(p: argparse.ArgumentParser) -> None:
-    from .options import size
-
+def add_webhook_options(p: argparse.ArgumentParser, size: Callable[[str], int]) -> None:
+    """The options, on ``p``; ``size`` parses byte counts (``options.size``: 64K, 1M)."""
     p.add_argument(
         "--webhook-timeout",
         type=_positive,
