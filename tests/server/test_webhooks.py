@@ -16,11 +16,15 @@ from typing import Any
 
 import pytest
 
+from chatserver.store import Store
+from chatserver.store.postgres import PostgresStore
+from chatserver.store_redis import RedisStore
 from chatserver.store_sqlite import SQLiteStore
 from chatserver.webhooks.endpoints import DEFAULT_EVENTS, KIND
 from chatserver.webhooks.signing import new_secret, verify
 
-from ..conftest import Client, Server, seed
+from ..conftest import Client, Server, Shop, seed_store
+from ..redis_server import RedisServer
 from ..webhook_receiver import Receiver
 from .test_console_admin import Console, console, errors, flash, shop_with_admin
 
@@ -35,9 +39,31 @@ FAST = (
 )  # fmt: skip
 
 
-async def add_endpoint(data: Path, site_id: str, url: str) -> str:
+def backend(
+    kind: str, data: Path, request: pytest.FixtureRequest
+) -> tuple[Callable[[], Store], tuple[str, ...]]:
+    """The server's record on ``kind``: a store opening it and the server's options."""
+    if kind == "redis":
+        redis: RedisServer = request.getfixturevalue("redis_server")
+        return (lambda: RedisStore(redis.url)), ("--redis", redis.url)
+    if kind == "postgres":
+        url: str = request.getfixturevalue("postgres_url")
+        return (lambda: PostgresStore(url)), ("--database", url)
+    return (lambda: SQLiteStore(data / "chatserver.db")), ()
+
+
+async def seeded(open_store: Callable[[], Store]) -> Shop:
+    store = open_store()
+    await store.start()
+    try:
+        return await seed_store(store, agents=0)
+    finally:
+        await store.close()
+
+
+async def add_endpoint(open_store: Callable[[], Store], site_id: str, url: str) -> str:
     """An endpoint stored as the admin page stores one (before the server starts)."""
-    store = SQLiteStore(data / "chatserver.db")
+    store = open_store()
     await store.start()
     try:
         secret = new_secret()
@@ -68,17 +94,21 @@ async def say(visitor: Client, body: str, cid: str) -> Any:
     return ack
 
 
-async def test_nothing_is_lost_across_a_kill_9(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["embedded", "redis", "postgres"])
+async def test_nothing_is_lost_across_a_kill_9(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
     """The receiver fails, messages are posted, chatserver is killed (some
     deliveries failed, the last ones maybe not even dispatched); started again
     with a receiver that answers, every message arrives, in offset order, with
-    the delivery ids it had before the kill."""
+    the delivery ids it had before the kill.  On each backend."""
     data = tmp_path / "data"
-    shop = await seed(data, agents=0)
+    open_store, options = backend(kind, data, request)
+    shop = await seeded(open_store)
     with Receiver() as receiver:
-        secret = await add_endpoint(data, shop.site.id, receiver.url)
+        secret = await add_endpoint(open_store, shop.site.id, receiver.url)
         receiver.answer = lambda body: 500
-        server = Server(data, *FAST).start()
+        server = Server(data, *FAST, *options).start()
         try:
             visitor = await Client.visitor(server, shop.key)
             await say(visitor, "m1", "c1")
