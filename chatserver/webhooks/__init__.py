@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from .. import __version__
+from .. import __version__, redact
 from ..events import ConversationEvent
 from ..outbox import GiveUp
 from ..store.outbox import FEED_MARGIN, Job
@@ -100,7 +100,10 @@ class Webhooks:
         by_site: dict[SiteId, list[Endpoint]] = {}
         for site in await self.store.list_sites():
             docs = await self.store.list_docs(site.id, KIND)
-            enabled = [e for e in map(Endpoint.from_doc, docs) if e.enabled]
+            endpoints = [Endpoint.from_doc(d) for d in docs]
+            for endpoint in endpoints:  # never in a log line, whatever quotes it
+                redact.protect_value(endpoint.secret)
+            enabled = [e for e in endpoints if e.enabled]
             if enabled:
                 by_site[site.id] = enabled
         ids = {e.id for eps in by_site.values() for e in eps}
@@ -163,6 +166,7 @@ class Webhooks:
             "disabled": None,
             "from_seq": await self.store.feed_head(),
         }
+        redact.protect_value(data["secret"])
         doc = await self.store.put_doc(site_id, KIND, new_id("wh"), data)
         self.wake()
         return Endpoint.from_doc(doc)

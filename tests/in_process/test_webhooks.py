@@ -149,7 +149,7 @@ async def test_a_receiver_that_times_out_gets_it_again(tmp_path: Path, receiver:
         def answer(body: dict[str, Any]) -> int | tuple[str, float]:
             if first:
                 first.clear()
-                return ("sleep", 1.0)
+                return ("sleep", 3.0)
             return 200
 
         receiver.answer = answer
@@ -158,7 +158,7 @@ async def test_a_receiver_that_times_out_gets_it_again(tmp_path: Path, receiver:
         await until(lambda: len(receiver.requests) == 2)
         a, b = receiver.requests
         assert a.headers["Chatserver-Delivery"] == b.headers["Chatserver-Delivery"]
-        assert b.at - a.at < 1.0  # retried after the 0.3 s timeout, not after the answer
+        assert b.at - a.at < 3.0  # retried after the 0.3 s timeout, not after the answer
     finally:
         await node.close()
 
