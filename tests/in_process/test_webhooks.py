@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from chatserver.outbox import OutboxConfig
+from chatserver.store.outbox import JobState
 from chatserver.webhooks import Webhooks
 from chatserver.webhooks.endpoints import DEFAULT_EVENTS, key_prefix
 from chatserver.webhooks.settings import WebhookConfig
@@ -131,7 +132,12 @@ async def test_a_500_is_retried_with_the_same_delivery(tmp_path: Path, receiver:
         ids = [r.headers["Chatserver-Delivery"] for r in receiver.requests]
         assert [r.status for r in receiver.requests] == [500, 500, 200]
         assert len(set(ids)) == 1
-        (job,) = await node.store.jobs(shop.site.id, key_prefix(endpoint.id))
+        deadline = time.monotonic() + 5
+        while (
+            job := (await node.store.jobs(shop.site.id, key_prefix(endpoint.id)))[0]
+        ).state is not JobState.DONE:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
         assert job.id == ids[0] and job.attempts == 2 and job.last_error == "HTTP 500"
         saved = await hooks(node).endpoint(shop.site.id, endpoint.id)
         assert saved is not None and saved.failures == 0 and len(saved.errors) == 2
@@ -215,8 +221,14 @@ async def test_loopback_is_refused_without_the_allow(tmp_path: Path, receiver: R
         assert "private or local address" in saved.errors[-1]["error"]
         assert "3 failed attempts" in saved.disabled["reason"]
         assert receiver.requests == []
-        (job,) = await node.store.jobs(shop.site.id, key_prefix(endpoint.id))
-        assert job.last_error.startswith("refused: 127.0.0.1 is a private or local address")
+        deadline = time.monotonic() + 5  # its delivery is given up: the endpoint is off
+        while (
+            job := (await node.store.jobs(shop.site.id, key_prefix(endpoint.id)))[0]
+        ).state is not JobState.FAILED:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        assert job.last_error == "the endpoint is switched off"
+        assert all(e["error"].startswith("refused: 127.0.0.1 is a private") for e in saved.errors)
     finally:
         await node.close()
 
