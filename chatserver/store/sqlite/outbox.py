@@ -104,6 +104,14 @@ class SQLiteOutbox(SQLiteEngine):
         return await self._run(op)
 
     async def claim(self, now: float, lease: float, limit: int) -> list[Job]:
+        # Most polls find nothing due: ask the read lane first, so an idle outbox
+        # never takes the writer (which the chat's messages share).
+        due = await self._read_one(
+            "SELECT 1 FROM outbox_jobs WHERE state = 'pending' AND due_at <= ? LIMIT 1", (now,)
+        )
+        if due is None:
+            return []
+
         def op(db: sqlite3.Connection) -> list[Job]:
             rows = db.execute(
                 f"SELECT {_JOB_COLS} FROM outbox_jobs j WHERE state = 'pending' AND due_at <= ?"
