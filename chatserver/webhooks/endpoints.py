@@ -38,6 +38,7 @@ EVENTS: tuple[str, ...] = (
     "note.created",
     "offline.message",
     "trigger.fired",
+    "visitor.identified",
 )
 # What a new endpoint receives unless the admin chooses: all but internal notes.
 DEFAULT_EVENTS: tuple[str, ...] = tuple(e for e in EVENTS if e != "note.created")

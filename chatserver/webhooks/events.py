@@ -19,6 +19,8 @@ trigger.fired              a trigger's greeting (a text entry with ``data.auto``
 =========================  ==============================================
 
 Other entries (an agent left, co-browsing) are no webhook event.
+``visitor.identified`` is not in a conversation's log: ``Webhooks.visitor_identified``
+enqueues it when a visitor identifies.
 """
 
 from __future__ import annotations

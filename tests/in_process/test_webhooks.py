@@ -248,3 +248,23 @@ async def test_an_endpoint_switched_on_again_catches_up(tmp_path: Path, receiver
         assert receiver.bodies()[0]["entry"]["body"] == "while off"
     finally:
         await node.close()
+
+
+async def test_a_visitor_identifying_is_delivered(tmp_path: Path, receiver: Receiver) -> None:
+    node = await started(tmp_path)
+    try:
+        shop = await node.seed(agents=0)
+        wants = ["visitor.identified"]
+        endpoint = await hooks(node).add(shop.site.id, receiver.url, wants, True)
+        await hooks(node).add(shop.site.id, receiver.url, ["message.created"], True)
+        await until(lambda: shop.site.id in hooks(node).by_site)
+        visitor = await node.visitor(shop.key)
+        reply = await visitor.request({"t": "identify", "name": "Ana", "email": "ana@shop.test"})
+        assert reply["t"] == "ok", reply
+        await until(lambda: len(receiver.requests) == 1)
+        got = receiver.requests[0]
+        assert got.body["type"] == "visitor.identified" and got.body["site"] == shop.site.id
+        assert got.body["visitor"]["name"] == "Ana" and got.body["visitor"]["verified"] is False
+        assert verify(endpoint.secret, got.headers["Chatserver-Signature"], got.raw, time.time())
+    finally:
+        await node.close()
