@@ -23,7 +23,7 @@ from chatserver.store_sqlite import SQLiteStore
 from chatserver.webhooks.endpoints import DEFAULT_EVENTS, KIND
 from chatserver.webhooks.signing import new_secret, verify
 
-from ..conftest import Client, Server, Shop, seed_store
+from ..conftest import Client, Server, Shop, seed, seed_store
 from ..redis_server import RedisServer
 from ..webhook_receiver import Receiver
 from .test_console_admin import Console, console, errors, flash, shop_with_admin
@@ -137,6 +137,49 @@ async def test_nothing_is_lost_across_a_kill_9(
     for r in receiver.requests:
         assert verify(secret, r.headers["Chatserver-Signature"], r.raw, time.time())
         assert r.headers["Chatserver-Delivery"] == r.body["id"]
+
+
+async def test_a_timeout_and_a_500_are_retried_in_order(tmp_path: Path) -> None:
+    """A receiver that first times out, then answers 500, then 200 gets the same
+    delivery three times, and nothing later of that conversation before it; the
+    other conversation goes on meanwhile."""
+    data = tmp_path / "data"
+    shop = await seed(data, agents=0)
+    with Receiver() as receiver:
+        secret = await add_endpoint(
+            lambda: SQLiteStore(data / "chatserver.db"), shop.site.id, receiver.url
+        )
+        tries: list[str] = []
+
+        def answer(body: dict[str, Any]) -> int | tuple[str, float]:
+            if body.get("entry", {}).get("body") != "slow-1":
+                return 200
+            tries.append(body["id"])
+            return ("sleep", 1.5) if len(tries) == 1 else 500 if len(tries) == 2 else 200
+
+        receiver.answer = answer
+        server = Server(data, *FAST).start()  # --webhook-timeout 0.5
+        try:
+            slow = await Client.visitor(server, shop.key)
+            other = await Client.visitor(server, shop.key)
+            await say(slow, "slow-1", "s1")
+            await say(slow, "slow-2", "s2")
+            await say(other, "other-1", "o1")
+            await say(other, "other-2", "o2")
+            texts = {"slow-2", "other-2"}
+            await until(
+                lambda: texts <= {b.get("entry", {}).get("body") for b in receiver.bodies()}
+            )
+        finally:
+            server.stop()
+    assert len(tries) == 3 and len(set(tries)) == 1
+    bodies = [r.body for r in receiver.requests if r.body["type"] == "message.created"]
+    texts = [b["entry"]["body"] for b in bodies]
+    assert texts.index("other-2") < len(texts) - 1  # the other conversation did not wait
+    slow_order = [t for t in texts if t.startswith("slow")]
+    assert slow_order == ["slow-1", "slow-1", "slow-1", "slow-2"]
+    for r in receiver.requests:
+        assert verify(secret, r.headers["Chatserver-Signature"], r.raw, time.time())
 
 
 async def test_the_admin_pages_add_show_the_secret_once_list_failures_and_resend(
