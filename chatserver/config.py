@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from .protocol.frames import Limits
 from .quotas import QuotaConfig
+from .webhooks.settings import WebhookConfig
 
 if TYPE_CHECKING:
     from .blobs_s3 import S3Settings
@@ -43,6 +44,8 @@ class Config:
     recording_chunks: bool | None = None  # None: where the blob store cannot append
     recording_seal_seconds: float = 0.05
     recording_seal_bytes: int = 1024 * 1024
+    # Webhooks and the outbox their deliveries wait in (docs/integrations.md).
+    webhooks: WebhookConfig = field(default_factory=WebhookConfig)
 
     @property
     def blobs(self) -> Path:

@@ -312,6 +312,76 @@ async def _audit(db: Connection) -> None:
     await db.execute("CREATE INDEX audit_log_site ON audit_log (site_id, id)")
 
 
+# Step 6: the change feed and the outbox (chatserver/store/outbox.py,
+# docs/integrations.md).  ``chat_append`` is replaced: the same function, with
+# the conversation's place in the feed raised in the same statement as its
+# offset.
+_OUTBOX = (
+    "CREATE SEQUENCE conv_feed_seq",
+    "ALTER TABLE conversations ADD COLUMN feed_seq bigint NOT NULL DEFAULT 0",
+    "CREATE INDEX conv_feed ON conversations (feed_seq)",
+    "CREATE TABLE outbox_cursors (name text PRIMARY KEY, value bigint NOT NULL)",
+    """CREATE TABLE outbox_jobs (
+    id text PRIMARY KEY, site_id text NOT NULL, kind text NOT NULL, key text NOT NULL,
+    seq bigint NOT NULL, payload text NOT NULL, state text NOT NULL,
+    attempts integer NOT NULL, due_at double precision NOT NULL,
+    created_at double precision NOT NULL, updated_at double precision NOT NULL,
+    last_error text NOT NULL)""",
+    "CREATE INDEX outbox_due ON outbox_jobs (due_at) WHERE state = 'pending'",
+    "CREATE INDEX outbox_key ON outbox_jobs (key, seq) WHERE state = 'pending'",
+    "CREATE INDEX outbox_site ON outbox_jobs (site_id, key text_pattern_ops, created_at)",
+    "CREATE INDEX outbox_old ON outbox_jobs (updated_at) WHERE state <> 'pending'",
+    """CREATE OR REPLACE FUNCTION chat_append(
+    p_conv text, p_kind text, p_author_kind text, p_author_id text, p_author_name text,
+    p_body text, p_ts double precision, p_cid text, p_data text, p_open_only boolean,
+    p_member text)
+RETURNS TABLE (e_duplicate boolean, e_offset bigint, e_kind text, e_author_kind text,
+    e_author_id text, e_author_name text, e_body text, e_ts double precision, e_cid text,
+    e_data text)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    c record;
+    n bigint;
+BEGIN
+    SELECT site_id, agents, state INTO c FROM conversations WHERE id = p_conv FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'conversation %', p_conv USING ERRCODE = 'CH404';
+    END IF;
+    IF p_member IS NOT NULL AND NOT (c.agents::jsonb ? p_member) THEN
+        RAISE EXCEPTION '% is not in conversation %', p_member, p_conv
+            USING ERRCODE = 'CH403', DETAIL = c.site_id;
+    END IF;
+    IF p_cid IS NOT NULL THEN
+        RETURN QUERY SELECT true, e."offset", e.kind, e.author_kind, e.author_id,
+            e.author_name, e.body, e.ts, e.cid, e.data FROM entries e
+            WHERE e.conv_id = p_conv AND e.author_id = p_author_id AND e.cid = p_cid;
+        IF FOUND THEN
+            RETURN;
+        END IF;
+    END IF;
+    IF p_open_only AND c.state = 'closed' THEN
+        RAISE EXCEPTION 'conversation % is closed', p_conv USING ERRCODE = 'CH409';
+    END IF;
+    UPDATE conversations SET last_offset = last_offset + 1,
+        feed_seq = nextval('conv_feed_seq') WHERE id = p_conv
+        RETURNING last_offset INTO n;
+    INSERT INTO entries (conv_id, "offset", kind, author_kind, author_id, author_name, body,
+        ts, cid, data)
+        VALUES (p_conv, n, p_kind, p_author_kind, p_author_id, p_author_name, p_body, p_ts,
+        p_cid, p_data);
+    RETURN QUERY SELECT false, n, p_kind, p_author_kind, p_author_id, p_author_name, p_body,
+        p_ts, p_cid, p_data;
+END
+$fn$""",
+)
+
+
+async def _outbox(db: Connection) -> None:
+    """Step 6: conversations.feed_seq, outbox_cursors, outbox_jobs; chat_append raises
+    feed_seq."""
+    await db.execute(";\n".join(_OUTBOX))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "every table and index", _schema),
     Migration(2, "recording_chunks: a recording's sealed chunk objects", _recording_chunks),
@@ -322,6 +392,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(4, "archive_convs, archive_text: the conversation archive's index", _archive),
     Migration(5, "audit_log: who did what (chatserver/audit/)", _audit),
+    Migration(6, "conversations.feed_seq, outbox_cursors, outbox_jobs: the outbox", _outbox),
 )
 
 _VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (

@@ -273,6 +273,27 @@ def _audit(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX audit_log_site ON audit_log (site_id, id)")
 
 
+def _outbox(db: sqlite3.Connection) -> None:
+    # The change feed (a conversation's place, raised by every append) and the
+    # outbox's cursors and jobs (chatserver/store/outbox.py, docs/integrations.md).
+    db.execute("ALTER TABLE conversations ADD COLUMN feed_seq INTEGER NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX conv_feed ON conversations (feed_seq)")
+    db.execute(
+        "CREATE TABLE outbox_cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID"
+    )
+    db.execute(
+        """CREATE TABLE outbox_jobs (
+    id TEXT PRIMARY KEY, site_id TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,
+    seq INTEGER NOT NULL, payload TEXT NOT NULL, state TEXT NOT NULL,
+    attempts INTEGER NOT NULL, due_at REAL NOT NULL, created_at REAL NOT NULL,
+    updated_at REAL NOT NULL, last_error TEXT NOT NULL)"""
+    )
+    db.execute("CREATE INDEX outbox_due ON outbox_jobs (due_at) WHERE state = 'pending'")
+    db.execute("CREATE INDEX outbox_key ON outbox_jobs (key, seq) WHERE state = 'pending'")
+    db.execute("CREATE INDEX outbox_site ON outbox_jobs (site_id, key, created_at)")
+    db.execute("CREATE INDEX outbox_old ON outbox_jobs (updated_at) WHERE state != 'pending'")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "every table, index and column; older files gain what they lack", _schema),
     Migration(2, "recording_chunks: a recording's sealed chunk objects", _recording_chunks),
@@ -283,6 +304,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(4, "archive_convs, archive_fts: the conversation archive's index", _archive),
     Migration(5, "audit_log: who did what (chatserver/audit/)", _audit),
+    Migration(6, "conversations.feed_seq, outbox_cursors, outbox_jobs: the outbox", _outbox),
 )
 
 

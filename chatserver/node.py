@@ -31,6 +31,7 @@ from .conversations import Conversations
 from .features.attachments import UploadBudget
 from .held import HeldPages
 from .hub import Hub
+from .outbox import Outbox
 from .presence import Presence
 from .quotas import Quotas
 from .reports.service import Reports
@@ -38,6 +39,7 @@ from .routing import Router
 from .security import Signer, load_secret, load_secret_postgres, load_secret_redis
 from .store import Store
 from .types import new_id
+from .webhooks import Webhooks
 
 if TYPE_CHECKING:
     from .features.cobrowse import Cobrowse
@@ -58,7 +60,8 @@ class Node:
 
     What handlers, features and the console are given: the seams (``store``,
     ``broker``, ``router``, ``presence``, ``blobs``), the services (``convs``,
-    ``quotas``, ``held``, ``triggers``, ``cobrowse``, ``recordings``, ...)
+    ``quotas``, ``held``, ``triggers``, ``cobrowse``, ``recordings``,
+    ``outbox``, ``webhooks``, ...)
     and the ``hub`` (this process's sessions, channels, fan-out, dispatch).
     """
 
@@ -122,6 +125,11 @@ class Node:
         self.audit.install(self)
         # Failed sign-ins counted in the store (shared by every process).
         self.login_throttle = logins.LoginThrottle(store, limit=10, window=300.0)
+        # Durable jobs (webhook deliveries) and the webhooks fed from the change feed.
+        self.outbox = Outbox(store, config.webhooks.outbox)
+        self.hub.add_service(self.outbox.start, self.outbox.close)
+        self.webhooks = Webhooks(self)
+        self.webhooks.install()
         # Attachment upload bodies held in memory at once, by this process.
         self.upload_budget = UploadBudget(config.upload_memory)
         # The REST API's keys and this process's request rate per key (api/keys.py).

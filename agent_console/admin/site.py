@@ -35,6 +35,7 @@ async def home(request: Request) -> Response:
             "disabled": [a for a in agents if a.disabled],
             "canned_count": len(canned),
             "api_key_count": len(keys),
+            "webhooks": await node.webhooks.endpoints(site.id),
             "script_tag": script_tag(request, site),
         },
     )

@@ -12,6 +12,7 @@ from ..config import Config
 from ..errors import ChatError
 from ..quotas import QuotaConfig
 from .redis_options import add_redis_coordination_options, redis_coordination_config
+from .webhook_options import add_webhook_options, webhook_config
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -142,6 +143,7 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
         help="use the Redis backend at URL instead of the embedded one (CHATSERVER_REDIS_URL)",
     )
     add_redis_coordination_options(p)
+    add_webhook_options(p, size)
     p.add_argument(
         "--database",
         type=database_url,
@@ -381,6 +383,7 @@ def config_from(args: argparse.Namespace) -> Config:
         shutdown_delay=args.shutdown_delay,
         forwarded_allow_ips=args.forwarded_allow_ips,
         api_rate=args.api_rate,
+        webhooks=webhook_config(args),
         quotas=QuotaConfig(
             hellos_per_address=args.hellos_per_address,
             hellos_per_site=args.hellos_per_site,

@@ -78,5 +78,6 @@ async def identify(node: Node, session: Session, frame: Frame) -> None:
     visitor = await node.store.update_visitor(
         target, name=frame.get("name"), email=frame.get("email")
     )
+    await node.webhooks.visitor_identified(visitor)  # durable before the reply
     session.send(reply)
     await _publish_visitor(node, session, visitor, None)

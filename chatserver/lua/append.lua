@@ -3,6 +3,8 @@
 -- KEYS[1]  conv:<id>     the conversation hash (last_offset, epoch)
 -- KEYS[2]  entries:<id>  the stream; entry <offset> has the ID "<offset>-0"
 -- KEYS[3]  cids:<id>     "<len(author)>:<author>:<cid>" -> offset
+-- KEYS[4]  feed          zset: conversation ids by their place in the change feed
+-- KEYS[5]  feed-seq      string: the feed's last place handed out (INCR)
 -- ARGV[1]  the cid field, or "" for an entry without cid
 -- ARGV[2]  a fresh epoch, used only if the history turns out to be lost
 -- ARGV[3]  "1" to refuse a closed conversation, "" to write regardless
@@ -77,4 +79,6 @@ redis.call("HSET", KEYS[1], "last_offset", offset)
 if ARGV[1] ~= "" then
   redis.call("HSET", KEYS[3], ARGV[1], offset)
 end
+-- the conversation's new place in the change feed (chatserver/store/outbox.py)
+redis.call("ZADD", KEYS[4], redis.call("INCR", KEYS[5]), string.match(KEYS[1], "([^:]+)$"))
 return {"added", offset}

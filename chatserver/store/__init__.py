@@ -15,6 +15,7 @@ module                  Protocol               holds
 ``logins.py``           ``LoginStore``         session generations, revocations, throttle
 ``firings.py``          ``FiringStore``        trigger firings, per-site counters
 ``reports.py``          ``ReportStore``        conversation facts rows (reports)
+``outbox.py``           ``OutboxStore``        change feed, cursors, durable jobs
 ======================  =====================  ==========================================
 
 The backends are ``store/sqlite/`` and ``store/redis/``: one engine module each
@@ -47,6 +48,7 @@ from .common import (
 from .conversations import ConversationStore
 from .firings import FiringStore
 from .logins import LoginStore
+from .outbox import OutboxStore
 from .reports import ReportStore
 from .sites import SiteStore
 from .visitors import VisitorStore
@@ -61,6 +63,7 @@ __all__ = [
     "ConversationStore",
     "FiringStore",
     "LoginStore",
+    "OutboxStore",
     "ReportStore",
     "SiteStore",
     "Store",
@@ -79,6 +82,7 @@ class Store(
     LoginStore,
     FiringStore,
     ReportStore,
+    OutboxStore,
     Protocol,
 ):
     """Every domain of the Store, and the lifecycle of the backend that holds them."""

@@ -139,10 +139,22 @@ async def add_key(admin: Console, name: str = "CRM sync") -> str:
     return found[-1]
 
 
+
+async def add_webhook(admin: Console, url: str = "http://127.0.0.1:9/hook") -> str:
+    """A webhook endpoint (to a closed local port it may not reach): its id."""
+    data = {"url": url, "events": "message.created"}
+    r = await admin.post("/console/admin/webhooks/new", data)
+    assert r.status_code == 200, errors(r)
+    found = re.search(r'href="/console/admin/webhooks/(wh_[^"/]+)"', r.text)
+    assert found
+    return found.group(1)
+
+
 def routes(
-    agent_id: str, doc_id: str, key_id: str
+    agent_id: str, doc_id: str, key_id: str, hook_id: str
 ) -> tuple[list[str], list[tuple[str, dict[str, Any]]]]:
     """Every admin page (GET) and every state-changing admin route (POST) with valid data."""
+    hook = f"/console/admin/webhooks/{hook_id}"
     pages = [
         "/console/admin",
         "/console/admin/agents",
@@ -152,6 +164,9 @@ def routes(
         "/console/admin/canned",
         "/console/admin/canned/new",
         f"/console/admin/canned/{doc_id}",
+        "/console/admin/webhooks",
+        "/console/admin/webhooks/new",
+        hook,
         "/console/admin/site",
         "/console/admin/privacy",
         "/console/admin/audit",
@@ -174,6 +189,12 @@ def routes(
         ("/console/admin/canned/new", {"shortcut": "newone", "text": "New"}),
         (f"/console/admin/canned/{doc_id}", {"shortcut": "changed", "text": "Changed"}),
         (f"/console/admin/canned/{doc_id}/delete", {}),
+        ("/console/admin/webhooks/new", {"url": "http://127.0.0.1:9/", "events": "note.created"}),
+        (f"{hook}/test", {}),
+        (f"{hook}/disable", {}),
+        (f"{hook}/enable", {}),
+        (f"{hook}/resend", {"delivery": f"{hook_id}.c_x.1"}),
+        (f"{hook}/delete", {}),
         (
             "/console/admin/site",
             {"name": "Changed", "routing": "auto", "color": "#000000", "language": "es"},
@@ -192,6 +213,7 @@ async def snapshot(server: Server, shop: Shop) -> tuple[Any, ...]:
         site = await store.get_site(shop.site.id)
         agents = await store.list_agents(shop.site.id)
         docs = await store.list_docs(shop.site.id, "canned")
+        docs += await store.list_docs(shop.site.id, "webhook")
         keys = await store.list_docs(shop.site.id, "api-key")
     return (
         site,
@@ -215,16 +237,17 @@ async def test_only_admins_reach_the_admin_pages(server: Server) -> None:
     async with console(server, admin_email) as admin:
         doc_id = await add_canned(admin, "hello", "Hello!")
         key_id = await add_key(admin)
+        hook_id = await add_webhook(admin)
         home = await admin.get("/console/")
         assert 'href="/console/admin"' in home.text  # the Admin tab
-        pages, posts = routes(shop.agents[agent_email], doc_id, key_id)
+        pages, posts = routes(shop.agents[agent_email], doc_id, key_id, hook_id)
         for path in pages:
             assert (await admin.get(path)).status_code == 200, path
     # The lists above name every admin route there is (a new one must join them).
     for route in admin_routes:
         assert isinstance(route, Route)
         path = "/console" + route.path.format(
-            agent_id=shop.agents[agent_email], doc_id=doc_id, key_id=key_id
+            agent_id=shop.agents[agent_email], doc_id=doc_id, key_id=key_id, hook_id=hook_id
         )
         assert route.methods is not None
         assert ("GET" in route.methods) == (path in pages), path
@@ -253,8 +276,9 @@ async def test_every_state_changing_route_needs_the_csrf_token(server: Server) -
     async with console(server, admin_email) as admin, console(server, admin_email) as other:
         doc_id = await add_canned(admin, "hello", "Hello!")
         key_id = await add_key(admin)
+        hook_id = await add_webhook(admin)
         before = await snapshot(server, shop)
-        _, posts = routes(shop.agents[agent_email], doc_id, key_id)
+        _, posts = routes(shop.agents[agent_email], doc_id, key_id, hook_id)
         for path, data in posts:
             assert (await admin.post(path, data, csrf="")).status_code == 403, path
             assert (await admin.post(path, data, csrf="csrf.bogus")).status_code == 403, path
@@ -276,21 +300,27 @@ async def test_another_sites_admin_cannot_reach_this_site(server: Server) -> Non
     async with console(server, admin_email) as admin:
         doc_id = await add_canned(admin, "secret", "Our secret text")
         key_id = await add_key(admin, "Our secret integration")
+        hook_id = await add_webhook(admin, "http://127.0.0.1:9/our-secret-hook")
     before = await snapshot(server, shop)
     agent_id = shop.agents[agent_email]
     async with console(server, other_admin) as intruder:
-        pages, posts = routes(agent_id, doc_id, key_id)
+        pages, posts = routes(agent_id, doc_id, key_id, hook_id)
         for path in pages:
             r = await intruder.get(path)
             assert r.status_code in (200, 404), path
             assert agent_email not in r.text and "Our secret text" not in r.text, path
             assert "Our secret integration" not in r.text and key_id not in r.text, path
+            assert "our-secret-hook" not in r.text, path
             assert shop.key not in r.text and shop.site.id not in r.text, path
-        for path in (f"/console/admin/agents/{agent_id}", f"/console/admin/canned/{doc_id}"):
+        for path in (
+            f"/console/admin/agents/{agent_id}",
+            f"/console/admin/canned/{doc_id}",
+            f"/console/admin/webhooks/{hook_id}",
+        ):
             assert (await intruder.get(path)).status_code == 404
         for path, data in posts:
             r = await intruder.post(path, data)
-            if agent_id in path or doc_id in path or key_id in path:
+            if agent_id in path or doc_id in path or key_id in path or hook_id in path:
                 assert r.status_code == 404, path
         # Whatever the intruder did landed on their own site only.
     assert await snapshot(server, shop) == before

@@ -8,6 +8,7 @@ from .conversations import PostgresConversations
 from .engine import PostgresEngine
 from .firings import PostgresFirings
 from .logins import PostgresLogins
+from .outbox import PostgresOutbox
 from .reports import PostgresReports
 from .sites import PostgresSites
 from .visitors import PostgresVisitors
@@ -24,5 +25,6 @@ class PostgresStore(
     PostgresLogins,
     PostgresFirings,
     PostgresReports,
+    PostgresOutbox,
 ):
     """The whole ``Store`` on PostgreSQL: every domain's methods over one engine."""

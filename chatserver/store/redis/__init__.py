@@ -7,6 +7,7 @@ from .attachments import RedisAttachments
 from .conversations import RedisConversations
 from .firings import RedisFirings
 from .logins import RedisLogins
+from .outbox import RedisOutbox
 from .reports import RedisReports
 from .sites import RedisSites
 from .visitors import RedisVisitors
@@ -23,5 +24,6 @@ class RedisStore(
     RedisLogins,
     RedisFirings,
     RedisReports,
+    RedisOutbox,
 ):
     """The whole ``Store`` on Redis: every domain's methods over one engine."""

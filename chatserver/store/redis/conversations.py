@@ -198,7 +198,13 @@ class RedisConversations(RedisEngine):
         status, rest = _status(
             await self._script(
                 "append",
-                [self._k("conv", conv_id), self._k("entries", conv_id), self._k("cids", conv_id)],
+                [
+                    self._k("conv", conv_id),
+                    self._k("entries", conv_id),
+                    self._k("cids", conv_id),
+                    self._k("feed"),
+                    self._k("feed-seq"),
+                ],
                 [
                     _cid_field(author_id, cid) if cid is not None else "",
                     new_id("e")[2:14],

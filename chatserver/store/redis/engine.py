@@ -55,6 +55,18 @@ The login throttle adds::
                                      names scored by Unix time; expires a window after
                                      the last one
 
+The outbox (``store/outbox.py``; ``append.lua`` writes the feed) adds::
+
+    feed                     zset    conversation ids scored by their place in the change feed
+    feed-seq                 string  the feed's last place handed out (INCR)
+    outbox-cursors           hash    cursor name -> integer (only raised)
+    outbox-job:<id>          hash    id site_id kind key seq payload* state attempts due_at
+                                     created_at updated_at last_error
+    outbox-key:<key>         zset    pending job ids of an order key, scored by seq
+    outbox-due               zset    the head job of each key, scored by due_at
+    outbox-site:<site>       zset    the site's job ids by created_at
+    outbox-old               zset    done and failed job ids by updated_at (``prune``)
+
 The layout itself has a version::
 
     layout                   string  the version of this layout (``migrations_redis``):
@@ -79,7 +91,8 @@ the ``convs:<state>:<site>`` and ``open:<visitor>`` indexes),
 ``claim_follow.lua`` (a trigger's frequency), ``update_existing.lua`` (an
 update that never creates a row), ``throttle_reserve.lua`` (a login attempt
 is checked and recorded on all its keys in one step),
-``set_password_hash.lua`` (compare and set) and ``set_layout.lua`` (the
+``set_password_hash.lua`` (compare and set), ``outbox.lua`` (jobs, their
+order keys and the due index move together) and ``set_layout.lua`` (the
 layout version only moves forward, ``migrations_redis``).  Some scripts
 derive keys from the prefix (an existing conversation, an agent's old
 email), so the store needs one Redis server or a primary with replicas, not
@@ -157,6 +170,7 @@ _SCRIPTS = (
     "claim_follow",
     "throttle_reserve",
     "set_password_hash",
+    "outbox",
 )
 
 

@@ -7,6 +7,7 @@ from .attachments import SQLiteAttachments
 from .conversations import SQLiteConversations
 from .firings import SQLiteFirings
 from .logins import SQLiteLogins
+from .outbox import SQLiteOutbox
 from .reports import SQLiteReports
 from .sites import SQLiteSites
 from .visitors import SQLiteVisitors
@@ -23,5 +24,6 @@ class SQLiteStore(
     SQLiteLogins,
     SQLiteFirings,
     SQLiteReports,
+    SQLiteOutbox,
 ):
     """The whole ``Store`` on SQLite: every domain's methods over one engine."""

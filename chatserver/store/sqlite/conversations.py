@@ -198,7 +198,8 @@ class SQLiteConversations(SQLiteEngine):
                 if row is not None:
                     return _entry(row), True
             row = db.execute(
-                "UPDATE conversations SET last_offset = last_offset + 1"
+                "UPDATE conversations SET last_offset = last_offset + 1,"
+                " feed_seq = (SELECT max(feed_seq) FROM conversations) + 1"
                 " WHERE id = ? AND (? = 0 OR state != 'closed') RETURNING last_offset",
                 (conv_id, int(open_only)),
             ).fetchone()

@@ -1,0 +1,181 @@
+"""The outbox on SQLite (``OutboxStore``): the feed is ``conversations.feed_seq``
+(raised by ``append``), cursors and jobs are two tables (migration step 6)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from ...types import SiteId, now
+from ..outbox import Change, Job, JobState, NewJob
+from .engine import SQLiteEngine
+
+_JOB_COLS = (
+    "id, site_id, kind, key, seq, payload, state, attempts, due_at, created_at, updated_at,"
+    " last_error"
+)
+
+
+def _job(row: Any) -> Job:
+    return Job(
+        id=row[0],
+        site_id=row[1],
+        kind=row[2],
+        key=row[3],
+        seq=int(row[4]),
+        payload=json.loads(row[5]),
+        state=JobState(row[6]),
+        attempts=int(row[7]),
+        due_at=float(row[8]),
+        created_at=float(row[9]),
+        updated_at=float(row[10]),
+        last_error=row[11],
+    )
+
+
+def _get(db: sqlite3.Connection, job_id: str) -> Job | None:
+    row = db.execute(f"SELECT {_JOB_COLS} FROM outbox_jobs WHERE id = ?", (job_id,)).fetchone()
+    return _job(row) if row else None
+
+
+class SQLiteOutbox(SQLiteEngine):
+    """``OutboxStore`` on SQLite: one writer, so feed order is commit order."""
+
+    async def changes(self, after: int, limit: int = 200) -> list[Change]:
+        rows = await self._read_all(
+            "SELECT feed_seq, id, site_id, last_offset FROM conversations"
+            " WHERE feed_seq > ? ORDER BY feed_seq LIMIT ?",
+            (after, limit),
+        )
+        return [Change(int(r[0]), r[1], r[2], int(r[3])) for r in rows]
+
+    async def feed_head(self) -> int:
+        row = await self._read_one("SELECT max(feed_seq) FROM conversations", ())
+        return int(row[0] or 0)
+
+    async def cursors(self, names: Sequence[str]) -> dict[str, int]:
+        if not names:
+            return {}
+        marks = ", ".join("?" for _ in names)
+        rows = await self._read_all(
+            f"SELECT name, value FROM outbox_cursors WHERE name IN ({marks})", tuple(names)
+        )
+        return {str(name): int(value) for name, value in rows}
+
+    async def enqueue(self, jobs: Sequence[NewJob], cursors: Mapping[str, int]) -> int:
+        t = now()
+
+        def op(db: sqlite3.Connection) -> int:
+            added = 0
+            for job in jobs:
+                if job.cursor is not None:
+                    row = db.execute(
+                        "SELECT value FROM outbox_cursors WHERE name = ?", (job.cursor,)
+                    ).fetchone()
+                    if row is not None and int(row[0]) >= job.seq:
+                        continue
+                cur = db.execute(
+                    f"INSERT OR IGNORE INTO outbox_jobs ({_JOB_COLS})"
+                    " VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, '')",
+                    (
+                        job.id,
+                        job.site_id,
+                        job.kind,
+                        job.key,
+                        job.seq,
+                        json.dumps(job.payload),
+                        t,
+                        t,
+                        t,
+                    ),
+                )
+                added += cur.rowcount
+            for name, value in cursors.items():
+                db.execute(
+                    "INSERT INTO outbox_cursors (name, value) VALUES (?, ?)"
+                    " ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
+                    (name, value),
+                )
+            return added
+
+        return await self._run(op)
+
+    async def claim(self, now: float, lease: float, limit: int) -> list[Job]:
+        # Most polls find nothing due: ask the read lane first, so an idle outbox
+        # never takes the writer (which the chat's messages share).
+        due = await self._read_one(
+            "SELECT 1 FROM outbox_jobs WHERE state = 'pending' AND due_at <= ? LIMIT 1", (now,)
+        )
+        if due is None:
+            return []
+
+        def op(db: sqlite3.Connection) -> list[Job]:
+            rows = db.execute(
+                f"SELECT {_JOB_COLS} FROM outbox_jobs j WHERE state = 'pending' AND due_at <= ?"
+                " AND NOT EXISTS (SELECT 1 FROM outbox_jobs p WHERE p.key = j.key"
+                " AND p.state = 'pending' AND p.seq < j.seq)"
+                " ORDER BY due_at LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            jobs = [replace(_job(r), due_at=now + lease) for r in rows]
+            db.executemany(
+                "UPDATE outbox_jobs SET due_at = ? WHERE id = ?",
+                [(j.due_at, j.id) for j in jobs],
+            )
+            return jobs
+
+        return await self._run(op)
+
+    async def _finish(self, job_id: str, sql: str, args: tuple[Any, ...]) -> Job | None:
+        def op(db: sqlite3.Connection) -> Job | None:
+            db.execute(f"UPDATE outbox_jobs SET {sql} WHERE id = ?", (*args, job_id))
+            return _get(db, job_id)
+
+        return await self._run(op)
+
+    async def complete(self, job_id: str, now: float) -> Job | None:
+        return await self._finish(job_id, "state = 'done', updated_at = ?", (now,))
+
+    async def retry(self, job_id: str, now: float, due_at: float, error: str) -> Job | None:
+        return await self._finish(
+            job_id,
+            "attempts = attempts + 1, due_at = ?, updated_at = ?, last_error = ?",
+            (due_at, now, error),
+        )
+
+    async def fail(self, job_id: str, now: float, error: str) -> Job | None:
+        return await self._finish(
+            job_id,
+            "state = 'failed', attempts = attempts + 1, updated_at = ?, last_error = ?",
+            (now, error),
+        )
+
+    async def resend(self, job_id: str, now: float) -> Job | None:
+        return await self._finish(
+            job_id,
+            "state = 'pending', attempts = 0, due_at = ?, updated_at = ?",
+            (now, now),
+        )
+
+    async def get_job(self, job_id: str) -> Job | None:
+        return await self._read(lambda db: _get(db, job_id))
+
+    async def jobs(self, site_id: SiteId, key_prefix: str = "", limit: int = 50) -> list[Job]:
+        rows = await self._read_all(
+            f"SELECT {_JOB_COLS} FROM outbox_jobs WHERE site_id = ? AND key >= ? AND key < ?"
+            " ORDER BY created_at DESC, seq DESC LIMIT ?",
+            (site_id, key_prefix, key_prefix + "\U0010ffff", limit),
+        )
+        return [_job(r) for r in rows]
+
+    async def prune(self, before: float) -> int:
+        def op(db: sqlite3.Connection) -> int:
+            cur = db.execute(
+                "DELETE FROM outbox_jobs WHERE state != 'pending' AND updated_at < ?", (before,)
+            )
+            return cur.rowcount
+
+        return await self._run(op)
