@@ -644,3 +644,40 @@ def test_an_offline_visitors_name_shows_in_the_lists(
     later = sign_in(new(contexts, chromium), server, second, problems)
     later_item = later.locator(".conv-item").filter(has_text="Do you ship?")
     expect(later_item.locator(".who")).to_have_text("Ann Example", timeout=4000)
+
+
+def test_an_agent_starts_a_chat_from_the_visitors_on_the_site(
+    server: Server,
+    shops: ShopServer,
+    chromium: Browser,
+    contexts: list[BrowserContext],
+    problems: list[str],
+) -> None:
+    """#21: "On the site now" lists who browses; the agent's first message opens the
+    visitor's chat window with it, and the conversation opens in the console."""
+    shop = make_shop(server, agents=1)
+    url = shops.add(f"online-{shop.site.id}", page_html(server, shop.key, "Linen shirts", "/x"))
+    visitor = watch(new(contexts, chromium).new_page(), "visitor", problems)
+    visitor.goto(url)
+    expect(visitor.locator("chatserver-chat .bubble")).to_be_visible()
+    agent = sign_in(new(contexts, chromium), server, emails(shop)[0], problems)
+    row = agent.locator("#list-online .online-item")
+    expect(row).to_have_count(1)
+    expect(row.locator(".online-page")).to_have_text("Linen shirts")
+    expect(row.locator(".who")).to_have_text("Ann Smith")  # the page's identify
+    row.locator("button.start-chat").click()
+    row.locator(".start-form textarea").fill("Hello Ann! The linen shirt is back in blue.")
+    row.locator(".start-form button[type=submit]").click()
+    expect(visitor.locator("#chatserver-panel")).to_be_visible()  # opened for them
+    expect(visitor.locator(".msg .b").last).to_have_text(
+        "Hello Ann! The linen shirt is back in blue."
+    )
+    pane = agent.locator(SHOWN)
+    expect(pane.locator(".entry.agent .body")).to_have_text(
+        ["Hello Ann! The linen shirt is back in blue."]
+    )
+    expect(row.locator(".badge")).to_have_text("in chat")
+    box = visitor.locator("#chatserver-input")
+    box.fill("Great, size M please")
+    box.press("Enter")
+    expect(pane.locator(".entry.visitor .body")).to_have_text(["Great, size M please"])

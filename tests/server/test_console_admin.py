@@ -139,7 +139,6 @@ async def add_key(admin: Console, name: str = "CRM sync") -> str:
     return found[-1]
 
 
-
 async def add_webhook(admin: Console, url: str = "http://127.0.0.1:9/hook") -> str:
     """A webhook endpoint (to a closed local port it may not reach): its id."""
     data = {"url": url, "events": "message.created"}

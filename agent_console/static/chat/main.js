@@ -10,6 +10,7 @@ import { Store } from "./conversations.js";
 import { ConversationList } from "./list.js";
 import { Pane } from "./pane.js";
 import { VisitorPanel } from "./visitor.js";
+import { OnlineVisitors } from "./online.js";
 import { CannedResponses } from "./canned.js";
 import { Alerts } from "./alerts.js";
 import { byId, clock, el, fill } from "./dom.js";
@@ -65,6 +66,7 @@ async function colleagues() {
 }
 
 const list = new ConversationList(store, { queued: byId("list-queued"), mine: byId("list-mine"), others: byId("list-others") }, (id) => openTab(id));
+const online = new OnlineVisitors(store, byId("list-online"), byId("online-count"), (id) => openTab(id));
 const panel = new VisitorPanel(store, byId("visitor-panel"), (conv) => {
   if (!store.get(conv.id)) store.upsert(conv);
   openTab(conv.id);
@@ -325,6 +327,7 @@ showPermission();
 store.on((change, id, detail) => {
   switch (change) {
     case "welcome":
+      online.refresh();
       showStatus();
       layout();
       syncWatches();
@@ -355,6 +358,7 @@ store.on((change, id, detail) => {
       showStatus();
       break;
     case "visitor":
+      online.render();
       if (detail?.t === "visitor") panel.live(detail);
       for (const pane of panes.values()) if (pane.rec.conv.visitor === id) pane.update();
       if (tabs.some((t) => store.get(t)?.conv.visitor === id)) layout();
