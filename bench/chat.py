@@ -8,7 +8,9 @@ slow server cannot slow the offered load down (no coordinated omission).
 
 Every payload carries its *scheduled* send time: a message body is
 ``"<tag>|<seq>|<t_us>|<padding>"`` and a typing draft is the same shape, with
-``t_us`` the scheduled time in microseconds of ``CLOCK_MONOTONIC``, which is
+``t_us`` the scheduled time in microseconds of ``CLOCK_MONOTONIC`` written in
+letters (``stamp``: a long run of digits would be redacted by the server as a
+card number being typed, chatserver/cards.py), which is
 shared by all processes of the machine.  Receivers compute latency as
 arrival time minus that, so latency includes the time a message waited
 because the generator itself was late; ``Recorder.late`` measures that
@@ -92,13 +94,42 @@ class Recorder:
         return out
 
 
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def stamp(us: int) -> str:
+    """Microseconds written in letters (base 26): no run of digits for the server's
+    card-number and draft redaction to hide (chatserver/cards.py)."""
+    out = []
+    while True:
+        us, digit = divmod(us, 26)
+        out.append(_LETTERS[digit])
+        if not us:
+            return "".join(reversed(out))
+
+
+def unstamp(text: str) -> int:
+    value = 0
+    for ch in text:
+        index = _LETTERS.find(ch)
+        if index < 0:
+            raise ValueError(f"not a stamp: {text!r}")
+        value = value * 26 + index
+    return value
+
+
+def payload(tag: str, seq: int, t: float, pad: str) -> str:
+    """A benchmark body or draft: ``<tag>|<seq>|<stamp of t in µs>|<padding>``."""
+    return f"{tag}|{seq}|{stamp(int(t * 1e6))}|{pad}"
+
+
 def parse_payload(text: str) -> tuple[str, int, float] | None:
     """``(tag, seq, scheduled time)`` of a benchmark body or draft, else ``None``."""
     parts = text.split("|", 3)
     if len(parts) < 3:
         return None
     try:
-        return parts[0], int(parts[1]), int(parts[2]) / 1e6
+        return parts[0], int(parts[1]), unstamp(parts[2]) / 1e6
     except ValueError:
         return None
 
@@ -425,7 +456,7 @@ class Participant:
             "t": "send",
             "id": self.next_rid(),
             "cid": cid,
-            "body": f"{self.tag}|{self.seq}|{int(t * 1e6)}|{pad}",
+            "body": payload(self.tag, self.seq, t, pad),
         }
         if conv_id is not None:
             frame["conv"] = conv_id
@@ -559,7 +590,7 @@ class Visitor(Participant):
             n = self.recipients()
             self.rec.prev_sent_t.append(t)
             self.rec.prev_rcpt.append(n)
-            self.send({"t": "typing", "draft": f"{self.tag}|{self.seq}|{int(t * 1e6)}|{pad}"})
+            self.send({"t": "typing", "draft": payload(self.tag, self.seq, t, pad)})
 
         self.start_stream(message, msg_rate, t0, stop)
         self.start_stream(typing, typing_rate, t0, stop)
