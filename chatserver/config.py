@@ -42,6 +42,9 @@ class Config:
     recording_chunks: bool | None = None  # None: where the blob store cannot append
     recording_seal_seconds: float = 0.05
     recording_seal_bytes: int = 1024 * 1024
+    # E-mail (chatserver/mail/, docs/email.md): the SMTP server of sites that set none.
+    smtp_url: str | None = None  # smtp[s|+starttls]://user:password@host:port?from=...
+    public_url: str | None = None  # the server's address in mailed links; default host:port
 
     @property
     def blobs(self) -> Path:

@@ -29,6 +29,7 @@ from .conversations import Conversations
 from .features.attachments import UploadBudget
 from .held import HeldPages
 from .hub import Hub
+from .mail.service import MailService
 from .presence import Presence
 from .quotas import Quotas
 from .reports.service import Reports
@@ -117,6 +118,9 @@ class Node:
         self.archive.install(self)
         # Failed sign-ins counted in the store (shared by every process).
         self.login_throttle = logins.LoginThrottle(store, limit=10, window=300.0)
+        # E-mail out and in (mail/, docs/email.md).
+        self.mail = MailService(self)
+        self.mail.install()
         # Attachment upload bodies held in memory at once, by this process.
         self.upload_budget = UploadBudget(config.upload_memory)
 
@@ -126,6 +130,7 @@ class Node:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         redact.protect(config.redis_url)  # its password never reaches a log line
         redact.protect(config.database_url)
+        redact.protect(config.smtp_url)
         redact.install()
         store, broker, router, presence = build(config)
         if config.database_url:  # PostgreSQL is the record: the secret lives there
