@@ -1,4 +1,4 @@
-"""The admin pages (role ``admin``): agents, departments, canned responses, site.
+"""The admin pages (role ``admin``): agents, departments, canned responses, site, e-mail.
 
 Every page acts on the signed-in admin's own site: a record named in a URL
 is looked up and checked against that site, and another site's id gets the
@@ -18,6 +18,12 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from . import agents, canned, departments, site
+from . import agents, canned, departments, mail, site
 
-routes: list[BaseRoute] = [*site.routes, *agents.routes, *departments.routes, *canned.routes]
+routes: list[BaseRoute] = [
+    *site.routes,
+    *agents.routes,
+    *departments.routes,
+    *canned.routes,
+    *mail.routes,
+]
