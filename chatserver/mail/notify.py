@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from ..types import Agent, ConversationId, ConvState, Entry, Site, SiteId
+from ..types import Agent, AuthorKind, ConversationId, ConvState, Entry, Site, SiteId
 from .message import Mail, valid_email
 from .render import render
 from .settings import SmtpSettings
@@ -71,7 +71,9 @@ async def unanswered(
     if conv is None or site is None or conv.state is not ConvState.QUEUED or conv.offline:
         return
     first = await store.entries(conv_id, after=0, limit=20, include_notes=False)
-    said = next((e.body for e in first if e.author_kind.value == "visitor"), "")
+    said = next((e.body for e in first if e.author_kind is AuthorKind.VISITOR), None)
+    if said is None:
+        return  # a greeting nobody answered: the visitor asked for nothing
     await _mail_agents(
         service,
         settings,

@@ -118,7 +118,9 @@ class TaskQueue:
                 await asyncio.wait(set(self._tasks))
 
     async def close(self) -> None:
-        for task in list(self._tasks):
+        """Stop sending; what is still queued is lost (logged), until the outbox."""
+        waiting = list(self._tasks)
+        if waiting:
+            log.warning("%d mails not sent at shutdown", len(waiting))
+        for task in waiting:
             await stop(task)
-        if self._tasks:
-            log.warning("%d mails not sent at shutdown", len(self._tasks))

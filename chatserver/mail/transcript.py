@@ -31,17 +31,20 @@ async def transcript_frame(node: Node, session: Session, frame: Frame) -> None:
     conv = await node.hub.conversation(session, frame.get("conv"))
     email = frame.get("email").strip()
     site = await node.hub.site(conv.site_id)
+    if await node.mail.settings(site.id) is None:
+        raise FrameError(ErrorCode.NOT_ALLOWED, "the site sends no e-mail")
+    if await node.mail.unsubscribed(site.id, email):
+        raise FrameError(ErrorCode.NOT_ALLOWED, "this address gets no mail from the site")
     doc_id = f"transcript-{conv.id}"[:64]
     async with node.convs.locked(conv.id):  # two frames at once in this process: one mail
         last = await node.store.get_doc(site.id, SENT, doc_id)
         if last is not None and now() - float(last.data.get("at", 0)) < EVERY:
             raise FrameError(ErrorCode.RATE_LIMITED, "a transcript was sent a moment ago")
-        if await node.mail.unsubscribed(site.id, email):
-            raise FrameError(ErrorCode.NOT_ALLOWED, "this address gets no mail from the site")
-        language = frame.get("lang") or site.settings.language
-        mail = await transcript(node.mail, site, conv, email, language)
-        if mail is None:
-            raise FrameError(ErrorCode.NOT_ALLOWED, "the site sends no e-mail")
         await node.store.put_doc(site.id, SENT, doc_id, {"at": now()})
+    mail = await transcript(
+        node.mail, site, conv, email, frame.get("lang") or site.settings.language
+    )
+    if mail is None:  # the settings went away meanwhile
+        raise FrameError(ErrorCode.NOT_ALLOWED, "the site sends no e-mail")
     await node.mail.put(mail, conv.id)
     session.send(wire.ok(frame.rid))

@@ -71,14 +71,14 @@ async def agent_reply(service: MailService, site_id: SiteId, entry: Entry) -> No
         return
     if visitor.id in await node.presence.members(visitors_key(site_id)):
         return  # connected: the widget shows the answer
-    base = service.base_url(settings)
+    unsubscribe = _unsubscribe_url(service, service.base_url(settings), site_id, visitor.email)
     subject, text, html = render(
         "reply",
         site.settings.language,
         shop=site.name,
         agent=entry.author_name or strings(site.settings.language)["agent"],
         body=entry.body,
-        unsubscribe=_unsubscribe_url(service, base, site_id, visitor.email),
+        unsubscribe=unsubscribe,
     )
     mail = Mail(
         site_id,
@@ -88,7 +88,7 @@ async def agent_reply(service: MailService, site_id: SiteId, entry: Entry) -> No
         html,
         "reply",
         ref=conv.id,
-        unsubscribe=_unsubscribe_url(service, base, site_id, visitor.email),
+        unsubscribe=unsubscribe,
         to_name=one_line(visitor.name, 100),
     )
     await service.put(mail, key=conv.id)

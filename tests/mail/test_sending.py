@@ -201,3 +201,28 @@ def smtp_settings(smtp: SmtpServer) -> dict[str, object]:
         "security": "none",
         "sender": "chat@shop.example",
     }
+
+
+async def test_a_chat_the_visitor_never_wrote_in_mails_nobody(
+    mailnode: Node, smtp: SmtpServer
+) -> None:
+    """A conversation a proactive greeting opened, never answered: nobody waits."""
+    shop = await mailnode.seed(agents=1, settings=SiteSettings(routing="manual"))
+    [(email, agent_id)] = shop.agents.items()
+    await mailnode.parts.mail.set_prefs(
+        shop.site.id, agent_id, {"offline": True, "unanswered": True}
+    )
+    await mailnode.store.put_doc(shop.site.id, *DOC, {**smtp_settings(smtp), "unanswered": 0.1})
+    await mailnode.agent(email)
+    visitor = await mailnode.store.create_visitor(shop.site.id)
+    conv, _ = await mailnode.store.open_conversation(shop.site.id, visitor.id, None, offline=False)
+    mailnode.parts.convs.opened(conv)
+    await asyncio.sleep(0.3)
+    await mailnode.parts.mail.tasks.idle()
+    assert smtp.messages == []
+
+
+async def test_a_site_without_smtp_refuses_transcripts(node: Node) -> None:
+    _site, _key, conv, visitor = await chat(node)
+    reply = await visitor.request({"t": "transcript", "conv": conv, "email": "a@example.com"})
+    assert (reply["t"], reply["code"]) == ("error", 204)
