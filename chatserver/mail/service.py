@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from ..events import ConversationEvent, EventKind
@@ -38,6 +39,7 @@ log = logging.getLogger("chatserver.mail")
 PREFS = "mail_prefs"  # site documents: an agent's notification choices, id = the agent id
 UNSUBSCRIBED = "mail_unsub"  # id = sha256 of the lower-cased address; no address kept
 MAX_TIMERS = 10_000  # unanswered-chat checks waiting in this process
+MAX_CACHED = 10_000  # conversations whose offline flag this process remembers
 
 
 class MailService:
@@ -48,6 +50,9 @@ class MailService:
         self.tasks = TaskQueue(lambda mail: send(node, mail))
         self.queue: MailQueue = self.tasks  # the durable outbox replaces it at merge
         self._timers: dict[ConversationId, asyncio.TimerHandle] = {}
+        # Whether a conversation is offline (fixed when it is opened), for the
+        # conversations agents write in: a live chat's messages cost no read.
+        self._offline: OrderedDict[ConversationId, bool] = OrderedDict()
 
     def install(self) -> None:
         self.node.convs.events.listen("mail", self.on_event, _wants)
@@ -70,6 +75,17 @@ class MailService:
         return (
             settings.public_url or config.public_url or f"http://{config.host}:{config.port}"
         ).rstrip("/")
+
+    async def offline(self, conv_id: ConversationId) -> bool:
+        """Whether the conversation was opened offline (cached: it never changes)."""
+        known = self._offline.get(conv_id)
+        if known is None:
+            conv = await self.node.store.get_conversation(conv_id)
+            known = conv is not None and conv.offline
+            self._offline[conv_id] = known
+            if len(self._offline) > MAX_CACHED:
+                self._offline.popitem(last=False)
+        return known
 
     async def put(self, mail: Mail, key: str) -> None:
         await self.queue.put(mail, key=key)

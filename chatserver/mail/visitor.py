@@ -59,8 +59,10 @@ def _unsubscribe_url(service: MailService, base: str, site_id: SiteId, email: st
 async def agent_reply(service: MailService, site_id: SiteId, entry: Entry) -> None:
     """Mail an agent's message to the visitor of an offline conversation."""
     node = service.node
+    if not await service.offline(entry.conversation_id):
+        return  # a live chat: the common case, answered from memory
     conv = await node.store.get_conversation(entry.conversation_id)
-    if conv is None or not conv.offline:
+    if conv is None:
         return
     visitor = await node.store.get_visitor(conv.visitor_id)
     if visitor is None or not valid_email(visitor.email):
