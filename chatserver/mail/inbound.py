@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+import time
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -126,3 +127,32 @@ async def accept(node: Node, raw: bytes, recipients: str = "") -> tuple[Entry, b
     cid = "mail-" + hashlib.sha256(message_id.encode()).hexdigest()[:40]
     post = Post(body, cid, data={"email_in": {"from": sender}})
     return await post_from_mail(node, conv, post)
+
+
+REFUSALS = 30  # refused inbound mails a minute from one address, then 429
+MAX_ADDRESSES = 10_000  # addresses remembered; past that, all are forgotten
+
+
+class Refusals:
+    """Refused mails per client address in the last minute, in this process (a
+    provider's address sends many good mails and few refused ones)."""
+
+    def __init__(self, limit: int = REFUSALS, window: float = 60.0) -> None:
+        self.limit = limit
+        self.window = window
+        self._seen: dict[str, list[float]] = {}
+
+    def wait(self, address: str) -> float:
+        """Seconds until ``address`` may send again (0: now)."""
+        now = time.monotonic()
+        recent = [t for t in self._seen.get(address, ()) if now - t < self.window]
+        if recent:
+            self._seen[address] = recent
+        else:
+            self._seen.pop(address, None)
+        return self.window - (now - recent[0]) if len(recent) >= self.limit else 0.0
+
+    def refused(self, address: str) -> None:
+        if len(self._seen) > MAX_ADDRESSES:
+            self._seen.clear()
+        self._seen.setdefault(address, []).append(time.monotonic())

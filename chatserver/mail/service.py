@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from ..events import ConversationEvent, EventKind
 from ..types import AgentId, AuthorKind, ConversationId, EntryKind, SiteId, now
 from . import notify, visitor
+from .inbound import Refusals
 from .message import Mail
 from .queue import MailQueue, TaskQueue
 from .send import send
@@ -50,6 +51,7 @@ class MailService:
         self.tasks = TaskQueue(lambda mail: send(node, mail))
         self.queue: MailQueue = self.tasks  # the durable outbox replaces it at merge
         self._timers: dict[ConversationId, asyncio.TimerHandle] = {}
+        self.refusals = Refusals()  # refused inbound mails per client address (web.py)
         # Whether a conversation is offline (fixed when it is opened), for the
         # conversations agents write in: a live chat's messages cost no read.
         self._offline: OrderedDict[ConversationId, bool] = OrderedDict()

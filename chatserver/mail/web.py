@@ -7,7 +7,8 @@
   not_a_mail``, ``403 forged_reference`` / ``wrong_sender``, ``404
   no_conversation``, ``413 too_large`` (refused on ``Content-Length`` or
   while reading, never read whole), ``415 unsupported_type``, ``422
-  no_reference`` / ``empty``.
+  no_reference`` / ``empty``; past ``inbound.REFUSALS`` refused mails a
+  minute from one address, ``429 rate_limited`` with ``Retry-After``.
 * ``GET /mail/unsubscribe?t=TOKEN``: a page asking to confirm;
   ``POST`` (the page's button, or a mail program's one-click
   ``List-Unsubscribe-Post``) stops the site's mail to the address.  A bad
@@ -85,11 +86,19 @@ async def _raw_mail(request: Request) -> tuple[bytes, str]:
 
 
 async def inbound(request: Request) -> Response:
+    address = request.client.host if request.client else ""
+    refusals = _node(request).mail.refusals
+    wait = refusals.wait(address)
+    if wait:
+        response = _error(429, "rate_limited", "too many refused mails from this address")
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
     try:
         raw, recipient = await _raw_mail(request)
         entry, duplicate = await accept(_node(request), raw, recipient)
     except Refused as refused:
         log.info("inbound mail refused: %s", refused.code)
+        refusals.refused(address)
         return _error(refused.status, refused.code, refused.message)
     body: JSON = {"conv": entry.conversation_id, "offset": entry.offset, "duplicate": duplicate}
     return JSONResponse(body)

@@ -180,3 +180,17 @@ async def test_a_connected_visitor_gets_no_mail(mailnode: Node, smtp: SmtpServer
     await mailnode.parts.convs.events.idle()
     await mailnode.parts.mail.tasks.idle()
     assert len(smtp.messages) == 1  # the visitor is there: the widget shows it
+
+
+async def test_an_address_that_sends_refused_mails_is_held_off(mailnode: Node) -> None:
+    async with mailnode.http() as http:
+        for _ in range(30):
+            r = await http.post(
+                "/mail/inbound", content=b"junk", headers={"Content-Type": "message/rfc822"}
+            )
+            assert r.status_code == 400
+        held = await http.post(
+            "/mail/inbound", content=b"junk", headers={"Content-Type": "message/rfc822"}
+        )
+    assert held.status_code == 429 and held.json()["error"] == "rate_limited"
+    assert 1 <= int(held.headers["Retry-After"]) <= 61
