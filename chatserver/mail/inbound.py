@@ -12,7 +12,9 @@ URL ending in ``mime``), or Postmark's JSON with ``RawEmail`` (inbound with
 2. finds the signed conversation reference in ``In-Reply-To``,
    ``References`` or a recipient address (``reference.py``): a reference with
    a wrong signature is refused as forged;
-3. checks that the sender (``From``) is the conversation's visitor's address;
+3. checks that the sender (``From``) is the conversation's visitor's address,
+   and that the mail is not an automatic reply (``Auto-Submitted``,
+   ``Precedence``, ``X-Autoreply``: an out-of-office is not an answer);
 4. keeps the answer's own text (``text/plain``, else the HTML as text),
    without the quoted history (``quotes.py``), cut to a message's length;
 5. posts it as the visitor's message through the posting flow
@@ -90,6 +92,18 @@ def html_to_text(markup: str) -> str:
     return html.unescape(_TAGS.sub("", markup))
 
 
+def _automatic(msg: EmailMessage) -> bool:
+    """An out-of-office or other automatic reply (RFC 3834 and the usual headers)."""
+    submitted = str(msg.get("Auto-Submitted", "no")).strip().lower()
+    precedence = str(msg.get("Precedence", "")).strip().lower()
+    return (
+        submitted != "no"
+        or precedence in ("bulk", "junk", "list", "auto_reply")
+        or "X-Autoreply" in msg
+        or "X-Autorespond" in msg
+    )
+
+
 def parse(raw: bytes) -> EmailMessage:
     if len(raw) > MAX_BYTES:
         raise Refused(413, "too_large", f"a mail of at most {MAX_BYTES} bytes")
@@ -108,6 +122,8 @@ async def accept(node: Node, raw: bytes, recipients: str = "") -> tuple[Entry, b
         sender = parseaddr(str(msg.get("From", "")))[1]
     except (ValueError, TypeError, IndexError):  # a header the parser cannot read
         raise Refused(400, "not_a_mail", "unreadable headers") from None
+    if _automatic(msg):
+        raise Refused(422, "auto_reply", "an automatic reply (out of office) is not an answer")
     recipients_seen = " ".join(a for _, a in getaddresses([*addresses, recipients]))
     conv_id, seen = reference.find(node.signer, *headers, recipients_seen)
     if conv_id is None:

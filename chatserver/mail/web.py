@@ -7,7 +7,7 @@
   not_a_mail``, ``403 forged_reference`` / ``wrong_sender``, ``404
   no_conversation``, ``413 too_large`` (refused on ``Content-Length`` or
   while reading, never read whole), ``415 unsupported_type``, ``422
-  no_reference`` / ``empty``; past ``inbound.REFUSALS`` refused mails a
+  no_reference`` / ``empty`` / ``auto_reply``; past ``inbound.REFUSALS`` refused mails a
   minute from one address, ``429 rate_limited`` with ``Retry-After``.
 * ``GET /mail/unsubscribe?t=TOKEN``: a page asking to confirm;
   ``POST`` (the page's button, or a mail program's one-click

@@ -145,6 +145,9 @@ async def test_forged_reference_wrong_sender_and_oversize_are_refused(
         unanswering = answer(forged, VISITOR, "Hi", quoted=False).replace(good.encode(), b"none")
         assert await post(unanswering) == (422, "no_reference")
         assert await post(answer(forged, VISITOR, "", quoted=True)) == (422, "empty")
+        away = answer(forged, VISITOR, "I am out of the office.", quoted=False)
+        away = b"Auto-Submitted: auto-replied\r\n" + away
+        assert await post(away) == (422, "auto_reply")
         r = await http.post("/mail/inbound", content=b"{}", headers={"Content-Type": "image/png"})
         assert r.status_code == 415
     assert len(await mailnode.store.entries(conv)) == before  # nothing was posted
