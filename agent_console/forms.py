@@ -29,6 +29,8 @@ MAX_SHORTCUT = 32
 MAX_CANNED_TEXT = 4000
 MAX_GREETING = 500
 MAX_ORIGINS = 50
+MAX_PATTERNS = 10  # the site's own redaction patterns (docs/privacy.md)
+MAX_PATTERN = 200
 LANGUAGES = {"en": "English", "ca": "Català", "es": "Español"}
 ROUTING = {"auto": "Automatic (least-loaded agent)", "manual": "Manual (agents take chats)"}
 
@@ -263,4 +265,29 @@ def site_form(data: Mapping[str, Any]) -> Form:
         form.clean["language"] = language
     else:
         form.errors["language"] = "Choose a language."
+
+    text = fields.text("redact_patterns")
+    form.values["redact_patterns"] = text
+    patterns = [line.strip() for line in text.splitlines() if line.strip()]
+    problem = _patterns_problem(patterns)
+    if problem:
+        form.errors["redact_patterns"] = problem
+    else:
+        form.clean["redact_patterns"] = tuple(dict.fromkeys(patterns))
     return form
+
+
+def _patterns_problem(patterns: list[str]) -> str:
+    """Why the redaction patterns cannot be saved, or ``""``."""
+    if len(patterns) > MAX_PATTERNS:
+        return f"At most {MAX_PATTERNS} patterns."
+    for number, pattern in enumerate(patterns, 1):
+        if len(pattern) > MAX_PATTERN:
+            return f"Line {number}: at most {MAX_PATTERN} characters."
+        try:  # the syntax JavaScript and Python share; the widget skips one it cannot read
+            re.compile(pattern)
+        except re.error as exc:
+            return f"Line {number}: not a regular expression ({exc})."
+        if re.fullmatch(pattern, ""):
+            return f"Line {number}: it matches an empty text, so it would hide nothing useful."
+    return ""

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from chatserver.events import ConversationEvent, EventKind
 from chatserver.store import Store
 from chatserver.tasks import stop
-from chatserver.types import ConversationId, Entry
+from chatserver.types import ConversationId, Entry, now
 
 from .index import ArchiveIndex, open_archive
 from .query import indexed
@@ -44,12 +44,15 @@ class Archive:
     writer a commit of its own beside the message's (1.65x the instructions
     per relayed message, ``bench.probe instructions``); batches of hundreds
     held the writer, which the messages share, long enough to show in the
-    relay's p99.  A batch waiting when the process dies is written by
-    ``chatserver archive reindex`` (docs/archive.md).
+    relay's p99.  A batch waiting when a process dies is written when one
+    starts again: ``catch_up`` indexes the texts missing from conversations
+    open then or closed in the ``CATCH_UP`` seconds before, in the
+    background (``chatserver archive reindex`` mends anything older).
     """
 
     BATCH = 64
     DELAY = 0.25
+    CATCH_UP = 2 * 86400.0
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -57,11 +60,30 @@ class Archive:
         self._convs: list[ConversationId] = []
         self._entries: list[Entry] = []
         self._timer: asyncio.Task[None] | None = None
+        self._catching_up: asyncio.Task[int] | None = None
 
     def install(self, node: Node) -> None:
         """Follow the node's conversation events (before the node starts)."""
         node.convs.events.listen("archive", self.on_event, lambda e: e.kind in _FOLLOWED)
-        node.hub.add_service(None, self.close)
+        node.hub.add_service(self.start, self.close)
+
+    async def start(self) -> None:
+        """Catch up in the background what a process that died left out."""
+        self._catching_up = asyncio.ensure_future(self._catch_up())
+
+    async def _catch_up(self) -> int:
+        try:
+            added = await self.index.catch_up(now() - self.CATCH_UP)
+        except Exception:
+            log.exception("archive: the catch-up at start failed (run: chatserver archive reindex)")
+            return 0
+        if added:
+            log.warning("archive: %d conversations and texts the events left out indexed", added)
+        return added
+
+    async def caught_up(self) -> int:
+        """Wait for the catch-up at start (tests); what it added."""
+        return await self._catching_up if self._catching_up is not None else 0
 
     async def on_event(self, event: ConversationEvent) -> None:
         """An entry is indexed; an opened or closed conversation (again, with its visitor)."""
@@ -97,4 +119,7 @@ class Archive:
         timer, self._timer = self._timer, None
         if timer is not None:
             await stop(timer)
+        catching_up, self._catching_up = self._catching_up, None
+        if catching_up is not None:
+            await stop(catching_up)
         await self.flush()

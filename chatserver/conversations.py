@@ -307,6 +307,29 @@ class Conversations:
         )
         await self.requeue(site, conv.id, conv.agents)
 
+    async def tag(
+        self, conv: Conversation, add: Sequence[str], remove: Sequence[str], by: AgentId
+    ) -> Conversation:
+        """Add and remove tags (one atomic store call), publish the conversation, and
+        tell the listeners (reports re-read a closed conversation's tags)."""
+        conv = await self.store.set_tags(conv.id, add, remove)
+        await self.publish_conv(conv.id)
+        self.events.emit(
+            ConversationEvent(
+                EventKind.TAGGED,
+                conv.site_id,
+                conv.id,
+                agent_id=by,
+                data={
+                    "add": list(add),
+                    "remove": list(remove),
+                    "tags": list(conv.tags),
+                    "closed": conv.state is ConvState.CLOSED,
+                },
+            )
+        )
+        return conv
+
     async def close(self, site: Site, conv_id: ConversationId, by: JSON) -> None:
         async with self.locked(conv_id):
             conv = await self.store.get_conversation(conv_id)

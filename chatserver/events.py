@@ -4,7 +4,7 @@ Every change to a conversation made in this process is announced as a
 ``ConversationEvent`` to the listeners registered when the process is built
 (``ConversationEvents.listen``): an entry appended (a visitor's or agent's
 message, a note, a file, a system event such as "joined"), a conversation
-opened, assigned, transferred, closed or rated.  The trigger engine is the
+opened, assigned, transferred, tagged, closed or rated.  The trigger engine is the
 first listener (an answered greeting is routed, a chat that followed a
 firing is counted); reports, webhooks, e-mail and search are the next.
 
@@ -49,6 +49,7 @@ class EventKind(Enum):
     TRANSFERRED = "transferred"  # handed to an agent or department (``data``)
     CLOSED = "closed"  # closed (``data["by"]``)
     RATED = "rated"  # the visitor rated it (``entry``: the rating entry)
+    TAGGED = "tagged"  # an agent changed its tags (``data``: add, remove, tags)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from . import cards
 from .conversations import visitor_channel
 from .errors import Closed, ErrorCode, FrameError
 from .protocol.frames import Frame
@@ -58,6 +59,7 @@ async def post_from_visitor(
 ) -> Entry:
     """Store, acknowledge, publish and route a visitor's post (the module docstring)."""
     assert session.site is not None and session.visitor_id is not None
+    post.body = cards.redact(post.body)  # never stored, whatever the client (cards.py)
     await ensure(node, session)
     site = await node.hub.site(session.site.id)
     new: Conversation | None = None
@@ -113,6 +115,7 @@ async def post_from_mail(node: Node, conv: Conversation, post: Post) -> tuple[En
     conversation or a new one, as a post that names no conversation does
     (``data.previous`` names the closed one).  ``(entry, duplicate)``.
     """
+    post.body = cards.redact(post.body)  # a card number never stored, mailed or not
     site = await node.hub.site(conv.site_id)
     new: Conversation | None = None
     try:

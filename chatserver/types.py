@@ -115,6 +115,10 @@ class SiteSettings:
     recording_sample: float = 1.0
     recording_consent: bool = False
     recording_retention_days: int = 30
+    # What the widget removes from messages, drafts and the offline form before
+    # they leave the page, besides card numbers (JavaScript regular expressions;
+    # docs/privacy.md).
+    redact_patterns: tuple[str, ...] = ()
 
     def to_json(self) -> JSON:
         return {
@@ -128,11 +132,14 @@ class SiteSettings:
             "recording_sample": self.recording_sample,
             "recording_consent": self.recording_consent,
             "recording_retention_days": self.recording_retention_days,
+            "redact_patterns": list(self.redact_patterns),
         }
 
     @classmethod
     def from_json(cls, data: JSON) -> SiteSettings:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if "redact_patterns" in known:
+            known["redact_patterns"] = tuple(known["redact_patterns"] or ())
         return cls(**known)
 
 

@@ -48,6 +48,7 @@ def _site_values(site: Site) -> Form:
             "color": s.color,
             "greeting": s.greeting,
             "language": s.language,
+            "redact_patterns": "\n".join(s.redact_patterns),
         }
     )
 
@@ -71,6 +72,7 @@ async def site_settings(request: Request) -> Response:
                 color=clean["color"],
                 greeting=clean["greeting"],
                 language=clean["language"],
+                redact_patterns=clean["redact_patterns"],
             ),
         )
         await sites.save(node, saved)

@@ -54,6 +54,8 @@ class ArchiveIndex(Protocol):
     * **Current by events.**  ``note_conversation`` (a conversation opened
       or closed) and ``note_entry`` (an entry appended) make it findable;
       both may be repeated (nothing changes the second time).
+    * **Caught up at start.**  ``catch_up`` indexes what events lost in a
+      crash left out, for the conversations open or recently closed.
     * **Filters read the record**: state, agents, tags and rating are those
       of the conversation as it is now, not as it was indexed.
     * **Keyset pages.**  ``search`` returns at most ``limit`` hits and a
@@ -83,6 +85,11 @@ class ArchiveIndex(Protocol):
 
     async def reindex(self) -> int:
         """Rebuild the index from the record; the number of conversations indexed."""
+
+    async def catch_up(self, since: float) -> int:
+        """Index what the events did not: every conversation open now or closed at or
+        after ``since`` becomes findable with all its texts (what a process that died
+        held in its batch).  The number of conversations and texts it added."""
 
 
 def open_archive(store: Store) -> ArchiveIndex:

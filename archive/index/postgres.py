@@ -159,6 +159,32 @@ class PostgresArchive:
 
         return await self.engine.run(op)
 
+    async def catch_up(self, since: float) -> int:
+        recent = "(c.state <> 'closed' OR c.closed_at >= $1)"
+        unlisted = await self.engine.fetch(
+            f"SELECT c.id FROM conversations c WHERE {recent}"
+            " AND NOT EXISTS (SELECT 1 FROM archive_convs a WHERE a.conv_id = c.id)",
+            since,
+        )
+        if unlisted:
+            await self.note_batch([r[0] for r in unlisted], [])
+        missing = await self.engine.fetch(
+            'SELECT a.seq, e."offset", e.body FROM conversations c'
+            " JOIN archive_convs a ON a.conv_id = c.id JOIN entries e ON e.conv_id = c.id"
+            f" WHERE {recent} AND e.kind IN ('text', 'note') AND trim(e.body) <> ''"
+            " AND NOT EXISTS (SELECT 1 FROM archive_text t"
+            ' WHERE t.seq = a.seq AND t."offset" = e."offset")',
+            since,
+        )
+        if missing:
+
+            async def op(db: Connection) -> None:
+                for seq, offset, body in missing:
+                    await _put(db, int(seq), int(offset), str(body))
+
+            await self.engine.run(op)
+        return len(unlisted) + len(missing)
+
     async def search(
         self, query: ArchiveQuery, cursor: str | None = None, limit: int = 25
     ) -> ArchivePage:

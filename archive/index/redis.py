@@ -41,15 +41,17 @@ class RedisArchive:
     def __init__(self, engine: RedisEngine) -> None:
         self.engine = engine
 
-    async def _ensure(self, conv_id: ConversationId) -> None:
+    async def _ensure(self, conv_id: ConversationId) -> int:
+        """Add the conversation to its site's archive if it is not there; 1 if added."""
         r = self.engine.client
         site = await r.hget(self.engine.key("conv", conv_id), "site_id")
         if site is None:
-            return
+            return 0
         key = self.engine.key("archive", _text(site))
         if await r.zscore(key, conv_id) is None:
             seq = await r.incr(self.engine.key("archive-seq"))
-            await r.zadd(key, {conv_id: seq}, nx=True)
+            return 1 if await r.zadd(key, {conv_id: seq}, nx=True) else 0
+        return 0
 
     @redis_errors
     async def note_conversation(self, conv_id: ConversationId) -> None:
@@ -91,6 +93,29 @@ class RedisArchive:
             pipe.set(self.engine.key("archive-seq"), len(found))
             await pipe.execute()
         return len(found)
+
+    @redis_errors
+    async def catch_up(self, since: float) -> int:
+        # Nothing but the membership to mend (searches read the entries): a walk
+        # of the conversations, bounded as ``reindex``'s.
+        r = self.engine.client
+        added = 0
+        cursor = 0
+        for _ in range(MAX_SCAN):
+            cursor, keys = await r.scan(cursor, match=self.engine.key("conv", "*"), count=1000)
+            async with r.pipeline(transaction=False) as pipe:
+                for k in keys:
+                    pipe.hmget(k, "id", "state", "closed_at")
+                rows = await pipe.execute()
+            for conv_id, state, closed_at in rows:
+                if conv_id is None or state is None:
+                    continue
+                if _text(state) == "closed" and float(_text(closed_at) or 0) < since:
+                    continue
+                added += await self._ensure(_text(conv_id))
+            if int(cursor) == 0:
+                break
+        return added
 
     @redis_errors
     async def search(

@@ -154,6 +154,35 @@ class SQLiteArchive:
 
         return await self.engine.run(op)
 
+    async def catch_up(self, since: float) -> int:
+        # Read on the reader (a scan of the conversations: no writer held), write
+        # what is missing on the writer; ``_put`` replaces, so a text the events
+        # index meanwhile is written twice, not duplicated.
+        recent = "(c.state != 'closed' OR c.closed_at >= ?)"
+        unlisted = await self.engine._read_all(
+            f"SELECT c.id FROM conversations c WHERE {recent}"
+            " AND NOT EXISTS (SELECT 1 FROM archive_convs a WHERE a.conv_id = c.id)",
+            (since,),
+        )
+        if unlisted:
+            await self.note_batch([r[0] for r in unlisted], [])
+        missing = await self.engine._read_all(
+            "SELECT a.seq, e.offset, e.body FROM conversations c"
+            " JOIN archive_convs a ON a.conv_id = c.id JOIN entries e ON e.conv_id = c.id"
+            f" WHERE {recent} AND e.kind IN ('text', 'note') AND trim(e.body) != ''"
+            " AND NOT EXISTS (SELECT 1 FROM archive_fts f"
+            f" WHERE f.rowid = a.seq << {SHIFT} | e.offset)",
+            (since,),
+        )
+        if missing:
+
+            def op(db: sqlite3.Connection) -> None:
+                for seq, offset, body in missing:
+                    _put(db, seq << SHIFT | offset, body)
+
+            await self.engine.run(op)
+        return len(unlisted) + len(missing)
+
     async def search(
         self, query: ArchiveQuery, cursor: str | None = None, limit: int = 25
     ) -> ArchivePage:

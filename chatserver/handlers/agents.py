@@ -337,8 +337,7 @@ async def tag(node: Node, session: Session, frame: Frame) -> None:
         raise FrameError(ErrorCode.INVALID_FIELD, "give 'add' or 'remove'")
     if len((set(conv.tags) | set(add)) - set(remove)) > MAX_TAGS:
         raise FrameError(ErrorCode.CONFLICT, f"a conversation carries at most {MAX_TAGS} tags")
-    await node.store.set_tags(conv.id, add, remove)
-    await node.convs.publish_conv(conv.id)
+    await node.convs.tag(conv, add, remove, agent.id)
     session.send(wire.ok(frame.rid))
 
 

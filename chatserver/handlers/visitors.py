@@ -21,6 +21,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .. import cards
 from ..conversations import (
     conv_channel,
     frame_event,
@@ -154,7 +155,7 @@ async def send(node: Node, session: Session, frame: Frame) -> None:
 
 async def typing(node: Node, session: Session, frame: Frame) -> None:
     if session.preview is not None and session.conv_id is not None:
-        session.preview.typed(session.conv_id, frame.get("draft"))
+        session.preview.typed(session.conv_id, cards.redact_draft(frame.get("draft")))
 
 
 def _publish_preview(node: Node, session: Session, conv_id: ConversationId, text: str) -> None:

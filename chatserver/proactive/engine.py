@@ -63,8 +63,8 @@ from ..types import (
 )
 from . import actions, waits
 from .conditions import Facts
-from .model import Frequency, Rule
 from .hours import zone
+from .model import Frequency, Rule
 from .names import COUNTERS, WAIT_KIND, dated
 from .scheduler import TimerHeap
 from .waits import SWEEP_EVERY

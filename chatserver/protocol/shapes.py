@@ -91,6 +91,7 @@ class SiteSettings(TypedDict):
     recording_sample: float
     recording_consent: bool
     recording_retention_days: int
+    redact_patterns: list[str]
 
 
 class WireLimits(TypedDict):

@@ -314,7 +314,9 @@ class Reports:
 
     @staticmethod
     def wants(event: ConversationEvent) -> bool:
-        return event.kind in (EventKind.CLOSED, EventKind.RATED)
+        return event.kind in (EventKind.CLOSED, EventKind.RATED) or (
+            event.kind is EventKind.TAGGED and event.data.get("closed") is True
+        )
 
     async def on_event(self, event: ConversationEvent) -> None:
         if await refresh(self.node.store, event.conv_id) is not None:

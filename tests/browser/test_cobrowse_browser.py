@@ -31,6 +31,7 @@ from chatserver.web.demo import DEMO_EMAIL
 
 from ..conftest import Server
 from ..redis_server import RedisServer
+from .contrast import widget_contrast
 from .test_demo_browser import browser, watch  # noqa: F401  (fixtures)
 from .test_widget_browser import Agent
 
@@ -195,6 +196,12 @@ def test_consent_live_view_pointing_and_stop(
         people.ask()
         expect(visitor.locator("chatserver-chat .cb-prompt")).to_be_focused()
         shoot(visitor, "visitor-prompt")
+        # #21: readable on the brand colour, and clear of the chat's composer
+        assert widget_contrast(visitor, ".cb-yes") >= 4.5
+        prompt = visitor.locator("chatserver-chat .cb-prompt").bounding_box()
+        composer = visitor.locator("chatserver-chat .cf").bounding_box()
+        assert prompt is not None and composer is not None
+        assert prompt["y"] + prompt["height"] <= composer["y"], (prompt, composer)
         visitor.keyboard.press("Tab")
         visitor.keyboard.press("Enter")  # the focused "Decline" button
         expect(agent_page.locator(".cobrowse-state")).to_contain_text("declined")

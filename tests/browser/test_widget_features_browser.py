@@ -27,6 +27,7 @@ from chatserver.store_sqlite import SQLiteStore
 from chatserver.types import Conversation, SiteSettings
 
 from ..conftest import PASSWORD, Server
+from .contrast import widget_contrast
 from .test_demo_browser import watch
 from .test_widget_browser import Agent, ShopServer, make_shop, shop_page
 
@@ -486,3 +487,65 @@ def test_tab_stays_inside_the_full_screen_window(
     assert page.evaluate(where) in ("outside", "widget, not the window")
     agent.close()
     assert problems == [], problems
+
+
+def test_a_card_number_never_leaves_the_page(
+    server: Server, shops: ShopServer, context: BrowserContext
+) -> None:
+    """docs/privacy.md: card numbers and the site's patterns are redacted in the widget,
+    before the typing preview or the message is sent, and the visitor is told."""
+    iban = "ES9121000418450200051332"
+    shop = make_shop(server, agents=1, settings=SiteSettings(redact_patterns=(r"ES\d{22}",)))
+    agent = Agent(server, next(iter(shop.agents)))
+    problems: list[str] = []
+    page = watch(context.new_page(), "card", problems)
+    sent: list[str] = []
+    page.on(
+        "websocket",
+        lambda ws: ws.on(
+            "framesent",
+            lambda p: sent.append(p if isinstance(p, str) else p.decode("utf-8", "replace")),
+        ),
+    )
+    page.goto(shops.add("card", shop_page(server, shop.key)))
+    page.click("chatserver-chat .bubble")
+    send(page, "Hello")
+    agent.assigned()
+    hint = page.locator("#chatserver-redacted")
+    expect(hint).to_be_hidden()
+    box = page.locator("#chatserver-input")
+    typed = f"my card 4242 4242 4242 4242 and iban {iban} ok"
+    box.press_sequentially(typed, delay=15)
+    expect(hint).to_be_visible()
+    expect(hint).to_contain_text("Card numbers")
+    agent.expect("preview", lambda f: f["text"].endswith(" ok"))
+    box.press("Enter")
+    want = "my card [redacted] and iban [redacted] ok"
+    agent.expect("msg", lambda f: f.get("body") == want)
+    expect(page.locator(".msg.me .b").last).to_have_text(want)  # the visitor sees it
+    expect(hint).to_be_hidden()
+    secrets = ("4242 4242 4", "4242424242", iban[:9], iban[-8:])
+    leaked = [s for s in secrets for frame in sent if s in frame]
+    assert sent and not leaked, leaked
+    files = [server.data / name for name in ("chatserver.db", "chatserver.db-wal")]
+    stored = b"".join(f.read_bytes() for f in files if f.exists()) + server.log.read_bytes()
+    assert b"4242 4242 4242 4242" not in stored and iban.encode() not in stored
+    agent.close()
+    assert problems == []
+
+
+@pytest.mark.parametrize("color", ["#2563eb", "#facc15", "#111827"])
+def test_the_bubble_icon_is_readable_on_any_brand_colour(
+    server: Server, shops: ShopServer, context: BrowserContext, color: str
+) -> None:
+    """#21: the icon took the page text's colour (2.8:1 on the default blue)."""
+    shop = make_shop(server, agents=1, settings=SiteSettings(color=color))
+    problems: list[str] = []
+    page = watch(context.new_page(), "bubble", problems)
+    page.goto(shops.add(f"bubble-{color[1:]}", shop_page(server, shop.key)))
+    expect(page.locator("chatserver-chat .bubble")).to_be_visible()
+    assert widget_contrast(page, ".bubble") >= 3, color  # WCAG 1.4.11, non-text contrast
+    page.click("chatserver-chat .bubble")
+    assert widget_contrast(page, ".cf button[type=submit]") >= 3, color
+    assert widget_contrast(page, ".head") >= 4.5, color  # the title on the brand colour
+    assert problems == []

@@ -7,6 +7,8 @@ server does it (``note_*`` after each write, as the events listener calls).
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -212,3 +214,31 @@ async def test_reindex_rebuilds_from_the_record(store: Store, index: ArchiveInde
     page = await index.search(ArchiveQuery(site.id, text="envio"))
     assert ids(page.hits) == [new.id, old.id]
     assert [len(h.matches) for h in page.hits] == [1, 1]
+
+
+async def test_catch_up_indexes_what_the_events_left_out(store: Store, index: ArchiveIndex) -> None:
+    """A batch lost with its process: the next start's ``catch_up`` finds the texts
+    of conversations open now or closed since ``since``, and only those."""
+    site = await store.create_site("Shop")
+    half = await chat(store, index, site, "envío uno")  # indexed by its events
+    lost = "envío dos"  # appended, but its event's batch died with the process
+    await store.append(half.id, EntryKind.TEXT, AuthorKind.VISITOR, half.visitor_id, "", lost)
+
+    async def unindexed(body: str) -> Conversation:
+        visitor = await store.create_visitor(site.id)
+        conv, _ = await store.open_conversation(site.id, visitor.id)
+        await store.append(conv.id, EntryKind.TEXT, AuthorKind.VISITOR, visitor.id, "", body)
+        await store.update_conversation(conv.id, state=ConvState.CLOSED)
+        return conv
+
+    await unindexed("envío viejo")  # closed before the window: left to reindex
+    await asyncio.sleep(0.02)
+    since = time.time()
+    recent = await unindexed("envío reciente")
+    added = await index.catch_up(since)
+    # SQL: the recent conversation and its text, and the lost text; Redis: the membership
+    assert added == (1 if isinstance(index, redis_index.RedisArchive) else 3)
+    page = await index.search(ArchiveQuery(site.id, text="envio"))
+    assert ids(page.hits) == [recent.id, half.id]
+    assert [len(h.matches) for h in page.hits] == [1, 2]
+    assert await index.catch_up(since) == 0  # nothing left out now

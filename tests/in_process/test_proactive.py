@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import datetime, timezone
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -263,7 +263,7 @@ async def test_firings_and_chats_are_counted_on_the_sites_local_day(world: World
     week = [[[0, 1440]]] * 7
     hours = BusinessHours.from_json({"timezone": "Pacific/Auckland", "week": week})
     await world.node.store.put_doc(world.site.id, *HOURS_DOC, hours.to_json())
-    world.clock.now = datetime(2026, 3, 31, 20, 0, tzinfo=timezone.utc).timestamp()  # Apr 1 there
+    world.clock.now = datetime(2026, 3, 31, 20, 0, tzinfo=UTC).timestamp()  # Apr 1 there
     tab, _ = await greeted(world)
     await world.frame(tab, {"t": "send", "cid": "m1", "body": "Do you ship to Spain?"})
     dated = await world.node.store.counters(world.site.id, f"{COUNTERS}@2026-04")

@@ -63,6 +63,29 @@ async def test_a_live_chat_is_counted(node: Node) -> None:
         assert o["rating_great"] == 1.0 and 0 <= o["first_response_median"] < 10
 
 
+async def test_tags_set_after_the_close_reach_the_reports(node: Node) -> None:
+    """Agents often tag a chat once it is over: the facts row follows the tags."""
+    shop = await node.seed(agents=1, roles={0: Role.ADMIN})
+    (email,) = shop.agents
+    agent = await node.agent(email)
+    visitor = await node.visitor(shop.key)
+    conv = (await visitor.request({"t": "send", "cid": "m1", "body": "¿Devolución?"}))["conv"]
+    await agent.expect("conv", lambda f: f["conv"]["id"] == conv and f["conv"]["state"] == "active")
+    await agent.request({"t": "close", "conv": conv})
+    ok = await agent.request({"t": "tag", "conv": conv, "add": ["refund"]})
+    assert ok["t"] == "ok", ok
+    await node.parts.convs.events.idle()
+    row = await node.store.get_facts(conv)
+    assert row is not None and row.tags == ("refund",)
+    async with _signed_in(node, email) as http:
+        r = await http.get("/console/api/reports", params={"tag": "refund"})
+        assert r.json()["overview"]["started"] == 1
+        await agent.request({"t": "tag", "conv": conv, "remove": ["refund"]})
+        await node.parts.convs.events.idle()
+        r = await http.get("/console/api/reports", params={"tag": "refund"})
+        assert r.json()["overview"]["started"] == 0
+
+
 async def test_known_week_through_the_api_and_csv(node: Node) -> None:
     shop = await node.seed(agents=3, roles={0: Role.ADMIN, 1: Role.AGENT, 2: Role.ANALYST})
     admin, agent, analyst = shop.agents

@@ -82,7 +82,7 @@ async def test_the_visitors_answer_by_mail_lands_in_the_conversation_live(
     mailnode: Node, smtp: SmtpServer
 ) -> None:
     agent, conv, mail, _ = await answered_by_mail(mailnode, smtp)
-    raw = answer(mail, VISITOR, "Great, I'll order today.\nThanks!")
+    raw = answer(mail, VISITOR, "Great, I'll order today.\nThanks!\nCard 4111 1111 1111 1111")
     async with mailnode.http() as http:
         r = await http.post(
             "/mail/inbound", content=raw, headers={"Content-Type": "message/rfc822"}
@@ -93,7 +93,8 @@ async def test_the_visitors_answer_by_mail_lands_in_the_conversation_live(
             "msg", lambda f: f["from"]["kind"] == "visitor" and f["offset"] > 3
         )
         assert live["conv"] == conv
-        assert live["body"] == "Great, I'll order today.\nThanks!"  # the quote left out
+        # the quote left out, the card number never stored
+        assert live["body"] == "Great, I'll order today.\nThanks!\nCard [redacted]"
         again = await http.post(
             "/mail/inbound", content=raw, headers={"Content-Type": "message/rfc822"}
         )
@@ -101,7 +102,7 @@ async def test_the_visitors_answer_by_mail_lands_in_the_conversation_live(
     entries = await mailnode.store.entries(conv)
     assert [e.body for e in entries if e.author_kind.value == "visitor"] == [
         "Do you ship to Girona?",
-        "Great, I'll order today.\nThanks!",
+        "Great, I'll order today.\nThanks!\nCard [redacted]",
     ]
 
 

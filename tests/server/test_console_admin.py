@@ -610,6 +610,7 @@ async def test_site_settings_validation(server: Server) -> None:
             color="#ABC",
             greeting="Hola!",
             language="es",
+            redact_patterns="<b>\\d{5}\n",
         )
         r = await admin.post("/console/admin/site", ok)
         assert r.status_code == 303
@@ -626,6 +627,9 @@ async def test_site_settings_validation(server: Server) -> None:
             "es",
         )
         assert site.departments == shop.site.departments and site.key == shop.key
+        assert s.redact_patterns == ("<b>\\d{5}",)
+        page = await admin.get("/console/admin/site")
+        assert "&lt;b&gt;\\d{5}</textarea>" in page.text  # escaped in the form
 
 
 async def test_site_settings_take_effect_at_once(server: Server) -> None:

@@ -57,6 +57,7 @@ def test_site_form_keeps_what_was_typed_and_cleans_what_is_valid() -> None:
         "color": "#abcdef",
         "greeting": "Hi!\nHow can we help?",
         "language": "ca",
+        "redact_patterns": (),
     }
     bad = site_form({"origins": "https://a.example\nnope", "color": "#12345"})
     assert set(bad.errors) == {"name", "origins", "routing", "color", "language"}
@@ -99,3 +100,18 @@ def test_agent_form() -> None:
     assert edit.ok and "email" not in edit.clean  # editing never changes email or password
     for capacity in ("0", "51", "", "1e3", "٣"):
         assert "capacity" in agent_form({**fields, "capacity": capacity}, (), new=True).errors
+
+
+def test_redaction_patterns() -> None:
+    base = {"name": "Shop", "routing": "auto", "color": "#abc", "language": "en"}
+    ok = site_form({**base, "redact_patterns": " ES\\d{22} \n\n[A-Z]{3}-\\d{6}\nES\\d{22}"})
+    assert ok.clean["redact_patterns"] == ("ES\\d{22}", "[A-Z]{3}-\\d{6}")
+    for bad, why in (
+        ("(unclosed", "not a regular expression"),
+        ("x*", "empty text"),
+        ("x" * 201, "200 characters"),
+        ("\n".join(f"p{i}" for i in range(11)), "At most 10"),
+    ):
+        form = site_form({**base, "redact_patterns": bad})
+        assert why in form.errors["redact_patterns"], (bad, form.errors)
+        assert form.values["redact_patterns"] == bad  # kept as typed

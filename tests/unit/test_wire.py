@@ -60,6 +60,7 @@ SETTINGS = {
     "recording_sample": 1.0,
     "recording_consent": False,
     "recording_retention_days": 30,
+    "redact_patterns": [],
 }
 VISITOR_WELCOME: dict[str, Any] = {
     "t": "welcome",

@@ -9,6 +9,7 @@
 import { createConnection } from "./connection.js";
 import { guard, warn } from "./guard.js";
 import { randomId } from "./ids.js";
+import { patternsOf, redact } from "./redact.js";
 import { createOutbox } from "./outbox.js";
 
 /** @typedef {import("./types.js").Entry} Entry */
@@ -384,6 +385,9 @@ export function createClient({ url, base, site, dept, store, local, session, onR
     },
   });
 
+  /** What may leave the page of a visitor's text (redact.js). @param {string} text @param {boolean} [draft] */
+  const clean = (text, draft) => redact(text, patternsOf(store.get().site?.settings), draft).text;
+
   const api = {
     start: () => conn.start(),
     stop() {
@@ -394,7 +398,7 @@ export function createClient({ url, base, site, dept, store, local, session, onR
     },
     /** Queue a message (sent now when online, else on reconnect). @param {string} text */
     send(text) {
-      const body = String(text).trim().slice(0, store.get().maxChars);
+      const body = clean(String(text)).trim().slice(0, store.get().maxChars);
       if (!body) return;
       const item = outbox.add(body);
       clearTimeout(draftTimer);
@@ -410,7 +414,7 @@ export function createClient({ url, base, site, dept, store, local, session, onR
       const { conv, site, link } = store.get();
       if (!conv || conv.state === "closed" || link !== "online") return;
       const limit = 2000;
-      draftNow = site?.settings.typing_preview ? draft.slice(0, limit) : draft.trim() ? "…" : "";
+      draftNow = site?.settings.typing_preview ? clean(draft, true).slice(0, limit) : draft.trim() ? "…" : "";
       if (draftTimer !== undefined) return;
       const wait = lastDraftAt + previewInterval - Date.now();
       if (wait <= 0) sendDraft();
@@ -479,7 +483,7 @@ export function createClient({ url, base, site, dept, store, local, session, onR
     /** The offline form: name, e-mail and message (stored once, answered by e-mail).
      * @param {{name: string, email: string, body: string}} form */
     offline(form) {
-      const body = form.body.trim().slice(0, store.get().maxChars);
+      const body = clean(form.body).trim().slice(0, store.get().maxChars);
       const frame = { t: "offline", cid: randomId(), name: cut(form.name.trim(), 200), email: cut(form.email.trim(), 320), body };
       store.set({ form: request(frame) === null ? "error" : "sending" });
     },

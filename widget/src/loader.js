@@ -34,8 +34,10 @@
         chat.src = new URL(__CHAT_BUNDLE__, script.src).href;
         chat.setAttribute("data-site", site);
         chat.setAttribute("data-base", script.src);
-        const dept = script.getAttribute("data-dept");
-        if (dept) chat.setAttribute("data-dept", dept);
+        for (const name of ["data-dept", "data-consent"]) {
+          const value = script.getAttribute(name);
+          if (value) chat.setAttribute(name, value);
+        }
         chat.onerror = () => console.warn("chatserver: could not load the chat from", chat.src);
         (document.head || document.documentElement).appendChild(chat);
       } catch (err) {

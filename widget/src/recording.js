@@ -25,10 +25,12 @@ import { loadScript } from "./script.js";
  *   session: KeyValue,
  *   transport: Transport,
  *   attach: (recorder: Recorder | null) => void,
+ *   required?: boolean,
  * }} options `bundle`: the recorder bundle's URL, `integrity` its SRI hash;
- *   `attach` routes replies to it
+ *   `attach` routes replies to it; `required`: the page asks for consent
+ *   (`data-consent="required"`) whatever the site's `recording_consent`
  */
-export function createRecording({ bundle, integrity, session, transport, attach }) {
+export function createRecording({ bundle, integrity, session, transport, attach, required = false }) {
   /** @type {Settings | null} */
   let settings = null;
   let consent = false;
@@ -46,7 +48,7 @@ export function createRecording({ bundle, integrity, session, transport, attach 
     return pick;
   };
   const wanted = () =>
-    !!settings?.recording && (!settings.recording_consent || consent) && sampled();
+    !!settings?.recording && (!(settings.recording_consent || required) || consent) && sampled();
 
   // Co-browsing's use of the recorder (`live` below): who wants events, and
   // the live-only recorder made for it when this tab does not record.

@@ -30,7 +30,7 @@
  * Site name and settings from `welcome` (protocol §5.5).
  * @typedef {{name: string, settings: {typing_preview: boolean, routing: string, greeting: string,
  *   language: string, color: string, require_identity?: boolean, recording?: boolean,
- *   recording_sample?: number, recording_consent?: boolean}}} SiteInfo
+ *   recording_sample?: number, recording_consent?: boolean, redact_patterns?: string[]}}} SiteInfo
  *
  * Connection: "connecting" until the first welcome, "online" with a welcome,
  * "offline" while reconnecting, "disabled" after a terminal close.

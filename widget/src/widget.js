@@ -11,7 +11,7 @@ import { createEmitter } from "./emitter.js";
 import { createRecording } from "./recording.js";
 import { guard, warn } from "./guard.js";
 import { BUILT_IN, pageLanguages, pickLocale, translator } from "./i18n/index.js";
-import { storage } from "./storage.js";
+import { gated, storage } from "./storage.js";
 import { createStore } from "./store.js";
 import { mountAnnouncer } from "./view/announcer.js";
 import { mountBubble } from "./view/bubble.js";
@@ -48,15 +48,27 @@ const publicMessage = (e) => ({
 });
 
 /**
- * @param {{site: string, base: string, dept?: string, global?: string}} config
- *   `base`: the loader's URL; the WebSocket is `ws` next to it.
+ * @param {{site: string, base: string, dept?: string, consent?: boolean, global?: string}} config
+ *   `base`: the loader's URL; the WebSocket is `ws` next to it; `consent`: the
+ *   page waits for the visitor's consent (`data-consent="required"`).
  * @returns {() => void} teardown
  */
-export function start({ site, base, dept, global = "$chat" }) {
+export function start({ site, base, dept, consent = false, global = "$chat" }) {
   const ws = new URL("ws", base);
   ws.protocol = ws.protocol === "https:" ? "wss:" : "ws:";
-  const local = storage("localStorage", `chatserver:${site}:`);
-  const session = storage("sessionStorage", `chatserver:${site}:`);
+  // data-consent="required": nothing in the browser's storage and no recording
+  // until the page says the visitor agreed, or the visitor opens the chat
+  // (their own request: the chat needs its token), which allows storage only.
+  const local = gated(storage("localStorage", `chatserver:${site}:`), !consent);
+  const session = gated(storage("sessionStorage", `chatserver:${site}:`), !consent);
+  let agreed = false;
+  /** `["consent", bool]`: storage and recording follow it. @param {unknown} given */
+  const setConsent = (given) => {
+    agreed = given === true;
+    if (agreed) [local, session].forEach((area) => area.allow());
+    else if (consent && !store.get().open) [local, session].forEach((area) => area.deny());
+    recording.consent(agreed);
+  };
   const events = createEmitter();
   /**
    * Emit an API event with the payload types/chat.d.ts publishes for it.
@@ -132,6 +144,7 @@ export function start({ site, base, dept, global = "$chat" }) {
     bundle: new URL(__RECORDER_BUNDLE__, base).href,
     integrity: __RECORDER_INTEGRITY__,
     session,
+    required: consent,
     transport: client.recording,
     attach: (r) => client.recording.attach(r),
   });
@@ -151,6 +164,7 @@ export function start({ site, base, dept, global = "$chat" }) {
   /** @param {boolean} open */
   const setOpen = (open) => {
     if (disabled || store.get().open === open) return;
+    if (open) [local, session].forEach((area) => area.allow()); // the visitor's own request
     session.set("open", open);
     store.set({ open });
   };
@@ -235,7 +249,7 @@ export function start({ site, base, dept, global = "$chat" }) {
       case "set":
         return client.set(args[0]);
       case "consent":
-        return recording.consent(args[0]);
+        return setConsent(args[0]);
       case "track":
         return client.track(args[0], args[1]);
       case "destroy":

@@ -76,7 +76,7 @@ export type ChatStringKey =
   | "rate_okay" | "rate_poor" | "rate_comment" | "rate_send" | "rate_thanks" | "mail_label"
   | "mail_send" | "mail_sent" | "mail_error" | "attach"
   | "uploading" | "too_big" | "wrong_type" | "upload_failed" | "dismiss" | "image"
-  | "cb_requested" | "cb_started" | "cb_declined" | "cb_ended"
+  | "cb_requested" | "cb_started" | "cb_declined" | "cb_ended" | "redacted"
   // co-browsing's prompt and banner (the co-browse bundle brings these)
   | "cb_request" | "cb_request_detail" | "cb_allow" | "cb_decline" | "cb_viewing" | "cb_stop";
 
@@ -118,7 +118,7 @@ export type ChatCommand =
   | ["strings", ChatStrings]
   | ["identify", ChatIdentity]
   | ["set", ChatAttributes]
-  /** Session recording on a site that asks for consent (call it on every page). */
+  /** The visitor's consent: storage (with `data-consent="required"`) and session recording follow it (call it on every page; docs/privacy.md). */
   | ["consent", boolean]
   /** A custom event: name 1..64 characters. */
   | ["track", string, ChatAttributes?]

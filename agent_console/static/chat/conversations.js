@@ -398,6 +398,7 @@ export class Store {
     }
     this.emit("entries", rec.id, e);
     this.emit("conv", rec.id);
+    if (e.from.kind !== "system") this.emit("live", rec.id); // add() ended its author's draft or typing
     if (e.kind === "text" && e.from.kind === "visitor") this.emit("notify", rec.id, { kind: "message", entry: e });
   }
 

@@ -63,4 +63,5 @@ export default {
   cb_started: "{name} està veient la vostra pàgina",
   cb_declined: "No heu compartit la pàgina",
   cb_ended: "S'ha acabat de compartir la pàgina",
+  redacted: "Els números de targeta i altres dades privades s'eliminen abans d'enviar el missatge.",
 };

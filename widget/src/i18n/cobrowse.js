@@ -18,7 +18,7 @@ const en = {
 /** @type {CobrowseStrings} */
 const ca = {
   cb_request: "{name} voldria veure aquesta pàgina",
-  cb_request_detail: "Veurà aquesta pàgina mentre la feu servir i us podrà assenyalar coses. El que escriviu als formularis queda amagat. Podeu aturar-ho quan vulgueu.",
+  cb_request_detail: "Veurà aquesta pàgina mentre la fas servir i et podrà assenyalar coses. El que escriguis als formularis queda amagat. Pots aturar-ho quan vulguis.",
   cb_allow: "Permet",
   cb_decline: "No, gràcies",
   cb_viewing: "{name} està veient aquesta pàgina",
@@ -28,7 +28,7 @@ const ca = {
 /** @type {CobrowseStrings} */
 const es = {
   cb_request: "{name} quiere ver esta página",
-  cb_request_detail: "Verá esta página mientras la usa y podrá señalarle cosas. Lo que escriba en los formularios queda oculto. Puede detenerlo cuando quiera.",
+  cb_request_detail: "Verá esta página mientras la usas y podrá señalarte cosas. Lo que escribas en los formularios queda oculto. Puedes detenerlo cuando quieras.",
   cb_allow: "Permitir",
   cb_decline: "No, gracias",
   cb_viewing: "{name} está viendo esta página",

@@ -64,4 +64,5 @@ export default {
   cb_started: "{name} is viewing your page",
   cb_declined: "You did not share your page",
   cb_ended: "Page sharing ended",
+  redacted: "Card numbers and other private details are removed before your message is sent.",
 };

@@ -63,4 +63,5 @@ export default {
   cb_started: "{name} está viendo su página",
   cb_declined: "No ha compartido su página",
   cb_ended: "Se ha dejado de compartir la página",
+  redacted: "Los números de tarjeta y otros datos privados se eliminan antes de enviar el mensaje.",
 };

@@ -17,6 +17,8 @@ const CSS = `
 .cb-prompt,.cb-banner{pointer-events:auto;position:fixed;z-index:2147483001;background:#fff;color:#1f2937;box-shadow:0 8px 30px rgba(0,0,0,.3);border-radius:12px}
 .cb-prompt{right:20px;bottom:92px;width:340px;max-width:calc(100vw - 40px);padding:16px;border-top:4px solid var(--c)}
 .cb-prompt:focus{outline:3px solid #111827;outline-offset:2px}
+.w.open .cb-prompt{bottom:auto;top:calc(max(100vh - 692px, 20px) + 72px)}
+@media (max-width:520px),(max-height:520px){.w.open .cb-prompt{top:72px;right:10px;left:10px;width:auto}}
 .cb-t{font-weight:600;margin-bottom:6px}
 .cb-prompt p{font-size:14px}
 .cb-actions{display:flex;justify-content:flex-end;gap:8px;margin-top:12px}

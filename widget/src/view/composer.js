@@ -5,6 +5,7 @@
 
 import { h, listen } from "./dom.js";
 import { icon, ICONS, showForm } from "./context.js";
+import { patternsOf, redact } from "../redact.js";
 
 /**
  * @param {HTMLElement} parent
@@ -17,7 +18,17 @@ export function mountComposer(parent, ctx) {
   const files = h("input", { type: "file", accept: "image/png,image/jpeg,image/gif,image/webp,application/pdf", multiple: true, hidden: true, tabindex: "-1" });
   const attach = h("button", { type: "button", class: "clip" }, icon(ICONS.clip));
   const form = h("form", { class: "cf" }, attach, files, input, button);
-  parent.append(form);
+  const hint = h("p", { class: "hint", id: "chatserver-redacted", role: "status", hidden: true });
+  parent.append(form, hint);
+
+  /** Tell the visitor when what they type will not leave the page as typed. */
+  const check = () => {
+    const hide = !redact(input.value, patternsOf(ctx.store.get().site?.settings)).count;
+    if (hint.hidden !== hide) {
+      hint.hidden = hide;
+      hint.textContent = hide ? "" : ctx.t("redacted");
+    }
+  };
 
   const fit = () => {
     input.style.height = "auto";
@@ -28,6 +39,7 @@ export function mountComposer(parent, ctx) {
     if (!text.trim()) return;
     input.value = "";
     fit();
+    check();
     ctx.actions.send(text);
   };
   /** @param {import("../types.js").State} s */
@@ -39,6 +51,7 @@ export function mountComposer(parent, ctx) {
     attach.setAttribute("aria-label", ctx.t("attach"));
     attach.title = ctx.t("attach");
     form.hidden = showForm(s);
+    if (form.hidden) hint.hidden = true;
   };
   render(ctx.store.get());
 
@@ -63,6 +76,7 @@ export function mountComposer(parent, ctx) {
     }),
     listen(input, "input", () => {
       fit();
+      check();
       ctx.actions.draft(input.value);
     }),
   ];

@@ -10,7 +10,7 @@ export const CSS = `
 *{box-sizing:border-box;margin:0;padding:0}
 [hidden]{display:none!important}
 .w{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:#1f2937;pointer-events:none;-webkit-text-size-adjust:100%}
-.w button,.w textarea,.w input{font:inherit;color:inherit}
+.w :where(button,textarea,input){font:inherit;color:inherit}
 button{cursor:pointer;background:none;border:0}
 .bubble,.panel{pointer-events:auto;position:fixed;z-index:2147483000}
 .bubble{right:20px;bottom:20px;width:60px;height:60px;border-radius:50%;background:var(--c);color:var(--on);display:flex;align-items:center;justify-content:center;box-shadow:0 4px 16px rgba(0,0,0,.25)}
@@ -43,6 +43,7 @@ button{cursor:pointer;background:none;border:0}
 textarea,input{flex:1;resize:none;min-height:42px;max-height:140px;border:1px solid #6b7280;border-radius:10px;padding:10px;line-height:1.4;background:#fff;width:100%}
 .cf button{flex:none;width:42px;height:42px;border-radius:10px;background:var(--c);color:var(--on);display:flex;align-items:center;justify-content:center}
 .cf .clip{width:32px;background:none;color:#374151}
+.hint{padding:0 14px 8px;font-size:12px;color:#4b5563;background:#fff}
 .cf button svg{width:20px;height:20px;fill:currentColor}
 button:focus-visible,textarea:focus-visible,input:focus-visible,a:focus-visible{outline:3px solid #111827;outline-offset:2px;box-shadow:0 0 0 5px #fff}
 .offline,.csat{flex:none;max-height:70%;overflow-y:auto;display:flex;flex-direction:column;gap:8px;padding:12px 14px;border-top:1px solid #e5e7eb;background:#fff}

@@ -1,0 +1,45 @@
+"""A batch of the archive's listener lost with its process is indexed at the next start.
+
+The listener writes the index a batch at a time (``archive.Archive``); what it
+gathered when the process died is not in the index, and the events are gone.
+The next node's start-up catch-up finds those texts in the record.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import archive
+from archive.query import ArchiveQuery
+
+from ..node import Node
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_lost_batch_is_indexed_when_the_next_process_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(archive.Archive, "DELAY", 3600.0)  # the batch waits: then "dies"
+    first = await Node(tmp_path).start()
+    try:
+        shop = await first.seed(agents=1)
+        visitor = await first.visitor(shop.key)
+        ack = await visitor.request({"t": "send", "cid": "m1", "body": "¿Hacéis envíos a Vigo?"})
+        assert ack["t"] == "ack", ack
+        await first.parts.convs.events.idle()
+        lost = first.parts.archive
+        assert lost._entries and lost._convs  # gathered, not written
+        lost._entries, lost._convs = [], []  # what a kill -9 loses
+    finally:
+        await first.close()
+    second = await Node(tmp_path).start()
+    try:
+        assert await second.parts.archive.caught_up() == 2  # the conversation and its text
+        page = await second.parts.archive.index.search(ArchiveQuery(shop.site.id, text="envio"))
+        assert [h.conv.id for h in page.hits] == [ack["conv"]]
+        assert await second.parts.archive.index.catch_up(0) == 0
+    finally:
+        await second.close()
