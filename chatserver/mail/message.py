@@ -115,7 +115,8 @@ def mime(
     msg["Message-ID"] = f"<{header(local)}@{header(domain)}>"
     if reply_to:
         msg["Reply-To"] = header(reply_to)
-    msg["Auto-Submitted"] = "auto-generated" if mail.kind != "reply" else "auto-replied"
+    if mail.kind != "reply":  # an agent's answer is a person's message; the rest is not
+        msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office answers it
     if mail.unsubscribe:
         msg["List-Unsubscribe"] = f"<{mail.unsubscribe}>"
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"

@@ -150,6 +150,11 @@ def test_a_mail_survives_its_json_and_becomes_a_two_part_message() -> None:
     assert str(msg["Reply-To"]) == f"in+{ref}@in.example"
     assert str(msg["To"]) == '"Ann, Smith" <ann@example.com>'
     assert str(msg["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
+    assert msg["Auto-Submitted"] is None  # an agent's answer is a person's message
+    transcript = Mail(SiteId("s_1"), "ann@example.com", "T", "t", "<p>t</p>", "transcript")
+    assert str(mime(transcript, "c@s.example", "S", "s.example", None, None)["Auto-Submitted"]) == (
+        "auto-generated"
+    )
     assert reference.find(SIGNER, str(msg["Message-ID"])) == (CONV, True)
 
 
