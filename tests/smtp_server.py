@@ -6,20 +6,46 @@ loop) and keeps every message it accepted, parsed, in ``messages``.
 for a permanent refusal, ``"451 ..."`` for a temporary one).  ``port`` is
 chosen before the server starts, so a test can send to it while it is down
 and start it later.
+
+``security`` (``"starttls"`` or ``"tls"``) serves the certificate of
+``self_signed`` (made with the ``openssl`` command, for ``127.0.0.1``) with
+STARTTLS required, or TLS from the first byte; ``login`` requires AUTH with
+that user and password.  A client trusts the certificate when
+``SSL_CERT_FILE`` names it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate and key for 127.0.0.1, valid for a day (``openssl req``)."""
+    cert, key = folder / "smtp-cert.pem", folder / "smtp-key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    return cert, key
 
 
 def free_port() -> int:
@@ -52,9 +78,19 @@ class _Handler:
 
 
 class SmtpServer:
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        security: str = "none",
+        cert: tuple[Path, Path] | None = None,
+        login: tuple[str, str] | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.url = f"smtp://127.0.0.1:{self.port}?from=chat@shop.example"
+        self.security = security
+        self.cert = cert
+        self.login = login
+        self.logins: list[str] = []  # users who authenticated
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.attempts = 0  # RCPT commands seen
@@ -62,8 +98,36 @@ class SmtpServer:
         self.lock = threading.Lock()
         self._controller: Controller | None = None
 
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        if isinstance(data, LoginPassword) and self.login is not None:
+            given = (data.login.decode(), data.password.decode())
+            if given == self.login:
+                self.logins.append(given[0])
+                return AuthResult(success=True)
+        return AuthResult(success=False, handled=False)
+
     def start(self) -> SmtpServer:
-        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+        kwargs: dict[str, Any] = {}
+        if self.security != "none":
+            assert self.cert is not None
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*self.cert)
+            if self.security == "tls":
+                kwargs["ssl_context"] = context
+            else:
+                kwargs.update(tls_context=context, require_starttls=True)
+        if self.login is not None:
+            # aiosmtpd counts only STARTTLS as TLS for AUTH, and warns when AUTH is
+            # required without it; with TLS from the start AUTH is offered, not required.
+            starttls = self.security == "starttls"
+            kwargs.update(
+                authenticator=self._authenticate, auth_required=starttls, auth_require_tls=starttls
+            )
+        self._controller = Controller(
+            _Handler(self), hostname="127.0.0.1", port=self.port, **kwargs
+        )
         self._controller.start()
         return self
 
