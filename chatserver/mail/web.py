@@ -1,14 +1,17 @@
 """The mail's HTTP endpoints: inbound answers and unsubscribing.
 
-* ``POST /mail/inbound``: a visitor's answer by e-mail (``inbound.py``),
-  as ``message/rfc822``, Mailgun's form (``body-mime``, ``recipient``) or
-  Postmark's JSON (``RawEmail``).  Answers ``200 {"conv", "offset",
-  "duplicate"}``, or an error ``{"error": code, "message"}``: ``400
-  not_a_mail``, ``403 forged_reference`` / ``wrong_sender``, ``404
-  no_conversation``, ``413 too_large`` (refused on ``Content-Length`` or
-  while reading, never read whole), ``415 unsupported_type``, ``422
-  no_reference`` / ``empty`` / ``auto_reply``; past ``inbound.REFUSALS`` refused mails a
-  minute from one address, ``429 rate_limited`` with ``Retry-After``.
+* ``POST /mail/inbound`` (also ``/mail/inbound/mime``, for Mailgun): a
+  visitor's answer by e-mail (``inbound.py``), as ``message/rfc822``,
+  Mailgun's form (``body-mime``, ``recipient``) or Postmark's JSON
+  (``RawEmail``).  Answers ``200 {"conv", "offset", "duplicate"}``, or an
+  error ``{"error": code, "message"}``: ``400 not_a_mail``, ``403
+  forged_reference`` / ``wrong_sender``, ``404 no_conversation``, ``413
+  too_large`` (refused on ``Content-Length`` or while reading, never read
+  whole), ``415 unsupported_type``, ``422 no_reference`` / ``empty`` /
+  ``auto_reply``; past ``inbound.REFUSALS`` refused mails a minute from one
+  address, ``429 rate_limited`` with ``Retry-After``.  A refusal of a
+  provider's post has the provider's "do not retry" status instead (Mailgun
+  ``406``, Postmark ``403``), with the same body.
 * ``GET /mail/unsubscribe?t=TOKEN``: a page asking to confirm;
   ``POST`` (the page's button, or a mail program's one-click
   ``List-Unsubscribe-Post``) stops the site's mail to the address.  A bad
@@ -85,6 +88,15 @@ async def _raw_mail(request: Request) -> tuple[bytes, str]:
     raise Refused(415, "unsupported_type", "send message/rfc822, a Mailgun form or Postmark JSON")
 
 
+# What a provider takes as "refused, do not send again" (others are retried for
+# hours): Mailgun's 406, Postmark's 403; the body still names the reason.
+_DO_NOT_RETRY = {
+    "multipart/form-data": 406,
+    "application/x-www-form-urlencoded": 406,
+    "application/json": 403,
+}
+
+
 async def inbound(request: Request) -> Response:
     address = request.client.host if request.client else ""
     refusals = _node(request).mail.refusals
@@ -99,7 +111,9 @@ async def inbound(request: Request) -> Response:
     except Refused as refused:
         log.info("inbound mail refused: %s", refused.code)
         refusals.refused(address)
-        return _error(refused.status, refused.code, refused.message)
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        status = _DO_NOT_RETRY.get(kind, refused.status)
+        return _error(status, refused.code, refused.message)
     body: JSON = {"conv": entry.conversation_id, "offset": entry.offset, "duplicate": duplicate}
     return JSONResponse(body)
 
@@ -146,5 +160,7 @@ async def unsubscribe(request: Request) -> Response:
 
 routes: list[BaseRoute] = [
     Route("/mail/inbound", inbound, methods=["POST"]),
+    # Mailgun posts the raw MIME only to a URL that ends in "mime".
+    Route("/mail/inbound/mime", inbound, methods=["POST"]),
     Route("/mail/unsubscribe", unsubscribe, methods=["GET", "POST"]),
 ]

@@ -110,11 +110,20 @@ async def test_mailgun_and_postmark_forms_are_taken(mailnode: Node, smtp: SmtpSe
     _, conv, mail, _ = await answered_by_mail(mailnode, smtp)
     async with mailnode.http() as http:
         gun = answer(mail, VISITOR, "From Mailgun", quoted=False)
-        r = await http.post("/mail/inbound", data={"body-mime": gun.decode(), "recipient": "x@y.z"})
+        form = {"body-mime": gun.decode(), "recipient": "x@y.z"}
+        r = await http.post("/mail/inbound/mime", data=form)
         assert r.status_code == 200 and r.json()["conv"] == conv, r.text
         mark = answer(mail, VISITOR, "From Postmark", quoted=False)
         r = await http.post("/mail/inbound", json={"RawEmail": mark.decode()})
         assert r.status_code == 200 and r.json()["conv"] == conv, r.text
+        # Refusals in the provider's "do not retry" status.
+        stranger = answer(mail, "eve@example.com", "Hi", quoted=False).decode()
+        r = await http.post("/mail/inbound/mime", data={"body-mime": stranger})
+        assert (r.status_code, r.json()["error"]) == (406, "wrong_sender")
+        r = await http.post("/mail/inbound", json={"RawEmail": stranger})
+        assert (r.status_code, r.json()["error"]) == (403, "wrong_sender")
+        r = await http.post("/mail/inbound", json={"Subject": "no raw"})
+        assert (r.status_code, r.json()["error"]) == (403, "not_a_mail")
     bodies = [e.body for e in await mailnode.store.entries(conv)]
     assert bodies[-2:] == ["From Mailgun", "From Postmark"]
 
