@@ -139,6 +139,7 @@ def routes(agent_id: str, doc_id: str) -> tuple[list[str], list[tuple[str, dict[
         "/console/admin/canned/new",
         f"/console/admin/canned/{doc_id}",
         "/console/admin/site",
+        "/console/admin/mail",
     ]
     agent_fields = {"name": "Changed", "role": "agent", "capacity": "7", "departments": "sales"}
     posts: list[tuple[str, dict[str, Any]]] = [
@@ -161,6 +162,19 @@ def routes(agent_id: str, doc_id: str) -> tuple[list[str], list[tuple[str, dict[
             "/console/admin/site",
             {"name": "Changed", "routing": "auto", "color": "#000000", "language": "es"},
         ),
+        (
+            "/console/admin/mail",
+            {
+                "host": "smtp.shop.example",
+                "port": "587",
+                "security": "starttls",
+                "sender": "chat@shop.example",
+                "unanswered": "5",
+                "public_url": "https://chat.shop.example",
+            },
+        ),
+        ("/console/admin/mail/test", {}),
+        ("/console/admin/mail/remove", {}),
     ]
     return pages, posts
 
@@ -171,6 +185,7 @@ async def snapshot(server: Server, shop: Shop) -> tuple[Any, ...]:
         site = await store.get_site(shop.site.id)
         agents = await store.list_agents(shop.site.id)
         docs = await store.list_docs(shop.site.id, "canned")
+        docs += await store.list_docs(shop.site.id, "mail")  # the SMTP settings
     return site, sorted(agents, key=lambda a: a.id), [(d.id, d.data) for d in docs]
 
 
