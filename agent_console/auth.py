@@ -173,11 +173,31 @@ def guard(*roles: Role) -> Callable[[Endpoint], Endpoint]:
                     submitted = value if isinstance(value, str) else None
                 if not same_origin(request) or not csrf_ok(request, login, submitted):
                     return _refuse(request, 403, "missing or wrong CSRF token: reload the page")
-            return await endpoint(request)
+            response = await endpoint(request)
+            if request.method not in SAFE_METHODS and response.status_code < 400:
+                await _audit_change(request, login, endpoint.__name__)
+            return response
 
         return guarded
 
     return wrap
+
+
+# Form fields left out of an audit entry's list of the fields sent.
+_SECRET_FIELDS = frozenset({"csrf", "password", "secret", "smtp_password"})
+
+
+async def _audit_change(request: Request, login: Login, name: str) -> None:
+    """A console write that succeeded: its page, the fields sent (names only)."""
+    fields: list[str] = []
+    if request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        fields = sorted({k for k in await request.form() if k not in _SECRET_FIELDS})
+    action = f"console.{name.strip('_')}"
+    await _node(request).audit.from_request(
+        request, login.agent, action, request.url.path, {"fields": fields}
+    )
 
 
 def _safe_next(value: str | None) -> str:
@@ -233,14 +253,24 @@ async def login_page(request: Request) -> Response:
         return response
     agent = await logins.sign_in(node.store, email, password)
     if agent is None:
+        await audit_failed_login(node, request, email, "console")
         return _login_form(request, token, nonce, next_path, email, "Wrong email or password.", 401)
     await throttle.succeeded(attempt)
+    await node.audit.from_request(request, agent, "login", detail={"via": "console"})
     if next_path == "/console/":
         next_path = _home_for(agent)
     response = RedirectResponse(next_path, status_code=303)
     await set_session(response, request, agent)
     response.delete_cookie(LOGIN_COOKIE, path="/console/login")
     return security_headers(response)
+
+
+async def audit_failed_login(node: Node, request: Request, email: str, via: str) -> None:
+    """A wrong password for an agent's address goes in that agent's site's trail
+    (an address nobody has names no site: nothing is written)."""
+    agent = await node.store.agent_by_email(email) if email else None
+    if agent is not None:
+        await node.audit.from_request(request, agent, "login.failed", detail={"via": via})
 
 
 def _login_form(
@@ -283,6 +313,7 @@ async def logout(request: Request) -> Response:
         await control.sessions_ended(node, login.agent.id)
     else:
         await control.session_ended(node, login.grant)
+
     response = RedirectResponse("/console/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return security_headers(response)

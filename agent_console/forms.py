@@ -266,6 +266,8 @@ def site_form(data: Mapping[str, Any]) -> Form:
     else:
         form.errors["language"] = "Choose a language."
 
+    _recording(form, fields)
+
     text = fields.text("redact_patterns")
     form.values["redact_patterns"] = text
     patterns = [line.strip() for line in text.splitlines() if line.strip()]
@@ -275,6 +277,33 @@ def site_form(data: Mapping[str, Any]) -> Form:
     else:
         form.clean["redact_patterns"] = tuple(dict.fromkeys(patterns))
     return form
+
+
+MAX_RETENTION_DAYS = 3650
+
+
+def _recording(form: Form, fields: Fields) -> None:
+    """Session recording (docs/recordings.md): on, the share of visits, consent, retention."""
+    form.values["recording"] = form.clean["recording"] = fields.checked("recording")
+    form.values["recording_consent"] = form.clean["recording_consent"] = fields.checked(
+        "recording_consent"
+    )
+    sample = fields.text("recording_sample").strip() or "100"
+    form.values["recording_sample"] = sample
+    try:
+        share = float(sample)
+    except ValueError:
+        share = -1.0
+    if 0 <= share <= 100:
+        form.clean["recording_sample"] = round(share / 100, 4)
+    else:
+        form.errors["recording_sample"] = "A percentage from 0 to 100."
+    days = fields.text("recording_retention_days").strip() or "30"
+    form.values["recording_retention_days"] = days
+    if days.isdigit() and int(days) <= MAX_RETENTION_DAYS:
+        form.clean["recording_retention_days"] = int(days)
+    else:
+        form.errors["recording_retention_days"] = f"A number of days, 0 to {MAX_RETENTION_DAYS}."
 
 
 def _patterns_problem(patterns: list[str]) -> str:

@@ -192,6 +192,7 @@ async def conversation_page(request: Request) -> Response:
     if conv is None or conv.site_id != agent.site_id:
         return render(request, "error.html", {"message": "No such conversation."}, status_code=404)
     entries = await node.store.entries(conv.id, after=0, limit=MAX_ENTRIES)
+    await node.audit.from_request(request, agent, "conversation.read", conv.id)
     visitor = await node.store.get_visitor(conv.visitor_id)
     end = conv.closed_at or (entries[-1].ts if entries else conv.created_at)
     views = [v for v in await node.store.page_views(conv.visitor_id, 200) if v.ts <= end + 1]

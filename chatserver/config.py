@@ -38,6 +38,7 @@ class Config:
     forwarded_allow_ips: str = "127.0.0.1"  # proxies trusted for X-Forwarded-For (uvicorn's)
     shutdown_delay: float = 0.0  # seconds of /readyz 503 before a stop closes anything
     quotas: QuotaConfig = field(default_factory=QuotaConfig)  # abuse limits (quotas.py)
+    api_rate: int = 600  # REST API requests per key per minute (api/keys.py); 0: no limit
     # Recordings: a tail is sealed into a chunk object after this long or this many bytes.
     recording_chunks: bool | None = None  # None: where the blob store cannot append
     recording_seal_seconds: float = 0.05

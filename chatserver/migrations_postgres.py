@@ -301,6 +301,17 @@ async def _archive(db: Connection) -> None:
         await db.execute(statement, timeout=ARCHIVE_TIMEOUT)
 
 
+async def _audit(db: Connection) -> None:
+    """Step 5: the audit log (chatserver/audit/)."""
+    await db.execute(
+        "CREATE TABLE audit_log (id bigserial PRIMARY KEY, site_id text NOT NULL,"
+        " at double precision NOT NULL, actor text NOT NULL, actor_name text NOT NULL,"
+        " action text NOT NULL, target text NOT NULL, address text NOT NULL,"
+        " detail text NOT NULL)"
+    )
+    await db.execute("CREATE INDEX audit_log_site ON audit_log (site_id, id)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "every table and index", _schema),
     Migration(2, "recording_chunks: a recording's sealed chunk objects", _recording_chunks),
@@ -310,6 +321,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         _report_facts,
     ),
     Migration(4, "archive_convs, archive_text: the conversation archive's index", _archive),
+    Migration(5, "audit_log: who did what (chatserver/audit/)", _audit),
 )
 
 _VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (

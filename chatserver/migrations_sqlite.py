@@ -264,6 +264,15 @@ def _archive(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+def _audit(db: sqlite3.Connection) -> None:
+    db.execute(
+        "CREATE TABLE audit_log (id INTEGER PRIMARY KEY AUTOINCREMENT, site_id TEXT NOT NULL,"
+        " at REAL NOT NULL, actor TEXT NOT NULL, actor_name TEXT NOT NULL, action TEXT NOT NULL,"
+        " target TEXT NOT NULL, address TEXT NOT NULL, detail TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX audit_log_site ON audit_log (site_id, id)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "every table, index and column; older files gain what they lack", _schema),
     Migration(2, "recording_chunks: a recording's sealed chunk objects", _recording_chunks),
@@ -273,6 +282,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         _report_facts,
     ),
     Migration(4, "archive_convs, archive_fts: the conversation archive's index", _archive),
+    Migration(5, "audit_log: who did what (chatserver/audit/)", _audit),
 )
 
 

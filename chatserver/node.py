@@ -21,6 +21,8 @@ import archive
 import recordings
 
 from . import features, handlers, logins, redact
+from .api.keys import ApiKeys
+from .audit import Audit
 from .backends import build
 from .blobs import BlobStore, DirectoryBlobs
 from .broker import Broker
@@ -116,6 +118,9 @@ class Node:
         self.reports.install()
         self.archive = archive.Archive(store)  # the conversation archive's index
         self.archive.install(self)
+        # Who did what: sign-ins, transcripts and replays read, exports, admin changes.
+        self.audit = Audit(store)
+        self.audit.install(self)
         # Failed sign-ins counted in the store (shared by every process).
         self.login_throttle = logins.LoginThrottle(store, limit=10, window=300.0)
         # E-mail out and in (mail/, docs/email.md).
@@ -123,6 +128,9 @@ class Node:
         self.mail.install()
         # Attachment upload bodies held in memory at once, by this process.
         self.upload_budget = UploadBudget(config.upload_memory)
+        # The REST API's keys and this process's request rate per key (api/keys.py).
+        shared = config.backend in ("redis", "postgres+redis")  # many processes
+        self.api_keys = ApiKeys(store, config.api_rate, shared=shared)
 
     @classmethod
     def build(cls, config: Config) -> Node:

@@ -119,6 +119,8 @@ class SiteSettings:
     # they leave the page, besides card numbers (JavaScript regular expressions;
     # docs/privacy.md).
     redact_patterns: tuple[str, ...] = ()
+    # the audit trail's entries older than this are deleted (0: kept; docs/privacy.md)
+    audit_retention_days: int = 365
 
     def to_json(self) -> JSON:
         return {
@@ -133,6 +135,7 @@ class SiteSettings:
             "recording_consent": self.recording_consent,
             "recording_retention_days": self.recording_retention_days,
             "redact_patterns": list(self.redact_patterns),
+            "audit_retention_days": self.audit_retention_days,
         }
 
     @classmethod

@@ -10,30 +10,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import os
 from typing import Any
 
-from chatserver.blobs import BlobStore, DirectoryBlobs
-from chatserver.blobs_s3 import S3Blobs
 from chatserver.cli.admin import find_site, with_store
-from chatserver.cli.options import add_data_option, add_s3_options, blob_location, s3_settings
+from chatserver.cli.options import add_blobs_option, add_data_option, blobs_from
 from chatserver.errors import ChatError
 from chatserver.store import Store
 
 from . import retention
 from .index import open_index
-
-
-def _blobs_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--blobs",
-        type=blob_location,
-        default=os.environ.get("CHATSERVER_BLOBS") or None,
-        metavar="DIR|s3://BUCKET/PREFIX",
-        help="blob directory or S3 bucket and prefix, as the server's (CHATSERVER_BLOBS, "
-        "default DATA/blobs)",
-    )
-    add_s3_options(p)
 
 
 def add_commands(sub: Any) -> None:
@@ -62,18 +47,11 @@ def add_commands(sub: Any) -> None:
     add_data_option(settings)
     purge = rec.add_parser("purge", help="delete recordings past each site's retention now")
     add_data_option(purge)
-    _blobs_option(purge)
+    add_blobs_option(purge)
     forget = rec.add_parser("delete-visitor", help="delete every recording of one visitor")
     forget.add_argument("visitor", help="the visitor id (v_...)")
     add_data_option(forget)
-    _blobs_option(forget)
-
-
-def _blobs(args: argparse.Namespace) -> BlobStore:
-    settings = s3_settings(args.blobs, args)
-    if settings is not None:
-        return S3Blobs(settings)
-    return DirectoryBlobs(args.blobs if args.blobs is not None else args.data / "blobs")
+    add_blobs_option(forget)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -82,14 +60,14 @@ def run(args: argparse.Namespace) -> None:
     elif args.action == "purge":
 
         async def purge(store: Store) -> int:
-            return await retention.purge(store, open_index(store), _blobs(args))
+            return await retention.purge(store, open_index(store), blobs_from(args))
 
         count = asyncio.run(with_store(args.data, purge, args.redis, args.database))
         print(f"deleted {count} recordings")
     elif args.action == "delete-visitor":
 
         async def forget(store: Store) -> int:
-            return await retention.delete_visitor(open_index(store), _blobs(args), args.visitor)
+            return await retention.delete_visitor(open_index(store), blobs_from(args), args.visitor)
 
         count = asyncio.run(with_store(args.data, forget, args.redis, args.database))
         print(f"deleted {count} recordings of {args.visitor}")

@@ -189,6 +189,7 @@ async def replay_page(request: Request) -> Response:
         return render(request, "error.html", {"message": "No such recording."}, status_code=404)
     node: Node = request.app.state.node
     site = await node.store.get_site(agent.site_id)
+    await node.audit.from_request(request, agent, "recording.watch", rec.id)
     return render(
         request,
         "replay.html",

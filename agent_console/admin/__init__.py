@@ -1,4 +1,5 @@
-"""The admin pages (role ``admin``): agents, departments, canned responses, site, e-mail.
+"""The admin pages (role ``admin``): agents, departments, canned responses, site, privacy,
+audit trail, API keys, e-mail.
 
 Every page acts on the signed-in admin's own site: a record named in a URL
 is looked up and checked against that site, and another site's id gets the
@@ -18,12 +19,15 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from . import agents, canned, departments, mail, site
+from . import agents, api_keys, audit, canned, departments, mail, privacy, site
 
 routes: list[BaseRoute] = [
     *site.routes,
     *agents.routes,
     *departments.routes,
     *canned.routes,
+    *privacy.routes,
+    *audit.routes,
+    *api_keys.routes,
     *mail.routes,
 ]

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from chatserver import sites
+from chatserver.api.keys import KIND as API_KEY_KIND
 from chatserver.types import Role, Site
 
 from .. import forms
@@ -23,6 +24,7 @@ async def home(request: Request) -> Response:
     node, site = node_of(request), await own_site(request)
     agents = await node.store.list_agents(site.id)
     canned = await node.store.list_docs(site.id, CANNED)
+    keys = await node.store.list_docs(site.id, API_KEY_KIND)
     return page(
         request,
         "admin/home.html",
@@ -32,6 +34,7 @@ async def home(request: Request) -> Response:
             "agents": [a for a in agents if not a.disabled],
             "disabled": [a for a in agents if a.disabled],
             "canned_count": len(canned),
+            "api_key_count": len(keys),
             "script_tag": script_tag(request, site),
         },
     )
@@ -49,6 +52,10 @@ def _site_values(site: Site) -> Form:
             "greeting": s.greeting,
             "language": s.language,
             "redact_patterns": "\n".join(s.redact_patterns),
+            "recording": s.recording,
+            "recording_sample": f"{s.recording_sample * 100:g}",
+            "recording_consent": s.recording_consent,
+            "recording_retention_days": str(s.recording_retention_days),
         }
     )
 
@@ -73,6 +80,10 @@ async def site_settings(request: Request) -> Response:
                 greeting=clean["greeting"],
                 language=clean["language"],
                 redact_patterns=clean["redact_patterns"],
+                recording=clean["recording"],
+                recording_sample=clean["recording_sample"],
+                recording_consent=clean["recording_consent"],
+                recording_retention_days=clean["recording_retention_days"],
             ),
         )
         await sites.save(node, saved)

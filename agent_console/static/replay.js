@@ -6,11 +6,15 @@
 // Events come lazily from the replay API (/console/api/recordings/<id>):
 // first `from=<t>&to=<t+WINDOW>` (the server starts at the full snapshot at or
 // before t), then `after_seq=<last>` slices while playback comes within AHEAD
-// of the end of what is loaded. A jump inside what is loaded seeks the
+// of the end of what is loaded (further, with "Skip inactivity", until the
+// visitor's next action is loaded: rrweb can only skip to an event it holds).
+// A jump inside what is loaded seeks the
 // replayer; a jump outside it starts a new replayer from the server's nearest
 // snapshot. Times are milliseconds on the recording's clock (rrweb's).
 
 const WINDOW = 60_000; // ms of recording asked for at a time
+const LOOK_FOR_ACTIVITY = 30 * 60_000; // with "Skip inactivity": how far ahead to load for it
+const INCREMENTAL = 3;
 const AHEAD = 15_000; // ms of recording (times the speed) kept loaded ahead of playback
 const TICK = 200; // ms between updates of the clock, the URL and loading
 
@@ -68,6 +72,17 @@ export async function mountReplay(section, id) {
   let loading = false;
   let playing = false;
   let generation = 0; // bumps on every rebuild: late slices of an old replayer are dropped
+  // rrweb skips inactivity only up to the next user action it holds: while the
+  // loaded events have none after playback (an idle visitor on a page that
+  // changes by itself), more slices are loaded until they do.
+  let lastActive = -Infinity; // recording time of the newest user action loaded
+  /** @param {any[]} events */
+  const noteActivity = (events) => {
+    for (const e of events) {
+      const source = e.data?.source;
+      if (e.type === INCREMENTAL && source >= 1 && source <= 5) lastActive = Math.max(lastActive, e.timestamp);
+    }
+  };
 
   const now = () => {
     const r = view_?.replayer;
@@ -94,6 +109,8 @@ export async function mountReplay(section, id) {
       loadedUntil = Number(slice.end_ts);
       lastSeq = slice.last_seq;
       more = slice.more;
+      lastActive = -Infinity;
+      noteActivity(slice.events);
       view_ = createReplayer(view, { live: false, events: slice.events });
       const r = view_.replayer;
       r.on("fullsnapshot-rebuilded", () => section.setAttribute("data-ready", ""));
@@ -118,7 +135,8 @@ export async function mountReplay(section, id) {
   const loadAhead = async () => {
     if (loading || !more || !view_) return;
     const speed = Number(speedSelect.value);
-    if (now() + AHEAD * speed < loadedUntil) return;
+    const idle = skipBox.checked && lastActive <= now() && loadedUntil - now() < LOOK_FOR_ACTIVITY;
+    if (now() + AHEAD * speed < loadedUntil && !idle) return;
     const mine = generation;
     loading = true;
     try {
@@ -127,6 +145,7 @@ export async function mountReplay(section, id) {
       const r = view_.replayer;
       const stalled = playing && r.service?.state?.matches?.("paused");
       for (const event of slice.events) view_.add(event);
+      noteActivity(slice.events);
       if (slice.last_seq !== null) lastSeq = slice.last_seq;
       if (slice.end_ts !== null) loadedUntil = Math.max(loadedUntil, Number(slice.end_ts));
       more = slice.more;

@@ -110,6 +110,9 @@ def parser() -> argparse.ArgumentParser:
     from archive import cli as archive_cli
 
     archive_cli.add_commands(sub)
+    from ..privacy import cli as privacy_cli
+
+    privacy_cli.add_commands(sub)
     return root
 
 
@@ -142,6 +145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from archive import cli as archive_cli
 
             archive_cli.run(args)
+        elif args.command == "privacy":
+            from ..privacy import cli as privacy_cli
+
+            privacy_cli.run(args)
     except ChatError as exc:
         print(f"chatserver: {scrub(str(exc))}", file=sys.stderr)
         return 2

@@ -6,7 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
-from ..blobs_s3 import S3Settings, parse_s3_url
+from ..blobs import BlobStore, DirectoryBlobs
+from ..blobs_s3 import S3Blobs, S3Settings, parse_s3_url
 from ..config import Config
 from ..errors import ChatError
 from ..quotas import QuotaConfig
@@ -113,6 +114,27 @@ def s3_settings(blobs: Path | str | None, args: argparse.Namespace) -> S3Setting
         raise ChatError(str(exc)) from None
 
 
+def add_blobs_option(p: argparse.ArgumentParser) -> None:
+    """``--blobs`` and the ``--s3-*`` options of a command that reads the server's blobs."""
+    p.add_argument(
+        "--blobs",
+        type=blob_location,
+        default=os.environ.get("CHATSERVER_BLOBS") or None,
+        metavar="DIR|s3://BUCKET/PREFIX",
+        help="blob directory or S3 bucket and prefix, as the server's (CHATSERVER_BLOBS, "
+        "default DATA/blobs)",
+    )
+    add_s3_options(p)
+
+
+def blobs_from(args: argparse.Namespace) -> BlobStore:
+    """The blob store ``add_blobs_option``'s options (and ``--data``) name."""
+    settings = s3_settings(args.blobs, args)
+    if settings is not None:
+        return S3Blobs(settings)
+    return DirectoryBlobs(args.blobs if args.blobs is not None else args.data / "blobs")
+
+
 def add_server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--host",
@@ -206,6 +228,14 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
         "(CHATSERVER_UPLOAD_MEMORY, default 64M)",
     )
     add_quota_options(p)
+    p.add_argument(
+        "--api-rate",
+        type=_count,
+        default=_env("API_RATE", "600"),
+        metavar="N",
+        help="REST API requests per key per minute (with --redis, over every process); "
+        "more get 429 and Retry-After; 0: no limit (CHATSERVER_API_RATE, default 600)",
+    )
     p.add_argument(
         "--log-level",
         default=_env("LOG_LEVEL", "info"),
@@ -381,6 +411,7 @@ def config_from(args: argparse.Namespace) -> Config:
         log_format=args.log_format,
         shutdown_delay=args.shutdown_delay,
         forwarded_allow_ips=args.forwarded_allow_ips,
+        api_rate=args.api_rate,
         quotas=QuotaConfig(
             hellos_per_address=args.hellos_per_address,
             hellos_per_site=args.hellos_per_site,

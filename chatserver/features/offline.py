@@ -30,6 +30,7 @@ async def offline(node: Node, session: Session, frame: Frame) -> None:
     email = frame.get("email").strip()
     visitor = await node.store.update_visitor(session.visitor_id, name=name or None, email=email)
     data = {"offline": {"name": name, "email": email}}
+    # The name first: agents' lists and the first message show it, not "Visitor 1a2b".
+    await _publish_visitor(node, session, visitor, None)
     post = Post(frame.get("body").strip(), frame.get("cid"), data=data)
     await post_from_visitor(node, session, frame, post)
-    await _publish_visitor(node, session, visitor, None)

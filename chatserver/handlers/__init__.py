@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..types import ClientKind
-from . import agents, reads, visitors
+from . import agents, reads, start, visitors
 
 if TYPE_CHECKING:
     from ..node import Node
@@ -31,6 +31,7 @@ def install(node: Node) -> None:
         node.hub.add_handler(ClientKind.VISITOR, frame_type, handler)
     for frame_type, handler in agents.HANDLERS.items():
         node.hub.add_handler(ClientKind.AGENT, frame_type, handler)
+    node.hub.add_handler(ClientKind.AGENT, "start", start.start)
     for kind in (ClientKind.VISITOR, ClientKind.AGENT):
         node.hub.add_handler(kind, "read", reads.read)
     node.hub.add_resync("agent", lambda agent_id: agents.resync(node, agent_id))

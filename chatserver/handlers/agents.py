@@ -319,7 +319,7 @@ def _agent_info(agent: Agent, status: AgentStatus) -> JSON:
     return {"name": agent.name, "status": status.value}
 
 
-def _tags(values: list[str]) -> list[str]:
+def clean_tags(values: list[str]) -> list[str]:
     tags = [v.strip() for v in values]
     if any(not t or not t.isprintable() for t in tags):
         raise FrameError(ErrorCode.INVALID_FIELD, "a tag is empty or holds control characters")
@@ -331,8 +331,8 @@ async def tag(node: Node, session: Session, frame: Frame) -> None:
     agent = _agent(session)
     conv = await node.hub.conversation(session, frame.get("conv"))
     _member(agent, conv)
-    add = _tags(frame.get("add") or [])
-    remove = _tags(frame.get("remove") or [])
+    add = clean_tags(frame.get("add") or [])
+    remove = clean_tags(frame.get("remove") or [])
     if not add and not remove:
         raise FrameError(ErrorCode.INVALID_FIELD, "give 'add' or 'remove'")
     if len((set(conv.tags) | set(add)) - set(remove)) > MAX_TAGS:

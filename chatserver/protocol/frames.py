@@ -220,6 +220,7 @@ AGENT_FRAMES: dict[str, tuple[Field, ...]] = {
     "transfer": (_CONV, _id("agent", False), _id("dept", False)),
     "visitors": (),
     "visitor": (_id("visitor"),),
+    "start": (_id("visitor"), _id("cid"), Field("body", str, max_len=MAX_MESSAGE_CHARS)),
     "close": (_CONV,),
     "attach": (_CONV, _id("cid"), _id("attachment")),
     # The agent console: tags, inviting a colleague, collision detection.
@@ -298,6 +299,14 @@ def _check_field(spec: Field, value: Any, rid: int | None) -> Any:
             raise fail(ErrorCode.INVALID_FIELD, f"more than {spec.max_items} elements")
         value = [_check_field(spec.item, element, rid) for element in value]
     return value
+
+
+def check_field(spec: Field, value: Any) -> Any:
+    """``value`` checked against ``spec`` (cut if ``truncate``); ``FrameError`` if wrong.
+
+    The frames' rules for one value, for the REST API's bodies (``chatserver/api/``).
+    """
+    return _check_field(spec, value, None)
 
 
 def validate(kind: ClientKind, raw: Any) -> Frame:

@@ -92,6 +92,7 @@ class SiteSettings(TypedDict):
     recording_consent: bool
     recording_retention_days: int
     redact_patterns: list[str]
+    audit_retention_days: int
 
 
 class WireLimits(TypedDict):

@@ -205,7 +205,8 @@ class ViewersFrame(TypedDict):
 
 class OpenFrame(TypedDict):
     t: Literal["open"]
-    trigger: str
+    trigger: NotRequired[str]  # a proactive trigger's "open the widget"
+    agent: NotRequired[AgentRef]  # an agent started a chat (``start``)
 
 
 class RecordedFrame(TypedDict):

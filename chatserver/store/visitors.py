@@ -94,3 +94,11 @@ class VisitorStore(Protocol):
 
     async def visitor_by_identity(self, site_id: SiteId, user_id: str) -> Visitor | None:
         """The visitor holding the verified identity ``user_id`` on the site."""
+
+    async def find_visitors(
+        self, site_id: SiteId, *, email: str = "", user_id: str = ""
+    ) -> list[Visitor]:
+        """The site's visitors whose e-mail is ``email`` (case ignored) or whose
+        ``user_id`` is ``user_id``, verified or not, oldest first (an access or
+        erasure request; no index: it reads every visitor of the site, or on
+        Redis every visitor key)."""

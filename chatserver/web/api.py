@@ -35,8 +35,12 @@ async def login(request: Request) -> Response:
         )
     agent = await logins.sign_in(node.store, email, password)
     if agent is None:
+        known = await node.store.agent_by_email(email) if email else None
+        if known is not None:
+            await node.audit.from_request(request, known, "login.failed", detail={"via": "api"})
         return JSONResponse({"error": "wrong email or password"}, status_code=401)
     await throttle.succeeded(attempt)
+    await node.audit.from_request(request, agent, "login", detail={"via": "api"})
     return JSONResponse(
         {
             "token": node.hub.agent_token(await logins.grant(node.store, agent)),

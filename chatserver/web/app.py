@@ -25,6 +25,7 @@ import archive.pages
 import recordings
 
 from .. import __version__
+from ..api.routes import routes as api_routes
 from ..bundles import WIDGET_BUILD
 from ..config import Config
 from ..features import attachments
@@ -87,6 +88,7 @@ def create_app(config: Config) -> Starlette:
         *ops.routes,  # /readyz, /metrics
         Route("/api/login", login, methods=["POST"]),
         Route("/api/logout", logout, methods=["POST"]),
+        *api_routes,  # /api/v1/: the REST API (chatserver/api/)
         Mount("/static", CachedStatic(directory=STATIC_DIR), name="static"),
         Route("/widget.js", widget_loader, name="widget_loader"),
         Mount("/widget", widget_files, name="widget"),

@@ -205,6 +205,15 @@ def test_consent_live_view_pointing_and_stop(
         visitor.keyboard.press("Tab")
         visitor.keyboard.press("Enter")  # the focused "Decline" button
         expect(agent_page.locator(".cobrowse-state")).to_contain_text("declined")
+        # #21: the workspace's transcript says what happened in words, not "cobrowse"
+        workspace = agent_page.context.new_page()
+        workspace.goto(f"{people.console_url}/console/")
+        workspace.locator(f".conv-item[data-conv='{conv}']").click()
+        lines = workspace.locator(".pane:not([hidden]) .entry.event span")
+        expect(lines.filter(has_text="asked to see the visitor's page")).to_have_count(1)
+        expect(lines.filter(has_text="The visitor declined to share their page")).to_have_count(1)
+        expect(lines.filter(has_text="cobrowse")).to_have_count(0)
+        workspace.close()
         expect(visitor.locator("chatserver-chat .cb-prompt")).to_have_count(0)
         visitor.click("[data-add=linen-shirt]")
         agent_page.wait_for_timeout(800)  # and hand over the frames meanwhile

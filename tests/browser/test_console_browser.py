@@ -326,6 +326,12 @@ def test_take_a_queued_chat_then_transfer_it(
     marc.select_option("#status", "away")
     expect(marc.locator("#workspace")).to_have_attribute("data-status", "away")
     pane.locator(".menu.transfer summary").click()
+    # #21: under its button, inside the pane (it used to cover the list)
+    body = pane.locator(".menu.transfer .menu-body").bounding_box()
+    button = pane.locator(".menu.transfer summary").bounding_box()
+    box = pane.bounding_box()
+    assert body is not None and button is not None and box is not None
+    assert body["x"] >= box["x"] and body["y"] >= button["y"] + button["height"], (body, box)
     select = pane.locator(".menu.transfer select")
     expect(select.locator("option", has_text="Agent 1 (away)")).to_have_count(1)
     expect(select.locator("optgroup[label=Departments] option")).to_have_count(0)
@@ -452,6 +458,10 @@ def test_visitor_panel_follows_the_visitor(
     link = panel.locator(".v-now a.page-title")
     expect(link).to_have_attribute("href", shops.url + second)
     expect(link).to_have_attribute("rel", "noopener noreferrer")
+    # #21: the time on the current page counts up while the panel is open
+    so_far = panel.locator(".v-pages .page-view .spent.so-far")
+    before = so_far.inner_text()
+    expect(so_far).not_to_have_text(before, timeout=3000)
 
     # A past conversation shows, and opens read-only.
     conv = agent.locator(f"{SHOWN}").get_attribute("data-conv")
@@ -471,6 +481,15 @@ def test_visitor_panel_follows_the_visitor(
     expect(agent.locator(f"{SHOWN} .entry.visitor .body")).to_have_text(
         ["Do you have the shirt in blue?"]
     )
+    # #21: two tabs of one visitor's two conversations say which is which
+    tabs = agent.locator(".tab-open")
+    expect(tabs).to_have_count(2)
+    labels = tabs.all_inner_texts()
+    assert len(set(labels)) == 2 and all("Ann Smith · " in label for label in labels), labels
+    # #21: once the visitor has left, the panel stops saying they are online
+    expect(panel.locator(".v-presence")).to_have_class(re.compile(r"\bon\b"))
+    visitor.close()
+    expect(panel.locator(".v-presence")).to_have_text("Not on the site now", timeout=15000)
 
 
 def test_messages_sent_while_the_socket_is_cut_appear_without_a_reload(
@@ -599,3 +618,29 @@ def test_pane_links_to_cobrowse_and_recordings(
     expect(recordings).to_be_visible()
     assert (recordings.get_attribute("href") or "").startswith("/console/sessions?visitor=v_")
     assert problems == []
+
+
+def test_an_offline_visitors_name_shows_in_the_lists(
+    server: Server,
+    chromium: Browser,
+    contexts: list[BrowserContext],
+    problems: list[str],
+) -> None:
+    """#21: the offline form's name, not "Visitor 1a2b", for an agent online then and
+    for a colleague who signs in later (the conversation came in their welcome)."""
+    shop = make_shop(server, agents=2, settings=SiteSettings(routing="manual"))  # stays queued
+    first, second = emails(shop)
+    now = sign_in(new(contexts, chromium), server, first, problems)
+    protocol = [Subprotocol("chatserver.json")]
+    with connect(server.ws_url, subprotocols=protocol, compression=None) as ws:
+        ws.send(json.dumps({"t": "hello", "v": 1, "kind": "visitor", "site": shop.key}))
+        form = {"name": "Ann Example", "email": "ann@example.com", "body": "Do you ship?"}
+        ws.send(json.dumps({"t": "offline", "id": 1, "cid": "o1", **form}))
+        deadline = time.monotonic() + 10
+        while json.loads(ws.recv(timeout=5)).get("t") != "ack":
+            assert time.monotonic() < deadline
+    item = now.locator(".conv-item").filter(has_text="Do you ship?")
+    expect(item.locator(".who")).to_have_text("Ann Example")
+    later = sign_in(new(contexts, chromium), server, second, problems)
+    later_item = later.locator(".conv-item").filter(has_text="Do you ship?")
+    expect(later_item.locator(".who")).to_have_text("Ann Example", timeout=4000)

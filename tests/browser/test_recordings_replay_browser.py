@@ -269,3 +269,53 @@ def batch_events(frame: dict[str, Any]) -> list[dict[str, Any]]:
     if frame.get("parts", 1) == 1 and isinstance(frame.get("data"), str):
         return list(json.loads(frame["data"]))
     return []
+
+
+def test_skip_inactivity_skips_a_long_idle_stretch(
+    demo: tuple[Server, str],
+    browser: Browser,  # noqa: F811
+) -> None:
+    """#21: a visitor idle for 3.5 minutes; with "Skip inactivity" (on by default) the
+    replay reaches their return in seconds, not in 3.5 minutes of real time."""
+    server, key = demo
+    ctx = browser.new_context()
+    try:
+        visitor = ctx.new_page()
+        recs: list[str] = []
+        visitor.on(
+            "websocket",
+            lambda ws: ws.on(
+                "framesent",
+                lambda p: recs.append(p) if isinstance(p, str) and '"t":"rec"' in p else None,
+            ),
+        )
+        visitor.goto(f"{server.url}/demo/")
+        wait_for(lambda: bool(recs), 20, "the first batch", pump=visitor)
+        visitor.click("[data-add=canvas-bag]")
+        visitor.wait_for_timeout(3000)
+        real = [e for f in recs for e in batch_events(json.loads(f))]
+        start = real[0]["timestamp"]
+        head = [{**e, "timestamp": start} for e in real if e["type"] in (2, 4)][:2]
+        moves = [e for e in real if e["type"] == 3 and e["data"].get("source") in (1, 2, 6)]
+        assert moves, "the visit recorded no pointer events"
+        before = [{**moves[i % len(moves)], "timestamp": start + 500 * (i + 1)} for i in range(8)]
+        back = start + 215_000  # 3 min 35 s later
+        after = [{**moves[i % len(moves)], "timestamp": back + 500 * i} for i in range(8)]
+        # Meanwhile the page changes by itself (a carousel, a clock): DOM mutations
+        # every 2 s, which are not the visitor's doing, so they are still inactivity.
+        empty = {"source": 0, "texts": [], "attributes": [], "removes": [], "adds": []}
+        idle = [{"type": 3, "data": empty, "timestamp": t} for t in range(start + 6000, back, 2000)]
+        stream = head + before + idle + after
+        batches = [stream[i : i + 20] for i in range(0, len(stream), 20)]
+        with ThreadPoolExecutor(1) as pool:
+            rec_id = pool.submit(lambda: asyncio.run(_ingest(server, key, batches))).result()
+        page = ctx.new_page()
+        sign_in(page, server)
+        page.goto(f"{server.url}/console/sessions/{rec_id}")
+        expect(page.locator("#replay[data-ready]")).to_have_count(1)
+        expect(page.locator("[data-skip]")).to_be_checked()
+        page.click("[data-action=play]")
+        # 3:35 of recording at speed 1 would take 215 s; skipping, a few seconds.
+        expect(page.locator("[data-clock]")).to_have_text(re.compile(r"^3:[34]\d /"), timeout=15000)
+    finally:
+        ctx.close()

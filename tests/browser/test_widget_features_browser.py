@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from playwright.sync_api import BrowserContext, FileChooser, Page, expect
+from playwright.sync_api import Browser, BrowserContext, FileChooser, Page, expect
 
 from chatserver.features.attachments import URL_TTL, signed_url
 from chatserver.features.identity import identity_hash
@@ -137,6 +137,8 @@ def test_offline_form_reaches_an_agent_who_comes_online_later(
     )
     expect(page.locator("form.offline")).to_be_hidden()
     expect(page.locator("#chatserver-input")).to_be_visible()  # more may follow in the chat
+    # #21: the header does not promise a reply here after the form promised e-mail
+    expect(page.locator(".head p")).to_have_text("We are away right now.")
 
     # Later an agent comes online: the message is in the conversation list.
     agent = Agent(server, next(iter(shop.agents)))
@@ -233,6 +235,10 @@ def test_image_and_pdf_round_trip(
     assert poll(lambda: thumb.evaluate("i => i.complete && i.naturalWidth") == 3, page)
     doc = page.locator(".msg.me a.doc")
     expect(doc).to_contain_text(f"invoice.pdf (PDF, {round(len(PDF) / 1024)} KB)")
+    # #21: it says what it does (the server sends a PDF as a download)
+    expect(doc).to_contain_text("(downloads the file)")
+    expect(doc).to_have_attribute("download", "invoice.pdf")
+    assert doc.get_attribute("target") is None
 
     # The agent gets both, with URLs that serve the bytes.
     def attachment(name: str) -> dict[str, Any]:
@@ -323,6 +329,9 @@ def test_files_of_the_wrong_type_or_size_are_refused(
     files.set_input_files([{"name": "fake.png", "mimeType": "image/png", "buffer": SVG}])
     expect(failed).to_have_count(3)
     expect(failed.nth(2).locator(".meta")).to_contain_text("Only images")
+    # #21: a newer message goes below the refused files, not above them
+    send(page, "did you get it?")
+    expect(page.locator(".msg.me").last).to_contain_text("did you get it?")
     # Dismissed, they are gone; none reached the agent.
     for _ in range(3):
         failed.first.locator("button", has_text="Dismiss").click()
@@ -549,3 +558,38 @@ def test_the_bubble_icon_is_readable_on_any_brand_colour(
     assert widget_contrast(page, ".cf button[type=submit]") >= 3, color
     assert widget_contrast(page, ".head") >= 4.5, color  # the title on the brand colour
     assert problems == []
+
+
+def test_a_phone_gets_the_full_screen_chat_on_a_page_without_a_viewport_tag(
+    server: Server, shops: ShopServer, chromium: Browser
+) -> None:
+    """#21: a 375 px phone lays such a page out 980 px wide and shrinks it; the chat
+    must still fill the screen at its normal size, not be a tiny desktop window."""
+    shop = make_shop(server, agents=1)
+    ctx = chromium.new_context(
+        viewport={"width": 375, "height": 667},
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
+    )
+    try:
+        problems: list[str] = []
+        page = watch(ctx.new_page(), "phone", problems)
+        page.goto(shops.add("no-viewport", shop_page(server, shop.key)))  # no viewport meta
+        bubble = page.locator("chatserver-chat .bubble")
+        expect(bubble).to_be_visible()
+        scale = page.evaluate("visualViewport.scale")
+        assert scale < 0.5  # the page is shrunk to the screen
+        box = bubble.bounding_box()
+        assert box is not None and box["width"] * scale >= 50  # a finger-sized bubble
+        bubble.tap()
+        panel = page.locator("#chatserver-panel")
+        expect(panel).to_be_visible()
+        width, height = page.evaluate("[innerWidth, innerHeight]")
+        got = panel.bounding_box()
+        assert got is not None and (round(got["width"]), round(got["height"])) == (width, height)
+        field = page.locator("#chatserver-offline-message").bounding_box()  # nobody online
+        assert field is not None and field["width"] * scale > 200  # legible on the screen
+        assert problems == []
+    finally:
+        ctx.close()

@@ -216,3 +216,24 @@ async def test_concurrent_verified_identities_have_one_holder(store: Store) -> N
     await asyncio.gather(*(store.set_identity(v.id, "cust-9", True) for v in visitors))
     holder = await store.visitor_by_identity(site.id, "cust-9")
     assert holder is not None and holder.id in {v.id for v in visitors}
+
+
+async def test_find_visitors_by_email_or_customer_id(store: Store) -> None:
+    """An access or erasure request finds every record of a person (docs/privacy.md)."""
+    site = await store.create_site("Shop")
+    other = await store.create_site("Other")
+    first = await store.update_visitor(
+        (await store.create_visitor(site.id)).id, email="Ann@Example.com"
+    )
+    second = await store.create_visitor(site.id)  # another browser, identified (unverified)
+    second = await store.set_identity(second.id, "cust-7", verified=False)
+    third = await store.update_visitor((await store.create_visitor(site.id)).id, email="bob@x.io")
+    elsewhere = await store.create_visitor(other.id)
+    await store.update_visitor(elsewhere.id, email="ann@example.com")
+    assert await store.find_visitors(site.id, email="ann@example.COM") == [first]
+    assert await store.find_visitors(site.id, user_id="cust-7") == [second]
+    both = await store.find_visitors(site.id, email="ann@example.com", user_id="cust-7")
+    assert both == [first, second]
+    assert await store.find_visitors(site.id) == []
+    assert await store.find_visitors(site.id, email="nobody@example.com") == []
+    assert third not in both

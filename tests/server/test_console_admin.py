@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import html
+import io
+import json
 import re
+import zipfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -127,7 +130,18 @@ async def add_canned(admin: Console, shortcut: str, text: str) -> str:
     return found.group(1)
 
 
-def routes(agent_id: str, doc_id: str) -> tuple[list[str], list[tuple[str, dict[str, Any]]]]:
+async def add_key(admin: Console, name: str = "CRM sync") -> str:
+    """An API key made on its page; its id (the page shows the key itself once)."""
+    r = await admin.post("/console/admin/api-keys", {"name": name})
+    assert r.status_code == 201, errors(r)
+    found = re.findall(r'data-key="([^"]+)"', r.text)
+    assert found
+    return found[-1]
+
+
+def routes(
+    agent_id: str, doc_id: str, key_id: str
+) -> tuple[list[str], list[tuple[str, dict[str, Any]]]]:
     """Every admin page (GET) and every state-changing admin route (POST) with valid data."""
     pages = [
         "/console/admin",
@@ -139,6 +153,9 @@ def routes(agent_id: str, doc_id: str) -> tuple[list[str], list[tuple[str, dict[
         "/console/admin/canned/new",
         f"/console/admin/canned/{doc_id}",
         "/console/admin/site",
+        "/console/admin/privacy",
+        "/console/admin/audit",
+        "/console/admin/api-keys",
         "/console/admin/mail",
     ]
     agent_fields = {"name": "Changed", "role": "agent", "capacity": "7", "departments": "sales"}
@@ -162,6 +179,10 @@ def routes(agent_id: str, doc_id: str) -> tuple[list[str], list[tuple[str, dict[
             "/console/admin/site",
             {"name": "Changed", "routing": "auto", "color": "#000000", "language": "es"},
         ),
+        ("/console/admin/privacy", {"visitor": "v_unknown"}),  # reads only: 422, nobody found
+        ("/console/admin/audit/retention", {"days": "90"}),
+        ("/console/admin/api-keys", {"name": "Another key"}),
+        (f"/console/admin/api-keys/{key_id}/revoke", {}),
         (
             "/console/admin/mail",
             {
@@ -186,7 +207,13 @@ async def snapshot(server: Server, shop: Shop) -> tuple[Any, ...]:
         agents = await store.list_agents(shop.site.id)
         docs = await store.list_docs(shop.site.id, "canned")
         docs += await store.list_docs(shop.site.id, "mail")  # the SMTP settings
-    return site, sorted(agents, key=lambda a: a.id), [(d.id, d.data) for d in docs]
+        keys = await store.list_docs(shop.site.id, "api-key")
+    return (
+        site,
+        sorted(agents, key=lambda a: a.id),
+        [(d.id, d.data) for d in docs],
+        [(k.id, k.data) for k in keys],
+    )
 
 
 @pytest.fixture
@@ -202,15 +229,18 @@ async def test_only_admins_reach_the_admin_pages(server: Server) -> None:
     shop, (admin_email, agent_email, analyst_email) = await shop_with_admin(server)
     async with console(server, admin_email) as admin:
         doc_id = await add_canned(admin, "hello", "Hello!")
+        key_id = await add_key(admin)
         home = await admin.get("/console/")
         assert 'href="/console/admin"' in home.text  # the Admin tab
-        pages, posts = routes(shop.agents[agent_email], doc_id)
+        pages, posts = routes(shop.agents[agent_email], doc_id, key_id)
         for path in pages:
             assert (await admin.get(path)).status_code == 200, path
     # The lists above name every admin route there is (a new one must join them).
     for route in admin_routes:
         assert isinstance(route, Route)
-        path = "/console" + route.path.format(agent_id=shop.agents[agent_email], doc_id=doc_id)
+        path = "/console" + route.path.format(
+            agent_id=shop.agents[agent_email], doc_id=doc_id, key_id=key_id
+        )
         assert route.methods is not None
         assert ("GET" in route.methods) == (path in pages), path
         assert ("POST" in route.methods) == (path in [p for p, _ in posts]), path
@@ -237,8 +267,9 @@ async def test_every_state_changing_route_needs_the_csrf_token(server: Server) -
     shop, (admin_email, agent_email, _) = await shop_with_admin(server)
     async with console(server, admin_email) as admin, console(server, admin_email) as other:
         doc_id = await add_canned(admin, "hello", "Hello!")
+        key_id = await add_key(admin)
         before = await snapshot(server, shop)
-        _, posts = routes(shop.agents[agent_email], doc_id)
+        _, posts = routes(shop.agents[agent_email], doc_id, key_id)
         for path, data in posts:
             assert (await admin.post(path, data, csrf="")).status_code == 403, path
             assert (await admin.post(path, data, csrf="csrf.bogus")).status_code == 403, path
@@ -259,20 +290,22 @@ async def test_another_sites_admin_cannot_reach_this_site(server: Server) -> Non
     other, (other_admin, *_) = await shop_with_admin(server)
     async with console(server, admin_email) as admin:
         doc_id = await add_canned(admin, "secret", "Our secret text")
+        key_id = await add_key(admin, "Our secret integration")
     before = await snapshot(server, shop)
     agent_id = shop.agents[agent_email]
     async with console(server, other_admin) as intruder:
-        pages, posts = routes(agent_id, doc_id)
+        pages, posts = routes(agent_id, doc_id, key_id)
         for path in pages:
             r = await intruder.get(path)
             assert r.status_code in (200, 404), path
             assert agent_email not in r.text and "Our secret text" not in r.text, path
+            assert "Our secret integration" not in r.text and key_id not in r.text, path
             assert shop.key not in r.text and shop.site.id not in r.text, path
         for path in (f"/console/admin/agents/{agent_id}", f"/console/admin/canned/{doc_id}"):
             assert (await intruder.get(path)).status_code == 404
         for path, data in posts:
             r = await intruder.post(path, data)
-            if agent_id in path or doc_id in path:
+            if agent_id in path or doc_id in path or key_id in path:
                 assert r.status_code == 404, path
         # Whatever the intruder did landed on their own site only.
     assert await snapshot(server, shop) == before
@@ -626,6 +659,9 @@ async def test_site_settings_validation(server: Server) -> None:
             greeting="Hola!",
             language="es",
             redact_patterns="<b>\\d{5}\n",
+            recording="on",
+            recording_sample="12.5",
+            recording_retention_days="60",
         )
         r = await admin.post("/console/admin/site", ok)
         assert r.status_code == 303
@@ -643,6 +679,8 @@ async def test_site_settings_validation(server: Server) -> None:
         )
         assert site.departments == shop.site.departments and site.key == shop.key
         assert s.redact_patterns == ("<b>\\d{5}",)
+        assert (s.recording, s.recording_sample, s.recording_consent) == (True, 0.125, False)
+        assert s.recording_retention_days == 60
         page = await admin.get("/console/admin/site")
         assert "&lt;b&gt;\\d{5}</textarea>" in page.text  # escaped in the form
 
@@ -818,3 +856,78 @@ async def test_admin_changes_reach_every_process(tmp_path: Path, redis: RedisSer
     finally:
         for p in procs:
             p.stop()
+
+
+# -- privacy --------------------------------------------------------------------
+
+
+async def test_an_admin_downloads_a_visitors_archive(server: Server) -> None:
+    shop, (admin_email, *_) = await shop_with_admin(server)
+    other, _ = await shop_with_admin(server)
+    visitor = await Client.visitor(server, shop.key)
+    await visitor.send({"t": "identify", "name": "Ann <b>", "email": "ann@example.com"})
+    ack = await visitor.request({"t": "send", "cid": "m1", "body": "Where is my parcel?"})
+    assert ack["t"] == "ack"
+    stranger = await Client.visitor(server, other.key)
+    await stranger.send({"t": "identify", "email": "ann@example.com"})  # the same address
+    await stranger.request({"t": "send", "cid": "m1", "body": "Another shop's chat"})
+    async with console(server, admin_email) as admin:
+        page = await admin.get("/console/admin/privacy")
+        assert page.status_code == 200 and 'name="email"' in page.text
+        r = await admin.post("/console/admin/privacy", {"email": "ANN@example.com"})
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"] == "application/zip"
+        assert r.headers["content-disposition"].startswith('attachment; filename="visitor-')
+        archive = zipfile.ZipFile(io.BytesIO(r.content))
+        data = json.loads(archive.read("visitor.json"))
+        assert data["visitor"]["name"] == "Ann <b>"
+        assert "Where is my parcel?" in archive.read("transcript.txt").decode()
+        assert b"Another shop" not in r.content
+        missing = await admin.post("/console/admin/privacy", {"email": "x@example.com"})
+        assert missing.status_code == 422 and "No visitor of this site matches" in missing.text
+        empty = await admin.post("/console/admin/privacy", {})
+        assert empty.status_code == 422 and "Give a visitor id" in empty.text
+        echoed = await admin.post("/console/admin/privacy", {"visitor": '"><script>x</script>'})
+        assert "<script>x</script>" not in echoed.text  # escaped where it is shown again
+    await visitor.close()
+    await stranger.close()
+
+
+async def test_the_audit_trail_shows_who_did_what(server: Server) -> None:
+    shop, (admin_email, agent_email, _) = await shop_with_admin(server)
+    visitor = await Client.visitor(server, shop.key)
+    ack = await visitor.request({"t": "send", "cid": "m1", "body": "Hello"})
+    conv = ack["conv"]
+    async with httpx.AsyncClient(base_url=server.url) as http:  # a wrong password first
+        await console_login(http, admin_email, password="not the password")
+    async with console(server, admin_email) as admin:
+        r = await admin.post("/console/admin/site", site_fields(name="Renamed <i>"))
+        assert r.status_code == 303
+        assert (await admin.get(f"/console/conversations/{conv}")).status_code == 200
+        page = await admin.get("/console/admin/audit")
+        assert page.status_code == 200
+        rows = re.findall(r'<tr data-entry="[^"]+">(.*?)</tr>', page.text, re.S)
+        actions = [re.findall(r"<td>(.*?)</td>", row, re.S)[2] for row in rows]
+        assert actions[:4] == [
+            "conversation.read",
+            "console.site_settings",
+            "login",
+            "login.failed",
+        ]
+        assert conv in rows[0] and "127.0.0.1" in rows[0]
+        assert "fields: " in rows[1] and "name" in rows[1] and "csrf" not in rows[1]
+        only = await admin.get("/console/admin/audit", params={"action": "login"})
+        assert only.text.count("<tr data-entry=") == 1
+        csv_file = await admin.get("/console/admin/audit", params={"format": "csv"})
+        assert csv_file.headers["content-type"].startswith("text/csv")
+        assert csv_file.text.splitlines()[0] == "time,actor,name,action,target,address,detail"
+        bad = await admin.get("/console/admin/audit", params={"since": "yesterday"})
+        assert bad.status_code == 422 and "YYYY-MM-DD" in bad.text
+        r = await admin.post("/console/admin/audit/retention", {"days": "30"})
+        assert r.status_code == 303
+        assert (await site_of(server, shop.site.id)).settings.audit_retention_days == 30
+        r = await admin.post("/console/admin/audit/retention", {"days": "-1"})
+        assert r.status_code == 422
+    async with console(server, agent_email) as agent:
+        assert (await agent.get("/console/admin/audit")).status_code == 403
+    await visitor.close()

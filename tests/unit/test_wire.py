@@ -61,6 +61,7 @@ SETTINGS = {
     "recording_consent": False,
     "recording_retention_days": 30,
     "redact_patterns": [],
+    "audit_retention_days": 365,
 }
 VISITOR_WELCOME: dict[str, Any] = {
     "t": "welcome",

@@ -71,7 +71,7 @@ export type ChatStringKey =
   | "message" | "placeholder" | "send" | "connecting" | "reconnecting" | "away" | "replying"
   | "queue" | "agent" | "you" | "typing" | "someone" | "joined" | "left" | "transferred"
   | "transferred_team" | "ended" | "closed_hint" | "sending" | "sent" | "read" | "failed"
-  | "retry" | "new_message" | "link" | "away_form" | "name" | "email" | "your_message"
+  | "retry" | "new_message" | "link" | "download" | "away_form" | "away_mail" | "name" | "email" | "your_message"
   | "leave_message" | "offline_thanks" | "offline_error" | "rate_question" | "rate_great"
   | "rate_okay" | "rate_poor" | "rate_comment" | "rate_send" | "rate_thanks" | "mail_label"
   | "mail_send" | "mail_sent" | "mail_error" | "attach"

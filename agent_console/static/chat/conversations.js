@@ -98,6 +98,8 @@ export class ConvRecord {
   }
 }
 
+const ASK_BATCH = 5; // visitor records asked for per second (the protocol allows 20 frames/s)
+
 export class Store {
   /** @param {Connection} conn */
   constructor(conn) {
@@ -120,6 +122,44 @@ export class Store {
     this.welcomed = false; // the first welcome has been handled (later conv frames are news)
     /** @type {number | undefined} */
     this.resendTimer = undefined;
+    /** Visitors asked for by `learnVisitor` (at most ASK_BATCH a second). */
+    this.asked = new Set();
+    /** @type {string[]} */
+    this.askQueue = [];
+    /** @type {number | undefined} */
+    this.askTimer = undefined;
+  }
+
+  /**
+   * Learn the name of a visitor this tab knows only by id (a conversation in
+   * the welcome, or from before a colleague's offline form named them), so
+   * the lists do not say "Visitor 1a2b" for long. @param {string} id
+   */
+  learnVisitor(id) {
+    if (!id || this.visitors.has(id) || this.asked.has(id)) return;
+    this.asked.add(id);
+    this.askQueue.push(id);
+    if (this.askTimer === undefined) this.askTimer = window.setTimeout(() => this.askNext(), 0);
+  }
+
+  askNext() {
+    this.askTimer = undefined;
+    if (this.conn.state !== "online") {
+      this.askQueue.forEach((id) => this.asked.delete(id)); // asked again after the next welcome
+      this.askQueue = [];
+      return;
+    }
+    for (const id of this.askQueue.splice(0, ASK_BATCH)) {
+      this.conn
+        .request({ t: "visitor", visitor: id })
+        .then((reply) => {
+          if (!reply?.visitor || this.visitors.has(id)) return;
+          this.visitors.set(id, reply.visitor);
+          this.emit("visitor", id);
+        })
+        .catch(() => this.asked.delete(id));
+    }
+    if (this.askQueue.length) this.askTimer = window.setTimeout(() => this.askNext(), 1000);
   }
 
   /** @param {Listener} listener */
@@ -145,6 +185,7 @@ export class Store {
       rec = new ConvRecord(conv);
       rec.read = this.savedRead(conv.id);
       this.records.set(conv.id, rec);
+      this.learnVisitor(conv.visitor);
     } else {
       rec.conv = conv;
     }

@@ -34,8 +34,33 @@ export function eventText(e) {
       return `${d.by?.name || "An agent"} closed the chat`;
     case "rated":
       return `The visitor rated the chat: ${String(d.rating || "")}${d.comment ? ` (“${String(d.comment)}”)` : ""}`;
+    case "cobrowse":
+      return cobrowseText(d);
     default:
       return String(d.event || "event");
+  }
+}
+
+/**
+ * A co-browse step as a sentence (chatserver/features/cobrowse.py: `state`,
+ * the asking `agent`, and `by`, who made the change).
+ * @param {Record<string, any>} d
+ */
+function cobrowseText(d) {
+  const agent = d.agent?.name || "An agent";
+  switch (d.state) {
+    case "requested":
+      return `${agent} asked to see the visitor's page`;
+    case "active":
+      return `The visitor let ${agent} see their page`;
+    case "declined":
+      return "The visitor declined to share their page";
+    case "ended":
+      if (d.by?.kind === "visitor") return "The visitor stopped sharing their page";
+      if (d.by?.kind === "agent") return `${d.by.name || agent} stopped viewing the page`;
+      return "Page sharing ended";
+    default:
+      return "Page sharing changed";
   }
 }
 

@@ -12,7 +12,7 @@ import { Pane } from "./pane.js";
 import { VisitorPanel } from "./visitor.js";
 import { CannedResponses } from "./canned.js";
 import { Alerts } from "./alerts.js";
-import { byId, el, fill } from "./dom.js";
+import { byId, clock, el, fill } from "./dom.js";
 import { visitorLabel } from "./labels.js";
 
 /**
@@ -142,10 +142,17 @@ function layout() {
 
 /** The tab bar: one tab per open conversation, with its unread count. */
 function renderTabs() {
+  const labels = tabs.map((id) => {
+    const rec = store.get(id);
+    return rec ? visitorLabel(store, rec.conv.visitor) : id;
+  });
   fill(
     tabBar,
     ...tabs.map((id, i) => {
       const rec = store.get(id);
+      // Two conversations of one visitor: each says when it began.
+      const twin = labels.some((l, j) => j !== i && l === labels[i]);
+      const label = rec && twin ? `${labels[i]} · ${clock(rec.conv.created_at)}` : labels[i];
       const unread = rec && rec.loaded ? rec.unreadAfter(store.me?.id || "") : 0;
       return el(
         "div",
@@ -162,7 +169,7 @@ function renderTabs() {
             onclick: () => openTab(id),
           },
           i < 9 ? el("span", { class: "tab-key", text: String(i + 1) }) : null,
-          rec ? visitorLabel(store, rec.conv.visitor) : id,
+          label,
           unread && id !== active ? el("span", { class: "unread", text: String(unread) }) : null,
         ),
         el("button", { type: "button", class: "tab-close", "aria-label": "Close tab", title: "Alt+W", text: "×", onclick: () => closeTab(id) }),

@@ -7,6 +7,20 @@ import { eventText, ratingText, visitorLabel } from "./labels.js";
 import { Composer } from "./composer.js";
 
 /**
+ * Open a menu's body under its button, inside the conversation pane: right-
+ * aligned to the button (the CSS), or left-aligned when that would cover the
+ * conversation list. @param {HTMLElement} body @param {HTMLElement} button
+ */
+function place(body, button) {
+  body.style.left = body.style.right = "";
+  const pane = button.closest(".pane");
+  if (pane && body.getBoundingClientRect().left < pane.getBoundingClientRect().left) {
+    body.style.left = "0";
+    body.style.right = "auto";
+  }
+}
+
+/**
  * @typedef {import("./conversations.js").Store} Store
  * @typedef {import("./conversations.js").ConvRecord} Rec
  * @typedef {import("./conversations.js").Entry} Entry
@@ -120,6 +134,7 @@ export class Pane {
     const details = el("details", { class: `menu ${cls}` }, el("summary", { text: label }), form);
     details.addEventListener("toggle", () => {
       if (details.open) {
+        place(form, details);
         error.textContent = "";
         populate(select).catch((err) => {
           error.textContent = String(err.message || err);

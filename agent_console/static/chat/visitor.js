@@ -16,6 +16,8 @@ import { ratingText, visitorLabel } from "./labels.js";
  *   device?: string, lang?: string}} Online
  */
 
+const PRESENCE_POLL = 10000; // ms
+
 export class VisitorPanel {
   /**
    * @param {Store} store @param {HTMLElement} root
@@ -38,7 +40,19 @@ export class VisitorPanel {
     /** @type {Online | null} */
     this.online = null;
     this.loading = 0;
-    setInterval(() => this.visitorId && this.render(), 20000); // local time, time on page
+    setInterval(() => this.visitorId && this.render(), 20000); // the visitor's local time
+    setInterval(() => this.tick(), 1000); // "N s so far" on the current page
+    // Whether the visitor is still on the site: no frame says they left, so ask
+    // again while the panel shows them online.
+    setInterval(() => this.visitorId && this.online && this.load(), PRESENCE_POLL);
+  }
+
+  /** Count up the time on the page the visitor is on now. */
+  tick() {
+    for (const span of this.root.querySelectorAll(".spent.so-far")) {
+      const since = Number(/** @type {HTMLElement} */ (span).dataset.since);
+      span.textContent = `${clock(since)} · ${duration(Date.now() / 1000 - since)} so far`;
+    }
   }
 
   /** Show the visitor of a conversation (null: nothing open). @param {Conv | null} conv */
@@ -210,19 +224,22 @@ export class VisitorPanel {
   history(online) {
     if (!this.pages.length) return null;
     const items = [];
+    /** @type {Map<number, number>} when each visit began: its first page view (the list is newest first) */
+    const starts = new Map();
+    for (const p of this.pages) starts.set(p.visit, Math.min(starts.get(p.visit) ?? p.ts, p.ts));
     let visit = -1;
     for (let i = 0; i < this.pages.length; i++) {
       const p = this.pages[i];
       if (p.visit !== visit) {
         visit = p.visit;
-        items.push(el("li", { class: "visit", text: `Visit ${p.visit} · ${when(p.ts)}` }));
+        items.push(el("li", { class: "visit", text: `Visit ${p.visit} · ${when(starts.get(p.visit) ?? p.ts)}` }));
       }
       const newer = this.pages[i - 1];
-      let spent = "";
-      if (newer && newer.visit === p.visit) spent = duration(newer.ts - p.ts);
-      else if (i === 0 && online) spent = `${duration(Date.now() / 1000 - p.ts)} so far`;
+      const now = i === 0 && online && !(newer && newer.visit === p.visit);
+      const spent = newer && newer.visit === p.visit ? duration(newer.ts - p.ts) : "";
+      const text = now ? `${clock(p.ts)} · ${duration(Date.now() / 1000 - p.ts)} so far` : spent ? `${clock(p.ts)} · ${spent}` : clock(p.ts);
       items.push(
-        el("li", { class: "page-view" }, link(p.url, p.title || p.url), el("span", { class: "spent", text: spent ? `${clock(p.ts)} · ${spent}` : clock(p.ts) })),
+        el("li", { class: "page-view" }, link(p.url, p.title || p.url), el("span", { class: now ? "spent so-far" : "spent", "data-since": String(p.ts), text })),
       );
     }
     return el("section", { class: "v-pages" }, el("h3", { text: "Pages" }), el("ol", {}, ...items));

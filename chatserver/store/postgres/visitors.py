@@ -198,6 +198,21 @@ class PostgresVisitors(PostgresEngine):
 
         return await self._tx(op)
 
+    async def find_visitors(
+        self, site_id: SiteId, *, email: str = "", user_id: str = ""
+    ) -> list[Visitor]:
+        if not email and not user_id:
+            return []
+        rows = await self._fetch(
+            f"SELECT {_VISITOR_COLS} FROM visitors WHERE site_id = $1"
+            " AND (($2 <> '' AND lower(email) = lower($2)) OR ($3 <> '' AND user_id = $3))"
+            " ORDER BY created_at, id",
+            site_id,
+            email,
+            user_id,
+        )
+        return [_visitor(r) for r in rows]
+
     async def visitor_by_identity(self, site_id: SiteId, user_id: str) -> Visitor | None:
         row = await self._fetchrow(
             f"SELECT {_VISITOR_COLS} FROM visitors WHERE id = ("

@@ -178,6 +178,45 @@ class RedisVisitors(RedisEngine):
         return _visitor(h)
 
     @_redis_errors
+    @_redis_errors
+    async def find_visitors(
+        self, site_id: SiteId, *, email: str = "", user_id: str = ""
+    ) -> list[Visitor]:
+        if not email and not user_id:
+            return []
+        # No index: a walk of every visitor key (SCAN, bounded), fields read in pipelines.
+        found: list[Visitor] = []
+        keys: list[str] = []
+
+        async def check() -> None:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.hmget(key, "site_id", "email", "user_id")
+                replies = await pipe.execute()
+            wanted = [
+                key
+                for key, (site, mail, user) in zip(keys, replies, strict=True)
+                if site is not None
+                and _text(site) == site_id
+                and (
+                    (email and _text(mail or "").lower() == email.lower())
+                    or (user_id and _text(user or "") == user_id)
+                )
+            ]
+            found.extend(_visitor(h) for h in await self._hashes(wanted))
+            keys.clear()
+
+        async for key in self._redis.scan_iter(match=self._k("visitor", "*"), count=1000):
+            name = _text(key)
+            if name.count(":") != self._k("visitor", "x").count(":"):
+                continue  # a visitor's other keys (page views, events...)
+            keys.append(name)
+            if len(keys) >= 1000:
+                await check()
+        if keys:
+            await check()
+        return sorted(found, key=lambda v: (v.created_at, v.id))
+
     async def visitor_by_identity(self, site_id: SiteId, user_id: str) -> Visitor | None:
         visitor_id = await self._redis.get(self._k("identity", site_id, user_id))
         return await self.get_visitor(_text(visitor_id)) if visitor_id is not None else None

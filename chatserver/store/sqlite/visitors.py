@@ -175,6 +175,19 @@ class SQLiteVisitors(SQLiteEngine):
 
         return await self._run(op)
 
+    async def find_visitors(
+        self, site_id: SiteId, *, email: str = "", user_id: str = ""
+    ) -> list[Visitor]:
+        if not email and not user_id:
+            return []
+        rows = await self._read_all(
+            f"SELECT {_VISITOR_COLS} FROM visitors WHERE site_id = ?"
+            " AND ((? != '' AND lower(email) = lower(?)) OR (? != '' AND user_id = ?))"
+            " ORDER BY created_at, id",
+            (site_id, email, email, user_id, user_id),
+        )
+        return [_visitor(r) for r in rows]
+
     async def visitor_by_identity(self, site_id: SiteId, user_id: str) -> Visitor | None:
         row = await self._one(
             f"SELECT {_VISITOR_COLS} FROM visitors WHERE id = ("

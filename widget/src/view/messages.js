@@ -71,8 +71,12 @@ export function items(s, t) {
   }
   for (const u of s.uploads) {
     const failed = u.state === "failed";
-    out.push({ key: `up:${u.cid}`, kind: "text", mine: true, body: u.name, ts: u.ts, name: t("you"), cid: u.cid,
-      status: failed ? t(u.error || "upload_failed") : t("uploading"), failed, pending: !failed, fix: "dismiss" });
+    const item = { key: `up:${u.cid}`, kind: "text", mine: true, body: u.name, ts: u.ts, name: t("you"), cid: u.cid,
+      status: failed ? t(u.error || "upload_failed") : t("uploading"), failed, pending: !failed, fix: "dismiss" };
+    // A refused file keeps its place in time: newer messages go below it.
+    const after = failed ? out.findIndex((o) => "ts" in o && o.ts !== undefined && o.ts > u.ts) : -1;
+    if (after < 0) out.push(/** @type {Item} */ (item));
+    else out.splice(after, 0, /** @type {Item} */ (item));
   }
   const greeting = s.site?.settings.greeting;
   if (greeting && !out.length) out.push({ key: "greet", kind: "greet", text: greeting });
@@ -89,7 +93,8 @@ function fileNode(f, t) {
   if (f.type.startsWith("image/")) {
     return h("a", { ...attrs, class: "img", "aria-label": t("image", { name: f.name }) }, h("img", { src: f.url, alt: f.name }));
   }
-  return h("a", { ...attrs, class: "doc" }, `${f.name} (PDF, ${bytes(f.size)})`, h("span", { class: "sr" }, ` ${t("link")}`));
+  // The server sends a PDF as a download (Content-Disposition: attachment), not to a tab.
+  return h("a", { href: f.url, rel: "noopener noreferrer", download: f.name, class: "doc" }, `${f.name} (PDF, ${bytes(f.size)})`, h("span", { class: "sr" }, ` ${t("download")}`));
 }
 
 /** "14:03", or "12 Mar, 14:03" when not today. @param {number} ts @param {string} locale */

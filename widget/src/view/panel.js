@@ -32,7 +32,8 @@ function subtitle(s, t) {
   if (conv && conv.state === "active" && conv.agents.length) return s.site?.name || t("title");
   if (conv && conv.state === "queued" && s.agentsOnline > 0 && conv.position) return t("queue", { n: conv.position });
   if (showForm(s)) return "";
-  return s.agentsOnline > 0 ? t("replying") : t("away");
+  if (s.agentsOnline > 0) return t("replying");
+  return conv && conv.offline ? t("away_mail") : t("away"); // the form said: by e-mail
 }
 
 /** The connection line, or "" when all is well. @param {State} s @param {import("../i18n/index.js").Translate} t */
@@ -99,7 +100,7 @@ export function mountPanel(parent, ctx) {
       if (event.key === "Escape") {
         event.stopPropagation();
         minimize();
-      } else if (event.key === "Tab" && matchMedia(FULL_SCREEN).matches) {
+      } else if (event.key === "Tab" && (matchMedia(FULL_SCREEN).matches || parent.classList.contains("fs"))) {
         // Full screen: the page behind is covered, so focus must not go there.
         const items = tabbable(panel);
         const at = items.indexOf(/** @type {HTMLElement} */ (/** @type {ShadowRoot} */ (panel.getRootNode()).activeElement));

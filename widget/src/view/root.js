@@ -26,5 +26,30 @@ export function mountRoot(color) {
   shadow.append(box);
   for (const type of ["keydown", "keypress", "keyup"]) box.addEventListener(type, (e) => e.stopPropagation());
   (document.body || document.documentElement).append(host);
-  return { box, teardown: () => host.remove() };
+  const fit = () => phoneFit(box);
+  fit();
+  addEventListener("resize", fit);
+  return {
+    box,
+    teardown: () => {
+      removeEventListener("resize", fit);
+      host.remove();
+    },
+  };
+}
+
+/**
+ * A phone showing a page without a viewport meta tag lays it out about 980
+ * px wide and shrinks it to the screen: the media queries never see a narrow
+ * screen and the chat would be a tiny desktop window. Then the box gets the
+ * class `fs` (the full-screen layout) and `--z`, the zoom that gives the
+ * chat its normal size on the screen (styles.js).
+ * @param {HTMLElement} box
+ */
+function phoneFit(box) {
+  const narrow = Math.min(screen.width, screen.height) <= 520;
+  const zoom = innerWidth / screen.width;
+  const scaled = narrow && zoom > 1.2 && !document.querySelector('meta[name="viewport"]');
+  box.classList.toggle("fs", scaled);
+  box.style.setProperty("--z", scaled ? String(zoom) : "1");
 }

@@ -63,5 +63,6 @@ button:focus-visible,textarea:focus-visible,input:focus-visible,a:focus-visible{
 .msg .b img{display:block;max-width:220px;max-height:200px;border-radius:8px;background:#fff}
 .sr{position:absolute!important;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);clip-path:inset(50%);white-space:nowrap}
 @media (max-width:520px),(max-height:520px){.panel{inset:0;width:auto;height:auto;max-height:none;border-radius:0}.w.open .bubble{display:none}}
+.w.fs .panel{inset:0;width:auto;height:auto;max-height:none;border-radius:0;zoom:var(--z)}.w.fs .bubble{zoom:var(--z)}.w.fs.open .bubble{display:none}
 @media (prefers-reduced-motion:no-preference){.panel{transition:opacity .15s}}
 `;
