@@ -207,3 +207,29 @@ async def test_an_address_that_sends_refused_mails_is_held_off(mailnode: Node) -
         )
     assert held.status_code == 429 and held.json()["error"] == "rate_limited"
     assert 1 <= int(held.headers["Retry-After"]) <= 61
+
+
+async def test_an_answer_posted_through_the_rest_api_is_mailed_too(
+    mailnode: Node, smtp: SmtpServer
+) -> None:
+    """The mail follows the conversation events, whatever wrote the entry."""
+    shop = await mailnode.seed(agents=1)
+    email, agent_id = next(iter(shop.agents.items()))
+    visitor, conv = await offline_message(mailnode, shop.key)
+    await smtp.wait(1)  # the agent's notification
+    await gone(mailnode, shop.site.id, visitor)
+    agent = await mailnode.agent(email)
+    assert (await agent.request({"t": "join", "conv": conv}))["t"] == "ok"
+    _key, token = await mailnode.parts.api_keys.create(shop.site.id, "CRM")
+    async with mailnode.http() as http:
+        r = await http.post(
+            f"/api/v1/conversations/{conv}/messages",
+            json={"agent_id": agent_id, "body": "From our CRM: yes.", "cid": "crm-1"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert r.status_code == 201, r.text
+    _, to_visitor = await smtp.wait(2)
+    assert smtp.envelopes[1][1] == [VISITOR]
+    body = to_visitor.get_body(preferencelist=("plain",))
+    assert body is not None and "From our CRM: yes." in body.get_content()
+    assert reference.sign(mailnode.parts.signer, conv) in str(to_visitor["Message-ID"])
