@@ -3,7 +3,8 @@
 ``routes`` is mounted at ``/console`` by ``chatserver.web.app``.  ``auth`` holds
 login, the session cookie, CSRF and the role guard every page goes through;
 ``web`` the template environment, the layout's navigation and ``render``;
-``admin`` the admin pages (``forms`` validates their input).
+``admin`` the admin pages (``forms`` validates their input); ``mail`` an
+agent's e-mail notifications.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import admin, auth, cobrowse, pages, triggers
+from . import admin, auth, cobrowse, mail, pages, triggers
 from .web import STATIC_DIR
 
 routes: list[BaseRoute] = [
@@ -21,5 +22,6 @@ routes: list[BaseRoute] = [
     *admin.routes,
     *triggers.routes,
     *cobrowse.routes,
+    *mail.routes,  # an agent's e-mail notifications
     Mount("/static", StaticFiles(directory=STATIC_DIR), name="console_static"),
 ]

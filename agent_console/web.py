@@ -55,6 +55,7 @@ NAV: list[NavItem] = [
     NavItem("Sessions", "/console/sessions", frozenset({Role.ADMIN, Role.ANALYST})),
     NavItem("Reports", "/console/reports", ALL_ROLES),
     NavItem("Conversations", "/console/conversations", ALL_ROLES),
+    NavItem("Notifications", "/console/mail", CHAT_ROLES),
 ]
 
 DEFAULT_CSP = (

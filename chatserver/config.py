@@ -46,6 +46,9 @@ class Config:
     recording_seal_bytes: int = 1024 * 1024
     # Webhooks and the outbox their deliveries wait in (docs/integrations.md).
     webhooks: WebhookConfig = field(default_factory=WebhookConfig)
+    # E-mail (chatserver/mail/, docs/email.md): the SMTP server of sites that set none.
+    smtp_url: str | None = None  # smtp[s|+starttls]://user:password@host:port?from=...
+    public_url: str | None = None  # the server's address in mailed links; default host:port
 
     @property
     def blobs(self) -> Path:

@@ -31,6 +31,7 @@ from .conversations import Conversations
 from .features.attachments import UploadBudget
 from .held import HeldPages
 from .hub import Hub
+from .mail.service import MailService
 from .outbox import Outbox
 from .presence import Presence
 from .quotas import Quotas
@@ -130,6 +131,9 @@ class Node:
         self.hub.add_service(self.outbox.start, self.outbox.close)
         self.webhooks = Webhooks(self)
         self.webhooks.install()
+        # E-mail out and in (mail/, docs/email.md).
+        self.mail = MailService(self)
+        self.mail.install()
         # Attachment upload bodies held in memory at once, by this process.
         self.upload_budget = UploadBudget(config.upload_memory)
         # The REST API's keys and this process's request rate per key (api/keys.py).
@@ -142,6 +146,7 @@ class Node:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         redact.protect(config.redis_url)  # its password never reaches a log line
         redact.protect(config.database_url)
+        redact.protect(config.smtp_url)
         redact.install()
         store, broker, router, presence = build(config)
         if config.database_url:  # PostgreSQL is the record: the secret lives there

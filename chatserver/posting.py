@@ -13,6 +13,9 @@
    ``entry`` conversation event (``events.py``);
 5. a new conversation is queued and routed.
 
+An answer by e-mail takes the same steps without a connection
+(``post_from_mail``: no ack, no session to follow the conversation).
+
 Whatever else follows a post is a listener of the conversation events: the
 trigger engine routes a greeting the visitor answered (by any kind of post)
 and counts the chat for the rule that greeted (``proactive/engine.py``).
@@ -84,14 +87,68 @@ async def post_from_visitor(
     if bound is not None and post.only is None:
         await bound(entry)
     node.hub.ack(session, frame, entry, duplicate)
+    await _published(node, site, entry, duplicate, new)
+    return entry
+
+
+async def _published(
+    node: Node, site: Site, entry: Entry, duplicate: bool, new: Conversation | None
+) -> None:
+    """Steps 4 and 5 after the ack: publish the entry, queue and route a new conversation."""
     if not duplicate:
         await node.convs.publish_entry(site.id, entry)
     if new is not None:
-        visitor = await node.store.get_visitor(session.visitor_id)
+        visitor = await node.store.get_visitor(new.visitor_id)
         await node.router.submit(new, visitor.last_agent_id if visitor else None)
         await node.convs.publish_conv(new.id)
         await node.convs.route(site)
-    return entry
+
+
+async def post_from_mail(node: Node, conv: Conversation, post: Post) -> tuple[Entry, bool]:
+    """A visitor's post that comes without a connection: an answer by e-mail
+    (``mail/inbound.py``), into ``conv``, the conversation its reference names.
+
+    The same steps without a session: the visitor has a row already (the
+    mail went to the address on it), the entry is appended durably, then
+    published (followers see it live) and a new conversation routed.  When
+    ``conv`` was closed meanwhile the answer goes on in the visitor's open
+    conversation or a new one, as a post that names no conversation does
+    (``data.previous`` names the closed one).  ``(entry, duplicate)``.
+    """
+    post.body = cards.redact(post.body)  # a card number never stored, mailed or not
+    site = await node.hub.site(conv.site_id)
+    new: Conversation | None = None
+    try:
+        entry, duplicate = await _append_for(node, conv, post)
+    except Closed:
+        online = await node.router.available_agents(site.id)
+        current, created = await node.store.open_conversation(
+            site.id, conv.visitor_id, conv.department, offline=online == 0
+        )
+        if created:
+            new = current
+            node.convs.opened(current)
+            await node.broker.publish(
+                visitor_channel(conv.visitor_id), {"op": "follow", "conv": current.id}
+            )
+        post.data = {**post.data, "previous": conv.id}
+        entry, duplicate = await _append_for(node, current, post)
+    await _published(node, site, entry, duplicate, new)
+    return entry, duplicate
+
+
+async def _append_for(node: Node, conv: Conversation, post: Post) -> tuple[Entry, bool]:
+    return await node.store.append(
+        conv.id,
+        EntryKind.TEXT,
+        AuthorKind.VISITOR,
+        conv.visitor_id,
+        "",
+        post.body,
+        post.cid,
+        data=post.data or None,
+        open_only=True,
+    )
 
 
 async def _append(

@@ -1,5 +1,5 @@
 """The admin pages (role ``admin``): agents, departments, canned responses, webhooks, site,
-privacy, audit trail, API keys.
+privacy, audit trail, API keys, e-mail.
 
 Every page acts on the signed-in admin's own site: a record named in a URL
 is looked up and checked against that site, and another site's id gets the
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from . import agents, api_keys, audit, canned, departments, privacy, site, webhooks
+from . import agents, api_keys, audit, canned, departments, mail, privacy, site, webhooks
 
 routes: list[BaseRoute] = [
     *site.routes,
@@ -30,4 +30,5 @@ routes: list[BaseRoute] = [
     *audit.routes,
     *api_keys.routes,
     *webhooks.routes,
+    *mail.routes,
 ]

@@ -40,6 +40,18 @@ _DATABASE_HELP = (
 _UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3}
 
 
+def smtp_url(text: str) -> str:
+    """``--smtp``: an SMTP URL with the sender (checked; shown without its password)."""
+    from ..mail.settings import parse_url
+    from ..redact import redact_url
+
+    try:
+        parse_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}: {redact_url(text)}") from None
+    return text
+
+
 def size(text: str) -> int:
     """A byte count: ``65536``, ``512K``, ``64M``, ``1G`` (binary units)."""
     number = text.strip()
@@ -249,6 +261,23 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
         "(CHATSERVER_SHUTDOWN_DELAY, default 0)",
     )
     p.add_argument(
+        "--smtp",
+        type=smtp_url,
+        default=_env("SMTP"),
+        metavar="URL",
+        help="the SMTP server of every site that sets none in the console: "
+        "smtp+starttls://user:password@host:587?from=chat@shop.example (also smtp:// and "
+        "smtps://; &reply_to=ADDRESS for answers by e-mail); a site's own console settings "
+        "win (docs/email.md) (CHATSERVER_SMTP)",
+    )
+    p.add_argument(
+        "--public-url",
+        default=_env("PUBLIC_URL"),
+        metavar="URL",
+        help="the server's address as people reach it, for links in e-mails, such as "
+        "https://chat.shop.example (CHATSERVER_PUBLIC_URL, default http://HOST:PORT)",
+    )
+    p.add_argument(
         "--metrics-token",
         default=_env("METRICS_TOKEN"),
         metavar="TOKEN",
@@ -379,6 +408,8 @@ def config_from(args: argparse.Namespace) -> Config:
         recording_seal_bytes=args.recording_seal_bytes,
         upload_memory=args.upload_memory,
         metrics_token=args.metrics_token or None,
+        smtp_url=args.smtp or None,
+        public_url=(args.public_url or "").rstrip("/") or None,
         log_format=args.log_format,
         shutdown_delay=args.shutdown_delay,
         forwarded_allow_ips=args.forwarded_allow_ips,

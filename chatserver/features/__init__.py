@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from .. import control
 from ..conversations import CONTROL_CHANNEL
+from ..mail.transcript import transcript_frame
 from ..proactive import Proactive
 from ..session import Session
 from ..types import ClientKind
@@ -42,6 +43,7 @@ VISITOR_HANDLERS: dict[str, Handler] = {
     "rate": ratings.rate,
     "attach": attachments.attach_visitor,
     "track": tracking.track,
+    "transcript": transcript_frame,  # the conversation by e-mail (mail/)
 }
 
 AGENT_HANDLERS: dict[str, Handler] = {

@@ -174,6 +174,12 @@ VISITOR_FRAMES: dict[str, tuple[Field, ...]] = {
         Field("comment", str, False, max_len=MAX_COMMENT_CHARS),
     ),
     "attach": (_id("cid"), _id("attachment"), _id("conv", False)),
+    # E-mail (chatserver/mail/transcript.py): the conversation mailed to the visitor.
+    "transcript": (
+        _CONV,
+        Field("email", str, max_len=MAX_EMAIL_CHARS),
+        Field("lang", str, False, choices=frozenset({"en", "ca", "es"})),
+    ),
     "track": (Field("name", str, max_len=MAX_EVENT_NAME_CHARS), Field("props", dict, False)),
     # Co-browsing (chatserver/cobrowse.py): the visitor's answer and its stream.
     "cobrowse": (
@@ -355,6 +361,14 @@ def _offline_problem(data: dict[str, Any]) -> str | None:
     return None
 
 
+def _transcript_problem(data: dict[str, Any]) -> str | None:
+    email = data["email"].strip()
+    # Stricter than the offline form: the address goes into a To header.
+    if not EMAIL.fullmatch(email) or any(c in email for c in "<>\"',;\\"):
+        return "field 'email' is not an e-mail address"
+    return None
+
+
 def _track_problem(data: dict[str, Any]) -> str | None:
     if not data["name"].strip():
         return "field 'name' is empty"
@@ -370,6 +384,7 @@ def _identify_problem(data: dict[str, Any]) -> str | None:
 
 _VISITOR_CHECKS = {
     "offline": _offline_problem,
+    "transcript": _transcript_problem,
     "track": _track_problem,
     "identify": _identify_problem,
 }

@@ -29,6 +29,7 @@ from ..api.routes import routes as api_routes
 from ..bundles import WIDGET_BUILD
 from ..config import Config
 from ..features import attachments
+from ..mail import web as mail_web
 from ..node import Node
 from ..reports import web as reports_web
 from . import demo, ops
@@ -93,6 +94,7 @@ def create_app(config: Config) -> Starlette:
         Mount("/widget", widget_files, name="widget"),
         *demo.routes,
         *attachments.routes,
+        *mail_web.routes,  # /mail/inbound, /mail/unsubscribe
         Route("/console", console_redirect, name="console"),
         recorder.mount(),  # /console/api/recordings: the replay API
         # The analysts' pages (recordings/pages.py) share the console's mount.

@@ -170,6 +170,7 @@ def routes(
         "/console/admin/privacy",
         "/console/admin/audit",
         "/console/admin/api-keys",
+        "/console/admin/mail",
     ]
     agent_fields = {"name": "Changed", "role": "agent", "capacity": "7", "departments": "sales"}
     posts: list[tuple[str, dict[str, Any]]] = [
@@ -202,6 +203,19 @@ def routes(
         ("/console/admin/audit/retention", {"days": "90"}),
         ("/console/admin/api-keys", {"name": "Another key"}),
         (f"/console/admin/api-keys/{key_id}/revoke", {}),
+        (
+            "/console/admin/mail",
+            {
+                "host": "smtp.shop.example",
+                "port": "587",
+                "security": "starttls",
+                "sender": "chat@shop.example",
+                "unanswered": "5",
+                "public_url": "https://chat.shop.example",
+            },
+        ),
+        ("/console/admin/mail/test", {}),
+        ("/console/admin/mail/remove", {}),
     ]
     return pages, posts
 
@@ -213,6 +227,7 @@ async def snapshot(server: Server, shop: Shop) -> tuple[Any, ...]:
         agents = await store.list_agents(shop.site.id)
         docs = await store.list_docs(shop.site.id, "canned")
         docs += await store.list_docs(shop.site.id, "webhook")
+        docs += await store.list_docs(shop.site.id, "mail")  # the SMTP settings
         keys = await store.list_docs(shop.site.id, "api-key")
     return (
         site,

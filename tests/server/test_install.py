@@ -158,6 +158,7 @@ def test_the_wheel_alone_serves_widget_demo_and_console(tmp_path: Path) -> None:
         "chatserver/widget_build/THIRD_PARTY_NOTICES.txt",
         "chatserver/lua/append.lua",
         "chatserver/templates/demo/home.html",
+        "chatserver/mail/templates/reply.html",
         "agent_console/templates/login.html",
         "agent_console/static/chat/main.js",
         "recordings/templates/sessions.html",

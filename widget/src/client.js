@@ -276,6 +276,8 @@ export function createClient({ url, base, site, dept, store, local, session, onR
       else setUpload(cid, { state: "failed", error: "upload_failed" });
     } else if (req?.t === "offline") {
       store.set({ form: "error" });
+    } else if (req?.t === "transcript") {
+      store.set({ mailed: "error" });
     } else if (req?.t === "send" && req.cid) {
       if (f.code < 200) outbox.later(2000); // 1xx: retry later
       else outbox.failed(req.cid); // 2xx: the same frame would fail again
@@ -307,6 +309,7 @@ export function createClient({ url, base, site, dept, store, local, session, onR
         return live(/** @type {Entry} */ (f));
       case "ok":
         if (req?.t === "identify" && typeof f.token === "string") switchTo(f.token);
+        if (req?.t === "transcript") store.set({ mailed: "sent" });
         return;
       case "ack":
         if (req?.t === "offline") store.set({ form: "idle" });
@@ -373,6 +376,7 @@ export function createClient({ url, base, site, dept, store, local, session, onR
         link: s.link === "connecting" ? "connecting" : "offline",
         typing: null,
         form: s.form === "sending" ? "error" : s.form,
+        mailed: s.mailed === "sending" ? "error" : s.mailed,
       }));
     },
     onTerminal(code, reason) {
@@ -489,6 +493,14 @@ export function createClient({ url, base, site, dept, store, local, session, onR
       if (!conv || conv.state !== "closed") return;
       request({ t: "rate", conv: conv.id, rating, comment: cut(comment.trim(), 1000) || undefined });
       store.set({ conv: { ...conv, rating: { value: rating, comment } } });
+    },
+    /** Mail the current conversation to `email` (protocol `transcript`). @param {string} email */
+    transcript(email) {
+      const s = store.get();
+      if (!s.conv) return;
+      const lang = ["en", "ca", "es"].includes(s.locale) ? s.locale : undefined;
+      const sent = request({ t: "transcript", conv: s.conv.id, email: cut(email.trim(), 320), lang });
+      store.set({ mailed: sent === null ? "error" : "sending" });
     },
     /** Send a file: checked here (type, size), uploaded over HTTP, then posted. @param {File} file */
     attach(file) {

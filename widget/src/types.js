@@ -45,6 +45,7 @@
  *   outbox: Outgoing[],
  *   uploads: Upload[],
  *   form: "idle" | "sending" | "error",
+ *   mailed: "" | "sending" | "sent" | "error",
  *   typing: string | null,
  *   agentRead: number,
  *   seen: number,
@@ -59,6 +60,7 @@
  * `agentRead`: the highest offset of `conv` an agent has read.
  * `seen`: the highest offset of `conv` the visitor has seen (unread badge).
  * `form`: the offline form's state (its message is stored once acknowledged).
+ * `mailed`: the transcript asked by e-mail ("sent": queued by the server).
  */
 
 export {};

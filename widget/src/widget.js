@@ -89,7 +89,7 @@ export function start({ site, base, dept, consent = false, global = "$chat" }) {
   let announcer = null;
 
   const store = createStore({
-    link: "connecting", site: null, agentsOnline: 0, conv: null, entries: [], outbox: [], uploads: [], form: "idle", typing: null,
+    link: "connecting", site: null, agentsOnline: 0, conv: null, entries: [], outbox: [], uploads: [], form: "idle", mailed: "", typing: null,
     agentRead: 0, seen: 0, open: session.get("open") === true, locale: "en", maxChars: 4000,
   });
   let t = translator("en", overrides);
@@ -182,6 +182,8 @@ export function start({ site, base, dept, consent = false, global = "$chat" }) {
     offline: (form) => client.offline(form),
     /** @param {string} rating @param {string} comment */
     rate: (rating, comment) => client.rate(rating, comment),
+    /** @param {string} email */
+    transcript: (email) => client.transcript(email),
     /** @param {File} file */
     attach: (file) => client.attach(file),
     /** @param {string} cid */

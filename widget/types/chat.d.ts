@@ -73,7 +73,8 @@ export type ChatStringKey =
   | "transferred_team" | "ended" | "closed_hint" | "sending" | "sent" | "read" | "failed"
   | "retry" | "new_message" | "link" | "download" | "away_form" | "away_mail" | "name" | "email" | "your_message"
   | "leave_message" | "offline_thanks" | "offline_error" | "rate_question" | "rate_great"
-  | "rate_okay" | "rate_poor" | "rate_comment" | "rate_send" | "rate_thanks" | "attach"
+  | "rate_okay" | "rate_poor" | "rate_comment" | "rate_send" | "rate_thanks" | "mail_label"
+  | "mail_send" | "mail_sent" | "mail_error" | "attach"
   | "uploading" | "too_big" | "wrong_type" | "upload_failed" | "dismiss" | "image"
   | "cb_requested" | "cb_started" | "cb_declined" | "cb_ended" | "redacted"
   // co-browsing's prompt and banner (the co-browse bundle brings these)

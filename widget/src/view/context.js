@@ -13,6 +13,7 @@
  *     retry(cid: string): void,
  *     offline(form: {name: string, email: string, body: string}): void,
  *     rate(rating: string, comment: string): void,
+ *     transcript(email: string): void,
  *     attach(file: File): void,
  *     dismiss(cid: string): void,
  *   },

@@ -3,6 +3,8 @@
 // sent at once (so it counts even if the visitor leaves); the comment, if any,
 // is sent with it again (the server keeps the latest). Hidden while the chat
 // is open; shows the thanks once the conversation is rated (in any tab).
+// Below it, "Email me this chat": an address, and the server mails the
+// transcript (protocol `transcript`; docs/email.md).
 
 import { h, listen, setAttr, setText } from "./dom.js";
 
@@ -22,7 +24,12 @@ export function mountRating(parent, ctx) {
   const send = h("button", { type: "submit", class: "primary" });
   const more = h("form", { class: "more", hidden: true }, label, comment, send);
   const thanks = h("p", { class: "thanks", role: "status", tabindex: "-1" });
-  const box = h("section", { class: "csat", "aria-labelledby": "chatserver-rate-q", hidden: true }, question, group, more, thanks);
+  const mailLabel = h("label", { for: "chatserver-mail" });
+  const address = h("input", { id: "chatserver-mail", type: "email", maxlength: "320", autocomplete: "email", required: "" });
+  const mailSend = h("button", { type: "submit" });
+  const mailed = h("p", { role: "status" });
+  const mail = h("form", { class: "mail" }, mailLabel, address, mailSend, mailed);
+  const box = h("section", { class: "csat", "aria-labelledby": "chatserver-rate-q", hidden: true }, question, group, more, thanks, mail);
   parent.append(box);
   let conv = "";
   let picked = "";
@@ -54,12 +61,16 @@ export function mountRating(parent, ctx) {
     setText(send, t("rate_send"));
     more.hidden = step !== "comment";
     setText(thanks, step === "ask" ? "" : t("rate_thanks"));
+    setText(mailLabel, t("mail_label"));
+    setText(mailSend, t("mail_send"));
+    setText(mailed, s.mailed === "sent" ? t("mail_sent") : s.mailed === "error" ? t("mail_error") : "");
+    mailSend.disabled = s.mailed === "sending";
   };
   render(ctx.store.get());
 
   const stops = [
     ctx.store.subscribe((s, prev) => {
-      if (s.conv !== prev.conv || s.locale !== prev.locale) render(s);
+      if (s.conv !== prev.conv || s.locale !== prev.locale || s.mailed !== prev.mailed) render(s);
     }),
     ...buttons.map((b, i) =>
       listen(b, "click", () => {
@@ -75,6 +86,10 @@ export function mountRating(parent, ctx) {
       step = "done";
       render(ctx.store.get());
       thanks.focus();
+    }),
+    listen(mail, "submit", (event) => {
+      event.preventDefault();
+      if (address.value.trim()) ctx.actions.transcript(address.value);
     }),
   ];
   return () => {

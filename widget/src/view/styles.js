@@ -47,7 +47,7 @@ textarea,input{flex:1;resize:none;min-height:42px;max-height:140px;border:1px so
 .cf button svg{width:20px;height:20px;fill:currentColor}
 button:focus-visible,textarea:focus-visible,input:focus-visible,a:focus-visible{outline:3px solid #111827;outline-offset:2px;box-shadow:0 0 0 5px #fff}
 .offline,.csat{flex:none;max-height:70%;overflow-y:auto;display:flex;flex-direction:column;gap:8px;padding:12px 14px;border-top:1px solid #e5e7eb;background:#fff}
-.f label,.more label{display:block;font-size:13px;font-weight:600;margin-bottom:2px}
+.f label,.more label,.mail label{display:block;font-size:13px;font-weight:600;margin-bottom:2px}
 .err{color:#b91c1c;font-size:13px}
 .w .primary{align-self:flex-start;background:var(--c);color:var(--on);border-radius:10px;padding:9px 14px;font-weight:600}
 .w .primary:disabled{opacity:.6;cursor:default}
@@ -55,7 +55,8 @@ button:focus-visible,textarea:focus-visible,input:focus-visible,a:focus-visible{
 .opts{display:flex;flex-wrap:wrap;gap:6px}
 .opt{border:1px solid #6b7280;border-radius:18px;padding:6px 12px}
 .opt[aria-pressed=true]{background:var(--c);color:var(--on);border-color:var(--c)}
-.more{display:flex;flex-direction:column;gap:6px}
+.more,.mail{display:flex;flex-direction:column;gap:6px}
+.mail p:empty{display:none}
 .thanks{color:#166534;font-size:14px}
 .thanks:empty{display:none}
 .msg .b a.img{display:block}
