@@ -364,6 +364,18 @@ async def test_fragmented_message_is_reassembled() -> None:
         client_frame(PING, b"p" * 126),
         client_frame(TEXT, b"a", fin=False) + text("a data frame inside a fragmented message"),
     ],
+    # Fixed ids: the frames carry random masks, and pytest-xdist's workers must agree.
+    ids=[
+        "unmasked",
+        "rsv1",
+        "rsv2",
+        "rsv3",
+        "reserved-opcode",
+        "lone-continuation",
+        "fragmented-ping",
+        "long-ping",
+        "data-inside-fragments",
+    ],
 )
 async def test_protocol_errors_close_1002(bad: bytes) -> None:
     # More bytes follow, so a fast path that misread the frame would have them.
