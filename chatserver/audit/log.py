@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from ..types import JSON, SiteId
+from ..types import JSON, SiteId, now
 
 MAX_TEXT = 500  # characters kept of an actor, action, target or address
 
@@ -71,6 +73,40 @@ class AuditQuery:
         if self.since is not None and e.at < self.since:
             return False
         return not (self.until is not None and e.at >= self.until)
+
+
+def new_row(
+    site_id: SiteId,
+    actor: str,
+    actor_name: str,
+    action: str,
+    target: str,
+    address: str,
+    detail: JSON | None,
+    at: float | None,
+) -> tuple[SiteId, float, str, str, str, str, str, str]:
+    """The stored values of a new entry, in ``COLUMNS`` order after the id (texts cut)."""
+    return (
+        site_id,
+        now() if at is None else at,
+        actor[:MAX_TEXT],
+        actor_name[:MAX_TEXT],
+        action[:MAX_TEXT],
+        target[:MAX_TEXT],
+        address[:MAX_TEXT],
+        json.dumps(detail or {}),
+    )
+
+
+COLUMNS = "id, site_id, at, actor, actor_name, action, target, address, detail"
+
+
+def entry_of(row: Sequence[Any]) -> AuditEntry:
+    """An entry from its stored values (``COLUMNS`` order; the id as any type)."""
+    site, at, actor, name, action, target, address = row[1:8]
+    return AuditEntry(
+        str(row[0]), site, at, actor, name, action, target, address, json.loads(row[8])
+    )
 
 
 class AuditLog(Protocol):

@@ -3,20 +3,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..store.postgres.engine import PostgresEngine
-from ..types import JSON, SiteId, now
-from .log import MAX_TEXT, AuditEntry, AuditQuery
-
-_COLS = "id, site_id, at, actor, actor_name, action, target, address, detail"
-
-
-def _entry(row: Any) -> AuditEntry:
-    return AuditEntry(
-        str(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], row[7], json.loads(row[8])
-    )
+from ..types import JSON, SiteId
+from .log import COLUMNS, AuditEntry, AuditQuery, entry_of, new_row
 
 
 class PostgresAuditLog:
@@ -34,16 +25,7 @@ class PostgresAuditLog:
         detail: JSON | None = None,
         at: float | None = None,
     ) -> AuditEntry:
-        values = (
-            site_id,
-            now() if at is None else at,
-            actor[:MAX_TEXT],
-            actor_name[:MAX_TEXT],
-            action[:MAX_TEXT],
-            target[:MAX_TEXT],
-            address[:MAX_TEXT],
-            json.dumps(detail or {}),
-        )
+        values = new_row(site_id, actor, actor_name, action, target, address, detail, at)
 
         async def op(db: Any) -> int:
             return int(
@@ -55,7 +37,7 @@ class PostgresAuditLog:
             )
 
         row_id = await self.engine.run(op)
-        return _entry((row_id, *values))
+        return entry_of((row_id, *values))
 
     async def entries(
         self, query: AuditQuery, before: str = "", limit: int = 100
@@ -66,7 +48,7 @@ class PostgresAuditLog:
             args.append(value)
             return f"${len(args)}"
 
-        sql = [f"SELECT {_COLS} FROM audit_log WHERE site_id = $1"]
+        sql = [f"SELECT {COLUMNS} FROM audit_log WHERE site_id = $1"]
         if before:
             sql.append(f"AND id < {arg(int(before) if before.isdigit() else 0)}")
         if query.action.endswith("."):
@@ -83,7 +65,7 @@ class PostgresAuditLog:
         if query.until is not None:
             sql.append(f"AND at < {arg(query.until)}")
         sql.append(f"ORDER BY id DESC LIMIT {arg(limit)}")
-        return [_entry(r) for r in await self.engine.fetch(" ".join(sql), *args)]
+        return [entry_of(r) for r in await self.engine.fetch(" ".join(sql), *args)]
 
     async def purge(self, site_id: SiteId, before: float) -> int:
         async def op(db: Any) -> int:

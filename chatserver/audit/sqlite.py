@@ -3,21 +3,12 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import Any
 
 from ..store.sqlite.engine import SQLiteEngine
-from ..types import JSON, SiteId, now
-from .log import MAX_TEXT, AuditEntry, AuditQuery
-
-_COLS = "id, site_id, at, actor, actor_name, action, target, address, detail"
-
-
-def _entry(row: Any) -> AuditEntry:
-    return AuditEntry(
-        str(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], row[7], json.loads(row[8])
-    )
+from ..types import JSON, SiteId
+from .log import COLUMNS, AuditEntry, AuditQuery, entry_of, new_row
 
 
 class SQLiteAuditLog:
@@ -35,16 +26,7 @@ class SQLiteAuditLog:
         detail: JSON | None = None,
         at: float | None = None,
     ) -> AuditEntry:
-        values = (
-            site_id,
-            now() if at is None else at,
-            actor[:MAX_TEXT],
-            actor_name[:MAX_TEXT],
-            action[:MAX_TEXT],
-            target[:MAX_TEXT],
-            address[:MAX_TEXT],
-            json.dumps(detail or {}),
-        )
+        values = new_row(site_id, actor, actor_name, action, target, address, detail, at)
 
         def op(db: sqlite3.Connection) -> int:
             cur = db.execute(
@@ -55,12 +37,12 @@ class SQLiteAuditLog:
             return int(cur.lastrowid or 0)
 
         row_id = await self.engine.run(op)
-        return _entry((row_id, *values))
+        return entry_of((row_id, *values))
 
     async def entries(
         self, query: AuditQuery, before: str = "", limit: int = 100
     ) -> list[AuditEntry]:
-        sql = [f"SELECT {_COLS} FROM audit_log WHERE site_id = ?"]
+        sql = [f"SELECT {COLUMNS} FROM audit_log WHERE site_id = ?"]
         args: list[Any] = [query.site_id]
         if before:
             sql.append("AND id < ?")
@@ -86,7 +68,7 @@ class SQLiteAuditLog:
         sql.append("ORDER BY id DESC LIMIT ?")
         args.append(limit)
         rows = await self.engine._read_all(" ".join(sql), tuple(args))
-        return [_entry(r) for r in rows]
+        return [entry_of(r) for r in rows]
 
     async def purge(self, site_id: SiteId, before: float) -> int:
         def op(db: sqlite3.Connection) -> int:
