@@ -26,6 +26,11 @@ process (the publisher's too) on what that process holds:
   (``visitor_rows.ensure``): the page views this process held for it are
   written, and its connections here are marked as stored.  A missed event
   leaves those views held until they expire (``held.py``).
+* ``{"op": "erased", "visitors": [id, ...], "from": node}``: the visitors were
+  erased on request (``privacy/erase.py``): their sockets here close with
+  ``4007 erased`` and what this process held of them is dropped.  A missed
+  event leaves a socket open on an id the Store no longer knows: its writes
+  fail, and its next reconnect gets a new id.
 * ``{"op": "session", "agent": id, "session": sid}``: one sign-in ended
   (sign out, ``logins.py``): the agent's sockets opened with it close with
   ``4106 session_ended``.
@@ -145,6 +150,11 @@ def apply(node: Node, event: JSON) -> None:
             node.triggers.invalidate(event["site"])
     elif op == "visitor_stored" and isinstance(event.get("visitor"), str):
         node.hub.spawn(write_held(node, event["visitor"]))
+    elif op == "erased" and isinstance(event.get("visitors"), list):
+        if event.get("from") != node.id:  # the publisher did so already
+            from .privacy.erase import forget_visitors
+
+            forget_visitors(node, [v for v in event["visitors"] if isinstance(v, str)])
     elif op == "agent" and isinstance(agent_id, str):
         node.hub.spawn(_refresh_agent(node, agent_id))
     elif op == "session" and isinstance(agent_id, str) and isinstance(event.get("session"), str):

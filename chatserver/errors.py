@@ -64,6 +64,7 @@ class CloseCode(IntEnum):
     TOO_MANY_ERRORS = 4004
     RATE_LIMITED = 4005
     UNAVAILABLE = 4006  # storage failed during hello
+    ERASED = 4007  # the visitor was erased on request: reconnect as a new visitor
     # 4100-4199: terminal
     PROTOCOL_VIOLATION = 4100
     UNSUPPORTED_VERSION = 4101

@@ -382,6 +382,19 @@ async def _outbox(db: Connection) -> None:
     await db.execute(";\n".join(_OUTBOX))
 
 
+_ERASED = (
+    "CREATE TABLE erased_visitors (visitor_id text PRIMARY KEY, at double precision NOT NULL)",
+    "CREATE INDEX attachments_site ON attachments (site_id, created_at)",
+    "CREATE INDEX conv_closed ON conversations (site_id, closed_at) WHERE closed_at IS NOT NULL",
+    "CREATE INDEX visitors_site ON visitors (site_id, created_at)",
+)
+
+
+async def _erased(db: Connection) -> None:
+    """Step 7: erased_visitors and the indexes of erasure and retention."""
+    await db.execute(";\n".join(_ERASED))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "every table and index", _schema),
     Migration(2, "recording_chunks: a recording's sealed chunk objects", _recording_chunks),
@@ -393,6 +406,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "archive_convs, archive_text: the conversation archive's index", _archive),
     Migration(5, "audit_log: who did what (chatserver/audit/)", _audit),
     Migration(6, "conversations.feed_seq, outbox_cursors, outbox_jobs: the outbox", _outbox),
+    Migration(7, "erased_visitors and the indexes of erasure and retention", _erased),
 )
 
 _VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (

@@ -294,6 +294,18 @@ def _outbox(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX outbox_old ON outbox_jobs (updated_at) WHERE state != 'pending'")
 
 
+def _erased(db: sqlite3.Connection) -> None:
+    # Erased visitors' ids (chatserver/store/erasure.py): a token naming one gets a new id.
+    db.execute(
+        "CREATE TABLE erased_visitors (visitor_id TEXT PRIMARY KEY, at REAL NOT NULL) WITHOUT ROWID"
+    )
+    db.execute("CREATE INDEX attachments_site ON attachments (site_id, created_at)")
+    db.execute(
+        "CREATE INDEX conv_closed ON conversations (site_id, closed_at) WHERE closed_at IS NOT NULL"
+    )
+    db.execute("CREATE INDEX visitors_site ON visitors (site_id, created_at)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "every table, index and column; older files gain what they lack", _schema),
     Migration(2, "recording_chunks: a recording's sealed chunk objects", _recording_chunks),
@@ -305,6 +317,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "archive_convs, archive_fts: the conversation archive's index", _archive),
     Migration(5, "audit_log: who did what (chatserver/audit/)", _audit),
     Migration(6, "conversations.feed_seq, outbox_cursors, outbox_jobs: the outbox", _outbox),
+    Migration(7, "erased_visitors and the indexes of erasure and retention", _erased),
 )
 
 

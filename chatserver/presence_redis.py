@@ -138,6 +138,10 @@ class RedisPresence:
             async with self._client().pipeline(transaction=False) as pipe:
                 pipe.zrem(self._zset(key), self._entry(member))
                 pipe.zremrangebyscore(self._zset(key), "-inf", time.time())
+                # The info goes too (a visitor's page, not kept after they
+                # leave); a process that still holds the member writes it
+                # again on its next heartbeat.
+                pipe.delete(self._info(key, member))
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             raise StoreError(f"redis presence failed: {exc}") from exc

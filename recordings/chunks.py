@@ -188,6 +188,10 @@ class Tails:
         """Seal every tail now and wait for every seal under way (at close);
         a batch that still comes afterwards is sealed at once."""
         self.seal_seconds = 0.0
+        await self.seal_now()
+
+    async def seal_now(self) -> None:
+        """Seal every tail now and wait for every seal under way (an erasure)."""
         for rec_id in list(self._tails):
             self._seal(rec_id)
         if self._sealing:

@@ -32,7 +32,7 @@ from chatserver.store import Store
 from chatserver.store.postgres.engine import PostgresEngine
 from chatserver.store.redis.engine import RedisEngine
 from chatserver.store.sqlite.engine import SQLiteEngine
-from chatserver.types import ConversationId, Entry, EntryKind
+from chatserver.types import ConversationId, Entry, EntryKind, SiteId
 
 from ..query import ArchivePage, ArchiveQuery
 from .postgres import PostgresArchive
@@ -82,6 +82,12 @@ class ArchiveIndex(Protocol):
 
         Raises ``BadCursor`` for a cursor this backend did not make.
         """
+
+    async def forget(self, site_id: SiteId, conv_ids: Sequence[ConversationId]) -> int:
+        """Take conversations and all their texts out of the index (an erasure),
+        from its storage too where it keeps words apart (SQLite merges its FTS5
+        segments); a later ``note_*`` of a conversation no longer in the record
+        adds nothing.  How many of the site's were in it."""
 
     async def reindex(self) -> int:
         """Rebuild the index from the record; the number of conversations indexed."""

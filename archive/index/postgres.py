@@ -27,7 +27,7 @@ from chatserver.migrations_postgres import ARCHIVE_REBUILD, ARCHIVE_TIMEOUT, FOL
 from chatserver.proactive.names import PROACTIVE_TAG
 from chatserver.store.postgres.engine import PostgresEngine
 from chatserver.store.postgres.rows import _CONV_COLS, _conv
-from chatserver.types import Conversation, ConversationId, Entry
+from chatserver.types import Conversation, ConversationId, Entry, SiteId
 
 from ..query import MAX_WORD, MAX_WORDS, ArchiveHit, ArchivePage, ArchiveQuery, indexed
 from .paging import parse_cursor, text_page
@@ -150,6 +150,25 @@ class PostgresArchive:
                     await _put(db, seq, entry.offset, entry.body)
 
         await self.engine.run(op)
+
+    async def forget(self, site_id: SiteId, conv_ids: Sequence[ConversationId]) -> int:
+        if not conv_ids:
+            return 0
+
+        async def op(db: Connection) -> int:
+            seqs = await db.fetch(
+                "DELETE FROM archive_convs WHERE site_id = $1 AND conv_id = ANY($2::text[])"
+                " RETURNING seq",
+                site_id,
+                list(conv_ids),
+            )
+            if seqs:
+                await db.execute(
+                    "DELETE FROM archive_text WHERE seq = ANY($1::bigint[])", [r[0] for r in seqs]
+                )
+            return len(seqs)
+
+        return await self.engine.run(op)
 
     async def reindex(self) -> int:
         async def op(db: Connection) -> int:

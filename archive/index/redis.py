@@ -24,7 +24,7 @@ from typing import Any
 
 from chatserver.store.redis.engine import RedisEngine, redis_errors
 from chatserver.store.redis.rows import _conv, _fields, _offset, _text
-from chatserver.types import Conversation, ConversationId, Entry, EntryKind
+from chatserver.types import Conversation, ConversationId, Entry, EntryKind, SiteId
 
 from ..query import MATCHES, ArchiveHit, ArchivePage, ArchiveQuery, conv_passes, matches_all
 from .paging import parse_cursor
@@ -67,6 +67,12 @@ class RedisArchive:
     ) -> None:
         for conv_id in dict.fromkeys([*conv_ids, *(e.conversation_id for e in entries)]):
             await self._ensure(conv_id)
+
+    @redis_errors
+    async def forget(self, site_id: SiteId, conv_ids: Sequence[ConversationId]) -> int:
+        if not conv_ids:
+            return 0
+        return int(await self.engine.client.zrem(self.engine.key("archive", site_id), *conv_ids))
 
     @redis_errors
     async def reindex(self) -> int:

@@ -96,6 +96,8 @@ async def hello(
             visitor = await node.store.get_visitor(visitor_id)
             if visitor is not None and visitor.site_id != site.id:
                 visitor = visitor_id = None
+            elif visitor is None and await node.store.is_erased(visitor_id):
+                visitor_id = None  # erased on request (docs/privacy.md): a new visitor
     if visitor_id is None:  # a new visitor: a token now, a row once it is worth keeping
         visitor_id = new_id("v")
         token = node.signer.sign("visitor", site.id, visitor_id)

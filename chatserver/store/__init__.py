@@ -16,6 +16,7 @@ module                  Protocol               holds
 ``firings.py``          ``FiringStore``        trigger firings, per-site counters
 ``reports.py``          ``ReportStore``        conversation facts rows (reports)
 ``outbox.py``           ``OutboxStore``        change feed, cursors, durable jobs
+``erasure.py``          ``ErasureStore``       erasing a person, retention's deletions
 ======================  =====================  ==========================================
 
 The backends are ``store/sqlite/`` and ``store/redis/``: one engine module each
@@ -46,6 +47,7 @@ from .common import (
     throttle_delay,
 )
 from .conversations import ConversationStore
+from .erasure import ERASED, Erased, ErasureStore
 from .firings import FiringStore
 from .logins import LoginStore
 from .outbox import OutboxStore
@@ -55,12 +57,15 @@ from .visitors import VisitorStore
 
 __all__ = [
     "ATTACHMENT_BYTES",
+    "ERASED",
     "MAX_PAGE_VIEWS",
     "MAX_VISITOR_EVENTS",
     "VISIT_GAP",
     "AgentStore",
     "AttachmentStore",
     "ConversationStore",
+    "Erased",
+    "ErasureStore",
     "FiringStore",
     "LoginStore",
     "OutboxStore",
@@ -83,6 +88,7 @@ class Store(
     FiringStore,
     ReportStore,
     OutboxStore,
+    ErasureStore,
     Protocol,
 ):
     """Every domain of the Store, and the lifecycle of the backend that holds them."""
@@ -98,3 +104,9 @@ class Store(
         probe, under a short timeout of its own.  On SQLite it passes
         through the writer thread, so a stopped or wedged writer fails it.
         """
+
+    async def scrub(self) -> None:
+        """Make what was deleted unreadable in the backend's own files, where it
+        can (after an erasure): SQLite truncates its WAL (deleted rows are zeroed
+        as they go), Redis rewrites its append-only file, PostgreSQL vacuums
+        the tables erasure deletes from."""

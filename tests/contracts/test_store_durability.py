@@ -182,6 +182,7 @@ async def test_sqlite_migrates_a_file_from_before_the_widget_features(tmp_path: 
         " DROP TABLE archive_fts; DROP TABLE archive_convs; DROP TABLE audit_log;"
         " DROP TABLE outbox_jobs; DROP TABLE outbox_cursors; DROP INDEX conv_feed;"
         " ALTER TABLE conversations DROP COLUMN feed_seq;"
+        " DROP TABLE erased_visitors; DROP INDEX visitors_site; DROP INDEX conv_closed;"
     )
     db.execute("PRAGMA user_version = 0")  # as files were before numbered migrations
     db.commit()

@@ -6,6 +6,7 @@ from .agents import PostgresAgents
 from .attachments import PostgresAttachments
 from .conversations import PostgresConversations
 from .engine import PostgresEngine
+from .erasure import PostgresErasure
 from .firings import PostgresFirings
 from .logins import PostgresLogins
 from .outbox import PostgresOutbox
@@ -26,5 +27,6 @@ class PostgresStore(
     PostgresFirings,
     PostgresReports,
     PostgresOutbox,
+    PostgresErasure,
 ):
     """The whole ``Store`` on PostgreSQL: every domain's methods over one engine."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .agents import RedisAgents
 from .attachments import RedisAttachments
 from .conversations import RedisConversations
+from .erasure import RedisErasure
 from .firings import RedisFirings
 from .logins import RedisLogins
 from .outbox import RedisOutbox
@@ -25,5 +26,6 @@ class RedisStore(
     RedisFirings,
     RedisReports,
     RedisOutbox,
+    RedisErasure,
 ):
     """The whole ``Store`` on Redis: every domain's methods over one engine."""

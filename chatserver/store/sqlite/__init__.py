@@ -5,6 +5,7 @@ from __future__ import annotations
 from .agents import SQLiteAgents
 from .attachments import SQLiteAttachments
 from .conversations import SQLiteConversations
+from .erasure import SQLiteErasure
 from .firings import SQLiteFirings
 from .logins import SQLiteLogins
 from .outbox import SQLiteOutbox
@@ -25,5 +26,6 @@ class SQLiteStore(
     SQLiteFirings,
     SQLiteReports,
     SQLiteOutbox,
+    SQLiteErasure,
 ):
     """The whole ``Store`` on SQLite: every domain's methods over one engine."""

@@ -195,6 +195,9 @@ class SQLiteEngine:
         _wal(db)
         db.execute(f"PRAGMA synchronous={self.synchronous}")
         db.execute("PRAGMA foreign_keys=ON")
+        # Deleted rows are overwritten with zeros, not just unlinked: an erased
+        # visitor's text is not left in free pages (store/sqlite/erasure.py).
+        db.execute("PRAGMA secure_delete=ON")
         try:  # the schema of migrations_sqlite, or StoreError for a newer file
             migrations_sqlite.migrate(db, name=str(self.path))
         except BaseException:
@@ -267,6 +270,29 @@ class SQLiteEngine:
 
     async def ping(self) -> None:
         await self._run(lambda db: db.execute("SELECT 1").fetchone())
+
+    async def checkpoint(self, attempts: int = 50) -> bool:
+        """Copy the WAL into the database file and truncate the WAL to nothing.
+
+        Run on a connection of its own (a checkpoint cannot run inside the
+        writer's transactions); it waits for readers of older snapshots, up to
+        ``attempts`` tries 0.1 s apart.  Whether the WAL was truncated.
+        """
+
+        def op() -> bool:
+            db = sqlite3.connect(self.path, isolation_level=None)
+            try:
+                db.execute("PRAGMA busy_timeout=5000")
+                for _ in range(attempts):
+                    busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                    if not busy:
+                        return True
+                    time.sleep(0.1)
+                return False
+            finally:
+                db.close()
+
+        return await asyncio.to_thread(op)
 
 
 def _wal(db: sqlite3.Connection) -> None:
