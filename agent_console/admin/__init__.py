@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from . import agents, api_keys, audit, canned, departments, mail, privacy, site, webhooks
+from . import agents, api_keys, audit, canned, departments, erase, mail, privacy, site, webhooks
 
 routes: list[BaseRoute] = [
     *site.routes,
@@ -27,6 +27,7 @@ routes: list[BaseRoute] = [
     *departments.routes,
     *canned.routes,
     *privacy.routes,
+    *erase.routes,
     *audit.routes,
     *api_keys.routes,
     *webhooks.routes,

@@ -1,4 +1,4 @@
-"""``chatserver privacy export``: answer an access request from the command line.
+"""``chatserver privacy export|erase``: answer an access or erasure request from a shell.
 
 Works on the same store and blobs as the server (``--data``, ``--redis``,
 ``--database``, ``--blobs`` and the ``--s3-*`` options, with their
@@ -36,6 +36,20 @@ def add_commands(sub: Any) -> None:
     out.add_argument("--out", type=Path, required=True, help="the zip file to write")
     add_data_option(out)
     add_blobs_option(out)
+    gone = actions.add_parser("erase", help="delete everything stored about one visitor")
+    gone.add_argument("--site", required=True, help="the site (key or id)")
+    who = gone.add_argument_group("who (at least one)")
+    who.add_argument("--visitor", default="", help="a visitor id (v_...)")
+    who.add_argument("--user-id", default="", help="the shop's customer id (identify)")
+    who.add_argument("--email", default="", help="an e-mail address: every record with it")
+    gone.add_argument(
+        "--drop-from-reports",
+        action="store_true",
+        help="delete the conversations' report rows too (default: kept, without text or person)",
+    )
+    gone.add_argument("--yes", action="store_true", help="erase without asking")
+    add_data_option(gone)
+    add_blobs_option(gone)
 
 
 async def _export(store: Store, args: argparse.Namespace) -> int:
@@ -58,6 +72,45 @@ async def _export(store: Store, args: argparse.Namespace) -> int:
     return len(data)
 
 
+async def _erase(store: Store, args: argparse.Namespace) -> str:
+    from archive.index import open_archive
+    from recordings.index import open_index
+
+    from .erase import erase
+
+    request = Request(args.visitor, args.user_id, args.email)
+    if not request:
+        raise ChatError("name the visitor: --visitor, --user-id or --email")
+    site = await find_site(store, args.site)
+    src = Sources(store, blobs_from(args), open_index(store))
+    found = await find(src, site.id, request)
+    if not found:
+        raise ChatError(f"no visitor of site {site.key} matches")
+    listed = ", ".join(f"{v.id} ({v.name or 'no name'}, {v.email or 'no e-mail'})" for v in found)
+    if not args.yes:
+        answer = await asyncio.to_thread(input, f"erase {listed} for good? type ERASE: ")
+        if answer.strip() != "ERASE":
+            raise ChatError("nothing erased")
+    keep = not args.drop_from_reports
+    result = await erase(src, open_archive(store), site.id, found, keep_facts=keep)
+    ids = ",".join(v.id for v in found)
+    counts = result.counts()
+    await open_audit(store).add(
+        site.id, "cli", "cli", "visitor.erase", ids, detail={"keep_facts": keep, **counts}
+    )
+    return ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items())
+
+
 def run(args: argparse.Namespace) -> None:
+    if args.action == "erase":
+        said = asyncio.run(
+            with_store(args.data, lambda s: _erase(s, args), args.redis, args.database)
+        )
+        print(f"erased: {said}")
+        print(
+            "a server serving this data keeps a visitor who is connected now until they"
+            " reconnect (as a new visitor); the console's erase closes them at once"
+        )
+        return
     size = asyncio.run(with_store(args.data, lambda s: _export(s, args), args.redis, args.database))
     print(f"wrote {args.out} ({size} bytes)")
