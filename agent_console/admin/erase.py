@@ -41,8 +41,8 @@ async def erase(request: Request) -> Response:
     site = await own_site(request)
     node = node_of(request)
     if request.method == "GET":
-        context = {"section": "privacy", "form": Form(), "found": None}
-        return page(request, "admin/privacy_erase.html", context)
+        blank = {"section": "privacy", "form": Form(), "found": None}
+        return page(request, "admin/privacy_erase.html", blank)
     data = dict(await form_data(request))
     form = Form(values={k: str(data.get(k, "")).strip() for k in ("visitor", "user_id", "email")})
     form.values["keep_facts"] = data.get("keep_facts") == "on"
