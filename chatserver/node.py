@@ -34,6 +34,7 @@ from .hub import Hub
 from .mail.service import MailService
 from .outbox import Outbox
 from .presence import Presence
+from .privacy.retention import Retention
 from .quotas import Quotas
 from .reports.service import Reports
 from .routing import Router
@@ -124,6 +125,8 @@ class Node:
         # Who did what: sign-ins, transcripts and replays read, exports, admin changes.
         self.audit = Audit(store)
         self.audit.install(self)
+        self.retention = Retention(self)  # every site's periods (privacy/retention.py)
+        self.hub.add_service(self.retention.start, self.retention.close)
         # Failed sign-ins counted in the store (shared by every process).
         self.login_throttle = logins.LoginThrottle(store, limit=10, window=300.0)
         # Durable jobs (webhook deliveries) and the webhooks fed from the change feed.

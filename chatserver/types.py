@@ -121,6 +121,12 @@ class SiteSettings:
     redact_patterns: tuple[str, ...] = ()
     # the audit trail's entries older than this are deleted (0: kept; docs/privacy.md)
     audit_retention_days: int = 365
+    # Retention of everything else, in days (0: kept; chatserver/privacy/retention.py):
+    # closed conversations, files posted, visitors who never chatted, page views and events.
+    conversation_retention_days: int = 0
+    attachment_retention_days: int = 0
+    visitor_retention_days: int = 0
+    activity_retention_days: int = 0
 
     def to_json(self) -> JSON:
         return {
@@ -136,6 +142,10 @@ class SiteSettings:
             "recording_retention_days": self.recording_retention_days,
             "redact_patterns": list(self.redact_patterns),
             "audit_retention_days": self.audit_retention_days,
+            "conversation_retention_days": self.conversation_retention_days,
+            "attachment_retention_days": self.attachment_retention_days,
+            "visitor_retention_days": self.visitor_retention_days,
+            "activity_retention_days": self.activity_retention_days,
         }
 
     @classmethod

@@ -93,6 +93,10 @@ class SiteSettings(TypedDict):
     recording_retention_days: int
     redact_patterns: list[str]
     audit_retention_days: int
+    conversation_retention_days: int
+    attachment_retention_days: int
+    visitor_retention_days: int
+    activity_retention_days: int
 
 
 class WireLimits(TypedDict):

@@ -75,8 +75,11 @@ class ErasureStore(Protocol):
       call (another process sweeping at the same moment) removes nothing more.
     """
 
-    async def erase_visitor(self, visitor_id: VisitorId, *, keep_facts: bool = True) -> Erased:
-        """Delete the visitor and everything of theirs this Store holds."""
+    async def erase_visitor(
+        self, visitor_id: VisitorId, *, keep_facts: bool = True, remember: bool = True
+    ) -> Erased:
+        """Delete the visitor and everything of theirs this Store holds; with
+        ``remember`` (an erasure request, not retention) the id is kept as erased."""
 
     async def erase_conversations(
         self, conv_ids: Sequence[ConversationId], *, keep_facts: bool = True

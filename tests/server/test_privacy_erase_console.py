@@ -80,3 +80,34 @@ async def test_the_command_line_erases_a_visitor(server: Server) -> None:
         query = AuditQuery(shop.site.id, action="visitor.erase")
         (entry,) = await open_audit(store).entries(query)
         assert entry.actor == "cli" and entry.target == vid
+
+
+async def test_an_admin_sets_the_retention_periods(server: Server) -> None:
+    shop, (admin_email, agent_email, _) = await shop_with_admin(server)
+    async with console(server, admin_email) as admin:
+        shown = await admin.get("/console/admin/privacy")
+        assert 'name="conversation_retention_days"' in shown.text and "No sweep yet" in shown.text
+        periods = {
+            "conversation_retention_days": "365",
+            "attachment_retention_days": "90",
+            "visitor_retention_days": "30",
+            "activity_retention_days": "",
+        }
+        r = await admin.post("/console/admin/privacy/retention", periods)
+        assert r.status_code == 303
+        assert "Older data is deleted within the hour" in flash(
+            await admin.get(r.headers["location"])
+        )
+        bad = await admin.post(
+            "/console/admin/privacy/retention", {**periods, "visitor_retention_days": "-1"}
+        )
+        assert bad.status_code == 422 and "A number of days, 0 to 3650." in bad.text
+    async with store_of(server) as store:
+        site = await store.get_site(shop.site.id)
+    assert site is not None
+    s = site.settings
+    assert (s.conversation_retention_days, s.attachment_retention_days) == (365, 90)
+    assert (s.visitor_retention_days, s.activity_retention_days) == (30, 0)
+    async with console(server, agent_email) as agent:  # admins only
+        refused = await agent.post("/console/admin/privacy/retention", periods)
+        assert refused.status_code == 403

@@ -93,7 +93,9 @@ async def _erase_convs(
 class PostgresErasure(PostgresEngine):
     """``ErasureStore`` on PostgreSQL."""
 
-    async def erase_visitor(self, visitor_id: VisitorId, *, keep_facts: bool = True) -> Erased:
+    async def erase_visitor(
+        self, visitor_id: VisitorId, *, keep_facts: bool = True, remember: bool = True
+    ) -> Erased:
         async def op(db: Any) -> Erased:
             row = await db.fetchrow("SELECT site_id, email FROM visitors WHERE id = $1", visitor_id)
             convs = [
@@ -117,12 +119,13 @@ class PostgresErasure(PostgresEngine):
             out.visitors = int(done.split()[-1])
             if row is not None and not convs:
                 out.jobs += await _scrub_jobs(db, row[0], extra)
-            await db.execute(
-                "INSERT INTO erased_visitors (visitor_id, at) VALUES ($1, $2)"
-                " ON CONFLICT (visitor_id) DO NOTHING",
-                visitor_id,
-                now(),
-            )
+            if remember:
+                await db.execute(
+                    "INSERT INTO erased_visitors (visitor_id, at) VALUES ($1, $2)"
+                    " ON CONFLICT (visitor_id) DO NOTHING",
+                    visitor_id,
+                    now(),
+                )
             return out
 
         return await self._tx(op)

@@ -129,7 +129,9 @@ class RedisErasure(RedisEngine):
                 pipe.hincrby(counters, "unposted_bytes", -att.size)
 
     @_redis_errors
-    async def erase_visitor(self, visitor_id: VisitorId, *, keep_facts: bool = True) -> Erased:
+    async def erase_visitor(
+        self, visitor_id: VisitorId, *, keep_facts: bool = True, remember: bool = True
+    ) -> Erased:
         row = await self._hash(self._k("visitor", visitor_id))
         convs = [
             _text(c) for c in await self._redis.zrange(self._k("visitor-convs", visitor_id), 0, -1)
@@ -151,7 +153,8 @@ class RedisErasure(RedisEngine):
                     visitor_id,
                 )
             self._drop_files(pipe, unposted)
-            pipe.set(self._k("erased", visitor_id), "1")
+            if remember:
+                pipe.set(self._k("erased", visitor_id), "1")
             await pipe.execute()
         out.attachments.extend(unposted)
         out.visitors = 1 if row else 0

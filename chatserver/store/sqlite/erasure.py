@@ -84,7 +84,9 @@ def _erase_convs(
 class SQLiteErasure(SQLiteEngine):
     """``ErasureStore`` on SQLite."""
 
-    async def erase_visitor(self, visitor_id: VisitorId, *, keep_facts: bool = True) -> Erased:
+    async def erase_visitor(
+        self, visitor_id: VisitorId, *, keep_facts: bool = True, remember: bool = True
+    ) -> Erased:
         def op(db: sqlite3.Connection) -> Erased:
             row = db.execute(
                 "SELECT site_id, email FROM visitors WHERE id = ?", (visitor_id,)
@@ -111,10 +113,11 @@ class SQLiteErasure(SQLiteEngine):
             out.visitors = db.execute("DELETE FROM visitors WHERE id = ?", (visitor_id,)).rowcount
             if row is not None and not convs:
                 out.jobs += _scrub_jobs(db, row[0], extra)
-            db.execute(
-                "INSERT OR IGNORE INTO erased_visitors (visitor_id, at) VALUES (?, ?)",
-                (visitor_id, now()),
-            )
+            if remember:
+                db.execute(
+                    "INSERT OR IGNORE INTO erased_visitors (visitor_id, at) VALUES (?, ?)",
+                    (visitor_id, now()),
+                )
             return out
 
         return await self._run(op)
