@@ -168,6 +168,7 @@ def routes(
         hook,
         "/console/admin/site",
         "/console/admin/privacy",
+        "/console/admin/privacy/erase",
         "/console/admin/audit",
         "/console/admin/api-keys",
         "/console/admin/mail",
@@ -200,6 +201,8 @@ def routes(
             {"name": "Changed", "routing": "auto", "color": "#000000", "language": "es"},
         ),
         ("/console/admin/privacy", {"visitor": "v_unknown"}),  # reads only: 422, nobody found
+        ("/console/admin/privacy/erase", {"visitor": "v_unknown"}),  # 422, nobody found
+        ("/console/admin/privacy/retention", {"activity_retention_days": "90"}),
         ("/console/admin/audit/retention", {"days": "90"}),
         ("/console/admin/api-keys", {"name": "Another key"}),
         (f"/console/admin/api-keys/{key_id}/revoke", {}),

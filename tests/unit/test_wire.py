@@ -62,6 +62,10 @@ SETTINGS = {
     "recording_retention_days": 30,
     "redact_patterns": [],
     "audit_retention_days": 365,
+    "conversation_retention_days": 0,
+    "attachment_retention_days": 0,
+    "visitor_retention_days": 0,
+    "activity_retention_days": 0,
 }
 VISITOR_WELCOME: dict[str, Any] = {
     "t": "welcome",
