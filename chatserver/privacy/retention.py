@@ -16,7 +16,8 @@ the audit trail (``audit_retention_days``, ``chatserver/audit``) have sweeps
 of their own.  Every process sweeps, with jitter; a process skips a site
 another one swept less than half an interval ago (the site document
 ``privacy/retention-run``, which the privacy page shows), and every deletion
-may be repeated, so two sweeps at once delete nothing twice.
+may be repeated, so two sweeps at once delete nothing twice.  A sweep that
+deleted something adds ``retention.sweep`` to the audit trail, with the counts.
 """
 
 from __future__ import annotations
@@ -120,6 +121,9 @@ async def sweep(node: Node, now: float | None = None, *, force: bool = False) ->
         counts = await sweep_site(node, site, at)
         run: JSON = {"at": at, "seconds": round(time.monotonic() - started, 3), "deleted": counts}
         await node.store.put_doc(site.id, *RUN_DOC, run)
+        if any(counts.values()):
+            gone = {k: n for k, n in counts.items() if n}
+            await node.audit.record(site.id, "system", "retention.sweep", "", "", gone)
         runs[site.id] = run
     return runs
 

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from archive.query import ArchiveQuery
+from chatserver.audit import AuditQuery
 from chatserver.privacy.retention import DAY, RUN_DOC, sweep
 from chatserver.types import ConvState, SiteSettings
 
@@ -93,6 +94,9 @@ async def test_a_sweep_deletes_what_is_past_each_period(node: Node) -> None:
     assert await node.store.get_visitor(current.welcome["visitor"]) is not None
     run = await node.store.get_doc(site, *RUN_DOC)
     assert run is not None and run.data["deleted"]["conversations"] == 1
+    trail = await node.parts.audit.log.entries(AuditQuery(site, action="retention.sweep"))
+    assert len(trail) == 3 and trail[0].actor == "system"
+    assert trail[0].detail["conversations"] == 1
 
 
 async def test_periods_of_zero_keep_everything(node: Node) -> None:
