@@ -83,6 +83,7 @@ KIND_LABELS = {
     "business_hours": "Within business hours",
     "agent_online": "Agent online in department",
     "has_chat": "Has an open chat",
+    "signal": "Frustration on this page (from the recording)",
 }
 OP_LABELS = {
     "contains": "contains",

@@ -9,6 +9,9 @@ Semantics every implementation keeps:
   stays present while any process still has it.
 * ``update(key, member, info)`` replaces the info of a member this process
   holds, leaving the counts as they are (a visitor moved to another page).
+* ``drop(key, member)`` forgets the member and its info now, whichever
+  process added it (an erasure, after the member's sockets closed
+  everywhere); another process's heartbeat may add its own entry again.
 * ``members(key)`` maps every present member to its info; ``count(key)`` is
   its size.  Reads may lag writes of other processes by one heartbeat.
 * Entries of a process that stops (even by kill -9) disappear at most
@@ -31,6 +34,8 @@ class Presence(Protocol):
     async def add(self, key: str, member: str, info: JSON) -> None: ...
 
     async def remove(self, key: str, member: str) -> None: ...
+
+    async def drop(self, key: str, member: str) -> None: ...
 
     async def update(self, key: str, member: str, info: JSON) -> None: ...
 

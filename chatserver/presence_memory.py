@@ -32,6 +32,13 @@ class MemoryPresence:
         if not entries:
             del self._keys[key]
 
+    async def drop(self, key: str, member: str) -> None:
+        entries = self._keys.get(key)
+        if entries is not None:
+            entries.pop(member, None)
+            if not entries:
+                del self._keys[key]
+
     async def update(self, key: str, member: str, info: JSON) -> None:
         entries = self._keys.get(key)
         if entries is not None and member in entries:

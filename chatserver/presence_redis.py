@@ -138,10 +138,18 @@ class RedisPresence:
             async with self._client().pipeline(transaction=False) as pipe:
                 pipe.zrem(self._zset(key), self._entry(member))
                 pipe.zremrangebyscore(self._zset(key), "-inf", time.time())
-                # The info goes too (a visitor's page, not kept after they
-                # leave); a process that still holds the member writes it
-                # again on its next heartbeat.
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise StoreError(f"redis presence failed: {exc}") from exc
+
+    async def drop(self, key: str, member: str) -> None:
+        # Every process's entry has gone with the member's sockets (an erasure
+        # closes them everywhere first); the info, which a member's last
+        # ``remove`` leaves to expire, goes now.
+        try:
+            async with self._client().pipeline(transaction=False) as pipe:
                 pipe.delete(self._info(key, member))
+                pipe.zremrangebyscore(self._zset(key), "-inf", time.time())
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             raise StoreError(f"redis presence failed: {exc}") from exc

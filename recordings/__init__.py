@@ -31,7 +31,7 @@ from starlette.routing import Mount
 
 from chatserver.blobs import BlobStore
 from chatserver.store import Store
-from chatserver.types import JSON, ClientKind, VisitorId
+from chatserver.types import JSON, ClientKind, RecordingMark, VisitorId
 
 from . import api, pages, retention
 from .index import RecordingIndex, open_index
@@ -39,6 +39,7 @@ from .ingest import Ingest, RecordingLimits
 
 if TYPE_CHECKING:
     from chatserver.node import Node
+    from chatserver.session import Session
 
 __all__ = ["Ingest", "RecordingIndex", "RecordingLimits", "Recordings", "pages"]
 
@@ -63,8 +64,13 @@ class Recordings:
         self._purger: asyncio.Task[None] | None = None
 
     def install(self, node: Node) -> None:
-        """Serve visitors' ``rec`` frames on ``hub``."""
+        """Serve visitors' ``rec`` frames on ``hub``; their signals go to the triggers."""
         node.hub.add_handler(ClientKind.VISITOR, "rec", self.ingest.handle)
+
+        async def signals(session: Session, marks: list[RecordingMark]) -> None:
+            await node.triggers.signals(session, marks)
+
+        self.ingest.on_signals = signals
 
     def mount(self, path: str = "/console/api/recordings") -> Mount:
         """The replay API's routes (the app reaches it as ``app.state.node.recordings``)."""

@@ -35,6 +35,7 @@ from chatserver.types import JSON, Agent, EntryKind, Recording
 from . import reader
 from .auth import require_analyst
 from .chunks import is_segment
+from .signals import KINDS as SIGNALS
 
 if TYPE_CHECKING:
     from . import Recordings
@@ -130,6 +131,13 @@ def _parse_cursor(raw: str | None) -> tuple[float, str] | None:
     return value, rec_id
 
 
+def _signal(request: Request) -> str | None:
+    raw = request.query_params.get("signal") or None
+    if raw is not None and raw not in SIGNALS:
+        raise HTTPException(400, "signal must be one of " + ", ".join(SIGNALS))
+    return raw
+
+
 @endpoint
 async def list_sessions(request: Request, agent: Agent) -> Response:
     service = _service(request)
@@ -145,6 +153,7 @@ async def list_sessions(request: Request, agent: Agent) -> Response:
         visitor_id=request.query_params.get("visitor") or None,
         before=_parse_cursor(request.query_params.get("cursor")),
         limit=size + 1,
+        signal=_signal(request),
     )
     more = len(rows) > size
     rows = rows[:size]

@@ -7,10 +7,17 @@ page: it checks each event's envelope, counts inputs (incremental events of
 source 5) and takes the marks from a few events the widget's recorder adds
 for it (custom events, ``type`` 5, ``data: {tag, payload}``):
 
-``page``   ``{url, title}``      a page load or a single-page-app route change
-``click``  ``{selector, text}``  a click, with a CSS selector and the visible
-                                 text of what was clicked (masked on the page)
-``gap``    ``{dropped}``         events the recorder dropped while offline
+``page``    ``{url, title}``      a page load or a single-page-app route change
+``click``   ``{selector, text,    a click, with a CSS selector and the visible
+            actionable}``         text of what was clicked (masked on the page);
+                                  ``actionable``: a button or a link
+``gap``     ``{dropped}``         events the recorder dropped while offline
+``error``   ``{message, source,   an uncaught error or unhandled rejection of
+            frames}``             the page (message masked in the browser)
+``request`` ``{method, url,       a request to the page's own origin that failed
+            status}``             (``status`` 0: a network error); kept as
+                                  ``endpoint`` (the URL without its query)
+``submit``  ``{selector}``        a form was submitted (read by ``signals``, not kept)
 
 and full snapshots (``type`` 2, with the ``Meta`` event just before them),
 the places a replay can start from.
@@ -42,11 +49,15 @@ META = 4
 CUSTOM = 5
 MAX_TYPE = 6
 INPUT_SOURCE = 5
+MUTATION_SOURCE = 0
 
 MAX_URL_CHARS = 2000
 MAX_TITLE_CHARS = 300
 MAX_SELECTOR_CHARS = 300
 MAX_TEXT_CHARS = 200
+MAX_MESSAGE_CHARS = 300
+MAX_FRAME_CHARS = 200
+MAX_FRAMES = 10
 
 
 class BadEvents(ValueError):
@@ -64,6 +75,8 @@ class Summary:
     clicks: int = 0
     marks: list[RecordingMark] = field(default_factory=list)
     snapshots: list[tuple[int, float]] = field(default_factory=list)  # (index, ts)
+    changes: list[float] = field(default_factory=list)  # DOM mutations' times (signals)
+    inputs_at: list[float] = field(default_factory=list)  # inputs' times (signals)
 
 
 def _text(value: Any, limit: int) -> str:
@@ -90,8 +103,12 @@ def summarize(events: list[Any]) -> Summary:
         last = max(last, ts)
         data = event.get("data")
         if kind == INCREMENTAL:
-            if isinstance(data, dict) and data.get("source") == INPUT_SOURCE:
+            source = data.get("source") if isinstance(data, dict) else None
+            if source == MUTATION_SOURCE:
+                s.changes.append(float(ts))
+            elif source == INPUT_SOURCE:
                 s.inputs += 1
+                s.inputs_at.append(float(ts))
         elif kind == FULL_SNAPSHOT:
             start = i - 1 if i > 0 and events[i - 1].get("type") == META else i
             s.snapshots.append((start, float(events[start]["timestamp"])))
@@ -114,11 +131,40 @@ def _custom(s: Summary, ts: float, tag: Any, payload: Any) -> None:
         s.clicks += 1
         selector = _text(payload.get("selector"), MAX_SELECTOR_CHARS)
         text = _text(payload.get("text"), MAX_TEXT_CHARS)
-        s.marks.append(RecordingMark("click", ts, {"selector": selector, "text": text}))
+        data: dict[str, Any] = {"selector": selector, "text": text}
+        if payload.get("actionable") is True:
+            data["actionable"] = True
+        s.marks.append(RecordingMark("click", ts, data))
     elif tag == "gap":
         dropped = payload.get("dropped")
         if isinstance(dropped, int) and not isinstance(dropped, bool) and dropped >= 0:
             s.marks.append(RecordingMark("gap", ts, {"dropped": dropped}))
+    elif tag == "error":
+        frames = payload.get("frames")
+        s.marks.append(
+            RecordingMark(
+                "error",
+                ts,
+                {
+                    "message": _text(payload.get("message"), MAX_MESSAGE_CHARS),
+                    "source": _text(payload.get("source"), MAX_URL_CHARS),
+                    "frames": [
+                        _text(f, MAX_FRAME_CHARS) for f in frames[:MAX_FRAMES] if isinstance(f, str)
+                    ]
+                    if isinstance(frames, list)
+                    else [],
+                },
+            )
+        )
+    elif tag == "request":
+        status = payload.get("status")
+        if isinstance(status, int) and not isinstance(status, bool) and 0 <= status < 1000:
+            method = _text(payload.get("method"), 10).upper()
+            url = _text(payload.get("url"), MAX_URL_CHARS).split("?", 1)[0]
+            data = {"method": method, "endpoint": url, "status": status}
+            s.marks.append(RecordingMark("request", ts, data))
+    elif tag == "submit":
+        s.marks.append(RecordingMark("submit", ts, {}))
 
 
 # -- batches as JSON text ---------------------------------------------------------
@@ -173,9 +219,12 @@ def summarize_json(raw: bytes) -> Summary:
         if ts > last:
             last = ts
         data = event.data
-        if kind == INCREMENTAL:
-            if data is not None and data.source == INPUT_SOURCE:
+        if kind == INCREMENTAL and data is not None:
+            if data.source == MUTATION_SOURCE:
+                s.changes.append(ts)
+            elif data.source == INPUT_SOURCE:
                 s.inputs += 1
+                s.inputs_at.append(ts)
         elif kind == FULL_SNAPSHOT:
             start = i - 1 if i > 0 and events[i - 1].type == META else i
             s.snapshots.append((start, events[start].timestamp))

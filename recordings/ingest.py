@@ -32,6 +32,7 @@ import re
 import time
 import weakref
 from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -46,6 +47,11 @@ from .chunks import SEGMENT_SUFFIX, Chunk, Pending, Tails, drop_chunk, is_segmen
 from .events import BadEvents, Summary, summarize, summarize_json
 from .format import Codec, encode_frame
 from .index import RecordingIndex
+from .signals import Watch, detect
+
+# What ``signals.detect`` reads of a batch's marks, and what the index keeps of them.
+SIGNAL_INPUTS = frozenset({"page", "click", "error", "request", "submit"})
+KEPT = frozenset({"page", "click", "gap"})
 
 if TYPE_CHECKING:
     from chatserver.node import Node
@@ -115,6 +121,9 @@ class Ingest:
         self.limits = limits or RecordingLimits()
         self.counts: Counter[str] = Counter()
         self._recs: OrderedDict[str, Recording] = OrderedDict()
+        self._watches: OrderedDict[str, Watch] = OrderedDict()  # signals' state per recording
+        # called with a batch's signals once it is stored (the trigger engine's)
+        self.on_signals: Callable[[Session, list[RecordingMark]], Awaitable[None]] | None = None
         self._locks = [asyncio.Lock() for _ in range(64)]
         self._parts: weakref.WeakKeyDictionary[Session, _Parts] = weakref.WeakKeyDictionary()
         self._partial = 0  # bytes of parts held, whole process
@@ -141,6 +150,7 @@ class Ingest:
         if got is None:
             session.send(wire.ok(frame.rid))
             return
+        found: list[RecordingMark] = []
         reply = await self.store_batch(
             session,
             rec_id,
@@ -148,9 +158,12 @@ class Ingest:
             got if isinstance(got, list) else None,
             frame.get("now"),
             got if isinstance(got, bytes) else None,
+            found,
         )
         reply["re"] = frame.rid
         session.send(reply)
+        if found and self.on_signals is not None:
+            await self.on_signals(session, found)
 
     def _events(self, session: Session, frame: Frame, rec_id: str) -> list[Any] | bytes | None:
         """The batch's events, or when they came as text that text (UTF-8);
@@ -226,12 +239,15 @@ class Ingest:
         events: list[Any] | None,
         now_ms: Any = None,
         raw: bytes | None = None,
+        found: list[RecordingMark] | None = None,
     ) -> JSON:
         """Check, store durably and index one batch; the ``recorded`` reply.
 
         ``raw`` is the batch's JSON as the client sent it (``data``, UTF-8),
         checked without decoding it whole (``summarize_json``) and stored as
         it is; without it, ``events`` are checked and encoded as compact JSON.
+        The batch's signals (``signals.py``) become marks and are added to
+        ``found``.
         """
         assert session.site is not None and session.visitor_id is not None
         limits = self.limits
@@ -265,6 +281,7 @@ class Ingest:
                 self.counts["duplicates"] += 1
                 return {"t": "recorded", "session": rec_id, "seq": seq, "duplicate": True}
             self._check_caps(session, rec, summary.events, summary.first_ts, summary.last_ts)
+            self._signals(rec_id, summary, found)
             data = encode_frame(
                 raw,
                 seq=seq,
@@ -302,6 +319,25 @@ class Ingest:
             self.counts["stored_bytes"] += len(data)
         return {"t": "recorded", "session": rec_id, "seq": seq, "duplicate": duplicate}
 
+    def _signals(self, rec_id: str, summary: Summary, found: list[RecordingMark] | None) -> None:
+        """Find the batch's signals (``signals.detect``); its marks become what the
+        index keeps: pages, clicks, gaps and the signals."""
+        watch = self._watches.get(rec_id)
+        if watch is None:
+            watch = self._watches[rec_id] = Watch()
+            while len(self._watches) > self.CACHE:
+                self._watches.popitem(last=False)
+        else:
+            self._watches.move_to_end(rec_id)
+        read = [m for m in summary.marks if m.kind in SIGNAL_INPUTS]
+        got = detect(watch, read, summary.changes, summary.inputs_at)
+        if got:
+            self.counts.update(f"signal_{m.kind}" for m in got)
+            if found is not None:
+                found.extend(got)
+        kept = [m for m in summary.marks if m.kind in KEPT]
+        summary.marks = sorted(kept + got, key=lambda m: m.ts)
+
     def _lock(self, rec_id: str) -> asyncio.Lock:
         return self._locks[hash(rec_id) % len(self._locks)]
 
@@ -320,9 +356,9 @@ class Ingest:
             RecordingMark("snapshot", ts, {**at, "index": index}) for index, ts in summary.snapshots
         ]
         for mark in summary.marks:
-            if mark.kind != "click" or room > 0:
+            if mark.kind in ("page", "gap") or room > 0:
                 marks.append(mark)
-                room -= mark.kind == "click"
+                room -= mark.kind not in ("page", "gap")
         return RecordingBatch(
             seq=seq,
             first_ts=summary.first_ts,
@@ -433,6 +469,7 @@ class Ingest:
         """Drop cached rows of deleted recordings."""
         for rec_id in rec_ids:
             self._recs.pop(rec_id, None)
+            self._watches.pop(rec_id, None)
 
     # -- refusals ---------------------------------------------------------------
 

@@ -43,7 +43,14 @@ if TYPE_CHECKING:
 
 PAGE_SIZE = 50
 TRANSCRIPT_ENTRIES = 500  # entries of the conversation shown beside the player
-FILTERS = ("since", "until", "url", "min_duration", "had_chat", "visitor")
+FILTERS = ("since", "until", "url", "min_duration", "had_chat", "visitor", "signal")
+SIGNAL_LABELS = {
+    "rage": "rage clicks",
+    "dead": "dead clicks",
+    "error": "JavaScript errors",
+    "request": "failed requests",
+    "abandon": "abandoned forms",
+}
 
 
 def _service(request: Request) -> Recordings:
@@ -78,6 +85,10 @@ class Filters:
                 self.min_duration = max(0.0, float(self.values["min_duration"]))
             except ValueError:
                 self.errors.append("Minimum duration must be a number of seconds.")
+        self.signal = self.values["signal"] or None
+        if self.signal is not None and self.signal not in SIGNAL_LABELS:
+            self.errors.append("Signal must be one of: " + ", ".join(SIGNAL_LABELS) + ".")
+            self.signal = None
         chat = self.values["had_chat"]
         self.had_chat = {"yes": True, "no": False}.get(chat)
         if chat and self.had_chat is None:
@@ -141,6 +152,7 @@ async def session_list(request: Request) -> Response:
             visitor_id=filters.visitor,
             before=cursor,
             limit=PAGE_SIZE + 1,
+            signal=filters.signal,
         )
         more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
@@ -155,6 +167,7 @@ async def session_list(request: Request) -> Response:
             "first_query": filters.query() if cursor_raw else None,
             "can_delete": agent.role is Role.ADMIN and bool(filters.visitor),
             "deleted": request.query_params.get("deleted"),
+            "signal_labels": SIGNAL_LABELS,
         },
         status_code=400 if filters.errors else 200,
     )

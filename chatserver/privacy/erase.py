@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..conversations import CONTROL_CHANNEL
+from ..presence import visitors_key
 from ..store import Erased
 from ..types import ConvState, SiteId, Visitor
 from .export import Sources
@@ -100,6 +101,8 @@ async def erase_live(
     forget_visitors(node, ids)
     await node.broker.publish(CONTROL_CHANNEL, {"op": "erased", "visitors": ids, "from": node.id})
     await asyncio.sleep(SETTLE)
+    for visitor_id in ids:  # the page they were on, as the site's visitors list had it
+        await node.presence.drop(visitors_key(site_id), visitor_id)
     await node.archive.flush()
     await node.recordings.ingest.tails.seal_now()
     for att in first.attachments:

@@ -44,6 +44,8 @@ class Facts:
     has_chat: bool = False
     open: bool = True
     online: Mapping[str, bool] = field(default_factory=dict)
+    # the recordings' signals seen on the current page (recordings/signals.py)
+    signals: frozenset[str] = frozenset()
     # The texts case-folded once per evaluation, not once per condition.
     url_cf: str = field(default="", init=False)
     title_cf: str = field(default="", init=False)
@@ -176,6 +178,10 @@ def compile_condition(cond: Condition) -> Test:
         return lambda f: f.online.get(dept, False) is wanted
     if kind == "has_chat":
         return lambda f: f.has_chat is value
+    if kind == "signal":
+        if value == "any":
+            return lambda f: bool(f.signals) is wanted
+        return lambda f: (value in f.signals) is wanted
     return lambda f: False
 
 

@@ -43,7 +43,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -57,6 +57,7 @@ from ..types import (
     ConversationId,
     Entry,
     PageView,
+    RecordingMark,
     SiteId,
     Visitor,
     VisitorId,
@@ -211,11 +212,28 @@ class Proactive:
                 w.page_fired = set()
             if w.pending_url != view.url:
                 w.page_since = now
+            if w.url != view.url:
+                w.signals = set()  # signals belong to the page they happened on
             w.pending_url = None
             w.url, w.title, w.referrer = view.url, view.title, view.referrer
             await self._run(w)
         except Exception:
             log.exception("trigger evaluation of a page view failed")
+
+    async def signals(self, session: Session, marks: Sequence[RecordingMark]) -> None:
+        """The visitor's recording showed signals (``recordings/signals.py``): rules
+        with a ``signal`` condition may fire now."""
+        try:
+            w = self.watches.get(session.visitor_id or "")
+            if w is None or session not in w.sessions:
+                return
+            kinds = {m.kind for m in marks} - w.signals
+            if not kinds:
+                return
+            w.signals |= kinds
+            await self._run(w)
+        except Exception:
+            log.exception("trigger evaluation of signals failed")
 
     async def attributes(self, session: Session, visitor: Visitor) -> None:
         """The visitor's attributes changed."""

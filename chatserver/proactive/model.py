@@ -72,7 +72,11 @@ KINDS: dict[str, tuple[str, ...]] = {
     "business_hours": ("is",),
     "agent_online": IS_OPS,
     "has_chat": ("is",),
+    "signal": IS_OPS,
 }
+# What a "signal" condition names: one of the recordings' signals (recordings/signals.py),
+# or any of them, on the current page.
+SIGNALS = ("rage", "dead", "error", "request", "abandon", "any")
 TIME_KINDS = frozenset({"time_on_page", "time_on_site"})
 ACTIONS = ("message", "open", "route", "tag")
 SHOP = "shop"  # a message's sender when it is not an agent

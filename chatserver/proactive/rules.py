@@ -2,8 +2,9 @@
 
 A rule says *when* (conditions on what the server knows of a visitor: the
 page, time, visits, attributes, device, language, business hours, agents
-online, an open chat) and *what* (actions: a message, open the widget, a
-department, a tag).  Everything here is pure: ``parse_rule`` checks what an
+online, an open chat, a frustration or failure signal from the session
+recording) and *what* (actions: a message, open the widget, a department, a
+tag).  Everything here is pure: ``parse_rule`` checks what an
 admin saved and either returns a ``Rule`` or raises ``RuleError`` with one
 message per bad field (``"conditions.1.value"``); ``matches`` evaluates a rule
 against ``Facts`` (a visitor at an instant); ``wake_at`` tells the scheduler
@@ -55,6 +56,7 @@ from .model import (
     MAX_TEXT_CHARS,
     NUMERIC_OPS,
     SHOP,
+    SIGNALS,
     TEXT_OPS,
     TIME_KINDS,
     TIME_OPS,
@@ -206,6 +208,9 @@ def _condition(raw: Any, ctx: RuleContext | None) -> Condition:
     elif kind in ("business_hours", "has_chat"):
         if not isinstance(value, bool):
             raise bad("must be true or false")
+    elif kind == "signal":
+        if value not in SIGNALS:
+            raise bad(f"must be one of {', '.join(SIGNALS)}")
     elif kind == "agent_online":
         if not isinstance(value, str) or len(value) > 64:
             raise bad("must be a department of the site, or empty for any agent")

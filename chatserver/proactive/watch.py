@@ -73,6 +73,7 @@ class Watch:
         "pending_url",
         "referrer",
         "sessions",
+        "signals",
         "site_id",
         "title",
         "url",
@@ -102,6 +103,7 @@ class Watch:
         self.page_fired: set[str] = set()  # "always" rules fired during this page view
         self.busy = False
         self.again = False
+        self.signals: set[str] = set()  # the recordings' signals on the current page
 
 
 @dataclass(slots=True)
@@ -200,4 +202,5 @@ def facts(w: Watch, site: SiteRules, now: float, online: Mapping[str, bool]) -> 
         has_chat=any(s.conv_id is not None for s in w.sessions),
         open=site.open_at(now) if site.uses_hours else True,
         online=online,
+        signals=frozenset(w.signals),
     )

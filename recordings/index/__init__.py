@@ -112,11 +112,13 @@ class RecordingIndex(Protocol):
         visitor_id: VisitorId | None = None,
         before: tuple[float, RecordingId] | None = None,
         limit: int = 50,
+        signal: str | None = None,
     ) -> list[Recording]:
         """A site's recordings with at least one event, newest ``started`` first.
 
         Filters: ``since <= started < until``; ``url`` is a substring of a
-        page the recording visited; ``duration >= min_duration``;
+        page the recording visited (with ``signal``: of the page where that
+        signal was, ``signals.KINDS``); ``duration >= min_duration``;
         ``had_chat`` whether a conversation is linked; one visitor.  Paging:
         ``before`` is the ``(started, id)`` of the last row of the previous
         page; rows come in ``(started, id)`` descending order.

@@ -29,7 +29,7 @@ from chatserver.types import (
 
 from ..chunks import Chunk
 from .batch import apply_batch
-from .sqlite import _REC_COLS, _rec_values
+from .sqlite import _REC_COLS, URL_MARKS, _rec_values
 
 _CHUNK_INSERT = (
     "INSERT INTO recording_chunks (rec_id, key, first_seq, last_seq, bytes, first_ts, last_ts)"
@@ -89,7 +89,7 @@ class PostgresRecordingIndex:
         self, rec_id: RecordingId, batch: RecordingBatch, chunk: Chunk | None = None
     ) -> tuple[Recording, bool]:
         marks = [
-            (m.kind, m.ts, m.data.get("url") if m.kind == "page" else None, json.dumps(m.data))
+            (m.kind, m.ts, m.data.get("url") if m.kind in URL_MARKS else None, json.dumps(m.data))
             for m in batch.marks
         ]
 
@@ -138,6 +138,7 @@ class PostgresRecordingIndex:
         visitor_id: VisitorId | None = None,
         before: tuple[float, RecordingId] | None = None,
         limit: int = 50,
+        signal: str | None = None,
     ) -> list[Recording]:
         where = ["site_id = $1", "events > 0"]
         args: list[Any] = [site_id]
@@ -150,10 +151,11 @@ class PostgresRecordingIndex:
             where.append(f"started >= {arg(since)}")
         if until is not None:
             where.append(f"started < {arg(until)}")
-        if url:
+        if url or signal:
+            kind = arg(signal or "page")
             where.append(
                 "EXISTS (SELECT 1 FROM recording_marks m WHERE m.rec_id = recordings.id"
-                f" AND m.kind = 'page' AND strpos(m.url, {arg(url)}) > 0)"
+                f" AND m.kind = {kind} AND strpos(m.url, {arg(url or '')}) > 0)"
             )
         if min_duration is not None:
             where.append(f"last_ts - first_ts >= {arg(min_duration * 1000.0)}")

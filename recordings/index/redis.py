@@ -37,6 +37,7 @@ from chatserver.types import (
 )
 
 from ..chunks import Chunk
+from ..signals import KINDS as SIGNALS
 from .batch import apply_batch
 
 _BATCH = 200  # rows per read while a page of the list fills
@@ -104,6 +105,7 @@ def _rec_matches(
     min_duration: float | None,
     had_chat: bool | None,
     before: tuple[float, RecordingId] | None,
+    signal: str | None = None,
 ) -> bool:
     """``list_recordings``' filters in Python (the SQLite store says them in SQL)."""
     if rec.events <= 0:
@@ -112,7 +114,11 @@ def _rec_matches(
         return False
     if until is not None and rec.started >= until:
         return False
-    if url and not any(url in u for u in urls):
+    if signal:
+        head = f"!{signal} "
+        if not any(u.startswith(head) and (url or "") in u[len(head) :] for u in urls):
+            return False
+    elif url and not any(url in u for u in urls if not u.startswith("!")):
         return False
     if min_duration is not None and rec.last_ts - rec.first_ts < min_duration * 1000.0:
         return False
@@ -179,6 +185,8 @@ class RedisRecordingIndex:
         key = self._k("rec", rec_id)
         marks = [json.dumps({"kind": m.kind, "ts": m.ts, "data": m.data}) for m in batch.marks]
         urls = {str(m.data.get("url", "")) for m in batch.marks if m.kind == "page"}
+        # a signal is kept as "!<kind> <url>" (``_rec_matches``)
+        urls |= {f"!{m.kind} {m.data.get('url', '')}" for m in batch.marks if m.kind in SIGNALS}
         while True:
             async with self._redis.pipeline(transaction=True) as pipe:
                 try:
@@ -267,18 +275,21 @@ class RedisRecordingIndex:
         visitor_id: VisitorId | None = None,
         before: tuple[float, RecordingId] | None = None,
         limit: int = 50,
+        signal: str | None = None,
     ) -> list[Recording]:
         if limit <= 0:
             return []
 
         def keep(rec: Recording, urls: set[str]) -> bool:
             return rec.site_id == site_id and _rec_matches(
-                rec, urls, since, until, url, min_duration, had_chat, before
+                rec, urls, since, until, url, min_duration, had_chat, before, signal
             )
 
         if visitor_id is not None:
             members = await self._redis.smembers(self._k("visitor-recs", visitor_id))
-            rows = [r for r, u in await self._recordings(members, bool(url)) if keep(r, u)]
+            rows = [
+                r for r, u in await self._recordings(members, bool(url or signal)) if keep(r, u)
+            ]
             rows.sort(key=lambda r: (r.started, r.id), reverse=True)
             return rows[:limit]
         # Walk the site's recordings newest first, filtering, until the page is full.
@@ -293,7 +304,9 @@ class RedisRecordingIndex:
             if not ids:
                 break
             offset += len(ids)
-            found.extend(r for r, u in await self._recordings(ids, bool(url)) if keep(r, u))
+            found.extend(
+                r for r, u in await self._recordings(ids, bool(url or signal)) if keep(r, u)
+            )
         return found[:limit]
 
     @redis_errors

@@ -28,7 +28,11 @@ from chatserver.types import (
 )
 
 from ..chunks import Chunk
+from ..signals import KINDS as SIGNALS
 from .batch import apply_batch
+
+# marks whose ``url`` the index keeps in a column: pages, and the signals' pages
+URL_MARKS = frozenset({"page", *SIGNALS})
 
 _REC_COLS = (
     "id, site_id, visitor_id, blob, created_at, skew_ms, started, ended, first_ts, last_ts, "
@@ -122,7 +126,7 @@ class SQLiteRecordingIndex:
         self, rec_id: RecordingId, batch: RecordingBatch, chunk: Chunk | None = None
     ) -> tuple[Recording, bool]:
         marks = [
-            (m.kind, m.ts, m.data.get("url") if m.kind == "page" else None, json.dumps(m.data))
+            (m.kind, m.ts, m.data.get("url") if m.kind in URL_MARKS else None, json.dumps(m.data))
             for m in batch.marks
         ]
 
@@ -171,6 +175,7 @@ class SQLiteRecordingIndex:
         visitor_id: VisitorId | None = None,
         before: tuple[float, RecordingId] | None = None,
         limit: int = 50,
+        signal: str | None = None,
     ) -> list[Recording]:
         where = ["site_id = ?", "events > 0"]
         args: list[Any] = [site_id]
@@ -180,12 +185,12 @@ class SQLiteRecordingIndex:
         if until is not None:
             where.append("started < ?")
             args.append(until)
-        if url:
+        if url or signal:
             where.append(
                 "EXISTS (SELECT 1 FROM recording_marks m WHERE m.rec_id = recordings.id"
-                " AND m.kind = 'page' AND instr(m.url, ?) > 0)"
+                " AND m.kind = ? AND instr(m.url, ?) > 0)"
             )
-            args.append(url)
+            args.extend((signal or "page", url or ""))
         if min_duration is not None:
             where.append("last_ts - first_ts >= ?")
             args.append(min_duration * 1000.0)

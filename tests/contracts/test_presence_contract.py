@@ -103,3 +103,13 @@ async def test_update_replaces_info_and_keeps_counts(presence: Presence) -> None
     assert await presence.count("k") == 1
     await presence.remove("k", "v1")
     assert await presence.count("k") == 0
+
+
+async def test_drop_forgets_a_member_and_its_info_now(presence: Presence) -> None:
+    await presence.add("site:1:visitors", "v1", {"url": "/secret-page"})
+    await presence.add("site:1:visitors", "v2", {"url": "/a"})
+    await presence.remove("site:1:visitors", "v1")  # its socket closed...
+    await presence.drop("site:1:visitors", "v1")  # ...and it was erased
+    assert await presence.members("site:1:visitors") == {"v2": {"url": "/a"}}
+    await presence.drop("site:1:visitors", "v-none")  # nothing to forget: no error
+    assert await presence.count("site:1:visitors") == 1

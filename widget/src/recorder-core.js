@@ -8,6 +8,7 @@
 import { record } from "@rrweb/record";
 import { guard, warn } from "./guard.js";
 import { BLOCK, MASK, describeClick, maskInput } from "./recorder-privacy.js";
+import { watchFailures } from "./recorder-signals.js";
 import { createUploader } from "./recorder-upload.js";
 import { watchRoutes } from "./routes.js";
 import { listen } from "./view/dom.js";
@@ -108,6 +109,7 @@ export function createRecorder({ transport, storage, onStop, upload = true }) {
     }),
     listen(window, "pagehide", () => uploader.leave()),
   ];
+  if (upload) teardown.push(watchFailures(custom)); // recorded only: not for co-browsing alone
 
   const api = {
     /** The recording id this tab writes now. */

@@ -74,13 +74,16 @@ export function selectorOf(el) {
 /**
  * What the index keeps of a click: a selector and the clicked thing's text,
  * masked where the page masks (or blocks) it; never an input's value.
+ * `actionable`: a button or a link (a click on it that changes nothing is a
+ * "dead click", recordings/signals.py).
  * @param {EventTarget | null} target
- * @returns {{selector: string, text: string} | null}
+ * @returns {{selector: string, text: string, actionable?: boolean} | null}
  */
 export function describeClick(target) {
   if (!(target instanceof Element)) return null;
   if (target.closest("chatserver-chat")) return { selector: "chatserver-chat", text: "" };
-  const el = target.closest(ACTIONABLE) || target;
+  const button = target.closest(ACTIONABLE);
+  const el = button || target;
   const selector = selectorOf(el);
   if (el.closest(BLOCK)) return { selector, text: "" };
   let text = "";
@@ -94,5 +97,5 @@ export function describeClick(target) {
   text = text.replace(/\s+/g, " ").trim().slice(0, TEXT_LIMIT);
   // Masked (or blocked) here or anywhere inside: the text says nothing.
   if (text && (el.closest(MASK) || el.querySelector(`${MASK}, ${BLOCK}`))) text = "*".repeat(text.length);
-  return { selector, text };
+  return button ? { selector, text, actionable: true } : { selector, text };
 }
