@@ -146,10 +146,14 @@ class RedisPresence:
         # Every process's entry has gone with the member's sockets (an erasure
         # closes them everywhere first); the info, which a member's last
         # ``remove`` leaves to expire, goes now.
+        redis, zset = self._client(), self._zset(key)
         try:
-            async with self._client().pipeline(transaction=False) as pipe:
+            pattern = _glob_escape(member) + " *"
+            entries = [e async for e, _ in redis.zscan_iter(zset, match=pattern)]
+            async with redis.pipeline(transaction=False) as pipe:
+                if entries:  # every process's, a heartbeat racing the last remove too
+                    pipe.zrem(zset, *entries)
                 pipe.delete(self._info(key, member))
-                pipe.zremrangebyscore(self._zset(key), "-inf", time.time())
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             raise StoreError(f"redis presence failed: {exc}") from exc
@@ -184,3 +188,8 @@ class RedisPresence:
 
     async def count(self, key: str) -> int:
         return len(await self._present(key))
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally in a Redis MATCH pattern."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
