@@ -19,6 +19,7 @@ no events yet, is answered 404 like one that does not exist.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -35,6 +36,7 @@ from agent_console.web import render, security_headers
 from chatserver.types import Recording, Role
 
 from .api import _cursor, _parse_cursor
+from .frustration import MAX_SESSIONS, MIN_VISITS, rank
 
 if TYPE_CHECKING:
     from chatserver.node import Node
@@ -240,8 +242,56 @@ async def _transcript(
     return {"id": conv.id, "lines": lines}
 
 
+@guard(Role.ADMIN, Role.ANALYST)
+async def frustration_page(request: Request) -> Response:
+    """Pages ranked by frustration over the last ``days`` (``frustration.py``)."""
+    agent = request.state.login.agent
+    raw = (request.query_params.get("days") or "7").strip()
+    days = int(raw) if raw.isdigit() and 1 <= int(raw) <= 90 else 0
+    error = "" if days else "Days must be a whole number from 1 to 90."
+    until = time.time()
+    ranking = None
+    if days:
+        ranking = await rank(_service(request).index, agent.site_id, until - days * 86400, until)
+    rows = []
+    for r in ranking.rows if ranking else []:
+        rows.append(
+            {
+                "url": r.url,
+                "visits": r.visits,
+                "score": f"{r.score:.1f}",
+                "cells": [
+                    {
+                        "kind": k,
+                        "rate": f"{r.per_100(k):.1f}" if r.signals[k] else "",
+                        "link": "/console/sessions?" + urlencode({"signal": k, "url": r.url})
+                        if r.signals[k]
+                        else "",
+                    }
+                    for k in SIGNAL_LABELS
+                ],
+            }
+        )
+    return render(
+        request,
+        "frustration.html",
+        {
+            "days": raw if error else days,
+            "error": error,
+            "rows": rows,
+            "labels": SIGNAL_LABELS,
+            "sessions": ranking.sessions if ranking else 0,
+            "capped": ranking.capped if ranking else False,
+            "max_sessions": MAX_SESSIONS,
+            "min_visits": MIN_VISITS,
+        },
+        status_code=400 if error else 200,
+    )
+
+
 routes: list[BaseRoute] = [
     Route("/sessions", session_list, name="console_sessions"),
+    Route("/sessions/frustration", frustration_page, name="console_frustration"),
     Route("/sessions/delete", delete_visitor, methods=["POST"], name="console_sessions_delete"),
     Route("/sessions/{rec_id:str}", replay_page, name="console_replay"),
 ]

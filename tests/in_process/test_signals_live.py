@@ -4,6 +4,7 @@ finds the session by its signal."""
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -13,6 +14,7 @@ from chatserver.proactive import TRIGGER_KIND
 from chatserver.proactive.rules import parse_rule
 from chatserver.types import Role, SiteSettings
 
+from ..conftest import console_login
 from ..node import Node
 
 pytestmark = pytest.mark.anyio
@@ -110,3 +112,26 @@ async def test_rage_clicks_offer_help_and_find_the_session(node: Node) -> None:
     assert "rage" in kinds and "request" in kinds and "dead" not in kinds
     request = next(m for m in marks["marks"] if m["kind"] == "request")
     assert request["endpoint"] == "/api/pay" and request["url"] == CHECKOUT
+
+
+async def test_pages_ranked_by_frustration(node: Node) -> None:
+    shop = await node.seed(agents=2, settings=SiteSettings(recording=True), roles={1: Role.ANALYST})
+    t0 = time.time() * 1000
+    for n in range(6):  # six visits of the checkout, one of them angry
+        v = await node.visitor(shop.key, page={"url": CHECKOUT, "title": "Pay"})
+        rec = {"t": "rec", "session": f"rec_visit_{n:04d}", "seq": 0}
+        got = await v.request({**rec, "events": batch(t0, 4 if n == 0 else 1, failed=n == 0)})
+        assert got["t"] == "recorded"
+    analyst = next(e for e in shop.agents if e.startswith("agent1-"))
+    async with node.http() as http:
+        assert (await console_login(http, analyst)).status_code == 303
+        page = await http.get("/console/sessions/frustration", params={"days": "7"})
+        assert page.status_code == 200
+        (row,) = re.findall(r'<tr data-page="([^"]+)">(.*?)</tr>', page.text, re.S)
+        assert row[0] == CHECKOUT
+        cells = dict(re.findall(r'<td data-signal="(\w+)">(.*?)</td>', row[1], re.S))
+        assert ">16.7</a>" in cells["rage"] and ">16.7</a>" in cells["request"]
+        assert cells["error"] == ""
+        assert "signal=rage" in cells["rage"]
+        bad = await http.get("/console/sessions/frustration", params={"days": "365"})
+        assert bad.status_code == 400 and "from 1 to 90" in bad.text
