@@ -19,6 +19,7 @@ from ..cli.admin import find_site, with_store
 from ..cli.options import add_blobs_option, add_data_option, blobs_from
 from ..errors import ChatError
 from ..store import Store
+from ..types import Site
 from .export import Request, Sources, export, find
 
 
@@ -27,21 +28,13 @@ def add_commands(sub: Any) -> None:
     top = sub.add_parser("privacy", help="access requests (docs/privacy.md)")
     actions = top.add_subparsers(dest="action", required=True, metavar="ACTION")
     out = actions.add_parser("export", help="everything stored about one visitor, as a zip")
-    out.add_argument("--site", required=True, help="the site (key or id)")
-    who = out.add_argument_group("who (at least one)")
-    who.add_argument("--visitor", default="", help="a visitor id (v_...)")
-    who.add_argument("--user-id", default="", help="the shop's customer id (identify)")
-    who.add_argument("--email", default="", help="an e-mail address: every record with it")
+    _who(out)
     out.add_argument("--notes", action="store_true", help="include agents' internal notes")
     out.add_argument("--out", type=Path, required=True, help="the zip file to write")
     add_data_option(out)
     add_blobs_option(out)
     gone = actions.add_parser("erase", help="delete everything stored about one visitor")
-    gone.add_argument("--site", required=True, help="the site (key or id)")
-    who = gone.add_argument_group("who (at least one)")
-    who.add_argument("--visitor", default="", help="a visitor id (v_...)")
-    who.add_argument("--user-id", default="", help="the shop's customer id (identify)")
-    who.add_argument("--email", default="", help="an e-mail address: every record with it")
+    _who(gone)
     gone.add_argument(
         "--drop-from-reports",
         action="store_true",
@@ -52,13 +45,26 @@ def add_commands(sub: Any) -> None:
     add_blobs_option(gone)
 
 
-async def _export(store: Store, args: argparse.Namespace) -> int:
-    from recordings.index import open_index
+def _who(parser: Any) -> None:
+    """The site and the person a request names (as for an export, so for an erasure)."""
+    parser.add_argument("--site", required=True, help="the site (key or id)")
+    who = parser.add_argument_group("who (at least one)")
+    who.add_argument("--visitor", default="", help="a visitor id (v_...)")
+    who.add_argument("--user-id", default="", help="the shop's customer id (identify)")
+    who.add_argument("--email", default="", help="an e-mail address: every record with it")
 
+
+async def _named(store: Store, args: argparse.Namespace) -> tuple[Site, Request]:
     request = Request(args.visitor, args.user_id, args.email)
     if not request:
         raise ChatError("name the visitor: --visitor, --user-id or --email")
-    site = await find_site(store, args.site)
+    return await find_site(store, args.site), request
+
+
+async def _export(store: Store, args: argparse.Namespace) -> int:
+    from recordings.index import open_index
+
+    site, request = await _named(store, args)
     src = Sources(store, blobs_from(args), open_index(store))
     try:
         data = await export(src, site.id, request, notes=args.notes)
@@ -78,10 +84,7 @@ async def _erase(store: Store, args: argparse.Namespace) -> str:
 
     from .erase import erase
 
-    request = Request(args.visitor, args.user_id, args.email)
-    if not request:
-        raise ChatError("name the visitor: --visitor, --user-id or --email")
-    site = await find_site(store, args.site)
+    site, request = await _named(store, args)
     src = Sources(store, blobs_from(args), open_index(store))
     found = await find(src, site.id, request)
     if not found:
