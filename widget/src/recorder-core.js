@@ -34,6 +34,7 @@ function clicks(fn) {
 const NO_UPLOAD = {
   session: "",
   add() {},
+  now() {},
   reply() {},
   online() {},
   offline() {},
@@ -58,6 +59,16 @@ export function createRecorder({ transport, storage, onStop, upload = true }) {
 
   const custom = (/** @type {string} */ tag, /** @type {Record<string, unknown>} */ payload) => {
     if (live && stopRecord) record.addCustomEvent(tag, payload);
+  };
+  /** @type {number[]} */
+  let recent = [];
+  let recentSelector = "";
+  /** Whether this click makes three on one element within a second. @param {string} selector */
+  const burst = (selector) => {
+    const now = Date.now();
+    recent = selector === recentSelector ? [...recent.filter((t) => now - t <= 1000), now] : [now];
+    recentSelector = selector;
+    return recent.length >= 3;
   };
   const page = () => custom("page", { url: location.href.slice(0, 2000), title: document.title.slice(0, 300) });
 
@@ -105,11 +116,19 @@ export function createRecorder({ transport, storage, onStop, upload = true }) {
     watchRoutes(page),
     clicks((target) => {
       const click = describeClick(target);
-      if (click) custom("click", click);
+      if (!click) return;
+      custom("click", click);
+      if (burst(click.selector)) uploader.now(); // a rage click: the server should know now
     }),
     listen(window, "pagehide", () => uploader.leave()),
   ];
-  if (upload) teardown.push(watchFailures(custom)); // recorded only: not for co-browsing alone
+  if (upload) {
+    // recorded only, not for co-browsing alone; sent at once, for the triggers
+    teardown.push(watchFailures((tag, payload) => {
+      custom(tag, payload);
+      if (tag !== "submit") uploader.now();
+    }));
+  }
 
   const api = {
     /** The recording id this tab writes now. */

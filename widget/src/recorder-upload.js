@@ -179,6 +179,8 @@ export function createUploader({ transport, storage, onRestart, onGap, onStop })
       }
       refused(batch); // for good (too big, malformed)
     },
+    /** Send what waits now, not at the next tick (a signal the server should see soon). */
+    now: () => cut(),
     /** The socket is up (welcome): send what waits. */
     online: () => pump(),
     /** The socket dropped: what was in flight goes again later. */
