@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from starlette.routing import Mount
 
 from chatserver.blobs import BlobStore
+from chatserver.conversations import frame_event, site_channel
 from chatserver.store import Store
 from chatserver.types import JSON, ClientKind, RecordingMark, VisitorId
 
@@ -67,8 +68,22 @@ class Recordings:
         """Serve visitors' ``rec`` frames on ``hub``; their signals go to the triggers."""
         node.hub.add_handler(ClientKind.VISITOR, "rec", self.ingest.handle)
 
-        async def signals(session: Session, marks: list[RecordingMark]) -> None:
+        async def signals(session: Session, rec_id: str, marks: list[RecordingMark]) -> None:
             await node.triggers.signals(session, marks)
+            if session.site is None or session.visitor_id is None:
+                return
+            channel = site_channel(session.site.id)
+            for mark in marks:  # the console's visitor panel lists them as they come
+                frame: JSON = {
+                    "t": "signal",
+                    "visitor": session.visitor_id,
+                    "kind": mark.kind,
+                    "url": str(mark.data.get("url", "")),
+                    "ts": mark.ts,
+                    "session": rec_id,
+                    "detail": {k: v for k, v in mark.data.items() if k != "url"},
+                }
+                await node.broker.publish(channel, frame_event(frame, "agents"))
 
         self.ingest.on_signals = signals
 

@@ -123,7 +123,9 @@ class Ingest:
         self._recs: OrderedDict[str, Recording] = OrderedDict()
         self._watches: OrderedDict[str, Watch] = OrderedDict()  # signals' state per recording
         # called with a batch's signals once it is stored (the trigger engine's)
-        self.on_signals: Callable[[Session, list[RecordingMark]], Awaitable[None]] | None = None
+        self.on_signals: Callable[[Session, str, list[RecordingMark]], Awaitable[None]] | None = (
+            None
+        )
         self._locks = [asyncio.Lock() for _ in range(64)]
         self._parts: weakref.WeakKeyDictionary[Session, _Parts] = weakref.WeakKeyDictionary()
         self._partial = 0  # bytes of parts held, whole process
@@ -163,7 +165,7 @@ class Ingest:
         reply["re"] = frame.rid
         session.send(reply)
         if found and self.on_signals is not None:
-            await self.on_signals(session, found)
+            await self.on_signals(session, rec_id, found)
 
     def _events(self, session: Session, frame: Frame, rec_id: str) -> list[Any] | bytes | None:
         """The batch's events, or when they came as text that text (UTF-8);

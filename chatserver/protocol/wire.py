@@ -209,6 +209,18 @@ class OpenFrame(TypedDict):
     agent: NotRequired[AgentRef]  # an agent started a chat (``start``)
 
 
+class SignalFrame(TypedDict):
+    """A recorded visitor's frustration or failure (recordings/signals.py), to agents."""
+
+    t: Literal["signal"]
+    visitor: str
+    kind: str
+    url: str
+    ts: float
+    session: str
+    detail: dict[str, Any]
+
+
 class RecordedFrame(TypedDict):
     t: Literal["recorded"]
     re: int | None
@@ -280,6 +292,7 @@ SERVER_FRAMES: dict[str, tuple[type, ...]] = {
     "viewers": (ViewersFrame,),
     "open": (OpenFrame,),
     "recorded": (RecordedFrame,),
+    "signal": (SignalFrame,),
     "cobrowse": (CobrowseFrame,),
     "cobrowse_events": (CobrowseEventsFrame,),
     "cobrowse_snapshot": (CobrowseSnapshotFrame,),

@@ -62,6 +62,7 @@ async def test_rage_clicks_offer_help_and_find_the_session(node: Node) -> None:
     shop = await node.seed(agents=2, settings=SiteSettings(recording=True), roles={1: Role.ANALYST})
     stored = parse_rule(RULE, None, "t_stuck").to_json()
     await node.store.put_doc(shop.site.id, TRIGGER_KIND, "t_stuck", stored)
+    agent = await node.agent(next(e for e in shop.agents if e.startswith("agent0-")))
     calm = await node.visitor(shop.key, page={"url": CHECKOUT, "title": "Pay"})
     ok = await calm.request(
         {
@@ -86,6 +87,11 @@ async def test_rage_clicks_offer_help_and_find_the_session(node: Node) -> None:
     assert got["t"] == "recorded"
     opened = await visitor.expect("open", lambda f: f.get("trigger") == "t_stuck", timeout=2)
     assert opened and time.monotonic() - started < 1.0  # help within a second
+    rage = await agent.expect("signal", lambda f: f["kind"] == "rage")
+    assert rage["visitor"] == visitor.welcome["visitor"] and rage["url"] == CHECKOUT
+    assert rage["session"] == "rec_angry_visitor" and rage["detail"]["selector"] == "button#pay"
+    failed_req = await agent.expect("signal", lambda f: f["kind"] == "request")
+    assert failed_req["detail"] == {"method": "POST", "endpoint": "/api/pay", "status": 502}
     conv = await node.store.current_conversation(visitor.welcome["visitor"])
     assert conv is not None
     (greeting,) = await node.store.entries(conv.id, after=0)
