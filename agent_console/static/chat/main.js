@@ -67,7 +67,7 @@ async function colleagues() {
 
 const list = new ConversationList(store, { queued: byId("list-queued"), mine: byId("list-mine"), others: byId("list-others") }, (id) => openTab(id));
 const online = new OnlineVisitors(store, byId("list-online"), byId("online-count"), (id) => openTab(id));
-const panel = new VisitorPanel(store, byId("visitor-panel"), (conv) => {
+const panel = new VisitorPanel(store, byId("visitor-body"), (conv) => {
   if (!store.get(conv.id)) store.upsert(conv);
   openTab(conv.id);
 });
@@ -121,7 +121,7 @@ function closeTab(id) {
     active = tabs[Math.min(i, tabs.length - 1)] || null;
     if (second === active) second = null;
   }
-  if (!active) document.body.classList.remove("show-pane");
+  if (!active) document.body.classList.remove("show-pane", "show-visitor");
   layout();
 }
 
@@ -436,7 +436,26 @@ function toggleSplit() {
   layout();
 }
 splitButton.addEventListener("click", toggleSplit);
-byId("back").addEventListener("click", () => document.body.classList.remove("show-pane"));
+byId("back").addEventListener("click", () => {
+  showVisitor(false);
+  document.body.classList.remove("show-pane");
+});
+
+// Below 1280 px the visitor panel is a drawer (below 800 px a screen of its own).
+const visitorToggle = byId("visitor-toggle");
+/** @param {boolean} on */
+function showVisitor(on) {
+  const was = document.body.classList.contains("show-visitor");
+  document.body.classList.toggle("show-visitor", on);
+  visitorToggle.setAttribute("aria-expanded", String(on));
+  if (on && !was) byId("visitor-close").focus();
+  else if (!on && was && visitorToggle.offsetParent) visitorToggle.focus();
+}
+visitorToggle.addEventListener("click", () => showVisitor(!document.body.classList.contains("show-visitor")));
+byId("visitor-close").addEventListener("click", () => showVisitor(false));
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && document.body.classList.contains("show-visitor")) showVisitor(false);
+});
 
 // -- start ---------------------------------------------------------------------------
 
