@@ -5,6 +5,7 @@
 // conversation of the list, Alt+1..9 the n-th open tab, Alt+W close the tab,
 // Alt+J join (take) the shown chat, Alt+N note on/off, Alt+S side by side.
 
+import { setPictures } from "./avatars.js";
 import { Connection } from "./connection.js";
 import { Store } from "./conversations.js";
 import { ConversationList } from "./list.js";
@@ -61,6 +62,7 @@ async function colleagues() {
   const r = await fetch("/console/api/agents", { headers: { Accept: "application/json" }, credentials: "same-origin" });
   if (!r.ok) throw new Error(`could not list colleagues (${r.status})`);
   colleaguesCache = await r.json();
+  setPictures(/** @type {Colleague[]} */ (colleaguesCache));
   colleaguesAt = Date.now();
   return /** @type {Colleague[]} */ (colleaguesCache);
 }
@@ -174,7 +176,9 @@ function renderTabs() {
           label,
           unread && id !== active ? el("span", { class: "unread", text: String(unread) }) : null,
         ),
-        el("button", { type: "button", class: "tab-close", "aria-label": "Close tab", title: "Alt+W", text: "×", onclick: () => closeTab(id) }),
+        // A tab list holds tabs only: the × is for the mouse, Alt+W for the keyboard
+        // (and assistive technology, which the shortcut list tells).
+        el("button", { type: "button", class: "tab-close", "aria-hidden": "true", tabindex: -1, title: "Close tab (Alt+W)", text: "×", onclick: () => closeTab(id) }),
       );
     }),
   );
@@ -477,3 +481,4 @@ layout();
 // taken for a session ended elsewhere (which goes to the login form with ?next).
 document.querySelector("header.top form.logout")?.addEventListener("submit", () => conn.stop());
 conn.start();
+colleagues().catch(() => {}); // the agents' pictures, for the avatars

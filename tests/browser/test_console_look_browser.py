@@ -1,0 +1,166 @@
+"""#21 "a console people enjoy", in real chromium: avatars, icons with labels, empty
+states that say what to do, dark mode, confirmations before destructive actions."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, expect
+
+from chatserver.types import Role
+
+from ..conftest import Server
+from ..in_process.test_avatars import png
+from .test_console_browser import SHOWN, emails, new, sign_in
+from .test_console_layout_browser import admin_with_a_chat
+from .test_widget_browser import make_shop
+
+pytestmark = pytest.mark.browser
+
+
+def test_avatars_pictures_and_initials(
+    server: Server,
+    chromium: Browser,
+    contexts: list[BrowserContext],
+    problems: list[str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    shop = admin_with_a_chat(server)
+    page = sign_in(new(contexts, chromium), server, emails(shop)[0], problems)
+    # The visitor's initials on a colour from their id, in the list, the pane and the panel.
+    item = page.locator(".conv-item").filter(has_text="Do you ship")
+    expect(item.locator(".avatar")).to_have_text("AE")
+    colour = item.locator(".avatar").evaluate("(e) => getComputedStyle(e).backgroundColor")
+    assert colour not in ("rgba(0, 0, 0, 0)", "rgb(255, 255, 255)")
+    item.click()
+    pane = page.locator(SHOWN)
+    expect(pane.locator(".pane-face .avatar")).to_have_text("AE")
+    expect(page.locator("#visitor-panel .v-head .avatar")).to_have_text("AE")
+    expect(pane.locator(".entry.visitor .avatar")).to_have_text("AE")
+
+    # The agent sets a picture in their profile (reached from their name).
+    picture = tmp_path_factory.mktemp("avatar") / "me.png"
+    picture.write_bytes(png(8, 8))
+    page.click("header.top a.who")
+    expect(page).to_have_url(f"{server.url}/console/profile")
+    expect(page.locator(".avatar.initials")).to_have_text("A0")  # "Agent 0"
+    page.set_input_files("input[name=avatar]", str(picture))
+    page.click("form.avatar-form button[type=submit]")
+    shown = page.locator("img.avatar")
+    expect(shown).to_have_attribute("src", re.compile(r"^/console/avatars/.+\?v=\d+$"))
+    assert shown.evaluate("(img) => img.complete && img.naturalWidth") == 8
+    src = str(shown.get_attribute("src"))
+
+    # Back in the workspace: the agent's messages carry the picture.
+    page.goto(f"{server.url}/console/")
+    page.locator(".conv-item").filter(has_text="Do you ship").click()
+    pane.locator("button.join").click()
+    expect(pane.locator(".reply")).to_be_editable()
+    pane.locator(".reply").fill("We do, in three days.")
+    pane.locator(".reply").press("Enter")
+    img = pane.locator(".entry.agent .avatar img")
+    expect(img).to_have_attribute("src", src)
+    expect(img).to_have_js_property("naturalWidth", 8)
+
+
+def test_chat_actions_have_icons_beside_their_labels(
+    server: Server, chromium: Browser, contexts: list[BrowserContext], problems: list[str]
+) -> None:
+    shop = admin_with_a_chat(server)
+    page = sign_in(new(contexts, chromium), server, emails(shop)[0], problems)
+    page.locator(".conv-item").filter(has_text="Do you ship").click()
+    pane = page.locator(SHOWN)
+    actions = {
+        "button.join": "Take chat",
+        ".transfer summary": "Transfer",
+        ".invite summary": "Invite",
+        "a.recordings-link": "Recordings",  # an admin's
+        "button.close-chat": "Close chat",
+    }
+    for selector, label in actions.items():
+        action = pane.locator(selector)
+        expect(action).to_have_text(label)  # the label stays, as the accessible name
+        svg = action.locator("svg.icon")
+        expect(svg).to_have_attribute("aria-hidden", "true")
+        assert svg.evaluate("(s) => s.getBoundingClientRect().width") >= 12, selector
+        assert svg.locator("path").get_attribute("d"), selector
+    expect(pane.get_by_role("button", name="Take chat", exact=True)).to_be_visible()
+    expect(pane.get_by_role("button", name="Close chat", exact=True)).to_be_visible()
+    pane.locator("button.join").click()
+    send = pane.locator(".composer button[type=submit]")
+    expect(send).to_have_text("Send")
+    expect(send.locator("svg.icon-send")).to_have_attribute("aria-hidden", "true")
+    pane.locator(".reply").press("Alt+n")  # a note: the button says so, with its icon
+    expect(send).to_have_text("Add note")
+    expect(send.locator("svg.icon-note")).to_be_visible()
+    expect(pane.locator(".note-label svg.icon-note")).to_have_attribute("aria-hidden", "true")
+
+
+def test_empty_lists_say_what_to_do(
+    server: Server, chromium: Browser, contexts: list[BrowserContext], problems: list[str]
+) -> None:
+    """A new site: every empty list says what it is for and how to fill it."""
+    shop = make_shop(server, agents=1, roles={0: Role.ADMIN})
+    page = sign_in(new(contexts, chromium), server, emails(shop)[0], problems)
+    expect(page.locator("#list-queued .empty")).to_contain_text("New chats arrive here")
+    expect(page.locator("#list-mine .empty")).to_contain_text("Take one from the queue")
+    expect(page.locator("#list-online .empty")).to_contain_text("Visitors appear here")
+    expect(page.locator("#no-conversation")).to_contain_text("Pick a conversation")
+    wanted = {
+        "/console/admin/canned": ("No canned responses yet", "Add the first one"),
+        "/console/admin/canned?q=zzz": ("Nothing matches", "show all"),
+        "/console/triggers": ("No triggers yet", "Write the first one"),
+        "/console/admin/webhooks": ("No webhooks yet", "Add an endpoint"),
+        "/console/admin/api-keys": ("No API keys yet", "Make one below"),
+        "/console/admin/audit?actor=nobody": ("match these filters", "remove one"),
+        "/console/reports": ("Nothing in this period", "Choose a longer period"),
+        "/console/conversations?q=zzz": ("No conversation", "Remove a filter"),
+        "/console/sessions": ("No recorded sessions", "Site settings"),
+    }
+    for path, (what, todo) in wanted.items():
+        page.goto(f"{server.url}{path}")
+        empty = page.locator(".empty-state").first
+        expect(empty).to_contain_text(what)
+        expect(empty).to_contain_text(todo)
+    # The action is a link where there is one to follow.
+    page.goto(f"{server.url}/console/admin/canned")
+    page.locator(".empty-state a").click()
+    expect(page).to_have_url(f"{server.url}/console/admin/canned/new")
+
+
+BODY_BACKGROUND = "getComputedStyle(document.body).backgroundColor"
+LIGHT, DARK = "rgb(243, 244, 246)", "rgb(11, 17, 32)"
+
+
+def test_dark_mode_follows_the_system_and_the_agents_choice(
+    server: Server, chromium: Browser, contexts: list[BrowserContext], problems: list[str]
+) -> None:
+    shop = make_shop(server, agents=2)
+    first, second = emails(shop)
+    ctx = new(contexts, chromium, color_scheme="light")
+    page = sign_in(ctx, server, first, problems)
+    theme = page.locator("header.top select#theme")
+    expect(theme).to_have_value("system")
+    assert page.evaluate(BODY_BACKGROUND) == LIGHT
+    page.emulate_media(color_scheme="dark")  # "system" follows the system, live
+    expect(page.locator("body")).to_have_css("background-color", DARK)
+    page.emulate_media(color_scheme="light")
+    theme.select_option("dark")  # the agent's choice wins over the system's
+    expect(page.locator("body")).to_have_css("background-color", DARK)
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    page.goto(f"{server.url}/console/admin/../reports")  # remembered on every page
+    expect(page.locator("body")).to_have_css("background-color", DARK)
+    expect(page.locator("select#theme")).to_have_value("dark")
+    page.locator("select#theme").select_option("light")
+    page.emulate_media(color_scheme="dark")
+    page.reload()
+    expect(page.locator("body")).to_have_css("background-color", LIGHT)  # chosen: light
+    page.locator("select#theme").select_option("system")
+    expect(page.locator("body")).to_have_css("background-color", DARK)
+    # Per agent: a colleague signing in in this browser has their own (the system's).
+    page.locator("select#theme").select_option("dark")
+    page.locator("header.top form.logout button[type=submit]").first.click()
+    other = sign_in(ctx, server, second, problems)  # a new page: the system is light
+    expect(other.locator("select#theme")).to_have_value("system")
+    expect(other.locator("body")).to_have_css("background-color", LIGHT)
