@@ -176,7 +176,8 @@ def guard(*roles: Role) -> Callable[[Endpoint], Endpoint]:
                         await (await request.form()).close()  # an upload's temporary file
                     return _refuse(request, 403, "missing or wrong CSRF token: reload the page")
             response = await endpoint(request)
-            if request.method not in SAFE_METHODS and response.status_code < 400:
+            changed = not getattr(request.state, "no_audit", False)  # not a confirmation page
+            if request.method not in SAFE_METHODS and response.status_code < 400 and changed:
                 await _audit_change(request, login, endpoint.__name__)
             return response
 

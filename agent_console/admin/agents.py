@@ -19,6 +19,7 @@ from chatserver.types import Agent, Role, Site
 
 from .. import avatars, forms
 from ..auth import guard, set_session
+from ..confirm import confirmation_page
 from ..forms import Form
 from .common import BASE, GET_POST, done, form_data, me, missing, node_of, own_site, page
 
@@ -226,6 +227,11 @@ async def _set_disabled(request: Request, disabled: bool) -> Response:
     site, agent = await _site_agent(request)
     if agent is None:
         return missing(request, "agent")
+    if disabled:
+        question = f"Disable {agent.name}? They are signed out everywhere at once."
+        back = f"{BASE}/agents/{agent.id}"
+        if ask := await confirmation_page(request, question, "Disable", back):
+            return ask
     why = await _keeps_an_admin(request, agent, agent.role, disabled)
     if why:
         return await _edit_page(request, site, agent, status_error=why, status_code=409)

@@ -10,9 +10,9 @@ from playwright.sync_api import Browser, BrowserContext, expect
 
 from chatserver.types import Role
 
-from ..conftest import Server
+from ..conftest import PASSWORD, Server
 from ..in_process.test_avatars import png
-from .test_console_browser import SHOWN, emails, new, sign_in
+from .test_console_browser import SHOWN, emails, new, put_canned, sign_in
 from .test_console_layout_browser import admin_with_a_chat
 from .test_widget_browser import make_shop
 
@@ -109,7 +109,7 @@ def test_empty_lists_say_what_to_do(
     expect(page.locator("#no-conversation")).to_contain_text("Pick a conversation")
     wanted = {
         "/console/admin/canned": ("No canned responses yet", "Add the first one"),
-        "/console/admin/canned?q=zzz": ("Nothing matches", "show all"),
+        "/console/admin/canned?q=zzz": ("Nothing matches", "Try a shorter word"),
         "/console/triggers": ("No triggers yet", "Write the first one"),
         "/console/admin/webhooks": ("No webhooks yet", "Add an endpoint"),
         "/console/admin/api-keys": ("No API keys yet", "Make one below"),
@@ -164,3 +164,51 @@ def test_dark_mode_follows_the_system_and_the_agents_choice(
     other = sign_in(ctx, server, second, problems)  # a new page: the system is light
     expect(other.locator("select#theme")).to_have_value("system")
     expect(other.locator("body")).to_have_css("background-color", LIGHT)
+
+
+def test_destructive_actions_ask_first_with_and_without_javascript(
+    server: Server, chromium: Browser, contexts: list[BrowserContext], problems: list[str]
+) -> None:
+    shop = make_shop(server, agents=1, roles={0: Role.ADMIN})
+    for shortcut in ("hello", "ship"):
+        put_canned(server, shop.site.id, shortcut, f"The {shortcut} text.")
+    page = sign_in(new(contexts, chromium), server, emails(shop)[0], problems)
+    page.goto(f"{server.url}/console/admin/canned")
+    rows = page.locator("table.canned tbody tr")
+    expect(rows).to_have_count(2)
+    dialog = page.locator("dialog.confirm-dialog")
+    delete_hello = rows.filter(has_text="/hello").get_by_role("button", name="Delete")
+
+    delete_hello.click()  # asks in a modal dialog, the safe answer focused
+    expect(dialog).to_be_visible()
+    expect(dialog.locator(".confirm-question")).to_have_text("Delete the canned response /hello?")
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    delete_hello.click()
+    page.keyboard.press("Escape")  # Esc cancels too
+    expect(dialog).to_be_hidden()
+    page.reload()
+    expect(rows).to_have_count(2)  # cancelled twice: nothing was deleted
+
+    delete_hello.click()
+    dialog.get_by_role("button", name="Delete").click()
+    expect(page.locator(".flash")).to_have_text("Deleted /hello.")
+    expect(rows).to_have_count(1)
+
+    # Without JavaScript: a confirmation page, with a way back that changes nothing.
+    plain = new(contexts, chromium, java_script_enabled=False).new_page()
+    plain.goto(f"{server.url}/console/login?next=/console/admin/canned")
+    plain.fill("input[name=email]", emails(shop)[0])
+    plain.fill("input[name=password]", PASSWORD)
+    plain.click("form.login button[type=submit]")
+    expect(plain).to_have_url(f"{server.url}/console/admin/canned")
+    plain.get_by_role("button", name="Delete").click()
+    expect(plain.locator("h1")).to_have_text("Delete the canned response /ship?")
+    plain.get_by_role("link", name="Cancel").click()
+    expect(plain).to_have_url(f"{server.url}/console/admin/canned")
+    expect(plain.locator("table.canned tbody tr")).to_have_count(1)
+    plain.get_by_role("button", name="Delete").click()
+    plain.locator(".confirm-page").get_by_role("button", name="Delete").click()
+    expect(plain.locator(".flash")).to_have_text("Deleted /ship.")
+    expect(plain.locator("table.canned")).to_have_count(0)
