@@ -12,7 +12,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import admin, auth, avatars, cobrowse, mail, pages, triggers
+from . import admin, alert_prefs, auth, avatars, cobrowse, mail, pages, triggers
 from .web import STATIC_DIR
 
 routes: list[BaseRoute] = [
@@ -24,5 +24,6 @@ routes: list[BaseRoute] = [
     *cobrowse.routes,
     *mail.routes,  # an agent's e-mail notifications
     *avatars.routes,  # agents' pictures and their profile page
+    *alert_prefs.routes,  # how the workspace gets an agent's attention
     Mount("/static", StaticFiles(directory=STATIC_DIR), name="console_static"),
 ]

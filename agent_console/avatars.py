@@ -28,6 +28,7 @@ from chatserver.errors import NotFound
 from chatserver.features.attachments.records import sniff
 from chatserver.types import Agent
 
+from . import alert_prefs
 from .admin.common import done, form_data, me, node_of, page
 from .auth import guard
 from .web import ALL_ROLES, security_headers
@@ -137,7 +138,12 @@ async def profile(request: Request) -> Response:
         error = await change(request, agent)
         if error is None:
             return done(request, PATH, "Saved your picture.")
-    ctx = {"avatar": await url_of(node, agent), "error": error, "max_kb": MAX_AVATAR_BYTES // 1024}
+    ctx = {
+        "avatar": await url_of(node, agent),
+        "error": error,
+        "max_kb": MAX_AVATAR_BYTES // 1024,
+        "alerts": await alert_prefs.prefs(node, agent),
+    }
     return page(request, "profile.html", ctx, status_code=422 if error else 200)
 
 

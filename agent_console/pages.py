@@ -26,7 +26,7 @@ from starlette.routing import BaseRoute, Route
 from chatserver.handlers.agents import agents_key
 from chatserver.types import Role
 
-from . import avatars
+from . import alert_prefs, avatars
 from .auth import guard
 from .web import CHAT_ROLES, render, security_headers
 
@@ -53,7 +53,11 @@ async def home(request: Request) -> Response:
     return render(
         request,
         "home.html",
-        {"site": site, "ws_token": node.hub.agent_token(request.state.login.grant)},
+        {
+            "site": site,
+            "ws_token": node.hub.agent_token(request.state.login.grant),
+            "alerts": await alert_prefs.prefs(node, agent),
+        },
     )
 
 

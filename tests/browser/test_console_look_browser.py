@@ -12,9 +12,9 @@ from chatserver.types import Role
 
 from ..conftest import PASSWORD, Server
 from ..in_process.test_avatars import png
-from .test_console_browser import SHOWN, emails, new, put_canned, sign_in
+from .test_console_browser import SHOWN, emails, new, put_canned, sign_in, visitor_writes
 from .test_console_layout_browser import admin_with_a_chat
-from .test_widget_browser import make_shop
+from .test_widget_browser import ShopServer, make_shop, shop_page
 
 pytestmark = pytest.mark.browser
 
@@ -212,3 +212,64 @@ def test_destructive_actions_ask_first_with_and_without_javascript(
     plain.locator(".confirm-page").get_by_role("button", name="Delete").click()
     expect(plain.locator(".flash")).to_have_text("Deleted /ship.")
     expect(plain.locator("table.canned")).to_have_count(0)
+
+
+# Desktop notifications allowed, and the console in the background: record them.
+RECORD_NOTIFICATIONS = """
+window.__shown = [];
+window.Notification = class {
+  static permission = "granted";
+  static requestPermission() { return Promise.resolve("granted"); }
+  constructor(title, options) { window.__shown.push(title); }
+  close() {}
+};
+document.hasFocus = () => false;
+"""
+
+
+def test_notification_preferences_follow_the_agent(
+    server: Server,
+    shops: ShopServer,
+    chromium: Browser,
+    contexts: list[BrowserContext],
+    problems: list[str],
+) -> None:
+    shop = make_shop(server, agents=1)
+    url = shops.add(f"alerts-{shop.site.id}", shop_page(server, shop.key))
+    ctx = new(contexts, chromium)
+    ctx.add_init_script(RECORD_NOTIFICATIONS)
+    agent = sign_in(ctx, server, emails(shop)[0], problems)
+    shown = lambda: agent.evaluate("window.__shown")  # noqa: E731
+    sound = agent.locator("#sound")
+    expect(sound).to_be_checked()  # the default
+    with agent.expect_response("**/console/api/alerts") as saved:
+        sound.uncheck()
+    assert saved.value.ok
+    # Another browser (no shared storage): the agent's choice came with them.
+    elsewhere = sign_in(new(contexts, chromium), server, emails(shop)[0], problems)
+    expect(elsewhere.locator("#sound")).not_to_be_checked()
+
+    visitor = visitor_writes(new(contexts, chromium), url, "Hello, anyone?", problems)
+    expect(agent.locator("#list-mine .conv-item")).to_have_count(1)
+    agent.wait_for_function("window.__shown.length > 0")
+    first = shown()
+    assert len(first) == 1 and first[0].startswith("New chat"), first  # "new chats only"
+    box = visitor.locator("#chatserver-input")
+    box.fill("Still there?")
+    box.press("Enter")
+    expect(agent.locator("#list-mine .conv-item .last")).to_have_text("Still there?")
+    assert shown() == first  # no notification for a message
+
+    agent.goto(f"{server.url}/console/profile")
+    agent.get_by_label("New chats and every visitor message").check()
+    agent.locator("form.alerts-form button[type=submit]").click()
+    expect(agent.locator(".flash")).to_have_text("Saved your notifications.")
+    agent.goto(f"{server.url}/console/")
+    expect(agent.locator("#link")).to_have_attribute("data-state", "online")
+    expect(agent.locator("#list-mine .conv-item")).to_have_count(1)
+    agent.evaluate("window.__shown = []")  # from here on: the visitor's next message
+    box.fill("Do you ship to Norway?")
+    box.press("Enter")
+    agent.wait_for_function("window.__shown.length > 0")
+    last = shown()
+    assert len(last) == 1 and last[0].endswith(" wrote"), last  # now every message

@@ -52,7 +52,7 @@ const conn = new Connection({
 });
 const store = new Store(conn);
 const canned = new CannedResponses("/console/api/canned");
-const alerts = new Alerts(document.title);
+const alerts = new Alerts(document.title, { sound: root.dataset.sound !== "off", desktop: root.dataset.desktop || "new", csrf });
 
 /** @type {Colleague[] | null} */
 let colleaguesCache = null;
@@ -306,22 +306,24 @@ function notify(id, detail) {
   if (detail.kind === "message") {
     if (looking || !(store.isMine(rec) || rec.conv.state === "queued")) return;
     alerts.beep();
-    alerts.notify(`${who} wrote`, detail.entry?.body || "", id, () => openTab(id));
+    alerts.notify("message", `${who} wrote`, detail.entry?.body || "", id, () => openTab(id));
   } else if (detail.kind === "chat") {
     alerts.beep(true);
-    alerts.notify("New chat waiting", who, id, () => openTab(id));
+    alerts.notify("chat", "New chat waiting", who, id, () => openTab(id));
   } else if (detail.kind === "assigned") {
     alerts.beep(true);
-    alerts.notify("New chat for you", who, id, () => openTab(id));
+    alerts.notify("chat", "New chat for you", who, id, () => openTab(id));
   }
 }
 
 const soundBox = /** @type {HTMLInputElement} */ (byId("sound"));
 soundBox.checked = alerts.sound;
-soundBox.addEventListener("change", () => alerts.setSound(soundBox.checked));
+soundBox.addEventListener("change", () => {
+  alerts.setSound(soundBox.checked).catch((err) => showProblem(err.message));
+});
 const notifyButton = /** @type {HTMLButtonElement} */ (byId("notify"));
 function showPermission() {
-  notifyButton.hidden = !alerts.canNotify || alerts.permission !== "default";
+  notifyButton.hidden = !alerts.canNotify || alerts.permission !== "default" || alerts.desktop === "none";
 }
 notifyButton.addEventListener("click", () => alerts.ask().then(showPermission));
 showPermission();
@@ -371,7 +373,7 @@ store.on((change, id, detail) => {
     case "invite":
       showInvite(detail);
       alerts.beep(true);
-      alerts.notify("Invitation", `${detail.by.name} invites you to a chat`, `invite-${id}`, () => window.focus());
+      alerts.notify("chat", "Invitation", `${detail.by.name} invites you to a chat`, `invite-${id}`, () => window.focus());
       break;
     case "notify":
       if (id) notify(id, detail);
