@@ -4,7 +4,7 @@
 login, the session cookie, CSRF and the role guard every page goes through;
 ``web`` the template environment, the layout's navigation and ``render``;
 ``admin`` the admin pages (``forms`` validates their input); ``mail`` an
-agent's e-mail notifications.
+agent's e-mail notifications; ``avatars`` agents' pictures.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import admin, auth, cobrowse, mail, pages, triggers
+from . import admin, alert_prefs, auth, avatars, cobrowse, mail, pages, triggers
 from .web import STATIC_DIR
 
 routes: list[BaseRoute] = [
@@ -23,5 +23,7 @@ routes: list[BaseRoute] = [
     *triggers.routes,
     *cobrowse.routes,
     *mail.routes,  # an agent's e-mail notifications
+    *avatars.routes,  # agents' pictures and their profile page
+    *alert_prefs.routes,  # how the workspace gets an agent's attention
     Mount("/static", StaticFiles(directory=STATIC_DIR), name="console_static"),
 ]

@@ -172,9 +172,12 @@ def guard(*roles: Role) -> Callable[[Endpoint], Endpoint]:
                     value = form.get("csrf")
                     submitted = value if isinstance(value, str) else None
                 if not same_origin(request) or not csrf_ok(request, login, submitted):
+                    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+                        await (await request.form()).close()  # an upload's temporary file
                     return _refuse(request, 403, "missing or wrong CSRF token: reload the page")
             response = await endpoint(request)
-            if request.method not in SAFE_METHODS and response.status_code < 400:
+            changed = not getattr(request.state, "no_audit", False)  # not a confirmation page
+            if request.method not in SAFE_METHODS and response.status_code < 400 and changed:
                 await _audit_change(request, login, endpoint.__name__)
             return response
 

@@ -11,7 +11,8 @@ of the protocol:
   ``[{shortcut, text}]`` sorted by shortcut;
 * ``GET /console/api/agents``: the site's agents who take chats, with their
   status from presence (``offline`` when not connected), for transfers and
-  invitations.
+  invitations, and ``avatar``, the URL of their picture or ``null``
+  (``avatars.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from starlette.routing import BaseRoute, Route
 from chatserver.handlers.agents import agents_key
 from chatserver.types import Role
 
+from . import alert_prefs, avatars
 from .auth import guard
 from .web import CHAT_ROLES, render, security_headers
 
@@ -51,7 +53,11 @@ async def home(request: Request) -> Response:
     return render(
         request,
         "home.html",
-        {"site": site, "ws_token": node.hub.agent_token(request.state.login.grant)},
+        {
+            "site": site,
+            "ws_token": node.hub.agent_token(request.state.login.grant),
+            "alerts": await alert_prefs.prefs(node, agent),
+        },
     )
 
 
@@ -79,6 +85,7 @@ async def agents(request: Request) -> Response:
     node = _node(request)
     me = request.state.login.agent
     online = await node.presence.members(agents_key(me.site_id))
+    pictures = await avatars.urls(node, me.site_id)
     listed = [
         {
             "id": a.id,
@@ -86,6 +93,7 @@ async def agents(request: Request) -> Response:
             "role": a.role.value,
             "departments": list(a.departments),
             "status": str(online[a.id].get("status", "online")) if a.id in online else "offline",
+            "avatar": pictures.get(a.id),
         }
         for a in await node.store.list_agents(me.site_id)
         if not a.disabled and a.role is not Role.ANALYST

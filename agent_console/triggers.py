@@ -59,6 +59,7 @@ from chatserver.proactive.rules import (
 from chatserver.types import Doc, Role, Site, new_id
 
 from .auth import guard
+from .confirm import confirmation_page
 from .web import render, security_headers
 
 if TYPE_CHECKING:
@@ -444,6 +445,9 @@ async def move(request: Request) -> Response:
 @guard(Role.ADMIN)
 async def delete(request: Request) -> Response:
     site = await _site(request)
+    question = "Delete this trigger?"
+    if ask := await confirmation_page(request, question, "Delete", "/console/triggers"):
+        return ask
     await admin.delete_rule(_node(request), site.id, request.path_params["rule_id"])
     return RedirectResponse("/console/triggers", status_code=303)
 

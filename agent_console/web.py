@@ -36,6 +36,30 @@ TEMPLATES = Jinja2Templates(
     )
 )
 
+
+def initials(name: str) -> str:
+    """Up to two letters for an avatar without a picture ("Ann Smith" -> "AS");
+    the same rule as ``static/chat/avatars.js``."""
+    words = [w for w in name.split() if w[:1].isalnum()]
+    if not words:
+        return "?"
+    letters = words[0][0] + (words[-1][0] if len(words) > 1 else "")
+    return letters.upper()
+
+
+def avatar_hue(seed: str) -> int:
+    """A hue (0-359) from an id: 32-bit FNV-1a over UTF-16 code units, as
+    ``static/chat/avatars.js`` computes it, so a page and a script agree."""
+    h = 0x811C9DC5
+    units = seed.encode("utf-16-le")
+    for i in range(0, len(units), 2):
+        h = ((h ^ int.from_bytes(units[i : i + 2], "little")) * 0x01000193) & 0xFFFFFFFF
+    return h % 360
+
+
+TEMPLATES.env.filters["initials"] = initials
+TEMPLATES.env.filters["avatar_hue"] = avatar_hue
+
 ALL_ROLES = frozenset(Role)
 CHAT_ROLES = frozenset({Role.AGENT, Role.ADMIN})
 

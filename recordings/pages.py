@@ -32,6 +32,7 @@ from starlette.routing import BaseRoute, Route
 from agent_console.assets import widget_asset
 from agent_console.auth import guard
 from agent_console.cobrowse import replay_csp
+from agent_console.confirm import confirmation_page
 from agent_console.web import render, security_headers
 from chatserver.types import Recording, Role
 
@@ -190,6 +191,10 @@ async def delete_visitor(request: Request) -> Response:
     site_id = visitor.site_id if visitor else next((r.site_id for r in recorded), None)
     if site_id is None or site_id != agent.site_id:
         return render(request, "error.html", {"message": "No such visitor."}, status_code=404)
+    question = "Delete all recordings of this visitor?"
+    back = "/console/sessions?" + urlencode({"visitor": visitor_id})
+    if ask := await confirmation_page(request, question, "Delete", back):
+        return ask
     count = await service.delete_visitor(visitor_id)
     target = "/console/sessions?" + urlencode({"visitor": visitor_id, "deleted": str(count)})
     return security_headers(RedirectResponse(target, status_code=303))

@@ -17,8 +17,9 @@ from chatserver import accounts
 from chatserver.errors import StoreError
 from chatserver.types import Agent, Role, Site
 
-from .. import forms
+from .. import avatars, forms
 from ..auth import guard, set_session
+from ..confirm import confirmation_page
 from ..forms import Form
 from .common import BASE, GET_POST, done, form_data, me, missing, node_of, own_site, page
 
@@ -95,7 +96,7 @@ def _agent_values(agent: Agent) -> Form:
     )
 
 
-def _edit_page(
+async def _edit_page(
     request: Request,
     site: Site,
     agent: Agent,
@@ -103,6 +104,7 @@ def _edit_page(
     password: Form | None = None,
     status_error: str = "",
     status_code: int = 200,
+    avatar_error: str = "",
 ) -> Response:
     ctx = _agent_ctx(
         site,
@@ -111,6 +113,9 @@ def _edit_page(
         password=password or Form(),
         status_error=status_error,
         is_me=agent.id == me(request).id,
+        avatar=await avatars.url_of(node_of(request), agent),
+        avatar_error=avatar_error,
+        max_kb=avatars.MAX_AVATAR_BYTES // 1024,
     )
     return page(request, "admin/agent_edit.html", ctx, status_code)
 
@@ -144,12 +149,12 @@ async def agent_edit(request: Request) -> Response:
     if agent is None:
         return missing(request, "agent")
     if request.method == "GET":
-        return _edit_page(request, site, agent)
+        return await _edit_page(request, site, agent)
     form = forms.agent_form(await form_data(request), site.departments, new=False)
     if form.ok and (why := await _keeps_an_admin(request, agent, form.clean["role"], False)):
         form.errors["role"] = why
     if not form.ok:
-        return _edit_page(request, site, agent, form=form, status_code=422)
+        return await _edit_page(request, site, agent, form=form, status_code=422)
     saved = replace(
         agent,
         name=form.clean["name"],
@@ -169,7 +174,7 @@ async def agent_password(request: Request) -> Response:
         return missing(request, "agent")
     password = forms.password_form(await form_data(request))
     if not password.ok:
-        return _edit_page(request, site, agent, password=password, status_code=422)
+        return await _edit_page(request, site, agent, password=password, status_code=422)
     saved = await accounts.set_password(node, agent, password.clean["password"])
     response = done(
         request,
@@ -187,6 +192,18 @@ async def agent_sign_out(request: Request) -> Response:
         return missing(request, "agent")
     response = done(request, f"{BASE}/agents/{agent.id}", f"Signed {agent.name} out everywhere.")
     return await _end_sessions(request, agent, response)
+
+
+@guard(Role.ADMIN)
+async def agent_avatar(request: Request) -> Response:
+    """Upload or remove the agent's picture (``avatars.py``)."""
+    site, agent = await _site_agent(request)
+    if agent is None:
+        return missing(request, "agent")
+    error = await avatars.change(request, agent)
+    if error:
+        return await _edit_page(request, site, agent, avatar_error=error, status_code=422)
+    return done(request, f"{BASE}/agents/{agent.id}", f"Saved {agent.name}'s picture.")
 
 
 async def _end_sessions(request: Request, agent: Agent, response: Response) -> Response:
@@ -210,9 +227,14 @@ async def _set_disabled(request: Request, disabled: bool) -> Response:
     site, agent = await _site_agent(request)
     if agent is None:
         return missing(request, "agent")
+    if disabled:
+        question = f"Disable {agent.name}? They are signed out everywhere at once."
+        back = f"{BASE}/agents/{agent.id}"
+        if ask := await confirmation_page(request, question, "Disable", back):
+            return ask
     why = await _keeps_an_admin(request, agent, agent.role, disabled)
     if why:
-        return _edit_page(request, site, agent, status_error=why, status_code=409)
+        return await _edit_page(request, site, agent, status_error=why, status_code=409)
     agent = await accounts.set_disabled(node, agent, disabled)
     message = (
         f"Disabled {agent.name}: signed out everywhere, their chats went back to the queue."
@@ -240,4 +262,5 @@ routes: list[BaseRoute] = [
     Route("/admin/agents/{agent_id}/disable", agent_disable, methods=["POST"]),
     Route("/admin/agents/{agent_id}/sign-out", agent_sign_out, methods=["POST"]),
     Route("/admin/agents/{agent_id}/enable", agent_enable, methods=["POST"]),
+    Route("/admin/agents/{agent_id}/avatar", agent_avatar, methods=["POST"]),
 ]

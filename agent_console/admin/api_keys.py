@@ -20,6 +20,7 @@ from chatserver.api.keys import MAX_KEYS, MAX_NAME, ApiKey
 from chatserver.types import Role
 
 from ..auth import guard
+from ..confirm import confirmation_page
 from ..forms import Fields, Form
 from .common import BASE, GET_POST, done, form_data, missing, node_of, own_site, page
 
@@ -87,6 +88,9 @@ async def api_keys(request: Request) -> Response:
 @guard(Role.ADMIN)
 async def api_key_revoke(request: Request) -> Response:
     node, site = node_of(request), await own_site(request)
+    question = "Revoke this API key? Programs using it are refused from then on."
+    if ask := await confirmation_page(request, question, "Revoke", f"{BASE}/api-keys"):
+        return ask
     key = await node.api_keys.revoke(site.id, request.path_params["key_id"])
     if key is None:
         return missing(request, "API key")

@@ -13,6 +13,7 @@ from chatserver.types import Doc, Role, Site, new_id
 
 from .. import forms
 from ..auth import guard
+from ..confirm import confirmation_page
 from ..forms import Form
 from .common import BASE, GET_POST, done, form_data, missing, node_of, own_site, page
 
@@ -101,6 +102,11 @@ async def canned_edit(request: Request) -> Response:
 async def canned_delete(request: Request) -> Response:
     node, site = node_of(request), await own_site(request)
     doc = await _canned_doc(request, site)
+    if doc is not None:
+        question = f"Delete the canned response /{_canned(doc)['shortcut']}?"
+        ask = await confirmation_page(request, question, "Delete", f"{BASE}/canned")
+        if ask:
+            return ask
     if doc is None or not await node.store.delete_doc(site.id, CANNED, doc.id):
         return missing(request, "canned response")
     return done(request, f"{BASE}/canned", f"Deleted /{_canned(doc)['shortcut']}.")

@@ -61,7 +61,7 @@ def done(request: Request, path: str, message: str) -> Response:
         FLASH_COOKIE,
         token,
         max_age=60,
-        path=BASE,
+        path="/console",  # the admin pages, and the profile and mail pages
         httponly=True,
         samesite="lax",
         secure=request.url.scheme == "https",
@@ -80,7 +80,7 @@ def page(
         flash = _unb64(fields[0]) if fields and len(fields) == 1 else None
     response = render(request, template, {"flash": flash, **context}, status_code=status_code)
     if token:
-        response.delete_cookie(FLASH_COOKIE, path=BASE)
+        response.delete_cookie(FLASH_COOKIE, path="/console")
     return response
 
 

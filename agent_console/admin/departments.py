@@ -12,6 +12,7 @@ from chatserver.types import ConvState, Role, Site
 
 from .. import forms
 from ..auth import guard
+from ..confirm import confirmation_page
 from ..forms import Form
 from .common import BASE, done, form_data, node_of, own_site, page
 
@@ -100,6 +101,9 @@ async def department_remove(request: Request) -> Response:
         return await _departments_page(
             request, site, add=Form(errors={"page": "That department is gone."}), status_code=404
         )
+    question = f"Remove the department {name}?"
+    if ask := await confirmation_page(request, question, "Remove", f"{BASE}/departments"):
+        return ask
     busy = await sites.open_in_department(node, site, name)
     if busy:
         why = (

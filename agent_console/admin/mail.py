@@ -23,6 +23,7 @@ from chatserver.types import Role, Site
 
 from .. import forms, mail_forms
 from ..auth import guard
+from ..confirm import confirmation_page
 from ..forms import Form
 from .common import BASE, GET_POST, done, form_data, me, node_of, own_site, page
 
@@ -115,6 +116,9 @@ async def mail_settings(request: Request) -> Response:
 @guard(Role.ADMIN)
 async def mail_remove(request: Request) -> Response:
     node, site = node_of(request), await own_site(request)
+    question = "Remove the site's e-mail settings?"
+    if ask := await confirmation_page(request, question, "Remove", f"{BASE}/mail"):
+        return ask
     await node.store.delete_doc(site.id, *DOC)
     return done(request, f"{BASE}/mail", "Removed. The site uses the server's default, if any.")
 

@@ -29,6 +29,7 @@ from chatserver.webhooks.endpoints import (
 )
 
 from ..auth import guard
+from ..confirm import confirmation_page
 from ..forms import Fields, Form
 from .common import BASE, GET_POST, done, form_data, missing, node_of, own_site, page
 
@@ -147,6 +148,11 @@ async def webhook_disable(request: Request) -> Response:
 async def webhook_delete(request: Request) -> Response:
     site = await own_site(request)
     endpoint = await _endpoint(request, site)
+    if endpoint is not None:
+        question = f"Delete the webhook endpoint {endpoint.url}?"
+        back = f"{BASE}/webhooks/{endpoint.id}"
+        if ask := await confirmation_page(request, question, "Delete", back):
+            return ask
     if endpoint is None or not await _hooks(request).delete(endpoint):
         return missing(request, "webhook endpoint")
     return done(request, f"{BASE}/webhooks", f"Deleted the endpoint {endpoint.url}.")

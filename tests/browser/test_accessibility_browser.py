@@ -4,14 +4,17 @@ reports page, in real chromium."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytest
 from playwright.sync_api import Browser, BrowserContext, expect
 
-from chatserver.types import Role
+from chatserver.types import Role, SiteSettings
 
 from ..conftest import Server
 from .axe import AXE, serious
 from .test_console_browser import contexts, emails, new, problems, sign_in  # noqa: F401
+from .test_console_layout_browser import offline_message
 from .test_demo_browser import watch
 from .test_widget_browser import Agent, ShopServer, make_shop, shop_page
 
@@ -50,15 +53,27 @@ def test_the_widget_has_no_serious_violation(
     assert seen == []
 
 
+@pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_the_console_has_no_serious_violation(
     server: Server,
     chromium: Browser,
     contexts: list[BrowserContext],  # noqa: F811
     problems: list[str],  # noqa: F811
+    scheme: Literal["light", "dark"],
 ) -> None:
-    shop = make_shop(server, agents=1, roles={0: Role.ADMIN})
+    """In the system's light and dark schemes (the console follows it), with a
+    conversation open: the list, the pane, the visitor panel and the avatars."""
+    shop = make_shop(
+        server, agents=1, roles={0: Role.ADMIN}, settings=SiteSettings(routing="manual")
+    )
+    offline_message(server, shop, "Ann Example", "Do you ship to Norway?")
     # axe is injected as a script: the console's Content-Security-Policy would refuse it.
-    page = sign_in(new(contexts, chromium, bypass_csp=True), server, emails(shop)[0], problems)
+    ctx = new(contexts, chromium, bypass_csp=True, color_scheme=scheme)
+    page = sign_in(ctx, server, emails(shop)[0], problems)
+    page.locator(".conv-item").filter(has_text="Do you ship").click()
+    expect(page.locator("#visitor-panel h2")).to_contain_text("Ann Example")
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert (background == "rgb(243, 244, 246)") == (scheme == "light"), background
     found = {"/console/": serious(page)}
     for path in (
         "/console/admin",
@@ -74,6 +89,8 @@ def test_the_console_has_no_serious_violation(
         "/console/sessions",
         "/console/reports",
         "/console/conversations",
+        "/console/profile",
+        "/console/mail",
     ):
         page.goto(f"{server.url}{path}")
         found[path] = serious(page)

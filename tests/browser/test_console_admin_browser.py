@@ -201,6 +201,9 @@ def test_disabling_an_agent_closes_their_console_socket(
     open_admin(admin, "Agents")
     admin.locator("tr", has_text=agent_email).get_by_role("link", name="Edit").click()
     admin.get_by_role("button", name="Disable Agent 1").click()
+    admin.locator("dialog.confirm-dialog").get_by_role(
+        "button", name="Disable"
+    ).click()  # asked first
     expect(admin.locator(".flash")).to_contain_text("Disabled Agent 1")
     expect(admin.locator("tr", has_text=agent_email).locator(".status")).to_have_text("disabled")
 

@@ -184,6 +184,7 @@ def routes(
         (f"/console/admin/agents/{agent_id}/sign-out", {}),
         (f"/console/admin/agents/{agent_id}/disable", {}),
         (f"/console/admin/agents/{agent_id}/enable", {}),
+        (f"/console/admin/agents/{agent_id}/avatar", {"action": "remove"}),
         ("/console/admin/departments/add", {"name": "billing"}),
         ("/console/admin/departments/rename", {"department": "sales", "name": "ventas"}),
         ("/console/admin/departments/remove", {"department": "support"}),
@@ -231,6 +232,7 @@ async def snapshot(server: Server, shop: Shop) -> tuple[Any, ...]:
         docs = await store.list_docs(shop.site.id, "canned")
         docs += await store.list_docs(shop.site.id, "webhook")
         docs += await store.list_docs(shop.site.id, "mail")  # the SMTP settings
+        docs += await store.list_docs(shop.site.id, "avatar")  # agents' pictures
         keys = await store.list_docs(shop.site.id, "api-key")
     return (
         site,

@@ -46,7 +46,11 @@ async def test_workspace_carries_a_working_token_and_no_inline_script(
     assert page.status_code == 200
     assert "script-src 'self'" in page.headers["content-security-policy"]
     scripts = re.findall(r"<script([^>]*)>", page.text)
-    assert scripts == [' type="module" src="/console/static/chat/main.js"']
+    assert scripts == [  # every one a file: the theme, confirmations, the workspace
+        ' src="/console/static/theme.js"',
+        ' type="module" src="/console/static/confirm.js"',
+        ' type="module" src="/console/static/chat/main.js"',
+    ]
     token = re.search(r'data-token="([^"]+)"', page.text)
     assert token is not None
     agent = await Client.connect(server)

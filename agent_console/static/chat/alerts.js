@@ -1,14 +1,21 @@
 // Getting the agent's attention: a short beep (WebAudio, no sound file), a
 // desktop notification once the agent allowed them, and a count in the tab's
-// title.
+// title. Whether to beep and which desktop notifications to show are the agent's
+// preferences, kept on the server (agent_console/alert_prefs.py).
 
-const SOUND_KEY = "chatserver.console.sound";
+/** @typedef {"new" | "all" | "none"} Desktop */
 
 export class Alerts {
-  /** @param {string} title the page's own title */
-  constructor(title) {
+  /**
+   * @param {string} title the page's own title
+   * @param {{sound: boolean, desktop: string, csrf: string}} prefs
+   */
+  constructor(title, prefs) {
     this.title = title;
-    this.sound = localStorage.getItem(SOUND_KEY) !== "off";
+    this.sound = prefs.sound;
+    /** @type {Desktop} */
+    this.desktop = prefs.desktop === "all" || prefs.desktop === "none" ? prefs.desktop : "new";
+    this.csrf = prefs.csrf;
     /** @type {AudioContext | null} */
     this.audio = null;
     // Browsers start audio only after a user gesture: prepare it on the first one.
@@ -33,10 +40,21 @@ export class Alerts {
     return this.audio;
   }
 
-  /** @param {boolean} on */
-  setSound(on) {
+  /** Switch the sound on or off, for this agent everywhere. @param {boolean} on */
+  async setSound(on) {
     this.sound = on;
-    localStorage.setItem(SOUND_KEY, on ? "on" : "off");
+    const r = await fetch("/console/api/alerts", {
+      method: "POST",
+      headers: { "X-CSRF-Token": this.csrf, "Content-Type": "application/json", Accept: "application/json" },
+      credentials: "same-origin",
+      body: JSON.stringify({ sound: on }),
+    });
+    if (!r.ok) throw new Error(`the sound setting was not saved (${r.status})`);
+  }
+
+  /** Whether a desktop notification of this kind is wanted. @param {"chat" | "message"} kind */
+  wants(kind) {
+    return this.desktop === "all" || (this.desktop === "new" && kind === "chat");
   }
 
   /** Two short tones; `high` for a new chat. @param {boolean} [high] */
@@ -74,11 +92,12 @@ export class Alerts {
   }
 
   /**
-   * A desktop notification while the page is not looked at.
+   * A desktop notification while the page is not looked at, if the agent wants this kind.
+   * @param {"chat" | "message"} kind
    * @param {string} title @param {string} body @param {string} tag @param {() => void} onClick
    */
-  notify(title, body, tag, onClick) {
-    if (this.permission !== "granted" || (document.visibilityState === "visible" && document.hasFocus())) return;
+  notify(kind, title, body, tag, onClick) {
+    if (!this.wants(kind) || this.permission !== "granted" || (document.visibilityState === "visible" && document.hasFocus())) return;
     try {
       const n = new Notification(title, { body: body.slice(0, 200), tag });
       n.onclick = () => {

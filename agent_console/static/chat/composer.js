@@ -4,6 +4,7 @@
 // internal note, and typing is announced (to the visitor, or for a note only
 // to colleagues).
 
+import { icon, labelled } from "./icons.js";
 import { el, fill } from "./dom.js";
 import { slashQuery } from "./canned.js";
 
@@ -36,7 +37,7 @@ export class Composer {
     });
     this.noteBox = el("input", { type: "checkbox", class: "note-toggle" });
     this.suggest = el("ul", { class: "canned", id: `canned-${n}`, role: "listbox", "aria-label": "Canned responses", hidden: true });
-    this.sendButton = el("button", { type: "submit", class: "primary", text: "Send" });
+    this.sendButton = labelled(el("button", { type: "submit", class: "primary" }), "send", "Send");
     this.form = el(
       "form",
       { class: "composer" },
@@ -45,7 +46,7 @@ export class Composer {
       el(
         "div",
         { class: "composer-bar" },
-        el("label", { class: "note-label", title: "Alt+N" }, this.noteBox, " Internal note"),
+        el("label", { class: "note-label", title: "Alt+N" }, this.noteBox, icon("note"), "Internal note"),
         this.sendButton,
       ),
     );
@@ -84,7 +85,7 @@ export class Composer {
 
   noteChanged() {
     this.form.classList.toggle("is-note", this.note);
-    this.sendButton.textContent = this.note ? "Add note" : "Send";
+    labelled(this.sendButton, this.note ? "note" : "send", this.note ? "Add note" : "Send");
     this.input.placeholder = this.note
       ? "Internal note: only agents see it"
       : "Reply… (Enter sends, Shift+Enter new line, / for canned responses)";

@@ -2,6 +2,7 @@
 // counts, waiting times, the last message (or the visitor's draft) and who
 // else is looking.
 
+import { avatar } from "./avatars.js";
 import { ago, el, fill } from "./dom.js";
 import { visitorLabel } from "./labels.js";
 
@@ -58,9 +59,9 @@ export class ConversationList {
 
   render() {
     const { queued, mine, others } = this.groups();
-    this.section(this.lists.queued, queued, "Nobody is waiting.");
-    this.section(this.lists.mine, mine, "No chats assigned to you.");
-    this.section(this.lists.others, others, "No chats with colleagues.");
+    this.section(this.lists.queued, queued, "Nobody is waiting. New chats arrive here, with a sound when Sound is on.");
+    this.section(this.lists.mine, mine, "No chats yet. Take one from the queue, or write to a visitor on the site now.");
+    this.section(this.lists.others, others, "Your colleagues' chats show here; open one to follow it.");
   }
 
   /** @param {HTMLElement} list @param {Rec[]} recs @param {string} empty */
@@ -117,15 +118,20 @@ export class ConversationList {
         "aria-current": this.current === rec.id ? "true" : "false",
         onclick: () => this.open(rec.id),
       },
+      avatar("visitor", conv.visitor, visitorLabel(store, conv.visitor)),
       el(
         "span",
-        { class: "row" },
-        el("span", { class: "who", text: visitorLabel(store, conv.visitor) }),
-        others.length ? el("span", { class: "eyes", title: `Also viewing: ${others.map((v) => v.name).join(", ")}`, text: `${others.length} viewing` }) : null,
-        unread ? el("span", { class: "unread", "aria-label": `${unread} unread`, text: String(unread) }) : null,
+        { class: "conv-text" },
+        el(
+          "span",
+          { class: "row" },
+          el("span", { class: "who", text: visitorLabel(store, conv.visitor) }),
+          others.length ? el("span", { class: "eyes", title: `Also viewing: ${others.map((v) => v.name).join(", ")}`, text: `${others.length} viewing` }) : null,
+          unread ? el("span", { class: "unread", "aria-label": `${unread} unread`, text: String(unread) }) : null,
+        ),
+        el("span", { class: urgent ? "meta urgent" : "meta", text: meta }),
+        line ? el("span", { class: lineClass, text: line }) : null,
       ),
-      el("span", { class: urgent ? "meta urgent" : "meta", text: meta }),
-      line ? el("span", { class: lineClass, text: line }) : null,
     );
     return el("li", {}, button);
   }

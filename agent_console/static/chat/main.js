@@ -5,6 +5,7 @@
 // conversation of the list, Alt+1..9 the n-th open tab, Alt+W close the tab,
 // Alt+J join (take) the shown chat, Alt+N note on/off, Alt+S side by side.
 
+import { setPictures } from "./avatars.js";
 import { Connection } from "./connection.js";
 import { Store } from "./conversations.js";
 import { ConversationList } from "./list.js";
@@ -51,7 +52,7 @@ const conn = new Connection({
 });
 const store = new Store(conn);
 const canned = new CannedResponses("/console/api/canned");
-const alerts = new Alerts(document.title);
+const alerts = new Alerts(document.title, { sound: root.dataset.sound !== "off", desktop: root.dataset.desktop || "new", csrf });
 
 /** @type {Colleague[] | null} */
 let colleaguesCache = null;
@@ -61,13 +62,14 @@ async function colleagues() {
   const r = await fetch("/console/api/agents", { headers: { Accept: "application/json" }, credentials: "same-origin" });
   if (!r.ok) throw new Error(`could not list colleagues (${r.status})`);
   colleaguesCache = await r.json();
+  setPictures(/** @type {Colleague[]} */ (colleaguesCache));
   colleaguesAt = Date.now();
   return /** @type {Colleague[]} */ (colleaguesCache);
 }
 
 const list = new ConversationList(store, { queued: byId("list-queued"), mine: byId("list-mine"), others: byId("list-others") }, (id) => openTab(id));
 const online = new OnlineVisitors(store, byId("list-online"), byId("online-count"), (id) => openTab(id));
-const panel = new VisitorPanel(store, byId("visitor-panel"), (conv) => {
+const panel = new VisitorPanel(store, byId("visitor-body"), (conv) => {
   if (!store.get(conv.id)) store.upsert(conv);
   openTab(conv.id);
 });
@@ -121,7 +123,7 @@ function closeTab(id) {
     active = tabs[Math.min(i, tabs.length - 1)] || null;
     if (second === active) second = null;
   }
-  if (!active) document.body.classList.remove("show-pane");
+  if (!active) document.body.classList.remove("show-pane", "show-visitor");
   layout();
 }
 
@@ -174,7 +176,9 @@ function renderTabs() {
           label,
           unread && id !== active ? el("span", { class: "unread", text: String(unread) }) : null,
         ),
-        el("button", { type: "button", class: "tab-close", "aria-label": "Close tab", title: "Alt+W", text: "×", onclick: () => closeTab(id) }),
+        // A tab list holds tabs only: the × is for the mouse, Alt+W for the keyboard
+        // (and assistive technology, which the shortcut list tells).
+        el("button", { type: "button", class: "tab-close", "aria-hidden": "true", tabindex: -1, title: "Close tab (Alt+W)", text: "×", onclick: () => closeTab(id) }),
       );
     }),
   );
@@ -302,22 +306,24 @@ function notify(id, detail) {
   if (detail.kind === "message") {
     if (looking || !(store.isMine(rec) || rec.conv.state === "queued")) return;
     alerts.beep();
-    alerts.notify(`${who} wrote`, detail.entry?.body || "", id, () => openTab(id));
+    alerts.notify("message", `${who} wrote`, detail.entry?.body || "", id, () => openTab(id));
   } else if (detail.kind === "chat") {
     alerts.beep(true);
-    alerts.notify("New chat waiting", who, id, () => openTab(id));
+    alerts.notify("chat", "New chat waiting", who, id, () => openTab(id));
   } else if (detail.kind === "assigned") {
     alerts.beep(true);
-    alerts.notify("New chat for you", who, id, () => openTab(id));
+    alerts.notify("chat", "New chat for you", who, id, () => openTab(id));
   }
 }
 
 const soundBox = /** @type {HTMLInputElement} */ (byId("sound"));
 soundBox.checked = alerts.sound;
-soundBox.addEventListener("change", () => alerts.setSound(soundBox.checked));
+soundBox.addEventListener("change", () => {
+  alerts.setSound(soundBox.checked).catch((err) => showProblem(err.message));
+});
 const notifyButton = /** @type {HTMLButtonElement} */ (byId("notify"));
 function showPermission() {
-  notifyButton.hidden = !alerts.canNotify || alerts.permission !== "default";
+  notifyButton.hidden = !alerts.canNotify || alerts.permission !== "default" || alerts.desktop === "none";
 }
 notifyButton.addEventListener("click", () => alerts.ask().then(showPermission));
 showPermission();
@@ -367,7 +373,7 @@ store.on((change, id, detail) => {
     case "invite":
       showInvite(detail);
       alerts.beep(true);
-      alerts.notify("Invitation", `${detail.by.name} invites you to a chat`, `invite-${id}`, () => window.focus());
+      alerts.notify("chat", "Invitation", `${detail.by.name} invites you to a chat`, `invite-${id}`, () => window.focus());
       break;
     case "notify":
       if (id) notify(id, detail);
@@ -436,7 +442,26 @@ function toggleSplit() {
   layout();
 }
 splitButton.addEventListener("click", toggleSplit);
-byId("back").addEventListener("click", () => document.body.classList.remove("show-pane"));
+byId("back").addEventListener("click", () => {
+  showVisitor(false);
+  document.body.classList.remove("show-pane");
+});
+
+// Below 1280 px the visitor panel is a drawer (below 800 px a screen of its own).
+const visitorToggle = byId("visitor-toggle");
+/** @param {boolean} on */
+function showVisitor(on) {
+  const was = document.body.classList.contains("show-visitor");
+  document.body.classList.toggle("show-visitor", on);
+  visitorToggle.setAttribute("aria-expanded", String(on));
+  if (on && !was) byId("visitor-close").focus();
+  else if (!on && was && visitorToggle.offsetParent) visitorToggle.focus();
+}
+visitorToggle.addEventListener("click", () => showVisitor(!document.body.classList.contains("show-visitor")));
+byId("visitor-close").addEventListener("click", () => showVisitor(false));
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && document.body.classList.contains("show-visitor")) showVisitor(false);
+});
 
 // -- start ---------------------------------------------------------------------------
 
@@ -458,3 +483,4 @@ layout();
 // taken for a session ended elsewhere (which goes to the login form with ?next).
 document.querySelector("header.top form.logout")?.addEventListener("submit", () => conn.stop());
 conn.start();
+colleagues().catch(() => {}); // the agents' pictures, for the avatars

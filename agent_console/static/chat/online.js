@@ -66,7 +66,7 @@ export class OnlineVisitors {
   render() {
     fill(this.count, this.total ? String(this.total) : "");
     if (!this.visitors.length) {
-      fill(this.list, el("li", { class: "empty", text: "Nobody is on the site right now." }));
+      fill(this.list, el("li", { class: "empty", text: "Nobody is on the site right now. Visitors appear here as they browse the shop's pages; you can write to them first." }));
       return;
     }
     // A form being written is not thrown away by a refresh.

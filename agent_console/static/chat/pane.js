@@ -2,6 +2,8 @@
 // actions), tags, the history with lazy loading of older entries, the
 // visitor's live draft and the composer.
 
+import { avatar } from "./avatars.js";
+import { icon, labelled } from "./icons.js";
 import { clock, el, fill } from "./dom.js";
 import { eventText, ratingText, visitorLabel } from "./labels.js";
 import { Composer } from "./composer.js";
@@ -26,7 +28,7 @@ function place(body, button) {
  * @typedef {import("./conversations.js").Entry} Entry
  * @typedef {import("./conversations.js").Pending} Pending
  * @typedef {import("./canned.js").CannedResponses} CannedResponses
- * @typedef {{id: string, name: string, role: string, departments: string[], status: string}} Colleague
+ * @typedef {{id: string, name: string, role: string, departments: string[], status: string, avatar?: string | null}} Colleague
  * @typedef {{store: Store, canned: CannedResponses, colleagues: () => Promise<Colleague[]>}} Context
  */
 
@@ -43,19 +45,20 @@ export class Pane {
     this.scrolled = false; // scrolled once (to the newest entry)
 
     this.title = el("h2", { class: "pane-title" });
+    this.face = el("span", { class: "pane-face" });
     this.state = el("span", { class: "state" });
     this.info = el("span", { class: "pane-info" });
     this.rating = el("span", { class: "rating", hidden: true });
     this.viewers = el("span", { class: "viewers" });
     this.typers = el("span", { class: "typers" });
     this.collision = el("div", { class: "collision", "aria-live": "polite" }, this.viewers, this.typers);
-    this.joinButton = el("button", { type: "button", class: "primary join", text: "Join", onclick: () => this.join() });
-    this.closeButton = el("button", { type: "button", class: "danger close-chat", text: "Close chat", onclick: () => this.closeChat() });
+    this.joinButton = el("button", { type: "button", class: "primary join", onclick: () => this.join() }, icon("join"), "Join");
+    this.closeButton = el("button", { type: "button", class: "danger close-chat", onclick: () => this.closeChat() }, icon("close"), "Close chat");
     this.transferMenu = this.menu("Transfer", "transfer", (select) => this.fillTransfer(select), (value) => this.transfer(value));
     this.inviteMenu = this.menu("Invite", "invite", (select) => this.fillInvite(select), (value) => this.invite(value));
     // Co-browsing opens beside the chat (docs/cobrowse.md); recordings are for admins.
-    this.cobrowseLink = el("a", { class: "secondary cobrowse-link", target: "_blank", rel: "noopener", text: "Co-browse" });
-    this.recordingsLink = el("a", { class: "secondary recordings-link", target: "_blank", rel: "noopener", text: "Recordings" });
+    this.cobrowseLink = el("a", { class: "secondary cobrowse-link", target: "_blank", rel: "noopener" }, icon("cobrowse"), "Co-browse");
+    this.recordingsLink = el("a", { class: "secondary recordings-link", target: "_blank", rel: "noopener" }, icon("recordings"), "Recordings");
     this.actions = el(
       "div",
       { class: "actions" },
@@ -88,7 +91,7 @@ export class Pane {
     this.el = el(
       "section",
       { class: "pane", "data-conv": rec.id, role: "tabpanel" },
-      el("header", { class: "pane-head" }, el("div", { class: "pane-heading" }, this.title, this.state, this.info, this.rating), this.collision, this.actions),
+      el("header", { class: "pane-head" }, el("div", { class: "pane-heading" }, this.face, this.title, this.state, this.info, this.rating), this.collision, this.actions),
       this.tags,
       this.scroller,
       this.preview,
@@ -131,7 +134,7 @@ export class Pane {
     const go = el("button", { type: "submit", class: "primary", text: label });
     const error = el("p", { class: "error", role: "alert" });
     const form = el("form", { class: "menu-body" }, select, go, error);
-    const details = el("details", { class: `menu ${cls}` }, el("summary", { text: label }), form);
+    const details = el("details", { class: `menu ${cls}` }, el("summary", {}, icon(/** @type {"transfer" | "invite"} */ (cls)), label), form);
     details.addEventListener("toggle", () => {
       if (details.open) {
         place(form, details);
@@ -242,7 +245,9 @@ export class Pane {
     const mine = store.isMine(this.rec);
     const admin = store.me?.role === "admin";
     const closed = conv.state === "closed";
-    this.title.textContent = visitorLabel(store, conv.visitor);
+    const label = visitorLabel(store, conv.visitor);
+    if (this.title.textContent !== label) this.face.replaceChildren(avatar("visitor", conv.visitor, label));
+    this.title.textContent = label;
     this.state.textContent = conv.state === "queued" && conv.position ? `queued #${conv.position}` : conv.state;
     this.state.className = `state ${conv.state}`;
     const agents = conv.agents.map((a) => a.name).join(", ");
@@ -252,7 +257,7 @@ export class Pane {
     this.rating.textContent = rating || "";
 
     this.joinButton.hidden = mine || closed;
-    this.joinButton.textContent = conv.state === "queued" ? "Take chat" : "Join";
+    labelled(this.joinButton, "join", conv.state === "queued" ? "Take chat" : "Join");
     this.transferMenu.hidden = closed || !(mine || admin);
     this.inviteMenu.hidden = closed || !(mine || admin);
     this.closeButton.hidden = closed || !(mine || admin);
@@ -340,6 +345,7 @@ export class Pane {
       el(
         "div",
         { class: "entry-head" },
+        e.kind === "note" ? null : avatar(e.from.kind === "agent" ? "agent" : "visitor", e.from.kind === "agent" ? e.from.id : this.rec.conv.visitor, who === "You" ? e.from.name || who : who, "sm"),
         el("span", { class: "author", text: who }),
         e.kind === "note" ? el("span", { class: "note-tag", text: "Internal note · not sent to the visitor" }) : null,
         el("time", { text: clock(e.ts) }),

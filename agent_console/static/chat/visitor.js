@@ -4,6 +4,7 @@
 // and their past conversations.
 
 import { clock, duration, el, fill, safeHref, when } from "./dom.js";
+import { avatar } from "./avatars.js";
 import { ratingText, visitorLabel } from "./labels.js";
 
 /**
@@ -140,7 +141,7 @@ export class VisitorPanel {
     return el(
       "section",
       { class: "v-identity" },
-      el("h2", { class: "v-name", text: visitorLabel(this.store, v.id) }),
+      el("div", { class: "v-head" }, avatar("visitor", v.id, visitorLabel(this.store, v.id), "lg"), el("h2", { class: "v-name", text: visitorLabel(this.store, v.id) })),
       v.email ? el("p", { class: "v-email" }, el("span", { text: v.email }), " ", verified) : null,
       el("p", { class: online ? "v-presence on" : "v-presence", text: online ? `Online since ${clock(Number(online.since) || 0)}` : "Not on the site now" }),
     );
