@@ -48,12 +48,12 @@ const publicMessage = (e) => ({
 });
 
 /**
- * @param {{site: string, base: string, dept?: string, consent?: boolean, global?: string}} config
+ * @param {{site: string, base: string, dept?: string, consent?: boolean, theme?: string, global?: string}} config
  *   `base`: the loader's URL; the WebSocket is `ws` next to it; `consent`: the
  *   page waits for the visitor's consent (`data-consent="required"`).
  * @returns {() => void} teardown
  */
-export function start({ site, base, dept, consent = false, global = "$chat" }) {
+export function start({ site, base, dept, consent = false, theme, global = "$chat" }) {
   const ws = new URL("ws", base);
   ws.protocol = ws.protocol === "https:" ? "wss:" : "ws:";
   // data-consent="required": nothing in the browser's storage and no recording
@@ -192,7 +192,7 @@ export function start({ site, base, dept, consent = false, global = "$chat" }) {
 
   const viewing = () => store.get().open && document.visibilityState !== "hidden";
   const mount = () => {
-    const root = mountRoot(store.get().site?.settings.color);
+    const root = mountRoot(store.get().site?.settings.color, theme);
     const ctx = { store, actions, get t() { return t; } };
     const live = mountAnnouncer(root.box);
     announcer = live;
