@@ -78,8 +78,14 @@ if (cobrowse.inputs.some((path) => path.includes("rrweb"))) {
   throw new Error("build: rrweb ended up in the co-browse bundle");
 }
 
+// Emoji (the picker and the shortcode table): loaded by the chat bundle the
+// first time the visitor opens the picker or types a shortcode.
+const emoji = await hashed("emoji", "src/emoji-bundle.js");
+
 const chat = await hashed("chat", "src/chat.js", {
   define: {
+    __EMOJI_BUNDLE__: JSON.stringify(`widget/${emoji.file}`),
+    __EMOJI_INTEGRITY__: JSON.stringify(emoji.integrity),
     __RECORDER_BUNDLE__: JSON.stringify(`widget/${recorder.file}`),
     __COBROWSE_BUNDLE__: JSON.stringify(`widget/${cobrowse.file}`),
     __RECORDER_INTEGRITY__: JSON.stringify(recorder.integrity),
@@ -90,6 +96,7 @@ for (const [path, why] of [
   ["rrweb", "rrweb"],
   ["src/cobrowse.js", "co-browsing"],
   ["src/view/cobrowse.js", "co-browsing's view"],
+  ["src/emoji-table.js", "the emoji table"],
 ]) {
   if (chat.inputs.some((input) => input.includes(path))) {
     throw new Error(`build: ${why} ended up in the chat bundle`);
@@ -120,7 +127,7 @@ await writeFile(join(out, "manifest.json"), `${JSON.stringify(manifest, null, 2)
 
 // The licences of the third-party code inside the bundles (rrweb and its
 // parts, all MIT): one notice per npm package, shipped with the build.
-await writeFile(join(out, "THIRD_PARTY_NOTICES.txt"), await notices([recorder, replay, cobrowse, chat]));
+await writeFile(join(out, "THIRD_PARTY_NOTICES.txt"), await notices([recorder, replay, cobrowse, emoji, chat]));
 
 for (const name of (await readdir(out)).sort()) {
   console.log(`widget_build/${name}  ${(await stat(join(out, name))).size} bytes`);

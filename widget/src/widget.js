@@ -12,6 +12,7 @@ import { createRecording } from "./recording.js";
 import { guard, warn } from "./guard.js";
 import { BUILT_IN, pageLanguages, pickLocale, translator } from "./i18n/index.js";
 import { gated, storage } from "./storage.js";
+import { loadScript } from "./script.js";
 import { createStore } from "./store.js";
 import { mountAnnouncer } from "./view/announcer.js";
 import { mountBubble } from "./view/bubble.js";
@@ -188,6 +189,8 @@ export function start({ site, base, dept, consent = false, theme, global = "$cha
     attach: (file) => client.attach(file),
     /** @param {string} cid */
     dismiss: (cid) => client.dismiss(cid),
+    // The emoji bundle (emoji-bundle.js), added the first time the composer needs it.
+    emoji: () => loadScript(new URL(__EMOJI_BUNDLE__, base).href, __EMOJI_INTEGRITY__).then(() => /** @type {any} */ (window).__chatserverEmoji),
   };
 
   const viewing = () => store.get().open && document.visibilityState !== "hidden";

@@ -18,7 +18,7 @@ export const CSS = `
 :host{all:initial!important;display:block!important;position:static!important;visibility:visible!important;opacity:1!important;pointer-events:none!important;contain:none!important}
 *{box-sizing:border-box;margin:0;padding:0}
 [hidden]{display:none!important}
-.w{--b:#fff;--t:#1f2937;--m:#4b5563;--l:#e5e7eb;--g:#f9fafb;--u:#e5e7eb;--v:#111827;--a:#1e40af;--r:#b91c1c;--o:#6b7280;--k:#111827;--s:#166534;--i:#374151;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--t);pointer-events:none;-webkit-text-size-adjust:100%}
+.w{--b:#fff;--t:#1f2937;--m:#4b5563;--l:#e5e7eb;--g:#f9fafb;--u:#e5e7eb;--v:#111827;--a:#1e40af;--r:#b91c1c;--o:#6b7280;--k:#111827;--s:#166534;--i:#374151;font:15px/1.45 system-ui,sans-serif;color:var(--t);pointer-events:none;-webkit-text-size-adjust:100%}
 .w :where(button,textarea,input){font:inherit;color:inherit}
 button{cursor:pointer;background:none;border:0}
 .bubble,.panel{pointer-events:auto;position:fixed;z-index:2147483000}
@@ -51,7 +51,7 @@ button{cursor:pointer;background:none;border:0}
 .cf{display:flex;align-items:flex-end;gap:8px;padding:10px;border-top:1px solid var(--l);background:var(--b)}
 textarea,input{flex:1;resize:none;min-height:42px;max-height:140px;border:1px solid var(--o);border-radius:10px;padding:10px;line-height:1.4;background:var(--b);width:100%}
 .cf button{flex:none;width:42px;height:42px;border-radius:10px;background:var(--c);color:var(--on);display:flex;align-items:center;justify-content:center}
-.cf .clip{width:32px;background:none;color:var(--i)}
+.cf [type=button]{width:32px;background:none;color:var(--i)}
 .hint{padding:0 14px 8px;font-size:12px;color:var(--m);background:var(--b)}
 .cf button svg{width:20px;height:20px;fill:currentColor}
 button:focus-visible,textarea:focus-visible,input:focus-visible,a:focus-visible{outline:3px solid var(--k);outline-offset:2px;box-shadow:0 0 0 5px var(--b)}
