@@ -78,6 +78,10 @@ if (cobrowse.inputs.some((path) => path.includes("rrweb"))) {
   throw new Error("build: rrweb ended up in the co-browse bundle");
 }
 
+// The widget's look for the admin site page's live preview: the chat's own
+// views without a connection (src/preview.js). Never loaded by shops' pages.
+const preview = await hashed("preview", "src/preview.js");
+
 // Emoji (the picker and the shortcode table): loaded by the chat bundle the
 // first time the visitor opens the picker or types a shortcode.
 const emoji = await hashed("emoji", "src/emoji-bundle.js");
@@ -122,12 +126,12 @@ await esbuild.build({
 await copyFile(join(root, "types/chat.d.ts"), join(out, "chat.d.ts"));
 
 // Which content-hashed file is which, for the server's pages (agent_console/assets.py).
-const manifest = { chat: chat.file, recorder: recorder.file, replay: replay.file, cobrowse: cobrowse.file };
+const manifest = { chat: chat.file, recorder: recorder.file, replay: replay.file, cobrowse: cobrowse.file, preview: preview.file };
 await writeFile(join(out, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
 
 // The licences of the third-party code inside the bundles (rrweb and its
 // parts, all MIT): one notice per npm package, shipped with the build.
-await writeFile(join(out, "THIRD_PARTY_NOTICES.txt"), await notices([recorder, replay, cobrowse, emoji, chat]));
+await writeFile(join(out, "THIRD_PARTY_NOTICES.txt"), await notices([recorder, replay, cobrowse, emoji, preview, chat]));
 
 for (const name of (await readdir(out)).sort()) {
   console.log(`widget_build/${name}  ${(await stat(join(out, name))).size} bytes`);
