@@ -5,7 +5,8 @@
 // view/colors.js) from settings being edited, in a shadow root inside the
 // page, without a connection. It is `inert`: a picture, not a second chat.
 
-import { BUILT_IN, translator } from "./i18n/index.js";
+import { addLanguages, BUILT_IN, translator } from "./i18n/index.js";
+import { LANGS } from "./i18n/langs.js";
 import { createStore } from "./store.js";
 import { mountBubble } from "./view/bubble.js";
 import { palette } from "./view/colors.js";
@@ -28,6 +29,7 @@ const FRAME = ".w{position:relative;height:720px;max-width:440px;overflow:hidden
  * @param {Look} look
  */
 export function mountPreview(container, look) {
+  addLanguages(LANGS);
   const host = document.createElement("div");
   host.inert = true;
   const shadow = host.attachShadow({ mode: "open" });

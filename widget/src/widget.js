@@ -10,7 +10,7 @@ import { createCobrowseGate } from "./cobrowse-gate.js";
 import { createEmitter } from "./emitter.js";
 import { createRecording } from "./recording.js";
 import { guard, warn } from "./guard.js";
-import { BUILT_IN, pageLanguages, pickLocale, translator } from "./i18n/index.js";
+import { addLanguages, BUILT_IN, LANGUAGES, pageLanguages, pickLocale, translator } from "./i18n/index.js";
 import { gated, storage } from "./storage.js";
 import { loadScript } from "./script.js";
 import { createStore } from "./store.js";
@@ -94,12 +94,30 @@ export function start({ site, base, dept, consent = false, theme, global = "$cha
     agentRead: 0, seen: 0, open: session.get("open") === true, locale: "en", maxChars: 4000,
   });
   let t = translator("en", overrides);
-  const relocale = () => {
-    const setting = store.get().site?.settings.language;
-    const locale = pickLocale([wanted, ...pageLanguages(), setting], Object.keys(BUILT_IN));
+  /** The languages bundle, once asked for; resolves when it ran (or failed: English then). @type {Promise<void> | null} */
+  let langs = null;
+  const pick = () => pickLocale([wanted, ...pageLanguages(), store.get().site?.settings.language], LANGUAGES);
+  /** The strings of the language picked now, loaded (at once for English). */
+  const strings = () => {
+    if (pick() in BUILT_IN) return Promise.resolve();
+    return (langs ||= loadScript(new URL(__LANGS_BUNDLE__, base).href, __LANGS_INTEGRITY__).then(
+      () => {
+        addLanguages(/** @type {any} */ (window).__chatserverLangs);
+      },
+      () => warn("could not load the languages; English it is"),
+    ));
+  };
+  /** Translate in the language picked now, if loaded (else English for now): true if it was. */
+  const apply = () => {
+    const want = pick();
+    const locale = want in BUILT_IN ? want : "en";
     t = translator(locale, overrides, bundled);
     store.set({ locale });
+    return locale === want;
   };
+  /** Follow the picked language: at once when its strings are here, else once they are. */
+  const relocale = () => (apply() ? Promise.resolve() : strings().then(apply));
+  strings(); // the page's or browser's language: on its way while the socket connects
 
   const unmount = () => {
     ui.forEach((teardown) => guard(teardown)());
@@ -120,11 +138,14 @@ export function start({ site, base, dept, consent = false, theme, global = "$cha
     session,
     onReady() {
       recording.ready(store.get().site?.settings || {});
-      relocale();
-      mount();
-      ready = true;
-      emit("ready");
-      if (store.get().open) emit("open");
+      // The window appears in its language, not first in English.
+      relocale().then(guard(() => {
+        if (disabled || ready) return;
+        mount();
+        ready = true;
+        emit("ready");
+        if (store.get().open) emit("open");
+      }));
     },
     onMessage(e) {
       emit("message", publicMessage(e));
@@ -242,7 +263,7 @@ export function start({ site, base, dept, consent = false, theme, global = "$cha
       case "strings": {
         const [lang, table] = typeof args[0] === "string" ? args : [null, args[0]];
         if (!table || typeof table !== "object") return;
-        for (const l of lang ? [String(lang).toLowerCase()] : Object.keys(BUILT_IN)) {
+        for (const l of lang ? [String(lang).toLowerCase()] : LANGUAGES) {
           overrides[l] = { ...overrides[l], ...table };
         }
         return relocale();
