@@ -22,6 +22,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from ..conftest import Client, Server
 from ..in_process.test_recordings import custom, meta, move
+from .axe import serious
 from .test_demo_browser import browser  # noqa: F401  (fixture)
 from .test_recordings_replay_browser import demo, sign_in  # noqa: F401  (fixture)
 
@@ -155,5 +156,19 @@ def test_events_list_keys_highlight_and_links(
         clock_at(other, "0:08")
         other.evaluate("location.hash = 't=0:30'")  # a new #t= on the open page seeks too
         clock_at(other, "0:30")
+
+        # axe on the page (injected as a script, so in a context that bypasses the
+        # page's Content-Security-Policy), the events list and transcript included.
+        checker_ctx = browser.new_context(bypass_csp=True)
+        try:
+            checker = checker_ctx.new_page()
+            sign_in(checker, server)
+            checker.goto(f"{server.url}/console/sessions/{rec}#t=16")
+            clock_at(checker, "0:16")
+            assert serious(checker, ".replay-side") == []
+            assert serious(checker, ".replay-controls") == []
+            assert serious(checker, "#replay-keys") == []
+        finally:
+            checker_ctx.close()
     finally:
         ctx.close()
