@@ -35,7 +35,8 @@ def _manifest(build: Path) -> dict[str, str]:
 
 
 def widget_asset(name: str, build: Path = WIDGET_BUILD) -> str:
-    """The URL path of bundle ``name`` (``chat``, ``cobrowse``, ``recorder``, ``replay``)."""
+    """The URL path of bundle ``name`` (``chat``, ``cobrowse``, ``recorder``, ``replay``,
+    ``preview``)."""
     found = _manifest(build).get(name)
     if found and "/" not in found:
         return f"/widget/{found}"

@@ -34,9 +34,9 @@ from agent_console.auth import guard
 from agent_console.cobrowse import replay_csp
 from agent_console.confirm import confirmation_page
 from agent_console.web import render, security_headers
-from chatserver.types import Recording, Role
+from chatserver.types import Conversation, Recording, Role
 
-from .api import _cursor, _parse_cursor
+from .api import CHAT_WINDOW, _cursor, _parse_cursor
 from .frustration import MAX_SESSIONS, MIN_VISITS, rank
 
 if TYPE_CHECKING:
@@ -45,7 +45,8 @@ if TYPE_CHECKING:
     from . import Recordings
 
 PAGE_SIZE = 50
-TRANSCRIPT_ENTRIES = 500  # entries of the conversation shown beside the player
+TRANSCRIPT_ENTRIES = 500  # entries of each conversation shown beside the player
+TRANSCRIPTS = 20  # conversations of the visitor looked at, and shown at most
 FILTERS = ("since", "until", "url", "min_duration", "had_chat", "visitor", "signal")
 SIGNAL_LABELS = {
     "rage": "rage clicks",
@@ -216,20 +217,35 @@ async def replay_page(request: Request) -> Response:
         {
             "rec": _row(rec),
             "replay_url": widget_asset("replay"),
-            "conv": await _transcript(node, rec, request.query_params.get("conv"), agent.site_id),
+            "convs": await _transcripts(node, rec, request.query_params.get("conv"), agent.site_id),
         },
         csp=replay_csp(site),
     )
 
 
-async def _transcript(
+async def _transcripts(
     node: Node, rec: Recording, conv_id: str | None, site_id: str
-) -> dict[str, Any] | None:
-    """The conversation shown beside the player (``?conv=`` or the one the recording
-    is linked to): its messages, each with its moment on the recording's clock."""
-    conv = await node.store.get_conversation(conv_id or rec.conv_id or "")
-    if conv is None or conv.site_id != site_id:
-        return None
+) -> list[dict[str, Any]]:
+    """The conversations shown beside the player: ``?conv=`` (the archive's link), the
+    one the recording is linked to, and every other conversation of its visitor during
+    the session (a minute either side, as the replay API's ``chat``), oldest first;
+    each message with its moment on the recording's clock."""
+    low, high = rec.started - CHAT_WINDOW, rec.ended + CHAT_WINDOW
+    wanted = {c for c in (conv_id, rec.conv_id) if c}
+    convs = {}
+    for conv in await node.store.visitor_conversations(rec.visitor_id, limit=TRANSCRIPTS):
+        during = conv.created_at <= high and (conv.closed_at is None or conv.closed_at >= low)
+        if during or conv.id in wanted:
+            convs[conv.id] = conv
+    for cid in wanted - convs.keys():
+        found = await node.store.get_conversation(cid)
+        if found is not None:
+            convs[cid] = found
+    shown = sorted((c for c in convs.values() if c.site_id == site_id), key=lambda c: c.created_at)
+    return [await _transcript(node, rec, conv) for conv in shown[:TRANSCRIPTS]]
+
+
+async def _transcript(node: Node, rec: Recording, conv: Conversation) -> dict[str, Any]:
     entries = await node.store.entries(conv.id, after=0, limit=TRANSCRIPT_ENTRIES)
     lines = []
     for e in entries:
@@ -244,7 +260,8 @@ async def _transcript(
                 "time": datetime.fromtimestamp(e.ts, UTC).strftime("%H:%M:%S"),
             }
         )
-    return {"id": conv.id, "lines": lines}
+    started = datetime.fromtimestamp(conv.created_at, UTC).strftime("%Y-%m-%d %H:%M")
+    return {"id": conv.id, "started": started, "lines": lines}
 
 
 @guard(Role.ADMIN, Role.ANALYST)

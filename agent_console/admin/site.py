@@ -13,6 +13,7 @@ from chatserver.api.keys import KIND as API_KEY_KIND
 from chatserver.types import Role, Site
 
 from .. import forms
+from ..assets import widget_asset
 from ..auth import guard
 from ..forms import Form
 from .canned import CANNED
@@ -99,6 +100,7 @@ async def site_settings(request: Request) -> Response:
         "languages": forms.LANGUAGES,
         "routing": forms.ROUTING,
         "limits": forms,
+        "preview_url": widget_asset("preview"),
     }
     return page(request, "admin/site.html", ctx, 200 if form.ok else 422)
 

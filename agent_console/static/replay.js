@@ -11,21 +11,15 @@
 // A jump inside what is loaded seeks the
 // replayer; a jump outside it starts a new replayer from the server's nearest
 // snapshot. Times are milliseconds on the recording's clock (rrweb's).
+// The events list, the highlight, the keys and moment links: replay-nav.js.
+
+import { bindKeys, clock, eventItems, fillEvents, highlighter, linkedMoment, momentLink } from "./replay-nav.js";
 
 const WINDOW = 60_000; // ms of recording asked for at a time
 const LOOK_FOR_ACTIVITY = 30 * 60_000; // with "Skip inactivity": how far ahead to load for it
 const INCREMENTAL = 3;
 const AHEAD = 15_000; // ms of recording (times the speed) kept loaded ahead of playback
 const TICK = 200; // ms between updates of the clock, the URL and loading
-
-/** @param {number} ms */
-function clock(ms) {
-  const s = Math.max(0, Math.floor(ms / 1000));
-  const h = Math.floor(s / 3600);
-  const mm = String(Math.floor((s % 3600) / 60));
-  const ss = String(s % 60).padStart(2, "0");
-  return h ? `${h}:${mm.padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
-}
 
 /**
  * Mount the replay of recording `id` in `section` (the markup of replay.html).
@@ -44,6 +38,8 @@ export async function mountReplay(section, id) {
   const urlLine = $("[data-url]");
   const timeline = $("[data-timeline]");
   const progress = $("[data-progress]");
+  const linkButton = $("[data-action=copy-link]");
+  const linkOut = $("[data-link]");
   const { createReplayer } = /** @type {any} */ (window).chatserverReplay;
 
   const get = async (/** @type {string} */ url) => {
@@ -176,6 +172,7 @@ export async function mountReplay(section, id) {
     for (const p of pages) if (p.ts <= t + 1) page = p;
     const url = page?.url ?? "";
     if (urlLine.textContent !== url) urlLine.textContent = url;
+    highlight(t);
   };
 
   // The timeline: a marker per page view, click and chat message.
@@ -203,7 +200,7 @@ export async function mountReplay(section, id) {
     seek(first + ((e.clientX - rect.left) / rect.width) * (last - first));
   });
 
-  playButton.addEventListener("click", () => {
+  const toggle = () => {
     if (!view_) return;
     const r = view_.replayer;
     playing = !playing;
@@ -217,17 +214,43 @@ export async function mountReplay(section, id) {
       r.play(at);
     } else r.pause();
     say(playing ? "Playing." : "Paused.");
-  });
+  };
+  playButton.addEventListener("click", toggle);
   speedSelect.addEventListener("change", configure);
   skipBox.addEventListener("change", configure);
 
-  // The transcript beside the player (when the page shows one): a line jumps there.
+  // The transcripts beside the player: a line jumps there.
   for (const line of section.querySelectorAll("[data-seek]")) {
     line.addEventListener("click", () => seek(Number(/** @type {HTMLElement} */ (line).dataset.seek)));
   }
+  // The events list (its rows seek themselves), the highlight as it plays, the keys.
+  const items = eventItems(marks, info.chat);
+  fillEvents($("[data-events]"), items, first, seek);
+  const highlight = highlighter(section);
+  bindKeys(document, { toggle, now: () => Math.min(now(), last), seek, events: items.map((i) => i.ts) });
 
-  // `?at=<ms on the recording's clock>` opens the replay at that moment (the archive's links).
-  const at = Number(new URLSearchParams(location.search).get("at"));
+  // A link to this moment (`#t=<seconds from the start>`), shown and copied.
+  linkButton.addEventListener("click", () => {
+    const link = momentLink(location, (Math.min(now(), last) - first) / 1000);
+    linkOut.textContent = link;
+    navigator.clipboard?.writeText(link).then(
+      () => say("Link copied."),
+      () => say("Copy the link shown."),
+    );
+  });
+  // Opening such a link, or changing its `#t=` on this page, seeks there.
+  const linked = () => {
+    const t = linkedMoment(location);
+    return t === null ? null : first + t * 1000;
+  };
+  window.addEventListener("hashchange", () => {
+    const t = linked();
+    if (t !== null) seek(t);
+  });
+
+  // `#t=`/`?t=` (seconds), or `?at=<ms on the recording's clock>` (the archive's
+  // links) open the replay at that moment.
+  const at = linked() ?? Number(new URLSearchParams(location.search).get("at"));
   const start = Number.isFinite(at) && at > first ? Math.min(at, last) : first;
   section.dataset.start = String(start);
   await rebuild(start);

@@ -467,7 +467,7 @@ def test_tab_stays_inside_the_full_screen_window(
       return el.id || el.className || el.tagName;
     }"""
     seen = []
-    for _ in range(12):
+    for _ in range(16):  # the window has 7 stops: twice round
         page.keyboard.press("Tab")
         seen.append(page.evaluate(where))
     assert "outside" not in seen and "widget, not the window" not in seen, seen

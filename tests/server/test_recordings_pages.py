@@ -259,3 +259,33 @@ async def test_delete_a_visitors_recordings(
             headers=origin,
         )
         assert r.status_code == 404
+
+
+async def test_replay_shows_each_conversation_of_the_visitor_and_no_one_elses(
+    server: Server, shop: Shop, close_clients: None
+) -> None:
+    """#21: beside the player, every conversation the visitor had during the session
+    (here two: the first was closed), never another visitor's or another site's,
+    even when ``?conv=`` names one."""
+    visitor = await Client.visitor(server, shop.key)
+    rec, _ = await record(server, shop, ["https://shop.example/a"], client=visitor)
+    first = await visitor.request({"t": "send", "cid": "m1", "body": "first question"})
+    assert first["t"] != "error", first
+    agent = await Client.agent(server, email(shop, 0))
+    assert (await agent.request({"t": "close", "conv": first["conv"]}))["t"] == "ok"
+    second = await visitor.request({"t": "send", "cid": "m2", "body": "second question"})
+    assert second["t"] != "error" and second["conv"] != first["conv"], second
+    stranger = await Client.visitor(server, shop.key)
+    assert (await stranger.request({"t": "send", "cid": "m1", "body": "not yours"}))["t"] == "ack"
+    elsewhere = await seed(server.data, agents=1)
+    foreign = await Client.visitor(server, elsewhere.key)
+    theirs = await foreign.request({"t": "send", "cid": "m1", "body": "other site"})
+    assert theirs["t"] == "ack", theirs
+    async with signed_in(server, shop, 1) as http:
+        for query in ("", f"?conv={theirs['conv']}"):
+            page = await http.get(f"/console/sessions/{rec}{query}")
+            assert page.status_code == 200
+            assert page.text.count('class="replay-transcript"') == 2
+            assert page.text.index("first question") < page.text.index("second question")
+            assert "not yours" not in page.text and "other site" not in page.text
+            assert 'id="replay-keys"' in page.text and "data-events" in page.text

@@ -78,8 +78,23 @@ if (cobrowse.inputs.some((path) => path.includes("rrweb"))) {
   throw new Error("build: rrweb ended up in the co-browse bundle");
 }
 
+// The widget's look for the admin site page's live preview: the chat's own
+// views without a connection (src/preview.js). Never loaded by shops' pages.
+const preview = await hashed("preview", "src/preview.js");
+
+// Catalan and Spanish: loaded by the chat bundle only when one of them is picked.
+const langs = await hashed("langs", "src/langs-bundle.js");
+
+// Emoji (the picker and the shortcode table): loaded by the chat bundle the
+// first time the visitor opens the picker or types a shortcode.
+const emoji = await hashed("emoji", "src/emoji-bundle.js");
+
 const chat = await hashed("chat", "src/chat.js", {
   define: {
+    __LANGS_BUNDLE__: JSON.stringify(`widget/${langs.file}`),
+    __LANGS_INTEGRITY__: JSON.stringify(langs.integrity),
+    __EMOJI_BUNDLE__: JSON.stringify(`widget/${emoji.file}`),
+    __EMOJI_INTEGRITY__: JSON.stringify(emoji.integrity),
     __RECORDER_BUNDLE__: JSON.stringify(`widget/${recorder.file}`),
     __COBROWSE_BUNDLE__: JSON.stringify(`widget/${cobrowse.file}`),
     __RECORDER_INTEGRITY__: JSON.stringify(recorder.integrity),
@@ -90,6 +105,9 @@ for (const [path, why] of [
   ["rrweb", "rrweb"],
   ["src/cobrowse.js", "co-browsing"],
   ["src/view/cobrowse.js", "co-browsing's view"],
+  ["src/emoji-table.js", "the emoji table"],
+  ["src/i18n/ca.js", "the Catalan strings"],
+  ["src/i18n/es.js", "the Spanish strings"],
 ]) {
   if (chat.inputs.some((input) => input.includes(path))) {
     throw new Error(`build: ${why} ended up in the chat bundle`);
@@ -115,12 +133,12 @@ await esbuild.build({
 await copyFile(join(root, "types/chat.d.ts"), join(out, "chat.d.ts"));
 
 // Which content-hashed file is which, for the server's pages (agent_console/assets.py).
-const manifest = { chat: chat.file, recorder: recorder.file, replay: replay.file, cobrowse: cobrowse.file };
+const manifest = { chat: chat.file, recorder: recorder.file, replay: replay.file, cobrowse: cobrowse.file, preview: preview.file };
 await writeFile(join(out, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
 
 // The licences of the third-party code inside the bundles (rrweb and its
 // parts, all MIT): one notice per npm package, shipped with the build.
-await writeFile(join(out, "THIRD_PARTY_NOTICES.txt"), await notices([recorder, replay, cobrowse, chat]));
+await writeFile(join(out, "THIRD_PARTY_NOTICES.txt"), await notices([recorder, replay, cobrowse, langs, emoji, preview, chat]));
 
 for (const name of (await readdir(out)).sort()) {
   console.log(`widget_build/${name}  ${(await stat(join(out, name))).size} bytes`);

@@ -14,5 +14,5 @@ guard(() => {
   const w = /** @type {Record<string, any>} */ (/** @type {unknown} */ (window));
   if (w.__chatserverStarted) return; // the script tag was pasted twice
   w.__chatserverStarted = true;
-  start({ site: data.site, base: data.base, dept: data.dept, consent: data.consent === "required" });
+  start({ site: data.site, base: data.base, dept: data.dept, consent: data.consent === "required", theme: data.theme });
 })();

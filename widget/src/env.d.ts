@@ -9,6 +9,18 @@ declare const __RECORDER_BUNDLE__: string;
 /** The file name of the content-hashed co-browse bundle, e.g. `widget/cobrowse.5KD9QW.js`. */
 declare const __COBROWSE_BUNDLE__: string;
 
+/** The file name of the content-hashed emoji bundle, e.g. `widget/emoji.5KD9QW.js`. */
+declare const __EMOJI_BUNDLE__: string;
+
+/** The emoji bundle's Subresource Integrity value, `sha384-<base64>`. */
+declare const __EMOJI_INTEGRITY__: string;
+
+/** The file name of the content-hashed languages bundle (Catalan, Spanish), e.g. `widget/langs.5KD9QW.js`. */
+declare const __LANGS_BUNDLE__: string;
+
+/** The languages bundle's Subresource Integrity value, `sha384-<base64>`. */
+declare const __LANGS_INTEGRITY__: string;
+
 /** The chat bundle's Subresource Integrity value, `sha384-<base64>`. */
 declare const __CHAT_INTEGRITY__: string;
 

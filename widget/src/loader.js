@@ -32,12 +32,9 @@
         chat.integrity = __CHAT_INTEGRITY__;
         chat.nonce = script.nonce || "";
         chat.src = new URL(__CHAT_BUNDLE__, script.src).href;
-        chat.setAttribute("data-site", site);
+        // data-site and the options (data-dept, data-consent, data-theme...): every data-* as given.
+        for (const { name, value } of script.attributes) if (/^data-/.test(name)) chat.setAttribute(name, value);
         chat.setAttribute("data-base", script.src);
-        for (const name of ["data-dept", "data-consent"]) {
-          const value = script.getAttribute(name);
-          if (value) chat.setAttribute(name, value);
-        }
         chat.onerror = () => console.warn("chatserver: could not load the chat from", chat.src);
         (document.head || document.documentElement).appendChild(chat);
       } catch (err) {

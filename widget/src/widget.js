@@ -10,8 +10,9 @@ import { createCobrowseGate } from "./cobrowse-gate.js";
 import { createEmitter } from "./emitter.js";
 import { createRecording } from "./recording.js";
 import { guard, warn } from "./guard.js";
-import { BUILT_IN, pageLanguages, pickLocale, translator } from "./i18n/index.js";
+import { addLanguages, BUILT_IN, LANGUAGES, pageLanguages, pickLocale, translator } from "./i18n/index.js";
 import { gated, storage } from "./storage.js";
+import { loadScript } from "./script.js";
 import { createStore } from "./store.js";
 import { mountAnnouncer } from "./view/announcer.js";
 import { mountBubble } from "./view/bubble.js";
@@ -48,12 +49,12 @@ const publicMessage = (e) => ({
 });
 
 /**
- * @param {{site: string, base: string, dept?: string, consent?: boolean, global?: string}} config
+ * @param {{site: string, base: string, dept?: string, consent?: boolean, theme?: string, global?: string}} config
  *   `base`: the loader's URL; the WebSocket is `ws` next to it; `consent`: the
  *   page waits for the visitor's consent (`data-consent="required"`).
  * @returns {() => void} teardown
  */
-export function start({ site, base, dept, consent = false, global = "$chat" }) {
+export function start({ site, base, dept, consent = false, theme, global = "$chat" }) {
   const ws = new URL("ws", base);
   ws.protocol = ws.protocol === "https:" ? "wss:" : "ws:";
   // data-consent="required": nothing in the browser's storage and no recording
@@ -93,12 +94,30 @@ export function start({ site, base, dept, consent = false, global = "$chat" }) {
     agentRead: 0, seen: 0, open: session.get("open") === true, locale: "en", maxChars: 4000,
   });
   let t = translator("en", overrides);
-  const relocale = () => {
-    const setting = store.get().site?.settings.language;
-    const locale = pickLocale([wanted, ...pageLanguages(), setting], Object.keys(BUILT_IN));
+  /** The languages bundle, once asked for; resolves when it ran (or failed: English then). @type {Promise<void> | null} */
+  let langs = null;
+  const pick = () => pickLocale([wanted, ...pageLanguages(), store.get().site?.settings.language], LANGUAGES);
+  /** The strings of the language picked now, loaded (at once for English). */
+  const strings = () => {
+    if (pick() in BUILT_IN) return Promise.resolve();
+    return (langs ||= loadScript(new URL(__LANGS_BUNDLE__, base).href, __LANGS_INTEGRITY__).then(
+      () => {
+        addLanguages(/** @type {any} */ (window).__chatserverLangs);
+      },
+      () => warn("could not load the languages; English it is"),
+    ));
+  };
+  /** Translate in the language picked now, if loaded (else English for now): true if it was. */
+  const apply = () => {
+    const want = pick();
+    const locale = want in BUILT_IN ? want : "en";
     t = translator(locale, overrides, bundled);
     store.set({ locale });
+    return locale === want;
   };
+  /** Follow the picked language: at once when its strings are here, else once they are. */
+  const relocale = () => (apply() ? Promise.resolve() : strings().then(apply));
+  strings(); // the page's or browser's language: on its way while the socket connects
 
   const unmount = () => {
     ui.forEach((teardown) => guard(teardown)());
@@ -119,11 +138,14 @@ export function start({ site, base, dept, consent = false, global = "$chat" }) {
     session,
     onReady() {
       recording.ready(store.get().site?.settings || {});
-      relocale();
-      mount();
-      ready = true;
-      emit("ready");
-      if (store.get().open) emit("open");
+      // The window appears in its language, not first in English.
+      relocale().then(guard(() => {
+        if (disabled || ready) return;
+        mount();
+        ready = true;
+        emit("ready");
+        if (store.get().open) emit("open");
+      }));
     },
     onMessage(e) {
       emit("message", publicMessage(e));
@@ -188,11 +210,13 @@ export function start({ site, base, dept, consent = false, global = "$chat" }) {
     attach: (file) => client.attach(file),
     /** @param {string} cid */
     dismiss: (cid) => client.dismiss(cid),
+    // The emoji bundle (emoji-bundle.js), added the first time the composer needs it.
+    emoji: () => loadScript(new URL(__EMOJI_BUNDLE__, base).href, __EMOJI_INTEGRITY__).then(() => /** @type {any} */ (window).__chatserverEmoji),
   };
 
   const viewing = () => store.get().open && document.visibilityState !== "hidden";
   const mount = () => {
-    const root = mountRoot(store.get().site?.settings.color);
+    const root = mountRoot(store.get().site?.settings.color, theme);
     const ctx = { store, actions, get t() { return t; } };
     const live = mountAnnouncer(root.box);
     announcer = live;
@@ -239,7 +263,7 @@ export function start({ site, base, dept, consent = false, global = "$chat" }) {
       case "strings": {
         const [lang, table] = typeof args[0] === "string" ? args : [null, args[0]];
         if (!table || typeof table !== "object") return;
-        for (const l of lang ? [String(lang).toLowerCase()] : Object.keys(BUILT_IN)) {
+        for (const l of lang ? [String(lang).toLowerCase()] : LANGUAGES) {
           overrides[l] = { ...overrides[l], ...table };
         }
         return relocale();

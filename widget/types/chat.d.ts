@@ -74,7 +74,7 @@ export type ChatStringKey =
   | "retry" | "new_message" | "link" | "download" | "away_form" | "away_mail" | "name" | "email" | "your_message"
   | "leave_message" | "offline_thanks" | "offline_error" | "rate_question" | "rate_great"
   | "rate_okay" | "rate_poor" | "rate_comment" | "rate_send" | "rate_thanks" | "mail_label"
-  | "mail_send" | "mail_sent" | "mail_error" | "attach"
+  | "mail_send" | "mail_sent" | "mail_error" | "attach" | "emoji"
   | "uploading" | "too_big" | "wrong_type" | "upload_failed" | "dismiss" | "image"
   | "cb_requested" | "cb_started" | "cb_declined" | "cb_ended" | "redacted"
   // co-browsing's prompt and banner (the co-browse bundle brings these)

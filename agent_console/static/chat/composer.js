@@ -2,11 +2,12 @@
 // "/shortcut" suggests canned responses (arrow keys, Enter or Tab to insert
 // for editing, Escape to dismiss), the note switch makes the next message an
 // internal note, and typing is announced (to the visitor, or for a note only
-// to colleagues).
+// to colleagues). Emoji (`:smile:` as typed, a picker beside Send): emoji.js.
 
 import { icon, labelled } from "./icons.js";
 import { el, fill } from "./dom.js";
 import { slashQuery } from "./canned.js";
+import { attachEmoji } from "./emoji.js";
 
 /**
  * @typedef {import("./conversations.js").Store} Store
@@ -38,15 +39,18 @@ export class Composer {
     this.noteBox = el("input", { type: "checkbox", class: "note-toggle" });
     this.suggest = el("ul", { class: "canned", id: `canned-${n}`, role: "listbox", "aria-label": "Canned responses", hidden: true });
     this.sendButton = labelled(el("button", { type: "submit", class: "primary" }), "send", "Send");
+    const emoji = attachEmoji(this.input); // before the input listener below: it sees the emoji
     this.form = el(
       "form",
       { class: "composer" },
       this.suggest,
+      emoji.grid,
       this.input,
       el(
         "div",
         { class: "composer-bar" },
         el("label", { class: "note-label", title: "Alt+N" }, this.noteBox, icon("note"), "Internal note"),
+        emoji.button,
         this.sendButton,
       ),
     );

@@ -55,6 +55,7 @@ export default {
   mail_sent: "Enviat! Mira la safata d'entrada.",
   mail_error: "No s'ha pogut enviar. Revisa l'adreça o torna-ho a provar d'aquí a uns minuts.",
   attach: "Adjunta un fitxer",
+  emoji: "Emojis",
   uploading: "Pujant…",
   too_big: "Massa gran: els fitxers poden ocupar fins a 10 MB.",
   wrong_type: "Només es poden enviar imatges (PNG, JPEG, GIF, WebP) i fitxers PDF.",

@@ -56,6 +56,7 @@ export default {
   mail_sent: "Sent! Check your inbox.",
   mail_error: "It could not be sent. Check the address, or try again in a few minutes.",
   attach: "Attach a file",
+  emoji: "Emoji",
   uploading: "Uploading…",
   too_big: "Too big: files can be up to 10 MB.",
   wrong_type: "Only images (PNG, JPEG, GIF, WebP) and PDF files can be sent.",

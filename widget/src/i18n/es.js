@@ -55,6 +55,7 @@ export default {
   mail_sent: "¡Enviado! Revisa tu bandeja de entrada.",
   mail_error: "No se ha podido enviar. Revisa la dirección o inténtalo en unos minutos.",
   attach: "Adjuntar un archivo",
+  emoji: "Emojis",
   uploading: "Subiendo…",
   too_big: "Demasiado grande: los archivos pueden ocupar hasta 10 MB.",
   wrong_type: "Solo se pueden enviar imágenes (PNG, JPEG, GIF, WebP) y archivos PDF.",

@@ -1,17 +1,24 @@
 // Languages: English, Catalan and Spanish built in; the shop can override any
 // string per language (`$chat.push(["strings", "es", {...}])`). The language is
 // the first available of: the API (`locale`), the page (`<html lang>`), the
-// browser (`navigator.languages`), the site's setting, English.
+// browser (`navigator.languages`), the site's setting, English. English is in
+// the chat bundle; Catalan and Spanish come in the languages bundle
+// (langs-bundle.js), which the chat adds only when one of them is picked, and
+// `addLanguages` puts into BUILT_IN.
 
-import ca from "./ca.js";
 import en from "./en.js";
-import es from "./es.js";
 
 /** @typedef {typeof en} Strings */
 /** @typedef {keyof Strings} Key */
 
-/** @type {Record<string, Strings>} */
-export const BUILT_IN = { en, ca, es };
+/** Every language the widget speaks, English first. */
+export const LANGUAGES = ["en", "ca", "es"];
+
+/** The languages' strings loaded so far. @type {Record<string, Strings>} */
+export const BUILT_IN = { en };
+
+/** Add loaded languages' strings. @param {Record<string, Strings>} tables */
+export const addLanguages = (tables) => Object.assign(BUILT_IN, tables);
 
 /**
  * The primary subtag of a language tag, lower case ("es-ES" → "es").

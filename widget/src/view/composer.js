@@ -1,7 +1,8 @@
 // The message box: Enter sends, Shift+Enter makes a new line; every change
 // goes to `draft` (the client decides what, if anything, leaves the page).
 // The paperclip button picks files to send (images and PDF). Hidden while the
-// offline form stands in for it.
+// offline form stands in for it. Emoji (the picker button, `:smile:` → 😄 as
+// typed) come from the emoji bundle, loaded the first time they are wanted.
 
 import { h, listen } from "./dom.js";
 import { icon, ICONS, showForm } from "./context.js";
@@ -17,7 +18,8 @@ export function mountComposer(parent, ctx) {
   const button = h("button", { type: "submit" }, icon(ICONS.send));
   const files = h("input", { type: "file", accept: "image/png,image/jpeg,image/gif,image/webp,application/pdf", multiple: true, hidden: true, tabindex: "-1" });
   const attach = h("button", { type: "button", class: "clip" }, icon(ICONS.clip));
-  const form = h("form", { class: "cf" }, attach, files, input, button);
+  const smile = h("button", { type: "button", "aria-expanded": "false" }, icon(ICONS.smile));
+  const form = h("form", { class: "cf" }, attach, files, input, smile, button);
   const hint = h("p", { class: "hint", id: "chatserver-redacted", role: "status", hidden: true });
   parent.append(form, hint);
 
@@ -34,6 +36,21 @@ export function mountComposer(parent, ctx) {
     input.style.height = "auto";
     input.style.height = `${Math.min(input.scrollHeight + 2, 140)}px`;
   };
+  const changed = () => {
+    fit();
+    check();
+    ctx.actions.draft(input.value);
+  };
+  /** @type {Promise<ReturnType<typeof import("../emoji.js").mountEmoji> | void> | null} */
+  let emoji = null;
+  /** The emoji bundle's part of this composer (loaded once; again after a failure). */
+  const withEmoji = () =>
+    (emoji ||= ctx.actions.emoji().then(
+      (api) => api.mountEmoji({ input, toggle: smile, form, changed }),
+      () => {
+        emoji = null;
+      },
+    ));
   const submit = () => {
     const text = input.value;
     if (!text.trim()) return;
@@ -50,6 +67,7 @@ export function mountComposer(parent, ctx) {
     button.setAttribute("aria-label", ctx.t("send"));
     attach.setAttribute("aria-label", ctx.t("attach"));
     attach.title = ctx.t("attach");
+    smile.setAttribute("aria-label", ctx.t("emoji"));
     form.hidden = showForm(s);
     if (form.hidden) hint.hidden = true;
   };
@@ -74,10 +92,10 @@ export function mountComposer(parent, ctx) {
         submit();
       }
     }),
+    listen(smile, "click", () => withEmoji().then((e) => e?.toggle())),
     listen(input, "input", () => {
-      fit();
-      check();
-      ctx.actions.draft(input.value);
+      changed();
+      if (/(^|\s):[a-z0-9_+-]+:$/.test(input.value.slice(0, input.selectionStart ?? 0))) withEmoji().then((e) => e?.replace());
     }),
   ];
   return {
@@ -93,6 +111,7 @@ export function mountComposer(parent, ctx) {
     },
     teardown() {
       stops.forEach((stop) => stop());
+      emoji?.then((e) => e?.teardown());
       form.remove();
     },
   };

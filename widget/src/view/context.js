@@ -16,6 +16,7 @@
  *     transcript(email: string): void,
  *     attach(file: File): void,
  *     dismiss(cid: string): void,
+ *     emoji(): Promise<{mountEmoji: typeof import("../emoji.js").mountEmoji}>,
  *   },
  * }} Context
  *
@@ -56,6 +57,7 @@ export const ICONS = {
   close: "M6.4 5 5 6.4 10.6 12 5 17.6 6.4 19l5.6-5.6 5.6 5.6 1.4-1.4-5.6-5.6L19 6.4 17.6 5 12 10.6z",
   down: "M7.4 8.6 12 13.2l4.6-4.6L18 10l-6 6-6-6z",
   send: "M3 20.5 21 12 3 3.5v6.6l12 1.9-12 1.9z",
+  smile: "M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm0 18a8 8 0 1 1 0-16 8 8 0 0 1 0 16zM8 8h2v3H8zm6 0h2v3h-2zm-6.5 6h9a4.5 4.5 0 0 1-9 0z",
   clip: "M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6h-1.5z",
 };
 

@@ -12,14 +12,16 @@ import { CSS } from "./styles.js";
 
 /**
  * @param {string | undefined} color the site's colour
+ * @param {string} [theme] the script tag's `data-theme`: `dark`, `auto` (the
+ *   system's choice) or anything else for light (styles.js)
  * @returns {{box: HTMLElement, teardown: () => void}}
  */
-export function mountRoot(color) {
+export function mountRoot(color, theme) {
   const host = document.createElement("chatserver-chat");
   const shadow = host.attachShadow({ mode: "open" });
   addStyles(shadow, CSS);
   const box = document.createElement("div");
-  box.className = "w";
+  box.className = theme === "dark" || theme === "auto" ? `w ${theme}` : "w";
   const { brand, text } = palette(color);
   box.style.setProperty("--c", brand);
   box.style.setProperty("--on", text);

@@ -10,12 +10,12 @@ import { addStyles, h, listen, setAttr, setText } from "./dom.js";
 /** @typedef {import("../types.js").Entry} Entry */
 
 const CSS = `
-.teaser{pointer-events:auto;position:fixed;z-index:2147483000;right:20px;bottom:92px;max-width:300px;display:flex;align-items:flex-start;gap:6px;padding:12px 10px 12px 14px;background:#fff;color:#1f2937;border-radius:14px;border-bottom-right-radius:4px;box-shadow:0 8px 28px rgba(0,0,0,.22);text-align:left;cursor:pointer}
+.teaser{pointer-events:auto;position:fixed;z-index:2147483000;right:20px;bottom:92px;max-width:300px;display:flex;align-items:flex-start;gap:6px;padding:12px 10px 12px 14px;background:var(--b);color:var(--t);border-radius:14px;border-bottom-right-radius:4px;box-shadow:0 8px 28px rgba(0,0,0,.22);text-align:left;cursor:pointer}
 .teaser .t{flex:1;min-width:0;display:flex;flex-direction:column;gap:2px}
-.teaser .n{font-size:13px;font-weight:600;color:#4b5563}
+.teaser .n{font-size:13px;font-weight:600;color:var(--m)}
 .teaser .x{white-space:pre-wrap;overflow-wrap:anywhere;display:-webkit-box;-webkit-line-clamp:4;-webkit-box-orient:vertical;overflow:hidden}
-.teaser .c{flex:none;width:28px;height:28px;border-radius:6px;font-size:18px;line-height:28px;color:#4b5563}
-.teaser:focus-visible,.teaser .c:focus-visible{outline:3px solid #111827;outline-offset:2px}
+.teaser .c{flex:none;width:28px;height:28px;border-radius:6px;font-size:18px;line-height:28px;color:var(--m)}
+.teaser:focus-visible,.teaser .c:focus-visible{outline:3px solid var(--k);outline-offset:2px}
 `;
 
 /** The newest proactive message the visitor has not seen, if any. @param {State} s @returns {Entry | null} */
