@@ -52,12 +52,33 @@ export function momentLink(where, seconds) {
 }
 
 /**
- * @typedef {{ts: number, kind: "page" | "click" | "chat", label: string}} Item
+ * @typedef {{ts: number, kind: "page" | "click" | "chat" | "signal", label: string}} Item
  */
 
+/** The recordings' signals (recordings/signals.py), as the events list and the timeline name them. */
+export const SIGNALS = {
+  rage: "Rage click",
+  dead: "Dead click",
+  error: "JavaScript error",
+  request: "Failed request",
+  abandon: "Abandoned form",
+};
+
 /**
- * The rows of the events list: page views, clicks and chat messages, in time order.
- * @param {{kind: string, ts: number, url?: string, title?: string, text?: string, selector?: string}[]} marks
+ * A signal mark in words.
+ * @param {{kind: string, selector?: string, text?: string, message?: string, method?: string, endpoint?: string, status?: number, url?: string}} m
+ */
+export function signalLabel(m) {
+  const name = SIGNALS[/** @type {keyof typeof SIGNALS} */ (m.kind)] || m.kind;
+  if (m.kind === "error") return `${name}: ${m.message || ""}`;
+  if (m.kind === "request") return `${name}: ${m.method || ""} ${m.endpoint || ""} (${m.status || "no answer"})`;
+  if (m.kind === "abandon") return `${name}: ${m.url || ""}`;
+  return `${name}: ${m.text || m.selector || ""}`;
+}
+
+/**
+ * The rows of the events list: page views, clicks, signals and chat messages, in time order.
+ * @param {{kind: string, ts: number, url?: string, title?: string, text?: string, selector?: string, message?: string, method?: string, endpoint?: string, status?: number}[]} marks
  * @param {{ts: number, body: string, from?: {kind?: string, name?: string | null}}[]} chat
  * @returns {Item[]}
  */
@@ -67,6 +88,7 @@ export function eventItems(marks, chat) {
   for (const m of marks) {
     if (m.kind === "page") items.push({ ts: m.ts, kind: "page", label: m.title || m.url || "" });
     else if (m.kind === "click") items.push({ ts: m.ts, kind: "click", label: m.text || m.selector || "" });
+    else if (m.kind in SIGNALS) items.push({ ts: m.ts, kind: "signal", label: signalLabel(m) });
   }
   for (const c of chat) {
     items.push({ ts: c.ts, kind: "chat", label: `${c.from?.name || c.from?.kind || ""}: ${c.body}` });
@@ -74,7 +96,7 @@ export function eventItems(marks, chat) {
   return items.sort((a, b) => a.ts - b.ts);
 }
 
-const KIND = { page: "Page", click: "Click", chat: "Chat" };
+const KIND = { page: "Page", click: "Click", chat: "Chat", signal: "Signal" };
 
 /**
  * Fill the events list `list` (an `<ol>`): one button per item, which seeks there.

@@ -13,7 +13,7 @@
 // snapshot. Times are milliseconds on the recording's clock (rrweb's).
 // The events list, the highlight, the keys and moment links: replay-nav.js.
 
-import { bindKeys, clock, eventItems, fillEvents, highlighter, linkedMoment, momentLink } from "./replay-nav.js";
+import { SIGNALS, bindKeys, clock, eventItems, fillEvents, highlighter, linkedMoment, momentLink, signalLabel } from "./replay-nav.js";
 
 const WINDOW = 60_000; // ms of recording asked for at a time
 const LOOK_FOR_ACTIVITY = 30 * 60_000; // with "Skip inactivity": how far ahead to load for it
@@ -56,7 +56,7 @@ export async function mountReplay(section, id) {
   const first = Number(rec.first_ts);
   const last = Math.max(Number(rec.last_ts), first + 1);
   /** @type {{kind: string, ts: number, url?: string, text?: string, selector?: string}[]} */
-  const marks = info.marks.filter((/** @type {any} */ m) => m.kind === "page" || m.kind === "click");
+  const marks = info.marks.filter((/** @type {any} */ m) => m.kind === "page" || m.kind === "click" || m.kind in SIGNALS);
   const pages = marks.filter((m) => m.kind === "page").sort((a, b) => a.ts - b.ts);
 
   /** @type {any} */
@@ -192,7 +192,8 @@ export async function mountReplay(section, id) {
     timeline.append(b);
   };
   for (const m of marks) {
-    marker(m.kind, m.ts, m.kind === "page" ? `Page: ${m.url ?? ""}` : `Click: ${m.text || m.selector || ""}`);
+    const label = m.kind === "page" ? `Page: ${m.url ?? ""}` : m.kind === "click" ? `Click: ${m.text || m.selector || ""}` : signalLabel(m);
+    marker(m.kind in SIGNALS ? `signal ${m.kind}` : m.kind, m.ts, label);
   }
   for (const c of info.chat) marker("chat", c.ts, `Chat (${c.from?.name || c.from?.kind || ""}): ${c.body}`);
   timeline.addEventListener("click", (e) => {
