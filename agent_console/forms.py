@@ -238,6 +238,7 @@ def site_form(data: Mapping[str, Any]) -> Form:
             form.clean["origins"] = tuple(origins)
 
     form.values["typing_preview"] = form.clean["typing_preview"] = fields.checked("typing_preview")
+    form.values["cobrowse"] = form.clean["cobrowse"] = fields.checked("cobrowse")
     routing = fields.text("routing")
     form.values["routing"] = routing
     if routing in ROUTING:

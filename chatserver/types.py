@@ -127,6 +127,8 @@ class SiteSettings:
     attachment_retention_days: int = 0
     visitor_retention_days: int = 0
     activity_retention_days: int = 0
+    # agents may ask to see the visitor's page (co-browsing, docs/cobrowse.md)
+    cobrowse: bool = True
 
     def to_json(self) -> JSON:
         return {
@@ -146,6 +148,7 @@ class SiteSettings:
             "attachment_retention_days": self.attachment_retention_days,
             "visitor_retention_days": self.visitor_retention_days,
             "activity_retention_days": self.activity_retention_days,
+            "cobrowse": self.cobrowse,
         }
 
     @classmethod

@@ -49,6 +49,7 @@ def _site_values(site: Site) -> Form:
             "name": site.name,
             "origins": "\n".join(site.allowed_origins),
             "typing_preview": s.typing_preview,
+            "cobrowse": s.cobrowse,
             "routing": s.routing,
             "color": s.color,
             "greeting": s.greeting,
@@ -77,6 +78,7 @@ async def site_settings(request: Request) -> Response:
             settings=replace(
                 site.settings,
                 typing_preview=clean["typing_preview"],
+                cobrowse=clean["cobrowse"],
                 routing=clean["routing"],
                 color=clean["color"],
                 greeting=clean["greeting"],

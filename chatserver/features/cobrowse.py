@@ -312,6 +312,8 @@ class Cobrowse:
             await self._unview(node, session, conv.id)
             return self._reply(session, frame, describe(conv, await self.current(node, conv.id)))
         conv = await self._member_conv(node, session, frame.get("conv"))
+        if action == "request" and not (await node.hub.site(conv.site_id)).settings.cobrowse:
+            raise FrameError(ErrorCode.NOT_ALLOWED, "co-browsing is off for this site")
         by: JSON = {"kind": "agent", **agent.public()}
         async with node.convs.locked(conv.id):
             entry = await self.current(node, conv.id)

@@ -97,6 +97,7 @@ class SiteSettings(TypedDict):
     attachment_retention_days: int
     visitor_retention_days: int
     activity_retention_days: int
+    cobrowse: bool
 
 
 class WireLimits(TypedDict):

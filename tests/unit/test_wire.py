@@ -66,6 +66,7 @@ SETTINGS = {
     "attachment_retention_days": 0,
     "visitor_retention_days": 0,
     "activity_retention_days": 0,
+    "cobrowse": True,
 }
 VISITOR_WELCOME: dict[str, Any] = {
     "t": "welcome",

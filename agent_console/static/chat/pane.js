@@ -261,7 +261,7 @@ export class Pane {
     this.transferMenu.hidden = closed || !(mine || admin);
     this.inviteMenu.hidden = closed || !(mine || admin);
     this.closeButton.hidden = closed || !(mine || admin);
-    this.cobrowseLink.hidden = closed || !mine;
+    this.cobrowseLink.hidden = closed || !mine || this.store.site?.settings?.cobrowse === false;
     this.cobrowseLink.setAttribute("href", `/console/cobrowse/${encodeURIComponent(conv.id)}`);
     this.recordingsLink.hidden = !admin;
     this.recordingsLink.setAttribute("href", `/console/sessions?visitor=${encodeURIComponent(conv.visitor)}`);
