@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ..conftest import Client, Server, seed
 
+ROOT = Path(__file__).resolve().parents[2]
 live = [pytest.mark.anyio, pytest.mark.usefixtures("close_clients")]
 
 HISTOGRAMS = (
@@ -118,6 +120,11 @@ async def test_histograms_and_process_metrics_after_real_traffic(server: Server)
     assert one("process_resident_memory_bytes") > 10 * 1024 * 1024
     assert one("process_open_fds") >= 3  # the sockets, the database, at least
     assert 0 < started - one("process_start_time_seconds") < 600
+    # Every family served is listed in docs/operations.md (counters under their _total name).
+    doc = (ROOT / "docs" / "operations.md").read_text()
+    for fam in after.values():
+        name = f"{fam.name}_total" if fam.type == "counter" else fam.name
+        assert f"`{name}`" in doc, f"{name} is not in docs/operations.md"
     (build,) = after["chatserver_build_info"].samples
     assert build.value == 1 and build.labels["version"] and build.labels["python"].count(".") == 2
     await visitor.close()
