@@ -96,12 +96,12 @@ class Fast:
         self.msgpack = msgspec.msgpack.Decoder(union)
         self._json = msgspec.json.Decoder(union)
 
-    def frame(self, data: bytes | str) -> Frame | None:
-        """The validated frame, or ``None`` when the tables' own path must decide.
+    def decode(self, data: bytes | str) -> tuple[str, int | None, dict[str, Any]] | None:
+        """``(type, request id, fields)`` of a frame whose every field passed its
+        checks, or ``None`` when the tables' own path must decide.
 
-        Raises ``FrameError`` only for the checks across fields that
-        ``frames.finish`` makes (an empty ``send`` body, ...), which the
-        slow path would make the same way on the same data.
+        The checks across fields (``frames.finish``) come after: the caller
+        takes the frame's rate-limit token first, as for every frame.
         """
         try:
             if isinstance(data, bytes):
@@ -114,7 +114,19 @@ class Fast:
         # ones left out, as ``validate`` leaves them), with the tag ``t``.
         values: dict[str, Any] = to_builtins(struct)
         ftype: str = values.pop("t")
-        return finish(self.kind, ftype, values.pop("id", None), values)
+        return ftype, values.pop("id", None), values
+
+    def frame(self, data: bytes | str) -> Frame | None:
+        """``decode``, then ``frames.finish``: the validated frame, or ``None``.
+
+        Raises ``FrameError`` only for the checks across fields that
+        ``finish`` makes (an empty ``send`` body, ...), which the tables'
+        path makes the same way on the same data.
+        """
+        decoded = self.decode(data)
+        if decoded is None:
+            return None
+        return finish(self.kind, *decoded)
 
 
 FAST: dict[ClientKind, Fast] = {kind: Fast(kind) for kind in FRAMES}

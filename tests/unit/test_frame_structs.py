@@ -18,9 +18,9 @@ from typing import Any
 import msgpack
 import pytest
 
-from chatserver.errors import FrameError
+from chatserver.errors import ErrorCode, FrameError
 from chatserver.protocol.codec import decode
-from chatserver.protocol.frames import FRAMES, MAX_INT, Frame, validate
+from chatserver.protocol.frames import FRAMES, MAX_INT, Frame, Limits, validate
 from chatserver.protocol.structs import FAST
 from chatserver.types import ClientKind
 
@@ -30,6 +30,7 @@ from .test_protocol import (
     MINIMAL_EXAMPLES,
     _random_message,
     _value,
+    open_conn,
 )
 
 KINDS = (ClientKind.VISITOR, ClientKind.AGENT)
@@ -171,3 +172,21 @@ def _jsonable(obj: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return True
+
+
+@pytest.mark.parametrize("extra", [{}, {"x": 1}], ids=["typed", "tables"])
+def test_a_frame_refused_across_fields_still_takes_a_token(extra: dict[str, Any]) -> None:
+    """The same rate limit and the same answers on both paths (an unknown field
+    sends the frame through the tables): a ``send`` with a blank body takes a
+    token before it is refused, and once the tokens are gone it is rate limited."""
+    conn = open_conn(ClientKind.VISITOR, Limits(rate_per_second=0.001, rate_burst=2.0))
+    blank = msgpack.packb({"t": "send", "cid": "a", "body": "  ", **extra})
+    ping = msgpack.packb({"t": "ping", **extra})
+    codes = []
+    for data in (blank, ping, blank, ping):
+        try:
+            conn.receive(data, 0.0)
+            codes.append(None)
+        except FrameError as exc:
+            codes.append(exc.code)
+    assert codes == [ErrorCode.INVALID_FIELD, None, ErrorCode.RATE_LIMITED, ErrorCode.RATE_LIMITED]
