@@ -32,8 +32,9 @@ from . import plans
 from .backends_report import render_backends
 from .backing import Backing, backing_versions
 from .ingest import ingest
+from .ramp import Ramp, throughput
 from .report import checks, render
-from .scenarios import Env, Plan, idle, median_run, slow, storm, throughput, traffic
+from .scenarios import Env, Plan, idle, median_run, slow, storm, traffic
 from .servers import ALL_TARGETS, BACKEND_TARGETS, ROOT, TARGETS, Cores
 from .stats import calibrate_jitter
 from .worker import loop_name, raise_nofile
@@ -113,17 +114,17 @@ def run_plan(plan: Plan, only: set[str], targets: list[str], env: Env) -> dict[s
             if plan.fanout_targets is None or target in plan.fanout_targets:
                 attempt("fanout", target, traffic, "fanout", plan.fanout)
     if "throughput" in only and plan.throughput is not None:
+        ramp = Ramp(
+            tuple(plan.throughput_steps),
+            plan.slo_p99_ms,
+            plan.throughput_bisect,
+            plan.throughput_retries,
+            plan.throughput_extend,
+            plan.throughput_budget_s,
+            max_workers=max(env.workers, env.max_workers),
+        )
         for target in targets:
-            attempt(
-                "throughput",
-                target,
-                throughput,
-                plan.throughput,
-                plan.throughput_steps,
-                plan.slo_p99_ms,
-                plan.throughput_bisect,
-                plan.throughput_retries,
-            )
+            attempt("throughput", target, throughput, plan.throughput, ramp)
     # Storm and slow consumer exercise recovery and outbox bounds, which the
     # baselines do not implement: chatserver only.
     if "storm" in only and plan.storm is not None and "chatserver" in targets:
@@ -153,6 +154,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default="", help=f"comma-separated scenarios of {SCENARIOS}")
     p.add_argument("--targets", default="", help=f"comma-separated servers of {list(ALL_TARGETS)}")
     p.add_argument("--workers", type=int, default=0, help="generator processes")
+    p.add_argument(
+        "--max-workers",
+        type=int,
+        default=0,
+        help="generator processes a throughput ramp may grow to when the generator "
+        "saturates (default: one per generator core, at least --workers)",
+    )
     p.add_argument("--out", type=Path, help="JSON result file (default bench/results/...)")
     p.add_argument("--seconds", type=float, default=10.0, help="profile duration")
     args = p.parse_args(argv)
@@ -198,7 +206,15 @@ def main(argv: list[str] | None = None) -> int:
     log(f"bench {plan.name}: scenarios {sorted(only)}, servers {targets}")
     with tempfile.TemporaryDirectory(prefix="chatbench-") as tmp:
         backing = Backing(Path(tmp), cores)
-        env = Env(cores, workers, Path(tmp), log, jitter_p99_ms=jitter["p99_ms"], backing=backing)
+        env = Env(
+            cores,
+            workers,
+            Path(tmp),
+            log,
+            jitter_p99_ms=jitter["p99_ms"],
+            backing=backing,
+            max_workers=args.max_workers or max(workers, len(cores.generator or ())),
+        )
         try:
             scenarios = run_plan(plan, only, targets, env)
         finally:

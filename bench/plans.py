@@ -4,7 +4,8 @@ An *active chat* is a visitor and an agent who each send a message every
 ten seconds (0.1 msg/s per side) while the visitor's draft preview updates
 once a second.  Rates stay far under the per-connection limit (20 frames/s,
 burst 60): an agent with 20 chats sends 2 frames/s.  The throughput ramp
-drives visitors only (no replies, no previews) up to 12 msg/s each.  The
+drives visitors only (no replies, no previews), doubling the rate past the
+listed steps until each server fails (``bench/ramp.py``).  The
 slow-consumer scenario makes visitors type hard (8 drafts/s of ~2 KB) so
 that the stalled agent's 20 conversations push ~300 KB/s at it.
 """
@@ -64,6 +65,8 @@ def quick() -> Plan:
         throughput_steps=[800, 1600, 3200],
         throughput_bisect=0,  # doubling only: --quick gives each ratio within a factor of 2
         throughput_retries=1,
+        throughput_extend=2,  # on to 12800/s if nothing failed by 3200/s
+        throughput_budget_s=60.0,
         storm=Traffic(
             chats=100,
             visitor_msg=1.0,
@@ -103,6 +106,7 @@ def full() -> Plan:
         throughput=Traffic(chats=1000, warmup=1.0, measure=5.0, drain=4.0),
         throughput_steps=[400, 800, 1600, 3200, 6400],
         throughput_bisect=3,
+        throughput_extend=4,  # on to 102400/s: every server is driven until it fails
         storm=Traffic(
             chats=1000,
             visitor_msg=0.5,
@@ -152,6 +156,8 @@ def backends(size: str) -> Plan:
             throughput_steps=[400, 800, 1600, 3200],
             throughput_bisect=1,
             throughput_retries=1,
+            throughput_extend=2,
+            throughput_budget_s=120.0,
             ingest=Ingest(connections=100, warmup=1.0, measure=4.0, compression=False),
         )
     return Plan(
@@ -162,6 +168,7 @@ def backends(size: str) -> Plan:
         throughput=Traffic(chats=1000, warmup=1.0, measure=4.0, drain=4.0),
         throughput_steps=[400, 800, 1600, 3200, 6400],
         throughput_bisect=2,
+        throughput_extend=3,
         ingest=Ingest(connections=400, warmup=2.0, measure=10.0, compression=False),
         ingest_dense=Ingest(
             connections=100, warmup=2.0, measure=10.0, dense=True, compression=False

@@ -81,6 +81,38 @@ def cpu_ratio(mine: dict[str, Any], theirs: dict[str, Any]) -> float | None:
     return round(b / a, 2) if a and b else None
 
 
+def _ratio_rows(tp: dict[str, Any]) -> list[list[Any]]:
+    """chatserver's throughput against each baseline: measured and CPU-estimated
+    ratios side by side, the chat counts each was measured at, and whether the
+    measured ratio is exact (both servers failed the SLO) or only a bound."""
+    mine = tp.get("chatserver", {})
+    rows: list[list[Any]] = []
+    for other in ("socketio", "ws-relay"):
+        theirs = tp.get(other, {})
+        a, b = mine.get("max_msgs_per_s"), theirs.get("max_msgs_per_s")
+        if not (a and b):
+            continue
+        est = cpu_ratio(mine, theirs)
+        chats = [r.get("config", {}).get("chats", "?") for r in (mine, theirs)]
+        unfailed = [
+            f"{name} {r.get('limited_by')}"
+            for name, r in (("chatserver", mine), (other, theirs))
+            if r.get("limited_by") != "server"
+        ]
+        rows.append(
+            [
+                other,
+                f"{chats[0]} / {chats[1]}",
+                f"**{a / b:.2f}x**",
+                f"{est:.2f}x" if est is not None else "-",
+                "exact (both failed the SLO)"
+                if not unfailed
+                else f"a bound ({', '.join(unfailed)})",
+            ]
+        )
+    return rows
+
+
 def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
     """The issue's targets, each with the measured value and pass / fail / not measured."""
     sc = results.get("scenarios", {})
@@ -257,17 +289,13 @@ def render(results: dict[str, Any]) -> str:
             ],
             rows,
         )
-        mine = sc["throughput"].get("chatserver", {})
-        for other in ("socketio", "ws-relay"):
-            theirs = sc["throughput"].get(other, {})
-            a, b = mine.get("max_msgs_per_s"), theirs.get("max_msgs_per_s")
-            if not (a and b):
-                continue
-            line = f"\nchatserver / {other}: **{a / b:.2f}x** measured"
-            est = cpu_ratio(mine, theirs)
-            if est is not None:
-                line += f"; estimate from server CPU per message: {est:.2f}x"
-            lines.append(line)
+        ratios = _ratio_rows(sc["throughput"])
+        if ratios:
+            lines.append("")
+            lines += _table(
+                ["chatserver / ", "chats", "measured", "estimate from CPU / msg", "measured is"],
+                ratios,
+            )
         lines.append("")
 
     if "idle" in sc:

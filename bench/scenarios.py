@@ -44,7 +44,6 @@ from .servers import Cores, ServerProcess, Target
 from .stats import (
     FOREIGN_CPU_MAX,
     Samples,
-    cpu_us_per_message,
     generator_check,
     summary_ms,
     system_busy_seconds,
@@ -65,6 +64,7 @@ class Env:
     instrument: dict[str, str] | None = None  # run it under bench.instrument
     server_prefix: list[str] | None = None  # run it under this command (valgrind)
     backing: Backing | None = None  # Redis and PostgreSQL for the backend targets
+    max_workers: int = 0  # generator processes a saturated ramp may grow to (0: workers)
 
 
 @dataclass
@@ -188,8 +188,11 @@ class ServerMonitor:
 class Stage:
     """A target's server plus the generator connected to it, for one scenario."""
 
-    def __init__(self, env: Env, target: Target, name: str, t: Traffic | None) -> None:
+    def __init__(
+        self, env: Env, target: Target, name: str, t: Traffic | None, workers: int = 0
+    ) -> None:
         self.env = env
+        self.workers = workers or env.workers  # generator processes
         self.target = target
         self.name = name
         self.traffic = t
@@ -263,7 +266,7 @@ class Stage:
             if t.stall is not None and self.groups:
                 self.stall_agent = self.groups[0]["agents"][0]["tag"]
                 spec["stall"] = {**t.stall, "agent": self.stall_agent}
-        workers = env.workers if self.groups else 1
+        workers = self.workers if self.groups else 1
         self.gen = Generator(spec, self.groups, workers, env.cores.generator)
         self.monitor = ServerMonitor(self.server)
         return self
@@ -428,138 +431,6 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return chosen
 
 
-def throughput(
-    env: Env,
-    target: Target,
-    t: Traffic,
-    steps: list[float],
-    slo_p99_ms: float,
-    bisect: int = 2,
-    retries: int = 2,
-) -> dict[str, Any]:
-    """Step the offered visitor message rate up until the server stops keeping up.
-
-    Doubling steps find the first rate that fails (delivered < 99.9 % or p99
-    over the SLO), then ``bisect`` steps narrow the gap between the last pass
-    and that failure.  A step that was contended (other processes busy) or
-    where the generator was the bottleneck is repeated up to ``retries``
-    times; a step still invalid ends the ramp with "limited by generator".
-    """
-    stage = Stage(env, target, "throughput", t)
-    out: list[dict[str, Any]] = []
-    best: dict[str, Any] | None = None
-    limited_by = "steps exhausted"
-
-    def cool_down() -> None:
-        """After an overload, wait for the server to go quiet before the next step."""
-        assert stage.monitor is not None
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            time.sleep(0.5)
-            now = time.monotonic()
-            cpu = stage.monitor.cpu(now - 1.0, now)
-            if cpu is not None and cpu < 0.1:
-                return
-
-    def attempt(total: float) -> dict[str, Any]:
-        tried: list[dict[str, Any]] = []
-        for _ in range(retries + 1):
-            per_visitor = total / t.chats
-            override = {
-                "rates": {"visitor_msg": per_visitor, "visitor_typing": 0.0, "agent_msg": 0.0}
-            }
-            replies, t0 = stage.run(override)
-            r = _window_result(stage, t, replies, t0)
-            lat = r["latency_ms"]
-            ok_delivery = (r["delivered_ratio"] or 0) >= 0.999 and not r["errors"]
-            ok_latency = lat.get("p99", math.inf) <= slo_p99_ms
-            step = {
-                "offered_msgs_per_s": total,
-                "messages_per_s": r["messages_per_s"],
-                "deliveries_per_s": r["deliveries_per_s"],
-                "delivered_ratio": r["delivered_ratio"],
-                "p50_ms": lat.get("p50"),
-                "p99_ms": lat.get("p99"),
-                "server_cpu": r["server_cpu"],
-                "server_cpu_us_per_msg": cpu_us_per_message(r["server_cpu"], r["messages_per_s"]),
-                "backing_cpu": r["backing_cpu"],
-                "backing_cpu_us_per_msg": cpu_us_per_message(r["backing_cpu"], r["messages_per_s"]),
-                "generator_cpu_us_per_msg": _generator_us_per_msg(replies, r),
-                "generator": r["generator"],
-                "machine": r["machine"],
-                "errors": r["errors"],
-                "passed": ok_delivery and ok_latency,
-            }
-            env.log(
-                f"    {target.name}: offered {total:.0f}/s → {r['deliveries_per_s']:.0f}/s "
-                f"delivered ({r['delivered_ratio']}), p99 {lat.get('p99')} ms, server CPU "
-                f"{r['server_cpu']} ({step['server_cpu_us_per_msg']} µs/msg), generator "
-                f"{'ok' if r['generator']['valid'] else 'SATURATED'} "
-                f"({step['generator_cpu_us_per_msg']} µs/msg handled)"
-                f"{', contended' if r['machine']['contended'] else ''}"
-            )
-            if not step["passed"]:
-                cool_down()
-            tried.append(step)
-            if r["generator"]["valid"] and not r["machine"]["contended"]:
-                break
-        # Judge the step by its cleanest try: valid and quiet, else valid, else the last.
-        step = next(
-            (s for s in tried if s["generator"]["valid"] and not s["machine"]["contended"]),
-            next((s for s in tried if s["generator"]["valid"]), tried[-1]),
-        )
-        step["tries"] = len(tried)
-        out.append(step)
-        return step
-
-    try:
-        stage.start()
-        setup = stage.setup()
-        lo: float | None = None
-        hi: float | None = None
-        for total in steps:
-            step = attempt(total)
-            if not step["generator"]["valid"]:
-                limited_by = "generator"
-                break
-            if not step["passed"]:
-                hi = total
-                limited_by = "server"
-                break
-            lo, best = total, step
-        if hi is not None:  # a step failed: bisect between the last to pass and it
-            for _ in range(bisect):
-                mid = round(((lo or 0) + hi) / 2 / 10) * 10
-                if mid in (lo, hi) or mid <= 0:
-                    break
-                step = attempt(mid)
-                if not step["generator"]["valid"]:
-                    break
-                if step["passed"]:
-                    lo, best = mid, step
-                else:
-                    hi = mid
-        us = best["server_cpu_us_per_msg"] if best else None
-        return {
-            "steps": out,
-            "max_msgs_per_s": best["messages_per_s"] if best else 0.0,
-            "best": best,
-            # Server CPU per visitor message at the best step, and what one
-            # core would carry at that cost (an estimate; see stats.cpu_us_per_message).
-            "server_cpu_us_per_msg": us,
-            "capacity_estimate_msgs_per_s": round(1e6 / us) if us else None,
-            "backing_cpu_us_per_msg": best.get("backing_cpu_us_per_msg") if best else None,
-            "first_failing_offered": hi,
-            "limited_by": limited_by,
-            "contended": bool(best and best["machine"]["contended"]),
-            "slo_p99_ms": slo_p99_ms,
-            "setup": setup,
-            "config": asdict(t),
-        }
-    finally:
-        stage.close()
-
-
 def storm(env: Env, target: Target, t: Traffic) -> dict[str, Any]:
     """Every connection dropped at once; reconnect with jitter; count gaps and duplicates."""
     assert t.storm is not None
@@ -711,6 +582,8 @@ class Plan:
     throughput_steps: list[float] = field(default_factory=list)
     throughput_bisect: int = 2
     throughput_retries: int = 2  # repeats of a contended or generator-limited step
+    throughput_extend: int = 0  # doublings past the steps while every step passes (ramp.py)
+    throughput_budget_s: float = 600.0  # one server's ramp, wall time at most
     storm: Traffic | None = None
     slow: Traffic | None = None
     slo_p99_ms: float = 50.0

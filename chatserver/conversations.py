@@ -18,10 +18,12 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from time import perf_counter
 
 from .broker import Broker
 from .errors import ErrorCode, FrameError
 from .events import ConversationEvent, ConversationEvents, EventKind
+from .histogram import Histogram
 from .routing import Router
 from .store import Store
 from .types import (
@@ -94,6 +96,8 @@ class Conversations:
         self.events = ConversationEvents()
         # an entry's wire form (features.install: signed attachment URLs)
         self.wire: Callable[[Entry], JSON] = Entry.to_wire
+        # seconds per entry publish (the node shares ``metrics.broker_publish`` here)
+        self.publish_seconds = Histogram()
 
     # -- helpers ---------------------------------------------------------
 
@@ -144,7 +148,9 @@ class Conversations:
         aud = "agents" if entry.agents_only else "all"
         frame = self.wire(entry)
         frame["t"] = "msg"
+        started = perf_counter()
         await self.broker.publish(conv_channel(entry.conversation_id), frame_event(frame, aud))
+        self.publish_seconds.observe(perf_counter() - started)
         self.events.emit(
             ConversationEvent(EventKind.ENTRY, site_id, entry.conversation_id, entry=entry)
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -424,10 +425,13 @@ class Hub(Following, AgentConnections):
 
     def ack(self, session: Session, frame: Frame, entry: Entry, duplicate: bool) -> None:
         """Acknowledge a stored message (before the entry is published)."""
+        metrics = self.metrics
         if duplicate:
-            self.metrics.messages_duplicate += 1
+            metrics.messages_duplicate += 1
         else:
-            self.metrics.messages_stored += 1
+            metrics.messages_stored += 1
+        if session.frame_at:  # read by web/ws.py (not set by in-process callers)
+            metrics.frame_to_ack.observe(time.monotonic() - session.frame_at)
         assert entry.cid is not None  # acks answer posts, which carry a cid
         session.send(
             wire.ack(frame.rid, entry.cid, entry.conversation_id, entry.offset, entry.ts, duplicate)

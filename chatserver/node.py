@@ -31,6 +31,7 @@ from .conversations import Conversations
 from .features.attachments import UploadBudget
 from .held import HeldPages
 from .hub import Hub
+from .loop_lag import LoopLag
 from .mail.service import MailService
 from .outbox import Outbox
 from .presence import Presence
@@ -105,6 +106,10 @@ class Node:
         )
         self.hub.node = self
         self.metrics = self.hub.metrics
+        self.convs.publish_seconds = self.metrics.broker_publish
+        # event-loop lag into chatserver_event_loop_lag_seconds (loop_lag.py)
+        self.loop_lag = LoopLag(self.metrics.loop_lag)
+        self.hub.add_service(self.loop_lag.start, self.loop_lag.close)
         # Set by ``features.install``: the trigger engine and co-browsing.
         self.triggers: Proactive
         self.cobrowse: Cobrowse
@@ -131,6 +136,7 @@ class Node:
         self.login_throttle = logins.LoginThrottle(store, limit=10, window=300.0)
         # Durable jobs (webhook deliveries) and the webhooks fed from the change feed.
         self.outbox = Outbox(store, config.webhooks.outbox)
+        self.outbox.observe = self.metrics.delivered
         self.hub.add_service(self.outbox.start, self.outbox.close)
         self.webhooks = Webhooks(self)
         self.webhooks.install()

@@ -32,6 +32,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from time import perf_counter
 
 from .store import Store
 from .store.outbox import Job
@@ -79,6 +80,8 @@ class Outbox:
         self.done = 0
         self.retried = 0
         self.failed = 0
+        # ``(kind, outcome, seconds)`` per attempt (the node passes ``metrics.delivered``)
+        self.observe: Callable[[str, str, float], None] | None = None
 
     def handle(self, kind: str, handler: Handler) -> None:
         """Run jobs of ``kind`` with ``handler`` (registered before ``start``)."""
@@ -139,24 +142,35 @@ class Outbox:
 
     async def _attempt(self, job: Job) -> None:
         handler = self._handlers.get(job.kind)
+        started = perf_counter()
         try:
             if handler is None:
                 raise GiveUp(f"no handler for jobs of kind {job.kind!r}")
             await handler(job)
         except GiveUp as exc:
+            self._observe(job.kind, "failed", started)
             self.failed += 1
             await self.store.fail(job.id, now(), str(exc)[:500])
         except Exception as exc:
             error = (str(exc) or type(exc).__name__)[:500]
             t = now()
             if t - job.created_at >= self.config.give_up:
+                self._observe(job.kind, "failed", started)
                 self.failed += 1
                 await self.store.fail(job.id, t, f"gave up: {error}")
             else:
+                self._observe(job.kind, "retry", started)
                 self.retried += 1
                 cfg = self.config
                 due = t + backoff(job.attempts, cfg.retry_base, cfg.retry_cap)
                 await self.store.retry(job.id, t, due, error)
         else:
+            self._observe(job.kind, "ok", started)
             self.done += 1
             await self.store.complete(job.id, now())
+
+    def _observe(self, kind: str, outcome: str, started: float) -> None:
+        if self.observe is not None:
+            self.observe(
+                kind if kind in self._handlers else "unknown", outcome, perf_counter() - started
+            )

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from time import perf_counter
 from typing import TYPE_CHECKING
 
 from . import cards
@@ -155,7 +156,8 @@ async def _append(
     node: Node, session: Session, conv_id: ConversationId, post: Post
 ) -> tuple[Entry, bool]:
     assert session.visitor_id is not None
-    return await node.store.append(
+    started = perf_counter()
+    stored = await node.store.append(
         conv_id,
         EntryKind.TEXT,
         AuthorKind.VISITOR,
@@ -166,6 +168,8 @@ async def _append(
         data=post.data or None,
         open_only=True,
     )
+    node.metrics.store_commit.observe(perf_counter() - started)
+    return stored
 
 
 async def open_for(

@@ -84,6 +84,7 @@ class Session:
         "draining",
         "flush",
         "follows",
+        "frame_at",
         "grant",
         "kind",
         "max_outbox",
@@ -132,6 +133,9 @@ class Session:
         self.viewing: dict[ConversationId, bool] = {}  # an agent's viewed conversations: typing?
         self.presence_info: JSON = {}  # what presence shows of this visitor (since, page)
         self.remote = remote
+        # ``time.monotonic()`` when the frame being handled was read (web/ws.py):
+        # where ``chatserver_frame_to_ack_seconds`` starts.
+        self.frame_at = 0.0
         # A visitor's count of online agents as last told (welcome, ``agents``):
         # an ``agents`` frame repeating it is not sent (Hub._fan_out).
         self.agents_online: int | None = None

@@ -21,6 +21,7 @@ connection's entries go when it closes (``forget``).
 from __future__ import annotations
 
 import contextlib
+from time import perf_counter
 from typing import TYPE_CHECKING
 
 from .. import logins
@@ -157,6 +158,7 @@ async def send(node: Node, session: Session, frame: Frame) -> None:
     kind = EntryKind.NOTE if frame.get("note") else EntryKind.TEXT
     # One store round trip: membership and "still open" are checked in the
     # same atomic step as the write, instead of reading the conversation first.
+    started = perf_counter()
     try:
         entry, duplicate = await node.store.append(
             frame.get("conv"),
@@ -177,6 +179,7 @@ async def send(node: Node, session: Session, frame: Frame) -> None:
         raise FrameError(ErrorCode.FORBIDDEN, "join the conversation first") from None
     except Closed:
         raise FrameError(ErrorCode.CONFLICT, "conversation is closed") from None
+    node.metrics.store_commit.observe(perf_counter() - started)
     node.hub.ack(session, frame, entry, duplicate)
     if not duplicate:
         await node.convs.publish_entry(session.site.id, entry)

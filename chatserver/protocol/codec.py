@@ -33,7 +33,16 @@ import msgspec
 from ..errors import CloseCode, ConnectionClosing, ErrorCode, FrameError
 from ..types import ClientKind, ConnState
 from . import wire
-from .frames import MAX_FRAME_BYTES, PROTOCOL_VERSION, STREAM_FRAMES, Frame, Limits, validate
+from .frames import (
+    MAX_FRAME_BYTES,
+    PROTOCOL_VERSION,
+    STREAM_FRAMES,
+    Frame,
+    Limits,
+    finish,
+    validate,
+)
+from .structs import FAST
 
 
 class Codec(Enum):
@@ -208,6 +217,21 @@ class Connection:
             # (``STREAM_FRAMES``) from a bucket of their own, so a running
             # co-browse neither starves the chat nor is starved by it.
             fits = frame_size(data, self.limits.max_frame_bytes) <= self.limits.max_frame_bytes
+            if fits:
+                # The typed decoders (structs.py) accept the common frames in
+                # one step; what they do not accept is decided below.
+                assert self.kind is not None
+                fast = FAST[self.kind].decode(data)
+                if fast is not None:
+                    ftype, rid, values = fast
+                    stream = ftype in STREAM_FRAMES
+                    bucket = self._stream_bucket if stream else self._bucket
+                    if not bucket.take(now):
+                        raise FrameError(
+                            ErrorCode.RATE_LIMITED,
+                            f"rate limited, retry in {bucket.retry_after():.2f}s",
+                        )
+                    return finish(self.kind, ftype, rid, values)  # the checks across fields
             raw: Any = None
             bad: FrameError | None = None
             if fits:

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from ..errors import ErrorCode, FrameError
 from ..types import RATINGS, ClientKind
 
@@ -88,9 +90,13 @@ class Field:
     max_items: int | None = None  # arrays: most elements
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """A validated client frame."""
+class Frame(msgspec.Struct, frozen=True):
+    """A validated client frame.
+
+    A frozen ``msgspec.Struct`` rather than a frozen dataclass: made once per
+    frame, and a dataclass's frozen ``__init__`` (three ``object.__setattr__``
+    calls) cost about as much as decoding the frame (docs/performance.md).
+    """
 
     type: str
     rid: int | None
@@ -340,6 +346,14 @@ def validate(kind: ClientKind, raw: Any) -> Frame:
                 )
             continue
         data[spec.name] = _check_field(spec, value, rid)
+    return finish(kind, ftype, rid, data)
+
+
+def finish(kind: ClientKind, ftype: str, rid: int | None, data: dict[str, Any]) -> Frame:
+    """The checks across a frame's fields, once each field passed its own; the ``Frame``.
+
+    Shared by ``validate`` and the typed decoders of ``structs.py``.
+    """
     if ftype == "send" and not data["body"].strip():
         raise FrameError(ErrorCode.INVALID_FIELD, "field 'body' is empty", rid=rid)
     if ftype == "attrs" and kind is ClientKind.VISITOR:

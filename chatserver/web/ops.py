@@ -12,14 +12,15 @@ is ``metrics.allowed``.  See docs/operations.md.
 from __future__ import annotations
 
 import asyncio
+import platform
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from .. import __version__
-from ..metrics import CONTENT_TYPE, Exposition, allowed, close_name
+from .. import __version__, process_stats
+from ..metrics import CONTENT_TYPE, Exposition, Metrics, allowed, close_name
 from ..node import Node
 from ..protocol.frames import FRAMES
 from ..redact import scrub
@@ -85,6 +86,13 @@ def render(state: Any) -> str:
         [({"version": __version__, "backend": state.node.config.backend}, 1)],
     )
     out.family(
+        "chatserver_build_info",
+        "gauge",
+        "Always 1; the labels tell the build: chatserver's version and Python's.",
+        [({"version": __version__, "python": platform.python_version()}, 1)],
+    )
+    _process(out)
+    out.family(
         "chatserver_connections",
         "gauge",
         "Open WebSocket connections past hello, by client kind.",
@@ -135,10 +143,11 @@ def render(state: Any) -> str:
         "counter",
         "WebSocket connections ended, by close code (sent by the server or the client).",
         [
-            ({"code": str(code), "reason": close_name(code)}, count)
+            ({"code": code, "reason": close_name(code)}, count)
             for code, count in sorted(m.closes.items())
         ],
     )
+    _latencies(out, m)
     out.family(
         "chatserver_recoveries_total",
         "counter",
@@ -204,6 +213,65 @@ def render(state: Any) -> str:
         rec.get("partial_bytes", 0),
     )
     return out.text()
+
+
+def _latencies(out: Exposition, m: Metrics) -> None:
+    out.histogram(
+        "chatserver_frame_to_ack_seconds",
+        "Seconds from a message frame read to its ack sent (the message stored durably).",
+        [({}, m.frame_to_ack)],
+    )
+    out.histogram(
+        "chatserver_store_commit_seconds",
+        "Seconds a client message's durable append to the store took.",
+        [({}, m.store_commit)],
+    )
+    out.histogram(
+        "chatserver_broker_publish_seconds",
+        "Seconds a stored entry's publish to the broker took (a Redis round trip).",
+        [({}, m.broker_publish)],
+    )
+    out.histogram(
+        "chatserver_event_loop_lag_seconds",
+        "Seconds the event loop ran a due timer late (sampled four times a second).",
+        [({}, m.loop_lag)],
+    )
+    out.histogram(
+        "chatserver_delivery_seconds",
+        "Seconds per outbox delivery attempt (webhook, email), by job kind and outcome.",
+        [({"kind": k, "outcome": o}, h) for (k, o), h in sorted(m.deliveries.items())],
+    )
+
+
+def _process(out: Exposition) -> None:
+    """The standard process metrics (``process_stats.py``)."""
+    p = process_stats.read()
+    out.one(
+        "process_cpu_seconds_total",
+        "counter",
+        "Total user and system CPU time spent in seconds.",
+        p.cpu_seconds,
+    )
+    out.one(
+        "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", p.resident_bytes
+    )
+    if p.virtual_bytes is not None:
+        out.one(
+            "process_virtual_memory_bytes",
+            "gauge",
+            "Virtual memory size in bytes.",
+            p.virtual_bytes,
+        )
+    out.one(
+        "process_start_time_seconds",
+        "gauge",
+        "Start time of the process since unix epoch in seconds.",
+        p.start_time,
+    )
+    if p.open_fds is not None:
+        out.one("process_open_fds", "gauge", "Number of open file descriptors.", p.open_fds)
+    if p.max_fds is not None:
+        out.one("process_max_fds", "gauge", "Maximum number of open file descriptors.", p.max_fds)
 
 
 routes = [

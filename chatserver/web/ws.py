@@ -141,7 +141,8 @@ async def websocket_endpoint(node: Node, scope: Scope, receive: Receive, send: S
             if data is None:
                 data = message.get("text") or ""
             try:
-                frame = conn.receive(data, time.monotonic())
+                session.frame_at = now = time.monotonic()
+                frame = conn.receive(data, now)
                 counts[frame.type] += 1
                 await node.hub.handle(session, frame)
             except FrameError as exc:

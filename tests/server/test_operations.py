@@ -62,9 +62,12 @@ def parse(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
             continue
         m = SAMPLE.match(line)
         assert m, f"not a valid sample line: {line!r}"
-        name = m.group(1)
-        assert name in helped and name in typed, f"{name} has no HELP/TYPE before it"
-        if typed[name] == "counter":
+        name = family = m.group(1)
+        for suffix in ("_bucket", "_sum", "_count"):  # a histogram's samples
+            if name.endswith(suffix) and typed.get(name[: -len(suffix)]) == "histogram":
+                family = name[: -len(suffix)]
+        assert family in helped and family in typed, f"{name} has no HELP/TYPE before it"
+        if typed[family] == "counter":
             assert name.endswith("_total"), name
         brace = line.find("{")
         labels = (
