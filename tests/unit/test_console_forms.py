@@ -53,6 +53,7 @@ def test_site_form_keeps_what_was_typed_and_cleans_what_is_valid() -> None:
         "name": "My shop",
         "origins": ("https://a.example", "http://b.example:8080"),
         "typing_preview": False,
+        "cobrowse": False,
         "routing": "manual",
         "color": "#abcdef",
         "greeting": "Hi!\nHow can we help?",
