@@ -84,7 +84,7 @@ KIND_LABELS = {
     "business_hours": "Within business hours",
     "agent_online": "Agent online in department",
     "has_chat": "Has an open chat",
-    "signal": "Frustration on this page (from the recording)",
+    "signal": "Recording signal",
 }
 OP_LABELS = {
     "contains": "contains",

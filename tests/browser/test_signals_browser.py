@@ -86,12 +86,12 @@ def test_a_rage_click_on_a_broken_button_offers_help(
     # the analyst finds the session by its signal
     analyst = next(e for e in shop.agents if e.startswith("agent1-"))
     r = httpx.post(f"{server.url}/api/login", json={"email": analyst, "password": PASSWORD})
-    api = httpx.Client(
+    with httpx.Client(
         base_url=f"{server.url}/console/api/recordings",
         headers={"Authorization": f"Bearer {r.json()['token']}"},
-    )
-    (rec,) = api.get("/", params={"signal": "rage"}).json()["recordings"]
-    marks = api.get(f"/{rec['id']}").json()["marks"]
+    ) as api:
+        (rec,) = api.get("/", params={"signal": "rage"}).json()["recordings"]
+        marks = api.get(f"/{rec['id']}").json()["marks"]
     kinds = {m["kind"] for m in marks}
     assert {"rage", "error", "request"} <= kinds
     error = next(m for m in marks if m["kind"] == "error")

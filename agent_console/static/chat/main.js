@@ -57,8 +57,9 @@ const alerts = new Alerts(document.title, { sound: root.dataset.sound !== "off",
 /** @type {Colleague[] | null} */
 let colleaguesCache = null;
 let colleaguesAt = 0;
-async function colleagues() {
-  if (colleaguesCache && Date.now() - colleaguesAt < 5000) return colleaguesCache;
+/** The site's agents and their status; `fresh`: asked now (a menu about to show statuses). */
+async function colleagues(fresh = false) {
+  if (!fresh && colleaguesCache && Date.now() - colleaguesAt < 5000) return colleaguesCache;
   const r = await fetch("/console/api/agents", { headers: { Accept: "application/json" }, credentials: "same-origin" });
   if (!r.ok) throw new Error(`could not list colleagues (${r.status})`);
   colleaguesCache = await r.json();

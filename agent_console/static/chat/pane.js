@@ -29,7 +29,7 @@ function place(body, button) {
  * @typedef {import("./conversations.js").Pending} Pending
  * @typedef {import("./canned.js").CannedResponses} CannedResponses
  * @typedef {{id: string, name: string, role: string, departments: string[], status: string, avatar?: string | null}} Colleague
- * @typedef {{store: Store, canned: CannedResponses, colleagues: () => Promise<Colleague[]>}} Context
+ * @typedef {{store: Store, canned: CannedResponses, colleagues: (fresh?: boolean) => Promise<Colleague[]>}} Context
  */
 
 const TYPING_SHOWN = 8000; // ms: the server never times typing out (§5.8)
@@ -166,7 +166,7 @@ export class Pane {
   async fillTransfer(select) {
     const me = this.store.me?.id;
     const inConv = new Set(this.rec.conv.agents.map((a) => a.id));
-    const people = (await this.ctx.colleagues()).filter((a) => a.id !== me && !inConv.has(a.id));
+    const people = (await this.ctx.colleagues(true)).filter((a) => a.id !== me && !inConv.has(a.id));
     const agents = el(
       "optgroup",
       { label: "Agents" },
@@ -186,7 +186,7 @@ export class Pane {
   async fillInvite(select) {
     const me = this.store.me?.id;
     const inConv = new Set(this.rec.conv.agents.map((a) => a.id));
-    const people = (await this.ctx.colleagues()).filter((a) => a.id !== me && !inConv.has(a.id));
+    const people = (await this.ctx.colleagues(true)).filter((a) => a.id !== me && !inConv.has(a.id));
     fill(select, ...people.map((a) => el("option", { value: a.id, disabled: a.status === "offline", text: `${a.name} (${a.status})` })));
     const first = [...select.options].find((o) => !o.disabled);
     if (first) select.value = first.value;
