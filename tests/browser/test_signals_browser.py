@@ -12,11 +12,12 @@ the error's message reached the server with its digits masked.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-from playwright.sync_api import BrowserContext, expect
+from playwright.sync_api import Browser, BrowserContext, expect
 
 from chatserver.proactive import TRIGGER_KIND
 from chatserver.proactive.rules import parse_rule
@@ -24,6 +25,7 @@ from chatserver.store_sqlite import SQLiteStore
 from chatserver.types import Role, SiteSettings
 
 from ..conftest import PASSWORD, Server
+from .test_console_browser import new, sign_in, visitor_writes
 from .test_demo_browser import watch
 from .test_widget_browser import ShopServer, make_shop
 
@@ -99,4 +101,34 @@ def test_a_rage_click_on_a_broken_button_offers_help(
     request = next(m for m in marks if m["kind"] == "request")
     assert request["endpoint"].endswith("/api/pay") and request["status"] == 501
     # the page's own errors were the page's: the widget added none
+    assert [p for p in problems if not ("payment failed" in p or "501" in p)] == []
+
+
+def test_the_agents_visitor_panel_lists_the_trouble_live(
+    server: Server, shops: ShopServer, chromium: Browser, contexts: list[BrowserContext]
+) -> None:
+    settings = SiteSettings(recording=True, recording_sample=1.0)
+    shop = make_shop(server, agents=1, settings=settings, roles={0: Role.ADMIN})
+    problems: list[str] = []
+    agent = sign_in(new(contexts, chromium), server, next(iter(shop.agents)), problems)
+    vctx = new(contexts, chromium)
+    url = shops.add(f"pay-{shop.site.id}", broken_checkout(server, shop.key))
+    visitor = visitor_writes(vctx, url, "Hello, I cannot pay", problems)
+    visitor.wait_for_function("() => !!window.__chatserverRecorder", timeout=15000)
+    item = agent.locator("#list-mine .conv-item")
+    expect(item).to_have_count(1)
+    item.click()
+    panel = agent.locator("#visitor-panel")
+    expect(panel.locator(".v-trouble")).to_have_count(0)  # nothing went wrong yet
+    for _ in range(4):
+        visitor.locator("#pay").click(delay=20)
+    trouble = panel.locator(".v-trouble li")
+    expect(panel.locator(".v-trouble h3")).to_have_text("Trouble on the site", timeout=5000)
+    expect(trouble.filter(has_text="Rage clicks")).to_have_count(1)
+    expect(trouble.filter(has_text="Failed request").first).to_contain_text("/api/pay (501)")
+    expect(trouble.filter(has_text="JavaScript error").first).to_contain_text(
+        "payment failed for order *******"
+    )
+    watch_link = trouble.filter(has_text="Rage clicks").locator("a")
+    expect(watch_link).to_have_attribute("href", re.compile(r"^/console/sessions/r_"))
     assert [p for p in problems if not ("payment failed" in p or "501" in p)] == []

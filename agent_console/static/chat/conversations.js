@@ -6,6 +6,8 @@
 //
 // No DOM here: the views subscribe with `on(listener)` and read the records.
 
+const SIGNALS_KEPT = 20; // per visitor, the newest
+
 /**
  * @typedef {import("./connection.js").Connection} Connection
  * @typedef {import("./connection.js").Frame} Frame
@@ -20,6 +22,7 @@
  * @typedef {{id: string, name: string, typing: boolean}} Viewer
  * @typedef {{conv: string, by: {kind: string, id: string}, offset: number}} ReadMarker
  * @typedef {{id: string, name: string, email: string, role: string, capacity: number, departments: string[]}} Me
+ * @typedef {{t: "signal", visitor: string, kind: string, url: string, ts: number, session: string, detail: Record<string, any>}} Signal
  * @typedef {"conv" | "entries" | "live" | "welcome" | "status" | "visitor" | "invite" | "notify" | "problem"} Change
  * @typedef {(change: Change, id: string | null, detail?: any) => void} Listener
  */
@@ -117,6 +120,8 @@ export class Store {
     this.pending = new Map();
     /** @type {Map<string, Record<string, any>>} visitors as the last `visitor` frame showed them */
     this.visitors = new Map();
+    /** @type {Map<string, Signal[]>} the newest signals of each visitor (recordings/signals.py) */
+    this.signals = new Map();
     /** @type {Set<Listener>} */
     this.listeners = new Set();
     this.welcomed = false; // the first welcome has been handled (later conv frames are news)
@@ -242,6 +247,11 @@ export class Store {
       case "visitor":
         this.visitors.set(f.visitor.id, f.visitor);
         return this.emit("visitor", f.visitor.id, f);
+      case "signal": {
+        const seen = [...(this.signals.get(f.visitor) || []), /** @type {Signal} */ (f)].slice(-SIGNALS_KEPT);
+        this.signals.set(f.visitor, seen);
+        return this.emit("visitor", f.visitor, f);
+      }
       case "viewers": {
         const rec = this.records.get(f.conv);
         if (rec) {

@@ -367,6 +367,7 @@ store.on((change, id, detail) => {
     case "visitor":
       online.render();
       if (detail?.t === "visitor") panel.live(detail);
+      else if (detail?.t === "signal" && id === panel.visitorId) panel.render();
       for (const pane of panes.values()) if (pane.rec.conv.visitor === id) pane.update();
       if (tabs.some((t) => store.get(t)?.conv.visitor === id)) layout();
       list.update();

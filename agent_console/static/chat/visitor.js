@@ -19,6 +19,15 @@ import { ratingText, visitorLabel } from "./labels.js";
 
 const PRESENCE_POLL = 10000; // ms
 
+/** What the panel calls each recording signal (docs/recordings.md, "Signals"). */
+const SIGNAL_NAMES = /** @type {Record<string, string>} */ ({
+  rage: "Rage clicks",
+  dead: "Dead click",
+  error: "JavaScript error",
+  request: "Failed request",
+  abandon: "Left a form half filled",
+});
+
 export class VisitorPanel {
   /**
    * @param {Store} store @param {HTMLElement} root
@@ -127,9 +136,30 @@ export class VisitorPanel {
       this.now(online),
       this.cart(v.attributes || {}),
       this.attributes(v.attributes || {}),
+      this.trouble(),
       this.history(online),
       this.conversations(),
     );
+  }
+
+  /** The visitor's signals seen by this console (rage clicks, errors...: `signal` frames), newest first. */
+  trouble() {
+    const seen = this.visitorId ? this.store.signals.get(this.visitorId) || [] : [];
+    if (!seen.length) return null;
+    const admin = this.store.me?.role === "admin";
+    const items = [...seen].reverse().map((s) => {
+      const d = s.detail || {};
+      const what = s.kind === "error" ? d.message : s.kind === "request" ? `${d.method || ""} ${d.endpoint || ""} (${d.status || "no answer"})` : d.text || d.selector || "";
+      return el(
+        "li",
+        { class: `signal ${s.kind}` },
+        el("strong", { text: SIGNAL_NAMES[s.kind] || s.kind }),
+        what ? el("span", { class: "what", text: ` ${what}` }) : null,
+        el("span", { class: "url", text: ` on ${s.url}` }),
+        admin ? el("a", { href: `/console/sessions/${encodeURIComponent(s.session)}`, target: "_blank", rel: "noopener", text: " Watch" }) : null,
+      );
+    });
+    return el("section", { class: "v-trouble", "aria-live": "polite" }, el("h3", { text: "Trouble on the site" }), el("ul", {}, ...items));
   }
 
   /** @param {VisitorRecord} v @param {Online | null} online */
