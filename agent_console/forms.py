@@ -281,10 +281,12 @@ def site_form(data: Mapping[str, Any]) -> Form:
 
 
 MAX_RETENTION_DAYS = 3650
+MAX_REWIND_SECONDS = 600
 
 
 def _recording(form: Form, fields: Fields) -> None:
-    """Session recording (docs/recordings.md): on, the share of visits, consent, retention."""
+    """Session recording (docs/recordings.md): on, the share of visits, consent,
+    retention, and the agents' rewind."""
     form.values["recording"] = form.clean["recording"] = fields.checked("recording")
     form.values["recording_consent"] = form.clean["recording_consent"] = fields.checked(
         "recording_consent"
@@ -305,6 +307,12 @@ def _recording(form: Form, fields: Fields) -> None:
         form.clean["recording_retention_days"] = int(days)
     else:
         form.errors["recording_retention_days"] = f"A number of days, 0 to {MAX_RETENTION_DAYS}."
+    rewind = fields.text("rewind_seconds").strip() or "60"
+    form.values["rewind_seconds"] = rewind
+    if rewind.isdigit() and int(rewind) <= MAX_REWIND_SECONDS:
+        form.clean["rewind_seconds"] = int(rewind)
+    else:
+        form.errors["rewind_seconds"] = f"A number of seconds, 0 to {MAX_REWIND_SECONDS}."
 
 
 def _patterns_problem(patterns: list[str]) -> str:

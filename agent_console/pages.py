@@ -27,7 +27,9 @@ from chatserver.handlers.agents import agents_key
 from chatserver.types import Role
 
 from . import alert_prefs, avatars
+from .assets import widget_asset
 from .auth import guard
+from .cobrowse import replay_csp
 from .web import CHAT_ROLES, render, security_headers
 
 if TYPE_CHECKING:
@@ -57,7 +59,9 @@ async def home(request: Request) -> Response:
             "site": site,
             "ws_token": node.hub.agent_token(request.state.login.grant),
             "alerts": await alert_prefs.prefs(node, agent),
+            "replay_url": widget_asset("replay"),  # the rewind's player (chat/rewind.js)
         },
+        csp=replay_csp(site),  # the rewind shows the shop's styles and images, never scripts
     )
 
 

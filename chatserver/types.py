@@ -115,6 +115,9 @@ class SiteSettings:
     recording_sample: float = 1.0
     recording_consent: bool = False
     recording_retention_days: int = 30
+    # the last seconds of a chatting visitor's recording its agents may watch
+    # in the chat (recordings/rewind.py; 0: no rewind)
+    rewind_seconds: int = 60
     # What the widget removes from messages, drafts and the offline form before
     # they leave the page, besides card numbers (JavaScript regular expressions;
     # docs/privacy.md).
@@ -142,6 +145,7 @@ class SiteSettings:
             "recording_sample": self.recording_sample,
             "recording_consent": self.recording_consent,
             "recording_retention_days": self.recording_retention_days,
+            "rewind_seconds": self.rewind_seconds,
             "redact_patterns": list(self.redact_patterns),
             "audit_retention_days": self.audit_retention_days,
             "conversation_retention_days": self.conversation_retention_days,

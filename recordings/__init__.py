@@ -11,6 +11,8 @@
                  (``index/``: SQLite or Redis, whichever the Store is);
 * ``reader``     events by time range from the nearest full snapshot;
 * ``api``        the HTTP replay API for analysts (``api.py``, ``auth.py``);
+* ``rewind``     the last seconds of a chatting visitor's recording, for the
+                 conversation's agents (``rewind.py``);
 * ``pages``      the analysts' console pages: session list and replay
                  (``pages.py``, ``templates/``, ``agent_console/static/replay.js``);
 * retention      a periodic purge by each site's retention, and deletion of
@@ -34,7 +36,7 @@ from chatserver.conversations import frame_event, site_channel
 from chatserver.store import Store
 from chatserver.types import JSON, ClientKind, RecordingMark, VisitorId
 
-from . import api, pages, retention
+from . import api, pages, retention, rewind
 from .index import RecordingIndex, open_index
 from .ingest import Ingest, RecordingLimits
 
@@ -90,6 +92,10 @@ class Recordings:
     def mount(self, path: str = "/console/api/recordings") -> Mount:
         """The replay API's routes (the app reaches it as ``app.state.node.recordings``)."""
         return Mount(path, routes=api.routes)
+
+    def rewind_mount(self, path: str = "/console/api/rewind") -> Mount:
+        """The agents' rewind (``rewind.py``): a chatting visitor's last seconds."""
+        return Mount(path, routes=rewind.routes)
 
     async def start(self, every: float = PURGE_EVERY, first: float = PURGE_FIRST) -> None:
         """Run the retention purge now and then (``every`` seconds; 0: never)."""

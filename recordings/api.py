@@ -46,25 +46,35 @@ CHAT_WINDOW = 60.0  # seconds around a recording in which its visitor's messages
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _json(body: Any, status: int = 200) -> JSONResponse:
+def json_reply(body: Any, status: int = 200) -> JSONResponse:
+    """A JSON answer that no cache keeps."""
     response = JSONResponse(body, status_code=status)
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
 
-def endpoint(fn: Callable[[Request, Agent], Awaitable[Response]]) -> Endpoint:
-    """Authorise first; answer every ``HTTPException`` as JSON ``{"error"}``."""
+_json = json_reply
+Handler = Callable[[Request, Agent], Awaitable[Response]]
 
-    @functools.wraps(fn)
-    async def wrapped(request: Request) -> Response:
-        try:
-            agent = await require_analyst(request)
-            return await fn(request, agent)
-        except HTTPException as exc:
-            return _json({"error": exc.detail}, exc.status_code)
 
-    return wrapped
+def guarded(auth: Callable[[Request], Awaitable[Agent]]) -> Callable[[Handler], Endpoint]:
+    """A decorator: ``auth`` first; every ``HTTPException`` answered as JSON ``{"error"}``."""
+
+    def decorate(fn: Handler) -> Endpoint:
+        @functools.wraps(fn)
+        async def wrapped(request: Request) -> Response:
+            try:
+                return await fn(request, await auth(request))
+            except HTTPException as exc:
+                return json_reply({"error": exc.detail}, exc.status_code)
+
+        return wrapped
+
+    return decorate
+
+
+endpoint = guarded(require_analyst)
 
 
 def _service(request: Request) -> Recordings:

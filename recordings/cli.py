@@ -44,6 +44,11 @@ def add_commands(sub: Any) -> None:
     settings.add_argument(
         "--retention-days", type=int, help="delete recordings older than this (0: keep)"
     )
+    settings.add_argument(
+        "--rewind-seconds",
+        type=int,
+        help="seconds of a chatting visitor's recording its agents may rewind (0: none)",
+    )
     add_data_option(settings)
     purge = rec.add_parser("purge", help="delete recordings past each site's retention now")
     add_data_option(purge)
@@ -86,6 +91,10 @@ async def _settings(store: Store, args: argparse.Namespace) -> None:
         changes["recording_consent"] = args.consent
     if args.retention_days is not None:
         changes["recording_retention_days"] = args.retention_days
+    if args.rewind_seconds is not None:
+        if not 0 <= args.rewind_seconds <= 600:
+            raise ChatError("--rewind-seconds is 0 to 600")
+        changes["rewind_seconds"] = args.rewind_seconds
     if changes:
         site = dataclasses.replace(site, settings=dataclasses.replace(site.settings, **changes))
         await store.save_site(site)
@@ -93,5 +102,5 @@ async def _settings(store: Store, args: argparse.Namespace) -> None:
     print(
         f"{site.name}: recording {'on' if s.recording else 'off'}, sample {s.recording_sample:g}, "
         f"consent {'required' if s.recording_consent else 'not required'}, "
-        f"retention {s.recording_retention_days} days"
+        f"retention {s.recording_retention_days} days, rewind {s.rewind_seconds} s"
     )

@@ -59,6 +59,7 @@ def _site_values(site: Site) -> Form:
             "recording_sample": f"{s.recording_sample * 100:g}",
             "recording_consent": s.recording_consent,
             "recording_retention_days": str(s.recording_retention_days),
+            "rewind_seconds": str(s.rewind_seconds),
         }
     )
 
@@ -88,6 +89,7 @@ async def site_settings(request: Request) -> Response:
                 recording_sample=clean["recording_sample"],
                 recording_consent=clean["recording_consent"],
                 recording_retention_days=clean["recording_retention_days"],
+                rewind_seconds=clean["rewind_seconds"],
             ),
         )
         await sites.save(node, saved)

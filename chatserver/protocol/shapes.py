@@ -91,6 +91,7 @@ class SiteSettings(TypedDict):
     recording_sample: float
     recording_consent: bool
     recording_retention_days: int
+    rewind_seconds: int
     redact_patterns: list[str]
     audit_retention_days: int
     conversation_retention_days: int

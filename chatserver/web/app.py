@@ -97,6 +97,7 @@ def create_app(config: Config) -> Starlette:
         *mail_web.routes,  # /mail/inbound, /mail/unsubscribe
         Route("/console", console_redirect, name="console"),
         recorder.mount(),  # /console/api/recordings: the replay API
+        recorder.rewind_mount(),  # /console/api/rewind: the agents' rewind in the chat
         # The analysts' pages (recordings/pages.py) share the console's mount.
         Mount(
             "/console",

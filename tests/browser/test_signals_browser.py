@@ -12,12 +12,14 @@ the error's message reached the server with its digits masked.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
-from playwright.sync_api import Browser, BrowserContext, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from chatserver.proactive import TRIGGER_KIND
 from chatserver.proactive.rules import parse_rule
@@ -131,4 +133,70 @@ def test_the_agents_visitor_panel_lists_the_trouble_live(
     )
     watch_link = trouble.filter(has_text="Rage clicks").locator("a")
     expect(watch_link).to_have_attribute("href", re.compile(r"^/console/sessions/r_"))
+    assert [p for p in problems if not ("payment failed" in p or "501" in p)] == []
+
+
+def rewind_body(page: Page) -> str:
+    handle = page.query_selector(".rewind-view iframe")
+    frame = handle.content_frame() if handle else None
+    try:
+        return (frame.text_content("body") or "") if frame else ""
+    except Exception:  # being rebuilt
+        return ""
+
+
+def test_the_agent_rewinds_the_rage_clicks_before_answering(
+    server: Server, shops: ShopServer, chromium: Browser, contexts: list[BrowserContext]
+) -> None:
+    """The issue's walk: a broken Pay button, rage clicks, a trigger offers help within
+    a second or so, the visitor writes, and the agent (not an admin) watches the last
+    minute inline, with the rage clicks marked, before answering."""
+    settings = SiteSettings(recording=True, recording_sample=1.0)
+    shop = make_shop(server, agents=1, settings=settings)
+    put_rule(server, shop.site.id)
+    problems: list[str] = []
+    agent = sign_in(new(contexts, chromium), server, next(iter(shop.agents)), problems)
+    visitor = watch(new(contexts, chromium).new_page(), "visitor", problems)
+    visitor.goto(shops.add(f"rewind-{shop.site.id}", broken_checkout(server, shop.key)))
+    visitor.wait_for_function("() => !!window.__chatserverRecorder", timeout=15000)
+    visitor.wait_for_timeout(300)
+    started = time.monotonic()
+    for _ in range(4):
+        visitor.locator("#pay").click(delay=20)
+    expect(visitor.locator("chatserver-chat")).to_contain_text("Having trouble paying?")
+    assert time.monotonic() - started < 3.0
+    box = visitor.locator("#chatserver-input")
+    box.fill("The pay button does nothing")
+    box.press("Enter")
+
+    item = agent.locator("#list-mine .conv-item")
+    expect(item).to_have_count(1, timeout=10000)
+    item.click()
+    offer = agent.locator(".pane:not([hidden]) .rewind-open")
+    expect(offer).to_be_visible(timeout=5000)
+    expect(offer).to_contain_text("Rewind 60 s")
+    expect(offer.locator(".rewind-count")).to_contain_text("signal")
+    offer.click()
+    panel = agent.locator(".pane:not([hidden]) .rewind")
+    expect(panel).to_have_attribute("data-ready", "", timeout=10000)
+    expect(panel.locator(".rewind-mark.signal.rage")).to_have_count(1)
+    expect(panel.locator(".rewind-marks li.signal.rage")).to_contain_text("Rage click: button#pay")
+    expect(panel.locator(".rewind-whole")).to_be_hidden()  # an agent: no analysts' page
+    agent.wait_for_function(
+        "() => { const f = document.querySelector('.rewind-view iframe');"
+        " const text = f?.contentDocument?.body?.textContent || '';"
+        " return /Pay now/.test(text); }",
+        timeout=10000,
+    )
+    assert "Checkout" in rewind_body(agent)
+    if os.environ.get("CHATSERVER_SCREENSHOTS") == "1":  # docs/img, as test_screenshots_browser
+        agent.set_viewport_size({"width": 1440, "height": 900})
+        agent.wait_for_timeout(500)
+        docs = Path(__file__).parents[2] / "docs" / "img"
+        agent.screenshot(path=str(docs / "console-rewind.png"))
+    panel.locator(".rewind-marks li.signal.rage button").click()  # a second before it
+    expect(panel.locator(".rewind-state")).to_have_text("Playing.")
+    agent.locator(".pane:not([hidden]) .composer textarea").fill("Sorry! Try again now, please.")
+    agent.locator(".pane:not([hidden]) .composer textarea").press("Enter")
+    expect(visitor.locator("chatserver-chat")).to_contain_text("Try again now", timeout=5000)
     assert [p for p in problems if not ("payment failed" in p or "501" in p)] == []

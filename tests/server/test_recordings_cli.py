@@ -86,10 +86,16 @@ def test_settings_purge_and_delete_visitor(tmp_path: Path) -> None:
         "--consent",
         "--retention-days",
         "30",
+        "--rewind-seconds",
+        "90",
         data=data,
     )
     assert out.returncode == 0, out.stderr
-    assert "recording on, sample 0.25, consent required, retention 30 days" in out.stdout
+    assert (
+        "recording on, sample 0.25, consent required, retention 30 days, rewind 90 s" in out.stdout
+    )
+    bad = run("settings", key, "--rewind-seconds", "601", data=data)
+    assert bad.returncode == 2 and "0 to 600" in bad.stderr
     bad = run("settings", key, "--sample", "2", data=data)
     assert bad.returncode == 2 and "0 to 1" in bad.stderr
 

@@ -63,6 +63,7 @@ def test_site_form_keeps_what_was_typed_and_cleans_what_is_valid() -> None:
         "recording_sample": 1.0,
         "recording_consent": False,
         "recording_retention_days": 30,
+        "rewind_seconds": 60,
     }
     bad = site_form({"origins": "https://a.example\nnope", "color": "#12345"})
     assert set(bad.errors) == {"name", "origins", "routing", "color", "language"}
@@ -72,12 +73,16 @@ def test_site_form_keeps_what_was_typed_and_cleans_what_is_valid() -> None:
             "recording_sample": "25",
             "recording_consent": "on",
             "recording_retention_days": "90",
+            "rewind_seconds": "0",
         }
     )
+    assert rec.clean["rewind_seconds"] == 0
     assert (rec.clean["recording"], rec.clean["recording_sample"]) == (True, 0.25)
     assert (rec.clean["recording_consent"], rec.clean["recording_retention_days"]) == (True, 90)
-    worse = site_form({"recording_sample": "150", "recording_retention_days": "-3"})
-    assert {"recording_sample", "recording_retention_days"} <= set(worse.errors)
+    worse = site_form(
+        {"recording_sample": "150", "recording_retention_days": "-3", "rewind_seconds": "601"}
+    )
+    assert {"recording_sample", "recording_retention_days", "rewind_seconds"} <= set(worse.errors)
     assert bad.errors["origins"].startswith("Line 2:")
     assert bad.values["origins"] == "https://a.example\nnope"
 

@@ -60,6 +60,7 @@ SETTINGS = {
     "recording_sample": 1.0,
     "recording_consent": False,
     "recording_retention_days": 30,
+    "rewind_seconds": 60,
     "redact_patterns": [],
     "audit_retention_days": 365,
     "conversation_retention_days": 0,

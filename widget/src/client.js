@@ -16,7 +16,7 @@ import { createOutbox } from "./outbox.js";
 /** @typedef {import("./types.js").Conversation} Conversation */
 /** @typedef {import("./store.js").Store} Store */
 /** @typedef {import("./storage.js").KeyValue} KeyValue */
-/** @typedef {{reply(f: Record<string, any>): void, online(): void, offline(): void}} RecorderHooks */
+/** @typedef {{reply(f: Record<string, any>): void, online(): void, offline(): void, now(): void}} RecorderHooks */
 /** @typedef {{frame(f: Record<string, any>): void, online(): void, offline(): void}} CobrowseHooks */
 
 const TYPING_HIDE_AFTER = 8000; // the server never times agent typing out (§5.8)
@@ -405,6 +405,7 @@ export function createClient({ url, base, site, dept, store, local, session, onR
       draftTimer = undefined;
       sentDraft = draftNow = "";
       if (store.get().link === "online") transmit(item);
+      recorder?.now(); // the agents' rewind should hold the moments before this message
     },
     /** The composer changed. Sends the draft (site preview on) or only whether
      * something is being typed (preview off: the text never leaves the page),

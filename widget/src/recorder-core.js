@@ -150,6 +150,8 @@ export function createRecorder({ transport, storage, onStop, upload = true }) {
     },
     /** The server's answer to a `rec` frame. @param {Record<string, any>} frame */
     reply: (frame) => uploader.reply(frame),
+    /** Send what waits now (the visitor wrote: the agents' rewind should hold it). */
+    now: () => uploader.now(),
     online: () => uploader.online(),
     offline: () => uploader.offline(),
     stop() {

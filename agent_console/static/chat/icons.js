@@ -10,6 +10,7 @@ export const PATHS = {
   transfer: "M4 8h13M13 4l4 4-4 4M20 16H7M11 12l-4 4 4 4",
   invite: "M9 11a4 4 0 1 0 0-8 4 4 0 0 0 0 8zM2 21v-1a6 6 0 0 1 10-4.5M19 14v6M16 17h6",
   cobrowse: "M4 4l6 16 2.5-6.5L19 11zM13 13l6 6",
+  rewind: "M11 18l-8-6 8-6zM21 18l-8-6 8-6z",
   recordings: "M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18zM10 8.5v7l6-3.5z",
   close: "M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18zM9 9l6 6M15 9l-6 6",
   note: "M5 3h10l4 4v14H5zM14 3v5h5M8 12h8M8 16h5",

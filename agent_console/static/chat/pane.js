@@ -7,6 +7,7 @@ import { icon, labelled } from "./icons.js";
 import { clock, el, fill } from "./dom.js";
 import { eventText, ratingText, visitorLabel } from "./labels.js";
 import { Composer } from "./composer.js";
+import { Rewind } from "./rewind.js";
 
 /**
  * Open a menu's body under its button, inside the conversation pane: right-
@@ -59,12 +60,16 @@ export class Pane {
     // Co-browsing opens beside the chat (docs/cobrowse.md); recordings are for admins.
     this.cobrowseLink = el("a", { class: "secondary cobrowse-link", target: "_blank", rel: "noopener" }, icon("cobrowse"), "Co-browse");
     this.recordingsLink = el("a", { class: "secondary recordings-link", target: "_blank", rel: "noopener" }, icon("recordings"), "Recordings");
+    // The visitor's last seconds, inline (rewind.js): for the chat's agents.
+    this.rewind = new Rewind(rec.id);
+    this.signalsSeen = -1; // the visitor's signals when the rewind was last asked for
     this.actions = el(
       "div",
       { class: "actions" },
       this.joinButton,
       this.transferMenu,
       this.inviteMenu,
+      this.rewind.button,
       this.cobrowseLink,
       this.recordingsLink,
       this.closeButton,
@@ -93,6 +98,7 @@ export class Pane {
       { class: "pane", "data-conv": rec.id, role: "tabpanel" },
       el("header", { class: "pane-head" }, el("div", { class: "pane-heading" }, this.face, this.title, this.state, this.info, this.rating), this.collision, this.actions),
       this.tags,
+      this.rewind.panel,
       this.scroller,
       this.preview,
       this.problem,
@@ -118,6 +124,7 @@ export class Pane {
   }
 
   destroy() {
+    this.rewind.close();
     this.observer.disconnect();
     this.composer.stopTyping();
     this.el.remove();
@@ -264,6 +271,9 @@ export class Pane {
     this.cobrowseLink.hidden = closed || !mine || this.store.site?.settings?.cobrowse === false;
     this.cobrowseLink.setAttribute("href", `/console/cobrowse/${encodeURIComponent(conv.id)}`);
     this.recordingsLink.hidden = !admin;
+    const signals = store.signals.get(conv.visitor)?.length || 0;
+    this.rewind.update((mine || admin) && !closed, signals !== this.signalsSeen);
+    this.signalsSeen = signals;
     this.recordingsLink.setAttribute("href", `/console/sessions?visitor=${encodeURIComponent(conv.visitor)}`);
     const mayTag = mine || admin;
     this.tagInput.hidden = !mayTag;
@@ -310,6 +320,7 @@ export class Pane {
       }
       const item = this.entryView(e, me);
       this.shown.set(e.offset, item);
+      if (e.from?.kind === "visitor" && this.scrolled) this.rewind.visitorWrote();
       if (next) {
         this.log.insertBefore(item, next);
         prepended = true;
