@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from chatserver.proactive import TRIGGER_KIND
+from chatserver.proactive import COUNTERS, TRIGGER_KIND
 from chatserver.proactive.rules import parse_rule
 from chatserver.types import Role, SiteSettings
 
@@ -98,6 +98,12 @@ async def test_rage_clicks_offer_help_and_find_the_session(node: Node) -> None:
     assert greeting.body == "Trouble paying? We can help."
     assert calm.welcome["visitor"] != visitor.welcome["visitor"]
     assert await node.store.current_conversation(calm.welcome["visitor"]) is None  # calm: none
+    # the reports' trigger funnel counts the firing, and the chat that followed it
+    assert await node.store.counters(shop.site.id, COUNTERS) == {"t_stuck.fired": 1}
+    answer = await visitor.request({"t": "send", "cid": "m1", "body": "Yes, Pay does nothing"})
+    assert answer["t"] == "ack"
+    counted = {"t_stuck.fired": 1, "t_stuck.chats": 1}
+    assert await node.store.counters(shop.site.id, COUNTERS) == counted
 
     # the analyst filters the sessions on rage clicks, and on failed requests at checkout
     analyst = next(e for e in shop.agents if e.startswith("agent1-"))
