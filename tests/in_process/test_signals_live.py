@@ -4,6 +4,7 @@ finds the session by its signal."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from typing import Any
@@ -103,6 +104,10 @@ async def test_rage_clicks_offer_help_and_find_the_session(node: Node) -> None:
     answer = await visitor.request({"t": "send", "cid": "m1", "body": "Yes, Pay does nothing"})
     assert answer["t"] == "ack"
     counted = {"t_stuck.fired": 1, "t_stuck.chats": 1}
+    for _ in range(200):  # counted as the message's event is handled, after the ack
+        if await node.store.counters(shop.site.id, COUNTERS) == counted:
+            break
+        await asyncio.sleep(0.01)
     assert await node.store.counters(shop.site.id, COUNTERS) == counted
 
     # the analyst filters the sessions on rage clicks, and on failed requests at checkout
