@@ -39,7 +39,8 @@ from .servers import ALL_TARGETS, BACKEND_TARGETS, ROOT, TARGETS, Cores
 from .stats import calibrate_jitter
 from .worker import loop_name, raise_nofile
 
-SCENARIOS = ("idle", "pairs", "fanout", "throughput", "storm", "slow", "ingest")
+SCENARIOS = ("idle", "pairs", "many", "fanout", "throughput", "storm", "slow", "ingest")
+MANY_TARGETS = ("chatserver", "ws-relay")  # 10,000 chats: chatserver, the bare relay beside it
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -109,6 +110,10 @@ def run_plan(plan: Plan, only: set[str], targets: list[str], env: Env) -> dict[s
                 runs[target].append(attempt("pairs", target, traffic, "pairs", plan.pairs))
         if plan.pairs_repeats > 1:
             results["pairs"] = {t: median_run(rs) for t, rs in runs.items()}
+    if "many" in only and plan.many is not None:
+        for target in targets:
+            if target in MANY_TARGETS:
+                attempt("many", target, traffic, "many", plan.many)
     if "fanout" in only and plan.fanout is not None:
         for target in targets:
             if plan.fanout_targets is None or target in plan.fanout_targets:

@@ -5,7 +5,9 @@ ten seconds (0.1 msg/s per side) while the visitor's draft preview updates
 once a second.  Rates stay far under the per-connection limit (20 frames/s,
 burst 60): an agent with 20 chats sends 2 frames/s.  The throughput ramp
 drives visitors only (no replies, no previews), doubling the rate past the
-listed steps until each server fails (``bench/ramp.py``).  The
+listed steps until each server fails (``bench/ramp.py``).  The full run's
+``many`` scenario is the pairs workload at 10,000 active chats (2,000
+messages and 10,000 previews a second) on one server process.  The
 slow-consumer scenario makes visitors type hard (8 drafts/s of ~2 KB) so
 that the stalled agent's 20 conversations push ~300 KB/s at it.
 """
@@ -100,6 +102,7 @@ def full() -> Plan:
         idle_levels=[1000, 5000, 10000],
         pairs=Traffic(chats=1000, warmup=3.0, measure=20.0, drain=5.0, **ACTIVE),
         pairs_repeats=3,
+        many=Traffic(chats=10_000, capacity=20, warmup=5.0, measure=15.0, drain=8.0, **ACTIVE),
         fanout=Traffic(
             chats=200, capacity=10, fanout=4, warmup=2.0, measure=10.0, drain=5.0, **ACTIVE
         ),

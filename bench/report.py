@@ -152,6 +152,24 @@ def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
 
+    many = sc.get("many", {}).get("chatserver")
+    if many and "error" not in many:
+        rss = (many.get("server_rss_mb") or {}).get("max")
+        delivered = f"{many.get('deliveries')}/{many.get('deliveries_expected')} delivered"
+        out.append(
+            {
+                "target": "10,000 active chats on one process: p99 and memory (reported)",
+                "measured": (
+                    f"p99 {_fmt(many.get('latency_ms', {}).get('p99'), 1)} ms, "
+                    f"server RSS {_fmt(rss, 0)} MB, CPU {_fmt(many.get('server_cpu'), 2)}, "
+                    f"{delivered}"
+                ),
+                "status": "measured"
+                if many.get("generator", {}).get("valid", True)
+                else "measured (run invalid)",
+            }
+        )
+
     tp = sc.get("throughput", {})
     mine = tp.get("chatserver", {})
     for other, need, label in (
@@ -205,14 +223,14 @@ def render(results: dict[str, Any]) -> str:
     )
     lines.append("")
 
-    if "pairs" in sc or "fanout" in sc:
+    if "pairs" in sc or "fanout" in sc or "many" in sc:
         lines.append("**Relay latency** (message sent → received by the other side; open-loop)")
         lines.append("")
         rows = []
-        for name in ("pairs", "fanout"):
+        for name in ("pairs", "many", "fanout"):
             for target, r in sc.get(name, {}).items():
                 if "error" in r:
-                    rows.append([name, target] + ["-"] * 10 + [r["error"]])
+                    rows.append([name, target] + ["-"] * 11 + [r["error"]])
                     continue
                 cfg = r.get("config", {})
                 lat, prev = r.get("latency_ms", {}), r.get("preview_latency_ms", {})
@@ -229,6 +247,7 @@ def render(results: dict[str, Any]) -> str:
                         prev.get("p99"),
                         r.get("ack_latency_ms", {}).get("p99"),
                         r.get("server_cpu"),
+                        (r.get("server_rss_mb") or {}).get("max"),
                         r.get("generator", {}).get("late_p99_ms"),
                         _validity(r),
                     ]
@@ -246,6 +265,7 @@ def render(results: dict[str, Any]) -> str:
                 "preview p99 ms",
                 "ack p99 ms",
                 "server CPU",
+                "server RSS MB",
                 "generator late p99 ms",
                 "run",
             ],

@@ -594,3 +594,6 @@ class Plan:
     # A, B, C, ...): one run's p99 swings with whatever else the machine (a VM)
     # does for a second; the median of several, each shown, does much less.
     pairs_repeats: int = 1
+    # ``many``: the pairs workload at 10,000 active chats on one server process,
+    # for its p99 and memory (chatserver, and the bare relay beside it)
+    many: Traffic | None = None
