@@ -22,12 +22,14 @@ const CUSTOM = 5;
  *   events?: RrwebEvent[],
  *   onPage?: (page: {url: string, title?: string}) => void,
  *   onReady?: (size: {width: number, height: number}) => void,
+ *   title?: string,
  * }} ReplayOptions
  *   `live` (default true): events are shown as they are added, on this
  *   machine's clock (the sender's clock does not matter); else `events`
  *   are a recording to play with `replayer.play()`. `onPage`: the page's URL
  *   changed (a new snapshot or a route change); `onReady`: a page is shown,
- *   at the sender's viewport size.
+ *   at the sender's viewport size. `title`: the replayed page's frame's
+ *   accessible name.
  */
 
 let styled = false;
@@ -49,7 +51,7 @@ function addStyles() {
  * @param {HTMLElement} container
  * @param {ReplayOptions} [options]
  */
-export function createReplayer(container, { live = true, events = [], onPage, onReady } = {}) {
+export function createReplayer(container, { live = true, events = [], onPage, onReady, title = "The visitor's page, replayed" } = {}) {
   addStyles();
   container.replaceChildren();
   const stage = document.createElement("div");
@@ -86,6 +88,8 @@ export function createReplayer(container, { live = true, events = [], onPage, on
       showWarning: false,
       UNSAFE_replayCanvas: false, // keep the sandbox: no scripts in the replayed page
     });
+    // the frame's accessible name (axe: frame-title)
+    replayer.iframe?.setAttribute("title", title);
     replayer.on("resize", (/** @type {any} */ d) => {
       size = { width: d.width, height: d.height };
       fit();

@@ -191,7 +191,7 @@ export class Rewind {
     this.destroyPlayer();
     const { createReplayer } = /** @type {any} */ (window).chatserverReplay;
     this.base = Number(events[0].timestamp);
-    this.player = createReplayer(this.view, { live: false, events });
+    this.player = createReplayer(this.view, { live: false, events, title: "The visitor's page in their last seconds" });
     const r = this.player.replayer;
     r.on("fullsnapshot-rebuilded", () => this.panel.setAttribute("data-ready", ""));
     r.on("finish", () => {
