@@ -35,7 +35,7 @@ from .ingest import ingest
 from .ramp import Ramp, throughput
 from .report import checks, render
 from .scenarios import Env, Plan, idle, median_run, slow, storm, traffic
-from .servers import ALL_TARGETS, BACKEND_TARGETS, ROOT, TARGETS, Cores
+from .servers import ALL_TARGETS, BACKEND_TARGETS, ROOT, SYNC_NORMAL, TARGETS, Cores
 from .stats import calibrate_jitter
 from .worker import loop_name, raise_nofile
 
@@ -102,11 +102,15 @@ def run_plan(plan: Plan, only: set[str], targets: list[str], env: Env) -> dict[s
         for target in targets:
             attempt("idle", target, idle, plan.idle_levels)
     if "pairs" in only:
-        runs: dict[str, list[dict[str, Any]]] = {t: [] for t in targets}
+        # with chatserver, its --sqlite-sync normal twin too (what the fsync tail costs)
+        paired = [*targets, SYNC_NORMAL.name] if plan.pairs_sync_normal else targets
+        if "chatserver" not in targets:
+            paired = targets
+        runs: dict[str, list[dict[str, Any]]] = {t: [] for t in paired}
         for i in range(plan.pairs_repeats):
             if plan.pairs_repeats > 1:
                 log(f"  pairs: run {i + 1} of {plan.pairs_repeats}")
-            for target in targets:
+            for target in paired:
                 runs[target].append(attempt("pairs", target, traffic, "pairs", plan.pairs))
         if plan.pairs_repeats > 1:
             results["pairs"] = {t: median_run(rs) for t, rs in runs.items()}

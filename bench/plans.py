@@ -102,6 +102,7 @@ def full() -> Plan:
         idle_levels=[1000, 5000, 10000],
         pairs=Traffic(chats=1000, warmup=3.0, measure=20.0, drain=5.0, **ACTIVE),
         pairs_repeats=3,
+        pairs_sync_normal=True,
         many=Traffic(chats=10_000, capacity=20, warmup=5.0, measure=15.0, drain=8.0, **ACTIVE),
         fanout=Traffic(
             chats=200, capacity=10, fanout=4, warmup=2.0, measure=10.0, drain=5.0, **ACTIVE

@@ -597,3 +597,4 @@ class Plan:
     # ``many``: the pairs workload at 10,000 active chats on one server process,
     # for its p99 and memory (chatserver, and the bare relay beside it)
     many: Traffic | None = None
+    pairs_sync_normal: bool = False  # pairs also on chatserver with --sqlite-sync normal

@@ -48,6 +48,7 @@ class Target:
     label: str
     backend: str | None = None  # chatserver's record: "sqlite", "redis", "postgres+redis"
     processes: int = 1  # chatserver processes sharing the backend
+    flags: tuple[str, ...] = ()  # more chatserver options
 
     @property
     def chatserver(self) -> bool:
@@ -57,7 +58,8 @@ class Target:
         """The server's command line (chatserver's abuse limits off: every client is local)."""
         if self.chatserver:
             args = ["-m", "chatserver.cli", "serve", "--port", str(port), "--data", str(data)]
-            return [sys.executable, *args, "--log-level", "warning", *UNLIMITED, *extra]
+            flags = (*UNLIMITED, *self.flags, *extra)
+            return [sys.executable, *args, "--log-level", "warning", *flags]
         module = {"ws-relay": "bench.baseline_ws", "socketio": "bench.baseline_sio"}[self.name]
         return [sys.executable, "-m", module, "--port", str(port)]
 
@@ -90,7 +92,16 @@ BACKEND_TARGETS = {
         processes=2,
     ),
 }
-ALL_TARGETS = {**TARGETS, **BACKEND_TARGETS}
+# The pairs scenario beside "chatserver" (full and quick runs): the same server with
+# the WAL synced at checkpoints only, which shows what the disk's fsync tail costs.
+SYNC_NORMAL = Target(
+    "chatserver-normal",
+    "msgpack",
+    "chatserver, --sqlite-sync normal",
+    "sqlite",
+    flags=("--sqlite-sync", "normal"),
+)
+ALL_TARGETS = {**TARGETS, **BACKEND_TARGETS, SYNC_NORMAL.name: SYNC_NORMAL}
 
 
 def free_port() -> int:
