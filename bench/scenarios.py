@@ -274,7 +274,9 @@ class Stage:
     def setup(self) -> dict[str, Any]:
         assert self.gen is not None
         t = time.monotonic()
-        replies = self.gen.command({"op": "setup"}, 180)
+        # every visitor connects and opens a chat; 10,000 take minutes on a busy machine
+        chats = sum(len(g["visitors"]) for g in self.groups)
+        replies = self.gen.command({"op": "setup"}, 180 + chats / 25)
         return {
             "ready_s": round(time.monotonic() - t, 2),
             "connect_retries": sum(r["connect_retries"] for r in replies),

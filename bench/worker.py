@@ -176,12 +176,15 @@ class Worker:
         # does the setup (not measured), at most 3 times, for visitors whose open
         # made no conversation.  The count is in the result (`open_retries`).
         reopened = 0
+        # a server opens a few hundred conversations a second on a busy 2-core machine:
+        # 10,000 (the `many` scenario) take far longer than 1,000
+        wait = max(20.0, len(self.visitors) / 100)
         try:
             for attempt in range(4):
                 try:
                     await until(
                         lambda: all(v.conv is not None and v.conv.agents for v in self.visitors),
-                        60 if attempt == 3 else 20,
+                        3 * wait if attempt == 3 else wait,
                         "every conversation to get an agent",
                     )
                     break
