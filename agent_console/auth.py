@@ -43,7 +43,7 @@ from chatserver.logins import Grant
 from chatserver.types import Agent, Role
 
 from . import i18n
-from .i18n import _
+from .i18n import N_, _
 from .web import ALL_ROLES, render, security_headers
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ def _wants_json(request: Request) -> bool:
 def _refuse(request: Request, status: int, message: str) -> Response:
     if _wants_json(request):
         return security_headers(JSONResponse({"error": message}, status_code=status))
-    return render(request, "error.html", {"message": message}, status_code=status)
+    return render(request, "error.html", {"message": _(message)}, status_code=status)
 
 
 def guard(*roles: Role) -> Callable[[Endpoint], Endpoint]:
@@ -159,7 +159,7 @@ def guard(*roles: Role) -> Callable[[Endpoint], Endpoint]:
             login = await current_login(request)
             if login is None:
                 if _wants_json(request) or request.method not in SAFE_METHODS:
-                    return _refuse(request, 401, "sign in first")
+                    return _refuse(request, 401, N_("sign in first"))
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return RedirectResponse(f"/console/login?next={quote(target)}", status_code=303)
             request.state.login = login
@@ -167,7 +167,7 @@ def guard(*roles: Role) -> Callable[[Endpoint], Endpoint]:
             i18n.use(i18n.pick(chosen, request.headers.get("accept-language", "")))
             request.state.language = i18n.current()
             if login.agent.role not in admitted:
-                return _refuse(request, 403, "your role may not open this page")
+                return _refuse(request, 403, N_("your role may not open this page"))
             if request.method not in SAFE_METHODS:
                 submitted = request.headers.get("x-csrf-token")
                 if submitted is None and request.headers.get("content-type", "").startswith(
@@ -179,7 +179,7 @@ def guard(*roles: Role) -> Callable[[Endpoint], Endpoint]:
                 if not same_origin(request) or not csrf_ok(request, login, submitted):
                     if request.headers.get("content-type", "").startswith("multipart/form-data"):
                         await (await request.form()).close()  # an upload's temporary file
-                    return _refuse(request, 403, "missing or wrong CSRF token: reload the page")
+                    return _refuse(request, 403, N_("missing or wrong CSRF token: reload the page"))
             response = await endpoint(request)
             changed = not getattr(request.state, "no_audit", False)  # not a confirmation page
             if request.method not in SAFE_METHODS and response.status_code < 400 and changed:

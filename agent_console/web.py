@@ -100,6 +100,55 @@ TEMPLATES.env.globals["Markup"] = (
     Markup  # markup around an escaped value: Markup("<code>%s</code>") % v
 )
 
+# The reports' table and column names as report_table.html shows them ("_" as a
+# space), for extraction; the CSV and JSON keep the English names.
+REPORT_WORDS = (
+    N_("agent"),
+    N_("agents"),
+    N_("answered"),
+    N_("change"),
+    N_("change pct"),
+    N_("chats"),
+    N_("comment"),
+    N_("conversation"),
+    N_("count"),
+    N_("day"),
+    N_("department"),
+    N_("first response median"),
+    N_("handling median"),
+    N_("interactions per hour"),
+    N_("mean concurrent"),
+    N_("messages"),
+    N_("metric"),
+    N_("missed"),
+    N_("name"),
+    N_("offline"),
+    N_("opened"),
+    N_("peak concurrent"),
+    N_("period"),
+    N_("previous"),
+    N_("queue wait median"),
+    N_("rated"),
+    N_("rating"),
+    N_("rating great"),
+    N_("rating okay"),
+    N_("rating poor"),
+    N_("served"),
+    N_("share"),
+    N_("shown"),
+    N_("started"),
+    N_("transfers"),
+    N_("trigger"),
+    N_("weekday"),
+    N_("trend"),
+    N_("departments"),
+    N_("satisfaction"),
+    N_("comments"),
+    N_("triggers"),
+    N_("heatmap"),
+    N_("daily"),
+)
+
 DEFAULT_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'; "

@@ -74,14 +74,14 @@ def parse_filters(site_id: str, values: dict[str, str]) -> tuple[ArchiveQuery, l
             kw["rating"] = values["rating"]
         else:
             errors.append(_("Rating must be one of %(items)s.") % {"items": ", ".join(RATINGS)})
-    for name, label, end in (("since", "From", False), ("until", "To", True)):
+    for name, label, end in (("since", _("From"), False), ("until", _("To"), True)):
         if values[name]:
             try:
                 kw[name] = _date(values[name], end)
             except ValueError:
                 errors.append(_("%(label)s must be a date (YYYY-MM-DD).") % {"label": label})
     for name, label in (
-        ("offline", "Offline"),
+        ("offline", _("Offline")),
         ("trigger", _("Started by a trigger")),
         ("attachments", _("Has attachments")),
     ):

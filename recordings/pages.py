@@ -80,8 +80,8 @@ class Filters:
         q = request.query_params
         self.values: dict[str, str] = {name: (q.get(name) or "").strip() for name in FILTERS}
         self.errors: list[str] = []
-        self.since = self._time("since", "From", end_of_day=False)
-        self.until = self._time("until", "To", end_of_day=True)
+        self.since = self._time("since", _("From"), end_of_day=False)
+        self.until = self._time("until", _("To"), end_of_day=True)
         self.url = self.values["url"] or None
         self.visitor = self.values["visitor"] or None
         self.min_duration: float | None = None
