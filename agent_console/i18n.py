@@ -51,7 +51,7 @@ def _load(lang: str) -> tuple[_gettext.NullTranslations, dict[str, Any]]:
     if not path.exists():  # a language being added: English until scripts/i18n runs
         return _gettext.NullTranslations(), {}
     with path.open("rb") as f:
-        catalog = read_po(f, locale=lang, domain=DOMAIN)
+        catalog = read_po(f, domain=DOMAIN)  # no locale: its CLDR data is not needed
     buf = io.BytesIO()
     write_mo(buf, catalog)
     buf.seek(0)

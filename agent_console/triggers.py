@@ -116,6 +116,16 @@ FREQUENCY_LABELS = {
     "visitor": N_("Once per visitor"),
     "always": N_("Every time (once per page view), with a minimum gap"),
 }
+# The business hours' days (chatserver/proactive/hours.py DAYS), for extraction.
+_DAY_NAMES = (
+    N_("monday"),
+    N_("tuesday"),
+    N_("wednesday"),
+    N_("thursday"),
+    N_("friday"),
+    N_("saturday"),
+    N_("sunday"),
+)
 _BOOL_KINDS = ("business_hours", "has_chat")
 
 
