@@ -35,7 +35,7 @@ KEYWORDS = {**DEFAULT_KEYWORDS, "t": None, "tn": (1, 2)}
 _DATE = datetime(2026, 12, 7, tzinfo=UTC)
 # Catalan and Spanish as gettext has always had them: one, other ("1 xat", "2 xats").
 _PLURALS = (2, "(n != 1)")
-_PLACEHOLDER = re.compile(r"%\([a-z_]+\)[sd]|%%")
+_PLACEHOLDER = re.compile(r"%\([a-z_0-9]+\)[sdr]|%%")
 
 
 def extract() -> Catalog:

@@ -72,7 +72,7 @@ async def cobrowse_page(request: Request) -> Response:
         "cobrowse.html",
         {
             "conv": conv,
-            "visitor_name": (visitor.name if visitor and visitor.name else "the visitor"),
+            "visitor_name": (visitor.name if visitor and visitor.name else _("the visitor")),
             "ws_token": node.hub.agent_token(request.state.login.grant),
             "replay_url": widget_asset("replay"),
         },

@@ -392,7 +392,7 @@ async def new(request: Request) -> Response:
         return await _form_page(request, site, data, None)
     existing = await _rules(request, site)
     if len(existing) >= MAX_RULES:
-        errors = {"rule": f"a site has at most {MAX_RULES} rules"}
+        errors = {"rule": _("a site has at most %(n)s rules") % {"n": MAX_RULES}}
         return await _form_page(request, site, data, None, errors, 400)
     ctx, _agents = await _context(request, site)
     rule_id = new_id("t")
@@ -488,28 +488,38 @@ async def export(request: Request) -> Response:
 def read_import(raw: bytes, ctx: RuleContext) -> tuple[list[Rule], list[str]]:
     """Every rule of an export file, or the list of what is wrong with it."""
     if len(raw) > MAX_IMPORT_BYTES:
-        return [], [f"the file is larger than {MAX_IMPORT_BYTES // 1024} KB"]
+        return [], [_("the file is larger than %(n)s KB") % {"n": MAX_IMPORT_BYTES // 1024}]
     try:
         body = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return [], [f"not a JSON file: {exc}"]
+        return [], [_("not a JSON file: %(error)s") % {"error": exc}]
     if isinstance(body, dict) and body.get("format") == EXPORT_FORMAT:
         if body.get("version") != EXPORT_VERSION:
-            return [], [f"unknown version {body.get('version')!r} (this server reads 1)"]
+            return [], [
+                _("unknown version %(version)r (this server reads 1)")
+                % {"version": body.get("version")}
+            ]
         items = body.get("triggers")
     elif isinstance(body, list):
         items = body  # a bare list of rules
     else:
-        return [], [f'expected an export of chatserver triggers ("format": "{EXPORT_FORMAT}")']
+        return [], [
+            _('expected an export of chatserver triggers ("format": "%(format)s")')
+            % {"format": EXPORT_FORMAT}
+        ]
     if not isinstance(items, list):
-        return [], ["'triggers' must be a list of rules"]
+        return [], [_("'triggers' must be a list of rules")]
     if len(items) > MAX_RULES:
-        return [], [f"{len(items)} rules: a site has at most {MAX_RULES}"]
+        return [], [
+            _("%(n)s rules: a site has at most %(max)s") % {"n": len(items), "max": MAX_RULES}
+        ]
     rules: list[Rule] = []
     errors: list[str] = []
     for n, item in enumerate(items, 1):
         name = item.get("name") if isinstance(item, dict) else None
-        label = f"rule {n}" + (f" ({name!r})" if isinstance(name, str) and name else "")
+        label = _("rule %(n)s") % {"n": n} + (
+            f" ({name!r})" if isinstance(name, str) and name else ""
+        )
         data = {k: v for k, v in item.items() if k != "id"} if isinstance(item, dict) else item
         try:
             rules.append(parse_rule(data, ctx, ""))
@@ -530,15 +540,18 @@ async def import_rules(request: Request) -> Response:
         pasted = form.get("json")
         raw = pasted.encode() if isinstance(pasted, str) else b""
     if not raw.strip():
-        return await _list_page(request, ["choose a file (or paste its JSON)"], status_code=400)
+        return await _list_page(request, [_("choose a file (or paste its JSON)")], status_code=400)
     ctx, _agents = await _context(request, site)
     rules, errors = read_import(raw, ctx)
     replace = form.get("mode") == "replace"
     existing = await _rules(request, site)
     if not errors and not replace and len(existing) + len(rules) > MAX_RULES:
-        errors = [f"{len(existing)} rules and {len(rules)} more: a site has at most {MAX_RULES}"]
+        errors = [
+            _("%(n)s rules and %(more)s more: a site has at most %(max)s")
+            % {"n": len(existing), "more": len(rules), "max": MAX_RULES}
+        ]
     if errors:
-        return await _list_page(request, ["Nothing was imported.", *errors], status_code=400)
+        return await _list_page(request, [_("Nothing was imported."), *errors], status_code=400)
     await admin.import_rules(_node(request), site.id, rules, replace)
     return await _list_page(request, notice=_("Imported %(n)s rules.") % {"n": len(rules)})
 
