@@ -148,3 +148,23 @@ async def test_values_in_translated_strings_are_escaped(node: Node) -> None:
             q = {"q": "<b>x</b>"}
             found = await http.get("/console/admin/canned", params=q, headers=headers)
             assert nothing in found.text and "<b>x</b>" not in found.text, lang
+
+
+async def test_reports_charts_and_tables_follow_the_language(node: Node) -> None:
+    """The reports page's labels, its charts (chatserver/reports/svg.py) and its
+    tables' headers are translated; a bad filter is said in the page's language,
+    and in English to the JSON API."""
+    shop = await node.seed(agents=1, roles={0: Role.ADMIN})
+    async with node.http() as http:
+        await console_login(http, next(iter(shop.agents)))
+        page = (await http.get("/console/reports", headers={"Accept-Language": "es"})).text
+        assert "<title>Conversaciones por día</title>" in page
+        assert '<th scope="col">iniciadas</th>' in page
+        assert ">Informes</h1>" in page
+        bad = {"since": "2026-02-01", "until": "2026-01-01"}
+        page = await http.get("/console/reports", params=bad, headers={"Accept-Language": "ca"})
+        assert page.status_code == 400 and "since no pot ser posterior a until" in page.text
+        api = await http.get(
+            "/console/api/reports/daily.json", params=bad, headers={"Accept-Language": "ca"}
+        )
+        assert "since must not be after until" in api.text
