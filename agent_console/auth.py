@@ -163,9 +163,10 @@ def guard(*roles: Role) -> Callable[[Endpoint], Endpoint]:
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return RedirectResponse(f"/console/login?next={quote(target)}", status_code=303)
             request.state.login = login
-            chosen = await i18n.chosen(_node(request), login.agent)
-            i18n.use(i18n.pick(chosen, request.headers.get("accept-language", "")))
-            request.state.language = i18n.current()
+            if not _wants_json(request):  # JSON answers carry no prose: spare the read
+                chosen = await i18n.chosen(_node(request), login.agent)
+                i18n.use(i18n.pick(chosen, request.headers.get("accept-language", "")))
+                request.state.language = i18n.current()
             if login.agent.role not in admitted:
                 return _refuse(request, 403, N_("your role may not open this page"))
             if request.method not in SAFE_METHODS:

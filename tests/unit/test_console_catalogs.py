@@ -30,18 +30,21 @@ def test_the_check_finds_an_untranslated_a_fuzzy_or_a_broken_message() -> None:
 
 
 def test_catalogs_translate_and_pluralise() -> None:
-    for lang, signed_out, keys in (
-        ("ca", "Tanca la sessió", "2 claus (com a màxim 5)."),
-        ("es", "Cerrar sesión", "2 claves (como máximo 5)."),
-        ("en", "Sign out", "2 keys (at most 5)."),
-    ):
-        i18n.use(lang)
-        assert i18n.gettext("Sign out") == signed_out
-        one, many = "%(num)s key (at most %(max)s).", "%(num)s keys (at most %(max)s)."
-        plural = i18n.ngettext(one, many, 2)
-        assert plural % {"num": 2, "max": 5} == keys
-    i18n.use("xx")
-    assert i18n.current() == "en"
+    try:
+        for lang, signed_out, keys in (
+            ("ca", "Tanca la sessió", "2 claus (com a màxim 5)."),
+            ("es", "Cerrar sesión", "2 claves (como máximo 5)."),
+            ("en", "Sign out", "2 keys (at most 5)."),
+        ):
+            i18n.use(lang)
+            assert i18n.gettext("Sign out") == signed_out
+            one, many = "%(num)s key (at most %(max)s).", "%(num)s keys (at most %(max)s)."
+            plural = i18n.ngettext(one, many, 2)
+            assert plural % {"num": 2, "max": 5} == keys
+        i18n.use("xx")
+        assert i18n.current() == "en"
+    finally:
+        i18n.use("en")  # this test's context is the next sync test's
 
 
 def test_every_t_call_of_the_workspace_is_extracted() -> None:
