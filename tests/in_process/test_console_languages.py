@@ -135,6 +135,7 @@ async def test_values_in_translated_strings_are_escaped(node: Node) -> None:
     bold = await node.store.create_agent(
         shop.site.id, "bold@test.shop", "<b>Ann</b>", "x", Role.AGENT, 2, ()
     )
+    await node.parts.api_keys.create(shop.site.id, "<b>CRM</b>")
     async with node.http() as http:
         await console_login(http, next(iter(shop.agents)))
         for lang, disable, nothing in (
@@ -148,6 +149,8 @@ async def test_values_in_translated_strings_are_escaped(node: Node) -> None:
             q = {"q": "<b>x</b>"}
             found = await http.get("/console/admin/canned", params=q, headers=headers)
             assert nothing in found.text and "<b>x</b>" not in found.text, lang
+            keys = (await http.get("/console/admin/api-keys", headers=headers)).text
+            assert "&lt;b&gt;CRM&lt;/b&gt;?" in keys and "<b>CRM</b>" not in keys, lang
 
 
 async def test_reports_charts_and_tables_follow_the_language(node: Node) -> None:
