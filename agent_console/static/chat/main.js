@@ -39,7 +39,7 @@ async function refreshToken() {
   const r = await fetch("/console/api/token", { method: "POST", headers: { "X-CSRF-Token": csrf, Accept: "application/json" }, credentials: "same-origin" });
   if (r.ok) return (await r.json()).token;
   if (r.status === 401 || r.status === 403) return null;
-  throw new Error(`token refresh failed (${r.status})`);
+  throw new Error(t("token refresh failed (%(status)s)", { status: r.status }));
 }
 
 let chosenStatus = /** @type {string | undefined} */ (undefined);
@@ -62,7 +62,7 @@ let colleaguesAt = 0;
 async function colleagues(fresh = false) {
   if (!fresh && colleaguesCache && Date.now() - colleaguesAt < 5000) return colleaguesCache;
   const r = await fetch("/console/api/agents", { headers: { Accept: "application/json" }, credentials: "same-origin" });
-  if (!r.ok) throw new Error(`could not list colleagues (${r.status})`);
+  if (!r.ok) throw new Error(t("could not list colleagues (%(status)s)", { status: r.status }));
   colleaguesCache = await r.json();
   setPictures(/** @type {Colleague[]} */ (colleaguesCache));
   colleaguesAt = Date.now();
