@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from jinja2.utils import htmlsafe_json_dumps
+from markupsafe import Markup
 
 from chatserver.types import Agent
 
@@ -141,6 +143,17 @@ def N_(message: str) -> str:
 def js_catalog(lang: str) -> dict[str, Any]:
     """The messages the workspace's JS uses, in ``lang`` (empty for English)."""
     return _JS.get(lang, {})
+
+
+def js_catalog_json(lang: str) -> Markup:
+    """``js_catalog`` as JSON safe inside ``<script type="application/json">`` (``<``,
+    ``>``, ``&`` and ``'`` escaped, as Jinja's ``tojson``), serialised once per language."""
+    if lang not in _JS_JSON:
+        _JS_JSON[lang] = htmlsafe_json_dumps(js_catalog(lang))
+    return _JS_JSON[lang]
+
+
+_JS_JSON: dict[str, Markup] = {}
 
 
 def catalog(lang: str) -> _gettext.NullTranslations:

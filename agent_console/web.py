@@ -188,7 +188,7 @@ def render(
     i18n.use(lang)
     ctx: dict[str, Any] = {
         "lang": lang,
-        "js_catalog": i18n.js_catalog(lang),
+        "js_catalog": i18n.js_catalog_json(lang),
         "me": login.agent if login else None,
         "csrf": login.csrf if login else "",
         "nav": [item for item in NAV if role in item.roles],
