@@ -25,6 +25,7 @@ from chatserver.types import Agent
 
 from .admin.common import done, form_data, me, node_of
 from .auth import guard
+from .i18n import _
 from .web import CHAT_ROLES, security_headers
 
 if TYPE_CHECKING:
@@ -80,9 +81,9 @@ async def profile_alerts(request: Request) -> Response:
     desktop = form.get("desktop")
     chosen = clean({"sound": form.get("sound") == "on", "desktop": desktop})
     if chosen is None:
-        return done(request, PROFILE, "Choose new chats, everything or nothing.")
+        return done(request, PROFILE, _("Choose new chats, everything or nothing."))
     await save(node, agent, chosen)
-    return done(request, PROFILE, "Saved your notifications.")
+    return done(request, PROFILE, _("Saved your notifications."))
 
 
 routes: list[BaseRoute] = [

@@ -42,6 +42,8 @@ from chatserver import control, logins
 from chatserver.logins import Grant
 from chatserver.types import Agent, Role
 
+from . import i18n
+from .i18n import N_, _
 from .web import ALL_ROLES, render, security_headers
 
 if TYPE_CHECKING:
@@ -138,7 +140,7 @@ def _wants_json(request: Request) -> bool:
 def _refuse(request: Request, status: int, message: str) -> Response:
     if _wants_json(request):
         return security_headers(JSONResponse({"error": message}, status_code=status))
-    return render(request, "error.html", {"message": message}, status_code=status)
+    return render(request, "error.html", {"message": _(message)}, status_code=status)
 
 
 def guard(*roles: Role) -> Callable[[Endpoint], Endpoint]:
@@ -157,12 +159,16 @@ def guard(*roles: Role) -> Callable[[Endpoint], Endpoint]:
             login = await current_login(request)
             if login is None:
                 if _wants_json(request) or request.method not in SAFE_METHODS:
-                    return _refuse(request, 401, "sign in first")
+                    return _refuse(request, 401, N_("sign in first"))
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return RedirectResponse(f"/console/login?next={quote(target)}", status_code=303)
             request.state.login = login
+            if not _wants_json(request):  # JSON answers carry no prose: spare the read
+                chosen = await i18n.chosen(_node(request), login.agent)
+                i18n.use(i18n.pick(chosen, request.headers.get("accept-language", "")))
+                request.state.language = i18n.current()
             if login.agent.role not in admitted:
-                return _refuse(request, 403, "your role may not open this page")
+                return _refuse(request, 403, N_("your role may not open this page"))
             if request.method not in SAFE_METHODS:
                 submitted = request.headers.get("x-csrf-token")
                 if submitted is None and request.headers.get("content-type", "").startswith(
@@ -174,7 +180,7 @@ def guard(*roles: Role) -> Callable[[Endpoint], Endpoint]:
                 if not same_origin(request) or not csrf_ok(request, login, submitted):
                     if request.headers.get("content-type", "").startswith("multipart/form-data"):
                         await (await request.form()).close()  # an upload's temporary file
-                    return _refuse(request, 403, "missing or wrong CSRF token: reload the page")
+                    return _refuse(request, 403, N_("missing or wrong CSRF token: reload the page"))
             response = await endpoint(request)
             changed = not getattr(request.state, "no_audit", False)  # not a confirmation page
             if request.method not in SAFE_METHODS and response.status_code < 400 and changed:
@@ -217,6 +223,7 @@ def _home_for(agent: Agent) -> str:
 async def login_page(request: Request) -> Response:
     """``GET`` shows the form; ``POST`` checks it and sets the session cookie."""
     node = _node(request)
+    i18n.use(i18n.from_header(request.headers.get("accept-language", "")))
     nonce = request.cookies.get(LOGIN_COOKIE) or secrets.token_hex(8)
     token = node.signer.sign("login", nonce)
     next_path = _safe_next(request.query_params.get("next"))
@@ -235,7 +242,7 @@ async def login_page(request: Request) -> Response:
     fields = node.signer.verify("login", submitted)
     if fields != [request.cookies.get(LOGIN_COOKIE)] or not same_origin(request):
         return _login_form(
-            request, token, nonce, next_path, email, "The form expired: please try again.", 403
+            request, token, nonce, next_path, email, _("The form expired: please try again."), 403
         )
     throttle: logins.LoginThrottle = request.app.state.node.login_throttle
     # Counted before the password check: concurrent guesses get no more checks.
@@ -249,7 +256,7 @@ async def login_page(request: Request) -> Response:
             nonce,
             next_path,
             email,
-            f"Too many attempts: try again in {int(wait) + 1} seconds.",
+            _("Too many attempts: try again in %(n)s seconds.") % {"n": int(wait) + 1},
             429,
         )
         response.headers["Retry-After"] = str(int(wait) + 1)
@@ -257,7 +264,9 @@ async def login_page(request: Request) -> Response:
     agent = await logins.sign_in(node.store, email, password)
     if agent is None:
         await audit_failed_login(node, request, email, "console")
-        return _login_form(request, token, nonce, next_path, email, "Wrong email or password.", 401)
+        return _login_form(
+            request, token, nonce, next_path, email, _("Wrong email or password."), 401
+        )
     await throttle.succeeded(attempt)
     await node.audit.from_request(request, agent, "login", detail={"via": "console"})
     if next_path == "/console/":

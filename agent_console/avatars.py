@@ -28,9 +28,10 @@ from chatserver.errors import NotFound
 from chatserver.features.attachments.records import sniff
 from chatserver.types import Agent
 
-from . import alert_prefs
+from . import alert_prefs, i18n
 from .admin.common import done, form_data, me, node_of, page
 from .auth import guard
+from .i18n import _
 from .web import ALL_ROLES, security_headers
 
 if TYPE_CHECKING:
@@ -71,15 +72,15 @@ async def read_upload(form: Any) -> tuple[bytes, str] | str:
     """The uploaded picture and its sniffed type, or why it is refused."""
     upload = form.get("avatar")
     if not isinstance(upload, UploadFile):
-        return "Choose a picture to upload."
+        return _("Choose a picture to upload.")
     data = await upload.read(MAX_AVATAR_BYTES + 1)
     if not data:
-        return "Choose a picture to upload."
+        return _("Choose a picture to upload.")
     if len(data) > MAX_AVATAR_BYTES:
-        return f"The picture is too large: at most {MAX_AVATAR_BYTES // 1024} KB."
+        return _("The picture is too large: at most %(n)s KB.") % {"n": MAX_AVATAR_BYTES // 1024}
     kind = sniff(data[:16])
     if kind not in TYPES:
-        return "Only PNG, JPEG and WebP pictures."
+        return _("Only PNG, JPEG and WebP pictures.")
     return data, kind
 
 
@@ -137,12 +138,13 @@ async def profile(request: Request) -> Response:
     if request.method == "POST":
         error = await change(request, agent)
         if error is None:
-            return done(request, PATH, "Saved your picture.")
+            return done(request, PATH, _("Saved your picture."))
     ctx = {
         "avatar": await url_of(node, agent),
         "error": error,
         "max_kb": MAX_AVATAR_BYTES // 1024,
         "alerts": await alert_prefs.prefs(node, agent),
+        "language_chosen": await i18n.chosen(node, agent),
     }
     return page(request, "profile.html", ctx, status_code=422 if error else 200)
 

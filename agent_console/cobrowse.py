@@ -25,6 +25,7 @@ from chatserver.types import Role, Site
 
 from .assets import widget_asset
 from .auth import guard
+from .i18n import _
 from .web import render
 
 if TYPE_CHECKING:
@@ -54,12 +55,14 @@ async def cobrowse_page(request: Request) -> Response:
     agent = request.state.login.agent
     conv = await node.store.get_conversation(request.path_params["conv"])
     if conv is None or conv.site_id != agent.site_id:
-        return render(request, "error.html", {"message": "No such conversation."}, status_code=404)
+        return render(
+            request, "error.html", {"message": _("No such conversation.")}, status_code=404
+        )
     if agent.id not in conv.agents:
         return render(
             request,
             "error.html",
-            {"message": "Join the conversation first: only its agents can view the page."},
+            {"message": _("Join the conversation first: only its agents can view the page.")},
             status_code=403,
         )
     site = await node.store.get_site(agent.site_id)
@@ -69,7 +72,7 @@ async def cobrowse_page(request: Request) -> Response:
         "cobrowse.html",
         {
             "conv": conv,
-            "visitor_name": (visitor.name if visitor and visitor.name else "the visitor"),
+            "visitor_name": (visitor.name if visitor and visitor.name else _("the visitor")),
             "ws_token": node.hub.agent_token(request.state.login.grant),
             "replay_url": widget_asset("replay"),
         },

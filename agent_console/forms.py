@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 from chatserver.types import Role
 
+from .i18n import N_, _
+
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
 MAX_NAME = 100  # an agent's or a site's name
@@ -32,7 +34,10 @@ MAX_ORIGINS = 50
 MAX_PATTERNS = 10  # the site's own redaction patterns (docs/privacy.md)
 MAX_PATTERN = 200
 LANGUAGES = {"en": "English", "ca": "Català", "es": "Español"}
-ROUTING = {"auto": "Automatic (least-loaded agent)", "manual": "Manual (agents take chats)"}
+ROUTING = {
+    "auto": N_("Automatic (least-loaded agent)"),
+    "manual": N_("Manual (agents take chats)"),
+}
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DEPARTMENT = re.compile(r"^\w[\w \-]*$")
@@ -73,13 +78,13 @@ class Fields:
         return self.text(name) not in ("", "0", "off", "false")
 
 
-def _name(form: Form, fields: Fields, name: str = "name", what: str = "A name") -> None:
+def _name(form: Form, fields: Fields, name: str = "name", required: str = "") -> None:
     value = " ".join(fields.text(name).split())
     form.values[name] = fields.text(name)
     if not value:
-        form.errors[name] = f"{what} is required."
+        form.errors[name] = required or _("A name is required.")
     elif len(value) > MAX_NAME:
-        form.errors[name] = f"At most {MAX_NAME} characters."
+        form.errors[name] = _("At most %(n)s characters.") % {"n": MAX_NAME}
     else:
         form.clean[name] = value
 
@@ -87,9 +92,9 @@ def _name(form: Form, fields: Fields, name: str = "name", what: str = "A name") 
 def _password(form: Form, fields: Fields) -> None:
     value = fields.text("password")  # never put back in the page
     if len(value) < MIN_PASSWORD:
-        form.errors["password"] = f"At least {MIN_PASSWORD} characters."
+        form.errors["password"] = _("At least %(n)s characters.") % {"n": MIN_PASSWORD}
     elif len(value) > MAX_PASSWORD:
-        form.errors["password"] = f"At most {MAX_PASSWORD} characters."
+        form.errors["password"] = _("At most %(n)s characters.") % {"n": MAX_PASSWORD}
     else:
         form.clean["password"] = value
 
@@ -102,7 +107,7 @@ def agent_form(data: Mapping[str, Any], departments: Collection[str], *, new: bo
         email = fields.text("email").strip()
         form.values["email"] = email
         if not _EMAIL.match(email) or len(email) > MAX_EMAIL:
-            form.errors["email"] = "An email address like ana@shop.example."
+            form.errors["email"] = _("An email address like ana@shop.example.")
         else:
             form.clean["email"] = email
         _password(form, fields)
@@ -111,21 +116,26 @@ def agent_form(data: Mapping[str, Any], departments: Collection[str], *, new: bo
     try:
         form.clean["role"] = Role(role)
     except ValueError:
-        form.errors["role"] = "Choose a role."
+        form.errors["role"] = _("Choose a role.")
     capacity = fields.text("capacity").strip()
     form.values["capacity"] = capacity
     if (
         not (capacity.isascii() and capacity.isdigit())
         or not MIN_CAPACITY <= int(capacity) <= MAX_CAPACITY
     ):
-        form.errors["capacity"] = f"A whole number from {MIN_CAPACITY} to {MAX_CAPACITY}."
+        form.errors["capacity"] = _("A whole number from %(n)s to %(n2)s.") % {
+            "n": MIN_CAPACITY,
+            "n2": MAX_CAPACITY,
+        }
     else:
         form.clean["capacity"] = int(capacity)
     chosen = fields.texts("departments")
     form.values["departments"] = chosen
     unknown = [d for d in chosen if d not in departments]
     if unknown:
-        form.errors["departments"] = f"Unknown department: {', '.join(unknown)}."
+        form.errors["departments"] = _("Unknown department: %(items)s.") % {
+            "items": ", ".join(unknown)
+        }
     else:
         form.clean["departments"] = tuple(d for d in departments if d in chosen)
     return form
@@ -143,13 +153,13 @@ def department_name(value: str, existing: Collection[str], current: str | None =
     name = " ".join(value.split())
     taken = {d.lower() for d in existing if d != current}
     if not name:
-        form.errors["name"] = "A name is required."
+        form.errors["name"] = _("A name is required.")
     elif len(name) > MAX_DEPARTMENT:
-        form.errors["name"] = f"At most {MAX_DEPARTMENT} characters."
+        form.errors["name"] = _("At most %(n)s characters.") % {"n": MAX_DEPARTMENT}
     elif not _DEPARTMENT.match(name):
-        form.errors["name"] = "Letters, digits, spaces, '-' and '_' only."
+        form.errors["name"] = _("Letters, digits, spaces, '-' and '_' only.")
     elif name.lower() in taken:
-        form.errors["name"] = "There is a department with this name already."
+        form.errors["name"] = _("There is a department with this name already.")
     else:
         form.clean["name"] = name
     return form
@@ -162,19 +172,22 @@ def canned_form(data: Mapping[str, Any]) -> Form:
     form.values["shortcut"] = raw
     shortcut = raw.strip().lstrip("/").lower()
     if not shortcut:
-        form.errors["shortcut"] = "A shortcut is required."
+        form.errors["shortcut"] = _("A shortcut is required.")
     elif len(shortcut) > MAX_SHORTCUT:
-        form.errors["shortcut"] = f"At most {MAX_SHORTCUT} characters."
+        form.errors["shortcut"] = _("At most %(n)s characters.") % {"n": MAX_SHORTCUT}
     elif not _SHORTCUT.match(shortcut):
-        form.errors["shortcut"] = "Lowercase letters, digits, '-' and '_' only."
+        form.errors["shortcut"] = _("Lowercase letters, digits, '-' and '_' only.")
     else:
         form.clean["shortcut"] = shortcut
     text = fields.text("text").replace("\r\n", "\n")
     form.values["text"] = text
     if not text.strip():
-        form.errors["text"] = "The text is required."
+        form.errors["text"] = _("The text is required.")
     elif len(text) > MAX_CANNED_TEXT:
-        form.errors["text"] = f"At most {MAX_CANNED_TEXT} characters (this has {len(text)})."
+        form.errors["text"] = _("At most %(n)s characters (this has %(n2)s).") % {
+            "n": MAX_CANNED_TEXT,
+            "n2": len(text),
+        }
     else:
         form.clean["text"] = text.strip()
     return form
@@ -214,7 +227,7 @@ def parse_origin(line: str) -> str | None:
 
 def site_form(data: Mapping[str, Any]) -> Form:
     fields, form = Fields(data), Form()
-    _name(form, fields, what="The shop's name")
+    _name(form, fields, required=_("The shop's name is required."))
 
     text = fields.text("origins")
     form.values["origins"] = text
@@ -224,16 +237,16 @@ def site_form(data: Mapping[str, Any]) -> Form:
             continue
         origin = parse_origin(line)
         if origin is None:
-            form.errors["origins"] = (
-                f"Line {number}: “{line.strip()[:80]}” is not an origin like "
+            form.errors["origins"] = _(
+                "Line %(number)s: “%(value)s” is not an origin like "
                 "https://shop.example or http://localhost:8080 (no path)."
-            )
+            ) % {"number": number, "value": line.strip()[:80]}
             break
         if origin not in origins:
             origins.append(origin)
     else:
         if len(origins) > MAX_ORIGINS:
-            form.errors["origins"] = f"At most {MAX_ORIGINS} origins."
+            form.errors["origins"] = _("At most %(n)s origins.") % {"n": MAX_ORIGINS}
         else:
             form.clean["origins"] = tuple(origins)
 
@@ -244,19 +257,19 @@ def site_form(data: Mapping[str, Any]) -> Form:
     if routing in ROUTING:
         form.clean["routing"] = routing
     else:
-        form.errors["routing"] = "Choose how chats are routed."
+        form.errors["routing"] = _("Choose how chats are routed.")
 
     color = fields.text("color").strip().lower()
     form.values["color"] = fields.text("color")
     if _COLOR.match(color):
         form.clean["color"] = color
     else:
-        form.errors["color"] = "A hex colour such as #2563eb or #25e."
+        form.errors["color"] = _("A hex colour such as #2563eb or #25e.")
 
     greeting = fields.text("greeting").replace("\r\n", "\n")
     form.values["greeting"] = greeting
     if len(greeting.strip()) > MAX_GREETING:
-        form.errors["greeting"] = f"At most {MAX_GREETING} characters."
+        form.errors["greeting"] = _("At most %(n)s characters.") % {"n": MAX_GREETING}
     else:
         form.clean["greeting"] = greeting.strip()
 
@@ -265,7 +278,7 @@ def site_form(data: Mapping[str, Any]) -> Form:
     if language in LANGUAGES:
         form.clean["language"] = language
     else:
-        form.errors["language"] = "Choose a language."
+        form.errors["language"] = _("Choose a language.")
 
     _recording(form, fields)
 
@@ -300,32 +313,44 @@ def _recording(form: Form, fields: Fields) -> None:
     if 0 <= share <= 100:
         form.clean["recording_sample"] = round(share / 100, 4)
     else:
-        form.errors["recording_sample"] = "A percentage from 0 to 100."
+        form.errors["recording_sample"] = _("A percentage from 0 to 100.")
     days = fields.text("recording_retention_days").strip() or "30"
     form.values["recording_retention_days"] = days
     if days.isdigit() and int(days) <= MAX_RETENTION_DAYS:
         form.clean["recording_retention_days"] = int(days)
     else:
-        form.errors["recording_retention_days"] = f"A number of days, 0 to {MAX_RETENTION_DAYS}."
+        form.errors["recording_retention_days"] = _("A number of days, 0 to %(n)s.") % {
+            "n": MAX_RETENTION_DAYS
+        }
     rewind = fields.text("rewind_seconds").strip() or "60"
     form.values["rewind_seconds"] = rewind
     if rewind.isdigit() and int(rewind) <= MAX_REWIND_SECONDS:
         form.clean["rewind_seconds"] = int(rewind)
     else:
-        form.errors["rewind_seconds"] = f"A number of seconds, 0 to {MAX_REWIND_SECONDS}."
+        form.errors["rewind_seconds"] = _("A number of seconds, 0 to %(n)s.") % {
+            "n": MAX_REWIND_SECONDS
+        }
 
 
 def _patterns_problem(patterns: list[str]) -> str:
     """Why the redaction patterns cannot be saved, or ``""``."""
     if len(patterns) > MAX_PATTERNS:
-        return f"At most {MAX_PATTERNS} patterns."
+        return _("At most %(n)s patterns.") % {"n": MAX_PATTERNS}
     for number, pattern in enumerate(patterns, 1):
         if len(pattern) > MAX_PATTERN:
-            return f"Line {number}: at most {MAX_PATTERN} characters."
+            return _("Line %(number)s: at most %(n)s characters.") % {
+                "number": number,
+                "n": MAX_PATTERN,
+            }
         try:  # the syntax JavaScript and Python share; the widget skips one it cannot read
             re.compile(pattern)
         except re.error as exc:
-            return f"Line {number}: not a regular expression ({exc})."
+            return _("Line %(number)s: not a regular expression (%(exc)s).") % {
+                "number": number,
+                "exc": exc,
+            }
         if re.fullmatch(pattern, ""):
-            return f"Line {number}: it matches an empty text, so it would hide nothing useful."
+            return _(
+                "Line %(number)s: it matches an empty text, so it would hide nothing useful."
+            ) % {"number": number}
     return ""

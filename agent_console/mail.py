@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 from .admin.common import done, form_data, me, node_of, page
 from .auth import guard
 from .forms import Fields
+from .i18n import _
 from .web import CHAT_ROLES
 
 PATH = "/console/mail"
@@ -29,7 +30,7 @@ async def mail_prefs(request: Request) -> Response:
         fields = Fields(await form_data(request))
         prefs = {"offline": fields.checked("offline"), "unanswered": fields.checked("unanswered")}
         await node.mail.set_prefs(agent.site_id, agent.id, prefs)
-        return done(request, PATH, "Saved your e-mail notifications.")
+        return done(request, PATH, _("Saved your e-mail notifications."))
     settings = await node.mail.settings(agent.site_id)
     ctx: dict[str, Any] = {
         "prefs": await node.mail.prefs(agent.site_id, agent.id),

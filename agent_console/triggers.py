@@ -60,6 +60,7 @@ from chatserver.types import Doc, Role, Site, new_id
 
 from .auth import guard
 from .confirm import confirmation_page
+from .i18n import N_, _
 from .web import render, security_headers
 
 if TYPE_CHECKING:
@@ -71,50 +72,60 @@ MAX_IMPORT_BYTES = 1024 * 1024
 SPARE_ROWS = 2  # empty condition and action rows under the filled ones
 
 KIND_LABELS = {
-    "url": "Page URL",
-    "title": "Page title",
-    "referrer": "Referrer",
-    "time_on_page": "Seconds on the current page",
-    "time_on_site": "Seconds on the site (this visit)",
-    "pages": "Pages viewed this visit",
-    "visits": "Number of visits",
-    "attribute": "Custom attribute",
-    "device": "Device type",
-    "language": "Language",
-    "business_hours": "Within business hours",
-    "agent_online": "Agent online in department",
-    "has_chat": "Has an open chat",
-    "signal": "Recording signal",
+    "url": N_("Page URL"),
+    "title": N_("Page title"),
+    "referrer": N_("Referrer"),
+    "time_on_page": N_("Seconds on the current page"),
+    "time_on_site": N_("Seconds on the site (this visit)"),
+    "pages": N_("Pages viewed this visit"),
+    "visits": N_("Number of visits"),
+    "attribute": N_("Custom attribute"),
+    "device": N_("Device type"),
+    "language": N_("Language"),
+    "business_hours": N_("Within business hours"),
+    "agent_online": N_("Agent online in department"),
+    "has_chat": N_("Has an open chat"),
+    "signal": N_("Recording signal"),
 }
 OP_LABELS = {
-    "contains": "contains",
-    "not_contains": "does not contain",
-    "equals": "equals",
-    "not_equals": "does not equal",
-    "starts_with": "starts with",
-    "regex": "matches regex",
-    ">=": "at least",
-    ">": "more than",
-    "<=": "at most",
-    "<": "less than",
-    "==": "exactly",
-    "!=": "not",
-    "is": "is",
-    "is_not": "is not",
-    "exists": "is set",
-    "not_exists": "is not set",
+    "contains": N_("contains"),
+    "not_contains": N_("does not contain"),
+    "equals": N_("equals"),
+    "not_equals": N_("does not equal"),
+    "starts_with": N_("starts with"),
+    "regex": N_("matches regex"),
+    ">=": N_("at least"),
+    ">": N_("more than"),
+    "<=": N_("at most"),
+    "<": N_("less than"),
+    "==": N_("exactly"),
+    "!=": N_("not"),
+    "is": N_("is"),
+    "is_not": N_("is not"),
+    "exists": N_("is set"),
+    "not_exists": N_("is not set"),
 }
 ACTION_LABELS = {
-    "message": "Send a message",
-    "open": "Open the chat window",
-    "route": "Route to department",
-    "tag": "Add a tag",
+    "message": N_("Send a message"),
+    "open": N_("Open the chat window"),
+    "route": N_("Route to department"),
+    "tag": N_("Add a tag"),
 }
 FREQUENCY_LABELS = {
-    "visit": "Once per visit",
-    "visitor": "Once per visitor",
-    "always": "Every time (once per page view), with a minimum gap",
+    "visit": N_("Once per visit"),
+    "visitor": N_("Once per visitor"),
+    "always": N_("Every time (once per page view), with a minimum gap"),
 }
+# The business hours' days (chatserver/proactive/hours.py DAYS), for extraction.
+_DAY_NAMES = (
+    N_("monday"),
+    N_("tuesday"),
+    N_("wednesday"),
+    N_("thursday"),
+    N_("friday"),
+    N_("saturday"),
+    N_("sunday"),
+)
 _BOOL_KINDS = ("business_hours", "has_chat")
 
 
@@ -280,12 +291,13 @@ def _summary(rule: Rule) -> str:
     """One line saying what a rule checks, for the list."""
     parts = []
     for c in rule.conditions:
-        subject = KIND_LABELS.get(c.kind, c.kind)
+        subject = _(KIND_LABELS[c.kind]) if c.kind in KIND_LABELS else c.kind
         if c.path:
             subject = ".".join(c.path)
         value = "" if c.op in ("exists", "not_exists") else f" {_shown(c.value, c.kind, c.op)}"
-        parts.append(f"{subject} {OP_LABELS.get(c.op, c.op)}{value}".strip())
-    joiner = " and " if rule.match.value == "all" else " or "
+        op = _(OP_LABELS[c.op]) if c.op in OP_LABELS else c.op
+        parts.append(f"{subject} {op}{value}".strip())
+    joiner = _(" and ") if rule.match.value == "all" else _(" or ")
     return joiner.join(parts)
 
 
@@ -297,7 +309,7 @@ async def _form_page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    _, agents = await _context(request, site)
+    _ctx, agents = await _context(request, site)
     conditions, actions = _rows(data)
     return render(
         request,
@@ -380,11 +392,11 @@ async def new(request: Request) -> Response:
         return await _form_page(request, site, data, None)
     existing = await _rules(request, site)
     if len(existing) >= MAX_RULES:
-        errors = {"rule": f"a site has at most {MAX_RULES} rules"}
+        errors = {"rule": _("a site has at most %(n)s rules") % {"n": MAX_RULES}}
         return await _form_page(request, site, data, None, errors, 400)
-    ctx, _ = await _context(request, site)
+    ctx, _agents = await _context(request, site)
     rule_id = new_id("t")
-    data["order"] = max((d.data.get("order", 0) for d, _, _ in existing), default=0) + 1
+    data["order"] = max((d.data.get("order", 0) for d, _rule, _err in existing), default=0) + 1
     try:
         rule = parse_rule(data, ctx, rule_id)
     except RuleError as exc:
@@ -400,7 +412,7 @@ async def edit(request: Request) -> Response:
     store = _node(request).store
     doc = await store.get_doc(site.id, TRIGGER_KIND, rule_id)
     if doc is None:
-        return render(request, "error.html", {"message": "No such trigger."}, status_code=404)
+        return render(request, "error.html", {"message": _("No such trigger.")}, status_code=404)
     if request.method == "GET":
         return await _form_page(request, site, doc.data, rule_id)
     form = await request.form()
@@ -408,7 +420,7 @@ async def edit(request: Request) -> Response:
     if "more" in form:
         return await _form_page(request, site, data, rule_id)
     data["order"] = doc.data.get("order", 0)
-    ctx, _ = await _context(request, site)
+    ctx, _agents = await _context(request, site)
     try:
         rule = parse_rule(data, ctx, rule_id)
     except RuleError as exc:
@@ -428,9 +440,9 @@ async def toggle(request: Request) -> Response:
 async def move(request: Request) -> Response:
     """Move a rule one place up or down the evaluation order."""
     if request.path_params["direction"] not in ("up", "down"):
-        return render(request, "error.html", {"message": "No such page."}, status_code=404)
+        return render(request, "error.html", {"message": _("No such page.")}, status_code=404)
     site = await _site(request)
-    docs = [doc for doc, _, _ in await _rules(request, site)]
+    docs = [doc for doc, _rule, _err in await _rules(request, site)]
     ids = [d.id for d in docs]
     rule_id = request.path_params["rule_id"]
     if rule_id in ids:
@@ -445,8 +457,8 @@ async def move(request: Request) -> Response:
 @guard(Role.ADMIN)
 async def delete(request: Request) -> Response:
     site = await _site(request)
-    question = "Delete this trigger?"
-    if ask := await confirmation_page(request, question, "Delete", "/console/triggers"):
+    question = _("Delete this trigger?")
+    if ask := await confirmation_page(request, question, _("Delete"), "/console/triggers"):
         return ask
     await admin.delete_rule(_node(request), site.id, request.path_params["rule_id"])
     return RedirectResponse("/console/triggers", status_code=303)
@@ -456,7 +468,7 @@ async def delete(request: Request) -> Response:
 async def export(request: Request) -> Response:
     site = await _site(request)
     rules = []
-    for doc, rule, _ in await _rules(request, site):
+    for doc, rule, _err in await _rules(request, site):
         rules.append({"id": doc.id, **(rule.to_json() if rule else doc.data)})
     body = {
         "format": EXPORT_FORMAT,
@@ -476,28 +488,38 @@ async def export(request: Request) -> Response:
 def read_import(raw: bytes, ctx: RuleContext) -> tuple[list[Rule], list[str]]:
     """Every rule of an export file, or the list of what is wrong with it."""
     if len(raw) > MAX_IMPORT_BYTES:
-        return [], [f"the file is larger than {MAX_IMPORT_BYTES // 1024} KB"]
+        return [], [_("the file is larger than %(n)s KB") % {"n": MAX_IMPORT_BYTES // 1024}]
     try:
         body = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return [], [f"not a JSON file: {exc}"]
+        return [], [_("not a JSON file: %(error)s") % {"error": exc}]
     if isinstance(body, dict) and body.get("format") == EXPORT_FORMAT:
         if body.get("version") != EXPORT_VERSION:
-            return [], [f"unknown version {body.get('version')!r} (this server reads 1)"]
+            return [], [
+                _("unknown version %(version)r (this server reads 1)")
+                % {"version": body.get("version")}
+            ]
         items = body.get("triggers")
     elif isinstance(body, list):
         items = body  # a bare list of rules
     else:
-        return [], [f'expected an export of chatserver triggers ("format": "{EXPORT_FORMAT}")']
+        return [], [
+            _('expected an export of chatserver triggers ("format": "%(format)s")')
+            % {"format": EXPORT_FORMAT}
+        ]
     if not isinstance(items, list):
-        return [], ["'triggers' must be a list of rules"]
+        return [], [_("'triggers' must be a list of rules")]
     if len(items) > MAX_RULES:
-        return [], [f"{len(items)} rules: a site has at most {MAX_RULES}"]
+        return [], [
+            _("%(n)s rules: a site has at most %(max)s") % {"n": len(items), "max": MAX_RULES}
+        ]
     rules: list[Rule] = []
     errors: list[str] = []
     for n, item in enumerate(items, 1):
         name = item.get("name") if isinstance(item, dict) else None
-        label = f"rule {n}" + (f" ({name!r})" if isinstance(name, str) and name else "")
+        label = _("rule %(n)s") % {"n": n} + (
+            f" ({name!r})" if isinstance(name, str) and name else ""
+        )
         data = {k: v for k, v in item.items() if k != "id"} if isinstance(item, dict) else item
         try:
             rules.append(parse_rule(data, ctx, ""))
@@ -518,17 +540,20 @@ async def import_rules(request: Request) -> Response:
         pasted = form.get("json")
         raw = pasted.encode() if isinstance(pasted, str) else b""
     if not raw.strip():
-        return await _list_page(request, ["choose a file (or paste its JSON)"], status_code=400)
-    ctx, _ = await _context(request, site)
+        return await _list_page(request, [_("choose a file (or paste its JSON)")], status_code=400)
+    ctx, _agents = await _context(request, site)
     rules, errors = read_import(raw, ctx)
     replace = form.get("mode") == "replace"
     existing = await _rules(request, site)
     if not errors and not replace and len(existing) + len(rules) > MAX_RULES:
-        errors = [f"{len(existing)} rules and {len(rules)} more: a site has at most {MAX_RULES}"]
+        errors = [
+            _("%(n)s rules and %(more)s more: a site has at most %(max)s")
+            % {"n": len(existing), "more": len(rules), "max": MAX_RULES}
+        ]
     if errors:
-        return await _list_page(request, ["Nothing was imported.", *errors], status_code=400)
+        return await _list_page(request, [_("Nothing was imported."), *errors], status_code=400)
     await admin.import_rules(_node(request), site.id, rules, replace)
-    return await _list_page(request, notice=f"Imported {len(rules)} rules.")
+    return await _list_page(request, notice=_("Imported %(n)s rules.") % {"n": len(rules)})
 
 
 async def _hours(request: Request, site: Site) -> BusinessHours | None:
@@ -554,7 +579,7 @@ async def hours(request: Request) -> Response:
         form = await request.form()
         if form.get("clear") is not None:
             await admin.clear_hours(_node(request), site.id)
-            current, notice = None, "Cleared: the site counts as open all the time."
+            current, notice = None, _("Cleared: the site counts as open all the time.")
             timezone, days = "UTC", [""] * 7
         else:
             timezone = str(form.get("timezone") or "")

@@ -26,6 +26,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from agent_console.auth import guard
+from agent_console.i18n import _
 from agent_console.web import render
 from chatserver.types import RATINGS, Conversation, ConvState, Entry, EntryKind, Recording, Role
 
@@ -64,7 +65,7 @@ def parse_filters(site_id: str, values: dict[str, str]) -> tuple[ArchiveQuery, l
         try:
             kw["states"] = (ConvState(values["state"]),)
         except ValueError:
-            errors.append("State must be queued, active or closed.")
+            errors.append(_("State must be queued, active or closed."))
     for name in ("agent", "department", "tag"):
         if values[name]:
             kw[name] = values[name]
@@ -72,23 +73,23 @@ def parse_filters(site_id: str, values: dict[str, str]) -> tuple[ArchiveQuery, l
         if values["rating"] in RATINGS:
             kw["rating"] = values["rating"]
         else:
-            errors.append(f"Rating must be one of {', '.join(RATINGS)}.")
-    for name, label, end in (("since", "From", False), ("until", "To", True)):
+            errors.append(_("Rating must be one of %(items)s.") % {"items": ", ".join(RATINGS)})
+    for name, label, end in (("since", _("From"), False), ("until", _("To"), True)):
         if values[name]:
             try:
                 kw[name] = _date(values[name], end)
             except ValueError:
-                errors.append(f"{label} must be a date (YYYY-MM-DD).")
+                errors.append(_("%(label)s must be a date (YYYY-MM-DD).") % {"label": label})
     for name, label in (
-        ("offline", "Offline"),
-        ("trigger", "Started by a trigger"),
-        ("attachments", "Has attachments"),
+        ("offline", _("Offline")),
+        ("trigger", _("Started by a trigger")),
+        ("attachments", _("Has attachments")),
     ):
         if values[name]:
             if values[name] in _YES_NO:
                 kw[name] = _YES_NO[values[name]]
             else:
-                errors.append(f"{label} must be yes or no.")
+                errors.append(_("%(label)s must be yes or no.") % {"label": label})
     return ArchiveQuery(site_id, text=values["q"], **kw), errors
 
 
@@ -120,7 +121,7 @@ async def conversation_list(request: Request) -> Response:
             page = await node.archive.index.search(query, q.get("cursor"), PAGE_SIZE)
             hits, cursor = page.hits, page.cursor
         except BadCursor:
-            errors.append("That page link is broken: start from the first page.")
+            errors.append(_("That page link is broken: start from the first page."))
     agents = await node.store.list_agents(agent.site_id)
     names = {a.id: a.name for a in agents}
     wanted = words(values["q"])
@@ -190,7 +191,9 @@ async def conversation_page(request: Request) -> Response:
     agent = request.state.login.agent
     conv = await node.store.get_conversation(request.path_params["conv_id"])
     if conv is None or conv.site_id != agent.site_id:
-        return render(request, "error.html", {"message": "No such conversation."}, status_code=404)
+        return render(
+            request, "error.html", {"message": _("No such conversation.")}, status_code=404
+        )
     entries = await node.store.entries(conv.id, after=0, limit=MAX_ENTRIES)
     await node.audit.from_request(request, agent, "conversation.read", conv.id)
     visitor = await node.store.get_visitor(conv.visitor_id)

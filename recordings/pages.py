@@ -33,6 +33,7 @@ from agent_console.assets import widget_asset
 from agent_console.auth import guard
 from agent_console.cobrowse import replay_csp
 from agent_console.confirm import confirmation_page
+from agent_console.i18n import N_, _
 from agent_console.web import render, security_headers
 from chatserver.types import Conversation, Recording, Role
 
@@ -49,11 +50,11 @@ TRANSCRIPT_ENTRIES = 500  # entries of each conversation shown beside the player
 TRANSCRIPTS = 20  # conversations of the visitor looked at, and shown at most
 FILTERS = ("since", "until", "url", "min_duration", "had_chat", "visitor", "signal")
 SIGNAL_LABELS = {
-    "rage": "rage clicks",
-    "dead": "dead clicks",
-    "error": "JavaScript errors",
-    "request": "failed requests",
-    "abandon": "abandoned forms",
+    "rage": N_("rage clicks"),
+    "dead": N_("dead clicks"),
+    "error": N_("JavaScript errors"),
+    "request": N_("failed requests"),
+    "abandon": N_("abandoned forms"),
 }
 
 
@@ -79,8 +80,8 @@ class Filters:
         q = request.query_params
         self.values: dict[str, str] = {name: (q.get(name) or "").strip() for name in FILTERS}
         self.errors: list[str] = []
-        self.since = self._time("since", "From", end_of_day=False)
-        self.until = self._time("until", "To", end_of_day=True)
+        self.since = self._time("since", _("From"), end_of_day=False)
+        self.until = self._time("until", _("To"), end_of_day=True)
         self.url = self.values["url"] or None
         self.visitor = self.values["visitor"] or None
         self.min_duration: float | None = None
@@ -88,15 +89,17 @@ class Filters:
             try:
                 self.min_duration = max(0.0, float(self.values["min_duration"]))
             except ValueError:
-                self.errors.append("Minimum duration must be a number of seconds.")
+                self.errors.append(_("Minimum duration must be a number of seconds."))
         self.signal = self.values["signal"] or None
         if self.signal is not None and self.signal not in SIGNAL_LABELS:
-            self.errors.append("Signal must be one of: " + ", ".join(SIGNAL_LABELS) + ".")
+            self.errors.append(
+                _("Signal must be one of: %(kinds)s.") % {"kinds": ", ".join(SIGNAL_LABELS)}
+            )
             self.signal = None
         chat = self.values["had_chat"]
         self.had_chat = {"yes": True, "no": False}.get(chat)
         if chat and self.had_chat is None:
-            self.errors.append("Had a chat must be yes or no.")
+            self.errors.append(_("Had a chat must be yes or no."))
 
     def _time(self, name: str, label: str, *, end_of_day: bool) -> float | None:
         raw = self.values[name]
@@ -105,7 +108,7 @@ class Filters:
         try:
             return _date(raw, end_of_day)
         except ValueError:
-            self.errors.append(f"{label} must be a date (YYYY-MM-DD).")
+            self.errors.append(_("%(label)s must be a date (YYYY-MM-DD).") % {"label": label})
             return None
 
     def query(self, **extra: str) -> str:
@@ -143,7 +146,7 @@ async def session_list(request: Request) -> Response:
     try:
         cursor = _parse_cursor(cursor_raw)
     except HTTPException:
-        filters.errors.append("That page link is broken: start from the first page.")
+        filters.errors.append(_("That page link is broken: start from the first page."))
         cursor = None
     if not filters.errors:
         rows = await _service(request).index.list_recordings(
@@ -191,10 +194,10 @@ async def delete_visitor(request: Request) -> Response:
     recorded = await service.index.visitor_recordings(visitor_id) if visitor_id else []
     site_id = visitor.site_id if visitor else next((r.site_id for r in recorded), None)
     if site_id is None or site_id != agent.site_id:
-        return render(request, "error.html", {"message": "No such visitor."}, status_code=404)
-    question = "Delete all recordings of this visitor?"
+        return render(request, "error.html", {"message": _("No such visitor.")}, status_code=404)
+    question = _("Delete all recordings of this visitor?")
     back = "/console/sessions?" + urlencode({"visitor": visitor_id})
-    if ask := await confirmation_page(request, question, "Delete", back):
+    if ask := await confirmation_page(request, question, _("Delete"), back):
         return ask
     count = await service.delete_visitor(visitor_id)
     target = "/console/sessions?" + urlencode({"visitor": visitor_id, "deleted": str(count)})
@@ -207,7 +210,7 @@ async def replay_page(request: Request) -> Response:
     service = _service(request)
     rec = await service.index.get_recording(request.path_params["rec_id"])
     if rec is None or rec.site_id != agent.site_id or rec.events == 0:
-        return render(request, "error.html", {"message": "No such recording."}, status_code=404)
+        return render(request, "error.html", {"message": _("No such recording.")}, status_code=404)
     node: Node = request.app.state.node
     site = await node.store.get_site(agent.site_id)
     await node.audit.from_request(request, agent, "recording.watch", rec.id)
@@ -270,7 +273,7 @@ async def frustration_page(request: Request) -> Response:
     agent = request.state.login.agent
     raw = (request.query_params.get("days") or "7").strip()
     days = int(raw) if raw.isdigit() and 1 <= int(raw) <= 90 else 0
-    error = "" if days else "Days must be a whole number from 1 to 90."
+    error = "" if days else _("Days must be a whole number from 1 to 90.")
     until = time.time()
     ranking = None
     if days:

@@ -21,6 +21,7 @@ from .. import avatars, forms
 from ..auth import guard, set_session
 from ..confirm import confirmation_page
 from ..forms import Form
+from ..i18n import _
 from .common import BASE, GET_POST, done, form_data, me, missing, node_of, own_site, page
 
 
@@ -48,7 +49,7 @@ async def agent_new(request: Request) -> Response:
         return page(request, "admin/agent_new.html", _agent_ctx(site, form))
     form = forms.agent_form(await form_data(request), site.departments, new=True)
     if form.ok and await node.store.agent_by_email(form.clean["email"]) is not None:
-        form.errors["email"] = "This email is already in use."
+        form.errors["email"] = _("This email is already in use.")
     if form.ok:
         try:
             agent = await accounts.create(
@@ -62,12 +63,13 @@ async def agent_new(request: Request) -> Response:
                 form.clean["departments"],
             )
         except StoreError:
-            form.errors["email"] = "This email is already in use."
+            form.errors["email"] = _("This email is already in use.")
         else:
             return done(
                 request,
                 f"{BASE}/agents",
-                f"Added {agent.name}: they sign in at /console/login as {agent.email}.",
+                _("Added %(name)s: they sign in at /console/login as %(email)s.")
+                % {"name": agent.name, "email": agent.email},
             )
     return page(request, "admin/agent_new.html", _agent_ctx(site, form), 422)
 
@@ -130,16 +132,16 @@ async def _keeps_an_admin(request: Request, agent: Agent, role: Role, disabled: 
         return ""
     if agent.id == me(request).id:
         return (
-            "You cannot disable your own account."
+            _("You cannot disable your own account.")
             if disabled
-            else "You cannot change your own role: ask another admin."
+            else _("You cannot change your own role: ask another admin.")
         )
     others = [
         a
         for a in await node_of(request).store.list_agents(agent.site_id)
         if a.role is Role.ADMIN and not a.disabled and a.id != agent.id
     ]
-    return "" if others else "The site needs at least one admin."
+    return "" if others else _("The site needs at least one admin.")
 
 
 @guard(Role.ADMIN)
@@ -147,7 +149,7 @@ async def agent_edit(request: Request) -> Response:
     node = node_of(request)
     site, agent = await _site_agent(request)
     if agent is None:
-        return missing(request, "agent")
+        return missing(request, _("No such agent."))
     if request.method == "GET":
         return await _edit_page(request, site, agent)
     form = forms.agent_form(await form_data(request), site.departments, new=False)
@@ -163,7 +165,7 @@ async def agent_edit(request: Request) -> Response:
         departments=form.clean["departments"],
     )
     await accounts.save(node, saved)
-    return done(request, f"{BASE}/agents", f"Saved {saved.name}.")
+    return done(request, f"{BASE}/agents", _("Saved %(name)s.") % {"name": saved.name})
 
 
 @guard(Role.ADMIN)
@@ -171,7 +173,7 @@ async def agent_password(request: Request) -> Response:
     node = node_of(request)
     site, agent = await _site_agent(request)
     if agent is None:
-        return missing(request, "agent")
+        return missing(request, _("No such agent."))
     password = forms.password_form(await form_data(request))
     if not password.ok:
         return await _edit_page(request, site, agent, password=password, status_code=422)
@@ -179,7 +181,8 @@ async def agent_password(request: Request) -> Response:
     response = done(
         request,
         f"{BASE}/agents/{agent.id}",
-        f"New password set for {agent.name}; their other sessions are signed out.",
+        _("New password set for %(name)s; their other sessions are signed out.")
+        % {"name": agent.name},
     )
     return await _end_sessions(request, saved, response)
 
@@ -189,8 +192,12 @@ async def agent_sign_out(request: Request) -> Response:
     """End every session of the agent, on every device; their chat sockets close."""
     _site, agent = await _site_agent(request)
     if agent is None:
-        return missing(request, "agent")
-    response = done(request, f"{BASE}/agents/{agent.id}", f"Signed {agent.name} out everywhere.")
+        return missing(request, _("No such agent."))
+    response = done(
+        request,
+        f"{BASE}/agents/{agent.id}",
+        _("Signed %(name)s out everywhere.") % {"name": agent.name},
+    )
     return await _end_sessions(request, agent, response)
 
 
@@ -199,11 +206,13 @@ async def agent_avatar(request: Request) -> Response:
     """Upload or remove the agent's picture (``avatars.py``)."""
     site, agent = await _site_agent(request)
     if agent is None:
-        return missing(request, "agent")
+        return missing(request, _("No such agent."))
     error = await avatars.change(request, agent)
     if error:
         return await _edit_page(request, site, agent, avatar_error=error, status_code=422)
-    return done(request, f"{BASE}/agents/{agent.id}", f"Saved {agent.name}'s picture.")
+    return done(
+        request, f"{BASE}/agents/{agent.id}", _("Saved %(name)s's picture.") % {"name": agent.name}
+    )
 
 
 async def _end_sessions(request: Request, agent: Agent, response: Response) -> Response:
@@ -226,20 +235,23 @@ async def _set_disabled(request: Request, disabled: bool) -> Response:
     node = node_of(request)
     site, agent = await _site_agent(request)
     if agent is None:
-        return missing(request, "agent")
+        return missing(request, _("No such agent."))
     if disabled:
-        question = f"Disable {agent.name}? They are signed out everywhere at once."
+        question = _("Disable %(name)s? They are signed out everywhere at once.") % {
+            "name": agent.name
+        }
         back = f"{BASE}/agents/{agent.id}"
-        if ask := await confirmation_page(request, question, "Disable", back):
+        if ask := await confirmation_page(request, question, _("Disable"), back):
             return ask
     why = await _keeps_an_admin(request, agent, agent.role, disabled)
     if why:
         return await _edit_page(request, site, agent, status_error=why, status_code=409)
     agent = await accounts.set_disabled(node, agent, disabled)
     message = (
-        f"Disabled {agent.name}: signed out everywhere, their chats went back to the queue."
+        _("Disabled %(name)s: signed out everywhere, their chats went back to the queue.")
+        % {"name": agent.name}
         if disabled
-        else f"Enabled {agent.name}: they can sign in again."
+        else _("Enabled %(name)s: they can sign in again.") % {"name": agent.name}
     )
     return done(request, f"{BASE}/agents", message)
 

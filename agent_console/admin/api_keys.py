@@ -22,6 +22,7 @@ from chatserver.types import Role
 from ..auth import guard
 from ..confirm import confirmation_page
 from ..forms import Fields, Form
+from ..i18n import _
 from .common import BASE, GET_POST, done, form_data, missing, node_of, own_site, page
 
 
@@ -44,11 +45,11 @@ def key_form(data: Any) -> Form:
     form, name = Form(), Fields(data).text("name").strip()
     form.values["name"] = name
     if not name:
-        form.errors["name"] = "A name is required (what uses the key, such as CRM sync)."
+        form.errors["name"] = _("A name is required (what uses the key, such as CRM sync).")
     elif len(name) > MAX_NAME:
-        form.errors["name"] = f"At most {MAX_NAME} characters."
+        form.errors["name"] = _("At most %(n)s characters.") % {"n": MAX_NAME}
     elif not name.isprintable():
-        form.errors["name"] = "No control characters."
+        form.errors["name"] = _("No control characters.")
     else:
         form.clean["name"] = name
     return form
@@ -78,23 +79,27 @@ async def api_keys(request: Request) -> Response:
     node, site = node_of(request), await own_site(request)
     form = key_form(await form_data(request))
     if form.ok and len(await node.api_keys.of_site(site.id)) >= MAX_KEYS:
-        form.errors["name"] = f"A site has at most {MAX_KEYS} API keys: revoke one first."
+        form.errors["name"] = _("A site has at most %(n)s API keys: revoke one first.") % {
+            "n": MAX_KEYS
+        }
     if not form.ok:
         return await _page(request, form, status_code=422)
-    _, secret = await node.api_keys.create(site.id, form.clean["name"])
+    _key, secret = await node.api_keys.create(site.id, form.clean["name"])
     return await _page(request, Form(), new=secret, status_code=201)
 
 
 @guard(Role.ADMIN)
 async def api_key_revoke(request: Request) -> Response:
     node, site = node_of(request), await own_site(request)
-    question = "Revoke this API key? Programs using it are refused from then on."
-    if ask := await confirmation_page(request, question, "Revoke", f"{BASE}/api-keys"):
+    question = _("Revoke this API key? Programs using it are refused from then on.")
+    if ask := await confirmation_page(request, question, _("Revoke"), f"{BASE}/api-keys"):
         return ask
     key = await node.api_keys.revoke(site.id, request.path_params["key_id"])
     if key is None:
-        return missing(request, "API key")
-    return done(request, f"{BASE}/api-keys", f"Revoked the API key {key.name}.")
+        return missing(request, _("No such API key."))
+    return done(
+        request, f"{BASE}/api-keys", _("Revoked the API key %(name)s.") % {"name": key.name}
+    )
 
 
 routes: list[BaseRoute] = [

@@ -24,6 +24,7 @@ from chatserver.types import Role
 
 from ..auth import guard
 from ..forms import Form
+from ..i18n import _
 from .common import BASE, done, form_data, node_of, own_site, page
 
 PAGE = 100
@@ -46,7 +47,7 @@ def _query(request: Request, site_id: str) -> tuple[AuditQuery, dict[str, str], 
     since, until = _day(values["since"]), _day(values["until"])
     error = ""
     if (values["since"] and since is None) or (values["until"] and until is None):
-        error = "Dates are YYYY-MM-DD."
+        error = _("Dates are YYYY-MM-DD.")
     query = AuditQuery(
         site_id,
         actor=values["actor"],
@@ -117,7 +118,8 @@ async def audit_retention(request: Request) -> Response:
     raw = str((await form_data(request)).get("days", "")).strip()
     if not raw.isdigit() or int(raw) > MAX_RETENTION:
         form = Form(
-            values={"days": raw}, errors={"days": f"A number of days, 0 to {MAX_RETENTION}."}
+            values={"days": raw},
+            errors={"days": _("A number of days, 0 to %(n)s.") % {"n": MAX_RETENTION}},
         )
         ctx = {
             "section": "audit",

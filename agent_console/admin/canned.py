@@ -15,6 +15,7 @@ from .. import forms
 from ..auth import guard
 from ..confirm import confirmation_page
 from ..forms import Form
+from ..i18n import _
 from .common import BASE, GET_POST, done, form_data, missing, node_of, own_site, page
 
 if TYPE_CHECKING:
@@ -69,14 +70,14 @@ async def canned_new(request: Request) -> Response:
         return page(request, "admin/canned_form.html", _canned_ctx(Form()))
     form = forms.canned_form(await form_data(request))
     if form.ok and await _shortcut_taken(node, site, form.clean["shortcut"], None):
-        form.errors["shortcut"] = "Another canned response has this shortcut."
+        form.errors["shortcut"] = _("Another canned response has this shortcut.")
     if form.ok and len(await node.store.list_docs(site.id, CANNED)) >= MAX_CANNED:
-        form.errors["text"] = f"A site has at most {MAX_CANNED} canned responses."
+        form.errors["text"] = _("A site has at most %(n)s canned responses.") % {"n": MAX_CANNED}
     if not form.ok:
         return page(request, "admin/canned_form.html", _canned_ctx(form), 422)
     data = {"shortcut": form.clean["shortcut"], "text": form.clean["text"]}
     await node.store.put_doc(site.id, CANNED, new_id("cr"), data)
-    return done(request, f"{BASE}/canned", f"Added /{data['shortcut']}.")
+    return done(request, f"{BASE}/canned", _("Added /%(value)s.") % {"value": data["shortcut"]})
 
 
 @guard(Role.ADMIN)
@@ -84,18 +85,18 @@ async def canned_edit(request: Request) -> Response:
     node, site = node_of(request), await own_site(request)
     doc = await _canned_doc(request, site)
     if doc is None:
-        return missing(request, "canned response")
+        return missing(request, _("No such canned response."))
     if request.method == "GET":
         form = Form(values=_canned(doc))
         return page(request, "admin/canned_form.html", _canned_ctx(form, doc.id))
     form = forms.canned_form(await form_data(request))
     if form.ok and await _shortcut_taken(node, site, form.clean["shortcut"], doc.id):
-        form.errors["shortcut"] = "Another canned response has this shortcut."
+        form.errors["shortcut"] = _("Another canned response has this shortcut.")
     if not form.ok:
         return page(request, "admin/canned_form.html", _canned_ctx(form, doc.id), 422)
     data = {"shortcut": form.clean["shortcut"], "text": form.clean["text"]}
     await node.store.put_doc(site.id, CANNED, doc.id, data)
-    return done(request, f"{BASE}/canned", f"Saved /{data['shortcut']}.")
+    return done(request, f"{BASE}/canned", _("Saved /%(value)s.") % {"value": data["shortcut"]})
 
 
 @guard(Role.ADMIN)
@@ -103,13 +104,15 @@ async def canned_delete(request: Request) -> Response:
     node, site = node_of(request), await own_site(request)
     doc = await _canned_doc(request, site)
     if doc is not None:
-        question = f"Delete the canned response /{_canned(doc)['shortcut']}?"
-        ask = await confirmation_page(request, question, "Delete", f"{BASE}/canned")
+        question = _("Delete the canned response /%(value)s?") % {"value": _canned(doc)["shortcut"]}
+        ask = await confirmation_page(request, question, _("Delete"), f"{BASE}/canned")
         if ask:
             return ask
     if doc is None or not await node.store.delete_doc(site.id, CANNED, doc.id):
-        return missing(request, "canned response")
-    return done(request, f"{BASE}/canned", f"Deleted /{_canned(doc)['shortcut']}.")
+        return missing(request, _("No such canned response."))
+    return done(
+        request, f"{BASE}/canned", _("Deleted /%(value)s.") % {"value": _canned(doc)["shortcut"]}
+    )
 
 
 routes: list[BaseRoute] = [

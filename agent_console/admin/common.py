@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 
 from chatserver.types import Agent, Site
 
+from ..i18n import N_
 from ..web import render, security_headers
 
 if TYPE_CHECKING:
@@ -19,6 +20,19 @@ if TYPE_CHECKING:
 BASE = "/console/admin"
 GET_POST = ["GET", "POST"]
 FLASH_COOKIE = "chat_flash"
+# What erasure and the retention sweep count (their keys, "_" as a space), for
+# extraction: the pages translate them with ``_(kind)``.
+RECORD_KINDS = (
+    N_("visitors"),
+    N_("conversations"),
+    N_("entries"),
+    N_("attachments"),
+    N_("page views"),
+    N_("events"),
+    N_("jobs"),
+    N_("recordings"),
+    N_("activity"),
+)
 
 
 def node_of(request: Request) -> Node:
@@ -84,8 +98,9 @@ def page(
     return response
 
 
-def missing(request: Request, what: str) -> Response:
-    return render(request, "error.html", {"message": f"No such {what}."}, status_code=404)
+def missing(request: Request, message: str) -> Response:
+    """A 404 page saying ``message`` ("No such agent.", translated by the caller)."""
+    return render(request, "error.html", {"message": message}, status_code=404)
 
 
 def script_tag(request: Request, site: Site) -> str:

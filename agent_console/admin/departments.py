@@ -14,6 +14,7 @@ from .. import forms
 from ..auth import guard
 from ..confirm import confirmation_page
 from ..forms import Form
+from ..i18n import _, ngettext
 from .common import BASE, done, form_data, node_of, own_site, page
 
 MAX_DEPARTMENTS = 50
@@ -64,12 +65,14 @@ async def department_add(request: Request) -> Response:
         forms.Fields(await form_data(request)).text("name"), site.departments
     )
     if add.ok and len(site.departments) >= MAX_DEPARTMENTS:
-        add.errors["name"] = f"A site has at most {MAX_DEPARTMENTS} departments."
+        add.errors["name"] = _("A site has at most %(n)s departments.") % {"n": MAX_DEPARTMENTS}
     if not add.ok:
         return await _departments_page(request, site, add=add, status_code=422)
     name = add.clean["name"]
     await sites.add_department(node, site, name)
-    return done(request, f"{BASE}/departments", f"Added the department {name}.")
+    return done(
+        request, f"{BASE}/departments", _("Added the department %(name)s.") % {"name": name}
+    )
 
 
 @guard(Role.ADMIN)
@@ -79,7 +82,7 @@ async def department_rename(request: Request) -> Response:
     old, value = fields.text("department"), fields.text("name")
     if old not in site.departments:
         return await _departments_page(
-            request, site, add=Form(errors={"page": "That department is gone."}), status_code=404
+            request, site, add=Form(errors={"page": _("That department is gone.")}), status_code=404
         )
     form = forms.department_name(value, site.departments, current=old)
     if not form.ok:
@@ -88,9 +91,11 @@ async def department_rename(request: Request) -> Response:
         )
     new = form.clean["name"]
     if new == old:
-        return done(request, f"{BASE}/departments", "Nothing to rename.")
+        return done(request, f"{BASE}/departments", _("Nothing to rename."))
     await sites.rename_department(node, site, old, new)
-    return done(request, f"{BASE}/departments", f"Renamed {old} to {new}.")
+    return done(
+        request, f"{BASE}/departments", _("Renamed %(old)s to %(new)s.") % {"old": old, "new": new}
+    )
 
 
 @guard(Role.ADMIN)
@@ -99,20 +104,23 @@ async def department_remove(request: Request) -> Response:
     name = forms.Fields(await form_data(request)).text("department")
     if name not in site.departments:
         return await _departments_page(
-            request, site, add=Form(errors={"page": "That department is gone."}), status_code=404
+            request, site, add=Form(errors={"page": _("That department is gone.")}), status_code=404
         )
-    question = f"Remove the department {name}?"
-    if ask := await confirmation_page(request, question, "Remove", f"{BASE}/departments"):
+    question = _("Remove the department %(name)s?") % {"name": name}
+    if ask := await confirmation_page(request, question, _("Remove"), f"{BASE}/departments"):
         return ask
     busy = await sites.open_in_department(node, site, name)
     if busy:
-        why = (
-            f"{busy} open conversation{'s are' if busy > 1 else ' is'} in this "
-            "department: transfer or close them first."
-        )
+        why = ngettext(
+            "%(num)s open conversation is in this department: transfer or close it first.",
+            "%(num)s open conversations are in this department: transfer or close them first.",
+            busy,
+        ) % {"num": busy}
         return await _departments_page(request, site, errors={name: why}, status_code=409)
     await sites.remove_department(node, site, name)
-    return done(request, f"{BASE}/departments", f"Removed the department {name}.")
+    return done(
+        request, f"{BASE}/departments", _("Removed the department %(name)s.") % {"name": name}
+    )
 
 
 routes: list[BaseRoute] = [

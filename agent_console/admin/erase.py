@@ -20,6 +20,7 @@ from chatserver.types import Role, Visitor
 
 from ..auth import guard
 from ..forms import Form
+from ..i18n import _
 from .common import GET_POST, done, form_data, node_of, own_site, page
 from .privacy import MAX_FIELD
 
@@ -49,11 +50,11 @@ async def erase(request: Request) -> Response:
     asked = Asked(*(str(form.values[k])[:MAX_FIELD] for k in ("visitor", "user_id", "email")))
     context: dict[str, object] = {"section": "privacy", "form": form, "found": None}
     if not asked:
-        form.errors["visitor"] = "Give a visitor id, a customer id or an e-mail address."
+        form.errors["visitor"] = _("Give a visitor id, a customer id or an e-mail address.")
         return page(request, "admin/privacy_erase.html", context, 422)
     found = (await find(Sources.of(node), site.id, asked))[:MAX_RECORDS]
     if not found:
-        form.errors["visitor"] = "No visitor of this site matches."
+        form.errors["visitor"] = _("No visitor of this site matches.")
         return page(request, "admin/privacy_erase.html", context, 422)
     ids = sorted(v.id for v in found)
     if data.get("step") != "erase":  # the first step: show what would go
@@ -61,7 +62,9 @@ async def erase(request: Request) -> Response:
         context["ids"] = ",".join(ids)
         return page(request, "admin/privacy_erase.html", context)
     if data.get("ids") != ",".join(ids) or str(data.get("confirm", "")).strip() != CONFIRM_WORD:
-        form.errors["confirm"] = f"Type {CONFIRM_WORD} to confirm, for the records listed."
+        form.errors["confirm"] = _("Type %(confirm_word)s to confirm, for the records listed.") % {
+            "confirm_word": CONFIRM_WORD
+        }
         context["found"] = await _summaries(request, found)
         context["ids"] = ",".join(ids)
         return page(request, "admin/privacy_erase.html", context, 422)
@@ -75,8 +78,12 @@ async def erase(request: Request) -> Response:
         ",".join(ids),
         {"keep_facts": keep, **counts},
     )
-    said = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items() if n)
-    return done(request, "/console/admin/privacy", f"Erased: {said or 'nothing was stored'}.")
+    said = ", ".join(f"{n} {_(what.replace('_', ' '))}" for what, n in counts.items() if n)
+    return done(
+        request,
+        "/console/admin/privacy",
+        _("Erased: %(what)s.") % {"what": said or _("nothing was stored")},
+    )
 
 
 routes: list[BaseRoute] = [

@@ -25,6 +25,7 @@ from .. import forms, mail_forms
 from ..auth import guard
 from ..confirm import confirmation_page
 from ..forms import Form
+from ..i18n import _
 from .common import BASE, GET_POST, done, form_data, me, node_of, own_site, page
 
 log = logging.getLogger("chatserver.mail")
@@ -110,17 +111,19 @@ async def mail_settings(request: Request) -> Response:
         public_url=c["public_url"],
     )
     await node.store.put_doc(site.id, *DOC, settings.to_json())
-    return done(request, f"{BASE}/mail", "Saved. Mail of this site goes through this server now.")
+    return done(
+        request, f"{BASE}/mail", _("Saved. Mail of this site goes through this server now.")
+    )
 
 
 @guard(Role.ADMIN)
 async def mail_remove(request: Request) -> Response:
     node, site = node_of(request), await own_site(request)
-    question = "Remove the site's e-mail settings?"
-    if ask := await confirmation_page(request, question, "Remove", f"{BASE}/mail"):
+    question = _("Remove the site's e-mail settings?")
+    if ask := await confirmation_page(request, question, _("Remove"), f"{BASE}/mail"):
         return ask
     await node.store.delete_doc(site.id, *DOC)
-    return done(request, f"{BASE}/mail", "Removed. The site uses the server's default, if any.")
+    return done(request, f"{BASE}/mail", _("Removed. The site uses the server's default, if any."))
 
 
 @guard(Role.ADMIN)
@@ -129,16 +132,20 @@ async def mail_test(request: Request) -> Response:
     node, site, admin = node_of(request), await own_site(request), me(request)
     settings = await node.mail.settings(site.id)
     if settings is None:
-        return done(request, f"{BASE}/mail", "No SMTP server is set: nothing was sent.")
-    text = f"This is a test from {site.name}'s chat server. Mail works."
-    subject = one_line(f"Test mail from {site.name}")
+        return done(request, f"{BASE}/mail", _("No SMTP server is set: nothing was sent."))
+    text = _("This is a test from %(name)s's chat server. Mail works.") % {"name": site.name}
+    subject = one_line(_("Test mail from %(name)s") % {"name": site.name})
     mail = Mail(site.id, admin.email, subject, text, f"<p>{escape(text)}</p>", "test")
     try:
         await send(node, mail)
     except MailError as exc:
         log.info("test mail of site %s failed: %s", site.id, exc)
-        return done(request, f"{BASE}/mail", f"The test mail was not sent: {exc}.")
-    return done(request, f"{BASE}/mail", f"Sent a test mail to {admin.email}.")
+        return done(
+            request, f"{BASE}/mail", _("The test mail was not sent: %(exc)s.") % {"exc": exc}
+        )
+    return done(
+        request, f"{BASE}/mail", _("Sent a test mail to %(email)s.") % {"email": admin.email}
+    )
 
 
 routes: list[BaseRoute] = [

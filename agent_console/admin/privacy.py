@@ -27,6 +27,7 @@ from chatserver.types import Role, Site
 
 from ..auth import guard
 from ..forms import Form
+from ..i18n import _
 from .common import BASE, GET_POST, done, form_data, node_of, own_site, page
 
 MAX_FIELD = 320
@@ -45,7 +46,7 @@ def _privacy_form(data: dict[str, str]) -> tuple[Form, Asked]:
     form.values["notes"] = data.get("notes") == "on"
     asked = Asked(*(str(form.values[k])[:MAX_FIELD] for k in ("visitor", "user_id", "email")))
     if not asked:
-        form.errors["visitor"] = "Give a visitor id, a customer id or an e-mail address."
+        form.errors["visitor"] = _("Give a visitor id, a customer id or an e-mail address.")
     return form, asked
 
 
@@ -64,7 +65,7 @@ async def privacy(request: Request) -> Response:
                     Sources.of(node), site.id, asked, notes=bool(form.values["notes"])
                 )
             except LookupError:
-                form.errors["visitor"] = "No visitor of this site matches."
+                form.errors["visitor"] = _("No visitor of this site matches.")
             else:
                 await node.audit.from_request(
                     request,
@@ -119,7 +120,7 @@ async def retention(request: Request) -> Response:
     for k in PERIODS:
         raw = str(form.values[k])
         if not raw.isdigit() or int(raw) > MAX_RETENTION:
-            form.errors[k] = f"A number of days, 0 to {MAX_RETENTION}."
+            form.errors[k] = _("A number of days, 0 to %(n)s.") % {"n": MAX_RETENTION}
     if not form.ok:
         return await _page(request, site, Form(), 422, retention=form)
     days = [int(str(form.values[k])) for k in PERIODS]
@@ -131,7 +132,7 @@ async def retention(request: Request) -> Response:
         activity_retention_days=days[3],
     )
     await sites.save(node, replace(site, settings=settings))
-    return done(request, f"{BASE}/privacy", "Saved. Older data is deleted within the hour.")
+    return done(request, f"{BASE}/privacy", _("Saved. Older data is deleted within the hour."))
 
 
 routes: list[BaseRoute] = [

@@ -16,6 +16,7 @@ from .. import forms
 from ..assets import widget_asset
 from ..auth import guard
 from ..forms import Form
+from ..i18n import _
 from .canned import CANNED
 from .common import BASE, GET_POST, done, form_data, node_of, own_site, page, script_tag
 
@@ -94,7 +95,7 @@ async def site_settings(request: Request) -> Response:
         )
         await sites.save(node, saved)
         return done(
-            request, f"{BASE}/site", "Saved. New chat windows and agent connections use it now."
+            request, f"{BASE}/site", _("Saved. New chat windows and agent connections use it now.")
         )
     ctx = {
         "section": "site",

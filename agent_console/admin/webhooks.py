@@ -31,6 +31,7 @@ from chatserver.webhooks.endpoints import (
 from ..auth import guard
 from ..confirm import confirmation_page
 from ..forms import Fields, Form
+from ..i18n import _
 from .common import BASE, GET_POST, done, form_data, missing, node_of, own_site, page
 
 MAX_URL = 2000
@@ -47,19 +48,19 @@ def webhook_form(data: Any) -> Form:
     url = fields.text("url").strip()
     form.values["url"] = url
     if not url:
-        form.errors["url"] = "A URL is required."
+        form.errors["url"] = _("A URL is required.")
     elif len(url) > MAX_URL:
-        form.errors["url"] = f"At most {MAX_URL} characters."
+        form.errors["url"] = _("At most %(n)s characters.") % {"n": MAX_URL}
     else:
         try:
             check_url(url)
             form.clean["url"] = url
         except Refused as exc:
-            form.errors["url"] = f"Not a valid endpoint URL: {exc}."
+            form.errors["url"] = _("Not a valid endpoint URL: %(exc)s.") % {"exc": exc}
     chosen = [e for e in fields.texts("events") if e in EVENTS]
     form.values["events"] = chosen
     if not chosen:
-        form.errors["events"] = "Choose at least one event."
+        form.errors["events"] = _("Choose at least one event.")
     else:
         form.clean["events"] = chosen
     form.values["allow_private"] = form.clean["allow_private"] = fields.checked("allow_private")
@@ -89,7 +90,7 @@ async def webhook_new(request: Request) -> Response:
         return page(request, "admin/webhook_form.html", _ctx(form=form))
     form = webhook_form(await form_data(request))
     if form.ok and len(await _hooks(request).endpoints(site.id)) >= MAX_ENDPOINTS:
-        form.errors["url"] = f"A site has at most {MAX_ENDPOINTS} webhook endpoints."
+        form.errors["url"] = _("A site has at most %(n)s webhook endpoints.") % {"n": MAX_ENDPOINTS}
     if not form.ok:
         return page(request, "admin/webhook_form.html", _ctx(form=form), 422)
     endpoint = await _hooks(request).add(
@@ -104,7 +105,7 @@ async def webhook(request: Request) -> Response:
     node, site = node_of(request), await own_site(request)
     endpoint = await _endpoint(request, site)
     if endpoint is None:
-        return missing(request, "webhook endpoint")
+        return missing(request, _("No such webhook endpoint."))
     jobs = await node.store.jobs(site.id, key_prefix(endpoint.id), limit=50)
     return page(
         request,
@@ -118,9 +119,13 @@ async def webhook_test(request: Request) -> Response:
     site = await own_site(request)
     endpoint = await _endpoint(request, site)
     if endpoint is None:
-        return missing(request, "webhook endpoint")
+        return missing(request, _("No such webhook endpoint."))
     error = await _hooks(request).test_send(endpoint)
-    message = f"Test delivery failed: {error}" if error else "Test delivery answered 2xx."
+    message = (
+        _("Test delivery failed: %(error)s") % {"error": error}
+        if error
+        else _("Test delivery answered 2xx.")
+    )
     return done(request, f"{BASE}/webhooks/{endpoint.id}", message)
 
 
@@ -128,10 +133,10 @@ async def _switch(request: Request, enabled: bool) -> Response:
     site = await own_site(request)
     endpoint = await _endpoint(request, site)
     if endpoint is None:
-        return missing(request, "webhook endpoint")
+        return missing(request, _("No such webhook endpoint."))
     await _hooks(request).change(endpoint, enabled=enabled)
-    state = "on" if enabled else "off"
-    return done(request, f"{BASE}/webhooks/{endpoint.id}", f"Switched {state}.")
+    said = _("Switched on.") if enabled else _("Switched off.")
+    return done(request, f"{BASE}/webhooks/{endpoint.id}", said)
 
 
 @guard(Role.ADMIN)
@@ -149,13 +154,15 @@ async def webhook_delete(request: Request) -> Response:
     site = await own_site(request)
     endpoint = await _endpoint(request, site)
     if endpoint is not None:
-        question = f"Delete the webhook endpoint {endpoint.url}?"
+        question = _("Delete the webhook endpoint %(url)s?") % {"url": endpoint.url}
         back = f"{BASE}/webhooks/{endpoint.id}"
-        if ask := await confirmation_page(request, question, "Delete", back):
+        if ask := await confirmation_page(request, question, _("Delete"), back):
             return ask
     if endpoint is None or not await _hooks(request).delete(endpoint):
-        return missing(request, "webhook endpoint")
-    return done(request, f"{BASE}/webhooks", f"Deleted the endpoint {endpoint.url}.")
+        return missing(request, _("No such webhook endpoint."))
+    return done(
+        request, f"{BASE}/webhooks", _("Deleted the endpoint %(url)s.") % {"url": endpoint.url}
+    )
 
 
 @guard(Role.ADMIN)
@@ -163,16 +170,16 @@ async def webhook_resend(request: Request) -> Response:
     node, site = node_of(request), await own_site(request)
     endpoint = await _endpoint(request, site)
     if endpoint is None:
-        return missing(request, "webhook endpoint")
+        return missing(request, _("No such webhook endpoint."))
     delivery = Fields(await form_data(request)).text("delivery")[:300]
     job = await node.store.get_job(delivery) if delivery else None
     if job is None or job.site_id != site.id or not job.key.startswith(key_prefix(endpoint.id)):
-        return missing(request, "delivery")
+        return missing(request, _("No such delivery."))
     if job.state is JobState.PENDING:
-        return done(request, f"{BASE}/webhooks/{endpoint.id}", "That delivery is still due.")
+        return done(request, f"{BASE}/webhooks/{endpoint.id}", _("That delivery is still due."))
     await node.store.resend(job.id, now())
     node.outbox.wake()
-    return done(request, f"{BASE}/webhooks/{endpoint.id}", "The delivery will be sent again.")
+    return done(request, f"{BASE}/webhooks/{endpoint.id}", _("The delivery will be sent again."))
 
 
 routes: list[BaseRoute] = [

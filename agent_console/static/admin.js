@@ -2,6 +2,8 @@
 // of the element #ID; it is shown only here, so without JavaScript the text is
 // simply there to select. The result is announced in the box's status element.
 
+import { t } from "./i18n.js";
+
 for (const button of document.querySelectorAll("button[data-copy]")) {
   const source = document.getElementById(button.getAttribute("data-copy") || "");
   if (!(button instanceof HTMLButtonElement) || !source) continue;
@@ -14,7 +16,7 @@ for (const button of document.querySelectorAll("button[data-copy]")) {
     const text = source.textContent || "";
     try {
       await navigator.clipboard.writeText(text);
-      say("Copied.");
+      say(t("Copied."));
     } catch {
       // No clipboard access (an insecure origin, a denied permission): select it instead.
       const range = document.createRange();
@@ -22,7 +24,7 @@ for (const button of document.querySelectorAll("button[data-copy]")) {
       const selection = window.getSelection();
       selection?.removeAllRanges();
       selection?.addRange(range);
-      say("Selected: press Ctrl+C (⌘C) to copy.");
+      say(t("Selected: press Ctrl+C (⌘C) to copy."));
     }
   });
 }

@@ -13,17 +13,19 @@
 // (whole, or in parts to join) feed the replay. The state follows the
 // conversation's `cobrowse` event entries.
 
+import { t } from "./i18n.js";
+
 const POINTER_EVERY = 50; // ms: at most 20 pointer frames a second
 const MARK_FOR = 2000; // ms a highlight stays outlined in the view
 
 const STATES = {
-  connecting: "Connecting…",
-  none: "Not sharing. Ask the visitor to show you their page.",
-  requested: "Waiting for the visitor to allow it…",
-  active: "Live: you see the visitor's page.",
-  declined: "The visitor declined.",
-  ended: "Sharing ended.",
-  offline: "Connection lost, reconnecting…",
+  connecting: t("Connecting…"),
+  none: t("Not sharing. Ask the visitor to show you their page."),
+  requested: t("Waiting for the visitor to allow it…"),
+  active: t("Live: you see the visitor's page."),
+  declined: t("The visitor declined."),
+  ended: t("Sharing ended."),
+  offline: t("Connection lost, reconnecting…"),
 };
 
 /**
@@ -68,7 +70,7 @@ export function mountCobrowse(section, { conv, token, url }) {
     stateLine.classList.toggle("live", next === "active");
     askButton.hidden = !["none", "declined", "ended"].includes(next);
     stopButton.hidden = !["requested", "active"].includes(next);
-    stopButton.textContent = next === "requested" ? "Cancel" : "Stop";
+    stopButton.textContent = next === "requested" ? t("Cancel") : t("Stop");
   };
   show("connecting");
 
@@ -166,7 +168,7 @@ export function mountCobrowse(section, { conv, token, url }) {
       viewing = false;
       if (closed) return;
       if (event.code >= 4100 && event.code < 4200) {
-        stateLine.textContent = `Disconnected: ${event.reason || event.code}. Reload the page.`;
+        stateLine.textContent = t("Disconnected: %(reason)s. Reload the page.", { reason: event.reason || String(event.code) });
         return;
       }
       show("offline");

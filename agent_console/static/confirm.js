@@ -3,6 +3,8 @@
 // <dialog>. Cancel (or Esc) sends nothing; confirming sends the form with
 // confirm=yes. Without this script the server shows a confirmation page instead.
 
+import { t } from "./i18n.js";
+
 /** @type {HTMLDialogElement | null} */
 let dialog = null;
 
@@ -17,14 +19,14 @@ function theDialog() {
   question.className = "confirm-question";
   const note = document.createElement("p");
   note.className = "muted";
-  note.textContent = "This cannot be undone.";
+  note.textContent = t("This cannot be undone.");
   const form = document.createElement("form");
   form.method = "dialog";
   form.className = "confirm-actions";
   const cancel = document.createElement("button");
   cancel.value = "cancel";
   cancel.className = "secondary";
-  cancel.textContent = "Cancel";
+  cancel.textContent = t("Cancel");
   const ok = document.createElement("button");
   ok.value = "ok";
   ok.className = "danger";
@@ -43,7 +45,7 @@ document.addEventListener("submit", (event) => {
   const box = theDialog();
   /** @type {HTMLElement} */ (box.querySelector(".confirm-question")).textContent = form.dataset.confirm;
   const ok = /** @type {HTMLButtonElement} */ (box.querySelector("button[value=ok]"));
-  ok.textContent = form.dataset.confirmAction || "Confirm";
+  ok.textContent = form.dataset.confirmAction || t("Confirm");
   box.returnValue = "";
   box.addEventListener(
     "close",

@@ -4,6 +4,8 @@
 // links to a moment (`#t=83` or `?t=83`, seconds from the start). Used by
 // replay.js; no I/O here, every text goes in through textContent.
 
+import { number, t } from "./i18n.js";
+
 const MAX_EVENTS = 1000; // rows in the events list (a recording keeps up to 10,000 clicks)
 const STEP = 5000; // ms that the left and right arrows seek
 const NEAR = 1000; // ms: shift+left from within this of an event goes to the one before it
@@ -57,11 +59,11 @@ export function momentLink(where, seconds) {
 
 /** The recordings' signals (recordings/signals.py), as the events list and the timeline name them. */
 export const SIGNALS = {
-  rage: "Rage click",
-  dead: "Dead click",
-  error: "JavaScript error",
-  request: "Failed request",
-  abandon: "Abandoned form",
+  rage: t("Rage click"),
+  dead: t("Dead click"),
+  error: t("JavaScript error"),
+  request: t("Failed request"),
+  abandon: t("Abandoned form"),
 };
 
 /**
@@ -71,7 +73,8 @@ export const SIGNALS = {
 export function signalLabel(m) {
   const name = SIGNALS[/** @type {keyof typeof SIGNALS} */ (m.kind)] || m.kind;
   if (m.kind === "error") return `${name}: ${m.message || ""}`;
-  if (m.kind === "request") return `${name}: ${m.method || ""} ${m.endpoint || ""} (${m.status || "no answer"})`;
+  const noAnswer = t("no answer");
+  if (m.kind === "request") return `${name}: ${m.method || ""} ${m.endpoint || ""} (${m.status || noAnswer})`;
   if (m.kind === "abandon") return `${name}: ${m.url || ""}`;
   return `${name}: ${m.text || m.selector || ""}`;
 }
@@ -96,7 +99,7 @@ export function eventItems(marks, chat) {
   return items.sort((a, b) => a.ts - b.ts);
 }
 
-const KIND = { page: "Page", click: "Click", chat: "Chat", signal: "Signal" };
+const KIND = { page: t("Page"), click: t("Click"), chat: t("Chat"), signal: t("Signal") };
 
 /**
  * Fill the events list `list` (an `<ol>`): one button per item, which seeks there.
@@ -129,7 +132,7 @@ export function fillEvents(list, items, first, seek) {
   if (items.length > MAX_EVENTS) {
     const li = document.createElement("li");
     li.className = "muted";
-    li.textContent = `The first ${MAX_EVENTS} of ${items.length} events (the timeline has them all).`;
+    li.textContent = t("The first %(shown)s of %(total)s events (the timeline has them all).", { shown: number(MAX_EVENTS), total: number(items.length) });
     list.append(li);
   }
 }

@@ -14,6 +14,7 @@
 // The events list, the highlight, the keys and moment links: replay-nav.js.
 
 import { SIGNALS, bindKeys, clock, eventItems, fillEvents, highlighter, linkedMoment, momentLink, signalLabel } from "./replay-nav.js";
+import { t } from "./i18n.js";
 
 const WINDOW = 60_000; // ms of recording asked for at a time
 const LOOK_FOR_ACTIVITY = 30 * 60_000; // with "Skip inactivity": how far ahead to load for it
@@ -92,12 +93,12 @@ export async function mountReplay(section, id) {
   const rebuild = async (at) => {
     const mine = ++generation;
     loading = true;
-    say("Loading…");
+    say(t("Loading…"));
     try {
       const slice = await get(`${api}/events?from=${at}&to=${at + WINDOW}`);
       if (mine !== generation) return;
       if (!slice.events.length) {
-        say("This part of the recording is gone.");
+        say(t("This part of the recording is gone."));
         return;
       }
       view_?.destroy();
@@ -113,15 +114,15 @@ export async function mountReplay(section, id) {
       r.on("finish", () => {
         if (!more) {
           playing = false;
-          playButton.textContent = "Play";
-          say("Finished.");
+          playButton.textContent = t("Play");
+          say(t("Finished."));
         }
       });
       configure();
       const offset = Math.max(0, at - base);
       if (playing) r.play(offset);
       else r.pause(offset);
-      say(playing ? "Playing." : "Paused.");
+      say(playing ? t("Playing.") : t("Paused."));
     } finally {
       if (mine === generation) loading = false;
     }
@@ -153,14 +154,14 @@ export async function mountReplay(section, id) {
 
   /** Jump to recording time `at`. @param {number} at */
   const seek = (at) => {
-    const t = Math.min(Math.max(at, first), last);
-    if (view_ && t >= base && t <= loadedUntil) {
+    const to = Math.min(Math.max(at, first), last);
+    if (view_ && to >= base && to <= loadedUntil) {
       const r = view_.replayer;
-      if (playing) r.play(t - base);
-      else r.pause(t - base);
+      if (playing) r.play(to - base);
+      else r.pause(to - base);
       update();
     } else {
-      rebuild(t).then(update, (e) => say(`Could not load the recording (${e.message}).`));
+      rebuild(to).then(update, (e) => say(t("Could not load the recording (%(error)s).", { error: e.message })));
     }
   };
 
@@ -192,10 +193,10 @@ export async function mountReplay(section, id) {
     timeline.append(b);
   };
   for (const m of marks) {
-    const label = m.kind === "page" ? `Page: ${m.url ?? ""}` : m.kind === "click" ? `Click: ${m.text || m.selector || ""}` : signalLabel(m);
+    const label = m.kind === "page" ? t("Page: %(url)s", { url: m.url ?? "" }) : m.kind === "click" ? t("Click: %(what)s", { what: m.text || m.selector || "" }) : signalLabel(m);
     marker(m.kind in SIGNALS ? `signal ${m.kind}` : m.kind, m.ts, label);
   }
-  for (const c of info.chat) marker("chat", c.ts, `Chat (${c.from?.name || c.from?.kind || ""}): ${c.body}`);
+  for (const c of info.chat) marker("chat", c.ts, t("Chat (%(who)s): %(text)s", { who: c.from?.name || c.from?.kind || "", text: c.body }));
   timeline.addEventListener("click", (e) => {
     const rect = timeline.getBoundingClientRect();
     seek(first + ((e.clientX - rect.left) / rect.width) * (last - first));
@@ -205,7 +206,7 @@ export async function mountReplay(section, id) {
     if (!view_) return;
     const r = view_.replayer;
     playing = !playing;
-    playButton.textContent = playing ? "Pause" : "Play";
+    playButton.textContent = playing ? t("Pause") : t("Play");
     const at = now() >= Math.min(loadedUntil, last) && !more ? 0 : now() - base;
     if (playing) {
       if (at === 0 && base !== first) {
@@ -214,7 +215,7 @@ export async function mountReplay(section, id) {
       }
       r.play(at);
     } else r.pause();
-    say(playing ? "Playing." : "Paused.");
+    say(playing ? t("Playing.") : t("Paused."));
   };
   playButton.addEventListener("click", toggle);
   speedSelect.addEventListener("change", configure);
@@ -235,8 +236,8 @@ export async function mountReplay(section, id) {
     const link = momentLink(location, (Math.min(now(), last) - first) / 1000);
     linkOut.textContent = link;
     navigator.clipboard?.writeText(link).then(
-      () => say("Link copied."),
-      () => say("Copy the link shown."),
+      () => say(t("Link copied.")),
+      () => say(t("Copy the link shown.")),
     );
   });
   // Opening such a link, or changing its `#t=` on this page, seeks there.
@@ -259,7 +260,7 @@ export async function mountReplay(section, id) {
   update();
   setInterval(() => {
     update();
-    loadAhead().catch((e) => say(`Could not load the recording (${e.message}).`));
+    loadAhead().catch((e) => say(t("Could not load the recording (%(error)s).", { error: e.message })));
   }, TICK);
 }
 
@@ -267,6 +268,6 @@ const section = document.getElementById("replay");
 if (section?.dataset.rec) {
   mountReplay(section, section.dataset.rec).catch((e) => {
     const state = section.querySelector("[data-state]");
-    if (state) state.textContent = `Could not load the recording (${e.message}).`;
+    if (state) state.textContent = t("Could not load the recording (%(error)s).", { error: e.message });
   });
 }

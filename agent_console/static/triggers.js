@@ -2,6 +2,8 @@
 // frequency use, and only the comparisons that fit the kind. The form works
 // without this script (every field is shown; the server checks them all).
 
+import { t } from "./i18n.js";
+
 /** @param {HTMLElement} row */
 function condition(row) {
   const kind = /** @type {HTMLSelectElement} */ (row.querySelector("[data-kind]"));
@@ -57,6 +59,6 @@ if (frequency) {
 // Deleting asks first.
 for (const form of document.querySelectorAll("form.trg-delete")) {
   form.addEventListener("submit", (event) => {
-    if (!confirm("Delete this trigger?")) event.preventDefault();
+    if (!confirm(t("Delete this trigger?"))) event.preventDefault();
   });
 }

@@ -358,7 +358,7 @@ def triggers(rows: Sequence[Row], counters: dict[str, int], names: dict[str, str
     return Table("triggers", (*columns, "served", "rated"), out)
 
 
-DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # translated where shown (svg.py)
 
 
 def heatmap(rows: Sequence[Row], cols: Columns | None = None) -> Table:

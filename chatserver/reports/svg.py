@@ -16,7 +16,13 @@ from html import escape
 
 from markupsafe import Markup
 
+from agent_console.i18n import N_, _
+
 from ..types import RATINGS
+
+# Words the charts show, translated when drawn (the series and the answers).
+WORDS = (N_("started"), N_("served"), N_("missed"), N_("great"), N_("okay"), N_("poor"))
+DAY_NAMES = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
 
 COLORS = {"started": "#2563eb", "served": "#16a34a", "missed": "#dc2626", "offline": "#9ca3af"}
 RATING_COLORS = {"great": "#16a34a", "okay": "#f59e0b", "poor": "#dc2626"}
@@ -31,8 +37,9 @@ def _svg(width: int, height: int, title: str, desc: str, body: list[str]) -> Mar
     return Markup(head + "".join(body) + "</svg>")
 
 
-def daily_bars(rows: Sequence[tuple[object, ...]], title: str = "Conversations per day") -> Markup:
+def daily_bars(rows: Sequence[tuple[object, ...]], title: str = "") -> Markup:
     """Grouped bars (started, served, missed) per day; ``rows`` are the daily table's."""
+    title = title or _("Conversations per day")
     series = ("started", "served", "missed")
     n = max(1, len(rows))
     top = max([1, *(int(v) for r in rows for v in r[1:4])])  # type: ignore[call-overload]
@@ -52,7 +59,7 @@ def daily_bars(rows: Sequence[tuple[object, ...]], title: str = "Conversations p
             body.append(
                 f'<rect x="{x0 + j * bar:.1f}" y="{base - h:.1f}" width="{bar:.1f}"'
                 f' height="{h:.1f}" fill="{COLORS[name]}"><title>{escape(str(row[0]))}:'
-                f" {value} {name}</title></rect>"
+                f" {value} {escape(_(name))}</title></rect>"
             )
         if n <= 14 or i % max(1, n // 7) == 0:
             label = escape(str(row[0])[5:])
@@ -60,14 +67,19 @@ def daily_bars(rows: Sequence[tuple[object, ...]], title: str = "Conversations p
     for j, name in enumerate(series):
         body.append(
             f'<rect x="{pad + 90 * j}" y="4" width="10" height="10" fill="{COLORS[name]}"/>'
-            f'<text x="{pad + 90 * j + 14}" y="13" font-size="11">{name}</text>'
+            f'<text x="{pad + 90 * j + 14}" y="13" font-size="11">{escape(_(name))}</text>'
         )
-    desc = "; ".join(f"{r[0]}: {r[1]} started, {r[2]} served, {r[3]} missed" for r in rows)
-    return _svg(width, height, title, desc or "no conversations", body)
+    desc = "; ".join(
+        _("%(day)s: %(started)s started, %(served)s served, %(missed)s missed")
+        % {"day": r[0], "started": r[1], "served": r[2], "missed": r[3]}
+        for r in rows
+    )
+    return _svg(width, height, title, desc or _("no conversations"), body)
 
 
-def heatmap(rows: Sequence[tuple[object, ...]], title: str = "Busiest hours") -> Markup:
+def heatmap(rows: Sequence[tuple[object, ...]], title: str = "") -> Markup:
     """A weekday x hour grid, darker for more conversations started."""
+    title = title or _("Busiest hours")
     top = max([1, *(int(v) for r in rows for v in r[1:])])  # type: ignore[call-overload]
     cell, left, topm = 22, 40, 20
     body = [
@@ -75,7 +87,7 @@ def heatmap(rows: Sequence[tuple[object, ...]], title: str = "Busiest hours") ->
         for h in range(0, 24, 3)
     ]
     for d, row in enumerate(rows):
-        day = escape(str(row[0]))
+        day = escape(_(str(row[0])))
         body.append(f'<text x="4" y="{topm + d * cell + 15}" font-size="11">{day}</text>')
         for h in range(24):
             value = int(row[1 + h])  # type: ignore[call-overload]
@@ -89,15 +101,15 @@ def heatmap(rows: Sequence[tuple[object, ...]], title: str = "Busiest hours") ->
         ((int(r[1 + h]), str(r[0]), h) for r in rows for h in range(24)),  # type: ignore[call-overload]
         default=(0, "", 0),
     )
-    desc = (
-        f"Conversations started by weekday and hour; busiest: {busiest[1]} {busiest[2]:02d}:00"
-        f" with {busiest[0]}"
-    )
+    desc = _(
+        "Conversations started by weekday and hour; busiest: %(day)s %(hour)s:00 with %(n)s"
+    ) % {"day": _(busiest[1]) if busiest[1] else "", "hour": f"{busiest[2]:02d}", "n": busiest[0]}
     return _svg(left + 24 * cell + 4, topm + 7 * cell + 4, title, desc, body)
 
 
-def rating_bar(counts: dict[str, int], title: str = "Satisfaction") -> Markup:
+def rating_bar(counts: dict[str, int], title: str = "") -> Markup:
     """One horizontal bar split by the share of each answer."""
+    title = title or _("Satisfaction")
     total = sum(counts.values())
     width, x = 480, 0.0
     body: list[str] = []
@@ -109,12 +121,13 @@ def rating_bar(counts: dict[str, int], title: str = "Satisfaction") -> Markup:
         pct = round(100 * n / total)
         body.append(
             f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="28" fill="{RATING_COLORS[r]}">'
-            f"<title>{r}: {n} ({pct}%)</title></rect>"
+            f"<title>{escape(_(r))}: {n} ({pct}%)</title></rect>"
         )
         if w > 60:
+            word = escape(_(r))
             body.append(
-                f'<text x="{x + 6:.1f}" y="19" font-size="12" fill="#fff">{r} {pct}%</text>'
+                f'<text x="{x + 6:.1f}" y="19" font-size="12" fill="#fff">{word} {pct}%</text>'
             )
         x += w
-    desc = ", ".join(f"{r}: {counts.get(r, 0)}" for r in RATINGS) if total else "no ratings"
+    desc = ", ".join(f"{_(r)}: {counts.get(r, 0)}" for r in RATINGS) if total else _("no ratings")
     return _svg(width, 28, title, desc, body)

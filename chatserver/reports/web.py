@@ -30,6 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from agent_console.auth import guard
+from agent_console.i18n import N_, _
 from agent_console.web import render, security_headers
 from chatserver.types import Role
 
@@ -45,14 +46,22 @@ FILTERS = ("since", "until", "agent", "department", "tag")
 
 
 class BadFilter(ValueError):
-    pass
+    """A filter the report cannot run with: ``str()`` in English (the JSON and CSV
+    endpoints), ``translated()`` in the page's language."""
+
+    def __init__(self, message: str, **values: object) -> None:
+        super().__init__(message % values)
+        self.message, self.values = message, values
+
+    def translated(self) -> str:
+        return _(self.message) % self.values
 
 
 def _day(raw: str, label: str) -> date:
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        raise BadFilter(f"{label} must be a date (YYYY-MM-DD)") from None
+        raise BadFilter(N_("%(label)s must be a date (YYYY-MM-DD)"), label=label) from None
 
 
 async def _query(request: Request, only: str | None = None) -> tuple[Report, dict[str, str]]:
@@ -71,9 +80,9 @@ async def _query(request: Request, only: str | None = None) -> tuple[Report, dic
         else last - timedelta(days=DEFAULT_DAYS - 1)
     )
     if first > last:
-        raise BadFilter("since must not be after until")
+        raise BadFilter(N_("since must not be after until"))
     if (last - first).days + 1 > MAX_DAYS:
-        raise BadFilter(f"a report covers at most {MAX_DAYS} days")
+        raise BadFilter(N_("a report covers at most %(n)s days"), n=MAX_DAYS)
     if me.role is Role.AGENT:
         values["agent"] = me.id
     values["since"], values["until"] = first.isoformat(), last.isoformat()
@@ -173,6 +182,8 @@ def _fmt(value: object, kind: str = "") -> str:
 async def page(request: Request) -> Response:
     node: Node = request.app.state.node
     me = request.state.login.agent
+    site = await node.store.get_site(me.site_id)
+    agents = await node.store.list_agents(me.site_id)
     try:
         result, values = await _query(request)
     except BadFilter as exc:
@@ -180,11 +191,17 @@ async def page(request: Request) -> Response:
         return render(
             request,
             "reports.html",
-            {"errors": [str(exc)], "filters": values, "r": None},
+            {
+                "errors": [exc.translated()],
+                "filters": values,
+                "r": None,
+                # the filter form needs these too (without them the page was a 500)
+                "own_only": me.role is Role.AGENT,
+                "agents": [] if me.role is Role.AGENT else agents,
+                "departments": site.departments if site else (),
+            },
             status_code=400,
         )
-    site = await node.store.get_site(me.site_id)
-    agents = await node.store.list_agents(me.site_id)
     sat = {str(r[0]): int(r[1]) for r in result.tables["satisfaction"].rows}  # type: ignore[call-overload]
     query = urlencode({k: v for k, v in values.items() if v})
     return render(

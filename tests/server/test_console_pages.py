@@ -46,8 +46,9 @@ async def test_workspace_carries_a_working_token_and_no_inline_script(
     assert page.status_code == 200
     assert "script-src 'self'" in page.headers["content-security-policy"]
     scripts = re.findall(r"<script([^>]*)>", page.text)
-    assert scripts == [  # every one a file: the theme, confirmations, the workspace
+    assert scripts == [  # every one a file (the theme, confirmations, the workspace) or data
         ' src="/console/static/theme.js"',
+        ' type="application/json" id="console-i18n"',  # the JS's messages (agent_console/i18n.py)
         ' type="module" src="/console/static/confirm.js"',
         ' type="module" src="/console/static/chat/main.js"',
     ]

@@ -161,6 +161,8 @@ def test_the_wheel_alone_serves_widget_demo_and_console(tmp_path: Path) -> None:
         "chatserver/mail/templates/reply.html",
         "agent_console/templates/login.html",
         "agent_console/static/chat/main.js",
+        "agent_console/locale/ca/LC_MESSAGES/console.po",  # the console's languages
+        "agent_console/locale/es/LC_MESSAGES/console.po",
         "recordings/templates/sessions.html",
     ):
         assert needed in names, f"{needed} is not in {wheel.name}"

@@ -3,6 +3,8 @@
 // title. Whether to beep and which desktop notifications to show are the agent's
 // preferences, kept on the server (agent_console/alert_prefs.py).
 
+import { t } from "../i18n.js";
+
 /** @typedef {"new" | "all" | "none"} Desktop */
 
 export class Alerts {
@@ -49,7 +51,7 @@ export class Alerts {
       credentials: "same-origin",
       body: JSON.stringify({ sound: on }),
     });
-    if (!r.ok) throw new Error(`the sound setting was not saved (${r.status})`);
+    if (!r.ok) throw new Error(t("the sound setting was not saved (%(status)s)", { status: r.status }));
   }
 
   /** Whether a desktop notification of this kind is wanted. @param {"chat" | "message"} kind */

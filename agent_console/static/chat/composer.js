@@ -8,6 +8,7 @@ import { icon, labelled } from "./icons.js";
 import { el, fill } from "./dom.js";
 import { slashQuery } from "./canned.js";
 import { attachEmoji } from "./emoji.js";
+import { t } from "../i18n.js";
 
 /**
  * @typedef {import("./conversations.js").Store} Store
@@ -30,15 +31,15 @@ export class Composer {
       class: "reply",
       rows: 2,
       maxlength: 4000,
-      "aria-label": "Reply",
-      placeholder: "Reply… (Enter sends, Shift+Enter new line, / for canned responses)",
+      "aria-label": t("Reply"),
+      placeholder: t("Reply… (Enter sends, Shift+Enter new line, / for canned responses)"),
       "aria-autocomplete": "list",
       "aria-controls": `canned-${n}`,
       "aria-expanded": "false",
     });
     this.noteBox = el("input", { type: "checkbox", class: "note-toggle" });
-    this.suggest = el("ul", { class: "canned", id: `canned-${n}`, role: "listbox", "aria-label": "Canned responses", hidden: true });
-    this.sendButton = labelled(el("button", { type: "submit", class: "primary" }), "send", "Send");
+    this.suggest = el("ul", { class: "canned", id: `canned-${n}`, role: "listbox", "aria-label": t("Canned responses"), hidden: true });
+    this.sendButton = labelled(el("button", { type: "submit", class: "primary" }), "send", t("Send"));
     const emoji = attachEmoji(this.input); // before the input listener below: it sees the emoji
     this.form = el(
       "form",
@@ -49,7 +50,7 @@ export class Composer {
       el(
         "div",
         { class: "composer-bar" },
-        el("label", { class: "note-label", title: "Alt+N" }, this.noteBox, icon("note"), "Internal note"),
+        el("label", { class: "note-label", title: "Alt+N" }, this.noteBox, icon("note"), t("Internal note")),
         emoji.button,
         this.sendButton,
       ),
@@ -89,10 +90,10 @@ export class Composer {
 
   noteChanged() {
     this.form.classList.toggle("is-note", this.note);
-    labelled(this.sendButton, this.note ? "note" : "send", this.note ? "Add note" : "Send");
+    labelled(this.sendButton, this.note ? "note" : "send", this.note ? t("Add note") : t("Send"));
     this.input.placeholder = this.note
-      ? "Internal note: only agents see it"
-      : "Reply… (Enter sends, Shift+Enter new line, / for canned responses)";
+      ? t("Internal note: only agents see it")
+      : t("Reply… (Enter sends, Shift+Enter new line, / for canned responses)");
     this.signal();
   }
 

@@ -6,6 +6,8 @@
 // "stopped") to `onState`. Recovery of what was missed is the store's job
 // (conversations.js), started by each `welcome`.
 
+import { t } from "../i18n.js";
+
 const BACKOFF_FIRST = 1000; // ms
 const BACKOFF_MAX = 30000;
 const PING_EVERY = 25000; // an application ping finds dead sockets the browser keeps
@@ -142,7 +144,7 @@ export class Connection {
     clearTimeout(this.pacer);
     this.pacer = undefined;
     this.queue = [];
-    this.failAll("the connection dropped");
+    this.failAll(t("the connection dropped"));
     if (this.state === "stopped") return;
     if (code === 4102 || code === 4106) {
       // The token expired (12 h), or its session ended (signed out elsewhere,
@@ -225,12 +227,12 @@ export class Connection {
     return new Promise((resolve, reject) => {
       const id = this.send(frame);
       if (id === null) {
-        reject(new RequestError(0, "not connected"));
+        reject(new RequestError(0, t("not connected")));
         return;
       }
       const timer = window.setTimeout(() => {
         this.waiting.delete(id);
-        reject(new RequestError(0, "no answer in time"));
+        reject(new RequestError(0, t("no answer in time")));
       }, REQUEST_TIMEOUT);
       this.waiting.set(id, { resolve, reject, timer });
     });

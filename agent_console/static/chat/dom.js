@@ -1,5 +1,6 @@
 // Small DOM helpers for the workspace. Text only ever goes in through
 // textContent (or attributes), never innerHTML: visitors' words are data.
+import { lang } from "../i18n.js";
 
 /**
  * @typedef {Record<string, string | number | boolean | null | undefined | EventListener>} Props
@@ -72,8 +73,9 @@ export function duration(s) {
   return `${Math.floor(s / 3600)} h${Math.floor((s % 3600) / 60) ? ` ${Math.floor((s % 3600) / 60)} min` : ""}`;
 }
 
-const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
-const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+// In the page's language (<html lang>, agent_console/i18n.py).
+const timeFormat = new Intl.DateTimeFormat(lang(), { hour: "2-digit", minute: "2-digit" });
+const dateFormat = new Intl.DateTimeFormat(lang(), { dateStyle: "medium", timeStyle: "short" });
 
 /** Clock time of a Unix timestamp. @param {number} seconds */
 export const clock = (seconds) => timeFormat.format(new Date(seconds * 1000));

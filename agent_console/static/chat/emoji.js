@@ -6,6 +6,7 @@
 
 import { el } from "./dom.js";
 import { EMOJI } from "./emoji-table.js";
+import { t } from "../i18n.js";
 
 const TABLE = new Map(EMOJI);
 const CODE = /(^|\s):([a-z0-9_+-]+):/g;
@@ -60,13 +61,13 @@ export function attachEmoji(input) {
   const cells = EMOJI.map(([code, emoji], i) =>
     el("button", { type: "button", tabindex: i ? -1 : 0, "aria-label": code.replace(/_/g, " "), title: `:${code}:`, text: emoji }),
   );
-  const grid = el("div", { class: "emoji-grid", id, role: "group", "aria-label": "Emoji", hidden: true }, ...cells);
+  const grid = el("div", { class: "emoji-grid", id, role: "group", "aria-label": t("Emoji"), hidden: true }, ...cells);
   const button = el("button", {
     type: "button",
     class: "emoji-toggle",
     text: "🙂",
-    title: "Emoji (or type :smile:)",
-    "aria-label": "Emoji",
+    title: t("Emoji (or type :smile:)"),
+    "aria-label": t("Emoji"),
     "aria-controls": id,
     "aria-expanded": "false",
   });

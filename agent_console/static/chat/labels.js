@@ -1,5 +1,7 @@
 // How people and events are named in the workspace (plain text, no markup).
 
+import { t } from "../i18n.js";
+
 /**
  * @typedef {import("./conversations.js").Store} Store
  * @typedef {import("./conversations.js").Entry} Entry
@@ -13,7 +15,7 @@ export function visitorLabel(store, visitorId) {
   const v = store.visitors.get(visitorId);
   if (v && typeof v.name === "string" && v.name) return v.name;
   if (v && typeof v.email === "string" && v.email) return v.email;
-  return `Visitor ${visitorId.replace(/^v_/, "").slice(0, 4)}`;
+  return t("Visitor %(id)s", { id: visitorId.replace(/^v_/, "").slice(0, 4) });
 }
 
 /** The line shown for a lifecycle event. @param {Entry} e */
@@ -21,23 +23,28 @@ export function eventText(e) {
   const d = e.data || {};
   switch (d.event) {
     case "joined":
-      return `${d.agent?.name || "An agent"} joined`;
+      return d.agent?.name ? t("%(name)s joined", { name: d.agent.name }) : t("An agent joined");
     case "left":
-      return `${d.agent?.name || "An agent"} left`;
-    case "transferred":
-      return d.to
-        ? `${d.by?.name || "An agent"} transferred the chat to ${d.to.name}`
-        : `${d.by?.name || "An agent"} transferred the chat to ${d.department}`;
+      return d.agent?.name ? t("%(name)s left", { name: d.agent.name }) : t("An agent left");
+    case "transferred": {
+      const someone = t("An agent");
+      return t("%(name)s transferred the chat to %(to)s", {
+        name: d.by?.name || someone,
+        to: d.to ? d.to.name : d.department,
+      });
+    }
     case "closed":
-      if (d.by?.kind === "visitor") return "The visitor closed the chat";
-      if (d.by?.kind === "system") return "Closed: the visitor never answered the automatic message";
-      return `${d.by?.name || "An agent"} closed the chat`;
+      if (d.by?.kind === "visitor") return t("The visitor closed the chat");
+      if (d.by?.kind === "system") return t("Closed: the visitor never answered the automatic message");
+      return d.by?.name ? t("%(name)s closed the chat", { name: d.by.name }) : t("An agent closed the chat");
     case "rated":
-      return `The visitor rated the chat: ${String(d.rating || "")}${d.comment ? ` (“${String(d.comment)}”)` : ""}`;
+      return d.comment
+        ? t("The visitor rated the chat: %(rating)s (“%(comment)s”)", { rating: String(d.rating || ""), comment: String(d.comment) })
+        : t("The visitor rated the chat: %(rating)s", { rating: String(d.rating || "") });
     case "cobrowse":
       return cobrowseText(d);
     default:
-      return String(d.event || "event");
+      return String(d.event || t("event"));
   }
 }
 
@@ -47,21 +54,38 @@ export function eventText(e) {
  * @param {Record<string, any>} d
  */
 function cobrowseText(d) {
-  const agent = d.agent?.name || "An agent";
+  const agent = d.agent?.name || t("An agent");
   switch (d.state) {
     case "requested":
-      return `${agent} asked to see the visitor's page`;
+      return t("%(name)s asked to see the visitor's page", { name: agent });
     case "active":
-      return `The visitor let ${agent} see their page`;
+      return t("The visitor let %(name)s see their page", { name: agent });
     case "declined":
-      return "The visitor declined to share their page";
+      return t("The visitor declined to share their page");
     case "ended":
-      if (d.by?.kind === "visitor") return "The visitor stopped sharing their page";
-      if (d.by?.kind === "agent") return `${d.by.name || agent} stopped viewing the page`;
-      return "Page sharing ended";
+      if (d.by?.kind === "visitor") return t("The visitor stopped sharing their page");
+      if (d.by?.kind === "agent") return t("%(name)s stopped viewing the page", { name: d.by.name || agent });
+      return t("Page sharing ended");
     default:
-      return "Page sharing changed";
+      return t("Page sharing changed");
   }
+}
+
+/**
+ * A conversation's state or an agent's status in words ("queued", "away").
+ * @param {string} value
+ */
+export function stateText(value) {
+  /** @type {Record<string, string>} */
+  const words = {
+    queued: t("queued"),
+    active: t("active"),
+    closed: t("closed"),
+    online: t("online"),
+    away: t("away"),
+    offline: t("offline"),
+  };
+  return words[value] || value;
 }
 
 /**
@@ -72,14 +96,14 @@ function cobrowseText(d) {
  */
 export function ratingText(rating) {
   if (rating === null || rating === undefined) return null;
-  if (typeof rating === "number" || typeof rating === "string") return `Rating: ${rating}`;
+  if (typeof rating === "number" || typeof rating === "string") return t("Rating: %(rating)s", { rating });
   if (typeof rating === "object") {
     const r = /** @type {Record<string, unknown>} */ (rating);
     const score = r.score ?? r.value ?? r.rating;
     const scale = typeof r.scale === "number" ? `/${r.scale}` : typeof score === "number" && score <= 5 ? "/5" : "";
     const comment = typeof r.comment === "string" && r.comment ? ` “${r.comment}”` : "";
-    if (score !== undefined) return `Rating: ${String(score)}${scale}${comment}`;
-    if (comment) return `Rating:${comment}`;
+    if (score !== undefined) return t("Rating: %(rating)s", { rating: `${String(score)}${scale}${comment}` });
+    if (comment) return t("Rating: %(rating)s", { rating: comment.trim() });
   }
   return null;
 }

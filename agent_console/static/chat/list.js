@@ -5,6 +5,7 @@
 import { avatar } from "./avatars.js";
 import { ago, el, fill } from "./dom.js";
 import { visitorLabel } from "./labels.js";
+import { t, tn } from "../i18n.js";
 
 /**
  * @typedef {import("./conversations.js").Store} Store
@@ -59,9 +60,9 @@ export class ConversationList {
 
   render() {
     const { queued, mine, others } = this.groups();
-    this.section(this.lists.queued, queued, "Nobody is waiting. New chats arrive here, with a sound when Sound is on.");
-    this.section(this.lists.mine, mine, "No chats yet. Take one from the queue, or write to a visitor on the site now.");
-    this.section(this.lists.others, others, "Your colleagues' chats show here; open one to follow it.");
+    this.section(this.lists.queued, queued, t("Nobody is waiting. New chats arrive here, with a sound when Sound is on."));
+    this.section(this.lists.mine, mine, t("No chats yet. Take one from the queue, or write to a visitor on the site now."));
+    this.section(this.lists.others, others, t("Your colleagues' chats show here; open one to follow it."));
   }
 
   /** @param {HTMLElement} list @param {Rec[]} recs @param {string} empty */
@@ -86,27 +87,30 @@ export class ConversationList {
     let meta = "";
     let urgent = false;
     if (conv.state === "queued") {
-      meta = `waiting ${ago(conv.created_at)}${conv.position ? ` · #${conv.position} in line` : ""}`;
+      meta = conv.position
+        ? t("waiting %(time)s · #%(position)s in line", { time: ago(conv.created_at), position: conv.position })
+        : t("waiting %(time)s", { time: ago(conv.created_at) });
       urgent = true;
     } else if (store.isMine(rec)) {
       const since = rec.waitingSince;
-      meta = since ? `waiting ${ago(since)} for you` : `open ${ago(conv.created_at)}`;
+      meta = since ? t("waiting %(time)s for you", { time: ago(since) }) : t("open %(time)s", { time: ago(conv.created_at) });
       urgent = !!since;
     } else {
-      meta = `with ${conv.agents.map((a) => a.name).join(", ") || "nobody"} · ${ago(conv.created_at)}`;
+      const nobody = t("nobody");
+      meta = t("with %(agents)s · %(time)s", { agents: conv.agents.map((a) => a.name).join(", ") || nobody, time: ago(conv.created_at) });
     }
     if (conv.department) meta += ` · ${conv.department}`;
     const last = rec.lastText;
     let line = "";
     let lineClass = "last";
     if (rec.preview) {
-      line = `typing: ${rec.preview}`;
+      line = t("typing: %(text)s", { text: rec.preview });
       lineClass = "last draft";
     } else if (rec.visitorTyping) {
-      line = "typing…";
+      line = t("typing…");
       lineClass = "last draft";
     } else if (last) {
-      line = `${last.kind === "note" ? "Note: " : last.from.kind === "agent" ? "You: " : ""}${last.body}`;
+      line = last.kind === "note" ? t("Note: %(text)s", { text: last.body }) : last.from.kind === "agent" ? t("You: %(text)s", { text: last.body }) : last.body;
       if (last.from.kind === "agent" && last.from.id !== me && last.kind !== "note") line = `${last.from.name}: ${last.body}`;
     }
     const button = el(
@@ -126,8 +130,8 @@ export class ConversationList {
           "span",
           { class: "row" },
           el("span", { class: "who", text: visitorLabel(store, conv.visitor) }),
-          others.length ? el("span", { class: "eyes", title: `Also viewing: ${others.map((v) => v.name).join(", ")}`, text: `${others.length} viewing` }) : null,
-          unread ? el("span", { class: "unread", "aria-label": `${unread} unread`, text: String(unread) }) : null,
+          others.length ? el("span", { class: "eyes", title: t("Also viewing: %(names)s", { names: others.map((v) => v.name).join(", ") }), text: tn("%(n)s viewing", "%(n)s viewing", others.length) }) : null,
+          unread ? el("span", { class: "unread", "aria-label": tn("%(n)s unread", "%(n)s unread", unread), text: String(unread) }) : null,
         ),
         el("span", { class: urgent ? "meta urgent" : "meta", text: meta }),
         line ? el("span", { class: lineClass, text: line }) : null,

@@ -16,6 +16,7 @@ import { CannedResponses } from "./canned.js";
 import { Alerts } from "./alerts.js";
 import { byId, clock, el, fill } from "./dom.js";
 import { visitorLabel } from "./labels.js";
+import { number, t } from "../i18n.js";
 
 /**
  * @typedef {import("./conversations.js").ConvRecord} Rec
@@ -38,7 +39,7 @@ async function refreshToken() {
   const r = await fetch("/console/api/token", { method: "POST", headers: { "X-CSRF-Token": csrf, Accept: "application/json" }, credentials: "same-origin" });
   if (r.ok) return (await r.json()).token;
   if (r.status === 401 || r.status === 403) return null;
-  throw new Error(`token refresh failed (${r.status})`);
+  throw new Error(t("token refresh failed (%(status)s)", { status: r.status }));
 }
 
 let chosenStatus = /** @type {string | undefined} */ (undefined);
@@ -61,7 +62,7 @@ let colleaguesAt = 0;
 async function colleagues(fresh = false) {
   if (!fresh && colleaguesCache && Date.now() - colleaguesAt < 5000) return colleaguesCache;
   const r = await fetch("/console/api/agents", { headers: { Accept: "application/json" }, credentials: "same-origin" });
-  if (!r.ok) throw new Error(`could not list colleagues (${r.status})`);
+  if (!r.ok) throw new Error(t("could not list colleagues (%(status)s)", { status: r.status }));
   colleaguesCache = await r.json();
   setPictures(/** @type {Colleague[]} */ (colleaguesCache));
   colleaguesAt = Date.now();
@@ -179,7 +180,7 @@ function renderTabs() {
         ),
         // A tab list holds tabs only: the × is for the mouse, Alt+W for the keyboard
         // (and assistive technology, which the shortcut list tells).
-        el("button", { type: "button", class: "tab-close", "aria-hidden": "true", tabindex: -1, title: "Close tab (Alt+W)", text: "×", onclick: () => closeTab(id) }),
+        el("button", { type: "button", class: "tab-close", "aria-hidden": "true", tabindex: -1, title: t("Close tab (Alt+W)"), text: "×", onclick: () => closeTab(id) }),
       );
     }),
   );
@@ -238,7 +239,7 @@ function showStatus() {
   statusSelect.value = store.status;
   root.dataset.status = store.status;
   const me = store.me;
-  if (me) byId("capacity").textContent = `${store.mine().length} / ${me.capacity}`;
+  if (me) byId("capacity").textContent = `${number(store.mine().length)} / ${number(me.capacity)}`;
 }
 
 /** @param {string} state @param {{retryIn?: number, code?: number}} detail */
@@ -246,14 +247,14 @@ function link(state, detail) {
   const box = byId("link");
   box.dataset.state = state;
   const text = byId("link-text");
-  if (state === "online") text.textContent = "Connected";
-  else if (state === "connecting") text.textContent = "Connecting…";
-  else if (state === "offline") text.textContent = `Reconnecting in ${Math.ceil((detail.retryIn || 0) / 1000)} s…`;
+  if (state === "online") text.textContent = t("Connected");
+  else if (state === "connecting") text.textContent = t("Connecting…");
+  else if (state === "offline") text.textContent = t("Reconnecting in %(n)s s…", { n: Math.ceil((detail.retryIn || 0) / 1000) });
   else if (detail.code === 4105 || detail.code === 4102 || detail.code === 4106) {
-    text.textContent = "Signed out";
+    text.textContent = t("Signed out");
     location.assign("/console/login?next=/console/");
   } else {
-    text.textContent = `Disconnected (${detail.code})`;
+    text.textContent = t("Disconnected (%(code)s)", { code: String(detail.code) });
   }
   if (state !== "online") viewing.clear(); // the server forgets views with the connection
 }
@@ -268,25 +269,25 @@ function showInvite(invite) {
   const toast = el(
     "div",
     { class: "toast", role: "alert", "data-conv": id },
-    el("span", { text: `${invite.by.name} invites you to the chat with ${visitorLabel(store, invite.conv.visitor)}.` }),
+    el("span", { text: t("%(name)s invites you to the chat with %(visitor)s.", { name: invite.by.name, visitor: visitorLabel(store, invite.conv.visitor) }) }),
     el("button", {
       type: "button",
       class: "primary",
-      text: "Join",
+      text: t("Join"),
       onclick: () => {
         const rec = store.get(id);
         toast.remove();
         if (rec) store.join(rec).then(() => openTab(id)).catch((err) => showProblem(err.message));
       },
     }),
-    el("button", { type: "button", class: "secondary", text: "Dismiss", onclick: () => toast.remove() }),
+    el("button", { type: "button", class: "secondary", text: t("Dismiss"), onclick: () => toast.remove() }),
   );
   toasts.append(toast);
 }
 
 /** @param {string} text */
 function showProblem(text) {
-  const p = el("div", { class: "toast problem", role: "alert" }, el("span", { text }), el("button", { type: "button", class: "secondary", text: "OK", onclick: () => p.remove() }));
+  const p = el("div", { class: "toast problem", role: "alert" }, el("span", { text }), el("button", { type: "button", class: "secondary", text: t("OK"), onclick: () => p.remove() }));
   toasts.append(p);
   setTimeout(() => p.remove(), 8000);
 }
@@ -307,13 +308,13 @@ function notify(id, detail) {
   if (detail.kind === "message") {
     if (looking || !(store.isMine(rec) || rec.conv.state === "queued")) return;
     alerts.beep();
-    alerts.notify("message", `${who} wrote`, detail.entry?.body || "", id, () => openTab(id));
+    alerts.notify("message", t("%(name)s wrote", { name: who }), detail.entry?.body || "", id, () => openTab(id));
   } else if (detail.kind === "chat") {
     alerts.beep(true);
-    alerts.notify("chat", "New chat waiting", who, id, () => openTab(id));
+    alerts.notify("chat", t("New chat waiting"), who, id, () => openTab(id));
   } else if (detail.kind === "assigned") {
     alerts.beep(true);
-    alerts.notify("chat", "New chat for you", who, id, () => openTab(id));
+    alerts.notify("chat", t("New chat for you"), who, id, () => openTab(id));
   }
 }
 
@@ -375,7 +376,7 @@ store.on((change, id, detail) => {
     case "invite":
       showInvite(detail);
       alerts.beep(true);
-      alerts.notify("chat", "Invitation", `${detail.by.name} invites you to a chat`, `invite-${id}`, () => window.focus());
+      alerts.notify("chat", t("Invitation"), t("%(name)s invites you to a chat", { name: detail.by.name }), `invite-${id}`, () => window.focus());
       break;
     case "notify":
       if (id) notify(id, detail);

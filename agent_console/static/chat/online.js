@@ -7,6 +7,7 @@
 
 import { ago, el, fill } from "./dom.js";
 import { visitorLabel } from "./labels.js";
+import { t } from "../i18n.js";
 
 /** @typedef {import("./conversations.js").Store} Store */
 /**
@@ -66,7 +67,7 @@ export class OnlineVisitors {
   render() {
     fill(this.count, this.total ? String(this.total) : "");
     if (!this.visitors.length) {
-      fill(this.list, el("li", { class: "empty", text: "Nobody is on the site right now. Visitors appear here as they browse the shop's pages; you can write to them first." }));
+      fill(this.list, el("li", { class: "empty", text: t("Nobody is on the site right now. Visitors appear here as they browse the shop's pages; you can write to them first.") }));
       return;
     }
     // A form being written is not thrown away by a refresh.
@@ -78,7 +79,7 @@ export class OnlineVisitors {
   row(v, keep) {
     const chatting = this.inChat(v.id);
     const where = v.title || v.url || "";
-    const what = [v.device === "bot" ? "bot" : v.device, v.browser, v.lang].filter(Boolean).join(" · ");
+    const what = [v.device === "bot" ? t("bot") : v.device, v.browser, v.lang].filter(Boolean).join(" · ");
     const form = v.id === this.writing ? keep || this.form(v) : null;
     return el(
       "li",
@@ -89,12 +90,12 @@ export class OnlineVisitors {
         el("span", { class: "who", text: visitorLabel(this.store, v.id) }),
         el("span", { class: "muted", text: ` ${ago(Number(v.since) || 0)}` }),
         chatting
-          ? el("span", { class: "badge", text: "in chat" })
+          ? el("span", { class: "badge", text: t("in chat") })
           : el("button", {
               type: "button",
               class: "linkish start-chat",
               "aria-expanded": v.id === this.writing ? "true" : "false",
-              text: "Chat",
+              text: t("Chat"),
               onclick: () => {
                 this.writing = this.writing === v.id ? null : v.id;
                 this.render();
@@ -110,9 +111,9 @@ export class OnlineVisitors {
 
   /** The first message's form. @param {OnlineVisitor} v */
   form(v) {
-    const box = el("textarea", { rows: "2", maxlength: "4000", "aria-label": "Your first message", placeholder: "Hello! Can I help you?" });
+    const box = el("textarea", { rows: "2", maxlength: "4000", "aria-label": t("Your first message"), placeholder: t("Hello! Can I help you?") });
     const error = el("p", { class: "error", role: "alert" });
-    const send = el("button", { type: "submit", class: "primary small", text: "Send" });
+    const send = el("button", { type: "submit", class: "primary small", text: t("Send") });
     const form = el("form", { class: "start-form" }, box, send, error);
     form.addEventListener("submit", async (event) => {
       event.preventDefault();

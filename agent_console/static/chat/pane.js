@@ -5,9 +5,10 @@
 import { avatar } from "./avatars.js";
 import { icon, labelled } from "./icons.js";
 import { clock, el, fill } from "./dom.js";
-import { eventText, ratingText, visitorLabel } from "./labels.js";
+import { eventText, ratingText, stateText, visitorLabel } from "./labels.js";
 import { Composer } from "./composer.js";
 import { Rewind } from "./rewind.js";
+import { t, tn } from "../i18n.js";
 
 /**
  * Open a menu's body under its button, inside the conversation pane: right-
@@ -53,13 +54,13 @@ export class Pane {
     this.viewers = el("span", { class: "viewers" });
     this.typers = el("span", { class: "typers" });
     this.collision = el("div", { class: "collision", "aria-live": "polite" }, this.viewers, this.typers);
-    this.joinButton = el("button", { type: "button", class: "primary join", onclick: () => this.join() }, icon("join"), "Join");
-    this.closeButton = el("button", { type: "button", class: "danger close-chat", onclick: () => this.closeChat() }, icon("close"), "Close chat");
-    this.transferMenu = this.menu("Transfer", "transfer", (select) => this.fillTransfer(select), (value) => this.transfer(value));
-    this.inviteMenu = this.menu("Invite", "invite", (select) => this.fillInvite(select), (value) => this.invite(value));
+    this.joinButton = el("button", { type: "button", class: "primary join", onclick: () => this.join() }, icon("join"), t("Join"));
+    this.closeButton = el("button", { type: "button", class: "danger close-chat", onclick: () => this.closeChat() }, icon("close"), t("Close chat"));
+    this.transferMenu = this.menu(t("Transfer"), "transfer", (select) => this.fillTransfer(select), (value) => this.transfer(value));
+    this.inviteMenu = this.menu(t("Invite"), "invite", (select) => this.fillInvite(select), (value) => this.invite(value));
     // Co-browsing opens beside the chat (docs/cobrowse.md); recordings are for admins.
-    this.cobrowseLink = el("a", { class: "secondary cobrowse-link", target: "_blank", rel: "noopener" }, icon("cobrowse"), "Co-browse");
-    this.recordingsLink = el("a", { class: "secondary recordings-link", target: "_blank", rel: "noopener" }, icon("recordings"), "Recordings");
+    this.cobrowseLink = el("a", { class: "secondary cobrowse-link", target: "_blank", rel: "noopener" }, icon("cobrowse"), t("Co-browse"));
+    this.recordingsLink = el("a", { class: "secondary recordings-link", target: "_blank", rel: "noopener" }, icon("recordings"), t("Recordings"));
     // The visitor's last seconds, inline (rewind.js): for the chat's agents.
     this.rewind = new Rewind(rec.id);
     this.signalsSeen = -1; // the visitor's signals when the rewind was last asked for
@@ -74,8 +75,8 @@ export class Pane {
       this.recordingsLink,
       this.closeButton,
     );
-    this.tagList = el("ul", { class: "tag-list", "aria-label": "Tags" });
-    this.tagInput = el("input", { type: "text", class: "tag-input", maxlength: 32, placeholder: "Add tag", "aria-label": "Add a tag" });
+    this.tagList = el("ul", { class: "tag-list", "aria-label": t("Tags") });
+    this.tagInput = el("input", { type: "text", class: "tag-input", maxlength: 32, placeholder: t("Add tag"), "aria-label": t("Add a tag") });
     this.tagInput.addEventListener("keydown", (event) => {
       if (event.key === "Enter") {
         event.preventDefault();
@@ -84,10 +85,10 @@ export class Pane {
     });
     this.tags = el("div", { class: "tags" }, this.tagList, this.tagInput);
 
-    this.olderButton = el("button", { type: "button", class: "older", text: "Load older messages", hidden: true, onclick: () => this.store.loadOlder(this.rec) });
+    this.olderButton = el("button", { type: "button", class: "older", text: t("Load older messages"), hidden: true, onclick: () => this.store.loadOlder(this.rec) });
     this.log = el("ol", { class: "log" });
     this.pendingList = el("ol", { class: "log pending-list" });
-    this.scroller = el("div", { class: "scroll", role: "log", "aria-label": "Messages", tabindex: 0 }, this.olderButton, this.log, this.pendingList);
+    this.scroller = el("div", { class: "scroll", role: "log", "aria-label": t("Messages"), tabindex: 0 }, this.olderButton, this.log, this.pendingList);
     this.preview = el("div", { class: "preview", hidden: true });
     this.problem = el("p", { class: "pane-error", role: "alert" });
     this.composer = new Composer(this.store, rec, ctx.canned);
@@ -176,12 +177,12 @@ export class Pane {
     const people = (await this.ctx.colleagues(true)).filter((a) => a.id !== me && !inConv.has(a.id));
     const agents = el(
       "optgroup",
-      { label: "Agents" },
-      ...people.map((a) => el("option", { value: `agent:${a.id}`, disabled: a.status === "offline", text: `${a.name} (${a.status})` })),
+      { label: t("Agents") },
+      ...people.map((a) => el("option", { value: `agent:${a.id}`, disabled: a.status === "offline", text: `${a.name} (${stateText(a.status)})` })),
     );
     const depts = el(
       "optgroup",
-      { label: "Departments" },
+      { label: t("Departments") },
       ...(this.store.site?.departments || []).map((d) => el("option", { value: `dept:${d}`, text: d })),
     );
     fill(select, agents, depts);
@@ -194,7 +195,7 @@ export class Pane {
     const me = this.store.me?.id;
     const inConv = new Set(this.rec.conv.agents.map((a) => a.id));
     const people = (await this.ctx.colleagues(true)).filter((a) => a.id !== me && !inConv.has(a.id));
-    fill(select, ...people.map((a) => el("option", { value: a.id, disabled: a.status === "offline", text: `${a.name} (${a.status})` })));
+    fill(select, ...people.map((a) => el("option", { value: a.id, disabled: a.status === "offline", text: `${a.name} (${stateText(a.status)})` })));
     const first = [...select.options].find((o) => !o.disabled);
     if (first) select.value = first.value;
   }
@@ -208,7 +209,7 @@ export class Pane {
   /** @param {string} agent */
   async invite(agent) {
     await this.store.conn.request({ t: "invite", conv: this.rec.id, agent });
-    this.say(`Invitation sent.`);
+    this.say(t("Invitation sent."));
   }
 
   join() {
@@ -255,16 +256,16 @@ export class Pane {
     const label = visitorLabel(store, conv.visitor);
     if (this.title.textContent !== label) this.face.replaceChildren(avatar("visitor", conv.visitor, label));
     this.title.textContent = label;
-    this.state.textContent = conv.state === "queued" && conv.position ? `queued #${conv.position}` : conv.state;
+    this.state.textContent = conv.state === "queued" && conv.position ? t("queued #%(position)s", { position: conv.position }) : stateText(conv.state);
     this.state.className = `state ${conv.state}`;
     const agents = conv.agents.map((a) => a.name).join(", ");
-    this.info.textContent = [conv.department, agents ? `with ${agents}` : ""].filter(Boolean).join(" · ");
+    this.info.textContent = [conv.department, agents ? t("with %(agents)s", { agents }) : ""].filter(Boolean).join(" · ");
     const rating = ratingText(conv.rating);
     this.rating.hidden = !rating;
     this.rating.textContent = rating || "";
 
     this.joinButton.hidden = mine || closed;
-    labelled(this.joinButton, "join", conv.state === "queued" ? "Take chat" : "Join");
+    labelled(this.joinButton, "join", conv.state === "queued" ? t("Take chat") : t("Join"));
     this.transferMenu.hidden = closed || !(mine || admin);
     this.inviteMenu.hidden = closed || !(mine || admin);
     this.closeButton.hidden = closed || !(mine || admin);
@@ -280,12 +281,12 @@ export class Pane {
     const tags = conv.tags || [];
     fill(
       this.tagList,
-      ...tags.map((t) =>
+      ...tags.map((tag) =>
         el(
           "li",
           { class: "tag" },
-          el("span", { text: t }),
-          mayTag ? el("button", { type: "button", class: "untag", "aria-label": `Remove tag ${t}`, text: "×", onclick: () => this.removeTag(t) }) : null,
+          el("span", { text: tag }),
+          mayTag ? el("button", { type: "button", class: "untag", "aria-label": t("Remove tag %(tag)s", { tag }), text: "×", onclick: () => this.removeTag(tag) }) : null,
         ),
       ),
     );
@@ -293,8 +294,8 @@ export class Pane {
     this.composer.form.hidden = !mine || closed;
     this.readOnly.hidden = mine && !closed;
     this.readOnly.textContent = closed
-      ? "This conversation is closed."
-      : "You are not in this conversation: join it to reply.";
+      ? t("This conversation is closed.")
+      : t("You are not in this conversation: join it to reply.");
   }
 
   /** Entries arrived (live, recovered or older): add the missing ones in order. */
@@ -348,7 +349,7 @@ export class Pane {
       return el("li", { class: "entry event", "data-offset": e.offset }, el("span", { text: eventText(e) }), el("time", { text: clock(e.ts) }));
     }
     const mine = e.from.kind === "agent" && e.from.id === me;
-    const who = e.from.kind === "visitor" ? visitorLabel(this.store, this.rec.conv.visitor) : mine ? "You" : e.from.name;
+    const who = e.from.kind === "visitor" ? visitorLabel(this.store, this.rec.conv.visitor) : mine ? t("You") : e.from.name;
     const cls = e.kind === "note" ? "entry note" : `entry ${e.from.kind}${mine ? " mine" : ""}`;
     return el(
       "li",
@@ -356,9 +357,9 @@ export class Pane {
       el(
         "div",
         { class: "entry-head" },
-        e.kind === "note" ? null : avatar(e.from.kind === "agent" ? "agent" : "visitor", e.from.kind === "agent" ? e.from.id : this.rec.conv.visitor, who === "You" ? e.from.name || who : who, "sm"),
+        e.kind === "note" ? null : avatar(e.from.kind === "agent" ? "agent" : "visitor", e.from.kind === "agent" ? e.from.id : this.rec.conv.visitor, mine ? e.from.name || who : who, "sm"),
         el("span", { class: "author", text: who }),
-        e.kind === "note" ? el("span", { class: "note-tag", text: "Internal note · not sent to the visitor" }) : null,
+        e.kind === "note" ? el("span", { class: "note-tag", text: t("Internal note · not sent to the visitor") }) : null,
         el("time", { text: clock(e.ts) }),
       ),
       attachmentView(e) || el("div", { class: "body", text: e.body }),
@@ -372,16 +373,16 @@ export class Pane {
       ? el(
           "span",
           { class: "failed" },
-          `Not sent: ${p.failed} `,
-          el("button", { type: "button", class: "linkish", text: "Retry", onclick: () => this.store.retry(p.cid) }),
+          t("Not sent: %(reason)s", { reason: p.failed }) + " ",
+          el("button", { type: "button", class: "linkish", text: t("Retry"), onclick: () => this.store.retry(p.cid) }),
           " ",
-          el("button", { type: "button", class: "linkish", text: "Discard", onclick: () => this.store.discard(p.cid) }),
+          el("button", { type: "button", class: "linkish", text: t("Discard"), onclick: () => this.store.discard(p.cid) }),
         )
-      : el("span", { class: "sending", text: "Sending…" });
+      : el("span", { class: "sending", text: t("Sending…") });
     return el(
       "li",
       { class: `entry ${p.note ? "note" : "agent mine"} pending` },
-      el("div", { class: "entry-head" }, el("span", { class: "author", text: "You" }), status),
+      el("div", { class: "entry-head" }, el("span", { class: "author", text: t("You") }), status),
       el("div", { class: "body", text: p.body }),
     );
   }
@@ -393,20 +394,20 @@ export class Pane {
     this.preview.hidden = !rec.preview && !rec.visitorTyping;
     fill(
       this.preview,
-      el("span", { class: "preview-label", text: rec.preview ? "Visitor is typing:" : "Visitor is typing…" }),
+      el("span", { class: "preview-label", text: rec.preview ? t("Visitor is typing:") : t("Visitor is typing…") }),
       rec.preview ? el("span", { class: "preview-text", text: rec.preview }) : null,
     );
     const others = rec.viewers.filter((v) => v.id !== me);
-    this.viewers.textContent = others.length ? `Also viewing: ${others.map((v) => v.name).join(", ")}` : "";
+    this.viewers.textContent = others.length ? t("Also viewing: %(names)s", { names: others.map((v) => v.name).join(", ") }) : "";
     const now = Date.now();
     /** @type {Map<string, string>} */
     const typing = new Map();
     for (const v of others) if (v.typing) typing.set(v.id, v.name);
-    for (const [id, t] of rec.typing) {
-      if (id !== me && now - t.at < TYPING_SHOWN) typing.set(id, t.note ? `${t.name} (a note)` : t.name);
+    for (const [id, who] of rec.typing) {
+      if (id !== me && now - who.at < TYPING_SHOWN) typing.set(id, who.note ? t("%(name)s (a note)", { name: who.name }) : who.name);
     }
     const names = [...typing.values()];
-    this.typers.textContent = names.length ? `✎ ${names.join(", ")} ${names.length > 1 ? "are" : "is"} typing…` : "";
+    this.typers.textContent = names.length ? "✎ " + tn("%(names)s is typing…", "%(names)s are typing…", names.length, { names: names.join(", ") }) : "";
     this.collision.classList.toggle("busy", names.length > 0);
   }
 }
@@ -422,7 +423,7 @@ function attachmentView(e) {
   );
   if (!file || typeof file.url !== "string") return null;
   const href = `/${file.url.replace(/^\/+/, "")}`;
-  const name = String(file.name || "file");
+  const name = String(file.name || t("file"));
   const size = typeof file.size === "number" ? ` · ${Math.max(1, Math.round(file.size / 1024))} KB` : "";
   const isImage = String(file.type || "").startsWith("image/");
   return el(
@@ -444,5 +445,6 @@ function attachmentView(e) {
 function offlineView(e) {
   const who = /** @type {{name?: string, email?: string} | undefined} */ (/** @type {any} */ (e).data?.offline);
   if (!who) return null;
-  return el("div", { class: "offline-from", text: `Left offline by ${who.name || "a visitor"} <${who.email || "?"}>` });
+  const someone = t("a visitor");
+  return el("div", { class: "offline-from", text: t("Left offline by %(name)s <%(email)s>", { name: who.name || someone, email: who.email || "?" }) });
 }

@@ -12,6 +12,7 @@
 import { icon } from "./icons.js";
 import { el, fill } from "./dom.js";
 import { SIGNALS, clock, signalLabel } from "../replay-nav.js";
+import { t, tn } from "../i18n.js";
 
 const CHECK_EVERY = 2000; // ms: at most one availability question per pane this often
 const TICK = 200; // ms between updates of the progress bar while open
@@ -29,13 +30,13 @@ function loadBundle() {
   const src = document.getElementById("workspace")?.dataset.replay || "";
   if (!bundle) {
     bundle = new Promise((resolve, reject) => {
-      if (!src) return reject(new Error("no replay bundle"));
+      if (!src) return reject(new Error(t("the replay could not be loaded")));
       const script = document.createElement("script");
       script.src = src;
       script.onload = () => resolve();
       script.onerror = () => {
         bundle = null;
-        reject(new Error("the replay could not be loaded"));
+        reject(new Error(t("the replay could not be loaded")));
       };
       document.head.append(script);
     });
@@ -73,28 +74,28 @@ export class Rewind {
       "button",
       { type: "button", class: "secondary rewind-open", hidden: true, "aria-expanded": "false", onclick: () => this.toggle() },
       icon("rewind"),
-      el("span", { class: "rewind-label", text: "Rewind" }),
+      el("span", { class: "rewind-label", text: t("Rewind") }),
       this.count,
     );
-    this.view = el("div", { class: "rewind-view", role: "img", "aria-label": "The visitor's page as it was" });
+    this.view = el("div", { class: "rewind-view", role: "img", "aria-label": t("The visitor's page as it was") });
     this.progress = el("div", { class: "rewind-progress" });
-    this.timeline = el("div", { class: "rewind-timeline", role: "group", "aria-label": "Rewind timeline: a marker jumps there" }, this.progress);
+    this.timeline = el("div", { class: "rewind-timeline", role: "group", "aria-label": t("Rewind timeline: a marker jumps there") }, this.progress);
     this.timeline.addEventListener("click", (e) => {
       if (!this.window) return;
       const rect = this.timeline.getBoundingClientRect();
       const { from, to } = this.window;
       this.seek(from + ((e.clientX - rect.left) / rect.width) * (to - from));
     });
-    this.playButton = el("button", { type: "button", class: "primary small rewind-play", text: "Pause", onclick: () => this.playPause() });
-    this.againButton = el("button", { type: "button", class: "secondary small", text: "From the start", onclick: () => this.window && this.seek(this.window.from, true) });
-    this.closeButton = el("button", { type: "button", class: "secondary small", text: "Close", onclick: () => this.close() });
-    this.whole = el("a", { class: "rewind-whole", target: "_blank", rel: "noopener", text: "The whole session", hidden: true });
+    this.playButton = el("button", { type: "button", class: "primary small rewind-play", text: t("Pause"), onclick: () => this.playPause() });
+    this.againButton = el("button", { type: "button", class: "secondary small", text: t("From the start"), onclick: () => this.window && this.seek(this.window.from, true) });
+    this.closeButton = el("button", { type: "button", class: "secondary small", text: t("Close"), onclick: () => this.close() });
+    this.whole = el("a", { class: "rewind-whole", target: "_blank", rel: "noopener", text: t("The whole session"), hidden: true });
     this.state = el("span", { class: "rewind-state muted", role: "status", "aria-live": "polite" });
-    this.heading = el("h3", { text: "The visitor's last moments" });
+    this.heading = el("h3", { text: t("The visitor's last moments") });
     this.list = el("ol", { class: "rewind-marks" });
     this.panel = el(
       "section",
-      { class: "rewind", hidden: true, "aria-label": "Rewind of the visitor's session" },
+      { class: "rewind", hidden: true, "aria-label": t("Rewind of the visitor's session") },
       el("div", { class: "rewind-head" }, this.heading, this.state, this.whole, this.closeButton),
       el("div", { class: "rewind-body" }, this.view, el("div", { class: "rewind-side" }, el("div", { class: "rewind-controls" }, this.playButton, this.againButton), this.timeline, this.list)),
     );
@@ -156,12 +157,14 @@ export class Rewind {
     this.button.hidden = !w;
     if (!w) return;
     const signals = w.marks.filter((m) => m.kind in SIGNALS).length;
-    /** @type {HTMLElement} */ (this.button.querySelector(".rewind-label")).textContent = `Rewind ${w.seconds} s`;
+    const label = t("Rewind %(n)s s", { n: w.seconds });
+    /** @type {HTMLElement} */ (this.button.querySelector(".rewind-label")).textContent = label;
+    const count = tn("%(n)s signal", "%(n)s signals", signals);
     this.count.hidden = !signals;
-    this.count.textContent = signals ? `${signals} ${signals === 1 ? "signal" : "signals"}` : "";
-    this.button.title = signals
-      ? `Watch the visitor's last ${w.seconds} seconds: ${signals === 1 ? "1 sign" : `${signals} signs`} of trouble`
-      : `Watch the visitor's last ${w.seconds} seconds`;
+    this.count.textContent = signals ? count : "";
+    const watch = t("Watch the visitor's last %(n)s seconds", { n: w.seconds });
+    const trouble = tn("%(n)s sign of trouble", "%(n)s signs of trouble", signals);
+    this.button.title = signals ? `${watch}: ${trouble}` : watch;
   }
 
   toggle() {
@@ -172,17 +175,18 @@ export class Rewind {
   async open() {
     this.panel.hidden = false;
     this.button.setAttribute("aria-expanded", "true");
-    this.say("Loading…");
+    this.say(t("Loading…"));
     try {
       await loadBundle();
       const got = await getJSON(`${this.api}/events`);
       const w = /** @type {Window} */ (await getJSON(this.api)); // the marks as of now
       this.offer(w);
       if (!this.window) return this.close();
-      if (!got.events.length) return this.say("Nothing recorded in these seconds.");
+      if (!got.events.length) return this.say(t("Nothing recorded in these seconds."));
       this.show(w, got.events);
     } catch (e) {
-      this.say(`Could not load the rewind (${/** @type {Error} */ (e).message}).`);
+      const why = /** @type {Error} */ (e).message;
+      this.say(t("Could not load the rewind (%(why)s).", { why }));
     }
   }
 
@@ -191,15 +195,16 @@ export class Rewind {
     this.destroyPlayer();
     const { createReplayer } = /** @type {any} */ (window).chatserverReplay;
     this.base = Number(events[0].timestamp);
-    this.player = createReplayer(this.view, { live: false, events, title: "The visitor's page in their last seconds" });
+    const title = t("The visitor's page in their last seconds");
+    this.player = createReplayer(this.view, { live: false, events, title });
     const r = this.player.replayer;
     r.on("fullsnapshot-rebuilded", () => this.panel.setAttribute("data-ready", ""));
     r.on("finish", () => {
       this.playing = false;
-      this.playButton.textContent = "Play";
-      this.say("Finished: this is where the visitor is now.");
+      this.playButton.textContent = t("Play");
+      this.say(t("Finished: this is where the visitor is now."));
     });
-    this.heading.textContent = `The visitor's last ${w.seconds} seconds`;
+    this.heading.textContent = t("The visitor's last %(n)s seconds", { n: w.seconds });
     this.whole.hidden = !w.replay;
     if (w.replay) this.whole.setAttribute("href", w.replay);
     this.marks(w);
@@ -215,7 +220,9 @@ export class Rewind {
     const items = [];
     for (const m of [...w.marks].sort((a, b) => a.ts - b.ts)) {
       const signal = m.kind in SIGNALS;
-      const label = signal ? signalLabel(m) : m.kind === "page" ? `Page: ${m.url || ""}` : `Click: ${m.text || m.selector || ""}`;
+      const page = t("Page: %(url)s", { url: m.url || "" });
+      const click = t("Click: %(what)s", { what: m.text || m.selector || "" });
+      const label = signal ? signalLabel(m) : m.kind === "page" ? page : click;
       const at = `${clock(m.ts - w.from)} ${label}`;
       const mark = el("button", {
         type: "button",
@@ -242,16 +249,16 @@ export class Rewind {
     fill(this.list, ...items);
   }
 
-  /** Play from recording time `t`. @param {number} t @param {boolean} [play] */
-  seek(t, play = this.playing) {
+  /** Play from recording time `at`. @param {number} at @param {boolean} [play] */
+  seek(at, play = this.playing) {
     if (!this.player || !this.window) return;
-    const offset = Math.max(0, Math.min(t, this.window.to) - this.base);
+    const offset = Math.max(0, Math.min(at, this.window.to) - this.base);
     const r = this.player.replayer;
     this.playing = play;
     if (play) r.play(offset);
     else r.pause(offset);
-    this.playButton.textContent = play ? "Pause" : "Play";
-    this.say(play ? "Playing." : "Paused.");
+    this.playButton.textContent = play ? t("Pause") : t("Play");
+    this.say(play ? t("Playing.") : t("Paused."));
     this.tick();
   }
 

@@ -5,7 +5,8 @@
 
 import { clock, duration, el, fill, safeHref, when } from "./dom.js";
 import { avatar } from "./avatars.js";
-import { ratingText, visitorLabel } from "./labels.js";
+import { ratingText, stateText, visitorLabel } from "./labels.js";
+import { lang, number, t, tn } from "../i18n.js";
 
 /**
  * @typedef {import("./conversations.js").Store} Store
@@ -21,11 +22,11 @@ const PRESENCE_POLL = 10000; // ms
 
 /** What the panel calls each recording signal (docs/recordings.md, "Signals"). */
 const SIGNAL_NAMES = /** @type {Record<string, string>} */ ({
-  rage: "Rage clicks",
-  dead: "Dead click",
-  error: "JavaScript error",
-  request: "Failed request",
-  abandon: "Left a form half filled",
+  rage: t("Rage clicks"),
+  dead: t("Dead click"),
+  error: t("JavaScript error"),
+  request: t("Failed request"),
+  abandon: t("Left a form half filled"),
 });
 
 export class VisitorPanel {
@@ -61,7 +62,7 @@ export class VisitorPanel {
   tick() {
     for (const span of this.root.querySelectorAll(".spent.so-far")) {
       const since = Number(/** @type {HTMLElement} */ (span).dataset.since);
-      span.textContent = `${clock(since)} · ${duration(Date.now() / 1000 - since)} so far`;
+      span.textContent = clock(since) + " · " + t("%(time)s so far", { time: duration(Date.now() / 1000 - since) });
     }
   }
 
@@ -121,11 +122,11 @@ export class VisitorPanel {
   render() {
     const v = this.record;
     if (!this.visitorId) {
-      fill(this.root, el("p", { class: "muted", text: "Open a conversation to see its visitor." }));
+      fill(this.root, el("p", { class: "muted", text: t("Open a conversation to see its visitor.") }));
       return;
     }
     if (!v) {
-      fill(this.root, el("p", { class: "muted", text: "Loading the visitor…" }));
+      fill(this.root, el("p", { class: "muted", text: t("Loading the visitor…") }));
       return;
     }
     const online = this.online;
@@ -147,33 +148,34 @@ export class VisitorPanel {
     const seen = this.visitorId ? this.store.signals.get(this.visitorId) || [] : [];
     if (!seen.length) return null;
     const admin = this.store.me?.role === "admin";
+    const noAnswer = t("no answer");
     const items = [...seen].reverse().map((s) => {
       const d = s.detail || {};
-      const what = s.kind === "error" ? d.message : s.kind === "request" ? `${d.method || ""} ${d.endpoint || ""} (${d.status || "no answer"})` : d.text || d.selector || "";
+      const what = s.kind === "error" ? d.message : s.kind === "request" ? `${d.method || ""} ${d.endpoint || ""} (${d.status || noAnswer})` : d.text || d.selector || "";
       return el(
         "li",
         { class: `signal ${s.kind}` },
         el("strong", { text: SIGNAL_NAMES[s.kind] || s.kind }),
         what ? el("span", { class: "what", text: ` ${what}` }) : null,
-        el("span", { class: "url", text: ` on ${s.url}` }),
-        admin ? el("a", { href: `/console/sessions/${encodeURIComponent(s.session)}`, target: "_blank", rel: "noopener", text: " Watch" }) : null,
+        el("span", { class: "url", text: " " + t("on %(url)s", { url: s.url }) }),
+        admin ? el("a", { href: `/console/sessions/${encodeURIComponent(s.session)}`, target: "_blank", rel: "noopener", text: " " + t("Watch") }) : null,
       );
     });
-    return el("section", { class: "v-trouble", "aria-live": "polite" }, el("h3", { text: "Trouble on the site" }), el("ul", {}, ...items));
+    return el("section", { class: "v-trouble", "aria-live": "polite" }, el("h3", { text: t("Trouble on the site") }), el("ul", {}, ...items));
   }
 
   /** @param {VisitorRecord} v @param {Online | null} online */
   identity(v, online) {
     const verified =
       typeof v.verified === "boolean"
-        ? el("span", { class: v.verified ? "badge ok" : "badge", text: v.verified ? "verified" : "unverified" })
+        ? el("span", { class: v.verified ? "badge ok" : "badge", text: v.verified ? t("verified") : t("unverified") })
         : null;
     return el(
       "section",
       { class: "v-identity" },
       el("div", { class: "v-head" }, avatar("visitor", v.id, visitorLabel(this.store, v.id), "lg"), el("h2", { class: "v-name", text: visitorLabel(this.store, v.id) })),
       v.email ? el("p", { class: "v-email" }, el("span", { text: v.email }), " ", verified) : null,
-      el("p", { class: online ? "v-presence on" : "v-presence", text: online ? `Online since ${clock(Number(online.since) || 0)}` : "Not on the site now" }),
+      el("p", { class: online ? "v-presence on" : "v-presence", text: online ? t("Online since %(time)s", { time: clock(Number(online.since) || 0) }) : t("Not on the site now") }),
     );
   }
 
@@ -184,18 +186,18 @@ export class VisitorPanel {
     const tz = online?.tz;
     if (tz) {
       try {
-        const local = new Intl.DateTimeFormat(undefined, { timeZone: tz, hour: "2-digit", minute: "2-digit", weekday: "short" }).format(new Date());
-        rows.push(["Local time", `${local} (${tz})`]);
+        const local = new Intl.DateTimeFormat(lang(), { timeZone: tz, hour: "2-digit", minute: "2-digit", weekday: "short" }).format(new Date());
+        rows.push([t("Local time"), `${local} (${tz})`]);
       } catch {
-        rows.push(["Time zone", tz]);
+        rows.push([t("Time zone"), tz]);
       }
     }
     const device = [online?.browser, online?.os, online?.device].filter(Boolean).join(" · ");
-    if (device) rows.push(["Browser", device]);
-    if (online?.lang) rows.push(["Language", online.lang]);
-    rows.push(["Visits", String(v.visits || 0)]);
+    if (device) rows.push([t("Browser"), device]);
+    if (online?.lang) rows.push([t("Language"), online.lang]);
+    rows.push([t("Visits"), number(v.visits || 0)]);
     const referrer = this.referrer();
-    if (referrer) rows.push(["Referrer", referrer]);
+    if (referrer) rows.push([t("Referrer"), referrer]);
     return el("dl", { class: "v-facts" }, ...rows.flatMap(([k, value]) => [el("dt", { text: k }), el("dd", { text: value })]));
   }
 
@@ -213,18 +215,18 @@ export class VisitorPanel {
     const url = online?.url || page?.url;
     if (!url) return null;
     const title = (online?.url ? online.title : page?.title) || url;
-    return el("section", { class: "v-now" }, el("h3", { text: online ? "Now on" : "Last seen on" }), link(url, title), el("p", { class: "url", text: url }));
+    return el("section", { class: "v-now" }, el("h3", { text: online ? t("Now on") : t("Last seen on") }), link(url, title), el("p", { class: "url", text: url }));
   }
 
   /** @param {Record<string, any>} attrs */
   cart(attrs) {
     const cart = attrs.cart;
     if (!cart || typeof cart !== "object") return null;
-    const items = typeof cart.items === "number" ? `${cart.items} item${cart.items === 1 ? "" : "s"}` : null;
+    const items = typeof cart.items === "number" ? tn("%(n)s item", "%(n)s items", cart.items) : null;
     let total = null;
     if (typeof cart.total === "number") {
       try {
-        total = new Intl.NumberFormat(undefined, { style: "currency", currency: String(cart.currency || "EUR") }).format(cart.total);
+        total = new Intl.NumberFormat(lang(), { style: "currency", currency: String(cart.currency || "EUR") }).format(cart.total);
       } catch {
         total = `${cart.total} ${cart.currency || ""}`.trim();
       }
@@ -233,7 +235,7 @@ export class VisitorPanel {
     return el(
       "section",
       { class: "v-cart" },
-      el("h3", { text: "Cart" }),
+      el("h3", { text: t("Cart") }),
       el("p", { class: "cart-line" }, items ? el("span", { class: "cart-items", text: items }) : null, items && total ? " · " : null, total ? el("strong", { class: "cart-total", text: total }) : null),
       rest.length ? el("dl", {}, ...rest.flatMap(([k, value]) => [el("dt", { text: k }), el("dd", { text: show(value) })])) : null,
     );
@@ -246,7 +248,7 @@ export class VisitorPanel {
     return el(
       "section",
       { class: "v-attrs" },
-      el("h3", { text: "Attributes" }),
+      el("h3", { text: t("Attributes") }),
       el("dl", {}, ...rest.flatMap(([k, value]) => [el("dt", { text: k }), el("dd", { text: show(value) })])),
     );
   }
@@ -263,17 +265,17 @@ export class VisitorPanel {
       const p = this.pages[i];
       if (p.visit !== visit) {
         visit = p.visit;
-        items.push(el("li", { class: "visit", text: `Visit ${p.visit} · ${when(starts.get(p.visit) ?? p.ts)}` }));
+        items.push(el("li", { class: "visit", text: t("Visit %(n)s", { n: p.visit }) + " · " + when(starts.get(p.visit) ?? p.ts) }));
       }
       const newer = this.pages[i - 1];
       const now = i === 0 && online && !(newer && newer.visit === p.visit);
       const spent = newer && newer.visit === p.visit ? duration(newer.ts - p.ts) : "";
-      const text = now ? `${clock(p.ts)} · ${duration(Date.now() / 1000 - p.ts)} so far` : spent ? `${clock(p.ts)} · ${spent}` : clock(p.ts);
+      const text = now ? clock(p.ts) + " · " + t("%(time)s so far", { time: duration(Date.now() / 1000 - p.ts) }) : spent ? `${clock(p.ts)} · ${spent}` : clock(p.ts);
       items.push(
         el("li", { class: "page-view" }, link(p.url, p.title || p.url), el("span", { class: now ? "spent so-far" : "spent", "data-since": String(p.ts), text })),
       );
     }
-    return el("section", { class: "v-pages" }, el("h3", { text: "Pages" }), el("ol", {}, ...items));
+    return el("section", { class: "v-pages" }, el("h3", { text: t("Pages") }), el("ol", {}, ...items));
   }
 
   conversations() {
@@ -282,7 +284,7 @@ export class VisitorPanel {
     return el(
       "section",
       { class: "v-past" },
-      el("h3", { text: "Past conversations" }),
+      el("h3", { text: t("Past conversations") }),
       el(
         "ul",
         {},
@@ -293,7 +295,7 @@ export class VisitorPanel {
             el(
               "button",
               { type: "button", class: "linkish", onclick: () => this.openConv(c) },
-              `${when(c.created_at)} · ${c.state}`,
+              `${when(c.created_at)} · ${stateText(c.state)}`,
               c.agents.length ? ` · ${c.agents.map((a) => a.name).join(", ")}` : "",
             ),
             c.tags?.length ? el("span", { class: "muted", text: ` ${c.tags.join(", ")}` }) : null,
