@@ -29,7 +29,8 @@ websockets' ``ServerProtocol``) with these changes (the first three measured in
   are one ``send`` syscall, as are the messages of an agent's chats stored
   in one group commit.  Anything else written to the connection (an ASGI
   ``send``, a close, bytes websockets writes while reading) sends the held
-  frames first, so bytes keep their order; more than ``CORK_BYTES`` held
+  frames first, so bytes keep their order, and so does the application's
+  return (before uvicorn closes the transport); more than ``CORK_BYTES`` held
   are sent at once, so the transport's high-water mark (hence ``write``
   saying no) sees them as before.
 * **Common client frames parsed directly.**  websockets parses every
@@ -64,6 +65,7 @@ import struct
 import weakref
 from typing import Any
 
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import OPEN
 from websockets.streams import StreamReader
@@ -314,6 +316,26 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         if scope is not None:
             scope["extensions"][WRITE_EXTENSION] = self.write_now
             scope["extensions"][CLOSE_EXTENSION] = self.close_now
+
+    async def run_asgi(self) -> None:
+        """uvicorn's, but the frames held for the connection are sent before the
+        transport closes when the application returns."""
+        try:
+            result = await self.app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            pass
+        except BaseException:
+            self.logger.exception("Exception in ASGI application\n")
+            self.send_500_response()
+        else:
+            if not self.handshake_complete:
+                self.logger.error("ASGI callable returned without completing handshake.")
+                self.send_500_response()
+            elif result is not None:
+                self.logger.error("ASGI callable should return None, but returned '%s'.", result)
+        self.uncork()
+        if self.close_timer is None:
+            self.transport.close()
 
     def on_task_complete(self, task: asyncio.Task[None]) -> None:
         super().on_task_complete(task)

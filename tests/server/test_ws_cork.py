@@ -54,7 +54,8 @@ async def writer_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """On ``burst N SIZE``: writes N frames of SIZE bytes with the extension in one
     step, then logs how many transport writes happened meanwhile and, once the
     iteration is over, every write's size; ``then-send`` adds an ordinary ASGI
-    send after the frames, ``then-close`` a ``close_now``."""
+    send after the frames, ``then-close`` a ``close_now``, ``then-return`` returns
+    (uvicorn then closes the transport)."""
     log: list[Any] = scope["state"]["log"]
     write = scope["extensions"][WRITE_EXTENSION]
     close_now = scope["extensions"][CLOSE_EXTENSION]
@@ -77,6 +78,9 @@ async def writer_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         elif rest == ["then-close"]:
             assert close_now(4003, "slow")
             continue
+        elif rest == ["then-return"]:
+            log.append(("disconnect", None))
+            return
         await asyncio.sleep(0.05)  # the iteration ended long ago
         log.append(("writes", list(proto.writes)))
 
@@ -130,3 +134,8 @@ async def test_a_large_burst_is_written_before_the_iteration_ends() -> None:
     assert during >= 2  # the transport saw them (and its high-water mark could act)
     writes = next(entry[1] for entry in log if entry[0] == "writes")
     assert sum(writes) == n * (size + 4) and max(writes) < CORK_BYTES + size + 4
+
+
+async def test_frames_written_before_the_application_returns_are_sent() -> None:
+    wire, _ = await run("burst 3 40 then-return", 3)
+    assert bodies(wire) == ["0000x", "0001x", "0002x"]
