@@ -9,6 +9,13 @@ Before the measured appends the file gets ``--history`` closed
 conversations of ``--entries`` messages each, made before the active ones,
 as a server that has run for a while has them.
 
+``--without`` leaves a part of the append out, to see what it costs
+(``feed``: the change-feed bump; ``row``: the conversation row's update
+altogether, the offset read from the entries instead; ``cid-index``;
+``savepoint``); ``--in-order`` appends to the conversations in the order
+they were made instead of at random.  These variants change what the
+store promises: they are measurements, not options of the store.
+
 Each round measures two files, alternated: ids from ``new_id`` (random)
 and from ``sorted_id`` (a millisecond prefix, ``chatserver/types.py``).
 With random ids the active chats' rows are spread over the whole of every
@@ -75,27 +82,42 @@ def run(path: Path, sort: bool, args: argparse.Namespace) -> float:
     db.execute(f"PRAGMA synchronous={args.sync}")
     db.execute("PRAGMA secure_delete=ON")  # as the store's writer (store/sqlite/engine.py)
     migrations_sqlite.migrate(db)
+    without = set(args.without)
+    if "cid-index" in without:
+        db.execute("DROP INDEX entries_cid")
     ids = _fill(db, sort, args.history, args.entries, args.active)
     pick = random.Random(1)
-    order = [ids[pick.randrange(len(ids))] for _ in range(args.appends)]
+    order = [
+        ids[k % len(ids)] if args.in_order else ids[pick.randrange(len(ids))]
+        for k in range(args.appends)
+    ]
+    feed = "" if "feed" in without else ", feed_seq = (SELECT max(feed_seq) FROM conversations) + 1"
+    update = (
+        f"UPDATE conversations SET last_offset = last_offset + 1{feed}"
+        " WHERE id = ? AND state != 'closed' RETURNING last_offset"
+    )
+    savepoint = "savepoint" not in without
     start = _cpu()
     for first in range(0, args.appends, args.batch):
         db.execute("BEGIN IMMEDIATE")
         for k in range(first, min(first + args.batch, args.appends)):
             conv = order[k]
-            db.execute("SAVEPOINT op")
+            if savepoint:
+                db.execute("SAVEPOINT op")
             db.execute(
                 "SELECT offset FROM entries WHERE conv_id = ? AND author_id = ? AND cid = ?",
                 (conv, "v" + conv, f"c{k}"),
             ).fetchone()
-            (offset,) = db.execute(
-                "UPDATE conversations SET last_offset = last_offset + 1,"
-                " feed_seq = (SELECT max(feed_seq) FROM conversations) + 1"
-                " WHERE id = ? AND state != 'closed' RETURNING last_offset",
-                (conv,),
-            ).fetchone()
+            if "row" in without:
+                db.execute("SELECT state FROM conversations WHERE id = ?", (conv,)).fetchone()
+                (offset,) = db.execute(
+                    "SELECT coalesce(max(offset), 0) + 1 FROM entries WHERE conv_id = ?", (conv,)
+                ).fetchone()
+            else:
+                (offset,) = db.execute(update, (conv,)).fetchone()
             db.execute(_ENTRY, (conv, offset, "v" + conv, BODY, time.time(), f"c{k}"))
-            db.execute("RELEASE op")
+            if savepoint:
+                db.execute("RELEASE op")
         db.execute("COMMIT")
     spent: float = _cpu() - start
     db.close()
@@ -111,6 +133,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=9, help="appends per commit")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--sync", choices=("FULL", "NORMAL"), default="FULL")
+    p.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        choices=("feed", "row", "cid-index", "savepoint"),
+        help="leave this part of the append out (a measurement; may be repeated)",
+    )
+    p.add_argument("--in-order", action="store_true", help="append in the conversations' order")
     args = p.parse_args(argv)
     runs: dict[str, list[float]] = {"random": [], "sorted": []}
     with tempfile.TemporaryDirectory(prefix="chatbtree-", dir=".") as tmp:
@@ -121,9 +151,11 @@ def main(argv: list[str] | None = None) -> int:
                 for suffix in ("", "-wal", "-shm"):
                     Path(f"{path}{suffix}").unlink(missing_ok=True)
     print(
-        f"append statements, {args.appends} to {args.active} open conversations at random,"
+        f"append statements, {args.appends} to {args.active} open conversations,"
         f" {args.batch} per commit, after {args.history} closed ones of {args.entries}"
-        f" messages (synchronous={args.sync}): CPU µs per append"
+        f" messages (synchronous={args.sync}"
+        f"{', without ' + ', '.join(args.without) if args.without else ''}"
+        f"{', in order' if args.in_order else ''}): CPU µs per append"
     )
     for name, values in runs.items():
         shown = ", ".join(f"{v:.0f}" for v in values)
