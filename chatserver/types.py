@@ -37,8 +37,10 @@ def new_id(prefix: str) -> str:
 
 
 # 64 URL-safe characters in ascending ASCII order, so that fixed-width numbers
-# written with them sort as strings (SQLite's BINARY collation, Redis, PostgreSQL's
-# "C" and byte order) in the order of the numbers.
+# written with them sort as byte strings (SQLite's BINARY collation, Redis, a
+# PostgreSQL column under the "C" collation) in the order of the numbers.  A
+# linguistic collation (en_US.UTF-8) weighs case and "-"/"_" only after the
+# letters, so there they sort by time only roughly.
 SORTABLE_DIGITS = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
 TIME_CHARS = 7  # 42 bits of milliseconds since 1970: until the year 2109
 RANDOM_BITS = 72
