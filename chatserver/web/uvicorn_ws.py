@@ -62,7 +62,6 @@ from __future__ import annotations
 
 import asyncio
 import struct
-import weakref
 from typing import Any
 
 from uvicorn.protocols.utils import ClientDisconnected
@@ -158,7 +157,7 @@ class Cork:
     """The connections of one event loop holding frames (``corked``) until the
     iteration ends: one callback per iteration sends them all."""
 
-    __slots__ = ("__weakref__", "_held", "loop")
+    __slots__ = ("_held", "loop")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -175,21 +174,21 @@ class Cork:
             protocol.uncork()
 
 
-_CORKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Cork] = weakref.WeakKeyDictionary()
-
-
-_last_cork: Cork | None = None
+_cork: Cork | None = None
 
 
 def cork_of(loop: asyncio.AbstractEventLoop) -> Cork:
-    """The ``Cork`` of ``loop`` (a server process has one loop: the last one asked)."""
-    global _last_cork
-    cork = _last_cork
+    """The ``Cork`` of ``loop``.
+
+    A server process runs one loop, so one is kept: that of the last loop
+    asked.  Another loop gets a new one (tests run a loop each, one after
+    the other); a cork replaced while it holds frames still releases them,
+    its callback being on its own loop.
+    """
+    global _cork
+    cork = _cork
     if cork is None or cork.loop is not loop:
-        cork = _CORKS.get(loop)
-        if cork is None:
-            cork = _CORKS[loop] = Cork(loop)
-        _last_cork = cork
+        cork = _cork = Cork(loop)
     return cork
 
 
