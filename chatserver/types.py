@@ -36,6 +36,36 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_urlsafe(12)}"
 
 
+# 64 URL-safe characters in ascending ASCII order, so that fixed-width numbers
+# written with them sort as byte strings (SQLite's BINARY collation, Redis, a
+# PostgreSQL column under the "C" collation) in the order of the numbers.  A
+# linguistic collation (en_US.UTF-8) weighs case and "-"/"_" only after the
+# letters, so there they sort by time only roughly.
+SORTABLE_DIGITS = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+TIME_CHARS = 7  # 42 bits of milliseconds since 1970: until the year 2109
+RANDOM_BITS = 72
+
+
+def sorted_id(prefix: str, at: float | None = None) -> str:
+    """A random identifier that sorts by creation time (``c_-Y4rWe3...``).
+
+    The millisecond of ``at`` (default: now), in ``TIME_CHARS`` characters of
+    ``SORTABLE_DIGITS``, then ``RANDOM_BITS`` random bits (URL-safe base64).
+    Ids made later sort after earlier ones (within a millisecond, at random),
+    so the rows of the conversations active at one moment sit together at the
+    right edge of every B-tree keyed by them instead of all over it
+    (docs/performance.md, "Time-ordered ids").  Still opaque and unguessable:
+    nothing parses them, and ids made by ``new_id`` before stay valid.
+    """
+    ms = int((time.time() if at is None else at) * 1000)
+    digits = []
+    for _ in range(TIME_CHARS):
+        ms, d = divmod(ms, 64)
+        digits.append(SORTABLE_DIGITS[d])
+    stamp = "".join(reversed(digits))
+    return f"{prefix}_{stamp}{secrets.token_urlsafe(RANDOM_BITS // 8)}"
+
+
 def now() -> float:
     """Wall-clock seconds; the one clock that ends up in stored rows."""
     return time.time()

@@ -36,7 +36,7 @@ from ..preview import Preview
 from ..protocol import wire
 from ..protocol.frames import PROTOCOL_VERSION, Frame
 from ..session import Session
-from ..types import JSON, ClientKind, ConversationId, PageView, Visitor, new_id
+from ..types import JSON, ClientKind, ConversationId, PageView, Visitor, sorted_id
 from ..useragent import client_info
 from ..visitor_rows import current, ensure
 
@@ -99,7 +99,7 @@ async def hello(
             elif visitor is None and await node.store.is_erased(visitor_id):
                 visitor_id = None  # erased on request (docs/privacy.md): a new visitor
     if visitor_id is None:  # a new visitor: a token now, a row once it is worth keeping
-        visitor_id = new_id("v")
+        visitor_id = sorted_id("v")
         token = node.signer.sign("visitor", site.id, visitor_id)
     session.stored = visitor is not None
     if visitor is None:

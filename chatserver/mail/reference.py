@@ -19,7 +19,7 @@ from ..security import Signer
 from ..types import ConversationId
 
 PURPOSE = "mailref"
-# c_<16 url-safe characters>.<32 url-safe characters of signature>
+# c_<4-40 url-safe characters>.<32 url-safe characters of signature> (types.sorted_id: 19)
 _REF = re.compile(r"(c_[A-Za-z0-9_-]{4,40})\.([A-Za-z0-9_-]{32})(?![A-Za-z0-9_-])")
 
 

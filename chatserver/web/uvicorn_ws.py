@@ -22,6 +22,17 @@ websockets' ``ServerProtocol``) with these changes (the first three measured in
   ordinary, awaitable ASGI ``send``.  Applications that ignore the extension
   see an ordinary ASGI WebSocket.  The data frames it writes are built by
   ``frame`` (control frames and the handshake still come from websockets).
+* **One write per connection per loop iteration.**  What ``write`` accepts
+  is framed at once and held (``corked``) until the end of the event-loop
+  iteration, when every connection written to gets its frames in one
+  ``transport.write``: a visitor's ``ack`` and the ``msg`` that follows it
+  are one ``send`` syscall, as are the messages of an agent's chats stored
+  in one group commit.  Anything else written to the connection (an ASGI
+  ``send``, a close, bytes websockets writes while reading) sends the held
+  frames first, so bytes keep their order, and so does the application's
+  return (before uvicorn closes the transport); more than ``CORK_BYTES`` held
+  are sent at once, so the transport's high-water mark (hence ``write``
+  saying no) sees them as before.
 * **Common client frames parsed directly.**  websockets parses every
   incoming frame with generator-based coroutines (``Frame.parse``, its
   stream reader); after the handshake, ``data_received`` reads complete,
@@ -53,6 +64,7 @@ import asyncio
 import struct
 from typing import Any
 
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import OPEN
 from websockets.streams import StreamReader
@@ -65,6 +77,7 @@ except ImportError:  # pragma: no cover - websockets built without its C extensi
     from websockets.utils import apply_mask
 
 MAX_QUEUED = 16  # messages waiting for the application before reading pauses
+CORK_BYTES = 16 * 1024  # held frames of one connection sent before the iteration ends
 WRITE_EXTENSION = "chatserver.write"
 CLOSE_EXTENSION = "chatserver.close"
 GOING_AWAY = 1001  # the close code of a server shutdown (RFC 6455 §7.4.1)
@@ -140,6 +153,45 @@ class Gate:
         return True
 
 
+class Cork:
+    """The connections of one event loop holding frames (``corked``) until the
+    iteration ends: one callback per iteration sends them all."""
+
+    __slots__ = ("_held", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._held: list[ChatWebSocketProtocol] = []
+
+    def hold(self, protocol: ChatWebSocketProtocol) -> None:
+        if not self._held:
+            self.loop.call_soon(self.release)
+        self._held.append(protocol)
+
+    def release(self) -> None:
+        held, self._held = self._held, []
+        for protocol in held:
+            protocol.uncork()
+
+
+_cork: Cork | None = None
+
+
+def cork_of(loop: asyncio.AbstractEventLoop) -> Cork:
+    """The ``Cork`` of ``loop``.
+
+    A server process runs one loop, so one is kept: that of the last loop
+    asked.  Another loop gets a new one (tests run a loop each, one after
+    the other); a cork replaced while it holds frames still releases them,
+    its callback being on its own loop.
+    """
+    global _cork
+    cork = _cork
+    if cork is None or cork.loop is not loop:
+        cork = _cork = Cork(loop)
+    return cork
+
+
 class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's ``websockets-sansio`` protocol with the changes above."""
 
@@ -148,6 +200,8 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         self.queue = Inbox()  # type: ignore[assignment]
         self.writable = Gate()  # type: ignore[assignment]
         self.writable.set()
+        self.corked: list[bytes] | None = None  # frames written, not yet sent
+        self.corked_bytes = 0
         # True while websockets' parser is known to sit between frames with
         # an empty buffer: it has not been fed since ``_parser_idle`` said so.
         self.parser_idle = False
@@ -164,6 +218,7 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         counted) before uvicorn runs the lifespan shutdown.
         """
         self.stop_keepalive()
+        self.uncork()
         if self.close_sent:
             if self.close_timer is not None:
                 self.close_timer.cancel()
@@ -179,6 +234,8 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         self.transport.close()
 
     def data_received(self, data: bytes) -> None:
+        if self.corked is not None:
+            self.uncork()  # before anything websockets may write (pong, close)
         if self.parser_idle or self._parser_idle():
             self.parser_idle = True
             data = self._receive_fast(data)
@@ -259,6 +316,26 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
             scope["extensions"][WRITE_EXTENSION] = self.write_now
             scope["extensions"][CLOSE_EXTENSION] = self.close_now
 
+    async def run_asgi(self) -> None:
+        """uvicorn's, but the frames held for the connection are sent before the
+        transport closes when the application returns."""
+        try:
+            result = await self.app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            pass
+        except BaseException:
+            self.logger.exception("Exception in ASGI application\n")
+            self.send_500_response()
+        else:
+            if not self.handshake_complete:
+                self.logger.error("ASGI callable returned without completing handshake.")
+                self.send_500_response()
+            elif result is not None:
+                self.logger.error("ASGI callable should return None, but returned '%s'.", result)
+        self.uncork()
+        if self.close_timer is None:
+            self.transport.close()
+
     def on_task_complete(self, task: asyncio.Task[None]) -> None:
         super().on_task_complete(task)
         # The application is done; the extension is a bound method, and
@@ -294,6 +371,8 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
             self.transport.pause_reading()
 
     async def send(self, message: Any) -> None:
+        if self.corked is not None:
+            self.uncork()
         await super().send(message)
         if message["type"] == "websocket.accept":
             self.__dict__.pop("response", None)  # the handshake is sent
@@ -310,8 +389,28 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
             or self.transport.is_closing()
         ):
             return False
-        self.transport.write(frame(data))
+        data = frame(data)
+        corked = self.corked
+        if corked is None:
+            self.corked = [data]
+            self.corked_bytes = len(data)
+            cork_of(self.loop).hold(self)
+        else:
+            corked.append(data)
+            self.corked_bytes += len(data)
+        if self.corked_bytes >= CORK_BYTES:
+            self.uncork()
         return True
+
+    def uncork(self) -> None:
+        """Send the frames ``write_now`` holds, in one ``transport.write``."""
+        corked = self.corked
+        if corked is None:
+            return
+        self.corked = None
+        self.corked_bytes = 0
+        if not self.transport.is_closing():
+            self.transport.write(corked[0] if len(corked) == 1 else b"".join(corked))
 
     def close_now(self, code: int, reason: str) -> bool:
         """Close with ``code`` at once (see module docstring); ``False`` if closed already.
@@ -329,6 +428,7 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
             or self.transport.is_closing()
         ):
             return False
+        self.uncork()  # what was written goes before the close frame
         self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
         self.conn.send_close(code, reason)
         self.transport.write(b"".join(self.conn.data_to_send()))

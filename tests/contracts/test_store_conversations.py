@@ -20,6 +20,7 @@ from chatserver.types import (
     Conversation,
     ConvState,
     EntryKind,
+    new_id,
 )
 
 from .helpers import new_conv, say, site_and_visitor
@@ -45,6 +46,27 @@ async def test_open_conversation_creates_a_queued_one(store: Store) -> None:
     assert conv.queued_at == conv.created_at
     assert await store.get_conversation(conv.id) == conv
     assert await store.current_conversation(visitor.id) == conv
+
+
+async def test_ids_sort_by_creation_and_old_ids_keep_working(store: Store) -> None:
+    """Conversation and visitor ids made later sort later (``types.sorted_id``: the
+    active chats' rows sit together in the B-trees); an id of the old, all-random
+    format (``new_id``) is an opaque key like any other."""
+    site = await store.create_site("Shop")
+    visitors, convs = [], []
+    for _ in range(3):
+        visitor = await store.create_visitor(site.id)
+        conv, _ = await store.open_conversation(site.id, visitor.id)
+        visitors.append(visitor.id)
+        convs.append(conv.id)
+        await asyncio.sleep(0.002)  # the next millisecond at least
+    assert visitors == sorted(visitors) and convs == sorted(convs)
+    old = await store.create_visitor(site.id, new_id("v"))
+    conv, created = await store.open_conversation(site.id, old.id)
+    assert created and conv.id > convs[-1]
+    entry, _ = await say(store, conv.id, "hello", author=old.id, cid="c1")
+    assert await store.entries(conv.id) == [entry]
+    assert await store.current_conversation(old.id) == await store.get_conversation(conv.id)
 
 
 async def test_open_conversation_returns_the_open_one(store: Store) -> None:

@@ -136,13 +136,15 @@ async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 @contextlib.asynccontextmanager
-async def serving(protocol: type[Any], log: list[Any], max_size: int) -> AsyncIterator[int]:
+async def serving(
+    protocol: type[Any], log: list[Any], max_size: int, app: Any = None
+) -> AsyncIterator[int]:
     async def lifespan_state_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         scope["state"]["log"] = log
         await echo_app(scope, receive, send)
 
     config = uvicorn.Config(
-        lifespan_state_app,
+        app or lifespan_state_app,
         host="127.0.0.1",
         port=0,
         ws=protocol,

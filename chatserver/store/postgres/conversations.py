@@ -39,6 +39,7 @@ from ...types import (
     VisitorId,
     new_id,
     now,
+    sorted_id,
 )
 from .engine import PostgresEngine
 from .rows import _CONV_COLS, _CONV_INSERT_COLS, ENTRY_COLS, _conv, _entry
@@ -77,7 +78,7 @@ class PostgresConversations(PostgresEngine):
                     return _conv(row), False
                 t = now()
                 conv = Conversation(
-                    id=new_id("c"),
+                    id=sorted_id("c"),
                     site_id=site_id,
                     visitor_id=visitor_id,
                     epoch=new_id("e")[2:14],

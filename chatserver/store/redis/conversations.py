@@ -25,6 +25,7 @@ from ...types import (
     VisitorId,
     new_id,
     now,
+    sorted_id,
 )
 from .engine import RedisEngine, _redis_errors
 from .rows import (
@@ -53,7 +54,7 @@ class RedisConversations(RedisEngine):
         department: DepartmentId | None = None,
         offline: bool = False,
     ) -> tuple[Conversation, bool]:
-        conv_id = new_id("c")
+        conv_id = sorted_id("c")
         t = repr(now())
         fields = {
             "id": conv_id,

@@ -15,8 +15,8 @@ from ...types import (
     Visitor,
     VisitorEvent,
     VisitorId,
-    new_id,
     now,
+    sorted_id,
 )
 from ..common import (
     MAX_PAGE_VIEWS,
@@ -38,7 +38,7 @@ class RedisVisitors(RedisEngine):
 
     @_redis_errors
     async def create_visitor(self, site_id: SiteId, visitor_id: VisitorId | None = None) -> Visitor:
-        visitor = Visitor(id=visitor_id or new_id("v"), site_id=site_id, created_at=now())
+        visitor = Visitor(id=visitor_id or sorted_id("v"), site_id=site_id, created_at=now())
         fields = {
             "id": visitor.id,
             "site_id": site_id,

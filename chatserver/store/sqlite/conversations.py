@@ -26,6 +26,7 @@ from ...types import (
     VisitorId,
     new_id,
     now,
+    sorted_id,
 )
 from .engine import SQLiteEngine
 from .rows import (
@@ -61,7 +62,7 @@ class SQLiteConversations(SQLiteEngine):
                 return existing, False
             t = now()
             conv = Conversation(
-                id=new_id("c"),
+                id=sorted_id("c"),
                 site_id=site_id,
                 visitor_id=visitor_id,
                 epoch=new_id("e")[2:14],

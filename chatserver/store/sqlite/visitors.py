@@ -14,8 +14,8 @@ from ...types import (
     Visitor,
     VisitorEvent,
     VisitorId,
-    new_id,
     now,
+    sorted_id,
 )
 from ..common import (
     MAX_PAGE_VIEWS,
@@ -35,7 +35,7 @@ class SQLiteVisitors(SQLiteEngine):
     """``VisitorStore`` on SQLite: the methods of its domain over the shared engine."""
 
     async def create_visitor(self, site_id: SiteId, visitor_id: VisitorId | None = None) -> Visitor:
-        visitor = Visitor(id=visitor_id or new_id("v"), site_id=site_id, created_at=now())
+        visitor = Visitor(id=visitor_id or sorted_id("v"), site_id=site_id, created_at=now())
 
         def op(db: sqlite3.Connection) -> Visitor:
             db.execute(
