@@ -80,10 +80,19 @@ async def agents_on_every_process(rig: Rig, shop: Shop) -> list[Client]:
     return [await Client.agent(rig.procs[i], e) for i, e in enumerate(emails)]
 
 
-async def all_assigned(agents: list[Client], convs: list[str], timeout: float = 15) -> None:
+async def all_assigned(
+    agents: list[Client], convs: list[str], timeout: float = 30, rig: Rig | None = None
+) -> None:
+    """Every chat is some agent's (30 s: CI runs this beside browser tests on 2 cores;
+    on failure the processes' warnings say why)."""
     deadline = time.monotonic() + timeout
     while {c for held in holding(agents).values() for c in held} < set(convs):
-        assert time.monotonic() < deadline, holding(agents)
+        if time.monotonic() >= deadline:
+            logs = []
+            for i, p in enumerate(rig.procs if rig else []):
+                lines = p.log.read_text(errors="replace").splitlines()
+                logs += [f"p{i}: {x}" for x in lines if "WARNING" in x or "ERROR" in x][-10:]
+            raise AssertionError(f"{holding(agents)} of {convs}; logs: {logs}")
         await asyncio.sleep(0.05)
 
 
@@ -91,7 +100,7 @@ async def test_kill_9_one_process(rig: Rig, shop: Shop) -> None:
     agents = await agents_on_every_process(rig, shop)
     writers = Writers(rig, shop.key, WRITERS)
     await writers.start()
-    await all_assigned(agents, writers.convs())
+    await all_assigned(agents, writers.convs(), rig=rig)
     doomed = agents[0].welcome["agent"]["id"]
     its_chats = holding(agents[:1]).get(doomed, set())
     assert its_chats, holding(agents)  # the kill takes chats with it
@@ -132,7 +141,7 @@ async def test_postgres_crash_restart(rig: Rig, shop: Shop) -> None:
     agents = await agents_on_every_process(rig, shop)
     writers = Writers(rig, shop.key, WRITERS)
     await writers.start()
-    await all_assigned(agents, writers.convs())
+    await all_assigned(agents, writers.convs(), rig=rig)
     live = {a.welcome["agent"]["id"] for a in agents}
 
     t0 = time.monotonic()
@@ -175,7 +184,7 @@ async def redis_phase(rig: Rig, shop: Shop, phase: str, fault: Callable[[], floa
     agents = await agents_on_every_process(rig, shop)
     writers = Writers(rig, shop.key, WRITERS)
     await writers.start()
-    await all_assigned(agents, writers.convs())
+    await all_assigned(agents, writers.convs(), rig=rig)
     live = {a.welcome["agent"]["id"] for a in agents}
     before = [rebuilds(p) for p in rig.procs]
     t0 = time.monotonic()
