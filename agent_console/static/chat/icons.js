@@ -41,6 +41,15 @@ export function icon(name) {
  * @returns {T}
  */
 export function labelled(node, name, label) {
-  node.replaceChildren(icon(name), document.createTextNode(label));
+  // Unchanged: leave the nodes (pane updates come often; a replaced icon would
+  // flicker and lose its layout for a frame).
+  const [first, text] = node.childNodes;
+  const same =
+    node.childNodes.length === 2 &&
+    first instanceof SVGElement &&
+    first.classList.contains(`icon-${name}`) &&
+    text?.nodeType === Node.TEXT_NODE &&
+    text.textContent === label;
+  if (!same) node.replaceChildren(icon(name), document.createTextNode(label));
   return node;
 }
