@@ -47,13 +47,12 @@ def test_an_agent_who_chose_catalan_sees_the_workspace_in_catalan(
     expect(pane.locator(".read-only")).to_have_text(
         "No ets en aquesta conversa: uneix-t'hi per respondre."
     )
-    # As the accessibility test does: a conversation open, not yet joined (the
-    # composer's textarea carries aria-expanded, which axe refuses: not ours here).
-    assert serious(page) == []
+    assert serious(page) == []  # a conversation open, not yet joined
     take.click()
     expect(pane.locator(".entry.event").last).to_contain_text(
         "Agent 0 s'ha unit al xat"
     )  # labels.js
+    assert serious(page) == []  # joined: the composer shown too
     expect(pane.locator("button.close-chat")).to_have_text("Tanca el xat")
     expect(pane.locator("textarea.reply")).to_have_attribute(
         "placeholder",

@@ -203,4 +203,5 @@ def test_the_agent_rewinds_the_rage_clicks_before_answering(
     agent.locator(".pane:not([hidden]) .composer textarea").fill("Sorry! Try again now, please.")
     agent.locator(".pane:not([hidden]) .composer textarea").press("Enter")
     expect(visitor.locator("chatserver-chat")).to_contain_text("Try again now", timeout=5000)
+    assert serious(agent, [".pane:not([hidden]) .composer"]) == []  # the reply box, joined
     assert [p for p in problems if not ("payment failed" in p or "501" in p)] == []

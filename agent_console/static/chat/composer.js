@@ -35,7 +35,6 @@ export class Composer {
       placeholder: t("Reply… (Enter sends, Shift+Enter new line, / for canned responses)"),
       "aria-autocomplete": "list",
       "aria-controls": `canned-${n}`,
-      "aria-expanded": "false",
     });
     this.noteBox = el("input", { type: "checkbox", class: "note-toggle" });
     this.suggest = el("ul", { class: "canned", id: `canned-${n}`, role: "listbox", "aria-label": t("Canned responses"), hidden: true });
@@ -182,14 +181,12 @@ export class Composer {
       ),
     );
     this.suggest.hidden = false;
-    this.input.setAttribute("aria-expanded", "true");
     this.input.setAttribute("aria-activedescendant", `${base}-${this.selected}`);
   }
 
   close() {
     this.suggest.hidden = true;
     this.matches = [];
-    this.input.setAttribute("aria-expanded", "false");
     this.input.removeAttribute("aria-activedescendant");
   }
 
