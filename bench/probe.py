@@ -236,6 +236,28 @@ def _syscalls(report: str) -> dict[str, int]:
     return calls
 
 
+def _spy(pid: int, env: Env, args: argparse.Namespace, seconds: float) -> list[Any]:
+    """Start py-spy on ``pid`` for ``seconds``: ``<spy>/<run>-gil.txt`` and ``-native.txt``."""
+    from .profile import _py_spy
+
+    spy = _py_spy()
+    if spy is None:
+        raise SystemExit("py-spy is not installed: scripts/setup --bench")
+    args.spy.mkdir(parents=True, exist_ok=True)
+    common = [spy, "record", "--pid", str(pid), "--duration", str(int(seconds))]
+    common += ["--rate", "250", "--format", "raw"]
+    # --native must pause the process to unwind C frames; the GIL profile need not.
+    runs = {"gil": ["--gil", "--nonblocking"], "native": ["--threads", "--native"]}
+    return [
+        subprocess.Popen(
+            [*common, *flags, "--output", str(args.spy / f"{env.tmp.name}-{kind}.txt")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for kind, flags in runs.items()
+    ]
+
+
 def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
     t = Traffic(chats=args.chats, warmup=1.0, measure=args.seconds, drain=3.0)
     stage = Stage(env, TARGETS["chatserver"], "probe-cpu", t)
@@ -259,6 +281,16 @@ def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
             for at in (a, b)
         ]
         traced: list[str] = []
+        spies: list[subprocess.Popen[bytes]] = []
+        if args.spy:
+            # py-spy over the window (sampling without pausing: the CPU figure
+            # stays roughly comparable); one file with only the samples that
+            # hold the GIL, one with every busy thread, C frames included.
+            timers.append(
+                threading.Timer(
+                    a - time.monotonic(), lambda: spies.extend(_spy(pid, env, args, t.measure))
+                )
+            )
         if args.strace:
             # Syscalls in the middle of the window (strace slows the server:
             # the CPU figures of such a run are not comparable, the counts are).
@@ -270,6 +302,8 @@ def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
         replies = stage.gen.command({"op": "run", "t0": t0, "override": override}, 600)
         for timer in timers:
             timer.join()
+        for spy in spies:
+            spy.wait(t.measure + 60)
         r = _window_result(stage, t, replies, t0)
     finally:
         stage.close()
@@ -523,6 +557,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", type=Path, help="instructions: copy callgrind's dumps here")
     p.add_argument(
         "--strace", action="store_true", help="cpu: count syscalls per message (strace -c)"
+    )
+    p.add_argument(
+        "--spy",
+        type=Path,
+        help="cpu: py-spy profiles of the window into this folder (the CPU figure is then rough)",
     )
     p.add_argument("--gc", help="memory / gc: the server's gc thresholds, e.g. 700,10,50")
     p.add_argument(
