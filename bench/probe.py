@@ -237,7 +237,7 @@ def _syscalls(report: str) -> dict[str, int]:
 
 
 def _spy(pid: int, env: Env, args: argparse.Namespace, seconds: float) -> list[Any]:
-    """Start py-spy on ``pid`` for ``seconds``: ``<spy>/<run>-gil.txt`` and ``-native.txt``."""
+    """Start py-spy on ``pid`` for ``seconds``: ``<spy>/<run>-gil.txt`` and ``-threads.txt``."""
     from .profile import _py_spy
 
     spy = _py_spy()
@@ -245,9 +245,10 @@ def _spy(pid: int, env: Env, args: argparse.Namespace, seconds: float) -> list[A
         raise SystemExit("py-spy is not installed: scripts/setup --bench")
     args.spy.mkdir(parents=True, exist_ok=True)
     common = [spy, "record", "--pid", str(pid), "--duration", str(int(seconds))]
-    common += ["--rate", "250", "--format", "raw"]
-    # --native must pause the process to unwind C frames; the GIL profile need not.
-    runs = {"gil": ["--gil", "--nonblocking"], "native": ["--threads", "--native"]}
+    # Without pausing the process (``--native`` would pause it at every
+    # sample, which stalls a server at these rates).
+    common += ["--rate", "250", "--format", "raw", "--nonblocking"]
+    runs = {"gil": ["--gil"], "threads": ["--threads"]}
     return [
         subprocess.Popen(
             [*common, *flags, "--output", str(args.spy / f"{env.tmp.name}-{kind}.txt")],
@@ -285,7 +286,7 @@ def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
         if args.spy:
             # py-spy over the window (sampling without pausing: the CPU figure
             # stays roughly comparable); one file with only the samples that
-            # hold the GIL, one with every busy thread, C frames included.
+            # hold the GIL, one with every busy thread.
             timers.append(
                 threading.Timer(
                     a - time.monotonic(), lambda: spies.extend(_spy(pid, env, args, t.measure))
