@@ -217,6 +217,24 @@ def _switches(pid: int) -> dict[str, int]:
     return total
 
 
+def _thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds of every thread of ``pid`` by name, user and system apart
+    (``/proc/<pid>/task/*/stat``; threads of one name are summed)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            text = (task / "stat").read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        for part, value in (("user", fields[11]), ("sys", fields[12])):
+            key = f"{name} {part}"
+            out[key] = out.get(key, 0.0) + int(value) / tick
+    return out
+
+
 def _strace(pid: int, seconds: float = 4.0) -> str:
     proc = subprocess.run(
         ["timeout", str(seconds), "strace", "-c", "-f", "-p", str(pid)],
@@ -263,6 +281,7 @@ def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
     t = Traffic(chats=args.chats, warmup=1.0, measure=args.seconds, drain=3.0)
     stage = Stage(env, TARGETS["chatserver"], "probe-cpu", t)
     marks: list[dict[str, int]] = []
+    threads: list[dict[str, float]] = []
     try:
         stage.start()
         stage.setup()
@@ -278,7 +297,10 @@ def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
         t0 = time.monotonic() + 0.5
         a, b = t0 + t.warmup, t0 + t.warmup + t.measure
         timers = [
-            threading.Timer(at - time.monotonic(), lambda: marks.append(_switches(pid)))
+            threading.Timer(
+                at - time.monotonic(),
+                lambda: (marks.append(_switches(pid)), threads.append(_thread_cpu(pid))),
+            )
             for at in (a, b)
         ]
         traced: list[str] = []
@@ -312,6 +334,12 @@ def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
     rate = r["messages_per_s"] or 1.0
     sent = max(1, r["messages_sent"])
     switches = {k: round((marks[1][k] - marks[0][k]) / sent, 2) for k in marks[0]}
+    # µs of CPU per message by thread and user/system (clock ticks: rough at short windows)
+    by_thread = {
+        k: round((threads[1].get(k, 0.0) - v) / sent * 1e6, 1)
+        for k, v in threads[0].items()
+        if threads[1].get(k, 0.0) - v > 0
+    }
     out: dict[str, Any] = {}
     if traced:
         calls = _syscalls(traced[0])
@@ -322,6 +350,7 @@ def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
     return {
         **out,
         "switches_per_message": switches,
+        "thread_us_per_message": by_thread,
         "messages_per_s": rate,
         "delivered_ratio": r["delivered_ratio"],
         "server_cpu": cpu,
