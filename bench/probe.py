@@ -218,20 +218,21 @@ def _switches(pid: int) -> dict[str, int]:
 
 
 def _thread_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds of every thread of ``pid`` by name, user and system apart
-    (``/proc/<pid>/task/*/stat``; threads of one name are summed)."""
+    """CPU seconds of every thread of ``pid``, user and system apart
+    (``/proc/<pid>/task/*/stat``): ``main``, then ``thread1``, ``thread2``, ...
+    in the order they were started (the SQLite writer is chatserver's first)."""
     tick = os.sysconf("SC_CLK_TCK")
     out: dict[str, float] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
+    tids = sorted(int(task.name) for task in Path(f"/proc/{pid}/task").iterdir())
+    for n, tid in enumerate(tids):
         try:
-            text = (task / "stat").read_text()
+            text = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
         except OSError:
             continue
-        name = text[text.index("(") + 1 : text.rindex(")")]
         fields = text[text.rindex(")") + 2 :].split()
-        for part, value in (("user", fields[11]), ("sys", fields[12])):
-            key = f"{name} {part}"
-            out[key] = out.get(key, 0.0) + int(value) / tick
+        name = "main" if tid == pid else f"thread{n}"
+        out[f"{name} user"] = int(fields[11]) / tick
+        out[f"{name} sys"] = int(fields[12]) / tick
     return out
 
 
