@@ -59,7 +59,7 @@ from typing import Any
 from .ingest import Ingest, ingest
 from .plans import ACTIVE
 from .scenarios import Env, Stage, Traffic, _window_result
-from .servers import ROOT, TARGETS, Cores
+from .servers import ROOT, SYNC_NORMAL, TARGETS, Cores
 from .stats import calibrate_jitter
 from .worker import raise_nofile
 
@@ -278,9 +278,14 @@ def _spy(pid: int, env: Env, args: argparse.Namespace, seconds: float) -> list[A
     ]
 
 
+# The servers ``cpu`` may measure (``--target``): the default, and the same with
+# ``--sqlite-sync normal`` (commits that do not wait for the disk).
+CPU_TARGETS = {"chatserver": TARGETS["chatserver"], SYNC_NORMAL.name: SYNC_NORMAL}
+
+
 def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
     t = Traffic(chats=args.chats, warmup=1.0, measure=args.seconds, drain=3.0)
-    stage = Stage(env, TARGETS["chatserver"], "probe-cpu", t)
+    stage = Stage(env, CPU_TARGETS[args.target], "probe-cpu", t)
     marks: list[dict[str, int]] = []
     threads: list[dict[str, float]] = []
     try:
@@ -593,6 +598,9 @@ def main(argv: list[str] | None = None) -> int:
         "--spy",
         type=Path,
         help="cpu: py-spy profiles of the window into this folder (the CPU figure is then rough)",
+    )
+    p.add_argument(
+        "--target", choices=sorted(CPU_TARGETS), default="chatserver", help="cpu: the server"
     )
     p.add_argument("--gc", help="memory / gc: the server's gc thresholds, e.g. 700,10,50")
     p.add_argument(
