@@ -233,6 +233,7 @@ def _thread_cpu(pid: int) -> dict[str, float]:
         name = "main" if tid == pid else f"thread{n}"
         out[f"{name} user"] = int(fields[11]) / tick
         out[f"{name} sys"] = int(fields[12]) / tick
+        out[f"{name} minflt"] = float(fields[7])
     return out
 
 
@@ -302,13 +303,12 @@ def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
         }
         t0 = time.monotonic() + 0.5
         a, b = t0 + t.warmup, t0 + t.warmup + t.measure
-        timers = [
-            threading.Timer(
-                at - time.monotonic(),
-                lambda: (marks.append(_switches(pid)), threads.append(_thread_cpu(pid))),
-            )
-            for at in (a, b)
-        ]
+
+        def mark() -> None:
+            marks.append(_switches(pid))
+            threads.append(_thread_cpu(pid))
+
+        timers = [threading.Timer(at - time.monotonic(), mark) for at in (a, b)]
         traced: list[str] = []
         spies: list[subprocess.Popen[bytes]] = []
         if args.spy:
@@ -340,9 +340,10 @@ def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
     rate = r["messages_per_s"] or 1.0
     sent = max(1, r["messages_sent"])
     switches = {k: round((marks[1][k] - marks[0][k]) / sent, 2) for k in marks[0]}
-    # µs of CPU per message by thread and user/system (clock ticks: rough at short windows)
+    # µs of CPU per message by thread and user/system (clock ticks: rough at
+    # short windows), and minor page faults per message
     by_thread = {
-        k: round((threads[1].get(k, 0.0) - v) / sent * 1e6, 1)
+        k: round((threads[1].get(k, 0.0) - v) / sent * (1 if k.endswith("minflt") else 1e6), 2)
         for k, v in threads[0].items()
         if threads[1].get(k, 0.0) - v > 0
     }
