@@ -115,12 +115,14 @@ if op == 'connected' then
 
 elseif op == 'heartbeat' then
   -- node, ttl, agent ids...; returns 0 when the state was missing (Redis lost
-  -- it: the caller rebuilds it), else 1
+  -- it: the caller rebuilds it), else 1.  Only renews a registration: the
+  -- caller's list may be older than a 'disconnected' that overtook it on
+  -- another connection, and that disconnect must win.
   if not raw then return 0 end
   local ttl = tonumber(ARGV[3])
   for i = 4, #ARGV do
     local a = agent(ARGV[i])
-    if a then a.nodes[ARGV[2]] = now + ttl end
+    if a and a.nodes[ARGV[2]] then a.nodes[ARGV[2]] = now + ttl end
   end
   save()
   return 1
