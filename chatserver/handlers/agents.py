@@ -146,7 +146,10 @@ async def hello(node: Node, session: Session, frame: Frame) -> None:
     await node.hub.subscribe(session, site_channel(site.id))
     await node.presence.add(agents_key(site.id), agent.id, _agent_info(agent, status))
     session.present = True
-    for conv in open_convs:
+    # A chat assigned between the router's registration above and these
+    # subscriptions had its ``follow`` published before this session listened:
+    # the record, read again now that it listens, has it (following is idempotent).
+    for conv in await node.store.list_conversations(site.id, [ConvState.ACTIVE]):
         if agent.id in conv.agents:
             await node.hub.follow(session, conv.id)
     await node.hub.agents_changed(site)
