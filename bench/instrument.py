@@ -14,6 +14,10 @@ changing it.  Configured by environment variables:
 ``CHATBENCH_GARBAGE=1``    each report runs a full collection and lists what it
                            freed, by type (cyclic garbage)
 ``CHATBENCH_CENSUS=1``     each report counts the objects the GC tracks, by type
+``CHATBENCH_CALLS=1``      ``SIGUSR2`` starts ``cProfile`` on the main thread (the
+                           event loop's) and each report lists the calls made
+                           since, by function: exact counts (the profiler slows
+                           the server, so its times are not reported)
 
 On ``SIGUSR1`` (and nothing else) the launcher writes: every cyclic GC pause
 since the last ``SIGUSR2`` (generation, milliseconds, objects collected),
@@ -24,9 +28,11 @@ Recording a pause costs two clock reads per collection.
 
 from __future__ import annotations
 
+import cProfile
 import gc
 import json
 import os
+import pstats
 import runpy
 import signal
 import sys
@@ -39,6 +45,7 @@ from typing import Any
 _pauses: list[tuple[int, float, int]] = []  # generation, ms, collected
 _started: list[float] = [0.0]
 _reports: list[int] = [0]
+_profiler: list[cProfile.Profile] = []
 
 
 def _on_gc(phase: str, info: dict[str, Any]) -> None:
@@ -73,6 +80,13 @@ def _report(signum: int, frame: FrameType | None) -> None:
         kinds = Counter(type(o).__qualname__ for o in gc.garbage)
         gc.garbage.clear()
         out["garbage"] = kinds.most_common(40)
+    if _profiler:
+        _profiler[0].disable()
+        stats = pstats.Stats(_profiler[0])
+        out["calls"] = {
+            f"{file}:{line}({name})": counts[1]  # primitive and recursive calls alike
+            for (file, line, name), counts in stats.stats.items()  # type: ignore[attr-defined]
+        }
     if tracemalloc.is_tracing():
         snap = f"{path}.{n}.snap"
         tracemalloc.take_snapshot().dump(snap)
@@ -85,6 +99,10 @@ def _report(signum: int, frame: FrameType | None) -> None:
 
 def _reset(signum: int, frame: FrameType | None) -> None:
     _pauses.clear()
+    if os.environ.get("CHATBENCH_CALLS"):
+        # Called on the main thread (signal handlers run there): the event loop's.
+        _profiler[:] = [cProfile.Profile()]
+        _profiler[0].enable()
 
 
 def main() -> None:

@@ -18,6 +18,9 @@ alternately (A, B, A, B, ...) on the same machine in the same minutes:
 ``instructions``  the ``cpu`` workload at a low rate with the server under
             ``valgrind --tool=callgrind``: instructions per message, exact
             and immune to other load (a run takes a few minutes)
+``calls``   the ``cpu`` workload at a low rate with ``cProfile`` on the
+            event loop's thread: Python calls per message, by function
+            (exact; compare trees with ``--base`` to see what a change added)
 ``ingest``  session recording batches (``bench/ingest.py``): events stored per
             second of server CPU and stored bytes per event, with the
             visit's batches as recorded or (``--dense``) a busy visitor's;
@@ -411,6 +414,81 @@ def probe_gc(env: Env, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def probe_calls(env: Env, args: argparse.Namespace) -> dict[str, Any]:
+    """Python calls per visitor message on the event loop's thread, by function.
+
+    The ``cpu`` workload at ``--rate`` (at most 200 msg/s: the profiler slows
+    the server) with ``cProfile`` on the main thread over the window
+    (``bench.instrument``).  Exact counts, not times: what runs per message,
+    and since when (``--base``).  The SQLite writer's thread is not profiled.
+    """
+    report = env.tmp / "report.json"
+    env.instrument = {"CHATBENCH_REPORT": str(report), "CHATBENCH_CALLS": "1"}
+    rate = min(args.rate, 200.0)
+    t = Traffic(chats=args.chats, warmup=2.0, measure=args.seconds, drain=10.0)
+    stage = Stage(env, TARGETS["chatserver"], "probe-calls", t)
+    try:
+        stage.start()
+        stage.setup()
+        assert stage.server is not None and stage.gen is not None
+        pid = stage.server.pid
+        t0 = time.monotonic() + 0.5
+        a, b = t0 + t.warmup, t0 + t.warmup + t.measure
+        timers = [
+            threading.Timer(a - time.monotonic(), os.kill, (pid, signal.SIGUSR2)),
+            threading.Timer(b - time.monotonic(), os.kill, (pid, signal.SIGUSR1)),
+        ]
+        for timer in timers:
+            timer.start()
+        override = {
+            "rates": {"visitor_msg": rate / t.chats, "visitor_typing": 0.0, "agent_msg": 0.0}
+        }
+        replies = stage.gen.command({"op": "run", "t0": t0, "override": override}, 600)
+        for timer in timers:
+            timer.join()
+        r = _window_result(stage, t, replies, t0)
+        data = _wait_report(report, 1)
+    finally:
+        stage.close()
+    sent = max(1, r["messages_sent"])
+    calls: dict[str, int] = data["calls"]
+    per = sorted(((n / sent, f) for f, n in calls.items()), reverse=True)
+    return {
+        "messages": sent,
+        "delivered_ratio": r["delivered_ratio"],
+        "calls_per_message": round(sum(calls.values()) / sent, 1),
+        "by_function": {_where(f): round(n, 2) for n, f in per[: args.top]},
+    }
+
+
+def _print_calls(tables: list[dict[str, float]], labels: list[str]) -> None:
+    """Calls per message by function, one column per tree, the largest
+    differences first (a function renamed between trees shows on both sides)."""
+    names = set().union(*tables)
+    rows = sorted(
+        names,
+        key=lambda f: (
+            -max(abs(t.get(f, 0.0) - tables[0].get(f, 0.0)) or t.get(f, 0.0) for t in tables)
+        ),
+    )
+    print("\n" + "".join(f"{label.split()[0]:>10}" for label in labels) + "  function")
+    for f in rows:
+        print("".join(f"{t.get(f, 0.0):10.2f}" for t in tables) + f"  {f}")
+
+
+def _where(func: str) -> str:
+    """``/long/path/site-packages/pkg/mod.py:12(name)`` → ``pkg/mod.py:12(name)``."""
+    for marker in ("site-packages/", "/lib/python3.11/"):
+        if marker in func:
+            return func.split(marker, 1)[1]
+    root = str(ROOT) + "/"
+    return (
+        func.split("/chatprobe-", 1)[-1].split("/", 2)[-1]
+        if "/chatprobe-" in func
+        else func.replace(root, "")
+    )
+
+
 def probe_ingest(env: Env, args: argparse.Namespace) -> dict[str, Any]:
     conf = Ingest(
         connections=args.connections if args.connections != 2000 else (200 if args.dense else 600),
@@ -540,6 +618,7 @@ PROBES = {
     "cpu": probe_cpu,
     "gc": probe_gc,
     "instructions": probe_instructions,
+    "calls": probe_calls,
     "ingest": probe_ingest,
 }
 HEADLINE = {
@@ -547,6 +626,7 @@ HEADLINE = {
     "cpu": "cpu_us_per_message",
     "gc": "paused_ms_per_s",
     "instructions": "instructions_per_message",
+    "calls": "calls_per_message",
     "ingest": "events_per_cpu_s",
 }
 
@@ -590,6 +670,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--chats", type=int, default=200, help="cpu / gc: conversations")
     p.add_argument("--seconds", type=float, default=8.0, help="cpu / gc: measured seconds")
+    p.add_argument("--top", type=int, default=60, help="calls: functions listed")
     p.add_argument("--out", type=Path, help="write every result as JSON here")
     p.add_argument("--keep", type=Path, help="instructions: copy callgrind's dumps here")
     p.add_argument(
@@ -640,7 +721,8 @@ def main(argv: list[str] | None = None) -> int:
                 env.server_root = root
                 log(f"{args.probe} {label} round {round_ + 1}/{args.rounds}")
                 r = PROBES[args.probe](env, args)
-                log("  " + json.dumps({k: v for k, v in r.items() if k != "breakdown"}))
+                shown = {k: v for k, v in r.items() if k not in ("breakdown", "by_function")}
+                log("  " + json.dumps(shown))
                 results.setdefault(label, []).append(r)
     key = HEADLINE[args.probe]
     print(f"\n{args.probe}: {key} (median of the clean runs; * contended or generator-limited)")
@@ -660,6 +742,8 @@ def main(argv: list[str] | None = None) -> int:
         base, work = medians.values()
         if base and work:
             print(f"  work / base: {work / base:.3f}")
+    if args.probe == "calls":
+        _print_calls([rs[0]["by_function"] for rs in results.values()], list(results))
     if args.out:
         args.out.write_text(json.dumps(results, indent=1))
     return 0
