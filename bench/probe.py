@@ -721,8 +721,8 @@ def main(argv: list[str] | None = None) -> int:
                 env.server_root = root
                 log(f"{args.probe} {label} round {round_ + 1}/{args.rounds}")
                 r = PROBES[args.probe](env, args)
-                shown = {k: v for k, v in r.items() if k not in ("breakdown", "by_function")}
-                log("  " + json.dumps(shown))
+                brief = {k: v for k, v in r.items() if k not in ("breakdown", "by_function")}
+                log("  " + json.dumps(brief))
                 results.setdefault(label, []).append(r)
     key = HEADLINE[args.probe]
     print(f"\n{args.probe}: {key} (median of the clean runs; * contended or generator-limited)")

@@ -27,6 +27,9 @@ class Config:
     redis_sentinels: str | None = None  # "host:port,...": Sentinel names the primary
     redis_master: str | None = None  # the primary's name at the Sentinels
     sqlite_sync: str = "full"
+    # The event loop: "auto" is uvloop where it is installed (a dependency, but
+    # not on every platform), else asyncio's own; "asyncio" or "uvloop" to choose.
+    loop: str = "auto"
     grace: float = 30.0
     session_check: float = 60.0  # seconds between re-checks of agent sockets' sign-ins
     log_level: str = "info"

@@ -171,6 +171,13 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
         "crashes (CHATSERVER_SQLITE_SYNC, default full)",
     )
     p.add_argument(
+        "--loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default=_env("LOOP", "auto"),
+        help="the event loop: 'auto' is uvloop where installed, else asyncio's own "
+        "(CHATSERVER_LOOP, default auto)",
+    )
+    p.add_argument(
         "--grace",
         type=float,
         default=float(_env("GRACE", "30") or 30),
@@ -398,6 +405,7 @@ def config_from(args: argparse.Namespace) -> Config:
         **redis_coordination_config(args),
         database_url=args.database or None,
         sqlite_sync=args.sqlite_sync,
+        loop=args.loop,
         grace=args.grace,
         session_check=args.session_check,
         log_level=args.log_level,

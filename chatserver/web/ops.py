@@ -73,6 +73,14 @@ async def metrics(request: Request) -> Response:
     return Response(render(request.app.state), media_type=CONTENT_TYPE)
 
 
+def _loop() -> str:
+    """The running event loop's package: ``uvloop`` or ``asyncio``."""
+    try:
+        return type(asyncio.get_running_loop()).__module__.split(".")[0]
+    except RuntimeError:
+        return "none"
+
+
 def render(state: Any) -> str:
     """The exposition text of this process (``state`` is the app's state)."""
     node: Node = state.node
@@ -88,8 +96,9 @@ def render(state: Any) -> str:
     out.family(
         "chatserver_build_info",
         "gauge",
-        "Always 1; the labels tell the build: chatserver's version and Python's.",
-        [({"version": __version__, "python": platform.python_version()}, 1)],
+        "Always 1; the labels tell the build: chatserver's version, Python's, and the"
+        " event loop's (uvloop or asyncio).",
+        [({"version": __version__, "python": platform.python_version(), "loop": _loop()}, 1)],
     )
     _process(out)
     out.family(

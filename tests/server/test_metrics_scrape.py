@@ -127,6 +127,8 @@ async def test_histograms_and_process_metrics_after_real_traffic(server: Server)
         assert f"`{name}`" in doc, f"{name} is not in docs/operations.md"
     (build,) = after["chatserver_build_info"].samples
     assert build.value == 1 and build.labels["version"] and build.labels["python"].count(".") == 2
+    # The server runs on uvloop (a dependency; --loop auto) where it is installed.
+    assert build.labels["loop"] == "uvloop"
     await visitor.close()
     await agent.close()
 
