@@ -60,13 +60,13 @@ class Target:
             args = ["-m", "chatserver.cli", "serve", "--port", str(port), "--data", str(data)]
             flags = (*UNLIMITED, *self.flags, *extra)
             return [sys.executable, *args, "--log-level", "warning", *flags]
-        module = {"ws-relay": "bench.baseline_ws", "socketio": "bench.baseline_sio"}[self.name]
-        return [sys.executable, "-m", module, "--port", str(port)]
+        module = "bench.baseline_sio" if self.wire == "socketio" else "bench.baseline_ws"
+        return [sys.executable, "-m", module, "--port", str(port), *self.flags]
 
     def url(self, port: int) -> str:
         if self.chatserver:
             return f"ws://127.0.0.1:{port}/ws"
-        if self.name == "ws-relay":
+        if self.name.startswith("ws-relay"):
             return f"ws://127.0.0.1:{port}/"
         return f"ws://127.0.0.1:{port}"
 
@@ -101,7 +101,27 @@ SYNC_NORMAL = Target(
     "sqlite",
     flags=("--sqlite-sync", "normal"),
 )
-ALL_TARGETS = {**TARGETS, **BACKEND_TARGETS, SYNC_NORMAL.name: SYNC_NORMAL}
+# The event loop apart (``python -m bench --targets ...``, not in any plan):
+# chatserver runs on uvloop where it is installed (``--loop auto``) and the
+# bare relay on asyncio's own loop, so these two show what the loop alone does.
+LOOP_TARGETS = {
+    "chatserver-asyncio": Target(
+        "chatserver-asyncio",
+        "msgpack",
+        "chatserver, --loop asyncio",
+        "sqlite",
+        flags=("--loop", "asyncio"),
+    ),
+    "ws-relay-uvloop": Target(
+        "ws-relay-uvloop", "msgpack", "bare websockets relay on uvloop", flags=("--loop", "uvloop")
+    ),
+}
+ALL_TARGETS = {
+    **TARGETS,
+    **BACKEND_TARGETS,
+    SYNC_NORMAL.name: SYNC_NORMAL,
+    **LOOP_TARGETS,
+}
 
 
 def free_port() -> int:
