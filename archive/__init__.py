@@ -60,11 +60,16 @@ class Archive:
         self._convs: list[ConversationId] = []
         self._entries: list[Entry] = []
         self._timer: asyncio.Task[None] | None = None
+        self._flushes: set[asyncio.Future[None]] = set()  # full batches being written
         self._catching_up: asyncio.Task[int] | None = None
 
     def install(self, node: Node) -> None:
-        """Follow the node's conversation events (before the node starts)."""
-        node.convs.events.listen("archive", self.on_event, lambda e: e.kind in _FOLLOWED)
+        """Follow the node's conversation events (before the node starts).
+
+        Inline (``ConversationEvents.listen_inline``): noting an event is a list
+        append, so it needs no queue and no task wake-up per message; the
+        writes happen in ``flush``, a task of their own."""
+        node.convs.events.listen_inline("archive", self.note, lambda e: e.kind in _FOLLOWED)
         node.hub.add_service(self.start, self.close)
 
     async def start(self) -> None:
@@ -85,8 +90,10 @@ class Archive:
         """Wait for the catch-up at start (tests); what it added."""
         return await self._catching_up if self._catching_up is not None else 0
 
-    async def on_event(self, event: ConversationEvent) -> None:
-        """An entry is indexed; an opened or closed conversation (again, with its visitor)."""
+    def note(self, event: ConversationEvent) -> None:
+        """An entry is indexed; an opened or closed conversation (again, with its
+        visitor): gathered now, written by ``flush`` (a full batch at once,
+        else ``DELAY`` seconds after the first)."""
         if event.kind is EventKind.ENTRY:
             if event.entry is None or not indexed(event.entry):
                 return
@@ -94,7 +101,9 @@ class Archive:
         else:
             self._convs.append(event.conv_id)
         if len(self._convs) + len(self._entries) >= self.BATCH:
-            await self.flush()
+            flush = asyncio.ensure_future(self.flush())
+            self._flushes.add(flush)
+            flush.add_done_callback(self._flushes.discard)
         elif self._timer is None:
             self._timer = asyncio.ensure_future(self._later())
 
@@ -122,4 +131,6 @@ class Archive:
         catching_up, self._catching_up = self._catching_up, None
         if catching_up is not None:
             await stop(catching_up)
+        if self._flushes:
+            await asyncio.gather(*self._flushes)
         await self.flush()

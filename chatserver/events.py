@@ -15,7 +15,12 @@ The contract, for whoever writes a listener:
   message is never lost because a listener failed or fell behind.
 * **Never on the relay path.**  ``emit`` only queues; each listener runs in
   its own task and awaits what it likes without slowing the chat.  A
-  listener that raises is logged and gets the next event.
+  listener that raises is logged and gets the next event.  The one
+  exception is an *inline* listener (``listen_inline``): a plain function
+  that ``emit`` calls at once, for a listener that only notes the event in
+  memory (the archive gathers a batch to write later), which saves a queue
+  and a task wake-up per message; it must not block, and what it raises is
+  logged and counted like any listener's failure.
 * **In order, per process.**  A listener gets events in the order this
   process emitted them, one at a time; so per conversation in the order the
   operations here completed.  Entries carry their offset: a consumer that
@@ -64,6 +69,7 @@ class ConversationEvent:
 
 
 Listener = Callable[[ConversationEvent], Awaitable[None]]
+Inline = Callable[[ConversationEvent], None]  # called by ``emit`` itself (``listen_inline``)
 # A listener's filter, called synchronously by ``emit``: only events it says
 # yes to are queued (and wake the listener's task).  It must be cheap and not
 # raise; a listener that needs few events (the trigger engine needs a
@@ -100,6 +106,8 @@ class ConversationEvents:
     def __init__(self, capacity: int = 10_000) -> None:
         self.capacity = capacity
         self._subscribers: list[_Subscriber] = []
+        self._inline: list[tuple[str, Inline, Wants | None]] = []
+        self._inline_failed: dict[str, int] = {}
         self._started = False
 
     def listen(self, name: str, listener: Listener, wants: Wants | None = None) -> None:
@@ -108,6 +116,15 @@ class ConversationEvents:
         if self._started:
             raise RuntimeError("listeners are registered before the events start")
         self._subscribers.append(_Subscriber(name, listener, self.capacity, wants))
+
+    def listen_inline(self, name: str, note: Inline, wants: Wants | None = None) -> None:
+        """Register ``note``, called by ``emit`` itself for the events ``wants``
+        accepts: for a listener that only notes an event in memory (it must not
+        block; the module docstring)."""
+        if self._started:
+            raise RuntimeError("listeners are registered before the events start")
+        self._inline.append((name, note, wants))
+        self._inline_failed[name] = 0
 
     def start(self) -> None:
         self._started = True
@@ -124,6 +141,14 @@ class ConversationEvents:
 
     def emit(self, event: ConversationEvent) -> None:
         """Queue ``event`` for every listener; never waits."""
+        for name, note, wants in self._inline:
+            if wants is not None and not wants(event):
+                continue
+            try:
+                note(event)
+            except Exception:
+                self._inline_failed[name] += 1
+                log.exception("conversation event listener %r failed on %s", name, event.kind)
         for sub in self._subscribers:
             if sub.wants is not None and not sub.wants(event):
                 continue
@@ -144,7 +169,10 @@ class ConversationEvents:
             await sub.queue.join()
 
     def stats(self) -> dict[str, dict[str, int]]:
-        return {
+        out = {
             sub.name: {"queued": sub.queue.qsize(), "dropped": sub.dropped, "failed": sub.failed}
             for sub in self._subscribers
         }
+        for name, failed in self._inline_failed.items():
+            out[name] = {"queued": 0, "dropped": 0, "failed": failed}
+        return out

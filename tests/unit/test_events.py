@@ -146,3 +146,33 @@ async def test_a_listener_gets_only_the_events_it_wants() -> None:
         assert seen == ["c2"]
     finally:
         await events.close()
+
+
+async def test_an_inline_listener_is_called_by_emit_itself_and_its_failures_are_counted() -> None:
+    events = ConversationEvents()
+    noted: list[str] = []
+    queued: list[str] = []
+
+    def note(e: ConversationEvent) -> None:
+        if e.conv_id == "c3":
+            raise ValueError("a bad event")
+        noted.append(e.conv_id)
+
+    async def later(e: ConversationEvent) -> None:
+        queued.append(e.conv_id)
+
+    events.listen_inline("note", note, lambda e: e.kind is EventKind.OPENED)
+    events.listen("later", later)
+    events.start()
+    try:
+        for n in range(6):
+            events.emit(event(n, EventKind.OPENED if n % 2 else EventKind.CLOSED))
+            # Noted at once, before anything else runs: no task, no queue.
+            assert noted == [f"c{k}" for k in range(1, n + 1, 2) if k != 3]
+        await events.idle()
+        assert queued == [f"c{n}" for n in range(6)]  # the other listener got them all
+        assert events.stats()["note"] == {"queued": 0, "dropped": 0, "failed": 1}
+        with pytest.raises(RuntimeError):
+            events.listen_inline("late", note)
+    finally:
+        await events.close()
