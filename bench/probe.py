@@ -29,7 +29,8 @@ alternately (A, B, A, B, ...) on the same machine in the same minutes:
             does not depend on how fast the server is
 
 ``--base REV`` (a git revision) runs the same probe on that revision's
-server packages (``chatserver/``, ``recordings/``, ``agent_console/``) too
+server packages (``chatserver/``, ``recordings/``, ``agent_console/``,
+``archive/``) too
 and prints both with their ratio (``--work REV`` measures a revision instead
 of the working tree); the copies are made with ``git archive`` in a
 temporary directory.  Examples::
@@ -631,12 +632,25 @@ HEADLINE = {
 }
 
 
+# What a server of another revision is made of (the rest comes from this tree).
+SERVER_PACKAGES = ("chatserver", "recordings", "agent_console", "archive")
+
+
 def checkout(rev: str, into: Path) -> Path:
     """The server's packages of git revision ``rev`` in a directory of its own (the
-    console's too: it imports the server's modules, so it must be of the same revision)."""
+    console's and the archive's too: they import the server's modules, so they
+    must be of the same revision; a revision without ``archive/`` has none)."""
     into.mkdir(parents=True)
+    listed = subprocess.run(
+        ["git", "ls-tree", "--name-only", rev],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout.split()
+    packages = [p for p in SERVER_PACKAGES if p in listed]
     archive = subprocess.run(
-        ["git", "archive", rev, "chatserver", "recordings", "agent_console"],
+        ["git", "archive", rev, *packages],
         cwd=ROOT,
         capture_output=True,
         check=True,
