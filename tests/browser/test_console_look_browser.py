@@ -50,7 +50,7 @@ def test_avatars_pictures_and_initials(
     page.click("form.avatar-form button[type=submit]")
     shown = page.locator("img.avatar")
     expect(shown).to_have_attribute("src", re.compile(r"^/console/avatars/.+\?v=\d+$"))
-    assert shown.evaluate("(img) => img.complete && img.naturalWidth") == 8
+    expect(shown).to_have_js_property("naturalWidth", 8)  # loaded (waits: the load is async)
     src = str(shown.get_attribute("src"))
 
     # Back in the workspace: the agent's messages carry the picture.
