@@ -10,13 +10,12 @@ runs on the engine's writer lane (``SQLiteEngine.run``), in its transaction.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from chatserver.errors import NotFound, StoreError
+from chatserver.errors import NotFound
 from chatserver.store.sqlite.engine import SQLiteEngine
 from chatserver.types import (
     Recording,
@@ -39,11 +38,6 @@ _REC_COLS = (
     "id, site_id, visitor_id, blob, created_at, skew_ms, started, ended, first_ts, last_ts, "
     "last_seq, events, bytes, raw_bytes, clicks, inputs, pages, marks, conv_id"
 )
-
-_REC_UPDATE = "UPDATE recordings SET {} WHERE id = ?".format(
-    ", ".join(f"{c.strip()} = ?" for c in _REC_COLS.split(",")[1:])
-)
-
 
 _CHUNK_INSERT = (
     "INSERT OR IGNORE INTO recording_chunks"
@@ -103,10 +97,6 @@ _MARK_INSERT = (
     "INSERT INTO recording_marks (rec_id, n, kind, ts, url, data) VALUES (?, ?, ?, ?, ?, ?)"
 )
 
-_Item = tuple[RecordingId, RecordingBatch, Chunk | None]
-_Result = tuple[Recording, bool] | BaseException
-_Add = tuple[RecordingId, RecordingBatch, Chunk | None, asyncio.Future[tuple[Recording, bool]]]
-
 
 def _add_batch(
     db: sqlite3.Connection, rec_id: RecordingId, batch: RecordingBatch, chunk: Chunk | None
@@ -156,31 +146,11 @@ def _add_batch(
     return new, False
 
 
-def _add_batches(db: sqlite3.Connection, items: list[_Item]) -> list[_Result]:
-    """Every batch of ``items`` in order (one writer operation); a recording
-    that is gone answers ``NotFound`` for its batch, not for the others'."""
-    results: list[_Result] = []
-    for rec_id, batch, chunk in items:
-        try:
-            results.append(_add_batch(db, rec_id, batch, chunk))
-        except NotFound as exc:  # raised before that batch wrote anything
-            results.append(exc)
-    return results
-
-
-def _one_add(
-    rec_id: RecordingId, batch: RecordingBatch, chunk: Chunk | None
-) -> Callable[[sqlite3.Connection], tuple[Recording, bool]]:
-    return lambda db: _add_batch(db, rec_id, batch, chunk)
-
-
 class SQLiteRecordingIndex:
     """``RecordingIndex`` on SQLite, over the engine of a ``SQLiteStore`` (``engine``)."""
 
     def __init__(self, engine: SQLiteEngine) -> None:
         self._engine = engine
-        self._waiting: list[_Add] = []  # batches to index in this loop iteration's write
-        self._writes: set[asyncio.Future[None]] = set()  # those writes, until done
 
     async def _all(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
         return await self._engine.run(lambda db: db.execute(sql, args).fetchall())
@@ -214,51 +184,7 @@ class SQLiteRecordingIndex:
     async def add_recording_batch(
         self, rec_id: RecordingId, batch: RecordingBatch, chunk: Chunk | None = None
     ) -> tuple[Recording, bool]:
-        # Batches indexed in one event-loop iteration (a blob group's, of many
-        # recordings) are written by one writer operation: see ``_write``.
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[tuple[Recording, bool]] = loop.create_future()
-        self._waiting.append((rec_id, batch, chunk, fut))
-        if len(self._waiting) == 1:
-            loop.call_soon(self._write)
-        return await fut
-
-    def _write(self) -> None:
-        """Hand the batches that came in this loop iteration to the writer as one
-        operation (one savepoint, one future), and settle each caller's future."""
-        adds, self._waiting = self._waiting, []
-        task = asyncio.ensure_future(self._write_all(adds))
-        self._writes.add(task)
-        task.add_done_callback(self._writes.discard)
-
-    async def _write_all(self, adds: list[_Add]) -> None:
-        items = [(rec_id, batch, chunk) for rec_id, batch, chunk, _ in adds]
-        results: list[_Result]
-        try:
-            results = await self._engine.run(lambda db: _add_batches(db, items))
-        except asyncio.CancelledError:
-            for *_, fut in adds:
-                fut.cancel()
-            raise
-        except Exception as exc:
-            if len(adds) > 1 and not isinstance(exc, StoreError):
-                # One batch's write failed and took the others' with it (the
-                # operation's savepoint): each again alone, so only it fails.
-                results = list(
-                    await asyncio.gather(
-                        *(self._engine.run(_one_add(*item)) for item in items),
-                        return_exceptions=True,
-                    )
-                )
-            else:
-                results = [exc] * len(adds)
-        for (*_, fut), result in zip(adds, results, strict=True):
-            if fut.done():  # the caller was cancelled; the write still happened
-                continue
-            if isinstance(result, BaseException):
-                fut.set_exception(result)
-            else:
-                fut.set_result(result)
+        return await self._engine.run(lambda db: _add_batch(db, rec_id, batch, chunk))
 
     async def recording_marks(
         self, rec_id: RecordingId, kinds: Sequence[str] | None = None

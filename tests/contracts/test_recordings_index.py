@@ -133,9 +133,9 @@ async def test_recording_batches_apply_once_in_seq_order(
 
 
 async def test_batches_of_many_recordings_at_once(store: Store, index: RecordingIndex) -> None:
-    """Batches of many recordings indexed at the same moment (one blob group's;
-    the SQLite index writes them in one operation) each apply once, and a
-    recording that is gone fails its own batch only.  (One recording's batches
+    """Batches of many recordings indexed at the same moment (one blob group's,
+    which SQLite commits in one transaction) each apply once, and a recording
+    that is gone fails its own batch only.  (One recording's batches
     come one at a time: ingest holds the recording's lock.)"""
     site, visitor = await site_and_visitor(store)
     ids = [f"r_many{i}" for i in range(5)]
