@@ -203,6 +203,9 @@ class ServerGroup:
     def cpu_seconds(self) -> float:
         return sum(p.cpu_seconds() for p in self.procs)
 
+    def loop_cpu_seconds(self) -> float:
+        return sum(p.loop_cpu_seconds() for p in self.procs)
+
     def backing_cpu_seconds(self) -> float:
         return self.backing.cpu_seconds()
 

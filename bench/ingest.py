@@ -280,18 +280,21 @@ def ingest(env: Any, target: Target, conf: Ingest) -> dict[str, Any]:
             while time.monotonic() < t0:
                 time.sleep(0.005)
             cpu0, started = server.cpu_seconds(), time.monotonic()
-            b0 = _backing(server)
+            b0, loop0 = _backing(server), server.loop_cpu_seconds()
             parts = [q.get(timeout=600) for _ in procs]
             took = time.monotonic() - started
             cpu = (server.cpu_seconds() - cpu0) / took
+            loop = (server.loop_cpu_seconds() - loop0) / took
             backing = (_backing(server) - b0) / took
             conf = dataclasses.replace(conf, measure=took)  # rates over the whole run
         else:
             while time.monotonic() < t0 + conf.warmup:
                 time.sleep(0.05)
             cpu0, b0 = server.cpu_seconds(), _backing(server)
+            loop0 = server.loop_cpu_seconds()
             time.sleep(conf.measure)
             cpu = (server.cpu_seconds() - cpu0) / conf.measure
+            loop = (server.loop_cpu_seconds() - loop0) / conf.measure
             backing = (_backing(server) - b0) / conf.measure
             parts = [q.get(timeout=120) for _ in procs]
         for p in procs:
@@ -313,6 +316,14 @@ def ingest(env: Any, target: Target, conf: Ingest) -> dict[str, Any]:
         "server_cpu": round(cpu, 2),
         # what one busy core would do: the machine may be shared (load average)
         "events_per_cpu_s": round(got["events"] / conf.measure / cpu) if cpu > 0 else None,
+        # where a batch's CPU goes: the event loop's thread, and the others
+        # (SQLite's writer, the blob threads) together
+        "cpu_us_per_batch": round(cpu * conf.measure / got["batches"] * 1e6)
+        if got["batches"]
+        else None,
+        "loop_cpu_us_per_batch": round(loop * conf.measure / got["batches"] * 1e6)
+        if got["batches"]
+        else None,
         "processes": target.processes,
         # Redis and PostgreSQL (bench.backing), on the server's core too; None for SQLite
         "backing_cpu": round(backing, 2) if has_backing else None,
@@ -328,6 +339,8 @@ def ingest(env: Any, target: Target, conf: Ingest) -> dict[str, Any]:
     env.log(
         f"    {result['events_per_s']} events/s ({result['batches_per_s']} batches/s), "
         f"server CPU {cpu:.2f} ({result['events_per_cpu_s']} events per CPU second), "
-        f"{result['stored_bytes_per_event']} B/event stored"
+        f"{result['stored_bytes_per_event']} B/event stored; "
+        f"{result['cpu_us_per_batch']} us CPU per batch, "
+        f"{result['loop_cpu_us_per_batch']} of them on the event loop's thread"
     )
     return result

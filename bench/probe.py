@@ -504,6 +504,8 @@ def probe_ingest(env: Env, args: argparse.Namespace) -> dict[str, Any]:
         "events_per_s",
         "batches_per_s",
         "server_cpu",
+        "cpu_us_per_batch",
+        "loop_cpu_us_per_batch",
         "errors",
         "stored_bytes_per_event",
         "raw_bytes_per_event",

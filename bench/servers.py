@@ -268,6 +268,13 @@ class ServerProcess:
             fields = fh.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
+    def loop_cpu_seconds(self) -> float:
+        """User + system CPU time of the main thread alone (a Python server's
+        event loop; the rest is its worker threads: SQLite's, blob writes...)."""
+        with open(f"/proc/{self.pid}/task/{self.pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from chatserver.types import Recording, RecordingBatch
 
 
@@ -16,20 +14,29 @@ def apply_batch(rec: Recording, batch: RecordingBatch) -> Recording:
     empty = rec.events == 0
     first = batch.first_ts if empty else min(rec.first_ts, batch.first_ts)
     last = batch.last_ts if empty else max(rec.last_ts, batch.last_ts)
-    pages = sum(1 for m in batch.marks if m.kind == "page")
-    return replace(
-        rec,
-        first_ts=first,
-        last_ts=last,
-        started=(first + rec.skew_ms) / 1000.0,
-        ended=(last + rec.skew_ms) / 1000.0,
-        last_seq=batch.seq,
-        events=rec.events + batch.events,
-        bytes=rec.bytes + batch.bytes,
-        raw_bytes=rec.raw_bytes + batch.raw_bytes,
-        clicks=rec.clicks + batch.clicks,
-        inputs=rec.inputs + batch.inputs,
-        pages=rec.pages + pages,
-        marks=rec.marks + len(batch.marks),
-        conv_id=rec.conv_id or batch.conv_id,
+    pages = 0
+    for mark in batch.marks:
+        pages += mark.kind == "page"
+    # Built field by field rather than with ``dataclasses.replace``, which
+    # costs several times as much (it runs once per batch stored).
+    return Recording(
+        rec.id,
+        rec.site_id,
+        rec.visitor_id,
+        rec.blob,
+        rec.created_at,
+        rec.skew_ms,
+        (first + rec.skew_ms) / 1000.0,
+        (last + rec.skew_ms) / 1000.0,
+        first,
+        last,
+        batch.seq,
+        rec.events + batch.events,
+        rec.bytes + batch.bytes,
+        rec.raw_bytes + batch.raw_bytes,
+        rec.clicks + batch.clicks,
+        rec.inputs + batch.inputs,
+        rec.pages + pages,
+        rec.marks + len(batch.marks),
+        rec.conv_id or batch.conv_id,
     )

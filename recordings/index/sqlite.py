@@ -39,11 +39,6 @@ _REC_COLS = (
     "last_seq, events, bytes, raw_bytes, clicks, inputs, pages, marks, conv_id"
 )
 
-_REC_UPDATE = "UPDATE recordings SET {} WHERE id = ?".format(
-    ", ".join(f"{c.strip()} = ?" for c in _REC_COLS.split(",")[1:])
-)
-
-
 _CHUNK_INSERT = (
     "INSERT OR IGNORE INTO recording_chunks"
     " (rec_id, key, first_seq, last_seq, bytes, first_ts, last_ts) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -87,6 +82,70 @@ def _recording_of(db: sqlite3.Connection, rec_id: RecordingId) -> Recording | No
     return None if row is None else _recording(row)
 
 
+# The row's fields that a batch changes (``apply_batch``); the others (and their
+# indexes: site, visitor) are left alone.  ``started`` changes only with ``first_ts``.
+_BATCH_UPDATE = (
+    "UPDATE recordings SET ended = ?, last_ts = ?, last_seq = ?, events = ?, bytes = ?,"
+    " raw_bytes = ?, clicks = ?, inputs = ?, pages = ?, marks = ?, conv_id = ?,"
+    " started = ?, first_ts = ? WHERE id = ?"
+)
+_BATCH_UPDATE_TAIL = (
+    "UPDATE recordings SET ended = ?, last_ts = ?, last_seq = ?, events = ?, bytes = ?,"
+    " raw_bytes = ?, clicks = ?, inputs = ?, pages = ?, marks = ?, conv_id = ? WHERE id = ?"
+)
+_MARK_INSERT = (
+    "INSERT INTO recording_marks (rec_id, n, kind, ts, url, data) VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+def _add_batch(
+    db: sqlite3.Connection, rec_id: RecordingId, batch: RecordingBatch, chunk: Chunk | None
+) -> tuple[Recording, bool]:
+    """Apply one batch to its row (and its chunk's row, and marks); ``(row, duplicate)``."""
+    rec = _recording_of(db, rec_id)
+    if rec is None:
+        raise NotFound(f"recording {rec_id}")
+    if chunk is not None:
+        db.execute(_CHUNK_INSERT, (rec_id, *_chunk_values(chunk)))
+    if batch.seq <= rec.last_seq:
+        return rec, True
+    new = apply_batch(rec, batch)
+    changed = (
+        new.ended,
+        new.last_ts,
+        new.last_seq,
+        new.events,
+        new.bytes,
+        new.raw_bytes,
+        new.clicks,
+        new.inputs,
+        new.pages,
+        new.marks,
+        new.conv_id,
+    )
+    if new.first_ts == rec.first_ts and new.started == rec.started:
+        db.execute(_BATCH_UPDATE_TAIL, (*changed, rec_id))
+    else:
+        db.execute(_BATCH_UPDATE, (*changed, new.started, new.first_ts, rec_id))
+    if batch.marks:
+        n = rec.marks
+        db.executemany(
+            _MARK_INSERT,
+            [
+                (
+                    rec_id,
+                    n + i,
+                    m.kind,
+                    m.ts,
+                    m.data.get("url") if m.kind in URL_MARKS else None,
+                    json.dumps(m.data),
+                )
+                for i, m in enumerate(batch.marks)
+            ],
+        )
+    return new, False
+
+
 class SQLiteRecordingIndex:
     """``RecordingIndex`` on SQLite, over the engine of a ``SQLiteStore`` (``engine``)."""
 
@@ -125,30 +184,7 @@ class SQLiteRecordingIndex:
     async def add_recording_batch(
         self, rec_id: RecordingId, batch: RecordingBatch, chunk: Chunk | None = None
     ) -> tuple[Recording, bool]:
-        marks = [
-            (m.kind, m.ts, m.data.get("url") if m.kind in URL_MARKS else None, json.dumps(m.data))
-            for m in batch.marks
-        ]
-
-        def op(db: sqlite3.Connection) -> tuple[Recording, bool]:
-            rec = _recording_of(db, rec_id)
-            if rec is None:
-                raise NotFound(f"recording {rec_id}")
-            if chunk is not None:
-                db.execute(_CHUNK_INSERT, (rec_id, *_chunk_values(chunk)))
-            if batch.seq <= rec.last_seq:
-                return rec, True
-            new = apply_batch(rec, batch)
-            db.execute(_REC_UPDATE, (*_rec_values(new)[1:], rec_id))
-            if marks:
-                db.executemany(
-                    "INSERT INTO recording_marks (rec_id, n, kind, ts, url, data)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    [(rec_id, rec.marks + i, *m) for i, m in enumerate(marks)],
-                )
-            return new, False
-
-        return await self._engine.run(op)
+        return await self._engine.run(lambda db: _add_batch(db, rec_id, batch, chunk))
 
     async def recording_marks(
         self, rec_id: RecordingId, kinds: Sequence[str] | None = None

@@ -132,6 +132,41 @@ async def test_recording_batches_apply_once_in_seq_order(
         await index.add_recording_batch("r_missing", rec_batch(0, 0.0))
 
 
+async def test_batches_of_many_recordings_at_once(store: Store, index: RecordingIndex) -> None:
+    """Batches of many recordings indexed at the same moment (one blob group's,
+    which SQLite commits in one transaction) each apply once, and a recording
+    that is gone fails its own batch only.  (One recording's batches
+    come one at a time: ingest holds the recording's lock.)"""
+    site, visitor = await site_and_visitor(store)
+    ids = [f"r_many{i}" for i in range(5)]
+    for rec_id in ids:
+        await index.claim_recording(rec_id, site.id, visitor.id, f"rec/{rec_id}.seg", 1000.0)
+    first = await asyncio.gather(
+        *(index.add_recording_batch(rec_id, rec_batch(0, 2000.0)) for rec_id in ids),
+        index.add_recording_batch("r_gone", rec_batch(0, 0.0)),
+        return_exceptions=True,
+    )
+    assert isinstance(first[-1], NotFound)
+    for rec, dup in first[:-1]:  # type: ignore[misc]
+        assert not dup
+        assert (rec.last_seq, rec.events, rec.first_ts, rec.last_ts) == (0, 10, 2000.0, 2900.0)
+    # Then seq 1 of each but the first, which gets a copy of its seq 0: a duplicate.
+    # Seq 1 began earlier (the browser's clock): first_ts and started move back.
+    click = RecordingMark("click", 2500.0, {"selector": "#a", "text": "A"})
+    second = await asyncio.gather(
+        index.add_recording_batch(ids[0], rec_batch(0, 2000.0)),
+        *(index.add_recording_batch(i, rec_batch(1, 1000.0, marks=(click,))) for i in ids[1:]),
+    )
+    assert second[0] == (first[0][0], True)  # type: ignore[index]
+    for rec_id, (rec, dup) in zip(ids[1:], second[1:], strict=True):
+        assert not dup
+        assert (rec.last_seq, rec.events, rec.marks) == (1, 20, 1)
+        assert (rec.first_ts, rec.last_ts) == (1000.0, 2900.0)
+        assert rec.started == pytest.approx(2.0) and rec.ended == pytest.approx(3.9)
+        assert await index.get_recording(rec_id) == rec
+        assert await index.recording_marks(rec_id) == [click]
+
+
 async def test_list_recordings_filters_and_pages(store: Store, index: RecordingIndex) -> None:
     site, visitor = await site_and_visitor(store)
     other_site, stranger = await site_and_visitor(store)

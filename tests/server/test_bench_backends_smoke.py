@@ -65,6 +65,8 @@ def test_bench_backends_smoke(tmp_path: Path) -> None:
         assert ingest["events_per_s"] > 0 and ingest["errors"] == 0
         assert ingest["processes"] == 2
         assert ingest["server_counts"]["batches"] > 0
+        # CPU per batch, and the share of it on the processes' event loops
+        assert ingest["cpu_us_per_batch"] >= ingest["loop_cpu_us_per_batch"] > 0
 
     assert "## chatserver by backend" in proc.stdout
     assert "| PostgreSQL + Redis | 2 |" in proc.stdout
