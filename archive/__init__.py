@@ -61,6 +61,7 @@ class Archive:
         self._entries: list[Entry] = []
         self._timer: asyncio.Task[None] | None = None
         self._flushes: set[asyncio.Future[None]] = set()  # full batches being written
+        self._full = False  # a flush of a full batch is on its way
         self._catching_up: asyncio.Task[int] | None = None
 
     def install(self, node: Node) -> None:
@@ -101,9 +102,11 @@ class Archive:
         else:
             self._convs.append(event.conv_id)
         if len(self._convs) + len(self._entries) >= self.BATCH:
-            flush = asyncio.ensure_future(self.flush())
-            self._flushes.add(flush)
-            flush.add_done_callback(self._flushes.discard)
+            if not self._full:  # one flush for a full batch, however many notes follow
+                self._full = True
+                flush = asyncio.ensure_future(self.flush())
+                self._flushes.add(flush)
+                flush.add_done_callback(self._flushes.discard)
         elif self._timer is None:
             self._timer = asyncio.ensure_future(self._later())
 
@@ -116,6 +119,7 @@ class Archive:
         """Write what is gathered (a failure is logged; ``reindex`` mends it)."""
         convs, entries = self._convs, self._entries
         self._convs, self._entries = [], []
+        self._full = False
         if not convs and not entries:
             return
         try:

@@ -7,12 +7,15 @@ The next node's start-up catch-up finds those texts in the record.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 import archive
 from archive.query import ArchiveQuery
+from chatserver.events import ConversationEvent, EventKind
+from chatserver.types import AuthorKind, Entry, EntryKind
 
 from ..node import Node
 
@@ -43,3 +46,31 @@ async def test_a_lost_batch_is_indexed_when_the_next_process_starts(
         assert await second.parts.archive.index.catch_up(0) == 0
     finally:
         await second.close()
+
+
+async def test_a_burst_of_messages_makes_one_flush_per_full_batch(tmp_path: Path) -> None:
+    """The inline listener schedules one write for a full batch, however many
+    messages follow it in the same loop iteration; each is indexed once."""
+    node = await Node(tmp_path).start()
+    try:
+        shop = await node.seed(agents=1)
+        visitor = await node.visitor(shop.key)
+        ack = await visitor.request({"t": "send", "cid": "m0", "body": "first words"})
+        assert ack["t"] == "ack", ack
+        await node.parts.archive.flush()
+        conv_id = ack["conv"]
+        index = node.parts.archive
+        last = ack["offset"]
+        entries = [
+            Entry(conv_id, last + n, EntryKind.TEXT, AuthorKind.VISITOR, "v", "", f"burst{n}", 0.0)
+            for n in range(1, 201)
+        ]
+        for entry in entries:  # one loop iteration: no await between the notes
+            index.note(ConversationEvent(EventKind.ENTRY, shop.site.id, conv_id, entry=entry))
+        assert len(index._flushes) == 1
+        await asyncio.gather(*index._flushes)
+        assert index._entries == [] and not index._full
+        page = await index.index.search(ArchiveQuery(shop.site.id, text="burst200"))
+        assert [h.conv.id for h in page.hits] == [conv_id]
+    finally:
+        await node.close()
