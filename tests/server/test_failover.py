@@ -92,8 +92,18 @@ async def all_assigned(
             for i, p in enumerate(rig.procs if rig else []):
                 lines = p.log.read_text(errors="replace").splitlines()
                 logs += [f"p{i}: {x}" for x in lines if "WARNING" in x or "ERROR" in x][-10:]
-            raise AssertionError(f"{holding(agents)} of {convs}; logs: {logs}")
+            raise AssertionError(
+                f"{holding(agents)} of {convs}; not held: {last_seen(agents, convs)}; logs: {logs}"
+            )
         await asyncio.sleep(0.05)
+
+
+def last_seen(agents: list[Client], convs: list[str]) -> dict[str, str]:
+    """The chats no agent holds, with the state of the newest ``conv`` frame an agent
+    got for each (``unseen``: none came), to tell "never routed" from "frame missed"."""
+    held = {c for chats in holding(agents).values() for c in chats}
+    states = {f["conv"]["id"]: f["conv"]["state"] for a in agents for f in a.of("conv")}
+    return {c: states.get(c, "unseen") for c in convs if c not in held}
 
 
 async def test_kill_9_one_process(rig: Rig, shop: Shop) -> None:
