@@ -373,13 +373,13 @@ def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def probe_gc(env: Env, args: argparse.Namespace) -> dict[str, Any]:
-    report = env.tmp / "report.json"
-    env.instrument = {"CHATBENCH_REPORT": str(report)}
-    if args.gc:
-        env.instrument["CHATBENCH_GC"] = args.gc
-    t = Traffic(chats=args.chats, warmup=2.0, measure=args.seconds, drain=5.0, **ACTIVE)
-    stage = Stage(env, TARGETS["chatserver"], "probe-gc", t)
+def _reported_window(
+    env: Env, t: Traffic, name: str, report: Path, command: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run ``command`` on chatserver under ``bench.instrument``, its measuring
+    window opened with ``SIGUSR2`` and reported with ``SIGUSR1``; the window's
+    result and the server's report."""
+    stage = Stage(env, TARGETS["chatserver"], name, t)
     try:
         stage.start()
         stage.setup()
@@ -393,13 +393,21 @@ def probe_gc(env: Env, args: argparse.Namespace) -> dict[str, Any]:
         ]
         for timer in timers:
             timer.start()
-        replies = stage.gen.command({"op": "run", "t0": t0}, 600)
+        replies = stage.gen.command({**command, "t0": t0}, 600)
         for timer in timers:
             timer.join()
-        r = _window_result(stage, t, replies, t0)
-        data = _wait_report(report, 1)
+        return _window_result(stage, t, replies, t0), _wait_report(report, 1)
     finally:
         stage.close()
+
+
+def probe_gc(env: Env, args: argparse.Namespace) -> dict[str, Any]:
+    report = env.tmp / "report.json"
+    env.instrument = {"CHATBENCH_REPORT": str(report)}
+    if args.gc:
+        env.instrument["CHATBENCH_GC"] = args.gc
+    t = Traffic(chats=args.chats, warmup=2.0, measure=args.seconds, drain=5.0, **ACTIVE)
+    r, data = _reported_window(env, t, "probe-gc", report, {"op": "run"})
     gens = _pauses(data["gc_pauses"])
     return {
         "window_s": t.measure,
@@ -427,30 +435,8 @@ def probe_calls(env: Env, args: argparse.Namespace) -> dict[str, Any]:
     env.instrument = {"CHATBENCH_REPORT": str(report), "CHATBENCH_CALLS": "1"}
     rate = min(args.rate, 200.0)
     t = Traffic(chats=args.chats, warmup=2.0, measure=args.seconds, drain=10.0)
-    stage = Stage(env, TARGETS["chatserver"], "probe-calls", t)
-    try:
-        stage.start()
-        stage.setup()
-        assert stage.server is not None and stage.gen is not None
-        pid = stage.server.pid
-        t0 = time.monotonic() + 0.5
-        a, b = t0 + t.warmup, t0 + t.warmup + t.measure
-        timers = [
-            threading.Timer(a - time.monotonic(), os.kill, (pid, signal.SIGUSR2)),
-            threading.Timer(b - time.monotonic(), os.kill, (pid, signal.SIGUSR1)),
-        ]
-        for timer in timers:
-            timer.start()
-        override = {
-            "rates": {"visitor_msg": rate / t.chats, "visitor_typing": 0.0, "agent_msg": 0.0}
-        }
-        replies = stage.gen.command({"op": "run", "t0": t0, "override": override}, 600)
-        for timer in timers:
-            timer.join()
-        r = _window_result(stage, t, replies, t0)
-        data = _wait_report(report, 1)
-    finally:
-        stage.close()
+    override = {"rates": {"visitor_msg": rate / t.chats, "visitor_typing": 0.0, "agent_msg": 0.0}}
+    r, data = _reported_window(env, t, "probe-calls", report, {"op": "run", "override": override})
     sent = max(1, r["messages_sent"])
     calls: dict[str, int] = data["calls"]
     per = sorted(((n / sent, f) for f, n in calls.items()), reverse=True)
