@@ -74,7 +74,9 @@ class Archive:
         node.hub.add_service(self.start, self.close)
 
     async def start(self) -> None:
-        """Catch up in the background what a process that died left out."""
+        """Open the index (SQLite: its own file, made from the record when new), then
+        catch up in the background what a process that died left out."""
+        await self.index.start()
         self._catching_up = asyncio.ensure_future(self._catch_up())
 
     async def _catch_up(self) -> int:
@@ -138,3 +140,4 @@ class Archive:
         if self._flushes:
             await asyncio.gather(*self._flushes)
         await self.flush()
+        await self.index.close()

@@ -35,7 +35,11 @@ def run(args: argparse.Namespace) -> None:
     if args.action == "reindex":
 
         async def rebuild(store: Store) -> int:
-            return await open_archive(store).reindex()
+            index = open_archive(store)
+            try:
+                return await index.reindex()
+            finally:
+                await index.close()
 
         started = time.monotonic()
         count = asyncio.run(with_store(args.data, rebuild, args.redis, args.database))

@@ -306,6 +306,14 @@ def _erased(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX visitors_site ON visitors (site_id, created_at)")
 
 
+def _archive_moved(db: sqlite3.Connection) -> None:
+    # The archive's index lives in a file of its own beside this one
+    # (archive/index/sqlite_file.py, ``ARCHIVE_FILE_MIGRATIONS``), written by a
+    # thread of its own: its FTS5 batches no longer hold the messages' commits.
+    db.execute("DROP TABLE IF EXISTS archive_fts")
+    db.execute("DROP TABLE IF EXISTS archive_convs")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "every table, index and column; older files gain what they lack", _schema),
     Migration(2, "recording_chunks: a recording's sealed chunk objects", _recording_chunks),
@@ -318,6 +326,16 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "audit_log: who did what (chatserver/audit/)", _audit),
     Migration(6, "conversations.feed_seq, outbox_cursors, outbox_jobs: the outbox", _outbox),
     Migration(7, "erased_visitors and the indexes of erasure and retention", _erased),
+    Migration(
+        8, "archive_convs, archive_fts dropped: the archive has a file of its own", _archive_moved
+    ),
+)
+
+# The archive's own file (``<store>.archive.db``, archive/index/sqlite_file.py):
+# the same tables as step 4 made here, filled from the record (attached as
+# ``rec``, read-only) when the file is new.
+ARCHIVE_FILE_MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "archive_convs, archive_fts: the archive's index, from the record", _archive),
 )
 
 

@@ -7,8 +7,9 @@ Its own store domain beside the core Store (like the recordings index):
 
 * SQLite: an FTS5 table (``archive_fts``, tokenizer ``unicode61
   remove_diacritics 2``) and ``archive_convs`` (a sequence number per
-  conversation, the order of the archive), made by step 4 of
-  ``chatserver/migrations_sqlite.py`` and filled there from the record.
+  conversation, the order of the archive), in a file of its own beside the
+  store's with its own writer thread (``sqlite_file.py``), made from the
+  record when new.
   Kept current by the conversation events (``note_entry``,
   ``note_conversation``); ``reindex`` rebuilds both from the record.
 * PostgreSQL: the same two roles, ``archive_convs`` and ``archive_text``
@@ -62,6 +63,13 @@ class ArchiveIndex(Protocol):
       cursor; following cursors visits each matching conversation once, in
       the index's order, also while new conversations arrive.
     """
+
+    async def start(self) -> None:
+        """Open what the index keeps apart from the store (SQLite: its own file, made
+        from the record when new); the other methods open it too when needed."""
+
+    async def close(self) -> None:
+        """Close what ``start`` opened (the store itself stays open)."""
 
     async def note_conversation(self, conv_id: ConversationId) -> None:
         """Index the conversation (if new) and its visitor's name and e-mail (again)."""

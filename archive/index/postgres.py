@@ -116,6 +116,12 @@ class PostgresArchive:
     def __init__(self, engine: PostgresEngine) -> None:
         self.engine = engine
 
+    async def start(self) -> None:
+        pass  # the index is tables of the store's own database
+
+    async def close(self) -> None:
+        pass
+
     async def note_conversation(self, conv_id: ConversationId) -> None:
         await self.note_batch([conv_id], [])
 

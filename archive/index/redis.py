@@ -53,6 +53,12 @@ class RedisArchive:
             return 1 if await r.zadd(key, {conv_id: seq}, nx=True) else 0
         return 0
 
+    async def start(self) -> None:
+        pass  # the index is keys of the store's own Redis
+
+    async def close(self) -> None:
+        pass
+
     @redis_errors
     async def note_conversation(self, conv_id: ConversationId) -> None:
         await self._ensure(conv_id)

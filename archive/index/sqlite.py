@@ -1,6 +1,9 @@
-"""The archive index on SQLite: FTS5 over entry bodies and visitors, in the store's file.
+"""The archive index on SQLite: FTS5 over entry bodies and visitors, in a file of its
+own beside the store's (``sqlite_file.py``: its own writer thread, the record
+attached read-only).
 
-Tables (step 4 of ``chatserver/migrations_sqlite.py``, which also fills them):
+Tables (``ARCHIVE_FILE_MIGRATIONS`` of ``chatserver/migrations_sqlite.py``, which
+also fills them from the record):
 
 * ``archive_convs (seq INTEGER PRIMARY KEY, conv_id UNIQUE, site_id)``: the
   archive's order, a number per conversation given when it is first indexed
@@ -13,11 +16,14 @@ Tables (step 4 of ``chatserver/migrations_sqlite.py``, which also fills them):
   from the cursor down, in batches, keeping the conversations that pass the
   filters: a page costs about the same at any depth and any archive size.
 
-Writes run on the engine's writer lane, searches on its reader.
+Writes run on the archive file's writer lane, searches on its reader; the
+record's tables (``conversations``, ``entries``, ``visitors``) are read
+through the attachment, by their plain names.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -30,6 +36,7 @@ from chatserver.types import Conversation, ConversationId, Entry, SiteId
 
 from ..query import ArchiveHit, ArchivePage, ArchiveQuery, indexed
 from .paging import parse_cursor, text_page
+from .sqlite_file import ArchiveFile
 
 SHIFT = 24  # bits of a rowid for the entry offset
 _OFFSET = (1 << SHIFT) - 1
@@ -98,8 +105,25 @@ def _put(db: sqlite3.Connection, rowid: int, text: str) -> None:
 class SQLiteArchive:
     """``ArchiveIndex`` on SQLite (module docstring)."""
 
-    def __init__(self, engine: SQLiteEngine) -> None:
-        self.engine = engine
+    def __init__(self, store: SQLiteEngine) -> None:
+        self.engine = ArchiveFile(store.path)
+        self._open = False
+        self._opening = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Open the archive's file (made from the record when new); every other
+        method opens it first if it is not open yet."""
+        if self._open:
+            return
+        async with self._opening:
+            if not self._open:
+                await self.engine.start()
+                self._open = True
+
+    async def close(self) -> None:
+        if self._open:
+            self._open = False
+            await self.engine.close()
 
     async def note_conversation(self, conv_id: ConversationId) -> None:
         await self.note_batch([conv_id], [])
@@ -110,6 +134,7 @@ class SQLiteArchive:
     async def note_batch(
         self, conv_ids: Sequence[ConversationId], entries: Sequence[Entry]
     ) -> None:
+        await self.start()
         texts = [e for e in entries if indexed(e)]
         if not conv_ids and not texts:
             return
@@ -147,6 +172,8 @@ class SQLiteArchive:
         await self.engine.run(op)
 
     async def forget(self, site_id: SiteId, conv_ids: Sequence[ConversationId]) -> int:
+        await self.start()
+
         def op(db: sqlite3.Connection) -> int:
             gone = 0
             for conv_id in conv_ids:
@@ -165,6 +192,10 @@ class SQLiteArchive:
         gone = await self.engine.run(op)
         if gone:
             await self._merge()
+            # The pages before the zeroing are still in the WAL: copied back and cut
+            # off, so the erased words are in neither of the archive's files (as the
+            # store's ``scrub``).
+            await self.engine.checkpoint()
         return gone
 
     async def _merge(self) -> None:
@@ -183,6 +214,8 @@ class SQLiteArchive:
                 return
 
     async def reindex(self) -> int:
+        await self.start()
+
         def op(db: sqlite3.Connection) -> int:
             for statement in ARCHIVE_REBUILD:
                 db.execute(statement)
@@ -191,6 +224,7 @@ class SQLiteArchive:
         return await self.engine.run(op)
 
     async def catch_up(self, since: float) -> int:
+        await self.start()
         # Read on the reader (a scan of the conversations: no writer held), write
         # what is missing on the writer; ``_put`` replaces, so a text the events
         # index meanwhile is written twice, not duplicated.
@@ -222,6 +256,7 @@ class SQLiteArchive:
     async def search(
         self, query: ArchiveQuery, cursor: str | None = None, limit: int = 25
     ) -> ArchivePage:
+        await self.start()
         below = min(parse_cursor(cursor), 2**38)
         where, args = filters_sql(query)
         wanted = query.words

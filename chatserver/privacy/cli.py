@@ -95,7 +95,11 @@ async def _erase(store: Store, args: argparse.Namespace) -> str:
         if answer.strip() != "ERASE":
             raise ChatError("nothing erased")
     keep = not args.drop_from_reports
-    result = await erase(src, open_archive(store), site.id, found, keep_facts=keep)
+    index = open_archive(store)
+    try:
+        result = await erase(src, index, site.id, found, keep_facts=keep)
+    finally:
+        await index.close()
     ids = ",".join(v.id for v in found)
     counts = result.counts()
     await open_audit(store).add(

@@ -48,8 +48,13 @@ async def store(make_store: Callable[[], Store]) -> AsyncIterator[Store]:
 
 
 @pytest.fixture
-def index(store: Store) -> ArchiveIndex:
-    return open_archive(store)
+async def index(store: Store) -> AsyncIterator[ArchiveIndex]:
+    opened = open_archive(store)
+    await opened.start()  # as a node does at start (SQLite: its file made from the record)
+    try:
+        yield opened
+    finally:
+        await opened.close()
 
 
 @pytest.fixture(autouse=True)

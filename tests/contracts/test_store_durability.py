@@ -179,7 +179,7 @@ async def test_sqlite_migrates_a_file_from_before_the_widget_features(tmp_path: 
     # Nor had it the tables of the numbered steps after the first.
     db.executescript(
         "DROP TABLE recording_chunks; DROP TABLE report_facts; DROP TABLE report_rollups;"
-        " DROP TABLE archive_fts; DROP TABLE archive_convs; DROP TABLE audit_log;"
+        " DROP TABLE audit_log;"  # (the archive's tables: gone since step 8)
         " DROP TABLE outbox_jobs; DROP TABLE outbox_cursors; DROP INDEX conv_feed;"
         " ALTER TABLE conversations DROP COLUMN feed_seq;"
         " DROP TABLE erased_visitors; DROP INDEX visitors_site; DROP INDEX conv_closed;"

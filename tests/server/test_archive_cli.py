@@ -18,6 +18,9 @@ async def _write(data: Path) -> tuple[str, str]:
     """A conversation about an "envío" written to the record only (no events); site, conv."""
     store = SQLiteStore(data / "chatserver.db")
     await store.start()
+    index = open_archive(store)
+    await index.start()  # the archive's file exists (as a server made it), then is not told
+    await index.close()
     try:
         site = await store.create_site("Shop")
         visitor = await store.create_visitor(site.id)
@@ -34,7 +37,11 @@ async def _search(data: Path, site_id: str) -> list[str]:
     store = SQLiteStore(data / "chatserver.db")
     await store.start()
     try:
-        page = await open_archive(store).search(ArchiveQuery(site_id, text="envio"))
+        index = open_archive(store)
+        try:
+            page = await index.search(ArchiveQuery(site_id, text="envio"))
+        finally:
+            await index.close()
         return [h.conv.id for h in page.hits]
     finally:
         await store.close()
