@@ -45,6 +45,7 @@ temporary directory.  Examples::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -205,6 +206,47 @@ def probe_memory(env: Env, args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+# The server's own latency histograms (/metrics) read at both ends of the window.
+TAILS = {
+    "ack": "chatserver_frame_to_ack_seconds",
+    "commit": "chatserver_store_commit_seconds",
+    "loop_lag": "chatserver_event_loop_lag_seconds",
+}
+
+
+def _histograms(http: str) -> dict[str, dict[float, int]]:
+    """Cumulative bucket counts (``le`` → count) of the ``TAILS`` histograms."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{http}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    out: dict[str, dict[float, int]] = {name: {} for name in TAILS}
+    wanted = {metric + "_bucket": name for name, metric in TAILS.items()}
+    for line in text.splitlines():
+        metric, _, rest = line.partition("{")
+        if metric in wanted and 'le="' in rest:
+            le = rest.split('le="', 1)[1].split('"', 1)[0]
+            out[wanted[metric]][float(le)] = int(float(line.rsplit(" ", 1)[1]))
+    return out
+
+
+def _tails(
+    before: dict[str, dict[float, int]], after: dict[str, dict[float, int]]
+) -> dict[str, dict[str, float]]:
+    """Per histogram, the window's count and the share of it above 2.5, 5 and 10 ms
+    (the buckets are coarse: this says which stage holds the tail, not its p99)."""
+    out: dict[str, dict[str, float]] = {}
+    for name, counts in after.items():
+        window = {le: n - before[name].get(le, 0) for le, n in counts.items()}
+        total = window.get(float("inf"), 0)
+        row: dict[str, float] = {"n": total}
+        for ms in (2.5, 5.0, 10.0):
+            under = window.get(ms / 1000, 0)
+            row[f">{ms:g}ms"] = round((total - under) / total, 4) if total else 0.0
+        out[name] = row
+    return out
+
+
 def _switches(pid: int) -> dict[str, int]:
     """Context switches of every thread of ``pid``: voluntary, and preemptions."""
     total = {"voluntary": 0, "preempted": 0}
@@ -293,11 +335,13 @@ def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
     stage = Stage(env, CPU_TARGETS[args.target], "probe-cpu", t)
     marks: list[dict[str, int]] = []
     threads: list[dict[str, float]] = []
+    hists: list[dict[str, dict[float, int]]] = []
     try:
         stage.start()
         stage.setup()
         assert stage.server is not None and stage.gen is not None
         pid = stage.server.pid
+        http = stage.server.http
         override = {
             "rates": {
                 "visitor_msg": args.rate / args.chats,
@@ -311,6 +355,9 @@ def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
         def mark() -> None:
             marks.append(_switches(pid))
             threads.append(_thread_cpu(pid))
+            # the tail figures are extra; the run stands without them
+            with contextlib.suppress(OSError):
+                hists.append(_histograms(http))
 
         timers = [threading.Timer(at - time.monotonic(), mark) for at in (a, b)]
         traced: list[str] = []
@@ -352,6 +399,8 @@ def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
         if threads[1].get(k, 0.0) - v > 0
     }
     out: dict[str, Any] = {}
+    if len(hists) == 2:
+        out["server_tails"] = _tails(hists[0], hists[1])
     if traced:
         calls = _syscalls(traced[0])
         received = calls.get("recvfrom", 0) or 1  # one read per message at this rate
