@@ -7,16 +7,18 @@ routing (another visitor's new chat, an agent arriving, on any process) could
 drain the queue, give the chat to an agent and publish it ``active``; the
 ``queued`` record read before that assignment and sent after it then reached
 every agent and the visitor last.  The agents' consoles showed the chat
-waiting again and its agent no longer took it as theirs; the failover test's
-agents held 4 of 6 chats.  Now the record is published before the chat
-enters the queue (``Conversations.enqueue``), for a new chat, a requeued one
-and an answered greeting alike.
+waiting again and its agent no longer took it as theirs; the failover test
+found 2 of 6 chats held by no agent, with no warning logged.  Now the record
+is published before the chat enters the queue (``Conversations.enqueue``),
+for a new chat, a requeued one and an answered greeting alike.
 
 Each test holds back the ``queued`` record's publish (as a loaded machine
 delays a task between its read and its send) while an agent arrives and
 routing runs, then lets it go: the last ``conv`` frame the agents and the
 visitor get must be the ``active`` one.  Without the fix the ``queued`` one
-came last.
+came last.  A new chat and an answered greeting race in one process (their
+publish is not under the conversation's lock); a requeue holds that lock, so
+its race needs a second process: two nodes sharing a redis-server.
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ from pathlib import Path
 
 import pytest
 
+from chatserver.proactive import WAIT_KIND
 from chatserver.types import JSON
 
 from ..conftest import Client
 from ..node import Node, NodeClient
 from ..redis_server import RedisServer
+from .test_posting_paths import PAGE, put_rule
 
 pytestmark = pytest.mark.anyio
 
@@ -103,6 +107,34 @@ async def test_a_new_chat_routed_before_its_record_is_published(
     assert states(visitor, conv_id)[-1] == "active", states(visitor, conv_id)
     last = [f for f in agent.of("conv") if f["conv"]["id"] == conv_id][-1]["conv"]
     assert [a["id"] for a in last["agents"]] == [shop.agents[email]]
+
+
+async def test_an_answered_greeting_routed_before_its_record_is_published(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A greeting's chat waits unrouted until the visitor answers; the answer routes it
+    (``proactive/waits.py``) like a new chat, with the same order."""
+    shop = await node.seed(agents=1)
+    (email,) = shop.agents
+    await put_rule(node.store, shop)
+    visitor = await node.visitor(shop.key, page=PAGE)
+    follow = await visitor.expect("conv", lambda f: bool(f.get("follow")))
+    conv_id = follow["conv"]["id"]
+    for _ in range(500):  # the greeting is appended after the follow (5 s at most)
+        conv = await node.store.get_conversation(conv_id)
+        if conv is not None and conv.last_offset >= 1:
+            break
+        await asyncio.sleep(0.01)
+    assert await node.store.get_doc(shop.site.id, WAIT_KIND, conv_id) is not None
+    hold = HeldQueued(node, monkeypatch)
+    ack = await visitor.request({"t": "send", "cid": "m1", "body": "yes please"})
+    assert ack["t"] == "ack" and ack["conv"] == conv_id, ack
+    await asyncio.wait_for(hold.reached.wait(), 5)
+    agent = await agent_came(node, email, visitor)
+    hold.released.set()
+    await both_came([agent, visitor], conv_id)
+    assert states(agent, conv_id)[-1] == "active", states(agent, conv_id)
+    assert states(visitor, conv_id)[-1] == "active", states(visitor, conv_id)
 
 
 @pytest.fixture
