@@ -103,7 +103,8 @@ class AgentConnections:
         await self.agents_changed(site)
 
     async def _expired(self, site_id: str, pairs: list[tuple[str, ConversationId]]) -> None:
-        """Requeue chats a shared router took from agents whose processes died."""
+        """Requeue chats a shared router took from agents whose processes died, and
+        route the site (also with no chats: agents silent a while were heard again)."""
         site = await self.site(site_id)
         for agent_id, conv_id in pairs:
             await self.convs.requeue(site, conv_id, [agent_id])

@@ -233,6 +233,23 @@ class Conversations:
                 ConversationEvent(EventKind.ASSIGNED, conv.site_id, conv_id, agent_id=agent_id)
             )
 
+    async def enqueue(
+        self,
+        conv: Conversation,
+        preferred: AgentId | None,
+        exclude: frozenset[AgentId] = frozenset(),
+    ) -> None:
+        """Publish a waiting conversation's record, then put it in the router's queue.
+
+        In this order: once it is queued, any process's ``drain`` may give it
+        to an agent and publish it ``active``.  A ``queued`` record published
+        after that (read before the assignment, sent after it) would overtake
+        it at every agent and visitor: the chat shown waiting again, and its
+        agent's console no longer taking it as theirs.
+        """
+        await self.publish_conv(conv.id)
+        await self.router.submit(conv, preferred, exclude)
+
     async def requeue(
         self, site: Site, conv_id: ConversationId, without: Sequence[AgentId]
     ) -> None:
@@ -251,9 +268,10 @@ class Conversations:
                     )
             state = ConvState.ACTIVE if agents else ConvState.QUEUED
             conv = await self.store.update_conversation(conv_id, state=state, agents=agents)
-            if not agents:
-                await self.router.submit(conv, None, frozenset(without))
-            await self.publish_conv(conv_id)
+            if agents:
+                await self.publish_conv(conv_id)
+            else:
+                await self.enqueue(conv, None, frozenset(without))
         await self.route(site)
 
     async def join(self, site: Site, conv: Conversation, agent: Agent) -> Conversation:

@@ -11,7 +11,9 @@
    ``bound`` step runs next (a file is bound to its entry);
 4. the sender gets its ``ack``; the entry is published, which also emits the
    ``entry`` conversation event (``events.py``);
-5. a new conversation is queued and routed.
+5. a new conversation's record is published, then it is queued and routed
+   (``Conversations.enqueue``: in that order, so the ``queued`` record never
+   reaches anyone after the ``active`` one of its assignment).
 
 An answer by e-mail takes the same steps without a connection
 (``post_from_mail``: no ack, no session to follow the conversation).
@@ -100,8 +102,7 @@ async def _published(
         await node.convs.publish_entry(site.id, entry)
     if new is not None:
         visitor = await node.store.get_visitor(new.visitor_id)
-        await node.router.submit(new, visitor.last_agent_id if visitor else None)
-        await node.convs.publish_conv(new.id)
+        await node.convs.enqueue(new, visitor.last_agent_id if visitor else None)
         await node.convs.route(site)
 
 

@@ -110,8 +110,10 @@ class Router(Protocol):
 
         A shared router calls it (from one task per process) with the
         ``(agent, conversation)`` pairs it took from agents silent for longer
-        than the grace period, for the hub to requeue.  A process-local
-        router never calls it: its own disconnects run the grace timer.
+        than the grace period, for the hub to requeue, and with no pairs when
+        agents silent a while are heard again (the hub routes the site's
+        queue).  A process-local router never calls it: its own disconnects
+        run the grace timer.
         """
 
     async def close(self) -> None: ...

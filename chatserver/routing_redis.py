@@ -16,6 +16,10 @@ expired.  Each process refreshes its own entries from one heartbeat task
 every site for agents whose processes all went silent longer than the grace
 period ago, and hands their conversations to the hub to requeue: when a
 process is killed, its agents' chats move to colleagues on other processes.
+A process that was only stalled (its heartbeat late past the ``ttl``, or
+even past the grace) hears its agents back at its next heartbeat: it
+registers again those the sweep dropped and has their site's queue routed,
+since a chat that came while they counted as gone was queued for nobody.
 
 Keys (all coordination: rebuilt, never migrated; docs/scaling.md):
 
@@ -149,8 +153,11 @@ class RedisRouter:
         for agent_id, site_id in self._local.items():
             by_site.setdefault(site_id, []).append(agent_id)
         for site_id, agents in by_site.items():
-            if not await self._run(site_id, "heartbeat", self.node, self.ttl, *agents):
+            beat = await self._run(site_id, "heartbeat", self.node, self.ttl, *agents)
+            if not beat:
                 lost = True
+            elif len(beat) > 1:
+                await self._heard_again(site_id, [str(x) for x in beat[1:]])
         if lost:
             await self.rebuild()  # if it fails, the next sweep tries again
         self._epoch = epoch
@@ -160,6 +167,19 @@ class RedisRouter:
             pairs = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
             if pairs and self._on_expired is not None:
                 await self._on_expired(site_id, pairs)
+
+    async def _heard_again(self, site_id: SiteId, back: list[str]) -> None:
+        """Agents of this process were silent (a stalled loop, a late heartbeat):
+        register again those whose entries the grace sweep dropped and still
+        connected here, then have the site's queue routed (``on_expired`` with no
+        chats), since a chat that came meanwhile waited for nobody."""
+        for agent_id, how in zip(back[::2], back[1::2], strict=True):
+            held = self._agents.get(agent_id)
+            if how == "dropped" and held is not None:
+                await self._register(*held)
+        log.info("agents heard again after a silence: %s", ", ".join(back[::2]))
+        if self._on_expired is not None:
+            await self._on_expired(site_id, [])
 
     async def rebuild(self) -> None:
         """Redis lost the state: register this process's agents again, then let

@@ -3,7 +3,7 @@
 -- KEYS[1]  the site's routing state, <prefix>{<site>}:routing: a JSON document
 --          { agents = { [id] = agent }, queue = { waiting... } }
 --   agent   = { cap, depts = {dept = true}, status, nodes = {node = expiry},
---               convs = {conv = true}, last, gone_at }
+--               convs = {conv = true}, last, gone_at, dropped = {node = true} }
 --             status: the one the agent chose (online, away, offline), shared by
 --             all their connections; absent once forgotten (grace over)
 --   waiting = { c = conv, q = queued_at, d = dept or "", p = preferred or "",
@@ -108,6 +108,7 @@ if op == 'connected' then
   if a.status == nil then a.status = 'online' end
   if type(a.nodes) ~= 'table' then a.nodes = {} end
   a.nodes[ARGV[6]] = now + tonumber(ARGV[7])
+  if type(a.dropped) == 'table' then a.dropped[ARGV[6]] = nil end
   a.gone_at = nil
   st.agents[ARGV[2]] = a
   save()
@@ -115,17 +116,32 @@ if op == 'connected' then
 
 elseif op == 'heartbeat' then
   -- node, ttl, agent ids...; returns 0 when the state was missing (Redis lost
-  -- it: the caller rebuilds it), else 1.  Only renews a registration: the
-  -- caller's list may be older than a 'disconnected' that overtook it on
-  -- another connection, and that disconnect must win.
+  -- it: the caller rebuilds it), else {1, id, how, id, how, ...}: the listed
+  -- agents heard again after a silence, 'late' (connected nowhere until this
+  -- renewal: the queue may have waited for them, the caller routes it) or
+  -- 'dropped' ('expired' took their chats, status and this node's entry after
+  -- the grace: the caller registers them again).  Only renews a registration:
+  -- the caller's list may be older than a 'disconnected' that overtook it on
+  -- another connection, and that disconnect must win (it also clears 'dropped').
   if not raw then return 0 end
+  local node = ARGV[2]
   local ttl = tonumber(ARGV[3])
+  local back = { 1 }
   for i = 4, #ARGV do
     local a = agent(ARGV[i])
-    if a and a.nodes[ARGV[2]] then a.nodes[ARGV[2]] = now + ttl end
+    if a and a.nodes[node] then
+      if not connected(a) then
+        table.insert(back, ARGV[i])
+        table.insert(back, 'late')
+      end
+      a.nodes[node] = now + ttl
+    elseif a and type(a.dropped) == 'table' and a.dropped[node] then
+      table.insert(back, ARGV[i])
+      table.insert(back, 'dropped')
+    end
   end
   save()
-  return 1
+  return back
 
 elseif op == 'track' then
   -- id, capacity, depts (JSON list): know an agent nobody connected yet (the
@@ -144,6 +160,7 @@ elseif op == 'disconnected' then
   local a = agent(ARGV[2])
   if a then
     a.nodes[ARGV[3]] = nil
+    if type(a.dropped) == 'table' then a.dropped[ARGV[3]] = nil end
     if not connected(a) then a.gone_at = now end
     save()
   end
@@ -180,6 +197,10 @@ elseif op == 'expired' then
           table.insert(out, c)
         end
         a.convs = {}
+        -- the nodes whose entries lapsed: one still running hears it at its
+        -- next heartbeat and registers the agent again (a stall, not a death)
+        a.dropped = {}
+        for n, _ in pairs(a.nodes) do a.dropped[n] = true end
         a.nodes = {}
         a.status = nil
         changed = true

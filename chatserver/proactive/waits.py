@@ -52,8 +52,7 @@ async def route(node: Node, site_id: SiteId, conv_id: ConversationId) -> None:
     if conv is None or conv.state is not ConvState.QUEUED or conv.agents:
         return  # closed, or an agent took it already
     visitor = await node.store.get_visitor(conv.visitor_id)
-    await node.router.submit(conv, visitor.last_agent_id if visitor else None)
-    await node.convs.publish_conv(conv_id)
+    await node.convs.enqueue(conv, visitor.last_agent_id if visitor else None)
     await node.convs.route(await node.hub.site(site_id))
 
 

@@ -249,12 +249,110 @@ async def test_a_late_heartbeat_does_not_bring_a_disconnected_agent_back(
         assert await a.attach("c001", "a1", 0.0)
         await a.agent_disconnected("a1")
         # The heartbeat that listed a1 just before the disconnect runs now.
-        assert await a._run(SITE, "heartbeat", a.node, a.ttl, "a1") == 1
+        assert await a._run(SITE, "heartbeat", a.node, a.ttl, "a1") == [1]  # nobody back
         assert await b.agent_gone("a1") == ["c001"]
         assert await b.agent_connected(agent(1), None) is None
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_late_heartbeat_has_the_queue_routed(redis_server: Any, redis_prefix: str) -> None:
+    """A process whose heartbeat came late (a stalled loop, a loaded machine): its
+    agent counted as gone meanwhile, so a chat that came then was queued for
+    nobody.  The late heartbeat makes the agent available again and must have the
+    site routed (``on_expired`` with no chats): nothing else would, until the next
+    chat, close or agent."""
+    routed: list[tuple[str, list[tuple[str, str]]]] = []
+
+    async def on_expired(site: str, pairs: list[tuple[str, str]]) -> None:
+        routed.append((site, pairs))
+
+    stalled = RedisRouter(redis_server.url, redis_prefix, grace=60.0, ttl=0.3)
+    await stalled.start(on_expired)
+    try:
+        assert stalled._task is not None
+        stalled._task.cancel()  # the heartbeat is late from here on
+        await stalled.agent_connected(agent(1), AgentStatus.ONLINE)
+        await asyncio.sleep(0.4)  # past the ttl: a1 is connected nowhere
+        await stalled.submit(conv(1), None)
+        assert await stalled.drain(SITE, 0.0) == []
+        await stalled.sweep()  # the late heartbeat
+        assert routed == [(SITE, [])]
+        assert await stalled.drain(SITE, 0.0) == [("c001", "a1")]
+        await stalled.sweep()  # on time: nothing to route
+        assert routed == [(SITE, [])]
+    finally:
+        await stalled.close()
+
+
+async def test_a_stall_past_the_grace_registers_the_agents_again(
+    redis_server: Any, redis_prefix: str
+) -> None:
+    """A process silent past the grace: another process's sweep takes its agent's chats
+    and status, as for a dead one.  But it was only stalled and its agent is still
+    connected there: its next heartbeat registers the agent again, with the status it
+    holds, and has the site routed.  (Once, the heartbeat only renewed entries that
+    still existed, so that agent took no chat until it reconnected.)"""
+    requeued: list[tuple[str, list[tuple[str, str]]]] = []
+    routed: list[tuple[str, list[tuple[str, str]]]] = []
+
+    async def on_requeue(site: str, pairs: list[tuple[str, str]]) -> None:
+        requeued.append((site, pairs))
+
+    async def on_routed(site: str, pairs: list[tuple[str, str]]) -> None:
+        routed.append((site, pairs))
+
+    stalled = RedisRouter(redis_server.url, redis_prefix, grace=0.3, ttl=0.3)
+    other = RedisRouter(redis_server.url, redis_prefix, grace=0.3, ttl=0.3)
+    await stalled.start(on_routed)
+    await other.start(on_requeue)
+    try:
+        await stalled.agent_connected(agent(1), AgentStatus.AWAY)
+        assert await stalled.attach("c001", "a1", 0.0)
+        assert stalled._task is not None
+        stalled._task.cancel()
+        deadline = asyncio.get_running_loop().time() + 5
+        while not requeued:  # the other process's sweep: ttl + grace
+            assert asyncio.get_running_loop().time() < deadline, "never expired"
+            await asyncio.sleep(0.05)
+        assert requeued == [(SITE, [("a1", "c001")])]
+        assert await other.load("a1") == 0
+        await stalled.sweep()  # the stalled process's heartbeat, at last
+        assert routed == [(SITE, [])]
+        # Back with the status it chose (held by the process), not "online".
+        assert await other.agent_connected(agent(1), None) is AgentStatus.AWAY
+        await other.agent_disconnected("a1")
+        await stalled.set_status("a1", AgentStatus.ONLINE)
+        await other.submit(conv(2), None)
+        assert await other.drain(SITE, 0.0) == [("c002", "a1")]
+    finally:
+        await stalled.close()
+        await other.close()
+
+
+async def test_a_disconnect_clears_a_dropped_registration(
+    redis_server: Any, redis_prefix: str
+) -> None:
+    """An agent the grace sweep dropped, then disconnected from the stalled process:
+    that process's late heartbeat (listing it from before the disconnect) does not
+    bring it back."""
+    stalled = RedisRouter(redis_server.url, redis_prefix, grace=0.3, ttl=0.3)
+    other = RedisRouter(redis_server.url, redis_prefix, grace=0.3, ttl=0.3)
+    await stalled.start()
+    await other.start()
+    try:
+        await stalled.agent_connected(agent(1), AgentStatus.ONLINE)
+        assert stalled._task is not None
+        stalled._task.cancel()
+        await asyncio.sleep(0.7)  # past ttl + grace
+        await other.sweep()  # drops a1's entry (and forgets its status)
+        await stalled.agent_disconnected("a1")
+        assert await stalled._run(SITE, "heartbeat", stalled.node, stalled.ttl, "a1") == [1]
+        assert await other.available_agents(SITE) == 0
+    finally:
+        await stalled.close()
+        await other.close()
 
 
 async def test_silent_process_agents_lose_their_chosen_status(

@@ -98,12 +98,24 @@ async def all_assigned(
         await asyncio.sleep(0.05)
 
 
-def last_seen(agents: list[Client], convs: list[str]) -> dict[str, str]:
-    """The chats no agent holds, with the state of the newest ``conv`` frame an agent
-    got for each (``unseen``: none came), to tell "never routed" from "frame missed"."""
+def last_seen(agents: list[Client], convs: list[str]) -> dict[str, list[list[str]]]:
+    """The chats no agent holds, with the ``state@offset`` of each ``conv`` frame each
+    agent got for it, in order (``[]``: none came), to tell "never routed" (queued
+    only) from "a stale record came last" (``queued@1`` after ``active@2``) and from
+    "frame missed"."""
     held = {c for chats in holding(agents).values() for c in chats}
-    states = {f["conv"]["id"]: f["conv"]["state"] for a in agents for f in a.of("conv")}
-    return {c: states.get(c, "unseen") for c in convs if c not in held}
+    return {
+        c: [
+            [
+                f"{f['conv']['state']}@{f['conv']['offset']}"
+                for f in a.of("conv")
+                if f["conv"]["id"] == c
+            ]
+            for a in agents
+        ]
+        for c in convs
+        if c not in held
+    }
 
 
 async def test_kill_9_one_process(rig: Rig, shop: Shop) -> None:

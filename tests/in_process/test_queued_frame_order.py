@@ -1,0 +1,180 @@
+"""A waiting chat's ``queued`` record never overtakes its ``active`` one.
+
+The cause of the ``test_kill_9_one_process`` flake (tests/server/test_failover.py):
+a new chat was put in the router's queue first and its ``queued`` record
+published after, by a second read of the store.  Between the two, any other
+routing (another visitor's new chat, an agent arriving, on any process) could
+drain the queue, give the chat to an agent and publish it ``active``; the
+``queued`` record read before that assignment and sent after it then reached
+every agent and the visitor last.  The agents' consoles showed the chat
+waiting again and its agent no longer took it as theirs; the failover test
+found 2 of 6 chats held by no agent, with no warning logged.  Now the record
+is published before the chat enters the queue (``Conversations.enqueue``),
+for a new chat, a requeued one and an answered greeting alike.
+
+Each test holds back the ``queued`` record's publish (as a loaded machine
+delays a task between its read and its send) while an agent arrives and
+routing runs, then lets it go: the last ``conv`` frame the agents and the
+visitor get must be the ``active`` one.  Without the fix the ``queued`` one
+came last.  A new chat and an answered greeting race in one process (their
+publish is not under the conversation's lock); a requeue holds that lock, so
+its race needs a second process: two nodes sharing a redis-server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from chatserver.proactive import WAIT_KIND
+from chatserver.types import JSON
+
+from ..conftest import Client
+from ..node import Node, NodeClient
+from ..redis_server import RedisServer
+from .test_posting_paths import PAGE, put_rule
+
+pytestmark = pytest.mark.anyio
+
+Publish = Callable[[str, JSON], Awaitable[None]]
+
+
+class HeldQueued:
+    """Holds the first publish of a ``queued`` conversation record until ``release``."""
+
+    def __init__(self, node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.reached = asyncio.Event()
+        self.released = asyncio.Event()
+        broker = node.parts.broker
+        publish: Publish = broker.publish
+
+        async def held(channel: str, event: JSON) -> None:
+            frame = event.get("frame") or {}
+            queued = frame.get("t") == "conv" and frame["conv"]["state"] == "queued"
+            if queued and not self.reached.is_set():
+                self.reached.set()
+                await asyncio.wait_for(self.released.wait(), 5)
+            await publish(channel, event)
+
+        monkeypatch.setattr(broker, "publish", held)
+
+
+def states(client: Client, conv_id: str) -> list[str]:
+    """The states of the published ``conv`` records of ``conv_id`` the client got, in order
+    (a follow's own position frame is not a published record)."""
+    return [
+        f["conv"]["state"]
+        for f in client.of("conv")
+        if f["conv"]["id"] == conv_id and not f.get("follow")
+    ]
+
+
+async def both_came(clients: list[NodeClient], conv_id: str) -> None:
+    """Wait (5 s at most) until every client got a ``queued`` and an ``active`` record."""
+    for _ in range(500):
+        if all({"queued", "active"} <= set(states(c, conv_id)) for c in clients):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError({id(c): states(c, conv_id) for c in clients})
+
+
+async def agent_came(node: Node, email: str, visitor: NodeClient) -> NodeClient:
+    """Connect an agent and wait until its arrival was routed (the visitor is told
+    one agent is online after the routing)."""
+    agent = await node.agent(email)
+    await visitor.expect("agents", lambda f: f["online"] >= 1)
+    return agent
+
+
+async def test_a_new_chat_routed_before_its_record_is_published(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop = await node.seed(agents=1)
+    (email,) = shop.agents
+    visitor = await node.visitor(shop.key)
+    hold = HeldQueued(node, monkeypatch)
+    ack = await visitor.request({"t": "send", "cid": "m1", "body": "anyone there?"})
+    assert ack["t"] == "ack", ack
+    conv_id = ack["conv"]
+    await asyncio.wait_for(hold.reached.wait(), 5)
+    agent = await agent_came(node, email, visitor)  # routing runs while the record is held
+    hold.released.set()
+    await both_came([agent, visitor], conv_id)
+    assert states(agent, conv_id)[-1] == "active", states(agent, conv_id)
+    assert states(visitor, conv_id)[-1] == "active", states(visitor, conv_id)
+    last = [f for f in agent.of("conv") if f["conv"]["id"] == conv_id][-1]["conv"]
+    assert [a["id"] for a in last["agents"]] == [shop.agents[email]]
+
+
+async def test_an_answered_greeting_routed_before_its_record_is_published(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A greeting's chat waits unrouted until the visitor answers; the answer routes it
+    (``proactive/waits.py``) like a new chat, with the same order."""
+    shop = await node.seed(agents=1)
+    (email,) = shop.agents
+    await put_rule(node.store, shop)
+    visitor = await node.visitor(shop.key, page=PAGE)
+    follow = await visitor.expect("conv", lambda f: bool(f.get("follow")))
+    conv_id = follow["conv"]["id"]
+    for _ in range(500):  # the greeting is appended after the follow (5 s at most)
+        conv = await node.store.get_conversation(conv_id)
+        if conv is not None and conv.last_offset >= 1:
+            break
+        await asyncio.sleep(0.01)
+    assert await node.store.get_doc(shop.site.id, WAIT_KIND, conv_id) is not None
+    hold = HeldQueued(node, monkeypatch)
+    ack = await visitor.request({"t": "send", "cid": "m1", "body": "yes please"})
+    assert ack["t"] == "ack" and ack["conv"] == conv_id, ack
+    await asyncio.wait_for(hold.reached.wait(), 5)
+    agent = await agent_came(node, email, visitor)
+    hold.released.set()
+    await both_came([agent, visitor], conv_id)
+    assert states(agent, conv_id)[-1] == "active", states(agent, conv_id)
+    assert states(visitor, conv_id)[-1] == "active", states(visitor, conv_id)
+
+
+@pytest.fixture
+async def two_nodes(tmp_path: Path, redis: RedisServer) -> AsyncIterator[tuple[Node, Node]]:
+    """Two nodes sharing a redis-server (store, routing, fan-out): two processes' parts."""
+    a = await Node(tmp_path / "a", redis_url=redis.url).start()
+    try:
+        b = await Node(tmp_path / "b", redis_url=redis.url).start()
+        try:
+            yield a, b
+        finally:
+            await b.close()
+    finally:
+        await a.close()
+
+
+async def test_a_left_chat_routed_elsewhere_before_its_record_is_published(
+    two_nodes: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agent leaves a chat on one process; an agent arriving on another takes it
+    while the first process's ``queued`` record is held (the per-process lock a
+    requeue holds does not order the other process's assignment)."""
+    a, b = two_nodes
+    shop = await a.seed(agents=2)
+    first, second = shop.agents
+    leaving = await a.agent(first)
+    visitor = await a.visitor(shop.key)
+    ack = await visitor.request({"t": "send", "cid": "m1", "body": "anyone there?"})
+    conv_id = ack["conv"]
+    await leaving.expect("conv", lambda f: f["conv"]["id"] == conv_id and bool(f.get("follow")))
+    hold = HeldQueued(a, monkeypatch)
+    # Not awaited: the leave is answered once its requeue is done, after the release.
+    await leaving.send({"t": "leave", "conv": conv_id, "id": 1})
+    await asyncio.wait_for(hold.reached.wait(), 5)
+    taking = await b.agent(second)
+    await visitor.expect("agents", lambda f: f["online"] == 2)  # its arrival was routed
+    hold.released.set()
+    await leaving.expect("ok", lambda f: f.get("re") == 1)
+    await both_came([leaving, taking, visitor], conv_id)
+    for client in (leaving, taking, visitor):
+        assert states(client, conv_id)[-1] == "active", states(client, conv_id)
+    last = [f for f in taking.of("conv") if f["conv"]["id"] == conv_id][-1]["conv"]
+    assert [x["id"] for x in last["agents"]] == [shop.agents[second]]
