@@ -32,7 +32,7 @@ import sqlite3
 from pathlib import Path
 
 from chatserver import migrations_sqlite
-from chatserver.store.sqlite.engine import SQLiteEngine, _wal
+from chatserver.store.sqlite.engine import SQLiteEngine, _Checkpointer, _wal
 
 
 def archive_path(store_path: Path) -> Path:
@@ -64,6 +64,7 @@ class ArchiveFile(SQLiteEngine):
             _wal(db)
             db.execute(f"PRAGMA synchronous={self.synchronous}")
             db.execute("PRAGMA secure_delete=ON")  # an erased text's words are zeroed too
+            db.execute(f"PRAGMA wal_autocheckpoint={_Checkpointer.BACKSTOP}")
             self._attach(db)
             migrations_sqlite.migrate(
                 db, migrations_sqlite.ARCHIVE_FILE_MIGRATIONS, name=str(self.path)
