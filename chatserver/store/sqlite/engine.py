@@ -225,6 +225,7 @@ class SQLiteEngine:
 
     LANE = "chatserver-sqlite"  # the threads' names (the reader's gets "-read")
     NICE = 0  # the writer thread's nice value (Linux)
+    CHECKPOINTER = True  # checkpoints on a thread of their own (else the writer's own)
 
     def __init__(self, path: Path | str, *, synchronous: str = "full") -> None:
         if synchronous.lower() not in ("full", "normal"):
@@ -245,8 +246,9 @@ class SQLiteEngine:
             await writer.close()
             raise
         self._writer, self._reader = writer, reader
-        self._checkpointer = _Checkpointer(f"{self.LANE}-ckpt", self._connect_checkpointer)
-        self._checkpointer.start()
+        if self.CHECKPOINTER:
+            self._checkpointer = _Checkpointer(f"{self.LANE}-ckpt", self._connect_checkpointer)
+            self._checkpointer.start()
 
     async def close(self) -> None:
         lanes = [lane for lane in (self._reader, self._writer) if lane is not None]
