@@ -342,13 +342,12 @@ def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
         assert stage.server is not None and stage.gen is not None
         pid = stage.server.pid
         http = stage.server.http
-        override = {
-            "rates": {
-                "visitor_msg": args.rate / args.chats,
-                "visitor_typing": 0.0,
-                "agent_msg": 0.0,
-            }
-        }
+        rates = (
+            dict(ACTIVE)  # the full run's pairs: messages both ways and typing previews
+            if args.pairs
+            else {"visitor_msg": args.rate / args.chats, "visitor_typing": 0.0, "agent_msg": 0.0}
+        )
+        override = {"rates": rates}
         t0 = time.monotonic() + 0.5
         a, b = t0 + t.warmup, t0 + t.warmup + t.measure
 
@@ -718,6 +717,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--breakdown", action="store_true", help="memory: tracemalloc breakdown")
     p.add_argument(
         "--rate", type=float, default=1000.0, help="cpu: visitor messages/s (instructions: <= 40)"
+    )
+    p.add_argument(
+        "--pairs",
+        action="store_true",
+        help="cpu: the full run's pairs mix (per chat 0.1 visitor and 0.1 agent messages/s, "
+        "1 typing preview/s) instead of --rate",
     )
     p.add_argument("--chats", type=int, default=200, help="cpu / gc: conversations")
     p.add_argument("--seconds", type=float, default=8.0, help="cpu / gc: measured seconds")
