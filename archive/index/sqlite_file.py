@@ -19,9 +19,10 @@ and ``-read``), so a message's commit never waits for the index:
   for the disk; what a power cut loses is a catch-up away (``Archive``
   indexes at start what is missing from the last two days' conversations;
   ``chatserver archive reindex`` rebuilds all).
-* **The writer thread at nice 10** (Linux): when it and the store's writer
-  (or the event loop) both want the core, the messages' threads go first.
-  It checkpoints its WAL itself (no checkpoint thread, unlike the store's:
+* **At the same priority as the others** (``SCHED_BATCH``, as the store's
+  threads): not niced, since a low-priority thread holding the GIL between
+  two statements would hold up the event loop waiting for it.  It
+  checkpoints its WAL itself (no checkpoint thread, unlike the store's:
   nobody waits for its commits).
 * **Made from the record** when the file is new (``ARCHIVE_FILE_MIGRATIONS``
   step 1, what step 4 of the store's file did before step 8 moved it here).
@@ -47,7 +48,6 @@ class ArchiveFile(SQLiteEngine):
     the store's file attached read-only as ``rec`` (module docstring)."""
 
     LANE = "chatserver-archive"
-    NICE = 10
     # Nothing waits for this writer's commits: SQLite's own checkpoint (every
     # 1000 pages, in the commit) costs less than a thread copying every 0.25 s.
     CHECKPOINTER = False

@@ -70,10 +70,8 @@ class _Lane:
         name: str,
         connect: Callable[[], sqlite3.Connection],
         run: Callable[[sqlite3.Connection, list[Job]], Results],
-        nice: int = 0,
     ) -> None:
         self.name = name
-        self.nice = nice
         self._connect = connect
         self._run = run
         self._queue: queue.SimpleQueue[list[Job] | None] = queue.SimpleQueue()
@@ -121,9 +119,6 @@ class _Lane:
         if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_BATCH"):
             with contextlib.suppress(OSError):
                 os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
-        if self.nice and hasattr(os, "setpriority"):  # Linux: this thread alone
-            with contextlib.suppress(OSError):
-                os.setpriority(os.PRIO_PROCESS, 0, self.nice)
         try:
             db = self._connect()
         except Exception as exc:  # report the failure to start()
@@ -224,7 +219,6 @@ class SQLiteEngine:
     """
 
     LANE = "chatserver-sqlite"  # the threads' names (the reader's gets "-read")
-    NICE = 0  # the writer thread's nice value (Linux)
     CHECKPOINTER = True  # checkpoints on a thread of their own (else the writer's own)
 
     def __init__(self, path: Path | str, *, synchronous: str = "full") -> None:
@@ -237,7 +231,7 @@ class SQLiteEngine:
         self._checkpointer: _Checkpointer | None = None
 
     async def start(self) -> None:
-        writer = _Lane(self.LANE, self._connect, self._run_batch, self.NICE)
+        writer = _Lane(self.LANE, self._connect, self._run_batch)
         await writer.start()  # migrates the schema first (migrations_sqlite)
         reader = _Lane(f"{self.LANE}-read", self._connect_reader, _run_reads)
         try:
