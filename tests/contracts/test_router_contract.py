@@ -55,7 +55,10 @@ def make_router(request: pytest.FixtureRequest) -> Callable[[], Router]:
         return lambda: shared  # one process: every "instance" is the same router
     target = coordination_target(request)
     prefix = request.getfixturevalue("redis_prefix")
-    return lambda: RedisRouter(target, prefix, grace=0.3, ttl=0.6)
+    # A ttl of seconds: these tests never wait for one to lapse (the silent-process
+    # tests below make routers of their own), and a heartbeat delayed past a short
+    # one on a loaded machine would drop an agent in the middle of a test.
+    return lambda: RedisRouter(target, prefix, grace=0.3, ttl=10.0)
 
 
 @pytest.fixture
