@@ -167,12 +167,7 @@ class Hub(Following, AgentConnections):
                 # Known to the router before the restore gives it chats, so they are
                 # requeued after the grace if it never connects (a shared router may
                 # have lost its state while no process ran: nothing else tells it).
-                track = getattr(self.router, "track", None)
-                if track is not None:
-                    track(agent)
-                track_agent = getattr(self.router, "track_agent", None)
-                if track_agent is not None:
-                    await track_agent(agent)
+                await self.router.track_agent(agent)
             holders: set[str] = set()
             for conv in await self.store.list_conversations(
                 site.id, [ConvState.QUEUED, ConvState.ACTIVE], limit=100_000

@@ -36,12 +36,10 @@ async def rebuild_routing(hub: Hub) -> None:
     beat = getattr(hub.presence, "beat", None)
     if beat is not None:
         await beat()
-    track = getattr(hub.router, "track_agent", None)
     restored = 0
     for site in await hub.store.list_sites():
-        if track is not None:
-            for agent in await hub.store.list_agents(site.id):
-                await track(agent)
+        for agent in await hub.store.list_agents(site.id):
+            await hub.router.track_agent(agent)
         for conv in await hub.store.list_conversations(
             site.id, [ConvState.QUEUED, ConvState.ACTIVE], limit=100_000
         ):

@@ -143,6 +143,10 @@ class Router(Protocol):
     async def update_agent(self, agent: Agent) -> None:
         """Capacity or departments changed."""
 
+    async def track_agent(self, agent: Agent) -> None:
+        """Know an agent nobody connected yet, before ``restore`` gives it the chats the
+        record says it holds: if it never connects, they are requeued after the grace."""
+
     async def restore(self, conv: Conversation) -> None:
         """Rebuild state from a stored open conversation (at start-up)."""
 

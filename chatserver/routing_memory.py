@@ -108,8 +108,7 @@ class MemoryRouter:
                 if slot is not None:
                     slot.convs.add(conv.id)
 
-    def track(self, agent: Agent) -> None:
-        """Know an agent before it connects (start-up restore of loads)."""
+    async def track_agent(self, agent: Agent) -> None:
         self._slot(agent)
 
     async def submit(

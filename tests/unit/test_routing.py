@@ -329,7 +329,7 @@ async def test_disconnected_agents_get_nothing(router: MemoryRouter) -> None:
 
 @pytest.mark.anyio
 async def test_tracked_but_never_connected_agent_gets_nothing(router: MemoryRouter) -> None:
-    router.track(agent("a1"))
+    await router.track_agent(agent("a1"))
     await router.set_status("a1", ONLINE)  # online status alone is not a connection
     await router.submit(conv("c1", 1.0), None)
     assert await router.drain("s1", now=2.0) == []
@@ -398,7 +398,7 @@ async def test_attach_refusals(router: MemoryRouter) -> None:
     assert not await router.attach("c1", "ghost", now=1.0)
     await online(router, agent("full", capacity=1), agent("off"))
     await router.set_status("off", OFFLINE)
-    router.track(agent("never"))
+    await router.track_agent(agent("never"))
     await online(router, agent("gone"))
     await router.agent_disconnected("gone")
     await router.submit(conv("c0", 0.0), None)
@@ -523,8 +523,8 @@ async def test_gone_agent_is_offline_until_it_says_otherwise(router: MemoryRoute
 
 @pytest.mark.anyio
 async def test_restore_rebuilds_queue_and_loads(router: MemoryRouter) -> None:
-    router.track(agent("a1", capacity=2))
-    router.track(agent("a2", capacity=2))
+    await router.track_agent(agent("a1", capacity=2))
+    await router.track_agent(agent("a2", capacity=2))
     await router.restore(conv("q2", 20.0))
     await router.restore(conv("act", 1.0, state=ConvState.ACTIVE, agents=("a1", "ghost")))
     await router.restore(conv("q1", 10.0, department="sales"))
@@ -560,7 +560,7 @@ async def test_available_agents(router: MemoryRouter) -> None:
     await online(router, agent("off"), status=OFFLINE)
     await online(router, agent("dc"))
     await router.agent_disconnected("dc")
-    router.track(agent("tracked"))
+    await router.track_agent(agent("tracked"))
     await online(router, agent("elsewhere", site="s2"))
     # "available" means connected and online, whatever the load or capacity
     assert await router.available_agents("s1") == 2
