@@ -35,7 +35,7 @@ import sqlite3
 from pathlib import Path
 
 from chatserver import migrations_sqlite
-from chatserver.store.sqlite.engine import SQLiteEngine, _wal
+from chatserver.store.sqlite.engine import SQLiteEngine
 
 
 def archive_path(store_path: Path) -> Path:
@@ -51,6 +51,7 @@ class ArchiveFile(SQLiteEngine):
     # Nothing waits for this writer's commits: SQLite's own checkpoint (every
     # 1000 pages, in the commit) costs less than a thread copying every 0.25 s.
     CHECKPOINTER = False
+    MIGRATIONS = migrations_sqlite.ARCHIVE_FILE_MIGRATIONS
 
     def __init__(self, store_path: Path) -> None:
         super().__init__(archive_path(store_path), synchronous="normal")
@@ -58,27 +59,3 @@ class ArchiveFile(SQLiteEngine):
 
     def _attach(self, db: sqlite3.Connection) -> None:
         db.execute("ATTACH DATABASE ? AS rec", (self.store_path.resolve().as_uri() + "?mode=ro",))
-
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(
-            self.path.resolve().as_uri(), uri=True, isolation_level=None, check_same_thread=False
-        )
-        try:
-            db.execute("PRAGMA busy_timeout=5000")
-            _wal(db)
-            db.execute(f"PRAGMA synchronous={self.synchronous}")
-            db.execute("PRAGMA secure_delete=ON")  # an erased text's words are zeroed too
-            self._attach(db)
-            migrations_sqlite.migrate(
-                db, migrations_sqlite.ARCHIVE_FILE_MIGRATIONS, name=str(self.path)
-            )
-        except BaseException:
-            db.close()
-            raise
-        return db
-
-    def _connect_reader(self) -> sqlite3.Connection:
-        db = super()._connect_reader()
-        self._attach(db)
-        return db

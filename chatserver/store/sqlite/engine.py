@@ -220,6 +220,7 @@ class SQLiteEngine:
 
     LANE = "chatserver-sqlite"  # the threads' names (the reader's gets "-read")
     CHECKPOINTER = True  # checkpoints on a thread of their own (else the writer's own)
+    MIGRATIONS = migrations_sqlite.MIGRATIONS  # the file's numbered schema steps
 
     def __init__(self, path: Path | str, *, synchronous: str = "full") -> None:
         if synchronous.lower() not in ("full", "normal"):
@@ -255,19 +256,25 @@ class SQLiteEngine:
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA busy_timeout=5000")
-        _wal(db)
-        db.execute(f"PRAGMA synchronous={self.synchronous}")
-        db.execute("PRAGMA foreign_keys=ON")
-        # Deleted rows are overwritten with zeros, not just unlinked: an erased
-        # visitor's text is not left in free pages (store/sqlite/erasure.py).
-        db.execute("PRAGMA secure_delete=ON")
-        # Checkpoints run on their own thread (_Checkpointer); this one only when
-        # that thread has fallen far behind.
-        db.execute(f"PRAGMA wal_autocheckpoint={_Checkpointer.BACKSTOP}")
-        try:  # the schema of migrations_sqlite, or StoreError for a newer file
-            migrations_sqlite.migrate(db, name=str(self.path))
+        # A URI connection, so that ``_attach`` may attach another file by URI.
+        db = sqlite3.connect(
+            self.path.resolve().as_uri(), uri=True, isolation_level=None, check_same_thread=False
+        )
+        try:
+            db.execute("PRAGMA busy_timeout=5000")
+            _wal(db)
+            db.execute(f"PRAGMA synchronous={self.synchronous}")
+            db.execute("PRAGMA foreign_keys=ON")
+            # Deleted rows are overwritten with zeros, not just unlinked: an erased
+            # visitor's text is not left in free pages (store/sqlite/erasure.py).
+            db.execute("PRAGMA secure_delete=ON")
+            if self.CHECKPOINTER:
+                # Checkpoints run on their own thread (_Checkpointer); this one
+                # only when that thread has fallen far behind.
+                db.execute(f"PRAGMA wal_autocheckpoint={_Checkpointer.BACKSTOP}")
+            self._attach(db)
+            # the schema of ``MIGRATIONS``, or StoreError for a newer file
+            migrations_sqlite.migrate(db, self.MIGRATIONS, name=str(self.path))
         except BaseException:
             db.close()
             raise
@@ -278,7 +285,11 @@ class SQLiteEngine:
         db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA busy_timeout=5000")
         db.execute("PRAGMA query_only=ON")
+        self._attach(db)
         return db
+
+    def _attach(self, db: sqlite3.Connection) -> None:
+        """Attach other files to a new connection (writer and reader); none here."""
 
     def _connect_checkpointer(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
