@@ -42,15 +42,17 @@ class Archive:
     (``note_batch``: one store transaction) of at most ``BATCH`` items, or
     ``DELAY`` seconds after the first.  One write per message cost the SQLite
     writer a commit of its own beside the message's (1.65x the instructions
-    per relayed message, ``bench.probe instructions``); batches of hundreds
-    held the writer, which the messages share, long enough to show in the
-    relay's p99.  A batch waiting when a process dies is written when one
-    starts again: ``catch_up`` indexes the texts missing from conversations
-    open then or closed in the ``CATCH_UP`` seconds before, in the
-    background (``chatserver archive reindex`` mends anything older).
+    per relayed message, ``bench.probe instructions``).  The index has a writer
+    of its own now (SQLite: its own file), so a batch of hundreds holds no
+    message's commit, and larger batches cost less a text (FTS5: 64 texts
+    about 30 µs each, 256 about 13; docs/performance.md).  A batch waiting
+    when a process dies is written when one starts again: ``catch_up``
+    indexes the texts missing from conversations open then or closed in the
+    ``CATCH_UP`` seconds before, in the background (``chatserver archive
+    reindex`` mends anything older).
     """
 
-    BATCH = 64
+    BATCH = 256
     DELAY = 0.25
     CATCH_UP = 2 * 86400.0
 

@@ -61,16 +61,17 @@ async def test_a_burst_of_messages_makes_one_flush_per_full_batch(tmp_path: Path
         conv_id = ack["conv"]
         index = node.parts.archive
         last = ack["offset"]
+        count = index.BATCH * 3 // 2  # one full batch and half of the next
         entries = [
             Entry(conv_id, last + n, EntryKind.TEXT, AuthorKind.VISITOR, "v", "", f"burst{n}", 0.0)
-            for n in range(1, 201)
+            for n in range(1, count + 1)
         ]
         for entry in entries:  # one loop iteration: no await between the notes
             index.note(ConversationEvent(EventKind.ENTRY, shop.site.id, conv_id, entry=entry))
         assert len(index._flushes) == 1
         await asyncio.gather(*index._flushes)
         assert index._entries == [] and not index._full
-        page = await index.index.search(ArchiveQuery(shop.site.id, text="burst200"))
+        page = await index.index.search(ArchiveQuery(shop.site.id, text=f"burst{count}"))
         assert [h.conv.id for h in page.hits] == [conv_id]
     finally:
         await node.close()
