@@ -17,10 +17,15 @@ from __future__ import annotations
 import re
 
 MARK = "[redacted]"
-_RUN = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
+# Each pattern starts with the digit and only then looks back (``(?<!\d\d)``: the
+# digit before it is not one), not ``(?<!\d)\d``: a leading look-behind keeps
+# ``re`` from skipping ahead to the next digit, so it was tried at every
+# character (a typing preview: 3.2 -> 1.4 us for 58 characters, 121 -> 21 us
+# for 2,000).  The same matches (tests/unit/test_cards.py).
+_RUN = re.compile(r"\d(?<!\d\d)(?:[ -]?\d){12,18}(?!\d)")
 # A draft holds a card number still being typed: no run of 7 or more digits is
 # previewed (at most a card's first six, which are not secret).
-_LONG = re.compile(r"(?<!\d)\d(?:[ -]?\d){6,}(?!\d)")
+_LONG = re.compile(r"\d(?<!\d\d)(?:[ -]?\d){6,}(?!\d)")
 
 
 def luhn(digits: str) -> bool:
