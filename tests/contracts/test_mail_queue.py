@@ -64,7 +64,11 @@ class Recorder:
             raise outcome("planned")
         self.done.append(mail.subject)
 
-    async def until(self, check: Callable[[], bool], timeout: float = 3.0) -> None:
+    async def until(self, check: Callable[[], bool], timeout: float = 10.0) -> None:
+        # Every outbox step is a store write; on the redis-server of the tests
+        # (appendfsync always) each waits for a disk sync, and a retried mail
+        # takes about a dozen of them.  A CI run under load took over 3 s
+        # (nominally 0.1 s); the wait ends as soon as the check holds.
         async with asyncio.timeout(timeout):
             while not check():
                 await asyncio.sleep(0.005)
