@@ -111,7 +111,7 @@ export async function mountReplay(section, id) {
       view_ = createReplayer(view, { live: false, events: slice.events });
       const r = view_.replayer;
       r.on("fullsnapshot-rebuilded", () => section.setAttribute("data-ready", ""));
-      r.on("finish", () => {
+      view_.onFinish(() => {
         if (!more) {
           playing = false;
           playButton.textContent = t("Play");

@@ -196,8 +196,7 @@ def test_first_frame_of_a_ten_minute_session(
         visitor.goto(f"{server.url}/demo/")
         wait_for(lambda: bool(recs), 20, "the first batch", pump=visitor)
         visitor.click("[data-add=canvas-bag]")
-        visitor.wait_for_timeout(3000)
-        real = [e for f in recs for e in batch_events(json.loads(f))]
+        real = click_batch(visitor, recs)
         assert any(e["type"] == 2 for e in real)
         batches = stretched(real, 10)
         with ThreadPoolExecutor(1) as pool:  # Playwright's loop runs in this thread
@@ -262,6 +261,26 @@ async def _ingest(server: Server, key: str, batches: list[list[Any]]) -> str:
     return rec
 
 
+def click_batch(visitor: Page, recs: list[str]) -> list[dict[str, Any]]:
+    """The events sent so far, once they include the click just made.
+
+    The recorder sends its batch every 3 s (widget/src/recorder-upload.js), so
+    the click's events leave the tab up to 3 s after it.  A fixed 3 s wait
+    raced that timer: it started a fraction of a second after the batch before
+    it left, so a tab slowed by a loaded machine sent the click's batch just
+    after the wait ended, and the test found no pointer events.
+    """
+
+    def sent() -> list[dict[str, Any]]:
+        return [e for f in recs for e in batch_events(json.loads(f))]
+
+    def clicked() -> bool:  # rrweb's mouse interaction (source 2): the click's own event
+        return any(e["type"] == 3 and e["data"].get("source") == 2 for e in sent())
+
+    wait_for(clicked, 20, "the click's batch", pump=visitor)
+    return sent()
+
+
 def batch_events(frame: dict[str, Any]) -> list[dict[str, Any]]:
     """The events of one whole ``rec`` frame: a list, or its own JSON text."""
     if frame.get("events"):
@@ -292,8 +311,7 @@ def test_skip_inactivity_skips_a_long_idle_stretch(
         visitor.goto(f"{server.url}/demo/")
         wait_for(lambda: bool(recs), 20, "the first batch", pump=visitor)
         visitor.click("[data-add=canvas-bag]")
-        visitor.wait_for_timeout(3000)
-        real = [e for f in recs for e in batch_events(json.loads(f))]
+        real = click_batch(visitor, recs)
         start = real[0]["timestamp"]
         head = [{**e, "timestamp": start} for e in real if e["type"] in (2, 4)][:2]
         moves = [e for e in real if e["type"] == 3 and e["data"].get("source") in (1, 2, 6)]

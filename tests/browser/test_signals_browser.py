@@ -137,6 +137,16 @@ def test_the_agents_visitor_panel_lists_the_trouble_live(
     assert [p for p in problems if not ("payment failed" in p or "501" in p)] == []
 
 
+FINISHED = "Finished: this is where the visitor is now."
+# What the rewind's status says, as it changes ([ms, text]), into window.__said:
+# "Playing." lasts about a second, too short to be sure to read it by polling.
+SAID = """el => {
+  window.__said = [];
+  new MutationObserver(() => window.__said.push([performance.now(), el.textContent]))
+    .observe(el, { childList: true, characterData: true, subtree: true });
+}"""
+
+
 def rewind_body(page: Page) -> str:
     handle = page.query_selector(".rewind-view iframe")
     frame = handle.content_frame() if handle else None
@@ -162,7 +172,7 @@ def test_the_agent_rewinds_the_rage_clicks_before_answering(
     visitor = watch(new(contexts, chromium).new_page(), "visitor", problems)
     visitor.goto(shops.add(f"rewind-{shop.site.id}", broken_checkout(server, shop.key)))
     visitor.wait_for_function("() => !!window.__chatserverRecorder", timeout=15000)
-    visitor.wait_for_timeout(300)
+    visitor.wait_for_timeout(1000)  # the rage click is more than a second into the recording
     started = time.monotonic()
     for _ in range(4):
         visitor.locator("#pay").click(delay=20)
@@ -198,10 +208,19 @@ def test_the_agent_rewinds_the_rage_clicks_before_answering(
         agent.wait_for_timeout(500)
         docs = Path(__file__).parents[2] / "docs" / "img"
         agent.screenshot(path=str(docs / "console-rewind.png"))
+    status = panel.locator(".rewind-state")
+    status.evaluate(SAID)
     panel.locator(".rewind-marks li.signal.rage button").click()  # a second before it
-    expect(panel.locator(".rewind-state")).to_have_text("Playing.")
     agent.locator(".pane:not([hidden]) .composer textarea").fill("Sorry! Try again now, please.")
     agent.locator(".pane:not([hidden]) .composer textarea").press("Enter")
     expect(visitor.locator("chatserver-chat")).to_contain_text("Try again now", timeout=5000)
     assert serious(agent, [".pane:not([hidden]) .composer"]) == []  # the reply box, joined
+    # It played from a second before the rage click to where the visitor is now:
+    # "Playing." then, a second or more later, "Finished" (a finish left over
+    # from the first play-through, as the click came, once stopped it at once).
+    expect(status).to_have_text(FINISHED)
+    said = agent.evaluate("window.__said")
+    (played_at, played), (ended_at, ended) = said[-2:]
+    assert (played, ended) == ("Playing.", FINISHED), said
+    assert ended_at - played_at >= 1000, said
     assert [p for p in problems if not ("payment failed" in p or "501" in p)] == []

@@ -11,6 +11,7 @@
 import { Replayer } from "@rrweb/replay";
 import CSS from "@rrweb/replay/dist/style.css";
 import { selectorOf } from "./recorder-privacy.js";
+import { watchFinish } from "./replayer-finish.js";
 
 const META = 4;
 const CUSTOM = 5;
@@ -102,8 +103,10 @@ export function createReplayer(container, { live = true, events = [], onPage, on
     return replayer;
   };
 
+  /** @type {(fn: () => void) => void} */
+  let onFinish = () => {}; // live: there is no end
   if (!live) {
-    make(events);
+    onFinish = watchFinish(make(events));
     const meta = events.find((e) => e.type === META);
     if (meta?.data?.href) onPage?.({ url: meta.data.href });
   }
@@ -112,6 +115,15 @@ export function createReplayer(container, { live = true, events = [], onPage, on
     /** The rrweb Replayer showing the current page (null before the first page in live mode). */
     get replayer() {
       return replayer;
+    },
+    /**
+     * Call `fn` when the recording has played to its end (not live). Use this,
+     * not the replayer's own "finish", which can come late, from an earlier
+     * run (replayer-finish.js).
+     * @param {() => void} fn
+     */
+    onFinish(fn) {
+      onFinish(fn);
     },
     /** The page's size (the sender's viewport) and the scale it is shown at. */
     get size() {

@@ -199,7 +199,7 @@ export class Rewind {
     this.player = createReplayer(this.view, { live: false, events, title });
     const r = this.player.replayer;
     r.on("fullsnapshot-rebuilded", () => this.panel.setAttribute("data-ready", ""));
-    r.on("finish", () => {
+    this.player.onFinish(() => {
       this.playing = false;
       this.playButton.textContent = t("Play");
       this.say(t("Finished: this is where the visitor is now."));
