@@ -291,6 +291,34 @@ def test_one_agent_juggles_three_visitors_with_the_keyboard(
     expect(agent.locator(f"{SHOWN} .entry.visitor").first).to_be_visible()
 
 
+def test_a_click_in_the_list_survives_its_redraws(
+    server: Server,
+    shops: ShopServer,
+    chromium: Browser,
+    contexts: list[BrowserContext],
+    problems: list[str],
+) -> None:
+    """The list redraws at every change (a visitor typing: up to ten times a second).
+    A press and a release on a conversation with redraws between them still open it:
+    the item's button is kept and its contents take no pointer events (list.js).
+    Before, the redraw replaced the button under the pointer and the click was lost."""
+    shop = make_shop(server, agents=1)
+    agent = sign_in(new(contexts, chromium), server, emails(shop)[0], problems)
+    url = shops.add(f"redraw-{shop.site.id}", shop_page(server, shop.key))
+    visitor = visitor_writes(new(contexts, chromium), url, "Do you ship abroad?", problems)
+    item = agent.locator("#list-mine .conv-item")
+    expect(item).to_contain_text("Do you ship abroad?")
+    box = item.bounding_box()
+    assert box is not None
+    agent.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    agent.mouse.down()
+    for draft in ("To Norway", "To Norway, and how long"):  # two redraws while pressed
+        visitor.locator("#chatserver-input").fill(draft)
+        expect(item).to_contain_text(draft)
+    agent.mouse.up()
+    expect(agent.locator(f"{SHOWN} .entry.visitor .body")).to_have_text(["Do you ship abroad?"])
+
+
 def test_take_a_queued_chat_then_transfer_it(
     server: Server,
     shops: ShopServer,

@@ -26,6 +26,13 @@ export class ConversationList {
     this.current = null;
     /** @type {number | null} */
     this.frame = null;
+    /**
+     * Each conversation's item, kept from one render to the next: a render
+     * that replaced the button between the press and the release of a click
+     * lost the click (a visitor typing redraws the list ten times a second).
+     * @type {Map<string, {li: HTMLLIElement, button: HTMLButtonElement}>}
+     */
+    this.items = new Map();
   }
 
   /** Redraw on the next animation frame (many changes come in bursts). */
@@ -60,6 +67,8 @@ export class ConversationList {
 
   render() {
     const { queued, mine, others } = this.groups();
+    const shown = new Set([...queued, ...mine, ...others].map((r) => r.id));
+    for (const id of this.items.keys()) if (!shown.has(id)) this.items.delete(id);
     this.section(this.lists.queued, queued, t("Nobody is waiting. New chats arrive here, with a sound when Sound is on."));
     this.section(this.lists.mine, mine, t("No chats yet. Take one from the queue, or write to a visitor on the site now."));
     this.section(this.lists.others, others, t("Your colleagues' chats show here; open one to follow it."));
@@ -73,11 +82,41 @@ export class ConversationList {
       fill(list, el("li", { class: "empty", text: empty }));
       return;
     }
-    fill(list, ...recs.map((r) => this.item(r)));
+    const lis = recs.map((r) => this.item(r));
+    const same = list.children.length === lis.length && lis.every((li, i) => list.children[i] === li);
+    if (!same) fill(list, ...lis); // moved only when the order changed
   }
 
-  /** @param {Rec} rec */
+  /**
+   * The conversation's list item, its button kept and its contents redrawn.
+   * @param {Rec} rec
+   * @returns {HTMLLIElement}
+   */
   item(rec) {
+    let kept = this.items.get(rec.id);
+    if (!kept) {
+      const button = /** @type {HTMLButtonElement} */ (
+        el("button", { type: "button", class: "conv-item", "data-conv": rec.id, onclick: () => this.open(rec.id) })
+      );
+      kept = { li: /** @type {HTMLLIElement} */ (el("li", {}, button)), button };
+      this.items.set(rec.id, kept);
+    }
+    kept.button.setAttribute("aria-current", this.current === rec.id ? "true" : "false");
+    kept.button.replaceChildren(...this.contents(rec));
+    // The contents take no pointer events (workspace.css): the colleagues
+    // viewing are named on the button.
+    const eyes = kept.button.querySelector(".eyes");
+    if (eyes) kept.button.title = eyes.getAttribute("title") || "";
+    else kept.button.removeAttribute("title");
+    return kept.li;
+  }
+
+  /**
+   * What the conversation's button shows.
+   * @param {Rec} rec
+   * @returns {HTMLElement[]}
+   */
+  contents(rec) {
     const store = this.store;
     const me = store.me?.id || "";
     const { conv } = rec;
@@ -113,15 +152,7 @@ export class ConversationList {
       line = last.kind === "note" ? t("Note: %(text)s", { text: last.body }) : last.from.kind === "agent" ? t("You: %(text)s", { text: last.body }) : last.body;
       if (last.from.kind === "agent" && last.from.id !== me && last.kind !== "note") line = `${last.from.name}: ${last.body}`;
     }
-    const button = el(
-      "button",
-      {
-        type: "button",
-        class: "conv-item",
-        "data-conv": rec.id,
-        "aria-current": this.current === rec.id ? "true" : "false",
-        onclick: () => this.open(rec.id),
-      },
+    return [
       avatar("visitor", conv.visitor, visitorLabel(store, conv.visitor)),
       el(
         "span",
@@ -136,7 +167,6 @@ export class ConversationList {
         el("span", { class: urgent ? "meta urgent" : "meta", text: meta }),
         line ? el("span", { class: lineClass, text: line }) : null,
       ),
-    );
-    return el("li", {}, button);
+    ];
   }
 }
