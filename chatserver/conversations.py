@@ -252,11 +252,17 @@ class Conversations:
         finds the chat held by that agent and leaves it to them (it queues
         nothing, and takes it from no agent: ``requeue`` detaches those who
         left before); the join's own assignment writes and publishes it
-        ``active``.
+        ``active``.  A ``close`` in the window removes the chat from the
+        router before it is queued: the record read after ``submit`` shows it
+        closed (a close writes the record first), and it is taken out again.
         """
         await self.publish_conv(conv.id)
         if not await self.router.submit(conv, preferred, exclude):
             log.debug("%s was taken before it was queued; it stays with its agent", conv.id)
+            return
+        current = await self.store.get_conversation(conv.id)
+        if current is None or current.state is ConvState.CLOSED:
+            await self.router.remove(conv.id)
 
     async def requeue(
         self, site: Site, conv_id: ConversationId, without: Sequence[AgentId]

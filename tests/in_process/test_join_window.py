@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from chatserver.routing import Router
-from chatserver.types import SiteSettings
+from chatserver.types import Role, SiteSettings
 
 from ..node import Node, NodeClient
 
@@ -213,3 +213,34 @@ async def test_a_join_before_a_left_chat_is_queued_again(
     assert await router.queue(shop.site.id) == []
     loads = {a: 1 if a == joiner else 0 for a in (l1, j2, o3)}
     assert {a: await router.load(a) for a in (l1, j2, o3)} == loads
+
+
+async def test_a_chat_closed_before_the_submit_is_not_queued(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same window with a close: an admin closes the chat from its ``queued`` record
+    before the submit (the close's ``remove`` finds nothing to remove yet).  The closed
+    chat must not wait in the queue, ahead of the chats that come after it."""
+    shop = await node.seed(agents=1, settings=SiteSettings(routing="manual"), roles={0: Role.ADMIN})
+    ((email, _),) = shop.agents.items()
+    admin = await node.agent(email)
+    visitor = await node.visitor(shop.key)
+    hold = HeldSubmit(node.parts.router, monkeypatch)
+    ack = await visitor.request({"t": "send", "cid": "m1", "body": "anyone there?"})
+    conv_id = ack["conv"]
+    await asyncio.wait_for(hold.reached.wait(), 5)
+    await admin.expect(
+        "conv", lambda f: f["conv"]["id"] == conv_id and f["conv"]["state"] == "queued"
+    )
+    reply = await admin.request({"t": "close", "conv": conv_id})
+    assert reply["t"] == "ok", reply
+    hold.released.set()
+    # The visitor's frames run one at a time: this reply comes after the first
+    # message's submit and routing are done.
+    done = await visitor.request({"t": "attrs", "set": {"plan": "pro"}})
+    assert done["t"] == "ok", done
+    assert await node.parts.router.queue(shop.site.id) == []
+    later = await node.visitor(shop.key)
+    ack = await later.request({"t": "send", "cid": "l1", "body": "me too"})
+    place = await later.expect("queue", lambda f: f["conv"] == ack["conv"])
+    assert place["position"] == 1, place
