@@ -22,10 +22,10 @@ order and gives each conversation to the best free agent who serves it, so a
 conversation another agent cannot serve does not block the ones behind it.
 
 A conversation is waiting (in the queue) or held (in agents' loads), never
-both.  ``submit`` keeps that true against a join that overtakes it: a waiting
-chat's ``queued`` record is published before ``submit`` (``Conversations.
-enqueue``), so an agent may ``attach`` it first; ``submit`` then leaves it to
-them: it takes a chat from no agent (docs/routing.md).
+both.  ``submit`` keeps that true against a join that overtakes it: a
+waiting chat's ``queued`` record is published before ``submit``
+(``Conversations.enqueue``), so an agent may ``attach`` it first; ``submit``
+then leaves it to them, as it takes a chat from no agent (docs/routing.md).
 """
 
 from __future__ import annotations
