@@ -246,9 +246,23 @@ class Conversations:
         after that (read before the assignment, sent after it) would overtake
         it at every agent and visitor: the chat shown waiting again, and its
         agent's console no longer taking it as theirs.
+
+        The order opens a window the router closes: an agent whose console
+        shows the record may ``join`` before ``submit``.  ``submit`` then
+        finds the chat held by that agent and leaves it to them (it queues
+        nothing, and takes it from no agent: ``requeue`` detaches those who
+        left before); the join's own assignment writes and publishes it
+        ``active``.  A ``close`` in the window removes the chat from the
+        router before it is queued: the record read after ``submit`` shows it
+        closed (a close writes the record first), and it is taken out again.
         """
         await self.publish_conv(conv.id)
-        await self.router.submit(conv, preferred, exclude)
+        if not await self.router.submit(conv, preferred, exclude):
+            log.debug("%s was taken before it was queued; it stays with its agent", conv.id)
+            return
+        current = await self.store.get_conversation(conv.id)
+        if current is None or current.state is ConvState.CLOSED:
+            await self.router.remove(conv.id)
 
     async def requeue(
         self, site: Site, conv_id: ConversationId, without: Sequence[AgentId]

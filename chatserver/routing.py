@@ -20,6 +20,12 @@ forgotten and the agent's next connection starts ``online``.
 Queue: one FIFO per site ordered by ``queued_at``.  ``drain`` walks it in
 order and gives each conversation to the best free agent who serves it, so a
 conversation another agent cannot serve does not block the ones behind it.
+
+A conversation is waiting (in the queue) or held (in agents' loads), never
+both.  ``submit`` keeps that true against a join that overtakes it: a
+waiting chat's ``queued`` record is published before ``submit``
+(``Conversations.enqueue``), so an agent may ``attach`` it first; ``submit``
+then leaves it to them, as it takes a chat from no agent (docs/routing.md).
 """
 
 from __future__ import annotations
@@ -155,11 +161,18 @@ class Router(Protocol):
         conv: Conversation,
         preferred: AgentId | None,
         exclude: frozenset[AgentId] = frozenset(),
-    ) -> None:
-        """Put ``conv`` in its site's queue (out of any agent's load); ``drain`` assigns.
+    ) -> bool:
+        """Put ``conv`` in its site's queue, unless an agent holds it; ``drain`` assigns.
 
         Agents in ``exclude`` (who just left or transferred it) are not given
-        it again while it waits.
+        it again while it waits.  ``submit`` takes the chat from nobody: the
+        caller detaches the agents who left it first.  An agent who holds
+        it took it since the caller decided it waits (a ``join`` from its
+        published ``queued`` record, on any process, even by an agent who
+        just left it, or a ``drain`` elsewhere): then it stays theirs, nothing
+        changes and ``submit`` returns ``False``.  Already queued, it is
+        queued again in its place (``queued_at``) with the new department and
+        exclusions.  The check and the change are one atomic step.
         """
 
     async def drain(self, site_id: SiteId, now: float) -> list[tuple[ConversationId, AgentId]]:

@@ -116,13 +116,14 @@ class MemoryRouter:
         conv: Conversation,
         preferred: AgentId | None,
         exclude: frozenset[AgentId] = frozenset(),
-    ) -> None:
-        for slot in self._agents.values():
-            slot.convs.discard(conv.id)
+    ) -> bool:
+        if any(conv.id in slot.convs for slot in self._agents.values()):
+            return False  # taken since the caller decided it waits (routing.Router)
         self._dequeue(conv.id)
         self._enqueue(
             Waiting(conv.id, conv.site_id, conv.queued_at, conv.department, preferred, exclude)
         )
+        return True
 
     async def drain(self, site_id: SiteId, now: float) -> list[tuple[ConversationId, AgentId]]:
         done: list[tuple[ConversationId, AgentId]] = []

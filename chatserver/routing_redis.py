@@ -302,9 +302,9 @@ class RedisRouter:
         conv: Conversation,
         preferred: AgentId | None,
         exclude: frozenset[AgentId] = frozenset(),
-    ) -> None:
+    ) -> bool:
         await self._remember("conv", conv.id, conv.site_id)
-        await self._run(
+        queued = await self._run(
             conv.site_id,
             "submit",
             conv.id,
@@ -313,6 +313,7 @@ class RedisRouter:
             preferred or "",
             json.dumps(sorted(exclude)),
         )
+        return bool(queued)
 
     async def drain(self, site_id: SiteId, now: float) -> list[tuple[ConversationId, AgentId]]:
         flat = await self._run(site_id, "drain")

@@ -404,7 +404,7 @@ def own_server(tmp_path: Path) -> Iterator[Server]:
     srv.stop()
 
 
-from .node import node  # noqa: E402, F401  (the in-process node fixture)
+from .node import node, two_nodes  # noqa: E402, F401  (the in-process node fixtures)
 from .postgres_server import postgres_server, postgres_url  # noqa: E402, F401  (fixtures)
 from .redis_server import own_redis, redis_prefix, redis_server  # noqa: E402, F401  (fixtures)
 from .s3_server import s3_prefix, s3_server  # noqa: E402, F401  (fixtures)

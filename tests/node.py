@@ -63,6 +63,7 @@ from chatserver.web.ws import ChatApp
 
 from . import wire_check
 from .conftest import Client, Shop, seed_store
+from .redis_server import RedisServer
 
 CHROME = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -321,3 +322,17 @@ async def node(tmp_path: Path) -> AsyncIterator[Node]:
         yield started
     finally:
         await started.close()
+
+
+@pytest.fixture
+async def two_nodes(tmp_path: Path, redis: RedisServer) -> AsyncIterator[tuple[Node, Node]]:
+    """Two nodes sharing a redis-server (store, routing, fan-out): two processes' parts."""
+    a = await Node(tmp_path / "a", redis_url=redis.url).start()
+    try:
+        b = await Node(tmp_path / "b", redis_url=redis.url).start()
+        try:
+            yield a, b
+        finally:
+            await b.close()
+    finally:
+        await a.close()

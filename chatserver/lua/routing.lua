@@ -251,12 +251,18 @@ elseif op == 'restore' then
   return 1
 
 elseif op == 'submit' then
-  -- conv, queued_at, dept, preferred, exclude (JSON list)
+  -- conv, queued_at, dept, preferred, exclude (JSON list); returns 1 when
+  -- queued, 0 (changing nothing) when an agent holds the conv: one took it (a
+  -- join from the published 'queued' record, a drain) since the caller
+  -- decided it waits, so it stays theirs.  The caller released the agents
+  -- who left it; a hold of an excluded agent now is a join back.
   local conv = ARGV[2]
-  release(conv)
-  dequeue(conv)
+  for id, _ in pairs(st.agents) do
+    if agent(id).convs[conv] then return 0 end
+  end
   local x = {}
   for _, id in ipairs(cjson.decode(ARGV[6])) do x[id] = true end
+  dequeue(conv)
   local w = { c = conv, q = tonumber(ARGV[3]), d = ARGV[4], p = ARGV[5], x = x }
   local pos = #st.queue + 1
   for i, other in ipairs(st.queue) do

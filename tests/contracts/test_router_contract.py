@@ -115,7 +115,8 @@ async def test_departments_exclusion_and_status(routers: list[Router]) -> None:
     await r.set_status("a2", AgentStatus.ONLINE)
     assert await r.available_agents(SITE, "support") == 1
     assert await r.drain(SITE, 0.0) == [("c001", "a2")]
-    await r.submit(conv(1, dept="support"), None, frozenset({"a2"}))
+    await r.detach("c001", "a2")  # a2 leaves it (Conversations.requeue): not given back
+    assert await r.submit(conv(1, dept="support"), None, frozenset({"a2"})) is True
     assert await r.drain(SITE, 0.0) == []
 
 
@@ -200,6 +201,82 @@ async def test_concurrent_drains_never_exceed_capacity(routers: list[Router]) ->
     waiting = await routers[1].queue(SITE)
     assert len(waiting) == 45 and waiting == sorted(waiting)
     assert set(waiting).isdisjoint(c for c, _ in assigned)
+
+
+async def test_submit_leaves_a_chat_an_agent_took_to_them(routers: list[Router]) -> None:
+    """The join window: a chat's ``queued`` record is out before its submit, and an agent
+    joins it (``attach``, here on another process) first.  The late submit must not queue
+    it, give it to anyone else or release the joiner's place."""
+    a, b, c = routers
+    await a.agent_connected(agent(1, capacity=1), AgentStatus.ONLINE)
+    await a.agent_connected(agent(2, capacity=1), AgentStatus.ONLINE)
+    assert await b.attach("c001", "a1", 0.0) is True
+    assert await c.submit(conv(1), None) is False
+    assert await a.queue(SITE) == []
+    assert await b.drain(SITE, 0.0) == []
+    assert (await c.load("a1"), await c.load("a2")) == (1, 0)
+    # The joiner's capacity is spent: the next chats go to a2, then wait.
+    assert await a.submit(conv(2), "a1") is True
+    assert await a.submit(conv(3), None) is True
+    assert await b.drain(SITE, 0.0) == [("c002", "a2")]
+    assert await c.queue(SITE) == ["c003"]
+
+
+async def test_submit_takes_the_chat_from_no_agent(routers: list[Router]) -> None:
+    """Not even from one it excludes: the agents who left a chat are detached before
+    it is submitted (``Conversations.requeue``), so a hold of theirs now is a join
+    back from the ``queued`` record, and the chat stays theirs."""
+    a, b, _ = routers
+    await a.agent_connected(agent(1), AgentStatus.ONLINE)
+    await a.agent_connected(agent(2), AgentStatus.ONLINE)
+    assert await a.attach("c001", "a1", 0.0)
+    assert await b.submit(conv(1), None, frozenset({"a1"})) is False
+    assert (await a.load("a1"), await a.load("a2")) == (1, 0)
+    assert await a.queue(SITE) == []
+    await b.detach("c001", "a1")  # a1 leaves it for good
+    assert await a.submit(conv(1), None, frozenset({"a1"})) is True
+    assert await b.queue(SITE) == ["c001"]
+    assert await b.drain(SITE, 0.0) == [("c001", "a2")]  # not a1, who left it
+
+
+async def test_submit_again_keeps_the_place_and_takes_the_new_department(
+    routers: list[Router],
+) -> None:
+    """A waiting chat submitted again (its department renamed) is no agent's: it stays
+    queued in its ``queued_at`` place, for the new department."""
+    a, b, _ = routers
+    for n in (1, 2, 3):
+        assert await a.submit(conv(n), None) is True
+    assert await b.submit(conv(2, dept="sales"), None) is True
+    assert await a.queue(SITE) == ["c001", "c002", "c003"]
+    await a.agent_connected(agent(1, capacity=5, depts=("support",)), AgentStatus.ONLINE)
+    assert await b.drain(SITE, 0.0) == [("c001", "a1"), ("c003", "a1")]
+    assert await a.queue(SITE) == ["c002"]
+
+
+async def test_joins_racing_submits_end_held_never_queued(routers: list[Router]) -> None:
+    """Joins and submits of the same chats at once, on different processes: whichever
+    runs first, each chat ends held by its joiner and out of the queue."""
+    await routers[0].agent_connected(agent(1, capacity=40), AgentStatus.ONLINE)
+    await routers[0].agent_connected(agent(2, capacity=40), AgentStatus.ONLINE)
+
+    async def race(n: int) -> tuple[bool, bool]:
+        async def join() -> bool:
+            await asyncio.sleep(random.random() * 0.005)
+            return await routers[n % 3].attach(f"c{n:03d}", f"a{1 + n % 2}", 0.0)
+
+        async def submit() -> bool:
+            await asyncio.sleep(random.random() * 0.005)
+            return await routers[(n + 1) % 3].submit(conv(n), None)
+
+        joined, queued = await asyncio.gather(join(), submit())
+        return joined, queued
+
+    results = await asyncio.gather(*(race(n) for n in range(40)))
+    assert all(joined for joined, _ in results)
+    assert await routers[2].queue(SITE) == []
+    assert (await routers[1].load("a1"), await routers[1].load("a2")) == (20, 20)
+    assert await routers[0].drain(SITE, 0.0) == []
 
 
 async def test_silent_process_agents_expire_and_their_chats_are_returned(

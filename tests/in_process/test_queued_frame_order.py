@@ -24,8 +24,7 @@ its race needs a second process: two nodes sharing a redis-server.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -34,7 +33,6 @@ from chatserver.types import JSON
 
 from ..conftest import Client
 from ..node import Node, NodeClient
-from ..redis_server import RedisServer
 from .test_posting_paths import PAGE, put_rule
 
 pytestmark = pytest.mark.anyio
@@ -136,20 +134,6 @@ async def test_an_answered_greeting_routed_before_its_record_is_published(
     await both_came([agent, visitor], conv_id)
     assert states(agent, conv_id)[-1] == "active", states(agent, conv_id)
     assert states(visitor, conv_id)[-1] == "active", states(visitor, conv_id)
-
-
-@pytest.fixture
-async def two_nodes(tmp_path: Path, redis: RedisServer) -> AsyncIterator[tuple[Node, Node]]:
-    """Two nodes sharing a redis-server (store, routing, fan-out): two processes' parts."""
-    a = await Node(tmp_path / "a", redis_url=redis.url).start()
-    try:
-        b = await Node(tmp_path / "b", redis_url=redis.url).start()
-        try:
-            yield a, b
-        finally:
-            await b.close()
-    finally:
-        await a.close()
 
 
 async def test_a_left_chat_routed_elsewhere_before_its_record_is_published(

@@ -346,12 +346,19 @@ async def test_drain_is_per_site(router: MemoryRouter) -> None:
 
 
 @pytest.mark.anyio
-async def test_submit_takes_a_conversation_out_of_every_load(router: MemoryRouter) -> None:
+async def test_submit_takes_a_conversation_from_no_load(router: MemoryRouter) -> None:
+    """Held by agents (a join that overtook the submit), it stays theirs; detached
+    from every one (they left), it waits again."""
     await online(router, agent("a1"), agent("a2"))
-    await router.submit(conv("c1", 1.0), None)
+    assert await router.submit(conv("c1", 1.0), None)
     assert await router.attach("c1", "a1", now=1.0)
     assert await router.attach("c1", "a2", now=1.0)
-    await router.submit(conv("c1", 5.0), None)
+    assert not await router.submit(conv("c1", 5.0), None, frozenset({"a1"}))
+    assert (await router.load("a1"), await router.load("a2")) == (1, 1)
+    assert await router.queue("s1") == []
+    await router.detach("c1", "a1")
+    await router.detach("c1", "a2")
+    assert await router.submit(conv("c1", 5.0), None, frozenset({"a1", "a2"}))
     assert (await router.load("a1"), await router.load("a2")) == (0, 0)
     assert await router.queue("s1") == ["c1"]
 
