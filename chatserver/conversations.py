@@ -21,11 +21,12 @@ from contextlib import asynccontextmanager
 from time import perf_counter
 
 from .broker import Broker
-from .errors import ErrorCode, FrameError
+from .errors import ErrorCode, FrameError, StoreError
 from .events import ConversationEvent, ConversationEvents, EventKind
 from .histogram import Histogram
 from .routing import Router
 from .store import Store
+from .tasks import stop
 from .types import (
     JSON,
     Agent,
@@ -98,6 +99,7 @@ class Conversations:
         self.wire: Callable[[Entry], JSON] = Entry.to_wire
         # seconds per entry publish (the node shares ``metrics.broker_publish`` here)
         self.publish_seconds = Histogram()
+        self._retries: set[asyncio.Task[None]] = set()  # new chats' routing tried again
 
     # -- helpers ---------------------------------------------------------
 
@@ -263,6 +265,48 @@ class Conversations:
         current = await self.store.get_conversation(conv.id)
         if current is None or current.state is ConvState.CLOSED:
             await self.router.remove(conv.id)
+
+    # Seconds before each new try at queueing a new chat whose first one failed.
+    ROUTE_RETRIES: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+
+    async def enqueue_new(self, site: Site, conv: Conversation, preferred: AgentId | None) -> None:
+        """Queue and route a chat a visitor's first message opened (acknowledged already).
+
+        When the router fails (Redis: its connection pool or a round trip past
+        the timeout, under load), the chat's record says it waits but no queue
+        holds it, and nothing else would put it there: a resent message is a
+        duplicate, which routes nothing.  So it is tried again in the
+        background (``ROUTE_RETRIES``) until it is queued, taken or closed.
+        """
+        try:
+            await self.enqueue(conv, preferred)
+            await self.route(site)
+        except StoreError as exc:
+            log.warning("queueing %s failed (%s); trying again in the background", conv.id, exc)
+            task = asyncio.ensure_future(self._route_again(site, conv.id, preferred))
+            self._retries.add(task)
+            task.add_done_callback(self._retries.discard)
+
+    async def _route_again(
+        self, site: Site, conv_id: ConversationId, preferred: AgentId | None
+    ) -> None:
+        for delay in self.ROUTE_RETRIES:
+            await asyncio.sleep(delay)
+            try:
+                conv = await self.store.get_conversation(conv_id)
+                if conv is None or conv.state is not ConvState.QUEUED or conv.agents:
+                    return  # closed or taken meanwhile
+                await self.enqueue(conv, preferred)  # queued already: it keeps its place
+                await self.route(site)
+                return
+            except StoreError as exc:
+                log.warning("queueing %s failed again (%s)", conv_id, exc)
+        log.error("%s was not queued: it waits for an agent to take it from the list", conv_id)
+
+    async def close_retries(self) -> None:
+        """Stop the background tries (the node is closing)."""
+        for task in list(self._retries):
+            await stop(task)
 
     async def requeue(
         self, site: Site, conv_id: ConversationId, without: Sequence[AgentId]

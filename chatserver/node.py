@@ -110,6 +110,7 @@ class Node:
         # event-loop lag into chatserver_event_loop_lag_seconds (loop_lag.py)
         self.loop_lag = LoopLag(self.metrics.loop_lag)
         self.hub.add_service(self.loop_lag.start, self.loop_lag.close)
+        self.hub.add_service(None, self.convs.close_retries)
         # Set by ``features.install``: the trigger engine and co-browsing.
         self.triggers: Proactive
         self.cobrowse: Cobrowse

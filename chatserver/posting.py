@@ -102,8 +102,7 @@ async def _published(
         await node.convs.publish_entry(site.id, entry)
     if new is not None:
         visitor = await node.store.get_visitor(new.visitor_id)
-        await node.convs.enqueue(new, visitor.last_agent_id if visitor else None)
-        await node.convs.route(site)
+        await node.convs.enqueue_new(site, new, visitor.last_agent_id if visitor else None)
 
 
 async def post_from_mail(node: Node, conv: Conversation, post: Post) -> tuple[Entry, bool]:

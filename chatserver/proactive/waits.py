@@ -52,8 +52,8 @@ async def route(node: Node, site_id: SiteId, conv_id: ConversationId) -> None:
     if conv is None or conv.state is not ConvState.QUEUED or conv.agents:
         return  # closed, or an agent took it already
     visitor = await node.store.get_visitor(conv.visitor_id)
-    await node.convs.enqueue(conv, visitor.last_agent_id if visitor else None)
-    await node.convs.route(await node.hub.site(site_id))
+    site = await node.hub.site(site_id)
+    await node.convs.enqueue_new(site, conv, visitor.last_agent_id if visitor else None)
 
 
 async def sweep(node: Node, waiting: set[ConversationId], now: float) -> None:
