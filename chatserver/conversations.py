@@ -198,9 +198,29 @@ class Conversations:
                 try:
                     await self._assigned(conv_id, agent_id)
                 except Exception:
-                    log.exception("assigning %s to %s failed; requeueing", conv_id, agent_id)
-                    await self.router.detach(conv_id, agent_id)
+                    log.exception("assigning %s to %s failed", conv_id, agent_id)
+                    try:
+                        await self._assignment_failed(conv_id, agent_id)
+                    except Exception:
+                        log.exception("%s: the failed assignment was not undone", conv_id)
         await self.announce_queue(site.id)
+
+    async def _assignment_failed(self, conv_id: ConversationId, agent_id: AgentId) -> None:
+        """Undo what ``drain`` did for an assignment that failed; the record decides.
+
+        Written already (a later step failed): the chat is the agent's, and the
+        hold stays.  Otherwise the hold goes, and a chat that still waits goes
+        back in the queue (``drain`` took it out), in its place (``queued_at``;
+        a preferred agent or exclusions it had are not kept); a closed one goes.
+        """
+        conv = await self.store.get_conversation(conv_id)
+        if conv is not None and conv.state is not ConvState.CLOSED and agent_id in conv.agents:
+            return
+        await self.router.detach(conv_id, agent_id)
+        if conv is None or conv.state is ConvState.CLOSED:
+            await self.router.remove(conv_id)
+        elif conv.state is ConvState.QUEUED and not conv.agents:
+            await self.router.submit(conv, None)
 
     async def announce_queue(self, site_id: SiteId) -> None:
         """Send ``queue`` frames to waiting conversations whose position changed."""

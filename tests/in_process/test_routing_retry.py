@@ -77,3 +77,41 @@ async def test_a_chat_closed_before_the_next_try_is_left_alone(
     await asyncio.sleep(0.5)  # past the one try
     assert calls == [conv_id]  # the try found it closed and queued nothing
     assert await node.parts.router.queue(shop.site.id) == []
+
+
+async def test_a_failed_assignment_puts_the_chat_back_in_the_queue(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``drain`` took the chat out of the queue for an agent, and writing the assignment
+    failed: the chat goes back in the queue (before, only the agent's hold went, and the
+    chat waited in no queue), and the next routing gives it to the agent."""
+    shop = await node.seed(agents=1)
+    (email,) = shop.agents
+    agent_id = shop.agents[email]
+    store, router = node.store, node.parts.router
+    update = store.update_conversation
+    failures = [StoreError("sqlite: disk I/O error")]
+
+    async def flaky(conv_id: Any, **kw: Any) -> Any:
+        if kw.get("state") is not None and kw["state"].value == "active" and failures:
+            raise failures.pop()
+        return await update(conv_id, **kw)
+
+    visitor = await node.visitor(shop.key)
+    ack = await visitor.request({"t": "send", "cid": "m1", "body": "anyone there?"})
+    conv_id = ack["conv"]
+    monkeypatch.setattr(store, "update_conversation", flaky)
+    agent = await node.agent(email)  # its arrival routes the site: the assignment fails
+    await visitor.expect("agents", lambda f: f["online"] >= 1)
+    for _ in range(200):
+        if not failures and await router.queue(shop.site.id) == [conv_id]:
+            break
+        await asyncio.sleep(0.01)
+    assert await router.queue(shop.site.id) == [conv_id]
+    assert await router.load(agent_id) == 0
+    site = await node.hub.site(shop.site.id)
+    await node.parts.convs.route(site)  # the next routing (a message, an agent's change)
+    joined = await agent.expect(
+        "conv", lambda f: f["conv"]["id"] == conv_id and f["conv"]["state"] == "active"
+    )
+    assert [a["id"] for a in joined["conv"]["agents"]] == [agent_id]
