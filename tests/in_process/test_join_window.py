@@ -18,11 +18,13 @@ the routing of the chats that come after (no capacity leaked either way).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from chatserver.routing import Router
+from chatserver.store import Store
 from chatserver.types import Role, SiteSettings
 
 from ..node import Node, NodeClient
@@ -70,6 +72,16 @@ async def last_record(client: NodeClient, conv_id: str) -> dict[str, Any]:
     raise AssertionError([r["state"] for r in records(client, conv_id)])
 
 
+async def only_with(store: Store, clients: Sequence[NodeClient], conv_id: str, agent: str) -> None:
+    """The stored record and the last record each client got: ``active``, with ``agent``
+    alone."""
+    conv = await store.get_conversation(conv_id)
+    assert conv is not None and conv.state.value == "active" and conv.agents == (agent,), conv
+    for client in clients:
+        last = await last_record(client, conv_id)
+        assert last["state"] == "active" and [a["id"] for a in last["agents"]] == [agent], last
+
+
 async def join_while_held(
     posting: Node, visitor: NodeClient, joining: NodeClient, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[str, HeldSubmit]:
@@ -106,11 +118,7 @@ async def test_a_join_before_the_submit_keeps_the_chat_with_the_joiner(
     visitor = await node.visitor(shop.key)
     conv_id, _ = await join_while_held(node, visitor, joining, monkeypatch)
 
-    conv = await node.store.get_conversation(conv_id)
-    assert conv is not None and conv.state.value == "active" and conv.agents == (a1,), conv
-    for client in (joining, other, visitor):
-        last = await last_record(client, conv_id)
-        assert last["state"] == "active" and [a["id"] for a in last["agents"]] == [a1], last
+    await only_with(node.store, (joining, other, visitor), conv_id, a1)
     router = node.parts.router
     assert await router.queue(shop.site.id) == []
     assert (await router.load(a1), await router.load(a2)) == (1, 0)
@@ -146,11 +154,7 @@ async def test_a_join_on_another_process_before_the_submit(
     visitor = await a.visitor(shop.key)
     conv_id, _ = await join_while_held(a, visitor, joining, monkeypatch)
 
-    conv = await b.store.get_conversation(conv_id)
-    assert conv is not None and conv.state.value == "active" and conv.agents == (a1,), conv
-    for client in (joining, other, visitor):
-        last = await last_record(client, conv_id)
-        assert last["state"] == "active" and [x["id"] for x in last["agents"]] == [a1], last
+    await only_with(b.store, (joining, other, visitor), conv_id, a1)
     for node in (a, b):
         router = node.parts.router
         assert await router.queue(shop.site.id) == []
