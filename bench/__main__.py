@@ -35,7 +35,16 @@ from .ingest import ingest
 from .ramp import Ramp, throughput
 from .report import checks, render
 from .scenarios import Env, Plan, idle, median_run, slow, storm, traffic
-from .servers import ALL_TARGETS, BACKEND_TARGETS, ROOT, SYNC_NORMAL, TARGETS, Cores
+from .servers import (
+    ALL_TARGETS,
+    BACKEND_TARGETS,
+    DURABLE_RELAY,
+    INGEST_FLOOR,
+    ROOT,
+    SYNC_NORMAL,
+    TARGETS,
+    Cores,
+)
 from .stats import calibrate_jitter
 from .worker import loop_name, raise_nofile
 
@@ -132,7 +141,10 @@ def run_plan(plan: Plan, only: set[str], targets: list[str], env: Env) -> dict[s
             plan.throughput_budget_s,
             max_workers=max(env.workers, env.max_workers),
         )
-        for target in targets:
+        # Beside the bare relay, the same relay made durable (bench.baseline_durable):
+        # what the durable append alone costs, the floor for any durable server.
+        floor = [DURABLE_RELAY.name] if "ws-relay" in targets else []
+        for target in [*targets, *(t for t in floor if t not in targets)]:
             attempt("throughput", target, throughput, plan.throughput, ramp)
     # Storm and slow consumer exercise recovery and outbox bounds, which the
     # baselines do not implement: chatserver only.
@@ -140,9 +152,13 @@ def run_plan(plan: Plan, only: set[str], targets: list[str], env: Env) -> dict[s
         attempt("storm", "chatserver", storm, plan.storm)
     if "slow" in only and plan.slow is not None and "chatserver" in targets:
         attempt("slow", "chatserver", slow, plan.slow)
-    # Session recording ingest: a chatserver feature, no baseline.
-    for target in targets:
-        if "ingest" in only and plan.ingest is not None and ALL_TARGETS[target].chatserver:
+    # Session recording ingest: a chatserver feature; beside chatserver its floor
+    # (bench.baseline_ingest: compress, append, fdatasync, reply; nothing else).
+    ingesting = [t for t in targets if ALL_TARGETS[t].chatserver or t == INGEST_FLOOR.name]
+    if "chatserver" in ingesting and INGEST_FLOOR.name not in ingesting:
+        ingesting.append(INGEST_FLOOR.name)
+    for target in ingesting:
+        if "ingest" in only and plan.ingest is not None:
             attempt("ingest", target, ingest, plan.ingest)
             if plan.ingest_dense is not None:
                 attempt("ingest_dense", target, ingest, plan.ingest_dense)

@@ -39,7 +39,7 @@ from chatserver.types import SiteSettings
 from recordings.format import HEADER_SIZE
 
 from .backing import start_chatserver, store_urls
-from .servers import Target
+from .servers import ServerProcess, Target
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "demo_session.json.gz"
 
@@ -256,8 +256,13 @@ def ingest(env: Any, target: Target, conf: Ingest) -> dict[str, Any]:
     data = env.tmp / "ingest"
     shutil.rmtree(data, ignore_errors=True)
     urls = store_urls(target, getattr(env, "backing", None))
-    key = _seed(data, urls)
-    server = start_chatserver(env, target, data, urls)
+    server: Any
+    if target.chatserver:
+        key = _seed(data, urls)
+        server = start_chatserver(env, target, data, urls)
+    else:  # a floor (bench.baseline_ingest): no sites, no keys
+        key = ""
+        server = ServerProcess(target, data, env.cores, env.server_root).start()
     has_backing = bool(urls)
     try:
         before = _recording_stats(server)

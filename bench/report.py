@@ -87,7 +87,7 @@ def _ratio_rows(tp: dict[str, Any]) -> list[list[Any]]:
     measured ratio is exact (both servers failed the SLO) or only a bound."""
     mine = tp.get("chatserver", {})
     rows: list[list[Any]] = []
-    for other in ("socketio", "ws-relay"):
+    for other in ("socketio", "ws-relay", "ws-relay-durable", "ws-relay-log"):
         theirs = tp.get(other, {})
         a, b = mine.get("max_msgs_per_s"), theirs.get("max_msgs_per_s")
         if not (a and b):
@@ -211,6 +211,21 @@ def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "target": f">= {need:g}x {label}",
                 "measured": f"{_fmt(ratio, 2)}x ({a:.0f} vs {b:.0f} msg/s){bound}{estimate}",
                 "status": status,
+                "cpu_estimate": est,
+            }
+        )
+    floor = tp.get("ws-relay-durable")
+    relay = tp.get("ws-relay")
+    if floor and relay and "error" not in floor and "error" not in relay:
+        a, b = floor.get("max_msgs_per_s", 0.0), relay.get("max_msgs_per_s", 0.0)
+        est = cpu_ratio(floor, relay)
+        estimate = f"; by CPU per message {est:.2f}x" if est else ""
+        out.append(
+            {
+                "target": "(the floor) the bare relay made durable / the bare relay",
+                "measured": f"{_fmt(a / b if b else None, 2)}x ({a:.0f} vs {b:.0f} msg/s)"
+                f"{estimate}: what one SQLite append per message before its ack costs",
+                "status": "measured",
                 "cpu_estimate": est,
             }
         )
@@ -433,20 +448,27 @@ def render(results: dict[str, Any]) -> str:
         )
         lines.append("")
     for name in ("ingest", "ingest_dense"):
-        r = sc.get(name, {}).get("chatserver")
-        if not r:
-            continue
-        if "error" in r:
-            lines += [f"**{name}**: {r['error']}", ""]
-            continue
-        c = r.get("config", {})
-        lines.append(
-            f"**Recording {name}** ({c.get('connections')} visitors, "
+        for target in ("chatserver", "ingest-floor"):
+            lines += _ingest_line(name, target, sc.get(name, {}).get(target))
+    return "\n".join(lines)
+
+
+def _ingest_line(name: str, target: str, r: dict[str, Any] | None) -> list[str]:
+    """One ingest result as a sentence; the floor (bench.baseline_ingest) says what it is."""
+    if not r:
+        return []
+    who = "" if target == "chatserver" else f", {target}: compress, append, fdatasync, reply"
+    if "error" in r:
+        return [f"**{name}{who}**: {r['error']}", ""]
+    c = r.get("config", {})
+    return [
+        (
+            f"**Recording {name}{who}** ({c.get('connections')} visitors, "
             f"{'busy visitors' if c.get('dense') else 'batches as recorded'}): "
             f"{r['events_per_s']} events/s ({r['batches_per_s']} batches/s), server CPU "
             f"{r['server_cpu']} ({r.get('events_per_cpu_s')} events per CPU second), "
             f"{r['stored_bytes_per_event']} B stored per event ({r['raw_bytes_per_event']} B raw), "
             f"load average {r.get('load_average')}"
-        )
-        lines.append("")
-    return "\n".join(lines)
+        ),
+        "",
+    ]

@@ -6,6 +6,9 @@ baselines' subset):
 ``chatserver``   ``python -m chatserver.cli serve`` (SQLite seeded first)
 ``ws-relay``     ``python -m bench.baseline_ws`` (bare websockets relay)
 ``socketio``     ``python -m bench.baseline_sio`` (python-socketio + uvicorn)
+``ws-relay-durable``  the bare relay with a durable append per send (``--durable``)
+``ws-relay-log``      the same into a plain file (``--durable DIR --file``)
+``ingest-floor``      ``python -m bench.baseline_ingest`` (the ``ingest`` scenario's floor)
 
 chatserver also runs on Redis alone and on PostgreSQL + Redis, one process
 or two (``BACKEND_TARGETS``; ``bench.backing`` starts the databases and the
@@ -49,6 +52,8 @@ class Target:
     backend: str | None = None  # chatserver's record: "sqlite", "redis", "postgres+redis"
     processes: int = 1  # chatserver processes sharing the backend
     flags: tuple[str, ...] = ()  # more chatserver options
+    module: str = ""  # a baseline's module (default: by ``wire``)
+    data_flag: str = ""  # the baseline's option naming its data directory, if it has one
 
     @property
     def chatserver(self) -> bool:
@@ -60,8 +65,11 @@ class Target:
             args = ["-m", "chatserver.cli", "serve", "--port", str(port), "--data", str(data)]
             flags = (*UNLIMITED, *self.flags, *extra)
             return [sys.executable, *args, "--log-level", "warning", *flags]
-        module = "bench.baseline_sio" if self.wire == "socketio" else "bench.baseline_ws"
-        return [sys.executable, "-m", module, "--port", str(port), *self.flags]
+        module = self.module or (
+            "bench.baseline_sio" if self.wire == "socketio" else "bench.baseline_ws"
+        )
+        where = (self.data_flag, str(data)) if self.data_flag else ()
+        return [sys.executable, "-m", module, "--port", str(port), *self.flags, *where]
 
     def url(self, port: int) -> str:
         if self.chatserver:
@@ -116,8 +124,37 @@ LOOP_TARGETS = {
         "ws-relay-uvloop", "msgpack", "bare websockets relay on uvloop", flags=("--loop", "uvloop")
     ),
 }
+# The bare relay made durable (``bench.baseline_durable``): each send appended to
+# SQLite (synchronous=FULL, group commit on a writer thread) before its frames
+# leave, and nothing else.  The floor of any durable design in Python.
+DURABLE_RELAY = Target(
+    "ws-relay-durable",
+    "msgpack",
+    "bare websockets relay + durable SQLite append",
+    data_flag="--durable",
+)
+# The same with a plain file (one write and one fdatasync per group): durability's floor.
+LOG_RELAY = Target(
+    "ws-relay-log",
+    "msgpack",
+    "bare websockets relay + durable file append",
+    flags=("--file",),
+    data_flag="--durable",
+)
+# The ``ingest`` scenario's floor (``bench.baseline_ingest``): read, compress, append
+# to one file with group fdatasync, reply.  Nothing else.
+INGEST_FLOOR = Target(
+    "ingest-floor",
+    "json",
+    "bare websockets ingest: zstd + durable file append",
+    module="bench.baseline_ingest",
+    data_flag="--data",
+)
 ALL_TARGETS = {
     **TARGETS,
+    DURABLE_RELAY.name: DURABLE_RELAY,
+    LOG_RELAY.name: LOG_RELAY,
+    INGEST_FLOOR.name: INGEST_FLOOR,
     **BACKEND_TARGETS,
     SYNC_NORMAL.name: SYNC_NORMAL,
     **LOOP_TARGETS,
