@@ -222,6 +222,25 @@ class Conversations:
         elif conv.state is ConvState.QUEUED and not conv.agents:
             await self.router.submit(conv, None)
 
+    @asynccontextmanager
+    async def _undone_if_failed(
+        self, conv_id: ConversationId, agent_id: AgentId
+    ) -> AsyncIterator[None]:
+        """Around the writing of an assignment whose ``attach`` is done (``join``,
+        ``transfer``): when it fails, undo the attach as ``route`` does
+        (``_assignment_failed``: the record decides) and let the error go on to
+        the caller.  Without it the agent's place stayed taken (their capacity
+        leaked) and a waiting chat was held by an agent it was never given to,
+        in no queue.  A cancelled writing is undone too."""
+        try:
+            yield
+        except (Exception, asyncio.CancelledError):
+            try:
+                await self._assignment_failed(conv_id, agent_id)
+            except Exception:
+                log.exception("%s: the failed assignment to %s was not undone", conv_id, agent_id)
+            raise
+
     async def announce_queue(self, site_id: SiteId) -> None:
         """Send ``queue`` frames to waiting conversations whose position changed."""
         queue = await self.router.queue(site_id)
@@ -360,7 +379,8 @@ class Conversations:
             return conv
         if not await self.router.attach(conv.id, agent.id, now()):
             raise FrameError(ErrorCode.CONFLICT, "you are offline or at capacity")
-        await self._assigned(conv.id, agent.id)
+        async with self._undone_if_failed(conv.id, agent.id):
+            await self._assigned(conv.id, agent.id)
         await self.announce_queue(site.id)
         return conv
 
@@ -382,17 +402,20 @@ class Conversations:
                 raise FrameError(ErrorCode.CONFLICT, "that agent is already in the conversation")
             if not await self.router.attach(conv.id, target.id, now()):
                 raise FrameError(ErrorCode.CONFLICT, "that agent is offline or at capacity")
-            await self._event(site.id, conv.id, "transferred", by=by.public(), to=target.public())
-            self.events.emit(
-                ConversationEvent(
-                    EventKind.TRANSFERRED,
-                    site.id,
-                    conv.id,
-                    agent_id=target.id,
-                    data={"by": by.id, "to_agent": target.id},
+            async with self._undone_if_failed(conv.id, target.id):
+                await self._event(
+                    site.id, conv.id, "transferred", by=by.public(), to=target.public()
                 )
-            )
-            await self._assigned(conv.id, target.id)
+                self.events.emit(
+                    ConversationEvent(
+                        EventKind.TRANSFERRED,
+                        site.id,
+                        conv.id,
+                        agent_id=target.id,
+                        data={"by": by.id, "to_agent": target.id},
+                    )
+                )
+                await self._assigned(conv.id, target.id)
             if by.id in conv.agents:
                 await self.requeue(site, conv.id, [by.id])
             return
