@@ -83,6 +83,11 @@ def for_visitors(conv: JSON) -> JSON:
     return {k: v for k, v in conv.items() if k not in AGENTS_ONLY_FIELDS}
 
 
+def _shown(conv: Conversation) -> JSON:
+    """A record as published, but the offset (every entry moves it, in its own frame)."""
+    return {k: v for k, v in conv.summary().items() if k != "offset"}
+
+
 class Conversations:
     def __init__(self, store: Store, broker: Broker, router: Router) -> None:
         self.store = store
@@ -161,11 +166,32 @@ class Conversations:
         """A conversation was created (by a visitor's post or a proactive greeting)."""
         self.events.emit(ConversationEvent(EventKind.OPENED, conv.site_id, conv.id))
 
-    async def publish_conv(self, conv_id: ConversationId) -> None:
-        """Publish the conversation's current record to its channel and its site's."""
+    async def publish_conv(self, conv_id: ConversationId) -> Conversation | None:
+        """Publish the conversation's current record to its channel and its site's;
+        returns the record published (``None``: no such conversation)."""
         conv = await self.store.get_conversation(conv_id)
-        if conv is None:
-            return
+        if conv is not None:
+            await self._publish_record(conv)
+        return conv
+
+    async def publish_settled(self, conv_id: ConversationId) -> None:
+        """``publish_conv``, then read the record again; changed, the current one goes too.
+
+        A record read before a change made without our lock (a ``join`` on any
+        process) and sent after the change's own record would come last at every
+        console and the visitor.  A change after our second read is published by
+        its writer after ours: the last record is the true one (3 reads at most).
+        """
+        published = await self.publish_conv(conv_id)
+        for _ in range(3):
+            current = await self.store.get_conversation(conv_id)
+            if published is None or current is None or _shown(current) == _shown(published):
+                return
+            await self._publish_record(current)
+            published = current
+        log.info("%s changed at every read after its publish", conv_id)
+
+    async def _publish_record(self, conv: Conversation) -> None:
         data = await self.describe(conv)
         frame = {"t": "conv", "conv": data}
         shown = {"t": "conv", "conv": for_visitors(data)}
@@ -222,6 +248,22 @@ class Conversations:
         elif conv.state is ConvState.QUEUED and not conv.agents:
             await self.router.submit(conv, None)
 
+    @asynccontextmanager
+    async def _undone_if_failed(
+        self, conv_id: ConversationId, agent_id: AgentId
+    ) -> AsyncIterator[None]:
+        """Around writing an assignment ``attach`` made (``join``, ``transfer``): if it
+        fails (or is cancelled), undo the attach as ``route`` does (the record
+        decides) and raise, or the agent's capacity leaks."""
+        try:
+            yield
+        except (Exception, asyncio.CancelledError):
+            try:
+                await self._assignment_failed(conv_id, agent_id)
+            except Exception:
+                log.exception("%s: the failed assignment to %s was not undone", conv_id, agent_id)
+            raise
+
     async def announce_queue(self, site_id: SiteId) -> None:
         """Send ``queue`` frames to waiting conversations whose position changed."""
         queue = await self.router.queue(site_id)
@@ -269,6 +311,9 @@ class Conversations:
         it at every agent and visitor: the chat shown waiting again, and its
         agent's console no longer taking it as theirs.
 
+        A ``join`` needs no queue: it may take the chat before the ``queued``
+        record is out (API, agents' list); ``publish_settled`` corrects that.
+
         The order opens a window the router closes: an agent whose console
         shows the record may ``join`` before ``submit``.  ``submit`` then
         finds the chat held by that agent and leaves it to them (it queues
@@ -278,7 +323,7 @@ class Conversations:
         router before it is queued: the record read after ``submit`` shows it
         closed (a close writes the record first), and it is taken out again.
         """
-        await self.publish_conv(conv.id)
+        await self.publish_settled(conv.id)
         if not await self.router.submit(conv, preferred, exclude):
             log.debug("%s was taken before it was queued; it stays with its agent", conv.id)
             return
@@ -360,7 +405,8 @@ class Conversations:
             return conv
         if not await self.router.attach(conv.id, agent.id, now()):
             raise FrameError(ErrorCode.CONFLICT, "you are offline or at capacity")
-        await self._assigned(conv.id, agent.id)
+        async with self._undone_if_failed(conv.id, agent.id):
+            await self._assigned(conv.id, agent.id)
         await self.announce_queue(site.id)
         return conv
 
@@ -382,17 +428,19 @@ class Conversations:
                 raise FrameError(ErrorCode.CONFLICT, "that agent is already in the conversation")
             if not await self.router.attach(conv.id, target.id, now()):
                 raise FrameError(ErrorCode.CONFLICT, "that agent is offline or at capacity")
-            await self._event(site.id, conv.id, "transferred", by=by.public(), to=target.public())
-            self.events.emit(
-                ConversationEvent(
-                    EventKind.TRANSFERRED,
-                    site.id,
-                    conv.id,
-                    agent_id=target.id,
-                    data={"by": by.id, "to_agent": target.id},
+            async with self._undone_if_failed(conv.id, target.id):
+                to = target.public()
+                await self._event(site.id, conv.id, "transferred", by=by.public(), to=to)
+                self.events.emit(
+                    ConversationEvent(
+                        EventKind.TRANSFERRED,
+                        site.id,
+                        conv.id,
+                        agent_id=target.id,
+                        data={"by": by.id, "to_agent": target.id},
+                    )
                 )
-            )
-            await self._assigned(conv.id, target.id)
+                await self._assigned(conv.id, target.id)
             if by.id in conv.agents:
                 await self.requeue(site, conv.id, [by.id])
             return

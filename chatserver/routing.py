@@ -175,6 +175,16 @@ class Router(Protocol):
         exclusions.  The check and the change are one atomic step.
         """
 
+    async def change_department(self, conv: Conversation) -> bool:
+        """A waiting ``conv``'s department changed (renamed, or removed: ``None``).
+
+        Only who may take it changes: it keeps its place (``queued_at``), the
+        agents it excludes and its preferred agent (a fresh ``submit`` would
+        drop those, and the agent who passed it on could get it back).
+        Returns ``False``, changing nothing, when it waits in no queue (an
+        agent holds it, or it is closed).  One atomic step.
+        """
+
     async def drain(self, site_id: SiteId, now: float) -> list[tuple[ConversationId, AgentId]]:
         """Assign queued conversations while agents have room, in FIFO order."""
 

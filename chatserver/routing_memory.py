@@ -125,6 +125,13 @@ class MemoryRouter:
         )
         return True
 
+    async def change_department(self, conv: Conversation) -> bool:
+        waiting = self._waiting.get(conv.id)
+        if waiting is None:
+            return False
+        waiting.department = conv.department
+        return True
+
     async def drain(self, site_id: SiteId, now: float) -> list[tuple[ConversationId, AgentId]]:
         done: list[tuple[ConversationId, AgentId]] = []
         slots = self._site_slots(site_id)

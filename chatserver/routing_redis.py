@@ -315,6 +315,9 @@ class RedisRouter:
         )
         return bool(queued)
 
+    async def change_department(self, conv: Conversation) -> bool:
+        return bool(await self._run(conv.site_id, "department", conv.id, conv.department or ""))
+
     async def drain(self, site_id: SiteId, now: float) -> list[tuple[ConversationId, AgentId]]:
         flat = await self._run(site_id, "drain")
         return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]

@@ -71,11 +71,12 @@ async def _agents_departments(node: Node, site: Site, old: str, new: str | None)
 
 
 async def _move_conversations(node: Node, site: Site, old: str, new: str | None) -> int:
-    """Open conversations of ``old`` move to ``new``; waiting ones are queued again.
+    """Open conversations of ``old`` move to ``new``; the router learns of waiting ones.
 
     A waiting conversation's department is also held by the router (it picks
-    who may take it), so it is submitted again with the new one, keeping its
-    place (the queue is ordered by ``queued_at``).
+    who may take it), so it changes there too, and only it: the chat keeps
+    its place in the queue, the agents it excludes (who left or transferred
+    it: it is not given back to them) and its preferred agent.
     """
     moved = 0
     for conv in await node.store.list_conversations(
@@ -86,7 +87,6 @@ async def _move_conversations(node: Node, site: Site, old: str, new: str | None)
         moved += 1
         async with node.convs.locked(conv.id):
             conv = await node.store.update_conversation(conv.id, department=new)
-            if conv.state is ConvState.QUEUED and conv.id in await node.router.queue(site.id):
-                visitor = await node.store.get_visitor(conv.visitor_id)
-                await node.router.submit(conv, visitor.last_agent_id if visitor else None)
+            if conv.state is ConvState.QUEUED:
+                await node.router.change_department(conv)
     return moved

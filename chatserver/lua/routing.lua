@@ -272,6 +272,19 @@ elseif op == 'submit' then
   save()
   return 1
 
+elseif op == 'department' then
+  -- conv, dept ('' none): a waiting conv's department changed (renamed or
+  -- removed); it keeps its place, exclusions and preferred agent.  Returns 0,
+  -- changing nothing, when it waits in no queue.
+  for _, w in ipairs(st.queue) do
+    if w.c == ARGV[2] then
+      w.d = ARGV[3]
+      save()
+      return 1
+    end
+  end
+  return 0
+
 elseif op == 'drain' then
   local out = {}
   local i = 1

@@ -254,6 +254,39 @@ async def test_submit_again_keeps_the_place_and_takes_the_new_department(
     assert await a.queue(SITE) == ["c002"]
 
 
+async def test_a_department_change_keeps_the_place_the_exclusions_and_the_preference(
+    routers: list[Router],
+) -> None:
+    """A waiting chat's department renamed (or removed: ``None``) changes only who may
+    take it: it keeps its ``queued_at`` place, the agents it excludes (who passed it
+    on) and its preferred agent.  A chat that waits in no queue is left alone."""
+    a, b, c = routers
+    await a.agent_connected(agent(1, capacity=5, depts=("help",)), AgentStatus.ONLINE)
+    assert await a.submit(conv(1, dept="support"), None, frozenset({"a1"})) is True
+    assert await a.submit(conv(2, dept="support"), None) is True
+    assert await a.submit(conv(3, dept="support"), None) is True
+    assert await b.drain(SITE, 0.0) == []  # nobody serves support
+    for n in (3, 1, 2):  # the order of the changes is not the queue's
+        assert await b.change_department(conv(n, dept="help")) is True
+    assert await c.queue(SITE) == ["c001", "c002", "c003"]
+    # c001 is still not a1's: a1 passed it on.
+    assert await c.drain(SITE, 0.0) == [("c002", "a1"), ("c003", "a1")]
+    assert await a.queue(SITE) == ["c001"]
+    # Held or gone: nothing to change, nothing queued.
+    assert await b.change_department(conv(2, dept="sales")) is False
+    assert await b.change_department(conv(9, dept="sales")) is False
+    assert await a.queue(SITE) == ["c001"]
+    assert await a.load("a1") == 2
+    # A removed department: anyone may take it, but still not an agent it excludes.
+    await a.agent_connected(agent(2, capacity=5), AgentStatus.ONLINE)
+    assert await c.change_department(conv(1)) is True
+    assert await b.drain(SITE, 0.0) == [("c001", "a2")]
+    # The preferred agent is kept: a1 (load 2) over the less loaded a2 (load 1).
+    assert await a.submit(conv(5, dept="old"), "a1") is True
+    assert await b.change_department(conv(5)) is True
+    assert await c.drain(SITE, 0.0) == [("c005", "a1")]
+
+
 async def test_joins_racing_submits_end_held_never_queued(routers: list[Router]) -> None:
     """Joins and submits of the same chats at once, on different processes: whichever
     runs first, each chat ends held by its joiner and out of the queue."""

@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from chatserver.proactive import WAIT_KIND
-from chatserver.types import JSON
+from chatserver.types import JSON, SiteSettings
 
 from ..conftest import Client
 from ..node import Node, NodeClient
@@ -163,3 +163,78 @@ async def test_a_left_chat_routed_elsewhere_before_its_record_is_published(
         assert states(client, conv_id)[-1] == "active", states(client, conv_id)
     last = [f for f in taking.of("conv") if f["conv"]["id"] == conv_id][-1]["conv"]
     assert [x["id"] for x in last["agents"]] == [shop.agents[second]]
+
+
+async def settled(clients: list[NodeClient], conv_id: str, body: str) -> None:
+    """Wait (5 s at most) until every client got the message ``body`` of ``conv_id``: it
+    was published after everything the chat's first message published before."""
+    for client in clients:
+        await client.expect("msg", lambda f: f.get("conv") == conv_id and f.get("body") == body)
+
+
+async def test_a_join_over_the_api_before_a_new_chats_record_is_published(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The join is not routing: it needs no queue, so it can take a new chat between the
+    read of its ``queued`` record and the record's publish (an API client or a fast
+    console, from the agents' list).  The join publishes it ``active``; the held
+    ``queued`` record followed and was the last every console and the visitor got."""
+    shop = await node.seed(agents=1, settings=SiteSettings(routing="manual"))
+    ((email, agent_id),) = shop.agents.items()
+    agent = await node.agent(email)
+    _, token = await node.parts.api_keys.create(shop.site.id, "CRM")
+    visitor = await node.visitor(shop.key)
+    hold = HeldQueued(node, monkeypatch)
+    ack = await visitor.request({"t": "send", "cid": "m1", "body": "anyone there?"})
+    conv_id = ack["conv"]
+    await asyncio.wait_for(hold.reached.wait(), 5)
+    async with node.http() as http:
+        r = await http.post(
+            f"/api/v1/conversations/{conv_id}/assign",
+            json={"agent_id": agent_id},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert r.status_code == 200, r.text
+    hold.released.set()
+    # The visitor's frames run one at a time: this one's message is published
+    # after all the first one's (its record included).
+    ack = await visitor.request({"t": "send", "cid": "m2", "body": "hello?"})
+    assert ack["t"] == "ack" and ack["conv"] == conv_id, ack
+    await settled([agent, visitor], conv_id, "hello?")
+    for client in (agent, visitor):
+        assert states(client, conv_id)[-1] == "active", states(client, conv_id)
+    last = [f for f in agent.of("conv") if f["conv"]["id"] == conv_id][-1]["conv"]
+    assert [a["id"] for a in last["agents"]] == [agent_id]
+
+
+async def test_a_join_on_another_process_before_a_new_chats_record_is_published(
+    two_nodes: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same join from a console on another process: no lock of the process that
+    publishes orders it, so the record it publishes must be checked against the store
+    after it went out."""
+    a, b = two_nodes
+    shop = await a.seed(agents=2, settings=SiteSettings(routing="manual"))
+    (first, a1), (second, _) = shop.agents.items()
+    joining = await b.agent(first)
+    watching = await a.agent(second)
+    visitor = await a.visitor(shop.key)
+    hold = HeldQueued(a, monkeypatch)
+    ack = await visitor.request({"t": "send", "cid": "m1", "body": "anyone there?"})
+    conv_id = ack["conv"]
+    await asyncio.wait_for(hold.reached.wait(), 5)
+    watched = await watching.request({"t": "watch", "conv": conv_id})  # gets its messages
+    assert watched["t"] == "ok", watched
+    reply = await joining.request({"t": "join", "conv": conv_id})
+    assert reply["t"] == "ok", reply
+    await visitor.expect(
+        "conv", lambda f: f["conv"]["id"] == conv_id and f["conv"]["state"] == "active"
+    )
+    hold.released.set()
+    ack = await visitor.request({"t": "send", "cid": "m2", "body": "hello?"})
+    assert ack["t"] == "ack" and ack["conv"] == conv_id, ack
+    await settled([joining, watching, visitor], conv_id, "hello?")
+    for client in (joining, watching, visitor):
+        assert states(client, conv_id)[-1] == "active", states(client, conv_id)
+    conv = await a.store.get_conversation(conv_id)
+    assert conv is not None and conv.agents == (a1,), conv
