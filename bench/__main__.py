@@ -115,6 +115,10 @@ def run_plan(plan: Plan, only: set[str], targets: list[str], env: Env) -> dict[s
         paired = [*targets, SYNC_NORMAL.name] if plan.pairs_sync_normal else targets
         if "chatserver" not in targets:
             paired = targets
+        elif plan.pairs_sync_normal and "ws-relay" in targets and DURABLE_RELAY.name not in paired:
+            # and the bare relay made durable: the p99 this disk's fsync allows any
+            # server that syncs each message before its ack (bench.baseline_durable)
+            paired = [*paired, DURABLE_RELAY.name]
         runs: dict[str, list[dict[str, Any]]] = {t: [] for t in paired}
         for i in range(plan.pairs_repeats):
             if plan.pairs_repeats > 1:

@@ -149,6 +149,10 @@ def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
         if normal and "error" not in normal:
             n99 = normal.get("latency_ms", {}).get("p99")
             beside = f"; with --sqlite-sync normal {_fmt(n99, 2)} ms"
+        floor = sc.get("pairs", {}).get("ws-relay-durable") or {}
+        if floor and "error" not in floor:
+            f99 = floor.get("latency_ms", {}).get("p99")
+            beside += f"; the bare relay made durable (synchronous=FULL) {_fmt(f99, 2)} ms"
         out.append(
             {
                 "target": f"relay p99 < {RELAY_P99_MS_MAX:.0f} ms at {RELAY_AT_CHATS} active chats",
