@@ -119,6 +119,8 @@ _CONV_SQL = (
     "INSERT INTO conversations (id, site_id, visitor_id, epoch, state, created_at, queued_at,"
     " department, agents, last_offset, offline, closed_at, tags, rating, rating_comment, rated_at)"
 )
+# SQLite reads the last offset from the entries (schema step 9): no column.
+_CONV_SQLITE = _CONV_SQL.replace(" last_offset,", "")
 
 
 def seed_sqlite(path: Path, conversations: int, messages: int) -> None:
@@ -130,7 +132,7 @@ def seed_sqlite(path: Path, conversations: int, messages: int) -> None:
     )
     batch_c, batch_v, batch_e = [], [], []
     for conv, visitor, entries in rows(conversations, messages):
-        batch_c.append((*conv[:10], int(conv[10]), *conv[11:]))
+        batch_c.append((*conv[:9], int(conv[10]), *conv[11:]))
         batch_v.append(visitor)
         batch_e.extend(entries)
         if len(batch_e) >= 50_000:
@@ -141,7 +143,7 @@ def seed_sqlite(path: Path, conversations: int, messages: int) -> None:
 
 
 def _flush_sqlite(db: sqlite3.Connection, c: list[Any], v: list[Any], e: list[Any]) -> None:
-    db.executemany(_CONV_SQL + " VALUES (" + ", ".join("?" * 16) + ")", c)
+    db.executemany(_CONV_SQLITE + " VALUES (" + ", ".join("?" * 15) + ")", c)
     db.executemany(
         "INSERT INTO visitors (id, site_id, created_at, name, email) VALUES (?, ?, ?, ?, ?)", v
     )

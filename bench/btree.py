@@ -1,22 +1,29 @@
 """``python -m bench.btree``: SQLite's CPU per append by the shape of the conversation ids.
 
-The durable store's statements of one visitor message (the cid check, the
-conversation's offset and change-feed bump, the insert, a savepoint each),
-on the real schema (``migrations_sqlite``), in a plain loop with
-``--batch`` appends per commit, to ``--active`` open conversations picked
-at random (real traffic does not come in the order the chats were made).
-Before the measured appends the file gets ``--history`` closed
-conversations of ``--entries`` messages each, made before the active ones,
-as a server that has run for a while has them.
+The durable store's statements of one visitor message on the real schema
+(``migrations_sqlite``), in a plain loop with ``--batch`` appends per
+commit (a savepoint each, as the store's writer), to ``--active`` open
+conversations picked at random (real traffic does not come in the order
+the chats were made).  Before the measured appends the file gets
+``--history`` closed conversations of ``--entries`` messages each, made
+before the active ones, as a server that has run for a while has them.
+
+``--layout`` picks the statements: ``entries`` (the store's since schema
+step 9: one read of the conversation, its last offset and the cid's entry,
+then the entry's insert, which takes the change feed's next place) or
+``row`` (steps 6-8: the cid check, the conversation row's offset and
+change-feed bump, the insert; on a file migrated to step 8).  Both may be
+given; each round runs every layout, alternated.
 
 ``--without`` leaves a part of the append out, to see what it costs
-(``feed``: the change-feed bump; ``row``: the conversation row's update
-altogether, the offset read from the entries instead; ``cid-index``;
-``savepoint``); ``--in-order`` appends to the conversations in the order
-they were made instead of at random; ``--grouped`` runs a commit's appends
-as one statement per table (the cid checks in one ``SELECT``, the offsets
-from a map, no savepoints).  These variants change what the
-store promises: they are measurements, not options of the store.
+(``feed``: the change feed's place; ``row``: with ``--layout row``, the
+conversation row's update altogether, the offset read from the entries
+instead; ``cid-index``; ``savepoint``); ``--in-order`` appends to the
+conversations in the order they were made instead of at random;
+``--grouped`` runs a commit's appends as one statement per table (the cid
+checks in one ``SELECT``, the offsets from a map, no savepoints).  These
+variants change what the store promises: they are measurements, not
+options of the store.
 
 Each round measures two files, alternated: ids from ``new_id`` (random)
 and from ``sorted_id`` (a millisecond prefix, ``chatserver/types.py``).
@@ -38,17 +45,29 @@ import time
 from pathlib import Path
 
 from chatserver import migrations_sqlite
+from chatserver.store.sqlite.conversations import _APPEND_READ, _APPEND_WRITE
+from chatserver.store.sqlite.outbox import FEED_NEXT
 from chatserver.types import new_id, sorted_id
 
 BODY = "v1|123|1234567890|" + "x" * 40  # the size of a bench payload
 
-_CONV = (
-    "INSERT INTO conversations (id, site_id, visitor_id, epoch, state, created_at, queued_at,"
-    " agents, last_offset, offline, feed_seq) VALUES (?, 's', ?, 'e', ?, ?, ?, '[]', ?, 0, ?)"
-)
+LAYOUTS = ("entries", "row")
+
+# Step 8's conversation row (``row``) and step 9's (``entries``).
+_CONV = {
+    "row": "INSERT INTO conversations (id, site_id, visitor_id, epoch, state, created_at,"
+    " queued_at, agents, last_offset, offline, feed_seq)"
+    " VALUES (?, 's', ?, 'e', ?, ?, ?, '[]', ?, 0, ?)",
+    "entries": "INSERT INTO conversations (id, site_id, visitor_id, epoch, state, created_at,"
+    " queued_at, agents, offline) VALUES (?, 's', ?, 'e', ?, ?, ?, '[]', 0)",
+}
 _ENTRY = (
     "INSERT INTO entries (conv_id, offset, kind, author_kind, author_id, author_name, body,"
     " ts, cid, data) VALUES (?, ?, 'text', 'visitor', ?, '', ?, ?, ?, NULL)"
+)
+_ENTRY_SEQ = (
+    "INSERT INTO entries (conv_id, offset, kind, author_kind, author_id, author_name, body,"
+    " ts, cid, data, seq) VALUES (?, ?, 'text', 'visitor', ?, '', ?, ?, ?, NULL, ?)"
 )
 
 
@@ -57,19 +76,35 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _fill(db: sqlite3.Connection, sort: bool, history: int, entries: int, active: int) -> list[str]:
+def _fill(
+    db: sqlite3.Connection,
+    sort: bool,
+    history: int,
+    entries: int,
+    active: int,
+    layout: str = "entries",
+) -> list[str]:
     """``history`` closed conversations, then ``active`` open ones; the open ones' ids."""
     t = time.time() - history - active  # one conversation a second, as made over time
     ids = []
+    seq = 0
     db.execute("BEGIN")
     for k in range(history + active):
         t += 1.0
         conv = sorted_id("c", t) if sort else new_id("c")
         closed = k < history
         n = entries if closed else 0
-        db.execute(_CONV, (conv, "v" + conv, "closed" if closed else "active", t, t, n, k))
+        state = "closed" if closed else "active"
+        if layout == "row":
+            db.execute(_CONV[layout], (conv, "v" + conv, state, t, t, n, k))
+        else:
+            db.execute(_CONV[layout], (conv, "v" + conv, state, t, t))
         for offset in range(1, n + 1):
-            db.execute(_ENTRY, (conv, offset, "v" + conv, BODY, t, f"h{offset}"))
+            if layout == "row":
+                db.execute(_ENTRY, (conv, offset, "v" + conv, BODY, t, f"h{offset}"))
+            else:
+                seq += 1
+                db.execute(_ENTRY_SEQ, (conv, offset, "v" + conv, BODY, t, f"h{offset}", seq))
         if not closed:
             ids.append(conv)
     db.execute("COMMIT")
@@ -77,17 +112,18 @@ def _fill(db: sqlite3.Connection, sort: bool, history: int, entries: int, active
     return ids
 
 
-def run(path: Path, sort: bool, args: argparse.Namespace) -> float:
+def run(path: Path, sort: bool, args: argparse.Namespace, layout: str = "entries") -> float:
     """CPU µs per append on a new file at ``path``."""
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute(f"PRAGMA synchronous={args.sync}")
     db.execute("PRAGMA secure_delete=ON")  # as the store's writer (store/sqlite/engine.py)
-    migrations_sqlite.migrate(db)
+    steps = migrations_sqlite.MIGRATIONS
+    migrations_sqlite.migrate(db, steps[:8] if layout == "row" else steps)
     without = set(args.without)
     if "cid-index" in without:
         db.execute("DROP INDEX entries_cid")
-    ids = _fill(db, sort, args.history, args.entries, args.active)
+    ids = _fill(db, sort, args.history, args.entries, args.active, layout)
     pick = random.Random(1)
     order = [
         ids[k % len(ids)] if args.in_order else ids[pick.randrange(len(ids))]
@@ -98,28 +134,51 @@ def run(path: Path, sort: bool, args: argparse.Namespace) -> float:
         f"UPDATE conversations SET last_offset = last_offset + 1{feed}"
         " WHERE id = ? AND state != 'closed' RETURNING last_offset"
     )
+    write = (
+        _APPEND_WRITE if "feed" not in without else _APPEND_WRITE.replace(f"({FEED_NEXT})", "NULL")
+    )
     savepoint = "savepoint" not in without
     start = _cpu()
     if args.grouped:
-        _grouped(db, order, args.batch, "feed" not in without)
+        _grouped(db, order, args.batch, "feed" not in without, layout)
     for first in range(0, 0 if args.grouped else args.appends, args.batch):
         db.execute("BEGIN IMMEDIATE")
         for k in range(first, min(first + args.batch, args.appends)):
             conv = order[k]
+            cid = f"c{k}"
             if savepoint:
                 db.execute("SAVEPOINT op")
-            db.execute(
-                "SELECT offset FROM entries WHERE conv_id = ? AND author_id = ? AND cid = ?",
-                (conv, "v" + conv, f"c{k}"),
-            ).fetchone()
-            if "row" in without:
-                db.execute("SELECT state FROM conversations WHERE id = ?", (conv,)).fetchone()
-                (offset,) = db.execute(
-                    "SELECT coalesce(max(offset), 0) + 1 FROM entries WHERE conv_id = ?", (conv,)
-                ).fetchone()
+            if layout == "entries":  # the store's two statements
+                _, _, _, last, _ = db.execute(_APPEND_READ, (conv, "v" + conv, cid)).fetchone()
+                db.execute(
+                    write,
+                    (
+                        conv,
+                        last + 1,
+                        "text",
+                        "visitor",
+                        "v" + conv,
+                        "",
+                        BODY,
+                        time.time(),
+                        cid,
+                        None,
+                    ),
+                )
             else:
-                (offset,) = db.execute(update, (conv,)).fetchone()
-            db.execute(_ENTRY, (conv, offset, "v" + conv, BODY, time.time(), f"c{k}"))
+                db.execute(
+                    "SELECT offset FROM entries WHERE conv_id = ? AND author_id = ? AND cid = ?",
+                    (conv, "v" + conv, cid),
+                ).fetchone()
+                if "row" in without:
+                    db.execute("SELECT state FROM conversations WHERE id = ?", (conv,)).fetchone()
+                    (offset,) = db.execute(
+                        "SELECT coalesce(max(offset), 0) + 1 FROM entries WHERE conv_id = ?",
+                        (conv,),
+                    ).fetchone()
+                else:
+                    (offset,) = db.execute(update, (conv,)).fetchone()
+                db.execute(_ENTRY, (conv, offset, "v" + conv, BODY, time.time(), cid))
             if savepoint:
                 db.execute("RELEASE op")
         db.execute("COMMIT")
@@ -128,16 +187,24 @@ def run(path: Path, sort: bool, args: argparse.Namespace) -> float:
     return spent / int(args.appends) * 1e6
 
 
-def _grouped(db: sqlite3.Connection, order: list[str], batch: int, feed: bool) -> None:
+def _grouped(
+    db: sqlite3.Connection, order: list[str], batch: int, feed: bool, layout: str = "entries"
+) -> None:
     """The same appends a commit at a time: one statement per table per commit.
 
     The commit's cid checks in one ``SELECT``, the offsets from a map the
-    writer keeps (read from the rows once), the conversations' rows in one
-    ``executemany`` and the entries in another; no savepoints.  What "the
-    append done a group at a time" could save (a measurement, not the store).
+    writer keeps (read once per conversation), the entries in one
+    ``executemany`` (and with ``--layout row`` the conversations' rows in
+    another); no savepoints.  What "the append done a group at a time" could
+    save (a measurement, not the store).
     """
     offsets: dict[str, int] = {}
-    seq = db.execute("SELECT max(feed_seq) FROM conversations").fetchone()[0] or 0
+    if layout == "row":
+        seq = db.execute("SELECT max(feed_seq) FROM conversations").fetchone()[0] or 0
+        last_offset = "SELECT last_offset FROM conversations WHERE id = ?"
+    else:
+        seq = db.execute("SELECT max(seq) FROM entries WHERE seq IS NOT NULL").fetchone()[0] or 0
+        last_offset = "SELECT coalesce(max(offset), 0) FROM entries WHERE conv_id = ?"
     for first in range(0, len(order), batch):
         group = [(order[k], f"c{k}") for k in range(first, min(first + batch, len(order)))]
         db.execute("BEGIN IMMEDIATE")
@@ -149,17 +216,25 @@ def _grouped(db: sqlite3.Connection, order: list[str], batch: int, feed: bool) -
             args,
         ).fetchall()
         rows: list[tuple[str, int, str, str, float, str]] = []
+        placed: list[tuple[str, int, str, str, float, str, int | None]] = []
         moved: dict[str, int] = {}
         for conv, cid in group:
             offset = offsets.get(conv)
             if offset is None:
-                (offset,) = db.execute(
-                    "SELECT last_offset FROM conversations WHERE id = ?", (conv,)
-                ).fetchone()
+                (offset,) = db.execute(last_offset, (conv,)).fetchone()
             offset += 1
             moved.pop(conv, None)  # the feed's order: by each conversation's last append
             offsets[conv] = moved[conv] = offset
-            rows.append((conv, offset, "v" + conv, BODY, time.time(), cid))
+            row = (conv, offset, "v" + conv, BODY, time.time(), cid)
+            if layout == "row":
+                rows.append(row)
+            else:
+                seq += 1
+                placed.append((*row, seq if feed else None))
+        if layout == "entries":
+            db.executemany(_ENTRY_SEQ, placed)
+            db.execute("COMMIT")
+            continue
         if feed:
             db.executemany(
                 "UPDATE conversations SET last_offset = ?, feed_seq = ? WHERE id = ?",
@@ -191,6 +266,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=("feed", "row", "cid-index", "savepoint"),
         help="leave this part of the append out (a measurement; may be repeated)",
     )
+    p.add_argument(
+        "--layout",
+        action="append",
+        choices=LAYOUTS,
+        help="the store's statements since step 9 (entries) or before (row); may be repeated",
+    )
     p.add_argument("--in-order", action="store_true", help="append in the conversations' order")
     p.add_argument(
         "--grouped",
@@ -198,12 +279,15 @@ def main(argv: list[str] | None = None) -> int:
         help="a commit's appends as one statement per table (no savepoints)",
     )
     args = p.parse_args(argv)
-    runs: dict[str, list[float]] = {"random": [], "sorted": []}
+    layouts = args.layout or ["entries"]
+    runs: dict[tuple[str, str], list[float]] = {
+        (layout, ids): [] for layout in layouts for ids in ("random", "sorted")
+    }
     with tempfile.TemporaryDirectory(prefix="chatbtree-", dir=".") as tmp:
         for r in range(args.rounds):
-            for name in runs:
-                path = Path(tmp) / f"{name}{r}.db"
-                runs[name].append(run(path, name == "sorted", args))
+            for layout, ids in runs:
+                path = Path(tmp) / f"{layout}-{ids}{r}.db"
+                runs[layout, ids].append(run(path, ids == "sorted", args, layout))
                 for suffix in ("", "-wal", "-shm"):
                     Path(f"{path}{suffix}").unlink(missing_ok=True)
     print(
@@ -214,9 +298,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{', in order' if args.in_order else ''}"
         f"{', grouped' if args.grouped else ''}): CPU µs per append"
     )
-    for name, values in runs.items():
+    for (layout, ids), values in runs.items():
         shown = ", ".join(f"{v:.0f}" for v in values)
-        print(f"  {name:>6} ids: median {statistics.median(values):.0f}   runs: {shown}")
+        print(
+            f"  {layout:>7} layout, {ids:>6} ids: median {statistics.median(values):.0f}"
+            f"   runs: {shown}"
+        )
     return 0
 
 

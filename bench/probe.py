@@ -263,6 +263,19 @@ def _switches(pid: int) -> dict[str, int]:
     return total
 
 
+def _io(pid: int) -> dict[str, int]:
+    """``/proc/<pid>/io``: bytes the process sent to storage (``write_bytes``: the
+    page cache pages it dirtied, WAL and checkpoint alike), bytes passed to write
+    calls of any kind (``wchar``: sockets too) and the write calls (``syscw``)."""
+    out: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("write_bytes", "wchar", "syscw"):
+                out[key] = int(value)
+    return out
+
+
 def _thread_cpu(pid: int) -> dict[str, float]:
     """CPU seconds of every thread of ``pid``, user and system apart
     (``/proc/<pid>/task/*/stat``): ``main``, then ``thread1``, ``thread2``, ...
@@ -335,6 +348,7 @@ def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
     stage = Stage(env, CPU_TARGETS[args.target], "probe-cpu", t)
     marks: list[dict[str, int]] = []
     threads: list[dict[str, float]] = []
+    written: list[dict[str, int]] = []
     hists: list[dict[str, dict[float, int]]] = []
     try:
         stage.start()
@@ -354,6 +368,7 @@ def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
         def mark() -> None:
             marks.append(_switches(pid))
             threads.append(_thread_cpu(pid))
+            written.append(_io(pid))
             # the tail figures are extra; the run stands without them
             with contextlib.suppress(OSError):
                 hists.append(_histograms(http))
@@ -398,6 +413,10 @@ def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
         if threads[1].get(k, 0.0) - v > 0
     }
     out: dict[str, Any] = {}
+    if len(written) == 2 and written[0] and written[1]:
+        out["io_per_message"] = {
+            k: round((written[1][k] - v) / sent, 1) for k, v in written[0].items()
+        }
     if len(hists) == 2:
         out["server_tails"] = _tails(hists[0], hists[1])
     if traced:

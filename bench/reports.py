@@ -130,7 +130,6 @@ def fill(
                 start,
                 rng.choice(DEPTS),
                 json.dumps(list(who[-1:])),
-                len(rows),
                 0,
                 closed,
                 tags,
@@ -151,8 +150,8 @@ def _flush(db: sqlite3.Connection, convs: list[Any], entries: list[Any]) -> None
     with db:
         db.executemany(
             "INSERT INTO conversations (id, site_id, visitor_id, epoch, state, created_at,"
-            " queued_at, department, agents, last_offset, offline, closed_at, tags, rating,"
-            " rating_comment, rated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " queued_at, department, agents, offline, closed_at, tags, rating,"
+            " rating_comment, rated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             convs,
         )
         db.executemany(

@@ -314,6 +314,23 @@ def _archive_moved(db: sqlite3.Connection) -> None:
     db.execute("DROP TABLE IF EXISTS archive_convs")
 
 
+def _feed_in_entries(db: sqlite3.Connection) -> None:
+    # An append writes its entry and nothing else (store/sqlite/conversations.py):
+    # the change feed's place moves from the conversation's row to the entry
+    # (``entries.seq``, the newest entry's being the conversation's place), and
+    # the last offset is read from the entries.  Each conversation's place so
+    # far goes to its newest entry, so consumers' cursors keep their meaning.
+    db.execute("ALTER TABLE entries ADD COLUMN seq INTEGER")
+    db.execute(
+        "UPDATE entries SET seq = c.feed_seq FROM conversations c"
+        " WHERE c.id = entries.conv_id AND entries.offset = c.last_offset AND c.feed_seq > 0"
+    )
+    db.execute("CREATE INDEX entries_feed ON entries (seq) WHERE seq IS NOT NULL")
+    db.execute("DROP INDEX conv_feed")
+    db.execute("ALTER TABLE conversations DROP COLUMN feed_seq")
+    db.execute("ALTER TABLE conversations DROP COLUMN last_offset")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "every table, index and column; older files gain what they lack", _schema),
     Migration(2, "recording_chunks: a recording's sealed chunk objects", _recording_chunks),
@@ -328,6 +345,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "erased_visitors and the indexes of erasure and retention", _erased),
     Migration(
         8, "archive_convs, archive_fts dropped: the archive has a file of its own", _archive_moved
+    ),
+    Migration(
+        9,
+        "entries.seq: the change feed's place and the last offset come from the entries",
+        _feed_in_entries,
     ),
 )
 

@@ -31,7 +31,7 @@ from typing import Any
 from chatserver.migrations_sqlite import ARCHIVE_REBUILD
 from chatserver.proactive.names import PROACTIVE_TAG
 from chatserver.store.sqlite.engine import SQLiteEngine
-from chatserver.store.sqlite.rows import _CONV_COLS, _conv
+from chatserver.store.sqlite.rows import _conv, conv_cols
 from chatserver.types import Conversation, ConversationId, Entry, SiteId
 
 from ..query import ArchiveHit, ArchivePage, ArchiveQuery, indexed
@@ -40,7 +40,7 @@ from .sqlite_file import ArchiveFile
 
 SHIFT = 24  # bits of a rowid for the entry offset
 _OFFSET = (1 << SHIFT) - 1
-_C_COLS = ", ".join(f"c.{c.strip()}" for c in _CONV_COLS.split(","))
+_C_COLS = conv_cols("c")
 _FILES = (
     "EXISTS (SELECT 1 FROM entries e WHERE e.conv_id = c.id AND e.data LIKE '%\"attachment\"%')"
 )

@@ -26,9 +26,11 @@ class ConversationStore(Protocol):
     """Conversations with their entries (the durable log) and read markers.
 
     One domain, not two: ``open_conversation``, ``append`` and the markers
-    share the conversation row (``last_offset``, state, agents) and several
+    share the conversation (``last_offset``, state, agents) and several
     writes check one against the other in one atomic step (``append`` with
-    ``open_only`` or ``member``).
+    ``open_only`` or ``member``).  ``last_offset`` is a column of the row on
+    PostgreSQL and a field of the hash on Redis; on SQLite it is read from
+    the newest entry, so an append writes no page of the row (schema step 9).
 
     * **Atomicity.** ``open_conversation`` returns the visitor's open (queued
       or active) conversation, or creates one; two concurrent calls for one

@@ -7,8 +7,10 @@ Conversations reach the outbox through the **change feed**: every
 ``append`` gives the conversation a new ``feed_seq`` from one global
 sequence in the same atomic step as the entry, so a consumer that keeps its
 position in the feed finds every conversation that changed since, across a
-crash.  One row per conversation, not one per entry: a busy conversation
-has one place in the feed, its latest.
+crash.  One place per conversation, not one per entry: a busy conversation
+has one place in the feed, its latest.  (On SQLite every entry takes a
+place, ``entries.seq``, and ``changes`` passes over those that are not
+their conversation's newest: an append writes no page of the row.)
 
 * **Feed.** ``changes(after)`` returns conversations whose ``feed_seq`` is
   above ``after``, in ``feed_seq`` order, with their ``last_offset``.  On

@@ -180,9 +180,13 @@ async def test_sqlite_migrates_a_file_from_before_the_widget_features(tmp_path: 
     db.executescript(
         "DROP TABLE recording_chunks; DROP TABLE report_facts; DROP TABLE report_rollups;"
         " DROP TABLE audit_log;"  # (the archive's tables: gone since step 8)
-        " DROP TABLE outbox_jobs; DROP TABLE outbox_cursors; DROP INDEX conv_feed;"
-        " ALTER TABLE conversations DROP COLUMN feed_seq;"
+        " DROP TABLE outbox_jobs; DROP TABLE outbox_cursors;"
         " DROP TABLE erased_visitors; DROP INDEX visitors_site; DROP INDEX conv_closed;"
+        # the last offset on the row, as before step 9; no feed on the entries
+        " DROP INDEX entries_feed; ALTER TABLE entries DROP COLUMN seq;"
+        " ALTER TABLE conversations ADD COLUMN last_offset INTEGER NOT NULL DEFAULT 0;"
+        " UPDATE conversations SET last_offset ="
+        " (SELECT coalesce(max(offset), 0) FROM entries WHERE conv_id = conversations.id);"
     )
     db.execute("PRAGMA user_version = 0")  # as files were before numbered migrations
     db.commit()

@@ -397,3 +397,56 @@ async def test_login_failures_kept_as_bare_times_by_an_older_main_still_count(
         assert await store.throttle_wait(keys, 2, 300.0, T0 + 3) == 0
     finally:
         await store.close()
+
+
+@pytest.mark.anyio
+async def test_step_9_gives_each_conversations_feed_place_to_its_newest_entry(
+    tmp_path: Path,
+) -> None:
+    # A file as step 8 left it: the last offset and the feed's place on the row.
+    path = tmp_path / "v8.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    migrate(db, MIGRATIONS[:8])
+    convs = {"c_a": (3, 7), "c_b": (1, 9), "c_c": (0, 0)}  # id: (last offset, feed place)
+    for conv_id, (last, seq) in convs.items():
+        db.execute(
+            "INSERT INTO conversations (id, site_id, visitor_id, epoch, state, created_at,"
+            " queued_at, department, agents, last_offset, offline, closed_at, feed_seq)"
+            " VALUES (?, 's_1', ?, 'e', 'active', 1, 1, NULL, '[]', ?, 0, NULL, ?)",
+            (conv_id, "v" + conv_id, last, seq),
+        )
+        for offset in range(1, last + 1):
+            db.execute(
+                "INSERT INTO entries (conv_id, offset, kind, author_kind, author_id,"
+                " author_name, body, ts, cid, data)"
+                " VALUES (?, ?, 'text', 'visitor', 'v', 'V', ?, 1, ?, NULL)",
+                (conv_id, offset, f"m{offset}", f"k{offset}"),
+            )
+    db.close()
+
+    store = SQLiteStore(path)
+    await store.start()
+    try:
+        assert user_version(path) == LATEST
+        changes = [(c.seq, c.conv_id, c.last_offset) for c in await store.changes(0)]
+        assert changes == [(7, "c_a", 3), (9, "c_b", 1)]  # as the rows said
+        assert [c.conv_id for c in await store.changes(7)] == ["c_b"]
+        assert await store.feed_head() == 9
+        for conv_id, (last, _) in convs.items():
+            conv = await store.get_conversation(conv_id)
+            assert conv is not None and conv.last_offset == last
+        # appends go on from there: offsets per conversation, places after the head
+        entry, _ = await store.append(
+            "c_a", EntryKind.TEXT, AuthorKind.VISITOR, "v", "V", "again", cid="k9"
+        )
+        first, _ = await store.append("c_c", EntryKind.TEXT, AuthorKind.VISITOR, "v", "V", "hi")
+        assert (entry.offset, first.offset) == (4, 1)
+        changes = [(c.seq, c.conv_id, c.last_offset) for c in await store.changes(7)]
+        assert changes == [(9, "c_b", 1), (10, "c_a", 4), (11, "c_c", 1)]
+        assert await store.feed_head() == 11
+        dup, duplicate = await store.append(
+            "c_a", EntryKind.TEXT, AuthorKind.VISITOR, "v", "V", "m2 again", cid="k2"
+        )
+        assert duplicate and (dup.offset, dup.body) == (2, "m2")  # the old cids still count
+    finally:
+        await store.close()

@@ -3,7 +3,8 @@
 The tables mirror SQLite's column for column (``migrations_postgres``), so the
 row conversions are SQLite's (``store/sqlite/rows.py``): an asyncpg ``Record``
 is indexed by position like a ``sqlite3.Row``.  Only the column lists that
-name ``"offset"`` (a reserved word in PostgreSQL) differ.
+name ``"offset"`` (a reserved word in PostgreSQL) and the conversation's
+(its last offset a column here, read from the entries on SQLite) differ.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from ..common import ATTACHMENT_BYTES
 from ..sqlite.rows import (
     _AGENT_COLS,
     _ATTACHMENT_COLS,
-    _CONV_COLS,
-    _CONV_INSERT_COLS,
     _SITE_COLS,
     _VISITOR_COLS,
     _agent,
@@ -44,6 +43,15 @@ __all__ = [
     "marks",
     "visitor_of",
 ]
+
+# PostgreSQL keeps a conversation's last offset and feed place on its row
+# (``chat_append`` raises them under the row's lock); SQLite reads them from
+# the entries (``store/sqlite/rows.py``).  The positions are the same.
+_CONV_INSERT_COLS = (
+    "id, site_id, visitor_id, epoch, state, created_at, queued_at, department, agents, "
+    "last_offset, offline, closed_at"
+)
+_CONV_COLS = f"{_CONV_INSERT_COLS}, rating, rating_comment, rated_at, tags"
 
 ENTRY_COLS = 'conv_id, "offset", kind, author_kind, author_id, author_name, body, ts, cid, data'
 

@@ -29,12 +29,25 @@ from ...types import (
     sorted_id,
 )
 from .engine import SQLiteEngine
+from .outbox import FEED_NEXT
 from .rows import (
     _CONV_COLS,
     _CONV_INSERT_COLS,
     _ENTRY_COLS,
     _conv,
     _entry,
+)
+
+# The conversation as an append needs it: state, site, members, last offset,
+# and the offset of the entry the sender's ``cid`` already names (NULL if none).
+_APPEND_READ = (
+    "SELECT state, site_id, agents,"
+    " (SELECT coalesce(max(offset), 0) FROM entries WHERE conv_id = ?1),"
+    " (SELECT offset FROM entries WHERE conv_id = ?1 AND author_id = ?2 AND cid = ?3)"
+    " FROM conversations WHERE id = ?1"
+)
+_APPEND_WRITE = (
+    f"INSERT INTO entries ({_ENTRY_COLS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ({FEED_NEXT}))"
 )
 
 
@@ -74,7 +87,7 @@ class SQLiteConversations(SQLiteEngine):
             )
             db.execute(
                 f"INSERT INTO conversations ({_CONV_INSERT_COLS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, '[]', 0, ?, NULL)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, '[]', ?, NULL)",
                 (
                     conv.id,
                     site_id,
@@ -182,40 +195,28 @@ class SQLiteConversations(SQLiteEngine):
         data_text = json.dumps(data) if data else None
 
         def op(db: sqlite3.Connection) -> tuple[Entry, bool]:
-            if member is not None:
-                found = db.execute(
-                    "SELECT site_id, agents FROM conversations WHERE id = ?", (conv_id,)
-                ).fetchone()
-                if found is None:
-                    raise NotFound(f"conversation {conv_id}")
-                if member not in json.loads(found[1]):
-                    raise NotMember(f"{member} is not in conversation {conv_id}", found[0])
-            if cid is not None:
-                row = db.execute(
-                    f"SELECT {_ENTRY_COLS} FROM entries"
-                    " WHERE conv_id = ? AND author_id = ? AND cid = ?",
-                    (conv_id, author_id, cid),
-                ).fetchone()
-                if row is not None:
-                    return _entry(row), True
-            row = db.execute(
-                "UPDATE conversations SET last_offset = last_offset + 1,"
-                " feed_seq = (SELECT max(feed_seq) FROM conversations) + 1"
-                " WHERE id = ? AND (? = 0 OR state != 'closed') RETURNING last_offset",
-                (conv_id, int(open_only)),
-            ).fetchone()
-            if row is None:
-                if (
-                    open_only
-                    and db.execute(
-                        "SELECT 1 FROM conversations WHERE id = ?", (conv_id,)
-                    ).fetchone()
-                ):
-                    raise Closed(f"conversation {conv_id} is closed")
+            # One read of the conversation: its state, members, last offset (a
+            # seek to the end of its entries) and the entry ``cid`` names, if
+            # any.  Then one write, the entry, which takes the change feed's
+            # next place (``entries.seq``; schema step 9): no page of the
+            # conversation's row is written per message.
+            found = db.execute(_APPEND_READ, (conv_id, author_id, cid)).fetchone()
+            if found is None:
                 raise NotFound(f"conversation {conv_id}")
+            state, site_id, agents, last, duplicate = found
+            if member is not None and member not in json.loads(agents):
+                raise NotMember(f"{member} is not in conversation {conv_id}", site_id)
+            if duplicate is not None:
+                row = db.execute(
+                    f"SELECT {_ENTRY_COLS} FROM entries WHERE conv_id = ? AND offset = ?",
+                    (conv_id, duplicate),
+                ).fetchone()
+                return _entry(row), True
+            if open_only and state == ConvState.CLOSED.value:
+                raise Closed(f"conversation {conv_id} is closed")
             entry = Entry(
                 conv_id,
-                row[0],
+                last + 1,
                 kind,
                 author_kind,
                 author_id,
@@ -226,7 +227,7 @@ class SQLiteConversations(SQLiteEngine):
                 data or {},
             )
             db.execute(
-                f"INSERT INTO entries ({_ENTRY_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _APPEND_WRITE,
                 (
                     conv_id,
                     entry.offset,

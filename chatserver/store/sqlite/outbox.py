@@ -1,5 +1,13 @@
-"""The outbox on SQLite (``OutboxStore``): the feed is ``conversations.feed_seq``
-(raised by ``append``), cursors and jobs are two tables (migration step 6)."""
+"""The outbox on SQLite (``OutboxStore``): the feed is ``entries.seq`` (each
+entry takes the next place as ``append`` writes it; schema step 9), cursors
+and jobs are two tables (migration step 6).
+
+A conversation's place in the feed is its newest entry's ``seq``: ``changes``
+walks the entries above a position (the partial index ``entries_feed``) and
+keeps those that are their conversation's newest.  Before step 9 the place
+was a column of the conversation's row, raised by every append: one page
+more written per message (``docs/performance.md``, round two, part seven).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +24,22 @@ from .engine import SQLiteEngine
 _JOB_COLS = (
     "id, site_id, kind, key, seq, payload, state, attempts, due_at, created_at, updated_at,"
     " last_error"
+)
+
+
+# The feed's head: its largest place (the index's last key, one seek).  The
+# next entry takes one more, inside the writer's transaction.
+FEED_HEAD = "SELECT max(seq) FROM entries WHERE seq IS NOT NULL"
+FEED_NEXT = "SELECT coalesce(max(seq), 0) + 1 FROM entries WHERE seq IS NOT NULL"
+
+# The conversations whose newest entry is above ``after``: an entry that is
+# not its conversation's newest (a later one exists) is passed over.
+_CHANGES = (
+    "SELECT f.seq, f.conv_id, c.site_id, f.offset FROM entries f"
+    " JOIN conversations c ON c.id = f.conv_id"
+    " WHERE f.seq > ? AND NOT EXISTS"
+    " (SELECT 1 FROM entries n WHERE n.conv_id = f.conv_id AND n.offset > f.offset)"
+    " ORDER BY f.seq LIMIT ?"
 )
 
 
@@ -45,15 +69,11 @@ class SQLiteOutbox(SQLiteEngine):
     """``OutboxStore`` on SQLite: one writer, so feed order is commit order."""
 
     async def changes(self, after: int, limit: int = 200) -> list[Change]:
-        rows = await self._read_all(
-            "SELECT feed_seq, id, site_id, last_offset FROM conversations"
-            " WHERE feed_seq > ? ORDER BY feed_seq LIMIT ?",
-            (after, limit),
-        )
+        rows = await self._read_all(_CHANGES, (after, limit))
         return [Change(int(r[0]), r[1], r[2], int(r[3])) for r in rows]
 
     async def feed_head(self) -> int:
-        row = await self._read_one("SELECT max(feed_seq) FROM conversations", ())
+        row = await self._read_one(FEED_HEAD, ())
         return int(row[0] or 0)
 
     async def cursors(self, names: Sequence[str]) -> dict[str, int]:

@@ -32,11 +32,27 @@ _AGENT_COLS = (
 
 _CONV_INSERT_COLS = (
     "id, site_id, visitor_id, epoch, state, created_at, queued_at, department, agents, "
-    "last_offset, offline, closed_at"
+    "offline, closed_at"
 )
 
+
+# A conversation's last offset is its newest entry's (schema step 9): an
+# append writes the entry and nothing of the conversation's row.  Read where
+# the row's column was, by a seek to the end of the conversation's entries.
+def conv_cols(table: str = "conversations") -> str:
+    """The columns ``_conv`` reads, of the conversations table named ``table``
+    in the query (its name or an alias)."""
+    t = table
+    return (
+        f"{t}.id, {t}.site_id, {t}.visitor_id, {t}.epoch, {t}.state, {t}.created_at,"
+        f" {t}.queued_at, {t}.department, {t}.agents,"
+        f" (SELECT coalesce(max(e.offset), 0) FROM entries e WHERE e.conv_id = {t}.id),"
+        f" {t}.offline, {t}.closed_at, {t}.rating, {t}.rating_comment, {t}.rated_at, {t}.tags"
+    )
+
+
 # Columns added after the first schema have defaults, so INSERTs leave them out.
-_CONV_COLS = f"{_CONV_INSERT_COLS}, rating, rating_comment, rated_at, tags"
+_CONV_COLS = conv_cols()
 
 _ATTACHMENT_COLS = "id, site_id, uploader, name, content_type, size, created_at, conv_id"
 
