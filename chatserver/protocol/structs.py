@@ -1,7 +1,8 @@
 """Typed ``msgspec`` structs for the client frames: decode and validate in one step.
 
 For every frame type of a client kind whose fields are all scalars (strings,
-integers, booleans: ``send``, ``typing``, ``read``, ``join``, ...) this
+integers, booleans, numbers: ``send``, ``typing``, ``read``, ``join``, and
+``rec`` and ``cobrowse_events`` when their events come as text in ``data``) this
 module derives a ``msgspec.Struct`` from the frame tables in ``frames.py``
 (lengths, ranges, choices and the request id's range as constraints, unknown
 fields refused), and one decoder per kind and codec over the union of them,
@@ -12,7 +13,7 @@ about a fifth of the time, docs/performance.md).
 
 The fast path only ever *accepts*: anything it does not accept (a
 malformed frame, a field out of range, an unknown field, a frame type with
-maps or arrays, ``hello``, a typing draft to cut) goes to ``codec.decode``
+maps, an array given, ``hello``, a typing draft to cut) goes to ``codec.decode``
 and ``frames.validate`` as before, which decide and word the error.  So the
 errors clients see are exactly those of the tables, and a frame accepted
 here is one ``validate`` accepts with the same data (the property
@@ -32,6 +33,8 @@ from .frames import FRAMES, MAX_INT, Field, Frame, finish
 
 _MAX_RID = 2**31 - 1
 _RID = Annotated[int, msgspec.Meta(ge=0, le=_MAX_RID)] | None
+# NaN and the infinities are bad frames wherever they are (codec.decode): not accepted here.
+_FINITE = Annotated[float, msgspec.Meta(ge=-1.7976931348623157e308, le=1.7976931348623157e308)]
 
 
 def _annotation(spec: Field) -> Any:
@@ -51,7 +54,15 @@ def _annotation(spec: Field) -> Any:
         return Annotated[int, msgspec.Meta(le=upper)]
     if spec.kind is bool:
         return bool
-    return None  # maps, arrays, numbers that may be floats: frames.validate alone
+    if spec.kind == (int, float):  # an integer in range, or a finite float (``now`` of ``rec``)
+        return Annotated[int, msgspec.Meta(le=MAX_INT)] | _FINITE
+    if spec.kind is list:
+        # An array of anything (``events`` of ``rec`` and ``cobrowse_events``):
+        # decoded, then handed to the tables' path when present (``Fast.decode``),
+        # so the frames that carry their events as JSON text in ``data``, as the
+        # widget sends them, take the typed path.
+        return list
+    return None  # maps: frames.validate alone
 
 
 def _struct(kind: ClientKind, ftype: str, fields: tuple[Field, ...]) -> type | None:
@@ -76,12 +87,13 @@ def _struct(kind: ClientKind, ftype: str, fields: tuple[Field, ...]) -> type | N
 class Fast:
     """The typed decoders of one client kind (msgpack bytes and JSON text)."""
 
-    __slots__ = ("_json", "kind", "msgpack", "types")
+    __slots__ = ("_arrays", "_json", "kind", "msgpack", "types")
 
     def __init__(self, kind: ClientKind) -> None:
         self.kind = kind
         structs: list[type] = []
         types: set[str] = set()
+        self._arrays: dict[str, frozenset[str]] = {}  # the frame types' untyped array fields
         for ftype, fields in FRAMES[kind].items():
             if ftype == "hello":  # answered by Connection (not allowed once open)
                 continue
@@ -89,6 +101,9 @@ class Fast:
             if made is not None:
                 structs.append(made)
                 types.add(ftype)
+                arrays = frozenset(f.name for f in fields if f.kind is list)
+                if arrays:
+                    self._arrays[ftype] = arrays
         self.types = frozenset(types)
         union: Any = structs[0]
         for more in structs[1:]:
@@ -114,6 +129,8 @@ class Fast:
         # ones left out, as ``validate`` leaves them), with the tag ``t``.
         values: dict[str, Any] = to_builtins(struct)
         ftype: str = values.pop("t")
+        if ftype in self._arrays and not self._arrays[ftype].isdisjoint(values):
+            return None  # an array's elements: whatever they are, the tables' path decides
         return ftype, values.pop("id", None), values
 
     def frame(self, data: bytes | str) -> Frame | None:
