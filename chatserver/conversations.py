@@ -463,7 +463,7 @@ class Conversations:
         """Add and remove tags (one atomic store call), publish the conversation, and
         tell the listeners (reports re-read a closed conversation's tags)."""
         conv = await self.store.set_tags(conv.id, add, remove)
-        await self.publish_conv(conv.id)
+        await self.publish_settled(conv.id)  # not under the lock: a later change may overtake
         self.events.emit(
             ConversationEvent(
                 EventKind.TAGGED,

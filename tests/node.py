@@ -38,7 +38,7 @@ import contextlib
 import gc
 import itertools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from pathlib import Path
@@ -56,7 +56,7 @@ from chatserver.protocol.codec import decode
 from chatserver.quotas import QuotaConfig
 from chatserver.store import Store
 from chatserver.tasks import stop
-from chatserver.types import Role, SiteSettings
+from chatserver.types import JSON, Role, SiteSettings
 from chatserver.web.app import create_app as _create_app
 from chatserver.web.uvicorn_ws import CLOSE_EXTENSION, WRITE_EXTENSION
 from chatserver.web.ws import ChatApp
@@ -312,6 +312,29 @@ class NodeClient(Client):
                 await asyncio.wait_for(asyncio.shield(self._endpoint), 5.0)
             await stop(self._endpoint)
         await stop(self._reader)
+
+
+class HeldRecord:
+    """Holds the first publish of a ``conv`` record that ``pick`` chooses until
+    ``released`` is set (as a loaded machine delays a task between reading a
+    record and sending it); the node's real broker sends it then."""
+
+    def __init__(
+        self, node: Node, monkeypatch: pytest.MonkeyPatch, pick: Callable[[JSON], bool]
+    ) -> None:
+        self.reached = asyncio.Event()
+        self.released = asyncio.Event()
+        broker = node.parts.broker
+        publish: Callable[[str, JSON], Awaitable[None]] = broker.publish
+
+        async def held(channel: str, event: JSON) -> None:
+            frame = event.get("frame") or {}
+            if frame.get("t") == "conv" and pick(frame["conv"]) and not self.reached.is_set():
+                self.reached.set()
+                await asyncio.wait_for(self.released.wait(), 5)
+            await publish(channel, event)
+
+        monkeypatch.setattr(broker, "publish", held)
 
 
 @pytest.fixture

@@ -54,7 +54,7 @@ async def rate(node: Node, session: Session, frame: Frame) -> None:
     session.send(wire.ok(frame.rid))
     if changed:
         await node.convs.publish_entry(conv.site_id, entry)
-        await node.convs.publish_conv(conv.id)
+        await node.convs.publish_settled(conv.id)  # after the lock: a tag may overtake it
         node.convs.events.emit(
             ConversationEvent(
                 EventKind.RATED,

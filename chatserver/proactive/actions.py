@@ -118,7 +118,7 @@ async def act(engine: Proactive, w: Watch, rule: Rule, now: float) -> None:
         if conv is not None:
             conv = await store.set_tags(conv.id, add=tags)
     if conv is not None:
-        await node.convs.publish_conv(conv.id)
+        await node.convs.publish_settled(conv.id)  # not under the lock: a join may overtake
     if any(a.type == "open" for a in rule.actions):
         frame = {"t": "open", "trigger": rule.id}
         await node.broker.publish(visitor_channel(w.visitor_id), frame_event(frame, "visitors"))

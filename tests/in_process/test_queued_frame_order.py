@@ -24,40 +24,22 @@ its race needs a second process: two nodes sharing a redis-server.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 import pytest
 
 from chatserver.proactive import WAIT_KIND
-from chatserver.types import JSON, SiteSettings
+from chatserver.types import SiteSettings
 
 from ..conftest import Client
-from ..node import Node, NodeClient
+from ..node import HeldRecord, Node, NodeClient
 from .test_posting_paths import PAGE, put_rule
 
 pytestmark = pytest.mark.anyio
 
-Publish = Callable[[str, JSON], Awaitable[None]]
 
-
-class HeldQueued:
-    """Holds the first publish of a ``queued`` conversation record until ``release``."""
-
-    def __init__(self, node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.reached = asyncio.Event()
-        self.released = asyncio.Event()
-        broker = node.parts.broker
-        publish: Publish = broker.publish
-
-        async def held(channel: str, event: JSON) -> None:
-            frame = event.get("frame") or {}
-            queued = frame.get("t") == "conv" and frame["conv"]["state"] == "queued"
-            if queued and not self.reached.is_set():
-                self.reached.set()
-                await asyncio.wait_for(self.released.wait(), 5)
-            await publish(channel, event)
-
-        monkeypatch.setattr(broker, "publish", held)
+def held_queued(node: Node, monkeypatch: pytest.MonkeyPatch) -> HeldRecord:
+    """Holds the first publish of a ``queued`` conversation record until released."""
+    return HeldRecord(node, monkeypatch, lambda conv: conv["state"] == "queued")
 
 
 def states(client: Client, conv_id: str) -> list[str]:
@@ -93,7 +75,7 @@ async def test_a_new_chat_routed_before_its_record_is_published(
     shop = await node.seed(agents=1)
     (email,) = shop.agents
     visitor = await node.visitor(shop.key)
-    hold = HeldQueued(node, monkeypatch)
+    hold = held_queued(node, monkeypatch)
     ack = await visitor.request({"t": "send", "cid": "m1", "body": "anyone there?"})
     assert ack["t"] == "ack", ack
     conv_id = ack["conv"]
@@ -125,7 +107,7 @@ async def test_an_answered_greeting_routed_before_its_record_is_published(
     conv = await node.store.get_conversation(conv_id)
     assert conv is not None and conv.last_offset >= 1
     assert await node.store.get_doc(shop.site.id, WAIT_KIND, conv_id) is not None
-    hold = HeldQueued(node, monkeypatch)
+    hold = held_queued(node, monkeypatch)
     ack = await visitor.request({"t": "send", "cid": "m1", "body": "yes please"})
     assert ack["t"] == "ack" and ack["conv"] == conv_id, ack
     await asyncio.wait_for(hold.reached.wait(), 5)
@@ -150,7 +132,7 @@ async def test_a_left_chat_routed_elsewhere_before_its_record_is_published(
     ack = await visitor.request({"t": "send", "cid": "m1", "body": "anyone there?"})
     conv_id = ack["conv"]
     await leaving.expect("conv", lambda f: f["conv"]["id"] == conv_id and bool(f.get("follow")))
-    hold = HeldQueued(a, monkeypatch)
+    hold = held_queued(a, monkeypatch)
     # Not awaited: the leave is answered once its requeue is done, after the release.
     await leaving.send({"t": "leave", "conv": conv_id, "id": 1})
     await asyncio.wait_for(hold.reached.wait(), 5)
@@ -184,7 +166,7 @@ async def test_a_join_over_the_api_before_a_new_chats_record_is_published(
     agent = await node.agent(email)
     _, token = await node.parts.api_keys.create(shop.site.id, "CRM")
     visitor = await node.visitor(shop.key)
-    hold = HeldQueued(node, monkeypatch)
+    hold = held_queued(node, monkeypatch)
     ack = await visitor.request({"t": "send", "cid": "m1", "body": "anyone there?"})
     conv_id = ack["conv"]
     await asyncio.wait_for(hold.reached.wait(), 5)
@@ -219,7 +201,7 @@ async def test_a_join_on_another_process_before_a_new_chats_record_is_published(
     joining = await b.agent(first)
     watching = await a.agent(second)
     visitor = await a.visitor(shop.key)
-    hold = HeldQueued(a, monkeypatch)
+    hold = held_queued(a, monkeypatch)
     ack = await visitor.request({"t": "send", "cid": "m1", "body": "anyone there?"})
     conv_id = ack["conv"]
     await asyncio.wait_for(hold.reached.wait(), 5)
