@@ -45,15 +45,16 @@ class Archive:
     per relayed message, ``bench.probe instructions``).  The index has a writer
     of its own now (SQLite: its own file), so a batch of hundreds holds no
     message's commit, and larger batches cost less a text (FTS5: 64 texts
-    about 30 µs each, 256 about 13; docs/performance.md).  A batch waiting
+    about 30 µs each, 256 about 13; 1,024 or 1 s, not 256 or 0.25 s: about 40 %
+    less of the index thread's CPU per message; docs/performance.md).  A batch waiting
     when a process dies is written when one starts again: ``catch_up``
     indexes the texts missing from conversations open then or closed in the
     ``CATCH_UP`` seconds before, in the background (``chatserver archive
     reindex`` mends anything older).
     """
 
-    BATCH = 256
-    DELAY = 0.25
+    BATCH = 1024
+    DELAY = 1.0
     CATCH_UP = 2 * 86400.0
 
     def __init__(self, store: Store) -> None:
