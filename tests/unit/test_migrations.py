@@ -450,3 +450,37 @@ async def test_step_9_gives_each_conversations_feed_place_to_its_newest_entry(
         assert duplicate and (dup.offset, dup.body) == (2, "m2")  # the old cids still count
     finally:
         await store.close()
+
+
+@pytest.mark.anyio
+async def test_the_feeds_places_are_not_handed_out_again_after_an_erasure(
+    tmp_path: Path,
+) -> None:
+    """SQLite takes the next place from the newest entry's (step 9): erasing the
+    conversation that holds the newest places keeps the head in ``meta``, so a
+    consumer whose position is past them still sees what comes next."""
+    store = SQLiteStore(tmp_path / "feed.db")
+    await store.start()
+    try:
+        site = await store.create_site("Shop")
+        kept, _ = await store.open_conversation(site.id, "v_kept")
+        gone, _ = await store.open_conversation(site.id, "v_gone")
+        for conv, n in ((kept, 1), (gone, 3)):
+            for k in range(n):
+                await store.append(conv.id, EntryKind.TEXT, AuthorKind.VISITOR, "v", "V", f"{k}")
+        head = await store.feed_head()
+        assert head == 4
+        await store.erase_conversations([gone.id], keep_facts=False)
+        assert await store.feed_head() == head  # not back to 1
+        entry, _ = await store.append(kept.id, EntryKind.TEXT, AuthorKind.VISITOR, "v", "V", "x")
+        assert [(c.seq, c.conv_id, c.last_offset) for c in await store.changes(head)] == [
+            (head + 1, kept.id, entry.offset)
+        ]
+    finally:
+        await store.close()
+    store = SQLiteStore(tmp_path / "feed.db")  # and after a restart
+    await store.start()
+    try:
+        assert await store.feed_head() == head + 1
+    finally:
+        await store.close()

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from ...types import Attachment, ConversationId, SiteId, VisitorId, now
 from ..erasure import ERASED, Erased
 from .engine import SQLiteEngine
+from .outbox import FEED_FLOOR
 from .rows import _ATTACHMENT_COLS, _add_bytes
 
 _CHUNK = 400  # ids per IN (...) list, under SQLite's variable limit
@@ -65,6 +66,7 @@ def _erase_convs(
         q = _marks(ids)
         out.conversations.extend(ids)
         out.attachments.extend(_delete_attachments(db, f"conv_id IN ({q})", ids))
+        db.execute(FEED_FLOOR)  # the feed's places of these entries are not handed out again
         out.entries += db.execute(f"DELETE FROM entries WHERE conv_id IN ({q})", ids).rowcount
         db.execute(f"DELETE FROM reads WHERE conv_id IN ({q})", ids)
         db.execute(f"DELETE FROM conversations WHERE id IN ({q})", ids)

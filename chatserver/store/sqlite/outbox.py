@@ -27,10 +27,23 @@ _JOB_COLS = (
 )
 
 
-# The feed's head: its largest place (the index's last key, one seek).  The
-# next entry takes one more, inside the writer's transaction.
-FEED_HEAD = "SELECT max(seq) FROM entries WHERE seq IS NOT NULL"
-FEED_NEXT = "SELECT coalesce(max(seq), 0) + 1 FROM entries WHERE seq IS NOT NULL"
+# The feed's head: its largest place (the index's last key, one seek), or
+# the highest place erasure deleted (``FEED_FLOOR``), so places are never
+# handed out twice.  The next entry takes one more, inside the writer's
+# transaction.
+FEED_HEAD = (
+    "SELECT max(coalesce((SELECT max(seq) FROM entries WHERE seq IS NOT NULL), 0),"
+    " coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'feed_floor'), 0))"
+)
+FEED_NEXT = f"SELECT ({FEED_HEAD}) + 1"
+
+# Before entries are deleted (erasure, retention): the feed's head is kept in
+# ``meta``, or the next entries would take the places of those deleted, and a
+# consumer whose position is past them would not see them.
+FEED_FLOOR = (
+    f"INSERT INTO meta (key, value) SELECT 'feed_floor', ({FEED_HEAD}) WHERE true"
+    " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
 
 # The conversations whose newest entry is above ``after``: an entry that is
 # not its conversation's newest (a later one exists) is passed over.
