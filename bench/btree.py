@@ -9,11 +9,15 @@ the chats were made).  Before the measured appends the file gets
 before the active ones, as a server that has run for a while has them.
 
 ``--layout`` picks the statements: ``entries`` (the store's since schema
-step 9: one read of the conversation, its last offset and the cid's entry,
-then the entry's insert, which takes the change feed's next place) or
+step 10: one read of the conversation, its last offset and the cid's entry
+among the newest ``CID_WINDOW``, then the entry's insert, which takes the
+change feed's next place), ``indexed`` (step 9: the same, the cid's entry
+found by the ``entries_cid`` index; on a file migrated to step 9) or
 ``row`` (steps 6-8: the cid check, the conversation row's offset and
-change-feed bump, the insert; on a file migrated to step 8).  Both may be
-given; each round runs every layout, alternated.
+change-feed bump, the insert; on a file migrated to step 8).  Several may
+be given; each round runs every layout, alternated.  ``--open-entries``
+gives each open conversation that many messages before the measured
+appends (so that step 10's scan covers its whole window).
 
 ``--without`` leaves a part of the append out, to see what it costs
 (``feed``: the change feed's place; ``row``: with ``--layout row``, the
@@ -51,7 +55,15 @@ from chatserver.types import new_id, sorted_id
 
 BODY = "v1|123|1234567890|" + "x" * 40  # the size of a bench payload
 
-LAYOUTS = ("entries", "row")
+LAYOUTS = ("entries", "indexed", "row")
+
+# Step 9's read: the cid's entry found by the ``entries_cid`` index.
+_APPEND_READ_INDEXED = (
+    "SELECT state, site_id, agents,"
+    " (SELECT coalesce(max(offset), 0) FROM entries WHERE conv_id = ?1),"
+    " (SELECT offset FROM entries WHERE conv_id = ?1 AND author_id = ?2 AND cid = ?3)"
+    " FROM conversations WHERE id = ?1"
+)
 
 # Step 8's conversation row (``row``) and step 9's (``entries``).
 _CONV = {
@@ -61,6 +73,7 @@ _CONV = {
     "entries": "INSERT INTO conversations (id, site_id, visitor_id, epoch, state, created_at,"
     " queued_at, agents, offline) VALUES (?, 's', ?, 'e', ?, ?, ?, '[]', 0)",
 }
+_CONV["indexed"] = _CONV["entries"]
 _ENTRY = (
     "INSERT INTO entries (conv_id, offset, kind, author_kind, author_id, author_name, body,"
     " ts, cid, data) VALUES (?, ?, 'text', 'visitor', ?, '', ?, ?, ?, NULL)"
@@ -83,6 +96,7 @@ def _fill(
     entries: int,
     active: int,
     layout: str = "entries",
+    open_entries: int = 0,
 ) -> list[str]:
     """``history`` closed conversations, then ``active`` open ones; the open ones' ids."""
     t = time.time() - history - active  # one conversation a second, as made over time
@@ -93,7 +107,7 @@ def _fill(
         t += 1.0
         conv = sorted_id("c", t) if sort else new_id("c")
         closed = k < history
-        n = entries if closed else 0
+        n = entries if closed else open_entries
         state = "closed" if closed else "active"
         if layout == "row":
             db.execute(_CONV[layout], (conv, "v" + conv, state, t, t, n, k))
@@ -119,11 +133,12 @@ def run(path: Path, sort: bool, args: argparse.Namespace, layout: str = "entries
     db.execute(f"PRAGMA synchronous={args.sync}")
     db.execute("PRAGMA secure_delete=ON")  # as the store's writer (store/sqlite/engine.py)
     steps = migrations_sqlite.MIGRATIONS
-    migrations_sqlite.migrate(db, steps[:8] if layout == "row" else steps)
+    migrations_sqlite.migrate(db, {"row": steps[:8], "indexed": steps[:9]}.get(layout, steps))
     without = set(args.without)
     if "cid-index" in without:
-        db.execute("DROP INDEX entries_cid")
-    ids = _fill(db, sort, args.history, args.entries, args.active, layout)
+        db.execute("DROP INDEX IF EXISTS entries_cid")  # since step 10 there is none
+    ids = _fill(db, sort, args.history, args.entries, args.active, layout, args.open_entries)
+    read = _APPEND_READ_INDEXED if layout == "indexed" else _APPEND_READ
     pick = random.Random(1)
     order = [
         ids[k % len(ids)] if args.in_order else ids[pick.randrange(len(ids))]
@@ -148,8 +163,8 @@ def run(path: Path, sort: bool, args: argparse.Namespace, layout: str = "entries
             cid = f"c{k}"
             if savepoint:
                 db.execute("SAVEPOINT op")
-            if layout == "entries":  # the store's two statements
-                _, _, _, last, _ = db.execute(_APPEND_READ, (conv, "v" + conv, cid)).fetchone()
+            if layout != "row":  # the store's two statements
+                _, _, _, last, _ = db.execute(read, (conv, "v" + conv, cid)).fetchone()
                 db.execute(
                     write,
                     (
@@ -231,7 +246,7 @@ def _grouped(
             else:
                 seq += 1
                 placed.append((*row, seq if feed else None))
-        if layout == "entries":
+        if layout != "row":
             db.executemany(_ENTRY_SEQ, placed)
             db.execute("COMMIT")
             continue
@@ -255,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--history", type=int, default=20_000, help="closed conversations first")
     p.add_argument("--entries", type=int, default=10, help="messages per closed conversation")
     p.add_argument("--active", type=int, default=1000, help="open conversations appended to")
+    p.add_argument(
+        "--open-entries", type=int, default=0, help="messages per open conversation first"
+    )
     p.add_argument("--appends", type=int, default=18_000)
     p.add_argument("--batch", type=int, default=9, help="appends per commit")
     p.add_argument("--rounds", type=int, default=3)
@@ -270,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
         "--layout",
         action="append",
         choices=LAYOUTS,
-        help="the store's statements since step 9 (entries) or before (row); may be repeated",
+        help="the store's statements since step 10 (entries), of step 9 (indexed) or before"
+        " (row); may be repeated",
     )
     p.add_argument("--in-order", action="store_true", help="append in the conversations' order")
     p.add_argument(
@@ -293,7 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"append statements, {args.appends} to {args.active} open conversations,"
         f" {args.batch} per commit, after {args.history} closed ones of {args.entries}"
-        f" messages (synchronous={args.sync}"
+        f" messages{f', {args.open_entries} in each open one' if args.open_entries else ''}"
+        f" (synchronous={args.sync}"
         f"{', without ' + ', '.join(args.without) if args.without else ''}"
         f"{', in order' if args.in_order else ''}"
         f"{', grouped' if args.grouped else ''}): CPU µs per append"

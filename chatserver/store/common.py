@@ -11,6 +11,12 @@ VISIT_GAP = 30 * 60  # seconds between page views that start a new visit
 MAX_PAGE_VIEWS = 200  # page views kept per visitor
 ATTACHMENT_BYTES = "attachment-bytes"  # counter group of attachment_bytes
 MAX_VISITOR_EVENTS = 200  # tracked custom events kept per visitor
+# A resend (the same author's ``cid`` again) is recognised at least while its
+# first copy is among the conversation's newest CID_WINDOW entries.  SQLite
+# looks there only (a scan of the pages the append writes anyway, instead of
+# an index with a random page per message: schema step 10); PostgreSQL and
+# Redis keep an index and recognise older ones too.
+CID_WINDOW = 64
 
 
 def merge_attributes(current: JSON, patch: JSON) -> JSON:

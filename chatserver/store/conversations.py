@@ -39,7 +39,9 @@ class ConversationStore(Protocol):
       gap, in the order ``append`` calls complete.  Offsets are never reused.
     * **Idempotency.** ``append`` with a ``cid`` already used by the same
       author in the same conversation stores nothing and returns the first
-      entry with ``duplicate=True``.
+      entry with ``duplicate=True``, at least while that entry is among the
+      conversation's newest ``CID_WINDOW`` (64) entries (``common.py``;
+      SQLite looks there only, the others at every entry).
     * **Tags.** ``set_tags`` adds and removes atomically; concurrent calls for
       different tags all land.
     * **Read markers.** ``set_read`` keeps one marker per (conversation,

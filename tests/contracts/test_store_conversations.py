@@ -15,6 +15,7 @@ import pytest
 
 from chatserver.errors import Closed, NotFound, NotMember, StoreError
 from chatserver.store import Store
+from chatserver.store.common import CID_WINDOW
 from chatserver.types import (
     AuthorKind,
     Conversation,
@@ -300,6 +301,18 @@ async def test_append_is_idempotent_per_author_and_cid(store: Store) -> None:
     stored = await store.get_conversation(conv.id)
     assert stored is not None
     assert stored.last_offset == 4
+
+
+async def test_a_resend_is_recognised_while_among_the_newest_entries(store: Store) -> None:
+    """The contract's bound (``CID_WINDOW``): a resend whose first copy has
+    ``CID_WINDOW - 1`` newer entries after it is still a duplicate."""
+    conv = await new_conv(store)
+    first, _ = await say(store, conv.id, "the first copy", cid="m1")
+    for k in range(CID_WINDOW - 1):  # the others' messages, and the sender's own
+        await say(store, conv.id, f"n{k}", author="a_9" if k % 2 else "v_1", cid=f"n{k}")
+    again, dup = await say(store, conv.id, "resent", cid="m1")
+    assert dup and again == first
+    assert (await store.get_conversation(conv.id)).last_offset == CID_WINDOW  # type: ignore[union-attr]
 
 
 async def test_same_cid_in_another_conversation_is_a_new_entry(store: Store) -> None:

@@ -1,7 +1,8 @@
 """``bench.btree`` does the same appends as the store: every conversation's entries
 numbered 1..n with no gap, and the change feed in the order of each conversation's
 last append, one statement at a time or a commit at a time (``--grouped``), with
-the store's statements since schema step 9 (``entries``) or step 8's (``row``)."""
+the store's statements since schema step 10 (``entries``), step 9's (``indexed``)
+or step 8's (``row``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,11 @@ import pytest
 from bench.btree import _fill, _grouped, run
 from chatserver import migrations_sqlite
 
-STEPS = {"entries": migrations_sqlite.MIGRATIONS, "row": migrations_sqlite.MIGRATIONS[:8]}
+STEPS = {
+    "entries": migrations_sqlite.MIGRATIONS,
+    "indexed": migrations_sqlite.MIGRATIONS[:9],
+    "row": migrations_sqlite.MIGRATIONS[:8],
+}
 
 
 def feed_and_offsets(db: sqlite3.Connection, layout: str) -> tuple[list[str], dict[str, list[int]]]:
@@ -44,7 +49,7 @@ def feed_and_offsets(db: sqlite3.Connection, layout: str) -> tuple[list[str], di
     return feed, offsets
 
 
-@pytest.mark.parametrize("layout", ["entries", "row"])
+@pytest.mark.parametrize("layout", ["entries", "indexed", "row"])
 def test_grouped_appends_number_every_conversation_without_gaps(
     tmp_path: Path, layout: str
 ) -> None:
@@ -63,18 +68,22 @@ def test_grouped_appends_number_every_conversation_without_gaps(
     db.close()
 
 
-@pytest.mark.parametrize("layout", ["entries", "row"])
-def test_the_measured_loop_appends_what_the_store_would(tmp_path: Path, layout: str) -> None:
+@pytest.mark.parametrize(
+    ("layout", "open_entries"), [("entries", 0), ("entries", 3), ("indexed", 0), ("row", 0)]
+)
+def test_the_measured_loop_appends_what_the_store_would(
+    tmp_path: Path, layout: str, open_entries: int
+) -> None:
     args = argparse.Namespace(
         sync="NORMAL", without=[], history=4, entries=2, active=10, appends=200, batch=9,
-        in_order=False, grouped=False,
+        in_order=False, grouped=False, open_entries=open_entries,
     )  # fmt: skip
     path = tmp_path / "r.db"
     assert run(path, True, args, layout) > 0
     db = sqlite3.connect(path)
     feed, offsets = feed_and_offsets(db, layout)
     active = [c for c, o in offsets.items() if o != [1, 2]]  # the 4 closed have 2 each
-    assert sum(len(offsets[c]) for c in active) == 200
+    assert sum(len(offsets[c]) for c in active) == 200 + 10 * open_entries
     assert all(offsets[c] == list(range(1, len(offsets[c]) + 1)) for c in offsets)
     assert set(feed[-len(active) :]) == set(active)
     db.close()

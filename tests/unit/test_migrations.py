@@ -23,6 +23,7 @@ from chatserver import cli
 from chatserver.errors import StoreError
 from chatserver.migrations_sqlite import MIGRATIONS, Migration, migrate, version
 from chatserver.store import ATTACHMENT_BYTES
+from chatserver.store.common import CID_WINDOW
 from chatserver.store_sqlite import SQLiteStore
 from chatserver.types import AuthorKind, EntryKind, SiteSettings
 
@@ -448,6 +449,48 @@ async def test_step_9_gives_each_conversations_feed_place_to_its_newest_entry(
             "c_a", EntryKind.TEXT, AuthorKind.VISITOR, "v", "V", "m2 again", cid="k2"
         )
         assert duplicate and (dup.offset, dup.body) == (2, "m2")  # the old cids still count
+    finally:
+        await store.close()
+
+
+@pytest.mark.anyio
+async def test_step_10_looks_for_a_resend_among_the_newest_entries_only(
+    tmp_path: Path,
+) -> None:
+    """SQLite's documented bound since step 10: a resend is found among the
+    conversation's newest ``CID_WINDOW`` entries, without an index; one whose
+    first copy is older is stored again."""
+    path = tmp_path / "v9.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    migrate(db, MIGRATIONS[:9])
+    assert db.execute("SELECT 1 FROM sqlite_master WHERE name = 'entries_cid'").fetchone()
+    db.close()
+    store = SQLiteStore(path)
+    await store.start()
+    try:
+        assert user_version(path) == LATEST
+        db = sqlite3.connect(path)
+        assert not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'entries_cid'").fetchone()
+        db.close()
+        site = await store.create_site("Shop")
+        conv, _ = await store.open_conversation(site.id, "v_1")
+
+        async def say(body: str, cid: str | None, author: str = "v_1") -> tuple[int, bool]:
+            entry, dup = await store.append(
+                conv.id, EntryKind.TEXT, AuthorKind.VISITOR, author, "V", body, cid=cid
+            )
+            return entry.offset, dup
+
+        assert await say("old", "k_old") == (1, False)
+        assert await say("kept", "k_kept") == (2, False)
+        for k in range(CID_WINDOW - 1):
+            await say(f"n{k}", None if k % 3 == 0 else f"n{k}")
+        # offset 2 is the oldest of the newest CID_WINDOW: still found, and
+        # only for its own author; offset 1 is not looked for any more
+        assert await say("kept again", "k_kept") == (2, True)
+        assert await say("kept, by another", "k_kept", author="a_9") == (CID_WINDOW + 2, False)
+        assert await say("old again", "k_old") == (CID_WINDOW + 3, False)
+        assert await say("no cid", None) == (CID_WINDOW + 4, False)
     finally:
         await store.close()
 

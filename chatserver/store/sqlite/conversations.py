@@ -28,6 +28,7 @@ from ...types import (
     now,
     sorted_id,
 )
+from ..common import CID_WINDOW
 from .engine import SQLiteEngine
 from .outbox import FEED_NEXT
 from .rows import (
@@ -39,12 +40,16 @@ from .rows import (
 )
 
 # The conversation as an append needs it: state, site, members, last offset,
-# and the offset of the entry the sender's ``cid`` already names (NULL if none).
+# and the offset of the entry the sender's ``cid`` already names (NULL if none)
+# among the newest CID_WINDOW entries: a short scan of the conversation's last
+# pages, which the append writes anyway (schema step 10 dropped the index).
 _APPEND_READ = (
-    "SELECT state, site_id, agents,"
-    " (SELECT coalesce(max(offset), 0) FROM entries WHERE conv_id = ?1),"
-    " (SELECT offset FROM entries WHERE conv_id = ?1 AND author_id = ?2 AND cid = ?3)"
-    " FROM conversations WHERE id = ?1"
+    "SELECT c.state, c.site_id, c.agents, l.last,"
+    " CASE WHEN ?3 IS NULL THEN NULL ELSE (SELECT offset FROM entries"
+    f" WHERE conv_id = ?1 AND offset > l.last - {CID_WINDOW} AND author_id = ?2 AND cid = ?3) END"
+    " FROM conversations c,"
+    " (SELECT coalesce(max(offset), 0) AS last FROM entries WHERE conv_id = ?1) l"
+    " WHERE c.id = ?1"
 )
 _APPEND_WRITE = (
     f"INSERT INTO entries ({_ENTRY_COLS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ({FEED_NEXT}))"
