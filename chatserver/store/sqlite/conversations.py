@@ -29,7 +29,7 @@ from ...types import (
     sorted_id,
 )
 from ..common import CID_WINDOW
-from .engine import SQLiteEngine
+from .engine import OneWrite, SQLiteEngine
 from .outbox import FEED_NEXT
 from .rows import (
     _CONV_COLS,
@@ -248,7 +248,7 @@ class SQLiteConversations(SQLiteEngine):
             )
             return entry, False
 
-        return await self._run(op)
+        return await self._run(OneWrite(op))
 
     async def entries(
         self,

@@ -3,7 +3,8 @@
 Every operation is a function of a ``sqlite3.Connection`` run on a dedicated
 thread.  The writer thread takes whatever operations are waiting, runs them in
 one transaction (each in its own savepoint, so one failure does not undo the
-others), commits once and only then resolves the callers' futures: group
+others; an operation whose only write is one statement needs none, ``OneWrite``),
+commits once and only then resolves the callers' futures: group
 commit, one fsync for many messages.  With ``synchronous=FULL`` (default) a
 resolved write survives a power cut; ``normal`` survives a kill -9 only.
 
@@ -30,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from ... import migrations_sqlite
 from ...errors import StoreError
@@ -44,6 +45,23 @@ Job = tuple[Op, "asyncio.Future[Any]"]
 Results = list[tuple["asyncio.Future[Any]", Any, BaseException | None]]
 
 MAX_BATCH = 256  # operations per transaction
+
+
+class OneWrite(Generic[T]):
+    """An operation whose only write is a single statement, its last: it needs no
+    savepoint of its own.  A statement that fails changes nothing (SQLite undoes
+    it alone), and what raises before it has written nothing.  The append is one
+    (``conversations.py``): two statements fewer per message on the writer's
+    thread, each a release and a taking back of the GIL.
+    """
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], T]) -> None:
+        self.fn = fn
+
+    def __call__(self, db: sqlite3.Connection) -> T:
+        return self.fn(db)
 
 
 def _run_reads(db: sqlite3.Connection, batch: list[Job]) -> Results:
@@ -311,6 +329,14 @@ class SQLiteEngine:
         try:
             db.execute("BEGIN IMMEDIATE")
             for op, fut in batch:
+                if type(op) is OneWrite:
+                    try:
+                        results.append((fut, op.fn(db), None))
+                    except Exception as exc:
+                        if not db.in_transaction:  # SQLite undid the whole transaction
+                            raise  # (a full disk, an I/O error): nothing is durable
+                        results.append((fut, None, exc))
+                    continue
                 db.execute("SAVEPOINT op")
                 try:
                     results.append((fut, op(db), None))
