@@ -30,6 +30,7 @@ _AGENT_COLS = (
     "id, site_id, email, name, password_hash, role, capacity, departments, disabled, created_at"
 )
 
+# Columns added after the first schema have defaults, so INSERTs leave them out.
 _CONV_INSERT_COLS = (
     "id, site_id, visitor_id, epoch, state, created_at, queued_at, department, agents, "
     "offline, closed_at"
@@ -51,7 +52,6 @@ def conv_cols(table: str = "conversations") -> str:
     )
 
 
-# Columns added after the first schema have defaults, so INSERTs leave them out.
 _CONV_COLS = conv_cols()
 
 _ATTACHMENT_COLS = "id, site_id, uploader, name, content_type, size, created_at, conv_id"
