@@ -128,6 +128,14 @@ export function start({ site, base, dept, consent = false, theme, global = "$cha
   /** @type {ReturnType<typeof createCobrowseGate> | null} */
   let cobrowse = null;
 
+  /** Live messages that came before "ready". @type {import("./types.js").Entry[]} */
+  const early = [];
+  /** @param {import("./types.js").Entry} e */
+  const onLiveMessage = (e) => {
+    emit("message", publicMessage(e));
+    if (e.from.kind === "agent") announcer?.say(t("new_message", { name: e.from.name || t("agent"), text: e.body }));
+  };
+
   const client = createClient({
     url: ws.href,
     base,
@@ -145,11 +153,14 @@ export function start({ site, base, dept, consent = false, theme, global = "$cha
         ready = true;
         emit("ready");
         if (store.get().open) emit("open");
+        for (const e of early.splice(0)) onLiveMessage(e);
       }));
     },
     onMessage(e) {
-      emit("message", publicMessage(e));
-      if (e.from.kind === "agent") announcer?.say(t("new_message", { name: e.from.name || t("agent"), text: e.body }));
+      // Before "ready" (the language's strings still loading, a queued `send`
+      // already answered) a message waits, so the page hears "ready" first.
+      if (ready) onLiveMessage(e);
+      else early.push(e);
     },
     onServer(frame) {
       if (frame.t === "open") setOpen(true); // a proactive trigger's "open the widget"
