@@ -51,11 +51,19 @@ class Archive:
     indexes the texts missing from conversations open then or closed in the
     ``CATCH_UP`` seconds before, in the background (``chatserver archive
     reindex`` mends anything older).
+
+    The index may fall behind: on SQLite its writer runs on spare CPU only
+    (``index/sqlite_file.py``).  While ``BEHIND`` full batches wait to be
+    written, the listener gathers nothing more, so a busy machine does not
+    hold ever more texts in memory; once the index has written them, it
+    catches up from the record what it skipped (``catch_up`` from the moment
+    it began to skip), in the background.
     """
 
     BATCH = 1024
     DELAY = 1.0
     CATCH_UP = 2 * 86400.0
+    BEHIND = 8  # full batches waiting for the index before the listener skips
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -66,6 +74,10 @@ class Archive:
         self._flushes: set[asyncio.Future[None]] = set()  # full batches being written
         self._full = False  # a flush of a full batch is on its way
         self._catching_up: asyncio.Task[int] | None = None
+        self._skipped_since: float | None = None  # when the listener began to skip
+        self._mending: asyncio.Task[None] | None = None  # catching up what it skipped
+        self._closing = False
+        self.skipped = 0  # events skipped while the index was behind (``/metrics``)
 
     def install(self, node: Node) -> None:
         """Follow the node's conversation events (before the node starts).
@@ -100,6 +112,15 @@ class Archive:
         """An entry is indexed; an opened or closed conversation (again, with its
         visitor): gathered now, written by ``flush`` (a full batch at once,
         else ``DELAY`` seconds after the first)."""
+        if len(self._flushes) >= self.BEHIND:
+            self.skipped += 1
+            if self._skipped_since is None:  # written afterwards by ``_mend``
+                self._skipped_since = now()
+                log.warning(
+                    "archive: the index is %d batches behind; skipping until it catches up",
+                    len(self._flushes),
+                )
+            return
         if event.kind is EventKind.ENTRY:
             if event.entry is None or not indexed(event.entry):
                 return
@@ -111,7 +132,7 @@ class Archive:
                 self._full = True
                 flush = asyncio.ensure_future(self.flush())
                 self._flushes.add(flush)
-                flush.add_done_callback(self._flushes.discard)
+                flush.add_done_callback(self._flushed)
         elif self._timer is None:
             self._timer = asyncio.ensure_future(self._later())
 
@@ -132,11 +153,56 @@ class Archive:
         except Exception:
             log.exception("archive: %d items not indexed", len(entries) + len(convs))
 
+    def _flushed(self, flush: asyncio.Future[None]) -> None:
+        self._flushes.discard(flush)
+        self._mend_when_caught_up()
+
+    def _mend_when_caught_up(self) -> None:
+        """The full batches are written and the listener skipped meanwhile: index
+        what it skipped, from the record (once at a time)."""
+        if (
+            self._closing
+            or self._flushes
+            or self._skipped_since is None
+            or self._mending is not None
+        ):
+            return
+        since, self._skipped_since = self._skipped_since, None
+        self._mending = asyncio.ensure_future(self._mend(since))
+
+    async def _mend(self, since: float) -> None:
+        try:
+            # a conversation with a skipped text was open when it came: it is
+            # open still or was closed since (what ``catch_up`` looks at)
+            added = await self.index.catch_up(since - 1.0)
+            log.warning("archive: caught up, %d conversations and texts indexed", added)
+        except Exception:
+            log.exception("archive: the catch-up failed (run: chatserver archive reindex)")
+        finally:
+            self._mending = None
+        self._mend_when_caught_up()  # it skipped again meanwhile
+
+    def waiting(self) -> int:
+        """Full batches waiting for the index's writer (``/metrics``)."""
+        return len(self._flushes)
+
+    async def mended(self) -> None:
+        """Wait until what the listener skipped is indexed (tests)."""
+        while self._mending is not None or self._flushes:
+            if self._mending is not None:
+                await asyncio.shield(self._mending)
+            if self._flushes:
+                await asyncio.gather(*self._flushes)
+
     async def close(self) -> None:
         """Write what is still gathered (the node is closing; the store is still open)."""
+        self._closing = True  # what was skipped, the next start catches up (``CATCH_UP``)
         timer, self._timer = self._timer, None
         if timer is not None:
             await stop(timer)
+        mending, self._mending = self._mending, None
+        if mending is not None:
+            await stop(mending)
         catching_up, self._catching_up = self._catching_up, None
         if catching_up is not None:
             await stop(catching_up)

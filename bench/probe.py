@@ -230,6 +230,19 @@ def _histograms(http: str) -> dict[str, dict[float, int]]:
     return out
 
 
+def _archive_skipped(http: str) -> int:
+    """``chatserver_archive_skipped_total``: events the archive's listener skipped
+    while its index was behind (indexed later from the record)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{http}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    for line in text.splitlines():
+        if line.startswith("chatserver_archive_skipped_total "):
+            return int(float(line.rsplit(" ", 1)[1]))
+    return 0
+
+
 def _tails(
     before: dict[str, dict[float, int]], after: dict[str, dict[float, int]]
 ) -> dict[str, dict[str, float]]:
@@ -350,6 +363,7 @@ def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
     threads: list[dict[str, float]] = []
     written: list[dict[str, int]] = []
     hists: list[dict[str, dict[float, int]]] = []
+    skipped: list[int] = []
     try:
         stage.start()
         stage.setup()
@@ -372,6 +386,7 @@ def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
             # the tail figures are extra; the run stands without them
             with contextlib.suppress(OSError):
                 hists.append(_histograms(http))
+                skipped.append(_archive_skipped(http))
 
         timers = [threading.Timer(at - time.monotonic(), mark) for at in (a, b)]
         traced: list[str] = []
@@ -419,6 +434,8 @@ def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
         }
     if len(hists) == 2:
         out["server_tails"] = _tails(hists[0], hists[1])
+    if len(skipped) == 2:  # the archive's index fell behind in the window (its thread: spare CPU)
+        out["archive_skipped"] = skipped[1] - skipped[0]
     if traced:
         calls = _syscalls(traced[0])
         received = calls.get("recvfrom", 0) or 1  # one read per message at this rate

@@ -19,11 +19,19 @@ and ``-read``), so a message's commit never waits for the index:
   for the disk; what a power cut loses is a catch-up away (``Archive``
   indexes at start what is missing from the last two days' conversations;
   ``chatserver archive reindex`` rebuilds all).
-* **At the same priority as the others** (``SCHED_BATCH``, as the store's
-  threads): not niced, since a low-priority thread holding the GIL between
-  two statements would hold up the event loop waiting for it.  It
-  checkpoints its WAL itself (no checkpoint thread, unlike the store's:
-  nobody waits for its commits).
+* **On spare CPU** (its writer's thread is ``SCHED_IDLE``, ``SPARE``): a
+  batch of 1,024 texts is a burst of tens of milliseconds of CPU, which at
+  the same priority took a share of the core from the event loop and the
+  store's writer, and every message acknowledged meanwhile waited longer (at
+  4,000 messages/s on one core a quarter to a third of the commits took over
+  5 ms; 6-7 % with this: docs/performance.md, "Round two, part nine").  A
+  thread that holds the GIL when it is preempted holds up whoever wants the
+  GIL; that one then sleeps, which is what lets this thread run and let go,
+  at its next statement.  If the CPU stays busy so long that batches pile
+  up, ``Archive`` stops gathering and catches up from the record afterwards.
+  It checkpoints its WAL itself (no checkpoint thread, unlike the store's:
+  nobody waits for its commits).  Its reader (searches) keeps the ordinary
+  priority.
 * **Made from the record** when the file is new (``ARCHIVE_FILE_MIGRATIONS``
   step 1, what step 4 of the store's file did before step 8 moved it here).
   Erasure forgets in this file too, with ``secure_delete`` as the store's.
@@ -51,6 +59,7 @@ class ArchiveFile(SQLiteEngine):
     # Nothing waits for this writer's commits: SQLite's own checkpoint (every
     # 1000 pages, in the commit) costs less than a thread copying every 0.25 s.
     CHECKPOINTER = False
+    SPARE = True  # its writer runs on spare CPU (module docstring)
     MIGRATIONS = migrations_sqlite.ARCHIVE_FILE_MIGRATIONS
 
     def __init__(self, store_path: Path) -> None:

@@ -221,6 +221,19 @@ def render(state: Any) -> str:
         "Bytes of recording batches held in parts, waiting for their last part.",
         rec.get("partial_bytes", 0),
     )
+    out.one(
+        "chatserver_archive_batches_waiting",
+        "gauge",
+        "Full batches of the archive's listener waiting for the index to write them.",
+        node.archive.waiting(),
+    )
+    out.one(
+        "chatserver_archive_skipped_total",
+        "counter",
+        "Conversation events the archive's listener skipped while its index was behind"
+        " (indexed afterwards from the record).",
+        node.archive.skipped,
+    )
     return out.text()
 
 

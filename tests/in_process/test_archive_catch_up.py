@@ -8,6 +8,7 @@ The next node's start-up catch-up finds those texts in the record.
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import pytest
@@ -73,5 +74,44 @@ async def test_a_burst_of_messages_makes_one_flush_per_full_batch(tmp_path: Path
         assert index._entries == [] and not index._full
         page = await index.index.search(ArchiveQuery(shop.site.id, text=f"burst{count}"))
         assert [h.conv.id for h in page.hits] == [conv_id]
+    finally:
+        await node.close()
+
+
+async def test_an_index_far_behind_skips_and_then_catches_up_from_the_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While ``BEHIND`` full batches wait for the index's writer (its thread runs
+    on spare CPU only, so a busy machine can starve it), the listener gathers
+    nothing more; once they are written, what it skipped is indexed from the
+    record."""
+    monkeypatch.setattr(archive.Archive, "BATCH", 3)
+    monkeypatch.setattr(archive.Archive, "BEHIND", 2)
+    node = await Node(tmp_path).start()
+    try:
+        shop = await node.seed(agents=1)
+        visitor = await node.visitor(shop.key)
+        listener = node.parts.archive
+        gate = threading.Event()
+        # The index's writer is busy elsewhere (as if starved) until the gate opens.
+        held = asyncio.ensure_future(listener.index.engine.run(lambda db: gate.wait(30)))
+        conv = None
+        try:
+            for n in range(12):
+                ack = await visitor.request({"t": "send", "cid": f"m{n}", "body": f"palabra{n}"})
+                assert ack["t"] == "ack", ack
+                conv = ack["conv"]
+                await node.parts.convs.events.idle()
+            assert len(listener._flushes) == listener.BEHIND  # waiting, no more than that
+            assert listener._skipped_since is not None
+            assert len(listener._entries) + len(listener._convs) < listener.BATCH
+        finally:
+            gate.set()
+        await held
+        await listener.mended()
+        assert listener._skipped_since is None
+        for n in range(12):  # the batches written, then the skipped texts from the record
+            page = await listener.index.search(ArchiveQuery(shop.site.id, text=f"palabra{n}"))
+            assert [h.conv.id for h in page.hits] == [conv], n
     finally:
         await node.close()

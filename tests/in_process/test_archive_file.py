@@ -9,9 +9,11 @@ index transaction never holds the store's writer.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,6 +93,29 @@ async def test_an_index_transaction_does_not_hold_the_stores_writer(tmp_path: Pa
         await index.note_batch([conv.id], [entry])
         page = await index.search(ArchiveQuery(site.id, text="hola"))
         assert [h.conv.id for h in page.hits] == [conv.id]
+    finally:
+        await index.close()
+        await store.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
+async def test_the_index_is_written_on_spare_cpu_and_the_record_is_not(tmp_path: Path) -> None:
+    """The archive's writer thread is ``SCHED_IDLE`` (its batches never take the
+    core from the event loop); the store's writer and both readers are not."""
+    store = SQLiteStore(tmp_path / "chatserver.db")
+    await store.start()
+    index = open_archive(store)
+    await index.start()
+    try:
+        engine = index.engine  # type: ignore[attr-defined]
+
+        def policy(lane: Any) -> int:
+            return os.sched_getscheduler(lane._thread.native_id)
+
+        assert policy(engine._writer) == os.SCHED_IDLE
+        assert policy(engine._reader) == os.SCHED_BATCH  # searches: an ordinary share
+        assert policy(store._writer) == os.SCHED_BATCH
+        assert policy(store._reader) == os.SCHED_BATCH
     finally:
         await index.close()
         await store.close()

@@ -97,8 +97,13 @@ async def test_histograms_and_process_metrics_after_real_traffic(server: Server)
     assert count_of(after[published]) - count_of(before[published]) >= 5
     acked = histogram_series(after["chatserver_frame_to_ack_seconds"])[frozenset()]
     assert 0 < acked["sum"] < 5 * 10  # seconds, not milliseconds
-    # The loop-lag timer ticks four times a second; it has ticked since start.
-    assert count_of(after["chatserver_event_loop_lag_seconds"]) >= 1
+    # The loop-lag timer ticks four times a second: within a second of the
+    # server's start (this test can be done sooner on a fast machine).
+    deadline = time.monotonic() + 5.0
+    while count_of(after["chatserver_event_loop_lag_seconds"]) < 1:
+        assert time.monotonic() < deadline, "the event loop's lag was never measured"
+        await asyncio.sleep(0.1)
+        after = await families(server)
 
     # The standard process metrics, with their conventional types.
     types = {
@@ -120,6 +125,9 @@ async def test_histograms_and_process_metrics_after_real_traffic(server: Server)
     assert one("process_resident_memory_bytes") > 10 * 1024 * 1024
     assert one("process_open_fds") >= 3  # the sockets, the database, at least
     assert 0 < started - one("process_start_time_seconds") < 600
+    # The archive's index kept up with this light load: nothing waits, nothing skipped.
+    assert one("chatserver_archive_batches_waiting") == 0
+    assert one("chatserver_archive_skipped") == 0
     # Every family served is listed in docs/operations.md (counters under their _total name).
     doc = (ROOT / "docs" / "operations.md").read_text()
     for fam in after.values():

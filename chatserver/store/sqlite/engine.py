@@ -88,8 +88,11 @@ class _Lane:
         name: str,
         connect: Callable[[], sqlite3.Connection],
         run: Callable[[sqlite3.Connection, list[Job]], Results],
+        *,
+        spare: bool = False,
     ) -> None:
         self.name = name
+        self.spare = spare  # run on spare CPU only (SCHED_IDLE): see SQLiteEngine.SPARE
         self._connect = connect
         self._run = run
         self._queue: queue.SimpleQueue[list[Job] | None] = queue.SimpleQueue()
@@ -133,10 +136,12 @@ class _Lane:
         # Woken by a submission, this thread would preempt the event loop's
         # thread while it holds the GIL when both share a core, only to wait
         # for the GIL: two context switches per batch.  SCHED_BATCH keeps its
-        # fair share of the CPU but does not preempt on wake-up (Linux).
+        # fair share of the CPU but does not preempt on wake-up (Linux).  A
+        # ``spare`` lane (SCHED_IDLE) gets the CPU only when the others leave it.
         if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_BATCH"):
+            policy = os.SCHED_IDLE if self.spare else os.SCHED_BATCH
             with contextlib.suppress(OSError):
-                os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+                os.sched_setscheduler(0, policy, os.sched_param(0))
         try:
             db = self._connect()
         except Exception as exc:  # report the failure to start()
@@ -242,6 +247,10 @@ class SQLiteEngine:
     LANE = "chatserver-sqlite"  # the threads' names (the reader's gets "-read")
     CHECKPOINTER = True  # checkpoints on a thread of their own (else the writer's own)
     MIGRATIONS = migrations_sqlite.MIGRATIONS  # the file's numbered schema steps
+    # The writer's thread runs on spare CPU only (Linux ``SCHED_IDLE``): for a
+    # file nobody waits on (the archive's index), so that its bursts never take
+    # the core from the event loop and the store's writer (docs/performance.md).
+    SPARE = False
 
     def __init__(self, path: Path | str, *, synchronous: str = "full") -> None:
         if synchronous.lower() not in ("full", "normal"):
@@ -253,7 +262,7 @@ class SQLiteEngine:
         self._checkpointer: _Checkpointer | None = None
 
     async def start(self) -> None:
-        writer = _Lane(self.LANE, self._connect, self._run_batch)
+        writer = _Lane(self.LANE, self._connect, self._run_batch, spare=self.SPARE)
         await writer.start()  # migrates the schema first (migrations_sqlite)
         reader = _Lane(f"{self.LANE}-read", self._connect_reader, _run_reads)
         try:
