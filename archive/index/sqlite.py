@@ -229,18 +229,21 @@ class SQLiteArchive:
 
     async def catch_up(self, since: float) -> int:
         await self.start()
-        # Read on the reader (a scan of the conversations: no writer held), write
-        # what is missing on the writer; ``_put`` replaces, so a text the events
-        # index meanwhile is written twice, not duplicated.
+        # Read and written on the index's writer, whose thread runs on spare CPU
+        # (sqlite_file.py): after an overload the listener catches up this way
+        # what it skipped, and the scan must not take the core from the event
+        # loop either (the reader's thread has the ordinary priority, for
+        # searches).  ``_put`` replaces, so a text the events index meanwhile is
+        # written twice, not duplicated.
         recent = "(c.state != 'closed' OR c.closed_at >= ?)"
-        unlisted = await self.engine._read_all(
+        unlisted = await self._scan(
             f"SELECT c.id FROM conversations c WHERE {recent}"
             " AND NOT EXISTS (SELECT 1 FROM archive_convs a WHERE a.conv_id = c.id)",
             (since,),
         )
         if unlisted:
             await self.note_batch([r[0] for r in unlisted], [])
-        missing = await self.engine._read_all(
+        missing = await self._scan(
             "SELECT a.seq, e.offset, e.body FROM conversations c"
             " JOIN archive_convs a ON a.conv_id = c.id JOIN entries e ON e.conv_id = c.id"
             f" WHERE {recent} AND e.kind IN ('text', 'note') AND trim(e.body) != ''"
@@ -256,6 +259,9 @@ class SQLiteArchive:
 
             await self.engine.run(op)
         return len(unlisted) + len(missing)
+
+    async def _scan(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+        return await self.engine.run(lambda db: db.execute(sql, args).fetchall())
 
     async def search(
         self, query: ArchiveQuery, cursor: str | None = None, limit: int = 25
