@@ -9,6 +9,8 @@ per session, so tests never see each other's keys.
 from __future__ import annotations
 
 import itertools
+import os
+import random
 import shutil
 import signal
 import socket
@@ -20,12 +22,42 @@ from pathlib import Path
 import pytest
 import redis
 
+# Ports handed out by ``free_port``: below Linux's ephemeral range (32768-60999
+# by default, where client sockets get theirs), a band of its own per
+# pytest-xdist worker.
+_FIRST_PORT = 12000
+_BAND = 4000
+_given: set[int] = set()
+
 
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port free on 127.0.0.1 right now, from this test process's own band.
+
+    ``bind(("127.0.0.1", 0))`` gave ports from the ephemeral range, shared with
+    every other worker: two workers could get the same port between one's
+    probe and its server's bind.  The second server then failed to bind and
+    exited, while its harness's health check was answered by the first, so
+    that module's tests talked to another worker's server (a CI run saw it).
+    A band per worker (``PYTEST_XDIST_WORKER`` gw0, gw1, ...) below the
+    ephemeral range rules that out, and no port is handed out twice in a row.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    index = int(worker[2:]) + 1 if worker[:2] == "gw" and worker[2:].isdigit() else 0
+    low = _FIRST_PORT + (index % 5) * _BAND
+    if len(_given) > _BAND // 2:
+        _given.clear()
+    for _ in range(500):
+        port = random.randrange(low, low + _BAND)
+        if port in _given:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _given.add(port)
+        return port
+    raise RuntimeError(f"no free port in {low}-{low + _BAND - 1}")
 
 
 class RedisServer:

@@ -17,7 +17,6 @@ that user and password.  A client trusts the certificate when
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 import subprocess
 import threading
@@ -30,6 +29,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from .redis_server import free_port
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
@@ -46,13 +47,6 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
         timeout=30,
     )
     return cert, key
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class _Handler:
