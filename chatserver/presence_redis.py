@@ -53,6 +53,11 @@ class RedisPresence:
         self._local: dict[str, dict[str, int]] = {}
         self._infos: dict[tuple[str, str], str] = {}  # this process's members' infos (JSON)
         self._task: asyncio.Task[None] | None = None
+        # A heartbeat's pipeline is built from ``_local`` and sent a moment later:
+        # a ``remove`` or ``drop`` sent meanwhile on another connection could land
+        # first, and the heartbeat then wrote the member back (and its info as
+        # ``{}``) for up to ``ttl``.  They take turns in this process.
+        self._turn = asyncio.Lock()
 
     async def start(self) -> None:
         self._redis = open_client(self.target, max_connections=8)
@@ -95,6 +100,10 @@ class RedisPresence:
 
     async def beat(self) -> None:
         """Refresh this process's entries; drop expired ones of its keys."""
+        async with self._turn:
+            await self._beat()
+
+    async def _beat(self) -> None:
         now = time.time()
         async with self._client().pipeline(transaction=False) as pipe:
             for key, members in self._local.items():
@@ -135,7 +144,7 @@ class RedisPresence:
             # such as a conversation's viewers come and go); sweep it once now.
             del self._local[key]
         try:
-            async with self._client().pipeline(transaction=False) as pipe:
+            async with self._turn, self._client().pipeline(transaction=False) as pipe:
                 pipe.zrem(self._zset(key), self._entry(member))
                 pipe.zremrangebyscore(self._zset(key), "-inf", time.time())
                 await pipe.execute()
@@ -148,13 +157,14 @@ class RedisPresence:
         # ``remove`` leaves to expire, goes now.
         redis, zset = self._client(), self._zset(key)
         try:
-            pattern = _glob_escape(member) + " *"
-            entries = [e async for e, _ in redis.zscan_iter(zset, match=pattern)]
-            async with redis.pipeline(transaction=False) as pipe:
-                if entries:  # every process's, a heartbeat racing the last remove too
-                    pipe.zrem(zset, *entries)
-                pipe.delete(self._info(key, member))
-                await pipe.execute()
+            async with self._turn:
+                pattern = _glob_escape(member) + " *"
+                entries = [e async for e, _ in redis.zscan_iter(zset, match=pattern)]
+                async with redis.pipeline(transaction=False) as pipe:
+                    if entries:  # every process's, another's heartbeat racing its last remove
+                        pipe.zrem(zset, *entries)
+                    pipe.delete(self._info(key, member))
+                    await pipe.execute()
         except (RedisError, OSError) as exc:
             raise StoreError(f"redis presence failed: {exc}") from exc
 
