@@ -214,12 +214,16 @@ TAILS = {
 }
 
 
-def _histograms(http: str) -> dict[str, dict[float, int]]:
-    """Cumulative bucket counts (``le`` → count) of the ``TAILS`` histograms."""
+def _scrape(http: str) -> str:
+    """The server's ``/metrics`` text."""
     import urllib.request
 
     with urllib.request.urlopen(f"{http}/metrics", timeout=5) as reply:
-        text = reply.read().decode()
+        return str(reply.read().decode())
+
+
+def _histograms(text: str) -> dict[str, dict[float, int]]:
+    """Cumulative bucket counts (``le`` → count) of the ``TAILS`` histograms."""
     out: dict[str, dict[float, int]] = {name: {} for name in TAILS}
     wanted = {metric + "_bucket": name for name, metric in TAILS.items()}
     for line in text.splitlines():
@@ -230,13 +234,9 @@ def _histograms(http: str) -> dict[str, dict[float, int]]:
     return out
 
 
-def _archive_skipped(http: str) -> int:
+def _archive_skipped(text: str) -> int:
     """``chatserver_archive_skipped_total``: events the archive's listener skipped
     while its index was behind (indexed later from the record)."""
-    import urllib.request
-
-    with urllib.request.urlopen(f"{http}/metrics", timeout=5) as reply:
-        text = reply.read().decode()
     for line in text.splitlines():
         if line.startswith("chatserver_archive_skipped_total "):
             return int(float(line.rsplit(" ", 1)[1]))
@@ -385,8 +385,9 @@ def probe_cpu(env: Env, args: argparse.Namespace) -> dict[str, Any]:
             written.append(_io(pid))
             # the tail figures are extra; the run stands without them
             with contextlib.suppress(OSError):
-                hists.append(_histograms(http))
-                skipped.append(_archive_skipped(http))
+                text = _scrape(http)
+                hists.append(_histograms(text))
+                skipped.append(_archive_skipped(text))
 
         timers = [threading.Timer(at - time.monotonic(), mark) for at in (a, b)]
         traced: list[str] = []

@@ -100,12 +100,8 @@ class RedisPresence:
 
     async def beat(self) -> None:
         """Refresh this process's entries; drop expired ones of its keys."""
-        async with self._turn:
-            await self._beat()
-
-    async def _beat(self) -> None:
         now = time.time()
-        async with self._client().pipeline(transaction=False) as pipe:
+        async with self._turn, self._client().pipeline(transaction=False) as pipe:
             for key, members in self._local.items():
                 if members:
                     pipe.zadd(self._zset(key), {self._entry(m): now + self.ttl for m in members})

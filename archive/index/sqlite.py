@@ -236,14 +236,14 @@ class SQLiteArchive:
         # searches).  ``_put`` replaces, so a text the events index meanwhile is
         # written twice, not duplicated.
         recent = "(c.state != 'closed' OR c.closed_at >= ?)"
-        unlisted = await self._scan(
+        unlisted = await self.engine._all(
             f"SELECT c.id FROM conversations c WHERE {recent}"
             " AND NOT EXISTS (SELECT 1 FROM archive_convs a WHERE a.conv_id = c.id)",
             (since,),
         )
         if unlisted:
             await self.note_batch([r[0] for r in unlisted], [])
-        missing = await self._scan(
+        missing = await self.engine._all(
             "SELECT a.seq, e.offset, e.body FROM conversations c"
             " JOIN archive_convs a ON a.conv_id = c.id JOIN entries e ON e.conv_id = c.id"
             f" WHERE {recent} AND e.kind IN ('text', 'note') AND trim(e.body) != ''"
@@ -259,9 +259,6 @@ class SQLiteArchive:
 
             await self.engine.run(op)
         return len(unlisted) + len(missing)
-
-    async def _scan(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
-        return await self.engine.run(lambda db: db.execute(sql, args).fetchall())
 
     async def search(
         self, query: ArchiveQuery, cursor: str | None = None, limit: int = 25
