@@ -246,6 +246,12 @@ def _recording_stats(server: Any) -> dict[str, float]:
     return total
 
 
+def _threads(server: Any) -> dict[str, float]:
+    """CPU seconds by thread name of a one-process server (empty for several)."""
+    fn = getattr(server, "threads_cpu_seconds", None)
+    return dict(fn()) if fn is not None else {}
+
+
 def _backing(server: Any) -> float:
     fn = getattr(server, "backing_cpu_seconds", None)
     return float(fn()) if fn is not None else 0.0
@@ -286,20 +292,23 @@ def ingest(env: Any, target: Target, conf: Ingest) -> dict[str, Any]:
                 time.sleep(0.005)
             cpu0, started = server.cpu_seconds(), time.monotonic()
             b0, loop0 = _backing(server), server.loop_cpu_seconds()
+            threads0 = _threads(server)
             parts = [q.get(timeout=600) for _ in procs]
             took = time.monotonic() - started
             cpu = (server.cpu_seconds() - cpu0) / took
             loop = (server.loop_cpu_seconds() - loop0) / took
             backing = (_backing(server) - b0) / took
+            threads1 = _threads(server)
             conf = dataclasses.replace(conf, measure=took)  # rates over the whole run
         else:
             while time.monotonic() < t0 + conf.warmup:
                 time.sleep(0.05)
             cpu0, b0 = server.cpu_seconds(), _backing(server)
-            loop0 = server.loop_cpu_seconds()
+            loop0, threads0 = server.loop_cpu_seconds(), _threads(server)
             time.sleep(conf.measure)
             cpu = (server.cpu_seconds() - cpu0) / conf.measure
             loop = (server.loop_cpu_seconds() - loop0) / conf.measure
+            threads1 = _threads(server)
             backing = (_backing(server) - b0) / conf.measure
             parts = [q.get(timeout=120) for _ in procs]
         for p in procs:
@@ -329,6 +338,14 @@ def ingest(env: Any, target: Target, conf: Ingest) -> dict[str, Any]:
         "loop_cpu_us_per_batch": round(loop * conf.measure / got["batches"] * 1e6)
         if got["batches"]
         else None,
+        # the same by thread (the server's names: loop, sqlite, blobs, ...)
+        "thread_us_per_batch": {
+            name: round((threads1[name] - threads0.get(name, 0.0)) / got["batches"] * 1e6, 1)
+            for name in sorted(threads1)
+            if threads1[name] - threads0.get(name, 0.0) > 0
+        }
+        if got["batches"]
+        else {},
         "processes": target.processes,
         # Redis and PostgreSQL (bench.backing), on the server's core too; None for SQLite
         "backing_cpu": round(backing, 2) if has_backing else None,

@@ -291,8 +291,10 @@ def _io(pid: int) -> dict[str, int]:
 
 def _thread_cpu(pid: int) -> dict[str, float]:
     """CPU seconds of every thread of ``pid``, user and system apart
-    (``/proc/<pid>/task/*/stat``): ``main``, then ``thread1``, ``thread2``, ...
-    in the order they were started (the SQLite writer is chatserver's first)."""
+    (``/proc/<pid>/task/*/stat``): ``main``, then each thread by the name it
+    gave the OS (chatserver's: ``sqlite``, ``archive``, ...; ``chatserver/threads.py``),
+    or ``thread1``, ``thread2``, ... in the order they were started when it gave
+    none (a tree from before the names: the SQLite writer is its first)."""
     tick = os.sysconf("SC_CLK_TCK")
     out: dict[str, float] = {}
     tids = sorted(int(task.name) for task in Path(f"/proc/{pid}/task").iterdir())
@@ -302,7 +304,11 @@ def _thread_cpu(pid: int) -> dict[str, float]:
         except OSError:
             continue
         fields = text[text.rindex(")") + 2 :].split()
-        name = "main" if tid == pid else f"thread{n}"
+        try:
+            comm = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+        except OSError:
+            comm = "python"
+        name = "main" if tid == pid else (f"thread{n}" if comm == "python" else comm)
         out[f"{name} user"] = int(fields[11]) / tick
         out[f"{name} sys"] = int(fields[12]) / tick
         out[f"{name} minflt"] = float(fields[7])
@@ -577,6 +583,7 @@ def probe_ingest(env: Env, args: argparse.Namespace) -> dict[str, Any]:
         "server_cpu",
         "cpu_us_per_batch",
         "loop_cpu_us_per_batch",
+        "thread_us_per_batch",
         "errors",
         "stored_bytes_per_event",
         "raw_bytes_per_event",

@@ -312,6 +312,24 @@ class ServerProcess:
             fields = fh.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
+    def threads_cpu_seconds(self) -> dict[str, float]:
+        """User + system CPU time by thread name (``/proc/<pid>/task/*/comm``;
+        chatserver names its threads, ``chatserver/threads.py``): ``loop`` for the
+        main thread; the blob threads (``blobs_0``, ...) together as ``blobs``."""
+        out: dict[str, float] = {}
+        for task in Path(f"/proc/{self.pid}/task").iterdir():
+            try:
+                name = (task / "comm").read_text().strip()
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the thread ended meanwhile
+                continue
+            if task.name == str(self.pid):
+                name = "loop"
+            elif name.startswith("blobs_"):
+                name = "blobs"
+            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return out
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 

@@ -24,7 +24,6 @@ Contract every implementation keeps (``tests/unit/test_blobs.py``):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import shutil
@@ -33,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, TypeVar
 
+from . import threads
 from .errors import NotFound
 
 T = TypeVar("T")
@@ -129,9 +129,7 @@ def _no_wakeup_preemption() -> None:
     woken blob thread would otherwise take the CPU from the loop while the loop
     holds the GIL, only to wait for the GIL: two context switches per hand-off
     (the SQLite writer's thread does the same, ``store/sqlite/engine.py``)."""
-    if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_BATCH"):
-        with contextlib.suppress(OSError):
-            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    threads.settle(threads.BATCH)
 
 
 Pending = tuple[Path, bytes, "asyncio.Future[int]"]

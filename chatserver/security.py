@@ -38,6 +38,8 @@ from typing import Any
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from . import threads
+
 # OWASP Password Storage Cheat Sheet, argon2id: m=19 MiB, t=2, p=1.
 _HASHER = PasswordHasher(
     time_cost=2, memory_cost=19 * 1024, parallelism=1, hash_len=32, salt_len=16, type=Type.ID
@@ -52,8 +54,10 @@ def _lower_priority() -> None:
 
     Linux schedules threads one by one, so the loop thread is served first when
     the cores are busy and logins wait instead of sockets.  Elsewhere, or if the
-    system refuses, the thread keeps its priority.
+    system refuses, the thread keeps its priority.  It is named for the OS
+    (``threads.settle``) as chatserver's other threads are.
     """
+    threads.settle()
     with contextlib.suppress(AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PASSWORD_NICE)
 

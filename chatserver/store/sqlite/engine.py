@@ -23,8 +23,6 @@ by a newer chatserver is refused (``StoreError``) before any operation runs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import queue
 import sqlite3
 import threading
@@ -33,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from ... import migrations_sqlite
+from ... import migrations_sqlite, threads
 from ...errors import StoreError
 
 T = TypeVar("T")
@@ -138,10 +136,7 @@ class _Lane:
         # for the GIL: two context switches per batch.  SCHED_BATCH keeps its
         # fair share of the CPU but does not preempt on wake-up (Linux).  A
         # ``spare`` lane (SCHED_IDLE) gets the CPU only when the others leave it.
-        if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_BATCH"):
-            policy = os.SCHED_IDLE if self.spare else os.SCHED_BATCH
-            with contextlib.suppress(OSError):
-                os.sched_setscheduler(0, policy, os.sched_param(0))
+        threads.settle(threads.IDLE if self.spare else threads.BATCH)
         try:
             db = self._connect()
         except Exception as exc:  # report the failure to start()
@@ -207,9 +202,7 @@ class _Checkpointer:
             self._thread = None
 
     def _main(self) -> None:
-        if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_BATCH"):
-            with contextlib.suppress(OSError):
-                os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+        threads.settle(threads.BATCH)
         db = self._connect()
         try:
             seen = self.commits
