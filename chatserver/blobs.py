@@ -124,11 +124,8 @@ def _open_write(path: Path) -> BinaryIO:
 
 
 def _no_wakeup_preemption() -> None:
-    """Run the calling thread as ``SCHED_BATCH`` (Linux): its fair share of the CPU,
-    but a wake-up does not preempt the event loop's thread.  On a shared core a
-    woken blob thread would otherwise take the CPU from the loop while the loop
-    holds the GIL, only to wait for the GIL: two context switches per hand-off
-    (the SQLite writer's thread does the same, ``store/sqlite/engine.py``)."""
+    """A blob thread's start: named for the OS, and ``SCHED_BATCH``, so that its
+    wake-up does not preempt the event loop's thread (``threads.py``)."""
     threads.settle(threads.BATCH)
 
 

@@ -27,11 +27,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import sys
 import threading
-from typing import Any
+from typing import Any, Literal
 
-BATCH = "batch"
-IDLE = "idle"
+Policy = Literal["batch", "idle"]
+BATCH: Policy = "batch"
+IDLE: Policy = "idle"
 
 _PREFIX = "chatserver-"
 _PR_SET_NAME = 15  # prctl(2): the calling thread's name, at most 15 bytes and a NUL
@@ -45,19 +47,18 @@ def os_name(name: str) -> bytes:
     return name.encode("utf-8", "replace")[:15]
 
 
-def settle(policy: str | None = None) -> None:
+def settle(policy: Policy | None = None) -> None:
     """Name the calling thread for the OS and give it ``policy`` (``BATCH``, ``IDLE``)."""
     _set_name(os_name(threading.current_thread().name))
     if policy is not None and hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_BATCH"):
+        chosen = getattr(os, "SCHED_IDLE", os.SCHED_BATCH) if policy == IDLE else os.SCHED_BATCH
         with contextlib.suppress(OSError):
-            os.sched_setscheduler(
-                0, os.SCHED_IDLE if policy == IDLE else os.SCHED_BATCH, os.sched_param(0)
-            )
+            os.sched_setscheduler(0, chosen, os.sched_param(0))
 
 
 def _set_name(name: bytes) -> None:
     global _libc
-    if not hasattr(os, "sched_setscheduler"):  # not Linux: no prctl
+    if not sys.platform.startswith("linux"):  # prctl(2) is Linux's
         return
     try:
         if _libc is None:

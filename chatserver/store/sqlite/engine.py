@@ -131,11 +131,9 @@ class _Lane:
     def _main(self, ready: asyncio.Future[None]) -> None:
         assert self._loop is not None
         loop = self._loop
-        # Woken by a submission, this thread would preempt the event loop's
-        # thread while it holds the GIL when both share a core, only to wait
-        # for the GIL: two context switches per batch.  SCHED_BATCH keeps its
-        # fair share of the CPU but does not preempt on wake-up (Linux).  A
-        # ``spare`` lane (SCHED_IDLE) gets the CPU only when the others leave it.
+        # SCHED_BATCH: woken by a submission, it does not preempt the event
+        # loop's thread only to wait for the GIL (threads.py).  A ``spare`` lane
+        # (SCHED_IDLE) gets the CPU only when the others leave it.
         threads.settle(threads.IDLE if self.spare else threads.BATCH)
         try:
             db = self._connect()
