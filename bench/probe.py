@@ -30,10 +30,10 @@ alternately (A, B, A, B, ...) on the same machine in the same minutes:
 
 ``--base REV`` (a git revision) runs the same probe on that revision's
 server packages (``chatserver/``, ``recordings/``, ``agent_console/``,
-``archive/``) too
-and prints both with their ratio (``--work REV`` measures a revision instead
-of the working tree); the copies are made with ``git archive`` in a
-temporary directory.  Examples::
+``archive/``) too, alternately (the base first in the first round, the
+working tree first in the second, and so on), and prints both with their
+ratio (``--work REV`` measures a revision instead of the working tree); the
+copies are made with ``git archive`` in a temporary directory.  Examples::
 
     python -m bench.probe memory --connections 2000 --breakdown
     python -m bench.probe cpu --base HEAD~1 --rate 1200 --rounds 3
@@ -810,7 +810,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.base:
             trees.insert(0, (f"base {args.base}", checkout(args.base, tmp / "base")))
         for round_ in range(args.rounds):
-            for label, root in trees:
+            # Each side first in every other round: a run's place in the round
+            # (after a pause, or after the other side's run) must not side with
+            # either tree (docs/performance.md, part ten).
+            for label, root in trees if round_ % 2 == 0 else trees[::-1]:
                 env = Env(
                     cores,
                     1,
