@@ -44,7 +44,8 @@ def os_name(name: str) -> bytes:
     """What a thread called ``name`` in Python is called by the operating system."""
     if name.startswith(_PREFIX):
         name = name[len(_PREFIX) :]
-    return name.encode("utf-8", "replace")[:15]
+    # Cut at 15 bytes on a character's boundary: /proc shows what is set.
+    return name.encode("utf-8", "replace")[:15].decode("utf-8", "ignore").encode("utf-8")
 
 
 def settle(policy: Policy | None = None) -> None:
