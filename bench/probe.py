@@ -64,7 +64,7 @@ from typing import Any
 from .ingest import Ingest, ingest
 from .plans import ACTIVE
 from .scenarios import Env, Stage, Traffic, _window_result
-from .servers import ROOT, SYNC_NORMAL, TARGETS, Cores
+from .servers import ROOT, SYNC_NORMAL, TARGETS, Cores, thread_stats
 from .stats import calibrate_jitter
 from .worker import raise_nofile
 
@@ -297,17 +297,7 @@ def _thread_cpu(pid: int) -> dict[str, float]:
     none (a tree from before the names: the SQLite writer is its first)."""
     tick = os.sysconf("SC_CLK_TCK")
     out: dict[str, float] = {}
-    tids = sorted(int(task.name) for task in Path(f"/proc/{pid}/task").iterdir())
-    for n, tid in enumerate(tids):
-        try:
-            text = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
-        except OSError:
-            continue
-        fields = text[text.rindex(")") + 2 :].split()
-        try:
-            comm = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
-        except OSError:
-            comm = "python"
+    for n, (tid, comm, fields) in enumerate(thread_stats(pid)):
         name = "main" if tid == pid else (f"thread{n}" if comm == "python" else comm)
         out[f"{name} user"] = int(fields[11]) / tick
         out[f"{name} sys"] = int(fields[12]) / tick

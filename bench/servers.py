@@ -192,6 +192,23 @@ class Cores:
         return f"server on core {self.server}, generator on cores {self.generator} ({how})"
 
 
+def thread_stats(pid: int) -> list[tuple[int, str, list[str]]]:
+    """Every thread of ``pid`` by id: the name it gave the OS (``comm``;
+    chatserver names its threads, ``chatserver/threads.py``) and its
+    ``/proc/<pid>/task/<tid>/stat`` fields after that name.  A thread that
+    ends meanwhile is left out."""
+    out = []
+    for tid in sorted(int(task.name) for task in Path(f"/proc/{pid}/task").iterdir()):
+        task = Path(f"/proc/{pid}/task/{tid}")
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out.append((tid, name, fields))
+    return out
+
+
 class ServerProcess:
     """One server under test.
 
@@ -313,17 +330,11 @@ class ServerProcess:
         return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
     def threads_cpu_seconds(self) -> dict[str, float]:
-        """User + system CPU time by thread name (``/proc/<pid>/task/*/comm``;
-        chatserver names its threads, ``chatserver/threads.py``): ``loop`` for the
-        main thread; the blob threads (``blobs_0``, ...) together as ``blobs``."""
+        """User + system CPU time by thread name (``thread_stats``): ``loop`` for
+        the main thread; the blob threads (``blobs_0``, ...) together as ``blobs``."""
         out: dict[str, float] = {}
-        for task in Path(f"/proc/{self.pid}/task").iterdir():
-            try:
-                name = (task / "comm").read_text().strip()
-                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:  # the thread ended meanwhile
-                continue
-            if task.name == str(self.pid):
+        for tid, name, fields in thread_stats(self.pid):
+            if tid == self.pid:
                 name = "loop"
             elif name.startswith("blobs_"):
                 name = "blobs"
